@@ -1,0 +1,59 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make book   virtual environment, synthetic data, chapters on the cpu profile, HTML in _build/html
+#   make test   unit tests, every chapter on the smoke profile, a -W build, a headless-browser check
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+# Where datasets are looked up (os.pathsep-separated); the synthetic set is generated in ./data.
+# The second folder is where a checkout's sibling shared/ keeps the real metadata, if any.
+SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
+export SGMA_DATA_ROOT
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help book test venv data chapters html browser clean
+
+help:
+	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
+	@echo "make test   - the whole test suite, including a smoke build of the book"
+	@echo "make data   - generate the synthetic dataset into data/SYN"
+	@echo "make chapters PROFILE=smoke - execute the chapters only"
+	@echo "make html   - build the HTML from the executed chapters"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+data: $(VENV)/.installed
+	$(PY) -m data_prep.synthetic --out data/SYN
+
+chapters: data
+	$(PY) -m sgma_core.chapters --all -p profile $(PROFILE) --out book/_executed
+
+html: $(VENV)/.installed
+	@test -f book/_executed/02_baseline.ipynb || { echo "no executed chapters: run make chapters first"; exit 1; }
+	rm -rf _build/html
+	$(VENV)/bin/jupyter-book build . -W --quiet
+	@echo "open _build/html/index.html"
+
+book: chapters html
+
+# Headless Chromium for the browser check (Debian/Ubuntu package; needs root, as on CI).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found: install it (apt-get install chromium) for the browser check"; fi; }
+
+test: $(VENV)/.installed browser
+	$(PY) -m pytest
+
+clean:
+	rm -rf _build book/_executed

@@ -1,0 +1,181 @@
+# ---
+# jupyter:
+#   jupytext:
+#     default_lexer: ipython3
+#     formats: md:myst,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The baseline: pooled features, a compatibility matrix and the embedding softmax
+#
+# Before attention, the simplest model the paper compares against (its ablation "without attention",
+# the reproduction report's §3.3): a backbone, global average pooling, and a bilinear compatibility
+# with the class semantics. Everything SGMA adds is measured against this chapter's numbers.
+#
+# All settings come from one profile; any of them can be overridden. With papermill:
+# `papermill in.ipynb out.ipynb -p profile smoke -y "overrides: {epochs: 3}"`.
+
+# %% tags=["parameters"]
+profile = "cpu"  # "smoke" (seconds), "cpu" (minutes, the default book), "paper" (GPU, VGG19)
+dataset = "SYN"  # "SYN" (synthetic birds) or "CUB"
+data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
+runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs
+seeds = None  # None: the profile's seeds; e.g. [0, 1, 2]
+overrides = {}  # any RunConfig field, e.g. {"epochs": 5, "lr": 0.01}
+progress = False  # tqdm bars and per-epoch lines in the output
+
+# %%
+import platform
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from myst_nb import glue
+
+from sgma_core.experiment import prepare_data, summarize, train_baseline
+from sgma_core.profiles import config_dict, make_config
+from sgma_core.training import resolve_device
+
+config = make_config(profile, overrides={**overrides, "dataset": dataset}, seeds=seeds)
+device = resolve_device(config.device)
+device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+glue("profile", config.profile, display=False)
+glue("device", f"{device.type} ({device_name})", display=False)
+print({k: v for k, v in config_dict(config).items()})
+
+# %% [markdown]
+# This page was produced with the **{glue:text}`profile`** profile on **{glue:text}`device`**.
+#
+# ## The model
+#
+# The backbone maps an image to a feature map $f(x) \in \mathbb{R}^{C \times H \times W}$. Global
+# average pooling, eq. (1) of the paper,
+#
+# ```{math}
+# :label: eq-gap
+# \theta(x) = \frac{1}{HW} \sum_{h,w} f(x)_{:,h,w} \in \mathbb{R}^C,
+# \tag{1}
+# ```
+#
+# gives one vector per image, and a bias-free bilinear map scores it against every class:
+# $s_y = \theta(x)^\top W \phi(y)$ with $W \in \mathbb{R}^{C \times K}$. There is no classifier layer
+# after pooling, so an unseen class is scored exactly like a seen one, through its column of $\Phi$.
+#
+# ```{literalinclude} /sgma_core/baseline.py
+# :pyobject: BaselineZSL
+# ```
+#
+# ```{literalinclude} /sgma_core/compatibility.py
+# :pyobject: Compatibility
+# ```
+#
+# Training uses only seen classes. The **embedding softmax loss** treats the compatibility scores over
+# the $S$ seen classes as logits:
+#
+# ```{math}
+# :label: eq-cls
+# L_{CLS} = -\frac{1}{N} \sum_{n=1}^{N} \log \frac{\exp s_{y_n}(x_n)}{\sum_{y \in \mathcal{Y}_S} \exp s_{y}(x_n)}
+# \tag{7}
+# ```
+#
+# with labels remapped to $0,\dots,S-1$. (The earlier TensorFlow reproduction's version of this loss
+# ignored the labels; `tests/test_baseline.py` checks that ours does not.)
+#
+# ```{literalinclude} /sgma_core/losses.py
+# :pyobject: embedding_softmax_loss
+# ```
+#
+# ## Data at the run's input size
+
+# %%
+t0 = time.perf_counter()
+prepared = prepare_data(config, data_root, progress=progress)
+print(f"{len(prepared.train.labels)} trainval images, {len(prepared.test_unseen_labels)} test_unseen, "
+      f"{len(prepared.test_seen_labels)} test_seen, at {config.image_size}×{config.image_size}; "
+      f"{prepared.n_seen} seen / {prepared.n_unseen} unseen classes; decoded in {time.perf_counter() - t0:.1f} s")
+glue("n_seen", prepared.n_seen, display=False)
+glue("n_unseen", prepared.n_unseen, display=False)
+glue("chance_t1", 100.0 / prepared.n_unseen, display=False)
+
+# %% [markdown]
+# ## The backbone
+#
+# On the `paper` profile the backbone is torchvision's VGG19 with ImageNet weights, cut at `conv5_4`.
+# ImageNet weights cannot stand in for anything on the synthetic birds, and VGG19 is far too slow for
+# a CPU, so the `cpu` profile uses a small VGG-shaped network that is first trained as an ordinary
+# classifier of the **seen** classes — never of unseen ones, which would leak them into training.
+# That pretraining is stored under the runs folder and reused.
+#
+# ## Training
+#
+# One run per seed. Each epoch appends a line to `metrics.jsonl` and writes a checkpoint; re-running
+# this chapter reuses finished runs and resumes interrupted ones. Test metrics are logged every epoch
+# to draw the curves; the number **reported is always the last epoch's**, never the best one.
+
+# %%
+results, histories = [], {}
+t0 = time.perf_counter()
+for seed in config.seeds:
+    cfg = make_config(config.profile, overrides={**config_dict(config), "seed": seed})
+    model, history = train_baseline(prepared, cfg, runs_dir, progress=progress)
+    histories[seed] = history
+    results.append({"seed": seed, **{k: history[-1][k] for k in ("T1", "u", "s", "H")}})
+train_minutes = (time.perf_counter() - t0) / 60
+print(f"{len(config.seeds)} seed(s) in {train_minutes:.1f} min (0 if the runs were already stored)")
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+for seed, history in histories.items():
+    epochs = [h["epoch"] + 1 for h in history]
+    axes[0].plot(epochs, [h["train_loss"] for h in history], label=f"seed {seed}")
+    axes[1].plot(epochs, [100 * h["T1"] for h in history], label=f"seed {seed}")
+    axes[2].plot(epochs, [100 * h["H"] for h in history], label=f"seed {seed}")
+axes[0].set_ylabel("training loss, eq. (7)")
+axes[1].set_ylabel("ZSL T1 (%)")
+axes[1].axhline(100.0 / prepared.n_unseen, color="grey", ls="--", label="chance")
+axes[2].set_ylabel("GZSL H (%)")
+for ax in axes:
+    ax.set_xlabel("epoch")
+axes[1].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Results
+
+# %%
+print(f"{'seed':>6s} {'T1':>7s} {'u':>7s} {'s':>7s} {'H':>7s}")
+for r in results:
+    print(f"{r['seed']:>6d} " + " ".join(f"{100 * r[k]:7.1f}" for k in ("T1", "u", "s", "H")))
+stats = summarize(results)
+print(f"{'mean':>6s} " + " ".join(f"{100 * stats[k][0]:7.1f}" for k in ("T1", "u", "s", "H")))
+print(f"{'std':>6s} " + " ".join(f"{100 * stats[k][1]:7.1f}" for k in ("T1", "u", "s", "H")))
+for k in ("T1", "u", "s", "H"):
+    glue(f"baseline_{k}", 100 * stats[k][0], display=False)
+    glue(f"baseline_{k}_std", 100 * stats[k][1], display=False)
+glue("n_seeds", len(results), display=False)
+gap = 100 * (stats["s"][0] - stats["u"][0])
+glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often than unseen ones once both "
+     "compete, the bias towards seen classes that GZSL exposes" if gap > 0 else
+     f"unseen classes are recognised {-gap:.1f} points more often than seen ones here", display=False)
+
+# %% [markdown]
+# Over {glue:text}`n_seeds` seed(s), the baseline reaches a ZSL T1 of
+# **{glue:text}`baseline_T1:.1f`% ± {glue:text}`baseline_T1_std:.1f`** on the
+# {glue:text}`n_unseen` unseen classes, where guessing would give {glue:text}`chance_t1:.1f`%. In
+# GZSL it finds u = {glue:text}`baseline_u:.1f`%, s = {glue:text}`baseline_s:.1f`% and
+# H = {glue:text}`baseline_H:.1f`%; {glue:text}`gzsl_gap`. All accuracies are per-class means of the
+# last epoch.
+#
+# The attention model of the following chapters keeps this exact backbone, loss and evaluation and
+# adds only where to look, so the difference between its numbers and these is what attention buys.

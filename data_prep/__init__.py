@@ -1,0 +1,1 @@
+"""data_prep: obtain, check and convert the datasets the book uses."""

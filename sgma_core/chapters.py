@@ -1,0 +1,132 @@
+"""Execute the book's chapters with papermill.
+
+Chapters are MyST Markdown notebooks in ``book/``; papermill does not read Markdown, so each is
+converted with jupytext, executed with the given parameters, and written to
+``book/_executed/<chapter>.ipynb`` (the ``--out`` folder), which the book renders without
+executing again. Parameters are checked against the chapter's ``parameters`` cell: an unknown
+name is an error, not a silently ignored variable.
+
+    python -m sgma_core.chapters                          # every chapter, cpu profile
+    python -m sgma_core.chapters 02_baseline -p profile smoke -p seeds "[0]"
+    python -m sgma_core.chapters --all -p profile smoke --out /tmp/book/_executed
+
+``-p NAME VALUE`` parses VALUE as YAML (``[0, 1]``, ``null``, ``3``, ``smoke``). Parameters a
+chapter does not declare are passed only to the chapters that do (``profile`` goes to the
+training chapters, ``data_root`` to all that read data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from sgma_core.paths import repo_root
+
+BOOK = repo_root() / "book"
+CHAPTERS = ["00_introduction", "01_data", "02_baseline"]
+
+
+def chapter_source(name: str) -> Path:
+    path = BOOK / f"{name}.md"
+    if not path.is_file():
+        close = difflib.get_close_matches(name, CHAPTERS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"no chapter {name!r} ({path} not found).{hint} Chapters: {', '.join(CHAPTERS)}.")
+    return path
+
+
+def declared_parameters(name: str) -> dict[str, str]:
+    """The parameters a chapter declares (name → inferred type), from its ``parameters`` cell."""
+    import jupytext
+    import papermill
+
+    with tempfile.TemporaryDirectory() as tmp:
+        nb_path = Path(tmp) / f"{name}.ipynb"
+        jupytext.write(jupytext.read(chapter_source(name)), nb_path)
+        return {k: v["inferred_type_name"] for k, v in papermill.inspect_notebook(str(nb_path)).items()}
+
+
+def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = None, strict: bool = True,
+                    cwd: str | Path | None = None, log_output: bool = False) -> Path:
+    """Run one chapter through papermill; returns the executed notebook's path.
+
+    With ``strict`` an undeclared parameter name raises :class:`ValueError` naming the valid ones;
+    otherwise parameters the chapter does not declare are dropped.
+    """
+    import jupytext
+    import papermill
+
+    parameters = dict(parameters or {})
+    declared = declared_parameters(name)
+    unknown = [k for k in parameters if k not in declared]
+    if unknown and strict:
+        raise ValueError(
+            f"chapter {name} has no parameter {unknown[0]!r}; its parameters are: {', '.join(declared)}."
+        )
+    parameters = {k: v for k, v in parameters.items() if k in declared}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_path = out_dir / f"{name}.ipynb"
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / f"{name}.ipynb"
+        jupytext.write(jupytext.read(chapter_source(name)), src)
+        partial = out_dir / f".{name}.partial.ipynb"
+        papermill.execute_notebook(str(src), str(partial), parameters=parameters, kernel_name="python3",
+                                   cwd=str(cwd or repo_root()), progress_bar=False, log_output=log_output)
+    import nbformat
+
+    nb = nbformat.read(partial, as_version=4)
+    nb.metadata["sgma"] = {"chapter": name, "parameters": parameters, "python": platform.python_version(),
+                           "host": platform.node(), "seconds": round(time.perf_counter() - t0, 1),
+                           "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    nbformat.write(nb, partial)
+    os.replace(partial, out_path)
+    return out_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m sgma_core.chapters", description="Execute chapters with papermill.")
+    p.add_argument("chapters", nargs="*", help=f"chapter names (default: all of {', '.join(CHAPTERS)})")
+    p.add_argument("--all", action="store_true", help="every chapter")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="a parameter; VALUE is parsed as YAML")
+    p.add_argument("--out", default=str(BOOK / "_executed"), help="folder for the executed notebooks")
+    args = p.parse_args(argv)
+    names = CHAPTERS if args.all or not args.chapters else args.chapters
+    params = {k: yaml.safe_load(v) for k, v in args.parameter}
+    try:
+        declared = {n: declared_parameters(n) for n in names}
+    except ValueError as exc:
+        p.exit(2, f"error: {exc}\n")
+    for key in params:
+        if not any(key in d for d in declared.values()):
+            valid = sorted({k for d in declared.values() for k in d})
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            p.exit(2, f"error: no chapter among {', '.join(names)} has a parameter {key!r}.{hint} "
+                      f"Parameters: {', '.join(valid)}.\n")
+    for name in names:
+        t0 = time.perf_counter()
+        print(f"executing {name} …", flush=True)
+        try:
+            path = execute_chapter(name, args.out, params, strict=False)
+        except Exception as exc:  # papermill wraps the chapter's own error; show it briefly
+            print(f"error: chapter {name} failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"  {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(json.dumps({"executed": names, "out": args.out}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

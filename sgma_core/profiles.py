@@ -1,0 +1,90 @@
+"""Run profiles as data: ``smoke`` (seconds, tests), ``cpu`` (minutes, the default book) and
+``paper`` (the paper's settings, GPU; METHOD §8).
+
+A chapter picks a profile by name and may override any field::
+
+    config = make_config("cpu", seed=1, overrides={"epochs": 5})
+
+Unknown profile names and unknown fields are errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, fields, replace
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every knob of a training run. Defaults are the ``cpu`` profile's."""
+
+    profile: str = "cpu"
+    dataset: str = "SYN"
+    seed: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)  # seeds a chapter runs to report mean ± std
+    device: str = "auto"  # "auto": CUDA when available, else CPU
+    backbone: str = "small_vgg"  # "vgg19" for the paper
+    pretrained: bool = True  # vgg19: ImageNet weights from the torch cache
+    vgg_layer: str = "conv5_4"  # alternative: "pool5"
+    freeze_backbone: bool = False  # paper does not say; fine-tuning is the default (METHOD §3)
+    image_size: int = 64  # paper: 448 into attention/cropping, 224 into the joint subnet
+    batch_size: int = 32  # paper: 32
+    epochs: int = 16
+    lr: float = 0.05  # paper: SGD 0.05
+    momentum: float = 0.9  # paper
+    weight_decay: float = 5e-4  # paper
+    lr_factor: float = 0.1  # paper: ×0.1 on plateau …
+    lr_min: float = 5e-4  # … down to 5e-4
+    plateau_patience: int = 1  # epochs without improvement of the training loss before a drop
+    pretrain_epochs: int = 10  # small_vgg only: seen-class pretraining, the stand-in for ImageNet
+    max_train_images: int | None = None  # subsample trainval (smoke tests)
+    max_test_images: int | None = None  # subsample each test set (smoke tests)
+    augment: bool = True  # random flip and translation
+    eval_every: int = 1  # epochs between evaluations on the test sets (for curves, not selection)
+    num_threads: int | None = None  # torch CPU threads; None: torch's default
+
+
+PROFILES: dict[str, RunConfig] = {
+    "smoke": RunConfig(
+        profile="smoke", seeds=(0,), image_size=32, batch_size=16, epochs=2, pretrain_epochs=1,
+        plateau_patience=1, max_train_images=96, max_test_images=48,
+    ),
+    "cpu": RunConfig(profile="cpu"),
+    "paper": RunConfig(
+        profile="paper", seeds=(0,), device="cuda", backbone="vgg19", image_size=224, batch_size=32,
+        epochs=30, pretrain_epochs=0, plateau_patience=3,
+    ),
+}
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in fields(RunConfig)]
+
+
+def _check_names(names, what: str) -> None:
+    valid = config_fields()
+    for name in names:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown {what} {name!r}.{hint} Valid names: {', '.join(valid)}.")
+
+
+def make_config(profile: str = "cpu", overrides: dict | None = None, **kwargs) -> RunConfig:
+    """The profile's :class:`RunConfig` with ``overrides`` (a dict) and ``kwargs`` applied."""
+    if profile not in PROFILES:
+        close = difflib.get_close_matches(profile, PROFILES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown profile {profile!r}.{hint} Choose one of: {', '.join(PROFILES)}.")
+    changes = {**(overrides or {}), **{k: v for k, v in kwargs.items() if v is not None}}
+    _check_names(changes, "parameter")
+    if "seeds" in changes:
+        changes["seeds"] = tuple(changes["seeds"])
+    return replace(PROFILES[profile], **changes)
+
+
+def config_dict(config: RunConfig) -> dict:
+    """JSON-ready form (tuples become lists)."""
+    d = asdict(config)
+    d["seeds"] = list(d["seeds"])
+    return d

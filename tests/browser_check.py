@@ -1,0 +1,120 @@
+"""Load built book pages in headless Chromium and check images and rendered math.
+
+Used by ``tests/test_book.py``; also runnable by hand::
+
+    python tests/browser_check.py _build/html [--screenshots DIR]
+
+For every HTML page under the build (search and index pages excepted) it asserts: the page loads
+over a local HTTP server; every ``<img>`` has decoded (``naturalWidth > 0``); MathJax has typeset
+its math (``mjx-container`` elements exist wherever the page has math) and no raw TeX (``\\(``,
+``\\[``, ``\\frac``, ``\\tag``) is left in the visible text; no request left the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import json
+import os
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+RAW_TEX = ["\\(", "\\[", "\\frac", "\\tag", "\\begin{", "$$"]
+SKIP = {"search.html", "genindex.html", "index.html"}
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+def chromium_path() -> str | None:
+    for name in (os.environ.get("SGMA_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def pages(html_dir: Path) -> list[Path]:
+    return sorted(p for p in html_dir.rglob("*.html") if p.name not in SKIP and "_static" not in p.parts)
+
+
+def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    html_dir = Path(html_dir).resolve()
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    reports = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+            for page_path in pages(html_dir):
+                rel = page_path.relative_to(html_dir).as_posix()
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                outside, failed = [], []
+                page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
+                page.on("requestfailed", lambda r: failed.append(r.url))
+                page.goto(base + rel, wait_until="load")
+                page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+                page.evaluate("() => MathJax.startup.promise")
+                info = page.evaluate("""() => ({
+                    images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0})),
+                    math_nodes: document.querySelectorAll('.math, span.math, div.math').length,
+                    mjx: document.querySelectorAll('mjx-container').length,
+                    text: document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText,
+                })""")
+                if screenshots:
+                    Path(screenshots).mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(Path(screenshots) / (rel.replace("/", "_") + ".png")), full_page=True)
+                page.close()
+                raw = [t for t in RAW_TEX if t in info["text"]]
+                reports.append({"page": rel, "images": len(info["images"]),
+                                "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
+                                "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
+                                "raw_tex": raw, "outside_requests": sorted(set(outside)),
+                                "failed_requests": sorted(set(failed))})
+            browser.close()
+    finally:
+        server.shutdown()
+    return reports
+
+
+def problems(reports: list[dict]) -> list[str]:
+    out = []
+    for r in reports:
+        if r["broken_images"]:
+            out.append(f"{r['page']}: images did not load: {r['broken_images']}")
+        if r["math_nodes"] and not r["mathjax_containers"]:
+            out.append(f"{r['page']}: {r['math_nodes']} math nodes but MathJax typeset none")
+        if r["raw_tex"]:
+            out.append(f"{r['page']}: raw TeX left on the page: {r['raw_tex']}")
+        if r["outside_requests"]:
+            out.append(f"{r['page']}: requests left the machine: {r['outside_requests'][:3]}")
+        if r["failed_requests"]:
+            out.append(f"{r['page']}: failed requests: {r['failed_requests'][:3]}")
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("html_dir")
+    p.add_argument("--screenshots")
+    args = p.parse_args()
+    reports = check(args.html_dir, args.screenshots)
+    print(json.dumps(reports, indent=1))
+    bad = problems(reports)
+    for line in bad:
+        print("PROBLEM:", line, file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

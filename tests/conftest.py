@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny synthetic dataset, and the real metadata where it is present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from data_prep.synthetic import SyntheticConfig, generate
+from sgma_core.paths import DataRootError, find_dataset
+
+TINY = SyntheticConfig(seed=3, classes=12, unseen=4, images_per_class=10, image_size=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """A data root holding a small synthetic dataset as ``SYN``."""
+    root = tmp_path_factory.mktemp("data")
+    generate(root / "SYN", TINY, workers=2, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_syn(tiny_root):
+    from sgma_core.data import load_dataset
+
+    return load_dataset("SYN", tiny_root)
+
+
+def real_dataset(name: str) -> Path:
+    """``<root>/<name>`` from ``SGMA_DATA_ROOT``, or skip with the reason."""
+    try:
+        return find_dataset(name)
+    except DataRootError as exc:
+        pytest.skip(f"real {name} metadata absent: {exc}")
+
+
+@pytest.fixture(scope="session")
+def cub_dir() -> Path:
+    return real_dataset("CUB")
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    """Two cores on CI: keep torch from oversubscribing when pytest runs alongside other work."""
+    import torch
+
+    torch.set_num_threads(min(2, os.cpu_count() or 1))

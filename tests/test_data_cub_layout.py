@@ -1,0 +1,161 @@
+"""``read_cub`` on a fabricated dataset in the CUB layout, and every way its input can be wrong."""
+
+import shutil
+
+import numpy as np
+import pytest
+import scipy.io
+
+from sgma_core.data import DatasetError, load_dataset, read_cub, read_xlsa17_splits
+from sgma_core.images import ImageReadError, load_images
+from sgma_core.paths import DataRootError, find_dataset
+
+
+@pytest.fixture()
+def syn_copy(tiny_root, tmp_path):
+    """A private copy of the tiny dataset that a test may damage."""
+    shutil.copytree(tiny_root / "SYN", tmp_path / "SYN")
+    return tmp_path
+
+
+def test_classes_are_matched_by_name(tiny_syn):
+    ds = tiny_syn
+    classes = (ds.root / "classes.txt").read_text().split()[1::2]
+    labels = dict(line.split() for line in (ds.root / "image_class_labels.txt").read_text().splitlines())
+    # the att columns are shuffled relative to class ids, as in real CUB
+    assert ds.class_names != classes
+    for row in range(0, ds.n_images, 7):
+        class_id = int(labels[str(ds.image_ids[row])])
+        assert ds.class_names[ds.labels[row]] == classes[class_id - 1]
+
+
+def test_locations_are_converted_from_1_based(tiny_syn):
+    ds = tiny_syn
+    mat = scipy.io.loadmat(ds.root.parent / "xlsa17" / "att_splits.mat")
+    ids = mat["trainval_loc"].ravel()
+    assert ids.min() >= 1
+    np.testing.assert_array_equal(ds.image_ids[ds.trainval], ids)  # row → image id round trip
+    split_flags = dict(line.split() for line in (ds.root / "train_test_split.txt").read_text().splitlines())
+    assert all(split_flags[str(i)] == "1" for i in ds.image_ids[ds.trainval])
+
+
+def test_labels_are_remapped(tiny_syn):
+    ds = tiny_syn
+    s, u = len(ds.seen_classes), len(ds.unseen_classes)
+    assert (s, u) == (8, 4)
+    assert set(ds.seen_labels(ds.trainval)) == set(range(s))
+    assert set(ds.seen_labels(ds.test_seen)) <= set(range(s))
+    assert set(ds.unseen_labels(ds.test_unseen)) == set(range(u))
+    assert set(ds.gzsl_labels(ds.test_unseen)) == set(range(s, s + u))
+    with pytest.raises(ValueError, match="unseen"):
+        ds.seen_labels(ds.test_unseen)
+    np.testing.assert_array_equal(ds.phi_seen, ds.att[:, ds.seen_classes])
+
+
+def test_parts_and_boxes_are_read(tiny_syn):
+    ds = tiny_syn
+    assert ds.part_names[:2] == ["beak", "crown"]
+    assert ds.part_locs.shape == (ds.n_images, 7, 3) and ds.boxes.shape == (ds.n_images, 4)
+    assert (ds.part_locs[..., 2] == 1).all()
+    assert (ds.part_locs[..., :2] >= 0).all() and (ds.part_locs[..., :2] <= 64).all()
+
+
+def test_missing_data_root_names_the_roots(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DataRootError, match="nowhere") as info:
+        find_dataset("SYN", missing)
+    assert "make data" in str(info.value)
+
+
+def test_data_root_is_a_search_path(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("SGMA_DATA_ROOT", f"{tmp_path / 'empty'}:{tiny_root}")
+    assert find_dataset("SYN") == tiny_root / "SYN"
+
+
+@pytest.mark.parametrize("missing", ["images.txt", "classes.txt", "image_class_labels.txt"])
+def test_missing_file_is_named(syn_copy, missing):
+    (syn_copy / "SYN" / "CUB_200_2011" / missing).unlink()
+    with pytest.raises(DatasetError, match=missing):
+        load_dataset("SYN", syn_copy)
+
+
+def test_missing_split_file_is_named(syn_copy):
+    (syn_copy / "SYN" / "xlsa17" / "att_splits.mat").unlink()
+    with pytest.raises(DatasetError, match="att_splits.mat"):
+        load_dataset("SYN", syn_copy)
+
+
+def test_unreadable_image_is_named(syn_copy):
+    ds = load_dataset("SYN", syn_copy)
+    bad = ds.image_paths[5]
+    bad.write_bytes(b"this is not a jpeg")
+    with pytest.raises(ImageReadError, match=bad.name):
+        load_images(ds.image_paths[:10], 32)
+    bad.unlink()
+    with pytest.raises(ImageReadError, match="not found"):
+        load_images(ds.image_paths[:10], 32)
+
+
+def _rewrite_mat(path, **changes):
+    mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    mat.update(changes)
+    for k in [k for k, v in changes.items() if v is None]:
+        del mat[k]
+    scipy.io.savemat(path, mat)
+
+
+def test_attribute_matrix_with_wrong_class_count(syn_copy):
+    path = syn_copy / "SYN" / "xlsa17" / "att_splits.mat"
+    mat = scipy.io.loadmat(path)
+    _rewrite_mat(path, att=mat["att"][:, :-1], original_att=None)
+    with pytest.raises(DatasetError, match="11 class columns but allclasses_names lists 12"):
+        read_xlsa17_splits(path)
+
+
+def test_attribute_matrix_with_wrong_attribute_count(syn_copy):
+    path = syn_copy / "SYN" / "xlsa17" / "att_splits.mat"
+    mat = scipy.io.loadmat(path)
+    _rewrite_mat(path, att=mat["att"][:-2], original_att=None)
+    with pytest.raises(DatasetError, match="names 15 attributes but att .* has 13 rows"):
+        load_dataset("SYN", syn_copy)
+
+
+def test_classes_that_do_not_match(syn_copy):
+    classes = syn_copy / "SYN" / "CUB_200_2011" / "classes.txt"
+    lines = classes.read_text().splitlines()
+    lines[0] = "1 001.Some_Other_Bird"
+    classes.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError, match="001.Some_Other_Bird"):
+        load_dataset("SYN", syn_copy)
+
+
+def test_zero_based_locations_are_refused(syn_copy):
+    path = syn_copy / "SYN" / "xlsa17" / "att_splits.mat"
+    mat = scipy.io.loadmat(path)
+    keys = ("trainval_loc", "test_seen_loc", "test_unseen_loc", "train_loc", "val_loc")
+    _rewrite_mat(path, **{k: mat[k].astype(np.int64) - 1 for k in keys})
+    with pytest.raises(DatasetError, match="1-based"):
+        read_xlsa17_splits(path)
+
+
+def test_overlapping_splits_are_refused(syn_copy):
+    path = syn_copy / "SYN" / "xlsa17" / "att_splits.mat"
+    mat = scipy.io.loadmat(path)
+    _rewrite_mat(path, test_seen_loc=np.concatenate([mat["test_seen_loc"], mat["trainval_loc"][:2]]))
+    with pytest.raises(DatasetError, match="share 2 images"):
+        read_xlsa17_splits(path)
+
+
+def test_not_a_mat_file(syn_copy):
+    path = syn_copy / "SYN" / "xlsa17" / "att_splits.mat"
+    path.write_bytes(b"\x00" * 300)
+    with pytest.raises(DatasetError, match="cannot read"):
+        read_xlsa17_splits(path)
+
+
+def test_split_file_from_another_dataset(syn_copy):
+    path = syn_copy / "SYN" / "xlsa17" / "att_splits.mat"
+    mat = scipy.io.loadmat(path)
+    _rewrite_mat(path, test_unseen_loc=mat["test_unseen_loc"].astype(np.int64) + 10_000)
+    with pytest.raises(DatasetError, match="does not list"):
+        read_cub(syn_copy / "SYN" / "CUB_200_2011", path)

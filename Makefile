@@ -14,7 +14,7 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test venv data chapters html browser clean
+.PHONY: help book test venv data chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
@@ -57,3 +57,7 @@ test: $(VENV)/.installed browser
 
 clean:
 	rm -rf _build book/_executed
+
+# After editing a chapter's .md (or .py), bring its pair up to date.
+sync: $(VENV)/.installed
+	$(VENV)/bin/jupytext --sync book/[0-9]*.md

@@ -33,7 +33,6 @@
 # class ($S$ seen, $U$ unseen). A model that scores how *compatible* an image is with a description,
 #
 # ```{math}
-# :label: eq-compat-intro
 # s_y(x) = \theta(x)^\top W \phi(y),
 # ```
 #

@@ -50,7 +50,6 @@ from sgma_core.paths import DataRootError, describe_roots, find_dataset
 # present in a test set and $n_c$ the number of its images of class $c$,
 #
 # ```{math}
-# :label: eq-per-class-acc
 # \mathrm{acc} = \frac{1}{|\mathcal{C}|} \sum_{c \in \mathcal{C}} \frac{\#\{\text{images of } c \text{ predicted as } c\}}{n_c}.
 # ```
 #
@@ -59,7 +58,6 @@ from sgma_core.paths import DataRootError, describe_roots, find_dataset
 #   `test_unseen`, $s$ on `test_seen`, and
 #
 # ```{math}
-# :label: eq-harmonic
 # H = \frac{2us}{u+s}.
 # ```
 #

@@ -1,0 +1,106 @@
+"""The book itself: sources in sync, every chapter executed by papermill on the smoke profile,
+a -W build of that smoke book, and the built pages checked in headless Chromium."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sgma_core.chapters import CHAPTERS, execute_chapter
+from sgma_core.paths import repo_root
+
+pytestmark = pytest.mark.book
+ROOT = repo_root()
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_md_and_py_are_in_sync(name):
+    import jupytext
+
+    md = jupytext.read(ROOT / "book" / f"{name}.md")
+    py_path = ROOT / "book" / f"{name}.py"
+    assert py_path.is_file(), f"{py_path} missing: run jupytext --sync book/{name}.md"
+    py = jupytext.read(py_path)
+    cells = lambda nb: [(c.cell_type, c.source.strip()) for c in nb.cells]  # noqa: E731
+    assert cells(md) == cells(py), f"book/{name}.md and .py differ: run jupytext --sync book/{name}.md"
+
+
+def test_toc_lists_every_chapter():
+    toc = (ROOT / "_toc.yml").read_text()
+    for name in CHAPTERS:
+        assert f"book/_executed/{name}" in toc
+
+
+def test_paths_named_in_the_introduction_exist():
+    text = (ROOT / "book" / "00_introduction.md").read_text()
+    named = set(re.findall(r"`((?:sgma_core|tests|data_prep)/[\w/]+\.py)`", text))
+    assert named, "the introduction's map names no modules or tests"
+    for rel in named:
+        assert (ROOT / rel).is_file(), f"the introduction names {rel}, which does not exist"
+
+
+def test_unknown_chapter_parameter_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="no parameter 'epochz'.*profile"):
+        execute_chapter("02_baseline", tmp_path, {"epochz": 3})
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tiny_root, tmp_path_factory):
+    """A copy of the book's sources with every chapter executed on the smoke profile, built with -W."""
+    site = tmp_path_factory.mktemp("book")
+    for item in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / item, site / item)
+    for folder in ("_static", "sgma_core"):
+        shutil.copytree(ROOT / folder, site / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (site / "book").mkdir()
+    for src in (ROOT / "book").glob("[0-9]*.md"):
+        shutil.copy(src, site / "book" / src.name)
+    roots = os.pathsep.join([str(tiny_root), os.environ.get("SGMA_DATA_ROOT", "")]).rstrip(os.pathsep)
+    out = site / "book" / "_executed"
+    for name in CHAPTERS:
+        execute_chapter(name, out, {"profile": "smoke", "data_root": roots, "runs_dir": str(site / "runs")},
+                        strict=False)
+    build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(site), "-W", "--quiet"],
+                           capture_output=True, text=True)
+    assert build.returncode == 0, f"jupyter-book build -W failed:\n{build.stdout[-4000:]}\n{build.stderr[-4000:]}"
+    return site
+
+
+def test_executed_notebooks_carry_injected_parameters(smoke_book):
+    nb = nbformat.read(smoke_book / "book" / "_executed" / "02_baseline.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and 'profile = "smoke"' in injected[0].source
+    assert nb.metadata["papermill"]["parameters"]["profile"] == "smoke"
+    assert nb.metadata["sgma"]["chapter"] == "02_baseline"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+
+
+def test_html_has_every_chapter_with_figures(smoke_book):
+    html = smoke_book / "_build" / "html"
+    for name in CHAPTERS:
+        assert (html / "book" / "_executed" / f"{name}.html").is_file()
+    baseline = (html / "book" / "_executed" / "02_baseline.html").read_text()
+    assert "<img" in baseline and "smoke" in baseline
+    assert "mathjax/tex-chtml.js" in baseline and "cdn.jsdelivr" not in baseline
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert len(list((html / "_images").glob("*.png"))) >= 3
+
+
+def test_pages_load_with_images_and_rendered_math(smoke_book):
+    from tests.browser_check import check, chromium_path, problems
+
+    if chromium_path() is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required on CI for the browser check (make test installs it as root)")
+        pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
+    reports = check(smoke_book / "_build" / "html")
+    assert len(reports) == len(CHAPTERS)
+    assert sum(r["images"] for r in reports) >= 3
+    assert all(r["mathjax_containers"] > 0 for r in reports)
+    assert problems(reports) == []

@@ -42,6 +42,8 @@ class RunConfig:
     augment: bool = True  # random flip and translation
     eval_every: int = 1  # epochs between evaluations on the test sets (for curves, not selection)
     num_threads: int | None = None  # torch CPU threads; None: torch's default
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"
+    channels_last: bool = True  # NHWC memory format on CUDA (ignored on the CPU)
 
 
 PROFILES: dict[str, RunConfig] = {
@@ -54,6 +56,13 @@ PROFILES: dict[str, RunConfig] = {
         profile="paper", seeds=(0,), device="cuda", backbone="vgg19", image_size=224, batch_size=32,
         epochs=30, pretrain_epochs=0, plateau_patience=3,
     ),
+}
+
+
+CHOICES = {
+    "backbone": ("small_vgg", "vgg19"),
+    "vgg_layer": ("conv5_4", "pool5"),
+    "precision": ("auto", "fp32", "bf16"),
 }
 
 
@@ -80,7 +89,11 @@ def make_config(profile: str = "cpu", overrides: dict | None = None, **kwargs) -
     _check_names(changes, "parameter")
     if "seeds" in changes:
         changes["seeds"] = tuple(changes["seeds"])
-    return replace(PROFILES[profile], **changes)
+    config = replace(PROFILES[profile], **changes)
+    for name, allowed in CHOICES.items():
+        if getattr(config, name) not in allowed:
+            raise ValueError(f"{name}={getattr(config, name)!r}; choose one of {', '.join(map(repr, allowed))}.")
+    return config
 
 
 def config_dict(config: RunConfig) -> dict:

@@ -109,6 +109,8 @@ def fit(
 ) -> list[dict]:
     """Train ``model`` with SGD (momentum, weight decay) and the plateau schedule.
 
+    On CUDA the forward pass runs under bf16 autocast and in channels-last layout unless
+    ``config.precision`` / ``config.channels_last`` say otherwise; on the CPU in float32.
     ``loss_fn(model, x, y)`` returns the scalar loss of a normalised, augmented batch ``x``
     ``[B, 3, S, S]`` with labels ``y`` ``[B]``. ``evaluate(model)`` (optional) returns a dict of
     metrics logged every ``config.eval_every`` epochs and at the last one. Returns the
@@ -121,6 +123,10 @@ def fit(
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     model.to(device)
+    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    channels_last = config.channels_last and device.type == "cuda"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
 
     cfg = {**config_dict(config), "epochs": n_epochs}
     cfg_path = run_dir / "config.json"
@@ -177,8 +183,11 @@ def fit(
             x = normalize(data.images[idx].to(device))
             if config.augment:
                 x = augment(x, g)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             y = data.labels[idx].to(device)
-            loss = loss_fn(model, x, y)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = loss_fn(model, x, y)
             if not torch.isfinite(loss):
                 kept = f"{ckpt_path} (after epoch {start_ckpt_epoch(ckpt_path)})" if ckpt_path.is_file() else "none yet"
                 raise NonFiniteLossError(

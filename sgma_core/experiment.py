@@ -118,17 +118,27 @@ def zsl_evaluator(prepared: PreparedData):
     return evaluate
 
 
-def settings_hash(config: RunConfig, extra: dict | None = None) -> str:
+BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "vgg_layer", "image_size", "batch_size", "lr",
+                     "momentum", "weight_decay", "lr_factor", "lr_min", "plateau_patience", "pretrain_epochs",
+                     "max_train_images", "augment", "precision", "channels_last")
+BASELINE_SETTINGS = BACKBONE_SETTINGS + ("epochs", "freeze_backbone", "max_test_images")
+
+
+def settings_hash(config: RunConfig, extra: dict | None = None, keys: tuple[str, ...] | None = None) -> str:
+    """A short hash of the settings that shape a run (``keys``; default: all but run-time ones)."""
     d = config_dict(config)
     for k in ("seeds", "num_threads", "eval_every"):
         d.pop(k)
+    if keys is not None:
+        d = {k: d[k] for k in keys}
     d.update(extra or {})
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def run_dir_for(kind: str, config: RunConfig, runs_dir: str | Path | None = None, extra: dict | None = None) -> Path:
+def run_dir_for(kind: str, config: RunConfig, runs_dir: str | Path | None = None, extra: dict | None = None,
+                keys: tuple[str, ...] | None = None) -> Path:
     """``<runs_root>/<kind>/<dataset>-<profile>-seed<seed>-<hash of the settings>``."""
-    name = f"{config.dataset}-{config.profile}-seed{config.seed}-{settings_hash(config, extra)}"
+    name = f"{config.dataset}-{config.profile}-seed{config.seed}-{settings_hash(config, extra, keys)}"
     return runs_root(runs_dir) / kind / name
 
 
@@ -155,7 +165,7 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
         pred = predict_scores(model, prepared.test_seen_images, None).argmax(1)
         return {"seen_acc": per_class_accuracy(prepared.test_seen_labels, pred)}
 
-    run_dir = run_dir_for("backbone", config, runs_dir, extra={"pretrain": True})
+    run_dir = run_dir_for("backbone", config, runs_dir, extra={"pretrain": True}, keys=BACKBONE_SETTINGS)
     history = fit(clf, prepared.train, loss_fn, config, run_dir, evaluate=evaluate,
                   epochs=config.pretrain_epochs, progress=progress)
     return clf.backbone, history
@@ -174,7 +184,7 @@ def train_baseline(prepared: PreparedData, config: RunConfig, runs_dir: str | Pa
     def loss_fn(m, x, y):
         return embedding_softmax_loss(m(x, phi_seen), y)
 
-    run_dir = run_dir_for("baseline", config, runs_dir)
+    run_dir = run_dir_for("baseline", config, runs_dir, keys=BASELINE_SETTINGS)
     history = fit(model, prepared.train, loss_fn, config, run_dir, evaluate=zsl_evaluator(prepared),
                   progress=progress, **fit_kwargs)
     return model, history
@@ -183,3 +193,133 @@ def train_baseline(prepared: PreparedData, config: RunConfig, runs_dir: str | Pa
 def summarize(results: list[dict], keys=("T1", "u", "s", "H")) -> dict[str, tuple[float, float]]:
     """Mean and standard deviation (ddof=0) over seeds of each metric."""
     return {k: (float(np.mean([r[k] for r in results])), float(np.std([r[k] for r in results]))) for k in keys}
+
+
+# --------------------------------------------------------------------------------------
+# SGMA
+# --------------------------------------------------------------------------------------
+
+
+def build_sgma(prepared: PreparedData, config: RunConfig, backbone: Backbone) -> "SGMA":
+    """SGMA with four copies of ``backbone`` (attention subnet, global, part 1, part 2)."""
+    import copy
+
+    from sgma_core.sgma import SGMA
+
+    torch.manual_seed(config.seed)
+    return SGMA(copy.deepcopy(backbone), [copy.deepcopy(backbone) for _ in range(config.n_parts + 1)],
+                semantic_dim=prepared.phi_seen.shape[0], n_seen=prepared.n_seen, attention_size=config.image_size,
+                joint_size=config.joint_size, n_parts=config.n_parts, emb_dim=config.emb_dim,
+                shared_W=config.shared_W, centre_rule=config.centre_rule, part_scale=config.part_scale,
+                mask_k=config.mask_k, attention_norm=config.attention_norm)
+
+
+@torch.no_grad()
+def initialise_grouping(model, prepared: PreparedData, config: RunConfig) -> dict:
+    """Eq. (11) once, before training: k-means over the channels' peak positions on ``Ω`` seen-class
+    training images, then the FC pairs pretrained towards the indicator vectors."""
+    from sgma_core.attention import channel_grouping, pretrain_grouping
+    from sgma_core.compatibility import global_average_pool
+
+    device = next(model.parameters()).device
+    rows = torch.randperm(len(prepared.train.labels), generator=torch.Generator().manual_seed(config.seed))
+    x = normalize(prepared.train.images[rows[: config.grouping_images]].to(device))
+    was = model.training
+    model.eval()
+    f = torch.cat([model.attention_backbone(x[i : i + 64]) for i in range(0, len(x), 64)])
+    model.train(was)
+    indicators = channel_grouping(f.cpu(), config.n_parts, seed=config.seed)
+    with torch.enable_grad():
+        losses = pretrain_grouping(model.attention, global_average_pool(f), indicators, steps=config.grouping_steps)
+    return {"indicators": indicators, "losses": losses}
+
+
+@torch.no_grad()
+def sgma_outputs(model, images: torch.Tensor, phi: torch.Tensor, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Eval-mode forward over uint8 ``images``: scores, embeddings, maps and squares as numpy arrays."""
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    keys = ("scores", "emb", "maps", "tx", "ty", "ts")
+    out: dict[str, list] = {k: [] for k in keys}
+    for i in range(0, images.shape[0], batch_size):
+        res = model(normalize(images[i : i + batch_size].to(device)), phi.to(device))
+        for k in keys:
+            out[k].append(res[k].float().cpu())
+    model.train(was)
+    return {k: torch.cat(v).numpy() for k, v in out.items()}
+
+
+def sgma_evaluator(prepared: PreparedData, config: RunConfig):
+    """``evaluate(model)``: ZSL/GZSL for the three rules (``T1`` … for ``compat``, ``cct_T1`` …,
+    ``combined_T1`` …); unseen prototypes by eq. (10) from seen prototypes over trainval."""
+    from sgma_core.inference import ridge_coefficients, rule_scores, seen_prototypes, unseen_prototypes
+
+    beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
+                              config.ridge_lambda)
+
+    def evaluate(model) -> dict:
+        train = sgma_outputs(model, prepared.train.images, prepared.phi_gzsl)
+        p_s = seen_prototypes(train["emb"], prepared.train.labels.numpy(), prepared.n_seen)
+        protos = np.concatenate([p_s, unseen_prototypes(p_s, beta)], axis=1)
+        tu = sgma_outputs(model, prepared.test_unseen_images, prepared.phi_gzsl)
+        ts = sgma_outputs(model, prepared.test_seen_images, prepared.phi_gzsl)
+        out = {}
+        for rule in ("compat", "cct", "combined"):
+            m = zsl_gzsl(rule_scores(rule, tu["scores"], tu["emb"], protos),
+                         rule_scores(rule, ts["scores"], ts["emb"], protos),
+                         prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
+            out.update(m if rule == "compat" else {f"{rule}_{k}": v for k, v in m.items()})
+        return out
+
+    return evaluate
+
+
+def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path | None = None, progress: bool = True,
+               snapshot_images: torch.Tensor | None = None, **fit_kwargs):
+    """Train SGMA with eq. (9); returns ``(model, history, info)``.
+
+    ``info`` holds the channel-grouping result and, when ``snapshot_images`` (uint8) are given,
+    the maps and squares on them before training and after every epoch (also saved in the run
+    folder as ``snapshots.pt``, so a resumed run keeps the earlier ones).
+    """
+    from sgma_core.sgma import sgma_objective
+
+    backbone, _ = pretrained_backbone(prepared, config, runs_dir, progress)
+    model = build_sgma(prepared, config, backbone)
+    device = resolve_device(config.device)
+    model.to(device)
+    if config.freeze_backbone:
+        for bb in [model.attention_backbone, *model.branches]:
+            bb.requires_grad_(False)
+    run_dir = run_dir_for("sgma", config, runs_dir)
+    info = {"grouping": initialise_grouping(model, prepared, config)}
+    phi_seen = prepared.phi_seen.to(device)
+
+    def loss_fn(m, x, y):
+        out = m(x, phi_seen)
+        return sgma_objective(m, out, y, lam=config.lam_div, alpha=config.alpha_cls, beta=config.beta_cct,
+                              cpt_sigma=config.cpt_sigma, div_margin=config.div_margin,
+                              cct_margin=config.cct_margin, cct_negatives=config.cct_negatives)
+
+    snap_path = run_dir / "snapshots.pt"
+    snapshots: dict[int, dict] = {}
+    callback = fit_kwargs.pop("on_epoch_end", None)
+    if snapshot_images is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if snap_path.is_file():
+            snapshots = torch.load(snap_path, weights_only=False)
+        if -1 not in snapshots:
+            snapshots[-1] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
+
+    def on_epoch_end(epoch, record):
+        if snapshot_images is not None:
+            snapshots[epoch] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
+            torch.save(snapshots, snap_path)
+        if callback is not None:
+            callback(epoch, record)
+
+    history = fit(model, prepared.train, loss_fn, config, run_dir, evaluate=sgma_evaluator(prepared, config),
+                  progress=progress, on_epoch_end=on_epoch_end, **fit_kwargs)
+    info["snapshots"] = snapshots
+    return model, history, info

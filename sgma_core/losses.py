@@ -1,4 +1,8 @@
-"""The losses of SGMA, eqs. (5)–(9). This module starts with the one the baseline uses."""
+"""The losses of SGMA, eqs. (5)–(9).
+
+Shapes: attention maps ``maps`` ``[B, P, H, W]`` with values in (0, 1) (``P`` parts);
+compatibility scores ``[B, S]``; CCT embeddings ``[B, D]`` and class centres ``[S, D]``.
+"""
 
 from __future__ import annotations
 
@@ -19,3 +23,83 @@ def embedding_softmax_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.
             f"labels must lie in 0..{scores.shape[1] - 1} (seen classes remapped); got {labels.min()}..{labels.max()}"
         )
     return F.cross_entropy(scores, labels)
+
+
+def gaussian_peak_targets(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``m̃``: for each map a Gaussian blob of peak 1 centred at the map's argmax, same shape ``[B, P, H, W]``.
+
+    ``sigma`` is in feature cells. The target depends on the argmax only, so it carries no gradient.
+    """
+    b, p, h, w = maps.shape
+    flat = maps.detach().reshape(b, p, h * w).argmax(-1)
+    cy = (flat // w).to(maps.dtype)[..., None, None]
+    cx = (flat % w).to(maps.dtype)[..., None, None]
+    ys = torch.arange(h, dtype=maps.dtype, device=maps.device).view(1, 1, h, 1)
+    xs = torch.arange(w, dtype=maps.dtype, device=maps.device).view(1, 1, 1, w)
+    return torch.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / (2 * sigma**2))
+
+
+def compactness_loss(maps: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    """Eq. (5): ``L_CPT(M_i) = (1/|Z|) Σ_z (m_i^z − m̃_i^z)²``, summed over the ``P`` parts, mean over the batch.
+
+    ``maps``: ``[B, P, H, W]``; ``m̃_i`` is :func:`gaussian_peak_targets` (σ in cells). The
+    earlier reproduction compared the map with the crop mask instead; the target here is a
+    concentrated blob at the map's own peak, as the paper describes.
+    """
+    if maps.ndim != 4:
+        raise ValueError(f"maps must be [B, P, H, W]; got {tuple(maps.shape)}")
+    target = gaussian_peak_targets(maps, sigma)
+    return ((maps - target) ** 2).mean(dim=(2, 3)).sum(dim=1).mean()
+
+
+def diversity_loss(maps: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
+    """Eq. (6): ``L_DIV(M_i) = Σ_z m_i^z · max(0, max_{k≠i} m_k^z − mrg)``, summed over parts, mean over the batch.
+
+    ``maps``: ``[B, P, H, W]`` with ``P ≥ 2``. A location that is high in one map is penalised in
+    the others unless they stay below the margin there.
+    """
+    if maps.ndim != 4 or maps.shape[1] < 2:
+        raise ValueError(f"maps must be [B, P ≥ 2, H, W]; got {tuple(maps.shape)}")
+    p = maps.shape[1]
+    others = []
+    for i in range(p):
+        rest = torch.cat([maps[:, :i], maps[:, i + 1 :]], dim=1)
+        others.append(rest.max(dim=1).values)
+    other_max = torch.stack(others, dim=1)  # [B, P, H, W]: max over k ≠ i
+    return (maps * torch.clamp(other_max - margin, min=0)).sum(dim=(2, 3)).sum(dim=1).mean()
+
+
+def class_center_triplet_loss(
+    emb: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, margin: float = 0.8, negatives: str = "hardest"
+) -> torch.Tensor:
+    """Eq. (8): ``L_CCT = (1/N) Σ_n max(0, mrg + ‖ϕ̂_n − Ĉ_{y_n}‖² − d⁻_n)``.
+
+    ``emb`` ``[B, D]`` and ``centers`` ``[S, D]`` are L2-normalised here; ``labels`` ``[B]`` in
+    ``0..S−1``. ``negatives="hardest"``: ``d⁻_n = min_{k≠y_n} ‖ϕ̂_n − Ĉ_k‖²`` (the triplet-centre
+    loss papers); ``"mean"``: the mean over all ``k ≠ y_n`` (the alternative). The earlier
+    reproduction summed the distances to all centres, which is neither.
+    """
+    if negatives not in ("hardest", "mean"):
+        raise ValueError(f"negatives={negatives!r}; choose 'hardest' or 'mean'")
+    if centers.shape[0] < 2:
+        raise ValueError("class_center_triplet_loss needs at least two centres")
+    e = F.normalize(emb, dim=1)
+    c = F.normalize(centers, dim=1)
+    d = ((e[:, None, :] - c[None, :, :]) ** 2).sum(-1)  # [B, S]
+    pos = d.gather(1, labels[:, None]).squeeze(1)
+    is_pos = F.one_hot(labels, c.shape[0]).bool()
+    if negatives == "hardest":
+        neg = d.masked_fill(is_pos, float("inf")).min(dim=1).values
+    else:
+        neg = d.masked_fill(is_pos, 0.0).sum(dim=1) / (c.shape[0] - 1)
+    return torch.clamp(margin + pos - neg, min=0).mean()
+
+
+def sgma_loss(cpt: torch.Tensor, div: torch.Tensor, cls: torch.Tensor, cct: torch.Tensor,
+              lam: float = 1.0, alpha: float = 1.0, beta: float = 1.0) -> torch.Tensor:
+    """Eq. (9): ``L = Σ_i [L_CPT(M_i) + λ L_DIV(M_i)] + α L_CLS + β L_CCT``.
+
+    ``cpt`` and ``div`` are already summed over parts (as :func:`compactness_loss` and
+    :func:`diversity_loss` return them).
+    """
+    return cpt + lam * div + alpha * cls + beta * cct

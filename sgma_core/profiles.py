@@ -42,18 +42,38 @@ class RunConfig:
     augment: bool = True  # random flip and translation
     eval_every: int = 1  # epochs between evaluations on the test sets (for curves, not selection)
     num_threads: int | None = None  # torch CPU threads; None: torch's default
+    # SGMA (METHOD §1–§5); image_size above is the attention subnet's input
+    joint_size: int = 32  # joint subnet input (paper: 224); part squares are part_scale · image_size
+    n_parts: int = 2  # paper: 2
+    part_scale: float = 0.5  # square side / image side (paper: a 224 square of a 448 image)
+    mask_k: float = 10.0  # eq. (4), paper: 10
+    centre_rule: str = "peak"  # alternative: "learned" (a head regresses the square from the map)
+    attention_norm: str = "standardize"  # alternative: "none", the literal eq. (3) (saturates)
+    shared_W: bool = False  # alternative: one W for the three branches
+    emb_dim: int | None = None  # CCT embedding size; None: K
+    lam_div: float = 1.0  # λ of eq. (9)
+    alpha_cls: float = 1.0  # α of eq. (9)
+    beta_cct: float = 1.0  # β of eq. (9)
+    cpt_sigma: float = 1.0  # eq. (5): σ of the target blob, in feature cells
+    div_margin: float = 0.2  # eq. (6), paper
+    cct_margin: float = 0.8  # eq. (8), paper
+    cct_negatives: str = "hardest"  # alternative: "mean" over all other centres
+    ridge_lambda: float = 1.0  # eq. (10)
+    grouping_images: int = 256  # Ω of eq. (11)
+    grouping_steps: int = 200  # pretraining of the FC pairs towards the indicators
     precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"
     channels_last: bool = True  # NHWC memory format on CUDA (ignored on the CPU)
 
 
 PROFILES: dict[str, RunConfig] = {
     "smoke": RunConfig(
-        profile="smoke", seeds=(0,), image_size=32, batch_size=16, epochs=2, pretrain_epochs=1,
+        profile="smoke", seeds=(0,), image_size=32, joint_size=16, batch_size=16, epochs=2, pretrain_epochs=1,
+        grouping_images=32, grouping_steps=20,
         plateau_patience=1, max_train_images=96, max_test_images=48,
     ),
     "cpu": RunConfig(profile="cpu"),
     "paper": RunConfig(
-        profile="paper", seeds=(0,), device="cuda", backbone="vgg19", image_size=224, batch_size=32,
+        profile="paper", seeds=(0,), device="cuda", backbone="vgg19", image_size=448, joint_size=224, batch_size=32,
         epochs=30, pretrain_epochs=0, plateau_patience=3,
     ),
 }
@@ -63,6 +83,9 @@ CHOICES = {
     "backbone": ("small_vgg", "vgg19"),
     "vgg_layer": ("conv5_4", "pool5"),
     "precision": ("auto", "fp32", "bf16"),
+    "centre_rule": ("peak", "learned"),
+    "attention_norm": ("standardize", "none"),
+    "cct_negatives": ("hardest", "mean"),
 }
 
 

@@ -1,0 +1,93 @@
+"""The multi-attention subnet, eqs. (1)–(3), and its initialisation by channel grouping, eq. (11).
+
+* (1) ``p = GAP(f(x)) ∈ R^C``;
+* (2) ``a_i = σ(W2_i · ReLU(W1_i · p)) ∈ (0, 1)^C``, one pair of FC layers per part;
+* (3) ``M_i(x) = σ(Σ_c a_i^c f^c(x)) ∈ (0, 1)^{H×W}``.
+
+Raw ReLU activations summed over hundreds of channels drive the sigmoid of eq. (3) into
+saturation (the map is 1 everywhere). So by default the weighted sum is taken as a weighted
+*mean* over channels and standardised per map before the sigmoid, which keeps the map's spatial
+contrast; ``normalize="none"`` is the literal eq. (3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from sgma_core.compatibility import global_average_pool
+
+
+class MultiAttention(nn.Module):
+    """``forward(f [B, C, H, W]) → (maps [B, P, H, W], a [B, P, C])``."""
+
+    def __init__(self, channels: int, n_parts: int = 2, reduction: int = 8, normalize: str = "standardize") -> None:
+        super().__init__()
+        if normalize not in ("standardize", "none"):
+            raise ValueError(f"normalize={normalize!r}; choose 'standardize' or 'none'")
+        hidden = max(channels // reduction, 4)
+        self.n_parts = n_parts
+        self.normalize = normalize
+        self.fc = nn.ModuleList(
+            nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
+            for _ in range(n_parts)
+        )
+
+    def channel_weights(self, p: torch.Tensor) -> torch.Tensor:
+        """Eq. (2): ``p`` ``[B, C]`` → ``a`` ``[B, P, C]``."""
+        return torch.stack([torch.sigmoid(fc(p)) for fc in self.fc], dim=1)
+
+    def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a = self.channel_weights(global_average_pool(f))  # eqs. (1), (2)
+        s = torch.einsum("bpc,bchw->bphw", a, f)  # eq. (3), before the sigmoid
+        if self.normalize == "standardize":
+            s = s / a.sum(-1)[..., None, None].clamp_min(1e-6)
+            mean = s.mean(dim=(2, 3), keepdim=True)
+            std = s.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+            s = (s - mean) / std
+        return torch.sigmoid(s), a
+
+
+def channel_peaks(fmaps: torch.Tensor) -> np.ndarray:
+    """Eq. (11)'s descriptors: for each channel the peak coordinates over ``Ω`` images.
+
+    ``fmaps``: ``[Ω, C, H, W]`` → ``[C, 2Ω]`` = ``[t_x^1, t_y^1, …, t_x^Ω, t_y^Ω]`` (in cells).
+    """
+    omega, c, h, w = fmaps.shape
+    flat = fmaps.reshape(omega, c, h * w).argmax(-1)  # [Ω, C]
+    tx, ty = (flat % w).float(), (flat // w).float()
+    return torch.stack([tx, ty], dim=-1).permute(1, 0, 2).reshape(c, 2 * omega).numpy()
+
+
+def channel_grouping(fmaps: torch.Tensor, n_parts: int = 2, seed: int = 0) -> np.ndarray:
+    """Eq. (11): k-means (scikit-learn, fixed seed) over the channels' peak descriptors.
+
+    Returns indicator vectors ``ā`` ``[P, C]`` in {0, 1}, one row per cluster, the clusters
+    ordered by the mean vertical position of their peaks (top first) so that the order is stable.
+    Run once, before training — never inside the forward pass.
+    """
+    from sklearn.cluster import KMeans
+
+    desc = channel_peaks(fmaps)
+    labels = KMeans(n_clusters=n_parts, random_state=seed, n_init=10).fit_predict(desc)
+    mean_y = [desc[labels == k, 1::2].mean() if (labels == k).any() else np.inf for k in range(n_parts)]
+    order = np.argsort(mean_y)
+    return np.stack([(labels == k).astype(np.float32) for k in order])
+
+
+def pretrain_grouping(attention: MultiAttention, pooled: torch.Tensor, indicators: np.ndarray,
+                      steps: int = 200, lr: float = 0.01) -> list[float]:
+    """Fit each FC pair so that ``a_i(p) ≈ ā_i`` on the pooled features ``[Ω, C]`` (binary
+    cross-entropy, Adam). Returns the loss per step."""
+    target = torch.as_tensor(indicators, dtype=pooled.dtype, device=pooled.device)[None].expand(pooled.shape[0], -1, -1)
+    opt = torch.optim.Adam(attention.fc.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        a = attention.channel_weights(pooled)
+        loss = nn.functional.binary_cross_entropy(a, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses

@@ -1,0 +1,95 @@
+"""The cropping subnet, eq. (4): a differentiable square mask around each attended part, and the
+crop-and-zoom of the masked image to the joint subnet's input size.
+
+Coordinates are in input pixels, with pixel ``i``'s centre at ``i`` (so ``x = 0, 1, …, W−1``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def boxcar_mask(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: int, width: int,
+                k: float = 10.0) -> torch.Tensor:
+    """Eq. (4): ``V(x, y) = V_x(x) · V_y(y)`` with
+    ``V_x = σ_k(x − t_x + t_s/2) − σ_k(x − t_x − t_s/2)``, ``σ_k(z) = 1 / (1 + e^{−kz})``.
+
+    ``tx, ty, ts``: ``[B]`` in pixels; returns ``[B, height, width]`` evaluated at the pixel
+    centres. As ``k`` grows the mask approaches the indicator of the square; its gradient with
+    respect to ``t_x`` lives on the square's left and right edges.
+    """
+    x = torch.arange(width, dtype=tx.dtype, device=tx.device)[None, :]
+    y = torch.arange(height, dtype=ty.dtype, device=ty.device)[None, :]
+    half = (ts / 2)[:, None]
+    vx = torch.sigmoid(k * (x - tx[:, None] + half)) - torch.sigmoid(k * (x - tx[:, None] - half))
+    vy = torch.sigmoid(k * (y - ty[:, None] + half)) - torch.sigmoid(k * (y - ty[:, None] - half))
+    return vy[:, :, None] * vx[:, None, :]
+
+
+def clamp_square(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: int, width: int):
+    """Move a square of side ``ts`` centred at ``(tx, ty)`` inside the image (``ts`` ≤ the image side)."""
+    ts = torch.clamp(ts, max=float(min(height, width)))
+    lo = ts / 2 - 0.5
+    tx = torch.maximum(torch.minimum(tx, width - 0.5 - ts / 2), lo)
+    ty = torch.maximum(torch.minimum(ty, height - 0.5 - ts / 2), lo)
+    return tx, ty, ts
+
+
+def crop_and_zoom(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, out_size: int,
+                  k: float = 10.0, mask: bool = True) -> torch.Tensor:
+    """The part image: ``images`` ``[B, C, H, W]`` times the eq. (4) mask, cropped to the square
+    (clamped inside the image) and resized bilinearly to ``[B, C, out_size, out_size]``.
+
+    Differentiable with respect to the images and to ``tx, ty, ts``.
+    """
+    b, _, h, w = images.shape
+    tx, ty, ts = clamp_square(tx, ty, ts, h, w)
+    if mask:
+        images = images * boxcar_mask(tx, ty, ts, h, w, k)[:, None]
+    u = (torch.arange(out_size, dtype=images.dtype, device=images.device) + 0.5) / out_size  # (0, 1)
+    # pixel-centre coordinate → grid_sample's normalised coordinate (align_corners=False)
+    gx = ((tx[:, None] - ts[:, None] / 2 + 0.5 + u[None, :] * ts[:, None]) / w) * 2 - 1  # [B, out]
+    gy = ((ty[:, None] - ts[:, None] / 2 + 0.5 + u[None, :] * ts[:, None]) / h) * 2 - 1
+    grid = torch.stack([gx[:, None, :].expand(b, out_size, out_size), gy[:, :, None].expand(b, out_size, out_size)], -1)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def peak_centres(maps: torch.Tensor, stride: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre rule "peak": the argmax cell of each map ``[B, P, h, w]`` mapped to input pixels,
+    ``(cell + 0.5) · stride − 0.5``. Returns ``tx, ty`` ``[B, P]`` (no gradient)."""
+    b, p, h, w = maps.shape
+    flat = maps.detach().reshape(b, p, h * w).argmax(-1)
+    ty = (flat // w).to(maps.dtype)
+    tx = (flat % w).to(maps.dtype)
+    return (tx + 0.5) * stride - 0.5, (ty + 0.5) * stride - 0.5
+
+
+class LearnedCentres(nn.Module):
+    """Centre rule "learned" (RA-CNN style): a small head regresses ``(t_x, t_y, t_s)`` from each map,
+    so that gradients of the losses reach the square through eq. (4).
+
+    ``forward(maps [B, P, h, w], height, width) → tx, ty, ts`` each ``[B, P]`` in pixels. It starts
+    at the map's soft-argmax centre and the default side, and learns offsets from there.
+    """
+
+    def __init__(self, map_size: int, part_scale: float = 0.5, hidden: int = 32) -> None:
+        super().__init__()
+        self.part_scale = part_scale
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(map_size * map_size, hidden), nn.Tanh(), nn.Linear(hidden, 3))
+        nn.init.normal_(self.net[-1].weight, std=1e-3)  # near zero: start at the soft peak, but let
+        nn.init.zeros_(self.net[-1].bias)  # gradients reach the first layer from the first step
+
+    def forward(self, maps: torch.Tensor, height: int, width: int):
+        b, p, h, w = maps.shape
+        weights = maps / maps.sum(dim=(2, 3), keepdim=True)
+        xs = (torch.arange(w, dtype=maps.dtype, device=maps.device) + 0.5) / w
+        ys = (torch.arange(h, dtype=maps.dtype, device=maps.device) + 0.5) / h
+        cx = (weights.sum(2) * xs).sum(-1)  # [B, P] in (0, 1)
+        cy = (weights.sum(3) * ys).sum(-1)
+        off = self.net(maps.reshape(b * p, 1, h, w)).view(b, p, 3)
+        tx = (cx + 0.25 * torch.tanh(off[..., 0])) * width - 0.5
+        ty = (cy + 0.25 * torch.tanh(off[..., 1])) * height - 0.5
+        ts = self.part_scale * (1 + 0.5 * torch.tanh(off[..., 2])) * min(height, width)
+        return tx, ty, ts

@@ -1,0 +1,50 @@
+"""Where does the model look? Attention peaks scored against ground-truth part locations.
+
+A map "hits" an image when its peak, mapped to input pixels, lies within ``radius`` pixels of
+any visible ground-truth part; the part it lands nearest to, counted over images, is the part
+that map prefers. Uniformly random points give the chance level of the same score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def scale_parts(part_locs: np.ndarray, original_sizes: np.ndarray, size: int) -> np.ndarray:
+    """Part locations ``[N, Q, 3]`` (x, y, visible) from original pixels to a ``size × size`` resize."""
+    out = np.array(part_locs, dtype=np.float64, copy=True)
+    out[..., 0] *= size / original_sizes[:, None, 0]
+    out[..., 1] *= size / original_sizes[:, None, 1]
+    return out
+
+
+def nearest_parts(points: np.ndarray, parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For points ``[N, M, 2]`` and parts ``[N, Q, 3]``: distance to the nearest visible part and its
+    index, each ``[N, M]`` (``inf`` / −1 where an image has no visible part)."""
+    d = np.linalg.norm(points[:, :, None, :] - parts[:, None, :, :2], axis=-1)  # [N, M, Q]
+    d = np.where(parts[:, None, :, 2] > 0, d, np.inf)
+    idx = d.argmin(-1)
+    dist = np.take_along_axis(d, idx[..., None], -1)[..., 0]
+    return dist, np.where(np.isfinite(dist), idx, -1)
+
+
+def hit_rates(points: np.ndarray, parts: np.ndarray, radius: float) -> np.ndarray:
+    """Fraction of images ``[M]`` whose point ``m`` lies within ``radius`` of a visible part."""
+    dist, _ = nearest_parts(points, parts)
+    return (dist <= radius).mean(axis=0)
+
+
+def preferred_parts(points: np.ndarray, parts: np.ndarray, part_names: list[str]) -> list[tuple[str, float]]:
+    """For each point ``m``: the part it is most often nearest to, and how often."""
+    _, idx = nearest_parts(points, parts)
+    out = []
+    for m in range(points.shape[1]):
+        valid = idx[:, m][idx[:, m] >= 0]
+        counts = np.bincount(valid, minlength=len(part_names))
+        out.append((part_names[int(counts.argmax())], float(counts.max() / max(len(valid), 1))))
+    return out
+
+
+def random_points(n: int, m: int, size: int, seed: int = 0) -> np.ndarray:
+    """Uniformly random points ``[n, m, 2]`` in a ``size × size`` image."""
+    return np.random.default_rng(seed).uniform(0, size, size=(n, m, 2))

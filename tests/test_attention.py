@@ -1,0 +1,74 @@
+"""Eqs. (1)–(3) and (11): channel attention, maps that keep spatial contrast, channel grouping."""
+
+import numpy as np
+import pytest
+import torch
+
+from sgma_core.attention import MultiAttention, channel_grouping, channel_peaks, pretrain_grouping
+from sgma_core.backbones import small_vgg
+from sgma_core.images import normalize
+
+
+def _bird_like_features():
+    """Feature maps of a real-looking input: ReLU activations of a conv net on a synthetic image."""
+    torch.manual_seed(0)
+    img = torch.zeros(2, 3, 64, 64, dtype=torch.uint8)
+    img[:, 0, 20:30, 30:44] = 220  # a red blob on a dark background
+    img[:, 2, 40:50, 10:20] = 200
+    with torch.no_grad():
+        return small_vgg()(normalize(img))  # [2, 128, 8, 8], non-negative
+
+
+def test_shapes_and_ranges():
+    att = MultiAttention(16, n_parts=3)
+    maps, a = att(torch.rand(4, 16, 6, 5))
+    assert maps.shape == (4, 3, 6, 5) and a.shape == (4, 3, 16)
+    assert 0 < maps.min() and maps.max() < 1 and 0 < a.min() and a.max() < 1
+
+
+def test_literal_eq3_saturates_and_the_normalised_maps_keep_contrast():
+    f = _bird_like_features() * 10  # raw activations at the scale of a trained network
+    torch.manual_seed(1)
+    literal = MultiAttention(f.shape[1], normalize="none")
+    torch.manual_seed(1)
+    ours = MultiAttention(f.shape[1], normalize="standardize")
+    with torch.no_grad():
+        m_lit, _ = literal(f)
+        m_ours, _ = ours(f)
+    contrast = lambda m: (m.amax(dim=(2, 3)) - m.amin(dim=(2, 3))).min().item()  # noqa: E731
+    assert m_lit.min().item() > 0.99  # σ(Σ_c a_c f_c) ≡ 1: no spatial information left
+    assert contrast(m_ours) > 0.5
+
+
+def test_channel_peaks_descriptor_layout():
+    f = torch.zeros(2, 3, 4, 5)
+    f[0, 1, 2, 3] = 1  # image 0, channel 1: peak at x=3, y=2
+    f[1, 1, 0, 4] = 1  # image 1, channel 1: x=4, y=0
+    desc = channel_peaks(f)
+    assert desc.shape == (3, 4)
+    assert desc[1].tolist() == [3, 2, 4, 0]
+
+
+def test_channel_grouping_separates_two_locations():
+    f = torch.zeros(5, 6, 8, 8)
+    f[:, :3, 1, 1] = 1.0  # channels 0-2 fire at the top
+    f[:, 3:, 6, 5] = 1.0  # channels 3-5 at the bottom
+    ind = channel_grouping(f, n_parts=2, seed=0)
+    assert ind.tolist() == [[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]]  # top cluster first
+    assert np.array_equal(ind, channel_grouping(f, n_parts=2, seed=0))
+
+
+def test_pretraining_pulls_channel_weights_to_the_indicators():
+    torch.manual_seed(0)
+    att = MultiAttention(6, n_parts=2)
+    pooled = torch.rand(8, 6)
+    ind = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=np.float32)
+    losses = pretrain_grouping(att, pooled, ind, steps=300, lr=0.05)
+    assert losses[-1] < 0.1 * losses[0]
+    a = att.channel_weights(pooled).detach()
+    assert (a[:, 0, :3] > 0.8).all() and (a[:, 0, 3:] < 0.2).all() and (a[:, 1, 3:] > 0.8).all()
+
+
+def test_unknown_normalisation():
+    with pytest.raises(ValueError, match="standardize"):
+        MultiAttention(4, normalize="softmax")

@@ -1,0 +1,55 @@
+"""Eq. (10) and the decision rules."""
+
+import numpy as np
+import pytest
+
+from sgma_core.inference import (calibrated_stacking, choose_gamma, ridge_coefficients, rule_scores, seen_prototypes,
+                                 unseen_prototypes)
+
+
+def test_ridge_matches_scikit_learn_without_intercept():
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(0)
+    phi_s, phi_u = rng.random((12, 7)), rng.random((12, 3))
+    beta = ridge_coefficients(phi_s, phi_u, lam=0.3)
+    assert beta.shape == (7, 3)
+    ref = Ridge(alpha=0.3, fit_intercept=False).fit(phi_s, phi_u).coef_.T  # rows: seen classes
+    np.testing.assert_allclose(beta, ref, rtol=1e-8, atol=1e-10)
+
+
+def test_ridge_recovers_an_exact_combination():
+    rng = np.random.default_rng(1)
+    phi_s = rng.random((20, 5))
+    true = rng.random((5, 2))
+    np.testing.assert_allclose(ridge_coefficients(phi_s, phi_s @ true, lam=0.0), true, atol=1e-8)
+
+
+def test_ridge_rejects_mismatched_semantics():
+    with pytest.raises(ValueError, match="attributes"):
+        ridge_coefficients(np.ones((4, 3)), np.ones((5, 2)), 1.0)
+
+
+def test_prototypes_and_rules():
+    emb = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0]])
+    p_s = seen_prototypes(emb, np.array([0, 0, 1]), 2)
+    np.testing.assert_allclose(p_s, [[2.0, 0.0], [0.0, 2.0]])
+    beta = np.array([[0.5], [0.5]])
+    np.testing.assert_allclose(unseen_prototypes(p_s, beta), [[1.0], [1.0]])
+    compat = np.array([[1.0, 0.0]])
+    x = np.array([[0.0, 1.0]])
+    assert rule_scores("compat", compat, x, p_s).tolist() == [[1.0, 0.0]]
+    assert rule_scores("cct", compat, x, p_s).tolist() == [[0.0, 2.0]]
+    assert rule_scores("combined", compat, x, p_s).tolist() == [[1.0, 2.0]]  # argmax, not argmin
+    with pytest.raises(ValueError, match="combined"):
+        rule_scores("max", compat, x, p_s)
+
+
+def test_calibrated_stacking_and_gamma_on_validation():
+    scores = np.array([[2.0, 1.0, 1.5]])
+    np.testing.assert_allclose(calibrated_stacking(scores, 2, 1.0), [[1.0, 0.0, 1.5]])
+    # validation: unseen images lose to a seen class by 0.3; seen images win by 1.0
+    vu = np.array([[1.3, 0.0, 1.0], [0.0, 1.3, 1.0]])
+    vs = np.array([[2.0, 0.0, 1.0], [0.0, 2.0, 1.0]])
+    gamma, h = choose_gamma(vu, vs, np.array([0, 0]), np.array([0, 1]), n_seen=2, grid=np.linspace(0, 2, 21))
+    assert 0.3 < gamma < 1.0 and h == pytest.approx(1.0)

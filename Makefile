@@ -38,7 +38,7 @@ chapters: data
 	$(PY) -m sgma_core.chapters --all -p profile $(PROFILE) --out book/_executed
 
 html: $(VENV)/.installed
-	@test -f book/_executed/02_baseline.ipynb || { echo "no executed chapters: run make chapters first"; exit 1; }
+	@test -f book/_executed/04_sgma_training.ipynb || { echo "no executed chapters: run make chapters first"; exit 1; }
 	rm -rf _build/html
 	$(VENV)/bin/jupyter-book build . -W --quiet
 	@echo "open _build/html/index.html"

@@ -140,10 +140,10 @@ print(f"{len(config.seeds)} seed(s) in {train_minutes:.1f} min (less if stored r
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
 for seed, history in histories.items():
-    epochs = [h["epoch"] + 1 for h in history]
-    axes[0].plot(epochs, [h["train_loss"] for h in history], label=f"seed {seed}")
-    axes[1].plot(epochs, [100 * h["T1"] for h in history], label=f"seed {seed}")
-    axes[2].plot(epochs, [100 * h["H"] for h in history], label=f"seed {seed}")
+    axes[0].plot([h["epoch"] + 1 for h in history], [h["train_loss"] for h in history], label=f"seed {seed}")
+    evaluated = [h for h in history if "T1" in h]  # every config.eval_every epochs, and the last
+    axes[1].plot([h["epoch"] + 1 for h in evaluated], [100 * h["T1"] for h in evaluated], "o-", label=f"seed {seed}")
+    axes[2].plot([h["epoch"] + 1 for h in evaluated], [100 * h["H"] for h in evaluated], "o-", label=f"seed {seed}")
 axes[0].set_ylabel("training loss, eq. (7)")
 axes[1].set_ylabel("ZSL T1 (%)")
 axes[1].axhline(100.0 / prepared.n_unseen, color="grey", ls="--", label="chance")

@@ -6,8 +6,10 @@
 
 Raw ReLU activations summed over hundreds of channels drive the sigmoid of eq. (3) into
 saturation (the map is 1 everywhere). So by default the weighted sum is taken as a weighted
-*mean* over channels and standardised per map before the sigmoid, which keeps the map's spatial
-contrast; ``normalize="none"`` is the literal eq. (3).
+*mean* over channels, standardised per map, and passed through a learnable per-part scale and
+shift (initialised to 2 and −2) before the sigmoid: this keeps the map's spatial contrast, and
+lets the background fall towards 0 so that the compactness and diversity losses can be met.
+``normalize="none"`` is the literal eq. (3).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class MultiAttention(nn.Module):
         hidden = max(channels // reduction, 4)
         self.n_parts = n_parts
         self.normalize = normalize
+        self.scale = nn.Parameter(torch.full((n_parts,), 2.0))
+        self.shift = nn.Parameter(torch.full((n_parts,), -2.0))
         self.fc = nn.ModuleList(
             nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
             for _ in range(n_parts)
@@ -45,7 +49,7 @@ class MultiAttention(nn.Module):
             s = s / a.sum(-1)[..., None, None].clamp_min(1e-6)
             mean = s.mean(dim=(2, 3), keepdim=True)
             std = s.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)
-            s = (s - mean) / std
+            s = (s - mean) / std * self.scale[:, None, None] + self.shift[:, None, None]
         return torch.sigmoid(s), a
 
 

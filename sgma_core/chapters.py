@@ -32,7 +32,7 @@ import yaml
 from sgma_core.paths import repo_root
 
 BOOK = repo_root() / "book"
-CHAPTERS = ["00_introduction", "01_data", "02_baseline"]
+CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training"]
 
 
 def chapter_source(name: str) -> Path:

@@ -167,7 +167,7 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
 
     run_dir = run_dir_for("backbone", config, runs_dir, extra={"pretrain": True}, keys=BACKBONE_SETTINGS)
     history = fit(clf, prepared.train, loss_fn, config, run_dir, evaluate=evaluate,
-                  epochs=config.pretrain_epochs, progress=progress)
+                  epochs=config.pretrain_epochs, progress=progress, identity_keys=BACKBONE_SETTINGS)
     return clf.backbone, history
 
 
@@ -186,7 +186,7 @@ def train_baseline(prepared: PreparedData, config: RunConfig, runs_dir: str | Pa
 
     run_dir = run_dir_for("baseline", config, runs_dir, keys=BASELINE_SETTINGS)
     history = fit(model, prepared.train, loss_fn, config, run_dir, evaluate=zsl_evaluator(prepared),
-                  progress=progress, **fit_kwargs)
+                  progress=progress, identity_keys=BASELINE_SETTINGS, **fit_kwargs)
     return model, history
 
 
@@ -252,15 +252,19 @@ def sgma_outputs(model, images: torch.Tensor, phi: torch.Tensor, batch_size: int
 
 def sgma_evaluator(prepared: PreparedData, config: RunConfig):
     """``evaluate(model)``: ZSL/GZSL for the three rules (``T1`` … for ``compat``, ``cct_T1`` …,
-    ``combined_T1`` …); unseen prototypes by eq. (10) from seen prototypes over trainval."""
+    ``combined_T1`` …). Seen prototypes are mean embeddings of the first ``prototype_images``
+    trainval images of each class; unseen prototypes follow by eq. (10)."""
     from sgma_core.inference import ridge_coefficients, rule_scores, seen_prototypes, unseen_prototypes
 
     beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
                               config.ridge_lambda)
 
+    labels = prepared.train.labels.numpy()
+    proto_rows = np.concatenate([np.flatnonzero(labels == c)[: config.prototype_images or None] for c in range(prepared.n_seen)])
+
     def evaluate(model) -> dict:
-        train = sgma_outputs(model, prepared.train.images, prepared.phi_gzsl)
-        p_s = seen_prototypes(train["emb"], prepared.train.labels.numpy(), prepared.n_seen)
+        train = sgma_outputs(model, prepared.train.images[proto_rows], prepared.phi_gzsl)
+        p_s = seen_prototypes(train["emb"], labels[proto_rows], prepared.n_seen)
         protos = np.concatenate([p_s, unseen_prototypes(p_s, beta)], axis=1)
         tu = sgma_outputs(model, prepared.test_unseen_images, prepared.phi_gzsl)
         ts = sgma_outputs(model, prepared.test_seen_images, prepared.phi_gzsl)

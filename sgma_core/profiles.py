@@ -29,7 +29,7 @@ class RunConfig:
     freeze_backbone: bool = False  # paper does not say; fine-tuning is the default (METHOD §3)
     image_size: int = 64  # paper: 448 into attention/cropping, 224 into the joint subnet
     batch_size: int = 32  # paper: 32
-    epochs: int = 16
+    epochs: int = 12
     lr: float = 0.05  # paper: SGD 0.05
     momentum: float = 0.9  # paper
     weight_decay: float = 5e-4  # paper
@@ -40,7 +40,7 @@ class RunConfig:
     max_train_images: int | None = None  # subsample trainval (smoke tests)
     max_test_images: int | None = None  # subsample each test set (smoke tests)
     augment: bool = True  # random flip and translation
-    eval_every: int = 1  # epochs between evaluations on the test sets (for curves, not selection)
+    eval_every: int = 2  # epochs between evaluations on the test sets (for curves, not selection)
     num_threads: int | None = None  # torch CPU threads; None: torch's default
     # SGMA (METHOD §1–§5); image_size above is the attention subnet's input
     joint_size: int = 32  # joint subnet input (paper: 224); part squares are part_scale · image_size
@@ -59,6 +59,7 @@ class RunConfig:
     cct_margin: float = 0.8  # eq. (8), paper
     cct_negatives: str = "hardest"  # alternative: "mean" over all other centres
     ridge_lambda: float = 1.0  # eq. (10)
+    prototype_images: int | None = 20  # trainval images per class for the seen prototypes; None: all
     grouping_images: int = 256  # Ω of eq. (11)
     grouping_steps: int = 200  # pretraining of the FC pairs towards the indicators
     precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"

@@ -90,8 +90,11 @@ class TrainData:
     labels: torch.Tensor
 
 
-def _comparable(config: dict) -> dict:
-    """Settings that must match for a run to be resumed (not the run-time-only ones)."""
+def _comparable(config: dict, keys: tuple[str, ...] | None = None) -> dict:
+    """Settings that must match for a run to be resumed: ``keys`` (and ``epochs``) if given, else
+    all but the run-time-only ones."""
+    if keys is not None:
+        return {k: config.get(k) for k in (*keys, "epochs")}
     return {k: v for k, v in config.items() if k not in ("num_threads", "seeds", "eval_every")}
 
 
@@ -106,6 +109,7 @@ def fit(
     resume: bool = True,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    identity_keys: tuple[str, ...] | None = None,
 ) -> list[dict]:
     """Train ``model`` with SGD (momentum, weight decay) and the plateau schedule.
 
@@ -114,7 +118,8 @@ def fit(
     ``loss_fn(model, x, y)`` returns the scalar loss of a normalised, augmented batch ``x``
     ``[B, 3, S, S]`` with labels ``y`` ``[B]``, or ``(loss, {term: float})`` to log the terms too. ``evaluate(model)`` (optional) returns a dict of
     metrics logged every ``config.eval_every`` epochs and at the last one. Returns the
-    history, one dict per epoch.
+    history, one dict per epoch. ``identity_keys`` names the settings that define the run (a
+    stored run whose settings differ in any of them is refused); default: all of them.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,8 +139,8 @@ def fit(
     metrics_path = run_dir / "metrics.jsonl"
     if cfg_path.is_file() and (ckpt_path.is_file() or metrics_path.is_file()):
         stored = json.loads(cfg_path.read_text())
-        if _comparable(stored) != _comparable(cfg):
-            diff = sorted(k for k in _comparable(cfg) if stored.get(k) != cfg.get(k))
+        if _comparable(stored, identity_keys) != _comparable(cfg, identity_keys):
+            diff = sorted(k for k in _comparable(cfg, identity_keys) if stored.get(k) != cfg.get(k))
             raise RunMismatchError(
                 f"{run_dir} holds a run with other settings ({', '.join(f'{k}: {stored.get(k)!r} → {cfg[k]!r}' for k in diff)}); "
                 "delete that folder or give this run another runs_dir."

@@ -52,7 +52,7 @@ def _eval(model):
         return {"probe": float(model(torch.ones(1, 3, 16, 16)).sum())}
 
 
-CFG = make_config("smoke", overrides={"epochs": 4, "batch_size": 8, "lr": 0.05, "device": "cpu"})
+CFG = make_config("smoke", overrides={"epochs": 4, "batch_size": 8, "lr": 0.05, "device": "cpu", "eval_every": 1})
 
 
 def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):

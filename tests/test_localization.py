@@ -1,0 +1,33 @@
+"""Scoring attention peaks against ground-truth part locations."""
+
+import numpy as np
+import pytest
+
+from sgma_core.localization import hit_rates, nearest_parts, preferred_parts, random_points, scale_parts
+
+
+def test_scale_parts_to_the_resized_image():
+    parts = np.array([[[100.0, 50.0, 1.0]]])
+    out = scale_parts(parts, np.array([[200, 100]]), 64)
+    assert out[0, 0].tolist() == [32.0, 32.0, 1.0]
+
+
+def test_hits_ignore_invisible_parts_and_name_the_preferred_part():
+    parts = np.array([
+        [[10.0, 10.0, 1.0], [50.0, 50.0, 1.0]],
+        [[10.0, 10.0, 0.0], [52.0, 50.0, 1.0]],  # first part invisible here
+    ])
+    points = np.array([[[11.0, 10.0], [49.0, 49.0]], [[10.0, 10.0], [30.0, 30.0]]])
+    dist, idx = nearest_parts(points, parts)
+    assert idx.tolist() == [[0, 1], [1, 1]]
+    np.testing.assert_allclose(hit_rates(points, parts, radius=3.0), [0.5, 0.5])
+    assert preferred_parts(points, parts, ["head", "tail"]) == [("head", 0.5), ("tail", 1.0)]
+
+
+def test_random_points_are_uniform_and_seeded():
+    a, b = random_points(1000, 2, 64, seed=1), random_points(1000, 2, 64, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert a.min() >= 0 and a.max() <= 64 and abs(a.mean() - 32) < 2
+    # a single part in a 64×64 image: a random point lands within 8 px with probability ≈ π·8²/64²
+    parts = np.tile(np.array([[[32.0, 32.0, 1.0]]]), (1000, 1, 1))
+    assert hit_rates(a, parts, 8.0).mean() == pytest.approx(np.pi * 64 / 4096, abs=0.02)

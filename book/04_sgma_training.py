@@ -175,6 +175,26 @@ glue("t1_diff", f"{abs(diff):.1f} points {'above' if diff >= 0 else 'below'}", d
 # gives T1 {glue:text}`sgma_cct_T1:.1f`% and the combined rule {glue:text}`sgma_combined_T1:.1f`%.
 # All numbers are per-class accuracies at the last epoch, with no calibration of seen-class scores.
 #
+# The `cct` rule in GZSL compares an image with seen prototypes (mean embeddings of real images) and
+# unseen prototypes (ridge combinations of them, eq. 10). How do the two kinds of prototype compare in
+# length, for the first seed's trained model?
+
+# %%
+from sgma_core.inference import ridge_coefficients, seen_prototypes, unseen_prototypes
+
+train_out = sgma_outputs(trained, prepared.train.images, prepared.phi_gzsl)
+p_s = seen_prototypes(train_out["emb"], prepared.train.labels.numpy(), prepared.n_seen)
+beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
+                          config.ridge_lambda)
+p_u = unseen_prototypes(p_s, beta)
+print(f"mean prototype norm: seen {np.linalg.norm(p_s, axis=0).mean():.3f}, "
+      f"unseen {np.linalg.norm(p_u, axis=0).mean():.3f} (ridge λ = {config.ridge_lambda})")
+
+# %% [markdown]
+# An unseen prototype built by eq. (10) is an average-like combination of seen ones and so, when it is
+# shorter, it loses every inner-product comparison with the seen prototypes: GZSL without
+# calibration is where this rule is weakest.
+#
 # ## Attention over training
 #
 # Four unseen-class test images with the larger of the two attention maps overlaid and the squares
@@ -229,8 +249,10 @@ if ds.part_locs is not None:
     for label, pts in peaks.items():
         rates = hit_rates(pts, parts, radius)
         prefs = preferred_parts(pts, parts, ds.part_names)
-        print(f"{label:16s}" + "  ".join(f"map {i + 1}: {100 * r:5.1f}% (nearest: {p} {100 * f:.0f}%)"
-                                          for i, (r, (p, f)) in enumerate(zip(rates, prefs))))
+        edge = ((pts < radius / 2) | (pts > config.image_size - radius / 2)).any(-1).mean(0)  # peak at the border
+        print(f"{label:16s}" + "  ".join(f"map {i + 1}: {100 * r:5.1f}% (nearest: {p} {100 * f:.0f}%, "
+                                          f"at the border {100 * e:.0f}%)"
+                                          for i, (r, (p, f), e) in enumerate(zip(rates, prefs, edge))))
         mean_hits[label] = float(rates.mean())
     where = (f"Averaged over the two maps, {100 * mean_hits['after training']:.1f}% of attention peaks land on a "
              f"ground-truth part after training, against {100 * mean_hits['before training']:.1f}% before SGMA "
@@ -239,3 +261,24 @@ glue("where_sentence", where, display=False)
 
 # %% [markdown]
 # {glue:text}`where_sentence`
+#
+# Why can the maps move away from the parts during training? With the default centre rule the square
+# is placed at the map's argmax, which has no gradient, so the classification and triplet losses never
+# reach the attention layers; only compactness and diversity, eqs. (5) and (6), train them, and both
+# are satisfied by any two compact, separate blobs, wherever they are. One backward pass of the
+# classification loss alone shows it:
+
+# %%
+probe = build_sgma(prepared, cfg0, backbone).to(device)
+x = normalize(prepared.train.images[:8].to(device))
+out = probe(x, prepared.phi_seen.to(device))
+torch.nn.functional.cross_entropy(out["scores"], prepared.train.labels[:8].to(device)).backward()
+attention_grad = sum(float(p.grad.abs().sum()) for p in probe.attention.parameters() if p.grad is not None)
+branch_grad = sum(float(p.grad.abs().sum()) for p in probe.branches.parameters() if p.grad is not None)
+print(f"centre rule {cfg0.centre_rule!r}: gradient of L_CLS reaching the attention layers {attention_grad:.3g}, "
+      f"the joint branches {branch_grad:.3g}")
+
+# %% [markdown]
+# The `centre_rule="learned"` alternative places the square by a soft-argmax of the map plus a learned
+# offset, so that eq. (4) carries these gradients back to the maps; it can be run with
+# `-p overrides "{centre_rule: learned}"`.

@@ -119,7 +119,7 @@ def zsl_evaluator(prepared: PreparedData):
 
 
 BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "vgg_layer", "image_size", "batch_size", "lr",
-                     "momentum", "weight_decay", "lr_factor", "lr_min", "plateau_patience", "pretrain_epochs",
+                     "momentum", "weight_decay", "lr_factor", "lr_min", "plateau_patience", "plateau_threshold", "pretrain_epochs",
                      "max_train_images", "augment", "precision", "channels_last")
 BASELINE_SETTINGS = BACKBONE_SETTINGS + ("epochs", "freeze_backbone", "max_test_images")
 

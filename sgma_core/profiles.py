@@ -29,13 +29,14 @@ class RunConfig:
     freeze_backbone: bool = False  # paper does not say; fine-tuning is the default (METHOD §3)
     image_size: int = 64  # paper: 448 into attention/cropping, 224 into the joint subnet
     batch_size: int = 32  # paper: 32
-    epochs: int = 12
+    epochs: int = 16
     lr: float = 0.05  # paper: SGD 0.05
     momentum: float = 0.9  # paper
     weight_decay: float = 5e-4  # paper
     lr_factor: float = 0.1  # paper: ×0.1 on plateau …
     lr_min: float = 5e-4  # … down to 5e-4
     plateau_patience: int = 1  # epochs without improvement of the training loss before a drop
+    plateau_threshold: float = 0.05  # an epoch "improves" when the loss falls by more than this fraction
     pretrain_epochs: int = 10  # small_vgg only: seen-class pretraining, the stand-in for ImageNet
     max_train_images: int | None = None  # subsample trainval (smoke tests)
     max_test_images: int | None = None  # subsample each test set (smoke tests)

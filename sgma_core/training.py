@@ -154,7 +154,8 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.lr_factor, patience=config.plateau_patience, min_lr=config.lr_min
+        optimizer, mode="min", factor=config.lr_factor, patience=config.plateau_patience, min_lr=config.lr_min,
+        threshold=config.plateau_threshold, threshold_mode="rel",
     )
     start = 0
     if resume and ckpt_path.is_file():

@@ -281,4 +281,5 @@ print(f"centre rule {cfg0.centre_rule!r}: gradient of L_CLS reaching the attenti
 # %% [markdown]
 # The `centre_rule="learned"` alternative places the square by a soft-argmax of the map plus a learned
 # offset, so that eq. (4) carries these gradients back to the maps; it can be run with
-# `-p overrides "{centre_rule: learned}"`.
+# `-p overrides "{centre_rule: learned}"`. The `freeze_attention=True` alternative keeps the attention
+# subnet exactly as the channel grouping initialised it (`-p overrides "{freeze_attention: true}"`).

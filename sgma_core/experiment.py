@@ -211,7 +211,8 @@ def build_sgma(prepared: PreparedData, config: RunConfig, backbone: Backbone) ->
                 semantic_dim=prepared.phi_seen.shape[0], n_seen=prepared.n_seen, attention_size=config.image_size,
                 joint_size=config.joint_size, n_parts=config.n_parts, emb_dim=config.emb_dim,
                 shared_W=config.shared_W, centre_rule=config.centre_rule, part_scale=config.part_scale,
-                mask_k=config.mask_k, attention_norm=config.attention_norm)
+                mask_k=config.mask_k, attention_norm=config.attention_norm,
+                freeze_attention=config.freeze_attention)
 
 
 @torch.no_grad()

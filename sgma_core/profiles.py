@@ -51,6 +51,7 @@ class RunConfig:
     centre_rule: str = "peak"  # alternative: "learned" (a head regresses the square from the map)
     attention_norm: str = "standardize"  # alternative: "none", the literal eq. (3) (saturates)
     shared_W: bool = False  # alternative: one W for the three branches
+    freeze_attention: bool = False  # True: keep the channel-grouping initialisation of the attention subnet
     emb_dim: int | None = None  # CCT embedding size; None: K
     lam_div: float = 1.0  # λ of eq. (9)
     alpha_cls: float = 1.0  # α of eq. (9)

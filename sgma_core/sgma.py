@@ -32,8 +32,9 @@ class SGMA(nn.Module):
     def __init__(self, attention_backbone: Backbone, branches: list[Backbone], semantic_dim: int, n_seen: int,
                  attention_size: int, joint_size: int, n_parts: int = 2, emb_dim: int | None = None,
                  shared_W: bool = False, centre_rule: str = "peak", part_scale: float = 0.5, mask_k: float = 10.0,
-                 attention_norm: str = "standardize") -> None:
+                 attention_norm: str = "standardize", freeze_attention: bool = False) -> None:
         super().__init__()
+        self.freeze_attention = freeze_attention
         if len(branches) != n_parts + 1:
             raise ValueError(f"need {n_parts + 1} branch backbones (global + {n_parts} parts), got {len(branches)}")
         if centre_rule not in ("peak", "learned"):
@@ -53,8 +54,19 @@ class SGMA(nn.Module):
         self.localizer = LearnedCentres(map_size, part_scale) if centre_rule == "learned" else None
 
     def attend(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eqs. (1)–(3): maps ``[B, P, h, w]`` and channel weights ``[B, P, C]``."""
-        return self.attention(self.attention_backbone(x))
+        """Eqs. (1)–(3): maps ``[B, P, h, w]`` and channel weights ``[B, P, C]``.
+
+        With ``freeze_attention`` the subnet keeps its state (eval mode, no gradient): the
+        alternative in which the channel-grouping initialisation is not trained further.
+        """
+        if not self.freeze_attention:
+            return self.attention(self.attention_backbone(x))
+        was = self.attention_backbone.training
+        self.attention_backbone.eval()
+        with torch.no_grad():
+            out = self.attention(self.attention_backbone(x))
+        self.attention_backbone.train(was)
+        return out
 
     def squares(self, maps: torch.Tensor, height: int, width: int):
         """``tx, ty, ts`` ``[B, P]`` in input pixels, by the configured centre rule."""

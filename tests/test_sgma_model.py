@@ -61,3 +61,20 @@ def test_unseen_classes_are_scored():
 def test_branch_count_is_checked():
     with pytest.raises(ValueError, match="need 3 branch backbones"):
         SGMA(small_vgg(), [small_vgg()], 6, 5, 24, 12)
+
+
+def test_frozen_attention_keeps_its_state_and_gets_no_gradient():
+    from sgma_core.sgma import sgma_objective
+
+    model = _model()
+    model.freeze_attention = True
+    before = {k: v.clone() for k, v in model.attention_backbone.state_dict().items()}
+    model.train()
+    out = model(torch.randn(3, 3, 24, 24), torch.randn(6, 5))
+    loss, _ = sgma_objective(model, out, torch.tensor([0, 1, 2]))
+    loss.backward()
+    assert all(p.grad is None for p in model.attention.parameters())
+    assert all(p.grad is None for p in model.attention_backbone.parameters())
+    assert all(p.grad is not None for p in model.branches.parameters())
+    for k, v in model.attention_backbone.state_dict().items():  # batch-norm statistics untouched too
+        torch.testing.assert_close(v, before[k])

@@ -61,7 +61,7 @@ def main() -> int:
             decode = time.perf_counter() - t0
             t0 = time.perf_counter()
             _, history = train_baseline(prepared, cfg, Path(tmp) / "runs", progress=False)
-            runs.append({"precision": precision, "decode_seconds": round(decode, 1),
+            runs.append({"precision": precision, "image_size": cfg.image_size, "decode_seconds": round(decode, 1),
                          "train_seconds": round(time.perf_counter() - t0, 1),
                          "epoch_seconds": [h["seconds"] for h in history],
                          "train_images_per_s": [round(len(prepared.train.labels) / h["seconds"], 1) for h in history],
@@ -75,7 +75,8 @@ def main() -> int:
     lines = [f"# GPU check — {bench['device']}", "", f"nvidia-smi: {report['nvidia_smi']}; torch {bench['torch']}; "
              f"started {report['started']}", "", "## Training-step throughput (random inputs, VGG19 random init)", "",
              benchmark.table(bench), "",
-             f"## `paper` profile, baseline, synthetic birds at 224², {args.epochs} epochs (lr 0.01, no ImageNet weights)",
+             f"## `paper` profile, baseline, synthetic birds at {runs[0]['image_size']}², {args.epochs} epochs "
+             "(lr 0.01, no ImageNet weights)",
              "", "| precision | train images/s per epoch | last-epoch T1 / u / s / H | peak GPU memory |", "|---|---|---|---|"]
     for r in runs:
         last = r["last"]

@@ -95,10 +95,10 @@ def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.
                    beta: float = 1.0, cpt_sigma: float = 1.5, div_margin: float = 0.2, cct_margin: float = 0.8,
                    cct_negatives: str = "hardest") -> tuple[torch.Tensor, dict[str, float]]:
     """Eq. (9) on a forward pass whose ``scores`` are over the seen classes; returns the total
-    and its four terms (as floats, for logging)."""
+    and its four terms (detached scalars, for logging: no device synchronisation per step)."""
     cpt = compactness_loss(out["maps"], cpt_sigma)
     div = diversity_loss(out["maps"], div_margin)
     cls = embedding_softmax_loss(out["scores"], labels)
     cct = class_center_triplet_loss(out["emb"], model.centers, labels, cct_margin, cct_negatives)
     total = sgma_loss(cpt, div, cls, cct, lam=lam, alpha=alpha, beta=beta)
-    return total, {"cpt": cpt.item(), "div": div.item(), "cls": cls.item(), "cct": cct.item()}
+    return total, {"cpt": cpt.detach(), "div": div.detach(), "cls": cls.detach(), "cct": cct.detach()}

@@ -116,9 +116,9 @@ def fit(
     On CUDA the forward pass runs under bf16 autocast and in channels-last layout unless
     ``config.precision`` / ``config.channels_last`` say otherwise; on the CPU in float32.
     ``loss_fn(model, x, y)`` returns the scalar loss of a normalised, augmented batch ``x``
-    ``[B, 3, S, S]`` with labels ``y`` ``[B]``, or ``(loss, {term: float})`` to log the terms too. ``evaluate(model)`` (optional) returns a dict of
-    metrics logged every ``config.eval_every`` epochs and at the last one. Returns the
-    history, one dict per epoch. ``identity_keys`` names the settings that define the run (a
+    ``[B, 3, S, S]`` with labels ``y`` ``[B]``, or ``(loss, {term: scalar})`` to log the terms too.
+    ``evaluate(model)`` (optional) returns a dict of metrics logged every ``config.eval_every``
+    epochs and at the last one. Returns the history, one dict per epoch. ``identity_keys`` names the settings that define the run (a
     stored run whose settings differ in any of them is refused); default: all of them.
     """
     run_dir = Path(run_dir)
@@ -182,7 +182,7 @@ def fit(
         model.train()
         t0 = time.perf_counter()
         total, count = 0.0, 0
-        term_sums: dict[str, float] = {}
+        term_sums: dict[str, torch.Tensor] = {}
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{n_epochs}", disable=not progress, leave=False,
                    mininterval=5.0)
         for step in bar:
@@ -198,7 +198,7 @@ def fit(
             if isinstance(loss, tuple):  # (total, {term: value}) — the terms are logged too
                 loss, terms = loss
                 for key, value in terms.items():
-                    term_sums[key] = term_sums.get(key, 0.0) + value * len(idx)
+                    term_sums[key] = term_sums.get(key, 0.0) + torch.as_tensor(value).detach() * len(idx)
             if not torch.isfinite(loss):
                 kept = f"{ckpt_path} (after epoch {start_ckpt_epoch(ckpt_path)})" if ckpt_path.is_file() else "none yet"
                 raise NonFiniteLossError(
@@ -212,7 +212,7 @@ def fit(
             count += len(idx)
         train_loss = total / count
         record = {"epoch": epoch, "train_loss": train_loss, "lr": optimizer.param_groups[0]["lr"],
-                  "seconds": round(time.perf_counter() - t0, 3), **{f"loss_{k}": v / count for k, v in term_sums.items()}}
+                  "seconds": round(time.perf_counter() - t0, 3), **{f"loss_{k}": float(v) / count for k, v in term_sums.items()}}
         scheduler.step(train_loss)
         if evaluate is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == n_epochs):
             model.eval()

@@ -14,12 +14,13 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test venv data chapters html browser clean sync
+.PHONY: help book test venv data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
 	@echo "make test   - the whole test suite, including a smoke build of the book"
 	@echo "make data   - generate the synthetic dataset into data/SYN"
+	@echo "make data-cub / data-awa2 / data-flo - download, verify and install a real dataset (needs internet)"
 	@echo "make chapters PROFILE=smoke - execute the chapters only"
 	@echo "make html   - build the HTML from the executed chapters"
 
@@ -33,6 +34,16 @@ venv: $(VENV)/.installed
 
 data: $(VENV)/.installed
 	$(PY) -m data_prep.synthetic --out data/SYN
+
+# Real datasets into the first folder of SGMA_DATA_ROOT (./data): python -m data_prep.fetch --help
+data-cub: $(VENV)/.installed
+	$(PY) -m data_prep.fetch cub
+
+data-awa2: $(VENV)/.installed
+	$(PY) -m data_prep.fetch awa2
+
+data-flo: $(VENV)/.installed
+	$(PY) -m data_prep.fetch flo
 
 chapters: data
 	$(PY) -m sgma_core.chapters --all -p profile $(PROFILE) --out book/_executed
@@ -61,3 +72,26 @@ clean:
 # After editing a chapter's .md (or .py), bring its pair up to date.
 sync: $(VENV)/.installed
 	$(VENV)/bin/jupytext --sync book/[0-9]*.md
+
+# ---- GPU work (see README: "Running the paper's experiments") ----
+.PHONY: gpu-check train-paper
+DATASET ?= cub
+NGPU ?= 1
+DATASET_NAME = $(shell echo $(DATASET) | tr a-z A-Z)
+
+# Benchmark + short paper-profile training on synthetic data; writes benchmarks/results/gpu_check-<card>-<date>.*
+gpu-check: $(VENV)/.installed
+	$(PY) benchmarks/gpu_check.py --out benchmarks/results
+
+# The paper's settings on real data: ImageNet VGG19 into the torch cache, training on NGPU GPUs
+# (torchrun when NGPU > 1), then both training chapters executed with the paper profile.
+train-paper: $(VENV)/.installed
+	$(PY) -m data_prep.weights vgg19
+	@if [ "$(NGPU)" -gt 1 ]; then \
+	  for model in baseline sgma; do \
+	    $(VENV)/bin/torchrun --standalone --nproc_per_node=$(NGPU) -m sgma_core.train --model $$model \
+	      --profile paper --dataset $(DATASET_NAME) || exit 1; \
+	  done; fi
+	$(PY) -m sgma_core.chapters 02_baseline 04_sgma_training -p profile paper -p dataset $(DATASET_NAME) \
+	  --out book/_executed
+	@echo "executed with the paper profile on $(DATASET_NAME); make html renders them"

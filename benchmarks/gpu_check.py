@@ -1,16 +1,30 @@
-"""GPU check: the training-step benchmark at the paper's sizes, then a short `paper`-profile
-baseline training on the synthetic dataset, in bf16 and in float32. Writes JSON and Markdown.
+"""GPU check, sized for a short lease (under 4 minutes on one H100):
 
-    python benchmarks/gpu_check.py --out benchmarks/results
+1. the training-step benchmark of the baseline and SGMA at the paper's sizes (VGG19 from random
+   weights, random inputs; 448² into the baseline and SGMA's attention subnet, 224² into the joint
+   subnet; float32 against bf16 autocast, with and without channels-last), beside the FLOP bound;
+2. the input pipeline: the synthetic dataset decoded and resized to 448² into the uint8 cache by
+   DataLoader workers (CPU images/s);
+3. a short `paper`-profile training on the synthetic birds: the baseline and SGMA, bf16 and float32;
+4. where ``torchrun`` and :mod:`sgma_core.train` are available, one epoch of the baseline through
+   torchrun (NCCL, one process), to check the distributed path on CUDA.
 
-Runs in a few minutes on one H100. VGG19 starts from random weights here (pretrained=False):
-the check measures speed and that the CUDA path trains, not accuracy.
+Writes ``gpu_check-<card>-<date>.json`` (everything measured) and ``.md`` (to read) into ``--out``.
+
+    python benchmarks/gpu_check.py --out benchmarks/results       # or: make gpu-check
+
+VGG19 starts from random weights (pretrained=False) because benchmark machines may have no network:
+the check measures speed and that the CUDA path trains end to end, not accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,17 +37,67 @@ import torch  # noqa: E402
 
 from data_prep.synthetic import SyntheticConfig, generate  # noqa: E402
 from sgma_core import benchmark  # noqa: E402
-from sgma_core.experiment import prepare_data, train_baseline  # noqa: E402
+from sgma_core.cache import cached_images, default_workers  # noqa: E402
+from sgma_core.data import load_dataset  # noqa: E402
+from sgma_core.experiment import prepare_data, train_baseline, train_sgma  # noqa: E402
 from sgma_core.profiles import make_config  # noqa: E402
+
+
+def card_slug(name: str) -> str:
+    """A short file-name form of a card's name: 'NVIDIA H100 80GB HBM3' → 'H100'."""
+    m = re.search(r"\b([A-Z]+\d{2,4}[A-Z]?)\b", name.replace("NVIDIA", ""))
+    return m.group(1) if m else re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")[:24]
+
+
+def short_training(model: str, precision: str, data_root: Path, runs: Path, epochs: int) -> dict:
+    """``epochs`` of the `paper` profile on the synthetic birds (random-init VGG19, lr 0.01)."""
+    cfg = make_config("paper", overrides={"dataset": "SYN", "pretrained": False, "epochs": epochs,
+                                          "precision": precision, "lr": 0.01, "eval_every": epochs})
+    torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    prepared = prepare_data(cfg, data_root, progress=False, cache_dir=runs / "cache")
+    decode = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if model == "baseline":
+        _, history = train_baseline(prepared, cfg, runs, progress=False)
+    else:
+        _, history, _ = train_sgma(prepared, cfg, runs, progress=False)
+    n = len(prepared.train.labels)
+    return {"model": model, "precision": precision, "image_size": cfg.image_size, "joint_size": cfg.joint_size,
+            "train_images": n, "prepare_seconds": round(decode, 1), "train_seconds": round(time.perf_counter() - t0, 1),
+            "epoch_seconds": [h["seconds"] for h in history],
+            "train_images_per_s": [round(n / h["seconds"], 1) for h in history],
+            "last": {k: history[-1][k] for k in ("train_loss", "T1", "u", "s", "H")},
+            "max_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+
+
+def torchrun_check(data_root: Path, runs: Path) -> dict:
+    """One epoch of the baseline through ``torchrun --nproc_per_node=1`` (NCCL), if available."""
+    if importlib.util.find_spec("sgma_core.train") is None:
+        return {"skipped": "sgma_core.train not present"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m", "sgma_core.train",
+           "--model", "baseline", "--profile", "paper", "--dataset", "SYN", "-p", "pretrained", "false",
+           "-p", "epochs", "1", "-p", "lr", "0.01"]
+    env = {**os.environ, "SGMA_DATA_ROOT": str(data_root), "SGMA_RUNS_ROOT": str(runs)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent,
+                          timeout=240)
+    return {"command": " ".join(cmd[2:]), "returncode": proc.returncode, "seconds": round(time.perf_counter() - t0, 1),
+            "output_tail": (proc.stdout + proc.stderr)[-1500:]}
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--steps", type=int, default=15)
     args = p.parse_args()
+    if not torch.cuda.is_available():
+        print("error: no CUDA device here; the GPU check needs one (see benchmarks/README.md)", file=sys.stderr)
+        return 1
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
     report: dict = {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     try:
         report["nvidia_smi"] = subprocess.run(
@@ -43,48 +107,56 @@ def main() -> int:
         report["nvidia_smi"] = f"unavailable: {exc}"
 
     t0 = time.perf_counter()
-    bench = benchmark.run("cuda", "vgg19", 224, 32, steps=20)
+    bench = benchmark.run("cuda", "vgg19", 448, 32, steps=args.steps, joint_size=224)
     report["benchmark"] = bench
     report["benchmark_seconds"] = round(time.perf_counter() - t0, 1)
     print(benchmark.table(bench), flush=True)
 
-    with tempfile.TemporaryDirectory() as tmp:
+    tmp = Path(tempfile.mkdtemp(prefix="sgma-gpu-check-"))
+    try:
         t0 = time.perf_counter()
-        generate(Path(tmp) / "SYN", SyntheticConfig(), progress=False)
+        generate(tmp / "SYN", SyntheticConfig(), progress=False)
         report["synthetic_seconds"] = round(time.perf_counter() - t0, 1)
-        runs = []
-        for precision in ("bf16", "fp32"):
-            cfg = make_config("paper", overrides={"dataset": "SYN", "pretrained": False, "epochs": args.epochs,
-                                                  "precision": precision, "lr": 0.01})
-            t0 = time.perf_counter()
-            prepared = prepare_data(cfg, tmp, progress=False)
-            decode = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            _, history = train_baseline(prepared, cfg, Path(tmp) / "runs", progress=False)
-            runs.append({"precision": precision, "image_size": cfg.image_size, "decode_seconds": round(decode, 1),
-                         "train_seconds": round(time.perf_counter() - t0, 1),
-                         "epoch_seconds": [h["seconds"] for h in history],
-                         "train_images_per_s": [round(len(prepared.train.labels) / h["seconds"], 1) for h in history],
-                         "last": {k: history[-1][k] for k in ("train_loss", "T1", "u", "s", "H")},
-                         "max_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)})
-            torch.cuda.reset_peak_memory_stats()
-            print(json.dumps(runs[-1]), flush=True)
-        report["paper_profile_training"] = runs
+        ds = load_dataset("SYN", tmp)
+        _, _, info = cached_images(ds.image_paths, 448, tmp / "pipeline-cache", workers=default_workers())
+        report["input_pipeline"] = {**info, "size": 448, "source_pixels": "128 x 128 JPEG"}
+        print(json.dumps(report["input_pipeline"]), flush=True)
+        runs = tmp / "runs"
+        report["paper_profile_training"] = []
+        for model, precision in (("baseline", "bf16"), ("sgma", "bf16"), ("baseline", "fp32"), ("sgma", "fp32")):
+            report["paper_profile_training"].append(short_training(model, precision, tmp, runs, args.epochs))
+            print(json.dumps(report["paper_profile_training"][-1]), flush=True)
+        report["torchrun"] = torchrun_check(tmp, tmp / "runs-ddp")
+        print(json.dumps(report["torchrun"])[:600], flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report["total_seconds"] = round(time.perf_counter() - t_start, 1)
 
-    (out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
-    lines = [f"# GPU check — {bench['device']}", "", f"nvidia-smi: {report['nvidia_smi']}; torch {bench['torch']}; "
-             f"started {report['started']}", "", "## Training-step throughput (random inputs, VGG19 random init)", "",
-             benchmark.table(bench), "",
-             f"## `paper` profile, baseline, synthetic birds at {runs[0]['image_size']}², {args.epochs} epochs "
-             "(lr 0.01, no ImageNet weights)",
-             "", "| precision | train images/s per epoch | last-epoch T1 / u / s / H | peak GPU memory |", "|---|---|---|---|"]
-    for r in runs:
+    stem = out / f"gpu_check-{card_slug(bench['device'])}-{time.strftime('%Y-%m-%d')}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    pipe = report["input_pipeline"]
+    lines = [f"# GPU check — {bench['device']}", "",
+             f"nvidia-smi: {report['nvidia_smi']}; torch {bench['torch']}; started {report['started']}; "
+             f"whole check {report['total_seconds']:.0f} s", "",
+             "## Training-step throughput (random inputs, VGG19 random init)", "", benchmark.table(bench), "",
+             "## Input pipeline (CPU)", "",
+             f"{pipe['images']} synthetic images ({pipe['source_pixels']}) decoded and resized to 448² into the uint8 "
+             f"cache by {pipe.get('workers')} DataLoader workers: {pipe['images_per_s']} images/s.", "",
+             f"## `paper` profile on the synthetic birds, {args.epochs} epochs (random-init VGG19, lr 0.01)", "",
+             "| model | precision | train images/s per epoch | last-epoch T1 / u / s / H | peak GPU memory |",
+             "|---|---|---|---|---|"]
+    for r in report["paper_profile_training"]:
         last = r["last"]
-        lines.append(f"| {r['precision']} | {', '.join(map(str, r['train_images_per_s']))} | "
+        lines.append(f"| {r['model']} | {r['precision']} | {', '.join(map(str, r['train_images_per_s']))} | "
                      f"{100 * last['T1']:.1f} / {100 * last['u']:.1f} / {100 * last['s']:.1f} / {100 * last['H']:.1f} | "
                      f"{r['max_memory_gib']} GiB |")
-    (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
+    tr = report["torchrun"]
+    lines += ["", "## torchrun", "",
+              f"`{tr.get('command', '')}`: " + (f"exit code {tr['returncode']} in {tr['seconds']} s"
+                                                 if "returncode" in tr else tr.get("skipped", ""))]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    print(f"wrote {stem}.md and .json")
     return 0
 
 

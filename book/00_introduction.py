@@ -57,7 +57,14 @@
 # | {doc}`01_data` — the ZSL protocol, the real split files, the synthetic dataset | protocol (§6 of METHOD) | `sgma_core/data.py`, `sgma_core/metrics.py`, `data_prep/synthetic.py` | `tests/test_data_real.py`, `tests/test_data_cub_layout.py`, `tests/test_synthetic.py`, `tests/test_metrics.py` |
 # | {doc}`02_baseline` — backbone → pooling → $W$ → scores, trained with the embedding softmax | (1), (7) | `sgma_core/baseline.py`, `sgma_core/compatibility.py`, `sgma_core/losses.py`, `sgma_core/training.py` | `tests/test_baseline.py`, `tests/test_training.py` |
 # | {doc}`03_sgma_model` — multi-attention, channel grouping, the boxcar crop, joint features, the four losses, the three inference rules | (1)–(11) | `sgma_core/attention.py`, `sgma_core/cropping.py`, `sgma_core/sgma.py`, `sgma_core/losses.py`, `sgma_core/inference.py` | `tests/test_attention.py`, `tests/test_cropping.py`, `tests/test_losses.py`, `tests/test_inference.py`, `tests/test_sgma_model.py` |
-# | {doc}`04_sgma_training` — SGMA trained beside the baseline; attention over training; where it looks | (9), (10), (11) | `sgma_core/experiment.py`, `sgma_core/localization.py` | `tests/test_localization.py`, `tests/test_regressions.py` |
+# | {doc}`04_sgma_training` — SGMA trained beside the baseline; calibrated stacking on validation classes; attention over training; where it looks | (9), (10), (11) | `sgma_core/experiment.py`, `sgma_core/localization.py` | `tests/test_localization.py`, `tests/test_where_cub.py`, `tests/test_validation_split.py`, `tests/test_regressions.py` |
+#
+# Running at the paper's scale (the README's "Running the paper's experiments") uses the rest of the
+# library: `data_prep/fetch.py` downloads and verifies CUB, AWA2 and FLO (`tests/test_fetch.py`),
+# `sgma_core/cache.py` decodes every image once into a memory-mapped cache (`tests/test_cache.py`),
+# `sgma_core/train.py` and `sgma_core/distributed.py` train on several GPUs with torchrun
+# (`tests/test_distributed.py`), and `sgma_core/benchmark.py` measures training speed against the
+# FLOP bound (`tests/test_benchmark.py`, `benchmarks/`).
 #
 # Chapters read their settings from one **profile** — `smoke` (seconds, used by the tests), `cpu`
 # (minutes on a laptop, the default book) or `paper` (the paper's settings, on a GPU) — and each

@@ -26,7 +26,7 @@
 
 # %% tags=["parameters"]
 profile = "cpu"  # "smoke" (seconds), "cpu" (minutes, the default book), "paper" (GPU, VGG19)
-dataset = "SYN"  # "SYN" (synthetic birds) or "CUB"
+dataset = "SYN"  # "SYN" (synthetic birds), or real data: "CUB", "AWA2", "FLO"
 data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
 runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs
 seeds = None  # None: the profile's seeds; e.g. [0, 1, 2]
@@ -51,10 +51,13 @@ device = resolve_device(config.device)
 device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
 glue("profile", config.profile, display=False)
 glue("device", f"{device.type} ({device_name})", display=False)
+chapter_t0 = time.perf_counter()
+glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
 print({k: v for k, v in config_dict(config).items()})
 
 # %% [markdown]
-# This page was produced with the **{glue:text}`profile`** profile on **{glue:text}`device`**.
+# This page was produced with the **{glue:text}`profile`** profile on **{glue:text}`device`**
+# (started {glue:text}`started`, {glue:text}`chapter_minutes` minutes to execute).
 #
 # ## The model
 #
@@ -183,3 +186,6 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 #
 # The attention model of the following chapters keeps this exact backbone, loss and evaluation and
 # adds only where to look, so the difference between its numbers and these is what attention buys.
+
+# %% tags=["remove-cell"]
+glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", display=False)

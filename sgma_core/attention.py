@@ -5,11 +5,15 @@
 * (3) ``M_i(x) = σ(Σ_c a_i^c f^c(x)) ∈ (0, 1)^{H×W}``.
 
 Raw ReLU activations summed over hundreds of channels drive the sigmoid of eq. (3) into
-saturation (the map is 1 everywhere). So by default the weighted sum is taken as a weighted
-*mean* over channels, standardised per map, and passed through a learnable per-part scale and
-shift (initialised to 2 and −2) before the sigmoid: this keeps the map's spatial contrast, and
-lets the background fall towards 0 so that the compactness and diversity losses can be met.
-``normalize="none"`` is the literal eq. (3).
+saturation (the map is 1 everywhere). So by default (``normalize="standardize"``) the weighted
+sum is taken as a weighted *mean* over channels, standardised per map (zero mean, unit variance
+over positions), and passed through a fixed scale and shift, ``σ(2z − 2)``: the map keeps its
+spatial contrast, the background sits near 0.1 and a peak three standard deviations up near 1,
+so that the compactness and diversity losses can be met by a genuinely compact map.
+``normalize="standardize_learned"`` makes the scale and shift learnable per part (initialised to
+2 and −2); measured in the training chapter, the losses of eqs. (5)–(6) then shrink a map
+towards 0 everywhere — a flat map has a small compactness loss and no diversity loss — and its
+argmax drifts to the image border. ``normalize="none"`` is the literal eq. (3).
 """
 
 from __future__ import annotations
@@ -21,18 +25,25 @@ from torch import nn
 from sgma_core.compatibility import global_average_pool
 
 
+NORMALIZE = ("standardize", "standardize_learned", "none")
+
+
 class MultiAttention(nn.Module):
     """``forward(f [B, C, H, W]) → (maps [B, P, H, W], a [B, P, C])``."""
 
     def __init__(self, channels: int, n_parts: int = 2, reduction: int = 8, normalize: str = "standardize") -> None:
         super().__init__()
-        if normalize not in ("standardize", "none"):
-            raise ValueError(f"normalize={normalize!r}; choose 'standardize' or 'none'")
+        if normalize not in NORMALIZE:
+            raise ValueError(f"normalize={normalize!r}; choose one of {', '.join(NORMALIZE)}")
         hidden = max(channels // reduction, 4)
         self.n_parts = n_parts
         self.normalize = normalize
-        self.scale = nn.Parameter(torch.full((n_parts,), 2.0))
-        self.shift = nn.Parameter(torch.full((n_parts,), -2.0))
+        scale, shift = torch.full((n_parts,), 2.0), torch.full((n_parts,), -2.0)
+        if normalize == "standardize_learned":
+            self.scale, self.shift = nn.Parameter(scale), nn.Parameter(shift)
+        else:
+            self.register_buffer("scale", scale)
+            self.register_buffer("shift", shift)
         self.fc = nn.ModuleList(
             nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
             for _ in range(n_parts)
@@ -45,7 +56,7 @@ class MultiAttention(nn.Module):
     def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a = self.channel_weights(global_average_pool(f))  # eqs. (1), (2)
         s = torch.einsum("bpc,bchw->bphw", a, f)  # eq. (3), before the sigmoid
-        if self.normalize == "standardize":
+        if self.normalize != "none":
             s = s / a.sum(-1)[..., None, None].clamp_min(1e-6)
             mean = s.mean(dim=(2, 3), keepdim=True)
             std = s.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)

@@ -1,8 +1,10 @@
 """Training-step throughput of the models, against what their FLOP count allows.
 
-For each model and precision it times full training steps (forward, loss, backward, SGD update)
-on random inputs, and reports images/s beside the rate the measured matrix-multiply peak of the
-device would allow for that model's FLOPs per image:
+For the baseline and SGMA, in float32 and bf16 autocast, it times full training steps (forward,
+loss, backward, SGD update) on random inputs at the given sizes (the paper's: 448 into the
+baseline and SGMA's attention subnet, 224 into SGMA's joint subnet), and reports images/s beside
+the rate the measured matrix-multiply peak of the device would allow for that model's FLOPs per
+image:
 
 * FLOPs per image are counted by ``torch.utils.flop_counter.FlopCounterMode`` over one whole
   training step (forward and backward: convolutions and matrix products, 2 FLOPs per
@@ -10,8 +12,11 @@ device would allow for that model's FLOPs per image:
 * the peak is measured, not taken from a data sheet: a square matrix product of side
   ``--peak-n`` in the same precision, timed after warm-up.
 
-    python -m sgma_core.benchmark --device cuda --size 224 --batch 32 --out bench.json
-    python -m sgma_core.benchmark --device cpu --backbone small_vgg --size 32 --batch 4 --steps 2
+    python -m sgma_core.benchmark --device cuda --out bench.json          # VGG19, 448 / 224, batch 32
+    python -m sgma_core.benchmark --device cpu --backbone small_vgg --size 32 --joint-size 16 --batch 4 --steps 2
+
+SGMA is benchmarked with the book's default ``attention_training="heads"`` (the attention subnet's
+backbone is not trained), so its step runs the attention backbone forward only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ import time
 
 import torch
 
-from sgma_core.backbones import build_backbone
 from sgma_core.baseline import BaselineZSL
 from sgma_core.losses import embedding_softmax_loss
 
@@ -61,27 +65,57 @@ def _timed_matmul(device: torch.device, dtype: torch.dtype, n: int, iters: int) 
     return 2 * n**3 * iters / (time.perf_counter() - t0) / 1e12
 
 
+def _backbone(name: str):
+    from sgma_core.backbones import build_backbone
+
+    return build_backbone(name, pretrained=False) if name == "vgg19" else build_backbone(name)
+
+
+def _stepper(model: torch.nn.Module, device: torch.device, channels_last: bool, loss_of):
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9, weight_decay=5e-4)
+
+    def step(x, y, bf16: bool):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_of(model, x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def baseline_step_factory(backbone: str, n_classes: int = 150, semantic_dim: int = 312):
-    """A baseline model, its optimiser and one training step ``step(x, y) → loss``."""
+    """``make(device, channels_last) → step(x, y, bf16)``: one training step of the baseline (eq. 7)."""
 
     def make(device: torch.device, channels_last: bool):
         torch.manual_seed(0)
-        bb = build_backbone(backbone, pretrained=False) if backbone == "vgg19" else build_backbone(backbone)
-        model = BaselineZSL(bb, semantic_dim).to(device)
-        if channels_last:
-            model.to(memory_format=torch.channels_last)
+        model = BaselineZSL(_backbone(backbone), semantic_dim)
         phi = torch.randn(semantic_dim, n_classes, device=device)
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+        return _stepper(model, device, channels_last, lambda m, x, y: embedding_softmax_loss(m(x, phi), y))
 
-        def step(x, y, bf16: bool):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = embedding_softmax_loss(model(x, phi), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return loss
+    return make
 
-        return step
+
+def sgma_step_factory(backbone: str, attention_size: int, joint_size: int, n_classes: int = 150,
+                      semantic_dim: int = 312, attention_training: str = "heads"):
+    """``make(device, channels_last) → step(x, y, bf16)``: one training step of SGMA with eq. (9)
+    (four backbones: attention subnet, global, part 1, part 2)."""
+    from sgma_core.sgma import SGMA, sgma_objective
+
+    def make(device: torch.device, channels_last: bool):
+        torch.manual_seed(0)
+        model = SGMA(_backbone(backbone), [_backbone(backbone) for _ in range(3)], semantic_dim=semantic_dim,
+                     n_seen=n_classes, attention_size=attention_size, joint_size=joint_size,
+                     attention_training=attention_training)
+        if attention_training != "full":
+            model.attention_backbone.requires_grad_(False)
+        phi = torch.randn(semantic_dim, n_classes, device=device)
+        return _stepper(model, device, channels_last, lambda m, x, y: sgma_objective(m, m(x, phi), y)[0])
 
     return make
 
@@ -116,32 +150,44 @@ def step_rate(make, device: torch.device, size: int, batch: int, bf16: bool, cha
     return batch * steps / (time.perf_counter() - t0)
 
 
-def run(device: str = "cuda", backbone: str = "vgg19", size: int = 224, batch: int = 32, steps: int = 20,
-        peak_n: int = 8192) -> dict:
+def run(device: str = "cuda", backbone: str = "vgg19", size: int = 448, batch: int = 32, steps: int = 20,
+        peak_n: int = 8192, joint_size: int = 224, models: tuple[str, ...] = ("baseline", "sgma")) -> dict:
+    """The benchmark table as a dict: per model, precision and memory format, training images/s and
+    the FLOP bound. The baseline and SGMA's attention subnet take ``size``², SGMA's joint subnet
+    ``joint_size``²."""
     dev = torch.device(device)
-    make = baseline_step_factory(backbone)
+    factories = {"baseline": baseline_step_factory(backbone), "sgma": sgma_step_factory(backbone, size, joint_size)}
     info = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
-            "torch": torch.__version__, "backbone": backbone, "size": size, "batch": batch, "steps": steps,
-            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "torch": torch.__version__, "backbone": backbone, "size": size, "joint_size": joint_size, "batch": batch,
+            "steps": steps, "cpu": dev.type == "cpu", "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
             "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32}
-    fpi = flops_per_image(make, dev, size, batch)
     peaks = {"fp32": matmul_peak(dev, torch.float32, peak_n), "bf16": matmul_peak(dev, torch.bfloat16, peak_n)}
-    rows = []
-    for precision in ("fp32", "bf16"):
-        for channels_last in ((False, True) if dev.type == "cuda" else (False,)):
-            rate = step_rate(make, dev, size, batch, precision == "bf16", channels_last, steps)
-            bound = peaks[precision] * 1e12 / fpi
-            rows.append({"model": "baseline", "precision": precision, "channels_last": channels_last,
-                         "images_per_s": rate, "flop_bound_images_per_s": bound, "fraction_of_bound": rate / bound})
-    return {**info, "gflops_per_image_step": fpi / 1e9, "matmul_peak_tflops": peaks, "rows": rows}
+    rows, flops = [], {}
+    for name in models:
+        make = factories[name]
+        fpi = flops_per_image(make, dev, size, batch)
+        flops[name] = fpi / 1e9
+        for precision in ("fp32", "bf16"):
+            for channels_last in ((False, True) if dev.type == "cuda" else (False,)):
+                rate = step_rate(make, dev, size, batch, precision == "bf16", channels_last, steps)
+                bound = peaks[precision] * 1e12 / fpi
+                rows.append({"model": name, "precision": precision, "channels_last": channels_last,
+                             "gflops_per_image_step": fpi / 1e9, "images_per_s": rate,
+                             "flop_bound_images_per_s": bound, "fraction_of_bound": rate / bound})
+                if dev.type == "cuda":
+                    torch.cuda.empty_cache()
+    return {**info, "gflops_per_image_step": flops, "matmul_peak_tflops": peaks, "rows": rows}
 
 
 def table(result: dict) -> str:
-    lines = [f"device: {result['device']}, torch {result['torch']}, {result['backbone']} at {result['size']}², "
-             f"batch {result['batch']}; {result['gflops_per_image_step']:.1f} GFLOP per image per training step; "
-             f"measured matmul peak fp32{' (TF32 allowed, as for cuDNN convolutions)' if result['cudnn_allow_tf32'] else ''} "
-             f"{result['matmul_peak_tflops']['fp32']:.1f} / bf16 "
-             f"{result['matmul_peak_tflops']['bf16']:.1f} TFLOP/s",
+    """The result as a Markdown table with a one-line header of what was measured."""
+    flops = ", ".join(f"{k} {v:.4g}" for k, v in result["gflops_per_image_step"].items())
+    tf32 = result["cudnn_allow_tf32"] and not result.get("cpu", False)
+    lines = [f"device: {result['device']}, torch {result['torch']}, {result['backbone']}; baseline and SGMA attention "
+             f"input {result['size']}², SGMA joint input {result['joint_size']}², batch {result['batch']}; "
+             f"GFLOP per image per training step: {flops}; measured matmul peak "
+             f"fp32{' (TF32 allowed, as for cuDNN convolutions)' if tf32 else ''} "
+             f"{result['matmul_peak_tflops']['fp32']:.3g} / bf16 {result['matmul_peak_tflops']['bf16']:.3g} TFLOP/s",
              "",
              "| model | precision | channels_last | images/s | FLOP-bound images/s | fraction |",
              "|---|---|---|---|---|---|"]
@@ -155,13 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sgma_core.benchmark")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backbone", default="vgg19", choices=["vgg19", "small_vgg"])
-    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--size", type=int, default=448, help="baseline and attention-subnet input side")
+    p.add_argument("--joint-size", type=int, default=224, help="SGMA joint-subnet input side")
+    p.add_argument("--models", default="baseline,sgma")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--peak-n", type=int, default=8192)
     p.add_argument("--out", help="write the result as JSON here")
     args = p.parse_args(argv)
-    result = run(args.device, args.backbone, args.size, args.batch, args.steps, args.peak_n)
+    result = run(args.device, args.backbone, args.size, args.batch, args.steps, args.peak_n, args.joint_size,
+                 tuple(args.models.split(",")))
     print(table(result))
     if args.out:
         with open(args.out, "w") as fh:

@@ -11,10 +11,16 @@ The evaluation protocol is the "proposed split" of Xian et al. (METHOD §6). Its
 For CUB the ``*_loc`` values are CUB image ids, and the columns of ``att`` are not in CUB
 class-id order (``001.Black_footed_Albatross`` is column 150), so classes are mapped by
 name. :func:`read_cub` does that mapping and returns everything as 0-based arrays.
+
+For AWA2 and FLO the ``*_loc`` values index the rows of the release's ``res101.mat``, whose
+``image_files`` (paths on the authors' machine) and ``labels`` (1-based ``att`` columns) fix
+the image order. :func:`read_awa2` and :func:`read_flo` map those paths to the local images
+and use the 1-based row number as the image id.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -393,14 +399,248 @@ def read_cub(
     )
 
 
-def load_dataset(name: str = "SYN", data_root: str | Path | None = None, **kwargs) -> ZSLDataset:
-    """A dataset by name from the data root: ``SYN`` (synthetic birds) or ``CUB``.
+# --------------------------------------------------------------------------------------
+# AWA2 and FLO: images in the row order of the xlsa17 res101.mat
+# --------------------------------------------------------------------------------------
 
-    Both use the layout ``<root>/<name>/CUB_200_2011/`` and ``<root>/<name>/xlsa17/att_splits.mat``.
-    AWA2 and FLO images need their own readers; their split files are read with
-    :func:`read_xlsa17_splits`.
+
+@dataclass
+class Xlsa17Images:
+    """The image list of an xlsa17 ``res101.mat``: the rows that the ``*_loc`` indices refer to.
+
+    ``image_files`` ``[N]``: paths as stored by the authors (absolute paths on their machine);
+    ``labels`` ``[N]``: 0-based column of ``att`` of each image's class.
     """
-    if name not in ("SYN", "CUB"):
-        raise DatasetError(f"unknown image dataset {name!r}; the readers here serve 'SYN' and 'CUB'.")
+
+    path: Path
+    image_files: list[str]
+    labels: np.ndarray
+
+
+def read_xlsa17_images(path: str | Path) -> Xlsa17Images:
+    """Read ``image_files`` and ``labels`` of an xlsa17 ``res101.mat`` (the features are not loaded).
+
+    ``labels`` are converted from 1-based to 0-based. Raises :class:`DatasetError` naming
+    the file when it is missing, unreadable, or the two variables disagree.
+    """
+    import scipy.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(
+            f"image list not found: {path}. It is the res101.mat of the xlsa17 release (FLO: of the CVPR 2018 "
+            "release); its image_files fix the image order of the *_loc indices. Fetch it with "
+            "`python -m data_prep.fetch awa2` (or flo)."
+        )
+    try:
+        mat = scipy.io.loadmat(str(path), variable_names=["image_files", "labels"])
+    except NotImplementedError as exc:
+        raise DatasetError(f"{path} is a MATLAB v7.3 (HDF5) file; the published res101.mat files are v5.") from exc
+    except Exception as exc:  # scipy raises several types for damaged files
+        raise DatasetError(f"cannot read {path} as a MATLAB file ({exc}); download it again.") from exc
+    for key in ("image_files", "labels"):
+        if key not in mat:
+            raise DatasetError(f"{path}: variable {key!r} missing; is this an xlsa17 res101.mat?")
+    files = _cell_strings(mat["image_files"])
+    raw = np.asarray(mat["labels"]).ravel()
+    labels = raw.astype(np.int64)
+    if not np.array_equal(labels, raw):
+        raise DatasetError(f"{path}: labels holds non-integer values; expected 1-based class columns.")
+    if len(files) != len(labels):
+        raise DatasetError(f"{path}: image_files lists {len(files)} images but labels has {len(labels)} entries.")
+    if len(files) == 0:
+        raise DatasetError(f"{path}: image_files is empty; the file is damaged — download it again.")
+    if labels.min() < 1:
+        raise DatasetError(f"{path}: labels has the value {labels.min()}, but xlsa17 labels are 1-based class columns.")
+    return Xlsa17Images(path=path, image_files=files, labels=labels - 1)
+
+
+def _xlsa17_dataset(
+    name: str,
+    root: Path,
+    splits: Xlsa17Splits,
+    images: Xlsa17Images,
+    image_paths: list[Path],
+    class_names: list[str],
+    attribute_names: list[str] | None,
+    check_images: bool,
+    fetch_hint: str,
+) -> ZSLDataset:
+    """A :class:`ZSLDataset` whose rows are the rows of ``res101.mat``, after the consistency checks."""
+    n, c = len(images.labels), splits.n_classes
+    if images.labels.max() >= c:
+        raise DatasetError(
+            f"{images.path}: labels go up to {images.labels.max() + 1} but att in {splits.path} has {c} class "
+            "columns; the two files belong to different datasets."
+        )
+    for key in LOC_KEYS:
+        locs = getattr(splits, key)
+        if locs is not None and locs.max() >= n:
+            raise DatasetError(
+                f"{splits.path}: {key}_loc names image {locs.max() + 1} but {images.path} lists only {n} images; "
+                "the split file and the image list belong to different releases."
+            )
+    labels = images.labels
+    seen = np.unique(labels[splits.trainval])
+    unseen = np.unique(labels[splits.test_unseen])
+    if np.intersect1d(seen, unseen).size:
+        raise DatasetError(f"{splits.path}: some classes are both in trainval and test_unseen; not a zero-shot split.")
+    if not np.isin(labels[splits.test_seen], seen).all():
+        raise DatasetError(f"{splits.path}: test_seen holds images of classes that trainval does not.")
+    if check_images:
+        if not root.is_dir():
+            raise DatasetError(f"image folder not found: {root}. {fetch_hint}")
+        missing = [p for p in image_paths if not p.is_file()]
+        if missing:
+            raise DatasetError(
+                f"{len(missing)} of the {n} images listed in {images.path} are missing, e.g. {missing[0]}. "
+                f"{fetch_hint}"
+            )
+    return ZSLDataset(
+        name=name,
+        root=root,
+        image_paths=image_paths,
+        image_ids=np.arange(1, n + 1, dtype=np.int64),
+        labels=labels,
+        class_names=class_names,
+        att=splits.att,
+        seen_classes=seen,
+        unseen_classes=unseen,
+        trainval=splits.trainval,
+        test_seen=splits.test_seen,
+        test_unseen=splits.test_unseen,
+        train=splits.train,
+        val=splits.val,
+        attribute_names=attribute_names,
+        original_att=splits.original_att,
+    )
+
+
+def read_awa2(
+    awa_dir: str | Path,
+    splits_path: str | Path,
+    res101_path: str | Path,
+    name: str = "AWA2",
+    check_images: bool = True,
+) -> ZSLDataset:
+    """Read Animals with Attributes 2 in the xlsa17 proposed split.
+
+    ``awa_dir`` is the ``Animals_with_Attributes2`` folder of ``AwA2-data.zip``. Row ``i`` of the
+    result is row ``i`` of ``res101.mat``; each stored path (e.g.
+    ``/BS/xian/work/data/Animals_with_Attributes2//JPEGImages/antelope/antelope_10001.jpg``) is
+    mapped to the local file by its part after ``JPEGImages/``, and its class folder must be the
+    name of its class. ``predicates.txt`` names the attributes where present. With
+    ``check_images`` every image must exist; otherwise they are read lazily.
+    """
+    awa_dir = Path(awa_dir)
+    splits = read_xlsa17_splits(splits_path)
+    images = read_xlsa17_images(res101_path)
+    class_names = splits.class_names or [f"{j + 1:03d}" for j in range(splits.n_classes)]
+    image_paths = []
+    for i, stored in enumerate(images.image_files):
+        text = stored.replace("\\", "/")
+        at = text.rfind("JPEGImages/")
+        rel = text[at + len("JPEGImages/") :].lstrip("/") if at >= 0 else ""
+        if not rel:
+            raise DatasetError(f"{images.path}: image_files[{i}] = {stored!r} has no JPEGImages/ part to map.")
+        if splits.class_names is not None and int(images.labels[i]) < len(class_names):
+            folder = rel.split("/")[0]
+            if folder != class_names[images.labels[i]]:
+                raise DatasetError(
+                    f"{images.path}: image {i + 1} ({rel}) is labelled {class_names[images.labels[i]]!r} but lies in "
+                    f"the folder {folder!r}; labels and image files disagree."
+                )
+        image_paths.append(awa_dir / "JPEGImages" / rel)
+
+    attribute_names = None
+    rows = _read_table(awa_dir / "predicates.txt", 2, "predicate id and name", required=False)
+    if rows is not None:
+        attribute_names = [r[1] for r in rows]
+        if len(attribute_names) != splits.n_attributes:
+            raise DatasetError(
+                f"{awa_dir / 'predicates.txt'} names {len(attribute_names)} predicates but att in {splits.path} has "
+                f"{splits.n_attributes} rows; the attribute matrix does not match."
+            )
+    hint = "Extract AwA2-data.zip there: `python -m data_prep.fetch awa2`."
+    return _xlsa17_dataset(name, awa_dir, splits, images, image_paths, class_names, attribute_names, check_images, hint)
+
+
+_FLO_IMAGE = re.compile(r"image_(\d{5})\.jpg$")
+
+
+def read_flo(
+    flowers_dir: str | Path,
+    splits_path: str | Path,
+    res101_path: str | Path,
+    name: str = "FLO",
+    check_images: bool = True,
+) -> ZSLDataset:
+    """Read Oxford 102 Flowers in the proposed split of Xian et al. (CVPR 2018).
+
+    ``flowers_dir`` holds ``jpg/image_XXXXX.jpg`` (from ``102flowers.tgz``) and, where present,
+    ``imagelabels.mat``. Row ``i`` of the result is row ``i`` of the FLO ``res101.mat``: the
+    ``*_loc`` values index that order, not Oxford image numbers (METHOD §7). Each stored path is
+    mapped to ``jpg/`` by its ``image_XXXXX.jpg`` name. The split file has no class names, so
+    classes are named by their 1-based column of ``att`` (``"001"``…). Where ``imagelabels.mat``
+    is present, every ``att`` column must hold the images of exactly one Oxford class.
+    """
+    flowers_dir = Path(flowers_dir)
+    splits = read_xlsa17_splits(splits_path)
+    images = read_xlsa17_images(res101_path)
+    class_names = splits.class_names or [f"{j + 1:03d}" for j in range(splits.n_classes)]
+    numbers = np.empty(len(images.image_files), dtype=np.int64)
+    image_paths = []
+    for i, stored in enumerate(images.image_files):
+        m = _FLO_IMAGE.search(stored.replace("\\", "/"))
+        if m is None:
+            raise DatasetError(f"{images.path}: image_files[{i}] = {stored!r} is not an image_XXXXX.jpg name.")
+        numbers[i] = int(m.group(1))
+        image_paths.append(flowers_dir / "jpg" / f"image_{m.group(1)}.jpg")
+    values, counts = np.unique(numbers, return_counts=True)
+    if (counts > 1).any():
+        raise DatasetError(f"{images.path}: image_{values[counts > 1][0]:05d}.jpg is listed more than once.")
+
+    labels_path = flowers_dir / "imagelabels.mat"
+    if labels_path.is_file():
+        import scipy.io
+
+        try:
+            oxford = np.asarray(scipy.io.loadmat(str(labels_path))["labels"]).ravel().astype(np.int64)
+        except Exception as exc:
+            raise DatasetError(f"cannot read labels from {labels_path} ({exc}); download it again.") from exc
+        if numbers.max() > len(oxford):
+            raise DatasetError(
+                f"{images.path} lists image_{numbers.max():05d}.jpg but {labels_path} labels only {len(oxford)} images."
+            )
+        pairs = np.unique(np.stack([images.labels, oxford[numbers - 1]], axis=1), axis=0)
+        if len(np.unique(pairs[:, 0])) != len(pairs) or len(np.unique(pairs[:, 1])) != len(pairs):
+            raise DatasetError(
+                f"{images.path} and {labels_path} disagree: some att column holds images of several Oxford classes "
+                "(or one class is split over columns); image_files do not match the labels."
+            )
+    hint = "Extract 102flowers.tgz there: `python -m data_prep.fetch flo`."
+    return _xlsa17_dataset(name, flowers_dir, splits, images, image_paths, class_names, None, check_images, hint)
+
+
+def load_dataset(name: str = "SYN", data_root: str | Path | None = None, **kwargs) -> ZSLDataset:
+    """A dataset by name from the data root: ``SYN`` (synthetic birds), ``CUB``, ``AWA2`` or ``FLO``.
+
+    ``SYN`` and ``CUB`` use the layout ``<root>/<name>/CUB_200_2011/`` and
+    ``<root>/<name>/xlsa17/att_splits.mat`` (:func:`read_cub`); ``AWA2`` reads
+    ``Animals_with_Attributes2/`` (:func:`read_awa2`) and ``FLO`` reads ``oxford102/``
+    (:func:`read_flo`), each with ``xlsa17/att_splits.mat`` and ``xlsa17/res101.mat`` — the
+    layout that ``python -m data_prep.fetch`` installs. Keyword arguments go to the reader;
+    ``with_parts`` is ignored for AWA2 and FLO, which have no part annotations.
+    """
+    if name not in ("SYN", "CUB", "AWA2", "FLO"):
+        raise DatasetError(f"unknown image dataset {name!r}; the readers here serve 'SYN', 'CUB', 'AWA2' and 'FLO'.")
     base = find_dataset(name, data_root)
+    if name == "AWA2":
+        kwargs.pop("with_parts", None)
+        splits = base / "xlsa17"
+        return read_awa2(base / "Animals_with_Attributes2", splits / "att_splits.mat", splits / "res101.mat", **kwargs)
+    if name == "FLO":
+        kwargs.pop("with_parts", None)
+        splits = base / "xlsa17"
+        return read_flo(base / "oxford102", splits / "att_splits.mat", splits / "res101.mat", **kwargs)
     return read_cub(base / "CUB_200_2011", base / "xlsa17" / "att_splits.mat", name=name, **kwargs)

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from sgma_core import distributed
 from sgma_core.backbones import Backbone, build_backbone
 from sgma_core.baseline import BaselineZSL, SeenClassifier
+from sgma_core.cache import cached_images
 from sgma_core.data import ZSLDataset, load_dataset
 from sgma_core.images import load_images, normalize
 from sgma_core.losses import embedding_softmax_loss
 from sgma_core.metrics import per_class_accuracy, zsl_gzsl
 from sgma_core.paths import runs_root
-from sgma_core.profiles import RunConfig, config_dict
+from sgma_core.profiles import RUNTIME_ONLY, RunConfig, config_dict
 from sgma_core.training import TrainData, fit, resolve_device
 
 
@@ -47,6 +50,8 @@ class PreparedData:
     test_seen_labels: np.ndarray
     phi_seen: torch.Tensor
     phi_gzsl: torch.Tensor
+    split: str = "test"
+    decode_info: dict | None = None
 
     @property
     def n_seen(self) -> int:
@@ -71,14 +76,66 @@ def _subsample(rows: np.ndarray, labels: np.ndarray, limit: int | None) -> np.nd
     return np.sort(np.array(picked, dtype=np.int64))
 
 
-def prepare_data(config: RunConfig, data_root: str | Path | None = None, progress: bool = True) -> PreparedData:
-    """Load ``config.dataset`` and decode its trainval and test images at ``config.image_size``."""
+def validation_split(ds: ZSLDataset, held_out: float = 0.2) -> ZSLDataset:
+    """The same dataset re-split for choosing hyper-parameters on validation classes (METHOD §6).
+
+    xlsa17's ``train_loc`` / ``val_loc`` divide all seen-class images class-disjointly. Here the
+    classes of ``train_loc`` play the seen classes and those of ``val_loc`` the unseen ones:
+    ``trainval`` = train-class images of the original ``trainval``, ``test_seen`` = train-class images
+    of the original ``test_seen`` (where that is empty, a fixed ``held_out`` share of each
+    train class's images), ``test_unseen`` = ``val_loc``. No test-class image is used.
+    """
+    import dataclasses
+
+    from sgma_core.data import DatasetError
+
+    if ds.train is None or ds.val is None:
+        raise DatasetError(
+            f"{ds.name}: its att_splits.mat has no train_loc/val_loc, so there are no validation classes. "
+            "Use the xlsa17 release's att_splits.mat (CUB's is also in sent_splits.mat) or choose γ = 0."
+        )
+    train_classes = np.unique(ds.labels[ds.train])
+    val_classes = np.unique(ds.labels[ds.val])
+    if np.intersect1d(train_classes, val_classes).size or np.isin(val_classes, ds.unseen_classes).any():
+        raise DatasetError(f"{ds.name}: train_loc and val_loc must split the seen classes class-disjointly.")
+    fit_rows = np.intersect1d(ds.train, ds.trainval)
+    held = np.intersect1d(ds.train, ds.test_seen)
+    if held.size == 0:
+        rng = np.random.default_rng(0)
+        held = np.sort(np.concatenate([rng.permutation(fit_rows[ds.labels[fit_rows] == c])[
+            : max(1, int(round(held_out * (ds.labels[fit_rows] == c).sum())))] for c in train_classes]))
+        fit_rows = np.setdiff1d(fit_rows, held)
+    return dataclasses.replace(ds, seen_classes=train_classes, unseen_classes=val_classes, trainval=fit_rows,
+                               test_seen=held, test_unseen=np.sort(ds.val), train=None, val=None)
+
+
+def prepare_data(config: RunConfig, data_root: str | Path | None = None, progress: bool = True,
+                 split: str = "test", cache_dir: str | Path | None = None) -> PreparedData:
+    """Load ``config.dataset`` and decode its trainval and test images at ``config.image_size``.
+
+    With ``config.cache_images`` the decoded images come from (or go into) the memory-mapped cache
+    of :mod:`sgma_core.cache` in ``cache_dir`` (default ``<runs root>/cache``).
+
+    ``split="val"``: the validation re-split of :func:`validation_split` (validation classes play
+    the unseen ones), for choosing hyper-parameters such as the calibration ``γ``.
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"split={split!r}; choose 'test' or 'val'")
     ds = load_dataset(config.dataset, data_root)
+    if split == "val":
+        ds = validation_split(ds)
     tv = _subsample(ds.trainval, ds.labels, config.max_train_images)
     tu = _subsample(ds.test_unseen, ds.labels, config.max_test_images)
     ts = _subsample(ds.test_seen, ds.labels, config.max_test_images)
     rows = np.concatenate([tv, tu, ts])
-    images, _ = load_images([ds.image_paths[i] for i in rows], config.image_size, progress=progress)
+    paths = [ds.image_paths[i] for i in rows]
+    if config.cache_images:
+        images, _, decode_info = cached_images(paths, config.image_size, cache_dir, progress=progress)
+    else:
+        t0 = time.perf_counter()
+        images, _ = load_images(paths, config.image_size, progress=progress)
+        decode_info = {"cache": None, "images": len(paths), "decoded": len(paths),
+                       "seconds": round(time.perf_counter() - t0, 2)}
     a, b = len(tv), len(tv) + len(tu)
     att = torch.tensor(ds.att, dtype=torch.float32)
     return PreparedData(
@@ -89,22 +146,33 @@ def prepare_data(config: RunConfig, data_root: str | Path | None = None, progres
         test_seen_images=images[b:], test_seen_labels=ds.seen_labels(ts),
         phi_seen=att[:, ds.seen_classes],
         phi_gzsl=torch.cat([att[:, ds.seen_classes], att[:, ds.unseen_classes]], dim=1),
+        split=split, decode_info=decode_info,
     )
 
 
 @torch.no_grad()
 def predict_scores(model: torch.nn.Module, images: torch.Tensor, phi: torch.Tensor | None,
                    batch_size: int = 128) -> np.ndarray:
-    """Scores ``[N, Y]`` of uint8 ``images`` ``[N, 3, S, S]`` (``model(x, phi)``), in eval mode."""
+    """Scores ``[N, Y]`` of uint8 ``images`` ``[N, 3, S, S]`` (``model(x, phi)``), in eval mode.
+
+    In a distributed run (:mod:`sgma_core.distributed`) every rank must call this: each scores
+    its share of whole batches and the shares are gathered, so every rank gets all ``N`` rows,
+    computed in the same batches as by one process.
+    """
+    from sgma_core import distributed
+
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = []
-    for i in range(0, images.shape[0], batch_size):
+    rows = distributed.shard_range(images.shape[0], batch_size)
+    for i in range(rows.start, rows.stop, batch_size):
         x = normalize(images[i : i + batch_size].to(device))
         out.append(model(x, None if phi is None else phi.to(device)).float().cpu())
     model.train(was_training)
-    return torch.cat(out).numpy()
+    if distributed.world_size() == 1:
+        return torch.cat(out).numpy()
+    return distributed.all_gather_rows(torch.cat(out).numpy() if out else None)
 
 
 def zsl_evaluator(prepared: PreparedData):
@@ -127,7 +195,7 @@ BASELINE_SETTINGS = BACKBONE_SETTINGS + ("epochs", "freeze_backbone", "max_test_
 def settings_hash(config: RunConfig, extra: dict | None = None, keys: tuple[str, ...] | None = None) -> str:
     """A short hash of the settings that shape a run (``keys``; default: all but run-time ones)."""
     d = config_dict(config)
-    for k in ("seeds", "num_threads", "eval_every"):
+    for k in RUNTIME_ONLY:
         d.pop(k)
     if keys is not None:
         d = {k: d[k] for k in keys}
@@ -140,6 +208,11 @@ def run_dir_for(kind: str, config: RunConfig, runs_dir: str | Path | None = None
     """``<runs_root>/<kind>/<dataset>-<profile>-seed<seed>-<hash of the settings>``."""
     name = f"{config.dataset}-{config.profile}-seed{config.seed}-{settings_hash(config, extra, keys)}"
     return runs_root(runs_dir) / kind / name
+
+
+def _split_extra(prepared: PreparedData) -> dict:
+    """Validation runs are stored apart from test runs (their seen classes differ)."""
+    return {} if prepared.split == "test" else {"split": prepared.split}
 
 
 def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str | Path | None = None,
@@ -165,7 +238,8 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
         pred = predict_scores(model, prepared.test_seen_images, None).argmax(1)
         return {"seen_acc": per_class_accuracy(prepared.test_seen_labels, pred)}
 
-    run_dir = run_dir_for("backbone", config, runs_dir, extra={"pretrain": True}, keys=BACKBONE_SETTINGS)
+    run_dir = run_dir_for("backbone", config, runs_dir, extra={"pretrain": True, **_split_extra(prepared)},
+                          keys=BACKBONE_SETTINGS)
     history = fit(clf, prepared.train, loss_fn, config, run_dir, evaluate=evaluate,
                   epochs=config.pretrain_epochs, progress=progress, identity_keys=BACKBONE_SETTINGS)
     return clf.backbone, history
@@ -184,7 +258,7 @@ def train_baseline(prepared: PreparedData, config: RunConfig, runs_dir: str | Pa
     def loss_fn(m, x, y):
         return embedding_softmax_loss(m(x, phi_seen), y)
 
-    run_dir = run_dir_for("baseline", config, runs_dir, keys=BASELINE_SETTINGS)
+    run_dir = run_dir_for("baseline", config, runs_dir, extra=_split_extra(prepared), keys=BASELINE_SETTINGS)
     history = fit(model, prepared.train, loss_fn, config, run_dir, evaluate=zsl_evaluator(prepared),
                   progress=progress, identity_keys=BASELINE_SETTINGS, **fit_kwargs)
     return model, history
@@ -212,7 +286,7 @@ def build_sgma(prepared: PreparedData, config: RunConfig, backbone: Backbone) ->
                 joint_size=config.joint_size, n_parts=config.n_parts, emb_dim=config.emb_dim,
                 shared_W=config.shared_W, centre_rule=config.centre_rule, part_scale=config.part_scale,
                 mask_k=config.mask_k, attention_norm=config.attention_norm,
-                freeze_attention=config.freeze_attention)
+                attention_training=config.attention_training)
 
 
 @torch.no_grad()
@@ -237,43 +311,89 @@ def initialise_grouping(model, prepared: PreparedData, config: RunConfig) -> dic
 
 @torch.no_grad()
 def sgma_outputs(model, images: torch.Tensor, phi: torch.Tensor, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Eval-mode forward over uint8 ``images``: scores, embeddings, maps and squares as numpy arrays."""
+    """Eval-mode forward over uint8 ``images``: scores, embeddings, maps and squares as numpy arrays.
+
+    Distributed like :func:`predict_scores`: every rank must call it, computes its share of whole
+    batches and receives all rows.
+    """
+    from sgma_core import distributed
+
     device = next(model.parameters()).device
     was = model.training
     model.eval()
     keys = ("scores", "emb", "maps", "tx", "ty", "ts")
     out: dict[str, list] = {k: [] for k in keys}
-    for i in range(0, images.shape[0], batch_size):
+    rows = distributed.shard_range(images.shape[0], batch_size)
+    for i in range(rows.start, rows.stop, batch_size):
         res = model(normalize(images[i : i + batch_size].to(device)), phi.to(device))
         for k in keys:
             out[k].append(res[k].float().cpu())
     model.train(was)
-    return {k: torch.cat(v).numpy() for k, v in out.items()}
+    if distributed.world_size() == 1:
+        return {k: torch.cat(v).numpy() for k, v in out.items()}
+    return {k: distributed.all_gather_rows(torch.cat(v).numpy() if v else None) for k, v in out.items()}
 
 
-def sgma_evaluator(prepared: PreparedData, config: RunConfig):
-    """``evaluate(model)``: ZSL/GZSL for the three rules (``T1`` … for ``compat``, ``cct_T1`` …,
-    ``combined_T1`` …). Seen prototypes are mean embeddings of the first ``prototype_images``
-    trainval images of each class; unseen prototypes follow by eq. (10)."""
+def sgma_rule_scores(model, prepared: PreparedData, config: RunConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """GZSL scores ``[N, S+U]`` of the three rules on ``test_unseen`` and ``test_seen``:
+    ``{rule: (scores_unseen_images, scores_seen_images)}``.
+
+    Seen prototypes are mean embeddings of the first ``config.prototype_images`` trainval images
+    of each class; unseen prototypes follow by eq. (10) with ``config.ridge_lambda``.
+    """
     from sgma_core.inference import ridge_coefficients, rule_scores, seen_prototypes, unseen_prototypes
 
     beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
                               config.ridge_lambda)
-
     labels = prepared.train.labels.numpy()
-    proto_rows = np.concatenate([np.flatnonzero(labels == c)[: config.prototype_images or None] for c in range(prepared.n_seen)])
+    proto_rows = np.concatenate([np.flatnonzero(labels == c)[: config.prototype_images or None]
+                                 for c in range(prepared.n_seen)])
+    train = sgma_outputs(model, prepared.train.images[proto_rows], prepared.phi_gzsl)
+    p_s = seen_prototypes(train["emb"], labels[proto_rows], prepared.n_seen)
+    protos = np.concatenate([p_s, unseen_prototypes(p_s, beta)], axis=1)
+    tu = sgma_outputs(model, prepared.test_unseen_images, prepared.phi_gzsl)
+    ts = sgma_outputs(model, prepared.test_seen_images, prepared.phi_gzsl)
+    return {rule: (rule_scores(rule, tu["scores"], tu["emb"], protos), rule_scores(rule, ts["scores"], ts["emb"], protos))
+            for rule in ("compat", "cct", "combined")}
+
+
+def calibrated_gzsl(val_scores: dict[str, tuple[np.ndarray, np.ndarray]], val_prepared: PreparedData,
+                    test_scores: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]],
+                    prepared: PreparedData) -> dict[str, dict]:
+    """Calibrated stacking with ``γ`` chosen on validation classes, applied to test scores.
+
+    ``val_scores``: ``{rule: (scores of val_unseen images, scores of held-out seen images)}`` from a
+    model trained on the validation split (:func:`validation_split`); ``test_scores``:
+    ``{seed: {rule: (test_unseen scores, test_seen scores)}}`` (as :func:`sgma_rule_scores` gives).
+    Returns per rule: ``gamma``, validation ``val_H0`` (γ = 0) and ``val_H`` (at γ), and the test
+    metrics of every seed, ``plain`` and ``calibrated`` (lists of ``{T1, u, s, H}``).
+    """
+    from sgma_core.inference import calibrated_stacking, choose_gamma
+
+    out = {}
+    val_labels = (val_prepared.test_unseen_labels, val_prepared.test_seen_labels, val_prepared.n_seen)
+    test_labels = (prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
+    for rule, (su, ss) in val_scores.items():
+        gamma, h_val = choose_gamma(su, ss, *val_labels)
+        plain, calibrated = [], []
+        for scores in test_scores.values():
+            tu, ts = scores[rule]
+            plain.append(zsl_gzsl(tu, ts, *test_labels))
+            calibrated.append(zsl_gzsl(calibrated_stacking(tu, prepared.n_seen, gamma),
+                                       calibrated_stacking(ts, prepared.n_seen, gamma), *test_labels))
+        out[rule] = {"gamma": gamma, "val_H0": zsl_gzsl(su, ss, *val_labels)["H"], "val_H": h_val,
+                     "plain": plain, "calibrated": calibrated}
+    return out
+
+
+def sgma_evaluator(prepared: PreparedData, config: RunConfig):
+    """``evaluate(model)``: ZSL/GZSL for the three rules (``T1`` … for ``compat``, ``cct_T1`` …,
+    ``combined_T1`` …), from :func:`sgma_rule_scores`."""
 
     def evaluate(model) -> dict:
-        train = sgma_outputs(model, prepared.train.images[proto_rows], prepared.phi_gzsl)
-        p_s = seen_prototypes(train["emb"], labels[proto_rows], prepared.n_seen)
-        protos = np.concatenate([p_s, unseen_prototypes(p_s, beta)], axis=1)
-        tu = sgma_outputs(model, prepared.test_unseen_images, prepared.phi_gzsl)
-        ts = sgma_outputs(model, prepared.test_seen_images, prepared.phi_gzsl)
         out = {}
-        for rule in ("compat", "cct", "combined"):
-            m = zsl_gzsl(rule_scores(rule, tu["scores"], tu["emb"], protos),
-                         rule_scores(rule, ts["scores"], ts["emb"], protos),
-                         prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
+        for rule, (su, ss) in sgma_rule_scores(model, prepared, config).items():
+            m = zsl_gzsl(su, ss, prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
             out.update(m if rule == "compat" else {f"{rule}_{k}": v for k, v in m.items()})
         return out
 
@@ -297,7 +417,11 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     if config.freeze_backbone:
         for bb in [model.attention_backbone, *model.branches]:
             bb.requires_grad_(False)
-    run_dir = run_dir_for("sgma", config, runs_dir)
+    if config.attention_training != "full":  # eqs. (5)–(6) do not train the attention subnet's backbone
+        model.attention_backbone.requires_grad_(False)
+    if config.attention_training == "none":
+        model.attention.requires_grad_(False)
+    run_dir = run_dir_for("sgma", config, runs_dir, extra=_split_extra(prepared))
     info = {"grouping": initialise_grouping(model, prepared, config)}
     phi_seen = prepared.phi_seen.to(device)
 
@@ -320,11 +444,15 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     def on_epoch_end(epoch, record):
         if snapshot_images is not None:
             snapshots[epoch] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
-            torch.save(snapshots, snap_path)
+            if distributed.is_main():
+                torch.save(snapshots, snap_path)
         if callback is not None:
             callback(epoch, record)
 
     history = fit(model, prepared.train, loss_fn, config, run_dir, evaluate=sgma_evaluator(prepared, config),
                   progress=progress, on_epoch_end=on_epoch_end, **fit_kwargs)
+    if snapshot_images is not None and history and history[-1]["epoch"] not in snapshots:
+        # a run finished without snapshots (trained elsewhere, e.g. by sgma_core.train): at least the end
+        snapshots[history[-1]["epoch"]] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
     info["snapshots"] = snapshots
     return model, history, info

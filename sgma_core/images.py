@@ -63,15 +63,24 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x.float() / 255.0 - mean) / std
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float = 0.1) -> torch.Tensor:
+def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float = 0.1, draw_for: int | None = None,
+            offset: int = 0) -> torch.Tensor:
     """Random horizontal flip and translation of a float batch ``[B, 3, H, W]`` (same shape out).
 
     ``generator`` must live on the CPU; the draws are made there so that results do not depend
-    on the device.
+    on the device. ``draw_for``: draw the parameters of a batch of that many rows and apply those
+    of rows ``offset … offset+B−1`` to ``x``. This is how one process of a distributed run
+    augments its share of a global batch exactly as a single process augments the whole batch;
+    since every process draws for the whole batch, their generators stay in step. Default: ``B``
+    rows from 0 (the parameters of ``x`` itself).
     """
     b = x.shape[0]
-    flip = torch.rand(b, generator=generator) < 0.5
-    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * max_shift * 2
+    n = b if draw_for is None else draw_for
+    if not 0 <= offset <= n - b:
+        raise ValueError(f"rows {offset}…{offset + b - 1} are outside a drawn batch of {n}")
+    flip = torch.rand(n, generator=generator) < 0.5
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * max_shift * 2
+    flip, shift = flip[offset : offset + b], shift[offset : offset + b]
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0] = torch.where(flip, -1.0, 1.0)
     theta[:, 1, 1] = 1.0

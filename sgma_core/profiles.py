@@ -43,15 +43,16 @@ class RunConfig:
     augment: bool = True  # random flip and translation
     eval_every: int = 2  # epochs between evaluations on the test sets (for curves, not selection)
     num_threads: int | None = None  # torch CPU threads; None: torch's default
+    cache_images: bool = True  # decode once into a uint8 memory map (sgma_core.cache), reused by later runs
     # SGMA (METHOD §1–§5); image_size above is the attention subnet's input
     joint_size: int = 32  # joint subnet input (paper: 224); part squares are part_scale · image_size
     n_parts: int = 2  # paper: 2
     part_scale: float = 0.5  # square side / image side (paper: a 224 square of a 448 image)
     mask_k: float = 10.0  # eq. (4), paper: 10
     centre_rule: str = "peak"  # alternative: "learned" (a head regresses the square from the map)
-    attention_norm: str = "standardize"  # alternative: "none", the literal eq. (3) (saturates)
+    attention_norm: str = "standardize"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
     shared_W: bool = False  # alternative: one W for the three branches
-    freeze_attention: bool = False  # True: keep the channel-grouping initialisation of the attention subnet
+    attention_training: str = "heads"  # what eqs. (5)–(6) train: "heads" (FC pairs of eq. 2), "full" (+ backbone), "none"
     emb_dim: int | None = None  # CCT embedding size; None: K
     lam_div: float = 1.0  # λ of eq. (9)
     alpha_cls: float = 1.0  # α of eq. (9)
@@ -82,13 +83,18 @@ PROFILES: dict[str, RunConfig] = {
 }
 
 
+# Settings that change how a run is executed, not what it computes: not part of a run's identity.
+RUNTIME_ONLY = ("seeds", "num_threads", "eval_every", "cache_images")
+
+
 CHOICES = {
     "backbone": ("small_vgg", "vgg19"),
     "vgg_layer": ("conv5_4", "pool5"),
     "precision": ("auto", "fp32", "bf16"),
     "centre_rule": ("peak", "learned"),
-    "attention_norm": ("standardize", "none"),
+    "attention_norm": ("standardize", "standardize_learned", "none"),
     "cct_negatives": ("hardest", "mean"),
+    "attention_training": ("full", "heads", "none"),
 }
 
 

@@ -25,6 +25,9 @@ from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diver
                               sgma_loss)
 
 
+ATTENTION_TRAINING = ("full", "heads", "none")
+
+
 class SGMA(nn.Module):
     """``forward(x [B, 3, A, A], Φ [K, Y]) → dict`` with ``scores`` ``[B, Y]``, ``emb`` ``[B, D]``,
     ``maps`` ``[B, P, h, w]``, ``parts`` ``[B, P, 3, J, J]`` and the squares ``tx, ty, ts`` ``[B, P]``."""
@@ -32,9 +35,11 @@ class SGMA(nn.Module):
     def __init__(self, attention_backbone: Backbone, branches: list[Backbone], semantic_dim: int, n_seen: int,
                  attention_size: int, joint_size: int, n_parts: int = 2, emb_dim: int | None = None,
                  shared_W: bool = False, centre_rule: str = "peak", part_scale: float = 0.5, mask_k: float = 10.0,
-                 attention_norm: str = "standardize", freeze_attention: bool = False) -> None:
+                 attention_norm: str = "standardize", attention_training: str = "heads") -> None:
         super().__init__()
-        self.freeze_attention = freeze_attention
+        if attention_training not in ATTENTION_TRAINING:
+            raise ValueError(f"attention_training={attention_training!r}; choose one of {', '.join(ATTENTION_TRAINING)}")
+        self.attention_training = attention_training
         if len(branches) != n_parts + 1:
             raise ValueError(f"need {n_parts + 1} branch backbones (global + {n_parts} parts), got {len(branches)}")
         if centre_rule not in ("peak", "learned"):
@@ -56,17 +61,22 @@ class SGMA(nn.Module):
     def attend(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. (1)–(3): maps ``[B, P, h, w]`` and channel weights ``[B, P, C]``.
 
-        With ``freeze_attention`` the subnet keeps its state (eval mode, no gradient): the
-        alternative in which the channel-grouping initialisation is not trained further.
+        ``attention_training`` says what eqs. (5)–(6) may change: ``"full"`` the backbone and the
+        FC pairs; ``"heads"`` only the FC pairs and the map's scale and shift (the backbone stays
+        as pretrained: eval mode, no gradient); ``"none"`` nothing (the channel-grouping
+        initialisation is kept as it is).
         """
-        if not self.freeze_attention:
+        if self.attention_training == "full":
             return self.attention(self.attention_backbone(x))
         was = self.attention_backbone.training
         self.attention_backbone.eval()
         with torch.no_grad():
-            out = self.attention(self.attention_backbone(x))
+            f = self.attention_backbone(x)
         self.attention_backbone.train(was)
-        return out
+        if self.attention_training == "heads":
+            return self.attention(f)
+        with torch.no_grad():
+            return self.attention(f)
 
     def squares(self, maps: torch.Tensor, height: int, width: int):
         """``tx, ty, ts`` ``[B, P]`` in input pixels, by the configured centre rule."""

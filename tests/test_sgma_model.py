@@ -9,17 +9,19 @@ from sgma_core.backbones import small_vgg
 from sgma_core.sgma import SGMA, sgma_objective
 
 
-def _model(centre_rule="peak", shared_W=False, n_parts=2, seed=0):
+def _model(centre_rule="peak", shared_W=False, n_parts=2, seed=0, attention_training="heads"):
     torch.manual_seed(seed)
     bb = lambda: small_vgg(widths=(8, 16))  # noqa: E731 - stride 2
     return SGMA(bb(), [bb() for _ in range(n_parts + 1)], semantic_dim=6, n_seen=5, attention_size=24,
-                joint_size=12, n_parts=n_parts, centre_rule=centre_rule, shared_W=shared_W)
+                joint_size=12, n_parts=n_parts, centre_rule=centre_rule, shared_W=shared_W,
+                attention_training=attention_training)
 
 
 @pytest.mark.parametrize("centre_rule", ["peak", "learned"])
 @pytest.mark.parametrize("shared_W", [False, True])
-def test_shapes_no_nan_and_gradients(centre_rule, shared_W):
-    model = _model(centre_rule, shared_W)
+@pytest.mark.parametrize("attention_training", ["full", "heads"])
+def test_shapes_no_nan_and_gradients(centre_rule, shared_W, attention_training):
+    model = _model(centre_rule, shared_W, attention_training=attention_training)
     x = torch.randn(3, 3, 24, 24)
     phi = torch.randn(6, 5)
     out = model(x, phi)
@@ -33,6 +35,9 @@ def test_shapes_no_nan_and_gradients(centre_rule, shared_W):
     assert set(terms) == {"cpt", "div", "cls", "cct"} and torch.isfinite(loss)
     loss.backward()
     for name, p in model.named_parameters():
+        if attention_training == "heads" and name.startswith("attention_backbone."):
+            assert p.grad is None, f"{name} is kept as pretrained but received a gradient"
+            continue
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, f"{name} receives no gradient"
     assert len(model.compat) == (1 if shared_W else 3)
@@ -63,18 +68,25 @@ def test_branch_count_is_checked():
         SGMA(small_vgg(), [small_vgg()], 6, 5, 24, 12)
 
 
-def test_frozen_attention_keeps_its_state_and_gets_no_gradient():
+@pytest.mark.parametrize("mode", ["none", "heads"])
+def test_attention_training_modes_keep_the_frozen_parts(mode):
     from sgma_core.sgma import sgma_objective
 
     model = _model()
-    model.freeze_attention = True
+    model.attention_training = mode
     before = {k: v.clone() for k, v in model.attention_backbone.state_dict().items()}
     model.train()
     out = model(torch.randn(3, 3, 24, 24), torch.randn(6, 5))
     loss, _ = sgma_objective(model, out, torch.tensor([0, 1, 2]))
     loss.backward()
-    assert all(p.grad is None for p in model.attention.parameters())
+    heads_grad = [p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.attention.parameters()]
+    assert all(heads_grad) if mode == "heads" else not any(heads_grad)
     assert all(p.grad is None for p in model.attention_backbone.parameters())
     assert all(p.grad is not None for p in model.branches.parameters())
     for k, v in model.attention_backbone.state_dict().items():  # batch-norm statistics untouched too
         torch.testing.assert_close(v, before[k])
+
+
+def test_unknown_attention_training_is_refused():
+    with pytest.raises(ValueError, match="attention_training"):
+        SGMA(small_vgg(), [small_vgg() for _ in range(3)], 6, 5, 24, 12, attention_training="some")

@@ -1,0 +1,146 @@
+"""A decoded-image cache: every image decoded and resized once, kept as a ``uint8`` memory map.
+
+JPEG decoding and resizing cost far more than a GPU training step per image, so a training run
+that decodes on the fly starves the GPU. Here the images of a dataset are decoded once, in
+parallel by DataLoader workers, into one ``[N, 3, S, S]`` ``uint8`` array on disk; later runs (and
+the other chapters) map that file into memory in milliseconds, and the operating system's page
+cache keeps it there. Normalisation and augmentation then run on the training device
+(:mod:`sgma_core.images`).
+
+Files, under ``cache_dir`` (default ``<runs root>/cache``)::
+
+    images-<S>px-<key>.u8          the pixels, row i = paths[i]
+    images-<S>px-<key>.sizes.npy   original (width, height) of each image
+    images-<S>px-<key>.done.npy    which rows are written (progress, for resuming)
+    images-<S>px-<key>.json        written last: the cache is complete
+
+``key`` hashes the image paths, the size and each file's size and modification time, so a
+changed or replaced image gives a new cache rather than stale pixels. An interrupted build
+resumes where it stopped: rows already written are not decoded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sgma_core.images import read_image
+from sgma_core.paths import runs_root
+
+
+class _Decode(torch.utils.data.Dataset):
+    """Decode-and-resize of a list of image files; item ``i`` → ``(i, [3, S, S] uint8, (w, h))``."""
+
+    def __init__(self, paths: list[Path], rows: np.ndarray, size: int) -> None:
+        self.paths, self.rows, self.size = paths, rows, size
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, k: int):
+        i = int(self.rows[k])
+        arr, original = read_image(self.paths[i], self.size)
+        return i, torch.from_numpy(arr), torch.tensor(original)
+
+
+def cache_key(paths: list[Path], size: int) -> str:
+    """A hash of the paths, the size and every file's byte size and modification time."""
+    h = hashlib.sha256(f"{size}\n".encode())
+    for p in paths:
+        try:
+            st = os.stat(p)
+            h.update(f"{p}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        except FileNotFoundError:
+            h.update(f"{p}\tmissing\n".encode())
+    return h.hexdigest()[:16]
+
+
+def default_workers() -> int:
+    """DataLoader workers for decoding: the usable CPU cores, at most 16."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    return max(0, min(16, n))
+
+
+def cached_images(paths: list[Path], size: int, cache_dir: str | Path | None = None, workers: int | None = None,
+                  chunk: int = 256, progress: bool = False) -> tuple[torch.Tensor, np.ndarray, dict]:
+    """``paths`` decoded at ``size`` × ``size``: ``(images [N, 3, S, S] uint8, sizes [N, 2], info)``.
+
+    ``images`` is backed by the memory-mapped cache file (copy-on-write: writing to it never changes
+    the file). ``info`` says whether the cache was built or reused, how many images were decoded
+    and at what rate (images/s). Images missing or undecodable raise
+    :class:`~sgma_core.images.ImageReadError` naming the file; the rows written so far are kept.
+    """
+    from tqdm import tqdm
+
+    paths = [Path(p) for p in paths]
+    n = len(paths)
+    if n == 0:
+        return torch.empty((0, 3, size, size), dtype=torch.uint8), np.empty((0, 2), dtype=np.int64), {"images": 0}
+    cache_dir = Path(cache_dir) if cache_dir is not None else runs_root() / "cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    stem = cache_dir / f"images-{size}px-{cache_key(paths, size)}"
+    pixels, sizes_path, done_path, meta_path = (stem.with_name(stem.name + s) for s in (".u8", ".sizes.npy",
+                                                                                          ".done.npy", ".json"))
+    shape = (n, 3, size, size)
+    info = {"cache": str(pixels), "images": n, "decoded": 0, "seconds": 0.0, "images_per_s": None}
+    if meta_path.is_file() and pixels.is_file() and pixels.stat().st_size == int(np.prod(shape)):
+        info["reused"] = True
+    else:
+        info["reused"] = False
+        if pixels.is_file() and pixels.stat().st_size == int(np.prod(shape)) and done_path.is_file() \
+                and sizes_path.is_file():
+            done, sizes = np.load(done_path), np.load(sizes_path)
+        else:
+            with open(pixels, "wb") as fh:
+                fh.truncate(int(np.prod(shape)))
+            done, sizes = np.zeros(n, dtype=bool), np.zeros((n, 2), dtype=np.int64)
+        todo = np.flatnonzero(~done)
+        mm = np.memmap(pixels, dtype=np.uint8, mode="r+", shape=shape)
+        workers = default_workers() if workers is None else workers
+        loader = torch.utils.data.DataLoader(_Decode(paths, todo, size), batch_size=max(1, min(32, chunk)), num_workers=workers,
+                                             shuffle=False)
+        t0 = time.perf_counter()
+        written = 0
+        bar = tqdm(total=len(todo), desc=f"decoding at {size}px", disable=not progress, mininterval=5.0)
+        try:
+            for rows, arrays, originals in loader:
+                rows = rows.numpy()
+                mm[rows] = arrays.numpy()
+                sizes[rows] = originals.numpy()
+                done[rows] = True
+                written += len(rows)
+                bar.update(len(rows))
+                if written % chunk < len(rows):  # every ~chunk images: make the progress durable
+                    _save_progress(mm, sizes, done, sizes_path, done_path)
+        finally:
+            bar.close()
+            _save_progress(mm, sizes, done, sizes_path, done_path)
+            del mm
+        seconds = time.perf_counter() - t0
+        info.update(decoded=len(todo), seconds=round(seconds, 2),
+                    images_per_s=round(len(todo) / seconds, 1) if seconds > 0 else None, workers=workers)
+        tmp = meta_path.with_name(meta_path.name + ".tmp")
+        tmp.write_text(json.dumps({"shape": list(shape), "dtype": "uint8", "paths": len(paths),
+                                   "first": str(paths[0]) if paths else None, **info}, indent=1) + "\n")
+        os.replace(tmp, meta_path)
+        done_path.unlink(missing_ok=True)
+    mm = np.memmap(pixels, dtype=np.uint8, mode="c", shape=shape)
+    return torch.from_numpy(mm), np.load(sizes_path), info
+
+
+def _save_progress(mm: np.memmap, sizes: np.ndarray, done: np.ndarray, sizes_path: Path, done_path: Path) -> None:
+    """Flush the pixels, then record the sizes and which rows are done (each file replaced atomically)."""
+    mm.flush()
+    for arr, path in ((sizes, sizes_path), (done, done_path)):
+        tmp = path.with_name(path.name + ".tmp.npy")
+        np.save(tmp, arr)
+        os.replace(tmp, path)

@@ -31,3 +31,13 @@ def test_random_points_are_uniform_and_seeded():
     # a single part in a 64×64 image: a random point lands within 8 px with probability ≈ π·8²/64²
     parts = np.tile(np.array([[[32.0, 32.0, 1.0]]]), (1000, 1, 1))
     assert hit_rates(a, parts, 8.0).mean() == pytest.approx(np.pi * 64 / 4096, abs=0.02)
+
+
+def test_peak_concentration_tells_a_fixed_position_from_a_moving_one():
+    from sgma_core.localization import peak_concentration, random_points
+
+    rng = np.random.default_rng(0)
+    fixed = np.tile([[60.0, 52.0]], (100, 1))[:, None, :] + rng.uniform(0, 0.5, (100, 1, 2))
+    moving = random_points(100, 1, 64, seed=1)
+    got = peak_concentration(np.concatenate([fixed, moving], axis=1), cell=8)
+    assert got[0] == 1.0 and got[1] < 0.1

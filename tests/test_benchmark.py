@@ -43,3 +43,20 @@ def test_cli_writes_json_and_a_table(tmp_path, capsys):
                            "--out", str(out)]) == 0
     assert "| baseline | fp32 |" in capsys.readouterr().out
     assert json.loads(out.read_text())["rows"][0]["model"] == "baseline"
+
+
+def test_chapter_scripts_run_as_plain_python(tiny_root, tmp_path):
+    """benchmarks/chapter_scripts.sh runs both training chapters without Jupyter (a bare GPU node)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "SGMA_DATA_ROOT": str(tiny_root), "SGMA_RUNS_ROOT": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(["bash", str(root / "benchmarks" / "chapter_scripts.sh"), "smoke"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "== 02_baseline" in proc.stdout and "== 04_sgma_training" in proc.stdout
+    assert "[glue] where_sentence" in proc.stdout

@@ -92,10 +92,17 @@ def channel_grouping(fmaps: torch.Tensor, n_parts: int = 2, seed: int = 0) -> np
 
 
 def pretrain_grouping(attention: MultiAttention, pooled: torch.Tensor, indicators: np.ndarray,
-                      steps: int = 200, lr: float = 0.01) -> list[float]:
+                      steps: int = 200, lr: float = 0.01, smoothing: float = 0.0) -> list[float]:
     """Fit each FC pair so that ``a_i(p) ≈ ā_i`` on the pooled features ``[Ω, C]`` (binary
-    cross-entropy, Adam). Returns the loss per step."""
+    cross-entropy, Adam). Returns the loss per step.
+
+    With ``smoothing = ε`` the targets are ``ε`` and ``1 − ε`` instead of 0 and 1: the sigmoids of
+    eq. (2) then stay away from saturation, where their gradient (and so what eqs. (5)–(6) can
+    still change) vanishes."""
+    if not 0.0 <= smoothing < 0.5:
+        raise ValueError(f"smoothing={smoothing}; it must lie in [0, 0.5)")
     target = torch.as_tensor(indicators, dtype=pooled.dtype, device=pooled.device)[None].expand(pooled.shape[0], -1, -1)
+    target = target * (1 - 2 * smoothing) + smoothing
     opt = torch.optim.Adam(attention.fc.parameters(), lr=lr)
     losses = []
     for _ in range(steps):

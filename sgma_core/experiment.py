@@ -305,7 +305,8 @@ def initialise_grouping(model, prepared: PreparedData, config: RunConfig) -> dic
     model.train(was)
     indicators = channel_grouping(f.cpu(), config.n_parts, seed=config.seed)
     with torch.enable_grad():
-        losses = pretrain_grouping(model.attention, global_average_pool(f), indicators, steps=config.grouping_steps)
+        losses = pretrain_grouping(model.attention, global_average_pool(f), indicators, steps=config.grouping_steps,
+                                   smoothing=config.grouping_smoothing)
     return {"indicators": indicators, "losses": losses}
 
 

@@ -65,6 +65,7 @@ class RunConfig:
     prototype_images: int | None = 20  # trainval images per class for the seen prototypes; None: all
     grouping_images: int = 256  # Ω of eq. (11)
     grouping_steps: int = 200  # pretraining of the FC pairs towards the indicators
+    grouping_smoothing: float = 0.1  # targets ε / 1 − ε of eq. (11)'s pretraining; 0: exact indicators (saturates eq. (2))
     precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"
     channels_last: bool = True  # NHWC memory format on CUDA (ignored on the CPU)
 

@@ -72,3 +72,23 @@ def test_pretraining_pulls_channel_weights_to_the_indicators():
 def test_unknown_normalisation():
     with pytest.raises(ValueError, match="standardize"):
         MultiAttention(4, normalize="softmax")
+
+
+def test_smoothed_grouping_targets_keep_the_channel_weights_trainable():
+    pooled = torch.rand(16, 6)
+    ind = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=np.float32)
+    weights = {}
+    for eps in (0.0, 0.1):
+        torch.manual_seed(0)
+        att = MultiAttention(6, n_parts=2)
+        pretrain_grouping(att, pooled, ind, steps=400, lr=0.05, smoothing=eps)
+        a = att.channel_weights(pooled)
+        weights[eps] = a.detach()
+        slope = (a * (1 - a)).mean().item()  # dσ/dz: what any later loss can still move
+        if eps == 0.1:
+            assert (a[:, 0, :3] > 0.8).all() and (a[:, 0, 3:] < 0.2).all()  # still the grouping
+            assert ((a > 0.05) & (a < 0.95)).all() and slope > 0.05
+        else:
+            assert slope < 0.02
+    with pytest.raises(ValueError, match="smoothing"):
+        pretrain_grouping(MultiAttention(6), pooled, ind, smoothing=0.5)

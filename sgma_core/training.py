@@ -138,8 +138,9 @@ def fit(
 ) -> list[dict]:
     """Train ``model`` with SGD (momentum, weight decay) and the plateau schedule.
 
-    On CUDA the forward pass runs under bf16 autocast and in channels-last layout unless
-    ``config.precision`` / ``config.channels_last`` say otherwise; on the CPU in float32.
+    The model and its inputs use the channels-last layout unless ``config.channels_last`` is off;
+    on CUDA the forward pass runs under bf16 autocast unless ``config.precision`` says otherwise,
+    on the CPU in float32.
     ``loss_fn(model, x, y)`` returns the scalar loss of a normalised, augmented batch ``x``
     ``[B, 3, S, S]`` with labels ``y`` ``[B]``, or ``(loss, {term: scalar})`` to log the terms too.
     ``evaluate(model)`` (optional) returns a dict of metrics logged every ``config.eval_every``
@@ -187,7 +188,7 @@ def fit(
         torch.set_num_threads(config.num_threads)
     model.to(device)
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
-    channels_last = config.channels_last and device.type == "cuda"
+    channels_last = config.channels_last  # NHWC: faster convolutions and pooling on CUDA and on the CPU (oneDNN)
     if channels_last:
         model.to(memory_format=torch.channels_last)
 

@@ -288,10 +288,7 @@ where = "This dataset has no part annotations, so the peaks cannot be scored."
 if ds.part_locs is not None:
     rows_all = np.concatenate([prepared.test_unseen_rows, prepared.test_seen_rows])
     imgs = torch.cat([prepared.test_unseen_images, prepared.test_seen_images])
-    from PIL import Image
-
-    sizes = np.array([Image.open(ds.image_paths[r]).size for r in rows_all])
-    parts = scale_parts(ds.part_locs[rows_all], sizes, config.image_size)
+    parts = scale_parts(ds.part_locs[rows_all], prepared.sizes_of(rows_all), config.image_size)
     radius = config.image_size / 8
     peaks = {}
     for label, m in (("before training", model0), ("after training", trained)):

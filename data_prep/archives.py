@@ -49,6 +49,15 @@ def _normalise(name: str) -> str:
     return name
 
 
+def _member_target(archive: Path, dest: Path, pick: Pick, member_name: str) -> Path | None:
+    """Where a member goes in ``dest``, or ``None`` for junk and for members ``pick`` leaves out."""
+    name = _normalise(member_name)
+    if _is_junk(name):
+        return None
+    rel = pick(name.rstrip("/"))
+    return None if rel is None else _safe_target(archive, dest, rel)
+
+
 def _copy_stream(src, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "wb") as out:
@@ -65,13 +74,9 @@ def _extract_tar(archive: Path, pick: Pick, dest: Path) -> int:
     count = 0
     with gzip.open(archive, "rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tf:
         for member in tf:
-            name = _normalise(member.name)
-            if _is_junk(name):
+            target = _member_target(archive, dest, pick, member.name)
+            if target is None:
                 continue
-            rel = pick(name.rstrip("/"))
-            if rel is None:
-                continue
-            target = _safe_target(archive, dest, rel)
             if member.isdir():
                 target.mkdir(parents=True, exist_ok=True)
             elif member.isfile():
@@ -90,13 +95,9 @@ def _extract_zip(archive: Path, pick: Pick, dest: Path) -> int:
     count = 0
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
-            name = _normalise(info.filename)
-            if _is_junk(name):
+            target = _member_target(archive, dest, pick, info.filename)
+            if target is None:
                 continue
-            rel = pick(name.rstrip("/"))
-            if rel is None:
-                continue
-            target = _safe_target(archive, dest, rel)
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue

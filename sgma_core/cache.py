@@ -109,7 +109,7 @@ def cached_images(paths: list[Path], size: int, cache_dir: str | Path | None = N
         loader = torch.utils.data.DataLoader(_Decode(paths, todo, size), batch_size=max(1, min(32, chunk)), num_workers=workers,
                                              shuffle=False)
         t0 = time.perf_counter()
-        written = 0
+        unsaved = 0
         bar = tqdm(total=len(todo), desc=f"decoding at {size}px", disable=not progress, mininterval=5.0)
         try:
             for rows, arrays, originals in loader:
@@ -117,10 +117,11 @@ def cached_images(paths: list[Path], size: int, cache_dir: str | Path | None = N
                 mm[rows] = arrays.numpy()
                 sizes[rows] = originals.numpy()
                 done[rows] = True
-                written += len(rows)
                 bar.update(len(rows))
-                if written % chunk < len(rows):  # every ~chunk images: make the progress durable
+                unsaved += len(rows)
+                if unsaved >= chunk:  # make the progress durable every `chunk` images
                     _save_progress(mm, sizes, done, sizes_path, done_path)
+                    unsaved = 0
         finally:
             bar.close()
             _save_progress(mm, sizes, done, sizes_path, done_path)

@@ -20,6 +20,7 @@ and use the 1-based row number as the image id.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -620,6 +621,35 @@ def read_flo(
             )
     hint = "Extract 102flowers.tgz there: `python -m data_prep.fetch flo`."
     return _xlsa17_dataset(name, flowers_dir, splits, images, image_paths, class_names, None, check_images, hint)
+
+
+def validation_split(ds: ZSLDataset, held_out: float = 0.2) -> ZSLDataset:
+    """The same dataset re-split for choosing hyper-parameters on validation classes (METHOD §6).
+
+    xlsa17's ``train_loc`` / ``val_loc`` divide all seen-class images class-disjointly. Here the
+    classes of ``train_loc`` play the seen classes and those of ``val_loc`` the unseen ones:
+    ``trainval`` = train-class images of the original ``trainval``, ``test_seen`` = train-class images
+    of the original ``test_seen`` (where that is empty, a fixed ``held_out`` share of each
+    train class's images), ``test_unseen`` = ``val_loc``. No test-class image is used.
+    """
+    if ds.train is None or ds.val is None:
+        raise DatasetError(
+            f"{ds.name}: its att_splits.mat has no train_loc/val_loc, so there are no validation classes. "
+            "Use the xlsa17 release's att_splits.mat (CUB's is also in sent_splits.mat) or choose γ = 0."
+        )
+    train_classes = np.unique(ds.labels[ds.train])
+    val_classes = np.unique(ds.labels[ds.val])
+    if np.intersect1d(train_classes, val_classes).size or np.isin(val_classes, ds.unseen_classes).any():
+        raise DatasetError(f"{ds.name}: train_loc and val_loc must split the seen classes class-disjointly.")
+    fit_rows = np.intersect1d(ds.train, ds.trainval)
+    held = np.intersect1d(ds.train, ds.test_seen)
+    if held.size == 0:
+        rng = np.random.default_rng(0)
+        held = np.sort(np.concatenate([rng.permutation(fit_rows[ds.labels[fit_rows] == c])[
+            : max(1, int(round(held_out * (ds.labels[fit_rows] == c).sum())))] for c in train_classes]))
+        fit_rows = np.setdiff1d(fit_rows, held)
+    return dataclasses.replace(ds, seen_classes=train_classes, unseen_classes=val_classes, trainval=fit_rows,
+                               test_seen=held, test_unseen=np.sort(ds.val), train=None, val=None)
 
 
 def load_dataset(name: str = "SYN", data_root: str | Path | None = None, **kwargs) -> ZSLDataset:

@@ -20,7 +20,7 @@ from sgma_core import distributed
 from sgma_core.backbones import Backbone, build_backbone
 from sgma_core.baseline import BaselineZSL, SeenClassifier
 from sgma_core.cache import cached_images
-from sgma_core.data import ZSLDataset, load_dataset
+from sgma_core.data import ZSLDataset, load_dataset, validation_split
 from sgma_core.images import load_images, normalize
 from sgma_core.losses import embedding_softmax_loss
 from sgma_core.metrics import per_class_accuracy, zsl_gzsl
@@ -52,6 +52,11 @@ class PreparedData:
     phi_gzsl: torch.Tensor
     split: str = "test"
     decode_info: dict | None = None
+    original_sizes: dict[int, tuple[int, int]] | None = None  # dataset row → (width, height) before resizing
+
+    def sizes_of(self, rows: np.ndarray) -> np.ndarray:
+        """Original ``(width, height)`` ``[len(rows), 2]`` of decoded dataset rows (to map part locations)."""
+        return np.array([self.original_sizes[int(r)] for r in rows], dtype=np.int64)
 
     @property
     def n_seen(self) -> int:
@@ -76,39 +81,6 @@ def _subsample(rows: np.ndarray, labels: np.ndarray, limit: int | None) -> np.nd
     return np.sort(np.array(picked, dtype=np.int64))
 
 
-def validation_split(ds: ZSLDataset, held_out: float = 0.2) -> ZSLDataset:
-    """The same dataset re-split for choosing hyper-parameters on validation classes (METHOD §6).
-
-    xlsa17's ``train_loc`` / ``val_loc`` divide all seen-class images class-disjointly. Here the
-    classes of ``train_loc`` play the seen classes and those of ``val_loc`` the unseen ones:
-    ``trainval`` = train-class images of the original ``trainval``, ``test_seen`` = train-class images
-    of the original ``test_seen`` (where that is empty, a fixed ``held_out`` share of each
-    train class's images), ``test_unseen`` = ``val_loc``. No test-class image is used.
-    """
-    import dataclasses
-
-    from sgma_core.data import DatasetError
-
-    if ds.train is None or ds.val is None:
-        raise DatasetError(
-            f"{ds.name}: its att_splits.mat has no train_loc/val_loc, so there are no validation classes. "
-            "Use the xlsa17 release's att_splits.mat (CUB's is also in sent_splits.mat) or choose γ = 0."
-        )
-    train_classes = np.unique(ds.labels[ds.train])
-    val_classes = np.unique(ds.labels[ds.val])
-    if np.intersect1d(train_classes, val_classes).size or np.isin(val_classes, ds.unseen_classes).any():
-        raise DatasetError(f"{ds.name}: train_loc and val_loc must split the seen classes class-disjointly.")
-    fit_rows = np.intersect1d(ds.train, ds.trainval)
-    held = np.intersect1d(ds.train, ds.test_seen)
-    if held.size == 0:
-        rng = np.random.default_rng(0)
-        held = np.sort(np.concatenate([rng.permutation(fit_rows[ds.labels[fit_rows] == c])[
-            : max(1, int(round(held_out * (ds.labels[fit_rows] == c).sum())))] for c in train_classes]))
-        fit_rows = np.setdiff1d(fit_rows, held)
-    return dataclasses.replace(ds, seen_classes=train_classes, unseen_classes=val_classes, trainval=fit_rows,
-                               test_seen=held, test_unseen=np.sort(ds.val), train=None, val=None)
-
-
 def prepare_data(config: RunConfig, data_root: str | Path | None = None, progress: bool = True,
                  split: str = "test", cache_dir: str | Path | None = None) -> PreparedData:
     """Load ``config.dataset`` and decode its trainval and test images at ``config.image_size``.
@@ -130,10 +102,10 @@ def prepare_data(config: RunConfig, data_root: str | Path | None = None, progres
     rows = np.concatenate([tv, tu, ts])
     paths = [ds.image_paths[i] for i in rows]
     if config.cache_images:
-        images, _, decode_info = cached_images(paths, config.image_size, cache_dir, progress=progress)
+        images, sizes, decode_info = cached_images(paths, config.image_size, cache_dir, progress=progress)
     else:
         t0 = time.perf_counter()
-        images, _ = load_images(paths, config.image_size, progress=progress)
+        images, sizes = load_images(paths, config.image_size, progress=progress)
         decode_info = {"cache": None, "images": len(paths), "decoded": len(paths),
                        "seconds": round(time.perf_counter() - t0, 2)}
     a, b = len(tv), len(tv) + len(tu)
@@ -146,7 +118,7 @@ def prepare_data(config: RunConfig, data_root: str | Path | None = None, progres
         test_seen_images=images[b:], test_seen_labels=ds.seen_labels(ts),
         phi_seen=att[:, ds.seen_classes],
         phi_gzsl=torch.cat([att[:, ds.seen_classes], att[:, ds.unseen_classes]], dim=1),
-        split=split, decode_info=decode_info,
+        split=split, decode_info=decode_info, original_sizes=dict(zip(rows.tolist(), map(tuple, sizes.tolist()))),
     )
 
 

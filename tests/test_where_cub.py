@@ -65,7 +65,8 @@ def test_peaks_on_real_cub_images_are_scored_against_their_parts(mini_cub, tmp_p
     from PIL import Image
 
     rows = prepared.test_unseen_rows
-    sizes = np.array([Image.open(ds.image_paths[r]).size for r in rows])
+    sizes = prepared.sizes_of(rows)
+    assert np.array_equal(sizes, [Image.open(ds.image_paths[r]).size for r in rows])
     assert (sizes.max(1) == 500).all() and (sizes[:, 0] != sizes[:, 1]).any()  # real, non-square images
     parts = scale_parts(ds.part_locs[rows], sizes, config.image_size)
     visible = parts[..., 2] > 0

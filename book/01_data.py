@@ -28,9 +28,9 @@ dataset = "SYN"  # the image dataset shown in the second half: "SYN" or "CUB"
 # %%
 import numpy as np
 import matplotlib.pyplot as plt
-from myst_nb import glue
 
 from sgma_core import data as zsl_data
+from sgma_core.chapters import glue
 from sgma_core.paths import DataRootError, describe_roots, find_dataset
 
 # %% [markdown]

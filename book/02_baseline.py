@@ -40,20 +40,21 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 
+from sgma_core.chapters import glue
+from sgma_core.engine.step import resolve_device
 from sgma_core.experiment import prepare_data, pretrained_backbone, summarize, train_baseline
-from sgma_core.profiles import config_dict, make_config
-from sgma_core.training import resolve_device
+from sgma_core.profiles import config_dict, make_experiment
 
-config = make_config(profile, overrides={**overrides, "dataset": dataset}, seeds=seeds)
+experiment = make_experiment(profile, {**overrides, "dataset": dataset}, seeds)
+config = experiment.config  # the settings every seed shares
 device = resolve_device(config.device)
 device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
 glue("profile", config.profile, display=False)
 glue("device", f"{device.type} ({device_name})", display=False)
 chapter_t0 = time.perf_counter()
 glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
-print({k: v for k, v in config_dict(config).items()})
+print(f"seeds {list(experiment.seeds)};", config_dict(config))
 
 # %% [markdown]
 # This page was produced with the **{glue:text}`profile`** profile on **{glue:text}`device`**
@@ -128,8 +129,8 @@ glue("chance_t1", 100.0 / prepared.n_unseen, display=False)
 # %%
 results, histories = [], {}
 t0 = time.perf_counter()
-for seed in config.seeds:
-    cfg = make_config(config.profile, overrides={**config_dict(config), "seed": seed})
+for cfg in experiment.configs():
+    seed = cfg.seed
     _, pretraining = pretrained_backbone(prepared, cfg, runs_dir, progress=progress)
     if pretraining:
         print(f"seed {seed}: backbone pretrained on seen classes for {len(pretraining)} epochs, "
@@ -138,7 +139,7 @@ for seed in config.seeds:
     histories[seed] = history
     results.append({"seed": seed, **{k: history[-1][k] for k in ("T1", "u", "s", "H")}})
 train_minutes = (time.perf_counter() - t0) / 60
-print(f"{len(config.seeds)} seed(s) in {train_minutes:.1f} min (less if stored runs were reused)")
+print(f"{len(experiment.seeds)} seed(s) in {train_minutes:.1f} min (less if stored runs were reused)")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))

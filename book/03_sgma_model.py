@@ -30,13 +30,13 @@ dataset = "SYN"  # images for the examples: "SYN" or "CUB"
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 
 from sgma_core import data as zsl_data
+from sgma_core.chapters import glue
 from sgma_core.attention import MultiAttention
 from sgma_core.backbones import small_vgg
 from sgma_core.cropping import boxcar_mask, crop_and_zoom
-from sgma_core.images import load_images, normalize
+from sgma_core.data.images import load_images, normalize
 from sgma_core.inference import ridge_coefficients
 from sgma_core.losses import class_center_triplet_loss, compactness_loss, diversity_loss, gaussian_peak_targets
 from sgma_core.paths import DataRootError, find_dataset

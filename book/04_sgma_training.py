@@ -37,16 +37,17 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 
-from sgma_core.compatibility import global_average_pool
+from sgma_core.chapters import glue
+from sgma_core.data.images import normalize
+from sgma_core.engine.step import resolve_device
 from sgma_core.experiment import (build_sgma, initialise_grouping, prepare_data, pretrained_backbone, sgma_outputs,
                                   sgma_rule_scores, summarize, train_baseline, train_sgma)
 from sgma_core.localization import hit_rates, peak_concentration, preferred_parts, random_points, scale_parts
-from sgma_core.profiles import config_dict, make_config
-from sgma_core.training import resolve_device
+from sgma_core.profiles import config_dict, make_experiment, with_settings
 
-config = make_config(profile, overrides={**overrides, "dataset": dataset}, seeds=seeds)
+experiment = make_experiment(profile, {**overrides, "dataset": dataset}, seeds)
+config = experiment.config  # the settings every seed shares; its seed is the first one
 device = resolve_device(config.device)
 device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
 glue("profile", config.profile, display=False)
@@ -56,7 +57,7 @@ chapter_t0 = time.perf_counter()
 glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
 glue("sizes", f"{config.image_size} × {config.image_size} into the attention subnet and "
      f"{config.joint_size} × {config.joint_size} into the joint subnet", display=False)
-print(config_dict(config))
+print(f"seeds {list(experiment.seeds)};", config_dict(config))
 
 # %% [markdown]
 # This page was produced with the **{glue:text}`profile`** profile on **{glue:text}`device`**
@@ -79,7 +80,7 @@ glue("chance_t1", 100.0 / prepared.n_unseen, display=False)
 # pretrained towards the two groups. Summing each group's channels shows what it responds to:
 
 # %%
-cfg0 = make_config(config.profile, overrides={**config_dict(config), "seed": config.seeds[0]})
+cfg0 = experiment.configs()[0]
 backbone, _ = pretrained_backbone(prepared, cfg0, runs_dir, progress=progress)
 model0 = build_sgma(prepared, cfg0, backbone).to(device)
 grouping = initialise_grouping(model0, prepared, cfg0)
@@ -88,8 +89,6 @@ print(f"channels per group: {indicators.sum(1).astype(int).tolist()}; attention 
       f"{grouping['losses'][0]:.3f} → {grouping['losses'][-1]:.3f}")
 show = prepared.test_unseen_images[:4]
 with torch.no_grad():
-    from sgma_core.images import normalize
-
     f = model0.attention_backbone(normalize(show.to(device))).float().cpu()
 group_maps = torch.einsum("pc,bchw->bphw", torch.as_tensor(indicators), f)
 fig, axes = plt.subplots(3, 4, figsize=(9, 6.6))
@@ -114,19 +113,18 @@ plt.show()
 # %%
 results, histories, test_scores, snapshots = [], {}, {}, None
 t0 = time.perf_counter()
-for seed in config.seeds:
-    cfg = make_config(config.profile, overrides={**config_dict(config), "seed": seed})
+for cfg in experiment.configs():
+    seed = cfg.seed
     model, history, info = train_sgma(prepared, cfg, runs_dir, progress=progress,
-                                      snapshot_images=show if seed == config.seeds[0] else None)
-    if seed == config.seeds[0]:
+                                      snapshot_images=show if seed == cfg0.seed else None)
+    if seed == cfg0.seed:
         snapshots, trained = info["snapshots"], model
     histories[seed] = history
     test_scores[seed] = sgma_rule_scores(model, prepared, cfg)  # GZSL scores of the three rules, for calibration
     results.append({"seed": seed, **{k: v for k, v in history[-1].items() if k.split("_")[-1] in ("T1", "u", "s", "H")}})
-print(f"{len(config.seeds)} seed(s) in {(time.perf_counter() - t0) / 60:.1f} min (less if stored runs were reused)")
+print(f"{len(experiment.seeds)} seed(s) in {(time.perf_counter() - t0) / 60:.1f} min (less if stored runs were reused)")
 baseline = []
-for seed in config.seeds:
-    cfg = make_config(config.profile, overrides={**config_dict(config), "seed": seed})
+for cfg in experiment.configs():
     _, bh = train_baseline(prepared, cfg, runs_dir, progress=progress)
     baseline.append({k: bh[-1][k] for k in ("T1", "u", "s", "H")})
 
@@ -136,7 +134,7 @@ for seed, history in histories.items():
     epochs = [h["epoch"] + 1 for h in history]
     for term, style in (("cls", "-"), ("cct", "--"), ("div", ":"), ("cpt", "-.")):
         axes[0].plot(epochs, [h[f"loss_{term}"] for h in history], style, color=f"C{seed % 10}",
-                     label=f"{term}" if seed == config.seeds[0] else None)
+                     label=f"{term}" if seed == cfg0.seed else None)
     evaluated = [h for h in history if "T1" in h]  # every config.eval_every epochs, and the last
     axes[1].plot([h["epoch"] + 1 for h in evaluated], [100 * h["T1"] for h in evaluated], "o-",
                  color=f"C{seed % 10}", label=f"seed {seed}")
@@ -295,7 +293,7 @@ if ds.part_locs is not None:
         out = sgma_outputs(m, imgs, prepared.phi_gzsl)
         peaks[label] = np.stack([out["tx"], out["ty"]], axis=-1)
     alt_mode = "full" if config.attention_training != "full" else "heads"
-    alt_cfg = make_config(config.profile, overrides={**config_dict(cfg0), "attention_training": alt_mode})
+    alt_cfg = with_settings(cfg0, attention_training=alt_mode)
     alt_model, alt_history, _ = train_sgma(prepared, alt_cfg, runs_dir, progress=progress)
     out = sgma_outputs(alt_model, imgs, prepared.phi_gzsl)
     peaks[f"attention_training={alt_mode!r}, seed {cfg0.seed}"] = np.stack([out["tx"], out["ty"]], axis=-1)
@@ -367,7 +365,7 @@ from sgma_core.sgma import sgma_objective
 x = normalize(prepared.train.images[:32].to(device))
 y = prepared.train.labels[:32].to(device)
 for eps in sorted({0.0, cfg0.grouping_smoothing}):
-    c = make_config(cfg0.profile, overrides={**config_dict(cfg0), "grouping_smoothing": eps})
+    c = with_settings(cfg0, grouping_smoothing=eps)
     m = build_sgma(prepared, c, backbone).to(device)
     initialise_grouping(m, prepared, c)
     out = m(x, prepared.phi_seen.to(device))
@@ -397,8 +395,7 @@ glue("div_last", f"{np.mean([h[-1]['loss_div'] for h in histories.values()]):.2f
 # the target blob and the diversity loss nothing. One epoch is enough to see it:
 
 # %%
-learned_cfg = make_config(config.profile, overrides={**config_dict(cfg0), "attention_norm": "standardize_learned",
-                                                     "epochs": 1})
+learned_cfg = with_settings(cfg0, attention_norm="standardize_learned", epochs=1)
 _, _, learned_info = train_sgma(prepared, learned_cfg, runs_dir, progress=progress, snapshot_images=show)
 for name, snaps in ((f"fixed σ(2z − 2) (default), seed {cfg0.seed}", snapshots),
                     ("learned scale and shift", learned_info["snapshots"])):

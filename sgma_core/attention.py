@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from sgma_core.compatibility import global_average_pool
+from sgma_core.backbones import Backbone, global_average_pool
+from sgma_core.data.images import normalize
 
 
-NORMALIZE = ("standardize", "standardize_learned", "none")
+NORMALIZE = ("standardize", "standardize_learned", "none")  # RunConfig.attention_norm
 
 
 class MultiAttention(nn.Module):
@@ -92,7 +93,7 @@ def channel_grouping(fmaps: torch.Tensor, n_parts: int = 2, seed: int = 0) -> np
 
 
 def pretrain_grouping(attention: MultiAttention, pooled: torch.Tensor, indicators: np.ndarray,
-                      steps: int = 200, lr: float = 0.01, smoothing: float = 0.0) -> list[float]:
+                      steps: int = 200, lr: float = 0.01, smoothing: float = 0.1) -> list[float]:
     """Fit each FC pair so that ``a_i(p) ≈ ā_i`` on the pooled features ``[Ω, C]`` (binary
     cross-entropy, Adam). Returns the loss per step.
 
@@ -103,13 +104,43 @@ def pretrain_grouping(attention: MultiAttention, pooled: torch.Tensor, indicator
         raise ValueError(f"smoothing={smoothing}; it must lie in [0, 0.5)")
     target = torch.as_tensor(indicators, dtype=pooled.dtype, device=pooled.device)[None].expand(pooled.shape[0], -1, -1)
     target = target * (1 - 2 * smoothing) + smoothing
-    opt = torch.optim.Adam(attention.fc.parameters(), lr=lr)
+    params = list(attention.fc.parameters())
+    trainable = [p.requires_grad for p in params]  # kept frozen afterwards if it was (attention_training="none")
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=lr)
     losses = []
-    for _ in range(steps):
-        a = attention.channel_weights(pooled)
-        loss = nn.functional.binary_cross_entropy(a, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    return losses
+    with torch.enable_grad():
+        for _ in range(steps):
+            a = attention.channel_weights(pooled)
+            loss = nn.functional.binary_cross_entropy(a, target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.detach())
+    for p, flag in zip(params, trainable):
+        p.requires_grad_(flag)
+        p.grad = None
+    return torch.stack(losses).tolist()
+
+
+@torch.no_grad()
+def initialise_grouping(attention: MultiAttention, backbone: Backbone, images: torch.Tensor, omega: int = 256,
+                        seed: int = 0, steps: int = 200, smoothing: float = 0.1, batch_size: int = 64) -> dict:
+    """Eq. (11), once before training: the channel grouping and the FC pairs pretrained towards it.
+
+    ``images``: uint8 ``[N, 3, S, S]`` seen-class training images, of which ``omega`` (Ω) are drawn
+    with ``seed``; the backbone (in eval mode) maps them to ``f`` ``[Ω, C, h, w]``, :func:`channel_grouping`
+    clusters the channels by where they peak, and :func:`pretrain_grouping` fits ``a_i(p) ≈ ā_i``.
+    Returns ``{"indicators": ā [P, C], "losses": [steps]}``.
+    """
+    device = next(backbone.parameters()).device
+    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:omega]
+    x = normalize(images[rows].to(device))  # [Ω, 3, S, S]
+    was = backbone.training
+    backbone.eval()
+    f = torch.cat([backbone(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])  # [Ω, C, h, w]
+    backbone.train(was)
+    indicators = channel_grouping(f.cpu(), attention.n_parts, seed=seed)  # [P, C]
+    losses = pretrain_grouping(attention, global_average_pool(f), indicators, steps=steps, smoothing=smoothing)
+    return {"indicators": indicators, "losses": losses}

@@ -33,6 +33,14 @@ class Backbone(nn.Module):
         return self.features(x)
 
 
+def global_average_pool(fmap: torch.Tensor) -> torch.Tensor:
+    """Eq. (1), ``p = GAP(f(x))``: ``[B, C, H, W] → [B, C]``.
+
+    The same pooling gives the attention subnet's ``p`` and every joint branch's ``θ_i``.
+    """
+    return fmap.mean(dim=(2, 3))
+
+
 def small_vgg(widths: tuple[int, ...] = (16, 32, 64, 128), convs_last: int = 2) -> Backbone:
     """VGG-shaped: 3×3 conv, batch norm, ReLU, 2×2 max-pool between stages; no pool after the last.
 
@@ -52,6 +60,7 @@ def small_vgg(widths: tuple[int, ...] = (16, 32, 64, 128), convs_last: int = 2) 
 
 
 VGG19_CUTS = {"conv5_4": (36, 16), "pool5": (37, 32)}
+VGG_LAYERS = tuple(VGG19_CUTS)  # where VGG19 is cut (RunConfig.vgg_layer)
 
 
 def vgg19_weights_path() -> Path:
@@ -94,10 +103,13 @@ def vgg19(pretrained: bool = True, layer: str = "conv5_4", download: bool = Fals
     return Backbone(nn.Sequential(*list(net.features.children())[:cut]), out_channels=512, stride=stride)
 
 
+BACKBONES = ("small_vgg", "vgg19")  # RunConfig.backbone
+
+
 def build_backbone(name: str, **kwargs) -> Backbone:
-    """A backbone by name: ``small_vgg`` or ``vgg19``."""
+    """A backbone by name, one of :data:`BACKBONES`."""
     if name == "small_vgg":
         return small_vgg(**kwargs)
     if name == "vgg19":
         return vgg19(**kwargs)
-    raise ValueError(f"backbone={name!r}; choose 'small_vgg' or 'vgg19'")
+    raise ValueError(f"backbone={name!r}; choose one of {', '.join(map(repr, BACKBONES))}")

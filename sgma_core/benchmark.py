@@ -28,8 +28,8 @@ import time
 
 import torch
 
-from sgma_core.baseline import BaselineZSL
-from sgma_core.losses import embedding_softmax_loss
+from sgma_core.baseline import BaselineObjective, BaselineZSL
+from sgma_core.engine.step import LossOf, train_step
 
 
 def _sync(device: torch.device) -> None:
@@ -71,22 +71,16 @@ def _backbone(name: str):
     return build_backbone(name, pretrained=False) if name == "vgg19" else build_backbone(name)
 
 
-def _stepper(model: torch.nn.Module, device: torch.device, channels_last: bool, loss_of):
+def _stepper(model: torch.nn.Module, device: torch.device, channels_last: bool, objective):
+    """``step(x, y, bf16)``: the engine's :func:`~sgma_core.engine.step.train_step` on ``objective``
+    (a module holding ``model``, or a plain ``loss_fn(model, x, y)``)."""
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    objective = objective.to(device) if isinstance(objective, torch.nn.Module) else LossOf(model, objective)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9, weight_decay=5e-4)
-
-    def step(x, y, bf16: bool):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = loss_of(model, x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return lambda x, y, bf16: train_step(objective, opt, x, y, bf16)
 
 
 def baseline_step_factory(backbone: str, n_classes: int = 150, semantic_dim: int = 312):
@@ -95,8 +89,8 @@ def baseline_step_factory(backbone: str, n_classes: int = 150, semantic_dim: int
     def make(device: torch.device, channels_last: bool):
         torch.manual_seed(0)
         model = BaselineZSL(_backbone(backbone), semantic_dim)
-        phi = torch.randn(semantic_dim, n_classes, device=device)
-        return _stepper(model, device, channels_last, lambda m, x, y: embedding_softmax_loss(m(x, phi), y))
+        phi = torch.randn(semantic_dim, n_classes)
+        return _stepper(model, device, channels_last, BaselineObjective(model, phi))
 
     return make
 
@@ -105,17 +99,15 @@ def sgma_step_factory(backbone: str, attention_size: int, joint_size: int, n_cla
                       semantic_dim: int = 312, attention_training: str = "heads"):
     """``make(device, channels_last) → step(x, y, bf16)``: one training step of SGMA with eq. (9)
     (four backbones: attention subnet, global, part 1, part 2)."""
-    from sgma_core.sgma import SGMA, sgma_objective
+    from sgma_core.sgma import SGMA, SGMAObjective
 
     def make(device: torch.device, channels_last: bool):
         torch.manual_seed(0)
         model = SGMA(_backbone(backbone), [_backbone(backbone) for _ in range(3)], semantic_dim=semantic_dim,
                      n_seen=n_classes, attention_size=attention_size, joint_size=joint_size,
                      attention_training=attention_training)
-        if attention_training != "full":
-            model.attention_backbone.requires_grad_(False)
-        phi = torch.randn(semantic_dim, n_classes, device=device)
-        return _stepper(model, device, channels_last, lambda m, x, y: sgma_objective(m, m(x, phi), y)[0])
+        phi = torch.randn(semantic_dim, n_classes)
+        return _stepper(model, device, channels_last, SGMAObjective(model, phi))
 
     return make
 

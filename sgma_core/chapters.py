@@ -1,4 +1,4 @@
-"""Execute the book's chapters with papermill.
+"""Execute the book's chapters: with papermill, or as plain Python where there is no Jupyter.
 
 Chapters are MyST Markdown notebooks in ``book/``; papermill does not read Markdown, so each is
 converted with jupytext, executed with the given parameters, and written to
@@ -9,6 +9,12 @@ name is an error, not a silently ignored variable.
     python -m sgma_core.chapters                          # every chapter, cpu profile
     python -m sgma_core.chapters 02_baseline -p profile smoke -p seeds "[0]"
     python -m sgma_core.chapters --all -p profile smoke --out /tmp/book/_executed
+    python -m sgma_core.chapters 02_baseline --plain -p profile paper   # no Jupyter: glued values printed
+
+``--plain`` runs the chapter's paired percent script (``book/<chapter>.py``) cell by cell in this
+process, with the parameters injected after its ``parameters`` cell exactly as papermill injects
+them; :func:`glue` then prints each value instead of storing it in a notebook. It needs torch
+and the project, not Jupyter, papermill or jupytext (a bare GPU node).
 
 ``-p NAME VALUE`` parses VALUE as YAML (``[0, 1]``, ``null``, ``3``, ``smoke``). Parameters a
 chapter does not declare are passed only to the chapters that do (``profile`` goes to the
@@ -22,6 +28,7 @@ import difflib
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -33,6 +40,75 @@ from sgma_core.paths import repo_root
 
 BOOK = repo_root() / "book"
 CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training"]
+
+
+def glue(name: str, value, display: bool = True) -> None:
+    """``myst_nb.glue`` inside a notebook kernel; elsewhere (a ``--plain`` run) print ``[glue] name = value``."""
+    try:
+        from IPython import get_ipython
+
+        in_kernel = get_ipython() is not None
+    except ImportError:
+        in_kernel = False
+    if in_kernel:
+        from myst_nb import glue as myst_glue
+
+        myst_glue(name, value, display=display)
+    else:
+        print(f"[glue] {name} = {value!r}"[:400], flush=True)
+
+
+def percent_cells(name: str) -> list[tuple[str, list[str], str]]:
+    """The cells of ``book/<name>.py`` (jupytext percent format): ``(kind, tags, source)`` with kind
+    ``"code"`` or ``"markdown"``."""
+    path = BOOK / f"{name}.py"
+    if not path.is_file():
+        chapter_source(name)  # names the chapters when the name is wrong
+        raise ValueError(f"{path} is missing: run `make sync` to pair book/{name}.md with its percent script.")
+    cells: list[tuple[str, list[str], list[str]]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# %%"):
+            header = line[4:]
+            tags = re.findall(r'"([^"]+)"', header.split("tags=", 1)[1]) if "tags=" in header else []
+            cells.append(("markdown" if "[markdown]" in header else "code", tags, []))
+        elif cells:
+            cells[-1][2].append(line)
+    return [(kind, tags, "\n".join(lines).strip("\n")) for kind, tags, lines in cells]
+
+
+def parameters_source(parameters: dict) -> str:
+    """The cell papermill injects: one assignment per parameter, values as Python literals."""
+    return "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in parameters.items())
+
+
+def run_plain(name: str, parameters: dict | None = None, strict: bool = True) -> dict:
+    """Execute a chapter's percent script in this process, parameters injected after its
+    ``parameters`` cell as papermill does; returns the chapter's namespace."""
+    import ast
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    cells = percent_cells(name)
+    code = [(tags, src) for kind, tags, src in cells if kind == "code"]
+    at = next((i for i, (tags, _) in enumerate(code) if "parameters" in tags), None)
+    if at is None:
+        raise ValueError(f"book/{name}.py has no cell tagged parameters.")
+    declared = {t.id for node in ast.parse(code[at][1]).body if isinstance(node, ast.Assign) for t in node.targets
+                if isinstance(t, ast.Name)}
+    parameters = dict(parameters or {})
+    unknown = [k for k in parameters if k not in declared]
+    if unknown and strict:
+        raise ValueError(f"chapter {name} has no parameter {unknown[0]!r}; its parameters are: {', '.join(sorted(declared))}.")
+    parameters = {k: v for k, v in parameters.items() if k in declared}
+    code.insert(at + 1, (["injected-parameters"], parameters_source(parameters)))
+    namespace: dict = {"__name__": "__main__"}
+    cwd = os.getcwd()
+    os.chdir(repo_root())
+    try:
+        for i, (_, src) in enumerate(code):
+            exec(compile(src, f"<book/{name}.py, code cell {i + 1}>", "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    return namespace
 
 
 def chapter_source(name: str) -> Path:
@@ -101,9 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a parameter; VALUE is parsed as YAML")
     p.add_argument("--out", default=str(BOOK / "_executed"), help="folder for the executed notebooks")
+    p.add_argument("--plain", action="store_true",
+                   help="run the percent scripts as plain Python in this process (no Jupyter); glued values are printed")
     args = p.parse_args(argv)
     names = CHAPTERS if args.all or not args.chapters else args.chapters
     params = {k: yaml.safe_load(v) for k, v in args.parameter}
+    if args.plain:
+        for name in names:
+            t0 = time.perf_counter()
+            print(f"executing {name} as plain Python …", flush=True)
+            run_plain(name, params, strict=False)
+            print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        return 0
     try:
         declared = {n: declared_parameters(n) for n in names}
     except ValueError as exc:

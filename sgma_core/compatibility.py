@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sgma_core.backbones import global_average_pool  # noqa: F401  (eq. (1); imported from here by older code)
+
 
 class Compatibility(nn.Module):
     """``W ∈ R^{C×K}``; ``forward(θ [B, C], Φ [K, Y]) → s [B, Y]``."""
@@ -20,8 +22,3 @@ class Compatibility(nn.Module):
 
     def forward(self, theta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         return self.W(theta) @ phi
-
-
-def global_average_pool(fmap: torch.Tensor) -> torch.Tensor:
-    """Eq. (1): ``[B, C, H, W] → [B, C]``."""
-    return fmap.mean(dim=(2, 3))

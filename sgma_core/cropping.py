@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+CENTRE_RULES = ("peak", "learned")  # RunConfig.centre_rule: peak_centres or LearnedCentres
+
 
 def boxcar_mask(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: int, width: int,
                 k: float = 10.0) -> torch.Tensor:

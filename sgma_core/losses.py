@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+CCT_NEGATIVES = ("hardest", "mean")  # RunConfig.cct_negatives: which negatives eq. (8) takes
+
 
 def embedding_softmax_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Eq. (7): ``L_CLS = −(1/N) Σ_n log softmax_{y ∈ S}(s_n)_{y_n}``.
@@ -39,7 +41,7 @@ def gaussian_peak_targets(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / (2 * sigma**2))
 
 
-def compactness_loss(maps: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+def compactness_loss(maps: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """Eq. (5): ``L_CPT(M_i) = (1/|Z|) Σ_z (m_i^z − m̃_i^z)²``, summed over the ``P`` parts, mean over the batch.
 
     ``maps``: ``[B, P, H, W]``; ``m̃_i`` is :func:`gaussian_peak_targets` (σ in cells). The
@@ -79,8 +81,8 @@ def class_center_triplet_loss(
     loss papers); ``"mean"``: the mean over all ``k ≠ y_n`` (the alternative). The earlier
     reproduction summed the distances to all centres, which is neither.
     """
-    if negatives not in ("hardest", "mean"):
-        raise ValueError(f"negatives={negatives!r}; choose 'hardest' or 'mean'")
+    if negatives not in CCT_NEGATIVES:
+        raise ValueError(f"negatives={negatives!r}; choose one of {', '.join(map(repr, CCT_NEGATIVES))}")
     if centers.shape[0] < 2:
         raise ValueError("class_center_triplet_loss needs at least two centres")
     e = F.normalize(emb, dim=1)

@@ -1,16 +1,23 @@
 """Run profiles as data: ``smoke`` (seconds, tests), ``cpu`` (minutes, the default book) and
 ``paper`` (the paper's settings, GPU; METHOD §8).
 
-A chapter picks a profile by name and may override any field::
+A :class:`RunConfig` holds the settings of **one** run, its ``seed`` among them; an
+:class:`Experiment` is one ``RunConfig`` and the seeds it is run with (mean ± std over them)::
 
-    config = make_config("cpu", seed=1, overrides={"epochs": 5})
+    config = make_config("cpu", overrides={"epochs": 5})          # one run, seed 0
+    experiment = make_experiment("cpu", overrides={"epochs": 5})  # the profile's seeds (0, 1, 2)
+    for cfg in experiment.configs():                              # one RunConfig per seed
+        ...
 
-Unknown profile names and unknown fields are errors that list the valid ones.
+Unknown profile names and fields are errors that list the valid ones. The allowed values of each
+choice (``backbone``, ``attention_norm``, …) are defined next to the code they select
+(:data:`CHOICES` names where) and checked here.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import asdict, dataclass, fields, replace
 
 
@@ -21,7 +28,6 @@ class RunConfig:
     profile: str = "cpu"
     dataset: str = "SYN"
     seed: int = 0
-    seeds: tuple[int, ...] = (0, 1, 2)  # seeds a chapter runs to report mean ± std
     device: str = "auto"  # "auto": CUDA when available, else CPU
     backbone: str = "small_vgg"  # "vgg19" for the paper
     pretrained: bool = True  # vgg19: ImageNet weights from the torch cache
@@ -43,7 +49,7 @@ class RunConfig:
     augment: bool = True  # random flip and translation
     eval_every: int = 4  # epochs between evaluations on the test sets (for curves, not selection)
     num_threads: int | None = None  # torch CPU threads; None: torch's default
-    cache_images: bool = True  # decode once into a uint8 memory map (sgma_core.cache), reused by later runs
+    cache_images: bool = True  # decode once into a uint8 memory map (sgma_core.data.cache), reused by later runs
     # SGMA (METHOD §1–§5); image_size above is the attention subnet's input
     joint_size: int = 32  # joint subnet input (paper: 224); part squares are part_scale · image_size
     n_parts: int = 2  # paper: 2
@@ -60,7 +66,7 @@ class RunConfig:
     cpt_sigma: float = 1.0  # eq. (5): σ of the target blob, in feature cells
     div_margin: float = 0.2  # eq. (6), paper
     cct_margin: float = 0.8  # eq. (8), paper
-    cct_negatives: str = "hardest"  # alternative: "mean" over all other centres
+    cct_negatives: str = "hardest"  # alternative: "mean" distance to all other centres inside one hinge
     ridge_lambda: float = 1.0  # eq. (10)
     prototype_images: int | None = 20  # trainval images per class for the seen prototypes; None: all
     grouping_images: int = 256  # Ω of eq. (11)
@@ -72,31 +78,40 @@ class RunConfig:
 
 PROFILES: dict[str, RunConfig] = {
     "smoke": RunConfig(
-        profile="smoke", seeds=(0,), image_size=32, joint_size=16, batch_size=16, epochs=2, pretrain_epochs=1,
+        profile="smoke", image_size=32, joint_size=16, batch_size=16, epochs=2, pretrain_epochs=1,
         grouping_images=32, grouping_steps=20,
         plateau_patience=1, max_train_images=96, max_test_images=48,
     ),
     "cpu": RunConfig(profile="cpu"),
     "paper": RunConfig(
-        profile="paper", seeds=(0,), device="cuda", backbone="vgg19", image_size=448, joint_size=224, batch_size=32,
+        profile="paper", device="cuda", backbone="vgg19", image_size=448, joint_size=224, batch_size=32,
         epochs=30, pretrain_epochs=0, plateau_patience=3,
     ),
 }
 
 
+# The seeds an experiment of each profile is run with (mean ± std over them).
+PROFILE_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "cpu": (0, 1, 2), "paper": (0,)}
+
 # Settings that change how a run is executed, not what it computes: not part of a run's identity.
-RUNTIME_ONLY = ("seeds", "num_threads", "eval_every", "cache_images")
+RUNTIME_ONLY = ("num_threads", "eval_every", "cache_images")
 
-
+# Where the allowed values of each choice are defined: field → (module, name of the tuple there).
 CHOICES = {
-    "backbone": ("small_vgg", "vgg19"),
-    "vgg_layer": ("conv5_4", "pool5"),
-    "precision": ("auto", "fp32", "bf16"),
-    "centre_rule": ("peak", "learned"),
-    "attention_norm": ("standardize", "standardize_learned", "none"),
-    "cct_negatives": ("hardest", "mean"),
-    "attention_training": ("full", "heads", "none"),
+    "backbone": ("sgma_core.backbones", "BACKBONES"),
+    "vgg_layer": ("sgma_core.backbones", "VGG_LAYERS"),
+    "attention_norm": ("sgma_core.attention", "NORMALIZE"),
+    "attention_training": ("sgma_core.sgma", "ATTENTION_TRAINING"),
+    "centre_rule": ("sgma_core.cropping", "CENTRE_RULES"),
+    "cct_negatives": ("sgma_core.losses", "CCT_NEGATIVES"),
+    "precision": ("sgma_core.engine.step", "PRECISIONS"),
 }
+
+
+def allowed_values(name: str) -> tuple:
+    """The allowed values of the choice ``name`` (a key of :data:`CHOICES`), from the module that uses them."""
+    module, attr = CHOICES[name]
+    return getattr(importlib.import_module(module), attr)
 
 
 def config_fields() -> list[str]:
@@ -106,31 +121,76 @@ def config_fields() -> list[str]:
 def _check_names(names, what: str) -> None:
     valid = config_fields()
     for name in names:
+        if name == "seeds":
+            raise ValueError("seeds is not a setting of one run: give the seeds to make_experiment(..., seeds=[0, 1]) "
+                             "(a chapter's `seeds` parameter), or one seed as seed.")
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=3)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"unknown {what} {name!r}.{hint} Valid names: {', '.join(valid)}.")
 
 
-def make_config(profile: str = "cpu", overrides: dict | None = None, **kwargs) -> RunConfig:
-    """The profile's :class:`RunConfig` with ``overrides`` (a dict) and ``kwargs`` applied."""
+def _check_profile(profile: str) -> None:
     if profile not in PROFILES:
         close = difflib.get_close_matches(profile, PROFILES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown profile {profile!r}.{hint} Choose one of: {', '.join(PROFILES)}.")
-    changes = {**(overrides or {}), **{k: v for k, v in kwargs.items() if v is not None}}
-    _check_names(changes, "parameter")
-    if "seeds" in changes:
-        changes["seeds"] = tuple(changes["seeds"])
-    config = replace(PROFILES[profile], **changes)
-    for name, allowed in CHOICES.items():
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """``config`` itself, once every choice holds one of its allowed values (else :class:`ValueError`)."""
+    for name in CHOICES:
+        allowed = allowed_values(name)
         if getattr(config, name) not in allowed:
             raise ValueError(f"{name}={getattr(config, name)!r}; choose one of {', '.join(map(repr, allowed))}.")
     return config
 
 
+def make_config(profile: str = "cpu", overrides: dict | None = None, **kwargs) -> RunConfig:
+    """The profile's :class:`RunConfig` with ``overrides`` (a dict) and ``kwargs`` applied (``None`` values are skipped)."""
+    _check_profile(profile)
+    changes = {**(overrides or {}), **{k: v for k, v in kwargs.items() if v is not None}}
+    _check_names(changes, "parameter")
+    return validate(replace(PROFILES[profile], **changes))
+
+
+def with_settings(config: RunConfig, **changes) -> RunConfig:
+    """``config`` with some settings changed (checked like :func:`make_config`'s overrides)."""
+    _check_names(changes, "parameter")
+    return validate(replace(config, **changes))
+
+
+def for_seed(config: RunConfig, seed: int) -> RunConfig:
+    """The same settings with another ``seed``: one run of an experiment."""
+    return with_settings(config, seed=int(seed))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One configuration run with several seeds: ``config`` (its ``seed`` is the first seed) and ``seeds``."""
+
+    config: RunConfig
+    seeds: tuple[int, ...]
+
+    def configs(self) -> list[RunConfig]:
+        """One :class:`RunConfig` per seed, in the order of ``seeds``."""
+        return [for_seed(self.config, s) for s in self.seeds]
+
+
+def make_experiment(profile: str = "cpu", overrides: dict | None = None, seeds=None) -> Experiment:
+    """The profile's configuration with ``overrides``, run with ``seeds`` (``None``: the profile's own,
+    :data:`PROFILE_SEEDS`)."""
+    _check_profile(profile)
+    seeds = PROFILE_SEEDS[profile] if seeds is None else seeds
+    if isinstance(seeds, (int, str)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) \
+            or not len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers such as [0, 1, 2], not {seeds!r}.")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {list(seeds)} repeat a seed; each run would count twice in the mean ± std.")
+    seeds = tuple(int(s) for s in seeds)
+    return Experiment(make_config(profile, overrides, seed=seeds[0]), seeds)
+
+
 def config_dict(config: RunConfig) -> dict:
-    """JSON-ready form (tuples become lists)."""
-    d = asdict(config)
-    d["seeds"] = list(d["seeds"])
-    return d
+    """JSON-ready form."""
+    return asdict(config)

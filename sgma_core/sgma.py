@@ -17,14 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import copy
+
 from sgma_core.attention import MultiAttention
-from sgma_core.backbones import Backbone
-from sgma_core.compatibility import Compatibility, global_average_pool
-from sgma_core.cropping import LearnedCentres, crop_and_zoom, peak_centres
+from sgma_core.backbones import Backbone, build_backbone, global_average_pool
+from sgma_core.compatibility import Compatibility
+from sgma_core.cropping import CENTRE_RULES, LearnedCentres, crop_and_zoom, peak_centres
 from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
                               sgma_loss)
 
-
+# RunConfig.attention_training: what eqs. (5)–(6) may train — the attention backbone and the FC pairs ("full"),
+# the FC pairs only ("heads"), or nothing ("none": the channel grouping of eq. (11) is kept as it is).
 ATTENTION_TRAINING = ("full", "heads", "none")
 
 
@@ -35,15 +38,16 @@ class SGMA(nn.Module):
     def __init__(self, attention_backbone: Backbone, branches: list[Backbone], semantic_dim: int, n_seen: int,
                  attention_size: int, joint_size: int, n_parts: int = 2, emb_dim: int | None = None,
                  shared_W: bool = False, centre_rule: str = "peak", part_scale: float = 0.5, mask_k: float = 10.0,
-                 attention_norm: str = "standardize", attention_training: str = "heads") -> None:
+                 attention_norm: str = "standardize", attention_training: str = "heads",
+                 freeze_backbone: bool = False) -> None:
         super().__init__()
         if attention_training not in ATTENTION_TRAINING:
             raise ValueError(f"attention_training={attention_training!r}; choose one of {', '.join(ATTENTION_TRAINING)}")
         self.attention_training = attention_training
         if len(branches) != n_parts + 1:
             raise ValueError(f"need {n_parts + 1} branch backbones (global + {n_parts} parts), got {len(branches)}")
-        if centre_rule not in ("peak", "learned"):
-            raise ValueError(f"centre_rule={centre_rule!r}; choose 'peak' or 'learned'")
+        if centre_rule not in CENTRE_RULES:
+            raise ValueError(f"centre_rule={centre_rule!r}; choose one of {', '.join(map(repr, CENTRE_RULES))}")
         self.attention_backbone = attention_backbone
         self.attention = MultiAttention(attention_backbone.out_channels, n_parts, normalize=attention_norm)
         self.branches = nn.ModuleList(branches)
@@ -57,6 +61,40 @@ class SGMA(nn.Module):
         self.attention_size, self.joint_size = attention_size, joint_size
         map_size = attention_size // attention_backbone.stride
         self.localizer = LearnedCentres(map_size, part_scale) if centre_rule == "learned" else None
+        self.freeze(freeze_backbone)
+
+    @classmethod
+    def from_config(cls, config, n_attributes: int, n_seen: int, backbone: Backbone | None = None) -> "SGMA":
+        """SGMA as a :class:`~sgma_core.profiles.RunConfig` describes it, for ``n_attributes`` (``K``)
+        and ``n_seen`` (``S``) classes: four copies of ``backbone`` (attention subnet, global, part 1,
+        part 2), a new ``config.backbone`` when none is given. The other layers are drawn with
+        ``config.seed``. ``SGMA.from_config(make_config("smoke"), 6, 4)`` is a tiny SGMA in one line."""
+        if backbone is None:
+            backbone = build_backbone(config.backbone, **({"pretrained": config.pretrained, "layer": config.vgg_layer}
+                                                          if config.backbone == "vgg19" else {}))
+        torch.manual_seed(config.seed)
+        return cls(copy.deepcopy(backbone), [copy.deepcopy(backbone) for _ in range(config.n_parts + 1)],
+                   semantic_dim=n_attributes, n_seen=n_seen, attention_size=config.image_size,
+                   joint_size=config.joint_size, n_parts=config.n_parts, emb_dim=config.emb_dim,
+                   shared_W=config.shared_W, centre_rule=config.centre_rule, part_scale=config.part_scale,
+                   mask_k=config.mask_k, attention_norm=config.attention_norm,
+                   attention_training=config.attention_training, freeze_backbone=config.freeze_backbone)
+
+    def freeze(self, freeze_backbone: bool = False) -> None:
+        """The one place that decides which parameters train (``requires_grad``).
+
+        ``freeze_backbone``: none of the four backbones trains. ``attention_training``: the attention
+        subnet's backbone trains only with ``"full"``; its FC pairs (eq. (2)) with ``"full"`` and
+        ``"heads"``. Everything else (compatibility ``W``, the CCT embedding and centres, a learned
+        centre head, the joint branches unless frozen) trains."""
+        self.requires_grad_(True)
+        if freeze_backbone:
+            for bb in [self.attention_backbone, *self.branches]:
+                bb.requires_grad_(False)
+        if self.attention_training != "full":
+            self.attention_backbone.requires_grad_(False)
+        if self.attention_training == "none":
+            self.attention.requires_grad_(False)
 
     def attend(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. (1)–(3): maps ``[B, P, h, w]`` and channel weights ``[B, P, C]``.
@@ -87,28 +125,54 @@ class SGMA(nn.Module):
         return tx, ty, ts
 
     def forward(self, x: torch.Tensor, phi: torch.Tensor) -> dict:
-        b, _, h, w = x.shape
-        maps, a = self.attend(x)
-        tx, ty, ts = self.squares(maps, h, w)
+        b, _, h, w = x.shape  # x: [B, 3, A, A]; phi: [K, Y]
+        maps, a = self.attend(x)  # [B, P, h', w'], [B, P, C]: eqs. (1)-(3)
+        tx, ty, ts = self.squares(maps, h, w)  # [B, P] each, in input pixels
         parts = [crop_and_zoom(x, tx[:, i], ty[:, i], ts[:, i], self.joint_size, k=self.mask_k)
-                 for i in range(self.n_parts)]
+                 for i in range(self.n_parts)]  # P × [B, 3, J, J]: eq. (4)
         glob = F.interpolate(x, size=(self.joint_size, self.joint_size), mode="bilinear", align_corners=False,
-                             antialias=True)
-        thetas = [global_average_pool(branch(img)) for branch, img in zip(self.branches, [glob] + parts)]
-        scores = sum(self.compat[min(i, len(self.compat) - 1)](theta, phi) for i, theta in enumerate(thetas))
-        emb = F.normalize(self.embed(torch.cat(thetas, dim=1)), dim=1)
+                             antialias=True)  # [B, 3, J, J]
+        thetas = [global_average_pool(branch(img)) for branch, img in zip(self.branches, [glob] + parts)]  # (P+1) × [B, C]
+        scores = sum(self.compat[min(i, len(self.compat) - 1)](theta, phi) for i, theta in enumerate(thetas))  # [B, Y]
+        emb = F.normalize(self.embed(torch.cat(thetas, dim=1)), dim=1)  # [B, D]
         return {"scores": scores, "emb": emb, "maps": maps, "channel_weights": a, "thetas": thetas,
                 "parts": torch.stack(parts, dim=1), "tx": tx, "ty": ty, "ts": ts}
 
 
 def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.0, alpha: float = 1.0,
-                   beta: float = 1.0, cpt_sigma: float = 1.5, div_margin: float = 0.2, cct_margin: float = 0.8,
-                   cct_negatives: str = "hardest") -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. (9) on a forward pass whose ``scores`` are over the seen classes; returns the total
-    and its four terms (detached scalars, for logging: no device synchronisation per step)."""
-    cpt = compactness_loss(out["maps"], cpt_sigma)
-    div = diversity_loss(out["maps"], div_margin)
-    cls = embedding_softmax_loss(out["scores"], labels)
-    cct = class_center_triplet_loss(out["emb"], model.centers, labels, cct_margin, cct_negatives)
-    total = sgma_loss(cpt, div, cls, cct, lam=lam, alpha=alpha, beta=beta)
+                   beta: float = 1.0, cpt_sigma: float = 1.0, div_margin: float = 0.2, cct_margin: float = 0.8,
+                   cct_negatives: str = "hardest") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Eq. (9) on a forward pass ``out`` whose ``scores`` are over the seen classes; ``labels`` ``[B]``.
+
+    Returns the total and its four terms (detached scalars, for logging without a device
+    synchronisation per step)."""
+    cpt = compactness_loss(out["maps"], cpt_sigma)  # eq. (5), maps [B, P, h, w], summed over parts
+    div = diversity_loss(out["maps"], div_margin)  # eq. (6)
+    cls = embedding_softmax_loss(out["scores"], labels)  # eq. (7), scores [B, S]
+    cct = class_center_triplet_loss(out["emb"], model.centers, labels, cct_margin, cct_negatives)  # eq. (8), emb [B, D]
+    total = sgma_loss(cpt, div, cls, cct, lam=lam, alpha=alpha, beta=beta)  # eq. (9)
     return total, {"cpt": cpt.detach(), "div": div.detach(), "cls": cls.detach(), "cct": cct.detach()}
+
+
+class SGMAObjective(nn.Module):
+    """What one training step of SGMA minimises: ``forward(x [B, 3, A, A], y [B]) → (eq. (9), its terms)``.
+
+    Holds the model and the seen classes' semantics ``Φ_s`` ``[K, S]``, so that the engine's
+    :func:`~sgma_core.engine.step.train_step` (and DistributedDataParallel around it) sees one
+    module whose parameters are everything the loss trains, ``centers`` included."""
+
+    def __init__(self, model: SGMA, phi_seen: torch.Tensor, **weights) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("phi_seen", phi_seen, persistent=False)
+        self.weights = weights  # lam, alpha, beta, cpt_sigma, div_margin, cct_margin, cct_negatives
+
+    @classmethod
+    def from_config(cls, model: SGMA, phi_seen: torch.Tensor, config) -> "SGMAObjective":
+        return cls(model, phi_seen, lam=config.lam_div, alpha=config.alpha_cls, beta=config.beta_cct,
+                   cpt_sigma=config.cpt_sigma, div_margin=config.div_margin, cct_margin=config.cct_margin,
+                   cct_negatives=config.cct_negatives)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = self.model(x, self.phi_seen)  # scores [B, S], emb [B, D], maps [B, P, h, w], parts [B, P, 3, J, J]
+        return sgma_objective(self.model, out, y, **self.weights)  # scalar, {cpt, div, cls, cct}

@@ -49,13 +49,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
 
 
 def build_config(args: argparse.Namespace, params: dict):
-    """The run's :class:`RunConfig` and its seeds, as the chapters build them.
+    """The :class:`~sgma_core.profiles.Experiment` to train, as the chapters build it.
 
-    The chapters call ``make_config(profile, overrides={**overrides, "dataset": dataset},
-    seeds=seeds)`` and then one config per seed; the same here gives the same run folders.
-    Raises :class:`ValueError` for an unknown name or value.
+    The chapters call ``make_experiment(profile, {**overrides, "dataset": dataset}, seeds)`` and
+    train ``experiment.configs()``; the same here gives the same run folders. Raises
+    :class:`ValueError` for an unknown name or value.
     """
-    from sgma_core.profiles import make_config
+    from sgma_core.profiles import make_experiment
 
     params = dict(params)
     if "profile" in params:
@@ -66,25 +66,23 @@ def build_config(args: argparse.Namespace, params: dict):
     if seed is not None and "seeds" in params:
         raise ValueError("give either -p seed or -p seeds, not both.")
     seeds = [seed] if seed is not None else params.pop("seeds", None)
-    if seeds is not None and (not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds)):
-        raise ValueError(f"seeds must be a list of integers such as [0, 1, 2], not {seeds!r}.")
-    config = make_config(args.profile, overrides={**params, "dataset": args.dataset}, seeds=seeds)
-    return config, list(config.seeds)
+    return make_experiment(args.profile, {**params, "dataset": args.dataset}, seeds)
 
 
 def main(argv: list[str] | None = None) -> int:
     args, params = parse_args(argv)
     first = int(os.environ.get("RANK", "0")) == 0  # before the process group exists
     try:
-        config, seeds = build_config(args, params)
+        plan = build_config(args, params)
     except ValueError as exc:
         if first:
             print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from sgma_core import distributed, experiment
-    from sgma_core.profiles import config_dict, make_config
+    from sgma_core import experiment
+    from sgma_core.engine import distributed
 
+    config, seeds = plan.config, plan.seeds
     distributed.init_from_env(config.device)
     try:
         main_rank = distributed.is_main()
@@ -93,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.profile} profile, {config.dataset}, seeds {seeds}, {distributed.world_size()} process(es)",
                   flush=True)
         prepared = experiment.prepare_data(config, args.data_root, progress=progress)
-        for seed in seeds:
-            cfg = make_config(config.profile, overrides={**config_dict(config), "seed": seed})
+        for cfg in plan.configs():
+            seed = cfg.seed
             for model in args.model:
                 t0 = time.perf_counter()
                 if model == "baseline":

@@ -45,18 +45,39 @@ def test_cli_writes_json_and_a_table(tmp_path, capsys):
     assert json.loads(out.read_text())["rows"][0]["model"] == "baseline"
 
 
-def test_chapter_scripts_run_as_plain_python(tiny_root, tmp_path):
-    """benchmarks/chapter_scripts.sh runs both training chapters without Jupyter (a bare GPU node)."""
+BLOCK_JUPYTER = """
+import importlib.abc, sys
+class _NoJupyter(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("IPython", "ipykernel", "myst_nb", "papermill", "jupytext", "nbformat", "nbclient"):
+            raise ImportError(f"{name} is not installed here (a bare GPU node)")
+sys.meta_path.insert(0, _NoJupyter())
+from sgma_core.chapters import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def test_training_chapters_run_as_plain_python_without_jupyter(tiny_root, tmp_path):
+    """``python -m sgma_core.chapters … --plain`` runs both training chapters with no Jupyter package
+    importable (a bare GPU node), parameters injected as papermill injects them."""
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "SGMA_DATA_ROOT": str(tiny_root), "SGMA_RUNS_ROOT": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(["bash", str(root / "benchmarks" / "chapter_scripts.sh"), "smoke"], env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "SGMA_DATA_ROOT": str(tiny_root), "SGMA_RUNS_ROOT": str(tmp_path / "runs"),
+           "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", BLOCK_JUPYTER, "02_baseline", "04_sgma_training", "--plain",
+                           "-p", "profile", "smoke", "-p", "overrides", "{epochs: 1}"],
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "== 02_baseline" in proc.stdout and "== 04_sgma_training" in proc.stdout
-    assert "[glue] where_sentence" in proc.stdout
+    assert "02_baseline done" in proc.stdout and "04_sgma_training done" in proc.stdout
+    assert "[glue] profile = 'smoke'" in proc.stdout and "[glue] where_sentence" in proc.stdout
+    assert all(json.loads((run / "config.json").read_text())["epochs"] == 1
+               for run in (tmp_path / "runs" / "baseline").iterdir())
+
+
+def test_plain_runner_refuses_an_unknown_parameter():
+    from sgma_core.chapters import run_plain
+
+    with pytest.raises(ValueError, match="no parameter 'epochz'.*profile"):
+        run_plain("02_baseline", {"epochz": 3})

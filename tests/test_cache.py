@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sgma_core import cache as cache_mod
-from sgma_core.cache import cached_images
-from sgma_core.images import ImageReadError, load_images
+from sgma_core.data import cache as cache_mod
+from sgma_core.data.cache import cached_images
+from sgma_core.data.images import ImageReadError, load_images
 
 
 def _images(folder, n=10):

@@ -20,7 +20,7 @@ import scipy.io
 from PIL import Image
 
 from sgma_core.data import DatasetError, load_dataset, read_awa2, read_flo, read_xlsa17_images, read_xlsa17_splits
-from sgma_core.images import read_image
+from sgma_core.data.images import read_image
 from sgma_core.paths import data_roots, repo_root
 
 AWA2_CLASSES = ["antelope", "grizzly+bear", "killer+whale", "beaver"]

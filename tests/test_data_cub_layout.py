@@ -7,7 +7,7 @@ import pytest
 import scipy.io
 
 from sgma_core.data import DatasetError, load_dataset, read_cub, read_xlsa17_splits
-from sgma_core.images import ImageReadError, load_images
+from sgma_core.data.images import ImageReadError, load_images
 from sgma_core.paths import DataRootError, find_dataset
 
 

@@ -3,13 +3,12 @@
 The numbers asserted here are the published sizes of the proposed split (Xian et al.).
 """
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sgma_core.data import read_cub, read_xlsa17_splits
-from sgma_core.images import read_image
+from sgma_core.data.images import read_image
 from tests.conftest import real_dataset
 
 pytestmark = pytest.mark.realdata

@@ -7,7 +7,7 @@ import torch
 
 from sgma_core.experiment import prepare_data, train_baseline
 from sgma_core.profiles import PROFILES, make_config
-from sgma_core.training import NonFiniteLossError, RunMismatchError, TrainData, fit, read_metrics
+from sgma_core.engine.fit import NonFiniteLossError, RunMismatchError, TrainData, fit, read_metrics
 
 
 def test_profiles_are_data():
@@ -101,7 +101,7 @@ def test_nan_loss_stops_and_keeps_the_checkpoint(tmp_path):
     run = tmp_path / "r"
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 3.*after epoch 1"):
         fit(_model(), _tiny_problem(), loss_going_nan, CFG, run, progress=False)
-    state = torch.load(run / "last.pt", weights_only=False)
+    state = torch.load(run / "last.pt", weights_only=True)
     assert state["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 

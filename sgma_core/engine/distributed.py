@@ -8,8 +8,27 @@ process on GPU ``LOCAL_RANK``), gloo on the CPU.
 
 Everything here is also correct in one plain process: when ``torch.distributed`` is not
 initialised, :func:`rank` is 0, :func:`world_size` 1, :func:`barrier` does nothing, a shard is
-all the rows and a gather returns its input. Code that uses these helpers therefore needs no
-separate single-process branch.
+all the rows, a gather or a sum returns its input and :func:`data_parallel` gives the objective
+itself. Code that uses these helpers therefore needs no separate single-process branch, and the
+training step is the same function (:func:`sgma_core.engine.step.train_step`) in both.
+
+How a run on several processes stays the run of one process:
+
+* every rank draws the same permutation from the ``(seed, epoch)`` generator and takes its
+  contiguous share of each global batch (:func:`batch_share`); the augmentation is drawn for the
+  whole global batch and each rank applies its rows' draws;
+* each rank's loss is weighted by its share of the global batch, so DDP's averaged gradient is
+  the gradient of the global batch's mean loss even when the shares are unequal; a rank left
+  without rows (a last batch smaller than the number of ranks) runs that batch with weight zero;
+* parameters that take no part in the loss (SGMA's attention subnet under ``attention_training=
+  "heads"``, when not frozen) are found once on a first batch (:func:`has_unused_parameters`);
+  only then does DDP search every step's graph for them;
+* batch norm: on CUDA the layers become ``SyncBatchNorm`` while training (global batch
+  statistics, except in a weight-zero step, whose rows count twice). gloo on the CPU has no
+  synchronised batch norm: each rank normalises its share with the share's own statistics, and
+  the running statistics are rank 0's, copied to every rank after each epoch;
+* other random draws are seeded per rank (rank 0 uses the single-process seed); the logged
+  losses are global means, summed over ranks once per epoch.
 
 The run folders are written by rank 0 only and read by every rank, so they must be visible to
 all processes (one machine, or a shared filesystem).
@@ -17,6 +36,7 @@ all processes (one machine, or a shared filesystem).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -220,3 +240,89 @@ def sync_batchnorm(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
         for parent, name, child in reversed(swapped):
             child.train(parent._modules[name].training)
             parent._modules[name] = child
+
+
+def batch_share(idx: torch.Tensor) -> tuple[torch.Tensor, int, int, float]:
+    """This rank's part of a global batch ``idx`` ``[m]``: ``(rows, offset, n_rows, weight)``.
+
+    ``rows`` start at position ``offset`` of the batch; ``weight = n_rows · world / m`` makes DDP's
+    average of the ranks' gradients the gradient of the batch's mean loss. In one process: all of
+    ``idx``, weight 1. A rank with no rows runs the whole batch with weight 0, so that every rank
+    takes part in DDP's collectives."""
+    m, world = len(idx), world_size()
+    if world == 1:
+        return idx, 0, m, 1.0
+    share = shard_range(m)
+    if not len(share):
+        return idx, 0, 0, 0.0
+    return idx[share.start : share.stop], share.start, len(share), len(share) * world / m
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of ``t`` over all ranks, on ``t``'s device (``t`` itself in one process)."""
+    if not is_initialized() or world_size() == 1:
+        return t
+    buf = t.to(_comm_device())
+    dist.all_reduce(buf)
+    return buf.to(t.device)
+
+
+def has_unused_parameters(objective: torch.nn.Module, model: torch.nn.Module, x: torch.Tensor,
+                          y: torch.Tensor) -> bool:
+    """Whether some trainable parameter takes no part in the loss of the batch ``x``, ``y``, on any rank.
+
+    DDP waits for a gradient of every parameter unless it is told to search each step's graph for
+    the unused ones (``find_unused_parameters``), which costs a traversal per step. The loss of
+    one batch is built (not differentiated) and its graph searched for the parameters it reaches;
+    buffers (batch-norm statistics) and random generators are restored afterwards, so the run is
+    not changed.
+    """
+    saved = [b.detach().clone() for b in model.buffers()]
+    was_training = model.training
+    model.train()
+    devices = [torch.cuda.current_device()] if x.is_cuda else []
+    with torch.random.fork_rng(devices=devices):
+        out = objective(x, y)
+    model.train(was_training)
+    loss = out[0] if isinstance(out, tuple) else out
+    reached: set[int] = set()
+    seen: set = set()
+    stack = [loss.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        if hasattr(fn, "variable"):  # AccumulateGrad: a leaf, i.e. a parameter
+            reached.add(id(fn.variable))
+        stack.extend(next_fn for next_fn, _ in fn.next_functions)
+    del out, loss, stack, seen
+    with torch.no_grad():
+        for buf, value in zip(model.buffers(), saved):
+            buf.copy_(value)
+    unused = any(p.requires_grad and id(p) not in reached for p in objective.parameters())
+    flag = torch.tensor([float(unused)], device=x.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+@contextmanager
+def data_parallel(objective: torch.nn.Module, model: torch.nn.Module, data, config, device: torch.device):
+    """The module a training step calls: ``objective`` itself in one process, wrapped in
+    :class:`~torch.nn.parallel.DistributedDataParallel` when several ranks take part (with
+    ``SyncBatchNorm`` layers in ``model`` on CUDA while the block runs)."""
+    if world_size() == 1:
+        yield objective
+        return
+    from torch.nn.parallel import DistributedDataParallel
+
+    from sgma_core.engine.step import make_batch, uses_bf16
+
+    with sync_batchnorm(model) if device.type == "cuda" else contextlib.nullcontext():
+        n = len(data.labels)
+        probe = torch.arange(max(2, min(n, config.batch_size // world_size())))
+        x, y = make_batch(data, probe, None, False, device, config.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(config.precision, device)):
+            unused = has_unused_parameters(objective, model, x, y)
+        yield DistributedDataParallel(objective, device_ids=[torch.cuda.current_device()] if device.type == "cuda"
+                                      else None, find_unused_parameters=unused)

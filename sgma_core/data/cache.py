@@ -5,7 +5,7 @@ that decodes on the fly starves the GPU. Here the images of a dataset are decode
 parallel by DataLoader workers, into one ``[N, 3, S, S]`` ``uint8`` array on disk; later runs (and
 the other chapters) map that file into memory in milliseconds, and the operating system's page
 cache keeps it there. Normalisation and augmentation then run on the training device
-(:mod:`sgma_core.images`).
+(:mod:`sgma_core.data.images`).
 
 Files, under ``cache_dir`` (default ``<runs root>/cache``)::
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgma_core.images import read_image
+from sgma_core.data.images import read_image
 from sgma_core.paths import runs_root
 
 
@@ -77,7 +77,7 @@ def cached_images(paths: list[Path], size: int, cache_dir: str | Path | None = N
     ``images`` is backed by the memory-mapped cache file (copy-on-write: writing to it never changes
     the file). ``info`` says whether the cache was built or reused, how many images were decoded
     and at what rate (images/s). Images missing or undecodable raise
-    :class:`~sgma_core.images.ImageReadError` naming the file; the rows written so far are kept.
+    :class:`~sgma_core.data.images.ImageReadError` naming the file; the rows written so far are kept.
     """
     from tqdm import tqdm
 

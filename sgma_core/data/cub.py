@@ -1,0 +1,143 @@
+"""The CUB-200-2011 layout (real CUB and the synthetic birds) with an xlsa17 ``att_splits.mat``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sgma_core.data.dataset import DatasetError, ZSLDataset, read_table
+from sgma_core.data.xlsa17 import LOC_KEYS, read_xlsa17_splits
+
+
+def _id_column(path: Path, rows: list[list[str]], n_images: int, id_to_row: dict[int, int]) -> np.ndarray:
+    """Row index of each table line's image id, checking every image appears exactly once."""
+    ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
+    if len(ids) != n_images or set(ids.tolist()) != set(id_to_row):
+        raise DatasetError(f"{path}: lists {len(ids)} images, images.txt lists {n_images}; the files disagree.")
+    return np.array([id_to_row[i] for i in ids], dtype=np.int64)
+
+
+def read_cub(
+    cub_dir: str | Path,
+    splits_path: str | Path,
+    name: str = "CUB",
+    with_parts: bool = True,
+) -> ZSLDataset:
+    """Read a dataset in the CUB-200-2011 layout with an xlsa17 ``att_splits.mat``.
+
+    ``cub_dir`` holds ``images.txt``, ``classes.txt``, ``image_class_labels.txt`` and
+    ``images/``; ``bounding_boxes.txt``, ``parts/parts.txt``, ``parts/part_locs.txt`` and
+    ``attributes/attributes.txt`` are read when present. Classes are matched to the columns
+    of ``att`` by name; xlsa17 locations are taken as 1-based image ids.
+    """
+    cub_dir = Path(cub_dir)
+    if not cub_dir.is_dir():
+        raise DatasetError(
+            f"CUB folder not found: {cub_dir}. Extract CUB_200_2011 there, or run make data for the synthetic set."
+        )
+    splits = read_xlsa17_splits(splits_path)
+    if splits.class_names is None:
+        raise DatasetError(f"{splits.path}: no allclasses_names, so classes cannot be matched to {cub_dir}.")
+
+    images = read_table(cub_dir / "images.txt", 2, "image id and path")
+    id_to_row = {}
+    for row, (image_id, _) in enumerate(images):
+        if int(image_id) in id_to_row:
+            raise DatasetError(f"{cub_dir / 'images.txt'}: image id {image_id} appears twice.")
+        id_to_row[int(image_id)] = row
+    image_ids = np.array([int(r[0]) for r in images], dtype=np.int64)
+    image_paths = [cub_dir / "images" / r[1] for r in images]
+    n = len(images)
+
+    classes = read_table(cub_dir / "classes.txt", 2, "class id and name")
+    class_id_to_name = {int(cid): cname for cid, cname in classes}
+    column_of = {cname: j for j, cname in enumerate(splits.class_names)}
+    unknown = sorted(set(class_id_to_name.values()) - set(column_of))
+    if unknown or len(classes) != len(splits.class_names):
+        raise DatasetError(
+            f"{cub_dir / 'classes.txt'} lists {len(classes)} classes and {splits.path} has {len(splits.class_names)} "
+            f"columns in att{'; not in allclasses_names: ' + ', '.join(unknown[:3]) if unknown else ''}. "
+            "The attribute matrix does not match this dataset's classes."
+        )
+
+    label_rows = read_table(cub_dir / "image_class_labels.txt", 2, "image id and class id")
+    order = _id_column(cub_dir / "image_class_labels.txt", label_rows, n, id_to_row)
+    labels = np.empty(n, dtype=np.int64)
+    for row, (_, cid) in zip(order, label_rows):
+        if int(cid) not in class_id_to_name:
+            raise DatasetError(f"{cub_dir / 'image_class_labels.txt'}: class id {cid} is not in classes.txt.")
+        labels[row] = column_of[class_id_to_name[int(cid)]]
+
+    def to_rows(locs: np.ndarray | None, key: str) -> np.ndarray | None:
+        if locs is None:
+            return None
+        ids = locs + 1
+        missing = [int(i) for i in ids if int(i) not in id_to_row]
+        if missing:
+            raise DatasetError(
+                f"{splits.path}: {key}_loc names image id {missing[0]} ({len(missing)} in all) that "
+                f"{cub_dir / 'images.txt'} does not list; the split file belongs to another dataset."
+            )
+        return np.array([id_to_row[int(i)] for i in ids], dtype=np.int64)
+
+    rows = {key: to_rows(getattr(splits, key), key) for key in LOC_KEYS}
+    seen = np.unique(labels[rows["trainval"]])
+    unseen = np.unique(labels[rows["test_unseen"]])
+    if np.intersect1d(seen, unseen).size:
+        raise DatasetError(f"{splits.path}: some classes are both in trainval and test_unseen; not a zero-shot split.")
+    if not np.isin(labels[rows["test_seen"]], seen).all():
+        raise DatasetError(f"{splits.path}: test_seen holds images of classes that trainval does not.")
+
+    attribute_names = None
+    attr_rows = read_table(cub_dir / "attributes" / "attributes.txt", 2, "attribute names", required=False)
+    if attr_rows is not None:
+        attribute_names = [r[1] for r in attr_rows]
+        if len(attribute_names) != splits.n_attributes:
+            raise DatasetError(
+                f"{cub_dir / 'attributes' / 'attributes.txt'} names {len(attribute_names)} attributes but att in "
+                f"{splits.path} has {splits.n_attributes} rows; the attribute matrix does not match."
+            )
+
+    boxes = None
+    box_rows = read_table(cub_dir / "bounding_boxes.txt", 5, "image id, x, y, width, height", required=False)
+    if box_rows is not None:
+        order = _id_column(cub_dir / "bounding_boxes.txt", box_rows, n, id_to_row)
+        boxes = np.empty((n, 4), dtype=np.float32)
+        boxes[order] = np.array([[float(v) for v in r[1:5]] for r in box_rows], dtype=np.float32)
+
+    part_names = part_locs = None
+    if with_parts:
+        part_rows = read_table(cub_dir / "parts" / "parts.txt", 2, "part id and name", required=False)
+        loc_path = cub_dir / "parts" / "part_locs.txt"
+        if part_rows is not None and loc_path.is_file():
+            part_names = [r[1] for r in part_rows]
+            part_ids = {int(r[0]): j for j, r in enumerate(part_rows)}
+            raw = np.loadtxt(loc_path, dtype=np.float64, ndmin=2)
+            if raw.shape[1] < 5:
+                raise DatasetError(f"{loc_path}: expected 5 columns (image_id part_id x y visible), found {raw.shape[1]}.")
+            part_locs = np.zeros((n, len(part_names), 3), dtype=np.float32)
+            try:
+                r_idx = np.array([id_to_row[int(i)] for i in raw[:, 0]], dtype=np.int64)
+                p_idx = np.array([part_ids[int(p)] for p in raw[:, 1]], dtype=np.int64)
+            except KeyError as exc:
+                raise DatasetError(f"{loc_path}: unknown image or part id {exc}.") from exc
+            part_locs[r_idx, p_idx] = raw[:, 2:5]
+
+    return ZSLDataset(
+        name=name,
+        root=cub_dir,
+        image_paths=image_paths,
+        image_ids=image_ids,
+        labels=labels,
+        class_names=list(splits.class_names),
+        att=splits.att,
+        seen_classes=seen,
+        unseen_classes=unseen,
+        attribute_names=attribute_names,
+        boxes=boxes,
+        part_names=part_names,
+        part_locs=part_locs,
+        original_att=splits.original_att,
+        **rows,
+    )

@@ -1,0 +1,159 @@
+"""The dataset every reader returns, :class:`ZSLDataset` (everything 0-based), the error every
+reader raises, the whitespace tables of the CUB-200-2011 layout, and the validation re-split."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, unreadable or inconsistent. The message names the file."""
+
+
+def read_table(path: Path, n_cols: int, what: str, required: bool = True) -> list[list[str]] | None:
+    """Whitespace-separated rows with at least ``n_cols`` fields (the last field keeps its spaces)."""
+    if not path.is_file():
+        if required:
+            raise DatasetError(
+                f"{path} is missing ({what}). The CUB_200_2011 folder is incomplete: extract the archive again "
+                "or regenerate the synthetic data (make data)."
+            )
+        return None
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.split(maxsplit=n_cols - 1)
+            if len(parts) < n_cols:
+                raise DatasetError(f"{path}:{lineno}: expected {n_cols} fields ({what}), found {line!r}.")
+            rows.append(parts)
+    return rows
+
+
+@dataclass
+class ZSLDataset:
+    """A dataset in the proposed split, everything 0-based.
+
+    Shapes (``N`` images, ``C`` classes, ``K`` attributes, ``P`` parts):
+
+    * ``image_paths`` ``[N]``, ``image_ids`` ``[N]`` (the dataset's own ids), ``labels`` ``[N]``
+      — the column of ``att`` of each image's class;
+    * ``att`` ``[K, C]``, ``class_names`` ``[C]``;
+    * ``seen_classes`` ``[S]`` and ``unseen_classes`` ``[U]`` — columns of ``att``;
+    * ``trainval``, ``test_seen``, ``test_unseen`` (and ``train``, ``val`` where present) —
+      row indices into the image arrays;
+    * ``boxes`` ``[N, 4]`` (x, y, width, height in pixels) and ``part_locs`` ``[N, P, 3]``
+      (x, y in pixels, visible ∈ {0, 1}), where the dataset has them.
+    """
+
+    name: str
+    root: Path
+    image_paths: list[Path]
+    image_ids: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    att: np.ndarray
+    seen_classes: np.ndarray
+    unseen_classes: np.ndarray
+    trainval: np.ndarray
+    test_seen: np.ndarray
+    test_unseen: np.ndarray
+    train: np.ndarray | None = None
+    val: np.ndarray | None = None
+    attribute_names: list[str] | None = None
+    boxes: np.ndarray | None = None
+    part_names: list[str] | None = None
+    part_locs: np.ndarray | None = None
+    original_att: np.ndarray | None = None
+    _seen_index: np.ndarray = field(init=False, repr=False)
+    _unseen_index: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        c = len(self.class_names)
+        self._seen_index = np.full(c, -1, dtype=np.int64)
+        self._seen_index[self.seen_classes] = np.arange(len(self.seen_classes))
+        self._unseen_index = np.full(c, -1, dtype=np.int64)
+        self._unseen_index[self.unseen_classes] = np.arange(len(self.unseen_classes))
+
+    @property
+    def n_images(self) -> int:
+        return len(self.image_paths)
+
+    def seen_labels(self, rows: np.ndarray) -> np.ndarray:
+        """Labels of ``rows`` remapped to ``0..S-1`` (the order of ``seen_classes``)."""
+        out = self._seen_index[self.labels[rows]]
+        if (out < 0).any():
+            raise ValueError("seen_labels() was given images of unseen classes")
+        return out
+
+    def unseen_labels(self, rows: np.ndarray) -> np.ndarray:
+        """Labels of ``rows`` remapped to ``0..U-1`` (the order of ``unseen_classes``)."""
+        out = self._unseen_index[self.labels[rows]]
+        if (out < 0).any():
+            raise ValueError("unseen_labels() was given images of seen classes")
+        return out
+
+    def gzsl_labels(self, rows: np.ndarray) -> np.ndarray:
+        """Labels of ``rows`` in the GZSL candidate order: seen classes first, then unseen (``0..S+U-1``)."""
+        s = len(self.seen_classes)
+        labels = self.labels[rows]
+        seen = self._seen_index[labels]
+        return np.where(seen >= 0, seen, s + self._unseen_index[labels])
+
+    @property
+    def phi_seen(self) -> np.ndarray:
+        """``Φ_s``: ``[K, S]``."""
+        return self.att[:, self.seen_classes]
+
+    @property
+    def phi_unseen(self) -> np.ndarray:
+        """``Φ_u``: ``[K, U]``."""
+        return self.att[:, self.unseen_classes]
+
+    def split_summary(self) -> dict[str, int]:
+        """Image and class counts of the proposed split."""
+        out = {
+            "classes": len(self.class_names),
+            "seen classes": len(self.seen_classes),
+            "unseen classes": len(self.unseen_classes),
+            "attributes": int(self.att.shape[0]),
+            "trainval images": len(self.trainval),
+            "test_seen images": len(self.test_seen),
+            "test_unseen images": len(self.test_unseen),
+        }
+        return out
+
+
+def validation_split(ds: ZSLDataset, held_out: float = 0.2) -> ZSLDataset:
+    """The same dataset re-split for choosing hyper-parameters on validation classes (METHOD §6).
+
+    xlsa17's ``train_loc`` / ``val_loc`` divide all seen-class images class-disjointly. Here the
+    classes of ``train_loc`` play the seen classes and those of ``val_loc`` the unseen ones:
+    ``trainval`` = train-class images of the original ``trainval``, ``test_seen`` = train-class images
+    of the original ``test_seen`` (where that is empty, a fixed ``held_out`` share of each
+    train class's images), ``test_unseen`` = ``val_loc``. No test-class image is used.
+    """
+    if ds.train is None or ds.val is None:
+        raise DatasetError(
+            f"{ds.name}: its att_splits.mat has no train_loc/val_loc, so there are no validation classes. "
+            "Use the xlsa17 release's att_splits.mat (CUB's is also in sent_splits.mat) or choose γ = 0."
+        )
+    train_classes = np.unique(ds.labels[ds.train])
+    val_classes = np.unique(ds.labels[ds.val])
+    if np.intersect1d(train_classes, val_classes).size or np.isin(val_classes, ds.unseen_classes).any():
+        raise DatasetError(f"{ds.name}: train_loc and val_loc must split the seen classes class-disjointly.")
+    fit_rows = np.intersect1d(ds.train, ds.trainval)
+    held = np.intersect1d(ds.train, ds.test_seen)
+    if held.size == 0:
+        rng = np.random.default_rng(0)
+        held = np.sort(np.concatenate([rng.permutation(fit_rows[ds.labels[fit_rows] == c])[
+            : max(1, int(round(held_out * (ds.labels[fit_rows] == c).sum())))] for c in train_classes]))
+        fit_rows = np.setdiff1d(fit_rows, held)
+    return dataclasses.replace(ds, seen_classes=train_classes, unseen_classes=val_classes, trainval=fit_rows,
+                               test_seen=held, test_unseen=np.sort(ds.val), train=None, val=None)

@@ -1,0 +1,252 @@
+"""The xlsa17 files of Xian et al.: ``att_splits.mat`` (classes, semantics, split) and ``res101.mat`` (image order).
+
+The evaluation protocol is the "proposed split" of Xian et al. (METHOD §6). Its files,
+``att_splits.mat``, hold
+
+* ``att`` — class semantics ``Φ``, shape ``[K, C]`` (one L2-normalised column per class);
+* ``allclasses_names`` — the class of each column (absent for FLO);
+* ``trainval_loc``, ``test_seen_loc``, ``test_unseen_loc`` and, where present,
+  ``train_loc``, ``val_loc`` — **1-based** image indices (MATLAB).
+
+For CUB the ``*_loc`` values are CUB image ids, and the columns of ``att`` are not in CUB
+class-id order (``001.Black_footed_Albatross`` is column 150), so classes are mapped by
+name. :func:`sgma_core.data.cub.read_cub` does that mapping and returns everything as 0-based arrays.
+
+For AWA2 and FLO the ``*_loc`` values index the rows of the release's ``res101.mat``, whose
+``image_files`` (paths on the authors' machine) and ``labels`` (1-based ``att`` columns) fix
+the image order. :mod:`sgma_core.data.awa2_flo` maps those paths to the local images
+and use the 1-based row number as the image id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sgma_core.data.dataset import DatasetError, ZSLDataset
+
+LOC_KEYS = ("trainval", "test_seen", "test_unseen", "train", "val")
+
+
+
+@dataclass
+class Xlsa17Splits:
+    """The content of an xlsa17 ``att_splits.mat``, converted to 0-based indices.
+
+    ``att``: ``[K, C]``; ``class_names``: ``C`` names in column order, or ``None`` where the
+    file has no ``allclasses_names`` (FLO); index arrays: 0-based ``int64`` positions in the
+    dataset's image list, or ``None`` where the file lacks them.
+    """
+
+    path: Path
+    att: np.ndarray
+    class_names: list[str] | None
+    trainval: np.ndarray
+    test_seen: np.ndarray
+    test_unseen: np.ndarray
+    train: np.ndarray | None = None
+    val: np.ndarray | None = None
+    original_att: np.ndarray | None = None
+
+    @property
+    def n_attributes(self) -> int:
+        return int(self.att.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.att.shape[1])
+
+
+def _cell_strings(value: np.ndarray) -> list[str]:
+    """MATLAB cell array of strings (as scipy loads it) to a list of Python strings."""
+    out = []
+    for item in np.asarray(value, dtype=object).ravel():
+        arr = np.asarray(item).ravel()
+        out.append(str(arr[0]) if arr.size else "")
+    return out
+
+
+def _locs(path: Path, key: str, raw: np.ndarray) -> np.ndarray:
+    values = np.asarray(raw).ravel()
+    if values.size == 0:
+        raise DatasetError(f"{path}: {key} is empty; the split file is damaged — download it again.")
+    as_int = values.astype(np.int64)
+    if not np.array_equal(as_int, values):
+        raise DatasetError(f"{path}: {key} holds non-integer values; expected 1-based image indices.")
+    if as_int.min() < 1:
+        raise DatasetError(
+            f"{path}: {key} has the value {as_int.min()}, but xlsa17 locations are 1-based (MATLAB); "
+            "this file was re-saved with 0-based indices — use the original xlsa17 file."
+        )
+    return as_int - 1
+
+
+def read_xlsa17_splits(path: str | Path) -> Xlsa17Splits:
+    """Read an xlsa17 ``att_splits.mat`` (MATLAB v5 format, as published).
+
+    Returns :class:`Xlsa17Splits` with 0-based index arrays. Raises :class:`DatasetError`
+    naming the file when it is missing, unreadable, or inconsistent (overlapping splits,
+    names that do not match the columns of ``att``).
+    """
+    import scipy.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(
+            f"split file not found: {path}. Put the xlsa17 file there (README: 'Pointing the book at real data') "
+            "or point SGMA_DATA_ROOT at the folder that holds <DATASET>/xlsa17/att_splits.mat."
+        )
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except NotImplementedError as exc:
+        raise DatasetError(
+            f"{path} is a MATLAB v7.3 (HDF5) file; the published xlsa17 files are v5. "
+            "Re-save it in MATLAB with save(..., '-v7') or use the original file."
+        ) from exc
+    except Exception as exc:  # scipy raises several types for damaged files
+        raise DatasetError(f"cannot read {path} as a MATLAB file ({exc}); download it again.") from exc
+
+    for key in ("att", "trainval_loc", "test_seen_loc", "test_unseen_loc"):
+        if key not in mat:
+            present = sorted(k for k in mat if not k.startswith("__"))
+            raise DatasetError(f"{path}: variable {key!r} missing (found {present}); is this an xlsa17 att_splits.mat?")
+
+    att = np.asarray(mat["att"], dtype=np.float64)
+    if att.ndim != 2:
+        raise DatasetError(f"{path}: att has shape {att.shape}; expected [attributes, classes].")
+    class_names = _cell_strings(mat["allclasses_names"]) if "allclasses_names" in mat else None
+    if class_names is not None and len(class_names) != att.shape[1]:
+        raise DatasetError(
+            f"{path}: att has {att.shape[1]} class columns but allclasses_names lists {len(class_names)} classes."
+        )
+    original_att = None
+    if "original_att" in mat:
+        original_att = np.asarray(mat["original_att"], dtype=np.float64)
+        if original_att.shape != att.shape:
+            raise DatasetError(f"{path}: original_att {original_att.shape} and att {att.shape} differ in shape.")
+
+    locs = {key: _locs(path, f"{key}_loc", mat[f"{key}_loc"]) if f"{key}_loc" in mat else None for key in LOC_KEYS}
+    main = ("trainval", "test_seen", "test_unseen")
+    for i, a in enumerate(main):
+        for b in main[i + 1 :]:
+            common = np.intersect1d(locs[a], locs[b])
+            if common.size:
+                raise DatasetError(
+                    f"{path}: {a}_loc and {b}_loc share {common.size} images (first: {common[0] + 1}); "
+                    "the proposed split is disjoint — the file is damaged."
+                )
+    return Xlsa17Splits(path=path, att=att, class_names=class_names, original_att=original_att, **locs)
+
+
+@dataclass
+class Xlsa17Images:
+    """The image list of an xlsa17 ``res101.mat``: the rows that the ``*_loc`` indices refer to.
+
+    ``image_files`` ``[N]``: paths as stored by the authors (absolute paths on their machine);
+    ``labels`` ``[N]``: 0-based column of ``att`` of each image's class.
+    """
+
+    path: Path
+    image_files: list[str]
+    labels: np.ndarray
+
+
+def read_xlsa17_images(path: str | Path) -> Xlsa17Images:
+    """Read ``image_files`` and ``labels`` of an xlsa17 ``res101.mat`` (the features are not loaded).
+
+    ``labels`` are converted from 1-based to 0-based. Raises :class:`DatasetError` naming
+    the file when it is missing, unreadable, or the two variables disagree.
+    """
+    import scipy.io
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(
+            f"image list not found: {path}. It is the res101.mat of the xlsa17 release (FLO: of the CVPR 2018 "
+            "release); its image_files fix the image order of the *_loc indices. Fetch it with "
+            "`python -m data_prep.fetch awa2` (or flo)."
+        )
+    try:
+        mat = scipy.io.loadmat(str(path), variable_names=["image_files", "labels"])
+    except NotImplementedError as exc:
+        raise DatasetError(f"{path} is a MATLAB v7.3 (HDF5) file; the published res101.mat files are v5.") from exc
+    except Exception as exc:  # scipy raises several types for damaged files
+        raise DatasetError(f"cannot read {path} as a MATLAB file ({exc}); download it again.") from exc
+    for key in ("image_files", "labels"):
+        if key not in mat:
+            raise DatasetError(f"{path}: variable {key!r} missing; is this an xlsa17 res101.mat?")
+    files = _cell_strings(mat["image_files"])
+    raw = np.asarray(mat["labels"]).ravel()
+    labels = raw.astype(np.int64)
+    if not np.array_equal(labels, raw):
+        raise DatasetError(f"{path}: labels holds non-integer values; expected 1-based class columns.")
+    if len(files) != len(labels):
+        raise DatasetError(f"{path}: image_files lists {len(files)} images but labels has {len(labels)} entries.")
+    if len(files) == 0:
+        raise DatasetError(f"{path}: image_files is empty; the file is damaged — download it again.")
+    if labels.min() < 1:
+        raise DatasetError(f"{path}: labels has the value {labels.min()}, but xlsa17 labels are 1-based class columns.")
+    return Xlsa17Images(path=path, image_files=files, labels=labels - 1)
+
+
+def xlsa17_dataset(
+    name: str,
+    root: Path,
+    splits: Xlsa17Splits,
+    images: Xlsa17Images,
+    image_paths: list[Path],
+    class_names: list[str],
+    attribute_names: list[str] | None,
+    check_images: bool,
+    fetch_hint: str,
+) -> ZSLDataset:
+    """A :class:`ZSLDataset` whose rows are the rows of ``res101.mat``, after the consistency checks."""
+    n, c = len(images.labels), splits.n_classes
+    if images.labels.max() >= c:
+        raise DatasetError(
+            f"{images.path}: labels go up to {images.labels.max() + 1} but att in {splits.path} has {c} class "
+            "columns; the two files belong to different datasets."
+        )
+    for key in LOC_KEYS:
+        locs = getattr(splits, key)
+        if locs is not None and locs.max() >= n:
+            raise DatasetError(
+                f"{splits.path}: {key}_loc names image {locs.max() + 1} but {images.path} lists only {n} images; "
+                "the split file and the image list belong to different releases."
+            )
+    labels = images.labels
+    seen = np.unique(labels[splits.trainval])
+    unseen = np.unique(labels[splits.test_unseen])
+    if np.intersect1d(seen, unseen).size:
+        raise DatasetError(f"{splits.path}: some classes are both in trainval and test_unseen; not a zero-shot split.")
+    if not np.isin(labels[splits.test_seen], seen).all():
+        raise DatasetError(f"{splits.path}: test_seen holds images of classes that trainval does not.")
+    if check_images:
+        if not root.is_dir():
+            raise DatasetError(f"image folder not found: {root}. {fetch_hint}")
+        missing = [p for p in image_paths if not p.is_file()]
+        if missing:
+            raise DatasetError(
+                f"{len(missing)} of the {n} images listed in {images.path} are missing, e.g. {missing[0]}. "
+                f"{fetch_hint}"
+            )
+    return ZSLDataset(
+        name=name,
+        root=root,
+        image_paths=image_paths,
+        image_ids=np.arange(1, n + 1, dtype=np.int64),
+        labels=labels,
+        class_names=class_names,
+        att=splits.att,
+        seen_classes=seen,
+        unseen_classes=unseen,
+        trainval=splits.trainval,
+        test_seen=splits.test_seen,
+        test_unseen=splits.test_unseen,
+        train=splits.train,
+        val=splits.val,
+        attribute_names=attribute_names,
+        original_att=splits.original_att,
+    )

@@ -1,0 +1,101 @@
+"""One training step, and the batch it is given.
+
+:func:`train_step` is the only place where the book's models are updated: forward and loss
+(eq. (7) for the baseline, eq. (9) for SGMA, given as an *objective* module), backward, SGD
+update. One process and ``torchrun`` run the same function; under ``torchrun`` the objective is
+wrapped in DistributedDataParallel (:func:`sgma_core.engine.distributed.data_parallel`), which
+averages the gradients during ``backward``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from sgma_core.data.images import augment, normalize
+
+PRECISIONS = ("auto", "fp32", "bf16")  # RunConfig.precision: "auto" is bf16 autocast on CUDA, float32 elsewhere
+
+
+@dataclass
+class TrainData:
+    """Training images in memory: ``images`` ``[N, 3, S, S]`` uint8 and ``labels`` ``[N]`` (seen, ``0..S−1``)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+class LossOf(nn.Module):
+    """An objective module from a plain function: ``forward(x, y) = loss_fn(model, x, y)``."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        return self.loss_fn(self.model, x, y)
+
+
+def train_step(objective: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               bf16: bool = False, weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """One SGD step on a batch; returns ``{"loss": …, term: …}`` (detached float64 scalars: no host sync).
+
+    ``objective(x, y)`` is the forward pass and the loss of a normalised, augmented batch ``x``
+    ``[B, 3, S, S]`` with seen labels ``y`` ``[B]``: a scalar, or ``(scalar, {term: scalar})``.
+    ``bf16``: the forward pass under bf16 autocast. ``weight`` scales the gradient (a distributed
+    rank's share of the global batch); 1 in one process.
+    """
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = objective(x, y)  # forward and loss: eq. (7) or eq. (9)
+    loss, terms = out if isinstance(out, tuple) else (out, {})  # scalar, {term: scalar}
+    optimizer.zero_grad(set_to_none=True)
+    (loss if weight == 1.0 else loss * weight).backward()
+    optimizer.step()
+    return {name: torch.as_tensor(v, device=loss.device).detach().double() for name, v in {"loss": loss, **terms}.items()}
+
+
+def make_batch(data: TrainData, rows: torch.Tensor, generator: torch.Generator, augmented: bool, device: torch.device,
+               channels_last: bool, draw_for: int | None = None, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images ``[B, 3, S, S]`` (normalised, augmented, in the model's memory format) and labels ``[B]`` of ``rows``.
+
+    The augmentation parameters come from ``generator``, drawn for ``draw_for`` rows of which
+    these are rows ``offset…`` (a distributed rank's share; :func:`sgma_core.data.images.augment`).
+    """
+    x = normalize(data.images[rows].to(device))  # [B, 3, S, S] float
+    if augmented:
+        x = augment(x, generator, draw_for=draw_for, offset=offset)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, data.labels[rows].to(device)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} but CUDA is not available here; use device='cpu' or the 'cpu' profile.")
+    return torch.device(name)
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether the forward pass runs under bf16 autocast (``precision`` one of :data:`PRECISIONS`)."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """The CPU generator of one epoch's shuffling and augmentation."""
+    g = torch.Generator()
+    g.manual_seed(int(seed) * 1_000_003 + int(epoch) * 101 + stream)
+    return g

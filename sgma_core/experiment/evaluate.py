@@ -1,0 +1,134 @@
+"""Evaluation of trained models: one batched forward pass, the scores of the three inference rules,
+ZSL / GZSL metrics (METHOD §6), calibrated stacking with γ from validation classes, and
+mean ± std over seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sgma_core.data.images import normalize
+from sgma_core.engine import distributed
+from sgma_core.experiment.prepare import PreparedData
+from sgma_core.inference import (RULES, calibrated_stacking, choose_gamma, ridge_coefficients, rule_scores,
+                                 seen_prototypes, unseen_prototypes)
+from sgma_core.metrics import zsl_gzsl
+from sgma_core.profiles import RunConfig
+
+SGMA_OUTPUTS = ("scores", "emb", "maps", "tx", "ty", "ts")  # what sgma_outputs keeps of SGMA's forward
+
+
+@torch.no_grad()
+def batched_forward(model: torch.nn.Module, images: torch.Tensor, phi: torch.Tensor | None, batch_size: int = 128,
+                    keys: tuple[str, ...] | None = None):
+    """``model(x, phi)`` in eval mode over uint8 ``images`` ``[N, 3, S, S]``, in batches, as numpy.
+
+    The model returns a tensor ``[B, …]`` (the result is ``[N, …]``) or a dict, of which ``keys``
+    are kept (the result is ``{key: [N, …]}``). In a distributed run every rank must call this:
+    each computes its share of whole batches and the shares are gathered, so every rank gets all
+    ``N`` rows, computed in the same batches as by one process.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in (keys or ("",))}
+    rows = distributed.shard_range(images.shape[0], batch_size)
+    for i in range(rows.start, rows.stop, batch_size):
+        res = model(normalize(images[i : i + batch_size].to(device)), None if phi is None else phi.to(device))
+        for k in out:
+            out[k].append((res[k] if keys else res).float().cpu())
+    model.train(was_training)
+    gathered = {k: distributed.all_gather_rows(torch.cat(v).numpy() if v else None) for k, v in out.items()}
+    return gathered if keys else gathered[""]
+
+
+def predict_scores(model: torch.nn.Module, images: torch.Tensor, phi: torch.Tensor | None,
+                   batch_size: int = 128) -> np.ndarray:
+    """Scores ``[N, Y]`` of a model that returns scores (the baseline, a seen-class classifier)."""
+    return batched_forward(model, images, phi, batch_size)
+
+
+def sgma_outputs(model, images: torch.Tensor, phi: torch.Tensor, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """SGMA's scores ``[N, Y]``, embeddings ``[N, D]``, maps ``[N, P, h, w]`` and squares ``[N, P]``."""
+    return batched_forward(model, images, phi, batch_size, keys=SGMA_OUTPUTS)
+
+
+def zsl_evaluator(prepared: PreparedData):
+    """``evaluate(model) → {T1, u, s, H}`` on the prepared test sets (METHOD §6)."""
+
+    def evaluate(model: torch.nn.Module) -> dict:
+        su = predict_scores(model, prepared.test_unseen_images, prepared.phi_gzsl)
+        ss = predict_scores(model, prepared.test_seen_images, prepared.phi_gzsl)
+        return zsl_gzsl(su, ss, prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
+
+    return evaluate
+
+
+def class_prototypes(model, prepared: PreparedData, config: RunConfig) -> np.ndarray:
+    """Prototypes ``[D, S+U]`` of the ``cct`` rule: seen ones are mean embeddings of the first
+    ``config.prototype_images`` trainval images of each class, unseen ones follow by eq. (10)
+    with ``config.ridge_lambda``."""
+    beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
+                              config.ridge_lambda)
+    labels = prepared.train.labels.numpy()
+    proto_rows = np.concatenate([np.flatnonzero(labels == c)[: config.prototype_images or None]
+                                 for c in range(prepared.n_seen)])
+    train = sgma_outputs(model, prepared.train.images[proto_rows], prepared.phi_gzsl)
+    p_s = seen_prototypes(train["emb"], labels[proto_rows], prepared.n_seen)
+    return np.concatenate([p_s, unseen_prototypes(p_s, beta)], axis=1)
+
+
+def sgma_rule_scores(model, prepared: PreparedData, config: RunConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """GZSL scores ``[N, S+U]`` of the three rules on ``test_unseen`` and ``test_seen``:
+    ``{rule: (scores_unseen_images, scores_seen_images)}``."""
+    protos = class_prototypes(model, prepared, config)
+    tu = sgma_outputs(model, prepared.test_unseen_images, prepared.phi_gzsl)
+    ts = sgma_outputs(model, prepared.test_seen_images, prepared.phi_gzsl)
+    return {rule: (rule_scores(rule, tu["scores"], tu["emb"], protos), rule_scores(rule, ts["scores"], ts["emb"], protos))
+            for rule in RULES}
+
+
+def sgma_evaluator(prepared: PreparedData, config: RunConfig):
+    """``evaluate(model)``: ZSL/GZSL for the three rules (``T1`` … for ``compat``, ``cct_T1`` …,
+    ``combined_T1`` …), from :func:`sgma_rule_scores`."""
+
+    def evaluate(model) -> dict:
+        out = {}
+        for rule, (su, ss) in sgma_rule_scores(model, prepared, config).items():
+            m = zsl_gzsl(su, ss, prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
+            out.update(m if rule == "compat" else {f"{rule}_{k}": v for k, v in m.items()})
+        return out
+
+    return evaluate
+
+
+def calibrated_gzsl(val_scores: dict[str, tuple[np.ndarray, np.ndarray]], val_prepared: PreparedData,
+                    test_scores: dict[int, dict[str, tuple[np.ndarray, np.ndarray]]],
+                    prepared: PreparedData) -> dict[str, dict]:
+    """Calibrated stacking with ``γ`` chosen on validation classes, applied to test scores.
+
+    ``val_scores``: ``{rule: (scores of val_unseen images, scores of held-out seen images)}`` from a
+    model trained on the validation split (:func:`sgma_core.data.validation_split`); ``test_scores``:
+    ``{seed: {rule: (test_unseen scores, test_seen scores)}}`` (as :func:`sgma_rule_scores` gives).
+    Returns per rule: ``gamma``, validation ``val_H0`` (γ = 0) and ``val_H`` (at γ), and the test
+    metrics of every seed, ``plain`` and ``calibrated`` (lists of ``{T1, u, s, H}``).
+    """
+    out = {}
+    val_labels = (val_prepared.test_unseen_labels, val_prepared.test_seen_labels, val_prepared.n_seen)
+    test_labels = (prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
+    for rule, (su, ss) in val_scores.items():
+        gamma, h_val = choose_gamma(su, ss, *val_labels)
+        plain, calibrated = [], []
+        for scores in test_scores.values():
+            tu, ts = scores[rule]
+            plain.append(zsl_gzsl(tu, ts, *test_labels))
+            calibrated.append(zsl_gzsl(calibrated_stacking(tu, prepared.n_seen, gamma),
+                                       calibrated_stacking(ts, prepared.n_seen, gamma), *test_labels))
+        out[rule] = {"gamma": gamma, "val_H0": zsl_gzsl(su, ss, *val_labels)["H"], "val_H": h_val,
+                     "plain": plain, "calibrated": calibrated}
+    return out
+
+
+def summarize(results: list[dict], keys=("T1", "u", "s", "H")) -> dict[str, tuple[float, float]]:
+    """Mean and standard deviation (ddof=0) over seeds of each metric."""
+    return {k: (float(np.mean([r[k] for r in results])), float(np.std([r[k] for r in results]))) for k in keys}

@@ -14,11 +14,12 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test venv data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book test test-fast venv data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
 	@echo "make test   - the whole test suite, including a smoke build of the book"
+	@echo "make test-fast - unit tests only (no chapters, no book build, no browser): under a minute"
 	@echo "make data   - generate the synthetic dataset into data/SYN"
 	@echo "make data-cub / data-awa2 / data-flo - download, verify and install a real dataset (needs internet)"
 	@echo "make chapters PROFILE=smoke - execute the chapters only"
@@ -65,6 +66,10 @@ browser:
 
 test: $(VENV)/.installed browser
 	$(PY) -m pytest
+
+# The edit-test loop: everything but the chapters, the book build and the browser check.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not book" -q
 
 clean:
 	rm -rf _build book/_executed

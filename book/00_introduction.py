@@ -52,19 +52,70 @@
 #
 # ## Map of the book
 #
-# | chapter | equations | library module | tests |
-# |---|---|---|---|
-# | {doc}`01_data` — the ZSL protocol, the real split files, the synthetic dataset | protocol (§6 of METHOD) | `sgma_core/data.py`, `sgma_core/metrics.py`, `data_prep/synthetic.py` | `tests/test_data_real.py`, `tests/test_data_cub_layout.py`, `tests/test_synthetic.py`, `tests/test_metrics.py` |
-# | {doc}`02_baseline` — backbone → pooling → $W$ → scores, trained with the embedding softmax | (1), (7) | `sgma_core/baseline.py`, `sgma_core/compatibility.py`, `sgma_core/losses.py`, `sgma_core/training.py` | `tests/test_baseline.py`, `tests/test_training.py` |
-# | {doc}`03_sgma_model` — multi-attention, channel grouping, the boxcar crop, joint features, the four losses, the three inference rules | (1)–(11) | `sgma_core/attention.py`, `sgma_core/cropping.py`, `sgma_core/sgma.py`, `sgma_core/losses.py`, `sgma_core/inference.py` | `tests/test_attention.py`, `tests/test_cropping.py`, `tests/test_losses.py`, `tests/test_inference.py`, `tests/test_sgma_model.py` |
-# | {doc}`04_sgma_training` — SGMA trained beside the baseline; calibrated stacking on validation classes; attention over training; where it looks | (9), (10), (11) | `sgma_core/experiment.py`, `sgma_core/localization.py` | `tests/test_localization.py`, `tests/test_where_cub.py`, `tests/test_validation_split.py`, `tests/test_regressions.py` |
+# | chapter | what it shows |
+# |---|---|
+# | {doc}`01_data` | the ZSL protocol and its metric, the real split files, the synthetic birds |
+# | {doc}`02_baseline` | backbone → pooling → $W$ → scores, trained with the embedding softmax; one training step |
+# | {doc}`03_sgma_model` | multi-attention, channel grouping, the boxcar crop, joint features, the four losses, the three inference rules |
+# | {doc}`04_sgma_training` | SGMA's training step and training beside the baseline; calibrated stacking on validation classes; where the attention looks |
 #
-# Running at the paper's scale (the README's "Running the paper's experiments") uses the rest of the
-# library: `data_prep/fetch.py` downloads and verifies CUB, AWA2 and FLO (`tests/test_fetch.py`),
-# `sgma_core/cache.py` decodes every image once into a memory-mapped cache (`tests/test_cache.py`),
-# `sgma_core/train.py` and `sgma_core/distributed.py` train on several GPUs with torchrun
-# (`tests/test_distributed.py`), and `sgma_core/benchmark.py` measures training speed against the
-# FLOP bound (`tests/test_benchmark.py`, `benchmarks/`).
+# (sec-equation-index)=
+# ## Equation index
+#
+# Each equation, numbered (1)–(11) as throughout this book, each inference rule and the baseline, with the function that computes it (in `sgma_core/`), where the
+# book derives it, and the test that checks it (in `tests/`). A test reads this table and fails when
+# a function or a test named here does not exist.
+#
+# | eq. | symbol | code | section | test |
+# |---|---|---|---|---|
+# | (1) | $p = \mathrm{GAP}(f(x))$ | `backbones.py` `global_average_pool` | {ref}`attention <sec-attention>` | `test_baseline.py::test_global_average_pool_eq1` |
+# | (2) | $a_i$ | `attention.py` `MultiAttention.channel_weights` | {ref}`attention <sec-attention>` | `test_attention.py::test_shapes_and_ranges` |
+# | (3) | $M_i(x)$ | `attention.py` `MultiAttention.forward` | {ref}`attention <sec-attention>` | `test_attention.py::test_literal_eq3_saturates_and_the_normalised_maps_keep_contrast` |
+# | (4) | $V(x, y)$ | `cropping.py` `boxcar_mask` | {ref}`cropping <sec-cropping>` | `test_cropping.py::test_mask_is_the_product_of_the_two_boxcars_at_pixel_centres` |
+# | (5) | $L_{CPT}$ | `losses.py` `compactness_loss` | {ref}`losses <sec-losses>` | `test_losses.py::test_compactness_hand_value` |
+# | (6) | $L_{DIV}$ | `losses.py` `diversity_loss` | {ref}`losses <sec-losses>` | `test_losses.py::test_diversity_hand_value` |
+# | (7) | $L_{CLS}$ | `losses.py` `embedding_softmax_loss` | {ref}`baseline <sec-baseline>` | `test_baseline.py::test_softmax_loss_hand_value_and_uses_labels` |
+# | (8) | $L_{CCT}$ | `losses.py` `class_center_triplet_loss` | {ref}`losses <sec-losses>` | `test_losses.py::test_cct_hand_value_hardest_and_mean` |
+# | (9) | $L$ | `sgma.py` `sgma_objective` | {ref}`SGMA's step <sec-sgma-step>` | `test_losses.py::test_total_eq9` |
+# | (10) | $B$ | `inference.py` `ridge_coefficients` | {ref}`inference <sec-inference>` | `test_inference.py::test_ridge_matches_scikit_learn_without_intercept` |
+# | (11) | $\bar a_i$ | `attention.py` `initialise_grouping` | {ref}`grouping <sec-grouping>` | `test_sgma_model.py::test_what_each_attention_training_mode_trains` |
+# | compat | $\arg\max_y s_y$ | `inference.py` `rule_scores` | {ref}`inference <sec-inference>` | `test_inference.py::test_prototypes_and_rules` |
+# | cct | $\arg\max_y \langle \hat\phi(x), P_{:,y} \rangle$ | `inference.py` `rule_scores` | {ref}`inference <sec-inference>` | `test_inference.py::test_prototypes_and_rules` |
+# | combined | both summed | `inference.py` `rule_scores` | {ref}`inference <sec-inference>` | `test_inference.py::test_prototypes_and_rules` |
+# | baseline | $\theta(x)^\top W \phi(y)$ | `baseline.py` `BaselineObjective.forward` | {ref}`baseline <sec-baseline>` | `test_baseline.py::test_baseline_shapes_gradients_and_unseen_scores` |
+# | step | SGD | `engine/step.py` `train_step` | {ref}`one step <sec-baseline-step>` | `test_training.py::test_train_step_is_one_sgd_step` |
+#
+# ## Notation
+#
+# | symbol | meaning | in the code |
+# |---|---|---|
+# | $x$, $y$ | an image, a class | `x` `[B, 3, S, S]`, `y` `[B]` |
+# | $S$, $U$, $K$ | seen classes, unseen classes, attributes | `n_seen`, `n_unseen`, `phi.shape[0]` |
+# | $\Phi$, $\phi(y)$ | class semantics $[K, S+U]$, one class's column | `phi_gzsl`, `phi_seen` |
+# | $f(x)$ | backbone feature map $[C, H, W]$ | `Backbone.forward` |
+# | $p$, $\theta_i$ | pooled features, eq. (1): the attention's input, branch $i$'s feature ($\theta(x)$ in the baseline) | `global_average_pool` |
+# | $a_i$, $M_i$ | channel weights and attention map of part $i$ | `channel_weights`, `maps` `[B, P, H, W]` |
+# | $t_x, t_y, t_s$ | centre and side of a part's square, in input pixels | `tx`, `ty`, `ts` `[B, P]` |
+# | $W$, $s_y$ | compatibility matrix, score of class $y$ | `Compatibility.W`, `scores` `[B, Y]` |
+# | $\hat\phi(x)$, $\hat C$ | CCT embedding and class centres, L2-normalised | `emb` `[B, D]`, `centers` `[S, D]` |
+# | $\lambda$, $\alpha$, $\beta$ | weights of eq. (9) | `lam_div`, `alpha_cls`, `beta_cct` |
+# | $\mathrm{mrg}_{\mathrm{div}}$, $\mathrm{mrg}_{\mathrm{cct}}$ | margins of eqs. (6) and (8) | `div_margin`, `cct_margin` |
+# | $B$, $\rho$ | ridge coefficients and penalty of eq. (10) | `ridge_coefficients(…, lam)`, `ridge_lambda` |
+# | $P$ | class prototypes $[D, S+U]$ of the cct rule | `class_prototypes` |
+# | $\gamma$ | calibrated stacking's offset | `choose_gamma` |
+#
+# ## The library
+#
+# `sgma_core/` is layered, and the arrows point one way: the engine and the layer the chapters call
+# use the method's modules, never the reverse.
+#
+# | layer | modules | tests |
+# |---|---|---|
+# | the method, one module per part of the paper | `sgma_core/backbones.py`, `sgma_core/attention.py`, `sgma_core/cropping.py`, `sgma_core/compatibility.py`, `sgma_core/losses.py`, `sgma_core/baseline.py`, `sgma_core/sgma.py`, `sgma_core/inference.py`, `sgma_core/metrics.py`, `sgma_core/localization.py` | `tests/test_attention.py`, `tests/test_cropping.py`, `tests/test_losses.py`, `tests/test_sgma_model.py`, `tests/test_inference.py`, `tests/test_metrics.py` |
+# | data: one reader per format, images, the decode cache | `sgma_core/data/`, `data_prep/synthetic.py`, `data_prep/fetch.py` | `tests/test_data_real.py`, `tests/test_data_cub_layout.py`, `tests/test_data_awa2_flo.py`, `tests/test_cache.py`, `tests/test_fetch.py` |
+# | the engine: one training step, `fit`, the run store, several GPUs | `sgma_core/engine/step.py`, `sgma_core/engine/fit.py`, `sgma_core/engine/runs.py`, `sgma_core/engine/distributed.py` | `tests/test_training.py`, `tests/test_distributed.py` |
+# | what the chapters call: prepare, train, evaluate | `sgma_core/experiment/`, `sgma_core/profiles.py` | `tests/test_regressions.py`, `tests/test_validation_split.py`, `tests/test_profiles.py` |
+# | command lines | `sgma_core/chapters.py`, `sgma_core/train.py`, `sgma_core/benchmark.py` | `tests/test_book.py`, `tests/test_benchmark.py` |
 #
 # Chapters read their settings from one **profile** — `smoke` (seconds, used by the tests), `cpu`
 # (minutes on a laptop, the default book) or `paper` (the paper's settings, on a GPU) — and each

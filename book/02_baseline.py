@@ -60,15 +60,14 @@ print(f"seeds {list(experiment.seeds)};", config_dict(config))
 # This page was produced with the **{glue:text}`profile`** profile on **{glue:text}`device`**
 # (started {glue:text}`started`, {glue:text}`chapter_minutes` minutes to execute).
 #
+# (sec-baseline)=
 # ## The model
 #
 # The backbone maps an image to a feature map $f(x) \in \mathbb{R}^{C \times H \times W}$. Global
-# average pooling, eq. (1) of the paper,
+# average pooling, the operation of eq. {eq}`eq-gap` (which the next chapter uses for the attention),
 #
 # ```{math}
-# :label: eq-gap
-# \theta(x) = \frac{1}{HW} \sum_{h,w} f(x)_{:,h,w} \in \mathbb{R}^C,
-# \tag{1}
+# \theta(x) = \mathrm{GAP}\big(f(x)\big) = \frac{1}{HW} \sum_{h,w} f(x)_{:,h,w} \in \mathbb{R}^C,
 # ```
 #
 # gives one vector per image, and a bias-free bilinear map scores it against every class:
@@ -120,6 +119,48 @@ glue("chance_t1", 100.0 / prepared.n_unseen, display=False)
 # classifier of the **seen** classes — never of unseen ones, which would leak them into training.
 # That pretraining is stored under the runs folder and reused.
 #
+# (sec-baseline-step)=
+# ## One training step
+#
+# Everything the engine does to a model happens in one function, `train_step`. What is particular to
+# a model is its *objective*: a module that holds the model and the seen classes' semantics
+# $\Phi_s$ and returns the loss of a batch. For the baseline it is eq. {eq}`eq-cls` on the
+# compatibility scores of the seen classes:
+#
+# ```{literalinclude} /sgma_core/baseline.py
+# :pyobject: BaselineObjective.forward
+# ```
+#
+# The step itself (forward and loss, backward, update) is the same for every model in this book,
+# in one process or, under `torchrun`, in several, where DistributedDataParallel wraps the objective
+# and averages the gradients during `backward()`:
+#
+# ```{literalinclude} /sgma_core/engine/step.py
+# :pyobject: train_step
+# ```
+#
+# `fit` calls it once per batch of an epoch, after `make_batch` has normalised and augmented the
+# images, and sums the returned losses on the device, so that the host waits for the device once per
+# epoch rather than once per step. Three steps on one batch of the pretrained backbone (a copy: the
+# stored runs are not touched) show the loss of that batch going down:
+
+# %%
+import copy
+
+from sgma_core.baseline import BaselineObjective, BaselineZSL
+from sgma_core.engine.step import make_batch, train_step
+
+cfg0 = experiment.configs()[0]
+backbone, _ = pretrained_backbone(prepared, cfg0, runs_dir, progress=progress)
+torch.manual_seed(cfg0.seed)
+probe = BaselineZSL(copy.deepcopy(backbone), semantic_dim=prepared.phi_seen.shape[0]).to(device)
+objective = BaselineObjective(probe, prepared.phi_seen.to(device))
+optimizer = torch.optim.SGD(probe.parameters(), lr=cfg0.lr, momentum=cfg0.momentum)
+x, y = make_batch(prepared.train, torch.arange(cfg0.batch_size), None, False, device, False)
+print(f"x {tuple(x.shape)}, y {tuple(y.shape)}; L_CLS on this batch, step by step:",
+      [round(float(train_step(objective, optimizer, x, y)["loss"]), 3) for _ in range(3)])
+
+# %% [markdown]
 # ## Training
 #
 # One run per seed. Each epoch appends a line to `metrics.jsonl` and writes a checkpoint; re-running

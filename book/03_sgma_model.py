@@ -46,13 +46,14 @@ ds = zsl_data.load_dataset(dataset, data_root)
 images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 
 # %% [markdown]
+# (sec-attention)=
 # ## 1. Multi-attention subnet
 #
 # A backbone turns the image into feature maps $f(x) \in \mathbb{R}^{C \times H \times W}$. Global
 # average pooling summarises each channel,
 #
 # ```{math}
-# :label: eq-sgma-gap
+# :label: eq-gap
 # p = \frac{1}{HW} \sum_{h,w} f(x)_{:,h,w} \in \mathbb{R}^{C},
 # \tag{1}
 # ```
@@ -60,7 +61,7 @@ images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 # and for each part $i$ a pair of fully connected layers turns the summary into channel weights,
 #
 # ```{math}
-# :label: eq-sgma-channel
+# :label: eq-channel
 # a_i = \sigma\big(W_2^{i}\, \mathrm{ReLU}(W_1^{i} p)\big) \in (0,1)^{C},
 # \tag{2}
 # ```
@@ -68,12 +69,12 @@ images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 # whose weighted sum of channels is the attention map of part $i$:
 #
 # ```{math}
-# :label: eq-sgma-map
+# :label: eq-map
 # M_i(x) = \sigma\Big(\sum_{c=1}^{C} a_i^{c} f^{c}(x)\Big) \in (0,1)^{H \times W}.
 # \tag{3}
 # ```
 #
-# Taken literally, eq. (3) is useless: ReLU activations are non-negative, and a weighted sum over
+# Taken literally, eq. {eq}`eq-map` is useless: ReLU activations are non-negative, and a weighted sum over
 # hundreds of channels is a large positive number everywhere, so the sigmoid returns 1 at every
 # location. `MultiAttention` therefore divides by $\sum_c a_i^c$ (a weighted *mean*) and standardises
 # each map before the sigmoid; `normalize="none"` keeps the literal version for comparison.
@@ -114,17 +115,34 @@ plt.show()
 # {glue:text}`ours_contrast:.2f`. (The maps here come from untrained weights; the next chapter shows
 # trained ones.)
 #
-# **Initialisation by channel grouping**, eq. (11). Each channel of a trained backbone fires on some
-# part of the object. Describe channel $c$ by where it peaks on $\Omega$ training images,
+# (sec-grouping)=
+# **Initialisation by channel grouping.** Each channel of a trained backbone fires on some part of the
+# object. Describe channel $c$ by where it peaks on $\Omega$ seen-class training images,
 # $[t_x^1, t_y^1, \dots, t_x^\Omega, t_y^\Omega]$, cluster the $C$ descriptors with k-means into two
-# groups, and pretrain each FC pair so that $a_i$ approaches the group's indicator vector
-# $\bar a_i \in \{0,1\}^C$. This runs once, before training (the earlier reproduction ran k-means in
-# every forward pass).
+# groups, and pretrain each FC pair of eq. {eq}`eq-channel` so that $a_i$ approaches the group's
+# indicator vector
+#
+# ```{math}
+# :label: eq-grouping
+# \bar a_i = \big[\mathbb{1}_i(1), \dots, \mathbb{1}_i(C)\big] \in \{0,1\}^C,
+# \qquad \mathbb{1}_i(c) = 1 \text{ when channel } c \text{ is in group } i.
+# \tag{11}
+# ```
+#
+# This runs once, before training (the earlier reproduction ran k-means in every forward pass). The
+# targets are $\varepsilon$ and $1-\varepsilon$ rather than 0 and 1 (`grouping_smoothing`,
+# $\varepsilon = 0.1$): a sigmoid pulled all the way to 0 or 1 has no slope left for the later losses
+# (the next chapter measures it).
+#
+# ```{literalinclude} /sgma_core/attention.py
+# :pyobject: initialise_grouping
+# ```
 #
 # ```{literalinclude} /sgma_core/attention.py
 # :pyobject: channel_grouping
 # ```
 #
+# (sec-cropping)=
 # ## 2. Cropping subnet
 #
 # Each map's peak, mapped back to input pixels, centres a square of side $t_s$ (by default half the
@@ -132,7 +150,7 @@ plt.show()
 # smooth boxcar:
 #
 # ```{math}
-# :label: eq-sgma-mask
+# :label: eq-mask
 # V(x,y) = V_x V_y,\quad
 # V_x = \sigma_k\!\left(x - t_x + \tfrac{t_s}{2}\right) - \sigma_k\!\left(x - t_x - \tfrac{t_s}{2}\right),\quad
 # \sigma_k(z) = \frac{1}{1+e^{-kz}},
@@ -195,6 +213,7 @@ if crown is not None:
     plt.show()
 
 # %% [markdown]
+# (sec-joint)=
 # ## 3. Joint feature learning subnet
 #
 # Three backbones that share no weights see the whole image (resized to the joint input size) and the
@@ -202,45 +221,48 @@ if crown is not None:
 # the class semantics, and the scores are added (late fusion):
 #
 # ```{math}
-# :label: eq-sgma-fusion
-# s_y = \sum_{i=0}^{2} \theta_i^\top W_i \phi(y).
+# s_y = \sum_{i=0}^{2} \theta_i^\top W_i \phi(y), \qquad \theta_i = \mathrm{GAP}\big(f_i(x_i)\big),
 # ```
 #
+# where $x_0$ is the whole image, $x_1, x_2$ the part images, and $\mathrm{GAP}$ the pooling of
+# eq. {eq}`eq-gap`.
+#
 # $W_i$ is separate per branch by default (`shared_W=True` is the option). A second head maps the
-# concatenated features to an embedding $\phi(x) = \mathrm{normalise}(\mathrm{FC}([\theta_0;\theta_1;\theta_2]))$
+# concatenated features to an embedding $\hat\phi(x) = \mathrm{normalise}(\mathrm{FC}([\theta_0;\theta_1;\theta_2]))$
 # for the class-centre triplet loss.
 #
 # ```{literalinclude} /sgma_core/sgma.py
 # :pyobject: SGMA.forward
 # ```
 #
+# (sec-losses)=
 # ## 4. The four losses
 #
 # **Compactness** pulls each map towards a single blob $\tilde m_i$ of peak 1 centred at its own
 # maximum ($\sigma$ in feature cells):
 #
 # ```{math}
-# :label: eq-sgma-cpt
+# :label: eq-cpt
 # L_{CPT}(M_i) = \frac{1}{|\mathcal{Z}|} \sum_{z \in \mathcal{Z}} \big(m_i^z - \tilde m_i^z\big)^2.
 # \tag{5}
 # ```
 #
 # **Diversity** penalises a location that is high in one map where another map is also high, beyond a
-# margin $\mathrm{mrg} = 0.2$:
+# margin $\mathrm{mrg}_{\mathrm{div}} = 0.2$:
 #
 # ```{math}
-# :label: eq-sgma-div
-# L_{DIV}(M_i) = \sum_{z \in \mathcal{Z}} m_i^z \, \max\big(0, \max_{k \neq i} m_k^z - \mathrm{mrg}\big).
+# :label: eq-div
+# L_{DIV}(M_i) = \sum_{z \in \mathcal{Z}} m_i^z \, \max\big(0, \max_{k \neq i} m_k^z - \mathrm{mrg}_{\mathrm{div}}\big).
 # \tag{6}
 # ```
 #
-# The **embedding softmax**, eq. (7), is the baseline's loss on the fused scores. The **class-centre
+# The **embedding softmax**, eq. {eq}`eq-cls`, is the baseline's loss on the fused scores. The **class-centre
 # triplet** loss pulls each embedding towards its class's learnable centre and away from the nearest
-# other centre (both L2-normalised; $\mathrm{mrg} = 0.8$):
+# other centre (both L2-normalised; $\mathrm{mrg}_{\mathrm{cct}} = 0.8$):
 #
 # ```{math}
-# :label: eq-sgma-cct
-# L_{CCT} = \frac{1}{N}\sum_{n} \max\Big(0,\ \mathrm{mrg} + \big\|\hat\phi_n - \hat C_{y_n}\big\|^2 - \min_{k \neq y_n} \big\|\hat\phi_n - \hat C_k\big\|^2\Big).
+# :label: eq-cct
+# L_{CCT} = \frac{1}{N}\sum_{n} \max\Big(0,\ \mathrm{mrg}_{\mathrm{cct}} + \big\|\hat\phi_n - \hat C_{y_n}\big\|^2 - \min_{k \neq y_n} \big\|\hat\phi_n - \hat C_k\big\|^2\Big).
 # \tag{8}
 # ```
 #
@@ -248,7 +270,7 @@ if crown is not None:
 # is the default and the mean over all negatives is `cct_negatives="mean"`. All four are summed:
 #
 # ```{math}
-# :label: eq-sgma-total
+# :label: eq-total
 # L = \sum_{i} \big[L_{CPT}(M_i) + \lambda L_{DIV}(M_i)\big] + \alpha L_{CLS} + \beta L_{CCT}.
 # \tag{9}
 # ```
@@ -277,21 +299,22 @@ x64 = torch.rand(2, 2, 4, 4, dtype=torch.float64, requires_grad=True)
 print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_loss(m) + diversity_loss(m), (x64,)))
 
 # %% [markdown]
+# (sec-inference)=
 # ## 5. Inference
 #
 # Three decision rules. **compat**: the largest fused score $s_y$. **cct**: the embedding against
-# class prototypes, $\langle \phi(x), P_{:,y} \rangle$, where a seen prototype is the mean embedding of
+# class prototypes, $\langle \hat\phi(x), P_{:,y} \rangle$, where a seen prototype is the mean embedding of
 # the class's training images. Unseen classes have no images; SGMA writes their semantics as a
 # combination of the seen classes' by ridge regression,
 #
 # ```{math}
-# :label: eq-sgma-ridge
-# \beta = \arg\min_{\beta} \|\Phi_u - \Phi_s \beta\|^2 + \lambda \|\beta\|^2
-#       = (\Phi_s^\top \Phi_s + \lambda I)^{-1} \Phi_s^\top \Phi_u,
+# :label: eq-ridge
+# B = \arg\min_{B} \|\Phi_u - \Phi_s B\|^2 + \rho \|B\|^2
+#   = (\Phi_s^\top \Phi_s + \rho I)^{-1} \Phi_s^\top \Phi_u,
 # \tag{10}
 # ```
 #
-# and builds the unseen prototypes with the same combination, $P_u = P_s \beta$. **combined**: the sum
+# and builds the unseen prototypes with the same combination, $P_u = P_s B$. **combined**: the sum
 # of both scores, maximised (the reproduction report's arg min is a typo).
 #
 # ```{literalinclude} /sgma_core/inference.py
@@ -299,8 +322,8 @@ print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_
 # ```
 #
 # How well can unseen classes' semantics be rebuilt from seen ones? For each dataset whose split file
-# is present, the relative error $\|\Phi_u - \Phi_s\beta\|_F / \|\Phi_u\|_F$ and the mean cosine between
-# each unseen column and its reconstruction, as $\lambda$ varies:
+# is present, the relative error $\|\Phi_u - \Phi_s B\|_F / \|\Phi_u\|_F$ and the mean cosine between
+# each unseen column and its reconstruction, as the ridge penalty $\rho$ (`ridge_lambda`) varies:
 
 # %%
 lams = np.logspace(-4, 2, 25)
@@ -347,17 +370,17 @@ for name in ("SYN", "CUB", "AWA2", "FLO"):
 axes[0].set_ylabel("relative error")
 axes[1].set_ylabel("mean cosine")
 for ax in axes:
-    ax.set_xlabel(r"$\lambda$")
+    ax.set_xlabel(r"ridge penalty $\rho$")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 for name, shape, lam, err, cos, err_small in shown:
-    print(f"{name:5s} K={shape[0]:4d}, S={shape[1]:3d}: best λ = {lam:.2g}, relative error {err:.3f} "
-          f"(at λ = {lams[0]:.0e}: {err_small:.3f}), mean cosine {cos:.3f}")
+    print(f"{name:5s} K={shape[0]:4d}, S={shape[1]:3d}: best ρ = {lam:.2g}, relative error {err:.3f} "
+          f"(at ρ = {lams[0]:.0e}: {err_small:.3f}), mean cosine {cos:.3f}")
 
 # %% [markdown]
 # When there are fewer seen classes than attributes (CUB: 150 and 312) the seen columns span only part
-# of the attribute space, so some error remains however small $\lambda$ is; a large $\lambda$ shrinks
-# every $\beta$ towards 0 and the error grows again. This is measured on the semantics alone;
-# whether the same $\beta$ carries over from semantics to embeddings is what the `cct` rule tests in
+# of the attribute space, so some error remains however small $\rho$ is; a large $\rho$ shrinks
+# every coefficient of $B$ towards 0 and the error grows again. This is measured on the semantics alone;
+# whether the same $B$ carries over from semantics to embeddings is what the `cct` rule tests in
 # the next chapter.

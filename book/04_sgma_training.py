@@ -17,7 +17,7 @@
 # %% [markdown]
 # # Training SGMA, and where it looks
 #
-# This chapter trains the whole model of the previous chapter with eq. (9), compares it with the
+# This chapter trains the whole model of the previous chapter with eq. {eq}`eq-total`, compares it with the
 # baseline on exactly the same data, backbone pretraining and evaluation, and asks whether its
 # attention lands on the parts that distinguish the classes.
 
@@ -76,7 +76,7 @@ glue("chance_t1", 100.0 / prepared.n_unseen, display=False)
 # ## Channel grouping, before any SGMA training
 #
 # The backbone (the same seen-class pretraining as the baseline's) is run over $\Omega$ training
-# images; its channels are clustered by where they peak, eq. (11), and the attention layers are
+# images; its channels are clustered by where they peak, eq. {eq}`eq-grouping`, and the attention layers are
 # pretrained towards the two groups. Summing each group's channels shows what it responds to:
 
 # %%
@@ -103,6 +103,39 @@ axes[1, 0].set_title("channel group 1 (summed)", loc="left", fontsize=9)
 axes[2, 0].set_title("channel group 2 (summed)", loc="left", fontsize=9)
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# (sec-sgma-step)=
+# ## One training step of SGMA
+#
+# SGMA trains with the baseline's `train_step` ({ref}`sec-baseline-step`); only the objective
+# changes. Its forward pass is the whole model of the previous chapter, and eq. {eq}`eq-total` sums
+# the four losses:
+#
+# ```{literalinclude} /sgma_core/sgma.py
+# :pyobject: SGMAObjective.forward
+# ```
+#
+# ```{literalinclude} /sgma_core/sgma.py
+# :pyobject: sgma_objective
+# ```
+#
+# Three steps on one batch, from the model initialised above (a copy), with the four terms that
+# `train_step` returns:
+
+# %%
+import copy
+
+from sgma_core.engine.step import make_batch, train_step
+from sgma_core.sgma import SGMAObjective
+
+probe = copy.deepcopy(model0)
+objective = SGMAObjective.from_config(probe, prepared.phi_seen.to(device), cfg0)
+optimizer = torch.optim.SGD([p for p in probe.parameters() if p.requires_grad], lr=cfg0.lr, momentum=cfg0.momentum)
+x, y = make_batch(prepared.train, torch.arange(cfg0.batch_size), None, False, device, False)
+for step in range(3):
+    values = train_step(objective, optimizer, x, y)
+    print(f"step {step + 1}: " + ", ".join(f"{k} {float(v):.3f}" for k, v in values.items()))
 
 # %% [markdown]
 # ## Training
@@ -194,7 +227,7 @@ print(f"mean prototype norm: seen {np.linalg.norm(p_s, axis=0).mean():.3f}, "
       f"unseen {np.linalg.norm(p_u, axis=0).mean():.3f} (ridge λ = {config.ridge_lambda})")
 
 # %% [markdown]
-# An unseen prototype built by eq. (10) is an average-like combination of seen ones and so, when it is
+# An unseen prototype built by eq. {eq}`eq-ridge` is an average-like combination of seen ones and so, when it is
 # shorter, it loses every inner-product comparison with the seen prototypes: GZSL without
 # calibration is where this rule is weakest.
 #
@@ -319,7 +352,7 @@ glue("where_sentence", where, display=False)
 # The rows above use `attention_training={glue:text}`attention_training`` for the trained model, and one
 # seed of the alternative for comparison. Why does that setting matter? With the default centre rule
 # the square is placed at the map's argmax, which has no gradient, so the classification and triplet
-# losses never reach the attention subnet; only compactness and diversity, eqs. (5) and (6), train
+# losses never reach the attention subnet; only compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, train
 # it, and both are satisfied by any two compact, separate blobs, wherever they are. One backward
 # pass of the classification loss alone shows it:
 
@@ -334,15 +367,21 @@ print(f"centre rule {cfg0.centre_rule!r}: gradient of L_CLS reaching the attenti
       f"the joint branches {branch_grad:.3g}")
 
 # %% [markdown]
-# So what eqs. (5)–(6) are allowed to change decides where the maps end up. When they may fine-tune the
+# So what eqs. {eq}`eq-cpt`–{eq}`eq-div` are allowed to change decides where the maps end up. When they may fine-tune the
 # attention subnet's backbone (`attention_training="full"`), nothing stops the backbone from learning
 # a feature that fires at one fixed position: a map that peaks there in every image is perfectly
 # compact and never overlaps the other map, so both losses are content. The "same cell" column above
 # shows whether that happened, and how often such a map still lands on a part. The paper does not say
 # whether the attention subnet's backbone is trained; this book's default, `attention_training="heads"`,
-# keeps it as pretrained and lets eqs. (5)–(6) train the channel attention of eq. (2), so that a map
-# can only re-weight channels that the grouping of eq. (11) found on the parts. Here is how the two compare on
-# accuracy, for the same seed:
+# keeps it as pretrained and lets eqs. {eq}`eq-cpt`–{eq}`eq-div` train the channel attention of eq. {eq}`eq-channel`, so that a map
+# can only re-weight channels that the grouping of eq. {eq}`eq-grouping` found on the parts. One method
+# of the model decides what trains, for every setting:
+#
+# ```{literalinclude} /sgma_core/sgma.py
+# :pyobject: SGMA.freeze
+# ```
+#
+# Here is how the two compare on accuracy, for the same seed:
 
 # %%
 if ds.part_locs is not None:
@@ -353,8 +392,8 @@ if ds.part_locs is not None:
         print(f"{name:34s}" + "".join(f"{100 * h[k]:7.1f}" for k in ("T1", "u", "s", "H")))
 
 # %% [markdown]
-# Keeping the backbone only helps if eqs. (5)–(6) can still move the channel weights of eq. (2). They
-# are sigmoids, and the pretraining of eq. (11) pulls them towards the 0/1 indicator vectors: pulled
+# Keeping the backbone only helps if eqs. {eq}`eq-cpt`–{eq}`eq-div` can still move the channel weights of eq. {eq}`eq-channel`. They
+# are sigmoids, and the pretraining of eq. {eq}`eq-grouping` pulls them towards the 0/1 indicator vectors: pulled
 # all the way, every sigmoid saturates, its slope vanishes and no later loss can change it. The
 # default therefore pretrains towards $\varepsilon$ and $1-\varepsilon$ (`grouping_smoothing`,
 # $\varepsilon = 0.1$) rather than 0 and 1. On one batch, right after the grouping initialisation:
@@ -379,7 +418,7 @@ for eps in sorted({0.0, cfg0.grouping_smoothing}):
 
 # %% [markdown]
 # With saturated weights the attention would stay exactly where the grouping put it. With the
-# default, the diversity term of eq. (6) falls from {glue:text}`div_first` in the first epoch to
+# default, the diversity term of eq. {eq}`eq-div` falls from {glue:text}`div_first` in the first epoch to
 # {glue:text}`div_last` in the last (mean over seeds; the loss curves above): training moves the maps,
 # and the table of hits above shows where they end up.
 
@@ -388,7 +427,7 @@ glue("div_first", f"{np.mean([h[0]['loss_div'] for h in histories.values()]):.2f
 glue("div_last", f"{np.mean([h[-1]['loss_div'] for h in histories.values()]):.2f}", display=False)
 
 # %% [markdown]
-# A second trap sits in eq. (3) itself. Before the sigmoid, each map is standardised (zero mean, unit
+# A second trap sits in eq. {eq}`eq-map` itself. Before the sigmoid, each map is standardised (zero mean, unit
 # variance over positions) and passed through a fixed $\sigma(2z-2)$. If the scale and shift are
 # learned instead (`attention_norm="standardize_learned"`), the two losses find a cheaper solution than
 # a compact map: lower the whole map towards zero, which costs the compactness loss only the area of
@@ -409,7 +448,7 @@ for name, snaps in ((f"fixed σ(2z − 2) (default), seed {cfg0.seed}", snapshot
 
 # %% [markdown]
 # The other alternatives run with a parameter: `-p overrides "{centre_rule: learned}"` places the
-# square by a soft-argmax of the map plus a learned offset, so that eq. (4) carries the classification
+# square by a soft-argmax of the map plus a learned offset, so that eq. {eq}`eq-mask` carries the classification
 # gradient back to the maps; `-p overrides "{attention_training: none}"` keeps the attention subnet
 # exactly as the channel grouping initialised it.
 

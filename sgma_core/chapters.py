@@ -86,7 +86,6 @@ def run_plain(name: str, parameters: dict | None = None, strict: bool = True) ->
     ``parameters`` cell as papermill does; returns the chapter's namespace."""
     import ast
 
-    os.environ.setdefault("MPLBACKEND", "Agg")
     cells = percent_cells(name)
     code = [(tags, src) for kind, tags, src in cells if kind == "code"]
     at = next((i for i, (tags, _) in enumerate(code) if "parameters" in tags), None)
@@ -101,13 +100,18 @@ def run_plain(name: str, parameters: dict | None = None, strict: bool = True) ->
     parameters = {k: v for k, v in parameters.items() if k in declared}
     code.insert(at + 1, (["injected-parameters"], parameters_source(parameters)))
     namespace: dict = {"__name__": "__main__"}
-    cwd = os.getcwd()
+    cwd, backend = os.getcwd(), os.environ.get("MPLBACKEND")
     os.chdir(repo_root())
+    os.environ["MPLBACKEND"] = "Agg"  # figures are drawn, not shown
     try:
         for i, (_, src) in enumerate(code):
             exec(compile(src, f"<book/{name}.py, code cell {i + 1}>", "exec"), namespace)
     finally:
         os.chdir(cwd)
+        if backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = backend
     return namespace
 
 

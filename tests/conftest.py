@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny synthetic dataset, and the real metadata where it is present."""
+"""Shared fixtures: a tiny synthetic dataset, a tiny SGMA in one line, and the real metadata where it is present."""
 
 from __future__ import annotations
 
@@ -11,6 +11,20 @@ from data_prep.synthetic import SyntheticConfig, generate
 from sgma_core.paths import DataRootError, find_dataset
 
 TINY = SyntheticConfig(seed=3, classes=12, unseen=4, images_per_class=10, image_size=64)
+
+
+def tiny_sgma(seed: int = 0, n_attributes: int = 6, n_seen: int = 5, size: int = 24, joint: int = 12, **settings):
+    """A tiny SGMA (two-stage VGG, stride 2: ``size/2`` × ``size/2`` maps) built as the smoke profile
+    with ``settings`` (any RunConfig field) describes it."""
+    import torch
+
+    from sgma_core.backbones import small_vgg
+    from sgma_core.profiles import make_config
+    from sgma_core.sgma import SGMA
+
+    config = make_config("smoke", overrides={"image_size": size, "joint_size": joint, "seed": seed, **settings})
+    torch.manual_seed(seed)
+    return SGMA.from_config(config, n_attributes, n_seen, backbone=small_vgg(widths=(8, 16)))
 
 
 @pytest.fixture(scope="session")

@@ -57,6 +57,7 @@ raise SystemExit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.book
 def test_training_chapters_run_as_plain_python_without_jupyter(tiny_root, tmp_path):
     """``python -m sgma_core.chapters … --plain`` runs both training chapters with no Jupyter package
     importable (a bare GPU node), parameters injected as papermill injects them."""

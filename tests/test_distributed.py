@@ -95,13 +95,9 @@ def _eval_inputs():
 
 
 def _tiny_sgma(attention_training: str = "full"):
-    from sgma_core.backbones import small_vgg
-    from sgma_core.sgma import SGMA
+    from tests.conftest import tiny_sgma
 
-    torch.manual_seed(0)
-    bb = lambda: small_vgg(widths=(8, 16))  # noqa: E731 - stride 2
-    return SGMA(bb(), [bb() for _ in range(3)], semantic_dim=6, n_seen=4, attention_size=16, joint_size=8,
-                attention_training=attention_training)
+    return tiny_sgma(n_seen=4, size=16, joint=8, attention_training=attention_training)
 
 
 def _sgma_inputs():

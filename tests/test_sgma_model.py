@@ -7,14 +7,12 @@ import torch
 
 from sgma_core.backbones import small_vgg
 from sgma_core.sgma import SGMA, sgma_objective
+from tests.conftest import tiny_sgma
 
 
 def _model(centre_rule="peak", shared_W=False, n_parts=2, seed=0, attention_training="heads"):
-    torch.manual_seed(seed)
-    bb = lambda: small_vgg(widths=(8, 16))  # noqa: E731 - stride 2
-    return SGMA(bb(), [bb() for _ in range(n_parts + 1)], semantic_dim=6, n_seen=5, attention_size=24,
-                joint_size=12, n_parts=n_parts, centre_rule=centre_rule, shared_W=shared_W,
-                attention_training=attention_training)
+    return tiny_sgma(seed, centre_rule=centre_rule, shared_W=shared_W, n_parts=n_parts,
+                     attention_training=attention_training)
 
 
 @pytest.mark.parametrize("centre_rule", ["peak", "learned"])
@@ -68,23 +66,35 @@ def test_branch_count_is_checked():
         SGMA(small_vgg(), [small_vgg()], 6, 5, 24, 12)
 
 
-@pytest.mark.parametrize("mode", ["none", "heads"])
-def test_attention_training_modes_keep_the_frozen_parts(mode):
-    from sgma_core.sgma import sgma_objective
+@pytest.mark.parametrize("mode, freeze_backbone", [("full", False), ("heads", False), ("none", False),
+                                                    ("heads", True)])
+def test_what_each_attention_training_mode_trains(mode, freeze_backbone, tmp_path):
+    """Eq. (11)'s initialisation, then two epochs of eq. (9) on a tiny run: what a setting freezes keeps
+    its weights (and the attention backbone its batch-norm statistics); everything else changes."""
+    from sgma_core.attention import initialise_grouping
+    from sgma_core.engine.fit import TrainData, fit
+    from sgma_core.profiles import make_config
+    from sgma_core.sgma import SGMAObjective
 
-    model = _model()
-    model.attention_training = mode
-    before = {k: v.clone() for k, v in model.attention_backbone.state_dict().items()}
-    model.train()
-    out = model(torch.randn(3, 3, 24, 24), torch.randn(6, 5))
-    loss, _ = sgma_objective(model, out, torch.tensor([0, 1, 2]))
-    loss.backward()
-    heads_grad = [p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.attention.parameters()]
-    assert all(heads_grad) if mode == "heads" else not any(heads_grad)
-    assert all(p.grad is None for p in model.attention_backbone.parameters())
-    assert all(p.grad is not None for p in model.branches.parameters())
-    for k, v in model.attention_backbone.state_dict().items():  # batch-norm statistics untouched too
-        torch.testing.assert_close(v, before[k])
+    model = tiny_sgma(attention_training=mode, freeze_backbone=freeze_backbone)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (20, 3, 24, 24), dtype=torch.uint8, generator=g)
+    grouping = initialise_grouping(model.attention, model.attention_backbone, images, omega=16, steps=5)
+    assert grouping["indicators"].shape == (2, 16) and len(grouping["losses"]) == 5
+    params = lambda: {k: v.detach().clone() for k, v in model.named_parameters()}  # noqa: E731
+    before, stats = params(), {k: v.clone() for k, v in model.attention_backbone.state_dict().items()}
+    config = make_config("smoke", overrides={"epochs": 2, "batch_size": 8, "device": "cpu", "image_size": 24,
+                                             "joint_size": 12})
+    objective = SGMAObjective.from_config(model, torch.randn(6, 5), config)
+    fit(model, TrainData(images, torch.arange(20) % 5), objective, config, tmp_path, progress=False)
+    after = params()
+    changed = {prefix: any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
+               for prefix in ("attention_backbone.", "attention.fc.", "branches.", "compat.", "embed.", "centers")}
+    assert changed == {"attention_backbone.": mode == "full", "attention.fc.": mode != "none",
+                       "branches.": not freeze_backbone, "compat.": True, "embed.": True, "centers": True}
+    if mode != "full":  # kept as pretrained: eval mode in every forward, so its statistics do not move either
+        for k, v in model.attention_backbone.state_dict().items():
+            torch.testing.assert_close(v, stats[k])
 
 
 def test_unknown_attention_training_is_refused():

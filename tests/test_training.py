@@ -8,6 +8,7 @@ import torch
 from sgma_core.experiment import prepare_data, train_baseline
 from sgma_core.profiles import PROFILES, make_config
 from sgma_core.engine.fit import NonFiniteLossError, RunMismatchError, TrainData, fit, read_metrics
+from sgma_core.engine.step import LossOf, train_step
 
 
 def test_profiles_are_data():
@@ -23,6 +24,29 @@ def test_unknown_profile_and_parameter():
         make_config("smok")
     with pytest.raises(ValueError, match="unknown parameter 'epoch'.*Did you mean epochs"):
         make_config("cpu", overrides={"epoch": 3})
+
+
+def test_train_step_is_one_sgd_step():
+    """Forward and loss, backward, update: θ ← θ − lr · ∇L (· weight), and the loss and its terms returned."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
+
+    def loss_fn(m, x, y):
+        ce = torch.nn.functional.cross_entropy(m(x), y)
+        return ce, {"ce": ce.detach(), "half": 0.5 * ce.detach()}
+
+    start = [p.detach().clone() for p in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    for weight in (1.0, 0.5):
+        for p, p0 in zip(model.parameters(), start):
+            p.data.copy_(p0)
+        out = train_step(LossOf(model, loss_fn), torch.optim.SGD(model.parameters(), lr=0.1), x, y, weight=weight)
+        assert list(out) == ["loss", "ce", "half"] and all(v.dtype == torch.float64 for v in out.values())
+        assert float(out["loss"]) == pytest.approx(loss.item()) and float(out["half"]) == pytest.approx(loss.item() / 2)
+        for p, p0, g in zip(model.parameters(), start, grads):
+            torch.testing.assert_close(p.detach(), p0 - 0.1 * weight * g)
 
 
 class _Interrupt(Exception):

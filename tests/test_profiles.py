@@ -1,0 +1,100 @@
+"""Settings have one source of truth: the library's defaults are the cpu profile's, every choice's
+allowed values come from the module that uses them, and a run's seed is not an experiment's seeds."""
+
+import inspect
+
+import pytest
+
+from sgma_core import attention, backbones, cropping, losses, sgma
+from sgma_core.attention import MultiAttention
+from sgma_core.profiles import (CHOICES, RunConfig, allowed_values, for_seed, make_config, make_experiment,
+                                with_settings)
+
+DEFAULTS = RunConfig()
+
+# (callable, its parameter) → the RunConfig field whose default it must share
+SHARED_DEFAULTS = [
+    (losses.compactness_loss, "sigma", "cpt_sigma"),
+    (losses.diversity_loss, "margin", "div_margin"),
+    (losses.class_center_triplet_loss, "margin", "cct_margin"),
+    (losses.class_center_triplet_loss, "negatives", "cct_negatives"),
+    (losses.sgma_loss, "lam", "lam_div"),
+    (losses.sgma_loss, "alpha", "alpha_cls"),
+    (losses.sgma_loss, "beta", "beta_cct"),
+    (sgma.sgma_objective, "lam", "lam_div"),
+    (sgma.sgma_objective, "alpha", "alpha_cls"),
+    (sgma.sgma_objective, "beta", "beta_cct"),
+    (sgma.sgma_objective, "cpt_sigma", "cpt_sigma"),
+    (sgma.sgma_objective, "div_margin", "div_margin"),
+    (sgma.sgma_objective, "cct_margin", "cct_margin"),
+    (sgma.sgma_objective, "cct_negatives", "cct_negatives"),
+    (sgma.SGMA.__init__, "n_parts", "n_parts"),
+    (sgma.SGMA.__init__, "part_scale", "part_scale"),
+    (sgma.SGMA.__init__, "mask_k", "mask_k"),
+    (sgma.SGMA.__init__, "centre_rule", "centre_rule"),
+    (sgma.SGMA.__init__, "attention_norm", "attention_norm"),
+    (sgma.SGMA.__init__, "attention_training", "attention_training"),
+    (sgma.SGMA.__init__, "shared_W", "shared_W"),
+    (sgma.SGMA.__init__, "emb_dim", "emb_dim"),
+    (sgma.SGMA.__init__, "freeze_backbone", "freeze_backbone"),
+    (MultiAttention.__init__, "n_parts", "n_parts"),
+    (MultiAttention.__init__, "normalize", "attention_norm"),
+    (attention.pretrain_grouping, "steps", "grouping_steps"),
+    (attention.pretrain_grouping, "smoothing", "grouping_smoothing"),
+    (attention.initialise_grouping, "omega", "grouping_images"),
+    (attention.initialise_grouping, "steps", "grouping_steps"),
+    (attention.initialise_grouping, "smoothing", "grouping_smoothing"),
+    (cropping.boxcar_mask, "k", "mask_k"),
+    (cropping.crop_and_zoom, "k", "mask_k"),
+    (cropping.LearnedCentres.__init__, "part_scale", "part_scale"),
+    (backbones.vgg19, "layer", "vgg_layer"),
+]
+
+
+@pytest.mark.parametrize("fn, param, field", SHARED_DEFAULTS, ids=lambda v: getattr(v, "__qualname__", v))
+def test_library_defaults_are_the_run_config_defaults(fn, param, field):
+    default = inspect.signature(fn).parameters[param].default
+    assert default == getattr(DEFAULTS, field), f"{fn.__qualname__}({param}={default!r}) but RunConfig.{field} " \
+                                                f"= {getattr(DEFAULTS, field)!r}"
+
+
+@pytest.mark.parametrize("name", sorted(CHOICES))
+def test_every_choice_is_defined_by_the_code_it_selects(name):
+    allowed = allowed_values(name)
+    assert getattr(DEFAULTS, name) in allowed
+    for value in allowed:  # every allowed value is accepted …
+        assert getattr(make_config("cpu", overrides={name: value}), name) == value
+    with pytest.raises(ValueError, match=f"{name}='nonsense'; choose one of"):  # … and nothing else
+        make_config("cpu", overrides={name: "nonsense"})
+
+
+def test_the_choices_are_the_modules_own():
+    assert allowed_values("attention_training") is sgma.ATTENTION_TRAINING
+    assert allowed_values("attention_norm") is attention.NORMALIZE
+    assert allowed_values("centre_rule") is cropping.CENTRE_RULES
+    assert allowed_values("cct_negatives") is losses.CCT_NEGATIVES
+    assert allowed_values("backbone") is backbones.BACKBONES
+
+
+def test_a_run_has_one_seed_and_an_experiment_several():
+    assert "seeds" not in {f for f in RunConfig.__dataclass_fields__}
+    exp = make_experiment("cpu", {"epochs": 3})
+    assert exp.seeds == (0, 1, 2) and exp.config.seed == 0
+    assert [c.seed for c in exp.configs()] == [0, 1, 2] and all(c.epochs == 3 for c in exp.configs())
+    assert make_experiment("smoke").seeds == (0,)
+    assert make_experiment("cpu", seeds=[4, 1]).config.seed == 4
+    assert for_seed(exp.config, 7) == with_settings(exp.config, seed=7) != exp.config
+
+
+@pytest.mark.parametrize("seeds, message", [([0, 0], "repeat a seed"), ("zero", "list of integers"),
+                                            ([], "non-empty"), ([0.5], "list of integers")])
+def test_bad_seeds_are_refused(seeds, message):
+    with pytest.raises(ValueError, match=message):
+        make_experiment("cpu", seeds=seeds)
+
+
+def test_seeds_is_not_a_run_setting():
+    with pytest.raises(ValueError, match="seeds is not a setting of one run"):
+        make_config("cpu", overrides={"seeds": [0, 1]})
+    with pytest.raises(ValueError, match="unknown parameter 'lr_decay'"):
+        with_settings(RunConfig(), lr_decay=0.1)

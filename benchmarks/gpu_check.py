@@ -37,8 +37,8 @@ import torch  # noqa: E402
 
 from data_prep.synthetic import SyntheticConfig, generate  # noqa: E402
 from sgma_core import benchmark  # noqa: E402
-from sgma_core.data.cache import cached_images, default_workers  # noqa: E402
 from sgma_core.data import load_dataset  # noqa: E402
+from sgma_core.data.cache import cached_images, default_workers  # noqa: E402
 from sgma_core.experiment import prepare_data, train_baseline, train_sgma  # noqa: E402
 from sgma_core.profiles import make_config  # noqa: E402
 

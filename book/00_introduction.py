@@ -62,10 +62,12 @@
 # (sec-equation-index)=
 # ## Equation index
 #
-# Each equation, numbered (1)–(11) as throughout this book, each inference rule and the baseline, with the function that computes it (in `sgma_core/`), where the
-# book derives it, and the test that checks it (in `tests/`). A test reads this table and fails when
-# a function or a test named here does not exist.
+# Each equation, numbered (1)–(11) as throughout this book, each inference rule and the baseline,
+# with the function that computes it (in `sgma_core/`), where the book derives it, and the test that
+# checks it (in `tests/`). A test reads this table and fails when a function or a test named here
+# does not exist.
 #
+# ```{container} equation-index
 # | eq. | symbol | code | section | test |
 # |---|---|---|---|---|
 # | (1) | $p = \mathrm{GAP}(f(x))$ | `backbones.py` `global_average_pool` | {ref}`attention <sec-attention>` | `test_baseline.py::test_global_average_pool_eq1` |
@@ -84,6 +86,7 @@
 # | combined | both summed | `inference.py` `rule_scores` | {ref}`inference <sec-inference>` | `test_inference.py::test_prototypes_and_rules` |
 # | baseline | $\theta(x)^\top W \phi(y)$ | `baseline.py` `BaselineObjective.forward` | {ref}`baseline <sec-baseline>` | `test_baseline.py::test_baseline_shapes_gradients_and_unseen_scores` |
 # | step | SGD | `engine/step.py` `train_step` | {ref}`one step <sec-baseline-step>` | `test_training.py::test_train_step_is_one_sgd_step` |
+# ```
 #
 # ## Notation
 #

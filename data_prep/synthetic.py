@@ -292,34 +292,85 @@ def _fmt(x: float) -> str:
     return f"{x:.1f}"
 
 
+def _file_sizes(folder: Path) -> dict[str, int]:
+    """``{relative path: size}`` of every file under ``folder`` but the stamp."""
+    return {p.relative_to(folder).as_posix(): p.stat().st_size
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != STAMP}
+
+
+def _read_stamp(out: Path) -> dict | None:
+    """The stamp of a folder this tool wrote, or ``None`` where there is none (or it is unreadable)."""
+    try:
+        return json.loads((out / STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _missing_files(out: Path, stamp: dict) -> list[str]:
+    """Files the stamp lists that are absent or have another size (all of them for a stamp without a list)."""
+    listed = stamp.get("files")
+    if not isinstance(listed, dict):
+        return ["(the stamp lists no files)"]
+    return [rel for rel, size in listed.items() if not (out / rel).is_file() or (out / rel).stat().st_size != size]
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary folders of earlier runs of this tool whose process is gone."""
+    for tmp in out.parent.glob(f".{out.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except PermissionError:  # a live process of another user
+            pass
+
+
 def generate(out: str | Path, config: SyntheticConfig = SyntheticConfig(), workers: int | None = None,
              force: bool = False, progress: bool = True) -> dict:
     """Write the dataset to ``out`` (``out/CUB_200_2011`` and ``out/xlsa17``).
 
-    Idempotent: when ``out`` already holds a complete dataset with the same settings it is
-    left alone. The dataset is written to a temporary sibling folder and moved into place
-    at the end, so an interrupted run never leaves a half-written dataset that looks complete.
-    Returns a summary (counts, seconds).
+    Idempotent: when ``out`` already holds a complete dataset with the same settings (every file
+    its stamp lists, at its size) it is left alone; a damaged one is written again. ``force``
+    replaces a synthetic dataset made with other settings. A folder this tool did not write is
+    never deleted or overwritten, whatever the flags. The dataset is written to a temporary
+    sibling folder, removed if the run fails or is interrupted, and moved into place at the end,
+    so no half-written dataset ever looks complete. Returns a summary (counts, seconds).
     """
-    from tqdm import tqdm
-
     out = Path(out)
     settings = {"format": FORMAT_VERSION, **asdict(config)}
-    stamp = out / STAMP
-    if stamp.is_file():
-        if json.loads(stamp.read_text())["settings"] == json.loads(json.dumps(settings)):
-            return {"status": "up to date", "path": str(out)}
-        if not force:
+    stamp = _read_stamp(out)
+    if stamp is not None:
+        if stamp.get("settings") == json.loads(json.dumps(settings)):
+            missing = _missing_files(out, stamp)
+            if not missing:
+                return {"status": "up to date", "path": str(out)}
+            print(f"{out} is incomplete ({len(missing)} file(s) missing or changed, e.g. {missing[0]}); "
+                  "writing it again", flush=True)
+        elif not force:
             raise FileExistsError(
                 f"{out} holds a synthetic dataset made with other settings; pass --force to replace it."
             )
-    elif out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"{out} exists and is not a synthetic dataset; choose another --out or pass --force.")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(
+            f"{out} exists and was not written by this tool (it has no {STAMP}), so it is never deleted or "
+            "overwritten, with or without --force. Choose an empty or new folder for --out (the book's is data/SYN).")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        return _write(out, tmp, config, settings, workers, progress)
+    finally:  # success has moved tmp into place; failure or interruption leaves nothing behind
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write(out: Path, tmp: Path, config: SyntheticConfig, settings: dict, workers: int | None, progress: bool) -> dict:
+    from tqdm import tqdm
 
     t0 = time.perf_counter()
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
     cub = tmp / "CUB_200_2011"
     (cub / "images").mkdir(parents=True)
     (cub / "parts").mkdir()
@@ -401,10 +452,10 @@ def generate(out: str | Path, config: SyntheticConfig = SyntheticConfig(), worke
         "unseen": config.unseen, "attributes": len(attribute_names()),
         **{f"{k}_images": int(len(v)) for k, v in loc.items()},
     }
-    (tmp / STAMP).write_text(json.dumps({"settings": settings, "summary": summary}, indent=1, sort_keys=True) + "\n")
-    if out.exists():
+    stamp = {"settings": settings, "summary": summary, "files": _file_sizes(tmp)}
+    (tmp / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+    if out.exists():  # only a folder with this tool's stamp gets here (checked by generate)
         shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, out)
     return {"status": "written", "path": str(out), "seconds": round(time.perf_counter() - t0, 2), **summary}
 
@@ -429,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images-per-class", type=int, default=defaults.images_per_class)
     p.add_argument("--image-size", type=int, default=defaults.image_size)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
-    p.add_argument("--force", action="store_true", help="replace an existing dataset made with other settings")
+    p.add_argument("--force", action="store_true",
+                   help="replace a synthetic dataset made with other settings (never a folder this tool did not write)")
     args = p.parse_args(argv)
     try:
         config = SyntheticConfig(seed=args.seed, classes=args.classes, unseen=args.unseen,

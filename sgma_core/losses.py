@@ -55,7 +55,7 @@ def compactness_loss(maps: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
 
 
 def diversity_loss(maps: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
-    """Eq. (6): ``L_DIV(M_i) = Σ_z m_i^z · max(0, max_{k≠i} m_k^z − mrg)``, summed over parts, mean over the batch.
+    """Eq. (6): ``L_DIV(M_i) = Σ_z m_i^z · max(0, max_{k≠i} m_k^z − mrg_div)``, summed over parts, mean over the batch.
 
     ``maps``: ``[B, P, H, W]`` with ``P ≥ 2``. A location that is high in one map is penalised in
     the others unless they stay below the margin there.
@@ -74,7 +74,7 @@ def diversity_loss(maps: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
 def class_center_triplet_loss(
     emb: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, margin: float = 0.8, negatives: str = "hardest"
 ) -> torch.Tensor:
-    """Eq. (8): ``L_CCT = (1/N) Σ_n max(0, mrg + ‖ϕ̂_n − Ĉ_{y_n}‖² − d⁻_n)``.
+    """Eq. (8): ``L_CCT = (1/N) Σ_n max(0, mrg_cct + ‖ϕ̂_n − Ĉ_{y_n}‖² − d⁻_n)``.
 
     ``emb`` ``[B, D]`` and ``centers`` ``[S, D]`` are L2-normalised here; ``labels`` ``[B]`` in
     ``0..S−1``. ``negatives="hardest"``: ``d⁻_n = min_{k≠y_n} ‖ϕ̂_n − Ĉ_k‖²`` (the triplet-centre

@@ -98,6 +98,7 @@ RUNTIME_ONLY = ("num_threads", "eval_every", "cache_images")
 
 # Where the allowed values of each choice are defined: field → (module, name of the tuple there).
 CHOICES = {
+    "dataset": ("sgma_core.data", "DATASETS"),
     "backbone": ("sgma_core.backbones", "BACKBONES"),
     "vgg_layer": ("sgma_core.backbones", "VGG_LAYERS"),
     "attention_norm": ("sgma_core.attention", "NORMALIZE"),
@@ -106,6 +107,63 @@ CHOICES = {
     "cct_negatives": ("sgma_core.losses", "CCT_NEGATIVES"),
     "precision": ("sgma_core.engine.step", "PRECISIONS"),
 }
+
+
+def _at_least(low):
+    return (lambda v: v >= low), f"at least {low}"
+
+
+_POSITIVE = (lambda v: v > 0), "greater than 0"
+_FRACTION = (lambda v: 0 <= v < 1), "in [0, 1)"
+# The range of every numeric setting (None, where a field allows it, is always allowed).
+LIMITS = {
+    "seed": _at_least(0), "epochs": _at_least(1), "batch_size": _at_least(1), "image_size": _at_least(8),
+    "joint_size": _at_least(8), "lr": _POSITIVE, "momentum": _FRACTION, "weight_decay": _at_least(0),
+    "lr_factor": ((lambda v: 0 < v < 1), "in (0, 1)"), "lr_min": _at_least(0), "plateau_patience": _at_least(0),
+    "plateau_threshold": _at_least(0), "pretrain_epochs": _at_least(0), "max_train_images": _at_least(1),
+    "max_test_images": _at_least(1), "eval_every": _at_least(1), "num_threads": _at_least(1), "n_parts": _at_least(2),
+    "part_scale": ((lambda v: 0 < v <= 1), "in (0, 1]"), "mask_k": _POSITIVE, "emb_dim": _at_least(1),
+    "lam_div": _at_least(0), "alpha_cls": _at_least(0), "beta_cct": _at_least(0), "cpt_sigma": _POSITIVE,
+    "div_margin": ((lambda v: 0 <= v <= 1), "in [0, 1] (the maps lie in (0, 1))"), "cct_margin": _at_least(0),
+    "ridge_lambda": _at_least(0), "prototype_images": _at_least(1), "grouping_images": _at_least(2),
+    "grouping_steps": _at_least(0), "grouping_smoothing": ((lambda v: 0 <= v < 0.5), "in [0, 0.5)"),
+}
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _convert(name: str, value, annotation: str):
+    """``value`` as the declared type of field ``name`` (YAML may hand ``1e-3`` over as a string)."""
+    if value is None:
+        if "None" in annotation:
+            return None
+        raise ValueError(f"{name}=None: {name} needs a value ({annotation}).")
+    kind = annotation.split("|")[0].strip()
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE + _FALSE:
+                return text in _TRUE
+            raise ValueError
+        if isinstance(value, bool):
+            raise ValueError
+        if kind == "int":
+            number = float(value) if isinstance(value, str) else value
+            if not isinstance(number, (int, float)) or number != int(number):
+                raise ValueError
+            return int(number)
+        if kind == "float":
+            number = float(value)
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError
+            return number
+        if kind == "str" and isinstance(value, str):
+            return value
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise ValueError(f"{name}={value!r}: expected {'an integer' if kind == 'int' else 'a number' if kind == 'float' else kind}"
+                     f"{' or null' if 'None' in annotation else ''}.")
 
 
 def allowed_values(name: str) -> tuple:
@@ -138,12 +196,25 @@ def _check_profile(profile: str) -> None:
 
 
 def validate(config: RunConfig) -> RunConfig:
-    """``config`` itself, once every choice holds one of its allowed values (else :class:`ValueError`)."""
+    """``config`` with every setting converted to its declared type and checked against its range
+    and allowed values; a :class:`ValueError` names the first setting that is not."""
+    values = {f.name: _convert(f.name, getattr(config, f.name), str(f.type)) for f in fields(RunConfig)}
+    for name, (ok, what) in LIMITS.items():
+        if values[name] is not None and not ok(values[name]):
+            raise ValueError(f"{name}={values[name]!r}: must be {what}.")
     for name in CHOICES:
         allowed = allowed_values(name)
-        if getattr(config, name) not in allowed:
-            raise ValueError(f"{name}={getattr(config, name)!r}; choose one of {', '.join(map(repr, allowed))}.")
-    return config
+        if values[name] not in allowed:
+            raise ValueError(f"{name}={values[name]!r}; choose one of {', '.join(map(repr, allowed))}.")
+    if values["profile"] not in PROFILES:
+        raise ValueError(f"profile={values['profile']!r}; choose one of {', '.join(map(repr, PROFILES))}.")
+    device = values["device"]
+    if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise ValueError(f"device={device!r}; choose 'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    if values["grouping_images"] < values["n_parts"]:
+        raise ValueError(f"grouping_images={values['grouping_images']} is fewer than n_parts={values['n_parts']}: "
+                         "eq. (11) clusters the channels over at least as many images as parts.")
+    return replace(config, **values)
 
 
 def make_config(profile: str = "cpu", overrides: dict | None = None, **kwargs) -> RunConfig:
@@ -182,9 +253,9 @@ def make_experiment(profile: str = "cpu", overrides: dict | None = None, seeds=N
     :data:`PROFILE_SEEDS`)."""
     _check_profile(profile)
     seeds = PROFILE_SEEDS[profile] if seeds is None else seeds
-    if isinstance(seeds, (int, str)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) \
-            or not len(seeds):
-        raise ValueError(f"seeds must be a non-empty list of integers such as [0, 1, 2], not {seeds!r}.")
+    if isinstance(seeds, (int, str, dict)) or not hasattr(seeds, "__len__") or not len(seeds) \
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ValueError(f"seeds={seeds!r}: must be a non-empty list of integers ≥ 0 such as [0, 1, 2].")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds {list(seeds)} repeat a seed; each run would count twice in the mean ± std.")
     seeds = tuple(int(s) for s in seeds)

@@ -83,10 +83,10 @@ class SGMA(nn.Module):
     def freeze(self, freeze_backbone: bool = False) -> None:
         """The one place that decides which parameters train (``requires_grad``).
 
-        ``freeze_backbone``: none of the four backbones trains. ``attention_training``: the attention
-        subnet's backbone trains only with ``"full"``; its FC pairs (eq. (2)) with ``"full"`` and
-        ``"heads"``. Everything else (compatibility ``W``, the CCT embedding and centres, a learned
-        centre head, the joint branches unless frozen) trains."""
+        ``freeze_backbone``: none of the four backbones trains. ``attention_training``:
+        the attention subnet's backbone trains only with ``"full"``, its FC pairs (eq. (2))
+        with ``"full"`` and ``"heads"``. Everything else trains: compatibility ``W``, the
+        CCT embedding and centres, a learned centre head, the joint branches unless frozen."""
         self.requires_grad_(True)
         if freeze_backbone:
             for bb in [self.attention_backbone, *self.branches]:
@@ -139,19 +139,21 @@ class SGMA(nn.Module):
                 "parts": torch.stack(parts, dim=1), "tx": tx, "ty": ty, "ts": ts}
 
 
-def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.0, alpha: float = 1.0,
-                   beta: float = 1.0, cpt_sigma: float = 1.0, div_margin: float = 0.2, cct_margin: float = 0.8,
-                   cct_negatives: str = "hardest") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Eq. (9) on a forward pass ``out`` whose ``scores`` are over the seen classes; ``labels`` ``[B]``.
-
-    Returns the total and its four terms (detached scalars, for logging without a device
-    synchronisation per step)."""
-    cpt = compactness_loss(out["maps"], cpt_sigma)  # eq. (5), maps [B, P, h, w], summed over parts
-    div = diversity_loss(out["maps"], div_margin)  # eq. (6)
-    cls = embedding_softmax_loss(out["scores"], labels)  # eq. (7), scores [B, S]
-    cct = class_center_triplet_loss(out["emb"], model.centers, labels, cct_margin, cct_negatives)  # eq. (8), emb [B, D]
+def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.0,
+                   alpha: float = 1.0, beta: float = 1.0, cpt_sigma: float = 1.0,
+                   div_margin: float = 0.2, cct_margin: float = 0.8,
+                   cct_negatives: str = "hardest"):
+    """Eq. (9) on a forward pass ``out`` whose ``scores`` are over the seen classes;
+    ``labels`` ``[B]``. Returns the total and its four terms (detached scalars, for
+    logging without a device synchronisation per step)."""
+    maps, scores, emb = out["maps"], out["scores"], out["emb"]  # [B, P, h, w], [B, S], [B, D]
+    cpt = compactness_loss(maps, cpt_sigma)  # eq. (5), summed over the parts
+    div = diversity_loss(maps, div_margin)  # eq. (6)
+    cls = embedding_softmax_loss(scores, labels)  # eq. (7)
+    cct = class_center_triplet_loss(emb, model.centers, labels, cct_margin, cct_negatives)  # (8)
     total = sgma_loss(cpt, div, cls, cct, lam=lam, alpha=alpha, beta=beta)  # eq. (9)
-    return total, {"cpt": cpt.detach(), "div": div.detach(), "cls": cls.detach(), "cct": cct.detach()}
+    terms = {"cpt": cpt, "div": div, "cls": cls, "cct": cct}
+    return total, {name: value.detach() for name, value in terms.items()}
 
 
 class SGMAObjective(nn.Module):
@@ -173,6 +175,6 @@ class SGMAObjective(nn.Module):
                    cpt_sigma=config.cpt_sigma, div_margin=config.div_margin, cct_margin=config.cct_margin,
                    cct_negatives=config.cct_negatives)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.model(x, self.phi_seen)  # scores [B, S], emb [B, D], maps [B, P, h, w], parts [B, P, 3, J, J]
-        return sgma_objective(self.model, out, y, **self.weights)  # scalar, {cpt, div, cls, cct}
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        out = self.model(x, self.phi_seen)  # scores [B, S], emb [B, D], maps [B, P, h, w]
+        return sgma_objective(self.model, out, y, **self.weights)  # scalar, {4 terms}

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if main_rank:
             print(f"{args.profile} profile, {config.dataset}, seeds {seeds}, {distributed.world_size()} process(es)",
                   flush=True)
-        prepared = experiment.prepare_data(config, args.data_root, progress=progress)
+        prepared = experiment.prepare_data(config, args.data_root, progress=progress, runs_dir=args.runs_dir)
         for cfg in plan.configs():
             seed = cfg.seed
             for model in args.model:

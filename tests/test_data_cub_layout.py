@@ -159,3 +159,64 @@ def test_split_file_from_another_dataset(syn_copy):
     _rewrite_mat(path, test_unseen_loc=mat["test_unseen_loc"].astype(np.int64) + 10_000)
     with pytest.raises(DatasetError, match="does not list"):
         read_cub(syn_copy / "SYN" / "CUB_200_2011", path)
+
+
+def _resave_splits(root, change):
+    path = root / "SYN" / "xlsa17" / "att_splits.mat"
+    mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    change(mat)
+    scipy.io.savemat(path, mat)
+    return path
+
+
+def test_non_finite_semantics_are_refused_naming_the_class_column(syn_copy):
+    ds = load_dataset("SYN", syn_copy)
+    col = int(ds.unseen_classes[0])  # an unseen column: it would change the metrics silently
+
+    def poison(mat):
+        mat["att"] = mat["att"].astype(np.float64)
+        mat["att"][3, col] = np.nan
+
+    path = _resave_splits(syn_copy, poison)
+    with pytest.raises(DatasetError, match=rf"{path}: att holds 1 non-finite value.*class column {col + 1} "
+                                           rf"\({ds.class_names[col]}\)"):
+        load_dataset("SYN", syn_copy)
+
+
+def test_an_image_twice_in_a_split_is_refused(syn_copy):
+    def repeat(mat):
+        locs = mat["trainval_loc"].ravel()
+        mat["trainval_loc"] = np.concatenate([locs, locs[:1]]).reshape(-1, 1)
+
+    path = _resave_splits(syn_copy, repeat)
+    with pytest.raises(DatasetError, match=rf"{path}: trainval_loc lists image \d+ 2 times"):
+        load_dataset("SYN", syn_copy)
+
+
+def test_a_byte_order_mark_is_accepted(syn_copy, tiny_syn):
+    for name in ("images.txt", "classes.txt", "image_class_labels.txt"):
+        path = syn_copy / "SYN" / "CUB_200_2011" / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    ds = load_dataset("SYN", syn_copy)
+    np.testing.assert_array_equal(ds.labels, tiny_syn.labels)
+
+
+@pytest.mark.parametrize("name, edit, match", [
+    ("classes.txt", lambda b: b.replace(b"\n", "\nAuklet_caf\xe9\n".encode("latin-1"), 1), r"classes\.txt:2: not UTF-8"),
+    ("image_class_labels.txt", lambda b: b.replace(b"1 ", b"one ", 1), r"image_class_labels\.txt:1: field 1 is 'one'"),
+    ("bounding_boxes.txt", lambda b: b.replace(b" ", b" wide ", 1), r"bounding_boxes\.txt:1: field 2 is 'wide'"),
+    ("parts/part_locs.txt", lambda b: b.replace(b" ", b" x ", 1), r"part_locs\.txt: not a table of numbers"),
+])
+def test_undecodable_or_non_numeric_metadata_names_the_file_and_line(syn_copy, name, edit, match):
+    path = syn_copy / "SYN" / "CUB_200_2011" / name
+    path.write_bytes(edit(path.read_bytes()))
+    with pytest.raises(DatasetError, match=match):
+        load_dataset("SYN", syn_copy)
+
+
+def test_an_image_too_large_for_pillow_is_named(tiny_syn, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the 64 × 64 images are "bombs" now
+    with pytest.raises(ImageReadError, match=rf"image {tiny_syn.image_paths[0]} is larger than Pillow accepts"):
+        load_images(tiny_syn.image_paths[:1], 32)

@@ -32,7 +32,7 @@ def test_second_run_does_nothing_and_other_settings_need_force(tmp_path):
     assert generate(out, bigger, progress=False, force=True)["images"] == 70
 
 
-def test_interrupted_run_leaves_no_dataset(tmp_path, monkeypatch):
+def test_interrupted_run_leaves_nothing_behind(tmp_path, monkeypatch):
     import data_prep.synthetic as syn
 
     def broken(*args, **kwargs):
@@ -41,7 +41,38 @@ def test_interrupted_run_leaves_no_dataset(tmp_path, monkeypatch):
     monkeypatch.setattr(syn, "_write_mat", broken)
     with pytest.raises(KeyboardInterrupt):
         generate(tmp_path / "syn", SMALL, workers=1, progress=False)
-    assert not (tmp_path / "syn").exists()  # only a hidden temporary folder, never trusted
+    assert list(tmp_path.iterdir()) == []  # neither a dataset nor the temporary folder
+
+
+def test_a_folder_the_tool_did_not_write_is_never_deleted(tmp_path, capsys):
+    data = tmp_path / "data"  # e.g. --out data instead of data/SYN: the user's real datasets
+    (data / "CUB").mkdir(parents=True)
+    (data / "CUB" / "keep.txt").write_text("real data")
+    for force in (False, True):
+        with pytest.raises(FileExistsError, match="never deleted or overwritten, with or without --force"):
+            generate(data, SMALL, progress=False, force=force)
+    with pytest.raises(SystemExit) as info:
+        main(["--out", str(data), "--force", "--classes", "10", "--unseen", "3", "--images-per-class", "5"])
+    assert info.value.code == 2 and "not written by this tool" in capsys.readouterr().err
+    assert (data / "CUB" / "keep.txt").read_text() == "real data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_up_to_date_checks_the_files_and_repairs_a_damaged_dataset(tmp_path):
+    out = tmp_path / "syn"
+    generate(out, SMALL, progress=False)
+    digest = tree_digest(out)
+    next((out / "CUB_200_2011" / "images").rglob("*.jpg")).unlink()
+    (out / "xlsa17" / "att_splits.mat").unlink()
+    assert generate(out, SMALL, progress=False)["status"] == "written"  # not "up to date"
+    assert tree_digest(out) == digest
+
+
+def test_stale_temporary_folders_are_removed(tmp_path):
+    stale = tmp_path / ".syn.tmp-999999999"  # no such process
+    (stale / "CUB_200_2011").mkdir(parents=True)
+    generate(tmp_path / "syn", SMALL, progress=False)
+    assert not stale.exists()
 
 
 def test_unseen_classes_recombine_seen_values(tiny_syn):

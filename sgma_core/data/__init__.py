@@ -21,7 +21,9 @@ from sgma_core.data.dataset import DatasetError, ZSLDataset, validation_split
 from sgma_core.data.xlsa17 import LOC_KEYS, Xlsa17Images, Xlsa17Splits, read_xlsa17_images, read_xlsa17_splits
 from sgma_core.paths import find_dataset
 
-__all__ = ["DatasetError", "LOC_KEYS", "Xlsa17Images", "Xlsa17Splits", "ZSLDataset", "load_dataset", "read_awa2",
+DATASETS = ("SYN", "CUB", "AWA2", "FLO")  # RunConfig.dataset: the names load_dataset serves
+
+__all__ = ["DATASETS", "DatasetError", "LOC_KEYS", "Xlsa17Images", "Xlsa17Splits", "ZSLDataset", "load_dataset", "read_awa2",
            "read_cub", "read_flo", "read_xlsa17_images", "read_xlsa17_splits", "validation_split"]
 
 
@@ -35,7 +37,7 @@ def load_dataset(name: str = "SYN", data_root: str | Path | None = None, **kwarg
     layout that ``python -m data_prep.fetch`` installs. Keyword arguments go to the reader;
     ``with_parts`` is ignored for AWA2 and FLO, which have no part annotations.
     """
-    if name not in ("SYN", "CUB", "AWA2", "FLO"):
+    if name not in DATASETS:
         raise DatasetError(f"unknown image dataset {name!r}; the readers here serve 'SYN', 'CUB', 'AWA2' and 'FLO'.")
     base = find_dataset(name, data_root)
     if name == "AWA2":

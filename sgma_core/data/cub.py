@@ -61,7 +61,7 @@ def read_cub(
             "The attribute matrix does not match this dataset's classes."
         )
 
-    label_rows = read_table(cub_dir / "image_class_labels.txt", 2, "image id and class id")
+    label_rows = read_table(cub_dir / "image_class_labels.txt", 2, "image id and class id", integer=(0, 1))
     order = _id_column(cub_dir / "image_class_labels.txt", label_rows, n, id_to_row)
     labels = np.empty(n, dtype=np.int64)
     for row, (_, cid) in zip(order, label_rows):
@@ -100,7 +100,8 @@ def read_cub(
             )
 
     boxes = None
-    box_rows = read_table(cub_dir / "bounding_boxes.txt", 5, "image id, x, y, width, height", required=False)
+    box_rows = read_table(cub_dir / "bounding_boxes.txt", 5, "image id, x, y, width, height", required=False,
+                          numeric=(1, 2, 3, 4))
     if box_rows is not None:
         order = _id_column(cub_dir / "bounding_boxes.txt", box_rows, n, id_to_row)
         boxes = np.empty((n, 4), dtype=np.float32)
@@ -113,7 +114,11 @@ def read_cub(
         if part_rows is not None and loc_path.is_file():
             part_names = [r[1] for r in part_rows]
             part_ids = {int(r[0]): j for j, r in enumerate(part_rows)}
-            raw = np.loadtxt(loc_path, dtype=np.float64, ndmin=2)
+            try:
+                raw = np.loadtxt(loc_path, dtype=np.float64, ndmin=2, encoding="utf-8-sig")
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise DatasetError(f"{loc_path}: not a table of numbers (image_id part_id x y visible): "
+                                   f"{str(exc).splitlines()[0][:160]}.") from None
             if raw.shape[1] < 5:
                 raise DatasetError(f"{loc_path}: expected 5 columns (image_id part_id x y visible), found {raw.shape[1]}.")
             part_locs = np.zeros((n, len(part_names), 3), dtype=np.float32)

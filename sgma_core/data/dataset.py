@@ -14,8 +14,13 @@ class DatasetError(ValueError):
     """A dataset file is missing, unreadable or inconsistent. The message names the file."""
 
 
-def read_table(path: Path, n_cols: int, what: str, required: bool = True) -> list[list[str]] | None:
-    """Whitespace-separated rows with at least ``n_cols`` fields (the last field keeps its spaces)."""
+def read_table(path: Path, n_cols: int, what: str, required: bool = True, integer: tuple[int, ...] = (0,),
+               numeric: tuple[int, ...] = ()) -> list[list[str]] | None:
+    """Whitespace-separated rows with at least ``n_cols`` fields (the last field keeps its spaces).
+
+    UTF-8 text, with or without a byte-order mark. The fields at the positions ``integer`` must be
+    integers (the ids: by default the first field), those at ``numeric`` numbers. Every problem is
+    a :class:`DatasetError` naming the file and the line."""
     if not path.is_file():
         if required:
             raise DatasetError(
@@ -24,15 +29,26 @@ def read_table(path: Path, n_cols: int, what: str, required: bool = True) -> lis
             )
         return None
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=n_cols - 1)
-            if len(parts) < n_cols:
-                raise DatasetError(f"{path}:{lineno}: expected {n_cols} fields ({what}), found {line!r}.")
-            rows.append(parts)
+    raw = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    for lineno, data in enumerate(raw.split(b"\n"), 1):
+        try:
+            line = data.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start}: "
+                               f"{data[max(0, exc.start - 10) : exc.start + 10]!r}). Save the file as UTF-8, or "
+                               "extract it again from the original archive.") from None
+        if not line:
+            continue
+        parts = line.split(maxsplit=n_cols - 1)
+        if len(parts) < n_cols:
+            raise DatasetError(f"{path}:{lineno}: expected {n_cols} fields ({what}), found {line!r}.")
+        for col, kind in [(c, int) for c in integer] + [(c, float) for c in numeric]:
+            try:
+                kind(parts[col])
+            except ValueError:
+                expected = "an integer" if kind is int else "a number"
+                raise DatasetError(f"{path}:{lineno}: field {col + 1} is {parts[col]!r}, not {expected} ({what}).") from None
+        rows.append(parts)
     return rows
 
 

@@ -38,6 +38,11 @@ def read_image(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]
         raise ImageReadError(
             f"image not found: {path}. The dataset is incomplete; extract or regenerate it (make data for the synthetic set)."
         ) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            f"image {path} is larger than Pillow accepts ({exc}); no dataset of this book has such images. "
+            "Replace the file, or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it."
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageReadError(
             f"cannot decode image {path} ({exc}). The file is damaged; extract or regenerate the dataset."

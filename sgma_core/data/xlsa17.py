@@ -80,6 +80,11 @@ def _locs(path: Path, key: str, raw: np.ndarray) -> np.ndarray:
             f"{path}: {key} has the value {as_int.min()}, but xlsa17 locations are 1-based (MATLAB); "
             "this file was re-saved with 0-based indices — use the original xlsa17 file."
         )
+    values, counts = np.unique(as_int, return_counts=True)
+    if (counts > 1).any():
+        raise DatasetError(f"{path}: {key} lists image {values[counts > 1][0]} {counts.max()} times "
+                           f"({int((counts > 1).sum())} image(s) repeated); each image belongs once to a split. "
+                           "The file is damaged: use the original xlsa17 file.")
     return as_int - 1
 
 
@@ -117,6 +122,14 @@ def read_xlsa17_splits(path: str | Path) -> Xlsa17Splits:
     if att.ndim != 2:
         raise DatasetError(f"{path}: att has shape {att.shape}; expected [attributes, classes].")
     class_names = _cell_strings(mat["allclasses_names"]) if "allclasses_names" in mat else None
+    bad = ~np.isfinite(att)
+    if bad.any():
+        col = int(np.flatnonzero(bad.any(axis=0))[0])
+        name = f" ({class_names[col]})" if class_names is not None and col < len(class_names) else ""
+        raise DatasetError(
+            f"{path}: att holds {int(bad.sum())} non-finite value(s) (NaN or infinity), the first in class column "
+            f"{col + 1}{name}; class semantics must be finite numbers. The file is damaged or was written wrongly: "
+            "download the xlsa17 release again.")
     if class_names is not None and len(class_names) != att.shape[1]:
         raise DatasetError(
             f"{path}: att has {att.shape[1]} class columns but allclasses_names lists {len(class_names)} classes."

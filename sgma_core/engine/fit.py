@@ -93,29 +93,31 @@ def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, conf
     model.to(device)
     if config.channels_last:  # NHWC: faster convolutions on CUDA and on the CPU (oneDNN)
         model.to(memory_format=torch.channels_last)
-    run.check(config)
-    if run.is_finished():
-        model.load_state_dict(load_checkpoint(run.checkpoint_path, device)["model"])
-        return read_metrics(run.path)
-    distributed.barrier()  # every rank has looked at the folder before rank 0 changes it
-    optimizer, scheduler = make_optimizer(model, config)
-    start = run.start(config, model, optimizer, scheduler, device)
-    objective = objective if isinstance(objective, nn.Module) else LossOf(model, objective)
-    with distributed.data_parallel(objective, model, data, config, device) as step_module:
-        for epoch in range(start, config.epochs):
-            record = train_epoch(step_module, model, optimizer, data, config, epoch, device, run, progress)
-            scheduler.step(record["train_loss"])
-            distributed.broadcast_buffers(model)
-            if evaluate is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
-                model.eval()
-                with torch.no_grad():
-                    record.update(evaluate(model))
-            run.end_epoch(record, {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "scheduler": scheduler.state_dict()})
-            if progress and distributed.is_main():
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch" and isinstance(v, float))
-                print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, record)
-    model.eval()
-    return run.finish()
+    with run.lock():  # a second process with the same run waits here, then finds it finished
+        distributed.barrier()
+        run.check(config)
+        if run.is_finished():
+            model.load_state_dict(load_checkpoint(run.checkpoint_path, device)["model"])
+            return read_metrics(run.path)
+        distributed.barrier()  # every rank has looked at the folder before rank 0 changes it
+        optimizer, scheduler = make_optimizer(model, config)
+        start = run.start(config, model, optimizer, scheduler, device)
+        objective = objective if isinstance(objective, nn.Module) else LossOf(model, objective)
+        with distributed.data_parallel(objective, model, data, config, device) as step_module:
+            for epoch in range(start, config.epochs):
+                record = train_epoch(step_module, model, optimizer, data, config, epoch, device, run, progress)
+                scheduler.step(record["train_loss"])
+                distributed.broadcast_buffers(model)
+                if evaluate is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
+                    model.eval()
+                    with torch.no_grad():
+                        record.update(evaluate(model))
+                run.end_epoch(record, {"epoch": epoch, "model": model.state_dict(),
+                                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
+                if progress and distributed.is_main():
+                    shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch" and isinstance(v, float))
+                    print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, record)
+        model.eval()
+        return run.finish()

@@ -14,14 +14,26 @@ pretraining does not depend on SGMA's losses) — plus ``extra`` (for example th
 split). The folder's hash is the hash of the identity; a folder whose stored settings differ from
 a new run's in any identity field is refused (:class:`RunMismatchError`), never overwritten.
 
+**Safety.** One process writes a run folder at a time (a lock; a second identical run waits for
+the first and then reuses its result). Every file is written to a temporary name and moved into
+place; ``metrics.jsonl`` grows by whole lines, and a line cut short by a kill is ignored. Nothing is
+unpickled: checkpoints hold tensors and numbers only (``weights_only``), and a file that holds
+anything else is refused, not loaded. A damaged file is named with what to do
+(:class:`RunFileError`); a full disk is reported as such (:class:`DiskFullError`).
+
 Only rank 0 of a distributed run writes (:mod:`sgma_core.engine.distributed`); every rank reads.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import pickle
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +55,14 @@ class RunMismatchError(ValueError):
     """A run folder holds a run started with other settings."""
 
 
+class RunFileError(ValueError):
+    """A file of a run folder is damaged, or holds something other than tensors and numbers."""
+
+
+class DiskFullError(OSError):
+    """The disk filled up while a run's file was written."""
+
+
 def run_identity(settings: RunConfig | dict, keys: tuple[str, ...] | None = None, extra: dict | None = None) -> dict:
     """The settings that make a run what it is: ``keys`` (default: all but run-time-only ones), plus ``extra``."""
     d = config_dict(settings) if isinstance(settings, RunConfig) else dict(settings)
@@ -56,22 +76,64 @@ def settings_hash(identity: dict) -> str:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The per-epoch records of ``run_dir/metrics.jsonl`` (empty when there are none)."""
+    """The per-epoch records of ``run_dir/metrics.jsonl`` (empty when there are none).
+
+    A last line without its newline (an append cut short by a kill) is not a record and is left
+    out; any other line that is not a record is an error naming the file and line."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    records = []
+    for lineno, line in enumerate(lines[:-1], 1):  # the piece after the last newline is incomplete
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise RunFileError(f"{path}:{lineno} is not a metrics record ({line[:60]!r}); the file is damaged. "
+                               f"Delete {path.parent} to train this run again.") from None
+    return records
 
 
-def _atomic(path: Path, write) -> None:
+def _disk_full(exc: BaseException, path: Path) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:  # torch reports a failed write as "enforce fail at inline_container.cc" without the cause
+        return isinstance(exc, RuntimeError) and shutil.disk_usage(path.parent).free < 64 * 2**20
+    except OSError:
+        return False
+
+
+def save_atomically(path: Path, write) -> None:
+    """Write ``path`` through a temporary file moved into place: readers see the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if _disk_full(exc, path):
+            raise DiskFullError(errno.ENOSPC, f"the disk is full: {path} could not be written "
+                                f"({shutil.disk_usage(path.parent).free // 2**20} MiB free there). Free some space, "
+                                "or give runs_dir / --runs-dir on another disk, and run the same command again: the "
+                                "run resumes from its last finished epoch.") from exc
+        raise
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
-    """A checkpoint written by :meth:`Run.save_checkpoint` (tensors, numbers, strings: nothing is unpickled)."""
-    return torch.load(path, map_location=device, weights_only=True)
+    """A checkpoint written by :meth:`Run.end_epoch` (tensors, numbers, strings: nothing is unpickled)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise RunFileError(
+            f"{path} was refused: it holds Python objects other than tensors and numbers, and loading it could run "
+            f"code. Nothing was loaded from it. Runs written by this book never hold such objects; if you do not "
+            f"trust the file, delete {path.parent}.") from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise RunFileError(f"{path} is damaged ({str(exc).splitlines()[0][:120]}). Delete it to train this run "
+                           "again from its first epoch, or restore it from where the run was copied.") from exc
 
 
 @dataclass
@@ -106,12 +168,38 @@ class Run:
     def final_path(self) -> Path:
         return self.path / "final.json"
 
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock (rank 0 only): one writer at a time; a second process waits for it."""
+        if not distributed.is_main():
+            yield
+            return
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"another process is training {self.path}; waiting for it to finish (Ctrl-C to stop)",
+                      flush=True)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def check(self, config: RunConfig) -> None:
         """Refuse a folder that holds a run with other identity settings than ``config``'s."""
         if not (self.config_path.is_file() and (self.checkpoint_path.is_file() or self.metrics_path.is_file())):
             return
         ours = run_identity(config, self.keys)
-        stored = json.loads(self.config_path.read_text())
+        try:
+            stored = json.loads(self.config_path.read_text())
+            assert isinstance(stored, dict)
+        except (ValueError, AssertionError, UnicodeDecodeError):
+            raise RunFileError(f"{self.config_path} is damaged, so whether this folder holds the same run cannot be "
+                               f"checked. Delete {self.path} to train the run again.") from None
         diff = sorted(k for k in ours if stored.get(k) != ours[k])
         if diff:
             changes = ", ".join(f"{k}: {stored.get(k)!r} → {ours[k]!r}" for k in diff)
@@ -135,24 +223,36 @@ class Run:
         if distributed.is_main():
             self.path.mkdir(parents=True, exist_ok=True)
             kept = [m for m in read_metrics(self.path) if m["epoch"] < start]
-            _atomic(self.metrics_path, lambda p: p.write_text("".join(json.dumps(m) + "\n" for m in kept)))
+            save_atomically(self.metrics_path, lambda p: p.write_text("".join(json.dumps(m) + "\n" for m in kept)))
             self.final_path.unlink(missing_ok=True)
-            _atomic(self.config_path, lambda p: p.write_text(json.dumps(config_dict(config), indent=1) + "\n"))
+            save_atomically(self.config_path, lambda p: p.write_text(json.dumps(config_dict(config), indent=1) + "\n"))
         return start
 
     def end_epoch(self, record: dict, state: dict) -> None:
         """Rank 0 appends the epoch's record and replaces the checkpoint; every rank waits for it."""
         if distributed.is_main():
-            with self.metrics_path.open("a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            _atomic(self.checkpoint_path, lambda p: torch.save(state, p))
+            self._append(json.dumps(record) + "\n")  # then the checkpoint: a kill between the two
+            save_atomically(self.checkpoint_path, lambda p: torch.save(state, p))  # only costs this epoch again
         distributed.barrier()
+
+    def _append(self, line: str) -> None:
+        """One whole line at the end of ``metrics.jsonl``, on disk before the call returns."""
+        try:
+            with self.metrics_path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if _disk_full(exc, self.metrics_path):
+                raise DiskFullError(errno.ENOSPC, f"the disk is full: {self.metrics_path} could not be written. Free "
+                                    "some space and run the same command again: the run resumes.") from exc
+            raise
 
     def finish(self) -> list[dict]:
         """Mark the run finished (``final.json``: the last record); returns the whole history."""
         history = read_metrics(self.path)
         if distributed.is_main():
-            _atomic(self.final_path, lambda p: p.write_text(json.dumps(history[-1] if history else {}, indent=1) + "\n"))
+            save_atomically(self.final_path, lambda p: p.write_text(json.dumps(history[-1] if history else {}, indent=1) + "\n"))
         distributed.barrier()
         return history
 

@@ -42,14 +42,16 @@ class LossOf(nn.Module):
         return self.loss_fn(self.model, x, y)
 
 
-def train_step(objective: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               bf16: bool = False, weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """One SGD step on a batch; returns ``{"loss": …, term: …}`` (detached float64 scalars: no host sync).
+def train_step(objective: nn.Module, optimizer: torch.optim.Optimizer,
+               x: torch.Tensor, y: torch.Tensor, bf16: bool = False,
+               weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """One SGD step on a batch: forward and loss, backward, update.
 
-    ``objective(x, y)`` is the forward pass and the loss of a normalised, augmented batch ``x``
-    ``[B, 3, S, S]`` with seen labels ``y`` ``[B]``: a scalar, or ``(scalar, {term: scalar})``.
-    ``bf16``: the forward pass under bf16 autocast. ``weight`` scales the gradient (a distributed
-    rank's share of the global batch); 1 in one process.
+    ``objective(x, y)``: the loss of a normalised, augmented batch ``x`` ``[B, 3, S, S]``
+    with seen labels ``y`` ``[B]``, a scalar or ``(scalar, {term: scalar})``. ``bf16``:
+    the forward pass under bf16 autocast. ``weight`` scales the gradient (a distributed
+    rank's share of the global batch; 1 in one process). Returns ``{"loss": …, term: …}``,
+    detached float64 scalars, so that logging never waits for the device.
     """
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = objective(x, y)  # forward and loss: eq. (7) or eq. (9)
@@ -57,7 +59,8 @@ def train_step(objective: nn.Module, optimizer: torch.optim.Optimizer, x: torch.
     optimizer.zero_grad(set_to_none=True)
     (loss if weight == 1.0 else loss * weight).backward()
     optimizer.step()
-    return {name: torch.as_tensor(v, device=loss.device).detach().double() for name, v in {"loss": loss, **terms}.items()}
+    values = {"loss": loss, **terms}
+    return {k: torch.as_tensor(v, device=loss.device).detach().double() for k, v in values.items()}
 
 
 def make_batch(data: TrainData, rows: torch.Tensor, generator: torch.Generator, augmented: bool, device: torch.device,

@@ -13,6 +13,7 @@ from sgma_core.data import ZSLDataset, load_dataset, validation_split
 from sgma_core.data.cache import cached_images
 from sgma_core.data.images import load_images
 from sgma_core.engine.step import TrainData
+from sgma_core.paths import runs_root
 from sgma_core.profiles import RunConfig
 
 
@@ -69,11 +70,13 @@ def _subsample(rows: np.ndarray, labels: np.ndarray, limit: int | None) -> np.nd
 
 
 def prepare_data(config: RunConfig, data_root: str | Path | None = None, progress: bool = True,
-                 split: str = "test", cache_dir: str | Path | None = None) -> PreparedData:
+                 split: str = "test", cache_dir: str | Path | None = None,
+                 runs_dir: str | Path | None = None) -> PreparedData:
     """Load ``config.dataset`` and decode its trainval and test images at ``config.image_size``.
 
     With ``config.cache_images`` the decoded images come from (or go into) the memory-mapped cache
-    of :mod:`sgma_core.data.cache` in ``cache_dir`` (default ``<runs root>/cache``).
+    of :mod:`sgma_core.data.cache` in ``cache_dir`` (default: ``cache/`` in the runs folder,
+    ``runs_dir`` or ``$SGMA_RUNS_ROOT`` or ``<repo>/runs``).
 
     ``split="val"``: the validation re-split of :func:`validation_split` (validation classes play
     the unseen ones), for choosing hyper-parameters such as the calibration ``γ``.
@@ -89,6 +92,7 @@ def prepare_data(config: RunConfig, data_root: str | Path | None = None, progres
     rows = np.concatenate([tv, tu, ts])
     paths = [ds.image_paths[i] for i in rows]
     if config.cache_images:
+        cache_dir = cache_dir if cache_dir is not None else runs_root(runs_dir) / "cache"
         images, sizes, decode_info = cached_images(paths, config.image_size, cache_dir, progress=progress)
     else:
         t0 = time.perf_counter()

@@ -4,6 +4,7 @@ eq. (11)'s initialisation, each stored as a run (:mod:`sgma_core.engine.runs`) a
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from sgma_core.backbones import Backbone, build_backbone
 from sgma_core.baseline import BaselineObjective, BaselineZSL, SeenClassifier, seen_classifier_loss
 from sgma_core.engine import distributed
 from sgma_core.engine.fit import fit
-from sgma_core.engine.runs import Run
+from sgma_core.engine.runs import Run, RunFileError, load_checkpoint, save_atomically
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import predict_scores, sgma_evaluator, sgma_outputs, zsl_evaluator
 from sgma_core.experiment.prepare import PreparedData
@@ -107,7 +108,14 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     if snapshot_images is not None:
         run.path.mkdir(parents=True, exist_ok=True)
         if snap_path.is_file():
-            stored = torch.load(snap_path, weights_only=True)
+            try:
+                stored = load_checkpoint(snap_path)
+            except RunFileError as exc:
+                if isinstance(exc.__cause__, pickle.UnpicklingError):
+                    raise  # refused: never loaded
+                print(f"{snap_path} is damaged; the maps before training and after the last epoch are computed again, "
+                      "those of the epochs between are lost", flush=True)
+                stored = {}
             snapshots = {int(e): {k: v.numpy() for k, v in snap.items()} for e, snap in stored.items()}
         if -1 not in snapshots:
             snapshots[-1] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
@@ -116,9 +124,7 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
         if snapshot_images is not None:
             snapshots[epoch] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
             if distributed.is_main():
-                tmp = snap_path.with_name(snap_path.name + ".tmp")
-                torch.save({e: _as_tensors(s) for e, s in snapshots.items()}, tmp)
-                tmp.replace(snap_path)
+                save_atomically(snap_path, lambda p: torch.save({e: _as_tensors(s) for e, s in snapshots.items()}, p))
         if callback is not None:
             callback(epoch, record)
 

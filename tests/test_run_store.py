@@ -1,0 +1,154 @@
+"""The run store never unpickles, never loses a finished epoch, lets one writer at a time into a run
+folder, and names every damaged file with what to do."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sgma_core.engine.fit import TrainData, fit
+from sgma_core.engine.runs import DiskFullError, Run, RunFileError, read_metrics
+from sgma_core.profiles import make_config
+
+CFG = make_config("smoke", overrides={"epochs": 3, "batch_size": 8, "lr": 0.05, "device": "cpu", "eval_every": 1})
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    return TrainData(torch.randint(0, 256, (24, 3, 8, 8), dtype=torch.uint8, generator=g), torch.arange(24) % 3)
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten(), torch.nn.Linear(4, 3))
+
+
+def _loss(model, x, y):
+    return torch.nn.functional.cross_entropy(model(x), y)
+
+
+class _Hostile:
+    """Unpickling this would run a command: it must never happen."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_hostile_checkpoint_is_refused_and_nothing_runs(tmp_path):
+    run = tmp_path / "run"
+    fit(_model(), _data(), _loss, CFG, run, progress=False)
+    marker = tmp_path / "pwned"
+    state = torch.load(run / "last.pt", weights_only=True)
+    state["extra"] = _Hostile(marker)
+    torch.save(state, run / "last.pt")  # a run folder copied from somewhere else
+    with pytest.raises(RunFileError, match=r"last\.pt was refused.*could run code"):
+        fit(_model(), _data(), _loss, CFG, run, progress=False)  # finished: loads last.pt
+    (run / "final.json").unlink()
+    with pytest.raises(RunFileError, match=r"last\.pt was refused"):
+        fit(_model(), _data(), _loss, CFG, run, progress=False)  # unfinished: resumes from last.pt
+    assert not marker.exists()
+
+
+def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path):
+    from sgma_core.experiment import prepare_data, train_sgma
+
+    cfg = make_config("smoke", overrides={"dataset": "SYN", "epochs": 1, "device": "cpu"})
+    prepared = prepare_data(cfg, tiny_root, progress=False, runs_dir=tmp_path)
+    assert len(list((tmp_path / "cache").glob("images-*"))) > 0  # the decode cache lives in the chosen runs folder
+    show = prepared.test_unseen_images[:2]
+    _, _, info = train_sgma(prepared, cfg, tmp_path, progress=False, snapshot_images=show)
+    snap = next((tmp_path / "sgma").glob("*/snapshots.pt"))
+    marker = tmp_path / "pwned"
+    torch.save({0: {"maps": _Hostile(marker)}}, snap)
+    with pytest.raises(RunFileError, match=r"snapshots\.pt was refused"):
+        train_sgma(prepared, cfg, tmp_path, progress=False, snapshot_images=show)
+    assert not marker.exists()
+    snap.write_bytes(snap.read_bytes()[:50])  # truncated: recomputed where it can be, the run still reused
+    _, history, info = train_sgma(prepared, cfg, tmp_path, progress=False, snapshot_images=show)
+    assert sorted(info["snapshots"]) == [-1, 0] and len(history) == 1
+
+
+def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
+    full = fit(_model(), _data(), _loss, CFG, tmp_path / "full", progress=False)
+    run = tmp_path / "cut"
+
+    def stop(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(_model(), _data(), _loss, CFG, run, progress=False, on_epoch_end=stop)
+    with (run / "metrics.jsonl").open("a") as fh:
+        fh.write('{"epoch": 2, "train_lo')  # killed in the middle of an append
+    assert [m["epoch"] for m in read_metrics(run)] == [0, 1]
+    resumed = fit(_model(), _data(), _loss, CFG, run, progress=False)
+    assert [m["train_loss"] for m in resumed] == [m["train_loss"] for m in full]
+    assert (run / "metrics.jsonl").read_text().count("\n") == 3
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda run: (run / "last.pt").write_bytes((run / "last.pt").read_bytes()[:100]), r"last\.pt is damaged.*Delete it"),
+    (lambda run: (run / "config.json").write_text("{not json"), r"config\.json is damaged.*Delete"),
+    (lambda run: (run / "metrics.jsonl").write_text('{"epoch": 0}\nnonsense\n{"epoch": 2}\n'),
+     r"metrics\.jsonl:2 is not a metrics record"),
+])
+def test_a_damaged_file_is_named_with_what_to_do(tmp_path, damage, match):
+    run = tmp_path / "run"
+    fit(_model(), _data(), _loss, CFG, run, progress=False)
+    (run / "final.json").unlink()  # an unfinished run, so that every file is read on resume
+    damage(run)
+    with pytest.raises(RunFileError, match=match):
+        fit(_model(), _data(), _loss, CFG, run, progress=False)
+
+
+def test_a_full_disk_is_reported_as_such(tmp_path, monkeypatch):
+    import shutil
+
+    from sgma_core.engine import runs
+
+    def failing_save(obj, f, *a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 128 vs 64")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 0))
+    with pytest.raises(DiskFullError, match=r"the disk is full: .*last\.pt.*run resumes"):
+        fit(_model(), _data(), _loss, CFG, tmp_path / "run", progress=False)
+    assert not list((tmp_path / "run").glob("*.tmp"))
+    assert runs.read_metrics(tmp_path / "run")[0]["epoch"] == 0  # no checkpoint of it: a rerun trains it again
+
+
+SECOND_WRITER = """
+import json, sys, time, torch
+from sgma_core.engine.fit import fit
+from tests.test_run_store import CFG, _data, _loss, _model
+calls = []
+history = fit(_model(), _data(), _loss, CFG, sys.argv[1], progress=False, on_epoch_end=lambda e, r: calls.append(e))
+print(json.dumps({"trained": calls, "epochs": [h["epoch"] for h in history]}))
+"""
+
+
+def test_a_second_identical_run_waits_and_reuses_the_first(tmp_path):
+    run = Run(tmp_path / "run")
+    root = Path(__file__).resolve().parents[1]
+    with run.lock():  # the first writer, training
+        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SECOND_WRITER), str(run.path)], cwd=root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert proc.poll() is None  # waiting for the lock, not training beside the first writer
+        fit(_model(), _data(), _loss, CFG, tmp_path / "elsewhere", progress=False)
+        for name in ("config.json", "metrics.jsonl", "last.pt", "final.json"):
+            (run.path / name).write_bytes((tmp_path / "elsewhere" / name).read_bytes())
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "waiting for it to finish" in out
+    assert json.loads(out.splitlines()[-1]) == {"trained": [], "epochs": [0, 1, 2]}
+    assert (run.path / "metrics.jsonl").read_text().count("\n") == 3

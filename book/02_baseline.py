@@ -102,7 +102,7 @@ print(f"seeds {list(experiment.seeds)};", config_dict(config))
 
 # %%
 t0 = time.perf_counter()
-prepared = prepare_data(config, data_root, progress=progress)
+prepared = prepare_data(config, data_root, progress=progress, runs_dir=runs_dir)
 print(f"{len(prepared.train.labels)} trainval images, {len(prepared.test_unseen_labels)} test_unseen, "
       f"{len(prepared.test_seen_labels)} test_seen, at {config.image_size}×{config.image_size}; "
       f"{prepared.n_seen} seen / {prepared.n_unseen} unseen classes; decoded in {time.perf_counter() - t0:.1f} s")
@@ -158,7 +158,7 @@ objective = BaselineObjective(probe, prepared.phi_seen.to(device))
 optimizer = torch.optim.SGD(probe.parameters(), lr=cfg0.lr, momentum=cfg0.momentum)
 x, y = make_batch(prepared.train, torch.arange(cfg0.batch_size), None, False, device, False)
 print(f"x {tuple(x.shape)}, y {tuple(y.shape)}; L_CLS on this batch, step by step:",
-      [round(float(train_step(objective, optimizer, x, y)["loss"]), 3) for _ in range(3)])
+      ", ".join(f"{float(train_step(objective, optimizer, x, y)['loss']):.3g}" for _ in range(3)))
 
 # %% [markdown]
 # ## Training

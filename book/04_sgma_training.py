@@ -66,7 +66,7 @@ print(f"seeds {list(experiment.seeds)};", config_dict(config))
 
 # %%
 t0 = time.perf_counter()
-prepared = prepare_data(config, data_root, progress=progress)
+prepared = prepare_data(config, data_root, progress=progress, runs_dir=runs_dir)
 print(f"{len(prepared.train.labels)} trainval, {len(prepared.test_unseen_labels)} test_unseen, "
       f"{len(prepared.test_seen_labels)} test_seen images; decoded in {time.perf_counter() - t0:.1f} s")
 glue("n_unseen", prepared.n_unseen, display=False)
@@ -246,7 +246,7 @@ from sgma_core.data import DatasetError
 from sgma_core.experiment import calibrated_gzsl
 
 try:
-    val_prepared = prepare_data(cfg0, data_root, progress=progress, split="val")
+    val_prepared = prepare_data(cfg0, data_root, progress=progress, split="val", runs_dir=runs_dir)
 except DatasetError as exc:
     val_prepared = None
     print(f"No validation classes, so no calibrated result: {exc}")

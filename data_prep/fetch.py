@@ -47,6 +47,7 @@ from pathlib import Path
 from data_prep.archives import extract
 from data_prep.download import Report, download, file_digests
 from data_prep.errors import ArchiveError, ChecksumError, DownloadError, FetchError, NetworkUnavailableError
+from sgma_core.cli import add_debug_flag, command
 from sgma_core.paths import data_roots
 
 MARKER = ".sgma-complete.json"
@@ -604,7 +605,8 @@ def fetch(
     return installed
 
 
-def main(argv: list[str] | None = None) -> int:
+@command
+def main(argv: list[str]) -> int:
     """Command line: ``python -m data_prep.fetch {cub,awa2,flo} [...]``; returns the exit status."""
     p = argparse.ArgumentParser(
         prog="python -m data_prep.fetch",
@@ -622,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         "--delete-archives", action="store_true", help="delete archives under ROOT/downloads once they are installed"
     )
     p.add_argument("--retries", type=int, default=3, help="resume an interrupted download this many times (default 3)")
+    add_debug_flag(p)
     args = p.parse_args(argv)
     for name in args.names:
         try:

@@ -41,6 +41,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from sgma_core.cli import add_debug_flag, command
+
 FORMAT_VERSION = 1
 STAMP = "SYNTHETIC.json"
 
@@ -470,7 +472,8 @@ def tree_digest(folder: str | Path) -> str:
     return h.hexdigest()
 
 
-def main(argv: list[str] | None = None) -> int:
+@command
+def main(argv: list[str]) -> int:
     defaults = SyntheticConfig()
     p = argparse.ArgumentParser(prog="python -m data_prep.synthetic", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="output folder, e.g. data/SYN")
@@ -482,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument("--force", action="store_true",
                    help="replace a synthetic dataset made with other settings (never a folder this tool did not write)")
+    add_debug_flag(p)
     args = p.parse_args(argv)
     try:
         config = SyntheticConfig(seed=args.seed, classes=args.classes, unseen=args.unseen,

@@ -12,11 +12,14 @@ import argparse
 import sys
 
 from sgma_core.backbones import WeightsNotFoundError, vgg19, vgg19_weights_path
+from sgma_core.cli import add_debug_flag, command
 
 
-def main(argv: list[str] | None = None) -> int:
+@command
+def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m data_prep.weights")
     p.add_argument("name", choices=["vgg19"])
+    add_debug_flag(p)
     args = p.parse_args(argv)
     path = vgg19_weights_path()
     if path.is_file():

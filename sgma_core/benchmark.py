@@ -29,6 +29,7 @@ import time
 import torch
 
 from sgma_core.baseline import BaselineObjective, BaselineZSL
+from sgma_core.cli import add_debug_flag, command
 from sgma_core.engine.step import LossOf, train_step
 
 
@@ -189,7 +190,8 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+@command
+def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m sgma_core.benchmark")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backbone", default="vgg19", choices=["vgg19", "small_vgg"])
@@ -200,7 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--peak-n", type=int, default=8192)
     p.add_argument("--out", help="write the result as JSON here")
+    add_debug_flag(p)
     args = p.parse_args(argv)
+    for name in ("size", "joint_size", "batch", "steps", "peak_n"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)}: must be at least 1.")
+    unknown = set(args.models.split(",")) - {"baseline", "sgma"}
+    if unknown:
+        raise ValueError(f"--models names {', '.join(sorted(unknown))}; choose among baseline, sgma.")
     result = run(args.device, args.backbone, args.size, args.batch, args.steps, args.peak_n, args.joint_size,
                  tuple(args.models.split(",")))
     print(table(result))

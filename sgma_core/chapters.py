@@ -36,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from sgma_core.cli import add_debug_flag, command, debugging
 from sgma_core.paths import repo_root
 
 BOOK = repo_root() / "book"
@@ -161,8 +162,12 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
         src = Path(tmp) / f"{name}.ipynb"
         jupytext.write(jupytext.read(chapter_source(name)), src)
         partial = out_dir / f".{name}.partial.ipynb"
-        papermill.execute_notebook(str(src), str(partial), parameters=parameters, kernel_name="python3",
-                                   cwd=str(cwd or repo_root()), progress_bar=False, log_output=log_output)
+        try:
+            papermill.execute_notebook(str(src), str(partial), parameters=parameters, kernel_name="python3",
+                                       cwd=str(cwd or repo_root()), progress_bar=False, log_output=log_output)
+        except KeyboardInterrupt:
+            partial.unlink(missing_ok=True)  # the previous executed notebook stays as it was
+            raise
     import nbformat
 
     nb = nbformat.read(partial, as_version=4)
@@ -174,7 +179,37 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
     return out_path
 
 
-def main(argv: list[str] | None = None) -> int:
+TRAINING_PARAMETERS = ("profile", "dataset", "seeds", "overrides")
+
+
+def check_parameters(params: dict) -> None:
+    """The chapters' own parameters checked before any chapter starts: the training ones as the
+    chapters use them (:func:`sgma_core.profiles.make_experiment`), the others by type."""
+    from sgma_core.profiles import make_experiment
+
+    overrides = params.get("overrides", {})
+    if not isinstance(overrides, dict):
+        raise ValueError(f"overrides={overrides!r}: must be a mapping of settings, e.g. \"{{epochs: 5}}\".")
+    if any(k in params for k in TRAINING_PARAMETERS):
+        make_experiment(params.get("profile", "cpu"), {**overrides, "dataset": params.get("dataset", "SYN")},
+                        params.get("seeds"))
+    for key in ("data_root", "runs_dir"):
+        if params.get(key) is not None and not isinstance(params[key], str):
+            raise ValueError(f"{key}={params[key]!r}: must be a folder (a string) or null.")
+    if not isinstance(params.get("progress", False), bool):
+        raise ValueError(f"progress={params['progress']!r}: must be true or false.")
+
+
+def _one_line(exc: Exception) -> str:
+    """A chapter's own error, as papermill reports it, in one line."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {' '.join(str(evalue).split())}"
+    return " ".join(str(exc).split())[:500]
+
+
+@command
+def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m sgma_core.chapters", description="Execute chapters with papermill.")
     p.add_argument("chapters", nargs="*", help=f"chapter names (default: all of {', '.join(CHAPTERS)})")
     p.add_argument("--all", action="store_true", help="every chapter")
@@ -183,9 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(BOOK / "_executed"), help="folder for the executed notebooks")
     p.add_argument("--plain", action="store_true",
                    help="run the percent scripts as plain Python in this process (no Jupyter); glued values are printed")
+    add_debug_flag(p)
     args = p.parse_args(argv)
     names = CHAPTERS if args.all or not args.chapters else args.chapters
+    for name in names:
+        chapter_source(name)  # an unknown chapter name is an error before anything runs
     params = {k: yaml.safe_load(v) for k, v in args.parameter}
+    check_parameters(params)
     if args.plain:
         for name in names:
             t0 = time.perf_counter()
@@ -193,10 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             run_plain(name, params, strict=False)
             print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)
         return 0
-    try:
-        declared = {n: declared_parameters(n) for n in names}
-    except ValueError as exc:
-        p.exit(2, f"error: {exc}\n")
+    declared = {n: declared_parameters(n) for n in names}
     for key in params:
         if not any(key in d for d in declared.values()):
             valid = sorted({k for d in declared.values() for k in d})
@@ -209,8 +245,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"executing {name} …", flush=True)
         try:
             path = execute_chapter(name, args.out, params, strict=False)
+        except KeyboardInterrupt:
+            print(f"interrupted: {Path(args.out) / (name + '.ipynb')} is as it was before; run the same command "
+                  "again to go on (finished training runs are reused).", file=sys.stderr)
+            return 130
         except Exception as exc:  # papermill wraps the chapter's own error; show it briefly
-            print(f"error: chapter {name} failed: {exc}", file=sys.stderr)
+            if debugging(argv):
+                raise
+            print(f"error: chapter {name} failed: {_one_line(exc)}  (the notebook with the traceback: "
+                  f"{Path(args.out) / f'.{name}.partial.ipynb'})", file=sys.stderr)
             return 1
         print(f"  {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
     print(json.dumps({"executed": names, "out": args.out}))

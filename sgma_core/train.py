@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 
 import yaml
+
+from sgma_core.cli import add_debug_flag, command
 
 MODELS = ("baseline", "sgma")
 
@@ -43,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a RunConfig field; VALUE is parsed as YAML")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    add_debug_flag(p)
     args = p.parse_args(argv)
     params = {k: yaml.safe_load(v) for k, v in args.parameter}
     return args, params
@@ -69,15 +70,10 @@ def build_config(args: argparse.Namespace, params: dict):
     return make_experiment(args.profile, {**params, "dataset": args.dataset}, seeds)
 
 
-def main(argv: list[str] | None = None) -> int:
+@command
+def main(argv: list[str]) -> int:
     args, params = parse_args(argv)
-    first = int(os.environ.get("RANK", "0")) == 0  # before the process group exists
-    try:
-        plan = build_config(args, params)
-    except ValueError as exc:
-        if first:
-            print(f"error: {exc}", file=sys.stderr)
-        return 2
+    plan = build_config(args, params)  # every setting checked before any work
 
     from sgma_core import experiment
     from sgma_core.engine import distributed

@@ -1,0 +1,98 @@
+"""The command lines answer a user's mistake with one line and a non-zero status, show the traceback
+only when asked (--debug, SGMA_DEBUG=1), and stop cleanly on Ctrl-C."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sgma_core import chapters, train
+from sgma_core.paths import DataRootError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize("params, message", [
+    (["-p", "lr", "-1"], "lr=-1.0: must be greater than 0"),
+    (["-p", "epochs", "0"], "epochs=0: must be at least 1"),
+    (["-p", "batch_size", "0"], "batch_size=0: must be at least 1"),
+    (["-p", "max_train_images", "0"], "max_train_images=0: must be at least 1"),
+    (["-p", "seeds", "zero"], "seeds='zero': must be a non-empty list of integers"),
+    (["-p", "seeds", "[0, 0]"], "repeat a seed"),
+    (["-p", "ridge_lambda", "[1"], "while parsing a flow sequence"),
+    (["-p", "epoch", "3"], "unknown parameter 'epoch'"),
+])
+def test_train_refuses_bad_settings_before_any_work(params, message, tmp_path, capsys):
+    assert train.main(["--model", "baseline", "--profile", "smoke", "--runs-dir", str(tmp_path), *params]) == 2
+    assert message in _one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []  # no run folder left behind
+
+
+def test_a_setting_given_as_a_string_is_converted():
+    args, params = train.parse_args(["--model", "sgma", "-p", "ridge_lambda", "1e-3"])
+    assert params["ridge_lambda"] == "1e-3"  # what YAML gives
+    assert train.build_config(args, params).config.ridge_lambda == 0.001
+
+
+def test_a_missing_dataset_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    argv = ["--model", "baseline", "--profile", "smoke", "--dataset", "CUB", "--data-root", str(tmp_path / "none"),
+            "--runs-dir", str(tmp_path / "runs")]
+    assert train.main(argv) == 2
+    assert "dataset 'CUB' not found" in _one_error_line(capsys)
+    with pytest.raises(DataRootError):
+        train.main([*argv, "--debug"])
+    monkeypatch.setenv("SGMA_DEBUG", "1")
+    with pytest.raises(DataRootError):
+        train.main(argv)
+
+
+@pytest.mark.parametrize("params, message", [
+    (["-p", "seeds", "zero"], "seeds='zero'"),
+    (["-p", "overrides", "{epochs: 0}"], "epochs=0: must be at least 1"),
+    (["-p", "overrides", "[1, 2]"], "overrides=[1, 2]: must be a mapping"),
+    (["-p", "profile", "smok"], "unknown profile 'smok'"),
+    (["-p", "progress", "maybe"], "progress='maybe'"),
+])
+def test_the_chapter_runner_checks_parameters_before_running_a_chapter(params, message, tmp_path, capsys):
+    assert chapters.main(["02_baseline", "--out", str(tmp_path), *params]) == 2
+    assert message in _one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unknown_chapter_is_one_line(capsys):
+    assert chapters.main(["02_baselin"]) == 2
+    assert "Did you mean '02_baseline'" in _one_error_line(capsys)
+
+
+@pytest.mark.book
+def test_sigint_stops_the_chapter_runner_and_keeps_the_previous_notebook(tiny_root, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = out / "02_baseline.ipynb"
+    previous.write_text('{"previous": true}')
+    env = {**os.environ, "SGMA_DATA_ROOT": str(tiny_root), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "sgma_core.chapters", "02_baseline", "-p", "profile", "cpu",
+                             "-p", "runs_dir", str(tmp_path / "runs"), "--out", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "runs").exists():  # the chapter's kernel is training
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.5)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)  # to the runner alone, not its process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "is as it was before" in err
+    assert json.loads(previous.read_text()) == {"previous": True}
+    assert [p.name for p in out.iterdir()] == ["02_baseline.ipynb"]

@@ -14,7 +14,7 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test test-fast venv data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book test test-fast ablations venv data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
@@ -24,6 +24,7 @@ help:
 	@echo "make data-cub / data-awa2 / data-flo - download, verify and install a real dataset (needs internet)"
 	@echo "make chapters PROFILE=smoke - execute the chapters only"
 	@echo "make html   - build the HTML from the executed chapters"
+	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +74,13 @@ test-fast: $(VENV)/.installed
 
 clean:
 	rm -rf _build book/_executed
+
+# Every choice the paper leaves open, decided on validation classes; writes results/ablations-$(PROFILE).json
+# (results/ablations-$(PROFILE)-$(ABLATE_DATASET).json for a real dataset),
+# which chapter 05 renders. Resumable: stored runs are reused (about an hour on 2 cores for the cpu profile).
+ABLATE_DATASET ?= SYN
+ablations: data
+	$(PY) -m sgma_core.experiment.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET)
 
 # After editing a chapter's .md (or .py), bring its pair up to date.
 sync: $(VENV)/.installed

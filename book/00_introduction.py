@@ -58,6 +58,7 @@
 # | {doc}`02_baseline` | backbone → pooling → $W$ → scores, trained with the embedding softmax; one training step |
 # | {doc}`03_sgma_model` | multi-attention, channel grouping, the boxcar crop, joint features, the four losses, the three inference rules |
 # | {doc}`04_sgma_training` | SGMA's training step and training beside the baseline; calibrated stacking on validation classes; where the attention looks |
+# | {doc}`05_open_choices` | every choice the paper leaves open, decided on validation classes; the paper's own reading beside the book's on the test classes |
 #
 # (sec-equation-index)=
 # ## Equation index

@@ -30,7 +30,7 @@ dataset = "SYN"  # "SYN" (synthetic birds), or real data: "CUB", "AWA2", "FLO"
 data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
 runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs
 seeds = None  # None: the profile's seeds; e.g. [0, 1, 2]
-overrides = {}  # any RunConfig field, e.g. {"epochs": 5, "lr": 0.01}
+overrides = {}  # any RunConfig field, e.g. {"epochs": 5, "lr": 0.01}, or a preset: "paper_reading"
 progress = False  # tqdm bars and per-epoch lines in the output
 
 # %%
@@ -44,9 +44,9 @@ import torch
 from sgma_core.chapters import glue
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment import prepare_data, pretrained_backbone, summarize, train_baseline
-from sgma_core.profiles import config_dict, make_experiment
+from sgma_core.profiles import config_dict, make_experiment, resolve_overrides
 
-experiment = make_experiment(profile, {**overrides, "dataset": dataset}, seeds)
+experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
 config = experiment.config  # the settings every seed shares
 device = resolve_device(config.device)
 device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"

@@ -27,7 +27,7 @@ dataset = "SYN"  # "SYN" (synthetic birds), or real data: "CUB", "AWA2", "FLO"
 data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
 runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs
 seeds = None  # None: the profile's seeds; e.g. [0, 1, 2]
-overrides = {}  # any RunConfig field, e.g. {"centre_rule": "learned", "attention_training": "full"}
+overrides = {}  # RunConfig fields, e.g. {"centre_rule": "learned"}, or a preset: "paper_reading"
 progress = False  # tqdm bars and per-epoch lines in the output
 
 # %%
@@ -38,15 +38,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from sgma_core.chapters import glue
+from sgma_core.chapters import glue, markdown_table, show_markdown
 from sgma_core.data.images import normalize
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment import (build_sgma, initialise_grouping, prepare_data, pretrained_backbone, sgma_outputs,
                                   sgma_rule_scores, summarize, train_baseline, train_sgma)
-from sgma_core.localization import hit_rates, peak_concentration, preferred_parts, random_points, scale_parts
-from sgma_core.profiles import config_dict, make_experiment, with_settings
+from sgma_core.localization import (discriminative_parts, hit_rates, peak_concentration, preferred_parts,
+                                    random_points, scale_parts)
+from sgma_core.profiles import config_dict, make_experiment, resolve_overrides, with_settings
 
-experiment = make_experiment(profile, {**overrides, "dataset": dataset}, seeds)
+experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
 config = experiment.config  # the settings every seed shares; its seed is the first one
 device = resolve_device(config.device)
 device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
@@ -141,15 +142,17 @@ for step in range(3):
 # ## Training
 #
 # One run per seed, stored and resumable like the baseline's. The first seed also keeps the
-# attention maps and part squares of four unseen-class test images after every epoch.
+# attention maps and part squares of every test image after every epoch (the last section scores
+# them against the birds' parts).
 
 # %%
+test_images = torch.cat([prepared.test_unseen_images, prepared.test_seen_images])  # the first 4 are `show`
 results, histories, test_scores, snapshots = [], {}, {}, None
 t0 = time.perf_counter()
 for cfg in experiment.configs():
     seed = cfg.seed
     model, history, info = train_sgma(prepared, cfg, runs_dir, progress=progress,
-                                      snapshot_images=show if seed == cfg0.seed else None)
+                                      snapshot_images=test_images if seed == cfg0.seed else None)
     if seed == cfg0.seed:
         snapshots, trained = info["snapshots"], model
     histories[seed] = history
@@ -211,25 +214,31 @@ glue("t1_diff", f"{abs(diff):.1f} points {'above' if diff >= 0 else 'below'}", d
 # gives T1 {glue:text}`sgma_cct_T1:.1f`% and the combined rule {glue:text}`sgma_combined_T1:.1f`%.
 # All numbers are per-class accuracies at the last epoch, with no calibration of seen-class scores.
 #
-# The `cct` rule in GZSL compares an image with seen prototypes (mean embeddings of real images) and
-# unseen prototypes (ridge combinations of them, eq. 10). How do the two kinds of prototype compare in
-# length, for the first seed's trained model?
+# The `cct` rule in GZSL compares an image's embedding with seen prototypes (mean embeddings of
+# training images) and unseen prototypes (ridge combinations of them, eq. {eq}`eq-ridge`). Scored by
+# inner products, a prototype's *length* matters as much as its direction, and a ridge penalty $\rho$
+# shrinks the unseen ones. How long are they, for the first seed's trained model, at the penalty this
+# configuration uses and at $\rho = 1$?
 
 # %%
 from sgma_core.inference import ridge_coefficients, seen_prototypes, unseen_prototypes
 
 train_out = sgma_outputs(trained, prepared.train.images, prepared.phi_gzsl)
 p_s = seen_prototypes(train_out["emb"], prepared.train.labels.numpy(), prepared.n_seen)
-beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
-                          config.ridge_lambda)
-p_u = unseen_prototypes(p_s, beta)
-print(f"mean prototype norm: seen {np.linalg.norm(p_s, axis=0).mean():.3f}, "
-      f"unseen {np.linalg.norm(p_u, axis=0).mean():.3f} (ridge λ = {config.ridge_lambda})")
+for rho in sorted({config.ridge_lambda, 1.0}):
+    b = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(), rho)
+    p_u = unseen_prototypes(p_s, b)
+    print(f"ρ = {rho:g}: mean prototype norm seen {np.linalg.norm(p_s, axis=0).mean():.3f}, "
+          f"unseen {np.linalg.norm(p_u, axis=0).mean():.3f}")
+print(f"this configuration: ridge_lambda = {config.ridge_lambda:g}, prototype_norm = {config.prototype_norm}")
+glue("cct_setting", f"ρ = {config.ridge_lambda:g} and {'unit-length' if config.prototype_norm else 'raw'} "
+     "prototypes", display=False)
 
 # %% [markdown]
-# An unseen prototype built by eq. {eq}`eq-ridge` is an average-like combination of seen ones and so, when it is
-# shorter, it loses every inner-product comparison with the seen prototypes: GZSL without
-# calibration is where this rule is weakest.
+# A shorter unseen prototype loses inner-product comparisons with the seen ones whatever the image
+# shows, which is how, with $\rho = 1$ and raw prototypes, the rule's GZSL $H$ can collapse to almost
+# nothing. Both the penalty and the normalisation are chosen on validation classes in
+# {doc}`05_open_choices`; the numbers above use {glue:text}`cct_setting`.
 #
 # ## Calibrated stacking, a separate result
 #
@@ -309,17 +318,22 @@ if snapshots:
 #
 # Each test image's two attention peaks, mapped to input pixels, are compared with the ground-truth
 # part locations: a peak *hits* when it lies within an eighth of the image side of a visible part. The
-# same score for uniformly random points is the chance level. "Same cell" is the share of images whose
-# peak falls in the map's single most common cell: a map that follows the bird moves from image to
-# image, one that has stopped looking at the image does not.
+# same score for uniformly random points is the chance level. Not every part tells the classes apart:
+# the second score counts only the parts whose attributes differ between classes (for the synthetic
+# birds the head, the wing, the tail and the beak; belly and breast are drawn in colours that say
+# nothing about the class). "Same cell" is the share of images whose peak falls in the map's single
+# most common cell: a map that follows the bird moves from image to image, one that has stopped
+# looking at the image does not. This is a measurement of the trained models, not a way to choose
+# between them: the choices are made on validation classes in {doc}`05_open_choices`.
 
 # %%
 ds = prepared.dataset
 where = "This dataset has no part annotations, so the peaks cannot be scored."
 if ds.part_locs is not None:
     rows_all = np.concatenate([prepared.test_unseen_rows, prepared.test_seen_rows])
-    imgs = torch.cat([prepared.test_unseen_images, prepared.test_seen_images])
+    imgs = test_images
     parts = scale_parts(ds.part_locs[rows_all], prepared.sizes_of(rows_all), config.image_size)
+    disc = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
     radius = config.image_size / 8
     peaks = {}
     for label, m in (("before training", model0), ("after training", trained)):
@@ -331,26 +345,65 @@ if ds.part_locs is not None:
     out = sgma_outputs(alt_model, imgs, prepared.phi_gzsl)
     peaks[f"attention_training={alt_mode!r}, seed {cfg0.seed}"] = np.stack([out["tx"], out["ty"]], axis=-1)
     peaks["random points"] = random_points(len(rows_all), config.n_parts, config.image_size, seed=0)
-    print(f"hit radius {radius:.0f} px; {len(rows_all)} test images")
-    mean_hits = {}
+    print(f"hit radius {radius:.0f} px; {len(rows_all)} test images; parts that tell classes apart: "
+          f"{', '.join(p for p, d in zip(ds.part_names, disc) if d)}")
+    mean_hits, disc_hits, rows = {}, {}, []
     for label, pts in peaks.items():
         rates = hit_rates(pts, parts, radius)
+        disc_rates = hit_rates(pts, parts[:, disc], radius)
         prefs = preferred_parts(pts, parts, ds.part_names)
         same = peak_concentration(pts, cell=backbone.stride)  # share of images peaking in one map cell
-        print(f"{label:34s}" + "  ".join(f"map {i + 1}: {100 * r:5.1f}% (nearest: {p} {100 * f:.0f}%, "
-                                          f"same cell {100 * c:.0f}%)"
-                                          for i, (r, (p, f), c) in enumerate(zip(rates, prefs, same))))
-        mean_hits[label] = float(rates.mean())
+        for i in range(len(rates)):
+            rows.append([label if i == 0 else "", f"map {i + 1}", f"{100 * rates[i]:.1f}", f"{100 * disc_rates[i]:.1f}",
+                         f"{prefs[i][0]} ({100 * prefs[i][1]:.0f}%)", f"{100 * same[i]:.0f}"])
+        mean_hits[label], disc_hits[label] = float(rates.mean()), float(disc_rates.mean())
+    show_markdown(markdown_table(["peaks", "map", "hits (%)", "hits, telling parts (%)", "nearest part",
+                                  "same cell (%)"], rows))
+    change = "lowers" if mean_hits["after training"] < mean_hits["before training"] else "raises"
     where = (f"Averaged over the two maps, {100 * mean_hits['after training']:.1f}% of attention peaks land on a "
-             f"ground-truth part after training, against {100 * mean_hits['before training']:.1f}% before SGMA "
-             f"training and {100 * mean_hits['random points']:.1f}% for random points.")
+             f"ground-truth part after training, against {100 * mean_hits['before training']:.1f}% right after the "
+             f"channel grouping and {100 * mean_hits['random points']:.1f}% for random points: SGMA's training "
+             f"{change} the hit rate. On the parts that tell the classes apart the rates are "
+             f"{100 * disc_hits['after training']:.1f}%, {100 * disc_hits['before training']:.1f}% and "
+             f"{100 * disc_hits['random points']:.1f}%.")
 glue("where_sentence", where, display=False)
 
 # %% [markdown]
 # {glue:text}`where_sentence`
 #
-# The rows above use `attention_training={glue:text}`attention_training`` for the trained model, and one
-# seed of the alternative for comparison. Why does that setting matter? With the default centre rule
+# How the rate moves during training, for the first seed, on every test image after every epoch:
+
+# %% tags=["hide-input"]
+if ds.part_locs is not None and snapshots:
+    epochs = sorted(snapshots)
+    curves = {"any part": [], "parts that tell classes apart": []}
+    for e in epochs:
+        pts = np.stack([snapshots[e]["tx"], snapshots[e]["ty"]], axis=-1)
+        curves["any part"].append(100 * hit_rates(pts, parts, radius).mean())
+        curves["parts that tell classes apart"].append(100 * hit_rates(pts, parts[:, disc], radius).mean())
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    for (name, values), color in zip(curves.items(), ("C0", "C1")):
+        ax.plot([e + 1 for e in epochs], values, "o-", color=color, ms=3, label=name)
+    ax.axhline(100 * mean_hits["random points"], color="C0", ls="--", lw=1, label="random points, any part")
+    ax.axhline(100 * disc_hits["random points"], color="C1", ls="--", lw=1, label="random points, telling parts")
+    ax.set_xlabel("epoch (0: after the channel grouping, before training)")
+    ax.set_ylabel("peaks on a part (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    plt.show()
+
+# %% [markdown]
+# Why would training move the maps *off* the parts? The channel grouping of eq. {eq}`eq-grouping`
+# puts each map on a group of channels that peak in the same place on the training birds, which on
+# these images is a part. What trains the maps afterwards asks for something else: compactness and
+# diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, are satisfied by any two compact blobs that do not
+# overlap, on the bird or beside it, and the classification and triplet losses do not reach the
+# maps at all (next paragraph). Diversity in particular pushes apart two maps that start on
+# neighbouring parts of the head. Nothing in eq. {eq}`eq-total` rewards a map for staying on a part,
+# so the maps drift to wherever the two attention losses are cheapest.
+#
+# The rows above use attention_training = {glue:text}`attention_training` for the trained model, and
+# one seed of the alternative for comparison. Why does that setting matter? With the default centre rule
 # the square is placed at the map's argmax, which has no gradient, so the classification and triplet
 # losses never reach the attention subnet; only compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, train
 # it, and both are satisfied by any two compact, separate blobs, wherever they are. One backward
@@ -372,31 +425,23 @@ print(f"centre rule {cfg0.centre_rule!r}: gradient of L_CLS reaching the attenti
 # a feature that fires at one fixed position: a map that peaks there in every image is perfectly
 # compact and never overlaps the other map, so both losses are content. The "same cell" column above
 # shows whether that happened, and how often such a map still lands on a part. The paper does not say
-# whether the attention subnet's backbone is trained; this book's default, `attention_training="heads"`,
-# keeps it as pretrained and lets eqs. {eq}`eq-cpt`–{eq}`eq-div` train the channel attention of eq. {eq}`eq-channel`, so that a map
-# can only re-weight channels that the grouping of eq. {eq}`eq-grouping` found on the parts. One method
-# of the model decides what trains, for every setting:
+# whether the attention subnet's backbone is trained. With `attention_training="heads"` it stays as
+# pretrained and eqs. {eq}`eq-cpt`–{eq}`eq-div` train only the channel attention of eq. {eq}`eq-channel`,
+# so that a map can only re-weight channels of the backbone; with `"full"` they train the backbone
+# too; with `"none"` nothing moves the maps after eq. {eq}`eq-grouping`. Which of the three gives the
+# better zero-shot model is decided on validation classes in {doc}`05_open_choices`. One method of
+# the model decides what trains, for every setting:
 #
 # ```{literalinclude} /sgma_core/sgma.py
 # :pyobject: SGMA.freeze
 # ```
 #
-# Here is how the two compare on accuracy, for the same seed:
-
-# %%
-if ds.part_locs is not None:
-    ours = histories[cfg0.seed][-1]
-    alt = alt_history[-1]
-    print(f"{'':34s}{'T1':>7s}{'u':>7s}{'s':>7s}{'H':>7s}")
-    for name, h in ((f"attention_training={config.attention_training!r}", ours), (f"attention_training={alt_mode!r}", alt)):
-        print(f"{name:34s}" + "".join(f"{100 * h[k]:7.1f}" for k in ("T1", "u", "s", "H")))
-
-# %% [markdown]
 # Keeping the backbone only helps if eqs. {eq}`eq-cpt`–{eq}`eq-div` can still move the channel weights of eq. {eq}`eq-channel`. They
 # are sigmoids, and the pretraining of eq. {eq}`eq-grouping` pulls them towards the 0/1 indicator vectors: pulled
 # all the way, every sigmoid saturates, its slope vanishes and no later loss can change it. The
-# default therefore pretrains towards $\varepsilon$ and $1-\varepsilon$ (`grouping_smoothing`,
-# $\varepsilon = 0.1$) rather than 0 and 1. On one batch, right after the grouping initialisation:
+# smoothed pretraining aims at $\varepsilon$ and $1-\varepsilon$ instead (`grouping_smoothing`), and
+# {doc}`05_open_choices` compares $\varepsilon = 0.1$ with the exact indicators on validation classes.
+# On one batch, right after the grouping initialisation:
 
 # %%
 from sgma_core.sgma import sgma_objective

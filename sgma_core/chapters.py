@@ -40,7 +40,7 @@ from sgma_core.cli import add_debug_flag, command, debugging
 from sgma_core.paths import repo_root
 
 BOOK = repo_root() / "book"
-CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training"]
+CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices"]
 
 
 def glue(name: str, value, display: bool = True) -> None:
@@ -57,6 +57,26 @@ def glue(name: str, value, display: bool = True) -> None:
         myst_glue(name, value, display=display)
     else:
         print(f"[glue] {name} = {value!r}"[:400], flush=True)
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    """A Markdown table (cells converted with ``str``)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def show_markdown(text: str) -> None:
+    """Markdown rendered in the book (tables that fit the column); printed in a plain run."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+
+        if get_ipython() is not None:
+            display(Markdown(text))
+            return
+    except ImportError:
+        pass
+    print(text, flush=True)
 
 
 def percent_cells(name: str) -> list[tuple[str, list[str], str]]:
@@ -187,9 +207,9 @@ def check_parameters(params: dict) -> None:
     chapters use them (:func:`sgma_core.profiles.make_experiment`), the others by type."""
     from sgma_core.profiles import make_experiment
 
-    overrides = params.get("overrides", {})
-    if not isinstance(overrides, dict):
-        raise ValueError(f"overrides={overrides!r}: must be a mapping of settings, e.g. \"{{epochs: 5}}\".")
+    from sgma_core.profiles import resolve_overrides
+
+    overrides = resolve_overrides(params.get("overrides", {}))
     if any(k in params for k in TRAINING_PARAMETERS):
         make_experiment(params.get("profile", "cpu"), {**overrides, "dataset": params.get("dataset", "SYN")},
                         params.get("seeds"))

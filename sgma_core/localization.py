@@ -60,3 +60,23 @@ def peak_concentration(points: np.ndarray, cell: float = 1.0) -> np.ndarray:
 def random_points(n: int, m: int, size: int, seed: int = 0) -> np.ndarray:
     """Uniformly random points ``[n, m, 2]`` in a ``size × size`` image."""
     return np.random.default_rng(seed).uniform(0, size, size=(n, m, 2))
+
+
+# Words by which an attribute group names a part (``has_bill_length`` is about the beak); a part is
+# also named by the last word of its own name ("left wing" → "wing").
+PART_WORDS = {"beak": ("bill",), "crown": ("head",), "forehead": ("head",), "eye": ("head",), "nape": ("head",)}
+
+
+def discriminative_parts(part_names: list[str], attribute_names: list[str], att: np.ndarray) -> np.ndarray:
+    """Which parts ``[Q]`` (bool) carry attributes that differ between classes.
+
+    An attribute ``has_<words>::<value>`` belongs to a part when one of its words names the part
+    (:data:`PART_WORDS`); a part is discriminative when some attribute of it takes different values
+    in different classes (``att`` ``[K, C]``, one row per attribute)."""
+    varies = np.ptp(np.asarray(att, dtype=np.float64), axis=1) > 1e-9  # [K]
+    groups = [set(name.split("::")[0].removeprefix("has_").split("_")) for name in attribute_names]
+    out = np.zeros(len(part_names), dtype=bool)
+    for q, part in enumerate(part_names):
+        words = {part.split()[-1], *PART_WORDS.get(part.split()[-1], ())}
+        out[q] = any(varies[k] and words & g for k, g in enumerate(groups))
+    return out

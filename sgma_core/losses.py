@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-CCT_NEGATIVES = ("hardest", "mean")  # RunConfig.cct_negatives: which negatives eq. (8) takes
+CCT_NEGATIVES = ("hardest", "mean", "all")  # RunConfig.cct_negatives: which negatives eq. (8) takes
 
 
 def embedding_softmax_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -77,9 +77,15 @@ def class_center_triplet_loss(
     """Eq. (8): ``L_CCT = (1/N) Σ_n max(0, mrg_cct + ‖ϕ̂_n − Ĉ_{y_n}‖² − d⁻_n)``.
 
     ``emb`` ``[B, D]`` and ``centers`` ``[S, D]`` are L2-normalised here; ``labels`` ``[B]`` in
-    ``0..S−1``. ``negatives="hardest"``: ``d⁻_n = min_{k≠y_n} ‖ϕ̂_n − Ĉ_k‖²`` (the triplet-centre
-    loss papers); ``"mean"``: the mean over all ``k ≠ y_n`` (the alternative). The earlier
-    reproduction summed the distances to all centres, which is neither.
+    ``0..S−1``. Three readings of the negatives:
+
+    * ``"hardest"``: ``d⁻_n = min_{k≠y_n} ‖ϕ̂_n − Ĉ_k‖²`` (the triplet-centre loss papers);
+    * ``"mean"``: ``d⁻_n`` is the mean distance to all ``k ≠ y_n``, inside one hinge;
+    * ``"all"``: one hinge per negative class, averaged over the ``S − 1`` of them (the
+      reproduction report: "the rest of the class prototypes are considered as faulty inputs"),
+      ``(1/N) Σ_n (1/(S−1)) Σ_{k≠y_n} max(0, mrg_cct + ‖ϕ̂_n − Ĉ_{y_n}‖² − ‖ϕ̂_n − Ĉ_k‖²)``.
+
+    The earlier reproduction summed the distances to all centres, which is none of these.
     """
     if negatives not in CCT_NEGATIVES:
         raise ValueError(f"negatives={negatives!r}; choose one of {', '.join(map(repr, CCT_NEGATIVES))}")
@@ -90,6 +96,9 @@ def class_center_triplet_loss(
     d = ((e[:, None, :] - c[None, :, :]) ** 2).sum(-1)  # [B, S]
     pos = d.gather(1, labels[:, None]).squeeze(1)
     is_pos = F.one_hot(labels, c.shape[0]).bool()
+    if negatives == "all":
+        hinges = torch.clamp(margin + pos[:, None] - d, min=0).masked_fill(is_pos, 0.0)  # [B, S]
+        return (hinges.sum(dim=1) / (c.shape[0] - 1)).mean()
     if negatives == "hardest":
         neg = d.masked_fill(is_pos, float("inf")).min(dim=1).values
     else:

@@ -29,6 +29,10 @@ from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diver
 # RunConfig.attention_training: what eqs. (5)–(6) may train — the attention backbone and the FC pairs ("full"),
 # the FC pairs only ("heads"), or nothing ("none": the channel grouping of eq. (11) is kept as it is).
 ATTENTION_TRAINING = ("full", "heads", "none")
+# RunConfig.training_schedule: eq. (9) at every step ("joint"), or epochs of the attention losses, eqs. (5)-(6),
+# alternating with epochs of the feature losses, eqs. (7)-(8) ("alternating"; the paper does not say which).
+SCHEDULES = ("joint", "alternating")
+PHASES = ("joint", "attention", "features")
 
 
 class SGMA(nn.Module):
@@ -142,16 +146,24 @@ class SGMA(nn.Module):
 def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.0,
                    alpha: float = 1.0, beta: float = 1.0, cpt_sigma: float = 1.0,
                    div_margin: float = 0.2, cct_margin: float = 0.8,
-                   cct_negatives: str = "hardest"):
+                   cct_negatives: str = "hardest", phase: str = "joint"):
     """Eq. (9) on a forward pass ``out`` whose ``scores`` are over the seen classes;
     ``labels`` ``[B]``. Returns the total and its four terms (detached scalars, for
-    logging without a device synchronisation per step)."""
+    logging without a device synchronisation per step). ``phase``: ``"attention"`` keeps
+    only eqs. (5)-(6) in the total, ``"features"`` only eqs. (7)-(8)."""
     maps, scores, emb = out["maps"], out["scores"], out["emb"]  # [B, P, h, w], [B, S], [B, D]
     cpt = compactness_loss(maps, cpt_sigma)  # eq. (5), summed over the parts
     div = diversity_loss(maps, div_margin)  # eq. (6)
     cls = embedding_softmax_loss(scores, labels)  # eq. (7)
     cct = class_center_triplet_loss(emb, model.centers, labels, cct_margin, cct_negatives)  # (8)
-    total = sgma_loss(cpt, div, cls, cct, lam=lam, alpha=alpha, beta=beta)  # eq. (9)
+    if phase not in PHASES:
+        raise ValueError(f"phase={phase!r}; choose one of {', '.join(map(repr, PHASES))}")
+    if phase == "attention":  # the other terms stay out of the graph: what they train is left alone
+        total = cpt + lam * div
+    elif phase == "features":
+        total = alpha * cls + beta * cct
+    else:
+        total = sgma_loss(cpt, div, cls, cct, lam=lam, alpha=alpha, beta=beta)  # eq. (9)
     terms = {"cpt": cpt, "div": div, "cls": cls, "cct": cct}
     return total, {name: value.detach() for name, value in terms.items()}
 
@@ -163,18 +175,27 @@ class SGMAObjective(nn.Module):
     :func:`~sgma_core.engine.step.train_step` (and DistributedDataParallel around it) sees one
     module whose parameters are everything the loss trains, ``centers`` included."""
 
-    def __init__(self, model: SGMA, phi_seen: torch.Tensor, **weights) -> None:
+    def __init__(self, model: SGMA, phi_seen: torch.Tensor, schedule: str = "joint", **weights) -> None:
         super().__init__()
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule={schedule!r}; choose one of {', '.join(map(repr, SCHEDULES))}")
         self.model = model
         self.register_buffer("phi_seen", phi_seen, persistent=False)
+        self.schedule, self.phase = schedule, "joint"
         self.weights = weights  # lam, alpha, beta, cpt_sigma, div_margin, cct_margin, cct_negatives
 
     @classmethod
     def from_config(cls, model: SGMA, phi_seen: torch.Tensor, config) -> "SGMAObjective":
-        return cls(model, phi_seen, lam=config.lam_div, alpha=config.alpha_cls, beta=config.beta_cct,
-                   cpt_sigma=config.cpt_sigma, div_margin=config.div_margin, cct_margin=config.cct_margin,
-                   cct_negatives=config.cct_negatives)
+        return cls(model, phi_seen, schedule=config.training_schedule, lam=config.lam_div, alpha=config.alpha_cls,
+                   beta=config.beta_cct, cpt_sigma=config.cpt_sigma, div_margin=config.div_margin,
+                   cct_margin=config.cct_margin, cct_negatives=config.cct_negatives)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called by the engine before each epoch: the alternating schedule trains the attention
+        losses in even epochs (the first included) and the feature losses in odd ones."""
+        if self.schedule == "alternating":
+            self.phase = "attention" if epoch % 2 == 0 else "features"
 
     def forward(self, x: torch.Tensor, y: torch.Tensor):
         out = self.model(x, self.phi_seen)  # scores [B, S], emb [B, D], maps [B, P, h, w]
-        return sgma_objective(self.model, out, y, **self.weights)  # scalar, {4 terms}
+        return sgma_objective(self.model, out, y, phase=self.phase, **self.weights)  # scalar, {4 terms}

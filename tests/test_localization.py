@@ -41,3 +41,20 @@ def test_peak_concentration_tells_a_fixed_position_from_a_moving_one():
     moving = random_points(100, 1, 64, seed=1)
     got = peak_concentration(np.concatenate([fixed, moving], axis=1), cell=8)
     assert got[0] == 1.0 and got[1] < 0.1
+
+
+def test_discriminative_parts_are_those_whose_attributes_differ_between_classes():
+    from sgma_core.localization import discriminative_parts
+
+    parts = ["beak", "crown", "left wing", "belly", "tail"]
+    names = ["has_bill_length::short", "has_head_color::red", "has_wing_color::red", "has_tail_shape::forked"]
+    att = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=float)  # wing colour is the same everywhere
+    assert discriminative_parts(parts, names, att).tolist() == [True, True, False, False, True]
+
+
+def test_the_synthetic_birds_tell_classes_apart_by_head_wing_tail_and_beak(tiny_syn):
+    from sgma_core.localization import discriminative_parts
+
+    flags = discriminative_parts(tiny_syn.part_names, tiny_syn.attribute_names, tiny_syn.att)
+    assert dict(zip(tiny_syn.part_names, flags.tolist())) == {
+        "beak": True, "crown": True, "eye": True, "wing": True, "tail": True, "belly": False, "breast": False}

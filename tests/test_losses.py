@@ -65,6 +65,21 @@ def test_cct_hand_value_hardest_and_mean():
     assert class_center_triplet_loss(emb, centers, torch.tensor([1]), margin=0.8).item() == pytest.approx(0.8 + 2 - 0)
     assert class_center_triplet_loss(emb, centers, torch.tensor([1]), negatives="mean").item() == pytest.approx(
         0.8 + 2 - (0 + 4) / 2)
+    # the report's reading, one hinge per negative class: (max(0, 0.8 + 2 − 0) + max(0, 0.8 + 2 − 4)) / 2
+    assert class_center_triplet_loss(emb, centers, torch.tensor([1]), negatives="all").item() == pytest.approx(1.4)
+    assert class_center_triplet_loss(emb, centers, labels, negatives="all").item() == pytest.approx(0.0)
+
+
+def test_the_three_cct_readings_differ():
+    torch.manual_seed(1)
+    emb, centers, labels = torch.randn(8, 4), torch.randn(6, 4), torch.randint(0, 6, (8,))
+    values = {n: class_center_triplet_loss(emb, centers, labels, negatives=n).item() for n in ("hardest", "mean", "all")}
+    assert len({round(v, 6) for v in values.values()}) == 3
+    e, c = torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(centers, dim=1)
+    d = ((e[:, None] - c[None]) ** 2).sum(-1)
+    expected = sum(max(0.0, 0.8 + d[n, labels[n]].item() - d[n, k].item()) for n in range(8) for k in range(6)
+                   if k != labels[n]) / (8 * 5)
+    assert values["all"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_cct_is_not_the_sum_over_all_centres():

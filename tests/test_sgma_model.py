@@ -100,3 +100,42 @@ def test_what_each_attention_training_mode_trains(mode, freeze_backbone, tmp_pat
 def test_unknown_attention_training_is_refused():
     with pytest.raises(ValueError, match="attention_training"):
         SGMA(small_vgg(), [small_vgg() for _ in range(3)], 6, 5, 24, 12, attention_training="some")
+
+
+def test_alternating_schedule_trains_the_attention_then_the_features(tmp_path):
+    """Epoch 0 minimises eqs. (5)-(6) only (the FC pairs move, the joint subnet does not), epoch 1
+    eqs. (7)-(8) only (the other way round)."""
+    from sgma_core.engine.fit import TrainData, fit
+    from sgma_core.profiles import make_config
+    from sgma_core.sgma import SGMAObjective
+
+    model = tiny_sgma(training_schedule="alternating")
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (16, 3, 24, 24), dtype=torch.uint8, generator=g)
+    config = make_config("smoke", overrides={"epochs": 2, "batch_size": 8, "device": "cpu", "image_size": 24,
+                                             "joint_size": 12, "training_schedule": "alternating"})
+    params = lambda: {k: v.detach().clone() for k, v in model.named_parameters()}  # noqa: E731
+    states = [params()]
+    fit(model, TrainData(images, torch.arange(16) % 5), SGMAObjective.from_config(model, torch.randn(6, 5), config),
+        config, tmp_path, progress=False, on_epoch_end=lambda e, r: states.append(params()))
+
+    def moved(a, b, prefix):
+        return any(not torch.equal(a[k], b[k]) for k in a if k.startswith(prefix))
+
+    assert moved(states[0], states[1], "attention.fc.") and not moved(states[0], states[1], "branches.")
+    assert not moved(states[1], states[2], "attention.fc.") and moved(states[1], states[2], "branches.")
+    assert not moved(states[0], states[1], "centers") and moved(states[1], states[2], "centers")
+
+
+def test_objective_phases():
+    model = _model()
+    out = model(torch.randn(3, 3, 24, 24), torch.randn(6, 5))
+    y = torch.tensor([0, 3, 4])
+    total, t = sgma_objective(model, out, y, lam=0.5, alpha=2.0, beta=3.0)
+    attention, _ = sgma_objective(model, out, y, lam=0.5, alpha=2.0, beta=3.0, phase="attention")
+    features, _ = sgma_objective(model, out, y, lam=0.5, alpha=2.0, beta=3.0, phase="features")
+    torch.testing.assert_close(attention, t["cpt"] + 0.5 * t["div"])
+    torch.testing.assert_close(features, 2.0 * t["cls"] + 3.0 * t["cct"])
+    torch.testing.assert_close(total, attention + features)
+    with pytest.raises(ValueError, match="phase"):
+        sgma_objective(model, out, y, phase="both")

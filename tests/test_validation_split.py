@@ -33,9 +33,10 @@ def test_held_out_images_fall_back_to_a_fixed_share(tiny_syn):
     assert np.array_equal(validation_split(no_overlap).test_seen, val.test_seen)  # deterministic
 
 
-def test_missing_train_val_is_a_clear_error(tiny_syn):
-    with pytest.raises(DatasetError, match="train_loc/val_loc"):
-        validation_split(dataclasses.replace(tiny_syn, train=None, val=None))
+def test_missing_train_val_is_a_clear_error(tiny_syn, tmp_path):
+    bare = dataclasses.replace(tiny_syn, root=tmp_path / "CUB_200_2011", train=None, val=None)
+    with pytest.raises(DatasetError, match="no train_loc/val_loc and .* has no trainclasses1.txt"):
+        validation_split(bare)
 
 
 def test_prepare_data_val_split_labels(tiny_root, tmp_path):
@@ -47,3 +48,31 @@ def test_prepare_data_val_split_labels(tiny_root, tmp_path):
     assert val.train.labels.max() < val.n_seen and val.test_unseen_labels.max() < val.n_unseen
     with pytest.raises(ValueError, match="split"):
         prepare_data(config, tiny_root, progress=False, split="train")
+
+
+def test_class_lists_divide_the_seen_classes_where_the_split_file_has_no_train_val(tiny_syn, tmp_path):
+    import shutil
+
+    lists = tmp_path / "xlsa17"
+    lists.mkdir()
+    shutil.copy(tiny_syn.root.parent / "xlsa17" / "trainclasses1.txt", lists)
+    shutil.copy(tiny_syn.root.parent / "xlsa17" / "valclasses1.txt", lists)
+    bare = dataclasses.replace(tiny_syn, root=tmp_path / "CUB_200_2011", train=None, val=None)
+    from_lists, from_locs = validation_split(bare), validation_split(tiny_syn)
+    np.testing.assert_array_equal(from_lists.unseen_classes, from_locs.unseen_classes)
+    np.testing.assert_array_equal(from_lists.test_unseen, from_locs.test_unseen)
+    assert not np.isin(from_lists.unseen_classes, tiny_syn.unseen_classes).any()
+
+
+@pytest.mark.realdata
+def test_real_cub_validation_classes_come_from_its_class_lists():
+    from sgma_core.data import load_dataset
+    from tests.conftest import real_dataset
+
+    real_dataset("CUB")
+    try:
+        ds = load_dataset("CUB", with_parts=False)
+    except DatasetError as exc:  # the real metadata here has 30 images, not the whole archive
+        pytest.skip(f"CUB images absent: {exc}")
+    val = validation_split(ds)
+    assert (len(val.seen_classes), len(val.unseen_classes)) == (100, 50)

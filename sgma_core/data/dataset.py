@@ -146,6 +146,30 @@ class ZSLDataset:
         return out
 
 
+def _with_class_list_split(ds: ZSLDataset) -> ZSLDataset:
+    """``train`` / ``val`` rows from xlsa17's ``trainclasses1.txt`` / ``valclasses1.txt`` (class names)."""
+    lists = ds.root.parent / "xlsa17"
+    paths = [lists / "trainclasses1.txt", lists / "valclasses1.txt"]
+    if not all(p.is_file() for p in paths):
+        raise DatasetError(
+            f"{ds.name}: its att_splits.mat has no train_loc/val_loc and {lists} has no trainclasses1.txt/"
+            "valclasses1.txt, so there are no validation classes. Use the xlsa17 release's files (CUB's split "
+            "lists come with it).")
+    column = {name: j for j, name in enumerate(ds.class_names)}
+    groups = []
+    for path in paths:
+        names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        unknown = [n for n in names if n not in column]
+        if unknown:
+            raise DatasetError(f"{path} names {len(unknown)} class(es) that {ds.name}'s split file does not, "
+                               f"e.g. {unknown[0]!r}.")
+        groups.append(np.array([column[n] for n in names]))
+    seen_rows = np.union1d(ds.trainval, ds.test_seen)
+    train = seen_rows[np.isin(ds.labels[seen_rows], groups[0])]
+    val = seen_rows[np.isin(ds.labels[seen_rows], groups[1])]
+    return dataclasses.replace(ds, train=train, val=val)
+
+
 def validation_split(ds: ZSLDataset, held_out: float = 0.2) -> ZSLDataset:
     """The same dataset re-split for choosing hyper-parameters on validation classes (METHOD §6).
 
@@ -154,12 +178,13 @@ def validation_split(ds: ZSLDataset, held_out: float = 0.2) -> ZSLDataset:
     ``trainval`` = train-class images of the original ``trainval``, ``test_seen`` = train-class images
     of the original ``test_seen`` (where that is empty, a fixed ``held_out`` share of each
     train class's images), ``test_unseen`` = ``val_loc``. No test-class image is used.
+
+    Where the split file has no ``train_loc`` / ``val_loc`` (the CUB copy of xlsa17), the class lists
+    ``trainclasses1.txt`` / ``valclasses1.txt`` beside it divide the seen classes instead, and all
+    seen-split images of a validation class are its ``val_loc``.
     """
     if ds.train is None or ds.val is None:
-        raise DatasetError(
-            f"{ds.name}: its att_splits.mat has no train_loc/val_loc, so there are no validation classes. "
-            "Use the xlsa17 release's att_splits.mat (CUB's is also in sent_splits.mat) or choose γ = 0."
-        )
+        ds = _with_class_list_split(ds)
     train_classes = np.unique(ds.labels[ds.train])
     val_classes = np.unique(ds.labels[ds.val])
     if np.intersect1d(train_classes, val_classes).size or np.isin(val_classes, ds.unseen_classes).any():

@@ -48,6 +48,9 @@ def train_epoch(step_module: nn.Module, model: nn.Module, optimizer, data: Train
     from tqdm import tqdm
 
     seed_everything(config.seed * 7919 + epoch + 1000 * distributed.rank())
+    objective = getattr(step_module, "module", step_module)  # inside DistributedDataParallel, if wrapped
+    if hasattr(objective, "start_epoch"):  # an objective whose loss depends on the epoch (a schedule)
+        objective.start_epoch(epoch)
     g = epoch_generator(config.seed, epoch)
     n = len(data.labels)
     order = torch.randperm(n, generator=g)

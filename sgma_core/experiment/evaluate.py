@@ -67,7 +67,7 @@ def zsl_evaluator(prepared: PreparedData):
 def class_prototypes(model, prepared: PreparedData, config: RunConfig) -> np.ndarray:
     """Prototypes ``[D, S+U]`` of the ``cct`` rule: seen ones are mean embeddings of the first
     ``config.prototype_images`` trainval images of each class, unseen ones follow by eq. (10)
-    with ``config.ridge_lambda``."""
+    with ``config.ridge_lambda``; with ``config.prototype_norm`` every column has unit length."""
     beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
                               config.ridge_lambda)
     labels = prepared.train.labels.numpy()
@@ -75,7 +75,10 @@ def class_prototypes(model, prepared: PreparedData, config: RunConfig) -> np.nda
                                  for c in range(prepared.n_seen)])
     train = sgma_outputs(model, prepared.train.images[proto_rows], prepared.phi_gzsl)
     p_s = seen_prototypes(train["emb"], labels[proto_rows], prepared.n_seen)
-    return np.concatenate([p_s, unseen_prototypes(p_s, beta)], axis=1)
+    prototypes = np.concatenate([p_s, unseen_prototypes(p_s, beta)], axis=1)  # [D, S+U]
+    if config.prototype_norm:  # cosine scores: ϕ̂(x) is on the unit sphere, so are the prototypes then
+        prototypes = prototypes / np.maximum(np.linalg.norm(prototypes, axis=0, keepdims=True), 1e-12)
+    return prototypes
 
 
 def sgma_rule_scores(model, prepared: PreparedData, config: RunConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -17,7 +17,7 @@ from sgma_core.engine import distributed
 from sgma_core.engine.fit import fit
 from sgma_core.engine.runs import Run, RunFileError, load_checkpoint, save_atomically
 from sgma_core.engine.step import resolve_device
-from sgma_core.experiment.evaluate import predict_scores, sgma_evaluator, sgma_outputs, zsl_evaluator
+from sgma_core.experiment.evaluate import batched_forward, predict_scores, sgma_evaluator, zsl_evaluator
 from sgma_core.experiment.prepare import PreparedData
 from sgma_core.metrics import per_class_accuracy
 from sgma_core.profiles import RunConfig
@@ -82,6 +82,13 @@ def initialise_grouping(model: SGMA, prepared: PreparedData, config: RunConfig) 
                                 smoothing=config.grouping_smoothing)
 
 
+SNAPSHOT_KEYS = ("maps", "tx", "ty", "ts")  # what a snapshot keeps: the maps and the squares
+
+
+def _snapshot(model, images: torch.Tensor, phi: torch.Tensor) -> dict[str, np.ndarray]:
+    return batched_forward(model, images, phi, 64, keys=SNAPSHOT_KEYS)
+
+
 def _as_tensors(outputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in outputs.items()}
 
@@ -118,11 +125,11 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
                 stored = {}
             snapshots = {int(e): {k: v.numpy() for k, v in snap.items()} for e, snap in stored.items()}
         if -1 not in snapshots:
-            snapshots[-1] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
+            snapshots[-1] = _snapshot(model, snapshot_images, prepared.phi_gzsl)
 
     def on_epoch_end(epoch, record):
         if snapshot_images is not None:
-            snapshots[epoch] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
+            snapshots[epoch] = _snapshot(model, snapshot_images, prepared.phi_gzsl)
             if distributed.is_main():
                 save_atomically(snap_path, lambda p: torch.save({e: _as_tensors(s) for e, s in snapshots.items()}, p))
         if callback is not None:
@@ -132,6 +139,6 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
                   progress=progress, on_epoch_end=on_epoch_end, **fit_kwargs)
     if snapshot_images is not None and history and history[-1]["epoch"] not in snapshots:
         # a run finished without snapshots (trained elsewhere, e.g. by sgma_core.train): at least the end
-        snapshots[history[-1]["epoch"]] = sgma_outputs(model, snapshot_images, prepared.phi_gzsl)
+        snapshots[history[-1]["epoch"]] = _snapshot(model, snapshot_images, prepared.phi_gzsl)
     info["snapshots"] = snapshots
     return model, history, info

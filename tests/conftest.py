@@ -13,6 +13,35 @@ from sgma_core.paths import DataRootError, find_dataset
 TINY = SyntheticConfig(seed=3, classes=12, unseen=4, images_per_class=10, image_size=64)
 
 
+def tiny_problem(n: int = 40, size: int = 16, classes: int = 4):
+    """``n`` random uint8 images with labels ``0..classes−1``; class 1 has a saturated red channel to learn."""
+    import torch
+
+    from sgma_core.engine.step import TrainData
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+    labels = torch.arange(n) % classes
+    images[labels == 1, 0] = 255
+    return TrainData(images, labels)
+
+
+def tiny_classifier(classes: int = 4):
+    """conv → ReLU → pool → linear, the same weights every time."""
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten(), torch.nn.Linear(4, classes))
+
+
+def cross_entropy(model, x, y):
+    """The loss of :func:`tiny_classifier` on a batch."""
+    import torch
+
+    return torch.nn.functional.cross_entropy(model(x), y)
+
+
 def tiny_sgma(seed: int = 0, n_attributes: int = 6, n_seen: int = 5, size: int = 24, joint: int = 12, **settings):
     """A tiny SGMA (two-stage VGG, stride 2: ``size/2`` × ``size/2`` maps) built as the smoke profile
     with ``settings`` (any RunConfig field) describes it."""

@@ -11,26 +11,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from sgma_core.engine.fit import TrainData, fit
+from sgma_core.engine.fit import fit
 from sgma_core.engine.runs import DiskFullError, Run, RunFileError, read_metrics
 from sgma_core.profiles import make_config
+from tests.conftest import cross_entropy, tiny_classifier, tiny_problem
 
 CFG = make_config("smoke", overrides={"epochs": 3, "batch_size": 8, "lr": 0.05, "device": "cpu", "eval_every": 1})
 
 
-def _data():
-    g = torch.Generator().manual_seed(0)
-    return TrainData(torch.randint(0, 256, (24, 3, 8, 8), dtype=torch.uint8, generator=g), torch.arange(24) % 3)
 
 
-def _model():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                               torch.nn.Flatten(), torch.nn.Linear(4, 3))
-
-
-def _loss(model, x, y):
-    return torch.nn.functional.cross_entropy(model(x), y)
+def _fit(run, **kwargs):
+    """Three epochs of a tiny classifier in the run folder ``run``."""
+    return fit(tiny_classifier(3), tiny_problem(24, 8, 3), cross_entropy, CFG, run, progress=False, **kwargs)
 
 
 class _Hostile:
@@ -45,16 +38,16 @@ class _Hostile:
 
 def test_a_hostile_checkpoint_is_refused_and_nothing_runs(tmp_path):
     run = tmp_path / "run"
-    fit(_model(), _data(), _loss, CFG, run, progress=False)
+    _fit(run)
     marker = tmp_path / "pwned"
     state = torch.load(run / "last.pt", weights_only=True)
     state["extra"] = _Hostile(marker)
     torch.save(state, run / "last.pt")  # a run folder copied from somewhere else
     with pytest.raises(RunFileError, match=r"last\.pt was refused.*could run code"):
-        fit(_model(), _data(), _loss, CFG, run, progress=False)  # finished: loads last.pt
+        _fit(run)  # finished: loads last.pt
     (run / "final.json").unlink()
     with pytest.raises(RunFileError, match=r"last\.pt was refused"):
-        fit(_model(), _data(), _loss, CFG, run, progress=False)  # unfinished: resumes from last.pt
+        _fit(run)  # unfinished: resumes from last.pt
     assert not marker.exists()
 
 
@@ -78,7 +71,7 @@ def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path):
 
 
 def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
-    full = fit(_model(), _data(), _loss, CFG, tmp_path / "full", progress=False)
+    full = _fit(tmp_path / "full")
     run = tmp_path / "cut"
 
     def stop(epoch, record):
@@ -86,11 +79,11 @@ def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(_model(), _data(), _loss, CFG, run, progress=False, on_epoch_end=stop)
+        _fit(run, on_epoch_end=stop)
     with (run / "metrics.jsonl").open("a") as fh:
         fh.write('{"epoch": 2, "train_lo')  # killed in the middle of an append
     assert [m["epoch"] for m in read_metrics(run)] == [0, 1]
-    resumed = fit(_model(), _data(), _loss, CFG, run, progress=False)
+    resumed = _fit(run)
     assert [m["train_loss"] for m in resumed] == [m["train_loss"] for m in full]
     assert (run / "metrics.jsonl").read_text().count("\n") == 3
 
@@ -103,11 +96,11 @@ def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
 ])
 def test_a_damaged_file_is_named_with_what_to_do(tmp_path, damage, match):
     run = tmp_path / "run"
-    fit(_model(), _data(), _loss, CFG, run, progress=False)
+    _fit(run)
     (run / "final.json").unlink()  # an unfinished run, so that every file is read on resume
     damage(run)
     with pytest.raises(RunFileError, match=match):
-        fit(_model(), _data(), _loss, CFG, run, progress=False)
+        _fit(run)
 
 
 def test_a_full_disk_is_reported_as_such(tmp_path, monkeypatch):
@@ -121,17 +114,16 @@ def test_a_full_disk_is_reported_as_such(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "save", failing_save)
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9, 0))
     with pytest.raises(DiskFullError, match=r"the disk is full: .*last\.pt.*run resumes"):
-        fit(_model(), _data(), _loss, CFG, tmp_path / "run", progress=False)
+        _fit(tmp_path / "run")
     assert not list((tmp_path / "run").glob("*.tmp"))
     assert runs.read_metrics(tmp_path / "run")[0]["epoch"] == 0  # no checkpoint of it: a rerun trains it again
 
 
 SECOND_WRITER = """
-import json, sys, time, torch
-from sgma_core.engine.fit import fit
-from tests.test_run_store import CFG, _data, _loss, _model
+import json, sys
+from tests.test_run_store import _fit
 calls = []
-history = fit(_model(), _data(), _loss, CFG, sys.argv[1], progress=False, on_epoch_end=lambda e, r: calls.append(e))
+history = _fit(sys.argv[1], on_epoch_end=lambda e, r: calls.append(e))
 print(json.dumps({"trained": calls, "epochs": [h["epoch"] for h in history]}))
 """
 
@@ -144,7 +136,7 @@ def test_a_second_identical_run_waits_and_reuses_the_first(tmp_path):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(3)
         assert proc.poll() is None  # waiting for the lock, not training beside the first writer
-        fit(_model(), _data(), _loss, CFG, tmp_path / "elsewhere", progress=False)
+        _fit(tmp_path / "elsewhere")
         for name in ("config.json", "metrics.jsonl", "last.pt", "final.json"):
             (run.path / name).write_bytes((tmp_path / "elsewhere" / name).read_bytes())
     out, err = proc.communicate(timeout=120)

@@ -7,7 +7,8 @@ import torch
 
 from sgma_core.experiment import prepare_data, train_baseline
 from sgma_core.profiles import PROFILES, make_config
-from sgma_core.engine.fit import NonFiniteLossError, RunMismatchError, TrainData, fit, read_metrics
+from tests.conftest import cross_entropy, tiny_classifier, tiny_problem
+from sgma_core.engine.fit import NonFiniteLossError, RunMismatchError, fit, read_metrics
 from sgma_core.engine.step import LossOf, train_step
 
 
@@ -53,24 +54,6 @@ class _Interrupt(Exception):
     pass
 
 
-def _tiny_problem():
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (40, 3, 16, 16), dtype=torch.uint8, generator=g)
-    labels = torch.arange(40) % 4
-    images[labels == 1, 0] = 255  # a learnable signal
-    return TrainData(images, labels)
-
-
-def _model():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                               torch.nn.Flatten(), torch.nn.Linear(4, 4))
-
-
-def _loss(model, x, y):
-    return torch.nn.functional.cross_entropy(model(x), y)
-
-
 def _eval(model):
     with torch.no_grad():
         return {"probe": float(model(torch.ones(1, 3, 16, 16)).sum())}
@@ -80,18 +63,18 @@ CFG = make_config("smoke", overrides={"epochs": 4, "batch_size": 8, "lr": 0.05, 
 
 
 def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
-    full = fit(_model(), _tiny_problem(), _loss, CFG, tmp_path / "full", evaluate=_eval, progress=False)
+    full = fit(tiny_classifier(), tiny_problem(), cross_entropy, CFG, tmp_path / "full", evaluate=_eval, progress=False)
 
     def stop_after_two(epoch, record):
         if epoch == 1:
             raise _Interrupt
 
     with pytest.raises(_Interrupt):
-        fit(_model(), _tiny_problem(), _loss, CFG, tmp_path / "cut", evaluate=_eval, progress=False,
+        fit(tiny_classifier(), tiny_problem(), cross_entropy, CFG, tmp_path / "cut", evaluate=_eval, progress=False,
             on_epoch_end=stop_after_two)
     assert len(read_metrics(tmp_path / "cut")) == 2 and not (tmp_path / "cut" / "final.json").exists()
-    resumed_model = _model()
-    resumed = fit(resumed_model, _tiny_problem(), _loss, CFG, tmp_path / "cut", evaluate=_eval, progress=False)
+    resumed_model = tiny_classifier()
+    resumed = fit(resumed_model, tiny_problem(), cross_entropy, CFG, tmp_path / "cut", evaluate=_eval, progress=False)
     assert [r["epoch"] for r in resumed] == [0, 1, 2, 3]
     for a, b in zip(full, resumed):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6, abs=1e-7)
@@ -101,17 +84,17 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
 
 
 def test_finished_run_is_reused_not_retrained(tmp_path):
-    first = fit(_model(), _tiny_problem(), _loss, CFG, tmp_path / "r", evaluate=_eval, progress=False)
+    first = fit(tiny_classifier(), tiny_problem(), cross_entropy, CFG, tmp_path / "r", evaluate=_eval, progress=False)
     called = []
-    again = fit(_model(), _tiny_problem(), lambda *a: called.append(1), CFG, tmp_path / "r", progress=False)
+    again = fit(tiny_classifier(), tiny_problem(), lambda *a: called.append(1), CFG, tmp_path / "r", progress=False)
     assert not called and again == first
 
 
 def test_run_folder_with_other_settings_is_refused(tmp_path):
-    fit(_model(), _tiny_problem(), _loss, CFG, tmp_path / "r", progress=False)
+    fit(tiny_classifier(), tiny_problem(), cross_entropy, CFG, tmp_path / "r", progress=False)
     other = make_config("smoke", overrides={"epochs": 4, "batch_size": 8, "lr": 0.01, "device": "cpu"})
     with pytest.raises(RunMismatchError, match="lr: 0.05 → 0.01"):
-        fit(_model(), _tiny_problem(), _loss, other, tmp_path / "r", progress=False)
+        fit(tiny_classifier(), tiny_problem(), cross_entropy, other, tmp_path / "r", progress=False)
 
 
 def test_nan_loss_stops_and_keeps_the_checkpoint(tmp_path):
@@ -119,12 +102,12 @@ def test_nan_loss_stops_and_keeps_the_checkpoint(tmp_path):
 
     def loss_going_nan(model, x, y):
         calls["n"] += 1
-        loss = _loss(model, x, y)
+        loss = cross_entropy(model, x, y)
         return loss * float("nan") if calls["n"] > 7 else loss  # 5 steps per epoch: NaN in epoch 2
 
     run = tmp_path / "r"
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 3.*after epoch 1"):
-        fit(_model(), _tiny_problem(), loss_going_nan, CFG, run, progress=False)
+        fit(tiny_classifier(), tiny_problem(), loss_going_nan, CFG, run, progress=False)
     state = torch.load(run / "last.pt", weights_only=True)
     assert state["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in state["model"].values())

@@ -479,14 +479,20 @@ glue("div_last", f"{np.mean([h[-1]['loss_div'] for h in histories.values()]):.2f
 # the target blob and the diversity loss nothing. One epoch is enough to see it:
 
 # %%
-learned_cfg = with_settings(cfg0, attention_norm="standardize_learned", epochs=1)
-_, _, learned_info = train_sgma(prepared, learned_cfg, runs_dir, progress=progress, snapshot_images=show)
-for name, snaps in ((f"fixed σ(2z − 2) (default), seed {cfg0.seed}", snapshots),
-                    ("learned scale and shift", learned_info["snapshots"])):
+norm_snapshots = {}
+for norm in ("standardize", "standardize_learned"):
+    if norm == cfg0.attention_norm:  # this configuration's own run
+        norm_snapshots[norm] = snapshots
+    else:  # one epoch of the other reading
+        one_epoch = with_settings(cfg0, attention_norm=norm, epochs=1)
+        norm_snapshots[norm] = train_sgma(prepared, one_epoch, runs_dir, progress=progress, snapshot_images=show)[2][
+            "snapshots"]
+for norm, snaps in norm_snapshots.items():
+    name = {"standardize": "fixed σ(2z − 2)", "standardize_learned": "learned scale and shift"}[norm]
     trained_epochs = [e for e in snaps if e >= 0]
     if -1 in snaps and trained_epochs:
         first = min(trained_epochs)
-        before, after = snaps[-1]["maps"], snaps[first]["maps"]
+        before, after = snaps[-1]["maps"][: len(show)], snaps[first]["maps"][: len(show)]
         print(f"{name:40s} mean peak value of map 1 / map 2: "
               f"{before[:, 0].max((1, 2)).mean():.2f} / {before[:, 1].max((1, 2)).mean():.2f} before training, "
               f"{after[:, 0].max((1, 2)).mean():.2f} / {after[:, 1].max((1, 2)).mean():.2f} after epoch {first + 1}")

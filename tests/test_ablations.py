@@ -24,7 +24,8 @@ def test_the_pipeline_chooses_on_validation_and_reports_test_once(tiny_root, tmp
     test = [r for r in rows if r["split"] == "test"]
     assert {(r["setting"], r["value"]) for r in val} == {
         ("cct_negatives", "hardest"), ("cct_negatives", "all"), ("ridge_lambda", 1.0), ("ridge_lambda", 1e-3),
-        ("prototype_norm", False), ("prototype_norm", True), ("PAPER_READING", "paper_reading")}
+        ("prototype_norm", False), ("prototype_norm", True), ("PAPER_READING", "paper_reading"),
+        ("COMBINED", "combined")}
     assert {r["setting"] for r in test} == {"BOOK", "PAPER_READING"}  # the test classes: once per configuration
     assert set(record["chosen"]) == {"cct_negatives", "ridge_lambda", "prototype_norm"}
     assert record["selection_metric"] == SELECTION
@@ -32,7 +33,12 @@ def test_the_pipeline_chooses_on_validation_and_reports_test_once(tiny_root, tmp
         rule = "compat" if setting in grid else "cct"
         best = max(values, key=lambda v: [(r["H"], r["T1"]) for r in val if r["setting"] == setting
                                           and r["value"] == v and r["rule"] == rule][0])
-        assert record["chosen"][setting] == best
+        assert (record["one_factor"] if setting in grid else record["chosen"])[setting] == best
+    combined = record["combination"]  # the chosen values, trained together, are kept only if validation agrees
+    kept = combined["settings"] if combined["kept"] == "combination" else {
+        combined["best_single"]["setting"]: combined["best_single"]["value"]}
+    assert record["chosen"]["cct_negatives"] == kept.get("cct_negatives", "hardest")
+    assert (combined["kept"] == "combination") == (combined["val_H_T1"] >= combined["best_single"]["val_H_T1"])
     # the compat rule does not read the prototypes: scoring choices leave it unchanged
     compat = {r["H"] for r in val if r["setting"] == "ridge_lambda" and r["rule"] == "compat"}
     assert len(compat) == 1

@@ -3,11 +3,13 @@ own reading run beside the book's.
 
 One factor at a time from the current defaults: for each setting of :data:`TRAINING_GRID` every
 value is trained as a **validation model** (training classes only, the validation classes playing
-the unseen ones, its backbone pretraining too) with each seed; the choices that need no training
-(:data:`INFERENCE_GRID`: eq. (10)'s ridge penalty, prototype normalisation) re-score the default's
-validation models. The selection metric (:data:`SELECTION`) is fixed before anything runs. Then the
-book's configuration (every chosen value) and :data:`~sgma_core.profiles.PAPER_READING` are trained
-once per seed on all seen classes and evaluated on the test classes, which drive nothing.
+the unseen ones, its backbone pretraining too) with each seed. The chosen values are then trained
+together, and the combination is kept only where validation says it is at least as good as the
+best single change. The choices that need no training (:data:`INFERENCE_GRID`: eq. (10)'s ridge
+penalty, prototype normalisation) re-score that configuration's validation models. The selection
+metric (:data:`SELECTION`) is fixed before anything runs. Last, the book's configuration and
+:data:`~sgma_core.profiles.PAPER_READING` are trained once per seed on all seen classes and
+evaluated on the test classes, which drive nothing.
 
     python -m sgma_core.experiment.ablate --profile cpu --out results/ablations-cpu.json   # make ablations
 
@@ -93,8 +95,15 @@ def _commit() -> str:
 
 def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, training_grid=None,
                   inference_grid=None, progress: bool = True, dataset: str = "SYN") -> dict:
-    """Run the validation models of every value, choose, run the test models of the book's
-    configuration and of the paper's reading; returns the record (see the module's docstring)."""
+    """Decide every open choice on validation classes; returns the record (the module's docstring).
+
+    1. one factor at a time: a validation model per value of each training choice and seed;
+    2. the chosen values together meet validation data too: their combination is kept only if its
+       validation metric is at least the best single change's, else that single change is;
+    3. on the validation models of that configuration, the scoring choices are chosen;
+    4. the book's configuration and the paper's reading are trained on all seen classes and
+       evaluated once on the test classes.
+    """
     t0 = time.perf_counter()
     training_grid = TRAINING_GRID if training_grid is None else training_grid
     inference_grid = INFERENCE_GRID if inference_grid is None else inference_grid
@@ -105,51 +114,63 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
             raise ValueError(f"the grid of {setting} {values} lacks the current default {getattr(base, setting)!r}")
     val_data = prepare_data(base, data_root, progress=progress, split="val", runs_dir=runs_dir)
     rows: list[dict] = []
-    calibration: dict[str, list[float]] = {}
 
     def log(text: str) -> None:
         if progress:
             print(f"[{time.perf_counter() - t0:6.0f} s] {text}", flush=True)
 
-    for seed in experiment.seeds:
-        default = with_settings(base, seed=seed)
-        model, _, _ = train_sgma(val_data, default, runs_dir, progress=False)
-        log(f"seed {seed}: default")
-        for setting, values in training_grid.items():  # the default's rows stand for its value of every setting
-            rows += _rows(setting, getattr(default, setting), seed, "val", sgma_rule_scores(model, val_data, default),
-                          val_data)
-        for setting, values in inference_grid.items():
-            for value in values:
-                cfg = with_settings(default, **{setting: value})
-                rows += _rows(setting, value, seed, "val", sgma_rule_scores(model, val_data, cfg), val_data)
-        for rule, (su, ss) in sgma_rule_scores(model, val_data, default).items():
-            gamma, _ = choose_gamma(su, ss, val_data.test_unseen_labels, val_data.test_seen_labels, val_data.n_seen)
-            calibration.setdefault(rule, []).append(gamma)
+    def validate(name: str, value, overrides: dict, seed: int):
+        cfg = with_settings(base, seed=seed, **overrides)
+        model, _, _ = train_sgma(val_data, cfg, runs_dir, progress=False)
+        rows.extend(_rows(name, value, seed, "val", sgma_rule_scores(model, val_data, cfg), val_data))
+        log(f"seed {seed}: {name} = {value!r}")
+        return model, cfg
+
+    for seed in experiment.seeds:  # 1. one factor at a time
         for setting, values in training_grid.items():
             for value in values:
-                if value == getattr(default, setting):
-                    continue
-                cfg = with_settings(default, **{setting: value})
-                model, _, _ = train_sgma(val_data, cfg, runs_dir, progress=False)
-                rows += _rows(setting, value, seed, "val", sgma_rule_scores(model, val_data, cfg), val_data)
-                log(f"seed {seed}: {setting} = {value!r}")
-        paper = with_settings(default, **PAPER_READING)
-        model, _, _ = train_sgma(val_data, paper, runs_dir, progress=False)
-        rows += _rows("PAPER_READING", "paper_reading", seed, "val", sgma_rule_scores(model, val_data, paper), val_data)
-        log(f"seed {seed}: PAPER_READING")
+                validate(setting, value, {setting: value}, seed)
+        validate("PAPER_READING", "paper_reading", PAPER_READING, seed)
+    one_factor = {s: choose(rows, s, v, "compat") for s, v in training_grid.items()}
 
-    chosen = {s: choose(rows, s, v, "compat") for s, v in training_grid.items()}
-    chosen.update({s: choose(rows, s, v, "cct") for s, v in inference_grid.items()})
-    test_data = prepare_data(base, data_root, progress=progress, runs_dir=runs_dir)
+    combination = {s: v for s, v in one_factor.items() if v != getattr(base, s)}  # 2. together
+    for seed in experiment.seeds:
+        validate("COMBINED", "combined", combination, seed)
+    singles = [(s, v) for s, values in training_grid.items() for v in values]
+    best_single = max(singles, key=lambda sv: _mean(rows, sv[0], sv[1], "compat"))
+    combined_score, single_score = _mean(rows, "COMBINED", "combined", "compat"), _mean(rows, *best_single, "compat")
+    training = combination if combined_score >= single_score else (
+        {} if best_single[1] == getattr(base, best_single[0]) else {best_single[0]: best_single[1]})
+
+    calibration: dict[str, list[float]] = {}  # 3. scoring choices, on the chosen configuration's models
+    for seed in experiment.seeds:
+        cfg = with_settings(base, seed=seed, **training)
+        model, _, _ = train_sgma(val_data, cfg, runs_dir, progress=False)
+        for setting, values in inference_grid.items():
+            for value in values:
+                scored = with_settings(cfg, **{setting: value})
+                rows.extend(_rows(setting, value, seed, "val", sgma_rule_scores(model, val_data, scored), val_data))
+        for rule, (su, ss) in sgma_rule_scores(model, val_data, cfg).items():
+            gamma, _ = choose_gamma(su, ss, val_data.test_unseen_labels, val_data.test_seen_labels, val_data.n_seen)
+            calibration.setdefault(rule, []).append(gamma)
+    scoring = {s: choose(rows, s, v, "cct") for s, v in inference_grid.items()}
+    chosen = {**{s: training.get(s, getattr(base, s)) for s in training_grid}, **scoring}
+
+    test_data = prepare_data(base, data_root, progress=progress, runs_dir=runs_dir)  # 4. the test classes, once
     for name, overrides in (("BOOK", chosen), ("PAPER_READING", PAPER_READING)):
         for seed in experiment.seeds:
             cfg = with_settings(base, seed=seed, **overrides)
             model, _, _ = train_sgma(test_data, cfg, runs_dir, progress=False)
-            rows += _rows(name, name.lower(), seed, "test", sgma_rule_scores(model, test_data, cfg), test_data)
+            rows.extend(_rows(name, name.lower(), seed, "test", sgma_rule_scores(model, test_data, cfg), test_data))
             log(f"seed {seed}: {name} on the test classes")
     return {
         "selection_metric": SELECTION,
         "chosen": chosen,
+        "one_factor": one_factor,
+        "combination": {"settings": combination, "val_H_T1": list(combined_score),
+                        "best_single": {"setting": best_single[0], "value": best_single[1],
+                                        "val_H_T1": list(single_score)},
+                        "kept": "combination" if training == combination else "best single change"},
         "defaults": {s: getattr(base, s) for s in chosen},
         "paper_reading": PAPER_READING,
         "calibration_gamma": {rule: float(np.mean(g)) for rule, g in calibration.items()},

@@ -69,7 +69,9 @@ else:
     prov = record["provenance"]
     val = record["validation"]
     glue("provenance", f"the {prov['profile']} profile on {prov['dataset']}, seeds {prov['seeds']}, commit "
-         f"{prov['commit']}, {prov['date']}, {prov['machine']}, {prov['seconds'] / 60:.0f} minutes", display=False)
+         f"{prov['commit']}, {prov['date']}, {prov['machine']}: {prov['sgma_runs']} SGMA runs whose epochs took "
+         f"{prov['sgma_training_seconds'] / 60:.0f} minutes in all (backbone pretraining and evaluation besides; "
+         f"this last pass over the stored runs took {prov['seconds'] / 60:.0f} minutes)", display=False)
     glue("validation_split", f"{val['classes_seen']} training classes ({val['images_train']} images) and "
          f"{val['classes_unseen']} validation classes", display=False)
     print(f"record: {path.relative_to(repo_root()) if path.is_relative_to(repo_root()) else path}, "

@@ -114,6 +114,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
             raise ValueError(f"the grid of {setting} {values} lacks the current default {getattr(base, setting)!r}")
     val_data = prepare_data(base, data_root, progress=progress, split="val", runs_dir=runs_dir)
     rows: list[dict] = []
+    trained: dict[str, float] = {}  # run folder → seconds its epochs took, wherever and whenever they ran
 
     def log(text: str) -> None:
         if progress:
@@ -121,7 +122,8 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
 
     def validate(name: str, value, overrides: dict, seed: int):
         cfg = with_settings(base, seed=seed, **overrides)
-        model, _, _ = train_sgma(val_data, cfg, runs_dir, progress=False)
+        model, history, _ = train_sgma(val_data, cfg, runs_dir, progress=False)
+        trained[json.dumps(config_dict(cfg), sort_keys=True) + "val"] = sum(h["seconds"] for h in history)
         rows.extend(_rows(name, value, seed, "val", sgma_rule_scores(model, val_data, cfg), val_data))
         log(f"seed {seed}: {name} = {value!r}")
         return model, cfg
@@ -160,7 +162,8 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
     for name, overrides in (("BOOK", chosen), ("PAPER_READING", PAPER_READING)):
         for seed in experiment.seeds:
             cfg = with_settings(base, seed=seed, **overrides)
-            model, _, _ = train_sgma(test_data, cfg, runs_dir, progress=False)
+            model, history, _ = train_sgma(test_data, cfg, runs_dir, progress=False)
+            trained[json.dumps(config_dict(cfg), sort_keys=True) + "test"] = sum(h["seconds"] for h in history)
             rows.extend(_rows(name, name.lower(), seed, "test", sgma_rule_scores(model, test_data, cfg), test_data))
             log(f"seed {seed}: {name} on the test classes")
     return {
@@ -184,6 +187,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
                        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
                                   f"{', ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}",
                        "seconds": round(time.perf_counter() - t0, 1),
+                       "sgma_runs": len(trained), "sgma_training_seconds": round(sum(trained.values()), 1),
                        "config": config_dict(base)},
     }
 

@@ -97,10 +97,14 @@ def baseline_step_factory(backbone: str, n_classes: int = 150, semantic_dim: int
 
 
 def sgma_step_factory(backbone: str, attention_size: int, joint_size: int, n_classes: int = 150,
-                      semantic_dim: int = 312, attention_training: str = "heads"):
+                      semantic_dim: int = 312, attention_training: str | None = None):
     """``make(device, channels_last) → step(x, y, bf16)``: one training step of SGMA with eq. (9)
-    (four backbones: attention subnet, global, part 1, part 2)."""
+    (four backbones: attention subnet, global, part 1, part 2); ``attention_training`` defaults to
+    the book's (:class:`~sgma_core.profiles.RunConfig`)."""
+    from sgma_core.profiles import RunConfig
     from sgma_core.sgma import SGMA, SGMAObjective
+
+    attention_training = attention_training or RunConfig().attention_training
 
     def make(device: torch.device, channels_last: bool):
         torch.manual_seed(0)

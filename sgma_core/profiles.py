@@ -58,7 +58,8 @@ class RunConfig:
     centre_rule: str = "peak"  # alternative: "learned" (a head regresses the square from the map)
     attention_norm: str = "standardize"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
     shared_W: bool = False  # alternative: one W for the three branches
-    attention_training: str = "heads"  # what eqs. (5)–(6) train: "heads" (FC pairs of eq. 2), "full" (+ backbone), "none"
+    attention_training: str = "full"  # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and
+    # the FC pairs of eq. (2); chosen on validation classes, chapter 05), "heads" (the FC pairs only), "none"
     emb_dim: int | None = None  # CCT embedding size; None: K
     lam_div: float = 1.0  # λ of eq. (9)
     alpha_cls: float = 1.0  # α of eq. (9)
@@ -67,8 +68,8 @@ class RunConfig:
     div_margin: float = 0.2  # eq. (6), paper
     cct_margin: float = 0.8  # eq. (8), paper
     cct_negatives: str = "hardest"  # alternative: "mean" distance to all other centres inside one hinge
-    ridge_lambda: float = 1.0  # ρ of eq. (10)
-    prototype_norm: bool = False  # cct and combined rules: L2-normalise the class prototypes (cosine scores)
+    ridge_lambda: float = 1e-4  # ρ of eq. (10) (chosen on validation classes, chapter 05; 1.0 shrinks unseen prototypes)
+    prototype_norm: bool = True  # cct and combined rules: unit-length class prototypes (cosine scores; chapter 05)
     training_schedule: str = "joint"  # eq. (9) at every step; "alternating": epochs of eqs. (5)-(6), then of (7)-(8)
     prototype_images: int | None = 20  # trainval images per class for the seen prototypes; None: all
     grouping_images: int = 256  # Ω of eq. (11)

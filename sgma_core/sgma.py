@@ -42,7 +42,7 @@ class SGMA(nn.Module):
     def __init__(self, attention_backbone: Backbone, branches: list[Backbone], semantic_dim: int, n_seen: int,
                  attention_size: int, joint_size: int, n_parts: int = 2, emb_dim: int | None = None,
                  shared_W: bool = False, centre_rule: str = "peak", part_scale: float = 0.5, mask_k: float = 10.0,
-                 attention_norm: str = "standardize", attention_training: str = "heads",
+                 attention_norm: str = "standardize", attention_training: str = "full",
                  freeze_backbone: bool = False) -> None:
         super().__init__()
         if attention_training not in ATTENTION_TRAINING:

@@ -153,7 +153,7 @@ from sgma_core.engine.step import make_batch, train_step
 cfg0 = experiment.configs()[0]
 backbone, _ = pretrained_backbone(prepared, cfg0, runs_dir, progress=progress)
 torch.manual_seed(cfg0.seed)
-probe = BaselineZSL(copy.deepcopy(backbone), semantic_dim=prepared.phi_seen.shape[0]).to(device)
+probe = BaselineZSL(copy.deepcopy(backbone), semantic_dim=prepared.phi_seen.shape[0]).to(device).train()
 objective = BaselineObjective(probe, prepared.phi_seen.to(device))
 optimizer = torch.optim.SGD(probe.parameters(), lr=cfg0.lr, momentum=cfg0.momentum)
 x, y = make_batch(prepared.train, torch.arange(cfg0.batch_size), None, False, device, False)

@@ -130,7 +130,7 @@ import copy
 from sgma_core.engine.step import make_batch, train_step
 from sgma_core.sgma import SGMAObjective
 
-probe = copy.deepcopy(model0)
+probe = copy.deepcopy(model0).train()
 objective = SGMAObjective.from_config(probe, prepared.phi_seen.to(device), cfg0)
 optimizer = torch.optim.SGD([p for p in probe.parameters() if p.requires_grad], lr=cfg0.lr, momentum=cfg0.momentum)
 x, y = make_batch(prepared.train, torch.arange(cfg0.batch_size), None, False, device, False)
@@ -326,7 +326,7 @@ if snapshots:
 # looking at the image does not. This is a measurement of the trained models, not a way to choose
 # between them: the choices are made on validation classes in {doc}`05_open_choices`.
 
-# %%
+# %% tags=["hide-input"]
 ds = prepared.dataset
 where = "This dataset has no part annotations, so the peaks cannot be scored."
 if ds.part_locs is not None:

@@ -125,12 +125,12 @@ if record is not None:
 if record is not None:
     comb = record["combination"]
     single = comb["best_single"]
-    changes = ", ".join(f"{s} = {v!r}" for s, v in comb["settings"].items()) or "none (every default kept)"
-    print(f"chosen one by one: {changes}\n"
-          f"  trained together: validation H {100 * comb['val_H_T1'][0]:.1f}%, T1 {100 * comb['val_H_T1'][1]:.1f}%\n"
-          f"  best single change ({single['setting']} = {single['value']!r}): validation H "
-          f"{100 * single['val_H_T1'][0]:.1f}%, T1 {100 * single['val_H_T1'][1]:.1f}%\n"
-          f"  kept: the {comb['kept']}")
+    changes = ", ".join(f"`{s} = {v!r}`" for s, v in comb["settings"].items()) or "none (every default kept)"
+    show_markdown(markdown_table(["configuration", "val H (%)", "val T1 (%)"], [
+        [f"the values chosen one by one, together: {changes}", f"{100 * comb['val_H_T1'][0]:.1f}",
+         f"{100 * comb['val_H_T1'][1]:.1f}"],
+        [f"the best single change, `{single['setting']} = {single['value']!r}`", f"{100 * single['val_H_T1'][0]:.1f}",
+         f"{100 * single['val_H_T1'][1]:.1f}"]]) + f"\n\nKept: the **{comb['kept']}**.")
 
 
 # %% tags=["hide-input"]

@@ -136,3 +136,11 @@ def test_moved_modules_keep_their_old_names():
     from sgma_core.training import fit as old_fit  # what scripts of the earlier layout import
 
     assert old_fit is fit
+
+
+def test_a_reused_run_comes_back_in_eval_mode_like_a_trained_one(tmp_path):
+    trained = tiny_classifier()
+    fit(trained, tiny_problem(), cross_entropy, CFG, tmp_path / "r", progress=False)
+    reused = tiny_classifier().train()
+    fit(reused, tiny_problem(), cross_entropy, CFG, tmp_path / "r", progress=False)
+    assert not trained.training and not reused.training

@@ -101,6 +101,7 @@ def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, conf
         run.check(config)
         if run.is_finished():
             model.load_state_dict(load_checkpoint(run.checkpoint_path, device)["model"])
+            model.eval()  # as after training
             return read_metrics(run.path)
         distributed.barrier()  # every rank has looked at the folder before rank 0 changes it
         optimizer, scheduler = make_optimizer(model, config)

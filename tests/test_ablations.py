@@ -15,7 +15,7 @@ ROW_KEYS = {"setting", "value", "seed", "split", "rule", "T1", "u", "s", "H"}
 @pytest.mark.slow
 def test_the_pipeline_chooses_on_validation_and_reports_test_once(tiny_root, tmp_path):
     grid = {"cct_negatives": ("hardest", "all")}
-    inference = {"ridge_lambda": (1.0, 1e-3), "prototype_norm": (False, True)}
+    inference = {"ridge_lambda": (1e-4, 1.0), "prototype_norm": (True, False)}  # each with the current default
     record = run_ablations("smoke", [0], tiny_root, tmp_path, training_grid=grid, inference_grid=inference,
                            progress=False)
     rows = record["runs"]
@@ -23,7 +23,7 @@ def test_the_pipeline_chooses_on_validation_and_reports_test_once(tiny_root, tmp
     val = [r for r in rows if r["split"] == "val"]
     test = [r for r in rows if r["split"] == "test"]
     assert {(r["setting"], r["value"]) for r in val} == {
-        ("cct_negatives", "hardest"), ("cct_negatives", "all"), ("ridge_lambda", 1.0), ("ridge_lambda", 1e-3),
+        ("cct_negatives", "hardest"), ("cct_negatives", "all"), ("ridge_lambda", 1e-4), ("ridge_lambda", 1.0),
         ("prototype_norm", False), ("prototype_norm", True), ("PAPER_READING", "paper_reading"),
         ("COMBINED", "combined")}
     assert {r["setting"] for r in test} == {"BOOK", "PAPER_READING"}  # the test classes: once per configuration

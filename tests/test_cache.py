@@ -75,3 +75,21 @@ def test_damaged_image_is_named(tmp_path):
     paths[2].write_bytes(b"not a jpeg")
     with pytest.raises(ImageReadError, match="img2.jpg"):
         cached_images(paths, 8, tmp_path / "cache", workers=0)
+
+
+def _build(args):
+    paths, cache_dir = args
+    images, sizes, info = cached_images(paths, 32, cache_dir, workers=0)
+    return images.numpy().sum(), info["reused"]
+
+
+def test_two_processes_building_one_cache_take_turns(tiny_syn, tmp_path):
+    """The ranks of a torchrun job (or two chapters at once) ask for the same new cache together: one
+    builds it, the other waits and reuses it."""
+    import multiprocessing
+
+    paths = tiny_syn.image_paths[:40]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_build, [(paths, tmp_path)] * 2)
+    assert results[0][0] == results[1][0]
+    assert sorted(r[1] for r in results) == [False, True]

@@ -21,6 +21,7 @@ resumes where it stopped: rows already written are not decoded again.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -92,48 +93,52 @@ def cached_images(paths: list[Path], size: int, cache_dir: str | Path | None = N
                                                                                           ".done.npy", ".json"))
     shape = (n, 3, size, size)
     info = {"cache": str(pixels), "images": n, "decoded": 0, "seconds": 0.0, "images_per_s": None}
-    if meta_path.is_file() and pixels.is_file() and pixels.stat().st_size == int(np.prod(shape)):
-        info["reused"] = True
-    else:
-        info["reused"] = False
-        if pixels.is_file() and pixels.stat().st_size == int(np.prod(shape)) and done_path.is_file() \
-                and sizes_path.is_file():
-            done, sizes = np.load(done_path), np.load(sizes_path)
+    # One process builds a cache at a time (the ranks of a torchrun job, two chapters at once); the
+    # others wait for the lock and then find the cache complete.
+    with open(stem.with_name(stem.name + ".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if meta_path.is_file() and pixels.is_file() and pixels.stat().st_size == int(np.prod(shape)):
+            info["reused"] = True
         else:
-            with open(pixels, "wb") as fh:
-                fh.truncate(int(np.prod(shape)))
-            done, sizes = np.zeros(n, dtype=bool), np.zeros((n, 2), dtype=np.int64)
-        todo = np.flatnonzero(~done)
-        mm = np.memmap(pixels, dtype=np.uint8, mode="r+", shape=shape)
-        workers = default_workers() if workers is None else workers
-        loader = torch.utils.data.DataLoader(_Decode(paths, todo, size), batch_size=max(1, min(32, chunk)), num_workers=workers,
-                                             shuffle=False)
-        t0 = time.perf_counter()
-        unsaved = 0
-        bar = tqdm(total=len(todo), desc=f"decoding at {size}px", disable=not progress, mininterval=5.0)
-        try:
-            for rows, arrays, originals in loader:
-                rows = rows.numpy()
-                mm[rows] = arrays.numpy()
-                sizes[rows] = originals.numpy()
-                done[rows] = True
-                bar.update(len(rows))
-                unsaved += len(rows)
-                if unsaved >= chunk:  # make the progress durable every `chunk` images
-                    _save_progress(mm, sizes, done, sizes_path, done_path)
-                    unsaved = 0
-        finally:
-            bar.close()
-            _save_progress(mm, sizes, done, sizes_path, done_path)
-            del mm
-        seconds = time.perf_counter() - t0
-        info.update(decoded=len(todo), seconds=round(seconds, 2),
-                    images_per_s=round(len(todo) / seconds, 1) if seconds > 0 else None, workers=workers)
-        tmp = meta_path.with_name(meta_path.name + ".tmp")
-        tmp.write_text(json.dumps({"shape": list(shape), "dtype": "uint8", "paths": len(paths),
-                                   "first": str(paths[0]) if paths else None, **info}, indent=1) + "\n")
-        os.replace(tmp, meta_path)
-        done_path.unlink(missing_ok=True)
+            info["reused"] = False
+            if pixels.is_file() and pixels.stat().st_size == int(np.prod(shape)) and done_path.is_file() \
+                    and sizes_path.is_file():
+                done, sizes = np.load(done_path), np.load(sizes_path)
+            else:
+                with open(pixels, "wb") as fh:
+                    fh.truncate(int(np.prod(shape)))
+                done, sizes = np.zeros(n, dtype=bool), np.zeros((n, 2), dtype=np.int64)
+            todo = np.flatnonzero(~done)
+            mm = np.memmap(pixels, dtype=np.uint8, mode="r+", shape=shape)
+            workers = default_workers() if workers is None else workers
+            loader = torch.utils.data.DataLoader(_Decode(paths, todo, size), batch_size=max(1, min(32, chunk)), num_workers=workers,
+                                                 shuffle=False)
+            t0 = time.perf_counter()
+            unsaved = 0
+            bar = tqdm(total=len(todo), desc=f"decoding at {size}px", disable=not progress, mininterval=5.0)
+            try:
+                for rows, arrays, originals in loader:
+                    rows = rows.numpy()
+                    mm[rows] = arrays.numpy()
+                    sizes[rows] = originals.numpy()
+                    done[rows] = True
+                    bar.update(len(rows))
+                    unsaved += len(rows)
+                    if unsaved >= chunk:  # make the progress durable every `chunk` images
+                        _save_progress(mm, sizes, done, sizes_path, done_path)
+                        unsaved = 0
+            finally:
+                bar.close()
+                _save_progress(mm, sizes, done, sizes_path, done_path)
+                del mm
+            seconds = time.perf_counter() - t0
+            info.update(decoded=len(todo), seconds=round(seconds, 2),
+                        images_per_s=round(len(todo) / seconds, 1) if seconds > 0 else None, workers=workers)
+            tmp = meta_path.with_name(meta_path.name + ".tmp")
+            tmp.write_text(json.dumps({"shape": list(shape), "dtype": "uint8", "paths": len(paths),
+                                       "first": str(paths[0]) if paths else None, **info}, indent=1) + "\n")
+            os.replace(tmp, meta_path)
+            done_path.unlink(missing_ok=True)
     mm = np.memmap(pixels, dtype=np.uint8, mode="c", shape=shape)
     return torch.from_numpy(mm), np.load(sizes_path), info
 

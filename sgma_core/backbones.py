@@ -30,7 +30,20 @@ class Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, 3, H, W]`` → ``[B, C, H/stride, W/stride]``."""
-        return self.features(x)
+        fmap = self.features(x)
+        if fmap.requires_grad and not fmap.is_contiguous() and fmap.is_contiguous(memory_format=torch.channels_last):
+            fmap.register_hook(_channels_last)
+        return fmap
+
+
+def _channels_last(grad: torch.Tensor) -> torch.Tensor:
+    """The gradient of a channels-last feature map, handed back to the backbone channels-last.
+
+    What the layers after the backbone send back (the backward of a mean, of a matrix product) is
+    NCHW; a channels-last network given an NCHW gradient runs every layer's backward on the slow
+    mixed-format path. Measured on a 2-core CPU, small_vgg at 64²: 7 ms of SGMA's 75 ms step.
+    """
+    return grad.contiguous(memory_format=torch.channels_last)
 
 
 def global_average_pool(fmap: torch.Tensor) -> torch.Tensor:

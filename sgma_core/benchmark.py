@@ -15,8 +15,17 @@ image:
     python -m sgma_core.benchmark --device cuda --out bench.json          # VGG19, 448 / 224, batch 32
     python -m sgma_core.benchmark --device cpu --backbone small_vgg --size 32 --joint-size 16 --batch 4 --steps 2
 
-SGMA is benchmarked with the book's default ``attention_training="heads"`` (the attention subnet's
-backbone is not trained), so its step runs the attention backbone forward only.
+SGMA is benchmarked with the book's default ``attention_training`` (:class:`~sgma_core.profiles.RunConfig`).
+
+``--overhead`` asks what SGMA costs beyond its four backbones. In one run and one precision it
+times SGMA's whole training step and, at the same sizes, each backbone pass the step contains:
+the attention backbone at the attention input (forward and backward when the attention subnet
+trains it, forward only otherwise) and each joint branch at the joint input (forward and
+backward). It prints the medians and, last, ``overhead: R`` with R = step ÷ the sum of those
+passes. Everything else in the step (the attention heads of eq. (2), the crops of eq. (4), the
+compatibility and CCT layers, the losses, the SGD update) is what R above 1 measures::
+
+    python -m sgma_core.benchmark --overhead --device cpu --backbone small_vgg --size 64 --joint-size 32
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ import torch
 
 from sgma_core.baseline import BaselineObjective, BaselineZSL
 from sgma_core.cli import add_debug_flag, command
+from sgma_core.engine.fit import make_optimizer
 from sgma_core.engine.step import LossOf, train_step
+from sgma_core.profiles import RunConfig
 
 
 def _sync(device: torch.device) -> None:
@@ -72,16 +83,23 @@ def _backbone(name: str):
     return build_backbone(name, pretrained=False) if name == "vgg19" else build_backbone(name)
 
 
-def _stepper(model: torch.nn.Module, device: torch.device, channels_last: bool, objective):
+class Stepper:
     """``step(x, y, bf16)``: the engine's :func:`~sgma_core.engine.step.train_step` on ``objective``
-    (a module holding ``model``, or a plain ``loss_fn(model, x, y)``)."""
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    objective = objective.to(device) if isinstance(objective, torch.nn.Module) else LossOf(model, objective)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=1e-3, momentum=0.9, weight_decay=5e-4)
-    return lambda x, y, bf16: train_step(objective, opt, x, y, bf16)
+    (a module holding ``model``, or a plain ``loss_fn(model, x, y)``); ``step.model`` is the model."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, channels_last: bool, objective) -> None:
+        model.to(device)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.objective = objective.to(device) if isinstance(objective, torch.nn.Module) else LossOf(model, objective)
+        self.optimizer = make_optimizer(model, RunConfig(lr=1e-3))[0]  # the optimizer the book trains with
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, bf16: bool):
+        return train_step(self.objective, self.optimizer, x, y, bf16)
+
+
+_stepper = Stepper
 
 
 def baseline_step_factory(backbone: str, n_classes: int = 150, semantic_dim: int = 312):
@@ -101,7 +119,6 @@ def sgma_step_factory(backbone: str, attention_size: int, joint_size: int, n_cla
     """``make(device, channels_last) → step(x, y, bf16)``: one training step of SGMA with eq. (9)
     (four backbones: attention subnet, global, part 1, part 2); ``attention_training`` defaults to
     the book's (:class:`~sgma_core.profiles.RunConfig`)."""
-    from sgma_core.profiles import RunConfig
     from sgma_core.sgma import SGMA, SGMAObjective
 
     attention_training = attention_training or RunConfig().attention_training
@@ -117,12 +134,12 @@ def sgma_step_factory(backbone: str, attention_size: int, joint_size: int, n_cla
     return make
 
 
-def flops_per_image(make, device: torch.device, size: int, batch: int) -> float:
+def flops_per_image(make, device: torch.device, size: int, batch: int, n_classes: int = 150) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     step = make(device, False)
     x = torch.randn(batch, 3, size, size, device=device)
-    y = torch.randint(0, 150, (batch,), device=device)
+    y = torch.randint(0, n_classes, (batch,), device=device)
     counter = FlopCounterMode(display=False)
     with counter:
         step(x, y, False)
@@ -130,13 +147,13 @@ def flops_per_image(make, device: torch.device, size: int, batch: int) -> float:
 
 
 def step_rate(make, device: torch.device, size: int, batch: int, bf16: bool, channels_last: bool,
-              steps: int = 20, warmup: int = 5) -> float:
+              steps: int = 20, warmup: int = 5, n_classes: int = 150) -> float:
     """Training images/s over ``steps`` timed steps after ``warmup`` steps."""
     step = make(device, channels_last)
     x = torch.randn(batch, 3, size, size, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 150, (batch,), device=device)
+    y = torch.randint(0, n_classes, (batch,), device=device)
     for _ in range(warmup):
         step(x, y, bf16)
     _sync(device)
@@ -194,6 +211,116 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _median_ms(times: list[float]) -> float:
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+class BackbonePasses:
+    """The backbone passes of one SGMA training step, alone and in the step's order: each backbone's
+    forward (the attention backbone at the attention input, the branches at the joint input), then
+    one backward through every backbone that trains, from fixed random output gradients, with
+    parameter gradients cleared first as ``zero_grad`` leaves them. A backbone that does not train
+    runs its forward without gradient in eval mode, as :meth:`~sgma_core.sgma.SGMA.attend` does.
+    ``run()`` returns the seconds of each forward and of the backward."""
+
+    def __init__(self, model, x: torch.Tensor, xj: torch.Tensor, bf16: bool) -> None:
+        self.bf16, self.device = bf16, x.device
+        self.passes = [("attention backbone", model.attention_backbone, x)]
+        self.passes += [(("global" if i == 0 else f"part {i}") + " branch", branch, xj)
+                        for i, branch in enumerate(model.branches)]
+        self.trains = {name: any(p.requires_grad for p in bb.parameters()) for name, bb, _ in self.passes}
+        outputs = self._forwards()[0]
+        self.grads = {name: torch.randn_like(out.detach()) for name, out in outputs.items() if self.trains[name]}
+
+    def _forwards(self):
+        outputs, seconds = {}, {}
+        for name, bb, inp in self.passes:
+            bb.train(self.trains[name])
+            t0 = time.perf_counter()
+            with torch.autocast(inp.device.type, dtype=torch.bfloat16, enabled=self.bf16), \
+                    torch.set_grad_enabled(self.trains[name]):
+                outputs[name] = bb(inp)
+            _sync(self.device)
+            seconds[f"{name} {inp.shape[-1]}² forward"] = time.perf_counter() - t0
+        return outputs, seconds
+
+    def run(self) -> dict[str, float]:
+        for _, bb, _ in self.passes:
+            for p in bb.parameters():
+                p.grad = None
+        _sync(self.device)
+        outputs, seconds = self._forwards()
+        t0 = time.perf_counter()
+        names = [n for n in outputs if self.trains[n]]
+        if names:
+            torch.autograd.backward([outputs[n] for n in names], [self.grads[n] for n in names])
+        _sync(self.device)
+        seconds[f"backward of the {len(names)} trained backbone(s)"] = time.perf_counter() - t0
+        return seconds
+
+
+def overhead(device: str = "cpu", backbone: str = "small_vgg", size: int = 64, joint_size: int = 32, batch: int = 32,
+             steps: int = 20, precision: str = "auto", n_classes: int = 30, semantic_dim: int = 15,
+             channels_last: bool = True, warmup: int = 3) -> dict:
+    """SGMA's training step against its backbone passes at the same sizes (module docstring).
+
+    A round times one whole step, then :class:`BackbonePasses` (the same modules, the same
+    sizes, precision and memory format); ``steps`` rounds follow ``warmup``. Reported: the median
+    of each time in ms and ``overhead``, the median over rounds of step ÷ that round's passes."""
+    from sgma_core.engine.step import keep_freed_memory, resolve_device, uses_bf16
+
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # as fit does for training on the CPU
+    bf16 = uses_bf16(precision, dev)
+    step = sgma_step_factory(backbone, size, joint_size, n_classes, semantic_dim)(dev, channels_last)
+    model = step.model
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(batch, 3, size, size, device=dev).contiguous(memory_format=memory)
+    xj = torch.randn(batch, 3, joint_size, joint_size, device=dev).contiguous(memory_format=memory)
+    y = torch.randint(0, n_classes, (batch,), device=dev)
+    passes = BackbonePasses(model, x, xj, bf16)
+    times: dict[str, list[float]] = {}
+    for round_ in range(warmup + steps):
+        model.train()
+        _sync(dev)
+        t0 = time.perf_counter()
+        step(x, y, bf16)
+        _sync(dev)
+        measured = {"step": time.perf_counter() - t0, **passes.run()}
+        if round_ >= warmup:
+            for k, v in measured.items():
+                times.setdefault(k, []).append(v)
+    medians = {k: _median_ms(v) for k, v in times.items()}
+    backbones = sum(v for k, v in medians.items() if k != "step")
+    # R per round (the step beside the passes timed right after it), then the median: a machine that
+    # slows down for a while slows both sides of a ratio, not one side of a ratio of medians
+    ratios = [step_t / sum(times[k][r] for k in times if k != "step") for r, step_t in enumerate(times["step"])]
+    return {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "backbone": backbone, "size": size,
+            "joint_size": joint_size, "batch": batch, "steps": steps, "precision": "bf16" if bf16 else "fp32",
+            "channels_last": channels_last, "attention_training": model.attention_training,
+            "classes": n_classes, "attributes": semantic_dim,
+            "median_ms": medians, "backbones_ms": backbones, "overhead": sorted(ratios)[len(ratios) // 2],
+            "overhead_rounds": ratios}
+
+
+def overhead_table(result: dict) -> str:
+    lines = [f"device: {result['device']} ({result['threads']} threads), torch {result['torch']}, {result['backbone']}, "
+             f"attention input {result['size']}², joint input {result['joint_size']}², batch {result['batch']}, "
+             f"{result['precision']}, channels_last {result['channels_last']}, attention_training "
+             f"{result['attention_training']!r}, {result['classes']} seen classes, {result['attributes']} attributes; "
+             f"medians of {result['steps']} rounds", "",
+             "| pass | ms |", "|---|---|"]
+    lines += [f"| {k} | {v:.2f} |" for k, v in result["median_ms"].items() if k != "step"]
+    lines += [f"| sum of the backbone passes | {result['backbones_ms']:.2f} |",
+              f"| SGMA training step | {result['median_ms']['step']:.2f} |", "",
+              f"R, the median over rounds of step ÷ sum of that round's passes "
+              f"(ratio of the medians above: {result['median_ms']['step'] / result['backbones_ms']:.3f})",
+              f"overhead: {result['overhead']:.3f}"]
+    return "\n".join(lines)
+
+
 @command
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m sgma_core.benchmark")
@@ -205,12 +332,31 @@ def main(argv: list[str]) -> int:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--peak-n", type=int, default=8192)
+    p.add_argument("--overhead", action="store_true",
+                   help="SGMA's step against the sum of its backbone passes (last line: overhead: R)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="--overhead: the one precision timed (auto: bf16 on CUDA, fp32 on the CPU)")
+    p.add_argument("--classes", type=int, help="--overhead: seen classes S (default 30, the synthetic set's; CUB: 150)")
+    p.add_argument("--attributes", type=int, help="--overhead: attributes K (default 15, the synthetic set's; CUB: 312)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", help="write the result as JSON here")
     add_debug_flag(p)
     args = p.parse_args(argv)
     for name in ("size", "joint_size", "batch", "steps", "peak_n"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)}: must be at least 1.")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads={args.threads}: must be at least 1.")
+        torch.set_num_threads(args.threads)
+    if args.overhead:
+        result = overhead(args.device, args.backbone, args.size, args.joint_size, args.batch, args.steps,
+                          args.precision, args.classes or 30, args.attributes or 15)
+        print(overhead_table(result))
+        if args.out:
+            with open(args.out, "w") as fh:
+                json.dump(result, fh, indent=1)
+        return 0
     unknown = set(args.models.split(",")) - {"baseline", "sgma"}
     if unknown:
         raise ValueError(f"--models names {', '.join(sorted(unknown))}; choose among baseline, sgma.")

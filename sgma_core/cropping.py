@@ -44,18 +44,32 @@ def crop_and_zoom(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, ts: 
     """The part image: ``images`` ``[B, C, H, W]`` times the eq. (4) mask, cropped to the square
     (clamped inside the image) and resized bilinearly to ``[B, C, out_size, out_size]``.
 
+    ``tx, ty, ts`` are ``[B]`` (one square per image) or ``[B, P]`` (``P`` squares per image, all
+    cut in one pass; the result is then ``[B, P, C, out_size, out_size]``).
     Differentiable with respect to the images and to ``tx, ty, ts``.
     """
-    b, _, h, w = images.shape
+    b, c, h, w = images.shape
+    per_image = tx.shape[1:] if tx.ndim == 2 else None
+    if per_image is not None:  # [B, P] squares: B·P part images, each from its own image
+        p = tx.shape[1]
+        tx, ty, ts = tx.reshape(-1), ty.reshape(-1), ts.reshape(-1)
     tx, ty, ts = clamp_square(tx, ty, ts, h, w)
-    if mask:
+    n = tx.shape[0]  # B, or B·P
+    if per_image is not None:
+        if mask:  # [B, 1, C, H, W] × [B, P, 1, H, W]
+            images = images[:, None] * boxcar_mask(tx, ty, ts, h, w, k).view(b, p, 1, h, w)
+        else:
+            images = images[:, None].expand(b, p, c, h, w)
+        images = images.reshape(n, c, h, w)
+    elif mask:
         images = images * boxcar_mask(tx, ty, ts, h, w, k)[:, None]
     u = (torch.arange(out_size, dtype=images.dtype, device=images.device) + 0.5) / out_size  # (0, 1)
     # pixel-centre coordinate → grid_sample's normalised coordinate (align_corners=False)
-    gx = ((tx[:, None] - ts[:, None] / 2 + 0.5 + u[None, :] * ts[:, None]) / w) * 2 - 1  # [B, out]
+    gx = ((tx[:, None] - ts[:, None] / 2 + 0.5 + u[None, :] * ts[:, None]) / w) * 2 - 1  # [n, out]
     gy = ((ty[:, None] - ts[:, None] / 2 + 0.5 + u[None, :] * ts[:, None]) / h) * 2 - 1
-    grid = torch.stack([gx[:, None, :].expand(b, out_size, out_size), gy[:, :, None].expand(b, out_size, out_size)], -1)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    grid = torch.stack([gx[:, None, :].expand(n, out_size, out_size), gy[:, :, None].expand(n, out_size, out_size)], -1)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out if per_image is None else out.view(b, p, c, out_size, out_size)
 
 
 def peak_centres(maps: torch.Tensor, stride: float) -> tuple[torch.Tensor, torch.Tensor]:

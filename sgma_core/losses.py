@@ -6,6 +6,8 @@ compatibility scores ``[B, S]``; CCT embeddings ``[B, D]`` and class centres ``[
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -20,7 +22,8 @@ def embedding_softmax_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.
     """
     if scores.ndim != 2 or labels.ndim != 1 or scores.shape[0] != labels.shape[0]:
         raise ValueError(f"scores must be [N, S] and labels [N]; got {tuple(scores.shape)} and {tuple(labels.shape)}")
-    if labels.numel() and (labels.min() < 0 or labels.max() >= scores.shape[1]):
+    # Checked where it costs nothing (CPU tensors); on a GPU the check would make every step wait for the device.
+    if labels.device.type == "cpu" and labels.numel() and (labels.min() < 0 or labels.max() >= scores.shape[1]):
         raise ValueError(
             f"labels must lie in 0..{scores.shape[1] - 1} (seen classes remapped); got {labels.min()}..{labels.max()}"
         )
@@ -33,11 +36,17 @@ def gaussian_peak_targets(maps: torch.Tensor, sigma: float) -> torch.Tensor:
     ``sigma`` is in feature cells. The target depends on the argmax only, so it carries no gradient.
     """
     b, p, h, w = maps.shape
-    flat = maps.detach().reshape(b, p, h * w).argmax(-1)
-    cy = (flat // w).to(maps.dtype)[..., None, None]
-    cx = (flat % w).to(maps.dtype)[..., None, None]
-    ys = torch.arange(h, dtype=maps.dtype, device=maps.device).view(1, 1, h, 1)
-    xs = torch.arange(w, dtype=maps.dtype, device=maps.device).view(1, 1, 1, w)
+    flat = maps.detach().reshape(b, p, h * w).argmax(-1)  # [B, P]: the peak cell, y · W + x
+    return _blob_table(h, w, float(sigma), maps.dtype, maps.device)[flat]
+
+
+@functools.lru_cache(maxsize=16)
+def _blob_table(h: int, w: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``[H·W, H, W]``: the blob centred at each cell (row ``y · W + x``), computed once per map size."""
+    cy = torch.arange(h, dtype=dtype, device=device).repeat_interleave(w).view(h * w, 1, 1)
+    cx = torch.arange(w, dtype=dtype, device=device).repeat(h).view(h * w, 1, 1)
+    ys = torch.arange(h, dtype=dtype, device=device).view(1, h, 1)
+    xs = torch.arange(w, dtype=dtype, device=device).view(1, 1, w)
     return torch.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / (2 * sigma**2))
 
 
@@ -50,8 +59,9 @@ def compactness_loss(maps: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """
     if maps.ndim != 4:
         raise ValueError(f"maps must be [B, P, H, W]; got {tuple(maps.shape)}")
+    b, _, h, w = maps.shape
     target = gaussian_peak_targets(maps, sigma)
-    return ((maps - target) ** 2).mean(dim=(2, 3)).sum(dim=1).mean()
+    return F.mse_loss(maps, target, reduction="sum") / (b * h * w)  # Σ_b Σ_i (1/|Z|) Σ_z (…)², over B
 
 
 def diversity_loss(maps: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
@@ -93,7 +103,8 @@ def class_center_triplet_loss(
         raise ValueError("class_center_triplet_loss needs at least two centres")
     e = F.normalize(emb, dim=1)
     c = F.normalize(centers, dim=1)
-    d = ((e[:, None, :] - c[None, :, :]) ** 2).sum(-1)  # [B, S]
+    # ‖ϕ̂_n − Ĉ_k‖² = ‖ϕ̂_n‖² + ‖Ĉ_k‖² − 2 ϕ̂_n·Ĉ_k: one matrix product, never a [B, S, D] difference tensor
+    d = (e.pow(2).sum(1, keepdim=True) + c.pow(2).sum(1)[None, :] - 2 * e @ c.T).clamp_min(0)  # [B, S]
     pos = d.gather(1, labels[:, None]).squeeze(1)
     is_pos = F.one_hot(labels, c.shape[0]).bool()
     if negatives == "all":

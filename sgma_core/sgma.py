@@ -132,15 +132,29 @@ class SGMA(nn.Module):
         b, _, h, w = x.shape  # x: [B, 3, A, A]; phi: [K, Y]
         maps, a = self.attend(x)  # [B, P, h', w'], [B, P, C]: eqs. (1)-(3)
         tx, ty, ts = self.squares(maps, h, w)  # [B, P] each, in input pixels
-        parts = [crop_and_zoom(x, tx[:, i], ty[:, i], ts[:, i], self.joint_size, k=self.mask_k)
-                 for i in range(self.n_parts)]  # P × [B, 3, J, J]: eq. (4)
+        # The 3-channel image is masked, cropped and resized in NCHW (1.5-3× faster there on the CPU); the
+        # branches get their inputs back in the memory format the model was given (one copy each, not one
+        # per convolution, forward and backward).
+        memory = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        x = x.contiguous()
+        parts = crop_and_zoom(x, tx, ty, ts, self.joint_size, k=self.mask_k)  # [B, P, 3, J, J]: eq. (4)
         glob = F.interpolate(x, size=(self.joint_size, self.joint_size), mode="bilinear", align_corners=False,
                              antialias=True)  # [B, 3, J, J]
-        thetas = [global_average_pool(branch(img)) for branch, img in zip(self.branches, [glob] + parts)]  # (P+1) × [B, C]
-        scores = sum(self.compat[min(i, len(self.compat) - 1)](theta, phi) for i, theta in enumerate(thetas))  # [B, Y]
-        emb = F.normalize(self.embed(torch.cat(thetas, dim=1)), dim=1)  # [B, D]
+        inputs = [img.contiguous(memory_format=memory) for img in (glob, *parts.unbind(1))]
+        thetas = [global_average_pool(branch(img)) for branch, img in zip(self.branches, inputs)]  # (P+1) × [B, C]
+        theta = torch.cat(thetas, dim=1)  # [B, (P+1)·C]: θ_0, …, θ_P side by side
+        scores = self.compatibility(thetas, theta, phi)  # [B, Y]
+        emb = F.normalize(self.embed(theta), dim=1)  # [B, D]
         return {"scores": scores, "emb": emb, "maps": maps, "channel_weights": a, "thetas": thetas,
-                "parts": torch.stack(parts, dim=1), "tx": tx, "ty": ty, "ts": ts}
+                "parts": parts, "tx": tx, "ty": ty, "ts": ts}
+
+    def compatibility(self, thetas: list[torch.Tensor], theta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+        """Late fusion ``Σ_i θ_iᵀ W_i Φ`` ``[B, Y]`` as one product: ``[θ_0; …; θ_P]ᵀ [W_0; …; W_P] Φ``
+        (``Σ_i θ_i`` times the one ``W`` when it is shared)."""
+        if len(self.compat) == 1:
+            return self.compat[0](sum(thetas), phi)
+        weight = torch.cat([c.W.weight for c in self.compat], dim=1)  # [K, (P+1)·C]
+        return F.linear(theta, weight) @ phi
 
 
 def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.0,

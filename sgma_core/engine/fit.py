@@ -19,8 +19,8 @@ from torch import nn
 
 from sgma_core.engine import distributed
 from sgma_core.engine.runs import Run, RunMismatchError, load_checkpoint, read_metrics  # noqa: F401
-from sgma_core.engine.step import (LossOf, TrainData, epoch_generator, make_batch, resolve_device,  # noqa: F401
-                                   seed_everything, train_step, uses_bf16)
+from sgma_core.engine.step import (LossOf, TrainData, epoch_generator, keep_freed_memory, make_batch,  # noqa: F401
+                                   resolve_device, seed_everything, train_step, uses_bf16)
 from sgma_core.profiles import RunConfig
 
 
@@ -29,9 +29,15 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def make_optimizer(model: nn.Module, config: RunConfig):
-    """SGD over the trainable parameters, and ``ReduceLROnPlateau`` on the epoch's training loss."""
+    """SGD over the trainable parameters, and ``ReduceLROnPlateau`` on the epoch's training loss.
+
+    The update is torch's fused SGD where the parameters live on the CPU or a CUDA device: the same
+    rule in one kernel instead of a loop over the tensors, about half the update's time for SGMA's
+    74 parameter tensors on a 2-core CPU (``python -m sgma_core.benchmark --overhead``)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                                fused=fused or None)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.lr_factor, patience=config.plateau_patience, min_lr=config.lr_min,
         threshold=config.plateau_threshold, threshold_mode="rel")
@@ -93,6 +99,8 @@ def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, conf
     device = resolve_device(config.device)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
+    if device.type == "cpu":
+        keep_freed_memory()
     model.to(device)
     if config.channels_last:  # NHWC: faster convolutions on CUDA and on the CPU (oneDNN)
         model.to(memory_format=torch.channels_last)

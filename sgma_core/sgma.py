@@ -37,7 +37,8 @@ PHASES = ("joint", "attention", "features")
 
 class SGMA(nn.Module):
     """``forward(x [B, 3, A, A], Φ [K, Y]) → dict`` with ``scores`` ``[B, Y]``, ``emb`` ``[B, D]``,
-    ``maps`` ``[B, P, h, w]``, ``parts`` ``[B, P, 3, J, J]`` and the squares ``tx, ty, ts`` ``[B, P]``."""
+    ``maps`` ``[B, P, h, w]``, ``parts`` ``[B, P, 3, J, J]`` and the squares ``tx, ty, ts`` ``[B, P]``;
+    ``locate(x)`` runs the attention subnet alone (maps and squares)."""
 
     def __init__(self, attention_backbone: Backbone, branches: list[Backbone], semantic_dim: int, n_seen: int,
                  attention_size: int, joint_size: int, n_parts: int = 2, emb_dim: int | None = None,
@@ -128,10 +129,17 @@ class SGMA(nn.Module):
         ts = torch.full_like(tx, self.part_scale * min(height, width))
         return tx, ty, ts
 
+    def locate(self, x: torch.Tensor) -> dict:
+        """The attention subnet alone: ``maps`` ``[B, P, h', w']``, ``channel_weights`` ``[B, P, C]``
+        and the squares ``tx, ty, ts`` ``[B, P]`` in input pixels (eqs. (1)–(3) and the centre rule)."""
+        maps, a = self.attend(x)  # eqs. (1)-(3)
+        tx, ty, ts = self.squares(maps, x.shape[2], x.shape[3])
+        return {"maps": maps, "channel_weights": a, "tx": tx, "ty": ty, "ts": ts}
+
     def forward(self, x: torch.Tensor, phi: torch.Tensor) -> dict:
-        b, _, h, w = x.shape  # x: [B, 3, A, A]; phi: [K, Y]
-        maps, a = self.attend(x)  # [B, P, h', w'], [B, P, C]: eqs. (1)-(3)
-        tx, ty, ts = self.squares(maps, h, w)  # [B, P] each, in input pixels
+        # x: [B, 3, A, A]; phi: [K, Y]
+        located = self.locate(x)  # maps [B, P, h', w'], channel weights [B, P, C]: eqs. (1)-(3)
+        maps, a, tx, ty, ts = (located[k] for k in ("maps", "channel_weights", "tx", "ty", "ts"))  # squares: [B, P]
         # The 3-channel image is masked, cropped and resized in NCHW (1.5-3× faster there on the CPU); the
         # branches get their inputs back in the memory format the model was given (one copy each, not one
         # per convolution, forward and backward).

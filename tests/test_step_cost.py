@@ -122,3 +122,19 @@ def test_overhead_benchmark_leaves_out_what_does_not_train():
     assert "backward of the 3 trained backbone(s)" in seconds  # the attention backbone runs forward only
     assert all(p.grad is None for p in step.model.attention_backbone.parameters())
     assert all(p.grad is not None for p in step.model.branches[0].parameters())
+
+
+def test_locating_alone_gives_the_forward_passes_maps_and_squares():
+    from sgma_core.experiment.recipes import _snapshot
+
+    model = tiny_sgma().eval()
+    x = torch.rand(3, 3, 24, 24)
+    full, alone = model(x, torch.randn(6, 5)), model.locate(x)
+    for key in ("maps", "channel_weights", "tx", "ty", "ts"):
+        assert torch.equal(full[key], alone[key])
+    images = (torch.rand(3, 3, 24, 24) * 255).to(torch.uint8)
+    for mode in (True, False):
+        model.train(mode)
+        snap = _snapshot(model, images, torch.randn(6, 5))
+        assert sorted(snap) == ["maps", "ts", "tx", "ty"] and snap["maps"].shape[0] == 3
+        assert model.training is mode  # a snapshot leaves the model as it found it

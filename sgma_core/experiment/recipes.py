@@ -85,8 +85,19 @@ def initialise_grouping(model: SGMA, prepared: PreparedData, config: RunConfig) 
 SNAPSHOT_KEYS = ("maps", "tx", "ty", "ts")  # what a snapshot keeps: the maps and the squares
 
 
+class _Locate(torch.nn.Module):
+    """``SGMA.locate`` as a module's forward, for :func:`batched_forward` (the branches are not run)."""
+
+    def __init__(self, model: SGMA) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, phi=None) -> dict:
+        return self.model.locate(x)
+
+
 def _snapshot(model, images: torch.Tensor, phi: torch.Tensor) -> dict[str, np.ndarray]:
-    return batched_forward(model, images, phi, 64, keys=SNAPSHOT_KEYS)
+    return batched_forward(_Locate(model).train(model.training), images, phi, 64, keys=SNAPSHOT_KEYS)
 
 
 def _as_tensors(outputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:

@@ -49,9 +49,11 @@ def _channels_last(grad: torch.Tensor) -> torch.Tensor:
 def global_average_pool(fmap: torch.Tensor) -> torch.Tensor:
     """Eq. (1), ``p = GAP(f(x))``: ``[B, C, H, W] → [B, C]``.
 
-    The same pooling gives the attention subnet's ``p`` and every joint branch's ``θ_i``.
+    The same pooling gives the attention subnet's ``p`` and every joint branch's ``θ_i``. (A sum
+    divided after pooling: its backward hands the map a broadcast gradient instead of dividing a
+    full-size one.)
     """
-    return fmap.mean(dim=(2, 3))
+    return fmap.sum(dim=(2, 3)) / (fmap.shape[2] * fmap.shape[3])
 
 
 def small_vgg(widths: tuple[int, ...] = (16, 32, 64, 128), convs_last: int = 2) -> Backbone:

@@ -124,4 +124,9 @@ def sgma_loss(cpt: torch.Tensor, div: torch.Tensor, cls: torch.Tensor, cct: torc
     ``cpt`` and ``div`` are already summed over parts (as :func:`compactness_loss` and
     :func:`diversity_loss` return them).
     """
-    return cpt + lam * div + alpha * cls + beta * cct
+    return cpt + _times(lam, div) + _times(alpha, cls) + _times(beta, cct)
+
+
+def _times(weight: float, term: torch.Tensor) -> torch.Tensor:
+    """``weight · term``, without a multiplication (and its node in the backward graph) when the weight is 1."""
+    return term if weight == 1 else weight * term

@@ -24,10 +24,14 @@ def boxcar_mask(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: in
     """
     x = torch.arange(width, dtype=tx.dtype, device=tx.device)[None, :]
     y = torch.arange(height, dtype=ty.dtype, device=ty.device)[None, :]
-    half = (ts / 2)[:, None]
-    vx = torch.sigmoid(k * (x - tx[:, None] + half)) - torch.sigmoid(k * (x - tx[:, None] - half))
-    vy = torch.sigmoid(k * (y - ty[:, None] + half)) - torch.sigmoid(k * (y - ty[:, None] - half))
+    vx, vy = _boxcar(x, tx, ts, k), _boxcar(y, ty, ts, k)
     return vy[:, :, None] * vx[:, None, :]
+
+
+def _boxcar(coords: torch.Tensor, centre: torch.Tensor, side: torch.Tensor, k: float) -> torch.Tensor:
+    """One factor of eq. (4), ``σ_k(x − t + t_s/2) − σ_k(x − t − t_s/2)``, at ``coords`` ``[1 or B, M]``: ``[B, M]``."""
+    half = (side / 2)[:, None]
+    return torch.sigmoid(k * (coords - centre[:, None] + half)) - torch.sigmoid(k * (coords - centre[:, None] - half))
 
 
 def clamp_square(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: int, width: int):
@@ -70,6 +74,38 @@ def crop_and_zoom(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, ts: 
     grid = torch.stack([gx[:, None, :].expand(n, out_size, out_size), gy[:, :, None].expand(n, out_size, out_size)], -1)
     out = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out if per_image is None else out.view(b, p, c, out_size, out_size)
+
+
+def crop_pixels(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, size: int, k: float = 10.0,
+                mask: bool = True) -> torch.Tensor:
+    """:func:`crop_and_zoom` for squares of side ``size`` pixels cut to ``size`` pixels, whose corners
+    lie on the pixel grid (``t − size/2 + 0.5`` an integer after clamping): nothing has to be
+    resampled, so the part images are cut by indexing, and eq. (4)'s mask is evaluated at the cut
+    pixels only. The values equal :func:`crop_and_zoom`'s up to float rounding; the square's
+    position carries no gradient (the peak rule's carries none anyway), the mask's values do.
+
+    ``images`` ``[B, C, H, W]``; ``tx, ty`` ``[B, P]``. Returns ``[B, P, C, size, size]``; each part
+    ``[:, i]`` is in the memory format of ``images`` (channels-last stays channels-last).
+    """
+    b, c, h, w = images.shape
+    p = tx.shape[1]
+    # part-major order (all images' part 1, then part 2, ...), so that each part is one contiguous block
+    tx, ty = tx.t().reshape(-1), ty.t().reshape(-1)  # [P·B]
+    tx, ty, ts = clamp_square(tx, ty, torch.full_like(tx, float(size)), h, w)
+    offsets = torch.arange(size, device=images.device)
+    cols = (tx - size / 2 + 0.5).round().long()[:, None] + offsets  # [P·B, size]: pixel columns cut
+    rows = (ty - size / 2 + 0.5).round().long()[:, None] + offsets
+    image = torch.arange(b, device=images.device).repeat(p)  # [P·B]: the image each square is cut from
+    channels_last = images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
+    # the cut pixels as rows of a [B·H·W, C] table: one index_select gives [P·B, size, size, C]
+    pixel = (image[:, None, None] * h + rows[:, :, None]) * w + cols[:, None, :]  # [P·B, size, size]
+    table = images.permute(0, 2, 3, 1).reshape(b * h * w, c)  # a view for channels-last images, else a copy
+    out = table.index_select(0, pixel.reshape(-1)).view(p * b, size, size, c)
+    if mask:  # V_y(y) · V_x(x) at the cut pixels: the same values as boxcar_mask's there
+        v = _boxcar(rows.to(tx.dtype), ty, ts, k)[:, :, None] * _boxcar(cols.to(tx.dtype), tx, ts, k)[:, None, :]
+        out = out * v[..., None]
+    out = out.view(p, b, size, size, c).permute(1, 0, 4, 2, 3)  # [B, P, C, size, size]
+    return out if channels_last else out.contiguous()
 
 
 def peak_centres(maps: torch.Tensor, stride: float) -> tuple[torch.Tensor, torch.Tensor]:

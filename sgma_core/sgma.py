@@ -22,7 +22,7 @@ import copy
 from sgma_core.attention import MultiAttention
 from sgma_core.backbones import Backbone, build_backbone, global_average_pool
 from sgma_core.compatibility import Compatibility
-from sgma_core.cropping import CENTRE_RULES, LearnedCentres, crop_and_zoom, peak_centres
+from sgma_core.cropping import CENTRE_RULES, LearnedCentres, crop_and_zoom, crop_pixels, peak_centres
 from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
                               sgma_loss)
 
@@ -140,14 +140,15 @@ class SGMA(nn.Module):
         # x: [B, 3, A, A]; phi: [K, Y]
         located = self.locate(x)  # maps [B, P, h', w'], channel weights [B, P, C]: eqs. (1)-(3)
         maps, a, tx, ty, ts = (located[k] for k in ("maps", "channel_weights", "tx", "ty", "ts"))  # squares: [B, P]
-        # The 3-channel image is masked, cropped and resized in NCHW (1.5-3× faster there on the CPU); the
-        # branches get their inputs back in the memory format the model was given (one copy each, not one
-        # per convolution, forward and backward).
-        memory = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
-        x = x.contiguous()
-        parts = crop_and_zoom(x, tx, ty, ts, self.joint_size, k=self.mask_k)  # [B, P, 3, J, J]: eq. (4)
+        if self.on_pixel_grid(x.shape[2], x.shape[3], maps.shape[2]):  # squares of J pixels on the pixel grid
+            parts = crop_pixels(x, tx, ty, self.joint_size, k=self.mask_k)  # [B, P, 3, J, J]: eq. (4), by indexing
+        else:  # resampled; NCHW, 1.5-3× faster for a 3-channel image on the CPU
+            parts = crop_and_zoom(x.contiguous(), tx, ty, ts, self.joint_size, k=self.mask_k)  # eq. (4)
         glob = F.interpolate(x, size=(self.joint_size, self.joint_size), mode="bilinear", align_corners=False,
                              antialias=True)  # [B, 3, J, J]
+        # the branches take their inputs in the memory format the model was given: one copy here where one is
+        # needed, not one per convolution, forward and backward
+        memory = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         inputs = [img.contiguous(memory_format=memory) for img in (glob, *parts.unbind(1))]
         thetas = [global_average_pool(branch(img)) for branch, img in zip(self.branches, inputs)]  # (P+1) × [B, C]
         theta = torch.cat(thetas, dim=1)  # [B, (P+1)·C]: θ_0, …, θ_P side by side
@@ -155,6 +156,15 @@ class SGMA(nn.Module):
         emb = F.normalize(self.embed(theta), dim=1)  # [B, D]
         return {"scores": scores, "emb": emb, "maps": maps, "channel_weights": a, "thetas": thetas,
                 "parts": parts, "tx": tx, "ty": ty, "ts": ts}
+
+    def on_pixel_grid(self, height: int, width: int, map_size: int) -> bool:
+        """Whether every square is ``J`` pixels wide with its corners on the pixel grid, so that eq. (4)'s
+        crop needs no resampling (:func:`~sgma_core.cropping.crop_pixels`): the peak rule with
+        ``part_scale · A = J`` and a map stride ``s`` with ``s/2 − J/2`` whole, as in the cpu (64 → 32,
+        s = 8) and paper (448 → 224, s = 16) profiles. Decided from sizes alone (no device sync)."""
+        stride = height / map_size
+        return (self.localizer is None and height == width and self.part_scale * height == self.joint_size
+                and stride.is_integer() and (stride / 2 - self.joint_size / 2).is_integer())
 
     def compatibility(self, thetas: list[torch.Tensor], theta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
         """Late fusion ``Σ_i θ_iᵀ W_i Φ`` ``[B, Y]`` as one product: ``[θ_0; …; θ_P]ᵀ [W_0; …; W_P] Φ``

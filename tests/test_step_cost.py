@@ -138,3 +138,34 @@ def test_locating_alone_gives_the_forward_passes_maps_and_squares():
         snap = _snapshot(model, images, torch.randn(6, 5))
         assert sorted(snap) == ["maps", "ts", "tx", "ty"] and snap["maps"].shape[0] == 3
         assert model.training is mode  # a snapshot leaves the model as it found it
+
+
+@pytest.mark.parametrize("size, joint, stride", [(64, 32, 8), (448, 224, 16)])  # the cpu and paper profiles
+def test_squares_on_the_pixel_grid_are_cut_by_indexing_as_by_resampling(size, joint, stride):
+    from sgma_core.cropping import crop_pixels
+
+    torch.manual_seed(2)
+    images = torch.rand(3, 3, size, size)
+    cells = torch.randint(0, size // stride, (3, 2, 2))  # peak cells, the border ones included (clamped squares)
+    cells[0, 0] = torch.tensor([0, size // stride - 1])
+    tx, ty = (cells[..., 0] + 0.5) * stride - 0.5, (cells[..., 1] + 0.5) * stride - 0.5
+    resampled = crop_and_zoom(images, tx, ty, torch.full_like(tx, float(joint)), joint)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        cut = crop_pixels(images.contiguous(memory_format=layout), tx, ty, joint)
+        assert cut.shape == resampled.shape
+        # float rounding of grid_sample's coordinates (exact where the sizes are powers of two)
+        assert torch.allclose(cut, resampled, atol=1e-4 if size == 448 else 0.0)
+        if layout == torch.channels_last:  # each part is already what a channels-last branch takes: no copy
+            assert cut[:, 1].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_model_cuts_on_the_grid_only_where_the_squares_are_on_it():
+    assert tiny_sgma(size=24, joint=12).on_pixel_grid(24, 24, 12)  # stride 2, squares of 12 px: on the grid
+    assert not tiny_sgma(size=24, joint=10).on_pixel_grid(24, 24, 12)  # zoomed: resampled
+    assert not tiny_sgma(size=24, joint=12, centre_rule="learned").on_pixel_grid(24, 24, 12)  # learned squares move
+    model = tiny_sgma(size=24, joint=12).eval()
+    x, phi = torch.rand(2, 3, 24, 24), torch.randn(6, 5)
+    out = model(x, phi)
+    located = model.locate(x)
+    resampled = crop_and_zoom(x, located["tx"], located["ty"], located["ts"], 12)
+    assert torch.allclose(out["parts"], resampled, atol=1e-6)

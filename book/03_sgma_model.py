@@ -164,6 +164,16 @@ plt.show()
 # :pyobject: boxcar_mask
 # ```
 #
+# ```{literalinclude} /sgma_core/cropping.py
+# :pyobject: _boxcar
+# ```
+#
+# With the peak rule at both profiles' sizes the "zoom" is 1 : 1 (a square of $J$ pixels, cut to
+# $J 	imes J$) and every square's corner lies on the pixel grid, so `SGMA.forward` cuts the part by
+# indexing (`crop_pixels`) and evaluates the mask at the cut pixels only; the values are those of the
+# resampling path `crop_and_zoom`, which the learned rule and other sizes use
+# (`tests/test_step_cost.py`).
+#
 # How sharp is the mask, and where does its gradient with respect to $t_x$ live? One row of the mask
 # for a square of side 16 centred at $x = 32$:
 
@@ -227,12 +237,17 @@ if crown is not None:
 # where $x_0$ is the whole image, $x_1, x_2$ the part images, and $\mathrm{GAP}$ the pooling of
 # eq. {eq}`eq-gap`.
 #
-# $W_i$ is separate per branch by default (`shared_W=True` is the option). A second head maps the
+# $W_i$ is separate per branch by default (`shared_W=True` is the option); the sum over branches is
+# computed as one product, $[\theta_0; \theta_1; \theta_2]^\top [W_0; W_1; W_2]\, \Phi$. A second head maps the
 # concatenated features to an embedding $\hat\phi(x) = \mathrm{normalise}(\mathrm{FC}([\theta_0;\theta_1;\theta_2]))$
 # for the class-centre triplet loss.
 #
 # ```{literalinclude} /sgma_core/sgma.py
 # :pyobject: SGMA.forward
+# ```
+#
+# ```{literalinclude} /sgma_core/sgma.py
+# :pyobject: SGMA.compatibility
 # ```
 #
 # (sec-losses)=

@@ -169,7 +169,7 @@ plt.show()
 # ```
 #
 # With the peak rule at both profiles' sizes the "zoom" is 1 : 1 (a square of $J$ pixels, cut to
-# $J 	imes J$) and every square's corner lies on the pixel grid, so `SGMA.forward` cuts the part by
+# $J \times J$) and every square's corner lies on the pixel grid, so `SGMA.forward` cuts the part by
 # indexing (`crop_pixels`) and evaluates the mask at the cut pixels only; the values are those of the
 # resampling path `crop_and_zoom`, which the learned rule and other sizes use
 # (`tests/test_step_cost.py`).

@@ -64,3 +64,16 @@ def test_numbered_rows_point_at_labelled_equations():
     for label in set(re.findall(r"\{ref\}`[^`<]+<(sec-[\w-]+)>`", (ROOT / "book" / "00_introduction.md").read_text())):
         assert any(f"({label})=" in (ROOT / "book" / f).read_text() for f in
                    ("02_baseline.md", "03_sgma_model.md", "04_sgma_training.md")), label
+
+
+def test_chapter_sources_hold_no_control_characters():
+    """A tab in a chapter's MyST is almost always a LaTeX command eaten by a string escape
+    (``\\times`` written through a Python string became a tab and ``imes``, and rendered as "JimesJ")."""
+    import re
+
+    from sgma_core.paths import repo_root
+
+    for path in sorted((repo_root() / "book").glob("[0-9]*.md")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            bad = re.search(r"[\x00-\x08\x0b-\x1f\x7f]", line)
+            assert bad is None, f"{path.name}:{number}: control character {bad.group()!r} in {line.strip()[:60]!r}"

@@ -80,4 +80,3 @@ def test_evaluation_on_unseen_classes_is_run(tiny_root, tmp_path):
     prepared = prepare_data(cfg, tiny_root, progress=False)
     _, history = train_baseline(prepared, cfg, tmp_path, progress=False)
     assert {"T1", "u", "s", "H"} <= set(history[-1])
-

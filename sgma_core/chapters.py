@@ -191,6 +191,10 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
     import nbformat
 
     nb = nbformat.read(partial, as_version=4)
+    for cell in nb.cells:  # papermill's injected cell stays in the notebook, off the rendered page
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
     nb.metadata["sgma"] = {"chapter": name, "parameters": parameters, "python": platform.python_version(),
                            "host": platform.node(), "seconds": round(time.perf_counter() - t0, 1),
                            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

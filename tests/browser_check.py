@@ -4,10 +4,13 @@ Used by ``tests/test_book.py``; also runnable by hand::
 
     python tests/browser_check.py _build/html [--screenshots DIR]
 
-For every HTML page under the build (search and index pages excepted) it asserts: the page loads
-over a local HTTP server; every ``<img>`` has decoded (``naturalWidth > 0``); MathJax has typeset
-its math (``mjx-container`` elements exist wherever the page has math) and no raw TeX (``\\(``,
-``\\[``, ``\\frac``, ``\\tag``) is left in the visible text; no request left the machine.
+For every HTML page under the build (search and index pages excepted), at a desktop width
+(1280 px) and a phone width (400 px), it asserts: the page loads over a local HTTP server; every
+``<img>`` has decoded (``naturalWidth > 0``); MathJax has typeset its math (``mjx-container``
+elements exist wherever the page has math) and no raw TeX (``\\(``, ``\\[``, ``\\frac``,
+``\\tag``) and no unrendered MyST role (``{glue``, ``{eq}``, ``{cite``, ``{numref``) is left in the
+visible text; no display equation is wider than its box unless that box scrolls; no request
+left the machine.
 """
 
 from __future__ import annotations
@@ -25,6 +28,16 @@ from pathlib import Path
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 RAW_TEX = ["\\(", "\\[", "\\frac", "\\tag", "\\begin{", "$$"]
+RAW_MYST = ["{glue", "{eq}", "{cite", "{numref", "{ref}", "{doc}"]  # roles that should have been rendered
+WIDTHS = (1280, 400)
+# The display equations wider than their box or the column where neither the box nor its wrapper scrolls.
+CUT_MATH_JS = """() => Array.from(document.querySelectorAll('mjx-container[display="true"]')).filter(m => {
+    const scrolls = e => e && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+    const math = (m.querySelector('mjx-math') || m).getBoundingClientRect();
+    const column = m.parentElement.getBoundingClientRect();
+    const wide = m.scrollWidth > m.clientWidth + 2 || math.right > column.right + 2 || math.left < column.left - 2;
+    return wide && !scrolls(m) && !scrolls(m.parentElement);
+}).map(m => (m.getAttribute('aria-label') || m.textContent || '').slice(0, 40))"""
 SKIP = {"search.html", "genindex.html", "index.html"}
 
 
@@ -56,9 +69,9 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            for page_path in pages(html_dir):
+            for page_path, width in ((p, w) for p in pages(html_dir) for w in WIDTHS):
                 rel = page_path.relative_to(html_dir).as_posix()
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page = browser.new_page(viewport={"width": width, "height": 900})
                 outside, failed = [], []
                 page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
                 page.on("requestfailed", lambda r: failed.append(r.url))
@@ -70,13 +83,14 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                     math_nodes: document.querySelectorAll('.math, span.math, div.math').length,
                     mjx: document.querySelectorAll('mjx-container').length,
                     text: document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText,
+                    cut_math: (""" + CUT_MATH_JS + """)(),
                 })""")
                 if screenshots:
                     Path(screenshots).mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(Path(screenshots) / (rel.replace("/", "_") + ".png")), full_page=True)
+                    page.screenshot(path=str(Path(screenshots) / (rel.replace("/", "_") + f"-{width}.png")), full_page=True)
                 page.close()
-                raw = [t for t in RAW_TEX if t in info["text"]]
-                reports.append({"page": rel, "images": len(info["images"]),
+                raw = [t for t in RAW_TEX + RAW_MYST if t in info["text"]]
+                reports.append({"page": rel, "width": width, "images": len(info["images"]), "cut_math": info["cut_math"],
                                 "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
                                 "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
                                 "raw_tex": raw, "outside_requests": sorted(set(outside)),
@@ -95,7 +109,10 @@ def problems(reports: list[dict]) -> list[str]:
         if r["math_nodes"] and not r["mathjax_containers"]:
             out.append(f"{r['page']}: {r['math_nodes']} math nodes but MathJax typeset none")
         if r["raw_tex"]:
-            out.append(f"{r['page']}: raw TeX left on the page: {r['raw_tex']}")
+            out.append(f"{r['page']} at {r['width']} px: raw TeX or MyST left on the page: {r['raw_tex']}")
+        if r["cut_math"]:
+            out.append(f"{r['page']} at {r['width']} px: display equations wider than their box, not scrolling: "
+                       f"{r['cut_math'][:3]}")
         if r["outside_requests"]:
             out.append(f"{r['page']}: requests left the machine: {r['outside_requests'][:3]}")
         if r["failed_requests"]:

@@ -71,6 +71,7 @@ def test_executed_notebooks_carry_injected_parameters(smoke_book):
     nb = nbformat.read(smoke_book / "book" / "_executed" / "02_baseline.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and 'profile = "smoke"' in injected[0].source
+    assert "remove-cell" in injected[0].metadata["tags"]  # kept in the notebook, not shown on the page
     assert nb.metadata["papermill"]["parameters"]["profile"] == "smoke"
     assert nb.metadata["sgma"]["chapter"] == "02_baseline"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
@@ -83,6 +84,7 @@ def test_html_has_every_chapter_with_figures(smoke_book):
         assert (html / "book" / "_executed" / f"{name}.html").is_file()
     baseline = (html / "book" / "_executed" / "02_baseline.html").read_text()
     assert "<img" in baseline and "smoke" in baseline
+    assert str(smoke_book / "runs") not in baseline  # papermill's injected cell (runs_dir = that folder) is not shown
     assert "mathjax/tex-chtml.js" in baseline and "cdn.jsdelivr" not in baseline
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     assert len(list((html / "_images").glob("*.png"))) >= 3
@@ -96,7 +98,7 @@ def test_pages_load_with_images_and_rendered_math(smoke_book):
             pytest.fail("Chromium is required on CI for the browser check (make test installs it as root)")
         pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
     reports = check(smoke_book / "_build" / "html")
-    assert len(reports) == len(CHAPTERS)
+    assert len(reports) == 2 * len(CHAPTERS)  # every chapter at 1280 px and at 400 px
     assert sum(r["images"] for r in reports) >= 3
     assert all(r["mathjax_containers"] > 0 for r in reports)
     assert problems(reports) == []

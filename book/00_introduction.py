@@ -18,10 +18,10 @@
 # # Learning where to look, reproduced
 #
 # This book rebuilds **SGMA** — *Learning where to look: Semantic-Guided Multi-Attention Localization
-# for Zero-Shot Learning* (Zhu, Xie, Tang, Peng and Elgammal, NeurIPS 2019, arXiv:1903.00502) — one
+# for Zero-Shot Learning* (Zhu, Xie, Tang, Peng and Elgammal, NeurIPS 2019 {cite}`zhu2019sgma`) — one
 # equation at a time, with code you can run on a laptop and tests that keep the code honest. No
-# official implementation of the paper was ever released; an earlier course reproduction (in
-# TensorFlow) reported no accuracy at all. Here every number in the prose is computed by the chapter
+# official implementation of the paper was ever released; an earlier course reproduction in
+# TensorFlow {cite}`arriaza2020reproduction` reported no accuracy at all. Here every number in the prose is computed by the chapter
 # that prints it.
 #
 # ## Zero-shot learning in one paragraph

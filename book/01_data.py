@@ -36,7 +36,7 @@ from sgma_core.paths import DataRootError, describe_roots, find_dataset
 # %% [markdown]
 # ## The proposed split
 #
-# Xian et al. (*Zero-shot learning — the good, the bad and the ugly*, 2017) showed that the class
+# Xian et al. (*Zero-shot learning — the good, the bad and the ugly* {cite}`xian2017zsl,xian2019zsl`) showed that the class
 # splits used before them let unseen classes leak into ImageNet pretraining, and published the
 # **proposed split** (the `xlsa17` files) that everyone has used since, SGMA included. For each
 # dataset a file `att_splits.mat` holds the class semantics `att` ($\Phi$, one L2-normalised column
@@ -80,8 +80,10 @@ assert acc == 0.5
 # %% [markdown]
 # ## The real split files
 #
-# Where the real `xlsa17` files are present under the data root (`SGMA_DATA_ROOT`), this table is
-# computed from them; otherwise it says which files were not found.
+# The three datasets of the paper are CUB-200-2011 birds {cite}`wah2011cub`, Animals with Attributes 2
+# {cite}`xian2019zsl` (the successor of AwA {cite}`lampert2014awa`) and Oxford flowers
+# {cite}`nilsback2008flowers`. Where the real `xlsa17` files are present under the data root
+# (`SGMA_DATA_ROOT`), this table is computed from them; otherwise it says which files were not found.
 
 # %%
 rows = []

@@ -17,8 +17,8 @@
 # %% [markdown]
 # # The baseline: pooled features, a compatibility matrix and the embedding softmax
 #
-# Before attention, the simplest model the paper compares against (its ablation "without attention",
-# the reproduction report's §3.3): a backbone, global average pooling, and a bilinear compatibility
+# Before attention, the simplest model the paper compares against (its ablation "without attention";
+# the course reproduction {cite}`arriaza2020reproduction` builds the same one): a backbone, global average pooling, and a bilinear compatibility
 # with the class semantics. Everything SGMA adds is measured against this chapter's numbers.
 #
 # All settings come from one profile; any of them can be overridden. With papermill:
@@ -113,7 +113,7 @@ glue("chance_t1", 100.0 / prepared.n_unseen, display=False)
 # %% [markdown]
 # ## The backbone
 #
-# On the `paper` profile the backbone is torchvision's VGG19 with ImageNet weights, cut at `conv5_4`.
+# On the `paper` profile the backbone is torchvision's VGG19 {cite}`simonyan2015vgg` with ImageNet weights, cut at `conv5_4`.
 # ImageNet weights cannot stand in for anything on the synthetic birds, and VGG19 is far too slow for
 # a CPU, so the `cpu` profile uses a small VGG-shaped network that is first trained as an ordinary
 # classifier of the **seen** classes — never of unseen ones, which would leak them into training.

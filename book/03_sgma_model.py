@@ -49,7 +49,8 @@ images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 # (sec-attention)=
 # ## 1. Multi-attention subnet
 #
-# A backbone turns the image into feature maps $f(x) \in \mathbb{R}^{C \times H \times W}$. Global
+# The subnet follows MA-CNN's channel grouping {cite}`zheng2017macnn`, and the cropping after it
+# RA-CNN's attention crop {cite}`fu2017racnn`. A backbone turns the image into feature maps $f(x) \in \mathbb{R}^{C \times H \times W}$. Global
 # average pooling summarises each channel,
 #
 # ```{math}
@@ -281,7 +282,7 @@ if crown is not None:
 # \tag{8}
 # ```
 #
-# The paper does not say which negative centre; the hardest one (as in the triplet-centre loss papers)
+# The paper does not say which negative centre; the hardest one (as in the triplet-centre loss {cite}`he2018triplet`)
 # is the default and the mean over all negatives is `cct_negatives="mean"`. All four are summed:
 #
 # ```{math}
@@ -330,7 +331,7 @@ print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_
 # ```
 #
 # and builds the unseen prototypes with the same combination, $P_u = P_s B$. **combined**: the sum
-# of both scores, maximised (the reproduction report's arg min is a typo).
+# of both scores, maximised (the course reproduction's {cite}`arriaza2020reproduction` arg min is a typo).
 #
 # ```{literalinclude} /sgma_core/inference.py
 # :pyobject: ridge_coefficients

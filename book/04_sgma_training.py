@@ -243,7 +243,7 @@ glue("cct_setting", f"ρ = {config.ridge_lambda:g} and {'unit-length' if config.
 #
 # ## Calibrated stacking, a separate result
 #
-# Calibrated stacking (Chao et al., 2016) subtracts a constant $\gamma$ from every seen-class score
+# Calibrated stacking {cite}`chao2016calibrated` subtracts a constant $\gamma$ from every seen-class score
 # before the GZSL argmax. It is not part of SGMA and its numbers go *beside* the plain ones above,
 # never in their place. $\gamma$ must not be chosen on test classes: the xlsa17 files split the seen
 # classes into training and validation classes (`train_loc` / `val_loc`), so a second model is trained

@@ -218,7 +218,7 @@ else:
 #
 # ## Every flag in one table
 #
-# What the paper (as the reproduction report reads it) says or implies, what this book uses, and the
+# What the paper (as the course reproduction {cite}`arriaza2020reproduction` reads it) says or implies, what this book uses, and the
 # validation evidence: the mean validation $H$ of each (compat rule for training choices, cct rule
 # for scoring choices).
 

@@ -76,8 +76,10 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                 page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
                 page.on("requestfailed", lambda r: failed.append(r.url))
                 page.goto(base + rel, wait_until="load")
-                page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
-                page.evaluate("() => MathJax.startup.promise")
+                if page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):  # pages without math load none
+                    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                           timeout=20000)
+                    page.evaluate("() => MathJax.startup.promise")
                 info = page.evaluate("""() => ({
                     images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0})),
                     math_nodes: document.querySelectorAll('.math, span.math, div.math').length,

@@ -98,7 +98,20 @@ def test_pages_load_with_images_and_rendered_math(smoke_book):
             pytest.fail("Chromium is required on CI for the browser check (make test installs it as root)")
         pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
     reports = check(smoke_book / "_build" / "html")
-    assert len(reports) == 2 * len(CHAPTERS)  # every chapter at 1280 px and at 400 px
+    chapters = [r for r in reports if r["page"].startswith("book/_executed/")]
+    assert len(chapters) == 2 * len(CHAPTERS)  # every chapter at 1280 px and at 400 px
+    assert any(r["page"] == "book/references.html" for r in reports)
     assert sum(r["images"] for r in reports) >= 3
-    assert all(r["mathjax_containers"] > 0 for r in reports)
+    assert all(r["mathjax_containers"] > 0 for r in chapters)
     assert problems(reports) == []
+
+
+def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
+    import re
+
+    keys = set(re.findall(r"@\w+\{([^,\s]+),", (ROOT / "references.bib").read_text(encoding="utf-8")))
+    cited = {k.strip() for path in (ROOT / "book").glob("[0-9]*.md")
+             for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", path.read_text(encoding="utf-8"))
+             for k in group.split(",")}
+    assert cited and cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
+    assert keys <= cited, f"in references.bib but cited nowhere: {sorted(keys - cited)}"

@@ -51,13 +51,14 @@ config = experiment.config  # the settings every seed shares
 device = resolve_device(config.device)
 device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
 glue("profile", config.profile, display=False)
+glue("dataset_name", {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers"}.get(config.dataset, config.dataset), display=False)
 glue("device", f"{device.type} ({device_name})", display=False)
 chapter_t0 = time.perf_counter()
 glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
 print(f"seeds {list(experiment.seeds)};", config_dict(config))
 
 # %% [markdown]
-# This page was produced with the **{glue:text}`profile`** profile on **{glue:text}`device`**
+# This page was produced on the **{glue:text}`dataset_name`** with the **{glue:text}`profile`** profile on **{glue:text}`device`**
 # (started {glue:text}`started`, {glue:text}`chapter_minutes` minutes to execute).
 #
 # (sec-baseline)=

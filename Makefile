@@ -39,7 +39,7 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test test-fast ablations venv active-env data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book test test-fast ablations venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
@@ -49,6 +49,7 @@ help:
 	@echo "make data-cub / data-awa2 / data-flo - download, verify and install a real dataset (needs internet)"
 	@echo "make chapters PROFILE=smoke - execute the chapters only"
 	@echo "make html   - build the HTML from the executed chapters"
+	@echo "make pdf    - one PDF of the executed book, _build/pdf/sgma-book.pdf (headless Chromium)"
 	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
 
 $(VENV)/.installed: pyproject.toml
@@ -86,6 +87,13 @@ html: $(SETUP)
 	@echo "open _build/html/index.html"
 
 book: chapters html
+
+# One PDF of the whole book for handouts (headless Chromium prints the single-page build of the executed chapters).
+pdf: $(SETUP)
+	@test -f book/_executed/04_sgma_training.ipynb || { echo "no executed chapters: run make chapters (or make book) first"; exit 1; }
+	rm -rf _build/singlehtml
+	$(JUPYTER_BOOK) build . --builder singlehtml --quiet
+	$(PY) -m sgma_core.pdf _build/singlehtml _build/pdf/sgma-book.pdf
 
 # Headless Chromium for the browser check (Debian/Ubuntu package; needs root, as on CI).
 browser:

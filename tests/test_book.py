@@ -115,3 +115,19 @@ def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
              for k in group.split(",")}
     assert cited and cited <= keys, f"cited but not in references.bib: {sorted(cited - keys)}"
     assert keys <= cited, f"in references.bib but cited nowhere: {sorted(keys - cited)}"
+
+
+def test_the_book_prints_to_one_pdf(smoke_book, tmp_path):
+    from sgma_core.pdf import count_pages, print_book
+    from tests.browser_check import chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium); make pdf needs it")
+    build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(smoke_book), "--builder",
+                            "singlehtml", "--quiet"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    info = print_book(smoke_book / "_build" / "singlehtml", tmp_path / "book.pdf")
+    data = (tmp_path / "book.pdf").read_bytes()
+    assert data.startswith(b"%PDF") and info["bytes"] == len(data)
+    assert info["pages"] == count_pages(data) >= 2 * len(CHAPTERS)  # every chapter takes pages of its own
+    assert not (smoke_book / "_build" / "singlehtml" / "_print.html").exists()  # the printed copy is removed

@@ -89,6 +89,7 @@
 # | step | SGD | `engine/step.py` `train_step` | {ref}`one step <sec-baseline-step>` | `test_training.py::test_train_step_is_one_sgd_step` |
 # ```
 #
+# (sec-notation)=
 # ## Notation
 #
 # | symbol | meaning | in the code |

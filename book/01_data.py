@@ -208,3 +208,25 @@ if ds.attribute_names is not None:
 # `att` by name, turns the 1-based locations into row indices, remaps labels to `0..S−1` for seen and
 # `0..U−1` for unseen classes, and reads boxes and part locations where present. The real CUB metadata
 # passes through the same function in the tests (`tests/test_data_real.py`).
+#
+# ## Exercises
+#
+# ````{exercise} The harmonic mean by hand
+# :label: ex-harmonic-mean
+#
+# A model recognises 20 % of the unseen-class test images and 80 % of the seen-class ones (per-class
+# accuracy, GZSL). Compute $H$ by hand. Why does the benchmark report $H$ rather than the mean of
+# $u$ and $s$?
+# ````
+#
+# ````{solution} ex-harmonic-mean
+# :class: dropdown
+#
+# $H = 2us/(u+s) = 2 \cdot 0.2 \cdot 0.8 / 1.0 = 0.32$, far below the mean, 0.5: $H$ is high only
+# when both accuracies are, so a model cannot buy a good score by recognising seen classes alone.
+# The code below (run by `tests/test_exercises.py`) checks the hand value against the library:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: harmonic_mean_by_hand
+# ```
+# ````

@@ -400,3 +400,47 @@ for name, shape, lam, err, cos, err_small in shown:
 # every coefficient of $B$ towards 0 and the error grows again. This is measured on the semantics alone;
 # whether the same $B$ carries over from semantics to embeddings is what the `cct` rule tests in
 # the next chapter.
+#
+# ## Exercises
+#
+# ````{exercise} Eq. (8) on three points
+# :label: ex-cct-three-points
+#
+# An embedding of class 0 lies at $\hat\phi = (0.6, 0.8)$; the class centres are $\hat C_0 = (1, 0)$,
+# $\hat C_1 = (0, 1)$ and $\hat C_2 = (-1, 0)$; $\mathrm{mrg}_{\mathrm{cct}} = 0.8$. Compute
+# $L_{CCT}$ by hand with the hardest negative centre, then with the mean distance to the negative
+# centres (`cct_negatives="mean"`). What does the difference say about the choice between them?
+# ````
+#
+# ````{solution} ex-cct-three-points
+# :class: dropdown
+#
+# The squared distances are 0.8 to $\hat C_0$, 0.4 to $\hat C_1$ and 3.2 to $\hat C_2$. Hardest
+# negative: $\max(0, 0.8 + 0.8 - 0.4) = 1.2$. Mean negative: $\max(0, 0.8 + 0.8 - 1.8) = 0$. The
+# mean lets a far-away centre hide a near one, so the embedding already counts as separated; the
+# hardest negative still pushes it away from $\hat C_1$. Checked in code:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: cct_on_three_points
+# ```
+# ````
+#
+# ````{exercise} The mask at one pixel
+# :label: ex-mask-one-pixel
+#
+# For a square of side $t_s = 16$ centred at $t_x = 32$ and $k = 10$, compute $V_x(40)$ and
+# $V_x(39)$ of eq. {eq}`eq-mask`. Which pixels does the mask keep whole, and which by half?
+# ````
+#
+# ````{solution} ex-mask-one-pixel
+# :class: dropdown
+#
+# $V_x(40) = \sigma_k(16) - \sigma_k(0) = \sigma(160) - \sigma(0) = 1 - 0.5 = 0.5$ and
+# $V_x(39) = \sigma(150) - \sigma(-10) \approx 0.99995$. The pixel centres strictly inside the square
+# are kept whole; those on its edge ($x = t_x \pm t_s/2$) are kept by half, and the mask falls to 0
+# within a pixel outside it at $k = 10$. Checked in code:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: mask_at_one_pixel
+# ```
+# ````

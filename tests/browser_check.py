@@ -9,8 +9,8 @@ For every HTML page under the build (search and index pages excepted), at a desk
 ``<img>`` has decoded (``naturalWidth > 0``); MathJax has typeset its math (``mjx-container``
 elements exist wherever the page has math) and no raw TeX (``\\(``, ``\\[``, ``\\frac``,
 ``\\tag``) and no unrendered MyST role (``{glue``, ``{eq}``, ``{cite``, ``{numref``) is left in the
-visible text; no display equation is wider than its box unless that box scrolls; no request
-left the machine.
+visible text; no display equation is wider than its box unless that box scrolls; every exercise
+solution is folded until clicked; no request left the machine.
 """
 
 from __future__ import annotations
@@ -85,6 +85,12 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                     math_nodes: document.querySelectorAll('.math, span.math, div.math').length,
                     mjx: document.querySelectorAll('mjx-container').length,
                     text: document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText,
+                    // solutions whose body shows before a click (they must be folded)
+                    solutions: document.querySelectorAll('.solution').length,
+                    open_solutions: Array.from(document.querySelectorAll('.solution')).filter(sol => {
+                        const body = sol.querySelector('section');
+                        return !sol.classList.contains('toggle-hidden') || (body && body.getBoundingClientRect().height > 0);
+                    }).map(sol => sol.id),
                     cut_math: (""" + CUT_MATH_JS + """)(),
                 })""")
                 if screenshots:
@@ -93,6 +99,7 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                 page.close()
                 raw = [t for t in RAW_TEX + RAW_MYST if t in info["text"]]
                 reports.append({"page": rel, "width": width, "images": len(info["images"]), "cut_math": info["cut_math"],
+                                "solutions": info["solutions"], "open_solutions": info["open_solutions"],
                                 "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
                                 "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
                                 "raw_tex": raw, "outside_requests": sorted(set(outside)),
@@ -112,6 +119,8 @@ def problems(reports: list[dict]) -> list[str]:
             out.append(f"{r['page']}: {r['math_nodes']} math nodes but MathJax typeset none")
         if r["raw_tex"]:
             out.append(f"{r['page']} at {r['width']} px: raw TeX or MyST left on the page: {r['raw_tex']}")
+        if r["open_solutions"]:
+            out.append(f"{r['page']} at {r['width']} px: solutions shown before a click: {r['open_solutions'][:3]}")
         if r["cut_math"]:
             out.append(f"{r['page']} at {r['width']} px: display equations wider than their box, not scrolling: "
                        f"{r['cut_math'][:3]}")

@@ -103,6 +103,7 @@ def test_pages_load_with_images_and_rendered_math(smoke_book):
     assert any(r["page"] == "book/references.html" for r in reports)
     assert sum(r["images"] for r in reports) >= 3
     assert all(r["mathjax_containers"] > 0 for r in chapters)
+    assert sum(r["solutions"] for r in chapters if r["width"] == 1280) >= 3  # and problems() says none shows
     assert problems(reports) == []
 
 

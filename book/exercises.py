@@ -1,0 +1,42 @@
+"""Solutions of the chapters' exercises, as code that the tests run (``tests/test_exercises.py``),
+so that a solution cannot drift from the library. Each chapter shows its solution with
+``literalinclude`` inside a folded ``{solution}`` block."""
+
+from __future__ import annotations
+
+
+def harmonic_mean_by_hand() -> float:
+    """Chapter 01: H for u = 0.2 and s = 0.8."""
+    from sgma_core.metrics import harmonic_mean
+
+    u, s = 0.2, 0.8
+    by_hand = 2 * u * s / (u + s)  # 2 · 0.16 / 1.0
+    assert abs(harmonic_mean(u, s) - by_hand) < 1e-12
+    return by_hand  # 0.32: far below the mean of u and s (0.5)
+
+
+def cct_on_three_points() -> tuple[float, float]:
+    """Chapter 03: eq. (8) for one embedding of class 0 and three centres, both readings of the negatives."""
+    import torch
+
+    from sgma_core.losses import class_center_triplet_loss
+
+    emb = torch.tensor([[0.6, 0.8]])  # unit length already
+    centres = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    label = torch.tensor([0])
+    # squared distances: to its own centre 0.16 + 0.64 = 0.8, to centre 1 0.36 + 0.04 = 0.4, to centre 2 2.56 + 0.64 = 3.2
+    hardest = class_center_triplet_loss(emb, centres, label, margin=0.8, negatives="hardest").item()  # 0.8 + 0.8 − 0.4
+    mean = class_center_triplet_loss(emb, centres, label, margin=0.8, negatives="mean").item()  # max(0, 1.6 − 1.8)
+    return hardest, mean  # (1.2, 0.0)
+
+
+def mask_at_one_pixel() -> tuple[float, float]:
+    """Chapter 03: eq. (4)'s V_x for a square of side 16 centred at x = 32 (k = 10), at x = 40 and x = 39."""
+    import torch
+
+    from sgma_core.cropping import boxcar_mask
+
+    mask = boxcar_mask(torch.tensor([32.0]), torch.tensor([32.0]), torch.tensor([16.0]), 64, 64, k=10.0)
+    row = mask[0, 32] / mask[0, 32, 32]  # V_x(x): the row through the centre, divided by V_y(32)
+    # at x = 40: σ(10 · (40 − 32 + 8)) − σ(10 · (40 − 32 − 8)) = σ(160) − σ(0) = 1 − 0.5
+    return row[40].item(), row[39].item()  # (0.5, 0.99995…)

@@ -230,3 +230,23 @@ if ds.attribute_names is not None:
 # :pyobject: harmonic_mean_by_hand
 # ```
 # ````
+#
+# ````{exercise} One number for two kinds of accuracy
+# :label: ex-per-class
+#
+# A test set holds 90 images of class A, of which the model gets 81 right, and 10 images of class B,
+# of which it gets 1 right. Compute the per-image and the per-class accuracy. Which of the two does
+# the benchmark report, and what would the other hide?
+# ````
+#
+# ````{solution} ex-per-class
+# :class: dropdown
+#
+# Per image: $(81 + 1)/100 = 0.82$. Per class: $(81/90 + 1/10)/2 = (0.9 + 0.1)/2 = 0.5$. The
+# benchmark reports the per-class mean: the per-image number is dominated by the large class and
+# hides that class B is almost never recognised. Checked with the library's `per_class_accuracy`:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: per_image_against_per_class
+# ```
+# ````

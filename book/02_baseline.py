@@ -232,3 +232,27 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 
 # %% tags=["remove-cell"]
 glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", display=False)
+
+# %% [markdown]
+# ## Exercises
+#
+# ````{exercise} Eq. (7) by hand
+# :label: ex-softmax-by-hand
+#
+# An image of seen class 0 gets the compatibility scores $(2, 0, -1)$ over the three seen classes.
+# Compute $L_{CLS}$ of eq. {eq}`eq-cls` by hand. How does it change if the score of the right class
+# rises from 2 to 4?
+# ````
+#
+# ````{solution} ex-softmax-by-hand
+# :class: dropdown
+#
+# $L_{CLS} = -\log \frac{e^{2}}{e^{2} + e^{0} + e^{-1}} = \log(1 + e^{-2} + e^{-3}) \approx 0.170$.
+# With a score of 4 it becomes $\log(1 + e^{-4} + e^{-5}) \approx 0.025$: the loss keeps pushing
+# the right score up, ever more gently, however far ahead it already is. Checked against the
+# library:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: softmax_loss_by_hand
+# ```
+# ````

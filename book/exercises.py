@@ -40,3 +40,28 @@ def mask_at_one_pixel() -> tuple[float, float]:
     row = mask[0, 32] / mask[0, 32, 32]  # V_x(x): the row through the centre, divided by V_y(32)
     # at x = 40: σ(10 · (40 − 32 + 8)) − σ(10 · (40 − 32 − 8)) = σ(160) − σ(0) = 1 − 0.5
     return row[40].item(), row[39].item()  # (0.5, 0.99995…)
+
+
+def per_image_against_per_class() -> tuple[float, float]:
+    """Chapter 01: 90 images of class 0 (81 right) and 10 of class 1 (1 right)."""
+    import numpy as np
+
+    from sgma_core.metrics import per_class_accuracy
+
+    labels = np.array([0] * 90 + [1] * 10)
+    predictions = np.array([0] * 81 + [1] * 9 + [1] * 1 + [0] * 9)  # class 0: 81 of 90 right; class 1: 1 of 10
+    per_image = float((predictions == labels).mean())  # 82 / 100
+    return per_image, per_class_accuracy(labels, predictions)  # (0.82, (0.9 + 0.1) / 2 = 0.5)
+
+
+def softmax_loss_by_hand() -> tuple[float, float]:
+    """Chapter 02: eq. (7) for one image of seen class 0 with compatibility scores (2, 0, −1)."""
+    import math
+
+    import torch
+
+    from sgma_core.losses import embedding_softmax_loss
+
+    by_hand = math.log(1 + math.exp(-2) + math.exp(-3))  # −log(e² / (e² + e⁰ + e⁻¹))
+    library = embedding_softmax_loss(torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0])).item()
+    return by_hand, library  # both 0.170

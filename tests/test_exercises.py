@@ -35,6 +35,16 @@ def test_mask_at_one_pixel(exercises):
     assert edge == pytest.approx(0.5, abs=1e-6) and inside == pytest.approx(0.99995, abs=1e-5)
 
 
+def test_per_image_against_per_class(exercises):
+    per_image, per_class = exercises.per_image_against_per_class()
+    assert per_image == pytest.approx(0.82) and per_class == pytest.approx(0.5)
+
+
+def test_softmax_loss_by_hand(exercises):
+    by_hand, library = exercises.softmax_loss_by_hand()
+    assert by_hand == pytest.approx(0.1699, abs=1e-4) and library == pytest.approx(by_hand, abs=1e-6)
+
+
 def test_every_solution_is_shown_and_every_shown_solution_exists(exercises):
     functions = {name for name, f in inspect.getmembers(exercises, inspect.isfunction)
                  if f.__module__ == exercises.__name__}

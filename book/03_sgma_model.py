@@ -444,3 +444,45 @@ for name, shape, lam, err, cos, err_small in shown:
 # :pyobject: mask_at_one_pixel
 # ```
 # ````
+#
+# ````{exercise} How soft is the mask? Sweep $k$
+# :label: ex-mask-sweep-k
+#
+# Change $k$ of eq. {eq}`eq-mask` (`mask_k`, the `k` argument of `boxcar_mask`) over 0.5, 1, 2, 10
+# and 50 and count, for the square of the previous exercise, the pixels of a row on the mask's soft
+# edge, where $0.05 < V_x < 0.95$. Which $k$ still crops, and which only blurs the border?
+# ````
+#
+# ````{solution} ex-mask-sweep-k
+# :class: dropdown
+#
+# 24, 10, 6, 2 and 2 pixels. At $k = 0.5$ the edge is wider than the square itself (16 pixels): the
+# "crop" fades over the whole part and a good share of the background. From $k = 10$ (the paper's
+# value) only the two pixels on the square's border are partial. Computed with the library:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: mask_edge_width_by_k
+# ```
+# ````
+#
+# ````{exercise} What the ridge penalty does to eq. (10)
+# :label: ex-ridge-by-hand
+#
+# Two seen classes have the semantics $(1, 0, 0)$ and $(0, 1, 0)$; an unseen class has
+# $(0.6, 0.8, 0)$. Solve eq. {eq}`eq-ridge` by hand for $\rho = 10^{-4}$ and for $\rho = 1$. What does
+# a large $\rho$ do to the unseen prototype $P_s \beta$ that the `cct` rule scores by inner products?
+# ````
+#
+# ````{solution} ex-ridge-by-hand
+# :class: dropdown
+#
+# $\Phi_s^\top \Phi_s = I$, so $\beta = (I + \rho I)^{-1} \Phi_s^\top \phi_u = (0.6, 0.8)/(1 + \rho)$:
+# $(0.59994, 0.79992)$ at $\rho = 10^{-4}$ and $(0.3, 0.4)$ at $\rho = 1$. The combination keeps
+# its direction but halves in length, and so does the unseen prototype: scored by inner products
+# it loses to the seen prototypes whatever the image shows, which is why chapter 05 compares
+# $\rho$ and unit-length prototypes on validation classes. Computed with the library:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: ridge_shrinks_by_hand
+# ```
+# ````

@@ -65,3 +65,31 @@ def softmax_loss_by_hand() -> tuple[float, float]:
     by_hand = math.log(1 + math.exp(-2) + math.exp(-3))  # −log(e² / (e² + e⁰ + e⁻¹))
     library = embedding_softmax_loss(torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([0])).item()
     return by_hand, library  # both 0.170
+
+
+def mask_edge_width_by_k() -> dict[float, int]:
+    """Chapter 03: for a square of side 16 centred at x = 32, how many pixels of a row lie on the mask's
+    soft edge (0.05 < V_x < 0.95), for k from 0.5 to 50."""
+    import torch
+
+    from sgma_core.cropping import boxcar_mask
+
+    widths = {}
+    for k in (0.5, 1.0, 2.0, 10.0, 50.0):
+        mask = boxcar_mask(torch.tensor([32.0]), torch.tensor([32.0]), torch.tensor([16.0]), 64, 64, k=k)[0]
+        v_x = mask[32] / mask[32, 32].sqrt()  # the row through the centre is V_y(32) · V_x(x), and V_y(32) = V_x(32)
+        widths[k] = int(((v_x > 0.05) & (v_x < 0.95)).sum())
+    return widths  # {0.5: 24, 1.0: 10, 2.0: 6, 10.0: 2, 50.0: 2}
+
+
+def ridge_shrinks_by_hand() -> dict[float, list[float]]:
+    """Chapter 03: eq. (10) with two seen classes whose semantics are the first two unit vectors of R³
+    and an unseen class at (0.6, 0.8, 0)."""
+    import numpy as np
+
+    from sgma_core.inference import ridge_coefficients
+
+    phi_seen = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    phi_unseen = np.array([[0.6], [0.8], [0.0]])
+    # (Φ_sᵀΦ_s + ρI)⁻¹ Φ_sᵀ φ_u = (0.6, 0.8) / (1 + ρ)
+    return {rho: ridge_coefficients(phi_seen, phi_unseen, rho).ravel().round(5).tolist() for rho in (1e-4, 1.0)}

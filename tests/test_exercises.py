@@ -45,6 +45,14 @@ def test_softmax_loss_by_hand(exercises):
     assert by_hand == pytest.approx(0.1699, abs=1e-4) and library == pytest.approx(by_hand, abs=1e-6)
 
 
+def test_mask_edge_width_by_k(exercises):
+    assert exercises.mask_edge_width_by_k() == {0.5: 24, 1.0: 10, 2.0: 6, 10.0: 2, 50.0: 2}
+
+
+def test_ridge_shrinks_by_hand(exercises):
+    assert exercises.ridge_shrinks_by_hand() == {1e-4: [0.59994, 0.79992], 1.0: [0.3, 0.4]}
+
+
 def test_every_solution_is_shown_and_every_shown_solution_exists(exercises):
     functions = {name for name, f in inspect.getmembers(exercises, inspect.isfunction)
                  if f.__module__ == exercises.__name__}

@@ -14,13 +14,12 @@ SGMA_ENV ?= auto
 ACTIVE_PYTHON ?= $(shell command -v python || command -v python3)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-ENV_OK := $(shell $(ACTIVE_PYTHON) -P sgma_core/envcheck.py --quiet >/dev/null 2>&1 && echo yes)
 ifeq ($(SGMA_ENV),venv)
   USE_ACTIVE :=
 else ifeq ($(SGMA_ENV),active)
   USE_ACTIVE := yes
 else ifeq ($(SGMA_ENV),auto)
-  USE_ACTIVE := $(ENV_OK)
+  USE_ACTIVE := $(shell $(ACTIVE_PYTHON) -P sgma_core/envcheck.py --quiet >/dev/null 2>&1 && echo yes)
 else
   $(error SGMA_ENV=$(SGMA_ENV): choose auto, active or venv)
 endif

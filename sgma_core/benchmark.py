@@ -99,8 +99,6 @@ class Stepper:
         return train_step(self.objective, self.optimizer, x, y, bf16)
 
 
-_stepper = Stepper
-
 
 def baseline_step_factory(backbone: str, n_classes: int = 150, semantic_dim: int = 312):
     """``make(device, channels_last) → step(x, y, bf16)``: one training step of the baseline (eq. 7)."""
@@ -109,7 +107,7 @@ def baseline_step_factory(backbone: str, n_classes: int = 150, semantic_dim: int
         torch.manual_seed(0)
         model = BaselineZSL(_backbone(backbone), semantic_dim)
         phi = torch.randn(semantic_dim, n_classes)
-        return _stepper(model, device, channels_last, BaselineObjective(model, phi))
+        return Stepper(model, device, channels_last, BaselineObjective(model, phi))
 
     return make
 
@@ -129,7 +127,7 @@ def sgma_step_factory(backbone: str, attention_size: int, joint_size: int, n_cla
                      n_seen=n_classes, attention_size=attention_size, joint_size=joint_size,
                      attention_training=attention_training)
         phi = torch.randn(semantic_dim, n_classes)
-        return _stepper(model, device, channels_last, SGMAObjective(model, phi))
+        return Stepper(model, device, channels_last, SGMAObjective(model, phi))
 
     return make
 

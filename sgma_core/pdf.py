@@ -10,6 +10,7 @@ leaves the machine. Needs Playwright (the test extra) and Chromium (``apt-get in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.server
 import os
@@ -21,7 +22,7 @@ from pathlib import Path
 from sgma_core.cli import add_debug_flag, command
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
 # What a printed page does not need (the sidebars, the header bar, the buttons, the footer), and code that
 # wraps instead of running off the paper.
 PRINT_CSS = """
@@ -38,12 +39,40 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def chromium() -> str:
+def chromium_path() -> str | None:
+    """The Chromium (or Chrome) binary: ``$SGMA_CHROMIUM``, else the first of the usual names on the PATH."""
     for name in (os.environ.get("SGMA_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
         if name and shutil.which(name):
             return shutil.which(name)
-    raise FileNotFoundError("no Chromium found: install it (apt-get install chromium) or set SGMA_CHROMIUM "
-                            "to a Chromium or Chrome binary.")
+    return None
+
+
+def chromium() -> str:
+    path = chromium_path()
+    if path is None:
+        raise FileNotFoundError("no Chromium found: install it (apt-get install chromium) or set SGMA_CHROMIUM "
+                                "to a Chromium or Chrome binary.")
+    return path
+
+
+@contextlib.contextmanager
+def serve(root: str | Path):
+    """A local HTTP server for the files under ``root``; yields its base URL (ends with ``/``)."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+def wait_for_math(page, timeout_s: float = 20.0) -> None:
+    """Wait until MathJax has typeset a loaded page (pages without math load no MathJax: nothing to wait for)."""
+    if page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                               timeout=timeout_s * 1000)
+        page.evaluate("() => MathJax.startup.promise")
 
 
 def count_pages(pdf: bytes) -> int:
@@ -63,26 +92,18 @@ def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0
                                 "(jupyter-book build . --builder singlehtml, or make pdf).")
     if len(pages) > 1:
         raise ValueError(f"{root} holds {len(pages)} pages, not one: is it a singlehtml build? ({pages[0].name}, …)")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     # The singlehtml builder links the page's assets (_static/, _images/) as if the page lay at the root of
     # the build, where Jupyter Book does not put it (index.html only redirects); a copy at the root finds them.
     printed = root / "_print.html"
     printed.write_bytes(pages[0].read_bytes())
-    page_path = printed.name
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with sync_playwright() as pw:
+        with serve(root) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/{page_path}", wait_until="load",
-                      timeout=timeout_s * 1000)
-            if page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):
-                page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                       timeout=timeout_s * 1000)
-                page.evaluate("() => MathJax.startup.promise")
+            page.goto(base + printed.name, wait_until="load", timeout=timeout_s * 1000)
+            wait_for_math(page, timeout_s)
             page.add_style_tag(content=PRINT_CSS)
             page.emulate_media(media="print")
             partial = out.with_name(out.name + ".partial")
@@ -91,7 +112,6 @@ def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0
             browser.close()
         os.replace(partial, out)
     finally:
-        server.shutdown()
         printed.unlink(missing_ok=True)
     data = out.read_bytes()
     return {"path": str(out), "pages": count_pages(data), "bytes": len(data)}

@@ -16,17 +16,12 @@ solution is folded until clicked; no request left the machine.
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
-import os
-import shutil
 import sys
-import threading
 from pathlib import Path
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+from sgma_core.pdf import CHROMIUM_ARGS, chromium_path, serve, wait_for_math
+
 RAW_TEX = ["\\(", "\\[", "\\frac", "\\tag", "\\begin{", "$$"]
 RAW_MYST = ["{glue", "{eq}", "{cite", "{numref", "{ref}", "{doc}"]  # roles that should have been rendered
 WIDTHS = (1280, 400)
@@ -41,18 +36,6 @@ CUT_MATH_JS = """() => Array.from(document.querySelectorAll('mjx-container[displ
 SKIP = {"search.html", "genindex.html", "index.html"}
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        pass
-
-
-def chromium_path() -> str | None:
-    for name in (os.environ.get("SGMA_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 def pages(html_dir: Path) -> list[Path]:
     return sorted(p for p in html_dir.rglob("*.html") if p.name not in SKIP and "_static" not in p.parts)
 
@@ -61,52 +44,42 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
     from playwright.sync_api import sync_playwright
 
     html_dir = Path(html_dir).resolve()
-    handler = functools.partial(_QuietHandler, directory=str(html_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
     reports = []
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-            for page_path, width in ((p, w) for p in pages(html_dir) for w in WIDTHS):
-                rel = page_path.relative_to(html_dir).as_posix()
-                page = browser.new_page(viewport={"width": width, "height": 900})
-                outside, failed = [], []
-                page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
-                page.on("requestfailed", lambda r: failed.append(r.url))
-                page.goto(base + rel, wait_until="load")
-                if page.evaluate("() => !!document.querySelector('script[src*=\"mathjax\"]')"):  # pages without math load none
-                    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                           timeout=20000)
-                    page.evaluate("() => MathJax.startup.promise")
-                info = page.evaluate("""() => ({
-                    images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0})),
-                    math_nodes: document.querySelectorAll('.math, span.math, div.math').length,
-                    mjx: document.querySelectorAll('mjx-container').length,
-                    text: document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText,
-                    // solutions whose body shows before a click (they must be folded)
-                    solutions: document.querySelectorAll('.solution').length,
-                    open_solutions: Array.from(document.querySelectorAll('.solution')).filter(sol => {
-                        const body = sol.querySelector('section');
-                        return !sol.classList.contains('toggle-hidden') || (body && body.getBoundingClientRect().height > 0);
-                    }).map(sol => sol.id),
-                    cut_math: (""" + CUT_MATH_JS + """)(),
-                })""")
-                if screenshots:
-                    Path(screenshots).mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(Path(screenshots) / (rel.replace("/", "_") + f"-{width}.png")), full_page=True)
-                page.close()
-                raw = [t for t in RAW_TEX + RAW_MYST if t in info["text"]]
-                reports.append({"page": rel, "width": width, "images": len(info["images"]), "cut_math": info["cut_math"],
-                                "solutions": info["solutions"], "open_solutions": info["open_solutions"],
-                                "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
-                                "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
-                                "raw_tex": raw, "outside_requests": sorted(set(outside)),
-                                "failed_requests": sorted(set(failed))})
-            browser.close()
-    finally:
-        server.shutdown()
+    with serve(html_dir) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        for page_path, width in ((p, w) for p in pages(html_dir) for w in WIDTHS):
+            rel = page_path.relative_to(html_dir).as_posix()
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            outside, failed = [], []
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.goto(base + rel, wait_until="load")
+            wait_for_math(page)
+            info = page.evaluate("""() => ({
+                images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0})),
+                math_nodes: document.querySelectorAll('.math, span.math, div.math').length,
+                mjx: document.querySelectorAll('mjx-container').length,
+                text: document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText,
+                // solutions whose body shows before a click (they must be folded)
+                solutions: document.querySelectorAll('.solution').length,
+                open_solutions: Array.from(document.querySelectorAll('.solution')).filter(sol => {
+                    const body = sol.querySelector('section');
+                    return !sol.classList.contains('toggle-hidden') || (body && body.getBoundingClientRect().height > 0);
+                }).map(sol => sol.id),
+                cut_math: (""" + CUT_MATH_JS + """)(),
+            })""")
+            if screenshots:
+                Path(screenshots).mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(Path(screenshots) / (rel.replace("/", "_") + f"-{width}.png")), full_page=True)
+            page.close()
+            raw = [t for t in RAW_TEX + RAW_MYST if t in info["text"]]
+            reports.append({"page": rel, "width": width, "images": len(info["images"]), "cut_math": info["cut_math"],
+                            "solutions": info["solutions"], "open_solutions": info["open_solutions"],
+                            "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
+                            "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
+                            "raw_tex": raw, "outside_requests": sorted(set(outside)),
+                            "failed_requests": sorted(set(failed))})
+        browser.close()
     return reports
 
 

@@ -31,7 +31,7 @@ def test_flop_count_is_the_model_arithmetic(result):
 
 def test_flop_counter_counts_a_known_layer():
     lin = torch.nn.Linear(8, 4, bias=False)
-    make = lambda device, cl: benchmark._stepper(lin, device, cl, lambda m, x, y: m(x.flatten(1)[:, :8]).sum())  # noqa: E731
+    make = lambda device, cl: benchmark.Stepper(lin, device, cl, lambda m, x, y: m(x.flatten(1)[:, :8]).sum())  # noqa: E731
     # forward 2·B·8·4, backward to the weight 2·B·8·4 (inputs need no gradient); per image: 128
     assert benchmark.flops_per_image(make, torch.device("cpu"), size=4, batch=3) == 2 * 8 * 4 * 2
 

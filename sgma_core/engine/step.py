@@ -9,6 +9,7 @@ averages the gradients during ``backward``.
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from typing import Callable
@@ -91,6 +92,7 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
+@functools.lru_cache(maxsize=1)  # once per process: every fit calls it
 def keep_freed_memory() -> bool:
     """Let the C allocator keep freed memory for the next step (glibc only; elsewhere nothing).
 

@@ -38,7 +38,7 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test test-fast ablations venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book test test-fast ablations run-times venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
@@ -49,6 +49,7 @@ help:
 	@echo "make chapters PROFILE=smoke - execute the chapters only"
 	@echo "make html   - build the HTML from the executed chapters"
 	@echo "make pdf    - one PDF of the executed book, _build/pdf/sgma-book.pdf (headless Chromium)"
+	@echo "make run-times - time every chapter on the smoke and cpu profiles from scratch, into book/run_times.json"
 	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
 
 $(VENV)/.installed: pyproject.toml
@@ -86,6 +87,14 @@ html: $(SETUP)
 	@echo "open _build/html/index.html"
 
 book: chapters html
+
+# The run times every chapter's opening and the course guide show: each chapter on the smoke and cpu profiles,
+# from an empty runs folder (nothing reused), then the papermill exercises (the chapters' runs reused), recorded
+# in book/run_times.json. About 15 minutes on 2 cores.
+run-times: data
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for p in smoke cpu; do \
+	  $(PY) -m sgma_core.chapters --all -p profile $$p -p runs_dir "$$tmp/runs-$$p" --out "$$tmp/$$p" \
+	    --exercises --record-times book/run_times.json || exit 1; done
 
 # One PDF of the whole book for handouts (headless Chromium prints the single-page build of the executed chapters).
 pdf: $(SETUP)

@@ -24,6 +24,22 @@
 # TensorFlow {cite}`arriaza2020reproduction` reported no accuracy at all. Here every number in the prose is computed by the chapter
 # that prints it.
 #
+# ```{admonition} In this chapter
+# :class: tip
+#
+# **You will be able to** say what zero-shot and generalised zero-shot learning ask of a model, what
+# SGMA adds to a plain compatibility model, where each of its equations lives in the code and the
+# tests, and how to run any chapter yourself.
+#
+# **You need** for the whole book: Python and NumPy; PyTorch at the level of a module, a loss and an
+# optimiser step; a first course in machine learning (softmax classification, convolutional
+# networks, train and test sets). Teachers: the {doc}`course guide </book/course_guide>` plans three sessions.
+#
+# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
+# `cpu` profile ({glue:text}`run_time_machine`); the whole book, chapter by chapter, is in the
+# course guide.
+# ```
+#
 # ## Zero-shot learning in one paragraph
 #
 # A classifier normally recognises only the classes it was trained on. In **zero-shot learning** (ZSL)
@@ -114,13 +130,22 @@
 # `sgma_core/` is layered, and the arrows point one way: the engine and the layer the chapters call
 # use the method's modules, never the reverse.
 #
-# | layer | modules | tests |
-# |---|---|---|
-# | the method, one module per part of the paper | `sgma_core/backbones.py`, `sgma_core/attention.py`, `sgma_core/cropping.py`, `sgma_core/compatibility.py`, `sgma_core/losses.py`, `sgma_core/baseline.py`, `sgma_core/sgma.py`, `sgma_core/inference.py`, `sgma_core/metrics.py`, `sgma_core/localization.py` | `tests/test_attention.py`, `tests/test_cropping.py`, `tests/test_losses.py`, `tests/test_sgma_model.py`, `tests/test_inference.py`, `tests/test_metrics.py` |
-# | data: one reader per format, images, the decode cache | `sgma_core/data/`, `data_prep/synthetic.py`, `data_prep/fetch.py` | `tests/test_data_real.py`, `tests/test_data_cub_layout.py`, `tests/test_data_awa2_flo.py`, `tests/test_cache.py`, `tests/test_fetch.py` |
-# | the engine: one training step, `fit`, the run store, several GPUs | `sgma_core/engine/step.py`, `sgma_core/engine/fit.py`, `sgma_core/engine/runs.py`, `sgma_core/engine/distributed.py` | `tests/test_training.py`, `tests/test_distributed.py` |
-# | what the chapters call: prepare, train, evaluate | `sgma_core/experiment/`, `sgma_core/profiles.py` | `tests/test_regressions.py`, `tests/test_validation_split.py`, `tests/test_profiles.py` |
-# | command lines | `sgma_core/chapters.py`, `sgma_core/train.py`, `sgma_core/benchmark.py` | `tests/test_book.py`, `tests/test_benchmark.py` |
+# - **The method**, one module per part of the paper: `sgma_core/backbones.py`, `sgma_core/attention.py`,
+#   `sgma_core/cropping.py`, `sgma_core/compatibility.py`, `sgma_core/losses.py`, `sgma_core/baseline.py`,
+#   `sgma_core/sgma.py`, `sgma_core/inference.py`, `sgma_core/metrics.py`, `sgma_core/localization.py`.
+#   Tested by `tests/test_attention.py`, `tests/test_cropping.py`, `tests/test_losses.py`,
+#   `tests/test_sgma_model.py`, `tests/test_inference.py`, `tests/test_metrics.py`.
+# - **Data**, one reader per format, images and the decode cache: `sgma_core/data/`, `data_prep/synthetic.py`,
+#   `data_prep/fetch.py`. Tested by `tests/test_data_real.py`, `tests/test_data_cub_layout.py`,
+#   `tests/test_data_awa2_flo.py`, `tests/test_cache.py`, `tests/test_fetch.py`.
+# - **The engine**: one training step, `fit`, the run store, several GPUs: `sgma_core/engine/step.py`,
+#   `sgma_core/engine/fit.py`, `sgma_core/engine/runs.py`, `sgma_core/engine/distributed.py`. Tested by
+#   `tests/test_training.py`, `tests/test_distributed.py`.
+# - **What the chapters call**: prepare, train, evaluate: `sgma_core/experiment/`, `sgma_core/profiles.py`,
+#   `sgma_core/figures.py`. Tested by `tests/test_regressions.py`, `tests/test_validation_split.py`,
+#   `tests/test_profiles.py`.
+# - **Command lines**: `sgma_core/chapters.py`, `sgma_core/train.py`, `sgma_core/benchmark.py`. Tested by
+#   `tests/test_book.py`, `tests/test_benchmark.py`.
 #
 # Chapters read their settings from one **profile** — `smoke` (seconds, used by the tests), `cpu`
 # (minutes on a laptop, the default book) or `paper` (the paper's settings, on a GPU) — and each
@@ -153,7 +178,10 @@ import platform
 
 import torch
 
+from sgma_core.chapters import glue_run_times
 from sgma_core.paths import data_roots
+
+glue_run_times("00_introduction")
 
 print(f"python {platform.python_version()}, torch {torch.__version__}, "
       f"CUDA available: {torch.cuda.is_available()}")
@@ -161,3 +189,59 @@ print("data roots searched:", ", ".join(str(p) for p in data_roots()))
 for name in ("SYN", "CUB", "AWA2", "FLO"):
     found = [str(root / name) for root in data_roots() if (root / name).is_dir()]
     print(f"  {name:5s}", found[0] if found else "not found")
+
+# %% [markdown]
+# ## Exercises
+#
+# ````{exercise} Scoring a class the model has never seen
+# :label: ex-score-unseen
+#
+# An image has the pooled features $\theta = (1, 2)$ and the model has learnt
+# $W = \begin{pmatrix} 1 & 0 & 0.5 \\ 0 & 1 & 0.5 \end{pmatrix}$ for three attributes. Two seen
+# classes have the semantics $(1, 0, 0)$ and $(0, 1, 0)$; an unseen class has $(0, 0.6, 0.8)$.
+# Compute $s_y = \theta^\top W \phi(y)$ for the three classes. Which class wins, and what did the
+# model need to know about the unseen class to score it?
+# ````
+#
+# ````{solution} ex-score-unseen
+# :class: dropdown
+#
+# $\theta^\top W = (1, 2, 1.5)$, so the scores are $1$, $2$ and $0.6 \cdot 2 + 0.8 \cdot 1.5 = 2.4$:
+# the unseen class wins. The model needed only that class's column of $\Phi$, never one of its
+# images. Checked in code:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: score_an_unseen_class
+# ```
+# ````
+#
+# ````{exercise} What does guessing score?
+# :label: ex-chance-levels
+#
+# CUB's proposed split has 150 seen and 50 unseen classes. What ZSL T1 and what GZSL $H$ does a model
+# reach that picks a class uniformly at random? Keep these numbers in mind when a chapter reports a
+# result.
+# ````
+#
+# ````{solution} ex-chance-levels
+# :class: dropdown
+#
+# T1 picks among the 50 unseen classes: $1/50 = 2\%$ for every class, so 2 % on average. In GZSL the
+# pick is among all 200 classes, so $u = s = 1/200 = 0.5\%$ and $H = 0.5\%$. Simulated with the
+# book's metric on random scores (40 images per class):
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: chance_levels
+# ```
+# ````
+#
+# ```{admonition} Key takeaways
+# :class: important
+#
+# - A compatibility model scores any class from its semantics, so classes without training images can
+#   be recognised; GZSL asks it to do so while the seen classes compete.
+# - SGMA adds *where to look*: two attention maps, two zoomed parts, and four losses; the book builds
+#   each from its equation, with the code and the test that checks it.
+# - Every number in the book is computed by the chapter that shows it, on a stated profile; the
+#   synthetic birds' numbers are never the paper's.
+# ```

@@ -20,6 +20,21 @@
 # Zero-shot results are only comparable when everyone trains and tests on the same images. This
 # chapter sets out that protocol, reads the real split files where they are present, and introduces
 # the synthetic dataset on which the rest of the book runs in minutes.
+#
+# ```{admonition} In this chapter
+# :class: tip
+#
+# **You will be able to**
+# - state the proposed split {cite}`xian2017zsl`: which images train, which test ZSL, which test GZSL;
+# - compute per-class top-1 accuracy and the harmonic mean $H$, and say why neither is per-image;
+# - read the xlsa17 split files and check them against the dataset's own image list;
+# - describe the synthetic birds and why zero-shot transfer is possible on them.
+#
+# **You need** the idea of a train/test split and of a classifier's accuracy; NumPy indexing.
+#
+# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
+# `cpu` profile ({glue:text}`run_time_machine`).
+# ```
 
 # %% tags=["parameters"]
 data_root = None  # None: $SGMA_DATA_ROOT (os.pathsep-separated folders), else <repo>/data
@@ -30,8 +45,11 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 from sgma_core import data as zsl_data
-from sgma_core.chapters import glue
+from sgma_core.chapters import glue, glue_run_times
+from sgma_core.figures import subplots
 from sgma_core.paths import DataRootError, describe_roots, find_dataset
+
+glue_run_times("01_data")
 
 # %% [markdown]
 # ## The proposed split
@@ -148,12 +166,12 @@ glue("syn_attributes", summary["attributes"], display=False)
 # locations (white) and bounding box (black), read back from `parts/part_locs.txt` and
 # `bounding_boxes.txt`:
 
-# %%
+# %% mystnb={"figure": {"name": "fig-data-samples", "caption": "Eight training images of the dataset shown, with the bounding box (black) and the visible annotated parts (white circles) where the files have them; titles are the class names."}}
 from PIL import Image
 
 rng = np.random.default_rng(0)
 picks = rng.choice(ds.trainval, size=8, replace=False)
-fig, axes = plt.subplots(2, 4, figsize=(10, 5.4))
+fig, axes = subplots(2, 4, height=4.2)
 for ax, i in zip(axes.ravel(), picks):
     ax.imshow(Image.open(ds.image_paths[i]).convert("RGB"))
     if ds.boxes is not None:
@@ -162,7 +180,7 @@ for ax, i in zip(axes.ravel(), picks):
     if ds.part_locs is not None:
         vis = ds.part_locs[i, :, 2] > 0
         ax.scatter(ds.part_locs[i, vis, 0], ds.part_locs[i, vis, 1], s=14, facecolors="none", edgecolors="white")
-    ax.set_title(ds.class_names[ds.labels[i]].split(".", 1)[1].replace("_", " "), fontsize=7)
+    ax.set_title(ds.class_names[ds.labels[i]].split(".", 1)[1].replace("_", " ")[:18], fontsize=9)
     ax.axis("off")
 fig.tight_layout()
 plt.show()
@@ -173,13 +191,17 @@ plt.show()
 # rest are annotator noise. Here is $\Phi$ (columns L2-normalised, as in `att`), seen classes left of
 # the line and unseen classes right of it:
 
-# %%
+# %% mystnb={"figure": {"name": "fig-data-phi", "caption": "The class semantics $\\Phi$ (one L2-normalised column per class), seen classes left of the white line and unseen classes right of it; the colour is the attribute's value."}}
 order = np.concatenate([ds.seen_classes, ds.unseen_classes])
-fig, ax = plt.subplots(figsize=(10, 3.6))
-ax.imshow(ds.att[:, order], aspect="auto", cmap="viridis")
+n_att = ds.att.shape[0]
+fig, ax = subplots(height=min(7.0, max(3.0, 0.16 * n_att)) if n_att <= 40 else 3.6)
+image = ax.imshow(ds.att[:, order], aspect="auto", cmap="viridis")
+fig.colorbar(image, ax=ax, label=r"value in $\Phi$", fraction=0.04, pad=0.02)
 ax.axvline(len(ds.seen_classes) - 0.5, color="white", lw=2)
-if ds.attribute_names is not None and len(ds.attribute_names) <= 40:
-    ax.set_yticks(range(len(ds.attribute_names)), ds.attribute_names, fontsize=7)
+if ds.attribute_names is not None and n_att <= 40:
+    ax.set_yticks(range(n_att), ds.attribute_names, fontsize=9)
+else:
+    ax.set_ylabel("attribute")
 ax.set_xlabel("class (seen | unseen)")
 fig.tight_layout()
 plt.show()
@@ -250,3 +272,13 @@ if ds.attribute_names is not None:
 # :pyobject: per_image_against_per_class
 # ```
 # ````
+#
+# ```{admonition} Key takeaways
+# :class: important
+#
+# - Zero-shot numbers are comparable only on the proposed split, and only as **per-class** means.
+# - ZSL T1 ranks the unseen classes alone; GZSL ranks all of them, and $H$ is high only when both
+#   $u$ and $s$ are.
+# - The synthetic birds keep CUB's file formats and the property that makes transfer possible:
+#   every attribute value of an unseen class appears on some seen class.
+# ```

@@ -23,6 +23,24 @@
 #
 # All settings come from one profile; any of them can be overridden. With papermill:
 # `papermill in.ipynb out.ipynb -p profile smoke -y "overrides: {epochs: 3}"`.
+#
+# ```{admonition} In this chapter
+# :class: tip
+#
+# **You will be able to**
+# - write the baseline's score $s_y = \theta(x)^\top W \phi(y)$ and say why it scores an unseen class
+#   as easily as a seen one;
+# - compute the embedding softmax loss of eq. {eq}`eq-cls` by hand and find it in the code;
+# - follow one training step (forward, loss, backward, update) through `train_step`;
+# - read a ZSL T1 and a GZSL u / s / H, and the bias towards seen classes that GZSL exposes.
+#
+# **You need** the protocol and the metric of {doc}`01_data`; matrix products; what a softmax and a
+# gradient step are.
+#
+# **Run time** (from an empty runs folder; later runs reuse stored training):
+# {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the `cpu` profile
+# ({glue:text}`run_time_machine`).
+# ```
 
 # %% tags=["parameters"]
 profile = "cpu"  # "smoke" (seconds), "cpu" (minutes, the default book), "paper" (GPU, VGG19)
@@ -41,10 +59,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from sgma_core.chapters import glue
+from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown, show_settings
 from sgma_core.engine.step import resolve_device
+from sgma_core.figures import subplots
 from sgma_core.experiment import prepare_data, pretrained_backbone, summarize, train_baseline
-from sgma_core.profiles import config_dict, make_experiment, resolve_overrides
+from sgma_core.profiles import make_experiment, resolve_overrides
 
 experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
 config = experiment.config  # the settings every seed shares
@@ -55,7 +74,8 @@ glue("dataset_name", {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AW
 glue("device", f"{device.type} ({device_name})", display=False)
 chapter_t0 = time.perf_counter()
 glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
-print(f"seeds {list(experiment.seeds)};", config_dict(config))
+glue_run_times("02_baseline")
+show_settings(config, experiment.seeds)
 
 # %% [markdown]
 # This page was produced on the **{glue:text}`dataset_name`** with the **{glue:text}`profile`** profile on **{glue:text}`device`**
@@ -183,20 +203,21 @@ for cfg in experiment.configs():
 train_minutes = (time.perf_counter() - t0) / 60
 print(f"{len(experiment.seeds)} seed(s) in {train_minutes:.1f} min (less if stored runs were reused)")
 
-# %%
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-baseline-curves", "caption": "Baseline training, one line per seed: the training loss of eq. (7) per epoch (left), and ZSL T1 (middle) and GZSL H (right) on the test sets wherever they were evaluated; the dashed line is chance."}}
+fig, axes = subplots(1, 3, height=2.6)
 for seed, history in histories.items():
     axes[0].plot([h["epoch"] + 1 for h in history], [h["train_loss"] for h in history], label=f"seed {seed}")
     evaluated = [h for h in history if "T1" in h]  # every config.eval_every epochs, and the last
     axes[1].plot([h["epoch"] + 1 for h in evaluated], [100 * h["T1"] for h in evaluated], "o-", label=f"seed {seed}")
     axes[2].plot([h["epoch"] + 1 for h in evaluated], [100 * h["H"] for h in evaluated], "o-", label=f"seed {seed}")
 axes[0].set_ylabel("training loss, eq. (7)")
+axes[0].set_yscale("log")
 axes[1].set_ylabel("ZSL T1 (%)")
 axes[1].axhline(100.0 / prepared.n_unseen, color="grey", ls="--", label="chance")
 axes[2].set_ylabel("GZSL H (%)")
 for ax in axes:
     ax.set_xlabel("epoch")
-axes[1].legend(fontsize=8)
+axes[1].legend()
 fig.tight_layout()
 plt.show()
 
@@ -204,12 +225,13 @@ plt.show()
 # ## Results
 
 # %%
-print(f"{'seed':>6s} {'T1':>7s} {'u':>7s} {'s':>7s} {'H':>7s}")
-for r in results:
-    print(f"{r['seed']:>6d} " + " ".join(f"{100 * r[k]:7.1f}" for k in ("T1", "u", "s", "H")))
 stats = summarize(results)
-print(f"{'mean':>6s} " + " ".join(f"{100 * stats[k][0]:7.1f}" for k in ("T1", "u", "s", "H")))
-print(f"{'std':>6s} " + " ".join(f"{100 * stats[k][1]:7.1f}" for k in ("T1", "u", "s", "H")))
+show_markdown(f"**Baseline on the {dataset} data, `{config.profile}` profile, last epoch, %**\n\n" + markdown_table(
+    ["seed", "ZSL T1", "GZSL u", "GZSL s", "GZSL H"],
+    [[r["seed"]] + [f"{100 * r[k]:.1f}" for k in ("T1", "u", "s", "H")] for r in results]
+    + [["**mean ± std**"] + [f"**{100 * stats[k][0]:.1f} ± {100 * stats[k][1]:.1f}**" for k in ("T1", "u", "s", "H")]]))
+glue("loss_first", float(np.mean([h[0]["train_loss"] for h in histories.values()])), display=False)
+glue("loss_last", float(np.mean([h[-1]["train_loss"] for h in histories.values()])), display=False)
 for k in ("T1", "u", "s", "H"):
     glue(f"baseline_{k}", 100 * stats[k][0], display=False)
     glue(f"baseline_{k}_std", 100 * stats[k][1], display=False)
@@ -256,3 +278,84 @@ glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", displa
 # :pyobject: softmax_loss_by_hand
 # ```
 # ````
+#
+# ````{exercise} Pooling and scoring by hand
+# :label: ex-gap-by-hand
+#
+# A backbone returns two channels on a $2 \times 2$ grid: channel 1 is $\begin{pmatrix} 1 & 3 \\ 0 & 0 \end{pmatrix}$,
+# channel 2 is 2 everywhere. With $W = \begin{pmatrix} 1 & -1 \\ 0.5 & 1 \end{pmatrix}$ and a class
+# whose semantics are $\phi = (1, 1)$, compute $\theta(x)$ and $s_y$.
+# ````
+#
+# ````{solution} ex-gap-by-hand
+# :class: dropdown
+#
+# $\theta = (1, 2)$ (the means of the channels), $\theta^\top W = (1 + 1, -1 + 2) = (2, 1)$ and
+# $s_y = 2 + 1 = 3$. Where in the image channel 1 fired is gone after pooling: that is what the
+# attention of the next chapters brings back. Checked with the library's pooling and `Compatibility`:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: baseline_score_by_hand
+# ```
+# ````
+#
+# ````{exercise} A new class costs one column
+# :label: ex-new-class
+#
+# Score four images with an untrained `BaselineZSL` against three classes, then against the same
+# three and a fourth, new column of $\Phi$. What happens to the first three classes' scores? What
+# would change if the model ended in an ordinary classifier layer with one output per training class?
+# ````
+#
+# ````{solution} ex-new-class
+# :class: dropdown
+#
+# They do not move at all (the largest difference is exactly 0): each class's score is one column of
+# $\theta^\top W \Phi$. A classifier layer has one row of weights per *training* class, so it has no
+# output for a class it was not trained on, which is why the baseline has none.
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: new_class_changes_no_other_score
+# ```
+# ````
+#
+# ````{exercise} A run that learns nothing (papermill)
+# :label: ex-baseline-no-learning
+#
+# Run this chapter with a learning rate of $10^{-7}$ (it must be positive), one seed:
+#
+# ```text
+# python -m sgma_core.chapters 02_baseline -p profile smoke -p seeds '[0]' -p overrides '{lr: 1.0e-07}' --out runs/exercises/ex-baseline-no-learning
+# ```
+#
+# Before you run it: what will the training-loss curve look like, and what can you still say about
+# T1? Then run it with `-p profile cpu` too. Recorded times, with the chapter's own runs already
+# stored: {glue:text}`run_time_baseline_no_learning_smoke` on `smoke`,
+# {glue:text}`run_time_baseline_no_learning_cpu` on `cpu`.
+# ````
+#
+# ````{solution} ex-baseline-no-learning
+# :class: dropdown
+#
+# The steps are a ten-millionth of the usual size, so nothing moves: the loss of the first epoch
+# and of the last are the same up to the noise of the random flips and shifts, a flat curve. The
+# backbone's pretraining on the seen classes runs with the same learning rate (it is a run of the
+# same configuration), so the features are those of a random network and $W$ is random too: T1 now
+# says what random features and a random $W$ score, to be compared with chance, not with the
+# attributes. The solution runs the chapter and reads its glued values:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: baseline_without_learning
+# ```
+# ````
+#
+# ```{admonition} Key takeaways
+# :class: important
+#
+# - The baseline is backbone → GAP → $\theta^\top W \phi(y)$: no layer depends on the set of classes,
+#   so unseen ones are scored through their semantics alone.
+# - Eq. (7) is a softmax over the **seen** classes' scores only; nothing about unseen classes is used
+#   in training, not even in the backbone's pretraining.
+# - One function, `train_step`, trains every model in the book; a model brings only its objective.
+# - GZSL exposes the bias towards seen classes: compare $s$ with $u$ above.
+# ```

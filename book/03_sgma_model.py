@@ -21,6 +21,22 @@
 # library code that computes it, and a check computed on the spot. Training comes in the next
 # chapter. Where the paper leaves a choice open, the default is named and the alternative is a flag
 # of `sgma_core.profiles.RunConfig`.
+#
+# ```{admonition} In this chapter
+# :class: tip
+#
+# **You will be able to**
+# - derive an attention map from channel weights (eqs. (1)–(3)) and say why the literal sigmoid saturates;
+# - initialise the maps by channel grouping (eq. (11));
+# - crop and zoom a part with the boxcar mask of eq. (4), and say where its gradient lives;
+# - compute the four losses (eqs. (5)–(8)) and their sum (eq. (9)) on small examples;
+# - score unseen classes with the three inference rules, eq. (10) included.
+#
+# **You need** {doc}`02_baseline`; convolutional feature maps; k-means; the sigmoid and its derivative.
+#
+# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
+# `cpu` profile ({glue:text}`run_time_machine`).
+# ```
 
 # %% tags=["parameters"]
 data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
@@ -32,7 +48,8 @@ import numpy as np
 import torch
 
 from sgma_core import data as zsl_data
-from sgma_core.chapters import glue
+from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown
+from sgma_core.figures import subplots
 from sgma_core.attention import MultiAttention
 from sgma_core.backbones import small_vgg
 from sgma_core.cropping import boxcar_mask, crop_and_zoom
@@ -41,6 +58,7 @@ from sgma_core.inference import ridge_coefficients
 from sgma_core.losses import class_center_triplet_loss, compactness_loss, diversity_loss, gaussian_peak_targets
 from sgma_core.paths import DataRootError, find_dataset
 
+glue_run_times("03_sgma_model")
 torch.manual_seed(0)
 ds = zsl_data.load_dataset(dataset, data_root)
 images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
@@ -87,7 +105,7 @@ images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 # The check: the same channel weights on the same features (a small VGG applied to four synthetic
 # birds, activations at the scale of a trained network), with and without the normalisation.
 
-# %%
+# %% mystnb={"figure": {"name": "fig-eq3-saturation", "caption": "One attention map of eq. (3) from the same channel weights and features: the literal sigmoid (middle) saturates near 1 everywhere; the standardised map (right) keeps its contrast. Both on the colour scale 0\u20131 of the bar."}}
 with torch.no_grad():
     f = small_vgg()(normalize(images)) * 10
     torch.manual_seed(1)
@@ -98,16 +116,17 @@ contrast = lambda m: float((m.amax(dim=(2, 3)) - m.amin(dim=(2, 3))).mean())  # 
 glue("literal_min", float(literal.min()), display=False)
 glue("literal_contrast", contrast(literal), display=False)
 glue("ours_contrast", contrast(ours), display=False)
-fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
+fig, axes = subplots(1, 3, height=2.4)
 axes[0].imshow(images[0].permute(1, 2, 0))
 axes[0].set_title("image")
 axes[1].imshow(literal[0, 0], vmin=0, vmax=1)
 axes[1].set_title("literal eq. (3)")
-axes[2].imshow(ours[0, 0], vmin=0, vmax=1)
+shown_map = axes[2].imshow(ours[0, 0], vmin=0, vmax=1)
 axes[2].set_title("normalised")
 for ax in axes:
     ax.axis("off")
 fig.tight_layout()
+fig.colorbar(shown_map, ax=axes, fraction=0.025, pad=0.02, label="$M_1(x)$")
 plt.show()
 
 # %% [markdown]
@@ -178,8 +197,8 @@ plt.show()
 # How sharp is the mask, and where does its gradient with respect to $t_x$ live? One row of the mask
 # for a square of side 16 centred at $x = 32$:
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-mask-k", "caption": "One row of the mask of eq. (4) for a square of side 16 centred at x = 32 (left) and its derivative with respect to the centre $t_x$ (right), for five values of k."}}
+fig, axes = subplots(1, 2, height=2.8)
 xs = np.arange(64)
 for k in (0.5, 1, 2, 10, 50):
     tx = torch.tensor([32.0], requires_grad=True)
@@ -191,7 +210,7 @@ axes[0].set_title("mask row $V_x(x)$")
 axes[1].set_title(r"$\partial V_x(x) / \partial t_x$")
 for ax in axes:
     ax.set_xlabel("x (pixels)")
-axes[0].legend(fontsize=8)
+axes[0].legend()
 fig.tight_layout()
 plt.show()
 
@@ -204,7 +223,7 @@ plt.show()
 #
 # A part image cut from a synthetic bird, around its ground-truth head (the `crown` part):
 
-# %%
+# %% mystnb={"figure": {"name": "fig-crop", "caption": "The square around the crown (left, white) and the part image that the boxcar crop of eq. (4) cuts from it and zooms (right)."}}
 crown = ds.part_names.index("crown") if ds.part_names else None
 if crown is not None:
     with torch.no_grad():
@@ -214,7 +233,7 @@ if crown is not None:
         cx = float(ds.part_locs[ds.trainval[0], crown, 0]) * 64 / w
         cy = float(ds.part_locs[ds.trainval[0], crown, 1]) * 64 / h
         part = crop_and_zoom(images[:1].float(), torch.tensor([cx]), torch.tensor([cy]), torch.tensor([32.0]), 32)
-    fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
+    fig, axes = subplots(1, 2, width=5, height=2.6)
     axes[0].imshow(images[0].permute(1, 2, 0))
     axes[0].add_patch(plt.Rectangle((cx - 16, cy - 16), 32, 32, fill=False, color="white"))
     axes[1].imshow(part[0].permute(1, 2, 0).clamp(0, 255).byte())
@@ -341,9 +360,9 @@ print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_
 # is present, the relative error $\|\Phi_u - \Phi_s B\|_F / \|\Phi_u\|_F$ and the mean cosine between
 # each unseen column and its reconstruction, as the ridge penalty $\rho$ (`ridge_lambda`) varies:
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ridge", "caption": "How well eq. (10) rebuilds the unseen classes' semantics from the seen ones, for every dataset whose split file is present, as the ridge penalty \u03c1 grows: the relative error (left) and the mean cosine (right)."}}
 lams = np.logspace(-4, 2, 25)
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+fig, axes = subplots(1, 2, height=2.8)
 shown = []
 
 
@@ -387,12 +406,15 @@ axes[0].set_ylabel("relative error")
 axes[1].set_ylabel("mean cosine")
 for ax in axes:
     ax.set_xlabel(r"ridge penalty $\rho$")
-axes[0].legend(fontsize=8)
+axes[0].legend()
 fig.tight_layout()
 plt.show()
-for name, shape, lam, err, cos, err_small in shown:
-    print(f"{name:5s} K={shape[0]:4d}, S={shape[1]:3d}: best ρ = {lam:.2g}, relative error {err:.3f} "
-          f"(at ρ = {lams[0]:.0e}: {err_small:.3f}), mean cosine {cos:.3f}")
+
+# %% tags=["hide-input"]
+show_markdown(markdown_table(["dataset", "K", "S", "best ρ", "relative error", f"error at ρ = {lams[0]:.0e}",
+                              "mean cosine"],
+                             [[name, shape[0], shape[1], f"{lam:.2g}", f"{err:.3f}", f"{err_small:.3f}", f"{cos:.3f}"]
+                              for name, shape, lam, err, cos, err_small in shown]))
 
 # %% [markdown]
 # When there are fewer seen classes than attributes (CUB: 150 and 312) the seen columns span only part
@@ -486,3 +508,16 @@ for name, shape, lam, err, cos, err_small in shown:
 # :pyobject: ridge_shrinks_by_hand
 # ```
 # ````
+#
+# ```{admonition} Key takeaways
+# :class: important
+#
+# - Two attention maps come from one feature map and two sets of channel weights; standardising each
+#   map before the sigmoid keeps its contrast.
+# - The boxcar crop is differentiable in the square's centre and side only at its border, and not at
+#   all when the square sits on the map's argmax (the default centre rule).
+# - Compactness and diversity shape the maps; softmax and the class-centre triplet loss shape the
+#   features; eq. (9) adds them.
+# - The `cct` rule needs prototypes of unseen classes, built from seen ones by eq. (10); their length
+#   matters for GZSL.
+# ```

@@ -24,6 +24,21 @@
 # zero-shot protocol allows, on **validation classes**, and then runs the paper's own reading of
 # every choice beside the book's.
 #
+# ```{admonition} In this chapter
+# :class: tip
+#
+# **You will be able to**
+# - set up a validation protocol inside the seen classes and fix a selection metric before looking;
+# - read a one-factor-at-a-time ablation and check the combination of the chosen values;
+# - say why test classes may not choose anything, and how far a choice made on them would flatter;
+# - judge whether a difference between two settings is larger than the spread over seeds.
+#
+# **You need** {doc}`04_sgma_training`; mean and standard deviation.
+#
+# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
+# `cpu` profile ({glue:text}`run_time_machine`).
+# ```
+#
 # **The protocol.** The seen classes are divided into training and validation classes (the
 # synthetic birds carry xlsa17-style `train_loc` / `val_loc`; CUB uses the xlsa17 class lists
 # `trainclasses1.txt` / `valclasses1.txt`). A *validation model* is trained on the training classes
@@ -53,10 +68,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sgma_core.chapters import glue, markdown_table, show_markdown
+from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown
+from sgma_core.figures import subplots
 from sgma_core.experiment.ablate import SELECTION, read_record
 from sgma_core.paths import repo_root
 from sgma_core.profiles import PAPER_READING
+
+glue_run_times("05_open_choices")
 
 path = repo_root() / "results" / "ablations-cpu.json" if record_path is None else Path(record_path)
 record = read_record(path) if path.is_file() else None
@@ -88,7 +106,7 @@ else:
 # the bar; one dot per seed), the value chosen one factor at a time filled, the paper's reading
 # outlined in black.
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ablation-training", "caption": "Validation H of the compat rule for every value of each choice that changes training: the bar is the mean over seeds (with its standard deviation), the dots the seeds; the value chosen one factor at a time is filled blue, the paper's reading outlined in black."}}
 def stats(setting, value, rule, split="val", metric="H"):
     vals = [r[metric] for r in record["runs"] if r["setting"] == setting and r["value"] == value
             and r["rule"] == rule and r["split"] == split]
@@ -97,7 +115,11 @@ def stats(setting, value, rule, split="val", metric="H"):
 
 if record is not None:
     grid = record["grids"]["training"]
-    fig, axes = plt.subplots(2, 5, figsize=(7, 4.2), sharey=True)
+    ncols = 4
+    nrows = -(-len(grid) // ncols)
+    fig, axes = subplots(nrows, ncols, height=2.4 * nrows, sharey=True, squeeze=False)
+    for ax in axes.ravel()[len(grid):]:
+        ax.axis("off")
     for ax, (setting, values) in zip(axes.ravel(), grid.items()):
         for i, value in enumerate(values):
             mean, std, per_seed = stats(setting, value, "compat")
@@ -106,12 +128,11 @@ if record is not None:
             ax.bar(i, mean, yerr=std, color="C0" if chosen else "0.85", edgecolor="black" if paper else "none",
                    linewidth=1.2, capsize=2)
             ax.plot([i] * len(per_seed), per_seed, ".", color="0.3", ms=3)
-        ax.set_xticks(range(len(values)), [str(v).replace("standardize", "std")[:9] for v in values], rotation=45,
-                      ha="right", fontsize=7)
-        ax.set_title(setting, fontsize=8)
-        ax.tick_params(axis="y", labelsize=7)
+        ax.set_xticks(range(len(values)), [str(v).replace("standardize", "std")[:9] for v in values], rotation=60,
+                      ha="right")
+        ax.set_title(setting.replace("_", " ").replace("attention ", "attn. "), fontsize=9)
     for ax in axes[:, 0]:
-        ax.set_ylabel("validation H (%)", fontsize=8)
+        ax.set_ylabel("validation H (%)")
     fig.tight_layout()
     plt.show()
 
@@ -159,25 +180,28 @@ if record is not None:
 # Normalising the prototypes makes the scores cosines. Both are measured on the validation models of
 # the book's configuration (the one kept above), each with the other at its default:
 
-# %% tags=["hide-input"]
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ablation-scoring", "caption": "Validation H of the cct rule as the ridge penalty \u03c1 of eq. (10) varies with raw prototypes (line), and with and without unit-length prototypes at the default \u03c1 (squares, mean \u00b1 standard deviation over seeds)."}}
 if record is not None:
     inference = record["grids"]["inference"]
-    fig, ax = plt.subplots(figsize=(5.5, 3))
+    fig, ax = subplots(height=3.2)
     for setting, values in inference.items():
         if setting == "ridge_lambda":
             means = [stats(setting, v, "cct")[0] for v in values]
             order = np.argsort(values)
             ax.semilogx(np.array(values)[order], np.array(means)[order], "o-",
-                        label="raw prototypes, varying ρ (other settings at their defaults)")
+                        label="raw prototypes, varying ρ")
     for value in inference.get("prototype_norm", []):
         mean, std, _ = stats("prototype_norm", value, "cct")
         ax.errorbar([record["defaults"]["ridge_lambda"]], [mean], yerr=[std], fmt="s", capsize=3,
                     label=f"prototype_norm = {value}, ρ = {record['defaults']['ridge_lambda']:g}")
     ax.set_xlabel("ridge penalty ρ of eq. (10)")
     ax.set_ylabel("validation H (%), cct rule")
-    ax.legend(fontsize=7)
+    ax.legend(loc="lower left")
     fig.tight_layout()
     plt.show()
+
+# %% tags=["hide-input"]
+if record is not None:
     rows = [[f"`{s}`", f"`{v!r}`" + (" **(chosen)**" if v == record["chosen"][s] else ""), cell(s, v, "cct"),
              cell(s, v, "combined"), cell(s, v, "compat")] for s, vals in inference.items() for v in vals]
     show_markdown(markdown_table(["setting", "value", "val H cct (%)", "val H combined (%)", "val H compat (%)"],
@@ -234,3 +258,100 @@ if record is not None:
     show_markdown(markdown_table(["setting", "paper's reading", "book's choice", "val H (%): book vs paper"], rows))
     gammas = ", ".join(f"{rule} {g:.2f}" for rule, g in record["calibration_gamma"].items())
     print(f"calibrated stacking's γ chosen on the same validation models (mean over seeds): {gammas}")
+
+# %% [markdown]
+# ## Exercises
+#
+# ````{exercise} The selection rule by hand
+# :label: ex-choose
+#
+# Two seeds, two values of `cct_margin`: with 0.4 the validation $(H, T1)$ are $(0.50, 0.70)$ and
+# $(0.56, 0.72)$; with 0.8 they are $(0.54, 0.69)$ and $(0.52, 0.70)$. Which value does the chapter's
+# rule choose?
+# ````
+#
+# ````{solution} ex-choose
+# :class: dropdown
+#
+# Mean $H$ is 0.53 for both, a tie; mean T1 breaks it, 0.71 against 0.695, so 0.4. The library's
+# `choose` agrees:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: choose_by_hand
+# ```
+# ````
+#
+# ````{exercise} Why the test classes choose nothing
+# :label: ex-best-of-many
+#
+# Twenty settings are equally good: each recognises every image with probability 0.5. Each is
+# measured once on the same 50 classes of 20 images. You pick the best and report its measured
+# accuracy. Simulate it: what do you report on average, and what would the chosen setting score on
+# fresh classes?
+# ````
+#
+# ````{solution} ex-best-of-many
+# :class: dropdown
+#
+# About 0.53 is reported for a true 0.50: the maximum of twenty noisy measurements is biased upwards,
+# and on fresh classes the chosen setting scores 0.50 again. Choosing on the classes you report turns
+# noise into a gain that is not there; validation classes keep the test number honest:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: best_of_many_on_test
+# ```
+# ````
+#
+# ````{exercise} Is a difference larger than the seeds' spread?
+# :label: ex-paired
+#
+# The book's configuration and the paper's reading reach validation $H$ of 0.62, 0.55, 0.60 and 0.58,
+# 0.54, 0.55 with seeds 0, 1, 2. Compute the mean difference and its standard error, once pairing
+# the runs by seed and once not. Which is right here, and why?
+# ````
+#
+# ````{solution} ex-paired
+# :class: dropdown
+#
+# The differences per seed are 0.04, 0.01, 0.05: mean 0.033 with a standard error of 0.012 when
+# paired, against 0.024 unpaired. Both runs of one seed share its backbone pretraining, data order and
+# initialisation, so the pairing removes what the seeds share, and the paired standard error is the
+# right one: the difference is almost three standard errors, though three seeds are few.
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: paired_difference
+# ```
+# ````
+#
+# ````{exercise} A smoke-sized ablation of your own
+# :label: ex-own-ablation
+#
+# Decide `cct_margin` between 0.4 and 0.8 on validation classes with the smoke profile and one seed,
+# by calling `run_ablations` with a one-entry training grid and an empty inference grid, then render
+# this chapter with the record it writes (`-p record_path …`). Which parts of the chapter change, and
+# which must not?
+# ````
+#
+# ````{solution} ex-own-ablation
+# :class: dropdown
+#
+# The provenance names the smoke profile, one seed and the grid; the panels and the tables hold one
+# choice. What must not change is the protocol: the margin is chosen on the validation classes, and
+# the test classes are scored once, for the configuration that won and for the paper's reading. The
+# solution (run by the tests on a tiny dataset) checks that the chosen value is the one with the best
+# validation $H$:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: own_ablation
+# ```
+# ````
+#
+# ```{admonition} Key takeaways
+# :class: important
+#
+# - Every open choice is decided on validation classes with a selection metric fixed beforehand;
+#   the test classes are scored once, for the book's configuration and for the paper's reading.
+# - One factor at a time is followed by a check of the chosen values together.
+# - A choice made on the test classes would flatter the reported number; differences smaller than the
+#   seeds' spread decide nothing.
+# ```

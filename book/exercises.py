@@ -93,3 +93,195 @@ def ridge_shrinks_by_hand() -> dict[float, list[float]]:
     phi_unseen = np.array([[0.6], [0.8], [0.0]])
     # (Φ_sᵀΦ_s + ρI)⁻¹ Φ_sᵀ φ_u = (0.6, 0.8) / (1 + ρ)
     return {rho: ridge_coefficients(phi_seen, phi_unseen, rho).ravel().round(5).tolist() for rho in (1e-4, 1.0)}
+
+
+def score_an_unseen_class() -> list[float]:
+    """Introduction: s_y = θᵀ W φ(y) for one image and three classes, the third never seen in training."""
+    import numpy as np
+
+    theta = np.array([1.0, 2.0])  # the image's pooled features, C = 2
+    W = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])  # C × K, K = 3 attributes
+    phi = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.6], [0.0, 0.0, 0.8]])  # K × 3 classes: columns (1,0,0), (0,1,0), (0,.6,.8)
+    return (theta @ W @ phi).round(6).tolist()  # θᵀW = (1, 2, 1.5); scores (1, 2, 2.4): the unseen class wins
+
+
+def chance_levels(n_seen: int = 150, n_unseen: int = 50, images_per_class: int = 40) -> dict[str, float]:
+    """Introduction: per-class accuracy of a uniformly random guess, ZSL and GZSL (CUB's 150 + 50 classes)."""
+    import numpy as np
+
+    from sgma_core.metrics import zsl_gzsl
+
+    rng = np.random.default_rng(0)
+    n_classes = n_seen + n_unseen
+    unseen_labels = np.repeat(np.arange(n_unseen), images_per_class)
+    seen_labels = np.repeat(np.arange(n_seen), images_per_class)
+    # random scores: the argmax is a uniformly random class, over the unseen (T1) or over all (GZSL)
+    result = zsl_gzsl(rng.random((len(unseen_labels), n_classes)), rng.random((len(seen_labels), n_classes)),
+                      unseen_labels, seen_labels, n_seen)
+    return {"T1": result["T1"], "H": result["H"], "T1 by hand": 1 / n_unseen, "H by hand": 1 / n_classes}
+
+
+def baseline_score_by_hand() -> tuple[float, float]:
+    """Chapter 02: GAP of a 2-channel 2 × 2 feature map, then θᵀ W φ, by hand and with the library."""
+    import torch
+
+    from sgma_core.backbones import global_average_pool
+    from sgma_core.compatibility import Compatibility
+
+    f = torch.tensor([[[[1.0, 3.0], [0.0, 0.0]], [[2.0, 2.0], [2.0, 2.0]]]])  # [1, C=2, 2, 2]
+    compat = Compatibility(2, 2)
+    phi = torch.tensor([[1.0], [1.0]])  # one class, K = 2
+    with torch.no_grad():
+        compat.W.weight.copy_(torch.tensor([[1.0, -1.0], [0.5, 1.0]]).T)  # nn.Linear stores Wᵀ
+        theta = global_average_pool(f)  # (1, 2): the means of the two channels
+        by_hand = (1 * 1 + 2 * 0.5) + (1 * -1 + 2 * 1)  # θᵀW = (2, 1), times φ = (1, 1)
+        library = float(compat(theta, phi))
+    return by_hand, library  # (3.0, 3.0)
+
+
+def new_class_changes_no_other_score() -> float:
+    """Chapter 02: adding a class (a column of Φ) leaves every other class's score as it was."""
+    import torch
+
+    from sgma_core.backbones import small_vgg
+    from sgma_core.baseline import BaselineZSL
+
+    torch.manual_seed(0)
+    model = BaselineZSL(small_vgg(), semantic_dim=5).eval()
+    x = torch.rand(4, 3, 32, 32)
+    phi = torch.rand(5, 3)
+    with torch.no_grad():
+        before = model(x, phi)
+        after = model(x, torch.cat([phi, torch.rand(5, 1)], dim=1))  # a fourth class, never trained on
+    assert after.shape == (4, 4)
+    return float((after[:, :3] - before).abs().max())  # 0.0: the scores are one column each
+
+
+def baseline_without_learning(out_dir, profile: str = "smoke", data_root=None, runs_dir=None) -> tuple[float, float]:
+    """Chapter 02: the papermill run with lr = 0; returns the first and the last epoch's training loss."""
+    from sgma_core.chapters import EXERCISE_RUNS, execute_chapter, glued_values
+
+    chapter, params = EXERCISE_RUNS["ex-baseline-no-learning"]
+    notebook = execute_chapter(chapter, out_dir, {**params, "profile": profile, "data_root": data_root,
+                                                  "runs_dir": runs_dir})
+    glued = glued_values(notebook)
+    return float(glued["loss_first"]), float(glued["loss_last"])  # equal up to the augmentation's noise
+
+
+def total_loss_by_hand() -> tuple[float, float]:
+    """Chapter 04: eq. (9) for one batch's four terms, with λ = α = β = 1 and with λ = 0.1."""
+    import torch
+
+    from sgma_core.losses import sgma_loss
+
+    cpt, div, cls, cct = (torch.tensor(v) for v in (0.05, 0.02, 2.3, 0.9))
+    # Σ_i [L_CPT + λ L_DIV] + α L_CLS + β L_CCT; cpt and div are already summed over the two parts
+    return (float(sgma_loss(cpt, div, cls, cct)), float(sgma_loss(cpt, div, cls, cct, lam=0.1)))  # (3.27, 3.252)
+
+
+def random_hit_rate() -> dict[str, float]:
+    """Chapter 04: how often a uniformly random point lands within side/8 of one part, at the centre
+    and in a corner of a 64-pixel image; by hand and by 200,000 random points."""
+    import math
+
+    import numpy as np
+
+    from sgma_core.localization import hit_rates, random_points
+
+    size, n = 64, 200_000
+    radius = size / 8
+    points = random_points(n, 1, size, seed=0)  # [n, 1, 2]
+    rates = {}
+    for where, (x, y) in (("centre", (32.0, 32.0)), ("corner", (0.0, 0.0))):
+        parts = np.tile(np.array([[[x, y, 1.0]]]), (n, 1, 1))  # one visible part per image
+        rates[where] = float(hit_rates(points, parts, radius)[0])
+    rates["centre by hand"] = math.pi * radius ** 2 / size ** 2  # a disc of radius side/8: π/64 ≈ 4.9 %
+    rates["corner by hand"] = rates["centre by hand"] / 4  # a quarter of the disc lies in the image
+    return rates
+
+
+def calibration_by_hand() -> dict[float, dict[str, float]]:
+    """Chapter 04: calibrated stacking on four images (one seen class 0, one unseen class 1): GZSL u, s
+    and H without calibration and with γ = 0.3 and 0.5 subtracted from the seen-class score."""
+    import numpy as np
+
+    from sgma_core.metrics import zsl_gzsl
+
+    # columns: seen class 0, unseen class 0 (the GZSL candidates, seen first)
+    unseen_imgs = np.array([[0.9, 0.7], [0.6, 0.8]])  # two images of the unseen class
+    seen_imgs = np.array([[1.5, 0.4], [0.9, 0.5]])  # two images of the seen class
+    results = {}
+    for gamma in (0.0, 0.3, 0.5):
+        shift = np.array([gamma, 0.0])
+        r = zsl_gzsl(unseen_imgs - shift, seen_imgs - shift, np.array([0, 0]), np.array([0, 0]), n_seen=1)
+        results[gamma] = {k: round(float(r[k]), 4) for k in ("u", "s", "H")}
+    return results  # γ = 0: u 0.5, s 1, H 0.667; γ = 0.3: u = s = H = 1; γ = 0.5: u 1, s 0.5, H 0.667
+
+
+def learned_centre_reaches_attention(out_dir, profile: str = "smoke", data_root=None, runs_dir=None) -> float:
+    """Chapter 04: the papermill run with centre_rule = "learned"; returns the gradient of L_CLS that
+    reaches the attention layers (0 with the default, argmax-placed squares)."""
+    from sgma_core.chapters import EXERCISE_RUNS, execute_chapter, glued_values
+
+    chapter, params = EXERCISE_RUNS["ex-learned-centre"]
+    notebook = execute_chapter(chapter, out_dir, {**params, "profile": profile, "data_root": data_root,
+                                                  "runs_dir": runs_dir})
+    return float(glued_values(notebook)["attention_grad"])
+
+
+def choose_by_hand():
+    """Chapter 05: the selection rule on a small record (two seeds, two values of one setting)."""
+    from sgma_core.experiment.ablate import choose
+
+    rows = [{"setting": "cct_margin", "value": v, "seed": s, "split": "val", "rule": "compat", "H": h, "T1": t}
+            for v, s, h, t in ((0.4, 0, 0.50, 0.70), (0.4, 1, 0.56, 0.72),
+                               (0.8, 0, 0.54, 0.69), (0.8, 1, 0.52, 0.70))]
+    # mean validation H: 0.53 for both; the tie is broken by mean T1: 0.71 against 0.695
+    return choose(rows, "cct_margin", [0.4, 0.8], "compat")  # 0.4
+
+
+def best_of_many_on_test(n_settings: int = 20, n_repeats: int = 2000, n_classes: int = 50,
+                         images_per_class: int = 20, accuracy: float = 0.5) -> dict[str, float]:
+    """Chapter 05: choose the best of ``n_settings`` equally good settings on the classes you report,
+    and report its score there: how far above the true accuracy does the reported number land?"""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = n_classes * images_per_class
+    # each setting's measured accuracy: per-class means of Bernoulli(accuracy) images (equal class sizes)
+    measured = rng.binomial(n, accuracy, size=(n_repeats, n_settings)) / n
+    return {"true": accuracy, "one setting": float(measured[:, 0].mean()),
+            "best of many, reported on the same classes": float(measured.max(1).mean()),
+            "best of many, reported on fresh classes": float(
+                (rng.binomial(n, accuracy, size=n_repeats) / n).mean())}
+
+
+def paired_difference(book=(0.62, 0.55, 0.60), paper=(0.58, 0.54, 0.55)) -> dict[str, float]:
+    """Chapter 05: a difference of validation H over three seeds, paired by seed: its mean and the
+    standard error of that mean."""
+    import numpy as np
+
+    d = np.asarray(book) - np.asarray(paper)  # one difference per seed: 0.04, 0.01, 0.05
+    return {"mean": round(float(d.mean()), 4), "standard error": round(float(d.std(ddof=1) / np.sqrt(len(d))), 4),
+            "unpaired standard error": round(float(np.sqrt(np.var(book, ddof=1) / 3 + np.var(paper, ddof=1) / 3)), 4)}
+
+
+def own_ablation(data_root, runs_dir, record_path) -> dict:
+    """Chapter 05: ``cct_margin`` 0.4 against 0.8 on validation classes, smoke profile, one seed; the record
+    is written to ``record_path`` for the chapter to render (``-p record_path …``)."""
+    import json
+
+    import numpy as np
+
+    from sgma_core.experiment.ablate import run_ablations
+
+    values = (0.4, 0.8)
+    record = run_ablations("smoke", [0], data_root, runs_dir, training_grid={"cct_margin": values},
+                           inference_grid={}, progress=False)
+    with open(record_path, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1)
+    val = {v: [(r["H"], r["T1"]) for r in record["runs"] if r["setting"] == "cct_margin" and r["value"] == v
+               and r["rule"] == "compat" and r["split"] == "val"] for v in values}
+    best = max(values, key=lambda v: tuple(np.mean(val[v], axis=0)))
+    return {"chosen": record["one_factor"]["cct_margin"], "best on validation": best,
+            "test rows": sorted({r["setting"] for r in record["runs"] if r["split"] == "test"})}

@@ -41,6 +41,10 @@ from sgma_core.paths import repo_root
 
 BOOK = repo_root() / "book"
 CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices"]
+# How long each chapter takes to execute from an empty runs folder, per profile: written by
+# `make run-times` (``--record-times``), read by every chapter's opening and by the course guide.
+RUN_TIMES = BOOK / "run_times.json"
+PROFILES_TIMED = ("smoke", "cpu")
 
 
 def glue(name: str, value, display: bool = True) -> None:
@@ -57,6 +61,102 @@ def glue(name: str, value, display: bool = True) -> None:
         myst_glue(name, value, display=display)
     else:
         print(f"[glue] {name} = {value!r}"[:400], flush=True)
+
+
+def format_seconds(seconds: float) -> str:
+    """``"40 s"`` under a minute and a half, ``"4.5 min"`` above."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def read_run_times(path: str | Path = RUN_TIMES) -> dict:
+    """The run-time record (``{"machine": …, "profiles": {profile: {chapter: {"seconds", "date", "commit"}}}}``);
+    an empty record where there is none yet."""
+    path = Path(path)
+    if not path.is_file():
+        return {"profiles": {}}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}): delete it and run `make run-times` again.") from None
+    if not isinstance(record.get("profiles"), dict):
+        raise ValueError(f"{path} has no 'profiles' mapping: delete it and run `make run-times` again.")
+    return record
+
+
+def record_run_time(path: str | Path, name: str, profile: str, seconds: float) -> None:
+    """Store one chapter's execution time under its profile, replacing the previous one (atomically)."""
+    path = Path(path)
+    record = read_run_times(path)
+    record["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+    record["profiles"].setdefault(profile, {})[name] = {
+        "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"), "commit": _commit()}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_time_text(name: str, profile: str, path: str | Path = RUN_TIMES) -> str:
+    """``"4.5 min"`` as recorded for ``name`` on ``profile``, or ``"not measured yet"``."""
+    entry = read_run_times(path)["profiles"].get(profile, {}).get(name)
+    return format_seconds(entry["seconds"]) if entry else "not measured yet"
+
+
+# The exercises that are papermill runs: label → (chapter, parameters besides profile and the folders).
+# `make run-times` times each after the chapters (their stored runs reused, as for a reader who ran
+# the chapter first); the chapter glues ``run_time_<label>_<profile>``; book/exercises.py runs them.
+EXERCISE_RUNS = {
+    "ex-baseline-no-learning": ("02_baseline", {"seeds": [0], "overrides": {"lr": 1e-7}}),
+    "ex-learned-centre": ("04_sgma_training", {"seeds": [0], "overrides": {"centre_rule": "learned"}}),
+}
+
+
+def exercise_command(label: str, profile: str = "smoke") -> str:
+    """The shell command of a papermill exercise, as a reader types it."""
+    chapter, params = EXERCISE_RUNS[label]
+    parts = [f"python -m sgma_core.chapters {chapter} -p profile {profile}"]
+    for key, value in params.items():
+        parts.append(f"-p {key} '{yaml.safe_dump(value, default_flow_style=True).strip()}'")
+    return " ".join(parts) + f" --out runs/exercises/{label}"
+
+
+def glued_values(notebook: str | Path) -> dict[str, str]:
+    """The values an executed chapter glued (``myst_nb.glue``), as their ``text/plain`` reprs."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    values = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            meta = out.get("metadata", {}).get("scrapbook")
+            if meta:
+                data = {k[len(meta.get("mime_prefix", "")):]: v for k, v in out.get("data", {}).items()}
+                values[meta["name"]] = data.get("text/plain", "")
+    return values
+
+
+def glue_run_times(name: str, path: str | Path = RUN_TIMES) -> dict[str, str]:
+    """Glue ``run_time_smoke``, ``run_time_cpu`` and ``run_time_machine`` for a chapter's opening, and
+    ``run_time_<exercise>_<profile>`` for its papermill exercises."""
+    record = read_run_times(path)
+    values = {f"run_time_{p}": run_time_text(name, p, path) for p in PROFILES_TIMED}
+    for label, (chapter, _) in EXERCISE_RUNS.items():
+        if chapter == name:
+            key = label.removeprefix("ex-").replace("-", "_")
+            values.update({f"run_time_{key}_{p}": run_time_text(label, p, path) for p in PROFILES_TIMED})
+    values["run_time_machine"] = record.get("machine", "no machine recorded")
+    for key, value in values.items():
+        glue(key, value, display=False)
+    return values
 
 
 def markdown_table(headers: list[str], rows: list[list]) -> str:
@@ -77,6 +177,16 @@ def show_markdown(text: str) -> None:
     except ImportError:
         pass
     print(text, flush=True)
+
+
+def show_settings(config, seeds) -> None:
+    """A run's settings as a two-column table, folded until clicked (the dump is long; the prose names
+    the settings that matter)."""
+    from sgma_core.profiles import config_dict
+
+    rows = [[f"`{key}`", f"`{value!r}`"] for key, value in config_dict(config).items()]
+    show_markdown(f":::{{admonition}} The settings of this run (seeds {', '.join(map(str, seeds))}): click to open\n"
+                  f":class: dropdown\n\n{markdown_table(['setting', 'value'], rows)}\n:::")
 
 
 def percent_cells(name: str) -> list[tuple[str, list[str], str]]:
@@ -240,6 +350,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="a parameter; VALUE is parsed as YAML")
     p.add_argument("--out", default=str(BOOK / "_executed"), help="folder for the executed notebooks")
+    p.add_argument("--record-times", metavar="JSON", default=None,
+                   help=f"store each chapter's execution time under its profile in JSON (the book's record: {RUN_TIMES.relative_to(repo_root())})")
+    p.add_argument("--exercises", action="store_true",
+                   help="after the chapters, run the papermill exercises (EXERCISE_RUNS) of those chapters too")
     p.add_argument("--plain", action="store_true",
                    help="run the percent scripts as plain Python in this process (no Jupyter); glued values are printed")
     add_debug_flag(p)
@@ -279,7 +393,21 @@ def main(argv: list[str]) -> int:
             print(f"error: chapter {name} failed: {_one_line(exc)}  (the notebook with the traceback: "
                   f"{Path(args.out) / f'.{name}.partial.ipynb'})", file=sys.stderr)
             return 1
-        print(f"  {path} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        seconds = time.perf_counter() - t0
+        print(f"  {path} ({seconds:.0f} s)", flush=True)
+        if args.record_times:
+            record_run_time(args.record_times, name, str(params.get("profile", "cpu")), seconds)
+    if args.exercises:
+        for label, (chapter, extra) in EXERCISE_RUNS.items():
+            if chapter not in names:
+                continue
+            t0 = time.perf_counter()
+            print(f"exercise {label} ({chapter}) …", flush=True)
+            execute_chapter(chapter, Path(args.out) / label, {**params, **extra}, strict=False)
+            seconds = time.perf_counter() - t0
+            print(f"  {label} ({seconds:.0f} s)", flush=True)
+            if args.record_times:
+                record_run_time(args.record_times, label, str(params.get("profile", "cpu")), seconds)
     print(json.dumps({"executed": names, "out": args.out}))
     return 0
 

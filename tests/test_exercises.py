@@ -66,3 +66,86 @@ def test_every_solution_is_shown_and_every_shown_solution_exists(exercises):
         assert not unfolded, f"{path.name}: solutions not folded (:class: dropdown): {unfolded}"
     assert shown == functions
     assert exercises_declared and solutions == exercises_declared  # one folded solution per exercise
+
+
+def test_score_an_unseen_class(exercises):
+    assert exercises.score_an_unseen_class() == pytest.approx([1.0, 2.0, 2.4])
+
+
+def test_chance_levels(exercises):
+    levels = exercises.chance_levels()
+    assert levels["T1"] == pytest.approx(levels["T1 by hand"], abs=0.005)
+    assert levels["H"] == pytest.approx(levels["H by hand"], abs=0.002)
+
+
+def test_baseline_score_by_hand(exercises):
+    assert exercises.baseline_score_by_hand() == pytest.approx((3.0, 3.0))
+
+
+def test_new_class_changes_no_other_score(exercises):
+    assert exercises.new_class_changes_no_other_score() == 0.0
+
+
+def test_total_loss_by_hand(exercises):
+    assert exercises.total_loss_by_hand() == pytest.approx((3.27, 3.252), abs=1e-6)
+
+
+def test_random_hit_rate(exercises):
+    rates = exercises.random_hit_rate()
+    assert rates["centre"] == pytest.approx(rates["centre by hand"], abs=0.002)
+    assert rates["corner"] == pytest.approx(rates["corner by hand"], abs=0.001)
+
+
+def test_calibration_by_hand(exercises):
+    assert exercises.calibration_by_hand() == {0.0: {"u": 0.5, "s": 1.0, "H": 0.6667},
+                                               0.3: {"u": 1.0, "s": 1.0, "H": 1.0},
+                                               0.5: {"u": 1.0, "s": 0.5, "H": 0.6667}}
+
+
+def test_choose_by_hand(exercises):
+    assert exercises.choose_by_hand() == 0.4
+
+
+def test_best_of_many_on_test(exercises):
+    r = exercises.best_of_many_on_test()
+    assert r["one setting"] == pytest.approx(0.5, abs=0.002)
+    assert r["best of many, reported on fresh classes"] == pytest.approx(0.5, abs=0.002)
+    assert 0.52 < r["best of many, reported on the same classes"] < 0.54  # the chapter says "about 0.53"
+
+
+def test_paired_difference(exercises):
+    assert exercises.paired_difference() == {"mean": 0.0333, "standard error": 0.012,
+                                             "unpaired standard error": 0.024}
+
+
+@pytest.mark.book
+def test_baseline_without_learning_is_flat(exercises, tiny_root, tmp_path):
+    first, last = exercises.baseline_without_learning(tmp_path / "out", data_root=str(tiny_root),
+                                                      runs_dir=str(tmp_path / "runs"))
+    assert abs(last - first) / first < 0.05  # the loss curve is flat: nothing moved
+
+
+@pytest.mark.book
+def test_learned_centre_reaches_attention(exercises, tiny_root, tmp_path):
+    assert exercises.learned_centre_reaches_attention(tmp_path / "out", data_root=str(tiny_root),
+                                                      runs_dir=str(tmp_path / "runs")) > 0
+
+
+@pytest.mark.book
+def test_own_ablation_renders_in_chapter_05(exercises, tiny_root, tmp_path):
+    from sgma_core.chapters import execute_chapter, glued_values
+
+    result = exercises.own_ablation(str(tiny_root), str(tmp_path / "runs"), tmp_path / "record.json")
+    assert result["chosen"] == result["best on validation"]
+    assert result["test rows"] == ["BOOK", "PAPER_READING"]  # the test classes: once per configuration
+    notebook = execute_chapter("05_open_choices", tmp_path / "out", {"record_path": str(tmp_path / "record.json")})
+    assert glued_values(notebook)["provenance"].startswith("'the smoke profile")
+
+
+def test_papermill_exercises_are_the_commands_the_chapters_show():
+    from sgma_core.chapters import EXERCISE_RUNS, exercise_command
+
+    for label, (chapter, _) in EXERCISE_RUNS.items():
+        text = (BOOK / f"{chapter}.md").read_text(encoding="utf-8")
+        assert exercise_command(label) in text, f"{chapter}.md does not show the command of {label}"
+        assert f":label: {label}" in text

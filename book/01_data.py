@@ -40,7 +40,7 @@
 data_root = None  # None: $SGMA_DATA_ROOT (os.pathsep-separated folders), else <repo>/data
 dataset = "SYN"  # the image dataset shown in the second half: "SYN" or "CUB"
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 import matplotlib.pyplot as plt
 

@@ -51,7 +51,7 @@ seeds = None  # None: the profile's seeds; e.g. [0, 1, 2]
 overrides = {}  # any RunConfig field, e.g. {"epochs": 5, "lr": 0.01}, or a preset: "paper_reading"
 progress = False  # tqdm bars and per-epoch lines in the output
 
-# %%
+# %% tags=["hide-input"]
 import platform
 import time
 
@@ -224,7 +224,7 @@ plt.show()
 # %% [markdown]
 # ## Results
 
-# %%
+# %% tags=["hide-input"]
 stats = summarize(results)
 show_markdown(f"**Baseline on the {dataset} data, `{config.profile}` profile, last epoch, %**\n\n" + markdown_table(
     ["seed", "ZSL T1", "GZSL u", "GZSL s", "GZSL H"],

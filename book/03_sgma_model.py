@@ -42,7 +42,7 @@
 data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
 dataset = "SYN"  # images for the examples: "SYN" or "CUB"
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import torch

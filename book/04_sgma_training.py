@@ -45,7 +45,7 @@ seeds = None  # None: the profile's seeds; e.g. [0, 1, 2]
 overrides = {}  # RunConfig fields, e.g. {"centre_rule": "learned"}, or a preset: "paper_reading"
 progress = False  # tqdm bars and per-epoch lines in the output
 
-# %%
+# %% tags=["hide-input"]
 import platform
 import time
 
@@ -212,7 +212,7 @@ plt.show()
 # %% [markdown]
 # ## Results beside the baseline
 
-# %%
+# %% tags=["hide-input"]
 keys = ("T1", "u", "s", "H")
 rows = [("baseline", summarize(baseline))]
 for rule in ("compat", "cct", "combined"):
@@ -298,7 +298,7 @@ glue("cct_setting", f"ρ = {config.ridge_lambda:g} and {'unit-length' if config.
 # classes play the unseen ones, and $\gamma$ is the value that maximises $H$ there. That one $\gamma$
 # per rule, from the first seed's validation model, is then applied to every seed's test scores.
 
-# %%
+# %% tags=["hide-input"]
 from sgma_core.data import DatasetError
 from sgma_core.experiment import calibrated_gzsl
 
@@ -318,12 +318,14 @@ if val_prepared is not None:
     val_scores = val_info["test_scores"] or sgma_rule_scores(val_model, val_prepared, cfg0)  # on the validation classes
     calibrated = calibrated_gzsl(val_scores, val_prepared, test_scores, prepared)
     fmt = lambda st: " / ".join(f"{100 * st[k][0]:.1f}" for k in ("u", "s", "H"))  # noqa: E731
-    print(f"{'rule':10s}{'γ':>8s}{'val H, γ = 0':>14s}{'val H, γ':>10s}   test u / s / H (mean over seeds): plain → calibrated")
-    cal_rows = {}
+    cal_rows, table = {}, []
     for rule, c in calibrated.items():
         cal_rows[rule] = (c["gamma"], summarize(c["calibrated"]))
-        print(f"{rule:10s}{c['gamma']:8.3f}{100 * c['val_H0']:14.1f}{100 * c['val_H']:10.1f}   "
-              f"{fmt(summarize(c['plain']))} → {fmt(cal_rows[rule][1])}")
+        table.append([rule, f"{c['gamma']:.3f}", f"{100 * c['val_H0']:.1f} → {100 * c['val_H']:.1f}",
+                      fmt(summarize(c["plain"])), fmt(cal_rows[rule][1])])
+    show_markdown("**Calibrated stacking, γ chosen on validation classes (first seed's validation model); test "
+                  "numbers are means over seeds, %**\n\n" + markdown_table(
+                      ["rule", "γ", "val H: γ = 0 → γ", "test u / s / H, plain", "test u / s / H, calibrated"], table))
     plain_h = {rule: summarize(c["plain"])["H"][0] for rule, c in calibrated.items()}
     calibrated_sentence = (
         f"With γ chosen on validation classes, the compatibility rule's GZSL H goes from "

@@ -10,7 +10,9 @@ For every HTML page under the build (search and index pages excepted), at a desk
 elements exist wherever the page has math) and no raw TeX (``\\(``, ``\\[``, ``\\frac``,
 ``\\tag``) and no unrendered MyST role (``{glue``, ``{eq}``, ``{cite``, ``{numref``) is left in the
 visible text; no display equation is wider than its box unless that box scrolls; every exercise
-solution is folded until clicked; no request left the machine.
+solution is folded until clicked; every figure of a chapter has a numbered caption and, at 1280 px,
+is shown at (almost) its own size, so that its text stays at 9 pt or more; no output, text or
+table, is wider than the column at 1280 px; no request left the machine.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ CUT_MATH_JS = """() => Array.from(document.querySelectorAll('mjx-container[displ
     return wide && !scrolls(m) && !scrolls(m.parentElement);
 }).map(m => (m.getAttribute('aria-label') || m.textContent || '').slice(0, 40))"""
 SKIP = {"search.html", "genindex.html", "index.html"}
+MIN_FIGURE_SCALE = 0.95  # figures are drawn at the column's width or less, with 9-10 pt text
 
 
 def pages(html_dir: Path) -> list[Path]:
@@ -67,6 +70,14 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                     return !sol.classList.contains('toggle-hidden') || (body && body.getBoundingClientRect().height > 0);
                 }).map(sol => sol.id),
                 cut_math: (""" + CUT_MATH_JS + """)(),
+                // figures drawn by the chapters: shown at what share of their own width, and captioned?
+                figures: Array.from(document.querySelectorAll('main .cell_output img')).map(i => ({
+                    src: i.getAttribute('src'), scale: i.naturalWidth ? i.clientWidth / i.naturalWidth : 0,
+                    caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))})),
+                // outputs (text and tables) wider than the column, which a reader must scroll sideways
+                wide_outputs: Array.from(document.querySelectorAll('main .cell_output pre, main .cell_output table'))
+                    .filter(e => e.getBoundingClientRect().width > 1 && e.scrollWidth > e.parentElement.clientWidth + 2)
+                    .map(e => e.tagName.toLowerCase() + ': ' + (e.innerText || '').slice(0, 40)),
             })""")
             if screenshots:
                 Path(screenshots).mkdir(parents=True, exist_ok=True)
@@ -75,6 +86,7 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
             raw = [t for t in RAW_TEX + RAW_MYST if t in info["text"]]
             reports.append({"page": rel, "width": width, "images": len(info["images"]), "cut_math": info["cut_math"],
                             "solutions": info["solutions"], "open_solutions": info["open_solutions"],
+                            "figures": info["figures"], "wide_outputs": info["wide_outputs"],
                             "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
                             "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
                             "raw_tex": raw, "outside_requests": sorted(set(outside)),
@@ -97,6 +109,16 @@ def problems(reports: list[dict]) -> list[str]:
         if r["cut_math"]:
             out.append(f"{r['page']} at {r['width']} px: display equations wider than their box, not scrolling: "
                        f"{r['cut_math'][:3]}")
+        if r["width"] == max(WIDTHS):  # at a desktop width nothing is shrunk or scrolls sideways
+            shrunk = [f["src"] for f in r["figures"] if f["scale"] < MIN_FIGURE_SCALE]
+            if shrunk:
+                out.append(f"{r['page']} at {r['width']} px: figures shrunk below {MIN_FIGURE_SCALE:.0%} of their size "
+                           f"(text under 9 pt): {shrunk[:3]}")
+            if r["wide_outputs"]:
+                out.append(f"{r['page']} at {r['width']} px: outputs wider than the column: {r['wide_outputs'][:3]}")
+        uncaptioned = [f["src"] for f in r["figures"] if not f["caption"]]
+        if uncaptioned and r["page"].startswith("book/_executed/"):
+            out.append(f"{r['page']}: figures without a numbered caption: {uncaptioned[:3]}")
         if r["outside_requests"]:
             out.append(f"{r['page']}: requests left the machine: {r['outside_requests'][:3]}")
         if r["failed_requests"]:

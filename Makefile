@@ -48,7 +48,7 @@ help:
 	@echo "make data-cub / data-awa2 / data-flo - download, verify and install a real dataset (needs internet)"
 	@echo "make chapters PROFILE=smoke - execute the chapters only"
 	@echo "make html   - build the HTML from the executed chapters"
-	@echo "make pdf    - one PDF of the executed book, _build/pdf/sgma-book.pdf (headless Chromium)"
+	@echo "make pdf    - the executed book as one PDF, _build/pdf/sgma-book.pdf, and without solutions, sgma-book-student.pdf"
 	@echo "make run-times - time every chapter on the smoke and cpu profiles from scratch, into book/run_times.json"
 	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
 
@@ -102,6 +102,7 @@ pdf: $(SETUP)
 	rm -rf _build/singlehtml
 	$(JUPYTER_BOOK) build . --builder singlehtml --quiet
 	$(PY) -m sgma_core.pdf _build/singlehtml _build/pdf/sgma-book.pdf
+	$(PY) -m sgma_core.pdf _build/singlehtml _build/pdf/sgma-book-student.pdf --no-solutions
 
 # Headless Chromium for the browser check (Debian/Ubuntu package; needs root, as on CI).
 browser:

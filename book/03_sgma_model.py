@@ -116,7 +116,7 @@ contrast = lambda m: float((m.amax(dim=(2, 3)) - m.amin(dim=(2, 3))).mean())  # 
 glue("literal_min", float(literal.min()), display=False)
 glue("literal_contrast", contrast(literal), display=False)
 glue("ours_contrast", contrast(ours), display=False)
-fig, axes = subplots(1, 3, height=2.4)
+fig, axes = subplots(1, 3, width=6.0, height=2.3)
 axes[0].imshow(images[0].permute(1, 2, 0))
 axes[0].set_title("image")
 axes[1].imshow(literal[0, 0], vmin=0, vmax=1)

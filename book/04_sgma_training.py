@@ -112,7 +112,7 @@ with torch.no_grad():
 group_maps = torch.einsum("pc,bchw->bphw", torch.as_tensor(indicators), f)
 low, high = group_maps.amin(dim=(2, 3), keepdim=True), group_maps.amax(dim=(2, 3), keepdim=True)
 group_maps = (group_maps - low) / (high - low).clamp_min(1e-12)  # each map scaled to 0–1
-fig, axes = subplots(3, 4, width=6.4, height=5.0)
+fig, axes = subplots(3, 4, width=6.0, height=4.7)
 for j in range(4):
     axes[0, j].imshow(show[j].permute(1, 2, 0))
     for i in range(2):
@@ -350,7 +350,7 @@ glue("calibrated_sentence", calibrated_sentence, display=False)
 if snapshots:
     epochs = sorted(snapshots)
     picks = sorted({epochs[0], epochs[len(epochs) // 2], epochs[-1]})
-    fig, axes = subplots(len(picks), 4, width=6.4, height=1.75 * len(picks), squeeze=False)
+    fig, axes = subplots(len(picks), 4, width=6.0, height=1.65 * len(picks), squeeze=False)
     for r, e in enumerate(picks):
         snap = snapshots[e]
         for j in range(4):

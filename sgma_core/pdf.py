@@ -1,4 +1,5 @@
-"""The whole book as one PDF, for handouts: ``python -m sgma_core.pdf SINGLEHTML_DIR OUT.pdf``.
+"""The whole book as one PDF, for handouts: ``python -m sgma_core.pdf SINGLEHTML_DIR OUT.pdf
+[--no-solutions]``.
 
 ``make pdf`` builds the book as a single HTML page (Jupyter Book's ``singlehtml`` builder, from the
 executed chapters) and prints that page with headless Chromium, the browser the tests already
@@ -80,8 +81,14 @@ def count_pages(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
 
 
-def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0) -> dict:
-    """Print the one page of a singlehtml build to ``out``; returns ``{"path", "pages", "bytes"}``."""
+# The student handout: every exercise kept, every solution left out.
+NO_SOLUTIONS_CSS = ".solution, div.solution, details.solution { display: none !important; }"
+
+
+def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0, solutions: bool = True) -> dict:
+    """Print the one page of a singlehtml build to ``out``; returns ``{"path", "pages", "bytes", "solutions"}``
+    (the number of solutions printed).
+    ``solutions=False`` leaves the exercises' solutions out (the students' handout)."""
     from playwright.sync_api import sync_playwright
 
     root = Path(singlehtml).resolve()
@@ -105,6 +112,10 @@ def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0
             page.goto(base + printed.name, wait_until="load", timeout=timeout_s * 1000)
             wait_for_math(page, timeout_s)
             page.add_style_tag(content=PRINT_CSS)
+            if not solutions:
+                page.add_style_tag(content=NO_SOLUTIONS_CSS)
+            shown = page.evaluate("() => Array.from(document.querySelectorAll('.solution'))"
+                                  ".filter(s => s.getBoundingClientRect().height > 0).length")
             page.emulate_media(media="print")
             partial = out.with_name(out.name + ".partial")
             page.pdf(path=str(partial), format="A4", print_background=True,
@@ -114,7 +125,7 @@ def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0
     finally:
         printed.unlink(missing_ok=True)
     data = out.read_bytes()
-    return {"path": str(out), "pages": count_pages(data), "bytes": len(data)}
+    return {"path": str(out), "pages": count_pages(data), "bytes": len(data), "solutions": shown}
 
 
 @command
@@ -122,9 +133,10 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m sgma_core.pdf", description=__doc__.split("\n\n")[0])
     p.add_argument("singlehtml", help="the singlehtml build folder (holds index.html)")
     p.add_argument("out", help="the PDF to write")
+    p.add_argument("--no-solutions", action="store_true", help="leave the exercises' solutions out (students' handout)")
     add_debug_flag(p)
     args = p.parse_args(argv)
-    info = print_book(args.singlehtml, args.out)
+    info = print_book(args.singlehtml, args.out, solutions=not args.no_solutions)
     print(f"wrote {info['path']}: {info['pages']} pages, {info['bytes'] / 2**20:.1f} MiB")
     return 0
 

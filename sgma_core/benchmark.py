@@ -37,6 +37,7 @@ import time
 
 import torch
 
+from sgma_core.backbones import BACKBONES
 from sgma_core.baseline import BaselineObjective, BaselineZSL
 from sgma_core.cli import add_debug_flag, command
 from sgma_core.engine.fit import make_optimizer
@@ -78,9 +79,9 @@ def _timed_matmul(device: torch.device, dtype: torch.dtype, n: int, iters: int) 
 
 
 def _backbone(name: str):
-    from sgma_core.backbones import build_backbone
+    from sgma_core.backbones import IMAGENET_BACKBONES, build_backbone
 
-    return build_backbone(name, pretrained=False) if name == "vgg19" else build_backbone(name)
+    return build_backbone(name, pretrained=False) if name in IMAGENET_BACKBONES else build_backbone(name)
 
 
 class Stepper:
@@ -323,7 +324,7 @@ def overhead_table(result: dict) -> str:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m sgma_core.benchmark")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--backbone", default="vgg19", choices=["vgg19", "small_vgg"])
+    p.add_argument("--backbone", default="vgg19", choices=list(BACKBONES))
     p.add_argument("--size", type=int, default=448, help="baseline and attention-subnet input side")
     p.add_argument("--joint-size", type=int, default=224, help="SGMA joint-subnet input side")
     p.add_argument("--models", default="baseline,sgma")

@@ -32,6 +32,7 @@ class RunConfig:
     backbone: str = "small_vgg"  # "vgg19" for the paper
     pretrained: bool = True  # vgg19: ImageNet weights from the torch cache
     vgg_layer: str = "conv5_4"  # alternative: "pool5"
+    lite0_layer: str = "stage5_expanded"  # efficientnet_lite0: stride 16, 672 channels; or "stage5" (112), "head" (stride 32)
     freeze_backbone: bool = False  # paper does not say; fine-tuning is the default (METHOD §3)
     image_size: int = 64  # paper: 448 into attention/cropping, 224 into the joint subnet
     batch_size: int = 32  # paper: 32
@@ -120,6 +121,7 @@ CHOICES = {
     "dataset": ("sgma_core.data", "DATASETS"),
     "backbone": ("sgma_core.backbones", "BACKBONES"),
     "vgg_layer": ("sgma_core.backbones", "VGG_LAYERS"),
+    "lite0_layer": ("sgma_core.backbones", "LITE0_LAYER_NAMES"),
     "attention_norm": ("sgma_core.attention", "NORMALIZE"),
     "attention_training": ("sgma_core.sgma", "ATTENTION_TRAINING"),
     "centre_rule": ("sgma_core.cropping", "CENTRE_RULES"),

@@ -20,7 +20,7 @@ from torch import nn
 import copy
 
 from sgma_core.attention import MultiAttention
-from sgma_core.backbones import Backbone, build_backbone, global_average_pool
+from sgma_core.backbones import Backbone, backbone_for, global_average_pool
 from sgma_core.compatibility import Compatibility
 from sgma_core.cropping import CENTRE_RULES, LearnedCentres, crop_and_zoom, crop_pixels, peak_centres
 from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
@@ -75,8 +75,7 @@ class SGMA(nn.Module):
         part 2), a new ``config.backbone`` when none is given. The other layers are drawn with
         ``config.seed``. ``SGMA.from_config(make_config("smoke"), 6, 4)`` is a tiny SGMA in one line."""
         if backbone is None:
-            backbone = build_backbone(config.backbone, **({"pretrained": config.pretrained, "layer": config.vgg_layer}
-                                                          if config.backbone == "vgg19" else {}))
+            backbone = backbone_for(config)
         torch.manual_seed(config.seed)
         return cls(copy.deepcopy(backbone), [copy.deepcopy(backbone) for _ in range(config.n_parts + 1)],
                    semantic_dim=n_attributes, n_seen=n_seen, attention_size=config.image_size,

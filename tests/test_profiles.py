@@ -48,6 +48,7 @@ SHARED_DEFAULTS = [
     (cropping.crop_and_zoom, "k", "mask_k"),
     (cropping.LearnedCentres.__init__, "part_scale", "part_scale"),
     (backbones.vgg19, "layer", "vgg_layer"),
+    (backbones.efficientnet_lite0, "layer", "lite0_layer"),
 ]
 
 

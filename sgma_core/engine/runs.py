@@ -43,7 +43,7 @@ from sgma_core.engine import distributed
 from sgma_core.paths import runs_root
 from sgma_core.profiles import RUNTIME_ONLY, RunConfig, config_dict
 
-BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "vgg_layer", "image_size", "batch_size", "lr",
+BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "vgg_layer", "lite0_layer", "image_size", "batch_size", "lr",
                      "momentum", "weight_decay", "lr_factor", "lr_min", "plateau_patience", "plateau_threshold",
                      "pretrain_epochs", "max_train_images", "augment", "precision", "channels_last")
 BASELINE_SETTINGS = BACKBONE_SETTINGS + ("epochs", "freeze_backbone", "max_test_images")
@@ -63,10 +63,16 @@ class DiskFullError(OSError):
     """The disk filled up while a run's file was written."""
 
 
+# Settings that only mean something for one backbone, left out of the identity of runs with another one (so
+# that adding such a setting leaves the names of stored runs as they were; vgg_layer predates this rule).
+BACKBONE_ONLY = {"lite0_layer": "efficientnet_lite0"}
+
+
 def run_identity(settings: RunConfig | dict, keys: tuple[str, ...] | None = None, extra: dict | None = None) -> dict:
     """The settings that make a run what it is: ``keys`` (default: all but run-time-only ones), plus ``extra``."""
     d = config_dict(settings) if isinstance(settings, RunConfig) else dict(settings)
     d = {k: d.get(k) for k in keys} if keys is not None else {k: v for k, v in d.items() if k not in RUNTIME_ONLY}
+    d = {k: v for k, v in d.items() if k not in BACKBONE_ONLY or d.get("backbone") == BACKBONE_ONLY[k]}
     return {**d, **(extra or {})}
 
 

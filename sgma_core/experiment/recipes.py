@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from sgma_core.attention import initialise_grouping as _initialise_grouping
-from sgma_core.backbones import Backbone, build_backbone
+from sgma_core.backbones import IMAGENET_BACKBONES, Backbone, backbone_for, build_backbone
 from sgma_core.baseline import BaselineObjective, BaselineZSL, SeenClassifier, seen_classifier_loss
 from sgma_core.engine import distributed
 from sgma_core.engine.fit import fit
@@ -33,12 +33,12 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
                         progress: bool = True) -> tuple[Backbone, list[dict]]:
     """The backbone a ZSL model starts from, and the history of its pretraining.
 
-    ``vgg19``: ImageNet weights (no pretraining here). ``small_vgg``: trained from scratch as a
+    ``vgg19``, ``efficientnet_lite0``: ImageNet weights (no pretraining here). ``small_vgg``: trained from scratch as a
     classifier of the **seen** classes on trainval (never unseen classes), the CPU stand-in
     for ImageNet pretraining; the run is stored and reused.
     """
-    if config.backbone == "vgg19":
-        return build_backbone("vgg19", pretrained=config.pretrained, layer=config.vgg_layer), []
+    if config.backbone in IMAGENET_BACKBONES:
+        return backbone_for(config), []
     torch.manual_seed(config.seed)
     backbone = build_backbone(config.backbone)
     if config.pretrain_epochs <= 0:

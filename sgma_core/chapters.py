@@ -40,7 +40,8 @@ from sgma_core.cli import add_debug_flag, command, debugging
 from sgma_core.paths import repo_root
 
 BOOK = repo_root() / "book"
-CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices"]
+CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices",
+            "06_real_birds"]
 # How long each chapter takes to execute from an empty runs folder, per profile: written by
 # `make run-times` (``--record-times``), read by every chapter's opening and by the course guide.
 RUN_TIMES = BOOK / "run_times.json"

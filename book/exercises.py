@@ -285,3 +285,29 @@ def own_ablation(data_root, runs_dir, record_path) -> dict:
     best = max(values, key=lambda v: tuple(np.mean(val[v], axis=0)))
     return {"chosen": record["one_factor"]["cct_margin"], "best on validation": best,
             "test rows": sorted({r["setting"] for r in record["runs"] if r["split"] == "test"})}
+
+
+def photo_chance_level() -> dict[str, float]:
+    """Chapter 06: the hit radius and the random-point chance of a 500 × 335 photograph with one part at its
+    centre, by hand and with the chapter's functions."""
+    import math
+
+    import numpy as np
+
+    from sgma_core.experiment.real_birds import hit_radii, random_point_summary
+
+    sizes = np.array([[500, 335]])
+    parts = np.array([[[250.0, 167.5, 1.0]]])  # one visible part, at the centre
+    radius = hit_radii(sizes)[0]  # 335 / 8
+    measured = random_point_summary(parts, sizes, hit_radii(sizes), draws=200_000)["any"][0]
+    return {"radius": float(radius), "by hand": math.pi * radius ** 2 / (500 * 335), "measured": float(measured)}
+
+
+def real_birds_at_the_head(out_dir, data_root=None, runs_dir=None) -> dict[str, float]:
+    """Chapter 06: the papermill run with Lite0 cut at its head; returns the map side in cells and the hit rates."""
+    from sgma_core.chapters import EXERCISE_RUNS, execute_chapter, glued_values
+
+    chapter, params = EXERCISE_RUNS["ex-real-head"]
+    notebook = execute_chapter(chapter, out_dir, {**params, "data_root": data_root, "runs_dir": runs_dir})
+    glued = glued_values(notebook)
+    return {"cells": int(glued["fmap_cells"]), "group 1": float(glued["hit_g1"]), "group 2": float(glued["hit_g2"])}

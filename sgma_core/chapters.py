@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from sgma_core.cli import add_debug_flag, command, debugging
-from sgma_core.paths import repo_root
+from sgma_core.paths import current_commit, repo_root
 
 BOOK = repo_root() / "book"
 CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices",
@@ -90,20 +90,10 @@ def record_run_time(path: str | Path, name: str, profile: str, seconds: float) -
     record = read_run_times(path)
     record["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     record["profiles"].setdefault(profile, {})[name] = {
-        "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"), "commit": _commit()}
+        "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"), "commit": current_commit()}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def run_time_text(name: str, profile: str, path: str | Path = RUN_TIMES) -> str:
@@ -118,15 +108,21 @@ def run_time_text(name: str, profile: str, path: str | Path = RUN_TIMES) -> str:
 EXERCISE_RUNS = {
     "ex-baseline-no-learning": ("02_baseline", {"seeds": [0], "overrides": {"lr": 1e-7}}),
     "ex-learned-centre": ("04_sgma_training", {"seeds": [0], "overrides": {"centre_rule": "learned"}}),
+    "ex-real-head": ("06_real_birds", {"layer": "head", "frozen": False}),
 }
 
 
 def exercise_command(label: str, profile: str = "smoke") -> str:
     """The shell command of a papermill exercise, as a reader types it."""
     chapter, params = EXERCISE_RUNS[label]
-    parts = [f"python -m sgma_core.chapters {chapter} -p profile {profile}"]
+    parts = [f"python -m sgma_core.chapters {chapter}"]
+    if "profile" in declared_parameters(chapter):
+        parts.append(f"-p profile {profile}")
     for key, value in params.items():
-        parts.append(f"-p {key} '{yaml.safe_dump(value, default_flow_style=True).strip()}'")
+        if isinstance(value, (list, dict)):
+            parts.append(f"-p {key} '{yaml.safe_dump(value, default_flow_style=True).strip()}'")
+        else:
+            parts.append(f"-p {key} {str(value).lower() if isinstance(value, bool) else value}")
     return " ".join(parts) + f" --out runs/exercises/{label}"
 
 

@@ -69,3 +69,14 @@ def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
         return Path(runs_dir).expanduser()
     env = os.environ.get(ENV_RUNS_ROOT)
     return Path(env).expanduser() if env else repo_root() / "runs"
+
+
+def current_commit() -> str:
+    """The checkout's short commit hash, for a record's provenance (``"unknown"`` outside git)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

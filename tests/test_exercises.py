@@ -149,3 +149,24 @@ def test_papermill_exercises_are_the_commands_the_chapters_show():
         text = (BOOK / f"{chapter}.md").read_text(encoding="utf-8")
         assert exercise_command(label) in text, f"{chapter}.md does not show the command of {label}"
         assert f":label: {label}" in text
+
+
+def test_photo_chance_level(exercises):
+    r = exercises.photo_chance_level()
+    assert r["radius"] == pytest.approx(41.875) and r["by hand"] == pytest.approx(0.0329, abs=1e-4)
+    assert r["measured"] == pytest.approx(r["by hand"], abs=0.002)
+
+
+@pytest.mark.book
+def test_real_birds_at_the_head(exercises, tmp_path):
+    from sgma_core import data as zsl_data
+    from sgma_core.paths import DataRootError
+
+    try:
+        ds = zsl_data.load_dataset("CUB")
+    except (DataRootError, zsl_data.DatasetError):
+        pytest.skip("no CUB folder under the data root")
+    if not any(p.is_file() for p in ds.image_paths):
+        pytest.skip("no CUB photographs under the data root")
+    r = exercises.real_birds_at_the_head(tmp_path / "out", runs_dir=str(tmp_path / "runs"))
+    assert r["cells"] == 7 and 0 <= r["group 1"] <= 100

@@ -2,7 +2,6 @@
 ``weights_only=True``, the book's own network gives the reference implementation's logits, a real
 CUB photograph comes out as a bird, and the backbone works wherever a backbone is chosen."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -112,6 +112,14 @@ def _disk_full(exc: BaseException, path: Path) -> bool:
         return False
 
 
+def write_record(path: str | Path, record: dict) -> Path:
+    """A results record as indented JSON, written atomically (its folder created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_atomically(path, lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
+    return path
+
+
 def save_atomically(path: Path, write) -> None:
     """Write ``path`` through a temporary file moved into place: readers see the old file or the new one."""
     tmp = path.with_name(path.name + ".tmp")

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -31,13 +30,13 @@ import numpy as np
 import torch
 
 from sgma_core.cli import add_debug_flag, command
-from sgma_core.engine.runs import save_atomically
+from sgma_core.engine.runs import write_record
 from sgma_core.experiment.evaluate import sgma_rule_scores
 from sgma_core.experiment.prepare import prepare_data
 from sgma_core.experiment.recipes import train_sgma
 from sgma_core.inference import choose_gamma
 from sgma_core.metrics import zsl_gzsl
-from sgma_core.paths import repo_root
+from sgma_core.paths import current_commit, repo_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 
 # The values tried for each choice that changes training (the default among them).
@@ -83,14 +82,6 @@ def _mean(rows: list[dict], setting: str, value, rule: str, split: str = "val") 
 def choose(rows: list[dict], setting: str, values, rule: str):
     """The value of ``setting`` with the best mean validation (H, T1) of ``rule``."""
     return max(values, key=lambda v: _mean(rows, setting, v, rule))
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, training_grid=None,
@@ -182,7 +173,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
         "validation": {"classes_seen": val_data.n_seen, "classes_unseen": val_data.n_unseen,
                        "images_train": len(val_data.train.labels)},
         "runs": rows,
-        "provenance": {"profile": profile, "dataset": dataset, "seeds": list(experiment.seeds), "commit": _commit(),
+        "provenance": {"profile": profile, "dataset": dataset, "seeds": list(experiment.seeds), "commit": current_commit(),
                        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
                        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
                                   f"{', ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ''}",
@@ -213,9 +204,7 @@ def main(argv: list[str]) -> int:
     seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",")]
     record = run_ablations(args.profile, seeds, args.data_root, args.runs_dir, dataset=args.dataset)
     suffix = "" if args.dataset == "SYN" else f"-{args.dataset}"
-    out = Path(args.out or repo_root() / "results" / f"ablations-{args.profile}{suffix}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_atomically(out, lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
+    out = write_record(args.out or repo_root() / "results" / f"ablations-{args.profile}{suffix}.json", record)
     print(f"{out}: {len(record['runs'])} rows in {record['provenance']['seconds']:.0f} s; chosen {record['chosen']}")
     return 0
 

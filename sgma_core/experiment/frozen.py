@@ -224,6 +224,7 @@ def run(ds, settings: FrozenSettings, features_root: str | Path, max_images: int
 @command
 def main(argv: list[str]) -> int:
     from sgma_core import data as zsl_data
+    from sgma_core.engine.runs import write_record
     from sgma_core.paths import runs_root
 
     p = argparse.ArgumentParser(prog="python -m sgma_core.experiment.frozen", description=__doc__.split("\n\n")[0])
@@ -236,13 +237,10 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     ds = zsl_data.load_dataset(args.dataset, args.data_root)
     record = run(ds, FrozenSettings(dataset=args.dataset, layer=args.layer), runs_root() / "features", args.max_images)
-    text = json.dumps(record, indent=1)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
-        print(f"{args.out}: {json.dumps(record['results'])}")
+        print(f"{write_record(args.out, record)}: {json.dumps(record['results'])}")
     else:
-        print(text)
+        print(json.dumps(record, indent=1))
     return 0
 
 

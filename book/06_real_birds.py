@@ -46,7 +46,7 @@ data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
 max_images = 400  # at most this many CUB photographs (half seen-class, half unseen-class)
 layer = "stage5_expanded"  # where Lite0 is cut: "stage5_expanded" (stride 16), "stage5", "head" (stride 32)
 size = 224  # input side (Lite0 was trained at 224)
-frozen = True  # the frozen-feature zero-shot section (all of CUB: about 15 minutes the first time, then cached)
+frozen = True  # the frozen-feature zero-shot section (all of CUB: about 5 minutes of features the first time, then cached)
 frozen_max_images = None  # None: every photograph of the proposed split that the data root holds
 runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs (the feature cache goes in its features/)
 real_start_record = None  # None: results/real-start-cpu.json (make real-start)
@@ -130,7 +130,7 @@ else:
 # at 224 pixels gives 14 × 14 cells at stride 16 and 7 × 7 at stride 32 (its head). The book cuts it
 # at stride 16, like the paper's backbone, and there at the expansion of the first block of stage 6
 # (672 channels, before that block's stride): eq. {eq}`eq-grouping` clusters channels, and 672 are
-# closer to VGG's 512 than the 112 of stage 5's output. The last section measures all three.
+# closer to VGG's 512 than the 112 of stage 5's output. A section below measures all three.
 #
 # ## Eq. (11) on seen-class photographs
 #

@@ -84,7 +84,7 @@ def test_the_path_on_the_real_photographs_under_the_data_root(tmp_path):
         pytest.skip("no CUB folder under the data root")
     present = sum(p.is_file() for p in ds.image_paths)
     if present == 0 or present > 200:
-        pytest.skip(f"{present} CUB photographs: this test is for a few (all of CUB takes 15 minutes)")
+        pytest.skip(f"{present} CUB photographs: this test is for a few (all of CUB takes minutes)")
     record = run(ds, FrozenSettings(epochs=30), tmp_path, progress=False)
     assert sum(record["images"].values()) == present and not record["complete"]
     assert set(record["results"]) == {"baseline", "SGMA compatibility heads"}

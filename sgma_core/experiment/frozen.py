@@ -17,8 +17,8 @@ classes choose nothing. ::
     python -m sgma_core.experiment.frozen --max-images 30 # what a few photographs allow
 
 Features are cached in ``runs/features/<dataset>-lite0-<layer>-<size>-<hash>/`` in chunks; an
-interrupted extraction resumes at its first missing chunk. About 14 photographs a second on two
-cores: 15 minutes for CUB's 11,788.
+interrupted extraction resumes at its first missing chunk. Measured on two cores: 39 photographs a
+second (decoding and Lite0 at 224), so about 5 minutes for CUB's 11,788.
 """
 
 from __future__ import annotations

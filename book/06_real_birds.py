@@ -279,7 +279,7 @@ if have:
 # ## Zero-shot on real CUB with frozen features
 #
 # The paper fine-tunes VGG19 at 448 pixels on a GPU. On a CPU, features can instead be extracted
-# once and left frozen, as DAZLE does with ResNet-101; this section does that with Lite0
+# once and left frozen, as DAZLE {cite}`huynh2020dazle` does with ResNet-101; this section does that with Lite0
 # (`sgma_core.experiment.frozen`) and trains two heads with eq. {eq}`eq-cls` on the seen classes of
 # the proposed split: the **baseline**'s $\theta_0^\top W_0 \phi(y)$ on the whole image's pooled
 # features, and **SGMA's compatibility heads**, $\sum_b \theta_b^\top W_b \phi(y)$ over the whole

@@ -135,3 +135,13 @@ def test_the_book_prints_to_one_pdf(smoke_book, tmp_path):
     assert info["solutions"] >= 10  # the instructor's PDF has them; the students' has none, and fewer pages
     student = print_book(smoke_book / "_build" / "singlehtml", tmp_path / "student.pdf", solutions=False)
     assert student["solutions"] == 0 and student["pages"] < info["pages"]
+
+
+def test_the_real_bird_chapter_skips_cleanly_without_cub(tiny_root, tmp_path, monkeypatch):
+    from sgma_core.chapters import glued_values
+
+    monkeypatch.setenv("SGMA_DATA_ROOT", str(tiny_root))  # a user's fresh machine: synthetic data only
+    notebook = execute_chapter("06_real_birds", tmp_path, {"data_root": str(tiny_root), "runs_dir": str(tmp_path / "runs")})
+    glued = glued_values(notebook)
+    assert "no CUB photographs" in glued["skip_sentence"] and glued["n_images"] == "0"
+    assert glued["frozen_sentence"].startswith("'Nothing was run here")

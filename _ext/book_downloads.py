@@ -21,8 +21,9 @@ class _Table(Directive):
     """A Markdown table parsed in place (the pages are MyST, so roles are written ``{doc}`…```)."""
 
     def table(self, header: list[str], rows: list[list[str]]) -> list[nodes.Node]:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        from sgma_core.chapters import markdown_table
+
+        lines = markdown_table(header, rows).splitlines()
         container = nodes.container()
         self.state.nested_parse(StringList(lines, source="book_downloads"), self.content_offset, container)
         return container.children
@@ -30,24 +31,23 @@ class _Table(Directive):
 
 class RunTimes(_Table):
     def run(self):
-        from sgma_core.chapters import CHAPTERS, EXERCISE_RUNS, PROFILES_TIMED, read_run_times, run_time_text
+        from sgma_core.chapters import (CHAPTERS, EXERCISE_RUNS, PROFILES_TIMED, format_seconds, read_run_times,
+                                        run_time_text)
 
         env = self.state.document.settings.env
         srcdir = Path(env.srcdir)
         path = srcdir / "book" / "run_times.json"
         env.note_dependency(str(path))
         record = read_run_times(path)
-        rows = [[f"{{doc}}`/book/_executed/{name}`"] + [run_time_text(name, p, path) for p in PROFILES_TIMED]
+        rows = [[f"{{doc}}`/book/_executed/{name}`"] + [run_time_text(name, p, record) for p in PROFILES_TIMED]
                 for name in CHAPTERS]
         total = {p: sum(e["seconds"] for n, e in record["profiles"].get(p, {}).items() if n in CHAPTERS)
                  for p in PROFILES_TIMED}
-        from sgma_core.chapters import format_seconds
-
         rows.append(["**the whole book**"] + [f"**{format_seconds(total[p])}**" if total[p] else "not measured yet"
                                                for p in PROFILES_TIMED])
         for label, (chapter, _) in EXERCISE_RUNS.items():
             rows.append([f"exercise `{label}` of {{doc}}`/book/_executed/{chapter}`"]
-                        + [run_time_text(label, p, path) for p in PROFILES_TIMED])
+                        + [run_time_text(label, p, record) for p in PROFILES_TIMED])
         note = nodes.paragraph(text=f"Measured on {record['machine']}, each chapter from an empty runs folder; the "
                                     "exercises with the chapter's runs already stored." if "machine" in record else
                                     "Not measured yet: `make run-times` measures every chapter.")

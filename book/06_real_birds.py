@@ -64,6 +64,7 @@ from sgma_core.attention import channel_grouping
 from sgma_core.backbones import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_STD, LITE0_SHA256,
                                  efficientnet_lite0, efficientnet_lite0_classifier, lite0_weights_path)
 from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown
+from sgma_core.data.images import load_images
 from sgma_core.experiment.real_birds import (box_centres, feature_maps, group_maps, hit_radii, hit_summary,
                                              peaks_in_pixels, present_rows, random_point_summary)
 from sgma_core.figures import subplots
@@ -109,9 +110,7 @@ glue("skip_sentence", "" if have else "**The data root holds no CUB photographs 
 if have:
     classifier = efficientnet_lite0_classifier()
     print(f"{lite0_weights_path().name}: sha256 {LITE0_SHA256[:12]}…, {len(classifier.state_dict())} tensors")
-    from sgma_core.data.images import load_images
-
-    images, _ = load_images(paths, size)
+    images, sizes = load_images(paths, size)  # decoded once for the whole chapter
     mean, std = torch.tensor(LITE0_MEAN).view(1, 3, 1, 1), torch.tensor(LITE0_STD).view(1, 3, 1, 1)
     with torch.no_grad():
         top = torch.cat([classifier((images[i:i + 32].float() / 255 - mean) / std).argmax(1)
@@ -141,7 +140,7 @@ else:
 # %%
 if have:
     backbone = efficientnet_lite0(layer=layer)
-    fmaps, sizes = feature_maps(paths, backbone, size)
+    fmaps = feature_maps(images, backbone)
     indicators = channel_grouping(fmaps[torch.as_tensor(seen)], n_parts=2)
     maps = group_maps(fmaps, indicators)
     points = peaks_in_pixels(maps, backbone.stride, size, sizes)
@@ -263,10 +262,12 @@ if have:
 if have:
     layer_rows = []
     for name, (_, _, channels, stride) in LITE0_LAYERS.items():
-        net = efficientnet_lite0(layer=name)
-        f, _ = feature_maps(paths, net, size)
-        ind = channel_grouping(f[torch.as_tensor(seen)], n_parts=2)
-        pts = peaks_in_pixels(group_maps(f, ind), net.stride, size, sizes)
+        if name == layer:  # this page's layer: the grouping and peaks above
+            pts = points
+        else:
+            f = feature_maps(images, efficientnet_lite0(layer=name))
+            ind = channel_grouping(f[torch.as_tensor(seen)], n_parts=2)
+            pts = peaks_in_pixels(group_maps(f, ind), stride, size, sizes)
         cells = []
         for mask in (seen, ~seen):
             s = hit_summary(pts[mask], parts[mask], radii[mask]) if mask.any() else None

@@ -91,14 +91,16 @@ def record_run_time(path: str | Path, name: str, profile: str, seconds: float) -
     record["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     record["profiles"].setdefault(profile, {})[name] = {
         "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"), "commit": current_commit()}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from sgma_core.engine.runs import save_atomically
+
+    save_atomically(path, lambda p: p.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8"))
 
 
-def run_time_text(name: str, profile: str, path: str | Path = RUN_TIMES) -> str:
-    """``"4.5 min"`` as recorded for ``name`` on ``profile``, or ``"not measured yet"``."""
-    entry = read_run_times(path)["profiles"].get(profile, {}).get(name)
+def run_time_text(name: str, profile: str, record: dict | str | Path = RUN_TIMES) -> str:
+    """``"4.5 min"`` as recorded for ``name`` on ``profile`` (in ``record``, or the record at that path), or
+    ``"not measured yet"``."""
+    record = record if isinstance(record, dict) else read_run_times(record)
+    entry = record["profiles"].get(profile, {}).get(name)
     return format_seconds(entry["seconds"]) if entry else "not measured yet"
 
 
@@ -145,11 +147,11 @@ def glue_run_times(name: str, path: str | Path = RUN_TIMES) -> dict[str, str]:
     """Glue ``run_time_smoke``, ``run_time_cpu`` and ``run_time_machine`` for a chapter's opening, and
     ``run_time_<exercise>_<profile>`` for its papermill exercises."""
     record = read_run_times(path)
-    values = {f"run_time_{p}": run_time_text(name, p, path) for p in PROFILES_TIMED}
+    values = {f"run_time_{p}": run_time_text(name, p, record) for p in PROFILES_TIMED}
     for label, (chapter, _) in EXERCISE_RUNS.items():
         if chapter == name:
             key = label.removeprefix("ex-").replace("-", "_")
-            values.update({f"run_time_{key}_{p}": run_time_text(label, p, path) for p in PROFILES_TIMED})
+            values.update({f"run_time_{key}_{p}": run_time_text(label, p, record) for p in PROFILES_TIMED})
     values["run_time_machine"] = record.get("machine", "no machine recorded")
     for key, value in values.items():
         glue(key, value, display=False)
@@ -375,36 +377,30 @@ def main(argv: list[str]) -> int:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             p.exit(2, f"error: no chapter among {', '.join(names)} has a parameter {key!r}.{hint} "
                       f"Parameters: {', '.join(valid)}.\n")
-    for name in names:
+    # (what is timed, chapter, output folder, parameters): the chapters, then their papermill exercises
+    jobs = [(name, name, Path(args.out), params) for name in names]
+    if args.exercises:
+        jobs += [(label, chapter, Path(args.out) / label, {**params, **extra})
+                 for label, (chapter, extra) in EXERCISE_RUNS.items() if chapter in names]
+    for label, name, out, job_params in jobs:
         t0 = time.perf_counter()
-        print(f"executing {name} …", flush=True)
+        print(f"executing {name}{'' if label == name else f' (exercise {label})'} …", flush=True)
         try:
-            path = execute_chapter(name, args.out, params, strict=False)
+            path = execute_chapter(name, out, job_params, strict=False)
         except KeyboardInterrupt:
-            print(f"interrupted: {Path(args.out) / (name + '.ipynb')} is as it was before; run the same command "
+            print(f"interrupted: {out / (name + '.ipynb')} is as it was before; run the same command "
                   "again to go on (finished training runs are reused).", file=sys.stderr)
             return 130
         except Exception as exc:  # papermill wraps the chapter's own error; show it briefly
             if debugging(argv):
                 raise
             print(f"error: chapter {name} failed: {_one_line(exc)}  (the notebook with the traceback: "
-                  f"{Path(args.out) / f'.{name}.partial.ipynb'})", file=sys.stderr)
+                  f"{out / f'.{name}.partial.ipynb'})", file=sys.stderr)
             return 1
         seconds = time.perf_counter() - t0
         print(f"  {path} ({seconds:.0f} s)", flush=True)
         if args.record_times:
-            record_run_time(args.record_times, name, str(params.get("profile", "cpu")), seconds)
-    if args.exercises:
-        for label, (chapter, extra) in EXERCISE_RUNS.items():
-            if chapter not in names:
-                continue
-            t0 = time.perf_counter()
-            print(f"exercise {label} ({chapter}) …", flush=True)
-            execute_chapter(chapter, Path(args.out) / label, {**params, **extra}, strict=False)
-            seconds = time.perf_counter() - t0
-            print(f"  {label} ({seconds:.0f} s)", flush=True)
-            if args.record_times:
-                record_run_time(args.record_times, label, str(params.get("profile", "cpu")), seconds)
+            record_run_time(args.record_times, label, str(params.get("profile", "cpu")), seconds)
     print(json.dumps({"executed": names, "out": args.out}))
     return 0
 

@@ -88,6 +88,7 @@ def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | P
             chunk: int = 256, progress: bool = True) -> np.ndarray:
     """Branch features ``[N, 1 + P, C]`` (float32) of every image, cached chunk by chunk in ``folder``; a chunk
     already there is read, not recomputed, so an interrupted extraction resumes."""
+    from sgma_core.data.images import load_images
     from sgma_core.experiment.real_birds import feature_maps
 
     folder = Path(folder)
@@ -103,7 +104,7 @@ def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | P
         if path.is_file():
             parts.append(np.load(path))
             continue
-        fmaps, _ = feature_maps(paths[start:start + chunk], backbone, settings.size)
+        fmaps = feature_maps(load_images(paths[start:start + chunk], settings.size)[0], backbone)
         feats = branch_features(fmaps, indicators, settings.part_scale).numpy().astype(np.float32)
         tmp = path.with_name(path.stem + ".partial.npy")
         np.save(tmp, feats)
@@ -162,6 +163,7 @@ def run(ds, settings: FrozenSettings, features_root: str | Path, max_images: int
     from sgma_core.attention import channel_grouping
     from sgma_core.backbones import efficientnet_lite0
     from sgma_core.data import validation_split
+    from sgma_core.data.images import load_images
     from sgma_core.experiment.real_birds import feature_maps, present_rows
 
     t0 = time.perf_counter()
@@ -175,7 +177,7 @@ def run(ds, settings: FrozenSettings, features_root: str | Path, max_images: int
     backbone = efficientnet_lite0(layer=settings.layer)
     rng = np.random.default_rng(settings.seed)
     omega = rng.permutation(splits["trainval"])[: settings.grouping_images]
-    fmaps, _ = feature_maps([ds.image_paths[r] for r in omega], backbone, settings.size)
+    fmaps = feature_maps(load_images([ds.image_paths[r] for r in omega], settings.size)[0], backbone)
     indicators = channel_grouping(fmaps, settings.n_parts, seed=settings.seed)
     rows = np.concatenate(list(splits.values()))
     folder = feature_folder(features_root, settings, rows, indicators)

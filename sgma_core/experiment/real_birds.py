@@ -6,7 +6,8 @@ ImageNet features of real photographs, grouped by eq. (11) into two channel grou
 images, each group's summed map and its peak, scored against CUB's annotated parts.
 
     rows = present_rows(ds, max_images=400)                 # the photographs the data root holds
-    fmaps, sizes = feature_maps(paths, backbone)            # [N, C, h, w] at 224 × 224
+    images, sizes = load_images(paths, 224)                 # decoded once: uint8 [N, 3, 224, 224], (w, h)
+    fmaps = feature_maps(images, backbone)                  # [N, C, h, w]
     indicators = channel_grouping(fmaps[seen], 2)           # eq. (11), on seen-class images only
     points = peaks_in_pixels(group_maps(fmaps, indicators), backbone.stride, 224, sizes)
     table = part_hit_table(points, ds.part_locs[rows], hit_radii(sizes))
@@ -20,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sgma_core.data.images import load_images, normalize
+from sgma_core.data.images import normalize
 
 
 def present_rows(ds, max_images: int | None = None, seed: int = 0) -> np.ndarray:
@@ -38,14 +39,13 @@ def present_rows(ds, max_images: int | None = None, seed: int = 0) -> np.ndarray
 
 
 @torch.no_grad()
-def feature_maps(paths, backbone, size: int = 224, batch: int = 16, progress: bool = False):
-    """``backbone``'s feature maps of the images at ``paths`` resized to ``size`` × ``size``:
-    ``[N, C, h, w]`` float32 on the CPU, and the original sizes ``[N, 2]`` (w, h)."""
-    images, sizes = load_images(list(paths), size, progress=progress)
+def feature_maps(images: torch.Tensor, backbone, batch: int = 16) -> torch.Tensor:
+    """``backbone``'s feature maps of decoded images (uint8 ``[N, 3, S, S]``, :func:`load_images`):
+    ``[N, C, S / stride, S / stride]`` float32 on the CPU."""
     backbone = backbone.eval()
     device = next(backbone.parameters()).device
     out = [backbone(normalize(images[i:i + batch].to(device))).float().cpu() for i in range(0, len(images), batch)]
-    return torch.cat(out), sizes
+    return torch.cat(out)
 
 
 def group_maps(fmaps: torch.Tensor, indicators: np.ndarray) -> torch.Tensor:

@@ -79,7 +79,7 @@ data-flo: $(SETUP)
 	$(PY) -m data_prep.fetch flo
 
 chapters: data
-	$(PY) -m sgma_core.chapters --all -p profile $(PROFILE) --out book/_executed
+	$(PY) -m bookkit.chapters --all -p profile $(PROFILE) --out book/_executed
 
 html: $(SETUP)
 	@test -f book/_executed/04_sgma_training.ipynb || { echo "no executed chapters: run make chapters first"; exit 1; }
@@ -94,7 +94,7 @@ book: chapters html
 # in book/run_times.json. About 15 minutes on 2 cores.
 run-times: data
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for p in smoke cpu; do \
-	  $(PY) -m sgma_core.chapters --all -p profile $$p -p runs_dir "$$tmp/runs-$$p" --out "$$tmp/$$p" \
+	  $(PY) -m bookkit.chapters --all -p profile $$p -p runs_dir "$$tmp/runs-$$p" --out "$$tmp/$$p" \
 	    --exercises --record-times book/run_times.json || exit 1; done
 
 # One PDF of the whole book for handouts (headless Chromium prints the single-page build of the executed chapters).
@@ -102,8 +102,8 @@ pdf: $(SETUP)
 	@test -f book/_executed/04_sgma_training.ipynb || { echo "no executed chapters: run make chapters (or make book) first"; exit 1; }
 	rm -rf _build/singlehtml
 	$(JUPYTER_BOOK) build . --builder singlehtml --quiet
-	$(PY) -m sgma_core.pdf _build/singlehtml _build/pdf/sgma-book.pdf
-	$(PY) -m sgma_core.pdf _build/singlehtml _build/pdf/sgma-book-student.pdf --no-solutions
+	$(PY) -m bookkit.pdf _build/singlehtml _build/pdf/sgma-book.pdf
+	$(PY) -m bookkit.pdf _build/singlehtml _build/pdf/sgma-book-student.pdf --no-solutions
 
 # Headless Chromium for the browser check (Debian/Ubuntu package; needs root, as on CI).
 browser:
@@ -127,12 +127,12 @@ clean:
 # which chapter 05 renders. Resumable: stored runs are reused (about an hour on 2 cores for the cpu profile).
 ABLATE_DATASET ?= SYN
 ablations: data
-	$(PY) -m sgma_core.experiment.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET)
+	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET)
 
 # The synthetic birds with a real start: the cpu profile with ImageNet EfficientNet-Lite0 as the backbone, 3 seeds;
 # writes results/real-start-$(PROFILE).json, which chapter 06 renders (about 25 minutes on 2 cores; stored runs reused).
 real-start: data
-	$(PY) -m sgma_core.experiment.real_start --profile $(PROFILE)
+	$(PY) -m sgma_core.studies.real_start --profile $(PROFILE)
 
 # After editing a chapter's .md (or .py), bring its pair up to date.
 sync: $(SETUP)
@@ -157,6 +157,6 @@ train-paper: $(SETUP)
 	    $(PY) -m torch.distributed.run --standalone --nproc_per_node=$(NGPU) -m sgma_core.train --model $$model \
 	      --profile paper --dataset $(DATASET_NAME) || exit 1; \
 	  done; fi
-	$(PY) -m sgma_core.chapters 02_baseline 04_sgma_training -p profile paper -p dataset $(DATASET_NAME) \
+	$(PY) -m bookkit.chapters 02_baseline 04_sgma_training -p profile paper -p dataset $(DATASET_NAME) \
 	  --out book/_executed
 	@echo "executed with the paper profile on $(DATASET_NAME); make html renders them"

@@ -1,7 +1,7 @@
 """The course guide's generated parts: the notebooks to download and the table of run times.
 
 At the start of every build the student and executed notebooks are written to ``_build/downloads``
-(``sgma_core.notebooks``), where ``:download:`` links find them. Two directives:
+(``bookkit.notebooks``), where ``:download:`` links find them. Two directives:
 
 - ``run-times``: one row per chapter, its recorded execution time on the smoke and cpu profiles
   (``book/run_times.json``, written by ``make run-times``);
@@ -21,7 +21,7 @@ class _Table(Directive):
     """A Markdown table parsed in place (the pages are MyST, so roles are written ``{doc}`…```)."""
 
     def table(self, header: list[str], rows: list[list[str]]) -> list[nodes.Node]:
-        from sgma_core.chapters import markdown_table
+        from bookkit.display import markdown_table
 
         lines = markdown_table(header, rows).splitlines()
         container = nodes.container()
@@ -31,8 +31,10 @@ class _Table(Directive):
 
 class RunTimes(_Table):
     def run(self):
-        from sgma_core.chapters import (CHAPTERS, EXERCISE_RUNS, PROFILES_TIMED, format_seconds, read_run_times,
-                                        run_time_text)
+        from bookkit.chapters import CHAPTERS
+        from bookkit.display import format_seconds
+        from bookkit.exercises import EXERCISE_RUNS
+        from bookkit.run_times import PROFILES_TIMED, read_run_times, run_time_text
 
         env = self.state.document.settings.env
         srcdir = Path(env.srcdir)
@@ -56,7 +58,7 @@ class RunTimes(_Table):
 
 class NotebookDownloads(_Table):
     def run(self):
-        from sgma_core.chapters import CHAPTERS
+        from bookkit.chapters import CHAPTERS
 
         srcdir = Path(self.state.document.settings.env.srcdir)
         rows = []
@@ -72,7 +74,7 @@ class NotebookDownloads(_Table):
 
 
 def write_downloads(app) -> None:
-    from sgma_core.notebooks import write_downloads as write
+    from bookkit.notebooks import write_downloads as write
 
     srcdir = Path(app.srcdir)
     write(srcdir / DOWNLOADS, srcdir / "book" / "_executed")

@@ -145,9 +145,9 @@
 #   `sgma_core/engine/fit.py`, `sgma_core/engine/runs.py`, `sgma_core/engine/distributed.py`. Tested by
 #   `tests/test_training.py`, `tests/test_distributed.py`.
 # - **What the chapters call**: prepare, train, evaluate: `sgma_core/experiment/`, `sgma_core/profiles.py`,
-#   `sgma_core/figures.py`. Tested by `tests/test_regressions.py`, `tests/test_validation_split.py`,
+#   `bookkit/figures.py`. Tested by `tests/test_regressions.py`, `tests/test_validation_split.py`,
 #   `tests/test_profiles.py`.
-# - **Command lines**: `sgma_core/chapters.py`, `sgma_core/train.py`, `sgma_core/benchmark.py`. Tested by
+# - **Command lines**: `bookkit/chapters.py`, `sgma_core/train.py`, `sgma_core/benchmark.py`. Tested by
 #   `tests/test_book.py`, `tests/test_benchmark.py`.
 #
 # Chapters read their settings from one **profile** — `smoke` (seconds, used by the tests), `cpu`
@@ -164,7 +164,7 @@
 # A single chapter with other parameters, after `make book` has created `.venv`:
 #
 # ```text
-# .venv/bin/python -m sgma_core.chapters 02_baseline -p profile smoke -p seeds "[0]"
+# .venv/bin/python -m bookkit.chapters 02_baseline -p profile smoke -p seeds "[0]"
 # ```
 #
 # or with papermill directly, on the notebook that jupytext makes from the chapter's source:
@@ -181,7 +181,7 @@ import platform
 
 import torch
 
-from sgma_core.chapters import glue_run_times
+from bookkit.run_times import glue_run_times
 from sgma_core.paths import data_roots
 
 glue_run_times("00_introduction")

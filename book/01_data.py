@@ -45,8 +45,9 @@ import numpy as np
 import matplotlib.pyplot as plt
 
 from sgma_core import data as zsl_data
-from sgma_core.chapters import glue, glue_run_times
-from sgma_core.figures import subplots
+from bookkit.display import glue
+from bookkit.run_times import glue_run_times
+from bookkit.figures import subplots
 from sgma_core.paths import DataRootError, describe_roots, find_dataset
 
 glue_run_times("01_data")

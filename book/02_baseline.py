@@ -52,30 +52,19 @@ overrides = {}  # any RunConfig field, e.g. {"epochs": 5, "lr": 0.01}, or a pres
 progress = False  # tqdm bars and per-epoch lines in the output
 
 # %% tags=["hide-input"]
-import platform
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown, show_settings
-from sgma_core.engine.step import resolve_device
-from sgma_core.figures import subplots
+from bookkit.display import glue, markdown_table, open_training_chapter, show_markdown
+from bookkit.figures import subplots
 from sgma_core.experiment import prepare_data, pretrained_backbone, summarize, train_baseline
-from sgma_core.profiles import make_experiment, resolve_overrides
 
-experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
-config = experiment.config  # the settings every seed shares
-device = resolve_device(config.device)
-device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
-glue("profile", config.profile, display=False)
-glue("dataset_name", {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers"}.get(config.dataset, config.dataset), display=False)
-glue("device", f"{device.type} ({device_name})", display=False)
 chapter_t0 = time.perf_counter()
-glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
-glue_run_times("02_baseline")
-show_settings(config, experiment.seeds)
+experiment, device = open_training_chapter("02_baseline", profile, dataset, seeds, overrides)
+config = experiment.config  # the settings every seed shares
 
 # %% [markdown]
 # This page was produced on the **{glue:text}`dataset_name`** with the **{glue:text}`profile`** profile on **{glue:text}`device`**
@@ -325,7 +314,7 @@ glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", displa
 # Run this chapter with a learning rate of $10^{-7}$ (it must be positive), one seed:
 #
 # ```text
-# python -m sgma_core.chapters 02_baseline -p profile smoke -p seeds '[0]' -p overrides '{lr: 1.0e-07}' --out runs/exercises/ex-baseline-no-learning
+# python -m bookkit.chapters 02_baseline -p profile smoke -p seeds '[0]' -p overrides '{lr: 1.0e-07}' --out runs/exercises/ex-baseline-no-learning
 # ```
 #
 # Before you run it: what will the training-loss curve look like, and what can you still say about

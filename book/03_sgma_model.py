@@ -48,8 +48,9 @@ import numpy as np
 import torch
 
 from sgma_core import data as zsl_data
-from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown
-from sgma_core.figures import subplots
+from bookkit.display import glue, markdown_table, show_markdown
+from bookkit.run_times import glue_run_times
+from bookkit.figures import subplots
 from sgma_core.attention import MultiAttention
 from sgma_core.backbones import small_vgg
 from sgma_core.cropping import boxcar_mask, crop_and_zoom

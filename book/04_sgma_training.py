@@ -46,37 +46,27 @@ overrides = {}  # RunConfig fields, e.g. {"centre_rule": "learned"}, or a preset
 progress = False  # tqdm bars and per-epoch lines in the output
 
 # %% tags=["hide-input"]
-import platform
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown, show_settings
+from bookkit.display import glue, markdown_table, open_training_chapter, show_markdown
+from bookkit.figures import subplots
 from sgma_core.data.images import normalize
-from sgma_core.figures import subplots
-from sgma_core.engine.step import resolve_device
-from sgma_core.experiment import (build_sgma, initialise_grouping, prepare_data, pretrained_backbone, sgma_outputs,
-                                  sgma_rule_scores, summarize, train_baseline, train_sgma)
-from sgma_core.localization import (discriminative_parts, hit_rates, peak_concentration, preferred_parts,
-                                    random_points, scale_parts)
-from sgma_core.profiles import make_experiment, resolve_overrides, with_settings
+from sgma_core.experiment import (build_sgma, initialise_grouping, parts_at_input_size, prepare_data,
+                                  pretrained_backbone, sgma_outputs, sgma_rule_scores, snapshot_images,
+                                  snapshot_points, snapshot_rows, summarize, train_baseline, train_sgma)
+from sgma_core.localization import hit_rates, peak_concentration, preferred_parts, random_points
+from sgma_core.profiles import with_settings
 
-experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
-config = experiment.config  # the settings every seed shares; its seed is the first one
-device = resolve_device(config.device)
-device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
-glue("profile", config.profile, display=False)
-glue("dataset_name", {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers"}.get(config.dataset, config.dataset), display=False)
-glue("attention_training", repr(config.attention_training), display=False)
-glue("device", f"{device.type} ({device_name})", display=False)
 chapter_t0 = time.perf_counter()
-glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
+experiment, device = open_training_chapter("04_sgma_training", profile, dataset, seeds, overrides)
+config = experiment.config  # the settings every seed shares; its seed is the first one
+glue("attention_training", repr(config.attention_training), display=False)
 glue("sizes", f"{config.image_size} × {config.image_size} into the attention subnet and "
      f"{config.joint_size} × {config.joint_size} into the joint subnet", display=False)
-glue_run_times("04_sgma_training")
-show_settings(config, experiment.seeds)
 
 # %% [markdown]
 # This page was produced on the **{glue:text}`dataset_name`** with the **{glue:text}`profile`** profile on **{glue:text}`device`**
@@ -167,7 +157,7 @@ for step in range(3):
 # them against the birds' parts).
 
 # %%
-test_images = torch.cat([prepared.test_unseen_images, prepared.test_seen_images])  # the first 4 are `show`
+test_images = snapshot_images(prepared)  # every test image, unseen classes first: the first 4 are `show`
 results, histories, test_scores, snapshots = [], {}, {}, None
 t0 = time.perf_counter()
 for cfg in experiment.configs():
@@ -385,21 +375,16 @@ if snapshots:
 ds = prepared.dataset
 where = "This dataset has no part annotations, so the peaks cannot be scored."
 if ds.part_locs is not None:
-    rows_all = np.concatenate([prepared.test_unseen_rows, prepared.test_seen_rows])
-    imgs = test_images
-    parts = scale_parts(ds.part_locs[rows_all], prepared.sizes_of(rows_all), config.image_size)
-    disc = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
-    radius = config.image_size / 8
-    peaks = {}
-    # the squares on every test image before and after training: the snapshots (same images, same order)
-    before = snapshots[-1] if -1 in snapshots else sgma_outputs(model0, imgs, prepared.phi_gzsl)
-    for label, snap in (("before training", before), ("after training", snapshots[max(snapshots)])):
-        peaks[label] = np.stack([snap["tx"], snap["ty"]], axis=-1)
+    rows_all, imgs = snapshot_rows(prepared), test_images
+    parts, disc, radius = parts_at_input_size(prepared)  # at the input size; which parts tell classes apart
+    # the squares on every test image before and after training: the snapshots of test_images
+    peaks = {label: snapshot_points(snapshots[e]) for label, e in (("before training", -1),
+                                                                   ("after training", max(snapshots)))}
     alt_mode = "full" if config.attention_training != "full" else "heads"
     alt_cfg = with_settings(cfg0, attention_training=alt_mode, eval_every=cfg0.epochs)  # only its last epoch is evaluated
     alt_model, alt_history, _ = train_sgma(prepared, alt_cfg, runs_dir, progress=progress)
     out = sgma_outputs(alt_model, imgs, prepared.phi_gzsl)
-    peaks[f"attention_training={alt_mode!r}, seed {cfg0.seed}"] = np.stack([out["tx"], out["ty"]], axis=-1)
+    peaks[f"attention_training={alt_mode!r}, seed {cfg0.seed}"] = snapshot_points(out)
     peaks["random points"] = random_points(len(rows_all), config.n_parts, config.image_size, seed=0)
     print(f"hit radius {radius:.0f} px; {len(rows_all)} test images; parts that tell classes apart: "
           f"{', '.join(p for p, d in zip(ds.part_names, disc) if d)}")
@@ -434,7 +419,7 @@ if ds.part_locs is not None and snapshots:
     epochs = sorted(snapshots)
     curves = {"any part": [], "parts that tell classes apart": []}
     for e in epochs:
-        pts = np.stack([snapshots[e]["tx"], snapshots[e]["ty"]], axis=-1)
+        pts = snapshot_points(snapshots[e])
         curves["any part"].append(100 * hit_rates(pts, parts, radius).mean())
         curves["parts that tell classes apart"].append(100 * hit_rates(pts, parts[:, disc], radius).mean())
     fig, ax = subplots(width=6.0, height=3.2)
@@ -638,7 +623,7 @@ glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", displa
 # centre rule. Run it with the learned centre rule, one seed:
 #
 # ```text
-# python -m sgma_core.chapters 04_sgma_training -p profile smoke -p seeds '[0]' -p overrides '{centre_rule: learned}' --out runs/exercises/ex-learned-centre
+# python -m bookkit.chapters 04_sgma_training -p profile smoke -p seeds '[0]' -p overrides '{centre_rule: learned}' --out runs/exercises/ex-learned-centre
 # ```
 #
 # What does the printed gradient become, and why? Compare the hit table with this page's. Recorded

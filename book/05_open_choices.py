@@ -52,7 +52,7 @@
 # paper's reading; they choose nothing.
 #
 # The chapter renders a stored record, `results/ablations-<profile>.json`, written by
-# `make ablations` (`python -m sgma_core.experiment.ablate`); executing it trains nothing. The
+# `make ablations` (`python -m sgma_core.studies.ablate`); executing it trains nothing. The
 # choices recorded for the `cpu` profile on the synthetic birds are the defaults of every profile
 # (`RunConfig`, and a test keeps the two equal). The `paper` profile and the real datasets carry them
 # over until `make ablations PROFILE=paper ABLATE_DATASET=CUB` (or AWA2, FLO) is run on a GPU with their own validation classes
@@ -68,9 +68,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown
-from sgma_core.figures import subplots
-from sgma_core.experiment.ablate import SELECTION, read_record
+from bookkit.display import glue, markdown_table, show_markdown
+from bookkit.run_times import glue_run_times
+from bookkit.figures import subplots
+from sgma_core.studies.ablate import SELECTION, read_record
 from sgma_core.paths import repo_root
 from sgma_core.profiles import PAPER_READING
 

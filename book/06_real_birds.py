@@ -63,11 +63,12 @@ from sgma_core import data as zsl_data
 from sgma_core.attention import channel_grouping
 from sgma_core.backbones import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_STD, LITE0_SHA256,
                                  efficientnet_lite0, efficientnet_lite0_classifier, lite0_weights_path)
-from sgma_core.chapters import glue, glue_run_times, markdown_table, show_markdown
+from bookkit.display import glue, markdown_table, show_markdown
+from bookkit.run_times import glue_run_times
 from sgma_core.data.images import load_images
-from sgma_core.experiment.real_birds import (box_centres, feature_maps, group_maps, hit_radii, hit_summary,
-                                             peaks_in_pixels, present_rows, random_point_summary)
-from sgma_core.figures import subplots
+from sgma_core.experiment.real_birds import feature_maps, group_maps, present_rows
+from sgma_core.localization import box_centres, hit_radii, hit_summary, peaks_in_pixels, random_point_summary
+from bookkit.figures import subplots
 from sgma_core.paths import DataRootError
 
 glue_run_times("06_real_birds")
@@ -281,7 +282,7 @@ if have:
 #
 # The paper fine-tunes VGG19 at 448 pixels on a GPU. On a CPU, features can instead be extracted
 # once and left frozen, as DAZLE {cite}`huynh2020dazle` does with ResNet-101; this section does that with Lite0
-# (`sgma_core.experiment.frozen`) and trains two heads with eq. {eq}`eq-cls` on the seen classes of
+# (`sgma_core.studies.frozen`) and trains two heads with eq. {eq}`eq-cls` on the seen classes of
 # the proposed split: the **baseline**'s $\theta_0^\top W_0 \phi(y)$ on the whole image's pooled
 # features, and **SGMA's compatibility heads**, $\sum_b \theta_b^\top W_b \phi(y)$ over the whole
 # image and two parts, each part pooled from the feature map inside the square (half the map's side)
@@ -290,13 +291,14 @@ if have:
 # each head is chosen on validation classes. These are numbers of *this* setting, not the paper's.
 
 # %%
-from sgma_core.experiment.frozen import FrozenSettings, run
+from sgma_core.studies.frozen import frozen_config, run
 from sgma_core.paths import runs_root
 
 record = None
 if have and frozen:
     try:
-        record = run(ds, FrozenSettings(layer=layer, size=size), runs_root(runs_dir) / "features", frozen_max_images)
+        record = run(ds, frozen_config(lite0_layer=layer, image_size=size), runs_root(runs_dir) / "features",
+                     frozen_max_images)
     except ValueError as exc:
         print(f"Not run: {exc}")
 if record is not None:
@@ -319,13 +321,13 @@ else:
 
 # %% [markdown]
 # {glue:text}`frozen_sentence` The extraction is cached under the runs folder and resumes where it
-# stopped; `python -m sgma_core.experiment.frozen` runs the same path from a shell, with progress.
+# stopped; `python -m sgma_core.studies.frozen` runs the same path from a shell, with progress.
 #
 # ## The synthetic birds with a real start
 #
 # Chapters 02 and 04 start both models from a small VGG trained on the seen synthetic classes, a
 # stand-in for ImageNet. Does a real ImageNet start change their comparison, or where SGMA looks?
-# `make real-start` (`python -m sgma_core.experiment.real_start`) trains the `cpu` profile again with
+# `make real-start` (`python -m sgma_core.studies.real_start`) trains the `cpu` profile again with
 # Lite0 as the backbone of the baseline and of all four of SGMA's subnets, every other setting
 # unchanged (64-pixel images, so Lite0's stride-16 maps are 4 × 4 cells where the small VGG's are
 # 8 × 8), three seeds each, and records the test numbers of both models and where SGMA's two peaks land
@@ -334,7 +336,7 @@ else:
 # %% tags=["hide-input"]
 import json
 
-from sgma_core.experiment.real_start import default_path
+from sgma_core.studies.real_start import default_path
 
 record_file = default_path("cpu") if real_start_record is None else Path(real_start_record)
 start = json.loads(record_file.read_text()) if record_file.is_file() else None
@@ -407,7 +409,7 @@ else:
 # Run the chapter with Lite0 cut at its head, without the frozen-feature section:
 #
 # ```text
-# python -m sgma_core.chapters 06_real_birds -p layer head -p frozen false --out runs/exercises/ex-real-head
+# python -m bookkit.chapters 06_real_birds -p layer head -p frozen false --out runs/exercises/ex-real-head
 # ```
 #
 # How many cells do the feature maps have, and how do the hit rates compare with the table of the three

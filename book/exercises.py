@@ -159,7 +159,8 @@ def new_class_changes_no_other_score() -> float:
 
 def baseline_without_learning(out_dir, profile: str = "smoke", data_root=None, runs_dir=None) -> tuple[float, float]:
     """Chapter 02: the papermill run with lr = 0; returns the first and the last epoch's training loss."""
-    from sgma_core.chapters import EXERCISE_RUNS, execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter, glued_values
+    from bookkit.exercises import EXERCISE_RUNS
 
     chapter, params = EXERCISE_RUNS["ex-baseline-no-learning"]
     notebook = execute_chapter(chapter, out_dir, {**params, "profile": profile, "data_root": data_root,
@@ -192,7 +193,8 @@ def random_hit_rate() -> dict[str, float]:
     radius = size / 8
     points = random_points(n, 1, size, seed=0)  # [n, 1, 2]
     rates = {}
-    for where, (x, y) in (("centre", (32.0, 32.0)), ("corner", (0.0, 0.0))):
+    # pixel i's centre is at i (sgma_core.localization), so the image spans [-0.5, 63.5] and its corner is at -0.5
+    for where, (x, y) in (("centre", (31.5, 31.5)), ("corner", (-0.5, -0.5))):
         parts = np.tile(np.array([[[x, y, 1.0]]]), (n, 1, 1))  # one visible part per image
         rates[where] = float(hit_rates(points, parts, radius)[0])
     rates["centre by hand"] = math.pi * radius ** 2 / size ** 2  # a disc of radius side/8: π/64 ≈ 4.9 %
@@ -221,7 +223,8 @@ def calibration_by_hand() -> dict[float, dict[str, float]]:
 def learned_centre_reaches_attention(out_dir, profile: str = "smoke", data_root=None, runs_dir=None) -> float:
     """Chapter 04: the papermill run with centre_rule = "learned"; returns the gradient of L_CLS that
     reaches the attention layers (0 with the default, argmax-placed squares)."""
-    from sgma_core.chapters import EXERCISE_RUNS, execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter, glued_values
+    from bookkit.exercises import EXERCISE_RUNS
 
     chapter, params = EXERCISE_RUNS["ex-learned-centre"]
     notebook = execute_chapter(chapter, out_dir, {**params, "profile": profile, "data_root": data_root,
@@ -231,7 +234,7 @@ def learned_centre_reaches_attention(out_dir, profile: str = "smoke", data_root=
 
 def choose_by_hand():
     """Chapter 05: the selection rule on a small record (two seeds, two values of one setting)."""
-    from sgma_core.experiment.ablate import choose
+    from sgma_core.studies.ablate import choose
 
     rows = [{"setting": "cct_margin", "value": v, "seed": s, "split": "val", "rule": "compat", "H": h, "T1": t}
             for v, s, h, t in ((0.4, 0, 0.50, 0.70), (0.4, 1, 0.56, 0.72),
@@ -273,7 +276,7 @@ def own_ablation(data_root, runs_dir, record_path) -> dict:
 
     import numpy as np
 
-    from sgma_core.experiment.ablate import run_ablations
+    from sgma_core.studies.ablate import run_ablations
 
     values = (0.4, 0.8)
     record = run_ablations("smoke", [0], data_root, runs_dir, training_grid={"cct_margin": values},
@@ -294,7 +297,7 @@ def photo_chance_level() -> dict[str, float]:
 
     import numpy as np
 
-    from sgma_core.experiment.real_birds import hit_radii, random_point_summary
+    from sgma_core.localization import hit_radii, random_point_summary
 
     sizes = np.array([[500, 335]])
     parts = np.array([[[250.0, 167.5, 1.0]]])  # one visible part, at the centre
@@ -305,7 +308,8 @@ def photo_chance_level() -> dict[str, float]:
 
 def real_birds_at_the_head(out_dir, data_root=None, runs_dir=None) -> dict[str, float]:
     """Chapter 06: the papermill run with Lite0 cut at its head; returns the map side in cells and the hit rates."""
-    from sgma_core.chapters import EXERCISE_RUNS, execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter, glued_values
+    from bookkit.exercises import EXERCISE_RUNS
 
     chapter, params = EXERCISE_RUNS["ex-real-head"]
     notebook = execute_chapter(chapter, out_dir, {**params, "data_root": data_root, "runs_dir": runs_dir})

@@ -10,34 +10,8 @@
 * :mod:`sgma_core.engine` — the one training step, ``fit``, the run store, several processes;
 * :mod:`sgma_core.experiment` — what the chapters call: prepare data, train, evaluate;
   :mod:`~sgma_core.profiles` — every setting, and the profiles;
-* command lines: ``python -m sgma_core.chapters``, ``python -m sgma_core.train``,
+* command lines: ``python -m bookkit.chapters``, ``python -m sgma_core.train``,
   ``python -m sgma_core.benchmark``.
 """
 
 __version__ = "0.1.0"
-
-import importlib
-import importlib.abc
-import importlib.util
-import sys
-
-# Modules that moved when the package was split by concern; their old names still import
-# (the same module objects), so scripts written against them keep working.
-MOVED = {"sgma_core.training": "sgma_core.engine.fit", "sgma_core.distributed": "sgma_core.engine.distributed",
-         "sgma_core.images": "sgma_core.data.images", "sgma_core.cache": "sgma_core.data.cache"}
-
-
-class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path=None, target=None):
-        return importlib.util.spec_from_loader(name, self) if name in MOVED else None
-
-    def create_module(self, spec):
-        module = importlib.import_module(MOVED[spec.name])
-        self._spec = module.__spec__
-        return module
-
-    def exec_module(self, module):
-        module.__spec__ = self._spec  # the import machinery has just set the old name's spec
-
-
-sys.meta_path.append(_MovedModules())

@@ -136,7 +136,6 @@ LITE0_LAYERS = {
 }
 LITE0_LAYER_NAMES = tuple(LITE0_LAYERS)  # RunConfig.lite0_layer
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-LITE0_FILE = "efficientnet-lite0-57934424.pth"
 # The Lite models were trained on (pixel − 127) / 128 (TensorFlow's efficientnet/lite preprocessing).
 LITE0_MEAN, LITE0_STD = (127.0 / 255,) * 3, (128.0 / 255,) * 3
 # ImageNet classes that are birds (cock … great grey owl, black grouse … black swan, white stork … albatross).
@@ -188,6 +187,21 @@ class MBConv(nn.Module):
         return y + x if self.residual else y  # drop-connect only in training from scratch: not used here
 
 
+def lite0_features(net: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
+    """Lite0's layers up to ``layer`` (:data:`LITE0_LAYERS`): ``net`` holds them under the published state
+    dict's names (``_conv_stem``, ``_bn0``, ``act``, ``_blocks``, and for the head ``_conv_head``, ``_bn1``),
+    as the whole classifier and a backbone cut from it both do."""
+    n_blocks, expand_next, _, _ = LITE0_LAYERS[layer]
+    x = net.act(net._bn0(net._conv_stem(x)))
+    for block in net._blocks[:n_blocks]:
+        x = block(x)
+    if expand_next:
+        return net._blocks[n_blocks].expand(x)
+    if layer == "head":
+        x = net.act(net._bn1(net._conv_head(x)))
+    return x
+
+
 class EfficientNetLite0(nn.Module):
     """The whole ImageNet classifier, ``[B, 3, H, W]`` (Lite0-normalised) → logits ``[B, 1000]``; its
     ``features(x, layer)`` stops at one of :data:`LITE0_LAYERS`."""
@@ -204,15 +218,7 @@ class EfficientNetLite0(nn.Module):
         self.act = nn.ReLU6(inplace=True)
 
     def features(self, x: torch.Tensor, layer: str = "head") -> torch.Tensor:
-        n_blocks, expand_next, _, _ = LITE0_LAYERS[layer]
-        x = self.act(self._bn0(self._conv_stem(x)))
-        for block in self._blocks[:n_blocks]:
-            x = block(x)
-        if expand_next:
-            return self._blocks[n_blocks].expand(x)
-        if layer == "head":
-            x = self.act(self._bn1(self._conv_head(x)))
-        return x
+        return lite0_features(self, x, layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(global_average_pool(self.features(x, "head")))  # dropout is an identity at inference
@@ -268,6 +274,8 @@ class Renormalize(nn.Module):
 
 
 class _Lite0Trunk(nn.Module):
+    """The layers of a Lite0 classifier up to ``layer``, under the same names; the rest is dropped."""
+
     def __init__(self, net: EfficientNetLite0, layer: str) -> None:
         super().__init__()
         n_blocks, expand_next, _, _ = LITE0_LAYERS[layer]
@@ -278,7 +286,7 @@ class _Lite0Trunk(nn.Module):
             self._conv_head, self._bn1 = net._conv_head, net._bn1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return EfficientNetLite0.features(self, x, self.layer)
+        return lite0_features(self, x, self.layer)
 
 
 def efficientnet_lite0(pretrained: bool = True, layer: str = "stage5_expanded") -> Backbone:
@@ -301,21 +309,13 @@ IMAGENET_BACKBONES = ("vgg19", "efficientnet_lite0")  # pretrained on ImageNet: 
 
 
 def backbone_for(config, pretrained: bool | None = None) -> Backbone:
-    """The backbone a :class:`~sgma_core.profiles.RunConfig` names, with its layer and weights settings."""
+    """The backbone a :class:`~sgma_core.profiles.RunConfig` names (``backbone``, one of :data:`BACKBONES`),
+    with its layer (``vgg_layer``, ``lite0_layer``) and weights (``pretrained``, unless given) settings."""
     pretrained = config.pretrained if pretrained is None else pretrained
+    if config.backbone == "small_vgg":
+        return small_vgg()
     if config.backbone == "vgg19":
         return vgg19(pretrained=pretrained, layer=config.vgg_layer)
     if config.backbone == "efficientnet_lite0":
         return efficientnet_lite0(pretrained=pretrained, layer=config.lite0_layer)
-    return build_backbone(config.backbone)
-
-
-def build_backbone(name: str, **kwargs) -> Backbone:
-    """A backbone by name, one of :data:`BACKBONES`."""
-    if name == "small_vgg":
-        return small_vgg(**kwargs)
-    if name == "vgg19":
-        return vgg19(**kwargs)
-    if name == "efficientnet_lite0":
-        return efficientnet_lite0(**kwargs)
-    raise ValueError(f"backbone={name!r}; choose one of {', '.join(map(repr, BACKBONES))}")
+    raise ValueError(f"backbone={config.backbone!r}; choose one of {', '.join(map(repr, BACKBONES))}")

@@ -40,7 +40,7 @@ import torch
 from sgma_core.backbones import BACKBONES
 from sgma_core.baseline import BaselineObjective, BaselineZSL
 from sgma_core.cli import add_debug_flag, command
-from sgma_core.engine.fit import make_optimizer
+from sgma_core.engine.loop import make_optimizer
 from sgma_core.engine.step import LossOf, train_step
 from sgma_core.profiles import RunConfig
 
@@ -79,9 +79,10 @@ def _timed_matmul(device: torch.device, dtype: torch.dtype, n: int, iters: int) 
 
 
 def _backbone(name: str):
-    from sgma_core.backbones import IMAGENET_BACKBONES, build_backbone
+    """A backbone by name, from random weights (a benchmark needs no ImageNet download)."""
+    from sgma_core.backbones import backbone_for
 
-    return build_backbone(name, pretrained=False) if name in IMAGENET_BACKBONES else build_backbone(name)
+    return backbone_for(RunConfig(backbone=name, pretrained=False))
 
 
 class Stepper:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sgma_core.backbones import global_average_pool  # noqa: F401  (eq. (1); imported from here by older code)
-
 
 class Compatibility(nn.Module):
     """``W ∈ R^{C×K}``; ``forward(θ [B, C], Φ [K, Y]) → s [B, Y]``."""

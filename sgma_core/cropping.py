@@ -1,7 +1,8 @@
 """The cropping subnet, eq. (4): a differentiable square mask around each attended part, and the
 crop-and-zoom of the masked image to the joint subnet's input size.
 
-Coordinates are in input pixels, with pixel ``i``'s centre at ``i`` (so ``x = 0, 1, …, W−1``).
+Coordinates are in input pixels, with pixel ``i``'s centre at ``i`` (so ``x = 0, 1, …, W−1``): the
+convention of :mod:`sgma_core.localization`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sgma_core.localization import cell_centres
 
 CENTRE_RULES = ("peak", "learned")  # RunConfig.centre_rule: peak_centres or LearnedCentres
 
@@ -109,13 +112,12 @@ def crop_pixels(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, size: 
 
 
 def peak_centres(maps: torch.Tensor, stride: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre rule "peak": the argmax cell of each map ``[B, P, h, w]`` mapped to input pixels,
-    ``(cell + 0.5) · stride − 0.5``. Returns ``tx, ty`` ``[B, P]`` (no gradient)."""
+    """Centre rule "peak": the argmax cell of each map ``[B, P, h, w]`` at its centre in input pixels
+    (:func:`~sgma_core.localization.cell_centres`, the book's one pixel convention). Returns ``tx, ty``
+    ``[B, P]`` (no gradient)."""
     b, p, h, w = maps.shape
     flat = maps.detach().reshape(b, p, h * w).argmax(-1)
-    ty = (flat // w).to(maps.dtype)
-    tx = (flat % w).to(maps.dtype)
-    return (tx + 0.5) * stride - 0.5, (ty + 0.5) * stride - 0.5
+    return cell_centres((flat % w).to(maps.dtype), stride), cell_centres((flat // w).to(maps.dtype), stride)
 
 
 class LearnedCentres(nn.Module):

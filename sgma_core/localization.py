@@ -1,8 +1,17 @@
-"""Where does the model look? Attention peaks scored against ground-truth part locations.
+"""Where does the model look? Attention peaks, square centres and part locations in one pixel
+convention, and the scores that compare them.
 
-A map "hits" an image when its peak, mapped to input pixels, lies within ``radius`` pixels of
-any visible ground-truth part; the part it lands nearest to, counted over images, is the part
-that map prefers. Uniformly random points give the chance level of the same score.
+**The pixel convention, everywhere in the book.** A coordinate is in pixels with pixel ``i``'s
+centre at ``i``: the image ``0, 1, …, W − 1`` spans ``[−0.5, W − 0.5]``. So
+
+* a feature-map cell ``c`` of a backbone with stride ``s`` is centred at pixel ``(c + 0.5)·s − 0.5``
+  (:func:`cell_centres`), which is where the peak rule of eq. (4) puts a square's centre;
+* a point at size ``A`` is at ``(p + 0.5)·B / A − 0.5`` at size ``B`` (:func:`rescale`), for part
+  locations, peaks and square centres alike;
+* a box ``(x, y, w, h)`` covers pixels ``x … x + w − 1`` and is centred at ``x + (w − 1) / 2``.
+
+A point *hits* a part when it lies within ``radius`` pixels of the part's location and the part is
+marked visible; uniformly random points over the image give the chance level of the same score.
 """
 
 from __future__ import annotations
@@ -10,28 +19,116 @@ from __future__ import annotations
 import numpy as np
 
 
+def cell_centres(cells, stride: float):
+    """Map cells (indices, any shape) → the pixel at their centre, ``(c + 0.5)·stride − 0.5``."""
+    return (cells + 0.5) * stride - 0.5
+
+
+def map_peaks(maps) -> np.ndarray:
+    """The argmax cell of every map ``[N, P, h, w]`` (numpy or torch): ``[N, P, 2]`` (x, y) as floats."""
+    maps = maps.detach().cpu().numpy() if hasattr(maps, "detach") else np.asarray(maps)
+    n, p, h, w = maps.shape
+    flat = maps.reshape(n, p, h * w).argmax(-1)
+    return np.stack([flat % w, flat // w], axis=-1).astype(np.float64)
+
+
+def rescale(points: np.ndarray, from_sizes, to_sizes) -> np.ndarray:
+    """Points ``[..., 2]`` (x, y) from an image of ``from_sizes`` to one of ``to_sizes`` pixels, each a
+    number or ``(width, height)`` per image ``[N, 2]`` (broadcast over the points of an image)."""
+    points = np.asarray(points, dtype=np.float64)
+    lead = (slice(None),) + (None,) * (points.ndim - 2)  # [N, 1, …, 2] against [N, …, 2]
+
+    def per_image(sizes):
+        sizes = np.asarray(sizes, dtype=np.float64)
+        return sizes[lead] if sizes.ndim == 2 else sizes
+
+    return (points + 0.5) * (per_image(to_sizes) / per_image(from_sizes)) - 0.5
+
+
+def peaks_in_pixels(maps, stride: float, size: int, sizes: np.ndarray | None = None) -> np.ndarray:
+    """The peak of every map ``[N, P, h, w]`` at the centre of its cell, in the pixels of the ``size × size``
+    input, or, given the original ``(width, height)`` of each image ``[N, 2]``, in its original pixels:
+    ``[N, P, 2]`` (x, y)."""
+    points = cell_centres(map_peaks(maps), stride)
+    return points if sizes is None else rescale(points, size, sizes)
+
+
 def scale_parts(part_locs: np.ndarray, original_sizes: np.ndarray, size: int) -> np.ndarray:
     """Part locations ``[N, Q, 3]`` (x, y, visible) from original pixels to a ``size × size`` resize."""
     out = np.array(part_locs, dtype=np.float64, copy=True)
-    out[..., 0] *= size / original_sizes[:, None, 0]
-    out[..., 1] *= size / original_sizes[:, None, 1]
+    out[..., :2] = rescale(out[..., :2], original_sizes, size)
     return out
+
+
+def box_centres(boxes: np.ndarray) -> np.ndarray:
+    """The centre of each bounding box ``[N, 4]`` (x, y, w, h): ``[N, 1, 2]``."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    return (boxes[:, :2] + (boxes[:, 2:] - 1) / 2)[:, None, :]
+
+
+def image_centres(sizes) -> np.ndarray:
+    """The centre of each image, ``(width, height)`` ``[N, 2]`` (or one size for all): ``[N, 1, 2]``."""
+    sizes = np.atleast_2d(np.asarray(sizes, dtype=np.float64))
+    return ((sizes - 1) / 2)[:, None, :]
+
+
+def random_points(n: int, m: int, size, seed: int = 0) -> np.ndarray:
+    """Uniformly random points ``[n, m, 2]`` over images of ``size`` pixels (a number, or ``(width,
+    height)`` per image ``[n, 2]``)."""
+    sizes = np.asarray(size, dtype=np.float64)
+    sizes = sizes[:, None, :] if sizes.ndim == 2 else sizes
+    return np.random.default_rng(seed).uniform(0, 1, size=(n, m, 2)) * sizes - 0.5
+
+
+def hit_radii(sizes: np.ndarray) -> np.ndarray:
+    """An eighth of each image's shorter side: ``[N]``."""
+    return np.asarray(sizes, dtype=np.float64).min(axis=1) / 8
+
+
+def part_distances(points: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """Distance from each point ``[N, M, 2]`` to each part ``[N, Q, 3]``: ``[N, M, Q]``, ``inf`` where the
+    part is not visible."""
+    d = np.linalg.norm(points[:, :, None, :] - parts[:, None, :, :2], axis=-1)
+    return np.where(parts[:, None, :, 2] > 0, d, np.inf)
+
+
+def part_hits(points: np.ndarray, parts: np.ndarray, radius) -> np.ndarray:
+    """``[N, M, Q]``: point ``m`` of image ``n`` lies within ``radius`` (a number, or ``[N]``) of visible part ``q``."""
+    radius = np.asarray(radius, dtype=np.float64)
+    return part_distances(points, parts) <= (radius[:, None, None] if radius.ndim else radius)
 
 
 def nearest_parts(points: np.ndarray, parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For points ``[N, M, 2]`` and parts ``[N, Q, 3]``: distance to the nearest visible part and its
     index, each ``[N, M]`` (``inf`` / −1 where an image has no visible part)."""
-    d = np.linalg.norm(points[:, :, None, :] - parts[:, None, :, :2], axis=-1)  # [N, M, Q]
-    d = np.where(parts[:, None, :, 2] > 0, d, np.inf)
+    d = part_distances(points, parts)
     idx = d.argmin(-1)
     dist = np.take_along_axis(d, idx[..., None], -1)[..., 0]
     return dist, np.where(np.isfinite(dist), idx, -1)
 
 
-def hit_rates(points: np.ndarray, parts: np.ndarray, radius: float) -> np.ndarray:
+def hit_rates(points: np.ndarray, parts: np.ndarray, radius) -> np.ndarray:
     """Fraction of images ``[M]`` whose point ``m`` lies within ``radius`` of a visible part."""
-    dist, _ = nearest_parts(points, parts)
-    return (dist <= radius).mean(axis=0)
+    return part_hits(points, parts, radius).any(-1).mean(axis=0)
+
+
+def hit_summary(points: np.ndarray, parts: np.ndarray, radius) -> dict[str, np.ndarray]:
+    """Per point ``m``: ``any`` — share of images whose point hits some visible part ``[M]``;
+    ``per_part`` — share of the images where part ``q`` is visible whose point hits it ``[M, Q]``;
+    ``visible`` — in how many images each part is visible ``[Q]``."""
+    hits = part_hits(points, parts, radius)
+    visible = parts[..., 2] > 0
+    return {"any": hits.any(-1).mean(0), "per_part": hits.sum(0) / np.maximum(visible.sum(0), 1),
+            "visible": visible.sum(0)}
+
+
+def random_point_summary(parts: np.ndarray, sizes: np.ndarray, radius, draws: int = 200,
+                         seed: int = 0) -> dict[str, np.ndarray]:
+    """:func:`hit_summary` for points drawn uniformly over each image (``draws`` per image, averaged): the
+    chance level, image by image at its own size and with its own visible parts."""
+    summary = hit_summary(random_points(len(sizes), draws, sizes, seed), parts, radius)
+    return {"any": np.array([summary["any"].mean()]), "per_part": summary["per_part"].mean(0, keepdims=True),
+            "visible": summary["visible"]}
 
 
 def preferred_parts(points: np.ndarray, parts: np.ndarray, part_names: list[str]) -> list[tuple[str, float]]:
@@ -49,17 +146,12 @@ def peak_concentration(points: np.ndarray, cell: float = 1.0) -> np.ndarray:
     """For points ``[N, M, 2]``: the share ``[M]`` of images whose point ``m`` falls in the single most
     common ``cell`` × ``cell`` square. Near 1: the map peaks at the same place in every image,
     whatever the image shows; random points give about ``1 / number of cells``."""
-    keys = np.floor(points / cell).astype(np.int64)
+    keys = np.floor((points + 0.5) / cell).astype(np.int64)
     out = np.empty(points.shape[1])
     for m in range(points.shape[1]):
         _, counts = np.unique(keys[:, m], axis=0, return_counts=True)
         out[m] = counts.max() / len(keys)
     return out
-
-
-def random_points(n: int, m: int, size: int, seed: int = 0) -> np.ndarray:
-    """Uniformly random points ``[n, m, 2]`` in a ``size × size`` image."""
-    return np.random.default_rng(seed).uniform(0, size, size=(n, m, 2))
 
 
 # Words by which an attribute group names a part (``has_bill_length`` is about the beak); a part is

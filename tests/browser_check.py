@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from sgma_core.pdf import CHROMIUM_ARGS, chromium_path, serve, wait_for_math
+from bookkit.pdf import CHROMIUM_ARGS, chromium_path, serve, wait_for_math
 
 RAW_TEX = ["\\(", "\\[", "\\frac", "\\tag", "\\begin{", "$$"]
 RAW_MYST = ["{glue", "{eq}", "{cite", "{numref", "{ref}", "{doc}"]  # roles that should have been rendered

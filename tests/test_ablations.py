@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sgma_core.experiment.ablate import SELECTION, main, read_record, run_ablations
+from sgma_core.studies.ablate import SELECTION, main, read_record, run_ablations
 from sgma_core.paths import repo_root
 from sgma_core.profiles import PAPER_READING, RunConfig, make_config
 

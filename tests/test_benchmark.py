@@ -52,14 +52,14 @@ class _NoJupyter(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in ("IPython", "ipykernel", "myst_nb", "papermill", "jupytext", "nbformat", "nbclient"):
             raise ImportError(f"{name} is not installed here (a bare GPU node)")
 sys.meta_path.insert(0, _NoJupyter())
-from sgma_core.chapters import main
+from bookkit.chapters import main
 raise SystemExit(main(sys.argv[1:]))
 """
 
 
 @pytest.mark.book
 def test_training_chapters_run_as_plain_python_without_jupyter(tiny_root, tmp_path):
-    """``python -m sgma_core.chapters … --plain`` runs both training chapters with no Jupyter package
+    """``python -m bookkit.chapters … --plain`` runs both training chapters with no Jupyter package
     importable (a bare GPU node), parameters injected as papermill injects them."""
     import os
     import subprocess
@@ -78,7 +78,7 @@ def test_training_chapters_run_as_plain_python_without_jupyter(tiny_root, tmp_pa
 
 
 def test_plain_runner_refuses_an_unknown_parameter():
-    from sgma_core.chapters import run_plain
+    from bookkit.chapters import run_plain
 
     with pytest.raises(ValueError, match="no parameter 'epochz'.*profile"):
         run_plain("02_baseline", {"epochz": 3})

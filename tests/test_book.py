@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from sgma_core.chapters import CHAPTERS, execute_chapter
+from bookkit.chapters import CHAPTERS, execute_chapter
 from sgma_core.paths import repo_root
 
 pytestmark = pytest.mark.book
@@ -119,7 +119,7 @@ def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
 
 
 def test_the_book_prints_to_one_pdf(smoke_book, tmp_path):
-    from sgma_core.pdf import count_pages, print_book
+    from bookkit.pdf import count_pages, print_book
     from tests.browser_check import chromium_path
 
     if chromium_path() is None:
@@ -138,7 +138,7 @@ def test_the_book_prints_to_one_pdf(smoke_book, tmp_path):
 
 
 def test_the_real_bird_chapter_skips_cleanly_without_cub(tiny_root, tmp_path, monkeypatch):
-    from sgma_core.chapters import glued_values
+    from bookkit.chapters import glued_values
 
     monkeypatch.setenv("SGMA_DATA_ROOT", str(tiny_root))  # a user's fresh machine: synthetic data only
     notebook = execute_chapter("06_real_birds", tmp_path, {"data_root": str(tiny_root), "runs_dir": str(tmp_path / "runs")})

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from sgma_core import chapters, train
+from bookkit import chapters
+from sgma_core import train
 from sgma_core.paths import DataRootError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +29,12 @@ def _one_error_line(capsys) -> str:
     (["-p", "epochs", "0"], "epochs=0: must be at least 1"),
     (["-p", "batch_size", "0"], "batch_size=0: must be at least 1"),
     (["-p", "max_train_images", "0"], "max_train_images=0: must be at least 1"),
-    (["-p", "seeds", "zero"], "seeds='zero': must be a non-empty list of integers"),
-    (["-p", "seeds", "[0, 0]"], "repeat a seed"),
+    (["--seeds", "zero"], "--seeds 'zero': give whole numbers"),
+    (["--seeds", "0,0"], "repeat a seed"),
+    (["--seeds", "-1"], "must be a non-empty list of integers ≥ 0"),
+    (["-p", "seed", "1"], "give seed with --seeds, not with -p seed"),
+    (["-p", "profile", "cpu"], "give profile with --profile"),
+    (["-p", "lr", "0.1", "-p", "lr", "0.2"], "-p lr is given twice"),
     (["-p", "ridge_lambda", "[1"], "while parsing a flow sequence"),
     (["-p", "epoch", "3"], "unknown parameter 'epoch'"),
 ])
@@ -40,9 +45,9 @@ def test_train_refuses_bad_settings_before_any_work(params, message, tmp_path, c
 
 
 def test_a_setting_given_as_a_string_is_converted():
-    args, params = train.parse_args(["--model", "sgma", "-p", "ridge_lambda", "1e-3"])
-    assert params["ridge_lambda"] == "1e-3"  # what YAML gives
-    assert train.build_config(args, params).config.ridge_lambda == 0.001
+    args = train.parse_args(["--model", "sgma", "-p", "ridge_lambda", "1e-3"])
+    assert dict(args.parameter) == {"ridge_lambda": "1e-3"}  # YAML reads 1e-3 as a string
+    assert train.build_config(args).config.ridge_lambda == 0.001
 
 
 def test_a_missing_dataset_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
@@ -82,7 +87,7 @@ def test_sigint_stops_the_chapter_runner_and_keeps_the_previous_notebook(tiny_ro
     previous = out / "02_baseline.ipynb"
     previous.write_text('{"previous": true}')
     env = {**os.environ, "SGMA_DATA_ROOT": str(tiny_root), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "sgma_core.chapters", "02_baseline", "-p", "profile", "cpu",
+    proc = subprocess.Popen([sys.executable, "-m", "bookkit.chapters", "02_baseline", "-p", "profile", "cpu",
                              "-p", "runs_dir", str(tmp_path / "runs"), "--out", str(out)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

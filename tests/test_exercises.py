@@ -133,7 +133,7 @@ def test_learned_centre_reaches_attention(exercises, tiny_root, tmp_path):
 
 @pytest.mark.book
 def test_own_ablation_renders_in_chapter_05(exercises, tiny_root, tmp_path):
-    from sgma_core.chapters import execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter, glued_values
 
     result = exercises.own_ablation(str(tiny_root), str(tmp_path / "runs"), tmp_path / "record.json")
     assert result["chosen"] == result["best on validation"]
@@ -143,7 +143,7 @@ def test_own_ablation_renders_in_chapter_05(exercises, tiny_root, tmp_path):
 
 
 def test_papermill_exercises_are_the_commands_the_chapters_show():
-    from sgma_core.chapters import EXERCISE_RUNS, exercise_command
+    from bookkit.exercises import EXERCISE_RUNS, exercise_command
 
     for label, (chapter, _) in EXERCISE_RUNS.items():
         text = (BOOK / f"{chapter}.md").read_text(encoding="utf-8")

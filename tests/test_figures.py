@@ -5,8 +5,8 @@ import re
 import matplotlib
 import pytest
 
-from sgma_core.chapters import BOOK, CHAPTERS
-from sgma_core.figures import MAX_WIDTH, MIN_FONT, small_fonts, subplots
+from bookkit.chapters import BOOK, CHAPTERS
+from bookkit.figures import MAX_WIDTH, MIN_FONT, small_fonts, subplots
 
 matplotlib.use("Agg")
 
@@ -34,7 +34,7 @@ def test_small_fonts_finds_text_under_9_pt():
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_chapters_draw_through_the_book_style(name):
     source = (BOOK / f"{name}.md").read_text(encoding="utf-8")
-    assert "plt.subplots(" not in source and "figsize=" not in source, f"{name}: use sgma_core.figures.subplots"
+    assert "plt.subplots(" not in source and "figsize=" not in source, f"{name}: use bookkit.figures.subplots"
     small = [m for m in re.findall(r"(?:fontsize|labelsize)=(\d+(?:\.\d+)?)", source) if float(m) < MIN_FONT]
     assert not small, f"{name}: font sizes under {MIN_FONT} pt: {small}"
     widths = [float(w) for w in re.findall(r"subplots\([^)]*width=(\d+(?:\.\d+)?)", source)]

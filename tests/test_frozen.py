@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgma_core.experiment.frozen import (FrozenSettings, branch_features, extract, feature_folder, run,
-                                         train_heads)
+from sgma_core.studies.frozen import branch_features, extract, feature_folder, frozen_config, run, train_heads
 
 
 def test_part_features_average_the_square_around_each_groups_peak():
@@ -28,8 +27,8 @@ def test_heads_learn_the_seen_classes():
     phi = rng.normal(size=(5, 3))
     labels = np.repeat(np.arange(3), 20)
     feats = (phi.T[labels] @ rng.normal(size=(5, 8)))[:, None, :] + 0.1 * rng.normal(size=(60, 1, 8))
-    head = train_heads(feats.astype(np.float32), labels, phi, (0,), 1e-4, FrozenSettings(epochs=100, lr=3e-2))
-    from sgma_core.experiment.frozen import head_scores
+    head = train_heads(feats.astype(np.float32), labels, phi, (0,), 1e-4, frozen_config(epochs=100, lr=3e-2))
+    from sgma_core.studies.frozen import head_scores
 
     assert (head_scores(head, feats.astype(np.float32), phi).argmax(1) == labels).mean() > 0.9
 
@@ -48,7 +47,7 @@ class FakeBackbone(torch.nn.Module):
 
 
 def test_extraction_is_cached_and_resumes(tmp_path, tiny_syn):
-    settings = FrozenSettings(dataset="SYN", size=32)
+    settings = frozen_config(dataset="SYN", image_size=32)
     paths = [tiny_syn.image_paths[r] for r in tiny_syn.trainval[:5]]
     net = FakeBackbone()
     folder = tmp_path / "feats"
@@ -58,12 +57,12 @@ def test_extraction_is_cached_and_resumes(tmp_path, tiny_syn):
     again = extract(paths, net, np.array([[1.0, 0, 0], [0, 1.0, 1.0]]), folder, settings, chunk=2, progress=False)
     assert net.calls == 4 and np.array_equal(first, again)  # only the missing chunk was computed
     with pytest.raises(ValueError, match="other settings.*delete the folder"):
-        extract(paths, net, np.ones((2, 3)), folder, FrozenSettings(dataset="SYN", size=64), chunk=2, progress=False)
+        extract(paths, net, np.ones((2, 3)), folder, frozen_config(dataset="SYN", image_size=64), chunk=2, progress=False)
 
 
 @pytest.mark.slow
 def test_the_whole_path_on_a_small_dataset(tiny_syn, tmp_path):
-    settings = FrozenSettings(dataset="SYN", size=64, epochs=50, grouping_images=32)
+    settings = frozen_config(dataset="SYN", image_size=64, epochs=50, grouping_images=32)
     record = run(tiny_syn, settings, tmp_path, progress=False)
     assert record["complete"] and set(record["results"]) == {"baseline", "SGMA compatibility heads"}
     for r in record["results"].values():
@@ -85,7 +84,7 @@ def test_the_path_on_the_real_photographs_under_the_data_root(tmp_path):
     present = sum(p.is_file() for p in ds.image_paths)
     if present == 0 or present > 200:
         pytest.skip(f"{present} CUB photographs: this test is for a few (all of CUB takes minutes)")
-    record = run(ds, FrozenSettings(epochs=30), tmp_path, progress=False)
+    record = run(ds, frozen_config(epochs=30), tmp_path, progress=False)
     assert sum(record["images"].values()) == present and not record["complete"]
     assert set(record["results"]) == {"baseline", "SGMA compatibility heads"}
-    assert feature_folder(tmp_path, FrozenSettings(epochs=30), np.arange(3), np.ones((2, 3))).parent == tmp_path
+    assert feature_folder(tmp_path, frozen_config(epochs=30), np.arange(3), np.ones((2, 3))).parent == tmp_path

@@ -7,9 +7,10 @@ from sgma_core.localization import hit_rates, nearest_parts, preferred_parts, ra
 
 
 def test_scale_parts_to_the_resized_image():
-    parts = np.array([[[100.0, 50.0, 1.0]]])
+    # pixel i's centre at i: 200 pixels span [-0.5, 199.5], so x = 99.5 (the middle) stays the middle, 31.5 of 64
+    parts = np.array([[[99.5, 49.5, 1.0], [-0.5, 99.5, 0.0]]])
     out = scale_parts(parts, np.array([[200, 100]]), 64)
-    assert out[0, 0].tolist() == [32.0, 32.0, 1.0]
+    assert out[0].tolist() == [[31.5, 31.5, 1.0], [-0.5, 63.5, 0.0]]
 
 
 def test_hits_ignore_invisible_parts_and_name_the_preferred_part():
@@ -27,9 +28,9 @@ def test_hits_ignore_invisible_parts_and_name_the_preferred_part():
 def test_random_points_are_uniform_and_seeded():
     a, b = random_points(1000, 2, 64, seed=1), random_points(1000, 2, 64, seed=1)
     np.testing.assert_array_equal(a, b)
-    assert a.min() >= 0 and a.max() <= 64 and abs(a.mean() - 32) < 2
+    assert a.min() >= -0.5 and a.max() <= 63.5 and abs(a.mean() - 31.5) < 2  # over the image, [-0.5, 63.5]
     # a single part in a 64×64 image: a random point lands within 8 px with probability ≈ π·8²/64²
-    parts = np.tile(np.array([[[32.0, 32.0, 1.0]]]), (1000, 1, 1))
+    parts = np.tile(np.array([[[31.5, 31.5, 1.0]]]), (1000, 1, 1))
     assert hit_rates(a, parts, 8.0).mean() == pytest.approx(np.pi * 64 / 4096, abs=0.02)
 
 
@@ -58,3 +59,26 @@ def test_the_synthetic_birds_tell_classes_apart_by_head_wing_tail_and_beak(tiny_
     flags = discriminative_parts(tiny_syn.part_names, tiny_syn.attribute_names, tiny_syn.att)
     assert dict(zip(tiny_syn.part_names, flags.tolist())) == {
         "beak": True, "crown": True, "eye": True, "wing": True, "tail": True, "belly": False, "breast": False}
+
+
+def test_one_pixel_convention_for_peaks_squares_and_parts():
+    """A hand-made 4 × 4 map at stride 16 (a 64-pixel input): its peak cell (2, 1) is centred at pixel
+    (2.5·16 − 0.5, 1.5·16 − 0.5) = (39.5, 23.5), where eq. (4)'s peak rule centres the square and where a
+    part drawn at that pixel is hit at distance 0; in a 128-pixel original the same point is (79.5, 47.5)."""
+    import torch
+
+    from sgma_core.cropping import peak_centres
+    from sgma_core.localization import box_centres, cell_centres, image_centres, peaks_in_pixels, rescale
+
+    maps = torch.zeros(1, 1, 4, 4)
+    maps[0, 0, 1, 2] = 1.0  # row 1, column 2
+    tx, ty = peak_centres(maps, stride=16)
+    assert (tx.item(), ty.item()) == (39.5, 23.5)
+    assert peaks_in_pixels(maps, 16, 64).tolist() == [[[39.5, 23.5]]]
+    assert peaks_in_pixels(maps, 16, 64, np.array([[128, 128]])).tolist() == [[[79.5, 47.5]]]
+    assert cell_centres(np.array([0, 3]), 16).tolist() == [7.5, 55.5]  # the first and last cell of 64 pixels
+    assert rescale(np.array([[[79.5, 47.5]]]), np.array([[128, 128]]), 64).tolist() == [[[39.5, 23.5]]]
+    parts = np.array([[[39.5, 23.5, 1.0]]])
+    assert hit_rates(peaks_in_pixels(maps, 16, 64), parts, radius=0.0).tolist() == [1.0]
+    assert box_centres(np.array([[10, 20, 5, 4]])).tolist() == [[[12.0, 21.5]]]  # pixels 10…14 and 20…23
+    assert image_centres([64, 64]).tolist() == [[[31.5, 31.5]]]

@@ -7,8 +7,8 @@ import zipfile
 import nbformat
 import pytest
 
-from sgma_core.chapters import BOOK, CHAPTERS
-from sgma_core.notebooks import STUDENT_NOTE, student_markdown, student_notebook, write_downloads
+from bookkit.chapters import BOOK, CHAPTERS
+from bookkit.notebooks import STUDENT_NOTE, student_markdown, student_notebook, write_downloads
 
 SAMPLE = """Text with {glue:text}`t1_diff` and {glue:text}`base_T1:.1f` inside.
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from sgma_core.experiment.real_start import BACKBONES_COMPARED, default_path, run_real_start
+from sgma_core.studies.real_start import BACKBONES_COMPARED, default_path, run_real_start
 
 
 @pytest.mark.slow

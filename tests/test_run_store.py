@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from sgma_core.engine.fit import fit
+from sgma_core.engine.loop import fit
 from sgma_core.engine.runs import DiskFullError, Run, RunFileError, read_metrics
 from sgma_core.profiles import make_config
 from tests.conftest import cross_entropy, tiny_classifier, tiny_problem

@@ -1,14 +1,16 @@
 """The run times every chapter's opening and the course guide show: recorded per chapter and profile
-by ``python -m sgma_core.chapters --record-times`` (``make run-times``), read back with a clear error
+by ``python -m bookkit.chapters --record-times`` (``make run-times``), read back with a clear error
 for a damaged file, and committed for every chapter and papermill exercise."""
 
 import json
 
 import pytest
 
-from sgma_core import chapters
-from sgma_core.chapters import (CHAPTERS, EXERCISE_RUNS, PROFILES_TIMED, RUN_TIMES, format_seconds,
-                                glue_run_times, read_run_times, record_run_time, run_time_text)
+from bookkit import chapters, run_times
+from bookkit.chapters import CHAPTERS
+from bookkit.display import format_seconds
+from bookkit.exercises import EXERCISE_RUNS
+from bookkit.run_times import PROFILES_TIMED, RUN_TIMES, glue_run_times, read_run_times, record_run_time, run_time_text
 
 
 def test_format_seconds():
@@ -32,16 +34,19 @@ def test_a_record_is_written_merged_and_read_back(tmp_path):
 def test_a_damaged_record_names_the_file_and_the_fix(tmp_path):
     path = tmp_path / "times.json"
     path.write_text("{not json")
-    with pytest.raises(ValueError, match=r"times\.json is not valid JSON.*make run-times"):
+    with pytest.raises(ValueError, match=r"times\.json is not a complete JSON record.*make run-times"):
         read_run_times(path)
     path.write_text(json.dumps({"chapters": {}}))
-    with pytest.raises(ValueError, match="no 'profiles' mapping"):
+    with pytest.raises(ValueError, match="times\\.json lacks 'profiles'.*make run-times"):
+        read_run_times(path)
+    path.write_text(json.dumps({"profiles": []}))
+    with pytest.raises(ValueError, match="'profiles' is not a mapping"):
         read_run_times(path)
 
 
 def test_glue_gives_every_opening_its_values(tmp_path, monkeypatch):
     glued = {}
-    monkeypatch.setattr(chapters, "glue", lambda name, value, display=True: glued.__setitem__(name, value))
+    monkeypatch.setattr(run_times, "glue", lambda name, value, display=True: glued.__setitem__(name, value))
     values = glue_run_times("02_baseline", tmp_path / "none.json")
     assert values["run_time_cpu"] == values["run_time_smoke"] == "not measured yet"
     assert {"run_time_baseline_no_learning_smoke", "run_time_baseline_no_learning_cpu"} <= set(glued)

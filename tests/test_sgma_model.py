@@ -72,7 +72,8 @@ def test_what_each_attention_training_mode_trains(mode, freeze_backbone, tmp_pat
     """Eq. (11)'s initialisation, then two epochs of eq. (9) on a tiny run: what a setting freezes keeps
     its weights (and the attention backbone its batch-norm statistics); everything else changes."""
     from sgma_core.attention import initialise_grouping
-    from sgma_core.engine.fit import TrainData, fit
+    from sgma_core.engine.loop import fit
+    from sgma_core.engine.step import TrainData
     from sgma_core.profiles import make_config
     from sgma_core.sgma import SGMAObjective
 
@@ -105,7 +106,8 @@ def test_unknown_attention_training_is_refused():
 def test_alternating_schedule_trains_the_attention_then_the_features(tmp_path):
     """Epoch 0 minimises eqs. (5)-(6) only (the FC pairs move, the joint subnet does not), epoch 1
     eqs. (7)-(8) only (the other way round)."""
-    from sgma_core.engine.fit import TrainData, fit
+    from sgma_core.engine.loop import fit
+    from sgma_core.engine.step import TrainData
     from sgma_core.profiles import make_config
     from sgma_core.sgma import SGMAObjective
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from sgma_core import benchmark
 from sgma_core.backbones import small_vgg
 from sgma_core.cropping import crop_and_zoom
-from sgma_core.engine.fit import make_optimizer
+from sgma_core.engine.loop import make_optimizer
 from sgma_core.engine.step import keep_freed_memory
 from sgma_core.losses import class_center_triplet_loss, compactness_loss, gaussian_peak_targets
 from sgma_core.profiles import make_config
@@ -124,8 +124,8 @@ def test_overhead_benchmark_leaves_out_what_does_not_train():
     assert all(p.grad is not None for p in step.model.branches[0].parameters())
 
 
-def test_locating_alone_gives_the_forward_passes_maps_and_squares():
-    from sgma_core.experiment.recipes import _snapshot
+def test_locating_alone_gives_the_forward_passes_maps_and_squares(tmp_path):
+    from sgma_core.experiment.recipes import Snapshots
 
     model = tiny_sgma().eval()
     x = torch.rand(3, 3, 24, 24)
@@ -135,7 +135,9 @@ def test_locating_alone_gives_the_forward_passes_maps_and_squares():
     images = (torch.rand(3, 3, 24, 24) * 255).to(torch.uint8)
     for mode in (True, False):
         model.train(mode)
-        snap = _snapshot(model, images, torch.randn(6, 5))
+        snapshots = Snapshots(tmp_path / "snapshots.pt", images, torch.randn(6, 5))
+        snapshots.take(model, 0)
+        snap = snapshots.epochs[0]
         assert sorted(snap) == ["maps", "ts", "tx", "ty"] and snap["maps"].shape[0] == 3
         assert model.training is mode  # a snapshot leaves the model as it found it
 

@@ -8,7 +8,8 @@ import torch
 from sgma_core.experiment import prepare_data, train_baseline
 from sgma_core.profiles import PROFILES, make_config
 from tests.conftest import cross_entropy, tiny_classifier, tiny_problem
-from sgma_core.engine.fit import NonFiniteLossError, RunMismatchError, fit, read_metrics
+from sgma_core.engine.loop import NonFiniteLossError, fit
+from sgma_core.engine.runs import RunMismatchError, read_metrics
 from sgma_core.engine.step import LossOf, train_step
 
 
@@ -123,19 +124,6 @@ def test_baseline_learns_on_tiny_synthetic(tiny_root, tmp_path):
     assert all(0 <= history[-1][k] <= 1 for k in ("T1", "u", "s", "H"))
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert (tmp_path / "backbone").is_dir() and (tmp_path / "baseline").is_dir()
-
-
-def test_moved_modules_keep_their_old_names():
-    import importlib
-
-    from sgma_core import MOVED
-
-    for old, new in MOVED.items():
-        module = importlib.import_module(old)
-        assert module is importlib.import_module(new) and module.__spec__.name == new
-    from sgma_core.training import fit as old_fit  # what scripts of the earlier layout import
-
-    assert old_fit is fit
 
 
 def test_a_reused_run_comes_back_in_eval_mode_like_a_trained_one(tmp_path):

@@ -2,7 +2,7 @@
 
 * :mod:`~sgma_core.engine.step` — :func:`~sgma_core.engine.step.train_step`, the one optimiser step
   (forward and loss, backward, update), and the batch it is given;
-* :mod:`~sgma_core.engine.fit` — :func:`~sgma_core.engine.fit.fit`: epochs of steps, the plateau
+* :mod:`~sgma_core.engine.loop` — :func:`~sgma_core.engine.loop.fit`: epochs of steps, the plateau
   schedule, evaluation, progress;
 * :mod:`~sgma_core.engine.runs` — the run store: a run's identity and folder, checkpoints,
   metrics as JSON Lines, "train only if missing";

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import pickle
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ import torch
 
 from sgma_core.engine import distributed
 from sgma_core.paths import runs_root
+from sgma_core.records import DiskFullError, disk_full, save_atomically
 from sgma_core.profiles import RUNTIME_ONLY, RunConfig, config_dict
 
 BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "vgg_layer", "lite0_layer", "image_size", "batch_size", "lr",
@@ -57,10 +57,6 @@ class RunMismatchError(ValueError):
 
 class RunFileError(ValueError):
     """A file of a run folder is damaged, or holds something other than tensors and numbers."""
-
-
-class DiskFullError(OSError):
-    """The disk filled up while a run's file was written."""
 
 
 # Settings that only mean something for one backbone, left out of the identity of runs with another one (so
@@ -103,39 +99,6 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     return records
 
 
-def _disk_full(exc: BaseException, path: Path) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    try:  # torch reports a failed write as "enforce fail at inline_container.cc" without the cause
-        return isinstance(exc, RuntimeError) and shutil.disk_usage(path.parent).free < 64 * 2**20
-    except OSError:
-        return False
-
-
-def write_record(path: str | Path, record: dict) -> Path:
-    """A results record as indented JSON, written atomically (its folder created); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomically(path, lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
-    return path
-
-
-def save_atomically(path: Path, write) -> None:
-    """Write ``path`` through a temporary file moved into place: readers see the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if _disk_full(exc, path):
-            raise DiskFullError(errno.ENOSPC, f"the disk is full: {path} could not be written "
-                                f"({shutil.disk_usage(path.parent).free // 2**20} MiB free there). Free some space, "
-                                "or give runs_dir / --runs-dir on another disk, and run the same command again: the "
-                                "run resumes from its last finished epoch.") from exc
-        raise
-
-
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     """A checkpoint written by :meth:`Run.end_epoch` (tensors, numbers, strings: nothing is unpickled)."""
     try:
@@ -166,21 +129,10 @@ class Run:
         name = f"{config.dataset}-{config.profile}-seed{config.seed}-{settings_hash(identity)}"
         return cls(runs_root(runs_dir) / kind / name, keys, dict(extra or {}))
 
-    @property
-    def config_path(self) -> Path:
-        return self.path / "config.json"
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.path / "last.pt"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
-
-    @property
-    def final_path(self) -> Path:
-        return self.path / "final.json"
+    def __post_init__(self) -> None:
+        # the four files of a run folder (the module's docstring)
+        self.config_path, self.metrics_path, self.checkpoint_path, self.final_path = (
+            self.path / name for name in ("config.json", "metrics.jsonl", "last.pt", "final.json"))
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -257,7 +209,7 @@ class Run:
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            if _disk_full(exc, self.metrics_path):
+            if disk_full(exc, self.metrics_path):
                 raise DiskFullError(errno.ENOSPC, f"the disk is full: {self.metrics_path} could not be written. Free "
                                     "some space and run the same command again: the run resumes.") from exc
             raise

@@ -4,7 +4,12 @@
 * :mod:`~sgma_core.experiment.recipes` — :func:`pretrained_backbone`, :func:`train_baseline`,
   :func:`train_sgma` (with eq. (11)'s initialisation), each a stored, resumable run;
 * :mod:`~sgma_core.experiment.evaluate` — one batched forward pass, the three rules' scores,
-  ZSL/GZSL metrics, calibrated stacking, mean ± std over seeds.
+  ZSL/GZSL metrics, calibrated stacking, mean ± std over seeds;
+* :mod:`~sgma_core.experiment.where` — the test images SGMA's maps are kept of, and where their peaks
+  land against the parts;
+* :mod:`~sgma_core.experiment.real_birds` — eq. (11)'s channel groups on real photographs (chapter 06).
+
+The studies that write records (``results/``) are in :mod:`sgma_core.studies`.
 """
 
 from sgma_core.experiment.evaluate import (batched_forward, calibrated_gzsl, class_prototypes, predict_scores,
@@ -12,7 +17,9 @@ from sgma_core.experiment.evaluate import (batched_forward, calibrated_gzsl, cla
 from sgma_core.experiment.prepare import PreparedData, prepare_data
 from sgma_core.experiment.recipes import (build_sgma, initialise_grouping, pretrained_backbone, train_baseline,
                                           train_sgma)
+from sgma_core.experiment.where import parts_at_input_size, peak_hits, snapshot_images, snapshot_points, snapshot_rows
 
 __all__ = ["PreparedData", "batched_forward", "build_sgma", "calibrated_gzsl", "class_prototypes",
-           "initialise_grouping", "predict_scores", "prepare_data", "pretrained_backbone", "sgma_evaluator",
-           "sgma_outputs", "sgma_rule_scores", "summarize", "train_baseline", "train_sgma", "zsl_evaluator"]
+           "initialise_grouping", "parts_at_input_size", "peak_hits", "predict_scores", "prepare_data",
+           "pretrained_backbone", "sgma_evaluator", "sgma_outputs", "sgma_rule_scores", "snapshot_images",
+           "snapshot_points", "snapshot_rows", "summarize", "train_baseline", "train_sgma", "zsl_evaluator"]

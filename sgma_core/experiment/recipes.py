@@ -4,6 +4,7 @@ eq. (11)'s initialisation, each stored as a run (:mod:`sgma_core.engine.runs`) a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -11,10 +12,10 @@ import numpy as np
 import torch
 
 from sgma_core.attention import initialise_grouping as _initialise_grouping
-from sgma_core.backbones import IMAGENET_BACKBONES, Backbone, backbone_for, build_backbone
+from sgma_core.backbones import IMAGENET_BACKBONES, Backbone, backbone_for
 from sgma_core.baseline import BaselineObjective, BaselineZSL, SeenClassifier, seen_classifier_loss
 from sgma_core.engine import distributed
-from sgma_core.engine.fit import fit
+from sgma_core.engine.loop import fit
 from sgma_core.engine.runs import Run, RunFileError, load_checkpoint, save_atomically
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import batched_forward, predict_scores, sgma_evaluator, zsl_evaluator
@@ -24,7 +25,7 @@ from sgma_core.profiles import RunConfig
 from sgma_core.sgma import SGMA, SGMAObjective
 
 
-def _split_extra(prepared: PreparedData) -> dict:
+def split_extra(prepared: PreparedData) -> dict:
     """Validation runs are stored apart from test runs (their seen classes differ)."""
     return {} if prepared.split == "test" else {"split": prepared.split}
 
@@ -40,7 +41,7 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
     if config.backbone in IMAGENET_BACKBONES:
         return backbone_for(config), []
     torch.manual_seed(config.seed)
-    backbone = build_backbone(config.backbone)
+    backbone = backbone_for(config)
     if config.pretrain_epochs <= 0:
         return backbone, []
     clf = SeenClassifier(backbone, prepared.n_seen)
@@ -50,7 +51,7 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
         return {"seen_acc": per_class_accuracy(prepared.test_seen_labels, pred)}
 
     pretraining = dataclasses.replace(config, epochs=config.pretrain_epochs)
-    run = Run.of("backbone", pretraining, runs_dir, extra={"pretrain": True, **_split_extra(prepared)})
+    run = Run.of("backbone", pretraining, runs_dir, extra={"pretrain": True, **split_extra(prepared)})
     history = fit(clf, prepared.train, seen_classifier_loss, pretraining, run, evaluate=evaluate, progress=progress)
     return clf.backbone, history
 
@@ -64,7 +65,7 @@ def train_baseline(prepared: PreparedData, config: RunConfig, runs_dir: str | Pa
     if config.freeze_backbone:
         model.backbone.requires_grad_(False)
     objective = BaselineObjective(model, prepared.phi_seen.to(resolve_device(config.device)))
-    run = Run.of("baseline", config, runs_dir, extra=_split_extra(prepared))
+    run = Run.of("baseline", config, runs_dir, extra=split_extra(prepared))
     history = fit(model, prepared.train, objective, config, run, evaluate=zsl_evaluator(prepared),
                   progress=progress, **fit_kwargs)
     return model, history
@@ -96,12 +97,51 @@ class _Locate(torch.nn.Module):
         return self.model.locate(x)
 
 
-def _snapshot(model, images: torch.Tensor, phi: torch.Tensor) -> dict[str, np.ndarray]:
-    return batched_forward(_Locate(model).train(model.training), images, phi, 64, keys=SNAPSHOT_KEYS)
+def images_digest(images: torch.Tensor) -> str:
+    """SHA-256 of uint8 images ``[N, 3, S, S]`` (their shape and every pixel): which images a snapshot shows."""
+    digest = hashlib.sha256(str(tuple(images.shape)).encode())
+    digest.update(np.ascontiguousarray(images.numpy()).data)
+    return digest.hexdigest()
 
 
-def _as_tensors(outputs: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in outputs.items()}
+class Snapshots:
+    """SGMA's maps and squares on fixed images before training (epoch −1) and after every epoch, kept in
+    the run folder as ``snapshots.pt`` (tensors, numbers and the images' digest: nothing is unpickled).
+
+    A stored file is used only for the same images (:func:`images_digest`); a file of other images
+    (for example 4 where the chapter now asks for all), of the older layout or damaged is replaced,
+    and the maps before training and after the last epoch are computed again."""
+
+    def __init__(self, path: Path, images: torch.Tensor, phi: torch.Tensor) -> None:
+        self.path, self.images, self.phi = path, images, phi
+        self.digest = images_digest(images)
+        self.epochs: dict[int, dict[str, np.ndarray]] = self._load()
+
+    def _load(self) -> dict[int, dict[str, np.ndarray]]:
+        if not self.path.is_file():
+            return {}
+        try:
+            stored = load_checkpoint(self.path)
+        except RunFileError as exc:
+            if isinstance(exc.__cause__, pickle.UnpicklingError):
+                raise  # refused: never loaded
+            print(f"{self.path} is damaged; the maps before training and after the last epoch are computed again, "
+                  "those of the epochs between are lost", flush=True)
+            return {}
+        if stored.get("images") != self.digest:
+            return {}  # snapshots of other images: computed again for these
+        return {int(e): {k: v.numpy() for k, v in snap.items()} for e, snap in stored["epochs"].items()}
+
+    def take(self, model: SGMA, epoch: int) -> None:
+        """The maps and squares of ``model`` on the images, as those after ``epoch``."""
+        self.epochs[epoch] = batched_forward(_Locate(model).train(model.training), self.images, self.phi, 64,
+                                             keys=SNAPSHOT_KEYS)
+
+    def save(self) -> None:
+        if distributed.is_main():
+            epochs = {e: {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in s.items()}
+                      for e, s in self.epochs.items()}
+            save_atomically(self.path, lambda p: torch.save({"images": self.digest, "epochs": epochs}, p))
 
 
 def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path | None = None, progress: bool = True,
@@ -110,41 +150,29 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
 
     ``info`` holds the channel-grouping result, ``test_scores`` (the three rules' scores on the
     test sets from the last epoch's evaluation, or None when the run was loaded from the store)
-    and, when ``snapshot_images`` (uint8) are given,
-    the maps and squares on them before training and after every epoch (also saved in the run
-    folder as ``snapshots.pt``, tensors only, so a resumed run keeps the earlier ones).
+    and, when ``snapshot_images`` (uint8) are given, ``snapshots``: the maps and squares on them
+    before training and after every epoch (:class:`Snapshots`, kept in the run folder, so a
+    resumed or reused run keeps the earlier ones when the images are the same).
     """
     backbone, _ = pretrained_backbone(prepared, config, runs_dir, progress)
     model = build_sgma(prepared, config, backbone)
     device = resolve_device(config.device)
     model.to(device)
-    run = Run.of("sgma", config, runs_dir, extra=_split_extra(prepared))
+    run = Run.of("sgma", config, runs_dir, extra=split_extra(prepared))
     info = {"grouping": initialise_grouping(model, prepared, config)}
     objective = SGMAObjective.from_config(model, prepared.phi_seen.to(device), config)
-
-    snap_path = run.path / "snapshots.pt"
-    snapshots: dict[int, dict] = {}
-    callback = fit_kwargs.pop("on_epoch_end", None)
+    snapshots = None
     if snapshot_images is not None:
         run.path.mkdir(parents=True, exist_ok=True)
-        if snap_path.is_file():
-            try:
-                stored = load_checkpoint(snap_path)
-            except RunFileError as exc:
-                if isinstance(exc.__cause__, pickle.UnpicklingError):
-                    raise  # refused: never loaded
-                print(f"{snap_path} is damaged; the maps before training and after the last epoch are computed again, "
-                      "those of the epochs between are lost", flush=True)
-                stored = {}
-            snapshots = {int(e): {k: v.numpy() for k, v in snap.items()} for e, snap in stored.items()}
-        if -1 not in snapshots:
-            snapshots[-1] = _snapshot(model, snapshot_images, prepared.phi_gzsl)
+        snapshots = Snapshots(run.path / "snapshots.pt", snapshot_images, prepared.phi_gzsl)
+        if -1 not in snapshots.epochs:
+            snapshots.take(model, -1)
+    callback = fit_kwargs.pop("on_epoch_end", None)
 
     def on_epoch_end(epoch, record):
-        if snapshot_images is not None:
-            snapshots[epoch] = _snapshot(model, snapshot_images, prepared.phi_gzsl)
-            if distributed.is_main():
-                save_atomically(snap_path, lambda p: torch.save({e: _as_tensors(s) for e, s in snapshots.items()}, p))
+        if snapshots is not None:
+            snapshots.take(model, epoch)
+            snapshots.save()
         if callback is not None:
             callback(epoch, record)
 
@@ -154,8 +182,9 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     # the GZSL scores of the three rules on the prepared test sets, from the evaluation after the last
     # epoch when this call trained it; None for a run loaded from the store (sgma_rule_scores gives them)
     info["test_scores"] = evaluate.last_scores
-    if snapshot_images is not None and history and history[-1]["epoch"] not in snapshots:
-        # a run finished without snapshots (trained elsewhere, e.g. by sgma_core.train): at least the end
-        snapshots[history[-1]["epoch"]] = _snapshot(model, snapshot_images, prepared.phi_gzsl)
-    info["snapshots"] = snapshots
+    if snapshots is not None:
+        if history and history[-1]["epoch"] not in snapshots.epochs:  # a stored run, its snapshots of other images
+            snapshots.take(model, history[-1]["epoch"])
+            snapshots.save()
+        info["snapshots"] = snapshots.epochs
     return model, history, info

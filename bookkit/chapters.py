@@ -6,10 +6,10 @@ converted with jupytext, executed with the given parameters, and written to
 executing again. Parameters are checked against the chapter's ``parameters`` cell: an unknown
 name is an error, not a silently ignored variable.
 
-    python -m sgma_core.chapters                          # every chapter, cpu profile
-    python -m sgma_core.chapters 02_baseline -p profile smoke -p seeds "[0]"
-    python -m sgma_core.chapters --all -p profile smoke --out /tmp/book/_executed
-    python -m sgma_core.chapters 02_baseline --plain -p profile paper   # no Jupyter: glued values printed
+    python -m bookkit.chapters                          # every chapter, cpu profile
+    python -m bookkit.chapters 02_baseline -p profile smoke -p seeds "[0]"
+    python -m bookkit.chapters --all -p profile smoke --out /tmp/book/_executed
+    python -m bookkit.chapters 02_baseline --plain -p profile paper   # no Jupyter: glued values printed
 
 ``--plain`` runs the chapter's paired percent script (``book/<chapter>.py``) cell by cell in this
 process, with the parameters injected after its ``parameters`` cell exactly as papermill injects
@@ -34,98 +34,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
-from sgma_core.cli import add_debug_flag, command, debugging
-from sgma_core.paths import current_commit, repo_root
+from bookkit.exercises import EXERCISE_RUNS
+from bookkit.run_times import RUN_TIMES, record_run_time
+from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters
+from sgma_core.paths import repo_root
 
 BOOK = repo_root() / "book"
 CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices",
             "06_real_birds"]
-# How long each chapter takes to execute from an empty runs folder, per profile: written by
-# `make run-times` (``--record-times``), read by every chapter's opening and by the course guide.
-RUN_TIMES = BOOK / "run_times.json"
-PROFILES_TIMED = ("smoke", "cpu")
-
-
-def glue(name: str, value, display: bool = True) -> None:
-    """``myst_nb.glue`` inside a notebook kernel; elsewhere (a ``--plain`` run) print ``[glue] name = value``."""
-    try:
-        from IPython import get_ipython
-
-        in_kernel = get_ipython() is not None
-    except ImportError:
-        in_kernel = False
-    if in_kernel:
-        from myst_nb import glue as myst_glue
-
-        myst_glue(name, value, display=display)
-    else:
-        print(f"[glue] {name} = {value!r}"[:400], flush=True)
-
-
-def format_seconds(seconds: float) -> str:
-    """``"40 s"`` under a minute and a half, ``"4.5 min"`` above."""
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
-
-
-def read_run_times(path: str | Path = RUN_TIMES) -> dict:
-    """The run-time record (``{"machine": …, "profiles": {profile: {chapter: {"seconds", "date", "commit"}}}}``);
-    an empty record where there is none yet."""
-    path = Path(path)
-    if not path.is_file():
-        return {"profiles": {}}
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}): delete it and run `make run-times` again.") from None
-    if not isinstance(record.get("profiles"), dict):
-        raise ValueError(f"{path} has no 'profiles' mapping: delete it and run `make run-times` again.")
-    return record
-
-
-def record_run_time(path: str | Path, name: str, profile: str, seconds: float) -> None:
-    """Store one chapter's execution time under its profile, replacing the previous one (atomically)."""
-    path = Path(path)
-    record = read_run_times(path)
-    record["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
-    record["profiles"].setdefault(profile, {})[name] = {
-        "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d"), "commit": current_commit()}
-    from sgma_core.engine.runs import save_atomically
-
-    save_atomically(path, lambda p: p.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8"))
-
-
-def run_time_text(name: str, profile: str, record: dict | str | Path = RUN_TIMES) -> str:
-    """``"4.5 min"`` as recorded for ``name`` on ``profile`` (in ``record``, or the record at that path), or
-    ``"not measured yet"``."""
-    record = record if isinstance(record, dict) else read_run_times(record)
-    entry = record["profiles"].get(profile, {}).get(name)
-    return format_seconds(entry["seconds"]) if entry else "not measured yet"
-
-
-# The exercises that are papermill runs: label → (chapter, parameters besides profile and the folders).
-# `make run-times` times each after the chapters (their stored runs reused, as for a reader who ran
-# the chapter first); the chapter glues ``run_time_<label>_<profile>``; book/exercises.py runs them.
-EXERCISE_RUNS = {
-    "ex-baseline-no-learning": ("02_baseline", {"seeds": [0], "overrides": {"lr": 1e-7}}),
-    "ex-learned-centre": ("04_sgma_training", {"seeds": [0], "overrides": {"centre_rule": "learned"}}),
-    "ex-real-head": ("06_real_birds", {"layer": "head", "frozen": False}),
-}
-
-
-def exercise_command(label: str, profile: str = "smoke") -> str:
-    """The shell command of a papermill exercise, as a reader types it."""
-    chapter, params = EXERCISE_RUNS[label]
-    parts = [f"python -m sgma_core.chapters {chapter}"]
-    if "profile" in declared_parameters(chapter):
-        parts.append(f"-p profile {profile}")
-    for key, value in params.items():
-        if isinstance(value, (list, dict)):
-            parts.append(f"-p {key} '{yaml.safe_dump(value, default_flow_style=True).strip()}'")
-        else:
-            parts.append(f"-p {key} {str(value).lower() if isinstance(value, bool) else value}")
-    return " ".join(parts) + f" --out runs/exercises/{label}"
 
 
 def glued_values(notebook: str | Path) -> dict[str, str]:
@@ -142,50 +59,6 @@ def glued_values(notebook: str | Path) -> dict[str, str]:
                 values[meta["name"]] = data.get("text/plain", "")
     return values
 
-
-def glue_run_times(name: str, path: str | Path = RUN_TIMES) -> dict[str, str]:
-    """Glue ``run_time_smoke``, ``run_time_cpu`` and ``run_time_machine`` for a chapter's opening, and
-    ``run_time_<exercise>_<profile>`` for its papermill exercises."""
-    record = read_run_times(path)
-    values = {f"run_time_{p}": run_time_text(name, p, record) for p in PROFILES_TIMED}
-    for label, (chapter, _) in EXERCISE_RUNS.items():
-        if chapter == name:
-            key = label.removeprefix("ex-").replace("-", "_")
-            values.update({f"run_time_{key}_{p}": run_time_text(label, p, record) for p in PROFILES_TIMED})
-    values["run_time_machine"] = record.get("machine", "no machine recorded")
-    for key, value in values.items():
-        glue(key, value, display=False)
-    return values
-
-
-def markdown_table(headers: list[str], rows: list[list]) -> str:
-    """A Markdown table (cells converted with ``str``)."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
-
-
-def show_markdown(text: str) -> None:
-    """Markdown rendered in the book (tables that fit the column); printed in a plain run."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import Markdown, display
-
-        if get_ipython() is not None:
-            display(Markdown(text))
-            return
-    except ImportError:
-        pass
-    print(text, flush=True)
-
-
-def show_settings(config, seeds) -> None:
-    """A run's settings as a two-column table, folded until clicked (the dump is long; the prose names
-    the settings that matter)."""
-    from sgma_core.profiles import config_dict
-
-    rows = [[f"`{key}`", f"`{value!r}`"] for key, value in config_dict(config).items()]
-    show_markdown(f":::{{admonition}} The settings of this run (seeds {', '.join(map(str, seeds))}): click to open\n"
-                  f":class: dropdown\n\n{markdown_table(['setting', 'value'], rows)}\n:::")
 
 
 def percent_cells(name: str) -> list[tuple[str, list[str], str]]:
@@ -246,8 +119,9 @@ def run_plain(name: str, parameters: dict | None = None, strict: bool = True) ->
 
 
 def chapter_source(name: str) -> Path:
+    """``book/<name>.md`` of a chapter of the book (:data:`CHAPTERS`); any other name is refused."""
     path = BOOK / f"{name}.md"
-    if not path.is_file():
+    if name not in CHAPTERS or not path.is_file():
         close = difflib.get_close_matches(name, CHAPTERS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"no chapter {name!r} ({path} not found).{hint} Chapters: {', '.join(CHAPTERS)}.")
@@ -318,9 +192,7 @@ TRAINING_PARAMETERS = ("profile", "dataset", "seeds", "overrides")
 def check_parameters(params: dict) -> None:
     """The chapters' own parameters checked before any chapter starts: the training ones as the
     chapters use them (:func:`sgma_core.profiles.make_experiment`), the others by type."""
-    from sgma_core.profiles import make_experiment
-
-    from sgma_core.profiles import resolve_overrides
+    from sgma_core.profiles import make_experiment, resolve_overrides
 
     overrides = resolve_overrides(params.get("overrides", {}))
     if any(k in params for k in TRAINING_PARAMETERS):
@@ -341,47 +213,53 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:500]
 
 
-@command
-def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m sgma_core.chapters", description="Execute chapters with papermill.")
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bookkit.chapters", description="Execute chapters with papermill.")
     p.add_argument("chapters", nargs="*", help=f"chapter names (default: all of {', '.join(CHAPTERS)})")
     p.add_argument("--all", action="store_true", help="every chapter")
-    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="a parameter; VALUE is parsed as YAML")
+    add_parameter_option(p, "a chapter parameter")
     p.add_argument("--out", default=str(BOOK / "_executed"), help="folder for the executed notebooks")
     p.add_argument("--record-times", metavar="JSON", default=None,
-                   help=f"store each chapter's execution time under its profile in JSON (the book's record: {RUN_TIMES.relative_to(repo_root())})")
+                   help="store each chapter's execution time under its profile in JSON (the book's record: "
+                        f"{RUN_TIMES.relative_to(repo_root())})")
     p.add_argument("--exercises", action="store_true",
                    help="after the chapters, run the papermill exercises (EXERCISE_RUNS) of those chapters too")
     p.add_argument("--plain", action="store_true",
                    help="run the percent scripts as plain Python in this process (no Jupyter); glued values are printed")
     add_debug_flag(p)
-    args = p.parse_args(argv)
-    names = CHAPTERS if args.all or not args.chapters else args.chapters
-    for name in names:
-        chapter_source(name)  # an unknown chapter name is an error before anything runs
-    params = {k: yaml.safe_load(v) for k, v in args.parameter}
-    check_parameters(params)
-    if args.plain:
-        for name in names:
-            t0 = time.perf_counter()
-            print(f"executing {name} as plain Python …", flush=True)
-            run_plain(name, params, strict=False)
-            print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-        return 0
+    return p
+
+
+def check_declared(names: list[str], params: dict) -> None:
+    """Every parameter is declared by at least one of the chapters ``names`` (else :class:`ValueError`)."""
     declared = {n: declared_parameters(n) for n in names}
+    valid = sorted({k for d in declared.values() for k in d})
     for key in params:
-        if not any(key in d for d in declared.values()):
-            valid = sorted({k for d in declared.values() for k in d})
+        if key not in valid:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            p.exit(2, f"error: no chapter among {', '.join(names)} has a parameter {key!r}.{hint} "
-                      f"Parameters: {', '.join(valid)}.\n")
-    # (what is timed, chapter, output folder, parameters): the chapters, then their papermill exercises
-    jobs = [(name, name, Path(args.out), params) for name in names]
-    if args.exercises:
-        jobs += [(label, chapter, Path(args.out) / label, {**params, **extra})
-                 for label, (chapter, extra) in EXERCISE_RUNS.items() if chapter in names]
+            raise ValueError(f"no chapter among {', '.join(names)} has a parameter {key!r}.{hint} "
+                             f"Parameters: {', '.join(valid)}.")
+
+
+def writable_folder(path: str | Path) -> Path:
+    """``path`` as a folder this process can write into (created if missing), or :class:`ValueError`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {path} is a file, not a folder: give a folder for the executed notebooks.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {path} cannot be written ({exc.strerror or exc}): give a folder you can write "
+                         "to.") from None
+    return path
+
+
+def run_jobs(jobs: list[tuple[str, str, Path, dict]], record_times: str | None, profile: str, argv: list[str]) -> int:
+    """Execute ``(label, chapter, out folder, parameters)`` jobs in order, each timed (and recorded in
+    ``record_times`` under ``profile``); the first failure stops with exit status 1."""
     for label, name, out, job_params in jobs:
         t0 = time.perf_counter()
         print(f"executing {name}{'' if label == name else f' (exercise {label})'} …", flush=True)
@@ -399,10 +277,37 @@ def main(argv: list[str]) -> int:
             return 1
         seconds = time.perf_counter() - t0
         print(f"  {path} ({seconds:.0f} s)", flush=True)
-        if args.record_times:
-            record_run_time(args.record_times, label, str(params.get("profile", "cpu")), seconds)
-    print(json.dumps({"executed": names, "out": args.out}))
+        if record_times:
+            record_run_time(record_times, label, profile, seconds)
     return 0
+
+
+@command
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    names = CHAPTERS if args.all or not args.chapters else args.chapters
+    for name in names:
+        chapter_source(name)  # an unknown chapter name is an error before anything runs
+    params = parse_parameters(args.parameter)
+    check_parameters(params)
+    if args.plain:
+        for name in names:
+            t0 = time.perf_counter()
+            print(f"executing {name} as plain Python …", flush=True)
+            run_plain(name, params, strict=False)
+            print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+        return 0
+    check_declared(names, params)
+    out = writable_folder(args.out)
+    # (what is timed, chapter, output folder, parameters): the chapters, then their papermill exercises
+    jobs = [(name, name, out, params) for name in names]
+    if args.exercises:
+        jobs += [(label, chapter, writable_folder(out / label), {**params, **extra})
+                 for label, (chapter, extra) in EXERCISE_RUNS.items() if chapter in names]
+    status = run_jobs(jobs, args.record_times, str(params.get("profile", "cpu")), argv)
+    if status == 0:
+        print(json.dumps({"executed": names, "out": str(out)}))
+    return status
 
 
 if __name__ == "__main__":

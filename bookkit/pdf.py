@@ -1,4 +1,4 @@
-"""The whole book as one PDF, for handouts: ``python -m sgma_core.pdf SINGLEHTML_DIR OUT.pdf
+"""The whole book as one PDF, for handouts: ``python -m bookkit.pdf SINGLEHTML_DIR OUT.pdf
 [--no-solutions]``.
 
 ``make pdf`` builds the book as a single HTML page (Jupyter Book's ``singlehtml`` builder, from the
@@ -130,7 +130,7 @@ def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0
 
 @command
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m sgma_core.pdf", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bookkit.pdf", description=__doc__.split("\n\n")[0])
     p.add_argument("singlehtml", help="the singlehtml build folder (holds index.html)")
     p.add_argument("out", help="the PDF to write")
     p.add_argument("--no-solutions", action="store_true", help="leave the exercises' solutions out (students' handout)")

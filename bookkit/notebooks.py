@@ -1,7 +1,7 @@
 """The notebooks a reader downloads: the *student* form of each chapter (unexecuted, exercises kept,
 solutions removed) and the *executed* form the book renders (outputs and solutions included).
 
-    python -m sgma_core.notebooks --out _build/downloads       # student/, executed/ and two zip files
+    python -m bookkit.notebooks --out _build/downloads       # student/, executed/ and two zip files
 
 The book's build calls :func:`write_downloads` (``_ext/book_downloads.py``) and links the files from
 the course guide. A student notebook is made from the chapter's MyST source with jupytext; its
@@ -17,7 +17,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from sgma_core.chapters import BOOK, CHAPTERS
+from bookkit.chapters import BOOK, CHAPTERS
 from sgma_core.cli import command
 
 SOLUTION = re.compile(r"^(`{4,})\{solution\}.*?^\1[ \t]*$\n?", re.M | re.S)
@@ -96,7 +96,7 @@ def write_downloads(out: str | Path, executed: str | Path | None = BOOK / "_exec
 
 @command
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m sgma_core.notebooks", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bookkit.notebooks", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="_build/downloads", help="folder for student/, executed/ and the zip files")
     p.add_argument("--executed", default=str(BOOK / "_executed"), help="folder of the executed chapters")
     args = p.parse_args(argv)

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from sgma_core.engine import distributed
-from sgma_core.engine.runs import Run, RunMismatchError, load_checkpoint, read_metrics  # noqa: F401
-from sgma_core.engine.step import (LossOf, TrainData, epoch_generator, keep_freed_memory, make_batch,  # noqa: F401
-                                   resolve_device, seed_everything, train_step, uses_bf16)
+from sgma_core.engine.runs import Run, load_checkpoint, read_metrics
+from sgma_core.engine.step import (LossOf, TrainData, epoch_generator, keep_freed_memory, make_batch, resolve_device,
+                                   seed_everything, train_step, uses_bf16)
 from sgma_core.profiles import RunConfig
 
 

@@ -1,0 +1,13 @@
+"""bookkit: the tools that turn the chapters into a book — not part of the method.
+
+* :mod:`~bookkit.chapters` — the chapter runner (``python -m bookkit.chapters``): papermill, or plain
+  Python where there is no Jupyter;
+* :mod:`~bookkit.display` — what a chapter shows: glued values, Markdown tables, a chapter's opening;
+* :mod:`~bookkit.figures` — the book's figure style;
+* :mod:`~bookkit.run_times` — how long each chapter takes, recorded by ``make run-times``;
+* :mod:`~bookkit.exercises` — the exercises that are papermill runs;
+* :mod:`~bookkit.notebooks` — the student and executed notebooks to download;
+* :mod:`~bookkit.pdf` — the whole book as one PDF.
+
+It imports :mod:`sgma_core`; :mod:`sgma_core` never imports it.
+"""

@@ -1,0 +1,86 @@
+"""What a chapter shows besides its figures: values glued into the prose, Markdown tables that fit the
+column, a run's settings folded in a dropdown, and the opening cell every training chapter shares."""
+
+from __future__ import annotations
+
+import time
+
+def glue(name: str, value, display: bool = True) -> None:
+    """``myst_nb.glue`` inside a notebook kernel; elsewhere (a ``--plain`` run) print ``[glue] name = value``."""
+    try:
+        from IPython import get_ipython
+
+        in_kernel = get_ipython() is not None
+    except ImportError:
+        in_kernel = False
+    if in_kernel:
+        from myst_nb import glue as myst_glue
+
+        myst_glue(name, value, display=display)
+    else:
+        print(f"[glue] {name} = {value!r}"[:400], flush=True)
+
+
+def format_seconds(seconds: float) -> str:
+    """``"40 s"`` under a minute and a half, ``"4.5 min"`` above."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    """A Markdown table (cells converted with ``str``)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def show_markdown(text: str) -> None:
+    """Markdown rendered in the book (tables that fit the column); printed in a plain run."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+
+        if get_ipython() is not None:
+            display(Markdown(text))
+            return
+    except ImportError:
+        pass
+    print(text, flush=True)
+
+
+def show_settings(config, seeds) -> None:
+    """A run's settings as a two-column table, folded until clicked (the dump is long; the prose names
+    the settings that matter)."""
+    from sgma_core.profiles import config_dict
+
+    rows = [[f"`{key}`", f"`{value!r}`"] for key, value in config_dict(config).items()]
+    show_markdown(f":::{{admonition}} The settings of this run (seeds {', '.join(map(str, seeds))}): click to open\n"
+                  f":class: dropdown\n\n{markdown_table(['setting', 'value'], rows)}\n:::")
+
+
+
+DATASET_NAMES = {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers"}
+
+
+def open_training_chapter(name: str, profile: str, dataset: str, seeds, overrides):
+    """The opening of a training chapter, from its papermill parameters: the experiment it runs
+    (:func:`sgma_core.profiles.make_experiment`, every setting checked), the device, and the glued
+    values its header sentence and opening show (``profile``, ``dataset_name``, ``device``,
+    ``started``, the run times); the settings are shown folded. Returns ``(experiment, device)``."""
+    import platform
+
+    import torch
+
+    from bookkit.run_times import glue_run_times
+    from sgma_core.engine.step import resolve_device
+    from sgma_core.profiles import make_experiment, resolve_overrides
+
+    experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
+    config = experiment.config
+    device = resolve_device(config.device)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
+    glue("profile", config.profile, display=False)
+    glue("dataset_name", DATASET_NAMES.get(config.dataset, config.dataset), display=False)
+    glue("device", f"{device.type} ({device_name})", display=False)
+    glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
+    glue_run_times(name)
+    show_settings(config, experiment.seeds)
+    return experiment, device

@@ -1,0 +1,58 @@
+"""Where SGMA looks on the prepared test images: the images its snapshots are taken of, the part
+locations at the run's input size, and the share of attention peaks that land on a part.
+
+    images = snapshot_images(prepared)                   # every test image, unseen classes first
+    _, _, info = train_sgma(prepared, config, snapshot_images=images)
+    parts, telling, radius = parts_at_input_size(prepared)   # [N, Q, 3] at the input size, [Q], pixels
+    peak_hits(info["snapshots"][-1], parts, telling, radius)   # {"any": …, "telling": …}
+
+Peaks, square centres and parts follow :mod:`sgma_core.localization`'s pixel convention.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sgma_core.experiment.prepare import PreparedData
+from sgma_core.localization import discriminative_parts, hit_rates, scale_parts
+
+
+def snapshot_rows(prepared: PreparedData) -> np.ndarray:
+    """The dataset rows of :func:`snapshot_images`, in its order: ``[N]``."""
+    return np.concatenate([prepared.test_unseen_rows, prepared.test_seen_rows])
+
+
+def snapshot_images(prepared: PreparedData) -> torch.Tensor:
+    """Every prepared test image, unseen classes first (uint8 ``[N, 3, S, S]``): what chapter 04 and
+    ``python -m sgma_core.train`` keep SGMA's maps of after every epoch."""
+    return torch.cat([prepared.test_unseen_images, prepared.test_seen_images])
+
+
+def parts_at_input_size(prepared: PreparedData) -> tuple[np.ndarray, np.ndarray, float]:
+    """The part locations of :func:`snapshot_rows` at the run's input size ``[N, Q, 3]``, which parts tell the
+    classes apart ``[Q]`` (:func:`~sgma_core.localization.discriminative_parts`), and the hit radius
+    (an eighth of the input side). :class:`ValueError` when the dataset has no part annotations."""
+    ds = prepared.dataset
+    if ds.part_locs is None:
+        raise ValueError(f"{ds.name} has no part annotations: where the peaks land cannot be scored.")
+    rows = snapshot_rows(prepared)
+    parts = scale_parts(ds.part_locs[rows], prepared.sizes_of(rows), prepared.image_size)
+    telling = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
+    return parts, telling, prepared.image_size / 8
+
+
+def snapshot_points(snapshot: dict) -> np.ndarray:
+    """The square centres of a snapshot (``tx``, ``ty`` ``[N, P]``) as points ``[N, P, 2]``."""
+    return np.stack([np.asarray(snapshot["tx"]), np.asarray(snapshot["ty"])], axis=-1)
+
+
+def peak_hits(snapshot: dict, parts: np.ndarray, telling: np.ndarray, radius: float) -> dict[str, float]:
+    """Share of the peaks (all maps, all images) within ``radius`` of a visible part, and of a part that
+    tells the classes apart."""
+    points = snapshot_points(snapshot)
+    if len(points) != len(parts):
+        raise ValueError(f"a snapshot of {len(points)} images scored against the parts of {len(parts)}: "
+                         "take the snapshots of snapshot_images(prepared).")
+    return {"any": float(hit_rates(points, parts, radius).mean()),
+            "telling": float(hit_rates(points, parts[:, telling], radius).mean())}

@@ -17,6 +17,10 @@ Output (``<out>/CUB_200_2011/…`` and ``<out>/xlsa17/…``) is byte-identical f
 settings: every image has its own random stream seeded by ``(seed, image_id)``, so the
 result does not depend on the number of worker processes.
 
+The drawing is in :mod:`data_prep.synthetic_render`, the tables and the split file are written
+by :mod:`data_prep.synthetic_layout`; this module picks the classes and images and writes the
+dataset safely (idempotent, never over a folder it did not write).
+
 Command line::
 
     python -m data_prep.synthetic --out data/SYN            # default size
@@ -27,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import itertools
 import json
 import math
@@ -39,30 +42,28 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
 
+from data_prep.synthetic_layout import MAT_HEADER, write_cub_tables, write_xlsa17
+from data_prep.synthetic_render import BACKGROUNDS, BODY_COLORS, COLORS, PART_NAMES, SUPERSAMPLE, render_bird
 from sgma_core.cli import add_debug_flag, command
+
+# The drawing and the table writing live in their own modules; their public names are
+# re-exported so that code importing them from here keeps working.
+__all__ = [
+    "ATTRIBUTE_GROUPS", "BACKGROUNDS", "BODY_COLORS", "COLORS", "FORMAT_VERSION", "MAT_HEADER", "PART_NAMES", "STAMP",
+    "SUPERSAMPLE", "SyntheticConfig", "attribute_names", "class_attributes", "class_name", "generate", "main",
+    "make_classes", "render_bird", "tree_digest",
+]
 
 FORMAT_VERSION = 1
 STAMP = "SYNTHETIC.json"
 
-COLORS = {
-    "red": (205, 40, 45),
-    "blue": (40, 80, 210),
-    "yellow": (235, 200, 35),
-    "green": (40, 165, 70),
-    "purple": (145, 55, 175),
-}
 ATTRIBUTE_GROUPS: list[tuple[str, list[str]]] = [
     ("has_head_color", list(COLORS)),
     ("has_wing_color", list(COLORS)),
     ("has_tail_shape", ["forked", "rounded", "pointed"]),
     ("has_bill_length", ["short", "long"]),
 ]
-PART_NAMES = ["beak", "crown", "eye", "wing", "tail", "belly", "breast"]
-BODY_COLORS = [(120, 95, 70), (150, 140, 130), (95, 90, 85), (170, 150, 115), (110, 110, 120)]
-BACKGROUNDS = [(200, 222, 240), (225, 228, 205), (210, 232, 212), (236, 226, 214)]
-SUPERSAMPLE = 2
 
 
 @dataclass(frozen=True)
@@ -150,148 +151,8 @@ def class_attributes(config: SyntheticConfig, combos: list[tuple[int, ...]]) -> 
 
 
 # --------------------------------------------------------------------------------------
-# Rendering
-# --------------------------------------------------------------------------------------
-
-
-def _ellipse(cx: float, cy: float, rx: float, ry: float, angle: float = 0.0, n: int = 28) -> list[tuple[float, float]]:
-    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    x, y = rx * np.cos(t), ry * np.sin(t)
-    ca, sa = math.cos(angle), math.sin(angle)
-    return list(zip((cx + ca * x - sa * y).tolist(), (cy + sa * x + ca * y).tolist()))
-
-
-def _jitter(rng: np.random.Generator, color: tuple[int, int, int], amount: int = 18) -> tuple[int, int, int]:
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in color)
-
-
-def render_bird(
-    rng: np.random.Generator, combo: tuple[int, ...], size: int, distractors: tuple[int, int] = (3, 7)
-) -> tuple[Image.Image, np.ndarray, np.ndarray]:
-    """One image of a bird of the class ``combo``.
-
-    Returns the RGB image (``size`` × ``size``), its box ``[4]`` (x, y, w, h in pixels) and part
-    locations ``[P, 3]`` (x, y in pixels, visible) in the order of :data:`PART_NAMES`.
-    """
-    head_c, wing_c, tail_shape, bill_len = combo
-    palette = list(COLORS.values())
-    s = size * SUPERSAMPLE
-
-    bg = np.array(_jitter(rng, BACKGROUNDS[rng.integers(len(BACKGROUNDS))], 10), dtype=np.float32)
-    ramp = np.linspace(-18, 18, s, dtype=np.float32)[:, None, None]
-    canvas = np.clip(bg[None, None, :] + ramp + np.zeros((s, s, 3), np.float32), 0, 255).astype(np.uint8)
-    img = Image.fromarray(canvas, "RGB")
-    draw = ImageDraw.Draw(img)
-
-    # Distractors: the class colours, anywhere, at part-like sizes.
-    for _ in range(int(rng.integers(distractors[0], distractors[1] + 1))):
-        color = _jitter(rng, palette[rng.integers(len(palette))])
-        cx, cy = rng.uniform(0, s, size=2)
-        r = rng.uniform(0.03, 0.08) * s
-        if rng.random() < 0.5:
-            draw.polygon(_ellipse(cx, cy, r, r * rng.uniform(0.5, 1.0), rng.uniform(0, np.pi)), fill=color)
-        else:
-            draw.rectangle([cx - r, cy - r * 0.6, cx + r, cy + r * 0.6], fill=color)
-
-    scale = rng.uniform(0.75, 1.1)
-    facing = 1.0 if rng.random() < 0.5 else -1.0
-    rx, ry = 0.21 * s * scale, 0.12 * s * scale
-    rh = 0.62 * ry
-    margin_x, margin_y = rx + 2.2 * rh + 0.05 * s, ry + 2.2 * rh
-    cx = rng.uniform(margin_x, s - margin_x)
-    cy = rng.uniform(margin_y, s - margin_y)
-    tilt = rng.uniform(-0.2, 0.2)
-    body = _jitter(rng, BODY_COLORS[rng.integers(len(BODY_COLORS))], 12)
-    dark = (40, 35, 30)
-
-    def at(dx: float, dy: float) -> tuple[float, float]:
-        """A point given in the bird's frame (x forward, y down), rotated by the tilt."""
-        dx *= facing
-        ca, sa = math.cos(tilt), math.sin(tilt)
-        return cx + ca * dx - sa * dy, cy + sa * dx + ca * dy
-
-    # Legs, then tail, body, wing, head, bill, eye (painter's order).
-    for off in (-0.25, 0.15):
-        top, foot = at(off * rx, 0.8 * ry), at(off * rx, 1.6 * ry)
-        draw.line([top, foot], fill=dark, width=max(1, int(0.012 * s)))
-    tail_base = at(-0.85 * rx, 0.0)
-    tail_tip = at(-1.75 * rx, -0.15 * ry)
-    tail_color = tuple(int(c * 0.8) for c in body)
-    if tail_shape == 0:  # forked
-        draw.polygon([at(-0.85 * rx, -0.3 * ry), at(-1.8 * rx, -0.75 * ry), at(-1.35 * rx, 0.0)], fill=tail_color)
-        draw.polygon([at(-0.85 * rx, 0.3 * ry), at(-1.8 * rx, 0.55 * ry), at(-1.35 * rx, 0.0)], fill=tail_color)
-    elif tail_shape == 1:  # rounded
-        draw.polygon(_ellipse(*at(-1.25 * rx, -0.05 * ry), 0.5 * rx, 0.42 * ry, tilt), fill=tail_color)
-    else:  # pointed
-        draw.polygon([at(-0.85 * rx, -0.22 * ry), tail_tip, at(-0.85 * rx, 0.22 * ry)], fill=tail_color)
-    draw.polygon(_ellipse(cx, cy, rx, ry, tilt), fill=body)
-    wing_center = at(-0.12 * rx, -0.15 * ry)
-    draw.polygon(_ellipse(*wing_center, 0.58 * rx, 0.45 * ry, tilt - facing * 0.25), fill=_jitter(rng, palette[wing_c]))
-    head = at(0.95 * rx, -0.85 * ry)
-    draw.polygon(_ellipse(*head, rh, rh), fill=_jitter(rng, palette[head_c]))
-    bill_length = (0.7 if bill_len == 0 else 1.5) * rh
-    bill_root = at(0.95 * rx + 0.9 * rh, -0.85 * ry)
-    beak_tip = at(0.95 * rx + 0.9 * rh + bill_length, -0.75 * ry)
-    draw.polygon([at(0.95 * rx + 0.8 * rh, -0.85 * ry - 0.3 * rh), beak_tip, at(0.95 * rx + 0.8 * rh, -0.85 * ry + 0.3 * rh)],
-                 fill=(235, 150, 40))
-    eye = at(0.95 * rx + 0.35 * rh, -0.85 * ry - 0.2 * rh)
-    er = 0.16 * rh
-    draw.ellipse([eye[0] - er, eye[1] - er, eye[0] + er, eye[1] + er], fill=(15, 15, 15))
-
-    parts = {
-        "beak": at(0.95 * rx + 0.9 * rh + 0.5 * bill_length, -0.8 * ry),
-        "crown": at(0.95 * rx, -0.85 * ry - 0.6 * rh),
-        "eye": eye,
-        "wing": wing_center,
-        "tail": at(-1.35 * rx, -0.05 * ry),
-        "belly": at(-0.1 * rx, 0.7 * ry),
-        "breast": at(0.6 * rx, 0.35 * ry),
-    }
-    del bill_root, tail_base
-    extent = np.array(
-        _ellipse(cx, cy, rx, ry, tilt) + _ellipse(*head, rh, rh) + [beak_tip, tail_tip, at(-1.8 * rx, -0.75 * ry),
-                                                                     at(-1.8 * rx, 0.55 * ry), at(0, 1.6 * ry)]
-    )
-    lo = np.clip(extent.min(axis=0), 0, s - 1) / SUPERSAMPLE
-    hi = np.clip(extent.max(axis=0), 0, s - 1) / SUPERSAMPLE
-    box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
-    locs = np.array([[x / SUPERSAMPLE, y / SUPERSAMPLE, 1.0] for x, y in (parts[p] for p in PART_NAMES)])
-
-    img = img.resize((size, size), Image.LANCZOS)
-    arr = np.asarray(img, dtype=np.float32) + rng.normal(0.0, 5.0, size=(size, size, 3)).astype(np.float32)
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB"), box, locs
-
-
-def _render_one(args: tuple[int, int, tuple[int, ...], str, SyntheticConfig, str]) -> tuple[int, list[float], list[list[float]]]:
-    image_id, seed, combo, rel_path, config, image_dir = args
-    rng = np.random.default_rng([seed, 2, image_id])
-    img, box, locs = render_bird(rng, combo, config.image_size, config.distractors)
-    path = Path(image_dir) / rel_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format="JPEG", quality=config.jpeg_quality)
-    return image_id, box.tolist(), locs.tolist()
-
-
-# --------------------------------------------------------------------------------------
 # Writing the dataset
 # --------------------------------------------------------------------------------------
-
-MAT_HEADER = b"MATLAB 5.0 MAT-file, written by data_prep.synthetic (deterministic header)"
-
-
-def _write_mat(path: Path, variables: dict) -> None:
-    """``scipy.io.savemat`` with a fixed header (scipy stamps the creation time into it)."""
-    import scipy.io
-
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, variables, format="5", do_compression=False, oned_as="column")
-    data = bytearray(buf.getvalue())
-    data[:116] = MAT_HEADER.ljust(116, b" ")
-    path.write_bytes(bytes(data))
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.1f}"
 
 
 def _file_sizes(folder: Path) -> dict[str, int]:
@@ -370,8 +231,7 @@ def generate(out: str | Path, config: SyntheticConfig = SyntheticConfig(), worke
 
 
 def _write(out: Path, tmp: Path, config: SyntheticConfig, settings: dict, workers: int | None, progress: bool) -> dict:
-    from tqdm import tqdm
-
+    """Write the whole dataset into ``tmp``, stamp it, and move it to ``out``; return the summary."""
     t0 = time.perf_counter()
     cub = tmp / "CUB_200_2011"
     (cub / "images").mkdir(parents=True)
@@ -383,71 +243,12 @@ def _write(out: Path, tmp: Path, config: SyntheticConfig, settings: dict, worker
     combos, unseen = make_classes(config)
     names = [f"{i + 1:03d}.{class_name(c)}" for i, c in enumerate(combos)]
     attrs = class_attributes(config, combos)
-
-    rng = np.random.default_rng([config.seed, 3])
-    jobs, labels, split = [], [], []
-    image_id = 0
-    for cls, name in enumerate(names):
-        order = rng.permutation(config.images_per_class)
-        n_test = max(1, int(round(config.test_seen_fraction * config.images_per_class)))
-        for k in range(config.images_per_class):
-            image_id += 1
-            short = name.split(".", 1)[1]
-            jobs.append((image_id, config.seed, combos[cls], f"{name}/{short}_{k + 1:04d}_{image_id}.jpg", config,
-                         str(cub / "images")))
-            labels.append(cls + 1)
-            split.append("test_unseen" if unseen[cls] else ("test_seen" if order[k] < n_test else "trainval"))
-
-    workers = workers or min(os.cpu_count() or 1, 8)
-    results: dict[int, tuple[list[float], list[list[float]]]] = {}
-    chunks = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for iid, box, locs in tqdm(pool.map(_render_one, jobs, chunksize=chunks), total=len(jobs),
-                                   desc="rendering", disable=not progress, mininterval=2.0):
-            results[iid] = (box, locs)
-
+    jobs, labels, split = _plan_images(config, combos, unseen, names, cub / "images")
+    results = _render_all(jobs, workers, progress)
     ids = [j[0] for j in jobs]
-    (cub / "images.txt").write_text("".join(f"{i} {j[3]}\n" for i, j in zip(ids, jobs)))
-    (cub / "classes.txt").write_text("".join(f"{i + 1} {n}\n" for i, n in enumerate(names)))
-    (cub / "image_class_labels.txt").write_text("".join(f"{i} {c}\n" for i, c in zip(ids, labels)))
-    (cub / "train_test_split.txt").write_text("".join(f"{i} {int(s == 'trainval')}\n" for i, s in zip(ids, split)))
-    (cub / "bounding_boxes.txt").write_text(
-        "".join(f"{i} " + " ".join(_fmt(v) for v in results[i][0]) + "\n" for i in ids))
-    (cub / "parts" / "parts.txt").write_text("".join(f"{p + 1} {n}\n" for p, n in enumerate(PART_NAMES)))
-    (cub / "parts" / "part_locs.txt").write_text("".join(
-        f"{i} {p + 1} {_fmt(x)} {_fmt(y)} {int(v)}\n" for i in ids for p, (x, y, v) in enumerate(results[i][1])))
-    (cub / "attributes" / "attributes.txt").write_text(
-        "".join(f"{k + 1} {a}\n" for k, a in enumerate(attribute_names())))
-    (cub / "attributes" / "class_attribute_labels_continuous.txt").write_text(
-        "".join(" ".join(f"{v:.6f}" for v in row) + "\n" for row in attrs))
-
-    # xlsa17: columns in a shuffled class order, as in the real files, so readers must map by name.
-    column_order = np.random.default_rng([config.seed, 4]).permutation(config.classes)
-    original_att = attrs[column_order].T
-    att = original_att / np.linalg.norm(original_att, axis=0, keepdims=True)
-    seen_ids = [i for i in range(config.classes) if not unseen[i]]
-    val_rng = np.random.default_rng([config.seed, 5])
-    n_val = max(1, int(round(config.val_class_fraction * len(seen_ids))))
-    val_classes = set(val_rng.choice(seen_ids, size=n_val, replace=False).tolist())
-    loc = {key: np.array([i for i, s in zip(ids, split) if s == key], dtype=np.uint16)
-           for key in ("trainval", "test_seen", "test_unseen")}
-    loc["train"] = np.array([i for i, s, c in zip(ids, split, labels) if s != "test_unseen" and c - 1 not in val_classes],
-                            dtype=np.uint16)
-    loc["val"] = np.array([i for i, s, c in zip(ids, split, labels) if c - 1 in val_classes], dtype=np.uint16)
-    names_col = np.empty((config.classes, 1), dtype=object)
-    for j, c in enumerate(column_order):
-        names_col[j, 0] = names[c]
-    _write_mat(xl / "att_splits.mat", {
-        "att": att, "original_att": original_att, "allclasses_names": names_col,
-        **{f"{k}_loc": v.reshape(-1, 1) for k, v in loc.items()},
-    })
-    ordered = [names[c] for c in column_order]
-    (xl / "allclasses.txt").write_text("".join(n + "\n" for n in ordered))
-    (xl / "trainvalclasses.txt").write_text("".join(n + "\n" for n in ordered if not unseen[names.index(n)]))
-    (xl / "testclasses.txt").write_text("".join(n + "\n" for n in ordered if unseen[names.index(n)]))
-    (xl / "trainclasses1.txt").write_text("".join(
-        n + "\n" for n in ordered if not unseen[names.index(n)] and names.index(n) not in val_classes))
-    (xl / "valclasses1.txt").write_text("".join(n + "\n" for n in ordered if names.index(n) in val_classes))
+    write_cub_tables(cub, [(j[0], j[3]) for j in jobs], labels, split, results, names, attrs, attribute_names(),
+                     PART_NAMES)
+    loc = write_xlsa17(xl, config, names, attrs, unseen, ids, labels, split)
 
     summary = {
         "images": len(ids), "classes": config.classes, "seen": config.classes - config.unseen,
@@ -460,6 +261,63 @@ def _write(out: Path, tmp: Path, config: SyntheticConfig, settings: dict, worker
         shutil.rmtree(out)
     os.replace(tmp, out)
     return {"status": "written", "path": str(out), "seconds": round(time.perf_counter() - t0, 2), **summary}
+
+
+_Job = tuple[int, int, tuple[int, ...], str, SyntheticConfig, str]
+
+
+def _plan_images(
+    config: SyntheticConfig, combos: list[tuple[int, ...]], unseen: np.ndarray, names: list[str], image_dir: Path
+) -> tuple[list[_Job], list[int], list[str]]:
+    """Every image to render, class by class: its render job, its 1-based class id and its split.
+
+    A job is ``(image id, seed, combo, path under images/, config, images folder)``. The images
+    of an unseen class are ``test_unseen``; a random ``test_seen_fraction`` of each seen class's
+    are ``test_seen``, the rest ``trainval``.
+    """
+    rng = np.random.default_rng([config.seed, 3])
+    jobs, labels, split = [], [], []
+    image_id = 0
+    for cls, name in enumerate(names):
+        order = rng.permutation(config.images_per_class)
+        n_test = max(1, int(round(config.test_seen_fraction * config.images_per_class)))
+        for k in range(config.images_per_class):
+            image_id += 1
+            short = name.split(".", 1)[1]
+            jobs.append((image_id, config.seed, combos[cls], f"{name}/{short}_{k + 1:04d}_{image_id}.jpg", config,
+                         str(image_dir)))
+            labels.append(cls + 1)
+            split.append("test_unseen" if unseen[cls] else ("test_seen" if order[k] < n_test else "trainval"))
+    return jobs, labels, split
+
+
+def _render_one(args: _Job) -> tuple[int, list[float], list[list[float]]]:
+    """Render and save one image; return its id, box ``[4]`` and part locations ``[P, 3]``.
+
+    The image's random stream is seeded by ``(seed, image id)`` alone, so the result does not
+    depend on which worker renders it.
+    """
+    image_id, seed, combo, rel_path, config, image_dir = args
+    rng = np.random.default_rng([seed, 2, image_id])
+    img, box, locs = render_bird(rng, combo, config.image_size, config.distractors)
+    path = Path(image_dir) / rel_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, format="JPEG", quality=config.jpeg_quality)
+    return image_id, box.tolist(), locs.tolist()
+
+
+def _render_all(jobs: list[_Job], workers: int | None, progress: bool) -> dict[int, tuple[list[float], list[list[float]]]]:
+    """Render every job in worker processes; ``{image id: (box, part locations)}``."""
+    from tqdm import tqdm
+
+    workers = workers or min(os.cpu_count() or 1, 8)
+    results: dict[int, tuple[list[float], list[list[float]]]] = {}
+    chunks = max(1, len(jobs) // (workers * 8))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for iid, box, locs in tqdm(pool.map(_render_one, jobs, chunksize=chunks), total=len(jobs),
+                                   desc="rendering", disable=not progress, mininterval=2.0):
+            results[iid] = (box, locs)
+    return results
 
 
 def tree_digest(folder: str | Path) -> str:

@@ -196,31 +196,31 @@ def test_awa2_rows_follow_res101(awa2):
     assert size == (8, 8)
 
 
-def test_awa2_label_that_disagrees_with_the_folder(awa2):
+@pytest.mark.parametrize(
+    ("mat", "variable", "index", "change", "message"),
+    [
+        pytest.param(  # still a seen/unseen-consistent class id, but the wrong folder
+            "res101", "labels", (0, 0), lambda v: v % 2 + 1, "res101.mat: image 1 .* labels and image files disagree",
+            id="label_that_disagrees_with_the_folder",
+        ),
+        pytest.param(
+            "res101", "labels", (3, 0), lambda v: 9, "labels go up to 9 but att .* has 4 class columns",
+            id="label_out_of_range",
+        ),
+        pytest.param(
+            "att_splits", "test_unseen_loc", (0, 0), lambda v: 99,
+            "att_splits.mat: test_unseen_loc names image 99 .*res101.mat lists only 12",
+            id="loc_beyond_the_image_list",
+        ),
+    ],
+)
+def test_awa2_release_files_that_disagree(awa2, mat, variable, index, change, message):
+    """One value of ``<mat>.mat`` changed so that the release's files no longer agree."""
     root, release = awa2
-    labels = release["res101"]["labels"].copy()
-    labels[0, 0] = labels[0, 0] % 2 + 1  # still a seen/unseen-consistent class id, but the wrong folder
-    res101 = root / "AWA2" / "xlsa17" / "res101.mat"
-    _rewrite(res101, labels=labels)
-    with pytest.raises(DatasetError, match="res101.mat: image 1 .* labels and image files disagree"):
-        load_dataset("AWA2", root)
-
-
-def test_awa2_label_out_of_range(awa2):
-    root, release = awa2
-    labels = release["res101"]["labels"].copy()
-    labels[3, 0] = 9
-    _rewrite(root / "AWA2" / "xlsa17" / "res101.mat", labels=labels)
-    with pytest.raises(DatasetError, match="labels go up to 9 but att .* has 4 class columns"):
-        load_dataset("AWA2", root)
-
-
-def test_awa2_loc_beyond_the_image_list(awa2):
-    root, release = awa2
-    locs = release["att_splits"]["test_unseen_loc"].copy()
-    locs[0, 0] = 99
-    _rewrite(root / "AWA2" / "xlsa17" / "att_splits.mat", test_unseen_loc=locs)
-    with pytest.raises(DatasetError, match="att_splits.mat: test_unseen_loc names image 99 .*res101.mat lists only 12"):
+    values = release[mat][variable].copy()
+    values[index] = change(values[index])
+    _rewrite(root / "AWA2" / "xlsa17" / f"{mat}.mat", **{variable: values})
+    with pytest.raises(DatasetError, match=message):
         load_dataset("AWA2", root)
 
 

@@ -33,12 +33,12 @@ def test_second_run_does_nothing_and_other_settings_need_force(tmp_path):
 
 
 def test_interrupted_run_leaves_nothing_behind(tmp_path, monkeypatch):
-    import data_prep.synthetic as syn
+    import data_prep.synthetic_layout as layout
 
     def broken(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(syn, "_write_mat", broken)
+    monkeypatch.setattr(layout, "_write_mat", broken)
     with pytest.raises(KeyboardInterrupt):
         generate(tmp_path / "syn", SMALL, workers=1, progress=False)
     assert list(tmp_path.iterdir()) == []  # neither a dataset nor the temporary folder

@@ -20,8 +20,9 @@ from sgma_core.data.cub import read_cub
 from sgma_core.data.dataset import DatasetError, ZSLDataset, validation_split
 from sgma_core.data.xlsa17 import LOC_KEYS, Xlsa17Images, Xlsa17Splits, read_xlsa17_images, read_xlsa17_splits
 from sgma_core.paths import find_dataset
+from sgma_core.profiles import choices
 
-DATASETS = ("SYN", "CUB", "AWA2", "FLO")  # RunConfig.dataset: the names load_dataset serves
+DATASETS = choices("dataset")  # the names load_dataset serves
 
 __all__ = ["DATASETS", "DatasetError", "LOC_KEYS", "Xlsa17Images", "Xlsa17Splits", "ZSLDataset", "load_dataset", "read_awa2",
            "read_cub", "read_flo", "read_xlsa17_images", "read_xlsa17_splits", "validation_split"]

@@ -7,17 +7,27 @@ from pathlib import Path
 
 import numpy as np
 
-from sgma_core.data.dataset import DatasetError, ZSLDataset, read_table
-from sgma_core.data.xlsa17 import xlsa17_dataset, read_xlsa17_images, read_xlsa17_splits
+from sgma_core.data.dataset import DatasetError, ZSLDataset
+from sgma_core.data.xlsa17 import (
+    Xlsa17Images,
+    Xlsa17Splits,
+    read_attribute_names,
+    read_xlsa17_images,
+    read_xlsa17_splits,
+    xlsa17_dataset,
+)
 
 
-def read_awa2(
-    awa_dir: str | Path,
-    splits_path: str | Path,
-    res101_path: str | Path,
-    name: str = "AWA2",
-    check_images: bool = True,
-) -> ZSLDataset:
+def _read_release(splits_path: str | Path, res101_path: str | Path) -> tuple[Xlsa17Splits, Xlsa17Images, list[str]]:
+    """The split file, the image list and the ``C`` class names (``"001"``… where the split file names none)."""
+    splits = read_xlsa17_splits(splits_path)
+    images = read_xlsa17_images(res101_path)
+    class_names = splits.class_names or [f"{j + 1:03d}" for j in range(splits.n_classes)]
+    return splits, images, class_names
+
+
+def read_awa2(awa_dir: str | Path, splits_path: str | Path, res101_path: str | Path, name: str = "AWA2",
+              check_images: bool = True) -> ZSLDataset:
     """Read Animals with Attributes 2 in the xlsa17 proposed split.
 
     ``awa_dir`` is the ``Animals_with_Attributes2`` folder of ``AwA2-data.zip``. Row ``i`` of the
@@ -28,9 +38,15 @@ def read_awa2(
     ``check_images`` every image must exist; otherwise they are read lazily.
     """
     awa_dir = Path(awa_dir)
-    splits = read_xlsa17_splits(splits_path)
-    images = read_xlsa17_images(res101_path)
-    class_names = splits.class_names or [f"{j + 1:03d}" for j in range(splits.n_classes)]
+    splits, images, class_names = _read_release(splits_path, res101_path)
+    image_paths = _awa2_image_paths(awa_dir, splits, images, class_names)
+    attribute_names = read_attribute_names(awa_dir / "predicates.txt", splits, "predicate id and name", "predicates")
+    hint = "Extract AwA2-data.zip there: `python -m data_prep.fetch awa2`."
+    return xlsa17_dataset(name, awa_dir, splits, images, image_paths, class_names, attribute_names, check_images, hint)
+
+
+def _awa2_image_paths(awa_dir: Path, splits: Xlsa17Splits, images: Xlsa17Images, class_names: list[str]) -> list[Path]:
+    """The local file of each of the ``N`` stored paths: its part after ``JPEGImages/``, in a folder named by its class."""
     image_paths = []
     for i, stored in enumerate(images.image_files):
         text = stored.replace("\\", "/")
@@ -46,30 +62,14 @@ def read_awa2(
                     f"the folder {folder!r}; labels and image files disagree."
                 )
         image_paths.append(awa_dir / "JPEGImages" / rel)
-
-    attribute_names = None
-    rows = read_table(awa_dir / "predicates.txt", 2, "predicate id and name", required=False)
-    if rows is not None:
-        attribute_names = [r[1] for r in rows]
-        if len(attribute_names) != splits.n_attributes:
-            raise DatasetError(
-                f"{awa_dir / 'predicates.txt'} names {len(attribute_names)} predicates but att in {splits.path} has "
-                f"{splits.n_attributes} rows; the attribute matrix does not match."
-            )
-    hint = "Extract AwA2-data.zip there: `python -m data_prep.fetch awa2`."
-    return xlsa17_dataset(name, awa_dir, splits, images, image_paths, class_names, attribute_names, check_images, hint)
+    return image_paths
 
 
 _FLO_IMAGE = re.compile(r"image_(\d{5})\.jpg$")
 
 
-def read_flo(
-    flowers_dir: str | Path,
-    splits_path: str | Path,
-    res101_path: str | Path,
-    name: str = "FLO",
-    check_images: bool = True,
-) -> ZSLDataset:
+def read_flo(flowers_dir: str | Path, splits_path: str | Path, res101_path: str | Path, name: str = "FLO",
+             check_images: bool = True) -> ZSLDataset:
     """Read Oxford 102 Flowers in the proposed split of Xian et al. (CVPR 2018).
 
     ``flowers_dir`` holds ``jpg/image_XXXXX.jpg`` (from ``102flowers.tgz``) and, where present,
@@ -80,9 +80,17 @@ def read_flo(
     is present, every ``att`` column must hold the images of exactly one Oxford class.
     """
     flowers_dir = Path(flowers_dir)
-    splits = read_xlsa17_splits(splits_path)
-    images = read_xlsa17_images(res101_path)
-    class_names = splits.class_names or [f"{j + 1:03d}" for j in range(splits.n_classes)]
+    splits, images, class_names = _read_release(splits_path, res101_path)
+    numbers, image_paths = _flo_image_numbers(flowers_dir, images)
+    labels_path = flowers_dir / "imagelabels.mat"
+    if labels_path.is_file():
+        _check_oxford_labels(labels_path, images, numbers)
+    hint = "Extract 102flowers.tgz there: `python -m data_prep.fetch flo`."
+    return xlsa17_dataset(name, flowers_dir, splits, images, image_paths, class_names, None, check_images, hint)
+
+
+def _flo_image_numbers(flowers_dir: Path, images: Xlsa17Images) -> tuple[np.ndarray, list[Path]]:
+    """The Oxford number ``[N]`` of each stored ``image_XXXXX.jpg`` name and its file under ``jpg/``; each once."""
     numbers = np.empty(len(images.image_files), dtype=np.int64)
     image_paths = []
     for i, stored in enumerate(images.image_files):
@@ -94,24 +102,24 @@ def read_flo(
     values, counts = np.unique(numbers, return_counts=True)
     if (counts > 1).any():
         raise DatasetError(f"{images.path}: image_{values[counts > 1][0]:05d}.jpg is listed more than once.")
+    return numbers, image_paths
 
-    labels_path = flowers_dir / "imagelabels.mat"
-    if labels_path.is_file():
-        import scipy.io
 
-        try:
-            oxford = np.asarray(scipy.io.loadmat(str(labels_path))["labels"]).ravel().astype(np.int64)
-        except Exception as exc:
-            raise DatasetError(f"cannot read labels from {labels_path} ({exc}); download it again.") from exc
-        if numbers.max() > len(oxford):
-            raise DatasetError(
-                f"{images.path} lists image_{numbers.max():05d}.jpg but {labels_path} labels only {len(oxford)} images."
-            )
-        pairs = np.unique(np.stack([images.labels, oxford[numbers - 1]], axis=1), axis=0)
-        if len(np.unique(pairs[:, 0])) != len(pairs) or len(np.unique(pairs[:, 1])) != len(pairs):
-            raise DatasetError(
-                f"{images.path} and {labels_path} disagree: some att column holds images of several Oxford classes "
-                "(or one class is split over columns); image_files do not match the labels."
-            )
-    hint = "Extract 102flowers.tgz there: `python -m data_prep.fetch flo`."
-    return xlsa17_dataset(name, flowers_dir, splits, images, image_paths, class_names, None, check_images, hint)
+def _check_oxford_labels(labels_path: Path, images: Xlsa17Images, numbers: np.ndarray) -> None:
+    """Every ``att`` column holds the images of exactly one class of ``imagelabels.mat`` (1-based image numbers)."""
+    import scipy.io
+
+    try:
+        oxford = np.asarray(scipy.io.loadmat(str(labels_path))["labels"]).ravel().astype(np.int64)
+    except Exception as exc:
+        raise DatasetError(f"cannot read labels from {labels_path} ({exc}); download it again.") from exc
+    if numbers.max() > len(oxford):
+        raise DatasetError(
+            f"{images.path} lists image_{numbers.max():05d}.jpg but {labels_path} labels only {len(oxford)} images."
+        )
+    pairs = np.unique(np.stack([images.labels, oxford[numbers - 1]], axis=1), axis=0)
+    if len(np.unique(pairs[:, 0])) != len(pairs) or len(np.unique(pairs[:, 1])) != len(pairs):
+        raise DatasetError(
+            f"{images.path} and {labels_path} disagree: some att column holds images of several Oxford classes "
+            "(or one class is split over columns); image_files do not match the labels."
+        )

@@ -80,67 +80,90 @@ def cached_images(paths: list[Path], size: int, cache_dir: str | Path | None = N
     and at what rate (images/s). Images missing or undecodable raise
     :class:`~sgma_core.data.images.ImageReadError` naming the file; the rows written so far are kept.
     """
-    from tqdm import tqdm
-
     paths = [Path(p) for p in paths]
     n = len(paths)
     if n == 0:
         return torch.empty((0, 3, size, size), dtype=torch.uint8), np.empty((0, 2), dtype=np.int64), {"images": 0}
     cache_dir = Path(cache_dir) if cache_dir is not None else runs_root() / "cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    stem = cache_dir / f"images-{size}px-{cache_key(paths, size)}"
-    pixels, sizes_path, done_path, meta_path = (stem.with_name(stem.name + s) for s in (".u8", ".sizes.npy",
-                                                                                          ".done.npy", ".json"))
+    files = _CacheFiles(cache_dir / f"images-{size}px-{cache_key(paths, size)}")
     shape = (n, 3, size, size)
-    info = {"cache": str(pixels), "images": n, "decoded": 0, "seconds": 0.0, "images_per_s": None}
+    info = {"cache": str(files.pixels), "images": n, "decoded": 0, "seconds": 0.0, "images_per_s": None}
     # One process builds a cache at a time (the ranks of a torchrun job, two chapters at once); the
     # others wait for the lock and then find the cache complete.
-    with open(stem.with_name(stem.name + ".lock"), "a+") as lock:
+    with open(files.lock, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if meta_path.is_file() and pixels.is_file() and pixels.stat().st_size == int(np.prod(shape)):
+        if files.meta.is_file() and files.pixels.is_file() and files.pixels.stat().st_size == int(np.prod(shape)):
             info["reused"] = True
         else:
             info["reused"] = False
-            if pixels.is_file() and pixels.stat().st_size == int(np.prod(shape)) and done_path.is_file() \
-                    and sizes_path.is_file():
-                done, sizes = np.load(done_path), np.load(sizes_path)
-            else:
-                with open(pixels, "wb") as fh:
-                    fh.truncate(int(np.prod(shape)))
-                done, sizes = np.zeros(n, dtype=bool), np.zeros((n, 2), dtype=np.int64)
-            todo = np.flatnonzero(~done)
-            mm = np.memmap(pixels, dtype=np.uint8, mode="r+", shape=shape)
             workers = default_workers() if workers is None else workers
-            loader = torch.utils.data.DataLoader(_Decode(paths, todo, size), batch_size=max(1, min(32, chunk)), num_workers=workers,
-                                                 shuffle=False)
-            t0 = time.perf_counter()
-            unsaved = 0
-            bar = tqdm(total=len(todo), desc=f"decoding at {size}px", disable=not progress, mininterval=5.0)
-            try:
-                for rows, arrays, originals in loader:
-                    rows = rows.numpy()
-                    mm[rows] = arrays.numpy()
-                    sizes[rows] = originals.numpy()
-                    done[rows] = True
-                    bar.update(len(rows))
-                    unsaved += len(rows)
-                    if unsaved >= chunk:  # make the progress durable every `chunk` images
-                        _save_progress(mm, sizes, done, sizes_path, done_path)
-                        unsaved = 0
-            finally:
-                bar.close()
-                _save_progress(mm, sizes, done, sizes_path, done_path)
-                del mm
-            seconds = time.perf_counter() - t0
-            info.update(decoded=len(todo), seconds=round(seconds, 2),
-                        images_per_s=round(len(todo) / seconds, 1) if seconds > 0 else None, workers=workers)
-            tmp = meta_path.with_name(meta_path.name + ".tmp")
-            tmp.write_text(json.dumps({"shape": list(shape), "dtype": "uint8", "paths": len(paths),
-                                       "first": str(paths[0]) if paths else None, **info}, indent=1) + "\n")
-            os.replace(tmp, meta_path)
-            done_path.unlink(missing_ok=True)
-    mm = np.memmap(pixels, dtype=np.uint8, mode="c", shape=shape)
-    return torch.from_numpy(mm), np.load(sizes_path), info
+            _build(files, paths, size, workers, chunk, progress, info)
+    mm = np.memmap(files.pixels, dtype=np.uint8, mode="c", shape=shape)
+    return torch.from_numpy(mm), np.load(files.sizes), info
+
+
+class _CacheFiles:
+    """The files of one cache, named ``<stem><suffix>`` (see the module docstring)."""
+
+    def __init__(self, stem: Path) -> None:
+        self.pixels, self.sizes, self.done, self.meta, self.lock = (
+            stem.with_name(stem.name + s) for s in (".u8", ".sizes.npy", ".done.npy", ".json", ".lock")
+        )
+
+
+def _build(files: _CacheFiles, paths: list[Path], size: int, workers: int, chunk: int, progress: bool,
+           info: dict) -> None:
+    """Decode the rows not yet done into the pixel file, then write the metadata file that marks it complete.
+
+    Updates ``info`` with the count decoded, the time and the rate. Called with the cache's lock held.
+    """
+    from tqdm import tqdm
+
+    n = len(paths)
+    shape = (n, 3, size, size)
+    done, sizes = _resume_or_start(files, shape)
+    todo = np.flatnonzero(~done)
+    mm = np.memmap(files.pixels, dtype=np.uint8, mode="r+", shape=shape)
+    loader = torch.utils.data.DataLoader(_Decode(paths, todo, size), batch_size=max(1, min(32, chunk)),
+                                         num_workers=workers, shuffle=False)
+    t0 = time.perf_counter()
+    unsaved = 0
+    bar = tqdm(total=len(todo), desc=f"decoding at {size}px", disable=not progress, mininterval=5.0)
+    try:
+        for rows, arrays, originals in loader:
+            rows = rows.numpy()
+            mm[rows] = arrays.numpy()
+            sizes[rows] = originals.numpy()
+            done[rows] = True
+            bar.update(len(rows))
+            unsaved += len(rows)
+            if unsaved >= chunk:  # make the progress durable every `chunk` images
+                _save_progress(mm, sizes, done, files.sizes, files.done)
+                unsaved = 0
+    finally:
+        bar.close()
+        _save_progress(mm, sizes, done, files.sizes, files.done)
+        del mm
+    seconds = time.perf_counter() - t0
+    info.update(decoded=len(todo), seconds=round(seconds, 2),
+                images_per_s=round(len(todo) / seconds, 1) if seconds > 0 else None, workers=workers)
+    tmp = files.meta.with_name(files.meta.name + ".tmp")
+    tmp.write_text(json.dumps({"shape": list(shape), "dtype": "uint8", "paths": len(paths),
+                               "first": str(paths[0]) if paths else None, **info}, indent=1) + "\n")
+    os.replace(tmp, files.meta)
+    files.done.unlink(missing_ok=True)
+
+
+def _resume_or_start(files: _CacheFiles, shape: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(done [N] bool, sizes [N, 2])`` of an interrupted build, or of a new one (whose pixel file is created)."""
+    n = shape[0]
+    if files.pixels.is_file() and files.pixels.stat().st_size == int(np.prod(shape)) and files.done.is_file() \
+            and files.sizes.is_file():
+        return np.load(files.done), np.load(files.sizes)
+    with open(files.pixels, "wb") as fh:
+        fh.truncate(int(np.prod(shape)))
+    return np.zeros(n, dtype=bool), np.zeros((n, 2), dtype=np.int64)
 
 
 def _save_progress(mm: np.memmap, sizes: np.ndarray, done: np.ndarray, sizes_path: Path, done_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from sgma_core.data.dataset import DatasetError, ZSLDataset, read_table
-from sgma_core.data.xlsa17 import LOC_KEYS, read_xlsa17_splits
+from sgma_core.data.xlsa17 import LOC_KEYS, Xlsa17Splits, read_attribute_names, read_xlsa17_splits, seen_and_unseen
 
 
 def _id_column(path: Path, rows: list[list[str]], n_images: int, id_to_row: dict[int, int]) -> np.ndarray:
@@ -39,96 +39,16 @@ def read_cub(
     splits = read_xlsa17_splits(splits_path)
     if splits.class_names is None:
         raise DatasetError(f"{splits.path}: no allclasses_names, so classes cannot be matched to {cub_dir}.")
-
-    images = read_table(cub_dir / "images.txt", 2, "image id and path")
-    id_to_row = {}
-    for row, (image_id, _) in enumerate(images):
-        if int(image_id) in id_to_row:
-            raise DatasetError(f"{cub_dir / 'images.txt'}: image id {image_id} appears twice.")
-        id_to_row[int(image_id)] = row
-    image_ids = np.array([int(r[0]) for r in images], dtype=np.int64)
-    image_paths = [cub_dir / "images" / r[1] for r in images]
-    n = len(images)
-
-    classes = read_table(cub_dir / "classes.txt", 2, "class id and name")
-    class_id_to_name = {int(cid): cname for cid, cname in classes}
-    column_of = {cname: j for j, cname in enumerate(splits.class_names)}
-    unknown = sorted(set(class_id_to_name.values()) - set(column_of))
-    if unknown or len(classes) != len(splits.class_names):
-        raise DatasetError(
-            f"{cub_dir / 'classes.txt'} lists {len(classes)} classes and {splits.path} has {len(splits.class_names)} "
-            f"columns in att{'; not in allclasses_names: ' + ', '.join(unknown[:3]) if unknown else ''}. "
-            "The attribute matrix does not match this dataset's classes."
-        )
-
-    label_rows = read_table(cub_dir / "image_class_labels.txt", 2, "image id and class id", integer=(0, 1))
-    order = _id_column(cub_dir / "image_class_labels.txt", label_rows, n, id_to_row)
-    labels = np.empty(n, dtype=np.int64)
-    for row, (_, cid) in zip(order, label_rows):
-        if int(cid) not in class_id_to_name:
-            raise DatasetError(f"{cub_dir / 'image_class_labels.txt'}: class id {cid} is not in classes.txt.")
-        labels[row] = column_of[class_id_to_name[int(cid)]]
-
-    def to_rows(locs: np.ndarray | None, key: str) -> np.ndarray | None:
-        if locs is None:
-            return None
-        ids = locs + 1
-        missing = [int(i) for i in ids if int(i) not in id_to_row]
-        if missing:
-            raise DatasetError(
-                f"{splits.path}: {key}_loc names image id {missing[0]} ({len(missing)} in all) that "
-                f"{cub_dir / 'images.txt'} does not list; the split file belongs to another dataset."
-            )
-        return np.array([id_to_row[int(i)] for i in ids], dtype=np.int64)
-
-    rows = {key: to_rows(getattr(splits, key), key) for key in LOC_KEYS}
-    seen = np.unique(labels[rows["trainval"]])
-    unseen = np.unique(labels[rows["test_unseen"]])
-    if np.intersect1d(seen, unseen).size:
-        raise DatasetError(f"{splits.path}: some classes are both in trainval and test_unseen; not a zero-shot split.")
-    if not np.isin(labels[rows["test_seen"]], seen).all():
-        raise DatasetError(f"{splits.path}: test_seen holds images of classes that trainval does not.")
-
-    attribute_names = None
-    attr_rows = read_table(cub_dir / "attributes" / "attributes.txt", 2, "attribute names", required=False)
-    if attr_rows is not None:
-        attribute_names = [r[1] for r in attr_rows]
-        if len(attribute_names) != splits.n_attributes:
-            raise DatasetError(
-                f"{cub_dir / 'attributes' / 'attributes.txt'} names {len(attribute_names)} attributes but att in "
-                f"{splits.path} has {splits.n_attributes} rows; the attribute matrix does not match."
-            )
-
-    boxes = None
-    box_rows = read_table(cub_dir / "bounding_boxes.txt", 5, "image id, x, y, width, height", required=False,
-                          numeric=(1, 2, 3, 4))
-    if box_rows is not None:
-        order = _id_column(cub_dir / "bounding_boxes.txt", box_rows, n, id_to_row)
-        boxes = np.empty((n, 4), dtype=np.float32)
-        boxes[order] = np.array([[float(v) for v in r[1:5]] for r in box_rows], dtype=np.float32)
-
-    part_names = part_locs = None
-    if with_parts:
-        part_rows = read_table(cub_dir / "parts" / "parts.txt", 2, "part id and name", required=False)
-        loc_path = cub_dir / "parts" / "part_locs.txt"
-        if part_rows is not None and loc_path.is_file():
-            part_names = [r[1] for r in part_rows]
-            part_ids = {int(r[0]): j for j, r in enumerate(part_rows)}
-            try:
-                raw = np.loadtxt(loc_path, dtype=np.float64, ndmin=2, encoding="utf-8-sig")
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise DatasetError(f"{loc_path}: not a table of numbers (image_id part_id x y visible): "
-                                   f"{str(exc).splitlines()[0][:160]}.") from None
-            if raw.shape[1] < 5:
-                raise DatasetError(f"{loc_path}: expected 5 columns (image_id part_id x y visible), found {raw.shape[1]}.")
-            part_locs = np.zeros((n, len(part_names), 3), dtype=np.float32)
-            try:
-                r_idx = np.array([id_to_row[int(i)] for i in raw[:, 0]], dtype=np.int64)
-                p_idx = np.array([part_ids[int(p)] for p in raw[:, 1]], dtype=np.int64)
-            except KeyError as exc:
-                raise DatasetError(f"{loc_path}: unknown image or part id {exc}.") from exc
-            part_locs[r_idx, p_idx] = raw[:, 2:5]
-
+    # The checks run in this order so that the first inconsistency reported is the most basic one.
+    image_ids, image_paths, id_to_row = _read_images(cub_dir)
+    labels = _read_labels(cub_dir, splits, id_to_row)
+    rows = {key: _split_rows(cub_dir, splits, key, id_to_row) for key in LOC_KEYS}
+    seen, unseen = seen_and_unseen(splits.path, labels, rows["trainval"], rows["test_seen"], rows["test_unseen"])
+    attribute_names = read_attribute_names(
+        cub_dir / "attributes" / "attributes.txt", splits, "attribute names", "attributes"
+    )
+    boxes = _read_boxes(cub_dir, id_to_row)
+    part_names, part_locs = _read_part_locs(cub_dir, id_to_row) if with_parts else (None, None)
     return ZSLDataset(
         name=name,
         root=cub_dir,
@@ -146,3 +66,93 @@ def read_cub(
         original_att=splits.original_att,
         **rows,
     )
+
+
+def _read_images(cub_dir: Path) -> tuple[np.ndarray, list[Path], dict[int, int]]:
+    """``images.txt``: the ``[N]`` image ids, the ``N`` image paths and ``{image id: row}``."""
+    images = read_table(cub_dir / "images.txt", 2, "image id and path")
+    id_to_row = {}
+    for row, (image_id, _) in enumerate(images):
+        if int(image_id) in id_to_row:
+            raise DatasetError(f"{cub_dir / 'images.txt'}: image id {image_id} appears twice.")
+        id_to_row[int(image_id)] = row
+    image_ids = np.array([int(r[0]) for r in images], dtype=np.int64)
+    image_paths = [cub_dir / "images" / r[1] for r in images]
+    return image_ids, image_paths, id_to_row
+
+
+def _read_labels(cub_dir: Path, splits: Xlsa17Splits, id_to_row: dict[int, int]) -> np.ndarray:
+    """The ``att`` column of each image's class, ``[N]``, matching ``classes.txt`` to ``allclasses_names`` by name."""
+    classes = read_table(cub_dir / "classes.txt", 2, "class id and name")
+    class_id_to_name = {int(cid): cname for cid, cname in classes}
+    column_of = {cname: j for j, cname in enumerate(splits.class_names)}
+    unknown = sorted(set(class_id_to_name.values()) - set(column_of))
+    if unknown or len(classes) != len(splits.class_names):
+        raise DatasetError(
+            f"{cub_dir / 'classes.txt'} lists {len(classes)} classes and {splits.path} has {len(splits.class_names)} "
+            f"columns in att{'; not in allclasses_names: ' + ', '.join(unknown[:3]) if unknown else ''}. "
+            "The attribute matrix does not match this dataset's classes."
+        )
+    n = len(id_to_row)
+    label_rows = read_table(cub_dir / "image_class_labels.txt", 2, "image id and class id", integer=(0, 1))
+    order = _id_column(cub_dir / "image_class_labels.txt", label_rows, n, id_to_row)
+    labels = np.empty(n, dtype=np.int64)
+    for row, (_, cid) in zip(order, label_rows):
+        if int(cid) not in class_id_to_name:
+            raise DatasetError(f"{cub_dir / 'image_class_labels.txt'}: class id {cid} is not in classes.txt.")
+        labels[row] = column_of[class_id_to_name[int(cid)]]
+    return labels
+
+
+def _split_rows(cub_dir: Path, splits: Xlsa17Splits, key: str, id_to_row: dict[int, int]) -> np.ndarray | None:
+    """The rows of split ``key``: xlsa17 gives CUB image ids (0-based after reading, so ``+ 1``)."""
+    locs = getattr(splits, key)
+    if locs is None:
+        return None
+    ids = locs + 1
+    missing = [int(i) for i in ids if int(i) not in id_to_row]
+    if missing:
+        raise DatasetError(
+            f"{splits.path}: {key}_loc names image id {missing[0]} ({len(missing)} in all) that "
+            f"{cub_dir / 'images.txt'} does not list; the split file belongs to another dataset."
+        )
+    return np.array([id_to_row[int(i)] for i in ids], dtype=np.int64)
+
+
+def _read_boxes(cub_dir: Path, id_to_row: dict[int, int]) -> np.ndarray | None:
+    """``bounding_boxes.txt`` as ``[N, 4]`` (x, y, width, height in pixels), or ``None`` where absent."""
+    box_rows = read_table(cub_dir / "bounding_boxes.txt", 5, "image id, x, y, width, height", required=False,
+                          numeric=(1, 2, 3, 4))
+    if box_rows is None:
+        return None
+    n = len(id_to_row)
+    order = _id_column(cub_dir / "bounding_boxes.txt", box_rows, n, id_to_row)
+    boxes = np.empty((n, 4), dtype=np.float32)
+    boxes[order] = np.array([[float(v) for v in r[1:5]] for r in box_rows], dtype=np.float32)
+    return boxes
+
+
+def _read_part_locs(cub_dir: Path, id_to_row: dict[int, int]) -> tuple[list[str] | None, np.ndarray | None]:
+    """The ``P`` part names and their locations ``[N, P, 3]`` (x, y, visible); ``(None, None)``
+    unless both ``parts/parts.txt`` and ``parts/part_locs.txt`` are present."""
+    part_rows = read_table(cub_dir / "parts" / "parts.txt", 2, "part id and name", required=False)
+    loc_path = cub_dir / "parts" / "part_locs.txt"
+    if part_rows is None or not loc_path.is_file():
+        return None, None
+    part_names = [r[1] for r in part_rows]
+    part_ids = {int(r[0]): j for j, r in enumerate(part_rows)}
+    try:
+        raw = np.loadtxt(loc_path, dtype=np.float64, ndmin=2, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{loc_path}: not a table of numbers (image_id part_id x y visible): "
+                           f"{str(exc).splitlines()[0][:160]}.") from None
+    if raw.shape[1] < 5:
+        raise DatasetError(f"{loc_path}: expected 5 columns (image_id part_id x y visible), found {raw.shape[1]}.")
+    part_locs = np.zeros((len(id_to_row), len(part_names), 3), dtype=np.float32)
+    try:
+        r_idx = np.array([id_to_row[int(i)] for i in raw[:, 0]], dtype=np.int64)
+        p_idx = np.array([part_ids[int(p)] for p in raw[:, 1]], dtype=np.int64)
+    except KeyError as exc:
+        raise DatasetError(f"{loc_path}: unknown image or part id {exc}.") from exc
+    part_locs[r_idx, p_idx] = raw[:, 2:5]
+    return part_names, part_locs

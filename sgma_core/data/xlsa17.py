@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sgma_core.data.dataset import DatasetError, ZSLDataset
+from sgma_core.data.dataset import DatasetError, ZSLDataset, read_table
 
 LOC_KEYS = ("trainval", "test_seen", "test_unseen", "train", "val")
-
 
 
 @dataclass
@@ -95,16 +94,29 @@ def read_xlsa17_splits(path: str | Path) -> Xlsa17Splits:
     naming the file when it is missing, unreadable, or inconsistent (overlapping splits,
     names that do not match the columns of ``att``).
     """
+    path = Path(path)
+    mat = _load_splits_mat(path)
+    for key in ("att", "trainval_loc", "test_seen_loc", "test_unseen_loc"):
+        if key not in mat:
+            present = sorted(k for k in mat if not k.startswith("__"))
+            raise DatasetError(f"{path}: variable {key!r} missing (found {present}); is this an xlsa17 att_splits.mat?")
+    att, class_names, original_att = _class_semantics(path, mat)
+    locs = {key: _locs(path, f"{key}_loc", mat[f"{key}_loc"]) if f"{key}_loc" in mat else None for key in LOC_KEYS}
+    _check_disjoint(path, locs)
+    return Xlsa17Splits(path=path, att=att, class_names=class_names, original_att=original_att, **locs)
+
+
+def _load_splits_mat(path: Path) -> dict:
+    """The variables of the MATLAB v5 file ``path``; a missing, v7.3 or damaged file is a :class:`DatasetError`."""
     import scipy.io
 
-    path = Path(path)
     if not path.is_file():
         raise DatasetError(
             f"split file not found: {path}. Put the xlsa17 file there (README: 'Pointing the book at real data') "
             "or point SGMA_DATA_ROOT at the folder that holds <DATASET>/xlsa17/att_splits.mat."
         )
     try:
-        mat = scipy.io.loadmat(str(path))
+        return scipy.io.loadmat(str(path))
     except NotImplementedError as exc:
         raise DatasetError(
             f"{path} is a MATLAB v7.3 (HDF5) file; the published xlsa17 files are v5. "
@@ -113,11 +125,10 @@ def read_xlsa17_splits(path: str | Path) -> Xlsa17Splits:
     except Exception as exc:  # scipy raises several types for damaged files
         raise DatasetError(f"cannot read {path} as a MATLAB file ({exc}); download it again.") from exc
 
-    for key in ("att", "trainval_loc", "test_seen_loc", "test_unseen_loc"):
-        if key not in mat:
-            present = sorted(k for k in mat if not k.startswith("__"))
-            raise DatasetError(f"{path}: variable {key!r} missing (found {present}); is this an xlsa17 att_splits.mat?")
 
+def _class_semantics(path: Path, mat: dict) -> tuple[np.ndarray, list[str] | None, np.ndarray | None]:
+    """``att`` ``[K, C]``, the ``C`` column names (``None`` without ``allclasses_names``) and
+    ``original_att`` ``[K, C]`` (``None`` where absent), checked for shape and finiteness."""
     att = np.asarray(mat["att"], dtype=np.float64)
     if att.ndim != 2:
         raise DatasetError(f"{path}: att has shape {att.shape}; expected [attributes, classes].")
@@ -139,8 +150,11 @@ def read_xlsa17_splits(path: str | Path) -> Xlsa17Splits:
         original_att = np.asarray(mat["original_att"], dtype=np.float64)
         if original_att.shape != att.shape:
             raise DatasetError(f"{path}: original_att {original_att.shape} and att {att.shape} differ in shape.")
+    return att, class_names, original_att
 
-    locs = {key: _locs(path, f"{key}_loc", mat[f"{key}_loc"]) if f"{key}_loc" in mat else None for key in LOC_KEYS}
+
+def _check_disjoint(path: Path, locs: dict[str, np.ndarray | None]) -> None:
+    """The three evaluation splits share no image (``train``/``val`` re-split ``trainval`` and may)."""
     main = ("trainval", "test_seen", "test_unseen")
     for i, a in enumerate(main):
         for b in main[i + 1 :]:
@@ -150,7 +164,43 @@ def read_xlsa17_splits(path: str | Path) -> Xlsa17Splits:
                     f"{path}: {a}_loc and {b}_loc share {common.size} images (first: {common[0] + 1}); "
                     "the proposed split is disjoint — the file is damaged."
                 )
-    return Xlsa17Splits(path=path, att=att, class_names=class_names, original_att=original_att, **locs)
+
+
+def seen_and_unseen(
+    splits_path: Path, labels: np.ndarray, trainval: np.ndarray, test_seen: np.ndarray, test_unseen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The seen (``trainval``) and unseen (``test_unseen``) classes, sorted, after the zero-shot checks.
+
+    ``labels`` ``[N]``: 0-based class of each image; the split arrays: 0-based rows of it. The
+    two class sets must be disjoint and ``test_seen`` must hold seen classes only; otherwise a
+    :class:`DatasetError` names ``splits_path``.
+    """
+    seen = np.unique(labels[trainval])
+    unseen = np.unique(labels[test_unseen])
+    if np.intersect1d(seen, unseen).size:
+        raise DatasetError(f"{splits_path}: some classes are both in trainval and test_unseen; not a zero-shot split.")
+    if not np.isin(labels[test_seen], seen).all():
+        raise DatasetError(f"{splits_path}: test_seen holds images of classes that trainval does not.")
+    return seen, unseen
+
+
+def read_attribute_names(path: Path, splits: Xlsa17Splits, what: str, noun: str) -> list[str] | None:
+    """The names of the ``K`` attributes, one per row of ``att``, from the table ``path`` (``id name`` per line).
+
+    ``None`` where the file is absent (it is optional in every layout). ``what`` describes the
+    columns in :func:`read_table`'s messages; ``noun`` is what the file calls them
+    (``attributes``, ``predicates``). A count other than ``K`` is a :class:`DatasetError`.
+    """
+    rows = read_table(path, 2, what, required=False)
+    if rows is None:
+        return None
+    names = [r[1] for r in rows]
+    if len(names) != splits.n_attributes:
+        raise DatasetError(
+            f"{path} names {len(names)} {noun} but att in {splits.path} has {splits.n_attributes} rows; "
+            "the attribute matrix does not match."
+        )
+    return names
 
 
 @dataclass
@@ -230,12 +280,7 @@ def xlsa17_dataset(
                 "the split file and the image list belong to different releases."
             )
     labels = images.labels
-    seen = np.unique(labels[splits.trainval])
-    unseen = np.unique(labels[splits.test_unseen])
-    if np.intersect1d(seen, unseen).size:
-        raise DatasetError(f"{splits.path}: some classes are both in trainval and test_unseen; not a zero-shot split.")
-    if not np.isin(labels[splits.test_seen], seen).all():
-        raise DatasetError(f"{splits.path}: test_seen holds images of classes that trainval does not.")
+    seen, unseen = seen_and_unseen(splits.path, labels, splits.trainval, splits.test_seen, splits.test_unseen)
     if check_images:
         if not root.is_dir():
             raise DatasetError(f"image folder not found: {root}. {fetch_hint}")

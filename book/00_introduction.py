@@ -130,25 +130,41 @@
 #
 # ## The library
 #
-# `sgma_core/` is layered, and the arrows point one way: the engine and the layer the chapters call
-# use the method's modules, never the reverse.
+# The code lives in two packages, and the arrows point one way: `sgma_core/` is the method and what
+# it takes to train and evaluate it; `bookkit/` turns the chapters into this book and imports
+# `sgma_core`, never the reverse. Inside `sgma_core/`, each floor uses only the floors below it.
 #
+# - **Settings and records** (the bottom floor, importing nothing of the project): `sgma_core/profiles.py`
+#   (every setting of a run, its type, range and allowed values, and the profiles), `sgma_core/paths.py`,
+#   `sgma_core/records.py` (files written atomically, JSON records and their provenance: commit, date,
+#   machine, configuration, seconds), `sgma_core/cli.py` (the options every command spells the same way).
+#   Tested by `tests/test_profiles.py`, `tests/test_cli.py`.
 # - **The method**, one module per part of the paper: `sgma_core/backbones.py`, `sgma_core/attention.py`,
 #   `sgma_core/cropping.py`, `sgma_core/compatibility.py`, `sgma_core/losses.py`, `sgma_core/baseline.py`,
-#   `sgma_core/sgma.py`, `sgma_core/inference.py`, `sgma_core/metrics.py`, `sgma_core/localization.py`.
-#   Tested by `tests/test_attention.py`, `tests/test_cropping.py`, `tests/test_losses.py`,
-#   `tests/test_sgma_model.py`, `tests/test_inference.py`, `tests/test_metrics.py`.
+#   `sgma_core/sgma.py`, `sgma_core/inference.py`, `sgma_core/metrics.py`, and `sgma_core/localization.py`
+#   (the one pixel convention for peaks, squares and parts, and the hit scores). Tested by
+#   `tests/test_attention.py`, `tests/test_cropping.py`, `tests/test_losses.py`, `tests/test_sgma_model.py`,
+#   `tests/test_inference.py`, `tests/test_metrics.py`, `tests/test_localization.py`.
 # - **Data**, one reader per format, images and the decode cache: `sgma_core/data/`, `data_prep/synthetic.py`,
 #   `data_prep/fetch.py`. Tested by `tests/test_data_real.py`, `tests/test_data_cub_layout.py`,
 #   `tests/test_data_awa2_flo.py`, `tests/test_cache.py`, `tests/test_fetch.py`.
-# - **The engine**: one training step, `fit`, the run store, several GPUs: `sgma_core/engine/step.py`,
-#   `sgma_core/engine/fit.py`, `sgma_core/engine/runs.py`, `sgma_core/engine/distributed.py`. Tested by
-#   `tests/test_training.py`, `tests/test_distributed.py`.
-# - **What the chapters call**: prepare, train, evaluate: `sgma_core/experiment/`, `sgma_core/profiles.py`,
-#   `bookkit/figures.py`. Tested by `tests/test_regressions.py`, `tests/test_validation_split.py`,
-#   `tests/test_profiles.py`.
-# - **Command lines**: `bookkit/chapters.py`, `sgma_core/train.py`, `sgma_core/benchmark.py`. Tested by
-#   `tests/test_book.py`, `tests/test_benchmark.py`.
+# - **The engine**: one training step, the loop of epochs (`fit`), the run store, several GPUs:
+#   `sgma_core/engine/step.py`, `sgma_core/engine/loop.py`, `sgma_core/engine/runs.py`,
+#   `sgma_core/engine/distributed.py`. Tested by `tests/test_training.py`, `tests/test_run_store.py`,
+#   `tests/test_distributed.py`.
+# - **What the chapters call**: prepare the data, train, evaluate, where the maps look:
+#   `sgma_core/experiment/`. Tested by `tests/test_regressions.py`, `tests/test_validation_split.py`,
+#   `tests/test_snapshots.py`.
+# - **The studies**, commands that write the records chapters 05 and 06 render (`results/`):
+#   `sgma_core/studies/ablate.py`, `sgma_core/studies/real_start.py`, `sgma_core/studies/frozen.py`.
+#   Tested by `tests/test_ablations.py`, `tests/test_real_start.py`, `tests/test_frozen.py`.
+# - **Command lines** at the edge: `sgma_core/train.py`, `sgma_core/benchmark.py`. Tested by
+#   `tests/test_distributed.py`, `tests/test_benchmark.py`.
+# - **The book's tools**, `bookkit/`: the chapter runner `bookkit/chapters.py`, what a chapter shows
+#   `bookkit/display.py`, the figures' style `bookkit/figures.py`, run times `bookkit/run_times.py`,
+#   the papermill exercises `bookkit/exercises.py`, the notebooks to download `bookkit/notebooks.py` and
+#   the PDF `bookkit/pdf.py`. Tested by `tests/test_book.py`, `tests/test_run_times.py`,
+#   `tests/test_notebooks.py`, `tests/test_figures.py`.
 #
 # Chapters read their settings from one **profile** — `smoke` (seconds, used by the tests), `cpu`
 # (minutes on a laptop, the default book) or `paper` (the paper's settings, on a GPU) — and each

@@ -24,9 +24,10 @@ from torch import nn
 
 from sgma_core.backbones import Backbone, global_average_pool
 from sgma_core.data.images import normalize
+from sgma_core.profiles import choices
 
 
-NORMALIZE = ("standardize", "standardize_learned", "none")  # RunConfig.attention_norm
+NORMALIZE = choices("attention_norm")
 
 
 class MultiAttention(nn.Module):

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sgma_core.profiles import choices
+
 
 class WeightsNotFoundError(FileNotFoundError):
     """Pretrained weights are not in the torch cache and downloading was not allowed."""
@@ -80,7 +82,7 @@ def small_vgg(widths: tuple[int, ...] = (16, 32, 64, 128), convs_last: int = 2) 
 
 
 VGG19_CUTS = {"conv5_4": (36, 16), "pool5": (37, 32)}
-VGG_LAYERS = tuple(VGG19_CUTS)  # where VGG19 is cut (RunConfig.vgg_layer)
+VGG_LAYERS = choices("vgg_layer")  # where VGG19 is cut: the keys of VGG19_CUTS
 
 
 def vgg19_weights_path() -> Path:
@@ -134,7 +136,7 @@ LITE0_LAYERS = {
     "stage5": (11, False, 112, 16),  # the output of stage 5 (block 10)
     "head": (16, False, 1280, 32),  # the 1 × 1 head conv after the last block, as the classifier sees it
 }
-LITE0_LAYER_NAMES = tuple(LITE0_LAYERS)  # RunConfig.lite0_layer
+LITE0_LAYER_NAMES = choices("lite0_layer")  # the keys of LITE0_LAYERS
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 # The Lite models were trained on (pixel − 127) / 128 (TensorFlow's efficientnet/lite preprocessing).
 LITE0_MEAN, LITE0_STD = (127.0 / 255,) * 3, (128.0 / 255,) * 3
@@ -302,7 +304,7 @@ def efficientnet_lite0(pretrained: bool = True, layer: str = "stage5_expanded") 
     return Backbone(nn.Sequential(renorm, _Lite0Trunk(net, layer)), out_channels=channels, stride=stride)
 
 
-BACKBONES = ("small_vgg", "vgg19", "efficientnet_lite0")  # RunConfig.backbone
+BACKBONES = choices("backbone")
 
 
 IMAGENET_BACKBONES = ("vgg19", "efficientnet_lite0")  # pretrained on ImageNet: no seen-class pretraining here

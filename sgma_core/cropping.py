@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from sgma_core.localization import cell_centres
+from sgma_core.profiles import choices
 
-CENTRE_RULES = ("peak", "learned")  # RunConfig.centre_rule: peak_centres or LearnedCentres
+CENTRE_RULES = choices("centre_rule")  # peak_centres or LearnedCentres
 
 
 def boxcar_mask(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: int, width: int,

@@ -11,7 +11,9 @@ import functools
 import torch
 import torch.nn.functional as F
 
-CCT_NEGATIVES = ("hardest", "mean", "all")  # RunConfig.cct_negatives: which negatives eq. (8) takes
+from sgma_core.profiles import choices
+
+CCT_NEGATIVES = choices("cct_negatives")  # which negatives eq. (8) takes
 
 
 def embedding_softmax_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -10,15 +10,19 @@ A :class:`RunConfig` holds the settings of **one** run, its ``seed`` among them;
         ...
 
 Unknown profile names and fields are errors that list the valid ones. The allowed values of each
-choice (``backbone``, ``attention_norm``, …) are defined next to the code they select
-(:data:`CHOICES` names where) and checked here.
+choice (``backbone``, ``attention_norm``, …) are declared beside its field (a ``Literal`` type) and
+read with :func:`choices` by the modules whose code they select. This module imports nothing of
+the project: every other floor may import it.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
+import functools
+import types
+import typing
 from dataclasses import asdict, dataclass, fields, replace
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -26,13 +30,14 @@ class RunConfig:
     """Every knob of a training run. Defaults are the ``cpu`` profile's."""
 
     profile: str = "cpu"
-    dataset: str = "SYN"
+    dataset: Literal["SYN", "CUB", "AWA2", "FLO"] = "SYN"  # the names sgma_core.data.load_dataset serves
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
-    backbone: str = "small_vgg"  # "vgg19" for the paper
+    backbone: Literal["small_vgg", "vgg19", "efficientnet_lite0"] = "small_vgg"  # "vgg19" for the paper
     pretrained: bool = True  # vgg19: ImageNet weights from the torch cache
-    vgg_layer: str = "conv5_4"  # alternative: "pool5"
-    lite0_layer: str = "stage5_expanded"  # efficientnet_lite0: stride 16, 672 channels; or "stage5" (112), "head" (stride 32)
+    vgg_layer: Literal["conv5_4", "pool5"] = "conv5_4"  # where VGG19 is cut
+    # efficientnet_lite0: stride 16, 672 channels; or "stage5" (112), "head" (stride 32)
+    lite0_layer: Literal["stage5_expanded", "stage5", "head"] = "stage5_expanded"
     freeze_backbone: bool = False  # paper does not say; fine-tuning is the default (METHOD §3)
     image_size: int = 64  # paper: 448 into attention/cropping, 224 into the joint subnet
     batch_size: int = 32  # paper: 32
@@ -56,10 +61,10 @@ class RunConfig:
     n_parts: int = 2  # paper: 2
     part_scale: float = 0.5  # square side / image side (paper: a 224 square of a 448 image)
     mask_k: float = 10.0  # eq. (4), paper: 10
-    centre_rule: str = "peak"  # alternative: "learned" (a head regresses the square from the map)
-    attention_norm: str = "standardize"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
+    centre_rule: Literal["peak", "learned"] = "peak"  # "learned": a head regresses the square from the map
+    attention_norm: Literal["standardize", "standardize_learned", "none"] = "standardize"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
     shared_W: bool = False  # alternative: one W for the three branches
-    attention_training: str = "full"  # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and
+    attention_training: Literal["full", "heads", "none"] = "full"  # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and
     # the FC pairs of eq. (2); chosen on validation classes, chapter 05), "heads" (the FC pairs only), "none"
     emb_dim: int | None = None  # CCT embedding size; None: K
     lam_div: float = 1.0  # λ of eq. (9)
@@ -68,15 +73,15 @@ class RunConfig:
     cpt_sigma: float = 1.0  # eq. (5): σ of the target blob, in feature cells
     div_margin: float = 0.2  # eq. (6), paper
     cct_margin: float = 0.8  # eq. (8), paper
-    cct_negatives: str = "hardest"  # alternative: "mean" distance to all other centres inside one hinge
+    cct_negatives: Literal["hardest", "mean", "all"] = "hardest"  # "mean": the mean distance inside one hinge
     ridge_lambda: float = 1e-4  # ρ of eq. (10) (chosen on validation classes, chapter 05; 1.0 shrinks unseen prototypes)
     prototype_norm: bool = True  # cct and combined rules: unit-length class prototypes (cosine scores; chapter 05)
-    training_schedule: str = "joint"  # eq. (9) at every step; "alternating": epochs of eqs. (5)-(6), then of (7)-(8)
+    training_schedule: Literal["joint", "alternating"] = "joint"  # eq. (9) at every step; "alternating": epochs of eqs. (5)-(6), then of (7)-(8)
     prototype_images: int | None = 20  # trainval images per class for the seen prototypes; None: all
     grouping_images: int = 256  # Ω of eq. (11)
     grouping_steps: int = 200  # pretraining of the FC pairs towards the indicators
     grouping_smoothing: float = 0.1  # targets ε / 1 − ε of eq. (11)'s pretraining; 0: exact indicators (saturates eq. (2))
-    precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"
     channels_last: bool = True  # NHWC memory format (measured: ~25 % faster training steps on a 2-core CPU too)
 
 
@@ -116,21 +121,6 @@ PROFILE_SEEDS: dict[str, tuple[int, ...]] = {"smoke": (0,), "cpu": (0, 1, 2), "p
 # Settings that change how a run is executed, not what it computes: not part of a run's identity.
 RUNTIME_ONLY = ("num_threads", "eval_every", "cache_images")
 
-# Where the allowed values of each choice are defined: field → (module, name of the tuple there).
-CHOICES = {
-    "dataset": ("sgma_core.data", "DATASETS"),
-    "backbone": ("sgma_core.backbones", "BACKBONES"),
-    "vgg_layer": ("sgma_core.backbones", "VGG_LAYERS"),
-    "lite0_layer": ("sgma_core.backbones", "LITE0_LAYER_NAMES"),
-    "attention_norm": ("sgma_core.attention", "NORMALIZE"),
-    "attention_training": ("sgma_core.sgma", "ATTENTION_TRAINING"),
-    "centre_rule": ("sgma_core.cropping", "CENTRE_RULES"),
-    "cct_negatives": ("sgma_core.losses", "CCT_NEGATIVES"),
-    "training_schedule": ("sgma_core.sgma", "SCHEDULES"),
-    "precision": ("sgma_core.engine.step", "PRECISIONS"),
-}
-
-
 def _at_least(low):
     return (lambda v: v >= low), f"at least {low}"
 
@@ -153,45 +143,69 @@ LIMITS = {
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
-def _convert(name: str, value, annotation: str):
-    """``value`` as the declared type of field ``name`` (YAML may hand ``1e-3`` over as a string)."""
-    if value is None:
-        if "None" in annotation:
-            return None
-        raise ValueError(f"{name}=None: {name} needs a value ({annotation}).")
-    kind = annotation.split("|")[0].strip()
-    try:
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE + _FALSE:
-                return text in _TRUE
-            raise ValueError
+@functools.cache
+def field_types() -> dict[str, object]:
+    """Each :class:`RunConfig` field's declared type (``int``, ``float | None``, ``Literal[…]``, …)."""
+    return typing.get_type_hints(RunConfig)
+
+
+def _kinds(declared) -> tuple[tuple, bool]:
+    """``(the types a value may have, whether None is allowed)`` of a declared type."""
+    args = typing.get_args(declared) if isinstance(declared, types.UnionType) else (declared,)
+    return tuple(a for a in args if a is not type(None)), type(None) in args
+
+
+def choices(name: str) -> tuple:
+    """The allowed values of the choice ``name`` (a field declared as ``Literal[…]``)."""
+    declared = field_types()[name]
+    if typing.get_origin(declared) is not Literal:
+        raise KeyError(f"{name} is not a choice among fixed values")
+    return typing.get_args(declared)
+
+
+CHOICE_FIELDS = tuple(name for name in field_types() if typing.get_origin(field_types()[name]) is Literal)
+
+
+def _as_kind(value, kind):
+    """``value`` as ``kind`` (``bool``, ``int``, ``float``, ``str``, or a ``Literal``'s type); ``ValueError`` if not."""
+    if kind is bool:
         if isinstance(value, bool):
-            raise ValueError
-        if kind == "int":
-            number = float(value) if isinstance(value, str) else value
-            if not isinstance(number, (int, float)) or number != int(number):
-                raise ValueError
-            return int(number)
-        if kind == "float":
-            number = float(value)
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError
-            return number
-        if kind == "str" and isinstance(value, str):
             return value
+        text = str(value).strip().lower()
+        if text in _TRUE + _FALSE:
+            return text in _TRUE
+        raise ValueError
+    if isinstance(value, bool):
+        raise ValueError
+    if kind is int:
+        number = float(value) if isinstance(value, str) else value
+        if not isinstance(number, (int, float)) or number != int(number):
+            raise ValueError
+        return int(number)
+    if kind is float:
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError
+        return number
+    if isinstance(value, str):  # str, and the strings of a Literal (checked against its values in validate)
+        return value
+    raise ValueError
+
+
+def _convert(name: str, value):
+    """``value`` as the declared type of field ``name`` (YAML may hand ``1e-3`` over as a string)."""
+    kinds, optional = _kinds(field_types()[name])
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(f"{name}=None: {name} needs a value.")
+    kind = str if typing.get_origin(kinds[0]) is Literal else kinds[0]
+    try:
+        return _as_kind(value, kind)
     except (TypeError, ValueError, OverflowError):
         pass
-    raise ValueError(f"{name}={value!r}: expected {'an integer' if kind == 'int' else 'a number' if kind == 'float' else kind}"
-                     f"{' or null' if 'None' in annotation else ''}.")
-
-
-def allowed_values(name: str) -> tuple:
-    """The allowed values of the choice ``name`` (a key of :data:`CHOICES`), from the module that uses them."""
-    module, attr = CHOICES[name]
-    return getattr(importlib.import_module(module), attr)
+    what = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+    raise ValueError(f"{name}={value!r}: expected {what}{' or null' if optional else ''}.")
 
 
 def config_fields() -> list[str]:
@@ -220,12 +234,12 @@ def _check_profile(profile: str) -> None:
 def validate(config: RunConfig) -> RunConfig:
     """``config`` with every setting converted to its declared type and checked against its range
     and allowed values; a :class:`ValueError` names the first setting that is not."""
-    values = {f.name: _convert(f.name, getattr(config, f.name), str(f.type)) for f in fields(RunConfig)}
+    values = {f.name: _convert(f.name, getattr(config, f.name)) for f in fields(RunConfig)}
     for name, (ok, what) in LIMITS.items():
         if values[name] is not None and not ok(values[name]):
             raise ValueError(f"{name}={values[name]!r}: must be {what}.")
-    for name in CHOICES:
-        allowed = allowed_values(name)
+    for name in CHOICE_FIELDS:
+        allowed = choices(name)
         if values[name] not in allowed:
             raise ValueError(f"{name}={values[name]!r}; choose one of {', '.join(map(repr, allowed))}.")
     if values["profile"] not in PROFILES:

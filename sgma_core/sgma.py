@@ -13,11 +13,11 @@ Forward pass for an image batch ``x`` ``[B, 3, A, A]`` at the attention input si
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-import copy
 
 from sgma_core.attention import MultiAttention
 from sgma_core.backbones import Backbone, backbone_for, global_average_pool
@@ -25,13 +25,14 @@ from sgma_core.compatibility import Compatibility
 from sgma_core.cropping import CENTRE_RULES, LearnedCentres, crop_and_zoom, crop_pixels, peak_centres
 from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
                               sgma_loss)
+from sgma_core.profiles import choices
 
 # RunConfig.attention_training: what eqs. (5)–(6) may train — the attention backbone and the FC pairs ("full"),
 # the FC pairs only ("heads"), or nothing ("none": the channel grouping of eq. (11) is kept as it is).
-ATTENTION_TRAINING = ("full", "heads", "none")
+ATTENTION_TRAINING = choices("attention_training")
 # RunConfig.training_schedule: eq. (9) at every step ("joint"), or epochs of the attention losses, eqs. (5)-(6),
 # alternating with epochs of the feature losses, eqs. (7)-(8) ("alternating"; the paper does not say which).
-SCHEDULES = ("joint", "alternating")
+SCHEDULES = choices("training_schedule")
 PHASES = ("joint", "attention", "features")
 
 

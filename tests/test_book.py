@@ -38,7 +38,7 @@ def test_toc_lists_every_chapter():
 
 def test_paths_named_in_the_introduction_exist():
     text = (ROOT / "book" / "00_introduction.md").read_text()
-    named = set(re.findall(r"`((?:sgma_core|tests|data_prep)/[\w/]+\.py)`", text))
+    named = set(re.findall(r"`((?:sgma_core|bookkit|tests|data_prep)/[\w/]+\.py)`", text))
     assert named, "the introduction's map names no modules or tests"
     for rel in named:
         assert (ROOT / rel).is_file(), f"the introduction names {rel}, which does not exist"

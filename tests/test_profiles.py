@@ -7,7 +7,7 @@ import pytest
 
 from sgma_core import attention, backbones, cropping, losses, sgma
 from sgma_core.attention import MultiAttention
-from sgma_core.profiles import (CHOICES, RunConfig, allowed_values, for_seed, make_config, make_experiment,
+from sgma_core.profiles import (CHOICE_FIELDS, RunConfig, choices, for_seed, make_config, make_experiment,
                                 with_settings)
 
 DEFAULTS = RunConfig()
@@ -59,9 +59,9 @@ def test_library_defaults_are_the_run_config_defaults(fn, param, field):
                                                 f"= {getattr(DEFAULTS, field)!r}"
 
 
-@pytest.mark.parametrize("name", sorted(CHOICES))
-def test_every_choice_is_defined_by_the_code_it_selects(name):
-    allowed = allowed_values(name)
+@pytest.mark.parametrize("name", sorted(CHOICE_FIELDS))
+def test_every_choice_is_declared_beside_its_field_and_checked(name):
+    allowed = choices(name)
     assert getattr(DEFAULTS, name) in allowed
     for value in allowed:  # every allowed value is accepted …
         assert getattr(make_config("cpu", overrides={name: value}), name) == value
@@ -69,12 +69,38 @@ def test_every_choice_is_defined_by_the_code_it_selects(name):
         make_config("cpu", overrides={name: "nonsense"})
 
 
-def test_the_choices_are_the_modules_own():
-    assert allowed_values("attention_training") is sgma.ATTENTION_TRAINING
-    assert allowed_values("attention_norm") is attention.NORMALIZE
-    assert allowed_values("centre_rule") is cropping.CENTRE_RULES
-    assert allowed_values("cct_negatives") is losses.CCT_NEGATIVES
-    assert allowed_values("backbone") is backbones.BACKBONES
+def test_the_modules_select_among_the_declared_choices():
+    from sgma_core import data
+    from sgma_core.engine import step
+
+    assert sgma.ATTENTION_TRAINING == choices("attention_training") and sgma.SCHEDULES == choices("training_schedule")
+    assert attention.NORMALIZE == choices("attention_norm") and cropping.CENTRE_RULES == choices("centre_rule")
+    assert losses.CCT_NEGATIVES == choices("cct_negatives") and backbones.BACKBONES == choices("backbone")
+    assert step.PRECISIONS == choices("precision") and data.DATASETS == choices("dataset")
+    assert set(backbones.VGG19_CUTS) == set(choices("vgg_layer"))  # every declared layer has its cut …
+    assert set(backbones.LITE0_LAYERS) == set(choices("lite0_layer"))  # … and no cut is undeclared
+
+
+def test_the_settings_import_nothing_of_the_project():
+    import ast
+
+    from sgma_core import profiles
+
+    tree = ast.parse(inspect.getsource(profiles))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | \
+               {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.split(".")[0] in ("sgma_core", "bookkit", "data_prep", "importlib")}
+
+
+def test_values_are_converted_by_their_declared_types():
+    cfg = make_config("cpu", {"ridge_lambda": "1e-3", "epochs": "4", "augment": "no", "max_train_images": None,
+                              "centre_rule": "learned"})
+    assert (cfg.ridge_lambda, cfg.epochs, cfg.augment, cfg.max_train_images) == (0.001, 4, False, None)
+    for changes, message in (({"epochs": 2.5}, "epochs=2.5: expected an integer"),
+                             ({"lr": None}, "lr=None: lr needs a value"), ({"augment": "maybe"}, "true or false"),
+                             ({"centre_rule": 3}, "centre_rule=3: expected a string")):
+        with pytest.raises(ValueError, match=message):
+            make_config("cpu", changes)
 
 
 def test_a_run_has_one_seed_and_an_experiment_several():

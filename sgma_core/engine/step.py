@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from sgma_core.data.images import augment, normalize
+from sgma_core.profiles import choices
 
-PRECISIONS = ("auto", "fp32", "bf16")  # RunConfig.precision: "auto" is bf16 autocast on CUDA, float32 elsewhere
+PRECISIONS = choices("precision")  # "auto" is bf16 autocast on CUDA, float32 elsewhere
 
 
 @dataclass

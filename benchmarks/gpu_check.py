@@ -41,6 +41,7 @@ from sgma_core.data import load_dataset  # noqa: E402
 from sgma_core.data.cache import cached_images, default_workers  # noqa: E402
 from sgma_core.experiment import prepare_data, train_baseline, train_sgma  # noqa: E402
 from sgma_core.profiles import make_config  # noqa: E402
+from sgma_core.records import write_record, write_text  # noqa: E402
 
 
 def card_slug(name: str) -> str:
@@ -86,6 +87,71 @@ def torchrun_check(data_root: Path, runs: Path) -> dict:
             "output_tail": (proc.stdout + proc.stderr)[-1500:]}
 
 
+def measure_speed(report: dict, steps: int) -> dict:
+    """The training-step throughput at the paper's sizes and SGMA's overhead against its backbone passes."""
+    t0 = time.perf_counter()
+    bench = benchmark.run("cuda", "vgg19", 448, 32, steps=steps, joint_size=224)
+    report["benchmark"] = bench
+    report["benchmark_seconds"] = round(time.perf_counter() - t0, 1)
+    print(benchmark.table(bench), flush=True)
+    t0 = time.perf_counter()  # SGMA's step against its four VGG19 passes at 448² / 224², bf16 (CUB's 150 / 312)
+    report["overhead"] = benchmark.overhead("cuda", "vgg19", 448, 224, 32, steps=steps, precision="bf16",
+                                            n_classes=150, semantic_dim=312)
+    report["overhead_seconds"] = round(time.perf_counter() - t0, 1)
+    print(benchmark.overhead_table(report["overhead"]), flush=True)
+    return bench
+
+
+def train_on_synthetic(report: dict, epochs: int) -> None:
+    """The input pipeline at 448², the paper profile's short training runs and the torchrun check, on
+    synthetic birds generated into a temporary folder this run makes (and removes)."""
+    tmp = Path(tempfile.mkdtemp(prefix="sgma-gpu-check-"))
+    try:
+        t0 = time.perf_counter()
+        generate(tmp / "SYN", SyntheticConfig(), progress=False)
+        report["synthetic_seconds"] = round(time.perf_counter() - t0, 1)
+        ds = load_dataset("SYN", tmp)
+        _, _, info = cached_images(ds.image_paths, 448, tmp / "pipeline-cache", workers=default_workers())
+        report["input_pipeline"] = {**info, "size": 448, "source_pixels": "128 x 128 JPEG"}
+        print(json.dumps(report["input_pipeline"]), flush=True)
+        runs = tmp / "runs"
+        report["paper_profile_training"] = []
+        for model, precision in (("baseline", "bf16"), ("sgma", "bf16"), ("baseline", "fp32"), ("sgma", "fp32")):
+            report["paper_profile_training"].append(short_training(model, precision, tmp, runs, epochs))
+            print(json.dumps(report["paper_profile_training"][-1]), flush=True)
+        report["torchrun"] = torchrun_check(tmp, tmp / "runs-ddp")
+        print(json.dumps(report["torchrun"])[:600], flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def markdown(report: dict, bench: dict, epochs: int) -> str:
+    """The report as the Markdown file committed beside its JSON."""
+    pipe = report["input_pipeline"]
+    lines = [f"# GPU check — {bench['device']}", "",
+             f"nvidia-smi: {report['nvidia_smi']}; torch {bench['torch']}; started {report['started']}; "
+             f"whole check {report['total_seconds']:.0f} s", "",
+             "## Training-step throughput (random inputs, VGG19 random init)", "", benchmark.table(bench), "",
+             "## SGMA's step against its backbone passes (`python -m sgma_core.benchmark --overhead`)", "",
+             benchmark.overhead_table(report["overhead"]), "",
+             "## Input pipeline (CPU)", "",
+             f"{pipe['images']} synthetic images ({pipe['source_pixels']}) decoded and resized to 448² into the uint8 "
+             f"cache by {pipe.get('workers')} DataLoader workers: {pipe['images_per_s']} images/s.", "",
+             f"## `paper` profile on the synthetic birds, {epochs} epochs (random-init VGG19, lr 0.01)", "",
+             "| model | precision | train images/s per epoch | last-epoch T1 / u / s / H | peak GPU memory |",
+             "|---|---|---|---|---|"]
+    for r in report["paper_profile_training"]:
+        last = r["last"]
+        lines.append(f"| {r['model']} | {r['precision']} | {', '.join(map(str, r['train_images_per_s']))} | "
+                     f"{100 * last['T1']:.1f} / {100 * last['u']:.1f} / {100 * last['s']:.1f} / {100 * last['H']:.1f} | "
+                     f"{r['max_memory_gib']} GiB |")
+    tr = report["torchrun"]
+    lines += ["", "## torchrun", "",
+              f"`{tr.get('command', '')}`: " + (f"exit code {tr['returncode']} in {tr['seconds']} s"
+                                                 if "returncode" in tr else tr.get("skipped", ""))]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
@@ -105,64 +171,14 @@ def main() -> int:
             capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError) as exc:
         report["nvidia_smi"] = f"unavailable: {exc}"
-
-    t0 = time.perf_counter()
-    bench = benchmark.run("cuda", "vgg19", 448, 32, steps=args.steps, joint_size=224)
-    report["benchmark"] = bench
-    report["benchmark_seconds"] = round(time.perf_counter() - t0, 1)
-    print(benchmark.table(bench), flush=True)
-    t0 = time.perf_counter()  # SGMA's step against its four VGG19 passes at 448² / 224², bf16 (CUB's 150 / 312)
-    report["overhead"] = benchmark.overhead("cuda", "vgg19", 448, 224, 32, steps=args.steps, precision="bf16",
-                                            n_classes=150, semantic_dim=312)
-    report["overhead_seconds"] = round(time.perf_counter() - t0, 1)
-    print(benchmark.overhead_table(report["overhead"]), flush=True)
-
-    tmp = Path(tempfile.mkdtemp(prefix="sgma-gpu-check-"))
-    try:
-        t0 = time.perf_counter()
-        generate(tmp / "SYN", SyntheticConfig(), progress=False)
-        report["synthetic_seconds"] = round(time.perf_counter() - t0, 1)
-        ds = load_dataset("SYN", tmp)
-        _, _, info = cached_images(ds.image_paths, 448, tmp / "pipeline-cache", workers=default_workers())
-        report["input_pipeline"] = {**info, "size": 448, "source_pixels": "128 x 128 JPEG"}
-        print(json.dumps(report["input_pipeline"]), flush=True)
-        runs = tmp / "runs"
-        report["paper_profile_training"] = []
-        for model, precision in (("baseline", "bf16"), ("sgma", "bf16"), ("baseline", "fp32"), ("sgma", "fp32")):
-            report["paper_profile_training"].append(short_training(model, precision, tmp, runs, args.epochs))
-            print(json.dumps(report["paper_profile_training"][-1]), flush=True)
-        report["torchrun"] = torchrun_check(tmp, tmp / "runs-ddp")
-        print(json.dumps(report["torchrun"])[:600], flush=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    bench = measure_speed(report, args.steps)
+    train_on_synthetic(report, args.epochs)
     report["total_seconds"] = round(time.perf_counter() - t_start, 1)
-
     stem = out / f"gpu_check-{card_slug(bench['device'])}-{time.strftime('%Y-%m-%d')}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    pipe = report["input_pipeline"]
-    lines = [f"# GPU check — {bench['device']}", "",
-             f"nvidia-smi: {report['nvidia_smi']}; torch {bench['torch']}; started {report['started']}; "
-             f"whole check {report['total_seconds']:.0f} s", "",
-             "## Training-step throughput (random inputs, VGG19 random init)", "", benchmark.table(bench), "",
-             "## SGMA's step against its backbone passes (`python -m sgma_core.benchmark --overhead`)", "",
-             benchmark.overhead_table(report["overhead"]), "",
-             "## Input pipeline (CPU)", "",
-             f"{pipe['images']} synthetic images ({pipe['source_pixels']}) decoded and resized to 448² into the uint8 "
-             f"cache by {pipe.get('workers')} DataLoader workers: {pipe['images_per_s']} images/s.", "",
-             f"## `paper` profile on the synthetic birds, {args.epochs} epochs (random-init VGG19, lr 0.01)", "",
-             "| model | precision | train images/s per epoch | last-epoch T1 / u / s / H | peak GPU memory |",
-             "|---|---|---|---|---|"]
-    for r in report["paper_profile_training"]:
-        last = r["last"]
-        lines.append(f"| {r['model']} | {r['precision']} | {', '.join(map(str, r['train_images_per_s']))} | "
-                     f"{100 * last['T1']:.1f} / {100 * last['u']:.1f} / {100 * last['s']:.1f} / {100 * last['H']:.1f} | "
-                     f"{r['max_memory_gib']} GiB |")
-    tr = report["torchrun"]
-    lines += ["", "## torchrun", "",
-              f"`{tr.get('command', '')}`: " + (f"exit code {tr['returncode']} in {tr['seconds']} s"
-                                                 if "returncode" in tr else tr.get("skipped", ""))]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_record(stem.with_suffix(".json"), report)
+    text = markdown(report, bench, args.epochs)
+    write_text(stem.with_suffix(".md"), text)
+    print(text)
     print(f"wrote {stem}.md and .json")
     return 0
 

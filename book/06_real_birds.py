@@ -378,7 +378,10 @@ else:
 # %% [markdown]
 # {glue:text}`start_sentence` The record was made {glue:text}`start_provenance`. These are synthetic
 # birds: the numbers say how the starting point changes this implementation's comparison, not
-# anything about the paper's.
+# anything about the paper's. If the record predates the book's one pixel convention (commit 2b48f3f and
+# earlier), its part locations were scaled to the input as $p \cdot s$ instead of $(p + 0.5)\,s - 0.5$, a
+# quarter of a pixel away at 64 pixels, so its peak hit rates can differ by a few points from those
+# `make real-start` gives today; its accuracies come from the same training code.
 #
 # ## Exercises
 #

@@ -39,6 +39,7 @@ from bookkit.exercises import EXERCISE_RUNS
 from bookkit.run_times import RUN_TIMES, record_run_time
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters
 from sgma_core.paths import repo_root
+from sgma_core.records import save_atomically
 
 BOOK = repo_root() / "book"
 CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices",
@@ -181,8 +182,8 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
     nb.metadata["sgma"] = {"chapter": name, "parameters": parameters, "python": platform.python_version(),
                            "host": platform.node(), "seconds": round(time.perf_counter() - t0, 1),
                            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    nbformat.write(nb, partial)
-    os.replace(partial, out_path)
+    save_atomically(out_path, lambda p: nbformat.write(nb, str(p)))
+    partial.unlink()
     return out_path
 
 

@@ -21,6 +21,9 @@ import threading
 from pathlib import Path
 
 from sgma_core.cli import add_debug_flag, command
+from sgma_core.records import save_atomically
+
+PRINT_COPY = "_print-"  # the page's copy at the build's root that Chromium prints: _print-<pid>.html
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -93,7 +96,9 @@ def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0
 
     root = Path(singlehtml).resolve()
     pages = sorted(root.glob("**/*.html"))
-    pages = [p for p in pages if p.name != "index.html" and "_static" not in p.parts] or pages
+    # index.html only redirects; a print copy (PRINT_COPY) left by an interrupted print is not a page of the book
+    pages = [p for p in pages if p.name != "index.html" and "_static" not in p.parts
+             and not p.name.startswith(PRINT_COPY)] or pages
     if not pages:
         raise FileNotFoundError(f"no HTML page under {root}: build it first "
                                 "(jupyter-book build . --builder singlehtml, or make pdf).")
@@ -103,7 +108,7 @@ def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0
     out.parent.mkdir(parents=True, exist_ok=True)
     # The singlehtml builder links the page's assets (_static/, _images/) as if the page lay at the root of
     # the build, where Jupyter Book does not put it (index.html only redirects); a copy at the root finds them.
-    printed = root / "_print.html"
+    printed = root / f"{PRINT_COPY}{os.getpid()}.html"
     printed.write_bytes(pages[0].read_bytes())
     try:
         with serve(root) as base, sync_playwright() as pw:
@@ -117,11 +122,9 @@ def print_book(singlehtml: str | Path, out: str | Path, timeout_s: float = 120.0
             shown = page.evaluate("() => Array.from(document.querySelectorAll('.solution'))"
                                   ".filter(s => s.getBoundingClientRect().height > 0).length")
             page.emulate_media(media="print")
-            partial = out.with_name(out.name + ".partial")
-            page.pdf(path=str(partial), format="A4", print_background=True,
-                     margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
+            save_atomically(out, lambda p: page.pdf(path=str(p), format="A4", print_background=True, margin={
+                "top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"}))
             browser.close()
-        os.replace(partial, out)
     finally:
         printed.unlink(missing_ok=True)
     data = out.read_bytes()

@@ -101,3 +101,16 @@ def test_sigint_stops_the_chapter_runner_and_keeps_the_previous_notebook(tiny_ro
     assert "interrupted" in err and "is as it was before" in err
     assert json.loads(previous.read_text()) == {"previous": True}
     assert [p.name for p in out.iterdir()] == ["02_baseline.ipynb"]
+
+
+def test_the_runner_runs_only_the_books_chapters(capsys):
+    assert chapters.main(["../README"]) == 2
+    assert "no chapter '../README'" in _one_error_line(capsys)
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_any_chapter_runs(tmp_path, capsys):
+    a_file = tmp_path / "out.txt"
+    a_file.write_text("not a folder")
+    assert chapters.main(["00_introduction", "--out", str(a_file)]) == 2
+    assert "is a file, not a folder" in _one_error_line(capsys)
+    assert a_file.read_text() == "not a folder"

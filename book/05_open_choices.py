@@ -101,7 +101,7 @@ else:
 # The record below was made with {glue:text}`provenance`. Its validation models see
 # {glue:text}`validation_split`. A record made at an older commit than this page still holds where the
 # training code it ran is unchanged: the reorganisation of the library after commit 2b48f3f was checked
-# to give identical numbers for the same seeds (the baseline and SGMA of the `cpu` profile, every loss
+# to give identical numbers for the same seeds (the baseline and SGMA of the `cpu` profile with seed 0, every loss
 # and every metric); `make ablations` remakes the record from its stored runs.
 #
 # ## The choices that change training

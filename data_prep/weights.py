@@ -1,17 +1,19 @@
-"""Fetch pretrained weights into the torch cache, once, on a machine with internet.
+"""Fetch pretrained weights into the torch cache, once, on a machine with internet, or check the file
+that is there.
 
     python -m data_prep.weights vgg19
 
-The weights land where torchvision looks for them (``$TORCH_HOME/hub/checkpoints``); from then on
-``sgma_core.backbones.vgg19(pretrained=True)`` loads them offline.
+The weights land where torchvision keeps them (``$TORCH_HOME/hub/checkpoints``); from then on
+``sgma_core.backbones.vgg19`` loads them offline, after checking them as this command does
+(:func:`sgma_core.weights.load_checked`: the published sha256, ``weights_only=True``, every tensor's
+shape). A file already there is checked, not trusted: a wrong or damaged one is named with what to do.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from sgma_core.backbones import WeightsNotFoundError, vgg19, vgg19_weights_path
+from sgma_core.backbones import vgg19, vgg19_weights_path
 from sgma_core.cli import add_debug_flag, command
 
 
@@ -22,15 +24,9 @@ def main(argv: list[str]) -> int:
     add_debug_flag(p)
     args = p.parse_args(argv)
     path = vgg19_weights_path()
-    if path.is_file():
-        print(f"{args.name}: already in the torch cache at {path}")
-        return 0
-    try:
-        vgg19(pretrained=True, download=True)
-    except WeightsNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{args.name}: saved to {path}")
+    there = path.is_file()
+    vgg19(download=True)  # downloads when missing; checks the file either way (WeightsFileError: exit 2)
+    print(f"{args.name}: {'checked' if there else 'saved and checked'} at {path}")
     return 0
 
 

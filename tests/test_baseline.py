@@ -89,3 +89,54 @@ def test_vgg19_weights_missing_offline_names_cache_and_command(tmp_path, monkeyp
     message = str(info.value)
     assert str(tmp_path / "hub" / "checkpoints") in message
     assert "python -m data_prep.weights vgg19" in message
+
+
+def _torch_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
+    from sgma_core.backbones import vgg19_weights_path
+
+    vgg19_weights_path().parent.mkdir(parents=True)
+    return vgg19_weights_path()
+
+
+class _Hostile:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_vgg19_file_in_the_torch_cache_is_checked_before_it_is_loaded(tmp_path, monkeypatch, capsys):
+    """Random bytes, a crafted pickle and a file of the right name but other tensors are refused, named, and
+    nothing of them runs; ``data_prep.weights`` says the same instead of "already in the torch cache"."""
+    from data_prep import weights
+    from sgma_core.weights import WeightsFileError
+
+    path = _torch_cache(tmp_path, monkeypatch)
+    path.write_bytes(bytes(range(100)))
+    with pytest.raises(WeightsFileError, match=r"vgg19-dcbb9e9d\.pth has sha256 .*data_prep\.weights vgg19"):
+        vgg19(pretrained=True)
+    assert weights.main(["vgg19"]) == 2
+    assert "vgg19-dcbb9e9d.pth has sha256" in capsys.readouterr().err
+    marker = tmp_path / "pwned"
+    torch.save({"x": _Hostile(marker)}, path)
+    monkeypatch.setattr("sgma_core.weights.sha256_of", lambda p: "dcbb9e9d" + "0" * 56)  # as if the hash matched
+    with pytest.raises(WeightsFileError, match="refused unread"):
+        vgg19(pretrained=True)
+    assert not marker.exists()
+    torch.save({"features.0.weight": torch.zeros(1)}, path)
+    with pytest.raises(WeightsFileError, match="does not fit the network"):
+        vgg19(pretrained=True)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(WeightsFileError, match="is damaged"):
+        vgg19(pretrained=True)
+
+
+def test_the_published_vgg19_layout_loads(tmp_path, monkeypatch):
+    from torchvision.models import vgg19 as tv_vgg19
+
+    path = _torch_cache(tmp_path, monkeypatch)
+    torch.save(tv_vgg19(weights=None).state_dict(), path)
+    monkeypatch.setattr("sgma_core.weights.sha256_of", lambda p: "dcbb9e9d" + "0" * 56)
+    assert vgg19(pretrained=True).out_channels == 512

@@ -1,0 +1,60 @@
+"""Pretrained weights files, loaded only after they are checked: the file's SHA-256 against the
+published one, then ``torch.load(weights_only=True)`` (tensors and numbers; nothing is unpickled),
+then every tensor's name and shape against the network it is for. Whoever wrote the file (a
+download, a copy from another machine, a hostile process), a wrong or damaged one is refused with
+its name and what to do; nothing of it is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import torch
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Pretrained weights are not where they are looked for, and downloading was not allowed."""
+
+
+class WeightsFileError(ValueError):
+    """A weights file is not the published one, is damaged, or holds more than tensors."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checked(path: str | Path, sha256: str, remedy: str, expected: dict[str, torch.Size] | None = None
+                 ) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``, after three checks: its SHA-256 starts with ``sha256`` (the whole digest,
+    or the prefix a publisher puts in the file's name, as torchvision's are), it loads with
+    ``weights_only=True``, and its tensors have the names and shapes of ``expected`` (a model's
+    ``state_dict`` shapes). :class:`WeightsFileError` names the file, what failed and ``remedy``."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{path} does not exist. {remedy}")
+    digest = sha256_of(path)
+    if not digest.startswith(sha256):
+        raise WeightsFileError(f"{path} has sha256 {digest[:12]}…, not the published {sha256[:12]}…: the file is "
+                               f"damaged or another model, and nothing was loaded from it. {remedy}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsFileError(f"{path} holds Python objects other than tensors and was refused unread. {remedy}") \
+            from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise WeightsFileError(f"{path} is damaged ({str(exc).splitlines()[0][:100]}). {remedy}") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsFileError(f"{path} is not a state dict of tensors. {remedy}")
+    if expected is not None:
+        wrong = sorted(set(expected) ^ set(state)) or [k for k in expected if state[k].shape != expected[k]]
+        if wrong:
+            raise WeightsFileError(f"{path} does not fit the network ({len(wrong)} tensors differ, e.g. {wrong[0]!r}). "
+                                   f"{remedy}")
+    return state

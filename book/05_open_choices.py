@@ -151,9 +151,10 @@ if record is not None:
     comb = record["combination"]
     single = comb["best_single"]
     changes = ", ".join(f"`{s} = {v!r}`" for s, v in comb["settings"].items()) or "none (every default kept)"
+    together = ["not trained: " + comb["refused"], "–"] if comb.get("refused") else \
+        [f"{100 * v:.1f}" for v in comb["val_H_T1"]]
     show_markdown(markdown_table(["configuration", "val H (%)", "val T1 (%)"], [
-        [f"the values chosen one by one, together: {changes}", f"{100 * comb['val_H_T1'][0]:.1f}",
-         f"{100 * comb['val_H_T1'][1]:.1f}"],
+        [f"the values chosen one by one, together: {changes}", *together],
         [f"the best single change, `{single['setting']} = {single['value']!r}`", f"{100 * single['val_H_T1'][0]:.1f}",
          f"{100 * single['val_H_T1'][1]:.1f}"]]) + f"\n\nKept: the **{comb['kept']}**.")
 

@@ -195,10 +195,13 @@ def check_parameters(params: dict) -> None:
     chapters use them (:func:`sgma_core.profiles.make_experiment`), the others by type."""
     from sgma_core.profiles import make_experiment, resolve_overrides
 
+    from sgma_core.engine.step import resolve_device
+
     overrides = resolve_overrides(params.get("overrides", {}))
     if any(k in params for k in TRAINING_PARAMETERS):
-        make_experiment(params.get("profile", "cpu"), {**overrides, "dataset": params.get("dataset", "SYN")},
-                        params.get("seeds"))
+        experiment = make_experiment(params.get("profile", "cpu"),
+                                     {**overrides, "dataset": params.get("dataset", "SYN")}, params.get("seeds"))
+        resolve_device(experiment.config.device)
     for key in ("data_root", "runs_dir"):
         if params.get(key) is not None and not isinstance(params[key], str):
             raise ValueError(f"{key}={params[key]!r}: must be a folder (a string) or null.")

@@ -250,6 +250,9 @@ def validate(config: RunConfig) -> RunConfig:
     if values["grouping_images"] < values["n_parts"]:
         raise ValueError(f"grouping_images={values['grouping_images']} is fewer than n_parts={values['n_parts']}: "
                          "eq. (11) clusters the channels over at least as many images as parts.")
+    if values["training_schedule"] == "alternating" and values["attention_training"] == "none":
+        raise ValueError("training_schedule='alternating' with attention_training='none': the attention epochs "
+                         "would train nothing; choose attention_training 'heads' or 'full', or the 'joint' schedule.")
     return replace(config, **values)
 
 

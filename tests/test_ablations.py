@@ -62,3 +62,28 @@ def test_the_cpu_defaults_are_the_recorded_choices():
         f"RunConfig's cpu defaults differ from the choices recorded in {path}"
     assert record["paper_reading"] == json.loads(json.dumps(PAPER_READING))
     assert set(record["chosen"]) <= {f for f in RunConfig.__dataclass_fields__}
+
+
+def test_a_setting_pair_that_cannot_train_is_refused_before_any_work():
+    with pytest.raises(ValueError, match="alternating.*attention_training='none'.*would train nothing"):
+        make_config("smoke", {"training_schedule": "alternating", "attention_training": "none"})
+    make_config("smoke", {"training_schedule": "alternating", "attention_training": "heads"})  # this pair trains
+
+
+def test_values_chosen_one_by_one_that_do_not_go_together_are_not_trained_together():
+    from types import SimpleNamespace
+
+    from sgma_core.studies.ablate import _together
+
+    grid = {"attention_training": ("full", "none"), "training_schedule": ("joint", "alternating")}
+    scores = {("attention_training", "full"): 0.5, ("attention_training", "none"): 0.6,
+              ("training_schedule", "joint"): 0.5, ("training_schedule", "alternating"): 0.55}
+    rows = [{"setting": s, "value": v, "rule": "compat", "split": "val", "H": h, "T1": h} for (s, v), h in scores.items()]
+
+    def never(*args):
+        raise AssertionError("the refused combination was trained")
+
+    ab = SimpleNamespace(base=make_config("smoke"), seeds=(0,), rows=rows, validate=never)
+    training, record = _together(ab, grid, {"attention_training": "none", "training_schedule": "alternating"})
+    assert training == {"attention_training": "none"} and record["kept"] == "best single change"
+    assert "would train nothing" in record["refused"] and record["val_H_T1"] is None

@@ -114,3 +114,14 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_any_chapter_runs
     assert chapters.main(["00_introduction", "--out", str(a_file)]) == 2
     assert "is a file, not a folder" in _one_error_line(capsys)
     assert a_file.read_text() == "not a folder"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_a_cuda_device_this_machine_lacks_is_refused_before_any_work(tmp_path, capsys):
+    assert train.main(["--model", "baseline", "--profile", "smoke", "--runs-dir", str(tmp_path), "-p", "device",
+                       "cuda"]) == 2
+    assert "device='cuda' but CUDA is not available here" in _one_error_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+    assert chapters.main(["02_baseline", "--out", str(tmp_path / "out"), "-p", "profile", "paper"]) == 2
+    assert "CUDA is not available" in _one_error_line(capsys)
+    assert not (tmp_path / "out").exists()

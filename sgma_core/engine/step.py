@@ -81,10 +81,15 @@ def make_batch(data: TrainData, rows: torch.Tensor, generator: torch.Generator, 
 
 
 def resolve_device(name: str) -> torch.device:
+    """The device a setting names (``auto``, ``cpu``, ``cuda``, ``cuda:N``); a CUDA device this machine does not
+    have is a :class:`ValueError` (a user's setting, refused before any work where commands check it)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={name!r} but CUDA is not available here; use device='cpu' or the 'cpu' profile.")
+        raise ValueError(f"device={name!r} but CUDA is not available here; use device='cpu' (-p device cpu) or the "
+                         "'cpu' profile.")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ValueError(f"device={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s).")
     return torch.device(name)
 
 

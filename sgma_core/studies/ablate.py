@@ -28,6 +28,7 @@ import numpy as np
 from sgma_core import records
 from sgma_core.cli import add_run_options, command, parse_seeds
 from sgma_core.engine.runs import Run
+from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import sgma_rule_scores
 from sgma_core.experiment.prepare import prepare_data
 from sgma_core.experiment.recipes import split_extra, train_sgma
@@ -129,16 +130,25 @@ def _together(ab: Ablation, training_grid: dict, one_factor: dict) -> tuple[dict
     as the best single change. Returns the training settings kept and the record's ``combination``."""
     base = ab.base
     combination = {s: v for s, v in one_factor.items() if v != getattr(base, s)}
-    for seed in ab.seeds:
-        ab.validate("COMBINED", "combined", combination, seed)
+    try:  # values chosen one at a time may not go together (alternating epochs with nothing to train)
+        with_settings(base, **combination)
+        refused = None
+    except ValueError as exc:
+        refused = str(exc)
+    if refused is None:
+        for seed in ab.seeds:
+            ab.validate("COMBINED", "combined", combination, seed)
     singles = [(s, v) for s, values in training_grid.items() for v in values]
     best_single = max(singles, key=lambda sv: _mean(ab.rows, sv[0], sv[1], "compat"))
-    combined_score, single_score = _mean(ab.rows, "COMBINED", "combined", "compat"), _mean(ab.rows, *best_single, "compat")
+    single_score = _mean(ab.rows, *best_single, "compat")
+    combined_score = (float("-inf"), float("-inf")) if refused else _mean(ab.rows, "COMBINED", "combined", "compat")
     training = combination if combined_score >= single_score else (
         {} if best_single[1] == getattr(base, best_single[0]) else {best_single[0]: best_single[1]})
-    record = {"settings": combination, "val_H_T1": list(combined_score),
+    record = {"settings": combination, "val_H_T1": None if refused else list(combined_score),
               "best_single": {"setting": best_single[0], "value": best_single[1], "val_H_T1": list(single_score)},
               "kept": "combination" if training == combination else "best single change"}
+    if refused:
+        record["refused"] = refused
     return training, record
 
 
@@ -179,6 +189,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
     inference_grid = INFERENCE_GRID if inference_grid is None else inference_grid
     experiment = make_experiment(profile, {"dataset": dataset}, seeds)
     base = experiment.config
+    resolve_device(base.device)
     for setting, values in {**training_grid, **inference_grid}.items():
         if getattr(base, setting) not in values:
             raise ValueError(f"the grid of {setting} {values} lacks the current default {getattr(base, setting)!r}")

@@ -50,7 +50,10 @@ def run_real_start(profile: str = "cpu", seeds=None, data_root=None, runs_dir=No
     from sgma_core.records import provenance
 
     t0 = time.perf_counter()
+    from sgma_core.engine.step import resolve_device
+
     experiments = [make_experiment(profile, {"backbone": b}, seeds) for b in BACKBONES_COMPARED]  # all checked first
+    resolve_device(experiments[0].config.device)
     prepared = prepare_data(experiments[0].config, data_root, progress=progress, runs_dir=runs_dir)
     parts, telling, radius = parts_at_input_size(prepared)
     rnd = random_points(len(parts), experiments[0].config.n_parts, prepared.image_size, seed=0)

@@ -159,3 +159,30 @@ def test_the_last_evaluation_scores_come_back_and_a_stored_run_has_none(tiny_roo
         assert np.allclose(info["test_scores"][rule][0], su, atol=1e-5)
         assert np.allclose(info["test_scores"][rule][1], ss, atol=1e-5)
     assert train_sgma(prepared, cfg, tmp_path, progress=False)[2]["test_scores"] is None  # loaded, not evaluated
+
+
+@pytest.mark.slow
+def test_a_run_is_reused_for_the_same_data_and_never_for_other_data(tiny_root, tmp_path):
+    """The synthetic birds generated again with another seed are other data under the same name: a stored run
+    of the first birds is not reused for them, while the same birds reuse it."""
+    import dataclasses
+
+    from data_prep.synthetic import generate
+    from sgma_core.experiment import prepare_data, train_baseline
+    from tests.conftest import TINY
+
+    other = tmp_path / "other"
+    generate(other / "SYN", dataclasses.replace(TINY, seed=TINY.seed + 1), workers=1, progress=False)
+    cfg = make_config("smoke", overrides={"dataset": "SYN", "epochs": 1, "device": "cpu", "pretrain_epochs": 0})
+    runs = tmp_path / "runs"
+
+    def trained_epochs(root) -> list[int]:
+        epochs = []
+        prepared = prepare_data(cfg, root, progress=False, runs_dir=runs)
+        train_baseline(prepared, cfg, runs, progress=False, on_epoch_end=lambda e, r: epochs.append(e))
+        return epochs
+
+    assert trained_epochs(tiny_root) == [0]
+    assert trained_epochs(tiny_root) == []  # the same data: the stored run
+    assert trained_epochs(other) == [0]  # other birds of the same name: trained, not reused
+    assert len(list((runs / "baseline").iterdir())) == 2

@@ -4,6 +4,7 @@ reader raises, the whitespace tables of the CUB-200-2011 layout, and the validat
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,13 @@ def read_table(path: Path, n_cols: int, what: str, required: bool = True, intege
                 raise DatasetError(f"{path}:{lineno}: field {col + 1} is {parts[col]!r}, not {expected} ({what}).") from None
         rows.append(parts)
     return rows
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 @dataclass
@@ -100,6 +108,26 @@ class ZSLDataset:
     @property
     def n_images(self) -> int:
         return len(self.image_paths)
+
+    def fingerprint(self) -> str:
+        """Sixteen hex digits of a SHA-256 over what a run learns from: the class semantics, labels and
+        splits as read, and every image file's path (relative to the root) and size in bytes (−1 where it
+        is missing). Part of every run's identity, so a run is never reused for other data (regenerated
+        synthetic birds, another split file, other photographs) and is reused for the same data."""
+        if getattr(self, "_fingerprint", None) is None:
+            digest = hashlib.sha256()
+            for array in (self.att, self.labels, self.seen_classes, self.unseen_classes, self.trainval,
+                          self.test_seen, self.test_unseen):
+                digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update("\n".join(self.class_names).encode())
+            for path in self.image_paths:
+                try:
+                    size = path.stat().st_size
+                except OSError:
+                    size = -1
+                digest.update(f"{_relative(path, self.root)}\t{size}\n".encode())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
 
     def seen_labels(self, rows: np.ndarray) -> np.ndarray:
         """Labels of ``rows`` remapped to ``0..S-1`` (the order of ``seen_classes``)."""

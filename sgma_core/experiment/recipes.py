@@ -25,9 +25,12 @@ from sgma_core.profiles import RunConfig
 from sgma_core.sgma import SGMA, SGMAObjective
 
 
-def split_extra(prepared: PreparedData) -> dict:
-    """Validation runs are stored apart from test runs (their seen classes differ)."""
-    return {} if prepared.split == "test" else {"split": prepared.split}
+def run_extra(prepared: PreparedData) -> dict:
+    """What a run's identity holds beyond its settings: the fingerprint of its data
+    (:meth:`~sgma_core.data.ZSLDataset.fingerprint`), and the split for validation runs (their seen
+    classes differ from the test runs')."""
+    extra = {"data": prepared.dataset.fingerprint()}
+    return extra if prepared.split == "test" else {**extra, "split": prepared.split}
 
 
 def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str | Path | None = None,
@@ -51,7 +54,7 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
         return {"seen_acc": per_class_accuracy(prepared.test_seen_labels, pred)}
 
     pretraining = dataclasses.replace(config, epochs=config.pretrain_epochs)
-    run = Run.of("backbone", pretraining, runs_dir, extra={"pretrain": True, **split_extra(prepared)})
+    run = Run.of("backbone", pretraining, runs_dir, extra={"pretrain": True, **run_extra(prepared)})
     history = fit(clf, prepared.train, seen_classifier_loss, pretraining, run, evaluate=evaluate, progress=progress)
     return clf.backbone, history
 
@@ -65,7 +68,7 @@ def train_baseline(prepared: PreparedData, config: RunConfig, runs_dir: str | Pa
     if config.freeze_backbone:
         model.backbone.requires_grad_(False)
     objective = BaselineObjective(model, prepared.phi_seen.to(resolve_device(config.device)))
-    run = Run.of("baseline", config, runs_dir, extra=split_extra(prepared))
+    run = Run.of("baseline", config, runs_dir, extra=run_extra(prepared))
     history = fit(model, prepared.train, objective, config, run, evaluate=zsl_evaluator(prepared),
                   progress=progress, **fit_kwargs)
     return model, history
@@ -158,7 +161,7 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     model = build_sgma(prepared, config, backbone)
     device = resolve_device(config.device)
     model.to(device)
-    run = Run.of("sgma", config, runs_dir, extra=split_extra(prepared))
+    run = Run.of("sgma", config, runs_dir, extra=run_extra(prepared))
     info = {"grouping": initialise_grouping(model, prepared, config)}
     objective = SGMAObjective.from_config(model, prepared.phi_seen.to(device), config)
     snapshots = None

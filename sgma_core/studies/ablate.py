@@ -31,7 +31,7 @@ from sgma_core.engine.runs import Run
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import sgma_rule_scores
 from sgma_core.experiment.prepare import prepare_data
-from sgma_core.experiment.recipes import split_extra, train_sgma
+from sgma_core.experiment.recipes import run_extra, train_sgma
 from sgma_core.inference import choose_gamma
 from sgma_core.metrics import zsl_gzsl
 from sgma_core.paths import repo_root
@@ -101,7 +101,7 @@ class Ablation:
         """SGMA with the base settings, ``overrides`` and ``seed`` on ``prepared`` (a stored run is reused)."""
         cfg = with_settings(self.base, seed=seed, **overrides)
         model, history, _ = train_sgma(prepared, cfg, self.runs_dir, progress=False)
-        self.trained[str(Run.of("sgma", cfg, self.runs_dir, extra=split_extra(prepared)).path)] = \
+        self.trained[str(Run.of("sgma", cfg, self.runs_dir, extra=run_extra(prepared)).path)] = \
             sum(h["seconds"] for h in history)
         return model, cfg
 

@@ -74,20 +74,22 @@ def branch_features(fmaps: torch.Tensor, indicators: np.ndarray, part_scale: flo
     return torch.stack(out, dim=1)
 
 
-def feature_identity(config: RunConfig, rows: np.ndarray, indicators: np.ndarray) -> dict:
-    """What the cached features of ``rows`` depend on: the settings of :data:`FEATURE_KEYS`, the images and
-    the channel groups."""
+def feature_identity(config: RunConfig, rows: np.ndarray, indicators: np.ndarray, data: str = "") -> dict:
+    """What the cached features of ``rows`` depend on: the settings of :data:`FEATURE_KEYS`, the images (their
+    rows, and the dataset's fingerprint ``data``) and the channel groups."""
     from sgma_core.engine.runs import run_identity
 
     rows_digest = hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:10]
-    return run_identity(config, FEATURE_KEYS, {"rows": rows_digest, "groups": indicators.astype(int).tolist()})
+    return run_identity(config, FEATURE_KEYS, {"rows": rows_digest, "groups": indicators.astype(int).tolist(),
+                                               "data": data})
 
 
-def feature_folder(root: str | Path, config: RunConfig, rows: np.ndarray, indicators: np.ndarray) -> Path:
+def feature_folder(root: str | Path, config: RunConfig, rows: np.ndarray, indicators: np.ndarray,
+                   data: str = "") -> Path:
     """``<root>/<dataset>-lite0-<layer>-<size>-<hash of feature_identity>``."""
     from sgma_core.engine.runs import settings_hash
 
-    key = settings_hash(feature_identity(config, rows, indicators))
+    key = settings_hash(feature_identity(config, rows, indicators, data))
     return Path(root) / f"{config.dataset}-lite0-{config.lite0_layer}-{config.image_size}-{key}"
 
 
@@ -231,7 +233,7 @@ def run(ds, config: RunConfig, features_root: str | Path, max_images: int | None
     backbone = efficientnet_lite0(layer=config.lite0_layer)
     indicators = _grouping(ds, config, splits["trainval"], backbone)
     rows = np.concatenate(list(splits.values()))
-    folder = feature_folder(features_root, config, rows, indicators)
+    folder = feature_folder(features_root, config, rows, indicators, ds.fingerprint())
     all_feats = extract([ds.image_paths[r] for r in rows], backbone, indicators, folder, config, progress=progress)
     at = {r: i for i, r in enumerate(rows)}
 

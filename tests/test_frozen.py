@@ -60,6 +60,33 @@ def test_extraction_is_cached_and_resumes(tmp_path, tiny_syn):
         extract(paths, net, np.ones((2, 3)), folder, frozen_config(dataset="SYN", image_size=64), chunk=2, progress=False)
 
 
+def test_a_damaged_or_foreign_cache_is_named_with_its_remedy(tmp_path, tiny_syn):
+    """A chunk of the wrong shape, a short, empty or truncated chunk, and a broken manifest: each is refused
+    with the file's name and what to do, never used and never an IndexError or EOFError traceback."""
+    settings = frozen_config(dataset="SYN", image_size=32)
+    paths = [tiny_syn.image_paths[r] for r in tiny_syn.trainval[:5]]
+    groups = np.array([[1.0, 0, 0], [0, 1.0, 1.0]])
+    folder = tmp_path / "feats"
+    first = extract(paths, FakeBackbone(), groups, folder, settings, chunk=2, progress=False)
+    chunk = folder / "chunk-00001.npy"
+    good = chunk.read_bytes()
+    cases = [(lambda: np.save(chunk, np.zeros((2, 3, 4), np.float32)), r"chunk-00001\.npy holds float32 \(2, 3, 4\)"),
+             (lambda: np.save(chunk, np.zeros((1, 3, 3), np.float32)), r"not float32 \(2, 3, 3\)"),
+             (lambda: np.save(chunk, np.zeros((2, 3, 3), np.float64)), r"holds float64"),
+             (lambda: chunk.write_bytes(b""), r"chunk-00001\.npy is damaged"),
+             (lambda: chunk.write_bytes(good[:60]), r"chunk-00001\.npy is damaged")]
+    for damage, message in cases:
+        damage()
+        with pytest.raises(ValueError, match=message + ".*delete .*chunk-00001\\.npy and run again"):
+            extract(paths, FakeBackbone(), groups, folder, settings, chunk=2, progress=False)
+    chunk.write_bytes(good)
+    assert np.array_equal(extract(paths, FakeBackbone(), groups, folder, settings, chunk=2, progress=False), first)
+    (folder / "manifest.json").write_text('{"settings": ')
+    with pytest.raises(ValueError, match=r"manifest\.json is damaged.*delete .*feats and run again"):
+        extract(paths, FakeBackbone(), groups, folder, settings, chunk=2, progress=False)
+    assert not list(folder.glob("*.tmp"))  # written through unique temporary names, none left behind
+
+
 @pytest.mark.slow
 def test_the_whole_path_on_a_small_dataset(tiny_syn, tmp_path):
     settings = frozen_config(dataset="SYN", image_size=64, epochs=50, grouping_images=32)

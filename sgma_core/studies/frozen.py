@@ -25,6 +25,7 @@ second (decoding and Lite0 at 224), so about 5 minutes for CUB's 11,788.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import time
@@ -103,10 +104,49 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     save_atomically(path, write)
 
 
+def _read_manifest(manifest: Path, expected: dict) -> None:
+    """Refuse a feature folder made with other settings, or whose manifest is damaged (named, with the remedy)."""
+    if not manifest.is_file():
+        return
+    try:
+        stored = json.loads(manifest.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError(f"{manifest} is damaged, so the features beside it cannot be trusted: delete "
+                         f"{manifest.parent} and run again (the features are extracted again).") from None
+    if stored != expected:
+        raise ValueError(f"{manifest.parent} holds features of other settings ({manifest}); delete the folder to "
+                         "extract again.")
+
+
+def _read_chunk(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A cached chunk, checked against the shape and dtype the manifest implies; a damaged one is named."""
+    remedy = f"delete {path} and run again: that chunk is extracted again, the others are kept."
+    try:
+        feats = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError(f"{path} is damaged ({str(exc)[:80]}): {remedy}") from None
+    if feats.shape != shape or feats.dtype != np.float32:
+        raise ValueError(f"{path} holds {feats.dtype} {feats.shape}, not float32 {shape}: {remedy}")
+    return feats
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """One extraction per feature folder at a time; a second process waits for the first."""
+    import fcntl
+
+    with open(folder / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | Path, config: RunConfig,
             chunk: int = 256, progress: bool = True) -> np.ndarray:
     """Branch features ``[N, 1 + P, C]`` (float32) of every image, cached chunk by chunk in ``folder``; a chunk
-    already there is read, not recomputed, so an interrupted extraction resumes."""
+    already there is checked and read, not recomputed, so an interrupted extraction resumes."""
     from tqdm.auto import tqdm
 
     from sgma_core.data.images import load_images
@@ -116,22 +156,23 @@ def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | P
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"
-    expected = {"settings": {k: getattr(config, k) for k in FEATURE_KEYS}, "n_images": len(paths), "chunk": chunk}
-    if manifest.is_file() and json.loads(manifest.read_text()) != expected:
-        raise ValueError(f"{folder} holds features of other settings ({manifest}); delete the folder to extract again.")
-    write_text(manifest, json.dumps(expected, indent=1))
+    branches, channels = 1 + config.n_parts, backbone.out_channels
+    expected = {"settings": {k: getattr(config, k) for k in FEATURE_KEYS}, "n_images": len(paths), "chunk": chunk,
+                "branches": branches, "channels": channels}
     parts = []
-    with tqdm(total=len(paths), desc="features", unit="image", disable=not progress) as bar:
+    with _locked(folder), tqdm(total=len(paths), desc="features", unit="image", disable=not progress) as bar:
+        _read_manifest(manifest, expected)
+        write_text(manifest, json.dumps(expected, indent=1))
         for k, start in enumerate(range(0, len(paths), chunk)):
             path = folder / f"chunk-{k:05d}.npy"
             if path.is_file():
-                parts.append(np.load(path))
+                parts.append(_read_chunk(path, (min(chunk, len(paths) - start), branches, channels)))
             else:
                 fmaps = feature_maps(load_images(paths[start:start + chunk], config.image_size)[0], backbone)
                 parts.append(branch_features(fmaps, indicators, config.part_scale).numpy().astype(np.float32))
                 _save_npy(path, parts[-1])
             bar.update(len(parts[-1]))
-    return np.concatenate(parts) if parts else np.zeros((0, 1 + config.n_parts, backbone.out_channels), np.float32)
+    return np.concatenate(parts) if parts else np.zeros((0, branches, channels), np.float32)
 
 
 def train_heads(feats: np.ndarray, labels: np.ndarray, phi_seen: np.ndarray, branches: tuple[int, ...],

@@ -39,6 +39,7 @@ from bookkit.exercises import EXERCISE_RUNS
 from bookkit.run_times import RUN_TIMES, record_run_time
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters
 from sgma_core.paths import repo_root
+from sgma_core.profiles import choices
 from sgma_core.records import save_atomically
 
 BOOK = repo_root() / "book"
@@ -190,6 +191,30 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
 TRAINING_PARAMETERS = ("profile", "dataset", "seeds", "overrides")
 
 
+def _whole(low: int, none: bool = False):
+    return lambda v: (none and v is None) or (isinstance(v, int) and not isinstance(v, bool) and v >= low)
+
+
+def _text_or_none(v) -> bool:
+    return v is None or isinstance(v, str)
+
+
+# The chapters' other parameters: name → (check, what it must be). Checked by the runner before any chapter
+# starts (the training ones are checked as the chapters use them, by make_experiment).
+CHAPTER_PARAMETERS = {
+    "data_root": (_text_or_none, "a folder (a string) or null"),
+    "runs_dir": (_text_or_none, "a folder (a string) or null"),
+    "record_path": (_text_or_none, "a file (a string) or null"),
+    "real_start_record": (_text_or_none, "a file (a string) or null"),
+    "progress": (lambda v: isinstance(v, bool), "true or false"),
+    "frozen": (lambda v: isinstance(v, bool), "true or false"),
+    "size": (_whole(32), "a whole number of pixels, at least 32"),
+    "max_images": (_whole(1), "a whole number, at least 1"),
+    "frozen_max_images": (_whole(1, none=True), "a whole number, at least 1, or null (every photograph)"),
+    "layer": (lambda v: v in choices("lite0_layer"), f"one of {', '.join(map(repr, choices('lite0_layer')))}"),
+}
+
+
 def check_parameters(params: dict) -> None:
     """The chapters' own parameters checked before any chapter starts: the training ones as the
     chapters use them (:func:`sgma_core.profiles.make_experiment`), the others by type."""
@@ -202,11 +227,11 @@ def check_parameters(params: dict) -> None:
         experiment = make_experiment(params.get("profile", "cpu"),
                                      {**overrides, "dataset": params.get("dataset", "SYN")}, params.get("seeds"))
         resolve_device(experiment.config.device)
-    for key in ("data_root", "runs_dir"):
-        if params.get(key) is not None and not isinstance(params[key], str):
-            raise ValueError(f"{key}={params[key]!r}: must be a folder (a string) or null.")
-    if not isinstance(params.get("progress", False), bool):
-        raise ValueError(f"progress={params['progress']!r}: must be true or false.")
+    for key, value in params.items():
+        if key in CHAPTER_PARAMETERS:
+            ok, what = CHAPTER_PARAMETERS[key]
+            if not ok(value):
+                raise ValueError(f"{key}={value!r}: must be {what}.")
 
 
 def _one_line(exc: Exception) -> str:

@@ -7,18 +7,28 @@ The book's build calls :func:`write_downloads` (``_ext/book_downloads.py``) and 
 the course guide. A student notebook is made from the chapter's MyST source with jupytext; its
 Markdown keeps the exercises as plain headings that Jupyter shows, and loses every ``{solution}``
 block, so no answer travels with it.
+
+The tool deletes only what it wrote: every folder it makes holds a stamp, ``.sgma-notebooks``, naming
+each file it wrote there with its sha256 (``--out`` itself holds one for the two zip files). A folder
+without that stamp, or holding a file the stamp does not vouch for (a student's ``alice.ipynb``, a
+chapter saved after editing), is refused and left untouched.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import re
 import shutil
+import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bookkit.chapters import BOOK, CHAPTERS
-from sgma_core.cli import command
+from sgma_core.cli import add_debug_flag, command
 
 SOLUTION = re.compile(r"^(`{4,})\{solution\}.*?^\1[ \t]*$\n?", re.M | re.S)
 EXERCISE = re.compile(r"^(`{4,})\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^\1[ \t]*$",
@@ -27,9 +37,15 @@ ADMONITION = re.compile(r"^```\{admonition\}[ \t]*(?P<title>[^\n]*)\n(?::[^\n]*\
 LITERALINCLUDE = re.compile(r"^```\{literalinclude\}[ \t]*/?(?P<path>\S+)\n(?::pyobject:[ \t]*(?P<obj>\S+)\n)?(?::[^\n]*\n)*```[ \t]*$",
                             re.M)
 GLUE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
+STAMP = ".sgma-notebooks"
+TOOL = "python -m bookkit.notebooks"
 STUDENT_NOTE = ("*Student notebook: run the cells from the top (Kernel → Restart & Run All) inside a checkout of "
                 "the book, after `make venv`. The exercises are at the end; their solutions are in the book "
                 "and in the instructor's (executed) notebooks.*")
+
+
+class DownloadsError(ValueError):
+    """The downloads cannot be written without deleting someone's files, or there is nothing to write."""
 
 
 def student_markdown(text: str) -> str:
@@ -69,28 +85,151 @@ def student_notebook(name: str):
 
 
 def _zip(folder: Path, archive: Path) -> None:
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        for path in sorted(folder.glob("*.ipynb")):
-            z.write(path, f"{folder.name}/{path.name}")
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if not notebooks:  # an empty zip linked from the course guide would look like a download that worked
+        raise DownloadsError(f"{folder} holds no notebook, so {archive.name} would be empty; nothing was zipped.")
+    partial = archive.with_name(f".{archive.name}.partial")
+    try:
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
+            for path in notebooks:
+                z.write(path, f"{folder.name}/{path.name}")
+        os.replace(partial, archive)
+    finally:
+        partial.unlink(missing_ok=True)  # this run's own half-written zip, never the one in place
 
 
-def write_downloads(out: str | Path, executed: str | Path | None = BOOK / "_executed") -> dict[str, Path]:
-    """``out/student/<chapter>.ipynb``, ``out/executed/<chapter>.ipynb`` (those that exist) and a zip of each
-    folder; returns ``{"student": zip, "executed": zip}``."""
+# ---- what this tool may replace: only what carries its stamp ----------------------------------------------
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_stamp(folder: Path) -> dict[str, str] | None:
+    """``{file name: sha256}`` of what this tool wrote into ``folder``; ``None`` where it has no (readable) stamp."""
+    try:
+        stamp = json.loads((folder / STAMP).read_text(encoding="utf-8"))
+        files = stamp["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return files if isinstance(files, dict) else None
+
+
+def _write_stamp(folder: Path, names: list[str]) -> None:
+    files = {name: _digest(folder / name) for name in sorted(names)}
+    text = json.dumps({"written_by": TOOL, "files": files}, indent=1) + "\n"
+    (folder / STAMP).write_text(text, encoding="utf-8")
+
+
+def _check_replaceable(folder: Path) -> None:
+    """Refuse, before anything is deleted, a ``folder`` that holds files this tool did not write."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if folder.is_symlink() or not folder.is_dir():
+        raise DownloadsError(f"{folder} is not a folder this tool made; nothing was deleted. Move it elsewhere "
+                             "(or give another --out) and run again.")
+    files = _read_stamp(folder)
+    if files is None:
+        raise DownloadsError(f"{folder} exists but was not made by `{TOOL}` (it has no {STAMP} stamp), so it may hold "
+                             "someone's files; nothing was deleted. Move it elsewhere (or delete it yourself, if it "
+                             "is only an old build) and run again, or give another --out.")
+    foreign = _foreign(folder, files, {p.name for p in folder.iterdir()} - {STAMP})
+    if foreign:
+        raise DownloadsError(f"{folder} holds files `{TOOL}` did not write or that were changed since: "
+                             f"{', '.join(foreign)}; nothing was deleted. Move them out of {folder} and run again.")
+
+
+def _foreign(folder: Path, files: dict[str, str], names: set[str]) -> list[str]:
+    """Which of ``names`` in ``folder`` the stamp ``files`` does not vouch for (unknown, changed, or a folder)."""
+    return sorted(n for n in names if n not in files or not (folder / n).is_file() or (folder / n).is_symlink()
+                  or _digest(folder / n) != files[n])
+
+
+def _remove_own(folder: Path) -> None:
+    """Delete ``folder``, which :func:`_check_replaceable` found to hold only what this tool wrote."""
+    if folder.is_dir():
+        for name in _read_stamp(folder) or {}:
+            (folder / name).unlink(missing_ok=True)
+        (folder / STAMP).unlink()
+        folder.rmdir()  # fails, rather than deletes, if anything appeared since the check
+
+
+def _replace_folder(folder: Path, write: Callable[[Path], None]) -> None:
+    """Write the new ``folder`` into a hidden sibling, stamp it, then put it in place of the old one."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", suffix=".partial", dir=folder.parent))
+    try:
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would make the downloads unreadable to a web server's user
+        write(staging)
+        names = [p.name for p in staging.iterdir()]
+        if not names:
+            raise DownloadsError(f"nothing was written for {folder}; the folder was left as it was.")
+        _write_stamp(staging, names)
+        _remove_own(folder)
+        os.rename(staging, folder)
+    finally:
+        if staging.exists():  # made by this run, so it is this run's to remove
+            shutil.rmtree(staging)
+
+
+def _executed_chapters(executed: Path, replaced: list[Path]) -> list[str]:
+    """The chapters of which ``executed`` holds a notebook; an error if none, or if ``executed`` is to be replaced."""
+    for folder in replaced:
+        where = folder.resolve()
+        if executed.resolve() == where or where in executed.resolve().parents:
+            raise DownloadsError(f"--executed {executed} is inside {folder}, which this tool deletes and writes "
+                                 "again; nothing was deleted. Give the folder the chapters were executed into "
+                                 f"(by default {BOOK / '_executed'}), outside --out.")
+    if not executed.is_dir():
+        raise DownloadsError(f"--executed {executed} is not a folder; execute the chapters first (`make chapters`, "
+                             f"or python -m bookkit.chapters --all --out {executed}) or give the folder that holds them.")
+    found = [name for name in CHAPTERS if (executed / f"{name}.ipynb").is_file()]
+    if not found:
+        raise DownloadsError(f"--executed {executed} holds no executed chapter (<chapter>.ipynb for "
+                             f"{', '.join(CHAPTERS)}); execute them first (`make chapters`) or give the folder "
+                             "that holds them.")
+    return found
+
+
+def _check_out(out: Path, folders: list[Path], archives: list[Path]) -> None:
+    """Refuse an ``out`` whose folders or zip files this tool may not replace, before anything is changed."""
+    if out.exists() and not out.is_dir():
+        raise DownloadsError(f"--out {out} is a file; give a folder (it is made if missing).")
+    for folder in folders:
+        _check_replaceable(folder)
+    present = {a.name for a in archives if a.exists() or a.is_symlink()}
+    foreign = _foreign(out, _read_stamp(out) or {}, present) if present else []
+    if foreign:
+        raise DownloadsError(f"{', '.join(str(out / n) for n in foreign)} was not written by `{TOOL}` (or was changed "
+                             "since); nothing was deleted. Move it elsewhere and run again, or give another --out.")
+
+
+def write_downloads(out: str | Path, executed: str | Path = BOOK / "_executed") -> dict[str, Path]:
+    """``out/student/<chapter>.ipynb``, ``out/executed/<chapter>.ipynb`` (those in ``executed``) and a zip of each
+    folder; returns ``{"student": zip, "executed": zip}``.
+
+    Each folder it makes carries a stamp (``.sgma-notebooks``: the files it wrote and their sha256), and a
+    later run replaces only a folder or zip file that the stamp vouches for; anything else is refused with
+    a :class:`DownloadsError` before a file is deleted."""
     import nbformat
 
-    out = Path(out)
-    student, done = out / "student", out / "executed"
-    for folder in (student, done):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-    for name in CHAPTERS:
-        nbformat.write(student_notebook(name), student / f"{name}.ipynb")
-        if executed is not None and (Path(executed) / f"{name}.ipynb").is_file():
-            shutil.copyfile(Path(executed) / f"{name}.ipynb", done / f"{name}.ipynb")
-    archives = {"student": out / "sgma-student-notebooks.zip", "executed": out / "sgma-executed-notebooks.zip"}
-    _zip(student, archives["student"])
-    _zip(done, archives["executed"])
+    out, executed = Path(out), Path(executed)
+    folders = {"student": out / "student", "executed": out / "executed"}
+    archives = {kind: out / f"sgma-{kind}-notebooks.zip" for kind in folders}
+    chapters = _executed_chapters(executed, list(folders.values()))
+    _check_out(out, list(folders.values()), list(archives.values()))
+    out.mkdir(parents=True, exist_ok=True)
+
+    def students(folder: Path) -> None:
+        for name in CHAPTERS:
+            nbformat.write(student_notebook(name), folder / f"{name}.ipynb")
+
+    def instructors(folder: Path) -> None:
+        for name in chapters:
+            shutil.copyfile(executed / f"{name}.ipynb", folder / f"{name}.ipynb")
+
+    _replace_folder(folders["student"], students)
+    _replace_folder(folders["executed"], instructors)
+    for kind, folder in folders.items():
+        _zip(folder, archives[kind])
+    _write_stamp(out, [a.name for a in archives.values()])
     return archives
 
 
@@ -99,6 +238,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bookkit.notebooks", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="_build/downloads", help="folder for student/, executed/ and the zip files")
     p.add_argument("--executed", default=str(BOOK / "_executed"), help="folder of the executed chapters")
+    add_debug_flag(p)
     args = p.parse_args(argv)
     for kind, path in write_downloads(args.out, args.executed).items():
         print(f"{kind}: {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -31,7 +31,6 @@ compatibility and CCT layers, the losses, the SGD update) is what R above 1 meas
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 
@@ -43,6 +42,7 @@ from sgma_core.cli import add_debug_flag, command
 from sgma_core.engine.loop import make_optimizer
 from sgma_core.engine.step import LossOf, train_step
 from sgma_core.profiles import RunConfig
+from sgma_core.records import writable_output, write_record
 
 
 def _sync(device: torch.device) -> None:
@@ -321,6 +321,27 @@ def overhead_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+# The smallest input side each backbone's feature map survives (two cells of its stride at the cut).
+MIN_SIDE = {"small_vgg": 16, "vgg19": 32, "efficientnet_lite0": 32}
+
+
+def check_arguments(args) -> None:
+    """Every argument checked before any work: sizes the backbone can take, counts of at least 1, a device
+    this machine has, an ``--out`` file that can be written."""
+    from sgma_core.engine.step import resolve_device
+
+    for name in ("batch", "steps", "peak_n"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)}: must be at least 1.")
+    for name in ("size", "joint_size"):
+        if getattr(args, name) < MIN_SIDE[args.backbone]:
+            raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)}: {args.backbone} needs at least "
+                             f"{MIN_SIDE[args.backbone]} pixels.")
+    resolve_device(args.device)
+    if args.out:
+        writable_output(args.out)
+
+
 @command
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m sgma_core.benchmark")
@@ -342,9 +363,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", help="write the result as JSON here")
     add_debug_flag(p)
     args = p.parse_args(argv)
-    for name in ("size", "joint_size", "batch", "steps", "peak_n"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)}: must be at least 1.")
+    check_arguments(args)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads={args.threads}: must be at least 1.")
@@ -354,8 +373,7 @@ def main(argv: list[str]) -> int:
                           args.precision, args.classes or 30, args.attributes or 15)
         print(overhead_table(result))
         if args.out:
-            with open(args.out, "w") as fh:
-                json.dump(result, fh, indent=1)
+            write_record(args.out, result)
         return 0
     unknown = set(args.models.split(",")) - {"baseline", "sgma"}
     if unknown:
@@ -364,8 +382,7 @@ def main(argv: list[str]) -> int:
                  tuple(args.models.split(",")))
     print(table(result))
     if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=1)
+        write_record(args.out, result)
     return 0
 
 

@@ -4,6 +4,7 @@ missing or damaged file, a full disk) is one line on stderr and exit status 2, a
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import sys
@@ -79,6 +80,17 @@ def parse_seeds(text: str | None) -> list[int] | None:
     value = yaml.safe_load(text if text.strip().startswith("[") else f"[{text}]")
     if not isinstance(value, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
         raise ValueError(f"--seeds {text!r}: give whole numbers such as 0,1,2.")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse turns the error into one line, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
     return value
 
 

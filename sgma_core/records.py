@@ -117,3 +117,19 @@ def provenance(config: dict | None = None, seconds: float | None = None, **extra
     with), ``seconds`` (how long it took), and any ``extra`` fields."""
     return {"commit": current_commit(), "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(),
             "config": config, "seconds": None if seconds is None else round(float(seconds), 1), **extra}
+
+
+def writable_output(path: str | Path) -> Path:
+    """``path`` checked as a file this process can write, before the work that makes it (its folder
+    created); :class:`ValueError` names it and why not."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder: give the file to write, e.g. {path / 'record.json'}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {path} cannot be written ({exc.strerror or exc}): give a file in a folder you can "
+                         "write to.") from None
+    return path

@@ -68,9 +68,14 @@ def test_a_missing_dataset_is_one_line_and_debug_shows_the_traceback(tmp_path, c
     (["-p", "overrides", "[1, 2]"], "overrides=[1, 2]: must be a mapping"),
     (["-p", "profile", "smok"], "unknown profile 'smok'"),
     (["-p", "progress", "maybe"], "progress='maybe'"),
+    (["-p", "size", "abc"], "size='abc': must be a whole number of pixels, at least 32"),
+    (["-p", "size", "-5"], "size=-5: must be a whole number of pixels"),
+    (["-p", "max_images", "0"], "max_images=0: must be a whole number, at least 1"),
+    (["-p", "layer", "stage9"], "layer='stage9': must be one of 'stage5_expanded'"),
+    (["-p", "frozen", "maybe"], "frozen='maybe': must be true or false"),
 ])
 def test_the_chapter_runner_checks_parameters_before_running_a_chapter(params, message, tmp_path, capsys):
-    assert chapters.main(["02_baseline", "--out", str(tmp_path), *params]) == 2
+    assert chapters.main(["02_baseline", "06_real_birds", "--out", str(tmp_path), *params]) == 2
     assert message in _one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
 
@@ -125,3 +130,35 @@ def test_a_cuda_device_this_machine_lacks_is_refused_before_any_work(tmp_path, c
     assert chapters.main(["02_baseline", "--out", str(tmp_path / "out"), "-p", "profile", "paper"]) == 2
     assert "CUDA is not available" in _one_error_line(capsys)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command, argv, message", [
+    ("sgma_core.studies.frozen", ["--max-images", "0"], "argument --max-images: 0 is not at least 1"),
+    ("sgma_core.studies.frozen", ["--max-images", "-5"], "argument --max-images: -5 is not at least 1"),
+    ("sgma_core.studies.frozen", ["--out", "{tmp}"], "is a folder: give the file to write"),
+    ("sgma_core.studies.ablate", ["--profile", "smoke", "--out", "{tmp}"], "is a folder: give the file to write"),
+    ("sgma_core.studies.real_start", ["--profile", "smoke", "--out", "{tmp}"], "is a folder"),
+    ("sgma_core.benchmark", ["--backbone", "small_vgg", "--size", "1"], "--size=1: small_vgg needs at least 16"),
+    ("sgma_core.benchmark", ["--backbone", "small_vgg", "--joint-size", "8"], "--joint-size=8"),
+    ("sgma_core.benchmark", ["--backbone", "small_vgg", "--out", "{tmp}"], "is a folder"),
+])
+def test_studies_and_the_benchmark_check_their_arguments_before_any_work(command, argv, message, tmp_path, capsys):
+    import importlib
+
+    main = importlib.import_module(command).main
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own errors: one line on stderr, exit 2
+        status = exc.code
+    assert status == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing made
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_the_benchmark_refuses_a_cuda_device_this_machine_lacks(capsys):
+    from sgma_core.benchmark import main
+
+    assert main(["--device", "cuda", "--backbone", "small_vgg", "--size", "32"]) == 2
+    assert "CUDA is not available here" in _one_error_line(capsys)

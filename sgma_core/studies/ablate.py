@@ -239,8 +239,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", default=None,
                    help="default: results/ablations-<profile>.json (…-<profile>-<dataset>.json for a real dataset)")
     args = p.parse_args(argv)
+    out = records.writable_output(args.out or default_path(args.profile, args.dataset))  # before the hour of runs
     record = run_ablations(args.profile, parse_seeds(args.seeds), args.data_root, args.runs_dir, dataset=args.dataset)
-    out = records.write_record(args.out or default_path(args.profile, args.dataset), record)
+    out = records.write_record(out, record)
     print(f"{out}: {len(record['runs'])} rows in {record['provenance']['seconds']:.0f} s; chosen {record['chosen']}")
     return 0
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgma_core.cli import add_debug_flag, add_parameter_option, command, run_overrides
+from sgma_core.cli import add_debug_flag, add_parameter_option, command, positive_int, run_overrides
 from sgma_core.profiles import RunConfig, config_dict, make_config
 
 WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2)  # chosen on validation classes
@@ -308,23 +308,24 @@ def run(ds, config: RunConfig, features_root: str | Path, max_images: int | None
 def main(argv: list[str]) -> int:
     from sgma_core import data as zsl_data
     from sgma_core.paths import runs_root
-    from sgma_core.records import write_record
+    from sgma_core.records import writable_output, write_record
 
     p = argparse.ArgumentParser(prog="python -m sgma_core.studies.frozen", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="CUB", choices=["CUB"])
     p.add_argument("--data-root", default=None, help="default: $SGMA_DATA_ROOT, else <repo>/data")
     p.add_argument("--runs-dir", default=None, help="where the features are cached, under features/ (default: "
                                                      "$SGMA_RUNS_ROOT, else <repo>/runs)")
-    p.add_argument("--max-images", type=int, default=None, help="at most this many photographs (default: all)")
+    p.add_argument("--max-images", type=positive_int, default=None, help="at most this many photographs (default: all)")
     add_parameter_option(p, "a RunConfig setting of the study (e.g. lite0_layer head, epochs 100)")
     p.add_argument("--out", default=None, help="write the record here as JSON (default: print it)")
     add_debug_flag(p)
     args = p.parse_args(argv)
     config = frozen_config(**{**run_overrides(args), "dataset": args.dataset})
+    out = writable_output(args.out) if args.out else None  # checked before the minutes of extraction
     ds = zsl_data.load_dataset(args.dataset, args.data_root)
     record = run(ds, config, runs_root(args.runs_dir) / "features", args.max_images)
-    if args.out:
-        print(f"{write_record(args.out, record)}: {json.dumps(record['results'])}")
+    if out:
+        print(f"{write_record(out, record)}: {json.dumps(record['results'])}")
     else:
         print(json.dumps(record, indent=1))
     return 0

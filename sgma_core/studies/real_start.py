@@ -80,14 +80,15 @@ def default_path(profile: str) -> Path:
 
 @command
 def main(argv: list[str]) -> int:
-    from sgma_core.records import write_record
+    from sgma_core.records import writable_output, write_record
 
     p = argparse.ArgumentParser(prog="python -m sgma_core.studies.real_start", description=__doc__.split("\n\n")[0])
     add_run_options(p, profiles=("smoke", "cpu"), dataset=None, parameters=False)
     p.add_argument("--out", default=None, help="default: results/real-start-<profile>.json")
     args = p.parse_args(argv)
+    out = writable_output(args.out or default_path(args.profile))  # checked before the training
     record = run_real_start(args.profile, parse_seeds(args.seeds), args.data_root, args.runs_dir, progress=True)
-    out = write_record(args.out or default_path(args.profile), record)
+    out = write_record(out, record)
     print(f"{out}: {len(record['rows'])} runs in {record['provenance']['seconds'] / 60:.1f} min")
     return 0
 

@@ -334,12 +334,10 @@ else:
 # on the test images before and after its training. This page renders that record.
 
 # %% tags=["hide-input"]
-import json
-
-from sgma_core.studies.real_start import default_path
+from sgma_core.studies.real_start import default_path, read_record
 
 record_file = default_path("cpu") if real_start_record is None else Path(real_start_record)
-start = json.loads(record_file.read_text()) if record_file.is_file() else None
+start = read_record(record_file) if record_file.is_file() else None
 if start is None:
     print(f"No record at {record_file}: `make real-start` makes it (about 25 minutes on two cores).")
     glue("start_sentence", "No record yet.", display=False)

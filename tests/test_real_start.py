@@ -29,3 +29,28 @@ def test_the_committed_record_has_three_seeds_of_each_backbone():
     assert record["profile"] == "cpu" and record["dataset"] == "SYN"
     for backbone in BACKBONES_COMPARED:
         assert sorted(r["seed"] for r in record["rows"] if r["backbone"] == backbone) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("reader, study", [("sgma_core.studies.real_start", "make real-start"),
+                                           ("sgma_core.studies.ablate", "make ablations")])
+def test_a_damaged_record_is_named_with_the_command_that_remakes_it(reader, study, tmp_path):
+    import importlib
+
+    read_record = importlib.import_module(reader).read_record
+    path = tmp_path / "record.json"
+    path.write_text('{"rows": [1, 2')  # cut short
+    with pytest.raises(ValueError, match=rf"record\.json is not a complete JSON record.*`{study}` writes it again"):
+        read_record(path)
+    path.write_text(json.dumps({"rows": []}))
+    with pytest.raises(ValueError, match=rf"record\.json lacks .*`{study}` writes it again"):
+        read_record(path)
+    with pytest.raises(ValueError, match=r"does not exist"):
+        read_record(tmp_path / "none.json")
+
+
+def test_the_committed_records_are_complete():
+    from sgma_core.studies import ablate, real_start
+
+    for module, path in ((real_start, real_start.default_path("cpu")), (ablate, ablate.default_path("cpu"))):
+        if path.is_file():
+            module.read_record(path)

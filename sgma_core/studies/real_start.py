@@ -78,6 +78,17 @@ def default_path(profile: str) -> Path:
     return repo_root() / "results" / f"real-start-{profile}.json"
 
 
+RECORD_KEYS = ("profile", "dataset", "rows", "random_points", "telling_parts", "provenance")
+
+
+def read_record(path: str | Path) -> dict:
+    """A record of :func:`run_real_start`, checked for every key chapter 06 reads; a damaged one is named with
+    the command that writes it again."""
+    from sgma_core import records
+
+    return records.read_record(path, RECORD_KEYS, remedy="`make real-start` writes it again (its runs are reused).")
+
+
 @command
 def main(argv: list[str]) -> int:
     from sgma_core.records import writable_output, write_record

@@ -8,6 +8,22 @@ relevant part into a dataset folder, and how a top-level prefix is stripped.
 Damaged archives (truncated downloads, bad CRCs, files that are not archives at all)
 raise :class:`ArchiveError` naming the archive; members that would land outside the
 output folder are refused.
+
+Nothing fills the disk unannounced. Before a byte is written, the uncompressed sizes that the
+picked members declare are added up (for a tar, in a first pass over its headers) and checked
+
+* against the *expansion limit*: :func:`expansion_limit`, 10 times the archive's size, at least
+  256 MiB and at most 64 GiB, or a limit the caller gives (``--max-extract-gb``). The real
+  archives expand little: JPEG images not at all (CUB's 1.1 GB tgz unpacks to about 1.2 GB,
+  AwA2's 13 GB zip to about 13.5 GB), the MATLAB feature files of xlsa17 about twice; a zip
+  bomb expands a thousand times and more;
+* against the free space of the target disk (``shutil.disk_usage``), keeping a margin of
+  256 MiB plus 5 % free for everything else.
+
+While extracting, the bytes actually written are counted against the same limit, so an archive
+that understates its sizes is stopped too. Either check raises :class:`ExtractionLimitError`
+(which limit, the archive, the numbers, what to do), and every file and folder that this call
+created is removed again; what was there before is left.
 """
 
 from __future__ import annotations
@@ -26,6 +42,36 @@ Pick = Callable[[str], "str | None"]
 
 KINDS = ("tgz", "zip", "file")
 _DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile)
+MiB, GiB = 2**20, 2**30
+EXPANSION_RATIO, EXPANSION_FLOOR, EXPANSION_CAP = 10, 256 * MiB, 64 * GiB
+FREE_MARGIN = 256 * MiB
+CHUNK = 1 << 20
+
+
+class ExtractionLimitError(ArchiveError):
+    """Extracting would pass the expansion limit, or did, or the disk has too little free space.
+
+    ``limit``: ``"expansion"`` (the declared sizes), ``"written"`` (the bytes written) or ``"free space"``."""
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+def expansion_limit(archive_bytes: int) -> int:
+    """The most bytes an archive of ``archive_bytes`` may unpack to, unless the caller gives a limit."""
+    return min(max(EXPANSION_RATIO * archive_bytes, EXPANSION_FLOOR), EXPANSION_CAP)
+
+
+def free_space_margin(needed: int) -> int:
+    """The bytes left free on the target disk beyond ``needed``: the datasets are not the disk's only use."""
+    return FREE_MARGIN + needed // 20
+
+
+def _human(n: float) -> str:
+    if n >= GiB:
+        return f"{n / GiB:.2f} GiB"
+    return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n / 1024:.1f} KiB"
 
 
 def _is_junk(name: str) -> bool:
@@ -58,13 +104,68 @@ def _member_target(archive: Path, dest: Path, pick: Pick, member_name: str) -> P
     return None if rel is None else _safe_target(archive, dest, rel)
 
 
-def _copy_stream(src, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "wb") as out:
-        shutil.copyfileobj(src, out, length=1 << 20)
+class _Writer:
+    """Writes the members into ``dest``, counting the bytes against ``limit`` and noting what it creates,
+    so that after an error exactly that can be removed."""
+
+    def __init__(self, archive: Path, dest: Path, limit: int, declared: int, rule: str) -> None:
+        self.archive, self.dest, self.limit, self.declared, self.rule = archive, dest, limit, declared, rule
+        self.written = 0
+        self.made: list[Path] = []
+
+    def mkdir(self, folder: Path) -> None:
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for made in reversed(missing):
+            made.mkdir()
+            self.made.append(made)
+
+    def copy(self, src, target: Path) -> None:
+        self.mkdir(target.parent)
+        if not target.exists():
+            self.made.append(target)
+        with open(target, "wb") as out:
+            while block := src.read(CHUNK):
+                self.written += len(block)
+                if self.written > self.limit:
+                    raise ExtractionLimitError(
+                        f"{self.archive.name}: extraction stopped when {self.written} bytes "
+                        f"({_human(self.written)}) had been written, over the expansion limit of {self.limit} bytes "
+                        f"({_human(self.limit)}; {self.rule}), although its members declare only {self.declared} "
+                        f"bytes: the archive misstates its sizes. What it had written was removed. Delete "
+                        f"{self.archive} and get a good copy of it.", "written")
+                out.write(block)
+
+    def undo(self) -> None:
+        for path in reversed(self.made):  # files before the folders that hold them
+            if path.is_dir() and not path.is_symlink():
+                if not any(path.iterdir()):
+                    path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
 
 
-def _extract_tar(archive: Path, pick: Pick, dest: Path) -> int:
+def _declared_tar(archive: Path, pick: Pick, dest: Path, limit: int) -> int:
+    """The bytes the picked files of a gzip-compressed tar declare; stops counting once past ``limit``."""
+    total = 0
+    with gzip.open(archive, "rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tf:
+        for member in tf:
+            if member.isfile() and _member_target(archive, dest, pick, member.name) is not None:
+                total += member.size
+                if total > limit:  # no need to decompress the rest of a bomb to know it is one
+                    break
+    return total
+
+
+def _declared_zip(archive: Path, pick: Pick, dest: Path) -> int:
+    with zipfile.ZipFile(archive) as zf:
+        return sum(info.file_size for info in zf.infolist()
+                   if not info.is_dir() and _member_target(archive, dest, pick, info.filename) is not None)
+
+
+def _extract_tar(archive: Path, pick: Pick, dest: Path, writer: _Writer) -> int:
     """One pass over a gzip-compressed tar, then to the end of the gzip stream.
 
     ``tarfile`` takes a tar that is cut off between two members for a shorter, complete one;
@@ -78,20 +179,20 @@ def _extract_tar(archive: Path, pick: Pick, dest: Path) -> int:
             if target is None:
                 continue
             if member.isdir():
-                target.mkdir(parents=True, exist_ok=True)
+                writer.mkdir(target)
             elif member.isfile():
                 src = tf.extractfile(member)
                 if src is None:  # pragma: no cover - isfile() members always have data
                     continue
-                _copy_stream(src, target)
+                writer.copy(src, target)
                 count += 1
             # links and devices are never part of these datasets: left out
-        while gz.read(1 << 20):
+        while gz.read(CHUNK):
             pass
     return count
 
 
-def _extract_zip(archive: Path, pick: Pick, dest: Path) -> int:
+def _extract_zip(archive: Path, pick: Pick, dest: Path, writer: _Writer) -> int:
     count = 0
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
@@ -99,37 +200,82 @@ def _extract_zip(archive: Path, pick: Pick, dest: Path) -> int:
             if target is None:
                 continue
             if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
+                writer.mkdir(target)
                 continue
             with zf.open(info) as src:  # reading to the end checks the member's CRC
-                _copy_stream(src, target)
+                writer.copy(src, target)
             count += 1
     return count
 
 
-def extract(archive: str | Path, kind: str, pick: Pick, dest: str | Path) -> int:
+def check_room(archive: Path, declared: int, limit: int, rule: str, dest: Path, *, exact: bool = True) -> None:
+    """Raise :class:`ExtractionLimitError` if ``declared`` bytes pass ``limit`` or the free space at ``dest``.
+
+    ``exact``: whether ``declared`` is the whole sum, or only as far as it was counted (past ``limit``)."""
+    if declared > limit:
+        raise ExtractionLimitError(
+            f"{archive.name}: the members to extract declare {'' if exact else 'at least '}{declared} bytes "
+            f"({_human(declared)}) uncompressed, over the expansion limit of {limit} bytes ({_human(limit)}; "
+            f"{rule}); nothing was extracted. An archive that expands this much is damaged, not the expected file, "
+            f"or a zip bomb: delete {archive} and get a good copy. If it is the genuine file, raise the limit above "
+            f"{_human(declared)} (python -m data_prep.fetch NAME --max-extract-gb GB).", "expansion")
+    disk = dest
+    while not disk.exists():
+        disk = disk.parent
+    free, margin = shutil.disk_usage(disk).free, free_space_margin(declared)
+    if declared + margin > free:
+        raise ExtractionLimitError(
+            f"{archive.name}: the members to extract need {declared} bytes ({_human(declared)}) uncompressed, "
+            f"but the disk of {disk} has {free} bytes ({_human(free)}) free, and {margin} bytes "
+            f"({_human(margin)}) are kept free as a margin; nothing was extracted. Free at least "
+            f"{_human(declared + margin - free)} there, or install on another disk (--root DIR, then add DIR "
+            "to SGMA_DATA_ROOT).", "free space")
+
+
+def extract(archive: str | Path, kind: str, pick: Pick, dest: str | Path, *, limit: int | None = None) -> int:
     """Extract the members of ``archive`` that ``pick`` selects into ``dest``; return the file count.
 
     ``kind`` is ``"tgz"`` (a gzip-compressed tar), ``"zip"``, or ``"file"`` (a single plain file,
-    copied to ``pick(file name)``). Raises :class:`ArchiveError` when the archive is damaged.
+    copied to ``pick(file name)``). ``limit``: the most bytes it may unpack to (default
+    :func:`expansion_limit` of its size). Raises :class:`ArchiveError` when the archive is damaged,
+    :class:`ExtractionLimitError` when it would pass ``limit`` or the free space; after an error
+    what this call created is removed.
     """
     archive, dest = Path(archive), Path(dest)
     if kind not in KINDS:
         raise ValueError(f"unknown archive kind {kind!r}; expected one of {KINDS}")
-    dest.mkdir(parents=True, exist_ok=True)
+    size = archive.stat().st_size
+    rule = "the limit given (--max-extract-gb)" if limit is not None else (
+        f"{EXPANSION_RATIO} times the archive's {_human(size)}, at least {_human(EXPANSION_FLOOR)}, "
+        f"at most {_human(EXPANSION_CAP)}")
+    limit = expansion_limit(size) if limit is None else limit
     try:
-        if kind == "file":
-            rel = pick(archive.name)
-            if rel is None:
-                return 0
-            with open(archive, "rb") as src:
-                _copy_stream(src, _safe_target(archive, dest, rel))
-            return 1
-        if kind == "tgz":
-            return _extract_tar(archive, pick, dest)
-        return _extract_zip(archive, pick, dest)
+        return _checked_extract(archive, kind, pick, dest, limit, rule)
     except _DAMAGED as exc:
         what = "gzip-compressed tar" if kind == "tgz" else kind
         raise ArchiveError(
             f"{archive} is damaged or not a {what} archive ({type(exc).__name__}: {exc or 'unexpected end of data'})."
         ) from exc
+
+
+def _checked_extract(archive: Path, kind: str, pick: Pick, dest: Path, limit: int, rule: str) -> int:
+    """:func:`extract` once ``limit`` is known: the declared sizes checked first, the writing undone on an error."""
+    if kind == "file":
+        rel = pick(archive.name)
+        targets = [] if rel is None else [_safe_target(archive, dest, rel)]
+        declared = archive.stat().st_size if targets else 0
+    else:
+        declared = _declared_tar(archive, pick, dest, limit) if kind == "tgz" else _declared_zip(archive, pick, dest)
+    check_room(archive, declared, limit, rule, dest, exact=kind != "tgz" or declared <= limit)
+    writer = _Writer(archive, dest, limit, declared, rule)
+    try:
+        writer.mkdir(dest)
+        if kind == "file":
+            for target in targets:
+                with open(archive, "rb") as src:
+                    writer.copy(src, target)
+            return len(targets)
+        return (_extract_tar if kind == "tgz" else _extract_zip)(archive, pick, dest, writer)
+    except Exception:
+        writer.undo()
+        raise

@@ -27,6 +27,10 @@ Why it is built this way:
   leaves at most a ``.partial-*`` folder, which the next run removes: a folder under its
   final name is always complete.
 * A run with everything installed prints that it is up to date and touches no network.
+* Extraction stops at an expansion limit (10 times the archive's size, at least 256 MiB and at
+  most 64 GiB, or ``--max-extract-gb``) and at the free space of the disk, both checked before a
+  byte is written and the written bytes counted as well (:mod:`data_prep.archives`), so a damaged
+  or hostile archive cannot fill the disk.
 * Without network access the error says which file is missing and where to put a copy
   downloaded elsewhere: ``<root>/downloads/`` or a folder given with ``--archive-dir``.
 """
@@ -69,12 +73,15 @@ def fetch(
     delete_archives: bool = False,
     retries: int = 3,
     report: Report = print,
+    max_extract_gb: float | None = None,
 ) -> list[str]:
     """Install dataset ``name`` (``cub``, ``awa2`` or ``flo``) under ``root``; return the parts installed now.
 
     ``archive_dir``: a folder holding archives downloaded by hand (used in place, never
     moved). ``dry_run``: say what would be done, without network or writes.
     ``delete_archives``: remove archives under ``<root>/downloads`` once they are installed.
+    ``max_extract_gb``: the most GiB one archive may unpack to, in place of the default expansion limit
+    (:func:`data_prep.archives.expansion_limit`).
     Raises a :class:`~data_prep.errors.FetchError` whose message says what to do.
     """
     key = name.lower()
@@ -83,7 +90,10 @@ def fetch(
     root_path = Path(root).expanduser() if root not in (None, "") else default_root()
     archive_path = Path(archive_dir).expanduser() if archive_dir else None
     # SOURCES is looked up here, at call time, so that a replaced table (the tests' local server) is used.
-    run = FetchRun(key, root_path, archive_path, retries, report, spec=DATASETS[key], sources=SOURCES)
+    if max_extract_gb is not None and not max_extract_gb > 0:
+        raise FetchError(f"--max-extract-gb {max_extract_gb} is not a positive number of GiB; give one, e.g. 20.")
+    run = FetchRun(key, root_path, archive_path, retries, report, spec=DATASETS[key], sources=SOURCES,
+                   max_extract_gb=max_extract_gb)
     spec, ds_dir = run.spec, run.dataset_dir
     if run.archive_dir is not None and not run.archive_dir.is_dir():
         raise FetchError(f"--archive-dir {run.archive_dir} is not a folder; give the folder that holds the archives.")
@@ -197,6 +207,8 @@ def main(argv: list[str]) -> int:
         "--delete-archives", action="store_true", help="delete archives under ROOT/downloads once they are installed"
     )
     p.add_argument("--retries", type=int, default=3, help="resume an interrupted download this many times (default 3)")
+    p.add_argument("--max-extract-gb", type=float, default=None, metavar="GB",
+                   help="the most GiB one archive may unpack to (default: 10 times its size, 256 MiB to 64 GiB)")
     add_debug_flag(p)
     args = p.parse_args(argv)
     for name in args.names:
@@ -208,6 +220,7 @@ def main(argv: list[str]) -> int:
                 dry_run=args.dry_run,
                 delete_archives=args.delete_archives,
                 retries=args.retries,
+                max_extract_gb=args.max_extract_gb,
             )
         except FetchError as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep.archives import extract
+from data_prep.archives import GiB, ExtractionLimitError, extract
 from data_prep.catalog import DatasetSpec, Part, Source
 from data_prep.download import Report, download, file_digests
 from data_prep.errors import ArchiveError, ChecksumError, DownloadError, NetworkUnavailableError
@@ -65,6 +65,7 @@ class FetchRun:
         *,
         spec: DatasetSpec,
         sources: Mapping[str, Source],
+        max_extract_gb: float | None = None,
     ) -> None:
         self.spec = spec
         self.sources = sources
@@ -76,11 +77,16 @@ class FetchRun:
         self.retries = retries
         self.report = report
         self.archives: dict[str, VerifiedArchive] = {}
+        self.max_extract_gb = max_extract_gb
+        # None: the expansion limit of data_prep.archives, which scales with each archive's size
+        self.max_extract = None if max_extract_gb is None else int(max_extract_gb * GiB)
 
     @property
     def command(self) -> str:
         """The command that repeats this run, for the messages that say to rerun."""
         extra = f" --archive-dir {self.archive_dir}" if self.archive_dir else ""
+        if self.max_extract_gb is not None:
+            extra += f" --max-extract-gb {self.max_extract_gb:g}"
         return f"python -m data_prep.fetch {self.key} --root {self.root}{extra}"
 
     def locate(self, filename: str) -> Path | None:
@@ -218,7 +224,13 @@ class FetchRun:
         for src, archive in archives:
             self.report(f"{src.filename}: extracting into {target}")
             try:
-                files += extract(archive.path, src.kind, lambda m, f=src.filename: part.pick(f, m), staging)
+                files += extract(archive.path, src.kind, lambda m, f=src.filename: part.pick(f, m), staging,
+                                 limit=self.max_extract)
+            except ExtractionLimitError as exc:  # its own message says what to do; the archive may be fine
+                raise ExtractionLimitError(
+                    f"{exc} What was extracted for {target} in this run was removed and nothing installed was "
+                    f"changed. Once that is done, rerun `{self.command}`.", exc.limit
+                ) from exc
             except ArchiveError as exc:
                 raise ArchiveError(
                     f"{exc} The unfinished extraction was removed and nothing installed was changed. "

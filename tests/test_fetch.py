@@ -307,8 +307,8 @@ def test_awa2_and_flo_fetch_then_load(served, archives, tmp_path, capsys):
 def test_killed_extraction_leaves_nothing_trusted(served, tmp_path, monkeypatch, capsys):
     real_extract = data_prep.install.extract
 
-    def killed(archive, kind, pick, dest):
-        real_extract(archive, kind, pick, dest)
+    def killed(archive, kind, pick, dest, **options):
+        real_extract(archive, kind, pick, dest, **options)
         raise KeyboardInterrupt  # stands for a kill after some files were written
 
     monkeypatch.setattr(data_prep.install, "extract", killed)

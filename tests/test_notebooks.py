@@ -74,6 +74,8 @@ def test_downloads_hold_both_forms(tmp_path):
         assert sorted(z.namelist()) == [f"student/{name}.ipynb" for name in CHAPTERS]
     with zipfile.ZipFile(archives["executed"]) as z:
         assert z.namelist() == ["executed/02_baseline.ipynb"]  # only what was executed
-    again = write_downloads(tmp_path / "out", None)  # written afresh: nothing stale stays
+    (executed / "02_baseline.ipynb").rename(executed / "01_data.ipynb")
+    again = write_downloads(tmp_path / "out", executed)  # a second build replaces its own stamped folders
     with zipfile.ZipFile(again["executed"]) as z:
-        assert z.namelist() == []
+        assert z.namelist() == ["executed/01_data.ipynb"]  # written afresh: nothing stale stays
+    assert sorted(p.name for p in (tmp_path / "out" / "executed").iterdir()) == [".sgma-notebooks", "01_data.ipynb"]

@@ -586,7 +586,7 @@ glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", displa
 #
 # A disc of radius $s/8$ covers $\pi (s/8)^2 / s^2 = \pi/64 \approx 4.9\%$ of the image; in a corner
 # only a quarter of it lies inside the image, $\approx 1.2\%$. 200,000 random points give 4.99 % and
-# 1.22 %. A bird has up to 15 parts, several close together, so the chance level of the table above is
+# 1.22 %. A synthetic bird has 7 annotated parts (a CUB bird 15), several close together, so the chance level of the table above is
 # higher than for one part, and has to be measured, as the chapter does:
 #
 # ```{literalinclude} /book/exercises.py

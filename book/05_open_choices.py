@@ -61,6 +61,7 @@
 
 # %% tags=["parameters"]
 record_path = None  # None: results/ablations-cpu.json in the repository
+data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data (to check that the record was made on the data there)
 
 # %% tags=["hide-input"]
 from pathlib import Path
@@ -68,7 +69,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bookkit.display import glue, markdown_table, show_markdown
+from bookkit.display import glue, markdown_table, record_data_note, show_markdown
 from bookkit.run_times import glue_run_times
 from bookkit.figures import subplots
 from sgma_core.studies.ablate import SELECTION, read_record
@@ -83,6 +84,7 @@ if record is None:
     print(f"No record at {path}: run `make ablations` (about an hour on two cores) to make it.")
     glue("provenance", "no record yet", display=False)
     glue("validation_split", "nothing yet", display=False)
+    glue("record_data_note", "", display=False)
 else:
     assert record["selection_metric"] == SELECTION, "the record was chosen with another selection metric"
     prov = record["provenance"]
@@ -93,16 +95,15 @@ else:
          f"this last pass over the stored runs took {prov['seconds'] / 60:.0f} minutes)", display=False)
     glue("validation_split", f"{val['classes_seen']} training classes ({val['images_train']} images) and "
          f"{val['classes_unseen']} validation classes", display=False)
+    glue("record_data_note", record_data_note(record, data_root, "`make ablations` remakes it (its runs are reused "
+                                              "where the data is the same)."), display=False)
     print(f"record: {path.relative_to(repo_root()) if path.is_relative_to(repo_root()) else path}, "
           f"{len(record['runs'])} rows")
 
 
 # %% [markdown]
 # The record below was made with {glue:text}`provenance`. Its validation models see
-# {glue:text}`validation_split`. A record made at an older commit than this page still holds where the
-# training code it ran is unchanged: the reorganisation of the library after commit 2b48f3f was checked
-# to give identical numbers for the same seeds (the baseline and SGMA of the `cpu` profile with seed 0, every loss
-# and every metric); `make ablations` remakes the record from its stored runs.
+# {glue:text}`validation_split`. {glue:text}`record_data_note`
 #
 # ## The choices that change training
 #

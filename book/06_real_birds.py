@@ -63,7 +63,7 @@ from sgma_core import data as zsl_data
 from sgma_core.attention import channel_grouping
 from sgma_core.backbones import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_STD, LITE0_SHA256,
                                  efficientnet_lite0, efficientnet_lite0_classifier, lite0_weights_path)
-from bookkit.display import glue, markdown_table, show_markdown
+from bookkit.display import glue, markdown_table, record_data_note, show_markdown
 from bookkit.run_times import glue_run_times
 from sgma_core.data.images import load_images
 from sgma_core.experiment.real_birds import feature_maps, group_maps, present_rows
@@ -342,6 +342,7 @@ if start is None:
     print(f"No record at {record_file}: `make real-start` makes it (about 25 minutes on two cores).")
     glue("start_sentence", "No record yet.", display=False)
     glue("start_provenance", "no record yet", display=False)
+    glue("start_data_note", "", display=False)
 else:
     def mean_std(values):
         return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
@@ -370,11 +371,12 @@ else:
     glue("start_provenance", f"{prov['date']}, commit {prov['commit']}, {prov['machine']}; training took "
          + ", ".join(f"{m:.1f} min per seed with `{name}`" for name, m in per.items())
          + " (baseline and SGMA epochs, backbone pretraining and evaluation aside)", display=False)
+    glue("start_data_note", record_data_note(start, data_root, "`make real-start` remakes it."), display=False)
     glue("start_sentence", "SGMA's compat rule minus the baseline's ZSL T1, mean over seeds: " + "; ".join(
         f"{d:+.1f} points with `{name}`" for name, d in diffs.items()) + ".", display=False)
 
 # %% [markdown]
-# {glue:text}`start_sentence` The record was made {glue:text}`start_provenance`. These are synthetic
+# {glue:text}`start_sentence` The record was made {glue:text}`start_provenance`. {glue:text}`start_data_note` These are synthetic
 # birds: the numbers say how the starting point changes this implementation's comparison, not
 # anything about the paper's. If the record predates the book's one pixel convention (commit 2b48f3f and
 # earlier), its part locations were scaled to the input as $p \cdot s$ instead of $(p + 0.5)\,s - 0.5$, a

@@ -84,3 +84,24 @@ def open_training_chapter(name: str, profile: str, dataset: str, seeds, override
     glue_run_times(name)
     show_settings(config, experiment.seeds)
     return experiment, device
+
+
+def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
+    """A sentence for a chapter that renders a study's record: whether it was made on the data the data root
+    holds today (its ``provenance.data_fingerprint``), and if not, what differs and ``remedy``."""
+    from sgma_core.data import DatasetError, load_dataset
+    from sgma_core.paths import DataRootError
+
+    prov = record.get("provenance", {})
+    name = prov.get("dataset") or record.get("dataset") or "SYN"
+    try:
+        today = load_dataset(name, data_root).fingerprint()
+    except (DataRootError, DatasetError):
+        return (f"The {name} data is not under the data root here, so whether this record was made on the same data "
+                "cannot be checked.")
+    made = prov.get("data_fingerprint")
+    if made == today:
+        return f"It was made on the {name} data under the data root today (data fingerprint {today})."
+    return (f"**This record was made on other data than the {name} under the data root today** (data fingerprint "
+            f"{made or 'not recorded, as by every record older than the fingerprint'}; today's {today}): its numbers "
+            f"describe that data, not this page's. {remedy}")

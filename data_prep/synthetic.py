@@ -7,8 +7,10 @@ SGMA addresses is present (METHOD §11):
 * attributes come in CUB-like groups (``has_head_color::red``, ``has_tail_shape::forked``…);
 * every class is a distinct combination of attribute values, and every unseen class is a *new*
   combination of values that all occur among seen classes — zero-shot transfer is possible;
-* the discriminative parts (head, wing, tail, bill) are small, and background distractors are
-  drawn from the same palette, so a globally pooled colour histogram is misleading;
+* a class can be read only by looking at the right places: every image holds every palette colour
+  once as a head and once as a wing, both bill lengths and all three tail shapes (decoys beside the
+  bird, of its parts' sizes), so which colours and shapes are present says nothing of the class —
+  only which of them are *on the bird* does (:mod:`data_prep.audit` measures it);
 * pose, scale, position and facing direction vary per image, and the body colour is random
   (not class information);
 * ground-truth part locations and boxes are written, so attention can be scored.
@@ -55,7 +57,7 @@ __all__ = [
     "make_classes", "render_bird", "tree_digest",
 ]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: decoys make what an image holds independent of its class (1: it named the class)
 STAMP = "SYNTHETIC.json"
 
 ATTRIBUTE_GROUPS: list[tuple[str, list[str]]] = [
@@ -77,7 +79,6 @@ class SyntheticConfig:
     image_size: int = 128
     test_seen_fraction: float = 0.2
     val_class_fraction: float = 1 / 3
-    distractors: tuple[int, int] = (3, 7)
     jpeg_quality: int = 92
 
     def __post_init__(self) -> None:
@@ -212,6 +213,9 @@ def generate(out: str | Path, config: SyntheticConfig = SyntheticConfig(), worke
                 return {"status": "up to date", "path": str(out)}
             print(f"{out} is incomplete ({len(missing)} file(s) missing or changed, e.g. {missing[0]}); "
                   "writing it again", flush=True)
+        elif stamp.get("settings", {}).get("format") != FORMAT_VERSION:  # this tool's older birds: replaced
+            print(f"{out} holds birds of format {stamp.get('settings', {}).get('format')}; writing format "
+                  f"{FORMAT_VERSION}", flush=True)
         elif not force:
             raise FileExistsError(
                 f"{out} holds a synthetic dataset made with other settings; pass --force to replace it."
@@ -299,10 +303,11 @@ def _render_one(args: _Job) -> tuple[int, list[float], list[list[float]]]:
     """
     image_id, seed, combo, rel_path, config, image_dir = args
     rng = np.random.default_rng([seed, 2, image_id])
-    img, box, locs = render_bird(rng, combo, config.image_size, config.distractors)
+    img, box, locs = render_bird(rng, combo, config.image_size)
     path = Path(image_dir) / rel_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, format="JPEG", quality=config.jpeg_quality)
+    # full-resolution colour (4:4:4): chroma subsampling would blend a part's colour into its neighbours'
+    img.save(path, format="JPEG", quality=config.jpeg_quality, subsampling=0)
     return image_id, box.tolist(), locs.tolist()
 
 

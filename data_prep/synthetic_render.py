@@ -1,12 +1,19 @@
 """Drawing one synthetic bird: the images of :mod:`data_prep.synthetic`.
 
-A bird is a few filled shapes (legs, tail, body, wing, head, bill, eye) in a random pose on a
-shaded background with class-coloured distractors. The head colour, wing colour, tail shape
-and bill length are the class attributes; everything else is random. Drawing happens at
-:data:`SUPERSAMPLE` times the output size and is downsampled, for smooth edges.
+A bird is a few filled shapes (legs, tail, body, wing, bill, head, eye) in a random pose on a
+shaded background. Its head colour, wing colour, tail shape and bill length are the class
+attributes. **What an image holds does not depend on its class; only where it is does.** Around
+the bird lie decoys of exactly the parts' sizes: a head (with its eye) of every palette colour
+the bird's head does not have, a wing of every colour its wing does not have, a bill of the other
+length and tails of the other shapes. So every image shows each colour once as a head and once as
+a wing, both bill lengths and all three tails, and the three tail shapes (and the two bills)
+cover the same area: a colour histogram of the whole image is the same for every class, up to
+noise. Which head sits on the body, which wing on its back, which bill and tail are attached to
+it tell the class, and only a look at those places reads it (``python -m data_prep.audit``).
 
-Every random number comes from the generator passed in, in a fixed order, so the same
-generator state always gives the same image, byte for byte.
+Drawing happens at :data:`SUPERSAMPLE` times the output size and is downsampled, for smooth edges.
+Every random number comes from the generator passed in, in a fixed order, so the same generator
+state always gives the same image, byte for byte.
 """
 
 from __future__ import annotations
@@ -22,12 +29,28 @@ COLORS = {
     "blue": (40, 80, 210),
     "yellow": (235, 200, 35),
     "green": (40, 165, 70),
-    "purple": (145, 55, 175),
 }
 PART_NAMES = ["beak", "crown", "eye", "wing", "tail", "belly", "breast"]
 BODY_COLORS = [(120, 95, 70), (150, 140, 130), (95, 90, 85), (170, 150, 115), (110, 110, 120)]
 BACKGROUNDS = [(200, 222, 240), (225, 228, 205), (210, 232, 212), (236, 226, 214)]
+BILL_COLOR, EYE_COLOR, LEG_COLOR = (235, 150, 40), (15, 15, 15), (40, 35, 30)
+# Every shape is outlined in one dark colour, so a part's colour borders the outline only, wherever it lies:
+# on the bird or as a decoy on the background, its edge pixels blend into the same colours.
+OUTLINE, OUTLINE_WIDTH = (30, 28, 26), 0.012  # width: a share of the canvas side
 SUPERSAMPLE = 2
+# Tails in the bird's frame (x forward, y down; units of the body's radii rx, ry), each polygon scaled
+# about the tail's root to the area of the rounded one, so that a tail's shape, not its size, tells it.
+# Every tail starts just behind the body, so that none of it is hidden and every shape shows its whole area.
+TAIL_ROOT = (-0.97, 0.0)
+TAIL_SHAPES = {
+    0: [[(-0.97, -0.3), (-1.9, -0.75), (-1.47, 0.0)], [(-0.97, 0.3), (-1.9, 0.55), (-1.47, 0.0)]],  # forked
+    1: None,  # rounded: an ellipse centred at (-1.5, -0.05) with radii (0.5, 0.42)
+    2: [[(-0.97, -0.45), (-2.1, -0.1), (-0.97, 0.45)]],  # pointed
+}
+ROUNDED_TAIL = ((-1.5, -0.05), (0.5, 0.42))
+# Bills: length (head radii) by class value; every bill covers the same area, the long one thinner.
+BILL_LENGTHS, BILL_AREA = (0.7, 1.5), 0.33  # area in head radii squared: half-width × length
+DECOY_TRIES = 400
 
 Point = tuple[float, float]
 
@@ -39,13 +62,18 @@ def _ellipse(cx: float, cy: float, rx: float, ry: float, angle: float = 0.0, n: 
     return list(zip((cx + ca * x - sa * y).tolist(), (cy + sa * x + ca * y).tolist()))
 
 
+def _area(poly: list[Point]) -> float:
+    x, y = np.array(poly).T
+    return 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
 def _jitter(rng: np.random.Generator, color: tuple[int, int, int], amount: int = 18) -> tuple[int, int, int]:
     return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in color)
 
 
 @dataclass(frozen=True)
 class _Pose:
-    """Where a bird stands on the canvas (in supersampled pixels).
+    """Where a bird (or a decoy) lies on the canvas (in supersampled pixels).
 
     ``cx, cy``: body centre; ``rx, ry``: body radii; ``rh``: head radius; ``tilt``: rotation in
     radians; ``facing``: ``1.0`` (right) or ``-1.0`` (left).
@@ -65,29 +93,57 @@ class _Pose:
         ca, sa = math.cos(self.tilt), math.sin(self.tilt)
         return self.cx + ca * dx - sa * dy, self.cy + sa * dx + ca * dy
 
+    def moved(self, cx: float, cy: float, tilt: float, facing: float) -> "_Pose":
+        return _Pose(cx, cy, self.rx, self.ry, self.rh, tilt, facing)
 
-def render_bird(
-    rng: np.random.Generator, combo: tuple[int, ...], size: int, distractors: tuple[int, int] = (3, 7)
-) -> tuple[Image.Image, np.ndarray, np.ndarray]:
-    """One image of a bird of the class ``combo``.
 
-    Returns the RGB image (``size`` × ``size``), its box ``[4]`` (x, y, w, h in pixels) and part
-    locations ``[P, 3]`` (x, y in pixels, visible) in the order of :data:`PART_NAMES`.
+class _Canvas:
+    """The image and a mask of what is drawn on it, so decoys are placed where nothing lies yet."""
+
+    def __init__(self, image: Image.Image) -> None:
+        self.image, self.draw = image, ImageDraw.Draw(image)
+        self.mask = Image.new("L", image.size, 0)
+        self.mask_draw = ImageDraw.Draw(self.mask)
+        self.outline = max(2, int(round(OUTLINE_WIDTH * image.size[0])))
+
+    def polygon(self, points: list[Point], fill) -> None:
+        self.draw.polygon(points, fill=fill, outline=OUTLINE, width=self.outline)
+        self.mask_draw.polygon(points, fill=255, outline=255, width=self.outline)
+
+    def free(self, points: list[Point], gap: float) -> bool:
+        """Whether the shape ``points``, grown by ``gap`` pixels, lies inside the canvas on nothing drawn."""
+        pts = np.array(points)
+        lo, hi = np.floor(pts.min(0) - gap).astype(int), np.ceil(pts.max(0) + gap).astype(int)
+        w, h = self.image.size
+        if lo.min() < 0 or hi[0] >= w or hi[1] >= h:
+            return False
+        test = Image.new("L", (int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1)), 0)
+        shifted = [(x - lo[0], y - lo[1]) for x, y in points]
+        ImageDraw.Draw(test).polygon(shifted, fill=255, outline=255, width=max(1, int(2 * gap)))
+        box = (int(lo[0]), int(lo[1]), int(hi[0]) + 1, int(hi[1]) + 1)
+        return not (np.asarray(test) & np.asarray(self.mask.crop(box))).any()
+
+
+def render_bird(rng: np.random.Generator, combo: tuple[int, ...], size: int) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """One image of a bird of the class ``combo`` among its decoys.
+
+    Returns the RGB image (``size`` × ``size``), the bird's box ``[4]`` (x, y, w, h in pixels) and
+    its part locations ``[P, 3]`` (x, y in pixels, visible) in the order of :data:`PART_NAMES`.
     """
     palette = list(COLORS.values())
     s = size * SUPERSAMPLE
-    img = _background(rng, s)
-    draw = ImageDraw.Draw(img)
-    _draw_distractors(rng, draw, s, distractors, palette)
+    canvas = _Canvas(_background(rng, s))
     pose = _random_pose(rng, s)
     body = _jitter(rng, BODY_COLORS[rng.integers(len(BODY_COLORS))], 12)
-    parts, extent = _draw_bird(rng, draw, pose, combo, body, palette, s)
+    tail_color = tuple(int(c * 0.8) for c in body)
+    parts, extent = _draw_bird(rng, canvas, pose, combo, body, tail_color, palette, s)
+    _draw_decoys(rng, canvas, pose, combo, tail_color, palette, s)
     lo = np.clip(extent.min(axis=0), 0, s - 1) / SUPERSAMPLE
     hi = np.clip(extent.max(axis=0), 0, s - 1) / SUPERSAMPLE
     box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
     locs = np.array([[x / SUPERSAMPLE, y / SUPERSAMPLE, 1.0] for x, y in (parts[p] for p in PART_NAMES)])
 
-    img = img.resize((size, size), Image.LANCZOS)
+    img = canvas.image.resize((size, size), Image.LANCZOS)
     arr = np.asarray(img, dtype=np.float32) + rng.normal(0.0, 5.0, size=(size, size, 3)).astype(np.float32)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB"), box, locs
 
@@ -100,96 +156,124 @@ def _background(rng: np.random.Generator, s: int) -> Image.Image:
     return Image.fromarray(canvas, "RGB")
 
 
-def _draw_distractors(
-    rng: np.random.Generator, draw: ImageDraw.ImageDraw, s: int, distractors: tuple[int, int], palette: list
-) -> None:
-    """Ellipses and rectangles in the class colours, anywhere, at part-like sizes.
-
-    They make a global colour histogram misleading: only the colours *on the bird* tell the class.
-    """
-    for _ in range(int(rng.integers(distractors[0], distractors[1] + 1))):
-        color = _jitter(rng, palette[rng.integers(len(palette))])
-        cx, cy = rng.uniform(0, s, size=2)
-        r = rng.uniform(0.03, 0.08) * s
-        if rng.random() < 0.5:
-            draw.polygon(_ellipse(cx, cy, r, r * rng.uniform(0.5, 1.0), rng.uniform(0, np.pi)), fill=color)
-        else:
-            draw.rectangle([cx - r, cy - r * 0.6, cx + r, cy + r * 0.6], fill=color)
-
-
 def _random_pose(rng: np.random.Generator, s: int) -> _Pose:
     """A random scale, facing, position and tilt, keeping the whole bird on the ``s`` × ``s`` canvas."""
-    scale = rng.uniform(0.75, 1.1)
+    scale = rng.uniform(0.6, 0.8)
     facing = 1.0 if rng.random() < 0.5 else -1.0
     rx, ry = 0.21 * s * scale, 0.12 * s * scale
     rh = 0.62 * ry
-    margin_x, margin_y = rx + 2.2 * rh + 0.05 * s, ry + 2.2 * rh
+    margin_x, margin_y = 2.1 * rx + 0.03 * s, ry + 2.2 * rh
     cx = rng.uniform(margin_x, s - margin_x)
     cy = rng.uniform(margin_y, s - margin_y)
     tilt = rng.uniform(-0.2, 0.2)
     return _Pose(cx, cy, rx, ry, rh, tilt, facing)
 
 
-def _draw_bird(
-    rng: np.random.Generator,
-    draw: ImageDraw.ImageDraw,
-    pose: _Pose,
-    combo: tuple[int, ...],
-    body: tuple[int, int, int],
-    palette: list,
-    s: int,
-) -> tuple[dict[str, Point], np.ndarray]:
+def tail_polygons(pose: _Pose, shape: int) -> list[list[Point]]:
+    """The tail of ``shape`` (0 forked, 1 rounded, 2 pointed) at ``pose``, every shape of the same area."""
+    (ex, ey), (erx, ery) = ROUNDED_TAIL
+    target = math.pi * erx * ery
+    if shape == 1:
+        return [_ellipse(*pose.at(ex * pose.rx, ey * pose.ry), erx * pose.rx, ery * pose.ry, pose.tilt)]
+    polys = TAIL_SHAPES[shape]
+    k = math.sqrt(target / sum(_area(p) for p in polys))
+    ax, ay = TAIL_ROOT
+    return [[pose.at((ax + k * (x - ax)) * pose.rx, (ay + k * (y - ay)) * pose.ry) for x, y in p] for p in polys]
+
+
+def bill_polygon(pose: _Pose, length_value: int) -> tuple[list[Point], Point]:
+    """The bill (short or long, of one area) at ``pose``, and the middle of it (the ``beak`` part)."""
+    at, rx, ry, rh = pose.at, pose.rx, pose.ry, pose.rh
+    length = BILL_LENGTHS[length_value] * rh
+    half = BILL_AREA * rh * rh / length
+    x0 = 0.95 * rx + rh  # at the head's edge, so that no bill is hidden under it whatever its width
+    tip = at(x0 + length, -0.78 * ry)
+    poly = [at(x0, -0.85 * ry - half), tip, at(x0, -0.85 * ry + half)]
+    return poly, at(x0 + 0.5 * length, -0.82 * ry)
+
+
+def _head(canvas: _Canvas, centre: Point, rh: float, facing: float, color) -> Point:
+    """A head of radius ``rh`` at ``centre`` with its eye; returns the eye's centre."""
+    canvas.polygon(_ellipse(*centre, rh, rh), color)
+    eye = (centre[0] + facing * 0.35 * rh, centre[1] - 0.2 * rh)
+    canvas.polygon(_ellipse(*eye, 0.16 * rh, 0.16 * rh, n=12), EYE_COLOR)
+    return eye
+
+
+def _draw_bird(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], body, tail_color, palette: list,
+               s: int) -> tuple[dict[str, Point], np.ndarray]:
     """Draw the bird of class ``combo``; return its part locations ``{name: (x, y)}`` and the
     points ``[M, 2]`` whose bounding box is the bird's box (supersampled pixels)."""
     head_c, wing_c, tail_shape, bill_len = combo
     at, rx, ry, rh, tilt = pose.at, pose.rx, pose.ry, pose.rh, pose.tilt
-    dark = (40, 35, 30)
-    # Painter's order: legs, tail, body, wing, head, bill, eye.
+    # Painter's order: legs, tail, body, wing, bill, head (over the bill's root), eye.
     for off in (-0.25, 0.15):
         top, foot = at(off * rx, 0.8 * ry), at(off * rx, 1.6 * ry)
-        draw.line([top, foot], fill=dark, width=max(1, int(0.012 * s)))
-    tail_tip = _draw_tail(draw, pose, tail_shape, tuple(int(c * 0.8) for c in body))
-    draw.polygon(_ellipse(pose.cx, pose.cy, rx, ry, tilt), fill=body)
+        canvas.draw.line([top, foot], fill=LEG_COLOR, width=max(1, int(0.012 * s)))
+        canvas.mask_draw.line([top, foot], fill=255, width=max(1, int(0.012 * s)))
+    tail = tail_polygons(pose, tail_shape)
+    for poly in tail:
+        canvas.polygon(poly, tail_color)
+    canvas.polygon(_ellipse(pose.cx, pose.cy, rx, ry, tilt), body)
     wing_center = at(-0.12 * rx, -0.15 * ry)
-    draw.polygon(_ellipse(*wing_center, 0.58 * rx, 0.45 * ry, tilt - pose.facing * 0.25),
-                 fill=_jitter(rng, palette[wing_c]))
+    canvas.polygon(_ellipse(*wing_center, 0.58 * rx, 0.45 * ry, tilt - pose.facing * 0.25),
+                   _jitter(rng, palette[wing_c]))
+    bill, beak = bill_polygon(pose, bill_len)
+    canvas.polygon(bill, BILL_COLOR)
     head = at(0.95 * rx, -0.85 * ry)
-    draw.polygon(_ellipse(*head, rh, rh), fill=_jitter(rng, palette[head_c]))
-    bill_length = (0.7 if bill_len == 0 else 1.5) * rh
-    beak_tip = at(0.95 * rx + 0.9 * rh + bill_length, -0.75 * ry)
-    draw.polygon([at(0.95 * rx + 0.8 * rh, -0.85 * ry - 0.3 * rh), beak_tip, at(0.95 * rx + 0.8 * rh, -0.85 * ry + 0.3 * rh)],
-                 fill=(235, 150, 40))
-    eye = at(0.95 * rx + 0.35 * rh, -0.85 * ry - 0.2 * rh)
-    er = 0.16 * rh
-    draw.ellipse([eye[0] - er, eye[1] - er, eye[0] + er, eye[1] + er], fill=(15, 15, 15))
-
+    eye = _head(canvas, head, rh, pose.facing, _jitter(rng, palette[head_c]))
     parts = {
-        "beak": at(0.95 * rx + 0.9 * rh + 0.5 * bill_length, -0.8 * ry),
+        "beak": beak,
         "crown": at(0.95 * rx, -0.85 * ry - 0.6 * rh),
         "eye": eye,
         "wing": wing_center,
-        "tail": at(-1.35 * rx, -0.05 * ry),
+        "tail": at(-1.5 * rx, -0.05 * ry),
         "belly": at(-0.1 * rx, 0.7 * ry),
         "breast": at(0.6 * rx, 0.35 * ry),
     }
-    # The outermost points: body and head outlines, bill and tail tips (both forks), a foot.
-    extent = np.array(
-        _ellipse(pose.cx, pose.cy, rx, ry, tilt) + _ellipse(*head, rh, rh)
-        + [beak_tip, tail_tip, at(-1.8 * rx, -0.75 * ry), at(-1.8 * rx, 0.55 * ry), at(0, 1.6 * ry)]
-    )
+    extent = np.array(_ellipse(pose.cx, pose.cy, rx, ry, tilt) + _ellipse(*head, rh, rh) + bill
+                      + [p for poly in tail for p in poly] + [at(0, 1.6 * ry)])
     return parts, extent
 
 
-def _draw_tail(draw: ImageDraw.ImageDraw, pose: _Pose, tail_shape: int, color: tuple[int, ...]) -> Point:
-    """Draw the tail: 0 forked, 1 rounded, 2 pointed. Returns the tip of a pointed tail, which bounds the box
-    of every bird whatever its tail."""
-    at, rx, ry = pose.at, pose.rx, pose.ry
-    tail_tip = at(-1.75 * rx, -0.15 * ry)
-    if tail_shape == 0:  # forked
-        draw.polygon([at(-0.85 * rx, -0.3 * ry), at(-1.8 * rx, -0.75 * ry), at(-1.35 * rx, 0.0)], fill=color)
-        draw.polygon([at(-0.85 * rx, 0.3 * ry), at(-1.8 * rx, 0.55 * ry), at(-1.35 * rx, 0.0)], fill=color)
-    elif tail_shape == 1:  # rounded
-        draw.polygon(_ellipse(*at(-1.25 * rx, -0.05 * ry), 0.5 * rx, 0.42 * ry, pose.tilt), fill=color)
-    else:  # pointed
-        draw.polygon([at(-0.85 * rx, -0.22 * ry), tail_tip, at(-0.85 * rx, 0.22 * ry)], fill=color)
-    return tail_tip
+def _place(rng, canvas: _Canvas, shape_at, s: int, gap: float) -> list[list[Point]] | None:
+    """Polygons ``shape_at(x, y, angle)`` at the first random place where they lie free (``None`` if there is
+    none after :data:`DECOY_TRIES` tries: the decoy is left out)."""
+    for _ in range(DECOY_TRIES):
+        x, y = rng.uniform(0, s, size=2)
+        polys = shape_at(x, y, rng.uniform(-np.pi, np.pi))
+        if all(canvas.free(p, gap) for p in polys):
+            return polys
+    return None
+
+
+def _decoy_shape(kind: str, value: int, pose: _Pose):
+    """``shape_at(x, y, angle)``: the polygons of a decoy part of the bird's own size near ``(x, y)``."""
+    rh, rx, ry = pose.rh, pose.rx, pose.ry
+    if kind == "head":
+        return lambda x, y, a: [_ellipse(x, y, rh, rh)]
+    if kind == "wing":
+        return lambda x, y, a: [_ellipse(x, y, 0.58 * rx, 0.45 * ry, a)]
+    if kind == "tail":
+        return lambda x, y, a: tail_polygons(pose.moved(x + 1.5 * rx, y, a, 1.0), value)
+    return lambda x, y, a: [bill_polygon(pose.moved(x - 0.95 * rx - 1.5 * rh, y + 0.8 * ry, a, 1.0), value)[0]]
+
+
+def _draw_decoys(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], tail_color, palette: list,
+                 s: int) -> None:
+    """The decoys (module docstring): heads and wings of the other colours, the other bill, the other tails."""
+    head_c, wing_c, tail_shape, bill_len = combo
+    decoys = ([("head", c) for c in range(len(palette)) if c != head_c]
+              + [("wing", c) for c in range(len(palette)) if c != wing_c]
+              + [("tail", t) for t in TAIL_SHAPES if t != tail_shape] + [("bill", 1 - bill_len)])
+    for kind, value in decoys:
+        polys = _place(rng, canvas, _decoy_shape(kind, value, pose), s, 0.015 * s)
+        if polys is None:
+            continue
+        if kind == "head":
+            centre = tuple(np.mean(np.array(polys[0]), axis=0).tolist())
+            _head(canvas, centre, pose.rh, 1.0 if rng.random() < 0.5 else -1.0, _jitter(rng, palette[value]))
+            continue
+        color = _jitter(rng, palette[value]) if kind == "wing" else tail_color if kind == "tail" else BILL_COLOR
+        for poly in polys:
+            canvas.polygon(poly, color)

@@ -113,3 +113,39 @@ def test_default_size_generates_in_under_a_minute(tmp_path):
     assert seconds < 60
     ds = load_dataset("SYN", tmp_path)
     assert ds.split_summary()["classes"] == 40 and ds.n_images == 2400
+
+
+def test_birds_of_an_older_format_are_replaced_without_force(tmp_path, capsys):
+    """The book's own data/SYN of an earlier format is this tool's, stamped: ``make data`` redraws it; the same
+    format with other settings still needs --force."""
+    import json
+
+    from data_prep.synthetic import FORMAT_VERSION, STAMP
+
+    out = tmp_path / "SYN"
+    generate(out, SMALL, progress=False)
+    stamp = json.loads((out / STAMP).read_text())
+    stamp["settings"]["format"] = FORMAT_VERSION - 1
+    (out / STAMP).write_text(json.dumps(stamp))
+    assert generate(out, SMALL, progress=False)["status"] == "written"
+    assert f"holds birds of format {FORMAT_VERSION - 1}" in capsys.readouterr().out
+    assert json.loads((out / STAMP).read_text())["settings"]["format"] == FORMAT_VERSION
+
+
+def test_every_image_holds_every_colour_once_as_a_head_and_once_as_a_wing():
+    """The decoys: whatever the class, the palette's colours cover the same area (up to noise), so only their
+    places tell the class; a bird with a red head and a red wing shows red no more than one with neither."""
+    import numpy as np
+
+    from data_prep.synthetic_render import COLORS, render_bird
+
+    def colour_areas(combo):
+        areas = []
+        for seed in range(12):
+            img, _, _ = render_bird(np.random.default_rng(seed), combo, 128)
+            x = np.asarray(img).astype(int)
+            areas.append([(np.abs(x - np.array(c)).sum(-1) < 60).sum() for c in COLORS.values()])
+        return np.mean(areas, axis=0)
+
+    red_red, blue_green = colour_areas((0, 0, 0, 0)), colour_areas((1, 3, 2, 1))
+    assert np.all(np.abs(red_red - blue_green) < 0.15 * blue_green), (red_red, blue_green)

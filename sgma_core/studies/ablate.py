@@ -27,6 +27,7 @@ import numpy as np
 
 from sgma_core import records
 from sgma_core.cli import add_run_options, command, parse_seeds
+from sgma_core.data import load_dataset
 from sgma_core.engine.runs import Run
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import sgma_rule_scores
@@ -210,6 +211,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
                        "images_train": len(val_data.train.labels)},
         "runs": ab.rows,
         "provenance": provenance(config_dict(base), time.perf_counter() - ab.t0, profile=profile, dataset=dataset,
+                                 data_fingerprint=load_dataset(dataset, data_root).fingerprint(),
                                  seeds=list(experiment.seeds), sgma_runs=len(ab.trained),
                                  sgma_training_seconds=round(sum(ab.trained.values()), 1)),
     }

@@ -238,8 +238,12 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 # H = {glue:text}`baseline_H:.1f`%; {glue:text}`gzsl_gap`. All accuracies are per-class means of the
 # last epoch.
 #
-# The attention model of the following chapters keeps this exact backbone, loss and evaluation and
-# adds only where to look, so the difference between its numbers and these is what attention buys.
+# The attention model of the following chapters keeps this backbone, loss and evaluation, and adds
+# two attended parts, each cut out, zoomed and seen by a backbone of its own. The difference between
+# its numbers and these therefore mixes two causes: *where* it looks, and three more backbones that
+# see more pixels. Only controls that keep that capacity and change where the squares go (at the
+# image centre, at random places, at the annotated parts, or the whole image three times) can tell
+# the two apart; without them the difference is not evidence that looking is what helps.
 
 # %% tags=["remove-cell"]
 glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", display=False)

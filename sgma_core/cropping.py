@@ -14,7 +14,7 @@ from torch import nn
 from sgma_core.localization import cell_centres
 from sgma_core.profiles import choices
 
-CENTRE_RULES = choices("centre_rule")  # peak_centres or LearnedCentres
+CENTRE_RULES = choices("centre_rule")  # peak_centres, LearnedCentres, or the controls fixed_centres
 
 
 def boxcar_mask(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: int, width: int,
@@ -119,6 +119,26 @@ def peak_centres(maps: torch.Tensor, stride: float) -> tuple[torch.Tensor, torch
     b, p, h, w = maps.shape
     flat = maps.detach().reshape(b, p, h * w).argmax(-1)
     return cell_centres((flat % w).to(maps.dtype), stride), cell_centres((flat // w).to(maps.dtype), stride)
+
+
+def fixed_centres(rule: str, x: torch.Tensor, parts: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The centres of the controls of where the squares go, which never look at a map: ``"image_centre"``,
+    every square at the image's centre; ``"random"``, squares of ``side`` pixels at places drawn from the image
+    itself (a hash of some of its pixels, computed on its device: the same image gets the same places,
+    different images different ones), their corners on the pixel grid and inside the image.
+    ``x`` ``[B, 3, H, W]``; returns ``tx, ty`` ``[B, parts]`` (no gradient)."""
+    b, _, h, w = x.shape
+    if rule == "image_centre":
+        return (torch.full((b, parts), (w - 1) / 2, device=x.device, dtype=x.dtype),
+                torch.full((b, parts), (h - 1) / 2, device=x.device, dtype=x.dtype))
+    if rule != "random":
+        raise ValueError(f"centre rule {rule!r} is not a control; choose 'image_centre' or 'random'.")
+    probe = x.detach().float().flatten(1)[:, ::97].sum(1, keepdim=True)  # [B, 1]: which image this is
+    salt = torch.arange(2 * parts, device=x.device, dtype=torch.float32)[None, :]
+    u = torch.frac(torch.sin(probe * 12.9898 + salt * 78.233).abs() * 43758.5453)  # [B, 2P] in [0, 1)
+    corner_x = torch.floor(u[:, :parts] * (w - side + 1))
+    corner_y = torch.floor(u[:, parts:] * (h - side + 1))
+    return (corner_x + (side - 1) / 2).to(x.dtype), (corner_y + (side - 1) / 2).to(x.dtype)
 
 
 class LearnedCentres(nn.Module):

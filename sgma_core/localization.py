@@ -131,6 +131,32 @@ def random_point_summary(parts: np.ndarray, sizes: np.ndarray, radius, draws: in
             "visible": summary["visible"]}
 
 
+def square_iou(a: np.ndarray, b: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """IoU of two axis-aligned squares of the same ``side`` centred at ``a`` and ``b`` (``[..., 2]``; ``side``
+    broadcasts): ``overlap / (2·side² − overlap)``."""
+    ov = np.prod(np.clip(side[..., None] - np.abs(a - b), 0, None), axis=-1)
+    return ov / (2 * side ** 2 - ov)
+
+
+def part_box_score(points: np.ndarray, parts: np.ndarray, boxes: np.ndarray, iou: float = 0.5) -> dict:
+    """A localisation score that a fixed point fails (after APN's): each map ``m`` is assigned the part it
+    is most often nearest to; an image counts for ``m`` when that part is visible and the square of side a
+    quarter of the bird's size (the mean of its box's width and height) at the peak overlaps the same square
+    at the part with IoU > ``iou``. ``points`` ``[N, M, 2]``, ``parts`` ``[N, Q, 3]``, ``boxes`` ``[N, 4]``.
+    Returns ``{"score": [M], "part": [M] (indices)}``; the score counts over the images where the part is
+    visible."""
+    _, nearest = nearest_parts(points, parts)
+    side = np.asarray(boxes, dtype=np.float64)[:, 2:].mean(1) / 4  # [N]
+    score, assigned = np.zeros(points.shape[1]), np.zeros(points.shape[1], dtype=np.int64)
+    for m in range(points.shape[1]):
+        valid = nearest[:, m][nearest[:, m] >= 0]
+        q = int(np.bincount(valid, minlength=parts.shape[1]).argmax()) if len(valid) else 0
+        visible = parts[:, q, 2] > 0
+        ious = square_iou(points[:, m], parts[:, q, :2], side)
+        score[m], assigned[m] = float((ious[visible] > iou).mean()) if visible.any() else 0.0, q
+    return {"score": score, "part": assigned}
+
+
 def preferred_parts(points: np.ndarray, parts: np.ndarray, part_names: list[str]) -> list[tuple[str, float]]:
     """For each point ``m``: the part it is most often nearest to, and how often."""
     _, idx = nearest_parts(points, parts)

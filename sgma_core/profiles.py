@@ -61,7 +61,9 @@ class RunConfig:
     n_parts: int = 2  # paper: 2
     part_scale: float = 0.5  # square side / image side (paper: a 224 square of a 448 image)
     mask_k: float = 10.0  # eq. (4), paper: 10
-    centre_rule: Literal["peak", "learned"] = "peak"  # "learned": a head regresses the square from the map
+    # "learned": a head regresses the square from the map; controls of where the squares go (not the method):
+    # "image_centre" (every square at the image's centre), "random" (at a place drawn from the image itself)
+    centre_rule: Literal["peak", "learned", "image_centre", "random"] = "peak"
     attention_norm: Literal["standardize", "standardize_learned", "none"] = "standardize"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
     shared_W: bool = False  # alternative: one W for the three branches
     attention_training: Literal["full", "heads", "none"] = "full"  # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and

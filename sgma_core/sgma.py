@@ -22,7 +22,7 @@ from torch import nn
 from sgma_core.attention import MultiAttention
 from sgma_core.backbones import Backbone, backbone_for, global_average_pool
 from sgma_core.compatibility import Compatibility
-from sgma_core.cropping import CENTRE_RULES, LearnedCentres, crop_and_zoom, crop_pixels, peak_centres
+from sgma_core.cropping import CENTRE_RULES, LearnedCentres, crop_and_zoom, crop_pixels, fixed_centres, peak_centres
 from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
                               sgma_loss)
 from sgma_core.profiles import choices
@@ -121,11 +121,15 @@ class SGMA(nn.Module):
         with torch.no_grad():
             return self.attention(f)
 
-    def squares(self, maps: torch.Tensor, height: int, width: int):
-        """``tx, ty, ts`` ``[B, P]`` in input pixels, by the configured centre rule."""
+    def squares(self, maps: torch.Tensor, height: int, width: int, x: torch.Tensor | None = None):
+        """``tx, ty, ts`` ``[B, P]`` in input pixels, by the configured centre rule (the controls
+        ``image_centre`` and ``random`` need the images ``x``, not the maps)."""
         if self.localizer is not None:
             return self.localizer(maps, height, width)
-        tx, ty = peak_centres(maps, stride=height / maps.shape[2])
+        if self.centre_rule in ("image_centre", "random"):
+            tx, ty = fixed_centres(self.centre_rule, x, maps.shape[1], int(round(self.part_scale * min(height, width))))
+        else:
+            tx, ty = peak_centres(maps, stride=height / maps.shape[2])
         ts = torch.full_like(tx, self.part_scale * min(height, width))
         return tx, ty, ts
 
@@ -133,7 +137,7 @@ class SGMA(nn.Module):
         """The attention subnet alone: ``maps`` ``[B, P, h', w']``, ``channel_weights`` ``[B, P, C]``
         and the squares ``tx, ty, ts`` ``[B, P]`` in input pixels (eqs. (1)–(3) and the centre rule)."""
         maps, a = self.attend(x)  # eqs. (1)-(3)
-        tx, ty, ts = self.squares(maps, x.shape[2], x.shape[3])
+        tx, ty, ts = self.squares(maps, x.shape[2], x.shape[3], x)
         return {"maps": maps, "channel_weights": a, "tx": tx, "ty": ty, "ts": ts}
 
     def forward(self, x: torch.Tensor, phi: torch.Tensor) -> dict:
@@ -159,11 +163,12 @@ class SGMA(nn.Module):
 
     def on_pixel_grid(self, height: int, width: int, map_size: int) -> bool:
         """Whether every square is ``J`` pixels wide with its corners on the pixel grid, so that eq. (4)'s
-        crop needs no resampling (:func:`~sgma_core.cropping.crop_pixels`): the peak rule with
+        crop needs no resampling (:func:`~sgma_core.cropping.crop_pixels`): the peak rule (or a fixed control) with
         ``part_scale · A = J`` and a map stride ``s`` with ``s/2 − J/2`` whole, as in the cpu (64 → 32,
         s = 8) and paper (448 → 224, s = 16) profiles. Decided from sizes alone (no device sync)."""
         stride = height / map_size
-        return (self.localizer is None and height == width and self.part_scale * height == self.joint_size
+        return (self.centre_rule in ("peak", "image_centre", "random") and height == width
+                and self.part_scale * height == self.joint_size
                 and stride.is_integer() and (stride / 2 - self.joint_size / 2).is_integer())
 
     def compatibility(self, thetas: list[torch.Tensor], theta: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:

@@ -83,3 +83,34 @@ def test_learned_centres_start_at_the_soft_peak_and_receive_gradients():
     assert 15 < tx[0, 0].item() < 22
     (tx.sum() + ty.sum() + ts.sum()).backward()
     assert all(p.grad is not None for p in head.parameters())
+
+
+def test_the_control_rules_put_squares_without_looking_at_a_map():
+    """image_centre: every square at the image's centre; random: the same places for the same image, others for
+    another, corners on the pixel grid and the square inside the image. Neither depends on the maps."""
+    from sgma_core.cropping import fixed_centres
+
+    x = torch.rand(4, 3, 64, 64)
+    tx, ty = fixed_centres("image_centre", x, 2, 32)
+    assert torch.equal(tx, torch.full((4, 2), 31.5)) and torch.equal(ty, tx)
+    tx, ty = fixed_centres("random", x, 2, 32)
+    again = fixed_centres("random", x.clone(), 2, 32)
+    assert torch.equal(tx, again[0]) and torch.equal(ty, again[1])  # seeded by the image itself
+    other = fixed_centres("random", torch.rand(4, 3, 64, 64), 2, 32)
+    assert not torch.equal(tx, other[0])
+    corners = torch.cat([tx, ty]) - 15.5
+    assert torch.equal(corners, corners.round()) and corners.min() >= 0 and corners.max() <= 32
+    with pytest.raises(ValueError, match="not a control"):
+        fixed_centres("peak", x, 2, 32)
+
+
+def test_an_sgma_with_a_control_rule_trains_and_ignores_its_maps():
+    from tests.conftest import tiny_sgma
+
+    model = tiny_sgma(centre_rule="image_centre").eval()
+    out = model(torch.rand(3, 3, 24, 24), torch.randn(6, 5))
+    assert torch.equal(out["tx"], torch.full((3, 2), 11.5)) and out["scores"].shape == (3, 5)
+    random_model = tiny_sgma(centre_rule="random")
+    out = random_model(torch.rand(3, 3, 24, 24), torch.randn(6, 5))
+    out["scores"].sum().backward()  # the branches train whatever the rule
+    assert random_model.branches[0].features[0].weight.grad is not None

@@ -82,3 +82,19 @@ def test_one_pixel_convention_for_peaks_squares_and_parts():
     assert hit_rates(peaks_in_pixels(maps, 16, 64), parts, radius=0.0).tolist() == [1.0]
     assert box_centres(np.array([[10, 20, 5, 4]])).tolist() == [[[12.0, 21.5]]]  # pixels 10…14 and 20…23
     assert image_centres([64, 64]).tolist() == [[[31.5, 31.5]]]
+
+
+def test_the_part_box_score_counts_overlapping_squares_and_fails_a_fixed_point():
+    from sgma_core.localization import box_centres, part_box_score, square_iou
+
+    assert square_iou(np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array(4.0)) == 1.0
+    assert square_iou(np.array([0.0, 0.0]), np.array([2.0, 0.0]), np.array(4.0)) == pytest.approx(8 / 24)  # 1/3
+    rng = np.random.default_rng(0)
+    n = 200
+    boxes = np.column_stack([rng.uniform(0, 60, n), rng.uniform(0, 60, n), np.full(n, 40.0), np.full(n, 40.0)])
+    head = boxes[:, :2] + rng.uniform(5, 35, size=(n, 2))  # the part moves inside the bird from image to image
+    parts = np.concatenate([head[:, None, :], np.ones((n, 1, 1))], axis=-1)  # one visible part, [N, 1, 3]
+    follows = head[:, None, :] + rng.normal(0, 1.0, size=(n, 1, 2))  # a map that follows the part
+    assert part_box_score(follows, parts, boxes)["score"][0] > 0.9
+    fixed = box_centres(boxes)  # the box centre: near the part now and then, on it rarely
+    assert part_box_score(fixed, parts, boxes)["score"][0] < 0.2

@@ -242,7 +242,7 @@ if ds.attribute_names is not None:
 # the image side) at the ground-truth parts that tell the classes apart, side by side, what looking at
 # the right places says.
 
-# %%
+# %% tags=["hide-input"]
 from data_prep.audit import audit
 
 audit_record = None

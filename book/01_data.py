@@ -265,7 +265,7 @@ else:
 # %% [markdown]
 # {glue:text}`audit_sentence` The earlier version of these birds, which drew its distractors in the
 # palette's colours at random, failed this test: there, which colours were present already named the
-# head and wing colours, and the global probe read the unseen classes at over 90 %. The decoys make
+# head and wing colours, and the global probe read the unseen classes almost as well as the windows. The decoys make
 # the image's contents the same for every class, so what is left to learn is where the class's
 # colours and shapes are. `python -m data_prep.audit` runs both probes from a shell in seconds.
 #

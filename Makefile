@@ -38,7 +38,7 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test test-fast ablations run-times real-start venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book test test-fast ablations looking run-times real-start venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
@@ -52,6 +52,7 @@ help:
 	@echo "make run-times - time every chapter on the smoke and cpu profiles from scratch, into book/run_times.json"
 	@echo "make real-start - the cpu profile with ImageNet Lite0 as backbone (3 seeds), into results/ for chapter 06"
 	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
+	@echo "make looking - SGMA beside controls of where its squares go, 5 paired seeds (PROFILE=$(PROFILE)), write results/"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -128,6 +129,12 @@ clean:
 ABLATE_DATASET ?= SYN
 ablations: data
 	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET)
+
+# Does SGMA learn where to look? The book's configuration beside controls of where the squares go (image centre,
+# random places, the whole image, what trains the attention), 5 paired seeds; writes results/looking-$(PROFILE).json
+# after every run, so an interrupted study keeps what it measured; stored runs are reused.
+looking: data
+	$(PY) -m sgma_core.studies.looking --profile $(PROFILE)
 
 # The synthetic birds with a real start: the cpu profile with ImageNet EfficientNet-Lite0 as the backbone, 3 seeds;
 # writes results/real-start-$(PROFILE).json, which chapter 06 renders (about 25 minutes on 2 cores; stored runs reused).

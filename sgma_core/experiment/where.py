@@ -42,6 +42,18 @@ def parts_at_input_size(prepared: PreparedData) -> tuple[np.ndarray, np.ndarray,
     return parts, telling, prepared.image_size / 8
 
 
+def boxes_at_input_size(prepared: PreparedData) -> np.ndarray:
+    """The birds' boxes ``[N, 4]`` (x, y, w, h) of :func:`snapshot_rows` at the run's input size."""
+    ds = prepared.dataset
+    if ds.boxes is None:
+        raise ValueError(f"{ds.name} has no bounding boxes.")
+    rows = snapshot_rows(prepared)
+    scale = prepared.image_size / prepared.sizes_of(rows).astype(np.float64)  # [N, 2]: x and y
+    boxes = np.asarray(ds.boxes[rows], dtype=np.float64)
+    corner = (boxes[:, :2] + 0.5) * scale - 0.5  # the pixel convention of sgma_core.localization
+    return np.concatenate([corner, boxes[:, 2:] * scale], axis=1)
+
+
 def snapshot_points(snapshot: dict) -> np.ndarray:
     """The square centres of a snapshot (``tx``, ``ty`` ``[N, P]``) as points ``[N, P, 2]``."""
     return np.stack([np.asarray(snapshot["tx"]), np.asarray(snapshot["ty"])], axis=-1)

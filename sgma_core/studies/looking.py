@@ -1,0 +1,163 @@
+"""Does SGMA learn where to look, and does it matter? The book's configuration beside controls that
+change where the squares go, or what trains them, as settings of the same model (not copies of it):
+
+* ``image_centre``: both squares at the image's centre, whatever the image shows;
+* ``random_places``: at places drawn from each image itself (:func:`~sgma_core.cropping.fixed_centres`);
+* ``whole_image``: ``part_scale`` 1, the whole image three times: the capacity of three more backbones,
+  nothing to look at;
+* ``attention_none`` / ``attention_heads``: what eqs. (5)–(9) may train in the attention subnet;
+* ``learned_centre``: the square regressed from the map (RA-CNN style);
+* ``no_cct``: β of eq. (9) at 0.
+
+Each is trained with every seed and paired with the book's configuration on the same seed: ZSL T1 and
+GZSL u / s / H of the compat rule on the test classes, and where the *squares actually cropped* lie
+(the centres of the last snapshot) on the test images: the share within an eighth of the image side of
+a part and of a part that tells the classes apart, and the part-box score a fixed point fails
+(:func:`~sgma_core.localization.part_box_score`), with the image centre, the box centre and random
+points scored the same way as references. ::
+
+    python -m sgma_core.studies.looking --profile cpu       # make looking: 5 seeds; stored runs are reused
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sgma_core.cli import add_run_options, command, parse_seeds
+from sgma_core.paths import repo_root
+
+CONTROLS: dict[str, dict] = {
+    "book": {},
+    "image_centre": {"centre_rule": "image_centre"},
+    "random_places": {"centre_rule": "random"},
+    "whole_image": {"part_scale": 1.0},
+    "attention_none": {"attention_training": "none"},
+    "attention_heads": {"attention_training": "heads"},
+    "learned_centre": {"centre_rule": "learned"},
+    "no_cct": {"beta_cct": 0.0},
+}
+SEEDS = (0, 1, 2, 3, 4)
+METRICS = ("T1", "u", "s", "H")
+
+
+def where_points_land(points: np.ndarray, parts: np.ndarray, telling: np.ndarray, radius: float,
+                      boxes: np.ndarray) -> dict[str, float]:
+    """Points ``[N, M, 2]`` scored three ways, each averaged over the ``M`` points: near any part, near a
+    telling part, and the part-box score over the telling parts."""
+    from sgma_core.localization import hit_rates, part_box_score
+
+    return {"hits": float(hit_rates(points, parts, radius).mean()),
+            "telling_hits": float(hit_rates(points, parts[:, telling], radius).mean()),
+            "part_box": float(part_box_score(points, parts[:, telling], boxes)["score"].mean())}
+
+
+def references(prepared, parts, telling, radius, boxes, n_points: int) -> dict[str, dict[str, float]]:
+    """The image centre, the box centre and random points, scored like the squares."""
+    from sgma_core.localization import box_centres, image_centres, random_points
+
+    n, size = len(parts), prepared.image_size
+    fixed = {"image centre": np.repeat(image_centres([size, size]), n, axis=0),
+             "box centre": box_centres(boxes), "random points": random_points(n, n_points, size, seed=0)}
+    return {name: where_points_land(np.repeat(p, n_points, axis=1) if p.shape[1] == 1 else p, parts, telling,
+                                    radius, boxes) for name, p in fixed.items()}
+
+
+def one_run(prepared, cfg, runs_dir, images, scene) -> dict:
+    """One control and seed (a stored run is reused): its test metrics and where its squares land."""
+    from sgma_core.experiment import sgma_outputs, snapshot_points, train_sgma
+
+    started = time.perf_counter()
+    model, history, _ = train_sgma(prepared, cfg, runs_dir, progress=False)
+    squares = snapshot_points(sgma_outputs(model, images, prepared.phi_gzsl))
+    return {**{k: float(history[-1][k]) for k in METRICS}, "where": where_points_land(squares, *scene),
+            "training_seconds": round(sum(h["seconds"] for h in history), 1),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def paired(rows: list[dict], control: str, key) -> dict[str, float] | None:
+    """Mean and standard error (ddof = 1) of ``key(control row) − key(book row)`` over the seeds both have."""
+    by_seed = {r["seed"]: key(r) for r in rows if r["control"] == "book"}
+    diffs = [key(r) - by_seed[r["seed"]] for r in rows if r["control"] == control and r["seed"] in by_seed]
+    if len(diffs) < 2:
+        return None
+    return {"mean": float(np.mean(diffs)), "se": float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))), "n": len(diffs)}
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Each control's paired differences from the book's configuration, and whether each is within two
+    standard errors of zero ("no difference")."""
+    out = {}
+    for control in dict.fromkeys(r["control"] for r in rows):
+        if control == "book":
+            continue
+        diffs = {m: paired(rows, control, lambda r, m=m: r[m]) for m in METRICS}
+        diffs.update({f"where_{k}": paired(rows, control, lambda r, k=k: r["where"][k])
+                      for k in ("hits", "telling_hits", "part_box")})
+        for d in diffs.values():
+            if d is not None:
+                d["differs"] = bool(abs(d["mean"]) > 2 * d["se"])
+        out[control] = diffs
+    return out
+
+
+def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, controls=None, out=None,
+                progress: bool = True) -> dict:
+    """Every control with every seed; the record is rewritten after each run when ``out`` is given, so an
+    interrupted study leaves what it measured (and a second call reuses the stored runs)."""
+    from sgma_core.engine.step import resolve_device
+    from sgma_core.experiment import boxes_at_input_size, parts_at_input_size, prepare_data, snapshot_images
+    from sgma_core.profiles import config_dict, make_experiment, with_settings
+    from sgma_core.records import provenance, write_record
+
+    t0 = time.perf_counter()
+    controls = CONTROLS if controls is None else controls
+    experiment = make_experiment(profile, {"dataset": "SYN"}, SEEDS if seeds is None else seeds)
+    configs = {name: [with_settings(c, **overrides) for c in experiment.configs()] for name, overrides in
+               controls.items()}  # every setting checked before any work
+    resolve_device(experiment.config.device)
+    prepared = prepare_data(experiment.config, data_root, progress=progress, runs_dir=runs_dir)
+    parts, telling, radius = parts_at_input_size(prepared)
+    scene = (parts, telling, radius, boxes_at_input_size(prepared))
+    images = snapshot_images(prepared)
+    record = {"profile": profile, "controls": controls, "seeds": list(experiment.seeds),
+              "references": references(prepared, *scene, n_points=experiment.config.n_parts), "rows": []}
+    for name, cfgs in configs.items():
+        for cfg in cfgs:
+            record["rows"].append({"control": name, "seed": cfg.seed, **one_run(prepared, cfg, runs_dir, images, scene)})
+            record["paired"] = summarise(record["rows"])
+            record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
+                                              data_fingerprint=prepared.dataset.fingerprint(),
+                                              complete=len(record["rows"]) == sum(map(len, configs.values())))
+            if out is not None:
+                write_record(out, record)
+            if progress:
+                r = record["rows"][-1]
+                print(f"{name} seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f}, squares on a telling "
+                      f"part {100 * r['where']['telling_hits']:.0f}% ({r['seconds']:.0f} s)", flush=True)
+    return record
+
+
+def default_path(profile: str) -> Path:
+    return repo_root() / "results" / f"looking-{profile}.json"
+
+
+@command
+def main(argv: list[str]) -> int:
+    from sgma_core.records import writable_output
+
+    p = argparse.ArgumentParser(prog="python -m sgma_core.studies.looking", description=__doc__.split("\n\n")[0])
+    add_run_options(p, profiles=("smoke", "cpu"), dataset=None, parameters=False)
+    p.add_argument("--out", default=None, help="default: results/looking-<profile>.json")
+    args = p.parse_args(argv)
+    out = writable_output(args.out or default_path(args.profile))
+    record = run_looking(args.profile, parse_seeds(args.seeds), args.data_root, args.runs_dir, out=out)
+    print(f"{out}: {len(record['rows'])} runs in {record['provenance']['seconds'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The study of where SGMA looks: controls as settings of the same model, paired with the book's
+configuration on the same seeds, and the squares scored against references a fixed point gives."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sgma_core.studies.looking import paired, run_looking, summarise
+
+
+def test_paired_differences_by_hand():
+    rows = [{"control": "book", "seed": s, "T1": t} for s, t in ((0, 0.5), (1, 0.6), (2, 0.7))]
+    rows += [{"control": "x", "seed": s, "T1": t} for s, t in ((0, 0.4), (1, 0.6), (2, 0.5))]
+    d = paired(rows, "x", lambda r: r["T1"])  # differences -0.1, 0.0, -0.2
+    assert d["mean"] == pytest.approx(-0.1) and d["n"] == 3
+    assert d["se"] == pytest.approx(np.std([-0.1, 0.0, -0.2], ddof=1) / np.sqrt(3))
+    assert paired(rows[:3] + rows[3:4], "x", lambda r: r["T1"]) is None  # one pair: no standard error
+
+
+@pytest.mark.slow
+def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
+    controls = {"book": {}, "image_centre": {"centre_rule": "image_centre"}, "whole_image": {"part_scale": 1.0}}
+    out = tmp_path / "looking.json"
+    record = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, out=out, progress=False)
+    assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(record["rows"]))
+    assert [(r["control"], r["seed"]) for r in record["rows"]] == [(c, s) for c in controls for s in (0, 1)]
+    centre = [r for r in record["rows"] if r["control"] == "image_centre"]
+    assert all(r["where"] == centre[0]["where"] for r in centre)  # the squares never move: same scores every seed
+    assert record["references"]["image centre"]["part_box"] <= 0.5
+    assert set(record["paired"]) == {"image_centre", "whole_image"} and record["provenance"]["complete"]
+    for d in record["paired"]["whole_image"].values():
+        assert d["n"] == 2 and isinstance(d["differs"], bool)
+    again = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, progress=False)  # stored runs reused
+    assert [r["T1"] for r in again["rows"]] == [r["T1"] for r in record["rows"]]
+    assert summarise(again["rows"]).keys() == record["paired"].keys()

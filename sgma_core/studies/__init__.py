@@ -10,3 +10,30 @@
 They call :mod:`sgma_core.experiment`, as the chapters do; nothing imports them but the chapters
 that render their records.
 """
+
+
+def study_command(prog: str, doc: str, default_path, run):
+    """The command line every synthetic-bird study shares, as a ``main(argv)``: ``--profile`` (smoke or cpu),
+    ``--seeds``, ``--data-root``, ``--runs-dir`` and ``--out`` (default ``default_path(profile)``, checked
+    before any work); ``run(args, out)`` returns the record, which is written to ``out``."""
+    from sgma_core.cli import command
+
+    @command
+    def main(argv: list[str]) -> int:
+        import argparse
+
+        from sgma_core.cli import add_run_options, parse_seeds
+        from sgma_core.records import writable_output, write_record
+
+        p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+        add_run_options(p, profiles=("smoke", "cpu"), dataset=None, parameters=False)
+        p.add_argument("--out", default=None, help=f"default: {default_path('<profile>')}")
+        args = p.parse_args(argv)
+        args.seeds = parse_seeds(args.seeds)
+        out = writable_output(args.out or default_path(args.profile))
+        record = run(args, out)
+        write_record(out, record)
+        print(f"{out}: {len(record['rows'])} runs in {record['provenance']['seconds'] / 60:.1f} min")
+        return 0
+
+    return main

@@ -21,14 +21,13 @@ points scored the same way as references. ::
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 
-from sgma_core.cli import add_run_options, command, parse_seeds
 from sgma_core.paths import repo_root
+from sgma_core.studies import study_command
 
 CONTROLS: dict[str, dict] = {
     "book": {},
@@ -145,18 +144,8 @@ def default_path(profile: str) -> Path:
     return repo_root() / "results" / f"looking-{profile}.json"
 
 
-@command
-def main(argv: list[str]) -> int:
-    from sgma_core.records import writable_output
-
-    p = argparse.ArgumentParser(prog="python -m sgma_core.studies.looking", description=__doc__.split("\n\n")[0])
-    add_run_options(p, profiles=("smoke", "cpu"), dataset=None, parameters=False)
-    p.add_argument("--out", default=None, help="default: results/looking-<profile>.json")
-    args = p.parse_args(argv)
-    out = writable_output(args.out or default_path(args.profile))
-    record = run_looking(args.profile, parse_seeds(args.seeds), args.data_root, args.runs_dir, out=out)
-    print(f"{out}: {len(record['rows'])} runs in {record['provenance']['seconds'] / 60:.1f} min")
-    return 0
+main = study_command("python -m sgma_core.studies.looking", __doc__, default_path,
+                     lambda a, out: run_looking(a.profile, a.seeds, a.data_root, a.runs_dir, out=out))
 
 
 if __name__ == "__main__":

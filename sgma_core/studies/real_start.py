@@ -13,12 +13,11 @@ The record is written to ``results/real-start-<profile>.json`` and rendered by c
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
-from sgma_core.cli import add_run_options, command, parse_seeds
 from sgma_core.paths import repo_root
+from sgma_core.studies import study_command
 
 BACKBONES_COMPARED = ("small_vgg", "efficientnet_lite0")
 METRICS = ("T1", "u", "s", "H")
@@ -90,19 +89,8 @@ def read_record(path: str | Path) -> dict:
     return records.read_record(path, RECORD_KEYS, remedy="`make real-start` writes it again (its runs are reused).")
 
 
-@command
-def main(argv: list[str]) -> int:
-    from sgma_core.records import writable_output, write_record
-
-    p = argparse.ArgumentParser(prog="python -m sgma_core.studies.real_start", description=__doc__.split("\n\n")[0])
-    add_run_options(p, profiles=("smoke", "cpu"), dataset=None, parameters=False)
-    p.add_argument("--out", default=None, help="default: results/real-start-<profile>.json")
-    args = p.parse_args(argv)
-    out = writable_output(args.out or default_path(args.profile))  # checked before the training
-    record = run_real_start(args.profile, parse_seeds(args.seeds), args.data_root, args.runs_dir, progress=True)
-    out = write_record(out, record)
-    print(f"{out}: {len(record['rows'])} runs in {record['provenance']['seconds'] / 60:.1f} min")
-    return 0
+main = study_command("python -m sgma_core.studies.real_start", __doc__, default_path,
+                     lambda a, out: run_real_start(a.profile, a.seeds, a.data_root, a.runs_dir, progress=True))
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ else:
          f"this last pass over the stored runs took {prov['seconds'] / 60:.0f} minutes)", display=False)
     glue("validation_split", f"{val['classes_seen']} training classes ({val['images_train']} images) and "
          f"{val['classes_unseen']} validation classes", display=False)
-    glue("record_data_note", record_data_note(record, data_root, "`make ablations` remakes it (its runs are reused "
+    glue("record_data_note", record_data_note(record, data_root, "make ablations remakes it (its runs are reused "
                                               "where the data is the same)."), display=False)
     print(f"record: {path.relative_to(repo_root()) if path.is_relative_to(repo_root()) else path}, "
           f"{len(record['runs'])} rows")

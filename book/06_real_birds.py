@@ -371,7 +371,7 @@ else:
     glue("start_provenance", f"{prov['date']}, commit {prov['commit']}, {prov['machine']}; training took "
          + ", ".join(f"{m:.1f} min per seed with `{name}`" for name, m in per.items())
          + " (baseline and SGMA epochs, backbone pretraining and evaluation aside)", display=False)
-    glue("start_data_note", record_data_note(start, data_root, "`make real-start` remakes it."), display=False)
+    glue("start_data_note", record_data_note(start, data_root, "make real-start remakes it."), display=False)
     glue("start_sentence", "SGMA's compat rule minus the baseline's ZSL T1, mean over seeds: " + "; ".join(
         f"{d:+.1f} points with `{name}`" for name, d in diffs.items()) + ".", display=False)
 

@@ -88,7 +88,8 @@ def open_training_chapter(name: str, profile: str, dataset: str, seeds, override
 
 def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
     """A sentence for a chapter that renders a study's record: whether it was made on the data the data root
-    holds today (its ``provenance.data_fingerprint``), and if not, what differs and ``remedy``."""
+    holds today (its ``provenance.data_fingerprint``), and if not, what differs and ``remedy``. Plain text: a
+    glued value is not parsed as Markdown."""
     from sgma_core.data import DatasetError, load_dataset
     from sgma_core.paths import DataRootError
 
@@ -102,6 +103,6 @@ def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
     made = prov.get("data_fingerprint")
     if made == today:
         return f"It was made on the {name} data under the data root today (data fingerprint {today})."
-    return (f"**This record was made on other data than the {name} under the data root today** (data fingerprint "
+    return (f"This record was made on other data than the {name} under the data root today (data fingerprint "
             f"{made or 'not recorded, as by every record older than the fingerprint'}; today's {today}): its numbers "
             f"describe that data, not this page's. {remedy}")

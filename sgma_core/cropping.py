@@ -14,7 +14,7 @@ from torch import nn
 from sgma_core.localization import cell_centres
 from sgma_core.profiles import choices
 
-CENTRE_RULES = choices("centre_rule")  # peak_centres, LearnedCentres, or the controls fixed_centres
+CENTRE_RULES = choices("centre_rule")  # peak_centres, LearnedCentres, or the controls fixed_centres, guided_centres
 
 
 def boxcar_mask(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: int, width: int,
@@ -139,6 +139,37 @@ def fixed_centres(rule: str, x: torch.Tensor, parts: int, side: int) -> tuple[to
     corner_x = torch.floor(u[:, :parts] * (w - side + 1))
     corner_y = torch.floor(u[:, parts:] * (h - side + 1))
     return (corner_x + (side - 1) / 2).to(x.dtype), (corner_y + (side - 1) / 2).to(x.dtype)
+
+
+GUIDE_SIGMA = 1.5  # pixels: the width of a painted part, wide enough to survive a bilinear shift
+
+
+def paint_guides(images: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """The oracle control's input: uint8 ``images`` ``[N, 3, S, S]`` with one more channel per square
+    ``centres`` ``[N, P, 2]`` (x, y in input pixels), holding a small blob at the centre. The blobs move
+    with the image under every flip and shift of :func:`sgma_core.data.images.augment`, so the squares
+    follow the parts through training; :func:`guided_centres` reads them back. ``[N, 3 + P, S, S]``."""
+    n, _, h, w = images.shape
+    ys = torch.arange(h, dtype=torch.float32)[None, None, :, None]
+    xs = torch.arange(w, dtype=torch.float32)[None, None, None, :]
+    c = centres.to(torch.float32)
+    d2 = (xs - c[..., 0, None, None]) ** 2 + (ys - c[..., 1, None, None]) ** 2  # [N, P, H, W]
+    blobs = (255 * torch.exp(-d2 / (2 * GUIDE_SIGMA ** 2))).round().to(torch.uint8)
+    return torch.cat([images, blobs], dim=1)
+
+
+def guided_centres(guides: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre rule ``"oracle"``: the squares of ``side`` pixels at the painted parts (:func:`paint_guides`),
+    read from ``guides`` ``[B, P, H, W]`` (the channels after the third) as the centroid of each blob's top
+    half, with their corners on the pixel grid. Returns ``tx, ty`` ``[B, P]`` (no gradient)."""
+    g = guides.detach().float()
+    w = torch.where(g >= 0.5 * g.amax(dim=(2, 3), keepdim=True), g, torch.zeros_like(g))
+    total = w.sum(dim=(2, 3)).clamp_min(1e-12)
+    xs = torch.arange(g.shape[3], dtype=g.dtype, device=g.device)
+    ys = torch.arange(g.shape[2], dtype=g.dtype, device=g.device)
+    x, y = (w.sum(2) * xs).sum(-1) / total, (w.sum(3) * ys).sum(-1) / total
+    half = (side - 1) / 2
+    return (torch.round(x - half) + half).to(guides.dtype), (torch.round(y - half) + half).to(guides.dtype)
 
 
 class LearnedCentres(nn.Module):

@@ -198,3 +198,29 @@ def discriminative_parts(part_names: list[str], attribute_names: list[str], att:
         words = {part.split()[-1], *PART_WORDS.get(part.split()[-1], ())}
         out[q] = any(varies[k] and words & g for k, g in enumerate(groups))
     return out
+
+
+HEAD_WORDS = {"beak", "bill", "crown", "forehead", "eye", "nape", "throat"}  # the parts of a bird's head
+
+
+def oracle_centres(parts: np.ndarray, part_names: list[str], telling: np.ndarray, size: int) -> np.ndarray:
+    """Where the oracle control puts its two squares: the mean of the visible telling parts of the head
+    (:data:`HEAD_WORDS`), and of the other telling parts (wing, tail, …). Whichever way a bird faces, the
+    annotated points say where its head is (a left and a right wing are both "wing"). A group with no visible
+    part takes the mean of every visible telling part, and the image centre where there is none.
+    ``parts`` ``[N, Q, 3]`` at a ``size``-pixel input; returns ``[N, 2, 2]``."""
+    head = np.array([bool(HEAD_WORDS & set(name.split())) for name in part_names]) & telling
+    every, count = _visible_mean(parts, telling)
+    fallback = np.where(count > 0, every, (size - 1) / 2)
+    out = []
+    for group in (head, telling & ~head):
+        mean, count = _visible_mean(parts, group)
+        out.append(np.where(count > 0, mean, fallback))
+    return np.stack(out, axis=1)
+
+
+def _visible_mean(parts: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean ``[N, 2]`` of the visible parts that ``mask`` ``[Q]`` selects, and how many there are ``[N, 1]``."""
+    visible = (parts[..., 2] > 0) & mask
+    count = visible.sum(1, keepdims=True)
+    return (parts[..., :2] * visible[..., None]).sum(1) / np.maximum(count, 1), count

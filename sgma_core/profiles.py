@@ -63,7 +63,7 @@ class RunConfig:
     mask_k: float = 10.0  # eq. (4), paper: 10
     # "learned": a head regresses the square from the map; controls of where the squares go (not the method):
     # "image_centre" (every square at the image's centre), "random" (at a place drawn from the image itself)
-    centre_rule: Literal["peak", "learned", "image_centre", "random"] = "peak"
+    centre_rule: Literal["peak", "learned", "image_centre", "random", "oracle"] = "peak"  # the last three: controls
     attention_norm: Literal["standardize", "standardize_learned", "none"] = "standardize"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
     shared_W: bool = False  # alternative: one W for the three branches
     attention_training: Literal["full", "heads", "none"] = "full"  # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and
@@ -255,6 +255,9 @@ def validate(config: RunConfig) -> RunConfig:
     if values["training_schedule"] == "alternating" and values["attention_training"] == "none":
         raise ValueError("training_schedule='alternating' with attention_training='none': the attention epochs "
                          "would train nothing; choose attention_training 'heads' or 'full', or the 'joint' schedule.")
+    if values["centre_rule"] == "oracle" and values["n_parts"] != 2:
+        raise ValueError(f"centre_rule='oracle' with n_parts={values['n_parts']}: the oracle puts one square on the "
+                         "head and one on the body; use n_parts 2.")
     return replace(config, **values)
 
 

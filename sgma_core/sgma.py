@@ -22,7 +22,8 @@ from torch import nn
 from sgma_core.attention import MultiAttention
 from sgma_core.backbones import Backbone, backbone_for, global_average_pool
 from sgma_core.compatibility import Compatibility
-from sgma_core.cropping import CENTRE_RULES, LearnedCentres, crop_and_zoom, crop_pixels, fixed_centres, peak_centres
+from sgma_core.cropping import (CENTRE_RULES, LearnedCentres, crop_and_zoom, crop_pixels, fixed_centres, guided_centres,
+                                peak_centres)
 from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
                               sgma_loss)
 from sgma_core.profiles import choices
@@ -121,13 +122,27 @@ class SGMA(nn.Module):
         with torch.no_grad():
             return self.attention(f)
 
-    def squares(self, maps: torch.Tensor, height: int, width: int, x: torch.Tensor | None = None):
+    def split_guides(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The image channels of ``x`` and, for the oracle control, the painted parts after them
+        (:func:`~sgma_core.cropping.paint_guides`)."""
+        if self.centre_rule != "oracle":
+            return x, None
+        if x.shape[1] != 3 + self.n_parts:
+            raise ValueError(f"centre_rule='oracle' needs images with the {self.n_parts} parts painted in after their "
+                             f"3 channels ({x.shape[1]} channels given): sgma_core.experiment.with_part_guides.")
+        return x[:, :3], x[:, 3:]
+
+    def squares(self, maps: torch.Tensor, height: int, width: int, x: torch.Tensor | None = None,
+                guides: torch.Tensor | None = None):
         """``tx, ty, ts`` ``[B, P]`` in input pixels, by the configured centre rule (the controls
-        ``image_centre`` and ``random`` need the images ``x``, not the maps)."""
+        ``image_centre`` and ``random`` need the images ``x``, ``oracle`` the painted parts ``guides``)."""
         if self.localizer is not None:
             return self.localizer(maps, height, width)
+        side = int(round(self.part_scale * min(height, width)))
         if self.centre_rule in ("image_centre", "random"):
-            tx, ty = fixed_centres(self.centre_rule, x, maps.shape[1], int(round(self.part_scale * min(height, width))))
+            tx, ty = fixed_centres(self.centre_rule, x, maps.shape[1], side)
+        elif self.centre_rule == "oracle":
+            tx, ty = guided_centres(guides, side)
         else:
             tx, ty = peak_centres(maps, stride=height / maps.shape[2])
         ts = torch.full_like(tx, self.part_scale * min(height, width))
@@ -136,13 +151,15 @@ class SGMA(nn.Module):
     def locate(self, x: torch.Tensor) -> dict:
         """The attention subnet alone: ``maps`` ``[B, P, h', w']``, ``channel_weights`` ``[B, P, C]``
         and the squares ``tx, ty, ts`` ``[B, P]`` in input pixels (eqs. (1)–(3) and the centre rule)."""
+        x, guides = self.split_guides(x)
         maps, a = self.attend(x)  # eqs. (1)-(3)
-        tx, ty, ts = self.squares(maps, x.shape[2], x.shape[3], x)
+        tx, ty, ts = self.squares(maps, x.shape[2], x.shape[3], x, guides)
         return {"maps": maps, "channel_weights": a, "tx": tx, "ty": ty, "ts": ts}
 
     def forward(self, x: torch.Tensor, phi: torch.Tensor) -> dict:
         # x: [B, 3, A, A]; phi: [K, Y]
         located = self.locate(x)  # maps [B, P, h', w'], channel weights [B, P, C]: eqs. (1)-(3)
+        x = self.split_guides(x)[0]  # the oracle control's painted parts are not part of the image
         maps, a, tx, ty, ts = (located[k] for k in ("maps", "channel_weights", "tx", "ty", "ts"))  # squares: [B, P]
         if self.on_pixel_grid(x.shape[2], x.shape[3], maps.shape[2]):  # squares of J pixels on the pixel grid
             parts = crop_pixels(x, tx, ty, self.joint_size, k=self.mask_k)  # [B, P, 3, J, J]: eq. (4), by indexing
@@ -167,7 +184,7 @@ class SGMA(nn.Module):
         ``part_scale · A = J`` and a map stride ``s`` with ``s/2 − J/2`` whole, as in the cpu (64 → 32,
         s = 8) and paper (448 → 224, s = 16) profiles. Decided from sizes alone (no device sync)."""
         stride = height / map_size
-        return (self.centre_rule in ("peak", "image_centre", "random") and height == width
+        return (self.centre_rule in ("peak", "image_centre", "random", "oracle") and height == width
                 and self.part_scale * height == self.joint_size
                 and stride.is_integer() and (stride / 2 - self.joint_size / 2).is_integer())
 

@@ -114,3 +114,39 @@ def test_an_sgma_with_a_control_rule_trains_and_ignores_its_maps():
     out = random_model(torch.rand(3, 3, 24, 24), torch.randn(6, 5))
     out["scores"].sum().backward()  # the branches train whatever the rule
     assert random_model.branches[0].features[0].weight.grad is not None
+
+
+def test_painted_parts_follow_flips_and_shifts_and_are_read_back_on_the_pixel_grid():
+    """The oracle control: two parts painted after the image's channels move with augment's flip and shift,
+    so the squares read from them land where the parts went (within a pixel)."""
+    from sgma_core.cropping import guided_centres, paint_guides
+    from sgma_core.data.images import augment, normalize
+
+    images = torch.zeros(6, 3, 64, 64, dtype=torch.uint8)
+    centres = torch.tensor([[[15.5, 20.5], [40.5, 33.5]]]).repeat(6, 1, 1)
+    painted = paint_guides(images, centres)
+    assert painted.shape == (6, 5, 64, 64) and torch.equal(painted[:, :3], images)
+    tx, ty = guided_centres(normalize(painted)[:, 3:], 32)
+    assert torch.allclose(tx, torch.tensor([15.5, 40.5]).expand(6, 2)) and torch.allclose(ty, torch.tensor([20.5, 33.5]))
+    moved = augment(normalize(painted), torch.Generator().manual_seed(0), max_shift=0.0)  # flips only: x → 63 − x
+    flipped = torch.rand(6, generator=torch.Generator().manual_seed(0)) < 0.5  # augment's first draw
+    tx, _ = guided_centres(moved[:, 3:], 32)
+    expected = torch.where(flipped[:, None], 63 - torch.tensor([15.5, 40.5]), torch.tensor([15.5, 40.5]))
+    assert flipped.any() and (~flipped).any() and torch.allclose(tx, expected)
+    shifted = augment(normalize(painted), torch.Generator().manual_seed(4))
+    tx, ty = guided_centres(shifted[:, 3:], 32)
+    corners = tx - 15.5
+    assert torch.equal(corners, corners.round())  # on the pixel grid, as crop_pixels needs
+
+
+def test_an_oracle_sgma_refuses_images_without_painted_parts():
+    from tests.conftest import tiny_sgma
+
+    from sgma_core.cropping import paint_guides
+
+    model = tiny_sgma(centre_rule="oracle").eval()
+    with pytest.raises(ValueError, match="oracle.*parts painted in.*with_part_guides"):
+        model(torch.rand(3, 3, 24, 24), torch.randn(6, 5))
+    painted = paint_guides(torch.zeros(3, 3, 24, 24, dtype=torch.uint8), torch.tensor([[[5.5, 6.5], [17.5, 12.5]]] * 3))
+    out = model(painted.float() / 255, torch.randn(6, 5))
+    assert out["scores"].shape == (3, 5) and torch.equal(out["tx"][0], torch.tensor([5.5, 17.5]))

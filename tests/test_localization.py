@@ -98,3 +98,17 @@ def test_the_part_box_score_counts_overlapping_squares_and_fails_a_fixed_point()
     assert part_box_score(follows, parts, boxes)["score"][0] > 0.9
     fixed = box_centres(boxes)  # the box centre: near the part now and then, on it rarely
     assert part_box_score(fixed, parts, boxes)["score"][0] < 0.2
+
+
+def test_the_oracle_puts_one_square_on_the_head_and_one_on_the_other_telling_parts():
+    from sgma_core.localization import oracle_centres
+
+    names = ["beak", "crown", "left eye", "left wing", "right wing", "tail", "belly"]
+    telling = np.array([True, True, True, True, True, True, False])
+    parts = np.array([[[50, 10, 1], [40, 8, 1], [44, 12, 1], [30, 30, 1], [0, 0, 0], [10, 36, 1], [30, 40, 1]],
+                      [[0, 0, 0], [0, 0, 0], [0, 0, 0], [20, 20, 1], [22, 24, 1], [0, 0, 0], [30, 40, 1]],
+                      [[0, 0, 0]] * 7], dtype=float)
+    c = oracle_centres(parts, names, telling, 64)
+    np.testing.assert_allclose(c[0], [[134 / 3, 10], [20, 33]])  # head: beak, crown, eye; body: wing, tail
+    np.testing.assert_allclose(c[1], [[21, 22], [21, 22]])  # no head visible: every visible telling part
+    np.testing.assert_allclose(c[2], [[31.5, 31.5], [31.5, 31.5]])  # nothing visible: the image centre

@@ -20,7 +20,8 @@ def test_paired_differences_by_hand():
 
 @pytest.mark.slow
 def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
-    controls = {"book": {}, "image_centre": {"centre_rule": "image_centre"}, "whole_image": {"part_scale": 1.0}}
+    controls = {"book": {}, "image_centre": {"centre_rule": "image_centre"}, "whole_image": {"part_scale": 1.0},
+                "oracle_parts": {"centre_rule": "oracle"}}
     out = tmp_path / "looking.json"
     record = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, out=out, progress=False)
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(record["rows"]))
@@ -28,7 +29,9 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     centre = [r for r in record["rows"] if r["control"] == "image_centre"]
     assert all(r["where"] == centre[0]["where"] for r in centre)  # the squares never move: same scores every seed
     assert record["references"]["image centre"]["part_box"] <= 0.5
-    assert set(record["paired"]) == {"image_centre", "whole_image"} and record["provenance"]["complete"]
+    assert set(record["paired"]) == {"image_centre", "whole_image", "oracle_parts"} and record["provenance"]["complete"]
+    oracle = [r for r in record["rows"] if r["control"] == "oracle_parts"]
+    assert all(r["where"]["telling_hits"] > 0.9 for r in oracle)  # its squares are on the telling parts
     for d in record["paired"]["whole_image"].values():
         assert d["n"] == 2 and isinstance(d["differs"], bool)
     again = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, progress=False)  # stored runs reused

@@ -62,10 +62,12 @@ def load_images(paths: list[Path], size: int, progress: bool = False) -> tuple[t
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
-    """uint8 ``[B, 3, H, W]`` → float, ImageNet mean and std (the torchvision VGG convention)."""
+    """uint8 ``[B, 3, H, W]`` → float, ImageNet mean and std (the torchvision VGG convention). Channels after
+    the third (the oracle control's painted parts, :func:`sgma_core.cropping.paint_guides`) come out in [0, 1]."""
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    return (x.float() / 255.0 - mean) / std
+    rgb = (x[:, :3].float() / 255.0 - mean) / std
+    return rgb if x.shape[1] == 3 else torch.cat([rgb, x[:, 3:].float() / 255.0], dim=1)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, max_shift: float = 0.1, draw_for: int | None = None,

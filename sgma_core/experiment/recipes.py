@@ -20,6 +20,7 @@ from sgma_core.engine.runs import Run, RunFileError, load_checkpoint, save_atomi
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import batched_forward, predict_scores, sgma_evaluator, zsl_evaluator
 from sgma_core.experiment.prepare import PreparedData
+from sgma_core.experiment.where import data_for, model_inputs
 from sgma_core.metrics import per_class_accuracy
 from sgma_core.profiles import RunConfig
 from sgma_core.sgma import SGMA, SGMAObjective
@@ -163,6 +164,10 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     model.to(device)
     run = Run.of("sgma", config, runs_dir, extra=run_extra(prepared))
     info = {"grouping": initialise_grouping(model, prepared, config)}
+    if config.centre_rule == "oracle":  # the control shown where the parts are: painted into every image
+        if snapshot_images is not None:
+            snapshot_images = model_inputs(prepared, config, snapshot_images)
+        prepared = data_for(prepared, config)
     objective = SGMAObjective.from_config(model, prepared.phi_seen.to(device), config)
     snapshots = None
     if snapshot_images is not None:

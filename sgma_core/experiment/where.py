@@ -11,11 +11,15 @@ Peaks, square centres and parts follow :mod:`sgma_core.localization`'s pixel con
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
+from sgma_core.cropping import paint_guides
+from sgma_core.engine.step import TrainData
 from sgma_core.experiment.prepare import PreparedData
-from sgma_core.localization import discriminative_parts, hit_rates, scale_parts
+from sgma_core.localization import discriminative_parts, hit_rates, oracle_centres, scale_parts
 
 
 def snapshot_rows(prepared: PreparedData) -> np.ndarray:
@@ -68,3 +72,42 @@ def peak_hits(snapshot: dict, parts: np.ndarray, telling: np.ndarray, radius: fl
                          "take the snapshots of snapshot_images(prepared).")
     return {"any": float(hit_rates(points, parts, radius).mean()),
             "telling": float(hit_rates(points, parts[:, telling], radius).mean())}
+
+
+def _painted(prepared: PreparedData, images: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+    """``images`` of dataset ``rows`` with the oracle's two squares painted in (:func:`~sgma_core.cropping.paint_guides`)."""
+    ds = prepared.dataset
+    parts = scale_parts(ds.part_locs[rows], prepared.sizes_of(rows), prepared.image_size)
+    telling = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
+    centres = oracle_centres(parts, ds.part_names, telling, prepared.image_size)
+    return paint_guides(images, torch.from_numpy(centres))
+
+
+def with_part_guides(prepared: PreparedData) -> PreparedData:
+    """The prepared data as the oracle control (``centre_rule="oracle"``) sees it: every image with the
+    ground-truth places of its two squares painted in after its three channels. :class:`ValueError`
+    when the dataset has no part annotations."""
+    if prepared.dataset.part_locs is None:
+        raise ValueError(f"{prepared.dataset.name} has no part annotations: the oracle control cannot be run on it.")
+    train = TrainData(_painted(prepared, prepared.train.images, prepared.trainval_rows), prepared.train.labels)
+    return dataclasses.replace(
+        prepared, train=train,
+        test_unseen_images=_painted(prepared, prepared.test_unseen_images, prepared.test_unseen_rows),
+        test_seen_images=_painted(prepared, prepared.test_seen_images, prepared.test_seen_rows))
+
+
+def data_for(prepared: PreparedData, config) -> PreparedData:
+    """The prepared data a model of ``config`` is trained and scored on: ``prepared`` itself, or, for the oracle
+    control, :func:`with_part_guides` of it."""
+    return with_part_guides(prepared) if config.centre_rule == "oracle" else prepared
+
+
+def model_inputs(prepared: PreparedData, config, images: torch.Tensor) -> torch.Tensor:
+    """What a model of ``config`` is given for :func:`snapshot_images` ``images``: the images themselves, or,
+    for the oracle control, the images with its squares painted in."""
+    if config.centre_rule != "oracle":
+        return images
+    if images.shape[0] != len(snapshot_rows(prepared)) or not torch.equal(images, snapshot_images(prepared)):
+        raise ValueError("the oracle control is shown the test images of snapshot_images(prepared) only: their parts "
+                         "are known.")
+    return _painted(prepared, images, snapshot_rows(prepared))

@@ -3,6 +3,9 @@ change where the squares go, or what trains them, as settings of the same model 
 
 * ``image_centre``: both squares at the image's centre, whatever the image shows;
 * ``random_places``: at places drawn from each image itself (:func:`~sgma_core.cropping.fixed_centres`);
+* ``oracle_parts``: at the annotated parts, one square on the head and one on the wing and tail
+  (:func:`~sgma_core.localization.oracle_centres`), painted into every training and test image so that
+  they follow its flips and shifts: what looking in the right place is worth;
 * ``whole_image``: ``part_scale`` 1, the whole image three times: the capacity of three more backbones,
   nothing to look at;
 * ``attention_none`` / ``attention_heads``: what eqs. (5)–(9) may train in the attention subnet;
@@ -10,7 +13,8 @@ change where the squares go, or what trains them, as settings of the same model 
 * ``no_cct``: β of eq. (9) at 0.
 
 Each is trained with every seed and paired with the book's configuration on the same seed: ZSL T1 and
-GZSL u / s / H of the compat rule on the test classes, and where the *squares actually cropped* lie
+GZSL u / s / H of the compat rule on the test classes, H after calibrated stacking (γ chosen, for each
+control, on a validation model of that control with the first seed: validation classes only), and where the *squares actually cropped* lie
 (the centres of the last snapshot) on the test images: the share within an eighth of the image side of
 a part and of a part that tells the classes apart, and the part-box score a fixed point fails
 (:func:`~sgma_core.localization.part_box_score`), with the image centre, the box centre and random
@@ -33,6 +37,7 @@ CONTROLS: dict[str, dict] = {
     "book": {},
     "image_centre": {"centre_rule": "image_centre"},
     "random_places": {"centre_rule": "random"},
+    "oracle_parts": {"centre_rule": "oracle"},
     "whole_image": {"part_scale": 1.0},
     "attention_none": {"attention_training": "none"},
     "attention_heads": {"attention_training": "heads"},
@@ -40,7 +45,7 @@ CONTROLS: dict[str, dict] = {
     "no_cct": {"beta_cct": 0.0},
 }
 SEEDS = (0, 1, 2, 3, 4)
-METRICS = ("T1", "u", "s", "H")
+METRICS = ("T1", "u", "s", "H", "H_calibrated")
 
 
 def where_points_land(points: np.ndarray, parts: np.ndarray, telling: np.ndarray, radius: float,
@@ -65,14 +70,33 @@ def references(prepared, parts, telling, radius, boxes, n_points: int) -> dict[s
                                     radius, boxes) for name, p in fixed.items()}
 
 
-def one_run(prepared, cfg, runs_dir, images, scene) -> dict:
-    """One control and seed (a stored run is reused): its test metrics and where its squares land."""
-    from sgma_core.experiment import sgma_outputs, snapshot_points, train_sgma
+def control_gamma(val_prepared, cfg, runs_dir) -> float:
+    """γ of calibrated stacking for the compat rule, chosen on a validation model of ``cfg`` (training classes
+    only; the validation classes play the unseen ones)."""
+    from sgma_core.experiment import data_for, sgma_rule_scores, train_sgma
+    from sgma_core.inference import choose_gamma
+
+    model, _, _ = train_sgma(val_prepared, cfg, runs_dir, progress=False)
+    su, ss = sgma_rule_scores(model, data_for(val_prepared, cfg), cfg)["compat"]
+    return float(choose_gamma(su, ss, val_prepared.test_unseen_labels, val_prepared.test_seen_labels,
+                              val_prepared.n_seen)[0])
+
+
+def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
+    """One control and seed (a stored run is reused): its test metrics, calibrated H at ``gamma``, and where
+    its squares land."""
+    from sgma_core.experiment import data_for, model_inputs, sgma_outputs, sgma_rule_scores, snapshot_points, train_sgma
+    from sgma_core.inference import calibrated_stacking
+    from sgma_core.metrics import zsl_gzsl
 
     started = time.perf_counter()
     model, history, _ = train_sgma(prepared, cfg, runs_dir, progress=False)
-    squares = snapshot_points(sgma_outputs(model, images, prepared.phi_gzsl))
-    return {**{k: float(history[-1][k]) for k in METRICS}, "where": where_points_land(squares, *scene),
+    su, ss = sgma_rule_scores(model, data_for(prepared, cfg), cfg)["compat"]
+    calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma), calibrated_stacking(ss, prepared.n_seen, gamma),
+                          prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
+    squares = snapshot_points(sgma_outputs(model, model_inputs(prepared, cfg, images), prepared.phi_gzsl))
+    return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
+            "gamma": gamma, "where": where_points_land(squares, *scene),
             "training_seconds": round(sum(h["seconds"] for h in history), 1),
             "seconds": round(time.perf_counter() - started, 1)}
 
@@ -119,14 +143,17 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
                controls.items()}  # every setting checked before any work
     resolve_device(experiment.config.device)
     prepared = prepare_data(experiment.config, data_root, progress=progress, runs_dir=runs_dir)
+    val_prepared = prepare_data(experiment.config, data_root, progress=progress, split="val", runs_dir=runs_dir)
     parts, telling, radius = parts_at_input_size(prepared)
     scene = (parts, telling, radius, boxes_at_input_size(prepared))
     images = snapshot_images(prepared)
     record = {"profile": profile, "controls": controls, "seeds": list(experiment.seeds),
               "references": references(prepared, *scene, n_points=experiment.config.n_parts), "rows": []}
     for name, cfgs in configs.items():
+        gamma = control_gamma(val_prepared, cfgs[0], runs_dir)
         for cfg in cfgs:
-            record["rows"].append({"control": name, "seed": cfg.seed, **one_run(prepared, cfg, runs_dir, images, scene)})
+            record["rows"].append({"control": name, "seed": cfg.seed,
+                                   **one_run(prepared, cfg, runs_dir, images, scene, gamma)})
             record["paired"] = summarise(record["rows"])
             record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
                                               data_fingerprint=prepared.dataset.fingerprint(),

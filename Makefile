@@ -32,6 +32,8 @@ else
 endif
 JUPYTER_BOOK := $(PY) -c "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; sys.exit(main())"
 PROFILE ?= cpu
+# Chapters executed at a time by `make chapters` (each in its own process, an equal share of the cores)
+JOBS ?= 2
 # Where datasets are looked up (os.pathsep-separated); the synthetic set is generated in ./data.
 # The second folder is where a checkout's sibling shared/ keeps the real metadata, if any.
 SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
@@ -50,7 +52,7 @@ help:
 	@echo "make html   - build the HTML from the executed chapters"
 	@echo "make pdf    - the executed book as one PDF, _build/pdf/sgma-book.pdf, and without solutions, sgma-book-student.pdf"
 	@echo "make run-times - time every chapter on the smoke and cpu profiles from scratch, into book/run_times.json"
-	@echo "make real-start - the cpu profile with ImageNet Lite0 as backbone (3 seeds), into results/ for chapter 06"
+	@echo "make real-start - the cpu profile with ImageNet Lite0 as backbone (3 seeds), into results/ for chapter 07"
 	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
 	@echo "make looking - SGMA beside controls of where its squares go, 5 paired seeds (PROFILE=$(PROFILE)), write results/"
 
@@ -80,7 +82,7 @@ data-flo: $(SETUP)
 	$(PY) -m data_prep.fetch flo
 
 chapters: data
-	$(PY) -m bookkit.chapters --all -p profile $(PROFILE) --out book/_executed
+	$(PY) -m bookkit.chapters --all --jobs $(JOBS) -p profile $(PROFILE) --out book/_executed
 
 html: $(SETUP)
 	@test -f book/_executed/04_sgma_training.ipynb || { echo "no executed chapters: run make chapters first"; exit 1; }
@@ -137,7 +139,7 @@ looking: data
 	$(PY) -m sgma_core.studies.looking --profile $(PROFILE)
 
 # The synthetic birds with a real start: the cpu profile with ImageNet EfficientNet-Lite0 as the backbone, 3 seeds;
-# writes results/real-start-$(PROFILE).json, which chapter 06 renders (about 25 minutes on 2 cores; stored runs reused).
+# writes results/real-start-$(PROFILE).json, which chapter 07 renders (about 25 minutes on 2 cores; stored runs reused).
 real-start: data
 	$(PY) -m sgma_core.studies.real_start --profile $(PROFILE)
 

@@ -75,7 +75,8 @@
 # | {doc}`03_sgma_model` | multi-attention, channel grouping, the boxcar crop, joint features, the four losses, the three inference rules |
 # | {doc}`04_sgma_training` | SGMA's training step and training beside the baseline; calibrated stacking on validation classes; where the attention looks |
 # | {doc}`05_open_choices` | every choice the paper leaves open, decided on validation classes; the paper's own reading beside the book's on the test classes |
-# | {doc}`06_real_birds` | real CUB photographs and real ImageNet features (EfficientNet-Lite0 from PyPI): where eq. (11)'s channel groups look, against annotated parts |
+# | {doc}`06_where_to_look` | does SGMA learn where to look, and does it matter? The book's configuration beside controls of where its squares go (image centre, random places, the annotated parts, the whole image) and of what trains its attention, paired on five seeds |
+# | {doc}`07_real_birds` | real CUB photographs and real ImageNet features (EfficientNet-Lite0 from PyPI): where eq. (11)'s channel groups look, against annotated parts |
 # | {doc}`course guide </book/course_guide>` | three 90-minute sessions, which profile to use in class, run times, student and instructor notebooks |
 # | {doc}`glossary </book/glossary>`, {doc}`references </book/references>` | the terms the book uses; the works it cites |
 #

@@ -244,6 +244,7 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 # see more pixels. Only controls that keep that capacity and change where the squares go (at the
 # image centre, at random places, at the annotated parts, or the whole image three times) can tell
 # the two apart; without them the difference is not evidence that looking is what helps.
+# {doc}`06_where_to_look` runs those controls, with five paired seeds, and answers the question there.
 
 # %% tags=["remove-cell"]
 glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", display=False)

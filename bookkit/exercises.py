@@ -11,7 +11,7 @@ import yaml
 EXERCISE_RUNS = {
     "ex-baseline-no-learning": ("02_baseline", {"seeds": [0], "overrides": {"lr": 1e-7}}),
     "ex-learned-centre": ("04_sgma_training", {"seeds": [0], "overrides": {"centre_rule": "learned"}}),
-    "ex-real-head": ("06_real_birds", {"layer": "head", "frozen": False}),
+    "ex-real-head": ("07_real_birds", {"layer": "head", "frozen": False}),
 }
 
 

@@ -142,7 +142,7 @@ def test_the_real_bird_chapter_skips_cleanly_without_cub(tiny_root, tmp_path, mo
     from bookkit.chapters import glued_values
 
     monkeypatch.setenv("SGMA_DATA_ROOT", str(tiny_root))  # a user's fresh machine: synthetic data only
-    notebook = execute_chapter("06_real_birds", tmp_path, {"data_root": str(tiny_root), "runs_dir": str(tmp_path / "runs")})
+    notebook = execute_chapter("07_real_birds", tmp_path, {"data_root": str(tiny_root), "runs_dir": str(tmp_path / "runs")})
     glued = glued_values(notebook)
     assert "no CUB photographs" in glued["skip_sentence"] and glued["n_images"] == "0"
     assert glued["frozen_sentence"].startswith("'Nothing was run here")

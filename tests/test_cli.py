@@ -75,7 +75,7 @@ def test_a_missing_dataset_is_one_line_and_debug_shows_the_traceback(tmp_path, c
     (["-p", "frozen", "maybe"], "frozen='maybe': must be true or false"),
 ])
 def test_the_chapter_runner_checks_parameters_before_running_a_chapter(params, message, tmp_path, capsys):
-    assert chapters.main(["02_baseline", "06_real_birds", "--out", str(tmp_path), *params]) == 2
+    assert chapters.main(["02_baseline", "07_real_birds", "--out", str(tmp_path), *params]) == 2
     assert message in _one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
 
@@ -111,6 +111,18 @@ def test_sigint_stops_the_chapter_runner_and_keeps_the_previous_notebook(tiny_ro
 def test_the_runner_runs_only_the_books_chapters(capsys):
     assert chapters.main(["../README"]) == 2
     assert "no chapter '../README'" in _one_error_line(capsys)
+
+
+@pytest.mark.book
+def test_chapters_run_side_by_side_each_in_its_own_process(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert chapters.main(["00_introduction", "03_sgma_model", "--jobs", "2", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.ipynb")) == ["00_introduction.ipynb", "03_sgma_model.ipynb"]
+    text = capsys.readouterr().out
+    assert "(1 thread(s))" in text and "2 chapters in" in text
+    assert chapters.main(["03_sgma_model", "--jobs", "2", "--record-times", str(tmp_path / "t.json")]) == 2
+    assert "use --jobs 1 with --record-times" in _one_error_line(capsys)
+    assert not (tmp_path / "t.json").exists()
 
 
 def test_an_out_folder_that_cannot_be_written_is_refused_before_any_chapter_runs(tmp_path, capsys):

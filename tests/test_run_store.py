@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -135,14 +134,14 @@ def test_a_second_identical_run_waits_and_reuses_the_first(tmp_path):
     with run.lock():  # the first writer, training
         proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SECOND_WRITER), str(run.path)], cwd=root,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(3)
+        first = proc.stdout.readline()  # blocks until the second writer says something: on a busy machine, seconds
+        assert "waiting for it to finish" in first, first + proc.stderr.read()
         assert proc.poll() is None  # waiting for the lock, not training beside the first writer
         _fit(tmp_path / "elsewhere")
         for name in ("config.json", "metrics.jsonl", "last.pt", "final.json"):
             (run.path / name).write_bytes((tmp_path / "elsewhere" / name).read_bytes())
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    assert "waiting for it to finish" in out
     assert json.loads(out.splitlines()[-1]) == {"trained": [], "epochs": [0, 1, 2]}
     assert (run.path / "metrics.jsonl").read_text().count("\n") == 3
 

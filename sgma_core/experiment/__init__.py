@@ -7,7 +7,7 @@
   ZSL/GZSL metrics, calibrated stacking, mean ± std over seeds;
 * :mod:`~sgma_core.experiment.where` — the test images SGMA's maps are kept of, and where their peaks
   land against the parts;
-* :mod:`~sgma_core.experiment.real_birds` — eq. (11)'s channel groups on real photographs (chapter 06).
+* :mod:`~sgma_core.experiment.real_birds` — eq. (11)'s channel groups on real photographs (chapter 07).
 
 The studies that write records (``results/``) are in :mod:`sgma_core.studies`.
 """

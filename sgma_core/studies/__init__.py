@@ -4,8 +4,9 @@
 * :mod:`~sgma_core.studies.ablate` — every open choice decided on validation classes
   (``python -m sgma_core.studies.ablate``, ``make ablations``; chapter 05);
 * :mod:`~sgma_core.studies.real_start` — the synthetic birds with an ImageNet backbone
-  (``make real-start``; chapter 06);
-* :mod:`~sgma_core.studies.frozen` — zero-shot CUB on frozen ImageNet features (chapter 06).
+  (``make real-start``; chapter 07);
+* :mod:`~sgma_core.studies.looking` — where the squares go, beside controls (``make looking``; chapter 06);
+* :mod:`~sgma_core.studies.frozen` — zero-shot CUB on frozen ImageNet features (chapter 07).
 
 They call :mod:`sgma_core.experiment`, as the chapters do; nothing imports them but the chapters
 that render their records.

@@ -14,8 +14,9 @@ change where the squares go, or what trains them, as settings of the same model 
 
 Each is trained with every seed and paired with the book's configuration on the same seed: ZSL T1 and
 GZSL u / s / H of the compat rule on the test classes, H after calibrated stacking (γ chosen, for each
-control, on a validation model of that control with the first seed: validation classes only), and where the *squares actually cropped* lie
-(the centres of the last snapshot) on the test images: the share within an eighth of the image side of
+control, on a validation model of that control with the first seed: validation classes only), and where
+the *squares actually cropped* lie on the test images after the last epoch (their centres moved inside
+the image as the crop moves them, :func:`cropped_centres`): the share within an eighth of the image side of
 a part and of a part that tells the classes apart, and the part-box score a fixed point fails
 (:func:`~sgma_core.localization.part_box_score`), with the image centre, the box centre and random
 points scored the same way as references. ::
@@ -70,6 +71,17 @@ def references(prepared, parts, telling, radius, boxes, n_points: int) -> dict[s
                                     radius, boxes) for name, p in fixed.items()}
 
 
+def cropped_centres(outputs: dict, size: int) -> np.ndarray:
+    """The centres of the squares as cropped ``[N, P, 2]``: moved inside the image as eq. (4)'s crop moves them
+    (:func:`~sgma_core.cropping.clamp_square`), so that a whole-image square is centred on the image."""
+    import torch
+
+    from sgma_core.cropping import clamp_square
+
+    tx, ty, _ = clamp_square(*(torch.as_tensor(outputs[k]) for k in ("tx", "ty", "ts")), size, size)
+    return np.stack([tx.numpy(), ty.numpy()], axis=-1)
+
+
 def control_gamma(val_prepared, cfg, runs_dir) -> float:
     """γ of calibrated stacking for the compat rule, chosen on a validation model of ``cfg`` (training classes
     only; the validation classes play the unseen ones)."""
@@ -85,7 +97,7 @@ def control_gamma(val_prepared, cfg, runs_dir) -> float:
 def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
     """One control and seed (a stored run is reused): its test metrics, calibrated H at ``gamma``, and where
     its squares land."""
-    from sgma_core.experiment import data_for, model_inputs, sgma_outputs, sgma_rule_scores, snapshot_points, train_sgma
+    from sgma_core.experiment import data_for, model_inputs, sgma_outputs, sgma_rule_scores, train_sgma
     from sgma_core.inference import calibrated_stacking
     from sgma_core.metrics import zsl_gzsl
 
@@ -94,7 +106,8 @@ def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
     su, ss = sgma_rule_scores(model, data_for(prepared, cfg), cfg)["compat"]
     calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma), calibrated_stacking(ss, prepared.n_seen, gamma),
                           prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
-    squares = snapshot_points(sgma_outputs(model, model_inputs(prepared, cfg, images), prepared.phi_gzsl))
+    squares = cropped_centres(sgma_outputs(model, model_inputs(prepared, cfg, images), prepared.phi_gzsl),
+                              prepared.image_size)
     return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
             "gamma": gamma, "where": where_points_land(squares, *scene),
             "training_seconds": round(sum(h["seconds"] for h in history), 1),

@@ -5,7 +5,7 @@ For each backbone and seed: the baseline and SGMA trained as in chapters 02 and 
 reused), their ZSL T1 and GZSL u / s / H (compat rule), and where SGMA's two attention peaks land on
 the test images before SGMA's training (right after eq. (11)'s grouping) and after it, against the
 birds' parts (all parts, and the parts that tell the classes apart) and against random points.
-The record is written to ``results/real-start-<profile>.json`` and rendered by chapter 06. ::
+The record is written to ``results/real-start-<profile>.json`` and rendered by chapter 07. ::
 
     python -m sgma_core.studies.real_start              # cpu profile, 3 seeds: about 25 minutes on 2 cores
     python -m sgma_core.studies.real_start --profile smoke
@@ -82,7 +82,7 @@ RECORD_KEYS = ("profile", "dataset", "rows", "random_points", "telling_parts", "
 
 
 def read_record(path: str | Path) -> dict:
-    """A record of :func:`run_real_start`, checked for every key chapter 06 reads; a damaged one is named with
+    """A record of :func:`run_real_start`, checked for every key chapter 07 reads; a damaged one is named with
     the command that writes it again."""
     from sgma_core import records
 

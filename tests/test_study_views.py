@@ -1,0 +1,44 @@
+"""What chapters 05 and 06 say of the studies' records: verdicts from paired differences, and the title
+question answered from the looking record whichever way it comes out."""
+
+import pytest
+
+from bookkit import studies
+
+
+def test_a_difference_within_two_standard_errors_is_no_difference():
+    assert studies.verdict({"mean": 0.05, "se": 0.02}) == "higher"
+    assert studies.verdict({"mean": -0.05, "se": 0.02}) == "lower"
+    assert studies.verdict({"mean": 0.039, "se": 0.02}) == "no difference"
+    assert studies.verdict(None) == "–"
+    assert studies.points({"mean": 0.0123, "se": 0.004}) == "+1.2 ± 0.4"
+    assert studies.mean_sd([0.5, 0.6, 0.7]) == "60.0 ± 10.0"  # sample standard deviation
+
+
+def _record(book_box, centre_t1, oracle_t1=0.1):
+    rows = [{"control": "book", "seed": s, "T1": 0.5, "where": {"part_box": b}} for s, b in enumerate(book_box)]
+    gain = lambda m: {"mean": m, "se": 0.01, "n": 5}  # noqa: E731
+    return {"rows": rows, "references": {"image centre": {"part_box": 0.2}, "random points": {"part_box": 0.1}},
+            "paired": {"image_centre": {"T1": gain(centre_t1)}, "random_places": {"T1": gain(centre_t1)},
+                       "whole_image": {"T1": gain(0.0)}, "oracle_parts": {"T1": gain(oracle_t1)}}}
+
+
+@pytest.mark.parametrize("book_box, centre_t1, learns, matters", [
+    ((0.6, 0.62, 0.58, 0.61, 0.59), -0.1, True, True),
+    ((0.6, 0.62, 0.58, 0.61, 0.59), 0.005, True, False),
+    ((0.19, 0.22, 0.18, 0.21, 0.2), -0.1, False, True),
+    ((0.19, 0.22, 0.18, 0.21, 0.2), 0.0, False, False),
+])
+def test_the_answer_follows_the_record(book_box, centre_t1, learns, matters):
+    answer = studies.looking_answer(_record(book_box, centre_t1))
+    assert ("SGMA learns where to look" in answer) is learns
+    assert ("does not learn" in answer) is not learns
+    assert ("and it matters" in answer) is matters
+    assert ("does not change recognition" in answer) is not matters
+
+
+def test_the_answer_waits_for_runs_it_does_not_have():
+    record = _record((0.6, 0.6), 0.0)
+    record["paired"] = {}
+    assert "awaits the controls' runs" in studies.looking_answer(record)
+    assert "no run of the book's configuration" in studies.looking_answer({**record, "rows": []})

@@ -96,8 +96,9 @@ images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 #
 # Taken literally, eq. {eq}`eq-map` is useless: ReLU activations are non-negative, and a weighted sum over
 # hundreds of channels is a large positive number everywhere, so the sigmoid returns 1 at every
-# location. `MultiAttention` therefore divides by $\sum_c a_i^c$ (a weighted *mean*) and standardises
-# each map before the sigmoid; `normalize="none"` keeps the literal version for comparison.
+# location. `MultiAttention` can therefore divide by $\sum_c a_i^c$ (a weighted *mean*) and standardise
+# each map before the sigmoid (`normalize="standardize"`); `normalize="none"` keeps the literal version.
+# Which of the two the book trains with is decided on validation classes in {doc}`05_open_choices`.
 #
 # ```{literalinclude} /sgma_core/attention.py
 # :pyobject: MultiAttention

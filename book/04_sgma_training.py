@@ -66,6 +66,7 @@ chapter_t0 = time.perf_counter()
 experiment, device = open_training_chapter("04_sgma_training", profile, dataset, seeds, overrides)
 config = experiment.config  # the settings every seed shares; its seed is the first one
 glue("attention_training", repr(config.attention_training), display=False)
+glue("attention_norm", repr(config.attention_norm), display=False)
 glue("sizes", f"{config.image_size} × {config.image_size} into the attention subnet and "
      f"{config.joint_size} × {config.joint_size} into the joint subnet", display=False)
 
@@ -426,7 +427,8 @@ if ds.part_locs is not None:
         mean_hits[label], disc_hits[label] = float(rates.mean()), float(disc_rates.mean())
     show_markdown(markdown_table(["peaks", "map", "hits (%)", "hits, telling parts (%)", "nearest part",
                                   "same cell (%)"], rows))
-    change = "lowers" if mean_hits["after training"] < mean_hits["before training"] else "raises"
+    change = ("lowers" if mean_hits["after training"] < mean_hits["before training"] else
+              "raises" if mean_hits["after training"] > mean_hits["before training"] else "leaves unchanged")
     where = (f"Averaged over the two maps, {100 * mean_hits['after training']:.1f}% of attention peaks land on a "
              f"ground-truth part after training, against {100 * mean_hits['before training']:.1f}% right after the "
              f"channel grouping and {100 * mean_hits['random points']:.1f}% for random points: SGMA's training "
@@ -466,14 +468,16 @@ if ds.part_locs is not None and snapshots:
     plt.show()
 
 # %% [markdown]
-# Why would training move the maps *off* the parts? The channel grouping of eq. {eq}`eq-grouping`
+# What moves the maps during training, and why not towards the parts? The channel grouping of eq. {eq}`eq-grouping`
 # puts each map on a group of channels that peak in the same place on the training birds, which on
 # these images is a part. What trains the maps afterwards asks for something else: compactness and
 # diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, are satisfied by any two compact blobs that do not
 # overlap, on the bird or beside it, and the classification and triplet losses do not reach the
 # maps at all (next paragraph). Diversity in particular pushes apart two maps that start on
 # neighbouring parts of the head. Nothing in eq. {eq}`eq-total` rewards a map for staying on a part,
-# so the maps drift to wherever the two attention losses are cheapest.
+# so the maps can drift to wherever the two attention losses are cheapest. And where eq. {eq}`eq-map`'s
+# sigmoid saturates (the literal reading, `attention_norm="none"`; {doc}`03_sgma_model` measured how close
+# to 1 its values come), its slope is close to zero and the losses can hardly move the maps.
 #
 # The rows above use attention_training = {glue:text}`attention_training`; {doc}`06_where_to_look`
 # trains the alternatives with five paired seeds. Why does that setting matter? With the default centre rule
@@ -546,11 +550,13 @@ glue("div_first", f"{np.mean([h[0]['loss_div'] for h in histories.values()]):.2f
 glue("div_last", f"{np.mean([h[-1]['loss_div'] for h in histories.values()]):.2f}", display=False)
 
 # %% [markdown]
-# A second trap sits in eq. {eq}`eq-map` itself. Before the sigmoid, each map is standardised (zero mean, unit
-# variance over positions) and passed through a fixed $\sigma(2z-2)$. If the scale and shift are
-# learned instead (`attention_norm="standardize_learned"`), the two losses find a cheaper solution than
-# a compact map: lower the whole map towards zero, which costs the compactness loss only the area of
-# the target blob and the diversity loss nothing. One epoch is enough to see it:
+# A second trap sits in eq. {eq}`eq-map` itself. Read literally (`attention_norm="none"`), its sigmoid
+# saturates, as {doc}`03_sgma_model` showed. Standardised first (zero mean, unit variance over positions)
+# and passed through a fixed $\sigma(2z-2)$ (`"standardize"`), it does not. If that scale and shift are
+# learned instead (`"standardize_learned"`), the two losses find a cheaper solution than a compact map:
+# lower the whole map towards zero, which costs the compactness loss only the area of the target blob
+# and the diversity loss nothing. One epoch of each standardised reading is enough to see it (this
+# configuration uses attention_norm = {glue:text}`attention_norm`, decided in {doc}`05_open_choices`):
 
 # %%
 norm_snapshots = {}

@@ -232,15 +232,17 @@ def learned_centre_reaches_attention(out_dir, profile: str = "smoke", data_root=
     return float(glued_values(notebook)["attention_grad"])
 
 
-def choose_by_hand():
-    """Chapter 05: the selection rule on a small record (two seeds, two values of one setting)."""
-    from sgma_core.studies.ablate import choose
+def choose_by_hand() -> dict:
+    """Chapter 05: the adoption rule on a small record (five seeds; ``cct_margin`` 0.4 against the paper's 0.8)."""
+    from sgma_core.studies.ablate import decide
 
-    rows = [{"setting": "cct_margin", "value": v, "seed": s, "split": "val", "rule": "compat", "H": h, "T1": t}
-            for v, s, h, t in ((0.4, 0, 0.50, 0.70), (0.4, 1, 0.56, 0.72),
-                               (0.8, 0, 0.54, 0.69), (0.8, 1, 0.52, 0.70))]
-    # mean validation H: 0.53 for both; the tie is broken by mean T1: 0.71 against 0.695
-    return choose(rows, "cct_margin", [0.4, 0.8], "compat")  # 0.4
+    t1 = {0.8: (0.60, 0.52, 0.66, 0.58, 0.55), 0.4: (0.64, 0.50, 0.71, 0.59, 0.57)}
+    rows = [{"setting": "cct_margin", "value": v, "seed": s, "split": "val", "rule": "compat", "T1": t}
+            for v, values in t1.items() for s, t in enumerate(values)]
+    # paired gains 0.04, −0.02, 0.05, 0.01, 0.02: mean 0.02, standard error 0.0122; 0.02 < 2 × 0.0122
+    d = decide(rows, "cct_margin", [0.8, 0.4], 0.8)
+    g = d["gains"][0]["gain"]
+    return {"mean gain": round(g["mean"], 4), "standard error": round(g["se"], 4), "adopted": d["adopted"]}
 
 
 def best_of_many_on_test(n_settings: int = 20, n_repeats: int = 2000, n_classes: int = 50,
@@ -270,28 +272,28 @@ def paired_difference(book=(0.62, 0.55, 0.60), paper=(0.58, 0.54, 0.55)) -> dict
 
 
 def own_ablation(data_root, runs_dir, record_path) -> dict:
-    """Chapter 05: ``cct_margin`` 0.4 against 0.8 on validation classes, smoke profile, one seed; the record
-    is written to ``record_path`` for the chapter to render (``-p record_path …``)."""
+    """Chapter 05: ``cct_margin`` 0.4 against the paper's 0.8 on validation classes, smoke profile, two
+    seeds; the record is written to ``record_path`` for the chapter to render (``-p record_path …``)."""
     import json
 
     import numpy as np
 
     from sgma_core.studies.ablate import run_ablations
 
-    values = (0.4, 0.8)
-    record = run_ablations("smoke", [0], data_root, runs_dir, training_grid={"cct_margin": values},
-                           inference_grid={}, progress=False)
+    record = run_ablations("smoke", [0, 1], data_root, runs_dir, training_grid={"cct_margin": (0.8, 0.4)},
+                           scoring_grid={}, progress=False)
     with open(record_path, "w", encoding="utf-8") as f:
         json.dump(record, f, indent=1)
-    val = {v: [(r["H"], r["T1"]) for r in record["runs"] if r["setting"] == "cct_margin" and r["value"] == v
-               and r["rule"] == "compat" and r["split"] == "val"] for v in values}
-    best = max(values, key=lambda v: tuple(np.mean(val[v], axis=0)))
-    return {"chosen": record["one_factor"]["cct_margin"], "best on validation": best,
+    t1 = {v: {r["seed"]: r["T1"] for r in record["runs"] if r["setting"] == "cct_margin" and r["value"] == v
+              and r["rule"] == "compat" and r["split"] == "val"} for v in (0.8, 0.4)}
+    d = np.array([t1[0.4][s] - t1[0.8][s] for s in (0, 1)])  # the rule by hand: paired gain > 2 SE
+    by_hand = 0.4 if d.mean() > 2 * d.std(ddof=1) / np.sqrt(2) else 0.8
+    return {"adopted": record["decisions"]["cct_margin"]["adopted"], "by hand": by_hand,
             "test rows": sorted({r["setting"] for r in record["runs"] if r["split"] == "test"})}
 
 
 def photo_chance_level() -> dict[str, float]:
-    """Chapter 06: the hit radius and the random-point chance of a 500 × 335 photograph with one part at its
+    """Chapter 07: the hit radius and the random-point chance of a 500 × 335 photograph with one part at its
     centre, by hand and with the chapter's functions."""
     import math
 
@@ -307,7 +309,7 @@ def photo_chance_level() -> dict[str, float]:
 
 
 def real_birds_at_the_head(out_dir, data_root=None, runs_dir=None) -> dict[str, float]:
-    """Chapter 06: the papermill run with Lite0 cut at its head; returns the map side in cells and the hit rates."""
+    """Chapter 07: the papermill run with Lite0 cut at its head; returns the map side in cells and the hit rates."""
     from bookkit.chapters import execute_chapter, glued_values
     from bookkit.exercises import EXERCISE_RUNS
 

@@ -143,8 +143,8 @@ def flag_rows(record: dict) -> list[list[str]]:
         evidence = "reference kept" if s["adopted"] == s["reference"] else f"{points(gain)} (validation T1, cct)"
         for name in s["adopted"]:
             read = name in s["read"]
-            out.append([f"`{name}`", f"`{s['reference'][name]!r}`" + ("" if read else " (not given; tuned)"),
-                        f"`{s['adopted'][name]!r}`", evidence if read else "best mean validation T1"])
+            out.append([f"`{name}`", f"`{s['reference'][name]!r}`" if read else "not given",
+                        f"`{s['adopted'][name]!r}`", evidence if read else "tuned: best mean validation T1 (cct)"])
     return out
 
 

@@ -33,7 +33,7 @@ NORMALIZE = choices("attention_norm")
 class MultiAttention(nn.Module):
     """``forward(f [B, C, H, W]) → (maps [B, P, H, W], a [B, P, C])``."""
 
-    def __init__(self, channels: int, n_parts: int = 2, reduction: int = 8, normalize: str = "standardize") -> None:
+    def __init__(self, channels: int, n_parts: int = 2, reduction: int = 8, normalize: str = "none") -> None:
         super().__init__()
         if normalize not in NORMALIZE:
             raise ValueError(f"normalize={normalize!r}; choose one of {', '.join(NORMALIZE)}")
@@ -94,7 +94,7 @@ def channel_grouping(fmaps: torch.Tensor, n_parts: int = 2, seed: int = 0) -> np
 
 
 def pretrain_grouping(attention: MultiAttention, pooled: torch.Tensor, indicators: np.ndarray,
-                      steps: int = 200, lr: float = 0.01, smoothing: float = 0.1) -> list[float]:
+                      steps: int = 200, lr: float = 0.01, smoothing: float = 0.0) -> list[float]:
     """Fit each FC pair so that ``a_i(p) ≈ ā_i`` on the pooled features ``[Ω, C]`` (binary
     cross-entropy, Adam). Returns the loss per step.
 
@@ -127,7 +127,7 @@ def pretrain_grouping(attention: MultiAttention, pooled: torch.Tensor, indicator
 
 @torch.no_grad()
 def initialise_grouping(attention: MultiAttention, backbone: Backbone, images: torch.Tensor, omega: int = 256,
-                        seed: int = 0, steps: int = 200, smoothing: float = 0.1, batch_size: int = 64) -> dict:
+                        seed: int = 0, steps: int = 200, smoothing: float = 0.0, batch_size: int = 64) -> dict:
     """Eq. (11), once before training: the channel grouping and the FC pairs pretrained towards it.
 
     ``images``: uint8 ``[N, 3, S, S]`` seen-class training images, of which ``omega`` (Ω) are drawn

@@ -84,7 +84,7 @@ def diversity_loss(maps: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
 
 
 def class_center_triplet_loss(
-    emb: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, margin: float = 0.8, negatives: str = "hardest"
+    emb: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, margin: float = 0.8, negatives: str = "all"
 ) -> torch.Tensor:
     """Eq. (8): ``L_CCT = (1/N) Σ_n max(0, mrg_cct + ‖ϕ̂_n − Ĉ_{y_n}‖² − d⁻_n)``.
 

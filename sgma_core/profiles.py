@@ -64,7 +64,7 @@ class RunConfig:
     # "learned": a head regresses the square from the map; controls of where the squares go (not the method):
     # "image_centre" (every square at the image's centre), "random" (at a place drawn from the image itself)
     centre_rule: Literal["peak", "learned", "image_centre", "random", "oracle"] = "peak"  # the last three: controls
-    attention_norm: Literal["standardize", "standardize_learned", "none"] = "standardize"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
+    attention_norm: Literal["standardize", "standardize_learned", "none"] = "none"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
     shared_W: bool = False  # alternative: one W for the three branches
     attention_training: Literal["full", "heads", "none"] = "full"  # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and
     # the FC pairs of eq. (2); chosen on validation classes, chapter 05), "heads" (the FC pairs only), "none"
@@ -75,14 +75,14 @@ class RunConfig:
     cpt_sigma: float = 1.0  # eq. (5): σ of the target blob, in feature cells
     div_margin: float = 0.2  # eq. (6), paper
     cct_margin: float = 0.8  # eq. (8), paper
-    cct_negatives: Literal["hardest", "mean", "all"] = "hardest"  # "mean": the mean distance inside one hinge
+    cct_negatives: Literal["hardest", "mean", "all"] = "all"  # "mean": the mean distance inside one hinge
     ridge_lambda: float = 1e-4  # ρ of eq. (10) (chosen on validation classes, chapter 05; 1.0 shrinks unseen prototypes)
     prototype_norm: bool = True  # cct and combined rules: unit-length class prototypes (cosine scores; chapter 05)
     training_schedule: Literal["joint", "alternating"] = "joint"  # eq. (9) at every step; "alternating": epochs of eqs. (5)-(6), then of (7)-(8)
     prototype_images: int | None = 20  # trainval images per class for the seen prototypes; None: all
     grouping_images: int = 256  # Ω of eq. (11)
     grouping_steps: int = 200  # pretraining of the FC pairs towards the indicators
-    grouping_smoothing: float = 0.1  # targets ε / 1 − ε of eq. (11)'s pretraining; 0: exact indicators (saturates eq. (2))
+    grouping_smoothing: float = 0.0  # targets ε / 1 − ε of eq. (11)'s pretraining; 0: exact indicators (saturates eq. (2))
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"
     channels_last: bool = True  # NHWC memory format (measured: ~25 % faster training steps on a 2-core CPU too)
 

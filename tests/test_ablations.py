@@ -1,50 +1,71 @@
-"""The ablation pipeline end to end on a tiny grid (smoke profile), and the book's defaults against
-the committed record of the cpu profile."""
+"""The ablation pipeline end to end on a tiny grid (smoke profile), its adoption rule on rows made by hand,
+and the book's defaults against the committed record of the cpu profile."""
 
 import json
 
 import pytest
 
-from sgma_core.studies.ablate import SELECTION, main, read_record, run_ablations
 from sgma_core.paths import repo_root
 from sgma_core.profiles import PAPER_READING, RunConfig, make_config
+from sgma_core.studies.ablate import SELECTION, adopt, decide, main, paired, read_record, run_ablations
 
 ROW_KEYS = {"setting", "value", "seed", "split", "rule", "T1", "u", "s", "H"}
 
 
+def _rows(setting, value, t1s, rule="compat"):
+    return [{"setting": setting, "value": value, "seed": s, "split": "val", "rule": rule, "T1": t, "H": 0.0}
+            for s, t in enumerate(t1s)]
+
+
+def test_paired_gain_is_the_mean_and_standard_error_of_per_seed_differences():
+    g = paired({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.4, 1: 0.4, 2: 0.4, 3: 0.9})  # seed 3 has no pair: left out
+    assert g["n"] == 3 and g["mean"] == pytest.approx(0.2)
+    assert g["se"] == pytest.approx(0.1 / 3 ** 0.5)  # differences 0.1, 0.2, 0.3: sample sd 0.1
+    assert paired({0: 1.0}, {0: 0.0}) is None  # one seed has no standard error
+
+
+def test_a_value_is_adopted_only_when_its_paired_gain_exceeds_two_standard_errors():
+    rows = (_rows("x", "paper", [0.50, 0.60, 0.40, 0.55, 0.45])
+            + _rows("x", "steady", [0.52, 0.62, 0.42, 0.57, 0.47])  # +2 points on every seed: adopted
+            + _rows("x", "noisy", [0.80, 0.40, 0.70, 0.35, 0.75]))  # +10 points on average, but seed noise
+    d = decide(rows, "x", ("paper", "steady", "noisy"), "paper")
+    assert d["adopted"] == "steady" and d["reference"] == "paper"
+    noisy = next(g["gain"] for g in d["gains"] if g["value"] == "noisy")
+    assert noisy["mean"] > 0.02 and noisy["mean"] < 2 * noisy["se"]
+    rows = _rows("x", "paper", [0.5, 0.6, 0.4]) + _rows("x", "noisy", [0.8, 0.4, 0.7])
+    assert decide(rows, "x", ("paper", "noisy"), "paper")["adopted"] == "paper"  # the reference stays
+    assert adopt([], "paper") == "paper"
+
+
 @pytest.mark.slow
-def test_the_pipeline_chooses_on_validation_and_reports_test_once(tiny_root, tmp_path):
+def test_the_pipeline_decides_on_validation_and_reports_test_once(tiny_root, tmp_path):
     grid = {"cct_negatives": ("hardest", "all")}
-    inference = {"ridge_lambda": (1e-4, 1.0), "prototype_norm": (True, False)}  # each with the current default
-    record = run_ablations("smoke", [0], tiny_root, tmp_path, training_grid=grid, inference_grid=inference,
+    scoring = {"ridge_lambda": (1e-4, 1.0), "prototype_norm": (True, False)}
+    record = run_ablations("smoke", [0, 1], tiny_root, tmp_path, training_grid=grid, scoring_grid=scoring,
                            progress=False)
     rows = record["runs"]
     assert all(set(r) == ROW_KEYS and all(0 <= r[k] <= 1 for k in ("T1", "u", "s", "H")) for r in rows)
     val = [r for r in rows if r["split"] == "val"]
     test = [r for r in rows if r["split"] == "test"]
-    assert {(r["setting"], r["value"]) for r in val} == {
-        ("cct_negatives", "hardest"), ("cct_negatives", "all"), ("ridge_lambda", 1e-4), ("ridge_lambda", 1.0),
-        ("prototype_norm", False), ("prototype_norm", True), ("PAPER_READING", "paper_reading"),
-        ("COMBINED", "combined")}
+    assert {r["setting"] for r in val} == {"cct_negatives", "PAPER_READING", "START", "BOOK", "SCORING"}
+    assert len({json.dumps(r["value"], sort_keys=True) for r in val if r["setting"] == "SCORING"}) == 4  # every pair
     assert {r["setting"] for r in test} == {"BOOK", "PAPER_READING"}  # the test classes: once per configuration
+    assert {r["seed"] for r in test} == {0, 1}
     assert set(record["chosen"]) == {"cct_negatives", "ridge_lambda", "prototype_norm"}
     assert record["selection_metric"] == SELECTION
-    for setting, values in {**grid, **inference}.items():  # the chosen value is the best on validation
-        rule = "compat" if setting in grid else "cct"
-        best = max(values, key=lambda v: [(r["H"], r["T1"]) for r in val if r["setting"] == setting
-                                          and r["value"] == v and r["rule"] == rule][0])
-        assert (record["one_factor"] if setting in grid else record["chosen"])[setting] == best
-    combined = record["combination"]  # the chosen values, trained together, are kept only if validation agrees
-    kept = combined["settings"] if combined["kept"] == "combination" else {
-        combined["best_single"]["setting"]: combined["best_single"]["value"]}
-    assert record["chosen"]["cct_negatives"] == kept.get("cct_negatives", "hardest")
-    assert (combined["kept"] == "combination") == (combined["val_H_T1"] >= combined["best_single"]["val_H_T1"])
+    d = record["decisions"]["cct_negatives"]  # the reference is the paper's reading, and the rule decides
+    assert d["reference"] == PAPER_READING["cct_negatives"] == "all"
+    assert d["adopted"] == adopt(d["gains"], "all") == record["chosen"]["cct_negatives"]
+    s = record["scoring"]
+    assert s["read"] == ["prototype_norm"] and s["reference"]["prototype_norm"] is PAPER_READING["prototype_norm"]
+    assert record["chosen"]["ridge_lambda"] == s["adopted"]["ridge_lambda"]
+    assert record["paper_reading_as_run"]["ridge_lambda"] == record["chosen"]["ridge_lambda"]  # its ρ, stated
     # the compat rule does not read the prototypes: scoring choices leave it unchanged
-    compat = {r["H"] for r in val if r["setting"] == "ridge_lambda" and r["rule"] == "compat"}
-    assert len(compat) == 1
+    assert len({r["T1"] for r in val if r["setting"] == "SCORING" and r["rule"] == "compat" and r["seed"] == 0}) == 1
+    assert record["book_on_validation"]["vs_start"]["n"] == 2
     assert record["provenance"]["profile"] == "smoke" and record["provenance"]["seconds"] > 0
     # a second run trains nothing: every run is stored, and the record comes out the same
-    again = run_ablations("smoke", [0], tiny_root, tmp_path, training_grid=grid, inference_grid=inference,
+    again = run_ablations("smoke", [0, 1], tiny_root, tmp_path, training_grid=grid, scoring_grid=scoring,
                           progress=False)
     assert again["runs"] == record["runs"] and again["provenance"]["seconds"] < record["provenance"]["seconds"]
 
@@ -52,6 +73,12 @@ def test_the_pipeline_chooses_on_validation_and_reports_test_once(tiny_root, tmp
 def test_the_command_line_refuses_a_bad_profile(capsys):
     assert main(["--profile", "smok"]) == 2
     assert "unknown profile 'smok'" in capsys.readouterr().err
+
+
+def test_a_grid_without_the_papers_reading_is_refused_before_any_work(tiny_root, tmp_path):
+    with pytest.raises(ValueError, match="cct_negatives.*lacks its paper's reading 'all'"):
+        run_ablations("smoke", [0], tiny_root, tmp_path, training_grid={"cct_negatives": ("hardest", "mean")},
+                      scoring_grid={}, progress=False)
 
 
 def test_the_cpu_defaults_are_the_recorded_choices():
@@ -62,6 +89,7 @@ def test_the_cpu_defaults_are_the_recorded_choices():
         f"RunConfig's cpu defaults differ from the choices recorded in {path}"
     assert record["paper_reading"] == json.loads(json.dumps(PAPER_READING))
     assert set(record["chosen"]) <= {f for f in RunConfig.__dataclass_fields__}
+    assert len(record["provenance"]["seeds"]) >= 5
 
 
 def test_a_setting_pair_that_cannot_train_is_refused_before_any_work():
@@ -70,20 +98,19 @@ def test_a_setting_pair_that_cannot_train_is_refused_before_any_work():
     make_config("smoke", {"training_schedule": "alternating", "attention_training": "heads"})  # this pair trains
 
 
-def test_values_chosen_one_by_one_that_do_not_go_together_are_not_trained_together():
+def test_values_adopted_one_by_one_that_do_not_go_together_are_not_trained_together():
     from types import SimpleNamespace
 
     from sgma_core.studies.ablate import _together
 
-    grid = {"attention_training": ("full", "none"), "training_schedule": ("joint", "alternating")}
-    scores = {("attention_training", "full"): 0.5, ("attention_training", "none"): 0.6,
-              ("training_schedule", "joint"): 0.5, ("training_schedule", "alternating"): 0.55}
-    rows = [{"setting": s, "value": v, "rule": "compat", "split": "val", "H": h, "T1": h} for (s, v), h in scores.items()]
+    def gain(mean):
+        return [{"value": "x", "gain": {"mean": mean, "se": 0.01, "n": 5}}]
 
-    def never(*args):
-        raise AssertionError("the refused combination was trained")
-
-    ab = SimpleNamespace(base=make_config("smoke"), seeds=(0,), rows=rows, validate=never)
-    training, record = _together(ab, grid, {"attention_training": "none", "training_schedule": "alternating"})
-    assert training == {"attention_training": "none"} and record["kept"] == "best single change"
-    assert "would train nothing" in record["refused"] and record["val_H_T1"] is None
+    decisions = {"attention_training": {"adopted": "none", "gains": [{**gain(0.10)[0], "value": "none"}]},
+                 "training_schedule": {"adopted": "alternating", "gains": [{**gain(0.05)[0], "value": "alternating"}]}}
+    trained = []
+    ab = SimpleNamespace(base=make_config("smoke"), seeds=(0,), rows=[],
+                         validate=lambda name, value, overrides, seed: trained.append(overrides))
+    training, record = _together(ab, decisions)
+    assert training == {"attention_training": "none"} and trained == [{"attention_training": "none"}]
+    assert "would train nothing" in record["refused"]["reason"]

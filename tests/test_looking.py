@@ -37,3 +37,23 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     again = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, progress=False)  # stored runs reused
     assert [r["T1"] for r in again["rows"]] == [r["T1"] for r in record["rows"]]
     assert summarise(again["rows"]).keys() == record["paired"].keys()
+
+
+def test_the_committed_record_has_five_paired_seeds_for_every_control():
+    from sgma_core.paths import repo_root
+    from sgma_core.profiles import make_config
+    from sgma_core.records import read_record
+    from sgma_core.studies.looking import CONTROLS
+
+    record = read_record(repo_root() / "results" / "looking-cpu.json", ("controls", "rows", "paired", "provenance"))
+    assert record["provenance"]["complete"] and set(record["controls"]) == set(CONTROLS)
+    for control in CONTROLS:
+        seeds = sorted(r["seed"] for r in record["rows"] if r["control"] == control)
+        assert len(seeds) >= 5 and seeds == sorted(set(seeds)), control
+        if control != "book":
+            assert record["paired"][control]["T1"]["n"] == len(seeds)
+    # the book's configuration in the record is the cpu profile's today
+    from sgma_core.profiles import config_dict
+
+    assert record["provenance"]["config"] == json.loads(json.dumps(config_dict(make_config("cpu")))), \
+        "the cpu defaults changed since results/looking-cpu.json was made: run `make looking` again"

@@ -61,8 +61,10 @@ def test_cct_hand_value_hardest_and_mean():
     centers = torch.tensor([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])  # normalised: (1,0), (0,1), (−1,0)
     labels = torch.tensor([0])
     # d_pos = 0; distances to negatives: 2 and 4
-    assert class_center_triplet_loss(emb, centers, labels, margin=0.8).item() == pytest.approx(0.0)  # 0.8 + 0 − 2 < 0
-    assert class_center_triplet_loss(emb, centers, torch.tensor([1]), margin=0.8).item() == pytest.approx(0.8 + 2 - 0)
+    assert class_center_triplet_loss(emb, centers, labels, margin=0.8, negatives="hardest").item() == pytest.approx(
+        0.0)  # 0.8 + 0 − 2 < 0
+    assert class_center_triplet_loss(emb, centers, torch.tensor([1]), margin=0.8, negatives="hardest").item() == \
+        pytest.approx(0.8 + 2 - 0)
     assert class_center_triplet_loss(emb, centers, torch.tensor([1]), negatives="mean").item() == pytest.approx(
         0.8 + 2 - (0 + 4) / 2)
     # the report's reading, one hinge per negative class: (max(0, 0.8 + 2 − 0) + max(0, 0.8 + 2 − 4)) / 2

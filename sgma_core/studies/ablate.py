@@ -1,25 +1,35 @@
 """Every choice the paper leaves open, decided on validation classes (METHOD §12), and the paper's
 own reading run beside the book's.
 
-One factor at a time from the current defaults: for each setting of :data:`TRAINING_GRID` every
-value is trained as a **validation model** (training classes only, the validation classes playing
-the unseen ones, its backbone pretraining too) with each seed. The chosen values are then trained
-together, and the combination is kept only where validation says it is at least as good as the
-best single change. The choices that need no training (:data:`INFERENCE_GRID`: eq. (10)'s ridge
-penalty, prototype normalisation) re-score that configuration's validation models. The selection
-metric (:data:`SELECTION`) is fixed before anything runs. Last, the book's configuration and
-:data:`~sgma_core.profiles.PAPER_READING` are trained once per seed on all seen classes and
-evaluated on the test classes, which drive nothing.
+The rule is declared before anything runs (:data:`SELECTION`). **Metric**: validation T1, the
+per-class top-1 accuracy on the validation classes playing the unseen ones, of the compat rule for
+the choices that change training and of the cct rule for those that only change scoring (eq. (10)).
+**Adoption**: each choice starts at its *reference*, the paper's reading
+(:data:`~sgma_core.profiles.PAPER_READING`), or the starting value where the paper gives none; another
+value replaces it only if its gain over the reference, paired by seed, has a mean above two standard
+errors (ddof = 1); of several such values, the one of largest mean gain.
 
-    python -m sgma_core.studies.ablate --profile cpu --out results/ablations-cpu.json   # make ablations
+1. One factor at a time from :data:`START` (the settings before this decision): every value of
+   :data:`TRAINING_GRID` trained as a **validation model** (training classes only, its backbone
+   pretraining too) with each seed; the paper's reading beside them.
+2. The adopted values trained together on validation (the book's configuration), compared, paired,
+   with the start and with the paper's reading.
+3. Eq. (10)'s ridge penalty ρ and prototype normalisation, decided together on the book's validation
+   models: ρ, which the paper does not give, is tuned (for each normalisation the ρ of best mean
+   validation T1); the normalisation must then pass the adoption rule.
+4. The book's configuration and the paper's reading (at the book's ρ, which the record states) trained
+   on all seen classes and scored once on the test classes, which drive nothing.
+
+    python -m sgma_core.studies.ablate --profile cpu --seeds 0,1,2,3,4   # make ablations
 
 Every run is stored like any other (:mod:`sgma_core.engine.runs`), so an interrupted ablation goes
 on where it stopped and the record is rebuilt from the stored runs in seconds.
 """
-
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import time
 from pathlib import Path
 
@@ -39,7 +49,7 @@ from sgma_core.paths import repo_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 from sgma_core.records import provenance
 
-# The values tried for each choice that changes training (the default among them).
+# The values tried for each choice that changes training (the reference among them).
 TRAINING_GRID: dict[str, tuple] = {
     "attention_norm": ("standardize", "standardize_learned", "none"),
     "attention_training": ("heads", "full", "none"),
@@ -52,15 +62,25 @@ TRAINING_GRID: dict[str, tuple] = {
     "beta_cct": (1.0, 0.1, 10.0),
     "training_schedule": ("joint", "alternating"),
 }
-# The values tried for each choice that only changes how a trained model is scored.
-INFERENCE_GRID: dict[str, tuple] = {
-    "ridge_lambda": (1.0, 1e-4, 1e-3, 1e-2, 1e-1, 10.0),
+# The values tried for the choices that only change how a trained model is scored; every pair is tried.
+SCORING_GRID: dict[str, tuple] = {
+    "ridge_lambda": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0),
     "prototype_norm": (False, True),
 }
+# Where the one-factor runs start: the cpu settings before this decision (pinned, so that a later run of
+# the study trains the same validation models whatever the defaults have become).
+START: dict = {"attention_norm": "standardize", "attention_training": "full", "centre_rule": "peak",
+               "grouping_smoothing": 0.1, "cct_negatives": "hardest", "shared_W": False, "lam_div": 1.0,
+               "alpha_cls": 1.0, "beta_cct": 1.0, "training_schedule": "joint", "ridge_lambda": 1e-4,
+               "prototype_norm": True}
 SELECTION = {
-    "training": "validation H of the compat rule, mean over seeds; ties broken by validation T1",
-    "inference": "validation H of the cct rule (the rule these choices act on), mean over seeds; ties broken by "
-                 "validation T1",
+    "metric": "validation T1 (per-class top-1 on the validation classes, ZSL), paired by seed",
+    "training": "the compat rule's validation T1",
+    "scoring": "the cct rule's validation T1 (the rule eq. (10) acts on)",
+    "adoption": "a value replaces the reference (the paper's reading, or the starting value where the paper "
+                "gives none) only if its mean paired gain exceeds two standard errors (ddof = 1); of several, "
+                "the largest mean gain",
+    "ridge": "rho is not given by the paper: for each prototype normalisation the rho of best mean validation T1",
 }
 METRICS = ("T1", "u", "s", "H")
 
@@ -73,23 +93,46 @@ def _rows(setting: str, value, seed: int, split: str, scores: dict, prepared) ->
             for rule, (su, ss) in scores.items()]
 
 
-def _mean(rows: list[dict], setting: str, value, rule: str, split: str = "val") -> tuple[float, float]:
-    picked = [r for r in rows if r["setting"] == setting and r["value"] == value and r["rule"] == rule
-              and r["split"] == split]
-    return float(np.mean([r["H"] for r in picked])), float(np.mean([r["T1"] for r in picked]))
+def by_seed(rows: list[dict], setting: str, value, rule: str, split: str = "val", metric: str = "T1") -> dict:
+    """``{seed: metric}`` of the rows of ``setting = value`` scored by ``rule`` on ``split``."""
+    return {r["seed"]: r[metric] for r in rows if r["setting"] == setting and r["value"] == value
+            and r["rule"] == rule and r["split"] == split}
 
 
-def choose(rows: list[dict], setting: str, values, rule: str):
-    """The value of ``setting`` with the best mean validation (H, T1) of ``rule``."""
-    return max(values, key=lambda v: _mean(rows, setting, v, rule))
+def paired(a: dict, b: dict) -> dict | None:
+    """Mean and standard error (ddof = 1) of ``a[seed] − b[seed]`` over the seeds both have; ``None`` below 2."""
+    seeds = sorted(a.keys() & b.keys())
+    if len(seeds) < 2:
+        return None
+    d = np.array([a[s] - b[s] for s in seeds])
+    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))), "n": len(d)}
+
+
+def adopt(gains: list[dict], reference):
+    """The adoption rule: the value of largest mean gain among those whose gain exceeds two standard errors,
+    else ``reference``. ``gains``: ``[{"value": v, "gain": paired(…) or None}]``."""
+    passing = [g for g in gains if g["gain"] is not None and g["gain"]["mean"] > 2 * g["gain"]["se"]]
+    return max(passing, key=lambda g: g["gain"]["mean"])["value"] if passing else reference
+
+
+def decide(rows: list[dict], setting: str, values, reference, rule: str = "compat") -> dict:
+    """One choice: the paired validation-T1 gain of every other value over ``reference``, and what is adopted."""
+    ref = by_seed(rows, setting, reference, rule)
+    gains = [{"value": v, "gain": paired(by_seed(rows, setting, v, rule), ref)} for v in values if v != reference]
+    return {"reference": reference, "adopted": adopt(gains, reference), "gains": gains}
+
+
+def reference_of(setting: str, base):
+    """The paper's reading of ``setting``, or ``base``'s value where the paper gives none."""
+    return PAPER_READING.get(setting, getattr(base, setting))
 
 
 class Ablation:
     """The state of one ablation: the base configuration, the validation data, the record's rows, and how
     long each distinct run's epochs took (keyed by its run folder: one run identity, wherever it ran)."""
 
-    def __init__(self, experiment, val_data, runs_dir, progress: bool) -> None:
-        self.base, self.seeds, self.val_data, self.runs_dir = experiment.config, experiment.seeds, val_data, runs_dir
+    def __init__(self, base, seeds, val_data, runs_dir, progress: bool) -> None:
+        self.base, self.seeds, self.val_data, self.runs_dir = base, seeds, val_data, runs_dir
         self.progress, self.t0 = progress, time.perf_counter()
         self.rows: list[dict] = []
         self.trained: dict[str, float] = {}
@@ -117,63 +160,76 @@ class Ablation:
 
 
 def _one_factor(ab: Ablation, training_grid: dict) -> dict:
-    """Step 1: a validation model per value of each training choice and seed; the best value of each."""
+    """Step 1: a validation model per value of each training choice and seed, and the paper's reading; the
+    decision of each choice."""
     for seed in ab.seeds:
+        ab.validate("PAPER_READING", "paper_reading", PAPER_READING, seed)
+        ab.validate("START", "start", {}, seed)
         for setting, values in training_grid.items():
             for value in values:
                 ab.validate(setting, value, {setting: value}, seed)
-        ab.validate("PAPER_READING", "paper_reading", PAPER_READING, seed)
-    return {s: choose(ab.rows, s, v, "compat") for s, v in training_grid.items()}
+    return {s: decide(ab.rows, s, v, reference_of(s, ab.base)) for s, v in training_grid.items()}
 
 
-def _together(ab: Ablation, training_grid: dict, one_factor: dict) -> tuple[dict, dict]:
-    """Step 2: the chosen values trained together, kept only if validation says they are at least as good
-    as the best single change. Returns the training settings kept and the record's ``combination``."""
-    base = ab.base
-    combination = {s: v for s, v in one_factor.items() if v != getattr(base, s)}
-    try:  # values chosen one at a time may not go together (alternating epochs with nothing to train)
-        with_settings(base, **combination)
-        refused = None
+def _together(ab: Ablation, decisions: dict) -> tuple[dict, dict]:
+    """Step 2: the adopted values trained together on validation. Values adopted one at a time that cannot
+    train together (alternating epochs with nothing to train) give way to the single one of largest gain.
+    Returns the training settings and the record's ``book_on_validation``."""
+    training = {s: d["adopted"] for s, d in decisions.items() if d["adopted"] != getattr(ab.base, s)}
+    record: dict = {}
+    try:
+        with_settings(ab.base, **training)
     except ValueError as exc:
-        refused = str(exc)
-    if refused is None:
-        for seed in ab.seeds:
-            ab.validate("COMBINED", "combined", combination, seed)
-    singles = [(s, v) for s, values in training_grid.items() for v in values]
-    best_single = max(singles, key=lambda sv: _mean(ab.rows, sv[0], sv[1], "compat"))
-    single_score = _mean(ab.rows, *best_single, "compat")
-    combined_score = (float("-inf"), float("-inf")) if refused else _mean(ab.rows, "COMBINED", "combined", "compat")
-    training = combination if combined_score >= single_score else (
-        {} if best_single[1] == getattr(base, best_single[0]) else {best_single[0]: best_single[1]})
-    record = {"settings": combination, "val_H_T1": None if refused else list(combined_score),
-              "best_single": {"setting": best_single[0], "value": best_single[1], "val_H_T1": list(single_score)},
-              "kept": "combination" if training == combination else "best single change"}
-    if refused:
-        record["refused"] = refused
+        record["refused"] = {"settings": dict(training), "reason": str(exc)}
+        gain = {s: max(g["gain"]["mean"] for g in d["gains"] if g["value"] == d["adopted"])
+                for s, d in decisions.items() if s in training}
+        best = max(gain, key=gain.get)
+        training = {best: training[best]}
+    for seed in ab.seeds:
+        ab.validate("BOOK", "book", training, seed)
+    book = by_seed(ab.rows, "BOOK", "book", "compat")
+    record.update({"settings": training,
+                   "vs_start": paired(book, by_seed(ab.rows, "START", "start", "compat")),
+                   "vs_paper_reading": paired(book, by_seed(ab.rows, "PAPER_READING", "paper_reading", "compat"))})
     return training, record
 
 
-def _scoring(ab: Ablation, training: dict, inference_grid: dict) -> tuple[dict, dict]:
-    """Step 3: the scoring choices, on the validation models of the kept training settings; and the
-    calibration γ of each rule chosen there."""
+def _scoring(ab: Ablation, training: dict, scoring_grid: dict) -> tuple[dict, dict, dict]:
+    """Step 3: the scoring choices together, on the book's validation models: the settings the paper gives
+    (read) by the adoption rule, each tried at its best tuned values (those it does not give); and the
+    calibration γ of each rule there. Returns the chosen scoring settings, the decision and the γ."""
     calibration: dict[str, list[float]] = {}
-    val = ab.val_data
+    val, names = ab.val_data, list(scoring_grid)
+    combos = [dict(zip(names, values)) for values in itertools.product(*scoring_grid.values())]
     for seed in ab.seeds:
         model, cfg = ab.train(val, training, seed)
-        for setting, values in inference_grid.items():
-            for value in values:
-                ab.score(setting, value, seed, model, with_settings(cfg, **{setting: value}), val)
+        for combo in combos:
+            ab.score("SCORING", combo, seed, model, with_settings(cfg, **combo), val)
         for rule, (su, ss) in sgma_rule_scores(model, val, cfg).items():
             gamma, _ = choose_gamma(su, ss, val.test_unseen_labels, val.test_seen_labels, val.n_seen)
             calibration.setdefault(rule, []).append(gamma)
-    scoring = {s: choose(ab.rows, s, v, "cct") for s, v in inference_grid.items()}
-    return scoring, {rule: float(np.mean(g)) for rule, g in calibration.items()}
+    if not combos or not names:
+        return {}, {}, {rule: float(np.mean(g)) for rule, g in calibration.items()}
+    read = [n for n in names if n in PAPER_READING]
+
+    def best_tuned(fixed: dict) -> dict:  # the combination of best mean T1 among those with the read values `fixed`
+        group = [c for c in combos if all(c[n] == fixed[n] for n in read)]
+        return max(group, key=lambda c: np.mean(list(by_seed(ab.rows, "SCORING", c, "cct").values())))
+
+    groups = {json.dumps([c[n] for n in read]): best_tuned(c) for c in combos}
+    reference = best_tuned({n: PAPER_READING[n] for n in read})
+    ref = by_seed(ab.rows, "SCORING", reference, "cct")
+    gains = [{"value": c, "gain": paired(by_seed(ab.rows, "SCORING", c, "cct"), ref)}
+             for c in groups.values() if c != reference]
+    chosen = adopt(gains, reference)
+    return chosen, {"reference": reference, "adopted": chosen, "gains": gains, "read": read}, \
+        {rule: float(np.mean(g)) for rule, g in calibration.items()}
 
 
-def _on_test_classes(ab: Ablation, chosen: dict, test_data) -> None:
-    """Step 4: the book's configuration and the paper's reading, on all seen classes, evaluated once on
-    the test classes (which drive nothing)."""
-    for name, overrides in (("BOOK", chosen), ("PAPER_READING", PAPER_READING)):
+def _on_test_classes(ab: Ablation, chosen: dict, paper_reading: dict, test_data) -> None:
+    """Step 4: the book's configuration and the paper's reading, on all seen classes, scored once on the test
+    classes (which drive nothing)."""
+    for name, overrides in (("BOOK", chosen), ("PAPER_READING", paper_reading)):
         for seed in ab.seeds:
             model, cfg = ab.train(test_data, overrides, seed)
             ab.score(name, name.lower(), seed, model, cfg, test_data)
@@ -181,32 +237,34 @@ def _on_test_classes(ab: Ablation, chosen: dict, test_data) -> None:
 
 
 def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, training_grid=None,
-                  inference_grid=None, progress: bool = True, dataset: str = "SYN") -> dict:
-    """Decide every open choice on validation classes; returns the record (the module's docstring):
-    one factor at a time (:func:`_one_factor`), the chosen values together (:func:`_together`), the
-    scoring choices (:func:`_scoring`), and the test classes once per configuration
-    (:func:`_on_test_classes`)."""
+                  scoring_grid=None, progress: bool = True, dataset: str = "SYN") -> dict:
+    """Decide every open choice on validation classes; returns the record (the module's docstring)."""
     training_grid = TRAINING_GRID if training_grid is None else training_grid
-    inference_grid = INFERENCE_GRID if inference_grid is None else inference_grid
+    scoring_grid = SCORING_GRID if scoring_grid is None else scoring_grid
     experiment = make_experiment(profile, {"dataset": dataset}, seeds)
-    base = experiment.config
+    grids = {**training_grid, **scoring_grid}
+    base = with_settings(experiment.config, **{s: v for s, v in START.items() if s in grids})
     resolve_device(base.device)
-    for setting, values in {**training_grid, **inference_grid}.items():
-        if getattr(base, setting) not in values:
-            raise ValueError(f"the grid of {setting} {values} lacks the current default {getattr(base, setting)!r}")
+    for setting, values in grids.items():
+        for name, value in (("starting value", getattr(base, setting)), ("paper's reading", reference_of(setting, base))):
+            if value not in values:
+                raise ValueError(f"the grid of {setting} {values} lacks its {name} {value!r}")
     val_data = prepare_data(base, data_root, progress=progress, split="val", runs_dir=runs_dir)
-    ab = Ablation(experiment, val_data, runs_dir, progress)
-    one_factor = _one_factor(ab, training_grid)
-    training, combination = _together(ab, training_grid, one_factor)
-    scoring, calibration = _scoring(ab, training, inference_grid)
+    ab = Ablation(base, experiment.seeds, val_data, runs_dir, progress)
+    decisions = _one_factor(ab, training_grid)
+    training, book_val = _together(ab, decisions)
+    scoring, scoring_decision, calibration = _scoring(ab, training, scoring_grid)
     chosen = {**{s: training.get(s, getattr(base, s)) for s in training_grid}, **scoring}
-    _on_test_classes(ab, chosen, prepare_data(base, data_root, progress=progress, runs_dir=runs_dir))
+    # the paper's reading, with the book's values of what it does not give (ρ among them, stated in the record)
+    paper_reading = {**PAPER_READING, "ridge_lambda": base.ridge_lambda,
+                     **{s: v for s, v in scoring.items() if s not in PAPER_READING}}
+    _on_test_classes(ab, chosen, paper_reading, prepare_data(base, data_root, progress=progress, runs_dir=runs_dir))
     return {
-        "selection_metric": SELECTION, "chosen": chosen, "one_factor": one_factor, "combination": combination,
-        "defaults": {s: getattr(base, s) for s in chosen}, "paper_reading": PAPER_READING,
-        "calibration_gamma": calibration,
+        "selection_metric": SELECTION, "chosen": chosen, "decisions": decisions, "book_on_validation": book_val,
+        "scoring": scoring_decision, "start": {s: getattr(base, s) for s in chosen},
+        "paper_reading": PAPER_READING, "paper_reading_as_run": paper_reading, "calibration_gamma": calibration,
         "grids": {"training": {s: list(v) for s, v in training_grid.items()},
-                  "inference": {s: list(v) for s, v in inference_grid.items()}},
+                  "scoring": {s: list(v) for s, v in scoring_grid.items()}},
         "validation": {"classes_seen": val_data.n_seen, "classes_unseen": val_data.n_unseen,
                        "images_train": len(val_data.train.labels)},
         "runs": ab.rows,
@@ -217,8 +275,8 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
     }
 
 
-RECORD_KEYS = ("selection_metric", "chosen", "one_factor", "combination", "defaults", "paper_reading",
-               "calibration_gamma", "grids", "validation", "runs", "provenance")
+RECORD_KEYS = ("selection_metric", "chosen", "decisions", "book_on_validation", "scoring", "start", "paper_reading",
+               "paper_reading_as_run", "calibration_gamma", "grids", "validation", "runs", "provenance")
 
 
 def read_record(path: str | Path) -> dict:

@@ -152,9 +152,9 @@ plt.show()
 # ```
 #
 # This runs once, before training (the earlier reproduction ran k-means in every forward pass). The
-# targets are $\varepsilon$ and $1-\varepsilon$ rather than 0 and 1 (`grouping_smoothing`,
-# $\varepsilon = 0.1$): a sigmoid pulled all the way to 0 or 1 has no slope left for the later losses
-# (the next chapter measures it).
+# targets can be $\varepsilon$ and $1-\varepsilon$ rather than 0 and 1 (`grouping_smoothing`): a
+# sigmoid pulled all the way to 0 or 1 has no slope left for the later losses (the next chapter
+# measures it). The paper's exact indicators ($\varepsilon = 0$) are what {doc}`05_open_choices` keeps.
 #
 # ```{literalinclude} /sgma_core/attention.py
 # :pyobject: initialise_grouping
@@ -303,8 +303,11 @@ if crown is not None:
 # \tag{8}
 # ```
 #
-# The paper does not say which negative centre; the hardest one (as in the triplet-centre loss {cite}`he2018triplet`)
-# is the default and the mean over all negatives is `cct_negatives="mean"`. All four are summed:
+# Eq. (8) is written here with the hardest negative centre, as in the triplet-centre loss {cite}`he2018triplet`
+# (`cct_negatives="hardest"`). The paper does not say which; read literally ("the rest of the class
+# prototypes are considered as faulty inputs"), every other centre counts, one hinge each
+# (`cct_negatives="all"`, the reading {doc}`05_open_choices` keeps), and `"mean"` puts the mean distance
+# to the negatives inside one hinge. All four losses are summed:
 #
 # ```{math}
 # :label: eq-total

@@ -526,7 +526,7 @@ from sgma_core.sgma import sgma_objective
 
 x = normalize(prepared.train.images[:32].to(device))
 y = prepared.train.labels[:32].to(device)
-for eps in sorted({0.0, cfg0.grouping_smoothing}):
+for eps in sorted({0.0, 0.1, cfg0.grouping_smoothing}):
     c = with_settings(cfg0, grouping_smoothing=eps)
     m = build_sgma(prepared, c, backbone).to(device)
     initialise_grouping(m, prepared, c)

@@ -37,20 +37,30 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     again = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, progress=False)  # stored runs reused
     assert [r["T1"] for r in again["rows"]] == [r["T1"] for r in record["rows"]]
     assert summarise(again["rows"]).keys() == record["paired"].keys()
+    # a study in progress: only the finished runs are recorded, nothing is trained, and it says it is incomplete
+    before = sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir())
+    partial = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", {**controls, "no_cct": {"beta_cct": 0.0}},
+                          progress=False, stored_only=True)
+    assert [(r["control"], r["seed"]) for r in partial["rows"]] == [(c, s) for c in controls for s in (0, 1)]
+    assert not partial["provenance"]["complete"] and "no_cct" not in partial["paired"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir()) == before
 
 
-def test_the_committed_record_has_five_paired_seeds_for_every_control():
+def test_the_committed_record_has_five_paired_seeds_for_every_control_or_says_it_is_in_progress():
     from sgma_core.paths import repo_root
     from sgma_core.profiles import make_config
     from sgma_core.records import read_record
     from sgma_core.studies.looking import CONTROLS
 
     record = read_record(repo_root() / "results" / "looking-cpu.json", ("controls", "rows", "paired", "provenance"))
-    assert record["provenance"]["complete"] and set(record["controls"]) == set(CONTROLS)
-    for control in CONTROLS:
-        seeds = sorted(r["seed"] for r in record["rows"] if r["control"] == control)
-        assert len(seeds) >= 5 and seeds == sorted(set(seeds)), control
-        if control != "book":
+    assert set(record["controls"]) == set(CONTROLS) and record["seeds"] == [0, 1, 2, 3, 4]
+    done = {c: sorted(r["seed"] for r in record["rows"] if r["control"] == c) for c in CONTROLS}
+    # complete: every control with its five seeds; in progress (make looking resumes it): it says so
+    assert record["provenance"]["complete"] == all(seeds == [0, 1, 2, 3, 4] for seeds in done.values())
+    assert done["book"] == [0, 1, 2, 3, 4]
+    for control, seeds in done.items():
+        assert seeds == sorted(set(seeds)), control
+        if control != "book" and len(seeds) >= 2:
             assert record["paired"][control]["T1"]["n"] == len(seeds)
     # the book's configuration in the record is the cpu profile's today
     from sgma_core.profiles import config_dict

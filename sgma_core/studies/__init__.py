@@ -13,10 +13,11 @@ that render their records.
 """
 
 
-def study_command(prog: str, doc: str, default_path, run):
+def study_command(prog: str, doc: str, default_path, run, stored_only: bool = False):
     """The command line every synthetic-bird study shares, as a ``main(argv)``: ``--profile`` (smoke or cpu),
     ``--seeds``, ``--data-root``, ``--runs-dir`` and ``--out`` (default ``default_path(profile)``, checked
-    before any work); ``run(args, out)`` returns the record, which is written to ``out``."""
+    before any work), and ``--stored-only`` where the study can record the runs already finished without
+    training; ``run(args, out)`` returns the record, which is written to ``out``."""
     from sgma_core.cli import command
 
     @command
@@ -29,6 +30,9 @@ def study_command(prog: str, doc: str, default_path, run):
         p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
         add_run_options(p, profiles=("smoke", "cpu"), dataset=None, parameters=False)
         p.add_argument("--out", default=None, help=f"default: {default_path('<profile>')}")
+        if stored_only:
+            p.add_argument("--stored-only", action="store_true",
+                           help="train nothing: record the runs already finished (a study in progress)")
         args = p.parse_args(argv)
         args.seeds = parse_seeds(args.seeds)
         out = writable_output(args.out or default_path(args.profile))

@@ -22,6 +22,7 @@ a part and of a part that tells the classes apart, and the part-box score a fixe
 points scored the same way as references. ::
 
     python -m sgma_core.studies.looking --profile cpu       # make looking: 5 seeds; stored runs are reused
+    python -m sgma_core.studies.looking --stored-only       # the record of the runs finished so far
 """
 
 from __future__ import annotations
@@ -140,10 +141,19 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
+def stored(kind_prepared, cfg, runs_dir) -> bool:
+    """Whether the SGMA run of ``cfg`` on ``kind_prepared`` is finished in the run store."""
+    from sgma_core.engine.runs import Run
+    from sgma_core.experiment.recipes import run_extra
+
+    return Run.of("sgma", cfg, runs_dir, extra=run_extra(kind_prepared)).is_finished()
+
+
 def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, controls=None, out=None,
-                progress: bool = True) -> dict:
+                progress: bool = True, stored_only: bool = False) -> dict:
     """Every control with every seed; the record is rewritten after each run when ``out`` is given, so an
-    interrupted study leaves what it measured (and a second call reuses the stored runs)."""
+    interrupted study leaves what it measured (and a second call reuses the stored runs). ``stored_only``:
+    train nothing, and record the runs already finished (a study in progress; ``complete`` says which)."""
     from sgma_core.engine.step import resolve_device
     from sgma_core.experiment import boxes_at_input_size, parts_at_input_size, prepare_data, snapshot_images
     from sgma_core.profiles import config_dict, make_experiment, with_settings
@@ -162,21 +172,30 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
     images = snapshot_images(prepared)
     record = {"profile": profile, "controls": controls, "seeds": list(experiment.seeds),
               "references": references(prepared, *scene, n_points=experiment.config.n_parts), "rows": []}
+
+    def save() -> None:
+        record["paired"] = summarise(record["rows"])
+        record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
+                                          data_fingerprint=prepared.dataset.fingerprint(),
+                                          complete=len(record["rows"]) == sum(map(len, configs.values())))
+        if out is not None:
+            write_record(out, record)
+
     for name, cfgs in configs.items():
+        if stored_only and not stored(val_prepared, cfgs[0], runs_dir):
+            continue  # its calibration's validation model is not trained yet
         gamma = control_gamma(val_prepared, cfgs[0], runs_dir)
         for cfg in cfgs:
+            if stored_only and not stored(prepared, cfg, runs_dir):
+                continue
             record["rows"].append({"control": name, "seed": cfg.seed,
                                    **one_run(prepared, cfg, runs_dir, images, scene, gamma)})
-            record["paired"] = summarise(record["rows"])
-            record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
-                                              data_fingerprint=prepared.dataset.fingerprint(),
-                                              complete=len(record["rows"]) == sum(map(len, configs.values())))
-            if out is not None:
-                write_record(out, record)
+            save()
             if progress:
                 r = record["rows"][-1]
                 print(f"{name} seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f}, squares on a telling "
                       f"part {100 * r['where']['telling_hits']:.0f}% ({r['seconds']:.0f} s)", flush=True)
+    save()
     return record
 
 
@@ -185,7 +204,8 @@ def default_path(profile: str) -> Path:
 
 
 main = study_command("python -m sgma_core.studies.looking", __doc__, default_path,
-                     lambda a, out: run_looking(a.profile, a.seeds, a.data_root, a.runs_dir, out=out))
+                     lambda a, out: run_looking(a.profile, a.seeds, a.data_root, a.runs_dir, out=out,
+                                                stored_only=a.stored_only), stored_only=True)
 
 
 if __name__ == "__main__":

@@ -214,6 +214,10 @@ def looking_answer(record: dict) -> str:
     where = (f"SGMA {'learns' if learns else 'does not learn'} where to look on the synthetic birds (its squares' "
              f"part-box score {100 * score:.0f} % against {100 * fixed:.0f} % for the better of a fixed centre and "
              f"random points)")
+    if not record.get("provenance", {}).get("complete", True):
+        missing = [CONTROL_TEXT.get(c, c) for c in record.get("controls", ()) if c != "book" and c not in record["paired"]]
+        where = "So far (the study is in progress" + (f"; no runs yet of: {'; '.join(missing)}" if missing else "") \
+            + "): " + where
     if not placed:
         return where + "; whether it matters awaits the controls' runs."
     matters = (f"and it matters: T1 drops when the squares are put without looking ({', '.join(CONTROL_TEXT[c] for c in worse)})"

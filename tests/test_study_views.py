@@ -42,3 +42,10 @@ def test_the_answer_waits_for_runs_it_does_not_have():
     record["paired"] = {}
     assert "awaits the controls' runs" in studies.looking_answer(record)
     assert "no run of the book's configuration" in studies.looking_answer({**record, "rows": []})
+
+
+def test_an_answer_from_a_study_in_progress_says_so_and_names_what_is_missing():
+    record = {**_record((0.6, 0.62, 0.58, 0.61, 0.59), -0.1), "provenance": {"complete": False},
+              "controls": ["book", "image_centre", "random_places", "whole_image", "oracle_parts", "no_cct"]}
+    answer = studies.looking_answer(record)
+    assert answer.startswith("So far (the study is in progress; no runs yet of: β_CCT = 0): SGMA learns")

@@ -14,7 +14,7 @@ change where the squares go, or what trains them, as settings of the same model 
 
 Each is trained with every seed and paired with the book's configuration on the same seed: ZSL T1 and
 GZSL u / s / H of the compat rule on the test classes, H after calibrated stacking (γ chosen, for each
-control, on a validation model of that control with the first seed: validation classes only), and where
+control, on a validation model of that control with the lowest seed: validation classes only), and where
 the *squares actually cropped* lie on the test images after the last epoch (their centres moved inside
 the image as the crop moves them, :func:`cropped_centres`): the share within an eighth of the image side of
 a part and of a part that tells the classes apart, and the part-box score a fixed point fails
@@ -182,9 +182,10 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
             write_record(out, record)
 
     for name, cfgs in configs.items():
-        if stored_only and not stored(val_prepared, cfgs[0], runs_dir):
+        first = min(cfgs, key=lambda c: c.seed)  # the calibration's validation model: the lowest seed, in any order
+        if stored_only and not stored(val_prepared, first, runs_dir):
             continue  # its calibration's validation model is not trained yet
-        gamma = control_gamma(val_prepared, cfgs[0], runs_dir)
+        gamma = control_gamma(val_prepared, first, runs_dir)
         for cfg in cfgs:
             if stored_only and not stored(prepared, cfg, runs_dir):
                 continue

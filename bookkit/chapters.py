@@ -331,12 +331,13 @@ def run_parallel(names: list[str], out: Path, params: dict, jobs: int) -> int:
     order = [n for n in HEAVY_FIRST if n in names] + [n for n in names if n not in HEAVY_FIRST]
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    flags = [x for k, v in params.items() for x in ("-p", k, json.dumps(v))]
     running: dict[str, tuple[subprocess.Popen, float]] = {}
     failed, t0 = [], time.perf_counter()
     while order or running:
         while order and len(running) < jobs:
             name = order.pop(0)
+            declared = declared_parameters(name)  # each chapter gets the parameters it declares, as one by one
+            flags = [x for k, v in params.items() if k in declared for x in ("-p", k, json.dumps(v))]
             print(f"executing {name} ({threads} thread(s)) …", flush=True)
             running[name] = (subprocess.Popen([sys.executable, "-m", "bookkit.chapters", name, "--out", str(out),
                                                *flags], env=env), time.perf_counter())

@@ -85,7 +85,7 @@ def plot_gains(ax, record: dict) -> None:
         for g in d["gains"]:
             if g["gain"] is None:
                 continue
-            labels.append(f"{setting} = {g['value']!r}  (vs {d['reference']!r})")
+            labels.append(f"{setting}={g['value']}")
             means.append(100 * g["gain"]["mean"])
             bars.append(200 * g["gain"]["se"])
             colours.append({"higher": "C2", "lower": "C3"}.get(verdict(g["gain"]), "0.4"))
@@ -93,8 +93,8 @@ def plot_gains(ax, record: dict) -> None:
     for yi, m, b, c in zip(y, means, bars, colours):
         ax.errorbar([m], [yi], xerr=[b], fmt="o", color=c, capsize=2, ms=4)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(y, labels, fontsize=8)
-    ax.set_xlabel("validation T1 gain over the reference (points; ± 2 standard errors)")
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("validation T1 gain over the reference (points, ± 2 SE)")
 
 
 def scoring_curves(ax, record: dict) -> None:
@@ -193,8 +193,8 @@ def plot_controls(ax, record: dict, metric: str = "T1") -> None:
         ax.errorbar([100 * d["mean"]], [yi], xerr=[200 * d["se"]], fmt="o", capsize=2, ms=4,
                     color={"higher": "C2", "lower": "C3"}.get(verdict(d), "0.4"))
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_yticks(y, [CONTROL_TEXT.get(c, c) for c, _ in items], fontsize=8)
-    ax.set_xlabel(f"test {metric} minus the book's configuration (points; ± 2 standard errors)")
+    ax.set_yticks(y, [c.replace("_", " ") for c, _ in items])
+    ax.set_xlabel(f"test {metric} minus the book's (points, ± 2 SE)")
 
 
 def looking_answer(record: dict) -> str:

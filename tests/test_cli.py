@@ -114,9 +114,10 @@ def test_the_runner_runs_only_the_books_chapters(capsys):
 
 
 @pytest.mark.book
-def test_chapters_run_side_by_side_each_in_its_own_process(tmp_path, capsys):
+def test_chapters_run_side_by_side_each_in_its_own_process(tiny_root, tmp_path, capsys):
     out = tmp_path / "out"
-    assert chapters.main(["00_introduction", "03_sgma_model", "--jobs", "2", "--out", str(out)]) == 0
+    assert chapters.main(["00_introduction", "03_sgma_model", "--jobs", "2", "--out", str(out), "-p", "data_root",
+                          str(tiny_root)]) == 0
     assert sorted(p.name for p in out.glob("*.ipynb")) == ["00_introduction.ipynb", "03_sgma_model.ipynb"]
     text = capsys.readouterr().out
     assert "(1 thread(s))" in text and "2 chapters in" in text

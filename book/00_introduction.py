@@ -191,6 +191,22 @@
 # .venv/bin/papermill /tmp/02_baseline.ipynb out.ipynb -p profile smoke
 # ```
 #
+# ## How to cite, and reuse
+#
+# The book and its library are under the MIT licence (`LICENSE`). If you use them, cite the book and the
+# paper it reproduces {cite}`zhu2019sgma`; `CITATION.cff` at the repository's root holds both (GitHub
+# shows it as "Cite this repository"). The footer of every page names the version, the commit the page was
+# built from and the build date, so a number quoted from the book can be traced to the code that made it.
+#
+# ```text
+# @misc{sgma_book,
+#   author = {{The SGMA book authors}},
+#   title  = {Learning where to look: {SGMA}, reproduced},
+#   year   = {2026},
+#   note   = {Version 0.1.0; the commit is in the footer of each page}
+# }
+# ```
+#
 # ## The environment that built this page
 
 # %% tags=["hide-input"]

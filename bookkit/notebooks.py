@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bookkit.chapters import BOOK, CHAPTERS
+from bookkit.publish import colab_setup, repository_from_environment
 from sgma_core.cli import add_debug_flag, command
 
 SOLUTION = re.compile(r"^(`{4,})\{solution\}.*?^\1[ \t]*$\n?", re.M | re.S)
@@ -39,8 +40,8 @@ LITERALINCLUDE = re.compile(r"^```\{literalinclude\}[ \t]*/?(?P<path>\S+)\n(?::p
 GLUE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
 STAMP = ".sgma-notebooks"
 TOOL = "python -m bookkit.notebooks"
-STUDENT_NOTE = ("*Student notebook: run the cells from the top (Kernel → Restart & Run All) inside a checkout of "
-                "the book, after `make venv`. The exercises are at the end; their solutions are in the book "
+STUDENT_NOTE = ("*Student notebook: run the cells from the top (Kernel → Restart & Run All), inside a checkout of "
+                "the book after `make venv`, or on Colab, where the next cell installs it. The exercises are at the end; their solutions are in the book "
                 "and in the instructor's (executed) notebooks.*")
 
 
@@ -79,7 +80,9 @@ def student_notebook(name: str):
         else:
             cell.outputs, cell.execution_count = [], None
     nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(STUDENT_NOTE))
+    kind, setup = colab_setup(repository_from_environment())
+    nb.cells[:0] = [nbformat.v4.new_markdown_cell(STUDENT_NOTE),
+                    nbformat.v4.new_code_cell(setup) if kind == "code" else nbformat.v4.new_markdown_cell(setup)]
     nb.metadata.pop("jupytext", None)
     return nb
 

@@ -146,3 +146,24 @@ def test_the_real_bird_chapter_skips_cleanly_without_cub(tiny_root, tmp_path, mo
     glued = glued_values(notebook)
     assert "no CUB photographs" in glued["skip_sentence"] and glued["n_images"] == "0"
     assert glued["frozen_sentence"].startswith("'Nothing was run here")
+
+
+BUTTON_HOSTS = re.compile(r'href="https://(colab\.research\.google\.com|mybinder\.org|github\.com)/[^"]*"')
+
+
+def test_repository_and_launch_buttons_only_where_the_build_knows_the_repository(smoke_book, tmp_path):
+    plain = (smoke_book / "_build" / "html" / "book" / "_executed" / "04_sgma_training.html").read_text()
+    assert not BUTTON_HOSTS.search(plain)
+    assert re.search(r'class="sgma-provenance">Version \d+\.\d+\.\d+, built from commit [^<]+ on \d{4}-\d\d-\d\d', plain)
+    env = dict(os.environ, GITHUB_REPOSITORY="octocat/sgma-book")
+    build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(smoke_book), "-W",
+                            "--quiet", "--path-output", str(tmp_path)], capture_output=True, text=True, env=env)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    page = (tmp_path / "_build" / "html" / "book" / "_executed" / "04_sgma_training.html").read_text()
+    links = set(m.group(0) for m in BUTTON_HOSTS.finditer(page))
+    assert 'href="https://colab.research.google.com/github/octocat/sgma-book/blob/notebooks/04_sgma_training.ipynb"' in links
+    assert 'href="https://mybinder.org/v2/gh/octocat/sgma-book/main?urlpath=lab/tree/book/04_sgma_training.md"' in links
+    assert 'href="https://github.com/octocat/sgma-book/edit/main/book/04_sgma_training.md"' in links
+    assert 'href="https://github.com/octocat/sgma-book"' in links
+    guide = (tmp_path / "_build" / "html" / "book" / "course_guide.html").read_text()
+    assert "mybinder.org" not in guide and "colab.research" not in guide  # no notebook to launch there

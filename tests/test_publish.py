@@ -1,0 +1,113 @@
+"""What the published book says about where it comes from: the repository from GITHUB_REPOSITORY, the
+buttons' addresses, the footer's version, commit and date, the licence, CITATION.cff, the student
+notebook's Colab set-up cell and the links of the references."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from bookkit.publish import (RepositoryError, build_provenance, chapter_urls, colab_setup,
+                             repository_from_environment)
+from sgma_core.paths import repo_root
+
+ROOT = repo_root()
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_no_repository_without_github_repository(value):
+    assert repository_from_environment({}) is None
+    assert repository_from_environment({"GITHUB_REPOSITORY": value}) is None
+
+
+def test_owner_and_name_are_read():
+    assert repository_from_environment({"GITHUB_REPOSITORY": "octocat/sgma-book"}) == "octocat/sgma-book"
+
+
+@pytest.mark.parametrize("value", ["octocat", "https://github.com/octocat/sgma-book", "a/b/c", "-x/y", "o/na me"])
+def test_something_else_is_refused_with_the_value(value):
+    with pytest.raises(RepositoryError, match=re.escape(repr(value))):
+        repository_from_environment({"GITHUB_REPOSITORY": value})
+
+
+def test_a_chapter_is_edited_in_its_source_and_launched_from_source_or_student_notebook():
+    urls = chapter_urls("octocat/sgma-book", "main", "04_sgma_training")
+    assert urls["edit"] == "https://github.com/octocat/sgma-book/edit/main/book/04_sgma_training.md"
+    assert urls["Binder"] == "https://mybinder.org/v2/gh/octocat/sgma-book/main?urlpath=lab/tree/book/04_sgma_training.md"
+    assert urls["Colab"] == ("https://colab.research.google.com/github/octocat/sgma-book/blob/notebooks/"
+                             "04_sgma_training.ipynb")
+
+
+def test_the_workflow_publishes_the_notebooks_that_colab_opens():
+    wf = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    upload = [s for s in wf["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert upload and upload[0]["with"]["path"] == "_build/downloads/student/*.ipynb"
+    job = wf["jobs"]["notebooks"]
+    assert job["needs"] == "build" and "refs/heads/main" in job["if"]
+    assert job["permissions"] == {"contents": "write"}
+    assert "git push -f" in job["steps"][-1]["run"] and " notebooks" in job["steps"][-1]["run"]
+
+
+def test_provenance_names_version_commit_and_a_fixed_date(monkeypatch):
+    env = {"SOURCE_DATE_EPOCH": "1764547200"}  # 2025-12-01 00:00 UTC
+    found = build_provenance(ROOT, env)
+    assert found["date"] == "2025-12-01"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", found["version"])
+    head = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if head.returncode == 0:
+        assert found["commit"].startswith(head.stdout.strip())
+    assert build_provenance(ROOT, {"GITHUB_SHA": "0123456789abcdef"})["commit"] == "0123456"
+
+
+def test_provenance_outside_a_checkout_says_so(tmp_path):
+    assert build_provenance(tmp_path, {})["commit"].startswith("unknown")
+
+
+def test_the_student_notebook_installs_the_book_on_colab_only_when_it_knows_the_repository():
+    kind, source = colab_setup("octocat/sgma-book")
+    assert kind == "code" and "https://github.com/octocat/sgma-book" in source
+    compile(source, "setup", "exec")  # plain Python: no IPython magics that a linter or a script would trip on
+    assert 'if "google.colab" in sys.modules' in source
+    kind, source = colab_setup(None)
+    assert kind == "markdown" and "Colab" in source
+
+
+def test_the_licence_is_the_one_pyproject_names():
+    import tomllib
+
+    licence = (ROOT / "LICENSE").read_text()
+    assert licence.startswith("MIT License") and "WITHOUT WARRANTY" in licence
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == "MIT"
+
+
+def _cff_check(path):
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                           "vendor.citation-file-format", str(path)], capture_output=True, text=True)
+
+
+def test_citation_file_validates_and_cites_book_and_paper():
+    import tomllib
+
+    res = _cff_check(ROOT / "CITATION.cff")
+    assert res.returncode == 0, res.stdout + res.stderr
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    paper = cff["references"][0]
+    assert paper["title"] == "Semantic-Guided Multi-Attention Localization for Zero-Shot Learning"
+    assert paper["url"] == "https://arxiv.org/abs/1903.00502"
+
+
+def test_a_citation_file_without_authors_fails_the_schema(tmp_path):
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    del cff["authors"]
+    broken = tmp_path / "CITATION.cff"
+    broken.write_text(yaml.safe_dump(cff))
+    assert _cff_check(broken).returncode != 0
+
+
+def test_every_reference_links_to_the_work():
+    entries = re.split(r"(?m)^@", (ROOT / "references.bib").read_text())[1:]
+    unlinked = [e.split(",")[0] for e in entries if not re.search(r"^\s*(url|doi)\s*=", e, re.M)]
+    assert entries and not unlinked

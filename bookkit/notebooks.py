@@ -4,9 +4,11 @@ solutions removed) and the *executed* form the book renders (outputs and solutio
     python -m bookkit.notebooks --out _build/downloads       # student/, executed/ and two zip files
 
 The book's build calls :func:`write_downloads` (``_ext/book_downloads.py``) and links the files from
-the course guide. A student notebook is made from the chapter's MyST source with jupytext; its
-Markdown keeps the exercises as plain headings that Jupyter shows, and loses every ``{solution}``
-block, so no answer travels with it.
+the course guide. Both forms open anywhere (Jupyter, VS Code, Colab, GitHub): their Markdown is plain
+Jupyter Markdown, every MyST role and directive converted (:mod:`bookkit.plain_markdown`). A student
+notebook is made from the chapter's MyST source with jupytext, starts with a set-up cell for Colab, keeps
+the exercises as headings and loses every ``{solution}`` block, so no answer travels with it; the
+executed form keeps the solutions and has the glued values written into its text.
 
 The tool deletes only what it wrote: every folder it makes holds a stamp, ``.sgma-notebooks``, naming
 each file it wrote there with its sha256 (``--out`` itself holds one for the two zip files). A folder
@@ -28,16 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bookkit.chapters import BOOK, CHAPTERS
+from bookkit.plain_markdown import glued_values, plain_markdown
 from bookkit.publish import colab_setup, repository_from_environment
 from sgma_core.cli import add_debug_flag, command
 
-SOLUTION = re.compile(r"^(`{4,})\{solution\}.*?^\1[ \t]*$\n?", re.M | re.S)
-EXERCISE = re.compile(r"^(`{4,})\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^\1[ \t]*$",
-                      re.M | re.S)
-ADMONITION = re.compile(r"^```\{admonition\}[ \t]*(?P<title>[^\n]*)\n(?::[^\n]*\n)*(?P<body>.*?)^```[ \t]*$", re.M | re.S)
-LITERALINCLUDE = re.compile(r"^```\{literalinclude\}[ \t]*/?(?P<path>\S+)\n(?::pyobject:[ \t]*(?P<obj>\S+)\n)?(?::[^\n]*\n)*```[ \t]*$",
-                            re.M)
-GLUE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
 STAMP = ".sgma-notebooks"
 TOOL = "python -m bookkit.notebooks"
 STUDENT_NOTE = ("*Student notebook: run the cells from the top (Kernel → Restart & Run All), inside a checkout of "
@@ -50,22 +46,28 @@ class DownloadsError(ValueError):
 
 
 def student_markdown(text: str) -> str:
-    """A chapter's Markdown for Jupyter: solutions removed, exercises and boxes as plain Markdown, glued
-    values named (they appear when the notebook has run)."""
-    text = SOLUTION.sub("", text)
-    text = LITERALINCLUDE.sub(lambda m: f"*The code: `{m['obj']}` in `{m['path']}`.*" if m["obj"]
-                              else f"*The code: `{m['path']}`.*", text)
+    """A chapter's Markdown for Jupyter: solutions removed, everything MyST as plain Markdown, glued values
+    named (they appear when the notebook has run)."""
+    return plain_markdown(text, solutions=False)
 
-    def exercise(m: re.Match) -> str:
-        label = re.search(r":label:[ \t]*(\S+)", m["options"])
-        tag = f" <a id=\"{label.group(1)}\"></a>" if label else ""
-        return f"### Exercise: {m['title'].strip()}{tag}\n\n{m['body'].strip()}\n"
 
-    text = EXERCISE.sub(exercise, text)
-    text = ADMONITION.sub(lambda m: "\n".join(["> **" + m["title"].strip() + "**", ">"]
-                                              + ["> " + line if line else ">" for line in m["body"].strip().splitlines()]),
-                          text)
-    return GLUE.sub(lambda m: f"*[{m.group(1)}, computed by this notebook]*", text)
+def instructor_notebook(path: Path):
+    """The executed chapter at ``path`` with its Markdown in plain Jupyter Markdown: solutions kept, glued
+    values written in."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    glued = glued_values(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = plain_markdown(cell.source, solutions=True, glued=glued)
+        for output in cell.get("outputs", []):  # the chapters' tables and boxes, shown as Markdown
+            data = output.get("data", {})
+            if "text/markdown" in data:
+                text = data["text/markdown"]
+                data["text/markdown"] = plain_markdown("".join(text) if isinstance(text, list) else text,
+                                                       solutions=True, glued=glued)
+    return nb
 
 
 def student_notebook(name: str):
@@ -226,7 +228,7 @@ def write_downloads(out: str | Path, executed: str | Path = BOOK / "_executed") 
 
     def instructors(folder: Path) -> None:
         for name in chapters:
-            shutil.copyfile(executed / f"{name}.ipynb", folder / f"{name}.ipynb")
+            nbformat.write(instructor_notebook(executed / f"{name}.ipynb"), folder / f"{name}.ipynb")
 
     _replace_folder(folders["student"], students)
     _replace_folder(folders["executed"], instructors)

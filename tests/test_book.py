@@ -167,3 +167,28 @@ def test_repository_and_launch_buttons_only_where_the_build_knows_the_repository
     assert 'href="https://github.com/octocat/sgma-book"' in links
     guide = (tmp_path / "_build" / "html" / "book" / "course_guide.html").read_text()
     assert "mybinder.org" not in guide and "colab.research" not in guide  # no notebook to launch there
+
+
+@pytest.mark.parametrize("kind", ["student", "executed"])
+def test_downloaded_notebooks_render_in_plain_jupyter(smoke_book, kind):
+    """nbconvert (what Jupyter, VS Code and GitHub render) finds no MyST role or directive in a downloaded notebook."""
+    from nbconvert import MarkdownExporter
+
+    from bookkit.plain_markdown import MYST_LEFT
+
+    folder = smoke_book / "_build" / "downloads" / kind
+    notebooks = sorted(folder.glob("*.ipynb"))
+    assert [p.stem for p in notebooks] == list(CHAPTERS)
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:  # code may hold braces and backticks (f-strings); only Markdown and outputs count
+            if cell.cell_type == "code":
+                cell.source = ""
+        rendered, _ = MarkdownExporter().from_notebook_node(nb)
+        left = sorted({m.group(0) for m in MYST_LEFT.finditer(rendered)})
+        assert not left, f"{path.name} ({kind}) still carries MyST: {left}"
+        if kind == "executed":
+            assert "computed by this notebook" not in rendered  # every glued value written in
+            assert "**Solution.**" in rendered or "Exercise:" not in rendered
+        else:
+            assert "**Solution.**" not in rendered

@@ -9,6 +9,7 @@ import pytest
 
 from bookkit.chapters import BOOK, CHAPTERS
 from bookkit.notebooks import STUDENT_NOTE, student_markdown, student_notebook, write_downloads
+from bookkit.plain_markdown import MYST_LEFT, glued_values, plain_markdown, python_object_source
 
 SAMPLE = """Text with {glue:text}`t1_diff` and {glue:text}`base_T1:.1f` inside.
 
@@ -24,7 +25,7 @@ What is 1 + 1?
 Two.
 
 ```{literalinclude} /book/exercises.py
-:pyobject: add
+:pyobject: softmax_loss_by_hand
 ```
 ````
 
@@ -36,7 +37,19 @@ Two.
 ```
 
 ```{literalinclude} /sgma_core/losses.py
-:pyobject: sgma_loss
+:pyobject: compactness_loss
+```
+
+(sec-here)=
+## A section
+
+Eq. {eq}`eq-total` of {cite}`zhu2019sgma`, see {doc}`04_sgma_training`, {doc}`the guide </book/course_guide>`
+and {ref}`one step <sec-baseline-step>`.
+
+```{math}
+:label: eq-x
+
+L = a + b \\tag{99}
 ```
 """
 
@@ -47,8 +60,37 @@ def test_student_markdown_drops_solutions_and_keeps_exercises():
     assert '### Exercise: Add two numbers <a id="ex-add"></a>' in text and "What is 1 + 1?" in text
     assert "> **Key takeaways**" in text and "> - one" in text
     assert "*[t1_diff, computed by this notebook]*" in text and "*[base_T1, computed by this notebook]*" in text
-    assert "*The code: `sgma_loss` in `sgma_core/losses.py`.*" in text
-    assert "{" not in text.replace("{glue", "")  # no MyST directive left for Jupyter to show raw
+    assert "*From `compactness_loss` in `sgma_core/losses.py`:*\n\n```python\ndef compactness_loss(" in text
+    assert "Eq. (9) of ([Zhu et al., 2019](https://arxiv.org/abs/1903.00502))" in text
+    assert "see [Training SGMA, and where it looks](04_sgma_training.ipynb)" in text
+    assert "the guide\nand [one step](02_baseline.ipynb#One-training-step)" in text
+    assert "$$\nL = a + b \\tag{99}\n$$" in text and '<a id="sec-here"></a>' in text
+    assert not MYST_LEFT.search(text)  # no MyST role or directive left for Jupyter to show raw
+
+
+def test_instructor_markdown_keeps_solutions_and_writes_glued_values():
+    text = plain_markdown(SAMPLE, solutions=True, glued={"t1_diff": "+1.5", "base_T1": "82.456"})
+    assert "**Solution.**\n\nTwo." in text and "Text with +1.5 and 82.5 inside." in text
+    assert not MYST_LEFT.search(text)
+
+
+def test_a_folded_box_becomes_html_details():
+    text = plain_markdown(":::{admonition} The settings: click to open\n:class: dropdown\n\n| a | b |\n|---|---|\n:::\n",
+                          solutions=True)
+    assert text.startswith("<details><summary>The settings: click to open</summary>\n\n| a | b |")
+    assert text.rstrip().endswith("</details>") and not MYST_LEFT.search(text)
+
+
+def test_a_literalinclude_of_something_missing_names_it():
+    with pytest.raises(LookupError, match="no_such_function"):
+        python_object_source("sgma_core/losses.py", "no_such_function")
+
+
+def test_glued_values_are_read_back_as_text():
+    out = nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": "'ρ = 1e-4'"},
+                                 metadata={"scrapbook": {"name": "rho", "mime_prefix": "application/papermill.record/"}})
+    cell = nbformat.v4.new_code_cell("glue('rho', ...)", outputs=[out])
+    assert glued_values(nbformat.v4.new_notebook(cells=[cell])) == {"rho": "ρ = 1e-4"}
 
 
 @pytest.mark.parametrize("name", CHAPTERS)

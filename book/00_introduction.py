@@ -187,8 +187,8 @@
 # or with papermill directly, on the notebook that jupytext makes from the chapter's source:
 #
 # ```text
-# .venv/bin/jupytext --to ipynb -o /tmp/02_baseline.ipynb book/02_baseline.md
-# .venv/bin/papermill /tmp/02_baseline.ipynb out.ipynb -p profile smoke
+# .venv/bin/jupytext --to ipynb -o 02_baseline.ipynb book/02_baseline.md
+# .venv/bin/papermill 02_baseline.ipynb out.ipynb -p profile smoke
 # ```
 #
 # ## How to cite, and reuse
@@ -215,15 +215,24 @@ import platform
 import torch
 
 from bookkit.run_times import glue_run_times
-from sgma_core.paths import data_roots
+from sgma_core.paths import data_roots, repo_root
 
 glue_run_times("00_introduction")
 
+
+def where(root, name):
+    """A dataset's folder as a reader can place it: inside the checkout, or which folder of SGMA_DATA_ROOT."""
+    folder = root / name
+    if folder.resolve().is_relative_to(repo_root().resolve()):
+        return f"{folder.resolve().relative_to(repo_root().resolve())} (in the checkout)"
+    return f"{name} in folder {data_roots().index(root) + 1} of SGMA_DATA_ROOT"
+
+
 print(f"python {platform.python_version()}, torch {torch.__version__}, "
       f"CUDA available: {torch.cuda.is_available()}")
-print("data roots searched:", ", ".join(str(p) for p in data_roots()))
+print(f"datasets ({len(data_roots())} data folder(s) searched):")
 for name in ("SYN", "CUB", "AWA2", "FLO"):
-    found = [str(root / name) for root in data_roots() if (root / name).is_dir()]
+    found = [where(root, name) for root in data_roots() if (root / name).is_dir()]
     print(f"  {name:5s}", found[0] if found else "not found")
 
 # %% [markdown]

@@ -69,7 +69,7 @@ glue_run_times("01_data")
 # present in a test set and $n_c$ the number of its images of class $c$,
 #
 # ```{math}
-# \mathrm{acc} = \frac{1}{|\mathcal{C}|} \sum_{c \in \mathcal{C}} \frac{\#\{\text{images of } c \text{ predicted as } c\}}{n_c}.
+# \mathrm{acc} = \frac{1}{|\mathcal{C}|} \sum_{c \in \mathcal{C}} \frac{\#\{\text{of class } c\text{, predicted } c\}}{n_c}.
 # ```
 #
 # * **ZSL, T1**: on `test_unseen`, the prediction is the argmax over the unseen classes only.

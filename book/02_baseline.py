@@ -77,7 +77,10 @@ config = experiment.config  # the settings every seed shares
 # average pooling, the operation of eq. {eq}`eq-gap` (which the next chapter uses for the attention),
 #
 # ```{math}
-# \theta(x) = \mathrm{GAP}\big(f(x)\big) = \frac{1}{HW} \sum_{h,w} f(x)_{:,h,w} \in \mathbb{R}^C,
+# \begin{aligned}
+# \theta(x) &= \mathrm{GAP}\big(f(x)\big) \\
+# &= \frac{1}{HW} \sum_{h,w} f(x)_{:,h,w} \in \mathbb{R}^C,
+# \end{aligned}
 # ```
 #
 # gives one vector per image, and a bias-free bilinear map scores it against every class:

@@ -146,8 +146,10 @@ plt.show()
 #
 # ```{math}
 # :label: eq-grouping
-# \bar a_i = \big[\mathbb{1}_i(1), \dots, \mathbb{1}_i(C)\big] \in \{0,1\}^C,
-# \qquad \mathbb{1}_i(c) = 1 \text{ when channel } c \text{ is in group } i.
+# \begin{aligned}
+# \bar a_i &= \big[\mathbb{1}_i(1), \dots, \mathbb{1}_i(C)\big] \in \{0,1\}^C, \\
+# \mathbb{1}_i(c) &= 1 \text{ when channel } c \text{ is in group } i.
+# \end{aligned}
 # \tag{11}
 # ```
 #
@@ -173,9 +175,11 @@ plt.show()
 #
 # ```{math}
 # :label: eq-mask
-# V(x,y) = V_x V_y,\quad
-# V_x = \sigma_k\!\left(x - t_x + \tfrac{t_s}{2}\right) - \sigma_k\!\left(x - t_x - \tfrac{t_s}{2}\right),\quad
-# \sigma_k(z) = \frac{1}{1+e^{-kz}},
+# \begin{aligned}
+# V(x,y) &= V_x V_y, \qquad \sigma_k(z) = \frac{1}{1+e^{-kz}}, \\
+# V_x &= \sigma_k\!\left(x - t_x + \tfrac{t_s}{2}\right) \\
+# &\quad - \sigma_k\!\left(x - t_x - \tfrac{t_s}{2}\right),
+# \end{aligned}
 # \tag{4}
 # ```
 #
@@ -253,7 +257,10 @@ if crown is not None:
 # the class semantics, and the scores are added (late fusion):
 #
 # ```{math}
-# s_y = \sum_{i=0}^{2} \theta_i^\top W_i \phi(y), \qquad \theta_i = \mathrm{GAP}\big(f_i(x_i)\big),
+# \begin{aligned}
+# s_y &= \sum_{i=0}^{2} \theta_i^\top W_i \phi(y), \\
+# \theta_i &= \mathrm{GAP}\big(f_i(x_i)\big),
+# \end{aligned}
 # ```
 #
 # where $x_0$ is the whole image, $x_1, x_2$ the part images, and $\mathrm{GAP}$ the pooling of
@@ -289,7 +296,10 @@ if crown is not None:
 #
 # ```{math}
 # :label: eq-div
-# L_{DIV}(M_i) = \sum_{z \in \mathcal{Z}} m_i^z \, \max\big(0, \max_{k \neq i} m_k^z - \mathrm{mrg}_{\mathrm{div}}\big).
+# \begin{aligned}
+# L_{DIV}(M_i) = \sum_{z \in \mathcal{Z}} m_i^z \, \max\big(0, &\max_{k \neq i} m_k^z \\
+# &- \mathrm{mrg}_{\mathrm{div}}\big).
+# \end{aligned}
 # \tag{6}
 # ```
 #
@@ -299,7 +309,11 @@ if crown is not None:
 #
 # ```{math}
 # :label: eq-cct
-# L_{CCT} = \frac{1}{N}\sum_{n} \max\Big(0,\ \mathrm{mrg}_{\mathrm{cct}} + \big\|\hat\phi_n - \hat C_{y_n}\big\|^2 - \min_{k \neq y_n} \big\|\hat\phi_n - \hat C_k\big\|^2\Big).
+# \begin{aligned}
+# L_{CCT} &= \frac{1}{N}\sum_{n} \max\big(0,\ d_n\big), \\
+# d_n &= \mathrm{mrg}_{\mathrm{cct}} + \big\|\hat\phi_n - \hat C_{y_n}\big\|^2 \\
+# &\quad - \min_{k \neq y_n} \big\|\hat\phi_n - \hat C_k\big\|^2.
+# \end{aligned}
 # \tag{8}
 # ```
 #
@@ -311,7 +325,10 @@ if crown is not None:
 #
 # ```{math}
 # :label: eq-total
-# L = \sum_{i} \big[L_{CPT}(M_i) + \lambda L_{DIV}(M_i)\big] + \alpha L_{CLS} + \beta L_{CCT}.
+# \begin{aligned}
+# L = {} &\sum_{i} \big[L_{CPT}(M_i) + \lambda L_{DIV}(M_i)\big] \\
+# &+ \alpha L_{CLS} + \beta L_{CCT}.
+# \end{aligned}
 # \tag{9}
 # ```
 #
@@ -349,8 +366,10 @@ print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_
 #
 # ```{math}
 # :label: eq-ridge
-# B = \arg\min_{B} \|\Phi_u - \Phi_s B\|^2 + \rho \|B\|^2
-#   = (\Phi_s^\top \Phi_s + \rho I)^{-1} \Phi_s^\top \Phi_u,
+# \begin{aligned}
+# B &= \arg\min_{B} \|\Phi_u - \Phi_s B\|^2 + \rho \|B\|^2 \\
+#   &= (\Phi_s^\top \Phi_s + \rho I)^{-1} \Phi_s^\top \Phi_u,
+# \end{aligned}
 # \tag{10}
 # ```
 #

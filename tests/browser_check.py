@@ -9,7 +9,9 @@ For every HTML page under the build (search and index pages excepted), at a desk
 ``<img>`` has decoded (``naturalWidth > 0``); MathJax has typeset its math (``mjx-container``
 elements exist wherever the page has math) and no raw TeX (``\\(``, ``\\[``, ``\\frac``,
 ``\\tag``) and no unrendered MyST role (``{glue``, ``{eq}``, ``{cite``, ``{numref``) is left in the
-visible text; no display equation is wider than its box unless that box scrolls; every exercise
+visible text; no display equation is cut (wider than its box or the column, scrolling or not, or drawn
+under its number); no image has a file name (or nothing) as its alternative text; no build path (a
+folder of the machine, ``/tmp/…``) is in the text; every exercise
 solution is folded until clicked; every figure of a chapter has a numbered caption and, at 1280 px,
 is shown at (almost) its own size, so that its text stays at 9 pt or more; no output, text or
 table, is wider than the column at 1280 px; no request left the machine.
@@ -27,14 +29,24 @@ from bookkit.pdf import CHROMIUM_ARGS, chromium_path, serve, wait_for_math
 RAW_TEX = ["\\(", "\\[", "\\frac", "\\tag", "\\begin{", "$$"]
 RAW_MYST = ["{glue", "{eq}", "{cite", "{numref", "{ref}", "{doc}"]  # roles that should have been rendered
 WIDTHS = (1280, 400)
-# The display equations wider than their box or the column where neither the box nor its wrapper scrolls.
+# The display equations that do not fit: math reaching past its own box or past the column (whether or not
+# the box scrolls: a scrolled-away fraction is still cut for a reader who does not know to scroll), or an
+# equation number outside the column or drawn over the math.
 CUT_MATH_JS = """() => Array.from(document.querySelectorAll('mjx-container[display="true"]')).filter(m => {
-    const scrolls = e => e && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
-    const math = (m.querySelector('mjx-math') || m).getBoundingClientRect();
-    const column = m.parentElement.getBoundingClientRect();
-    const wide = m.scrollWidth > m.clientWidth + 2 || math.right > column.right + 2 || math.left < column.left - 2;
-    return wide && !scrolls(m) && !scrolls(m.parentElement);
+    const box = m.getBoundingClientRect(), math = (m.querySelector('mjx-math') || m).getBoundingClientRect();
+    const column = (m.closest('div.math') || m.parentElement).getBoundingClientRect();
+    const wide = m.scrollWidth > m.clientWidth + 2 || math.right > Math.min(box.right, column.right) + 2
+        || math.left < Math.max(box.left, column.left) - 2;
+    const eqno = m.closest('div.math') && m.closest('div.math').querySelector('span.eqno');
+    if (!eqno) return wide;
+    const tag = eqno.getBoundingClientRect();
+    const overlaps = tag.left < math.right - 1 && tag.right > math.left + 1 && tag.top < math.bottom - 1
+        && tag.bottom > math.top + 1;
+    return wide || overlaps || tag.right > column.right + 2 || tag.left < column.left - 2;
 }).map(m => (m.getAttribute('aria-label') || m.textContent || '').slice(0, 40))"""
+# Build paths (the machine's folders) in the visible text of a page: they mean nothing to a reader.
+BUILD_PATH_JS = r"""() => ((document.querySelector('main') || document.body).innerText.match(
+    /(?:^|[\s(='"])(\/(?:tmp|home|root|work|Users|private|var\/folders|opt|mnt)\/[^\s)'"]+)/g) || []).map(s => s.trim())"""
 SKIP = {"search.html", "genindex.html", "index.html"}
 MIN_FIGURE_SCALE = 0.95  # figures are drawn at the column's width or less, with 9-10 pt text
 
@@ -71,6 +83,12 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                 }).map(sol => sol.id),
                 cut_math: (""" + CUT_MATH_JS + """)(),
                 // figures drawn by the chapters: shown at what share of their own width, and captioned?
+                // images whose alternative text is a file name (a screen reader reads it out)
+                filename_alts: Array.from(document.querySelectorAll('main img')).filter(i => {
+                    const alt = (i.getAttribute('alt') || '').trim();
+                    return !alt || /\.(png|jpe?g|svg|gif|webp)$/i.test(alt) || alt === i.getAttribute('src');
+                }).map(i => i.getAttribute('src')),
+                build_paths: (""" + BUILD_PATH_JS + """)(),
                 figures: Array.from(document.querySelectorAll('main .cell_output img')).map(i => ({
                     src: i.getAttribute('src'), scale: i.naturalWidth ? i.clientWidth / i.naturalWidth : 0,
                     caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))})),
@@ -87,6 +105,7 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
             reports.append({"page": rel, "width": width, "images": len(info["images"]), "cut_math": info["cut_math"],
                             "solutions": info["solutions"], "open_solutions": info["open_solutions"],
                             "figures": info["figures"], "wide_outputs": info["wide_outputs"],
+                            "filename_alts": info["filename_alts"], "build_paths": sorted(set(info["build_paths"])),
                             "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
                             "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
                             "raw_tex": raw, "outside_requests": sorted(set(outside)),
@@ -107,8 +126,12 @@ def problems(reports: list[dict]) -> list[str]:
         if r["open_solutions"]:
             out.append(f"{r['page']} at {r['width']} px: solutions shown before a click: {r['open_solutions'][:3]}")
         if r["cut_math"]:
-            out.append(f"{r['page']} at {r['width']} px: display equations wider than their box, not scrolling: "
-                       f"{r['cut_math'][:3]}")
+            out.append(f"{r['page']} at {r['width']} px: display equations cut (wider than their box or the column, "
+                       f"or under their number): {r['cut_math'][:3]}")
+        if r["filename_alts"]:
+            out.append(f"{r['page']}: images whose alternative text is a file name or empty: {r['filename_alts'][:3]}")
+        if r["build_paths"]:
+            out.append(f"{r['page']} at {r['width']} px: build paths in the text: {r['build_paths'][:3]}")
         if r["width"] == max(WIDTHS):  # at a desktop width nothing is shrunk or scrolls sideways
             shrunk = [f["src"] for f in r["figures"] if f["scale"] < MIN_FIGURE_SCALE]
             if shrunk:

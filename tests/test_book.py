@@ -192,3 +192,29 @@ def test_downloaded_notebooks_render_in_plain_jupyter(smoke_book, kind):
             assert "**Solution.**" in rendered or "Exercise:" not in rendered
         else:
             assert "**Solution.**" not in rendered
+
+
+PAGE = "<!doctype html><html><body><main>{}</main></body></html>"
+FITS = ('<div class="math" style="display:flex;flex-direction:row-reverse;width:600px"><span class="eqno">(4)</span>'
+        '<mjx-container jax="CHTML" display="true" style="display:block;flex-grow:1;overflow-x:auto">'
+        '<mjx-math style="display:inline-block;width:{}px">x</mjx-math></mjx-container></div>')
+
+
+@pytest.mark.parametrize("body, expected", [
+    (FITS.replace("{}", "900"), "display equations cut"),  # scrolls inside its box, and is still cut
+    ('<img src="a.png" alt="_images/0a1b2c.png">', "alternative text is a file name"),
+    ('<p>data roots searched: /tmp/pytest-of-ci/data</p>', "build paths in the text"),
+])
+def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_and_a_build_path(tmp_path, body, expected):
+    from PIL import Image
+
+    from tests.browser_check import check, chromium_path, problems
+
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    (tmp_path / "bad.html").write_text(PAGE.format(body))
+    (tmp_path / "good.html").write_text(PAGE.format(FITS.replace("{}", "200") + '<img src="a.png" alt="A bird.">'))
+    found = problems(check(tmp_path))
+    assert any(p.startswith("bad.html") and expected in p for p in found), found
+    assert not any(p.startswith("good.html") for p in found), found

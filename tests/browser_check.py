@@ -13,7 +13,8 @@ visible text; no display equation is cut (wider than its box or the column, scro
 under its number); no image has a file name (or nothing) as its alternative text; no build path (a
 folder of the machine, ``/tmp/…``) is in the text; every exercise
 solution is folded until clicked; every figure of a chapter has a numbered caption and, at 1280 px,
-is shown at (almost) its own size, so that its text stays at 9 pt or more; no output, text or
+is shown at (almost) its own size, so that its text stays at 9 pt or more, with two image pixels per
+screen pixel (or as SVG); no output, text or
 table, is wider than the column at 1280 px; no request left the machine.
 """
 
@@ -49,6 +50,7 @@ BUILD_PATH_JS = r"""() => ((document.querySelector('main') || document.body).inn
     /(?:^|[\s(='"])(\/(?:tmp|home|root|work|Users|private|var\/folders|opt|mnt)\/[^\s)'"]+)/g) || []).map(s => s.trim())"""
 SKIP = {"search.html", "genindex.html", "index.html"}
 MIN_FIGURE_SCALE = 0.95  # figures are drawn at the column's width or less, with 9-10 pt text
+MIN_DENSITY = 1.9  # figures are PNGs at twice their size in pixels (or SVG), sharp on a high-density screen
 
 
 def pages(html_dir: Path) -> list[Path]:
@@ -90,7 +92,9 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                 }).map(i => i.getAttribute('src')),
                 build_paths: (""" + BUILD_PATH_JS + """)(),
                 figures: Array.from(document.querySelectorAll('main .cell_output img')).map(i => ({
-                    src: i.getAttribute('src'), scale: i.naturalWidth ? i.clientWidth / i.naturalWidth : 0,
+                    // shown at what share of the size it was drawn at (a high-density PNG says it in its style)
+                    src: i.getAttribute('src'), scale: i.naturalWidth ? i.clientWidth / (parseFloat(i.style.width) || i.naturalWidth) : 0,
+                    density: i.clientWidth ? i.naturalWidth / i.clientWidth : 0, svg: /\.svg$/i.test(i.getAttribute('src') || ''),
                     caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))})),
                 // outputs (text and tables) wider than the column, which a reader must scroll sideways
                 wide_outputs: Array.from(document.querySelectorAll('main .cell_output pre, main .cell_output table'))
@@ -133,6 +137,10 @@ def problems(reports: list[dict]) -> list[str]:
         if r["build_paths"]:
             out.append(f"{r['page']} at {r['width']} px: build paths in the text: {r['build_paths'][:3]}")
         if r["width"] == max(WIDTHS):  # at a desktop width nothing is shrunk or scrolls sideways
+            blurry = [f["src"] for f in r["figures"] if not f["svg"] and f["density"] < MIN_DENSITY]
+            if blurry:
+                out.append(f"{r['page']} at {r['width']} px: figures with fewer than {MIN_DENSITY} image pixels per "
+                           f"screen pixel (blurry on a high-density screen): {blurry[:3]}")
             shrunk = [f["src"] for f in r["figures"] if f["scale"] < MIN_FIGURE_SCALE]
             if shrunk:
                 out.append(f"{r['page']} at {r['width']} px: figures shrunk below {MIN_FIGURE_SCALE:.0%} of their size "

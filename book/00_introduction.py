@@ -28,22 +28,20 @@
 # :class: tip
 #
 # **You will be able to** say what zero-shot and generalised zero-shot learning ask of a model, what
-# SGMA adds to a plain compatibility model, where each of its equations lives in the code and the
+# SGMA adds to a plain {term}`compatibility <Compatibility>` model, where each of its equations lives in the code and the
 # tests, and how to run any chapter yourself.
 #
 # **You need** for the whole book: Python and NumPy; PyTorch at the level of a module, a loss and an
 # optimiser step; a first course in machine learning (softmax classification, convolutional
 # networks, train and test sets). Teachers: the {doc}`course guide </book/course_guide>` plans three sessions.
 #
-# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
-# `cpu` profile ({glue:text}`run_time_machine`); the whole book, chapter by chapter, is in the
-# course guide.
+# **Run time**: {glue:text}`run_time_here`; the course guide lists every chapter on every profile.
 # ```
 #
 # ## Zero-shot learning in one paragraph
 #
-# A classifier normally recognises only the classes it was trained on. In **zero-shot learning** (ZSL)
-# the test images belong to *unseen* classes, of which the model has seen no image; what it has is a
+# A classifier normally recognises only the classes it was trained on. In **zero-shot learning** ({term}`ZSL`)
+# the test images belong to *{term}`unseen <Seen and unseen classes>`* classes, of which the model has seen no image; what it has is a
 # description of every class — a vector of attributes such as *has head colour red* or *has forked
 # tail*, collected in a matrix $\Phi \in \mathbb{R}^{K \times (S+U)}$ with one column $\phi(y)$ per
 # class ($S$ seen, $U$ unseen). A model that scores how *compatible* an image is with a description,
@@ -53,19 +51,43 @@
 # ```
 #
 # can score an unseen class as easily as a seen one: it only needs that class's column of $\Phi$.
-# In **generalised** zero-shot learning (GZSL) the test set mixes seen and unseen classes and the
+# In **generalised** zero-shot learning ({term}`GZSL`) the test set mixes seen and unseen classes and the
 # model must choose among all of them.
 #
 # ## What SGMA adds
 #
 # Fine-grained classes (200 bird species in CUB) differ in small parts: a head colour, a bill shape.
 # Pooling a whole image into one vector $\theta(x)$ dilutes those parts. SGMA learns, with only class
-# labels and class semantics for supervision, **where to look**: a multi-attention subnet produces
-# two attention maps, a cropping subnet cuts and zooms the two attended parts, and a joint
+# labels and {term}`class semantics <Class semantics>` for supervision, **where to look**: a multi-attention subnet produces
+# two {term}`attention maps <Attention map>`, a cropping subnet cuts and zooms the two attended parts, and a joint
 # feature-learning subnet scores the whole image and both parts against $\Phi$. Four losses train it:
 # compactness and diversity of the attention maps, an embedding softmax over seen classes and a
-# class-centre triplet loss.
+# {term}`class-centre triplet loss <Class-centre triplet loss (CCT)>`.
 #
+# ## What this book reproduces
+#
+# **The paper's claims** are its numbers on three real benchmarks, with ImageNet VGG19 at 448 × 448
+# pixels on GPUs. **This book** implements every equation, tests it, and runs it on *synthetic birds*
+# that ship with the project, on two CPU cores: its numbers say how the method behaves as implemented,
+# beside controls, and are never the paper's numbers. The two kinds never share a table.
+
+# %% tags=["hide-input"]
+from bookkit import summary
+from bookkit.display import markdown_table, show_markdown
+
+show_markdown("**The paper's claims** (published; proposed split, per-class top-1, %; not run here)\n\n"
+              + markdown_table(["dataset", "ZSL T1", "GZSL u", "GZSL s", "GZSL H"], summary.paper_rows()))
+measured = summary.measured_rows("cpu")
+show_markdown("**What this book measured** (synthetic birds, `cpu` profile, test classes, mean ± sd over seeds, %; "
+              "not comparable with the table above)\n\n"
+              + (markdown_table(["model", "record", "seeds", "ZSL T1", "GZSL H"], measured) if measured else
+                 "No record yet: `make looking` and `make real-start` make them."))
+show_markdown("**What could not be run here**\n\n"
+              + markdown_table(["what the paper used", "why not here", "how a reader runs it"], summary.NOT_RUN))
+show_markdown("**The main findings**, each from its record:\n\n"
+              + "\n".join(f"- {line}" for line in summary.findings("cpu")))
+
+# %% [markdown]
 # ## Map of the book
 #
 # | chapter | what it shows |
@@ -149,7 +171,7 @@
 # - **Data**, one reader per format, images and the decode cache: `sgma_core/data/`, `data_prep/synthetic.py`,
 #   `data_prep/fetch.py`. Tested by `tests/test_data_real.py`, `tests/test_data_cub_layout.py`,
 #   `tests/test_data_awa2_flo.py`, `tests/test_cache.py`, `tests/test_fetch.py`.
-# - **The engine**: one training step, the loop of epochs (`fit`), the run store, several GPUs:
+# - **The engine**: one training step, the loop of epochs (`fit`), the {term}`run store <Run store>`, several GPUs:
 #   `sgma_core/engine/step.py`, `sgma_core/engine/loop.py`, `sgma_core/engine/runs.py`,
 #   `sgma_core/engine/distributed.py`. Tested by `tests/test_training.py`, `tests/test_run_store.py`,
 #   `tests/test_distributed.py`.
@@ -167,7 +189,7 @@
 #   the PDF `bookkit/pdf.py`. Tested by `tests/test_book.py`, `tests/test_run_times.py`,
 #   `tests/test_notebooks.py`, `tests/test_figures.py`.
 #
-# Chapters read their settings from one **profile** — `smoke` (seconds, used by the tests), `cpu`
+# Chapters read their settings from one **{term}`profile <Profile>`** — `smoke` (seconds, used by the tests), `cpu`
 # (minutes on a laptop, the default book) or `paper` (the paper's settings, on a GPU) — and each
 # training chapter says which profile produced its numbers.
 #

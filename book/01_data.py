@@ -26,14 +26,13 @@
 #
 # **You will be able to**
 # - state the proposed split {cite}`xian2017zsl`: which images train, which test ZSL, which test GZSL;
-# - compute per-class top-1 accuracy and the harmonic mean $H$, and say why neither is per-image;
+# - compute {term}`per-class top-1 accuracy <Per-class top-1 accuracy>` and the {term}`harmonic mean <Harmonic mean H>` $H$, and say why neither is per-image;
 # - read the xlsa17 split files and check them against the dataset's own image list;
 # - describe the synthetic birds and why zero-shot transfer is possible on them.
 #
 # **You need** the idea of a train/test split and of a classifier's accuracy; NumPy indexing.
 #
-# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
-# `cpu` profile ({glue:text}`run_time_machine`).
+# **Run time**: {glue:text}`run_time_here`; the course guide lists every chapter on every profile.
 # ```
 
 # %% tags=["parameters"]
@@ -57,7 +56,7 @@ glue_run_times("01_data")
 #
 # Xian et al. (*Zero-shot learning — the good, the bad and the ugly* {cite}`xian2017zsl,xian2019zsl`) showed that the class
 # splits used before them let unseen classes leak into ImageNet pretraining, and published the
-# **proposed split** (the `xlsa17` files) that everyone has used since, SGMA included. For each
+# **{term}`proposed split <Proposed split>`** (the `xlsa17` files) that everyone has used since, SGMA included. For each
 # dataset a file `att_splits.mat` holds the class semantics `att` ($\Phi$, one L2-normalised column
 # per class) and three disjoint sets of 1-based image indices:
 #
@@ -237,7 +236,7 @@ if ds.attribute_names is not None:
 # probes that know nothing of attention check it. Both turn colour histograms (8 bins per channel,
 # 512 in all, square-rooted) into the class attributes with a ridge regression and rank the unseen
 # classes by the cosine between the predicted and each class's attribute vector, its penalty chosen
-# on validation classes: the **global** probe sees one histogram of the whole image, what *which*
+# on {term}`validation classes <Validation classes>`: the **global** probe sees one histogram of the whole image, what *which*
 # colours are present says; the **windows** probe sees the histograms of small windows (an eighth of
 # the image side) at the ground-truth parts that tell the classes apart, side by side, what looking at
 # the right places says.

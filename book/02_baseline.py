@@ -37,9 +37,7 @@
 # **You need** the protocol and the metric of {doc}`01_data`; matrix products; what a softmax and a
 # gradient step are.
 #
-# **Run time** (from an empty runs folder; later runs reuse stored training):
-# {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the `cpu` profile
-# ({glue:text}`run_time_machine`).
+# **Run time**: {glue:text}`run_time_here`; the course guide lists every chapter on every profile.
 # ```
 
 # %% tags=["parameters"]
@@ -58,17 +56,23 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from bookkit import studies
+from bookkit.agreement import agreement_sentence
 from bookkit.display import glue, markdown_table, open_training_chapter, show_markdown
 from bookkit.figures import subplots
 from sgma_core.experiment import prepare_data, pretrained_backbone, summarize, train_baseline
+from sgma_core.paths import repo_root
+from sgma_core.profiles import config_dict
+from sgma_core.records import read_record
 
-chapter_t0 = time.perf_counter()
+LOOKING = repo_root() / "results" / "looking-cpu.json"  # chapter 06's record (the cpu profile's controls)
+
 experiment, device = open_training_chapter("02_baseline", profile, dataset, seeds, overrides)
 config = experiment.config  # the settings every seed shares
 
 # %% [markdown]
 # This page was produced on the **{glue:text}`dataset_name`** with the **{glue:text}`profile`** profile on **{glue:text}`device`**
-# (started {glue:text}`started`, {glue:text}`chapter_minutes` minutes to execute).
+# (started {glue:text}`started`).
 #
 # (sec-baseline)=
 # ## The model
@@ -182,7 +186,6 @@ print(f"x {tuple(x.shape)}, y {tuple(y.shape)}; L_CLS on this batch, step by ste
 
 # %%
 results, histories = [], {}
-t0 = time.perf_counter()
 for cfg in experiment.configs():
     seed = cfg.seed
     _, pretraining = pretrained_backbone(prepared, cfg, runs_dir, progress=progress)
@@ -192,8 +195,6 @@ for cfg in experiment.configs():
     model, history = train_baseline(prepared, cfg, runs_dir, progress=progress)
     histories[seed] = history
     results.append({"seed": seed, **{k: history[-1][k] for k in ("T1", "u", "s", "H")}})
-train_minutes = (time.perf_counter() - t0) / 60
-print(f"{len(experiment.seeds)} seed(s) in {train_minutes:.1f} min (less if stored runs were reused)")
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-baseline-curves", "caption": "Baseline training, one line per seed: the training loss of eq. (7) per epoch (left), and ZSL T1 (middle) and GZSL H (right) on the test sets wherever they were evaluated; the dashed line is chance."}}
 fig, axes = subplots(1, 3, height=2.6)
@@ -228,6 +229,10 @@ for k in ("T1", "u", "s", "H"):
     glue(f"baseline_{k}", 100 * stats[k][0], display=False)
     glue(f"baseline_{k}_std", 100 * stats[k][1], display=False)
 glue("n_seeds", len(results), display=False)
+glue("looking_answer", studies.looking_answer(read_record(LOOKING)) if LOOKING.is_file() else
+     "its record is not made yet (`make looking`).", display=False)
+glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset.fingerprint(), results,
+                                             config.profile, model="baseline"), display=False)
 gap = 100 * (stats["s"][0] - stats["u"][0])
 glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often than unseen ones once both "
      "compete, the bias towards seen classes that GZSL exposes" if gap > 0 else
@@ -239,7 +244,7 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 # {glue:text}`n_unseen` unseen classes, where guessing would give {glue:text}`chance_t1:.1f`%. In
 # GZSL it finds u = {glue:text}`baseline_u:.1f`%, s = {glue:text}`baseline_s:.1f`% and
 # H = {glue:text}`baseline_H:.1f`%; {glue:text}`gzsl_gap`. All accuracies are per-class means of the
-# last epoch.
+# last epoch. {glue:text}`records_agreement`
 #
 # The attention model of the following chapters keeps this backbone, loss and evaluation, and adds
 # two attended parts, each cut out, zoomed and seen by a backbone of its own. The difference between
@@ -247,10 +252,10 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 # see more pixels. Only controls that keep that capacity and change where the squares go (at the
 # image centre, at random places, at the annotated parts, or the whole image three times) can tell
 # the two apart; without them the difference is not evidence that looking is what helps.
-# {doc}`06_where_to_look` runs those controls, with five paired seeds, and answers the question there.
+# {doc}`06_where_to_look` runs those controls, with five paired seeds, and answers the question there:
+# {glue:text}`looking_answer`
 
 # %% tags=["remove-cell"]
-glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", display=False)
 
 # %% [markdown]
 # ## Exercises

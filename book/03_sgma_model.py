@@ -34,8 +34,7 @@
 #
 # **You need** {doc}`02_baseline`; convolutional feature maps; k-means; the sigmoid and its derivative.
 #
-# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
-# `cpu` profile ({glue:text}`run_time_machine`).
+# **Run time**: {glue:text}`run_time_here`; the course guide lists every chapter on every profile.
 # ```
 
 # %% tags=["parameters"]
@@ -68,7 +67,7 @@ images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 # (sec-attention)=
 # ## 1. Multi-attention subnet
 #
-# The subnet follows MA-CNN's channel grouping {cite}`zheng2017macnn`, and the cropping after it
+# The subnet follows MA-CNN's {term}`channel grouping <Channel grouping>` {cite}`zheng2017macnn`, and the cropping after it
 # RA-CNN's attention crop {cite}`fu2017racnn`. A backbone turns the image into feature maps $f(x) \in \mathbb{R}^{C \times H \times W}$. Global
 # average pooling summarises each channel,
 #
@@ -360,7 +359,7 @@ print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_
 # ## 5. Inference
 #
 # Three decision rules. **compat**: the largest fused score $s_y$. **cct**: the embedding against
-# class prototypes, $\langle \hat\phi(x), P_{:,y} \rangle$, where a seen prototype is the mean embedding of
+# class {term}`prototypes <Prototype>`, $\langle \hat\phi(x), P_{:,y} \rangle$, where a seen prototype is the mean embedding of
 # the class's training images. Unseen classes have no images; SGMA writes their semantics as a
 # combination of the seen classes' by ridge regression,
 #

@@ -32,8 +32,7 @@
 #
 # **You need** {doc}`02_baseline` and {doc}`03_sgma_model`.
 #
-# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
-# `cpu` profile ({glue:text}`run_time_machine`).
+# **Run time**: {glue:text}`run_time_here`; the course guide lists every chapter on every profile.
 # ```
 
 # %% tags=["parameters"]
@@ -52,6 +51,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from bookkit import studies
+from bookkit.agreement import agreement_sentence
 from bookkit.display import glue, markdown_table, open_training_chapter, show_markdown
 from bookkit.figures import subplots
 from sgma_core.data.images import normalize
@@ -60,9 +61,10 @@ from sgma_core.experiment import (boxes_at_input_size, build_sgma, initialise_gr
                                   snapshot_points, snapshot_rows, summarize, train_baseline, train_sgma)
 from sgma_core.localization import (box_centres, hit_rates, image_centres, peak_concentration, preferred_parts,
                                    random_points)
-from sgma_core.profiles import with_settings
+from sgma_core.paths import repo_root
+from sgma_core.profiles import config_dict, with_settings
+from sgma_core.records import read_record
 
-chapter_t0 = time.perf_counter()
 experiment, device = open_training_chapter("04_sgma_training", profile, dataset, seeds, overrides)
 config = experiment.config  # the settings every seed shares; its seed is the first one
 glue("attention_training", repr(config.attention_training), display=False)
@@ -72,7 +74,7 @@ glue("sizes", f"{config.image_size} × {config.image_size} into the attention su
 
 # %% [markdown]
 # This page was produced on the **{glue:text}`dataset_name`** with the **{glue:text}`profile`** profile on **{glue:text}`device`**
-# (started {glue:text}`started`, {glue:text}`chapter_minutes` minutes to execute), with
+# (started {glue:text}`started`), with
 # images of {glue:text}`sizes`.
 
 # %%
@@ -161,7 +163,6 @@ for step in range(3):
 # %%
 test_images = snapshot_images(prepared)  # every test image, unseen classes first: the first 4 are `show`
 results, histories, test_scores, snapshots = [], {}, {}, None
-t0 = time.perf_counter()
 for cfg in experiment.configs():
     seed = cfg.seed
     model, history, info = train_sgma(prepared, cfg, runs_dir, progress=progress,
@@ -172,7 +173,6 @@ for cfg in experiment.configs():
     # GZSL scores of the three rules, for calibration: those of the last epoch's evaluation, or (a stored run) computed
     test_scores[seed] = info["test_scores"] or sgma_rule_scores(model, prepared, cfg)
     results.append({"seed": seed, **{k: v for k, v in history[-1].items() if k.split("_")[-1] in ("T1", "u", "s", "H")}})
-print(f"{len(experiment.seeds)} seed(s) in {(time.perf_counter() - t0) / 60:.1f} min (less if stored runs were reused)")
 baseline = []
 for cfg in experiment.configs():
     _, bh = train_baseline(prepared, cfg, runs_dir, progress=progress)
@@ -226,6 +226,11 @@ glue("results_caveat", "They measure whether the method works as implemented (SG
      "from the paper's (the table in the last chapter), so may the numbers.", display=False)
 diff = 100 * (rows[1][1]["T1"][0] - rows[0][1]["T1"][0])
 glue("t1_diff", f"{abs(diff):.1f} points {'above' if diff >= 0 else 'below'}", display=False)
+looking = repo_root() / "results" / "looking-cpu.json"
+glue("looking_mechanism", studies.looking_mechanism(read_record(looking)) if looking.is_file() else
+     "(its record is not made yet: `make looking`).", display=False)
+glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset.fingerprint(), results,
+                                             config.profile), display=False)
 
 # %% [markdown]
 # Over {glue:text}`n_seeds` seed(s), SGMA's compatibility rule reaches a ZSL T1 of
@@ -233,7 +238,7 @@ glue("t1_diff", f"{abs(diff):.1f} points {'above' if diff >= 0 else 'below'}", d
 # {glue:text}`base_T1:.1f`% (chance: {glue:text}`chance_t1:.1f`%), and a GZSL H of
 # {glue:text}`sgma_compat_H:.1f`% against the baseline's {glue:text}`base_H:.1f`%. The `cct` rule
 # gives T1 {glue:text}`sgma_cct_T1:.1f`% and the combined rule {glue:text}`sgma_combined_T1:.1f`%.
-# All numbers are per-class accuracies at the last epoch, with no calibration of seen-class scores.
+# All numbers are per-class accuracies at the last epoch, with no calibration of seen-class scores. {glue:text}`records_agreement`
 #
 # The `cct` rule in GZSL compares an image's embedding with seen prototypes (mean embeddings of
 # training images) and unseen prototypes (ridge combinations of them, eq. {eq}`eq-ridge`). Scored by
@@ -307,7 +312,7 @@ glue("combined_sentence", f"The compatibility scores spread {ratio:.1f} times as
 #
 # ## Calibrated stacking, a separate result
 #
-# Calibrated stacking {cite}`chao2016calibrated` subtracts a constant $\gamma$ from every seen-class score
+# {term}`Calibrated stacking` {cite}`chao2016calibrated` subtracts a constant $\gamma$ from every seen-class score
 # before the GZSL argmax. It is not part of SGMA and its numbers go *beside* the plain ones above,
 # never in their place. $\gamma$ must not be chosen on test classes: the xlsa17 files split the seen
 # classes into training and validation classes (`train_loc` / `val_loc`), so a second model is trained
@@ -480,7 +485,8 @@ if ds.part_locs is not None and snapshots:
 # to 1 its values come), its slope is close to zero and the losses can hardly move the maps.
 #
 # The rows above use attention_training = {glue:text}`attention_training`; {doc}`06_where_to_look`
-# trains the alternatives with five paired seeds. Why does that setting matter? With the default centre rule
+# trains the alternatives with five paired seeds, and finds, for the cpu profile's configuration:
+# {glue:text}`looking_mechanism` Why does that setting matter? With the default centre rule
 # the square is placed at the map's argmax, which has no gradient, so the classification and triplet
 # losses never reach the attention subnet; only compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, train
 # it, and both are satisfied by any two compact, separate blobs, wherever they are. One backward
@@ -584,7 +590,6 @@ for norm, snaps in norm_snapshots.items():
 # exactly as the channel grouping initialised it.
 
 # %% tags=["remove-cell"]
-glue("chapter_minutes", f"{(time.perf_counter() - chapter_t0) / 60:.1f}", display=False)
 
 # %% [markdown]
 # ## Exercises

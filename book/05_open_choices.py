@@ -36,8 +36,7 @@
 #
 # **You need** {doc}`04_sgma_training`; mean, standard deviation and standard error.
 #
-# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
-# `cpu` profile ({glue:text}`run_time_machine`).
+# **Run time**: {glue:text}`run_time_here`; the course guide lists every chapter on every profile.
 # ```
 #
 # **The protocol.** The seen classes are divided into training and validation classes (the
@@ -85,10 +84,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bookkit import studies
-from bookkit.display import glue, markdown_table, record_data_note, show_markdown
+from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
 from sgma_core.paths import repo_root
+from sgma_core.records import config_drift
 from sgma_core.studies.ablate import SELECTION, read_record
 
 glue_run_times("05_open_choices")
@@ -97,9 +97,9 @@ path = repo_root() / "results" / "ablations-cpu.json" if record_path is None els
 record = read_record(path) if path.is_file() else None
 if record is None:
     print(f"No record at {path}: run `make ablations` (about an hour on two cores) to make it.")
-    for name in ("provenance", "validation_split", "record_data_note", "noise_sentence", "book_val_sentence",
-                 "test_sentence"):
-        glue(name, "no record yet" if name != "record_data_note" else "", display=False)
+    for name in ("provenance", "validation_split", "record_data_note", "record_config_note", "noise_sentence",
+                 "book_val_sentence", "test_sentence"):
+        glue(name, "no record yet" if name not in ("record_data_note", "record_config_note") else "", display=False)
 else:
     assert record["selection_metric"] == SELECTION, "the record was chosen with another selection metric"
     prov, val = record["provenance"], record["validation"]
@@ -111,6 +111,10 @@ else:
          f"{val['classes_unseen']} validation classes", display=False)
     glue("record_data_note", record_data_note(record, data_root, "make ablations remakes it (its runs are reused "
                                               "where the data is the same)."), display=False)
+    glue("record_config_note", record_config_note(
+        config_drift({**prov["config"], **record["chosen"]}, prov["profile"]), prov["profile"],
+        "book's configuration (the starting settings with the choices below)",
+        "make ablations remakes the record with today's settings."), display=False)
     noise = studies.metric_noise(record)
     steadier = "T1" if noise["se_T1"] < noise["se_H"] else "uncalibrated H"
     glue("noise_sentence", f"Over the one-factor comparisons below, the median standard error of a paired "
@@ -123,7 +127,7 @@ else:
 
 # %% [markdown]
 # The record below was made with {glue:text}`provenance`. Its validation models see
-# {glue:text}`validation_split`. {glue:text}`record_data_note`
+# {glue:text}`validation_split`. {glue:text}`record_data_note` {glue:text}`record_config_note`
 #
 # **How noisy are the two metrics?** {glue:text}`noise_sentence`
 #
@@ -201,8 +205,11 @@ if record is not None and record["scoring"]:
 # %% tags=["hide-input"]
 if record is not None:
     glue("paper_rho", f"ρ = {record['paper_reading_as_run']['ridge_lambda']:g}", display=False)
-    show_markdown(markdown_table(["rule", "metric", "book's configuration (%)", "paper's reading (%)",
-                                  "paired difference (points)", "verdict"], studies.test_rows(record)))
+    show_markdown("**Synthetic birds, test classes, this book's runs** (the paper's reading as run here, not the "
+                  "paper's published numbers)\n\n"
+                  + markdown_table(["rule", "metric", "book's configuration, synthetic (%)",
+                                    "paper's reading run here, synthetic (%)", "paired difference (points)",
+                                    "verdict"], studies.test_rows(record)))
     rows = studies.test_rows(record)
     glue("test_sentence", f"On the synthetic birds' test classes the book's configuration minus the paper's "
          f"reading is {rows[0][4]} points of T1 ({rows[0][5]}) and {rows[3][4]} points of H ({rows[3][5]}) with the "

@@ -37,8 +37,7 @@
 #
 # **You need** {doc}`03_sgma_model` (eq. (11)) and {doc}`04_sgma_training` (hit rates).
 #
-# **Run time**: {glue:text}`run_time_smoke` on the `smoke` profile, {glue:text}`run_time_cpu` on the
-# `cpu` profile ({glue:text}`run_time_machine`); it depends on how many CUB images the data root holds.
+# **Run time**: {glue:text}`run_time_here`; the course guide lists every chapter on every profile; it depends on how many CUB images the data root holds.
 # ```
 
 # %% tags=["parameters"]
@@ -63,7 +62,7 @@ from sgma_core import data as zsl_data
 from sgma_core.attention import channel_grouping
 from sgma_core.backbones import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_STD, LITE0_SHA256,
                                  efficientnet_lite0, efficientnet_lite0_classifier, lite0_weights_path)
-from bookkit.display import glue, markdown_table, record_data_note, show_markdown
+from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.run_times import glue_run_times
 from sgma_core.data.images import load_images
 from sgma_core.experiment.real_birds import feature_maps, group_maps, present_rows
@@ -334,6 +333,7 @@ else:
 # on the test images before and after its training. This page renders that record.
 
 # %% tags=["hide-input"]
+from sgma_core.records import config_drift
 from sgma_core.studies.real_start import default_path, read_record
 
 record_file = default_path("cpu") if real_start_record is None else Path(real_start_record)
@@ -343,6 +343,7 @@ if start is None:
     glue("start_sentence", "No record yet.", display=False)
     glue("start_provenance", "no record yet", display=False)
     glue("start_data_note", "", display=False)
+    glue("start_config_note", "", display=False)
 else:
     def mean_std(values):
         return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
@@ -372,11 +373,16 @@ else:
          + ", ".join(f"{m:.1f} min per seed with `{name}`" for name, m in per.items())
          + " (baseline and SGMA epochs, backbone pretraining and evaluation aside)", display=False)
     glue("start_data_note", record_data_note(start, data_root, "make real-start remakes it."), display=False)
+    drift = {k: v for name, cfg in prov["config"].items()
+             for k, v in config_drift(cfg, cfg["profile"], {"backbone": name}).items()}
+    glue("start_config_note", record_config_note(drift, start["profile"], "configuration (backbone aside)",
+                                                 "make real-start remakes the record with today's settings."),
+         display=False)
     glue("start_sentence", "SGMA's compat rule minus the baseline's ZSL T1, mean over seeds: " + "; ".join(
         f"{d:+.1f} points with `{name}`" for name, d in diffs.items()) + ".", display=False)
 
 # %% [markdown]
-# {glue:text}`start_sentence` The record was made {glue:text}`start_provenance`. {glue:text}`start_data_note` These are synthetic
+# {glue:text}`start_sentence` The record was made {glue:text}`start_provenance`. {glue:text}`start_data_note` {glue:text}`start_config_note` These are synthetic
 # birds: the numbers say how the starting point changes this implementation's comparison, not
 # anything about the paper's. If the record predates the book's one pixel convention (commit 2b48f3f and
 # earlier), its part locations were scaled to the input as $p \cdot s$ instead of $(p + 0.5)\,s - 0.5$, a

@@ -57,7 +57,8 @@ def show_settings(config, seeds) -> None:
 
 
 
-DATASET_NAMES = {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers"}
+DATASET_NAMES = {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers",
+                 "OWN": "your own dataset (OWN)"}
 
 
 def open_training_chapter(name: str, profile: str, dataset: str, seeds, overrides):
@@ -81,7 +82,7 @@ def open_training_chapter(name: str, profile: str, dataset: str, seeds, override
     glue("dataset_name", DATASET_NAMES.get(config.dataset, config.dataset), display=False)
     glue("device", f"{device.type} ({device_name})", display=False)
     glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
-    glue_run_times(name)
+    glue_run_times(name, profile=config.profile)
     show_settings(config, experiment.seeds)
     return experiment, device
 
@@ -106,3 +107,13 @@ def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
     return (f"This record was made on other data than the {name} under the data root today (data fingerprint "
             f"{made or 'not recorded, as by every record older than the fingerprint'}; today's {today}): its numbers "
             f"describe that data, not this page's. {remedy}")
+
+
+def record_config_note(drift: dict[str, tuple], profile: str, what: str, remedy: str) -> str:
+    """A sentence saying whether ``what`` in a record is today's ``profile`` configuration, from
+    :func:`sgma_core.records.config_drift`; plain text (a glued value)."""
+    if not drift:
+        return f"Its {what} is the {profile} profile's configuration at this commit, setting for setting."
+    changes = "; ".join(f"{k} = {old!r} then, {new!r} now" for k, (old, new) in sorted(drift.items()))
+    return (f"Its {what} differs from the {profile} profile at this commit ({changes}), so its numbers are of "
+            f"that older configuration, not of what the chapters train today. {remedy}")

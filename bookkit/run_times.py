@@ -47,11 +47,16 @@ def run_time_text(name: str, profile: str, record: dict | str | Path = RUN_TIMES
     return format_seconds(entry["seconds"]) if entry else "not measured yet"
 
 
-def glue_run_times(name: str, path: str | Path = RUN_TIMES) -> dict[str, str]:
-    """Glue ``run_time_smoke``, ``run_time_cpu`` and ``run_time_machine`` for a chapter's opening, and
-    ``run_time_<exercise>_<profile>`` for its papermill exercises."""
+def glue_run_times(name: str, path: str | Path = RUN_TIMES, profile: str = "cpu") -> None:
+    """Glue ``run_time_here`` (the chapter's recorded time on ``profile``, the one its page was executed
+    with, and the machine) for its opening, ``run_time_smoke`` and ``run_time_cpu``, and
+    ``run_time_<exercise>_<profile>`` for its papermill exercises (nothing is returned, so a cell that ends
+    with this call shows nothing)."""
     record = read_run_times(path)
     values = {f"run_time_{p}": run_time_text(name, p, record) for p in PROFILES_TIMED}
+    here = run_time_text(name, profile, record) if profile in PROFILES_TIMED else "not measured"
+    values["run_time_here"] = (f"{here} on the `{profile}` profile, from an empty runs folder "
+                               f"({record.get('machine', 'no machine recorded')})")
     for label, (chapter, _) in EXERCISE_RUNS.items():
         if chapter == name:
             key = label.removeprefix("ex-").replace("-", "_")
@@ -59,5 +64,4 @@ def glue_run_times(name: str, path: str | Path = RUN_TIMES) -> dict[str, str]:
     values["run_time_machine"] = record.get("machine", "no machine recorded")
     for key, value in values.items():
         glue(key, value, display=False)
-    return values
 

@@ -158,6 +158,7 @@ CONTROL_TEXT = {
     "attention_heads": "only the attention heads train",
     "learned_centre": "square regressed from the map",
     "no_cct": "β_CCT = 0",
+    "baseline": "the baseline of chapter 02 (no parts, one backbone)",
 }
 PLACEMENT = ("image_centre", "random_places", "whole_image")  # controls that put the squares without looking
 
@@ -197,10 +198,34 @@ def plot_controls(ax, record: dict, metric: str = "T1") -> None:
     ax.set_xlabel(f"test {metric} minus the book's (points, ± 2 SE)")
 
 
+def _placement_clause(record: dict) -> str:
+    """What putting the squares without looking, or at the annotated parts, does to test T1."""
+    paired = record["paired"]
+    t1 = {c: paired[c]["T1"] for c in (*PLACEMENT, "oracle_parts") if paired.get(c, {}).get("T1")}
+    blind = {c: d for c, d in t1.items() if c in ("image_centre", "random_places")}
+    parts = []
+    oracle = t1.get("oracle_parts")
+    if oracle is not None:
+        parts.append(f"squares at the annotated parts {'raise' if verdict(oracle) == 'higher' else 'lower'} test T1 "
+                     f"by {points(oracle).lstrip('+-')} points" if verdict(oracle) != "no difference"
+                     else "even squares at the annotated parts leave test T1 where it is")
+    if blind:
+        lower = [CONTROL_TEXT[c] for c, d in blind.items() if verdict(d) == "lower"]
+        parts.append(f"squares put without looking lose T1 ({'; '.join(lower)})" if lower else
+                     f"squares put without looking ({'; '.join(CONTROL_TEXT[c] for c in blind)}) do no worse than the "
+                     "learned ones (within two standard errors)")
+    for control, what in (("whole_image", "the whole image three times"), ("baseline", "the baseline without parts")):
+        gain = paired.get(control, {}).get("T1")
+        if gain is not None and verdict(gain) != "no difference":
+            parts.append(f"{what} does {'better' if verdict(gain) == 'higher' else 'worse'} by "
+                         f"{points(gain).lstrip('+-')} points")
+    return "; ".join(parts)
+
+
 def looking_answer(record: dict) -> str:
     """The title question answered from the record in one sentence, whichever way it comes out: does SGMA put
-    its squares on the telling parts better than a fixed point, and does recognition drop when they are put
-    without looking?"""
+    its squares on the telling parts better than a fixed point (the part-box score), and what do the squares'
+    places do to recognition (the oracle, the squares put without looking, the whole image)?"""
     book = [r for r in record["rows"] if r["control"] == "book"]
     if not book:
         return "The record holds no run of the book's configuration yet."
@@ -209,8 +234,6 @@ def looking_answer(record: dict) -> str:
     se = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else float("inf")
     fixed = max(record["references"]["image centre"]["part_box"], record["references"]["random points"]["part_box"])
     learns = score - 2 * se > fixed  # above the better fixed reference by more than two standard errors
-    placed = {c: record["paired"][c]["T1"] for c in PLACEMENT if record["paired"].get(c, {}).get("T1")}
-    worse = [c for c, d in placed.items() if verdict(d) == "lower"]
     where = (f"SGMA {'learns' if learns else 'does not learn'} where to look on the synthetic birds (its squares' "
              f"part-box score {100 * score:.0f} % against {100 * fixed:.0f} % for the better of a fixed centre and "
              f"random points)")
@@ -218,9 +241,41 @@ def looking_answer(record: dict) -> str:
         missing = [CONTROL_TEXT.get(c, c) for c in record.get("controls", ()) if c != "book" and c not in record["paired"]]
         where = "So far (the study is in progress" + (f"; no runs yet of: {'; '.join(missing)}" if missing else "") \
             + "): " + where
-    if not placed:
+    clause = _placement_clause(record)
+    if not clause:
         return where + "; whether it matters awaits the controls' runs."
-    matters = (f"and it matters: T1 drops when the squares are put without looking ({', '.join(CONTROL_TEXT[c] for c in worse)})"
-               if worse else "but where they go does not change recognition: every control that puts them without "
-                             "looking is within two standard errors of the book's T1")
-    return f"{where}, {matters}."
+    return f"{where}; {clause}."
+
+
+def looking_mechanism(record: dict) -> str:
+    """Why the learned squares land where they do, from the record: whether they move between seeds, and
+    whether training the attention heads changes anything against a frozen subnet (same seeds)."""
+    book = [r for r in record["rows"] if r["control"] == "book"]
+    if not book:
+        return ""
+    spread = max(float(np.ptp([r["where"][k] for r in book])) for k in ("hits", "telling_hits", "part_box"))
+    out = [("The book's squares land in the same places for every seed: their three scores differ by "
+            f"{100 * spread:.1f} points at most across the {len(book)} seeds") if spread < 0.005 else
+           (f"The book's squares move between seeds: their scores differ by up to {100 * spread:.1f} points across "
+            f"the {len(book)} seeds")]
+    placed = [r["squares"] for r in book if "squares" in r]
+    if placed:
+        most = max(p["distinct_centres"] for p in placed)
+        spread = max(p["map_spread"] for p in placed)
+        text = (f"over the {placed[0]['images']} test images the two squares take {most} distinct pair(s) of places at "
+                f"most (whichever the seed), and the maps' values spread by {spread:.3g} at most")
+        if most == 1:
+            x0, y0, x1, y1 = placed[0]["most_common"]
+            text += (f": the maps are flat, and both squares crop the same place of every image, centred at "
+                     f"({x0:g}, {y0:g}) and ({x1:g}, {y1:g}) of its {placed[0]['image_size']} × "
+                     f"{placed[0]['image_size']} pixels (x, y)")
+        out.append(text)
+    by = {(r["control"], r["seed"]): r for r in record["rows"]}
+    seeds = sorted(s for c, s in by if c == "attention_heads" and ("attention_none", s) in by)
+    if seeds:
+        same = [s for s in seeds if all(abs(by["attention_heads", s][m] - by["attention_none", s][m]) < 1e-9
+                                        for m in ("T1", "H"))]
+        out.append(f"training only the attention heads gives exactly the numbers of the frozen subnet on {len(same)} "
+                   f"of {len(seeds)} seeds" if same else
+                   "training only the attention heads changes the numbers of the frozen subnet on every seed")
+    return "; ".join(out) + "."

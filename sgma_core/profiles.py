@@ -30,7 +30,7 @@ class RunConfig:
     """Every knob of a training run. Defaults are the ``cpu`` profile's."""
 
     profile: str = "cpu"
-    dataset: Literal["SYN", "CUB", "AWA2", "FLO"] = "SYN"  # the names sgma_core.data.load_dataset serves
+    dataset: Literal["SYN", "CUB", "AWA2", "FLO", "OWN"] = "SYN"  # the names sgma_core.data.load_dataset serves; OWN: yours, in CUB's layout
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
     backbone: Literal["small_vgg", "vgg19", "efficientnet_lite0"] = "small_vgg"  # "vgg19" for the paper

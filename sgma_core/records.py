@@ -133,3 +133,21 @@ def writable_output(path: str | Path) -> Path:
         raise ValueError(f"--out {path} cannot be written ({exc.strerror or exc}): give a file in a folder you can "
                          "write to.") from None
     return path
+
+
+def settings_drift(recorded: dict, current: dict) -> dict[str, tuple]:
+    """``{setting: (recorded, current)}`` where two configuration dicts differ in what a run computes (the
+    seed, ``RUNTIME_ONLY`` and settings absent from ``recorded``, which it predates, left out)."""
+    from sgma_core.profiles import RUNTIME_ONLY
+
+    skip = set(RUNTIME_ONLY) | {"seed"}
+    return {k: (recorded[k], current[k]) for k in current
+            if k not in skip and k in recorded and recorded[k] != current[k]}
+
+
+def config_drift(recorded: dict, profile: str, overrides: dict | None = None) -> dict[str, tuple]:
+    """Where a record's configuration (``provenance.config``, or one of its entries) differs from what
+    ``profile`` with ``overrides`` gives today: ``{setting: (recorded, today)}``, empty when they agree."""
+    from sgma_core.profiles import config_dict, make_config
+
+    return settings_drift(recorded, config_dict(make_config(profile, dict(overrides or {}))))

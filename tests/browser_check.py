@@ -28,7 +28,7 @@ from pathlib import Path
 from bookkit.pdf import CHROMIUM_ARGS, chromium_path, serve, wait_for_math
 
 RAW_TEX = ["\\(", "\\[", "\\frac", "\\tag", "\\begin{", "$$"]
-RAW_MYST = ["{glue", "{eq}", "{cite", "{numref", "{ref}", "{doc}"]  # roles that should have been rendered
+RAW_MYST = ["{glue", "{eq}", "{cite", "{numref", "{ref}", "{doc}", "{term}"]  # roles that should have been rendered
 WIDTHS = (1280, 400)
 # The display equations that do not fit: math reaching past its own box or past the column (whether or not
 # the box scrolls: a scrolled-away fraction is still cut for a reader who does not know to scroll), or an

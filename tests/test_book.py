@@ -127,6 +127,11 @@ def test_the_book_prints_to_one_pdf(smoke_book, tmp_path):
     build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(smoke_book), "--builder",
                             "singlehtml", "--quiet"], capture_output=True, text=True)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    page = (smoke_book / "_build" / "singlehtml" / "index.html").read_text()
+    assert all(f"Answers to the session {n} quiz" in page for n in (1, 2, 3))  # the printed book has the answers
+    guide = (smoke_book / "_build" / "html" / "book" / "course_guide.html").read_text()
+    assert "Why is ZSL accuracy averaged per class" in guide and "Answers to the session" not in guide
+    assert "a per-image mean would reward" not in guide  # no answer on the web page
     info = print_book(smoke_book / "_build" / "singlehtml", tmp_path / "book.pdf")
     data = (tmp_path / "book.pdf").read_bytes()
     assert data.startswith(b"%PDF") and info["bytes"] == len(data)
@@ -218,3 +223,12 @@ def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_and_a_build_p
     found = problems(check(tmp_path))
     assert any(p.startswith("bad.html") and expected in p for p in found), found
     assert not any(p.startswith("good.html") for p in found), found
+
+
+def test_every_glossary_term_is_linked_from_a_chapter():
+    glossary = (ROOT / "book" / "glossary.md").read_text()
+    block = glossary.split("```{glossary}", 1)[1].split("\n```", 1)[0]
+    terms = [line.strip() for line in block.splitlines() if line and not line.startswith(" ")]
+    chapters = "\n".join((ROOT / "book" / f"{name}.md").read_text() for name in CHAPTERS)
+    linked = set(re.findall(r"\{term\}`(?:[^`<]*<)?([^`<>]+)>?`", chapters))
+    assert terms and set(terms) <= linked, f"glossary terms no chapter links: {sorted(set(terms) - linked)}"

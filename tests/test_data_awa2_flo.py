@@ -321,7 +321,7 @@ def test_flo_split_that_is_not_zero_shot(flo):
 
 
 def test_unknown_dataset_name(tmp_path):
-    with pytest.raises(DatasetError, match="'SYN', 'CUB', 'AWA2' and 'FLO'"):
+    with pytest.raises(DatasetError, match="'SYN', 'CUB', 'AWA2', 'FLO' and 'OWN'"):
         load_dataset("APY", tmp_path)
 
 

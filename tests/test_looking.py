@@ -25,11 +25,14 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     out = tmp_path / "looking.json"
     record = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, out=out, progress=False)
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(record["rows"]))
-    assert [(r["control"], r["seed"]) for r in record["rows"]] == [(c, s) for c in controls for s in (0, 1)]
+    baselines = [("baseline", 0), ("baseline", 1)]  # the model without parts, paired on the same seeds
+    assert [(r["control"], r["seed"]) for r in record["rows"]] == [(c, s) for c in controls for s in (0, 1)] + baselines
+    assert all("where" not in r and 0 <= r["H_calibrated"] <= 1 for r in record["rows"] if r["control"] == "baseline")
     centre = [r for r in record["rows"] if r["control"] == "image_centre"]
     assert all(r["where"] == centre[0]["where"] for r in centre)  # the squares never move: same scores every seed
     assert record["references"]["image centre"]["part_box"] <= 0.5
-    assert set(record["paired"]) == {"image_centre", "whole_image", "oracle_parts"} and record["provenance"]["complete"]
+    assert set(record["paired"]) == {"image_centre", "whole_image", "oracle_parts", "baseline"}
+    assert record["provenance"]["complete"] and "where_part_box" not in record["paired"]["baseline"]
     oracle = [r for r in record["rows"] if r["control"] == "oracle_parts"]
     assert all(r["where"]["telling_hits"] > 0.9 for r in oracle)  # its squares are on the telling parts
     for d in record["paired"]["whole_image"].values():
@@ -41,7 +44,7 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     before = sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir())
     partial = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", {**controls, "no_cct": {"beta_cct": 0.0}},
                           progress=False, stored_only=True)
-    assert [(r["control"], r["seed"]) for r in partial["rows"]] == [(c, s) for c in controls for s in (0, 1)]
+    assert [(r["control"], r["seed"]) for r in partial["rows"]] == [(c, s) for c in controls for s in (0, 1)] + baselines
     assert not partial["provenance"]["complete"] and "no_cct" not in partial["paired"]
     assert sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir()) == before
 
@@ -50,11 +53,11 @@ def test_the_committed_record_has_five_paired_seeds_for_every_control_or_says_it
     from sgma_core.paths import repo_root
     from sgma_core.profiles import make_config
     from sgma_core.records import read_record
-    from sgma_core.studies.looking import CONTROLS
+    from sgma_core.studies.looking import BASELINE, CONTROLS
 
     record = read_record(repo_root() / "results" / "looking-cpu.json", ("controls", "rows", "paired", "provenance"))
     assert set(record["controls"]) == set(CONTROLS) and record["seeds"] == [0, 1, 2, 3, 4]
-    done = {c: sorted(r["seed"] for r in record["rows"] if r["control"] == c) for c in CONTROLS}
+    done = {c: sorted(r["seed"] for r in record["rows"] if r["control"] == c) for c in [*CONTROLS, BASELINE]}
     # complete: every control with its five seeds; in progress (make looking resumes it): it says so
     assert record["provenance"]["complete"] == all(seeds == [0, 1, 2, 3, 4] for seeds in done.values())
     assert done["book"] == [0, 1, 2, 3, 4]

@@ -29,9 +29,10 @@ __all__ = ["DATASETS", "DatasetError", "LOC_KEYS", "Xlsa17Images", "Xlsa17Splits
 
 
 def load_dataset(name: str = "SYN", data_root: str | Path | None = None, **kwargs) -> ZSLDataset:
-    """A dataset by name from the data root: ``SYN`` (synthetic birds), ``CUB``, ``AWA2`` or ``FLO``.
+    """A dataset by name from the data root: ``SYN`` (synthetic birds), ``CUB``, ``AWA2``, ``FLO``, or ``OWN``
+    (a dataset of your own, laid out as CUB-200-2011 is).
 
-    ``SYN`` and ``CUB`` use the layout ``<root>/<name>/CUB_200_2011/`` and
+    ``SYN``, ``CUB`` and ``OWN`` use the layout ``<root>/<name>/CUB_200_2011/`` and
     ``<root>/<name>/xlsa17/att_splits.mat`` (:func:`read_cub`); ``AWA2`` reads
     ``Animals_with_Attributes2/`` (:func:`read_awa2`) and ``FLO`` reads ``oxford102/``
     (:func:`read_flo`), each with ``xlsa17/att_splits.mat`` and ``xlsa17/res101.mat`` — the
@@ -39,7 +40,8 @@ def load_dataset(name: str = "SYN", data_root: str | Path | None = None, **kwarg
     ``with_parts`` is ignored for AWA2 and FLO, which have no part annotations.
     """
     if name not in DATASETS:
-        raise DatasetError(f"unknown image dataset {name!r}; the readers here serve 'SYN', 'CUB', 'AWA2' and 'FLO'.")
+        raise DatasetError(f"unknown image dataset {name!r}; the readers here serve 'SYN', 'CUB', 'AWA2', 'FLO' and "
+                           "'OWN' (your own, in the CUB-200-2011 layout).")
     base = find_dataset(name, data_root)
     if name == "AWA2":
         kwargs.pop("with_parts", None)

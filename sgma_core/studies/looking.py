@@ -10,13 +10,16 @@ change where the squares go, or what trains them, as settings of the same model 
   nothing to look at;
 * ``attention_none`` / ``attention_heads``: what eqs. (5)–(9) may train in the attention subnet;
 * ``learned_centre``: the square regressed from the map (RA-CNN style);
-* ``no_cct``: β of eq. (9) at 0.
+* ``no_cct``: β of eq. (9) at 0;
+* ``baseline``: not a setting of SGMA but the model without parts (one backbone, eq. 7) of chapter 02, on
+  the same seeds: what SGMA's parts add or cost.
 
 Each is trained with every seed and paired with the book's configuration on the same seed: ZSL T1 and
 GZSL u / s / H of the compat rule on the test classes, H after calibrated stacking (γ chosen, for each
 control, on a validation model of that control with the lowest seed: validation classes only), and where
 the *squares actually cropped* lie on the test images after the last epoch (their centres moved inside
-the image as the crop moves them, :func:`cropped_centres`): the share within an eighth of the image side of
+the image as the crop moves them, :func:`cropped_centres`; how many distinct places they take over the
+test images, and how far the maps' values spread): the share within an eighth of the image side of
 a part and of a part that tells the classes apart, and the part-box score a fixed point fails
 (:func:`~sgma_core.localization.part_box_score`), with the image centre, the box centre and random
 points scored the same way as references. ::
@@ -46,6 +49,7 @@ CONTROLS: dict[str, dict] = {
     "learned_centre": {"centre_rule": "learned"},
     "no_cct": {"beta_cct": 0.0},
 }
+BASELINE = "baseline"  # a row name, not an SGMA control: the baseline of chapter 02 on the same seeds
 SEEDS = (0, 1, 2, 3, 4)
 METRICS = ("T1", "u", "s", "H", "H_calibrated")
 
@@ -107,11 +111,44 @@ def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
     su, ss = sgma_rule_scores(model, data_for(prepared, cfg), cfg)["compat"]
     calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma), calibrated_stacking(ss, prepared.n_seen, gamma),
                           prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
-    squares = cropped_centres(sgma_outputs(model, model_inputs(prepared, cfg, images), prepared.phi_gzsl),
-                              prepared.image_size)
+    outputs = sgma_outputs(model, model_inputs(prepared, cfg, images), prepared.phi_gzsl)
+    squares = cropped_centres(outputs, prepared.image_size)
+    pairs, counts = np.unique(np.round(squares.reshape(len(squares), -1), 1), axis=0, return_counts=True)
+    placed = {"distinct_centres": len(pairs), "images": len(squares), "image_size": prepared.image_size,
+              "most_common": [float(v) for v in pairs[counts.argmax()]], "most_common_share": float(counts.max() / len(squares)),
+              "map_spread": float(outputs["maps"].max() - outputs["maps"].min())}
     return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
-            "gamma": gamma, "where": where_points_land(squares, *scene),
+            "gamma": gamma, "where": where_points_land(squares, *scene), "squares": placed,
             "training_seconds": round(sum(h["seconds"] for h in history), 1),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def baseline_gamma(val_prepared, cfg, runs_dir) -> float:
+    """γ of calibrated stacking for the baseline, chosen on its validation model (training classes only)."""
+    from sgma_core.experiment import predict_scores, train_baseline
+    from sgma_core.inference import choose_gamma
+
+    model, _ = train_baseline(val_prepared, cfg, runs_dir, progress=False)
+    su = predict_scores(model, val_prepared.test_unseen_images, val_prepared.phi_gzsl)
+    ss = predict_scores(model, val_prepared.test_seen_images, val_prepared.phi_gzsl)
+    return float(choose_gamma(su, ss, val_prepared.test_unseen_labels, val_prepared.test_seen_labels,
+                              val_prepared.n_seen)[0])
+
+
+def baseline_run(prepared, cfg, runs_dir, gamma: float) -> dict:
+    """The baseline with one seed (a stored run is reused): its test metrics and calibrated H at ``gamma``."""
+    from sgma_core.experiment import predict_scores, train_baseline
+    from sgma_core.inference import calibrated_stacking
+    from sgma_core.metrics import zsl_gzsl
+
+    started = time.perf_counter()
+    model, history = train_baseline(prepared, cfg, runs_dir, progress=False)
+    su = predict_scores(model, prepared.test_unseen_images, prepared.phi_gzsl)
+    ss = predict_scores(model, prepared.test_seen_images, prepared.phi_gzsl)
+    calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma), calibrated_stacking(ss, prepared.n_seen, gamma),
+                          prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
+    return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
+            "gamma": gamma, "training_seconds": round(sum(h["seconds"] for h in history), 1),
             "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -132,8 +169,9 @@ def summarise(rows: list[dict]) -> dict:
         if control == "book":
             continue
         diffs = {m: paired(rows, control, lambda r, m=m: r[m]) for m in METRICS}
-        diffs.update({f"where_{k}": paired(rows, control, lambda r, k=k: r["where"][k])
-                      for k in ("hits", "telling_hits", "part_box")})
+        if control != BASELINE:  # the baseline crops nothing
+            diffs.update({f"where_{k}": paired(rows, control, lambda r, k=k: r["where"][k])
+                          for k in ("hits", "telling_hits", "part_box")})
         for d in diffs.values():
             if d is not None:
                 d["differs"] = bool(abs(d["mean"]) > 2 * d["se"])
@@ -141,12 +179,12 @@ def summarise(rows: list[dict]) -> dict:
     return out
 
 
-def stored(kind_prepared, cfg, runs_dir) -> bool:
-    """Whether the SGMA run of ``cfg`` on ``kind_prepared`` is finished in the run store."""
+def stored(kind_prepared, cfg, runs_dir, kind: str = "sgma") -> bool:
+    """Whether the run (``kind`` "sgma" or "baseline") of ``cfg`` on ``kind_prepared`` is finished in the run store."""
     from sgma_core.engine.runs import Run
     from sgma_core.experiment.recipes import run_extra
 
-    return Run.of("sgma", cfg, runs_dir, extra=run_extra(kind_prepared)).is_finished()
+    return Run.of(kind, cfg, runs_dir, extra=run_extra(kind_prepared)).is_finished()
 
 
 def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, controls=None, out=None,
@@ -177,7 +215,8 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
         record["paired"] = summarise(record["rows"])
         record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
                                           data_fingerprint=prepared.dataset.fingerprint(),
-                                          complete=len(record["rows"]) == sum(map(len, configs.values())))
+                                          complete=len(record["rows"]) == sum(map(len, configs.values()))
+                                          + len(experiment.seeds))
         if out is not None:
             write_record(out, record)
 
@@ -196,8 +235,26 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
                 r = record["rows"][-1]
                 print(f"{name} seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f}, squares on a telling "
                       f"part {100 * r['where']['telling_hits']:.0f}% ({r['seconds']:.0f} s)", flush=True)
+    run_baselines(experiment.configs(), prepared, val_prepared, runs_dir, record, save, stored_only, progress)
     save()
     return record
+
+
+def run_baselines(cfgs, prepared, val_prepared, runs_dir, record, save, stored_only: bool, progress: bool) -> None:
+    """The baseline with every seed, as rows named :data:`BASELINE` (γ from the lowest seed's validation model)."""
+    first = min(cfgs, key=lambda c: c.seed)
+    if stored_only and not stored(val_prepared, first, runs_dir, "baseline"):
+        return
+    gamma = baseline_gamma(val_prepared, first, runs_dir)
+    for cfg in cfgs:
+        if stored_only and not stored(prepared, cfg, runs_dir, "baseline"):
+            continue
+        record["rows"].append({"control": BASELINE, "seed": cfg.seed, **baseline_run(prepared, cfg, runs_dir, gamma)})
+        save()
+        if progress:
+            r = record["rows"][-1]
+            print(f"baseline seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f} ({r['seconds']:.0f} s)",
+                  flush=True)
 
 
 def default_path(profile: str) -> Path:

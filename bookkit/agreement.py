@@ -1,0 +1,117 @@
+"""One configuration, one answer: the book's configuration as each committed record holds it, and whether
+a chapter's live runs give the records' numbers.
+
+Chapters 05, 06 and 07 render records made by ``make ablations``, ``make looking`` and ``make real-start``;
+chapter 04 trains live. Where a record's configuration and data are what a chapter trains, the run store
+makes them the same runs (a run is named by its settings and data), so their numbers must agree seed for
+seed. :func:`book_runs` reads what each record says about the book's configuration, and
+:func:`agreement_sentence` says on the page whether a live run agrees with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sgma_core.paths import repo_root
+from sgma_core.records import settings_drift
+
+TOLERANCE = 1e-6  # accuracies are fractions; the same run gives the same numbers to rounding
+
+
+@dataclass
+class BookRuns:
+    """What one record holds about the book's configuration (SGMA, compat rule, test classes)."""
+
+    record: str  # file name under results/
+    chapter: str
+    config: dict
+    data_fingerprint: str | None
+    commit: str
+    seeds: dict[int, dict[str, float]]  # seed → {"T1": …, "H": …}
+
+
+def _looking(record: dict, control: str = "book") -> tuple[dict, dict]:
+    rows = {r["seed"]: {"T1": r["T1"], "H": r["H"]} for r in record["rows"] if r["control"] == control}
+    return record["provenance"]["config"], rows
+
+
+def _ablations(record: dict) -> tuple[dict, dict]:
+    rows = {r["seed"]: {"T1": r["T1"], "H": r["H"]} for r in record["runs"]
+            if r["setting"] == "BOOK" and r["split"] == "test" and r["rule"] == "compat"}
+    return {**record["provenance"]["config"], **record["chosen"]}, rows
+
+
+def _real_start(record: dict, model: str = "sgma") -> tuple[dict, dict]:
+    rows = {r["seed"]: {"T1": r[model]["T1"], "H": r[model]["H"]} for r in record["rows"]
+            if r["backbone"] == "small_vgg"}
+    return record["provenance"]["config"]["small_vgg"], rows
+
+
+# model → study → (the chapter that renders it, how to read the book's configuration from it)
+READERS = {"sgma": {"looking": ("06_where_to_look", _looking), "ablations": ("05_open_choices", _ablations),
+                    "real-start": ("07_real_birds", _real_start)},
+           "baseline": {"looking": ("06_where_to_look", lambda record: _looking(record, "baseline")),
+                        "real-start": ("07_real_birds", lambda record: _real_start(record, "baseline"))}}
+
+
+def book_runs(profile: str = "cpu", results: Path | None = None, model: str = "sgma") -> list[BookRuns]:
+    """The book's configuration of ``model`` (``"sgma"``, ``"baseline"``) in every record of ``profile``
+    under ``results`` (default: the repository's)."""
+    from sgma_core.records import read_record
+
+    results = results or repo_root() / "results"
+    out = []
+    for study, (chapter, reader) in READERS[model].items():
+        path = results / f"{study}-{profile}.json"
+        if not path.is_file():
+            continue
+        record = read_record(path, ("provenance",), remedy=f"`make {study}` writes it again.")
+        config, seeds = reader(record)
+        prov = record["provenance"]
+        out.append(BookRuns(path.name, chapter, config, prov.get("data_fingerprint"), prov.get("commit", "?"), seeds))
+    return out
+
+
+def disagreements(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> dict[int, float]:
+    """``{seed: largest difference in T1 or H, in points}`` over the seeds both hold, where they differ."""
+    out = {}
+    for seed in sorted(set(a) & set(b)):
+        gap = max(abs(a[seed][k] - b[seed][k]) for k in ("T1", "H"))
+        if gap > TOLERANCE:
+            out[seed] = 100 * gap
+    return out
+
+
+def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict], profile: str,
+                       records: list[BookRuns] | None = None, model: str = "sgma") -> str:
+    """Whether this page's runs (``results``: per seed ``seed``, ``T1``, ``H``; SGMA's compat rule) are the
+    records' runs of the book's configuration, and if so whether the numbers agree; plain text. A baseline
+    is compared on the settings that name a baseline run only."""
+    from sgma_core.engine.runs import IDENTITY_KEYS
+
+    records = book_runs(profile, model=model) if records is None else records
+    live = {r["seed"]: {"T1": r["T1"], "H": r["H"]} for r in results}
+    keys = IDENTITY_KEYS.get(model)
+
+    def drift(recorded: dict) -> dict:
+        found = settings_drift(recorded, config)
+        return {k: v for k, v in found.items() if keys is None or k in keys}
+
+    same = [r for r in records if not drift(r.config) and r.data_fingerprint == data_fingerprint]
+    if not same:
+        return ("No committed record holds this page's configuration on this data (the records of chapters 05–07 "
+                f"are of the {profile} profile's book configuration on the default synthetic birds), so this "
+                "page's numbers are its own.")
+    parts = []
+    for r in same:
+        shared = sorted(set(live) & set(r.seeds))
+        if not shared:
+            parts.append(f"{r.record} (chapter {r.chapter[:2]}) holds this configuration with other seeds")
+            continue
+        gaps = disagreements(live, r.seeds)
+        parts.append(f"{r.record} (chapter {r.chapter[:2]}) agrees seed for seed (seeds {shared})" if not gaps else
+                     f"{r.record} (chapter {r.chapter[:2]}, commit {r.commit}) differs by up to "
+                     f"{max(gaps.values()):.1f} points at seeds {sorted(gaps)}")
+    return ("These runs are the book's configuration that the records render: " + "; ".join(parts) + ". "
+            "The records' means are over their own seeds.")

@@ -40,6 +40,8 @@ data_root = None  # None: $SGMA_DATA_ROOT (os.pathsep-separated folders), else <
 dataset = "SYN"  # the image dataset shown in the second half: "SYN" or "CUB"
 
 # %% tags=["hide-input"]
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -183,7 +185,8 @@ for ax, i in zip(axes.ravel(), picks):
     if ds.part_locs is not None:
         vis = ds.part_locs[i, :, 2] > 0
         ax.scatter(ds.part_locs[i, vis, 0], ds.part_locs[i, vis, 1], s=14, facecolors="none", edgecolors="white")
-    ax.set_title(ds.class_names[ds.labels[i]].split(".", 1)[1].replace("_", " ")[:18], fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(ds.class_names[ds.labels[i]].split(".", 1)[1].replace("_", " "), 16)),
+                 fontsize=9)  # the whole class name, over two lines where it is long
     ax.axis("off")
 fig.tight_layout()
 plt.show()

@@ -179,7 +179,7 @@ for cfg in experiment.configs():
     baseline.append({k: bh[-1][k] for k in ("T1", "u", "s", "H")})
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-sgma-curves", "caption": "SGMA training: the four terms of eq. (9) per epoch for every seed, on a log scale because they differ by more than an order of magnitude (left); ZSL T1 (middle) and GZSL H (right) of the compat rule on the test sets wherever they were evaluated."}}
-fig, axes = subplots(1, 3, height=2.8)
+fig, axes = subplots(1, 3, height=3.3)
 for seed, history in histories.items():
     epochs = [h["epoch"] + 1 for h in history]
     for term, style in (("cls", "-"), ("cct", "--"), ("div", ":"), ("cpt", "-.")):
@@ -191,10 +191,11 @@ for seed, history in histories.items():
     axes[2].plot([h["epoch"] + 1 for h in evaluated], [100 * h["H"] for h in evaluated], "o-", color=f"C{seed % 10}")
 axes[0].set_ylabel("loss terms of eq. (9)")
 axes[0].set_yscale("log")
-axes[0].legend(ncol=2, handlelength=1.5, columnspacing=0.8)
+axes[0].legend(ncol=2, handlelength=1.5, columnspacing=0.8, loc="upper center", bbox_to_anchor=(0.5, -0.3),
+               frameon=False)  # under the panel, not over the curves
 axes[1].axhline(100.0 / prepared.n_unseen, color="grey", ls="--", label="chance")
 axes[1].set_ylabel("ZSL T1 (%), compat")
-axes[1].legend()
+axes[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False, ncol=2)
 axes[2].set_ylabel("GZSL H (%), compat")
 for ax in axes:
     ax.set_xlabel("epoch")

@@ -150,7 +150,7 @@ if have:
           f"{indicators.sum(1).astype(int).tolist()}, fitted on {int(seen.sum())} seen-class photographs")
 
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-real-groups", "caption": "Seen-class (top row) and unseen-class (bottom row) CUB photographs with the larger of the two channel-group maps of eq. (11) overlaid (scaled to 0\u20131 per map), the peak of group 1 (white circle) and of group 2 (cyan square), and the visible annotated parts (yellow dots). Titles: the part nearest to each peak."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-real-groups", "caption": "Seen-class (left column) and unseen-class (right column) CUB photographs with the larger of the two channel-group maps of eq. (11) overlaid (scaled to 0\u20131 per map), the peak of group 1 (white circle) and of group 2 (cyan square), and the visible annotated parts (yellow dots). Titles: the part nearest to each peak."}}
 def nearest_name(point, image_parts):
     vis = image_parts[:, 2] > 0
     if not vis.any():
@@ -160,15 +160,15 @@ def nearest_name(point, image_parts):
 
 
 if have:
-    picks = [np.flatnonzero(seen)[:3], np.flatnonzero(~seen)[:3]]
-    fig, axes = subplots(2, 3, width=6.2, height=4.2, squeeze=False)
-    for r, group in enumerate(picks):
-        for c in range(3):
+    picks = [np.flatnonzero(seen)[:3], np.flatnonzero(~seen)[:3]]  # a column each: seen, unseen classes
+    fig, axes = subplots(3, 2, width=6.2, height=8.4, squeeze=False)  # two photographs a row: large enough to see
+    for c, group in enumerate(picks):
+        for r in range(3):
             ax = axes[r, c]
             ax.axis("off")
-            if c >= len(group):
+            if r >= len(group):
                 continue
-            i = group[c]
+            i = group[r]
             w, h = sizes[i]
             ax.imshow(Image.open(paths[i]).convert("RGB"))
             m = maps[i]

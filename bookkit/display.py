@@ -6,7 +6,11 @@ from __future__ import annotations
 import time
 
 def glue(name: str, value, display: bool = True) -> None:
-    """``myst_nb.glue`` inside a notebook kernel; elsewhere (a ``--plain`` run) print ``[glue] name = value``."""
+    """``myst_nb.glue`` inside a notebook kernel; elsewhere (a ``--plain`` run) print ``[glue] name = value``.
+    A text glued for the prose (``{glue:text}``, which shows it as plain text) loses its Markdown backticks,
+    which would otherwise show as they are."""
+    if isinstance(value, str) and not display:
+        value = value.replace("`", "")
     try:
         from IPython import get_ipython
 

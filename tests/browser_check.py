@@ -96,6 +96,9 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                     src: i.getAttribute('src'), scale: i.naturalWidth ? i.clientWidth / (parseFloat(i.style.width) || i.naturalWidth) : 0,
                     density: i.clientWidth ? i.naturalWidth / i.clientWidth : 0, svg: /\.svg$/i.test(i.getAttribute('src') || ''),
                     caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))})),
+                // command and text blocks of the prose whose lines run past their box (they must wrap)
+                clipped_commands: Array.from(document.querySelectorAll('main div[class*="highlight-text"] pre, main div[class*="highlight-bash"] pre'))
+                    .filter(e => e.scrollWidth > e.clientWidth + 2).map(e => (e.innerText || '').slice(0, 40)),
                 // outputs (text and tables) wider than the column, which a reader must scroll sideways
                 wide_outputs: Array.from(document.querySelectorAll('main .cell_output pre, main .cell_output table'))
                     .filter(e => e.getBoundingClientRect().width > 1 && e.scrollWidth > e.parentElement.clientWidth + 2)
@@ -110,6 +113,7 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                             "solutions": info["solutions"], "open_solutions": info["open_solutions"],
                             "figures": info["figures"], "wide_outputs": info["wide_outputs"],
                             "filename_alts": info["filename_alts"], "build_paths": sorted(set(info["build_paths"])),
+                            "clipped_commands": info["clipped_commands"],
                             "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
                             "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
                             "raw_tex": raw, "outside_requests": sorted(set(outside)),
@@ -134,6 +138,8 @@ def problems(reports: list[dict]) -> list[str]:
                        f"or under their number): {r['cut_math'][:3]}")
         if r["filename_alts"]:
             out.append(f"{r['page']}: images whose alternative text is a file name or empty: {r['filename_alts'][:3]}")
+        if r["clipped_commands"]:
+            out.append(f"{r['page']} at {r['width']} px: command blocks cut at their edge: {r['clipped_commands'][:3]}")
         if r["build_paths"]:
             out.append(f"{r['page']} at {r['width']} px: build paths in the text: {r['build_paths'][:3]}")
         if r["width"] == max(WIDTHS):  # at a desktop width nothing is shrunk or scrolls sideways

@@ -209,6 +209,9 @@ FITS = ('<div class="math" style="display:flex;flex-direction:row-reverse;width:
     (FITS.replace("{}", "900"), "display equations cut"),  # scrolls inside its box, and is still cut
     ('<img src="a.png" alt="_images/0a1b2c.png">', "alternative text is a file name"),
     ('<p>data roots searched: /tmp/pytest-of-ci/data</p>', "build paths in the text"),
+    ('<div class="highlight-text notranslate"><pre style="white-space:pre;width:200px;overflow-x:auto">'
+     + "python -m bookkit.chapters 04_sgma_training -p overrides '{centre_rule: learned}'" + '</pre></div>',
+     "command blocks cut at their edge"),
 ])
 def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_and_a_build_path(tmp_path, body, expected):
     from PIL import Image

@@ -113,5 +113,14 @@ def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict],
         parts.append(f"{r.record} (chapter {r.chapter[:2]}) agrees seed for seed (seeds {shared})" if not gaps else
                      f"{r.record} (chapter {r.chapter[:2]}, commit {r.commit}) differs by up to "
                      f"{max(gaps.values()):.1f} points at seeds {sorted(gaps)}")
-    return ("These runs are the book's configuration that the records render: " + "; ".join(parts) + ". "
+    text = ("These runs are the book's configuration that the records render: " + "; ".join(parts) + ". "
             "The records' means are over their own seeds.")
+    if any("differs" in part for part in parts):
+        import torch
+
+        text += (f" This page trained with {torch.get_num_threads()} CPU thread(s). On a CPU the number of threads "
+                 "changes the order of floating-point sums, so a seed's run with another thread count starts to "
+                 "differ in the fourth digit of its first loss and ends elsewhere (benchmarks/results/"
+                 "threads-cpu-2core-2026-12-01.md): a record agrees with a page only where both trained with the "
+                 "same thread count.")
+    return text

@@ -79,8 +79,11 @@ def train_epoch(step_module: nn.Module, model: nn.Module, optimizer, data: Train
                 f"loss became {row[0]} at epoch {epoch + 1}, step {step + 1} (lr {optimizer.param_groups[0]['lr']:g}). "
                 f"Intact checkpoint: {kept}. Lower lr, check the inputs for NaN, or resume from the checkpoint.")
     totals = [sum(column) / n for column in zip(*sums)]
+    # threads: on a CPU the number of threads changes the order of floating-point sums, so the same seed gives other
+    # numbers with another count (benchmarks/results/threads-cpu-2core-2026-12-01.md); the record says which it was
     return {"epoch": epoch, "train_loss": totals[0], "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - t0, 3), **{f"loss_{k}": v for k, v in zip(names[1:], totals[1:])}}
+            "seconds": round(time.perf_counter() - t0, 3), "threads": torch.get_num_threads(),
+            **{f"loss_{k}": v for k, v in zip(names[1:], totals[1:])}}
 
 
 def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, config: RunConfig, run: Run | str | Path,

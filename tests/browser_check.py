@@ -88,7 +88,7 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                 // images whose alternative text is a file name (a screen reader reads it out)
                 filename_alts: Array.from(document.querySelectorAll('main img')).filter(i => {
                     const alt = (i.getAttribute('alt') || '').trim();
-                    return !alt || /\.(png|jpe?g|svg|gif|webp)$/i.test(alt) || alt === i.getAttribute('src');
+                    return !alt || /\\.(png|jpe?g|svg|gif|webp)$/i.test(alt) || alt === i.getAttribute('src');
                 }).map(i => i.getAttribute('src')),
                 build_paths: (""" + BUILD_PATH_JS + """)(),
                 figures: Array.from(document.querySelectorAll('main .cell_output img')).map(i => ({

@@ -94,12 +94,13 @@ def test_sigint_stops_the_chapter_runner_and_keeps_the_previous_notebook(tiny_ro
     env = {**os.environ, "SGMA_DATA_ROOT": str(tiny_root), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "bookkit.chapters", "02_baseline", "-p", "profile", "cpu",
                              "-p", "runs_dir", str(tmp_path / "runs"), "--out", str(out)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a shell: Ctrl-C is not ignored, whatever an earlier test left this process with
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
-    while not (tmp_path / "runs").exists():  # the chapter's kernel is training
+    while not list((tmp_path / "runs").rglob("metrics.jsonl")):  # the chapter's kernel is training (an epoch is written)
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.5)
-    time.sleep(2)
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)  # to the runner alone, not its process group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]

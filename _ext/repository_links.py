@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bookkit, where the checkout is not installed
 
 from bookkit.publish import BINDER, COLAB, build_provenance, chapter_urls, repository_from_environment
 
@@ -64,7 +61,7 @@ def _retarget(buttons: list, urls: dict[str, str]) -> None:
             _retarget(button.get("buttons", []), urls)
         elif button.get("text") in urls:
             button["url"] = urls[button["text"]]
-        elif button.get("label") == "edit-page-button" or "/edit/" in button.get("url", ""):
+        elif button.get("label") == "source-edit-button":  # sphinx-book-theme's "Suggest edit"
             button["url"] = urls["edit"]
 
 
@@ -82,7 +79,6 @@ def _chapter_buttons(app, pagename, templatename, context, doctree) -> None:
     branch = app.config.html_theme_options["repository_branch"]
     urls = chapter_urls(repository, branch, found["name"])
     _retarget(context.get("header_buttons", []), urls)
-    context["sgma_edit_url"] = urls["edit"]
 
 
 def setup(app):

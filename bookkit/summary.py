@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bookkit.agreement import book_runs
-from bookkit.studies import CONTROL_TEXT, looking_answer, points, verdict
+from bookkit.studies import CONTROL_TEXT, looking_answer
 from sgma_core.paths import repo_root
 
 NOT_CHECKED = "not checked yet"
@@ -93,7 +93,3 @@ def _scoring(record: dict) -> str:
     chosen = record["chosen"]
     return f"ρ = {chosen['ridge_lambda']:g}, unit-length prototypes {'on' if chosen['prototype_norm'] else 'off'}"
 
-
-def gain_text(gain: dict) -> str:
-    """A paired gain with its verdict, for a sentence: "+1.2 ± 0.9 points (no difference)"."""
-    return f"{points(gain)} points ({verdict(gain)})"

@@ -114,3 +114,9 @@ def test_values_adopted_one_by_one_that_do_not_go_together_are_not_trained_toget
     training, record = _together(ab, decisions)
     assert training == {"attention_training": "none"} and trained == [{"attention_training": "none"}]
     assert "would train nothing" in record["refused"]["reason"]
+
+
+def test_make_ablations_pairs_five_seeds_without_being_told():
+    from sgma_core.studies import ablate, looking
+
+    assert ablate.SEEDS == looking.SEEDS and len(ablate.SEEDS) >= 5  # `make ablations` passes no --seeds

@@ -55,6 +55,8 @@ help:
 	@echo "make real-start - the cpu profile with ImageNet Lite0 as backbone (3 seeds), into results/ for chapter 07"
 	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
 	@echo "make looking - SGMA beside controls of where its squares go, 5 paired seeds (PROFILE=$(PROFILE)), write results/"
+	@echo "make device-bundle - the wheels a GPU machine without a registry needs (<= 64 MiB), into device-bundle/"
+	@echo "make gpu-day - the GPU hour on a lent card (DRY_RUN=1 OUT=dir: the same at tiny sizes on this CPU)"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -147,8 +149,25 @@ real-start: data
 sync: $(SETUP)
 	$(PY) -m jupytext --sync book/[0-9]*.md
 
-# ---- GPU work (see README: "Running the paper's experiments") ----
-.PHONY: gpu-check train-paper
+# ---- GPU work (see README: "Running the paper's experiments" and "The GPU hour in one command") ----
+.PHONY: gpu-check gpu-day device-bundle train-paper
+BUNDLE ?= device-bundle
+OUT ?= benchmarks/results
+DRY_RUN ?=
+WORK ?=
+# On the card: its own Python (torch and the scientific stack, no Jupyter, no registry); the dry run: this checkout's
+GPU_PY ?= $(if $(DRY_RUN),$(PY),$(ACTIVE_PYTHON))
+
+# The wheels papermill and the chapters need on a GPU machine without a registry (<= 64 MiB, CPython 3.10-3.13)
+device-bundle: $(SETUP)
+	$(PY) benchmarks/device_bundle.py build --out $(BUNDLE)
+
+# The GPU hour: step benchmarks (eager, compiled, CUDA graphs), VGG19's seen-class start, chapters 02 and 04 by
+# papermill from it, a CUB-sized epoch; writes $(OUT)/gpu_day-<card>-<date>.{json,md} section by section.
+# DRY_RUN=1: the same at tiny sizes on this CPU (the test suite runs it).
+gpu-day: $(if $(DRY_RUN),$(SETUP))
+	@test -f $(BUNDLE)/MANIFEST.json || { echo "no $(BUNDLE)/MANIFEST.json: run make device-bundle where PyPI is reachable and carry $(BUNDLE)/ to the GPU machine"; exit 1; }
+	$(GPU_PY) benchmarks/gpu_day.py --out $(OUT) --bundle $(BUNDLE) $(if $(DRY_RUN),--dry-run) $(if $(WORK),--work $(WORK))
 DATASET ?= cub
 NGPU ?= 1
 DATASET_NAME = $(shell echo $(DATASET) | tr a-z A-Z)

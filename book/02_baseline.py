@@ -228,7 +228,8 @@ glue("loss_last", float(np.mean([h[-1]["train_loss"] for h in histories.values()
 for k in ("T1", "u", "s", "H"):
     glue(f"baseline_{k}", 100 * stats[k][0], display=False)
     glue(f"baseline_{k}_std", 100 * stats[k][1], display=False)
-glue("n_seeds", len(results), display=False)
+glue("seeds_phrase", f"Over {len(results)} seeds" if len(results) > 1 else f"On seed {results[0]['seed']}",
+     display=False)
 glue("looking_answer", studies.looking_answer(read_record(LOOKING)) if LOOKING.is_file() else
      "its record is not made yet (`make looking`).", display=False)
 glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset.fingerprint(), results,
@@ -239,7 +240,7 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
      f"unseen classes are recognised {-gap:.1f} points more often than seen ones here", display=False)
 
 # %% [markdown]
-# Over {glue:text}`n_seeds` seed(s), the baseline reaches a ZSL T1 of
+# {glue:text}`seeds_phrase`, the baseline reaches a ZSL T1 of
 # **{glue:text}`baseline_T1:.1f`% ± {glue:text}`baseline_T1_std:.1f`** on the
 # {glue:text}`n_unseen` unseen classes, where guessing would give {glue:text}`chance_t1:.1f`%. In
 # GZSL it finds u = {glue:text}`baseline_u:.1f`%, s = {glue:text}`baseline_s:.1f`% and

@@ -100,9 +100,11 @@ def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict],
 
     same = [r for r in records if not drift(r.config) and r.data_fingerprint == data_fingerprint]
     if not same:
-        return ("No committed record holds this page's configuration on this data (the records of chapters 05–07 "
-                f"are of the {profile} profile's book configuration on the default synthetic birds), so this "
-                "page's numbers are its own.")
+        held = (f"the records of chapters 05–07 are of the {profile} profile's book configuration on the default "
+                "synthetic birds" if records else f"no record is of the {profile} profile; chapters 05–07 render the "
+                "cpu profile's")
+        return f"No committed record holds this page's configuration on this data ({held}), so this page's numbers " \
+               "are its own."
     parts = []
     for r in same:
         shared = sorted(set(live) & set(r.seeds))

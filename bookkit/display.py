@@ -18,11 +18,26 @@ def glue(name: str, value, display: bool = True) -> None:
     except ImportError:
         in_kernel = False
     if in_kernel:
-        from myst_nb import glue as myst_glue
-
+        try:
+            from myst_nb import glue as myst_glue
+        except ImportError:  # a machine with papermill but not the book's builder (the GPU bundle)
+            myst_glue = _glue_output
         myst_glue(name, value, display=display)
     else:
         print(f"[glue] {name} = {value!r}"[:400], flush=True)
+
+
+def _glue_output(name: str, value, display: bool = True) -> None:
+    """The output ``myst_nb.glue`` writes (its display data, with the ``scrapbook`` name and, for a value not
+    displayed, the ``application/papermill.record/`` prefix on every MIME type), for a kernel without myst-nb:
+    the executed notebook builds into the book as if myst-nb had glued it."""
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display as ipy_display
+
+    bundle, metadata = format_display_data(value)
+    prefix = "" if display else "application/papermill.record/"
+    metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
+    ipy_display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
 
 
 def format_seconds(seconds: float) -> str:
@@ -75,11 +90,13 @@ def open_training_chapter(name: str, profile: str, dataset: str, seeds, override
     import torch
 
     from bookkit.run_times import glue_run_times
+    from sgma_core.engine.loop import use_threads
     from sgma_core.engine.step import resolve_device
     from sgma_core.profiles import make_experiment, resolve_overrides
 
     experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
     config = experiment.config
+    use_threads(config)  # the profile's CPU threads, before the chapter computes anything
     device = resolve_device(config.device)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
     glue("profile", config.profile, display=False)

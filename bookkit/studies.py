@@ -279,3 +279,25 @@ def looking_mechanism(record: dict) -> str:
                    f"of {len(seeds)} seeds" if same else
                    "training only the attention heads changes the numbers of the frozen subnet on every seed")
     return "; ".join(out) + "."
+
+
+def looking_spread(record: dict) -> str:
+    """The spread over the looking record's seeds of the book's configuration and the baseline (compat rule, test
+    classes, mean ± sample sd), and their paired difference (mean ± standard error), as one plain sentence: what a
+    training chapter that runs one seed shows beside it. Empty when the record holds neither."""
+    by = {c: [r for r in record["rows"] if r["control"] == c] for c in ("book", "baseline")}
+    if len(by["book"]) < 2 or len(by["baseline"]) < 2:
+        return ""
+    seeds = sorted(r["seed"] for r in by["book"])
+    gain = record["paired"].get("baseline", {})
+    text = (f"Over the {len(seeds)} seeds of results/looking-{record['profile']}.json (seeds "
+            f"{', '.join(map(str, seeds))}, chapter 06) the same configuration reaches test T1 "
+            f"{mean_sd([r['T1'] for r in by['book']])} % and H {mean_sd([r['H'] for r in by['book']])} % (mean ± sd), "
+            f"the baseline T1 {mean_sd([r['T1'] for r in by['baseline']])} % and H "
+            f"{mean_sd([r['H'] for r in by['baseline']])} %")
+    if gain.get("T1") and gain.get("H"):
+        said = {m: verdict(gain[m]) if verdict(gain[m]) == "no difference" else f"the baseline {verdict(gain[m])}"
+                for m in ("T1", "H")}
+        text += (f"; the baseline minus SGMA, paired seed for seed: T1 {points(gain['T1'])} points ({said['T1']}), "
+                 f"H {points(gain['H'])} ({said['H']})")
+    return text + "."

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -314,6 +315,12 @@ IMAGENET_BACKBONES = ("vgg19", "efficientnet_lite0")  # pretrained on ImageNet: 
 def backbone_for(config, pretrained: bool | None = None) -> Backbone:
     """The backbone a :class:`~sgma_core.profiles.RunConfig` names (``backbone``, one of :data:`BACKBONES`),
     with its layer (``vgg_layer``, ``lite0_layer``) and weights (``pretrained``, unless given) settings."""
+    if getattr(config, "backbone_weights", None):  # a start this project wrote, checked before it is loaded
+        from sgma_core.start_weights import load_start
+
+        net = backbone_for(dataclasses.replace(config, backbone_weights=None), pretrained=False)
+        load_start(net, config.backbone_weights, config.backbone)
+        return net
     pretrained = config.pretrained if pretrained is None else pretrained
     if config.backbone == "small_vgg":
         return small_vgg()

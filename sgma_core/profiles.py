@@ -35,6 +35,8 @@ class RunConfig:
     device: str = "auto"  # "auto": CUDA when available, else CPU
     backbone: Literal["small_vgg", "vgg19", "efficientnet_lite0"] = "small_vgg"  # "vgg19" for the paper
     pretrained: bool = True  # vgg19: ImageNet weights from the torch cache
+    # a start this project wrote in place of ImageNet's (sgma_core.start_weights, make gpu-day): its file
+    backbone_weights: str | None = None
     vgg_layer: Literal["conv5_4", "pool5"] = "conv5_4"  # where VGG19 is cut
     # efficientnet_lite0: stride 16, 672 channels; or "stage5" (112), "head" (stride 32)
     lite0_layer: Literal["stage5_expanded", "stage5", "head"] = "stage5_expanded"
@@ -49,7 +51,7 @@ class RunConfig:
     lr_min: float = 5e-4  # … down to 5e-4
     plateau_patience: int = 1  # epochs without improvement of the training loss before a drop
     plateau_threshold: float = 0.05  # an epoch "improves" when the loss falls by more than this fraction
-    pretrain_epochs: int = 10  # small_vgg only: seen-class pretraining, the stand-in for ImageNet
+    pretrain_epochs: int = 10  # small_vgg (or vgg19 not pretrained): seen-class pretraining, the stand-in for ImageNet
     max_train_images: int | None = None  # subsample trainval (smoke tests)
     max_test_images: int | None = None  # subsample each test set (smoke tests)
     augment: bool = True  # random flip and translation
@@ -93,7 +95,9 @@ PROFILES: dict[str, RunConfig] = {
         grouping_images=32, grouping_steps=20,
         plateau_patience=1, max_train_images=96, max_test_images=48,
     ),
-    "cpu": RunConfig(profile="cpu"),
+    # one CPU thread: a run repeats bit for bit only at a fixed thread count (benchmarks/results/threads-cpu-2core-
+    # 2026-12-01.md), so the records and a reader's laptop train alike; make book runs two chapters side by side
+    "cpu": RunConfig(profile="cpu", num_threads=1),
     "paper": RunConfig(
         profile="paper", device="cuda", backbone="vgg19", image_size=448, joint_size=224, batch_size=32,
         epochs=30, pretrain_epochs=0, plateau_patience=3,
@@ -313,10 +317,10 @@ def resolve_overrides(overrides) -> dict:
 
 def make_experiment(profile: str = "cpu", overrides: dict | str | None = None, seeds=None) -> Experiment:
     """The profile's configuration with ``overrides`` (settings, or a preset's name), run with
-    ``seeds`` (``None``: the profile's own, :data:`PROFILE_SEEDS`)."""
+    ``seeds`` (``None``: the profile's own, :data:`PROFILE_SEEDS`; ``"first"``: the first of them)."""
     _check_profile(profile)
     overrides = resolve_overrides(overrides)
-    seeds = PROFILE_SEEDS[profile] if seeds is None else seeds
+    seeds = PROFILE_SEEDS[profile] if seeds is None else PROFILE_SEEDS[profile][:1] if seeds == "first" else seeds
     if isinstance(seeds, (int, str, dict)) or not hasattr(seeds, "__len__") or not len(seeds) \
             or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         raise ValueError(f"seeds={seeds!r}: must be a non-empty list of integers ≥ 0 such as [0, 1, 2].")

@@ -125,3 +125,12 @@ def test_seeds_is_not_a_run_setting():
         make_config("cpu", overrides={"seeds": [0, 1]})
     with pytest.raises(ValueError, match="unknown parameter 'lr_decay'"):
         with_settings(RunConfig(), lr_decay=0.1)
+
+
+def test_the_cpu_profile_trains_on_one_thread_and_a_chapter_may_ask_for_its_first_seed():
+    """One thread: a run repeats bit for bit only at a fixed thread count, so the records and a reader's run agree."""
+    from sgma_core.profiles import PROFILE_SEEDS, make_config, make_experiment
+
+    assert make_config("cpu").num_threads == 1
+    assert make_experiment("cpu", seeds="first").seeds == PROFILE_SEEDS["cpu"][:1]
+    assert make_experiment("cpu").seeds == PROFILE_SEEDS["cpu"]

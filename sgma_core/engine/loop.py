@@ -86,6 +86,13 @@ def train_epoch(step_module: nn.Module, model: nn.Module, optimizer, data: Train
             **{f"loss_{k}": v for k, v in zip(names[1:], totals[1:])}}
 
 
+def use_threads(config) -> None:
+    """Set torch's CPU threads to ``config.num_threads`` (None: leave them). Called before anything a run
+    computes, the eq. (11) grouping included: a run repeats bit for bit only at a fixed thread count."""
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+
+
 def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, config: RunConfig, run: Run | str | Path,
         evaluate: Callable[[nn.Module], dict] | None = None, progress: bool = True,
         on_epoch_end: Callable[[int, dict], None] | None = None) -> list[dict]:
@@ -100,8 +107,7 @@ def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, conf
     """
     run = run if isinstance(run, Run) else Run(Path(run))
     device = resolve_device(config.device)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    use_threads(config)
     if device.type == "cpu":
         keep_freed_memory()
     model.to(device)

@@ -64,10 +64,16 @@ class RunFileError(ValueError):
 BACKBONE_ONLY = {"lite0_layer": "efficientnet_lite0"}
 
 
+# Settings that name a file: a run's identity holds the file's digest (in ``extra``), not where the file lies.
+FILE_SETTINGS = ("backbone_weights",)
+
+
 def run_identity(settings: RunConfig | dict, keys: tuple[str, ...] | None = None, extra: dict | None = None) -> dict:
-    """The settings that make a run what it is: ``keys`` (default: all but run-time-only ones), plus ``extra``."""
+    """The settings that make a run what it is: ``keys`` (default: all but run-time-only ones and the file
+    settings), plus ``extra``."""
     d = config_dict(settings) if isinstance(settings, RunConfig) else dict(settings)
-    d = {k: d.get(k) for k in keys} if keys is not None else {k: v for k, v in d.items() if k not in RUNTIME_ONLY}
+    d = {k: d.get(k) for k in keys} if keys is not None else {
+        k: v for k, v in d.items() if k not in RUNTIME_ONLY and k not in FILE_SETTINGS}
     d = {k: v for k, v in d.items() if k not in BACKBONE_ONLY or d.get("backbone") == BACKBONE_ONLY[k]}
     return {**d, **(extra or {})}
 

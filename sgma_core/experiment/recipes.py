@@ -15,7 +15,7 @@ from sgma_core.attention import initialise_grouping as _initialise_grouping
 from sgma_core.backbones import IMAGENET_BACKBONES, Backbone, backbone_for
 from sgma_core.baseline import BaselineObjective, BaselineZSL, SeenClassifier, seen_classifier_loss
 from sgma_core.engine import distributed
-from sgma_core.engine.loop import fit
+from sgma_core.engine.loop import fit, use_threads
 from sgma_core.engine.runs import Run, RunFileError, load_checkpoint, save_atomically
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import batched_forward, predict_scores, sgma_evaluator, zsl_evaluator
@@ -24,13 +24,17 @@ from sgma_core.experiment.where import data_for, model_inputs
 from sgma_core.metrics import per_class_accuracy
 from sgma_core.profiles import RunConfig
 from sgma_core.sgma import SGMA, SGMAObjective
+from sgma_core.start_weights import start_manifest
 
 
-def run_extra(prepared: PreparedData) -> dict:
+def run_extra(prepared: PreparedData, config: RunConfig | None = None) -> dict:
     """What a run's identity holds beyond its settings: the fingerprint of its data
-    (:meth:`~sgma_core.data.ZSLDataset.fingerprint`), and the split for validation runs (their seen
-    classes differ from the test runs')."""
+    (:meth:`~sgma_core.data.ZSLDataset.fingerprint`), the split for validation runs (their seen
+    classes differ from the test runs'), and the SHA-256 of the backbone's start file where ``config``
+    names one (:mod:`sgma_core.start_weights`)."""
     extra = {"data": prepared.dataset.fingerprint()}
+    if config is not None and config.backbone_weights:
+        extra["backbone_weights"] = start_manifest(config.backbone_weights, config.backbone)["sha256"]
     return extra if prepared.split == "test" else {**extra, "split": prepared.split}
 
 
@@ -38,11 +42,14 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
                         progress: bool = True) -> tuple[Backbone, list[dict]]:
     """The backbone a ZSL model starts from, and the history of its pretraining.
 
-    ``vgg19``, ``efficientnet_lite0``: ImageNet weights (no pretraining here). ``small_vgg``: trained from scratch as a
-    classifier of the **seen** classes on trainval (never unseen classes), the CPU stand-in
-    for ImageNet pretraining; the run is stored and reused.
+    ``vgg19``, ``efficientnet_lite0``: ImageNet weights, or the start file ``backbone_weights`` names (no pretraining
+    here). ``small_vgg``, and ``vgg19`` with ``pretrained`` false and ``pretrain_epochs`` > 0: trained from scratch
+    as a classifier of the **seen** classes on trainval (never unseen classes), the stand-in for ImageNet
+    pretraining; the run is stored and reused.
     """
-    if config.backbone in IMAGENET_BACKBONES:
+    use_threads(config)
+    if config.backbone in IMAGENET_BACKBONES and (config.pretrained or config.backbone_weights
+                                                  or config.pretrain_epochs <= 0):
         return backbone_for(config), []
     torch.manual_seed(config.seed)
     backbone = backbone_for(config)
@@ -55,7 +62,7 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
         return {"seen_acc": per_class_accuracy(prepared.test_seen_labels, pred)}
 
     pretraining = dataclasses.replace(config, epochs=config.pretrain_epochs)
-    run = Run.of("backbone", pretraining, runs_dir, extra={"pretrain": True, **run_extra(prepared)})
+    run = Run.of("backbone", pretraining, runs_dir, extra={"pretrain": True, **run_extra(prepared, config)})
     history = fit(clf, prepared.train, seen_classifier_loss, pretraining, run, evaluate=evaluate, progress=progress)
     return clf.backbone, history
 
@@ -69,7 +76,7 @@ def train_baseline(prepared: PreparedData, config: RunConfig, runs_dir: str | Pa
     if config.freeze_backbone:
         model.backbone.requires_grad_(False)
     objective = BaselineObjective(model, prepared.phi_seen.to(resolve_device(config.device)))
-    run = Run.of("baseline", config, runs_dir, extra=run_extra(prepared))
+    run = Run.of("baseline", config, runs_dir, extra=run_extra(prepared, config))
     history = fit(model, prepared.train, objective, config, run, evaluate=zsl_evaluator(prepared),
                   progress=progress, **fit_kwargs)
     return model, history
@@ -162,7 +169,7 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     model = build_sgma(prepared, config, backbone)
     device = resolve_device(config.device)
     model.to(device)
-    run = Run.of("sgma", config, runs_dir, extra=run_extra(prepared))
+    run = Run.of("sgma", config, runs_dir, extra=run_extra(prepared, config))
     info = {"grouping": initialise_grouping(model, prepared, config)}
     if config.centre_rule == "oracle":  # the control shown where the parts are: painted into every image
         if snapshot_images is not None:

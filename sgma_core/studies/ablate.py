@@ -147,7 +147,7 @@ class Ablation:
         """SGMA with the base settings, ``overrides`` and ``seed`` on ``prepared`` (a stored run is reused)."""
         cfg = with_settings(self.base, seed=seed, **overrides)
         model, history, _ = train_sgma(prepared, cfg, self.runs_dir, progress=False)
-        self.trained[str(Run.of("sgma", cfg, self.runs_dir, extra=run_extra(prepared)).path)] = \
+        self.trained[str(Run.of("sgma", cfg, self.runs_dir, extra=run_extra(prepared, cfg)).path)] = \
             sum(h["seconds"] for h in history)
         return model, cfg
 

@@ -184,7 +184,7 @@ def stored(kind_prepared, cfg, runs_dir, kind: str = "sgma") -> bool:
     from sgma_core.engine.runs import Run
     from sgma_core.experiment.recipes import run_extra
 
-    return Run.of(kind, cfg, runs_dir, extra=run_extra(kind_prepared)).is_finished()
+    return Run.of(kind, cfg, runs_dir, extra=run_extra(kind_prepared, cfg)).is_finished()
 
 
 def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, controls=None, out=None,

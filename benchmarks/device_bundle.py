@@ -1,8 +1,8 @@
 """The wheels a GPU machine without a package registry needs to execute the chapters with papermill.
 
-A lent GPU machine has torch, torchvision, numpy, scipy, scikit-learn, matplotlib and Pillow but no Jupyter and no registry. This
-folder of wheels (``make device-bundle``, git-ignored, at most 64 MiB) carries the rest: papermill,
-nbclient, nbformat, ipykernel, jupytext and what they need, plus tqdm and PyYAML, as pure-Python wheels
+A lent GPU machine has torch, torchvision, numpy, scipy, scikit-learn, matplotlib and Pillow but no Jupyter
+and no registry. This folder of wheels (``make device-bundle``, git-ignored, at most 64 MiB) carries the rest:
+papermill, nbclient, nbformat, ipykernel, jupytext and what they need, plus tqdm and PyYAML, as pure-Python wheels
 where they exist and compiled ones for CPython 3.10 to 3.13 (the card's Python is not known in advance)::
 
     python benchmarks/device_bundle.py build --out device-bundle          # here, where PyPI is reachable
@@ -65,7 +65,8 @@ def build(out: str | Path, pythons=PYTHONS, pip=(sys.executable, "-m", "pip")) -
     (out / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n")
     for version in pythons:
         cmd = [*pip, "download", "--quiet", "--only-binary=:all:", "--implementation", "cp", "--python-version",
-               version, *[f"--platform={p}" for p in PLATFORMS], "--dest", str(out), "-r", str(out / "requirements.txt")]
+               version, *[f"--platform={p}" for p in PLATFORMS], "--dest", str(out),
+               "-r", str(out / "requirements.txt")]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
             errors = [line for line in proc.stderr.splitlines() if "WARNING" not in line]

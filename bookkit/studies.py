@@ -281,20 +281,23 @@ def looking_mechanism(record: dict) -> str:
     return "; ".join(out) + "."
 
 
-def looking_spread(record: dict) -> str:
+def looking_spread(record: dict, model: str = "sgma") -> str:
     """The spread over the looking record's seeds of the book's configuration and the baseline (compat rule, test
-    classes, mean ± sample sd), and their paired difference (mean ± standard error), as one plain sentence: what a
-    training chapter that runs one seed shows beside it. Empty when the record holds neither."""
+    classes, mean ± sample sd) and, for SGMA, their paired difference (mean ± standard error), as one plain
+    sentence: what a training chapter that runs one seed shows beside it. Empty when the record holds neither."""
     by = {c: [r for r in record["rows"] if r["control"] == c] for c in ("book", "baseline")}
     if len(by["book"]) < 2 or len(by["baseline"]) < 2:
         return ""
     seeds = sorted(r["seed"] for r in by["book"])
+    where = f"Over the {len(seeds)} seeds of results/looking-{record['profile']}.json (seeds " \
+            f"{', '.join(map(str, seeds))}, chapter 06)"
+    baseline = (f"T1 {mean_sd([r['T1'] for r in by['baseline']])} % and H "
+                f"{mean_sd([r['H'] for r in by['baseline']])} %")
+    if model == "baseline":
+        return f"{where} the same baseline reaches test {baseline} (mean ± sd): the spread one seed cannot show."
+    text = (f"{where} the same configuration reaches test T1 {mean_sd([r['T1'] for r in by['book']])} % and H "
+            f"{mean_sd([r['H'] for r in by['book']])} % (mean ± sd), the baseline {baseline}")
     gain = record["paired"].get("baseline", {})
-    text = (f"Over the {len(seeds)} seeds of results/looking-{record['profile']}.json (seeds "
-            f"{', '.join(map(str, seeds))}, chapter 06) the same configuration reaches test T1 "
-            f"{mean_sd([r['T1'] for r in by['book']])} % and H {mean_sd([r['H'] for r in by['book']])} % (mean ± sd), "
-            f"the baseline T1 {mean_sd([r['T1'] for r in by['baseline']])} % and H "
-            f"{mean_sd([r['H'] for r in by['baseline']])} %")
     if gain.get("T1") and gain.get("H"):
         said = {m: verdict(gain[m]) if verdict(gain[m]) == "no difference" else f"the baseline {verdict(gain[m])}"
                 for m in ("T1", "H")}

@@ -112,7 +112,9 @@ def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict],
             parts.append(f"{r.record} (chapter {r.chapter[:2]}) holds this configuration with other seeds")
             continue
         gaps = disagreements(live, r.seeds)
-        parts.append(f"{r.record} (chapter {r.chapter[:2]}) agrees seed for seed (seeds {shared})" if not gaps else
+        agrees = (f"agrees seed for seed (seeds {', '.join(map(str, shared))})" if len(shared) > 1 else
+                  f"agrees (seed {shared[0]})")
+        parts.append(f"{r.record} (chapter {r.chapter[:2]}) {agrees}" if not gaps else
                      f"{r.record} (chapter {r.chapter[:2]}, commit {r.commit}) differs by up to "
                      f"{max(gaps.values()):.1f} points at seeds {sorted(gaps)}")
     text = ("These runs are the book's configuration that the records render: " + "; ".join(parts) + ". "

@@ -42,7 +42,7 @@ def test_the_page_says_when_its_runs_agree_differ_or_are_not_the_records():
     cfg = config_dict(make_config("cpu"))
     live = [{"seed": s, "T1": 0.7 + s / 100, "H": 0.4} for s in (0, 1, 2)]
     agree = agreement_sentence(cfg, "abc", live, "cpu", [_runs(range(5))])
-    assert "agrees seed for seed (seeds [0, 1, 2])" in agree
+    assert "agrees seed for seed (seeds 0, 1, 2)" in agree
     live[1]["T1"] += 0.02
     differ = agreement_sentence(cfg, "abc", live, "cpu", [_runs(range(5))])
     assert "differs by up to 2.0 points at seeds [1]" in differ and "c0ffee" in differ
@@ -54,5 +54,5 @@ def test_the_page_says_when_its_runs_agree_differ_or_are_not_the_records():
 def test_a_baseline_is_compared_on_the_baselines_settings_only():
     cfg = config_dict(make_config("cpu", {"attention_norm": "standardize"}))  # not a setting of the baseline
     live = [{"seed": 0, "T1": 0.7, "H": 0.4}]
-    assert "agrees seed for seed" in agreement_sentence(cfg, "abc", live, "cpu", [_runs([0])], model="baseline")
+    assert "agrees (seed 0)" in agreement_sentence(cfg, "abc", live, "cpu", [_runs([0])], model="baseline")
     assert "No committed record" in agreement_sentence(cfg, "abc", live, "cpu", [_runs([0])], model="sgma")

@@ -96,7 +96,7 @@ book: chapters html
 
 # The run times every chapter's opening and the course guide show: each chapter on the smoke and cpu profiles,
 # from an empty runs folder (nothing reused), then the papermill exercises (the chapters' runs reused), recorded
-# in book/run_times.json. About 15 minutes on 2 cores.
+# in book/run_times.json. About 20 minutes on 2 cores (the cpu profile trains on one thread).
 run-times: data
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for p in smoke cpu; do \
 	  $(PY) -m bookkit.chapters --all -p profile $$p -p runs_dir "$$tmp/runs-$$p" --out "$$tmp/$$p" \

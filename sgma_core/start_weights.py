@@ -12,6 +12,7 @@ checked (:func:`sgma_core.weights.load_checked`); a run's identity holds the dig
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def save_start(backbone: torch.nn.Module, path: str | Path, info: dict) -> dict:
     return manifest
 
 
+@functools.lru_cache(maxsize=8)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """The file's SHA-256, once per version of it (size and modification time): every run's identity asks for it,
+    and a VGG19 start is 80 MB. Loading checks the digest again (:func:`sgma_core.weights.load_checked`)."""
+    return sha256_of(Path(path))
+
+
 def start_manifest(path: str | Path, backbone: str | None = None) -> dict:
     """The manifest of a start file, after its SHA-256 matched it (and its backbone is ``backbone``)."""
     path = Path(path)
@@ -50,7 +58,8 @@ def start_manifest(path: str | Path, backbone: str | None = None) -> dict:
     except (OSError, ValueError, AssertionError):
         raise WeightsFileError(f"{path} has no readable manifest {manifest_path(path).name}, so it was not written "
                                f"by this project and is not loaded. {remedy}") from None
-    digest = sha256_of(path)
+    stat = path.stat()
+    digest = _digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if digest != manifest["sha256"]:
         raise WeightsFileError(f"{path} has sha256 {digest[:12]}…, not the {manifest['sha256'][:12]}… its manifest "
                                f"names: it changed after it was written, and nothing was loaded. {remedy}")

@@ -35,6 +35,9 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     assert record["provenance"]["complete"] and "where_part_box" not in record["paired"]["baseline"]
     oracle = [r for r in record["rows"] if r["control"] == "oracle_parts"]
     assert all(r["where"]["telling_hits"] > 0.9 for r in oracle)  # its squares are on the telling parts
+    # the functional check of the attention: squares fixed at the centre fail it, whatever their score
+    assert all(not r["check"]["passed"] and "distinct_places" in r["check"]["failed"] for r in centre)
+    assert all(r["check"]["telling_hits"] == r["where"]["telling_hits"] for r in record["rows"] if "check" in r)
     for d in record["paired"]["whole_image"].values():
         assert d["n"] == 2 and isinstance(d["differs"], bool)
     again = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, progress=False)  # stored runs reused

@@ -16,10 +16,12 @@ import dataclasses
 import numpy as np
 import torch
 
-from sgma_core.cropping import paint_guides
+from sgma_core.admissibility import attention_check
+from sgma_core.cropping import clamp_square, paint_guides
 from sgma_core.engine.step import TrainData
+from sgma_core.experiment.evaluate import sgma_outputs
 from sgma_core.experiment.prepare import PreparedData
-from sgma_core.localization import discriminative_parts, hit_rates, oracle_centres, scale_parts
+from sgma_core.localization import discriminative_parts, hit_rates, map_peaks, oracle_centres, scale_parts
 
 
 def snapshot_rows(prepared: PreparedData) -> np.ndarray:
@@ -111,3 +113,21 @@ def model_inputs(prepared: PreparedData, config, images: torch.Tensor) -> torch.
         raise ValueError("the oracle control is shown the test images of snapshot_images(prepared) only: their parts "
                          "are known.")
     return _painted(prepared, images, snapshot_rows(prepared))
+
+
+def cropped_centres(outputs: dict, size: int) -> np.ndarray:
+    """The centres of the squares as cropped ``[N, P, 2]``: moved inside the image as eq. (4)'s crop moves them
+    (:func:`~sgma_core.cropping.clamp_square`), so that a whole-image square is centred on the image."""
+    tx, ty, _ = clamp_square(*(torch.as_tensor(outputs[k]) for k in ("tx", "ty", "ts")), size, size)
+    return np.stack([tx.numpy(), ty.numpy()], axis=-1)
+
+
+def attention_check_of(model, prepared: PreparedData, config) -> dict:
+    """The functional check of :mod:`sgma_core.admissibility` for ``model`` on ``prepared``'s test images
+    (for a validation model: the validation classes' images and the held-out images of its training
+    classes): where its cropped squares lie and where its maps peak, against the annotated parts."""
+    images = snapshot_images(prepared)
+    outputs = sgma_outputs(model, model_inputs(prepared, config, images), prepared.phi_gzsl)
+    parts, telling, radius = parts_at_input_size(prepared)
+    return attention_check(cropped_centres(outputs, prepared.image_size), map_peaks(outputs["maps"]), parts,
+                           telling, radius, prepared.image_size)

@@ -18,8 +18,8 @@ Each is trained with every seed and paired with the book's configuration on the 
 GZSL u / s / H of the compat rule on the test classes, H after calibrated stacking (γ chosen, for each
 control, on a validation model of that control with the lowest seed: validation classes only), and where
 the *squares actually cropped* lie on the test images after the last epoch (their centres moved inside
-the image as the crop moves them, :func:`cropped_centres`; how many distinct places they take over the
-test images, and how far the maps' values spread): the share within an eighth of the image side of
+the image as the crop moves them, :func:`~sgma_core.experiment.where.cropped_centres`; how many distinct
+places they take over the test images, and how far the maps' values spread): the share within an eighth of the image side of
 a part and of a part that tells the classes apart, and the part-box score a fixed point fails
 (:func:`~sgma_core.localization.part_box_score`), with the image centre, the box centre and random
 points scored the same way as references. ::
@@ -50,6 +50,8 @@ CONTROLS: dict[str, dict] = {
     "no_cct": {"beta_cct": 0.0},
 }
 BASELINE = "baseline"  # a row name, not an SGMA control: the baseline of chapter 02 on the same seeds
+# The baselines, each with every seed; a value names the setting whose size is its input (None: its own).
+BASELINES: dict[str, str | None] = {BASELINE: None}
 SEEDS = (0, 1, 2, 3, 4)
 METRICS = ("T1", "u", "s", "H", "H_calibrated")
 
@@ -76,17 +78,6 @@ def references(prepared, parts, telling, radius, boxes, n_points: int) -> dict[s
                                     radius, boxes) for name, p in fixed.items()}
 
 
-def cropped_centres(outputs: dict, size: int) -> np.ndarray:
-    """The centres of the squares as cropped ``[N, P, 2]``: moved inside the image as eq. (4)'s crop moves them
-    (:func:`~sgma_core.cropping.clamp_square`), so that a whole-image square is centred on the image."""
-    import torch
-
-    from sgma_core.cropping import clamp_square
-
-    tx, ty, _ = clamp_square(*(torch.as_tensor(outputs[k]) for k in ("tx", "ty", "ts")), size, size)
-    return np.stack([tx.numpy(), ty.numpy()], axis=-1)
-
-
 def control_gamma(val_prepared, cfg, runs_dir) -> float:
     """γ of calibrated stacking for the compat rule, chosen on a validation model of ``cfg`` (training classes
     only; the validation classes play the unseen ones)."""
@@ -102,8 +93,10 @@ def control_gamma(val_prepared, cfg, runs_dir) -> float:
 def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
     """One control and seed (a stored run is reused): its test metrics, calibrated H at ``gamma``, and where
     its squares land."""
-    from sgma_core.experiment import data_for, model_inputs, sgma_outputs, sgma_rule_scores, train_sgma
+    from sgma_core.admissibility import attention_check
+    from sgma_core.experiment import cropped_centres, data_for, model_inputs, sgma_outputs, sgma_rule_scores, train_sgma
     from sgma_core.inference import calibrated_stacking
+    from sgma_core.localization import map_peaks
     from sgma_core.metrics import zsl_gzsl
 
     started = time.perf_counter()
@@ -119,6 +112,7 @@ def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
               "map_spread": float(outputs["maps"].max() - outputs["maps"].min())}
     return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
             "gamma": gamma, "where": where_points_land(squares, *scene), "squares": placed,
+            "check": attention_check(squares, map_peaks(outputs["maps"]), *scene[:3], prepared.image_size),
             "training_seconds": round(sum(h["seconds"] for h in history), 1),
             "seconds": round(time.perf_counter() - started, 1)}
 
@@ -169,7 +163,7 @@ def summarise(rows: list[dict]) -> dict:
         if control == "book":
             continue
         diffs = {m: paired(rows, control, lambda r, m=m: r[m]) for m in METRICS}
-        if control != BASELINE:  # the baseline crops nothing
+        if control not in BASELINES:  # a baseline crops nothing
             diffs.update({f"where_{k}": paired(rows, control, lambda r, k=k: r["where"][k])
                           for k in ("hits", "telling_hits", "part_box")})
         for d in diffs.values():
@@ -216,7 +210,7 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
         record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
                                           data_fingerprint=prepared.dataset.fingerprint(),
                                           complete=len(record["rows"]) == sum(map(len, configs.values()))
-                                          + len(experiment.seeds))
+                                          + len(BASELINES) * len(experiment.seeds))
         if out is not None:
             write_record(out, record)
 
@@ -235,13 +229,21 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
                 r = record["rows"][-1]
                 print(f"{name} seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f}, squares on a telling "
                       f"part {100 * r['where']['telling_hits']:.0f}% ({r['seconds']:.0f} s)", flush=True)
-    run_baselines(experiment.configs(), prepared, val_prepared, runs_dir, record, save, stored_only, progress)
+    for name, size_setting in BASELINES.items():
+        cfgs = [with_settings(c, image_size=getattr(c, size_setting)) if size_setting else c
+                for c in experiment.configs()]
+        at = (prepared, val_prepared) if size_setting is None else (
+            prepare_data(cfgs[0], data_root, progress=progress, runs_dir=runs_dir),
+            prepare_data(cfgs[0], data_root, progress=progress, split="val", runs_dir=runs_dir))
+        run_baselines(name, cfgs, *at, runs_dir, record, save, stored_only, progress)
     save()
     return record
 
 
-def run_baselines(cfgs, prepared, val_prepared, runs_dir, record, save, stored_only: bool, progress: bool) -> None:
-    """The baseline with every seed, as rows named :data:`BASELINE` (γ from the lowest seed's validation model)."""
+def run_baselines(name: str, cfgs, prepared, val_prepared, runs_dir, record, save, stored_only: bool,
+                  progress: bool) -> None:
+    """A baseline of :data:`BASELINES` with every seed, as rows named ``name`` (γ from the lowest seed's
+    validation model)."""
     first = min(cfgs, key=lambda c: c.seed)
     if stored_only and not stored(val_prepared, first, runs_dir, "baseline"):
         return
@@ -249,11 +251,11 @@ def run_baselines(cfgs, prepared, val_prepared, runs_dir, record, save, stored_o
     for cfg in cfgs:
         if stored_only and not stored(prepared, cfg, runs_dir, "baseline"):
             continue
-        record["rows"].append({"control": BASELINE, "seed": cfg.seed, **baseline_run(prepared, cfg, runs_dir, gamma)})
+        record["rows"].append({"control": name, "seed": cfg.seed, **baseline_run(prepared, cfg, runs_dir, gamma)})
         save()
         if progress:
             r = record["rows"][-1]
-            print(f"baseline seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f} ({r['seconds']:.0f} s)",
+            print(f"{name} seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f} ({r['seconds']:.0f} s)",
                   flush=True)
 
 

@@ -130,7 +130,8 @@ if record is not None:
 # ## What it changes
 #
 # Each control minus the book's configuration on the test classes, paired by seed (mean ± standard
-# error, percentage points); the first row gives the book's configuration itself. T1 is zero-shot
+# error, percentage points); the first row gives the book's configuration itself, as mean ± standard
+# deviation over its seeds. T1 is zero-shot
 # accuracy on the unseen classes; $H$ is GZSL's harmonic mean of the compat rule, plain and calibrated.
 
 # %% tags=["hide-input"]

@@ -179,7 +179,7 @@ def looking_where_rows(record: dict) -> list[list[str]]:
 def looking_effect_rows(record: dict) -> list[list[str]]:
     """Each control's paired difference from the book's configuration on the test classes (points), with verdicts."""
     book = [r for r in record["rows"] if r["control"] == "book"]
-    out = [[CONTROL_TEXT["book"], *(mean_sd([r[m] for r in book]) + " (absolute)" for m in ("T1", "H", "H_calibrated"))]]
+    out = [[CONTROL_TEXT["book"], *(mean_sd([r[m] for r in book]) + " (absolute, ± sd)" for m in ("T1", "H", "H_calibrated"))]]
     for control, diffs in record["paired"].items():
         out.append([CONTROL_TEXT.get(control, control),
                     *(f"{points(diffs.get(m))} ({verdict(diffs.get(m))})" for m in ("T1", "H", "H_calibrated"))])

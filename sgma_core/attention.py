@@ -4,16 +4,14 @@
 * (2) ``a_i = σ(W2_i · ReLU(W1_i · p)) ∈ (0, 1)^C``, one pair of FC layers per part;
 * (3) ``M_i(x) = σ(Σ_c a_i^c f^c(x)) ∈ (0, 1)^{H×W}``.
 
-Raw ReLU activations summed over hundreds of channels drive the sigmoid of eq. (3) into
-saturation (the map is 1 everywhere). So by default (``normalize="standardize"``) the weighted
-sum is taken as a weighted *mean* over channels, standardised per map (zero mean, unit variance
-over positions), and passed through a fixed scale and shift, ``σ(2z − 2)``: the map keeps its
-spatial contrast, the background sits near 0.1 and a peak three standard deviations up near 1,
-so that the compactness and diversity losses can be met by a genuinely compact map.
-``normalize="standardize_learned"`` makes the scale and shift learnable per part (initialised to
-2 and −2); measured in the training chapter, the losses of eqs. (5)–(6) then shrink a map
-towards 0 everywhere — a flat map has a small compactness loss and no diversity loss — and its
-argmax drifts to the image border. ``normalize="none"`` is the literal eq. (3).
+``normalize`` says what happens to the weighted sum before the sigmoid:
+
+* ``"none"`` (the default, the paper's reading): the literal eq. (3). With ``a ≥ 0`` and ReLU features
+  ``f ≥ 0`` the map never falls below 0.5, and eqs. (5)–(6) are smallest when the attention backbone's
+  features are all zero;
+* ``"standardize"``: a weighted *mean* over channels, standardised per map (zero mean, unit variance
+  over positions), then ``σ(2z − 2)``: the map keeps spatial contrast and a peak can stand out;
+* ``"standardize_learned"``: the same with the scale and shift learnable per part (initialised to 2 and −2).
 """
 
 from __future__ import annotations

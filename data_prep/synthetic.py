@@ -343,7 +343,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--image-size", type=int, default=defaults.image_size)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument("--force", action="store_true",
-                   help="replace a synthetic dataset made with other settings (never a folder this tool did not write)")
+                   help="replace the generator's files of a dataset made with other settings, or changed since "
+                        "(never a file it did not write)")
     add_debug_flag(p)
     args = p.parse_args(argv)
     try:

@@ -68,9 +68,11 @@ def _raise_system_exit(signum, frame) -> None:
 
 @contextlib.contextmanager
 def sigterm_exits() -> Iterator[None]:
-    """Inside, SIGTERM raises ``SystemExit(143)`` in the main thread (elsewhere nothing changes), so that
-    ``finally`` clauses run: pools are ended and temporary files removed."""
-    if threading.current_thread() is not threading.main_thread():
+    """Inside, SIGTERM raises ``SystemExit(143)`` in the main thread, so that ``finally`` clauses run: pools
+    are ended and temporary files removed. A handler the program set already is left to do its work, and
+    outside the main thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_system_exit)

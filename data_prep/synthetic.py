@@ -269,8 +269,8 @@ def generate(out: str | Path, config: SyntheticConfig = SyntheticConfig(), worke
     if stamp is not None and not to_draw and not stamp.previous:
         return {"status": "up to date", "path": str(shown)}
     if stamp is not None and stamp.settings == settings:
-        print(f"{shown} is incomplete ({len(to_draw)} file(s) missing or changed"
-              f"{', e.g. ' + min(to_draw) if to_draw else ''}); drawing them again", flush=True)
+        print(f"{shown} is incomplete ({len(to_draw)} file(s) missing or changed, e.g. {min(to_draw)}); drawing them "
+              "again" if to_draw else f"{shown}: finishing a run that stopped while putting files in place", flush=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with sigterm_exits():

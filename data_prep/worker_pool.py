@@ -56,7 +56,9 @@ def worker_pool(workers: int) -> Iterator[multiprocessing.pool.Pool]:
     """A ``multiprocessing`` pool of ``workers`` processes that end with this one; leaving the block by an
     exception (Ctrl-C and SIGTERM included) kills them before the exception goes on, leaving it normally
     waits for them."""
-    with multiprocessing.Pool(workers, initializer=end_with_parent, initargs=(os.getpid(),)) as pool:
+    # Workers must be this process's own children (a fork server's would see another parent and end at once).
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with context.Pool(workers, initializer=end_with_parent, initargs=(os.getpid(),)) as pool:
         yield pool
         pool.close()
         pool.join()

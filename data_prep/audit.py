@@ -93,6 +93,7 @@ def probe(ds, val, features: np.ndarray) -> dict:
 def audit(ds, size: int | None = None) -> dict:
     """Both probes on ``ds`` (images decoded at ``size``, default their own side); returns a record."""
     from sgma_core.data import validation_split
+    from sgma_core.data.cub import check_parts_within
     from sgma_core.data.images import load_images
     from sgma_core.localization import discriminative_parts, scale_parts
 
@@ -104,6 +105,7 @@ def audit(ds, size: int | None = None) -> dict:
     size = size or Image.open(ds.image_paths[0]).size[0]
     images, sizes = load_images(ds.image_paths, size)
     images = images.numpy()
+    check_parts_within(ds, np.arange(ds.n_images), sizes)
     parts = scale_parts(ds.part_locs, sizes, size)
     telling = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
     val = validation_split(ds)

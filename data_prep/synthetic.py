@@ -20,8 +20,9 @@ settings: every image has its own random stream seeded by ``(seed, image_id)``, 
 result does not depend on the number of worker processes.
 
 The drawing is in :mod:`data_prep.synthetic_render`, the tables and the split file are written
-by :mod:`data_prep.synthetic_layout`; this module picks the classes and images and writes the
-dataset safely (idempotent, never over a folder it did not write).
+by :mod:`data_prep.synthetic_layout`, and :mod:`data_prep.synthetic_folder` decides which files of
+the output folder are the generator's to replace (those its stamp lists, never anyone else's); this
+module picks the classes and images and writes the dataset (idempotent: what is in place is kept).
 
 Command line::
 
@@ -39,14 +40,17 @@ import math
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from data_prep.synthetic_layout import MAT_HEADER, write_cub_tables, write_xlsa17
-from data_prep.synthetic_render import BACKGROUNDS, BODY_COLORS, COLORS, PART_NAMES, SUPERSAMPLE, render_bird
+from data_prep.synthetic_folder import STAMP, Record, Stamp, Survey, make_temporary, put_in_place, read_stamp, survey
+from data_prep.synthetic_layout import (ANNOTATION_TABLES, MAT_HEADER, TABLES, write_annotation_tables,
+                                        write_cub_tables, write_xlsa17)
+from data_prep.synthetic_render import (BACKGROUNDS, BODY_COLORS, COLORS, PART_NAMES, SUPERSAMPLE, Job, plan_images,
+                                        render_all, render_bird)
+from data_prep.worker_pool import sigterm_exits
 from sgma_core.cli import add_debug_flag, command
 
 # The drawing and the table writing live in their own modules; their public names are
@@ -58,7 +62,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 2  # 2: decoys make what an image holds independent of its class (1: it named the class)
-STAMP = "SYNTHETIC.json"
 
 ATTRIBUTE_GROUPS: list[tuple[str, list[str]]] = [
     ("has_head_color", list(COLORS)),
@@ -155,174 +158,167 @@ def class_attributes(config: SyntheticConfig, combos: list[tuple[int, ...]]) -> 
 # Writing the dataset
 # --------------------------------------------------------------------------------------
 
-
-def _file_sizes(folder: Path) -> dict[str, int]:
-    """``{relative path: size}`` of every file under ``folder`` but the stamp."""
-    return {p.relative_to(folder).as_posix(): p.stat().st_size
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != STAMP}
+IMAGES = "CUB_200_2011/images"
 
 
-def _read_stamp(out: Path) -> dict | None:
-    """The stamp of a folder this tool wrote, or ``None`` where there is none (or it is unreadable)."""
+@dataclass(frozen=True)
+class _Plan:
+    """What a dataset holds, decided before any drawing: class names, attributes ``[C, K]``, unseen mask
+    ``[C]``, and each image's render job, 1-based class id and split."""
+
+    names: list[str]
+    attrs: np.ndarray
+    unseen: np.ndarray
+    jobs: list[Job]
+    labels: list[int]
+    split: list[str]
+
+    @classmethod
+    def of(cls, config: SyntheticConfig) -> "_Plan":
+        combos, unseen = make_classes(config)
+        names = [f"{i + 1:03d}.{class_name(c)}" for i, c in enumerate(combos)]
+        jobs, labels, split = plan_images(config, combos, unseen, names)
+        return cls(names, class_attributes(config, combos), unseen, jobs, labels, split)
+
+    def files(self) -> set[str]:
+        """Every file of the dataset, as a path under its folder (the stamp aside)."""
+        return set(TABLES) | {f"{IMAGES}/{job[3]}" for job in self.jobs}
+
+
+def _output_folder(out: Path) -> Path:
+    """The real folder behind ``out`` (a link to a folder is written through), checked before any drawing:
+    a link to nothing, a file, or a place this user cannot write is refused."""
     try:
-        return json.loads((out / STAMP).read_text())
-    except (OSError, ValueError):
-        return None
+        real = out.resolve()
+    except (OSError, RuntimeError) as exc:
+        raise FileExistsError(f"--out {out} cannot be followed ({exc}); choose another --out.") from None
+    if out.is_symlink() and not real.exists():
+        raise FileExistsError(f"{out} is a link to {real}, which does not exist; make that folder, or remove the "
+                              "link, and run again.")
+    if real.exists() and not real.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder; choose another --out (the book's is data/SYN).")
+    for place in (real, real.parent):  # the dataset, and its temporary sibling
+        existing = next(p for p in (place, *place.parents) if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(f"{existing} is not writable, so {out} cannot be written; choose another --out.")
+    return real
 
 
-def _missing_files(out: Path, stamp: dict) -> list[str]:
-    """Files the stamp lists that are absent or have another size (all of them for a stamp without a list)."""
-    listed = stamp.get("files")
-    if not isinstance(listed, dict):
-        return ["(the stamp lists no files)"]
-    return [rel for rel, size in listed.items() if not (out / rel).is_file() or (out / rel).stat().st_size != size]
-
-
-def _remove_stale_temporaries(out: Path) -> None:
-    """Temporary folders of earlier runs of this tool whose process is gone."""
-    for tmp in out.parent.glob(f".{out.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-        except PermissionError:  # a live process of another user
-            pass
+def _what_to_draw(out: Path, stamp: Stamp | None, settings: dict, found: Survey, planned: set[str],
+                  force: bool) -> set[str]:
+    """The files to draw into ``out`` (all of them unless it holds this dataset already), or a refusal
+    when that would replace what the generator did not write or what someone changed (without ``force``)."""
+    if found.blocked:
+        raise FileExistsError(
+            f"{out}: where the generator writes its files lies something it did not write: "
+            f"{', '.join(found.blocked[:3])}{' …' if len(found.blocked) > 3 else ''}. It is never replaced, with "
+            f"or without --force; move it out of {out}, or choose another --out.")
+    if stamp is None:
+        return set(planned)
+    old_format = stamp.settings.get("format")
+    if stamp.settings != settings and old_format == FORMAT_VERSION and not force:
+        raise FileExistsError(f"{out} holds a synthetic dataset made with other settings; pass --force to replace "
+                              "it (only the generator's files are replaced; yours stay).")
+    if old_format != FORMAT_VERSION and found.foreign and not force:
+        raise FileExistsError(
+            f"{out} holds birds of format {old_format} and files the generator did not write: "
+            f"{', '.join(found.foreign[:5])}{' …' if len(found.foreign) > 5 else ''}. Nothing was changed. Move "
+            f"your files out of {out}, or choose another --out, or pass --force to replace only the generator's "
+            "files (yours stay).")
+    if found.changed and not force:
+        many = len(found.changed) > 1
+        raise FileExistsError(
+            f"{out}: {len(found.changed)} file{'s' if many else ''} the generator wrote "
+            f"{'were' if many else 'was'} changed since: {', '.join(found.changed[:3])}"
+            f"{' …' if len(found.changed) > 3 else ''}. Nothing was changed. Move {'them' if many else 'it'} out "
+            f"of {out} to have the generator's drawn again, or pass --force to replace "
+            f"{'them' if many else 'it'} with the generator's.")
+    if stamp.settings == settings:
+        return planned - found.current
+    print(f"{out} holds birds of format {old_format}; writing format {FORMAT_VERSION}" if old_format != FORMAT_VERSION
+          else f"{out}: replacing the dataset made with other settings (--force); files not the generator's stay",
+          flush=True)
+    return set(planned)
 
 
 def generate(out: str | Path, config: SyntheticConfig = SyntheticConfig(), workers: int | None = None,
              force: bool = False, progress: bool = True) -> dict:
-    """Write the dataset to ``out`` (``out/CUB_200_2011`` and ``out/xlsa17``).
+    """Write the dataset to ``out`` (``out/CUB_200_2011``, ``out/xlsa17`` and the stamp ``out/SYNTHETIC.json``).
 
-    Idempotent: when ``out`` already holds a complete dataset with the same settings (every file
-    its stamp lists, at its size) it is left alone; a damaged one is written again. ``force``
-    replaces a synthetic dataset made with other settings. A folder this tool did not write is
-    never deleted or overwritten, whatever the flags. The dataset is written to a temporary
-    sibling folder, removed if the run fails or is interrupted, and moved into place at the end,
-    so no half-written dataset ever looks complete. Returns a summary (counts, seconds).
+    Idempotent: a folder that holds the dataset of these settings (every file its stamp lists, with the
+    recorded bytes) is left alone, one that lacks files gets only those. Only a new, empty or stamped
+    folder is written into, and only the files its stamp lists are replaced or removed
+    (:mod:`data_prep.synthetic_folder`): whatever else is there stays. Refused, before any drawing, with a
+    :class:`FileExistsError` that says what to do: a folder without a stamp that holds files, a stamp that
+    is not the generator's, a dataset of other settings of this format (unless ``force``), birds of another
+    format beside files the generator did not write and stamped files someone changed (both unless
+    ``force``), and anything in the way of a new file. Returns a summary (status, counts, seconds).
     """
-    out = Path(out)
-    settings = {"format": FORMAT_VERSION, **asdict(config)}
-    stamp = _read_stamp(out)
-    if stamp is not None:
-        if stamp.get("settings") == json.loads(json.dumps(settings)):
-            missing = _missing_files(out, stamp)
-            if not missing:
-                return {"status": "up to date", "path": str(out)}
-            print(f"{out} is incomplete ({len(missing)} file(s) missing or changed, e.g. {missing[0]}); "
-                  "writing it again", flush=True)
-        elif stamp.get("settings", {}).get("format") != FORMAT_VERSION:  # this tool's older birds: replaced
-            print(f"{out} holds birds of format {stamp.get('settings', {}).get('format')}; writing format "
-                  f"{FORMAT_VERSION}", flush=True)
-        elif not force:
-            raise FileExistsError(
-                f"{out} holds a synthetic dataset made with other settings; pass --force to replace it."
-            )
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    shown = Path(out)
+    folder = _output_folder(shown)
+    settings = json.loads(json.dumps({"format": FORMAT_VERSION, **asdict(config)}))
+    stamp = read_stamp(folder, shown) if folder.is_dir() else None
+    if stamp is None and folder.is_dir() and any(folder.iterdir()):
         raise FileExistsError(
-            f"{out} exists and was not written by this tool (it has no {STAMP}), so it is never deleted or "
+            f"{shown} exists and was not written by this tool (it has no {STAMP}), so it is never deleted or "
             "overwritten, with or without --force. Choose an empty or new folder for --out (the book's is data/SYN).")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        return _write(out, tmp, config, settings, workers, progress)
-    finally:  # success has moved tmp into place; failure or interruption leaves nothing behind
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write(out: Path, tmp: Path, config: SyntheticConfig, settings: dict, workers: int | None, progress: bool) -> dict:
-    """Write the whole dataset into ``tmp``, stamp it, and move it to ``out``; return the summary."""
+    plan = _Plan.of(config)
+    planned = plan.files()
+    found = survey(folder, stamp, planned)
+    to_draw = _what_to_draw(shown, stamp, settings, found, planned, force)
+    if stamp is not None and not to_draw and not stamp.previous:
+        return {"status": "up to date", "path": str(shown)}
+    if stamp is not None and stamp.settings == settings:
+        print(f"{shown} is incomplete ({len(to_draw)} file(s) missing or changed, e.g. {min(to_draw)}); drawing them "
+              "again" if to_draw else f"{shown}: finishing a run that stopped while putting files in place", flush=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cub = tmp / "CUB_200_2011"
-    (cub / "images").mkdir(parents=True)
-    (cub / "parts").mkdir()
-    (cub / "attributes").mkdir()
-    xl = tmp / "xlsa17"
-    xl.mkdir()
-
-    combos, unseen = make_classes(config)
-    names = [f"{i + 1:03d}.{class_name(c)}" for i, c in enumerate(combos)]
-    attrs = class_attributes(config, combos)
-    jobs, labels, split = _plan_images(config, combos, unseen, names, cub / "images")
-    results = _render_all(jobs, workers, progress)
-    ids = [j[0] for j in jobs]
-    write_cub_tables(cub, [(j[0], j[3]) for j in jobs], labels, split, results, names, attrs, attribute_names(),
-                     PART_NAMES)
-    loc = write_xlsa17(xl, config, names, attrs, unseen, ids, labels, split)
-
-    summary = {
-        "images": len(ids), "classes": config.classes, "seen": config.classes - config.unseen,
-        "unseen": config.unseen, "attributes": len(attribute_names()),
-        **{f"{k}_images": int(len(v)) for k, v in loc.items()},
-    }
-    stamp = {"settings": settings, "summary": summary, "files": _file_sizes(tmp)}
-    (tmp / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
-    if out.exists():  # only a folder with this tool's stamp gets here (checked by generate)
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return {"status": "written", "path": str(out), "seconds": round(time.perf_counter() - t0, 2), **summary}
+    with sigterm_exits():
+        temporary = make_temporary(folder)
+        try:
+            summary = _draw(temporary, config, plan, to_draw, workers, progress)
+            _put_in_place(folder, temporary, settings, summary, stamp, found, to_draw, planned)
+        finally:  # what was drawn is in place, or the run failed: either way the temporary folder goes
+            shutil.rmtree(temporary, ignore_errors=True)
+    status = "completed" if stamp is not None and stamp.settings == settings else "written"
+    return {"status": status, "path": str(shown), "seconds": round(time.perf_counter() - t0, 2), **summary}
 
 
-_Job = tuple[int, int, tuple[int, ...], str, SyntheticConfig, str]
+def _draw(temporary: Path, config: SyntheticConfig, plan: _Plan, to_draw: set[str], workers: int | None,
+          progress: bool) -> dict:
+    """Draw into ``temporary`` the images of ``to_draw`` and every table (the boxes and part locations only
+    where ``to_draw`` holds one: they need every image rendered); return the summary."""
+    image_dir = temporary / IMAGES
+    for name in plan.names:  # made here: a worker writes only into a folder that exists (never into a rerun's)
+        (image_dir / name).mkdir(parents=True)
+    needs_results = bool(set(ANNOTATION_TABLES) & to_draw)
+    jobs = [(*job[:5], str(image_dir) if f"{IMAGES}/{job[3]}" in to_draw else "") for job in plan.jobs]
+    results = render_all([j for j in jobs if needs_results or j[5]], workers, progress)
+    ids = [job[0] for job in plan.jobs]
+    cub = temporary / "CUB_200_2011"
+    write_cub_tables(cub, [(job[0], job[3]) for job in plan.jobs], plan.labels, plan.split, plan.names, plan.attrs,
+                     attribute_names(), PART_NAMES)
+    if needs_results:
+        write_annotation_tables(cub, ids, results)
+    (temporary / "xlsa17").mkdir()
+    loc = write_xlsa17(temporary / "xlsa17", config, plan.names, plan.attrs, plan.unseen, ids, plan.labels, plan.split)
+    return {"images": len(ids), "classes": config.classes, "seen": config.classes - config.unseen,
+            "unseen": config.unseen, "attributes": len(attribute_names()),
+            **{f"{k}_images": int(len(v)) for k, v in loc.items()}}
 
 
-def _plan_images(
-    config: SyntheticConfig, combos: list[tuple[int, ...]], unseen: np.ndarray, names: list[str], image_dir: Path
-) -> tuple[list[_Job], list[int], list[str]]:
-    """Every image to render, class by class: its render job, its 1-based class id and its split.
-
-    A job is ``(image id, seed, combo, path under images/, config, images folder)``. The images
-    of an unseen class are ``test_unseen``; a random ``test_seen_fraction`` of each seen class's
-    are ``test_seen``, the rest ``trainval``.
-    """
-    rng = np.random.default_rng([config.seed, 3])
-    jobs, labels, split = [], [], []
-    image_id = 0
-    for cls, name in enumerate(names):
-        order = rng.permutation(config.images_per_class)
-        n_test = max(1, int(round(config.test_seen_fraction * config.images_per_class)))
-        for k in range(config.images_per_class):
-            image_id += 1
-            short = name.split(".", 1)[1]
-            jobs.append((image_id, config.seed, combos[cls], f"{name}/{short}_{k + 1:04d}_{image_id}.jpg", config,
-                         str(image_dir)))
-            labels.append(cls + 1)
-            split.append("test_unseen" if unseen[cls] else ("test_seen" if order[k] < n_test else "trainval"))
-    return jobs, labels, split
-
-
-def _render_one(args: _Job) -> tuple[int, list[float], list[list[float]]]:
-    """Render and save one image; return its id, box ``[4]`` and part locations ``[P, 3]``.
-
-    The image's random stream is seeded by ``(seed, image id)`` alone, so the result does not
-    depend on which worker renders it.
-    """
-    image_id, seed, combo, rel_path, config, image_dir = args
-    rng = np.random.default_rng([seed, 2, image_id])
-    img, box, locs = render_bird(rng, combo, config.image_size)
-    path = Path(image_dir) / rel_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # full-resolution colour (4:4:4): chroma subsampling would blend a part's colour into its neighbours'
-    img.save(path, format="JPEG", quality=config.jpeg_quality, subsampling=0)
-    return image_id, box.tolist(), locs.tolist()
-
-
-def _render_all(jobs: list[_Job], workers: int | None, progress: bool) -> dict[int, tuple[list[float], list[list[float]]]]:
-    """Render every job in worker processes; ``{image id: (box, part locations)}``."""
-    from tqdm import tqdm
-
-    workers = workers or min(os.cpu_count() or 1, 8)
-    results: dict[int, tuple[list[float], list[list[float]]]] = {}
-    chunks = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for iid, box, locs in tqdm(pool.map(_render_one, jobs, chunksize=chunks), total=len(jobs),
-                                   desc="rendering", disable=not progress, mininterval=2.0):
-            results[iid] = (box, locs)
-    return results
+def _put_in_place(folder: Path, temporary: Path, settings: dict, summary: dict, stamp: Stamp | None, found: Survey,
+                  to_draw: set[str], planned: set[str]) -> None:
+    """Stamp ``folder`` with every planned file's record and move the drawn ones in; the stamp's files that
+    the new dataset lacks are removed."""
+    ours = set(found.vouched) | set(found.changed)  # changed ones only get here with --force
+    obsolete = ((stamp.listed() if stamp else set()) - planned) & ours
+    records = {rel: Record.of(temporary / rel) if rel in to_draw
+               else stamp.files[rel] if stamp.files[rel].sha256 else Record.of(folder / rel) for rel in planned}
+    doc = {"settings": settings, "summary": summary,
+           "files": {rel: record.as_json() for rel, record in sorted(records.items())}}
+    put_in_place(folder, temporary, doc, to_draw, {rel: Record.of(folder / rel) for rel in (to_draw | obsolete) & ours},
+                 obsolete)
 
 
 def tree_digest(folder: str | Path) -> str:
@@ -347,7 +343,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--image-size", type=int, default=defaults.image_size)
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: CPU count)")
     p.add_argument("--force", action="store_true",
-                   help="replace a synthetic dataset made with other settings (never a folder this tool did not write)")
+                   help="replace the generator's files of a dataset made with other settings, or changed since "
+                        "(never a file it did not write)")
     add_debug_flag(p)
     args = p.parse_args(argv)
     try:

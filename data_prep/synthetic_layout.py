@@ -19,6 +19,16 @@ if TYPE_CHECKING:
 
 MAT_HEADER = b"MATLAB 5.0 MAT-file, written by data_prep.synthetic (deterministic header)"
 SPLITS = ("trainval", "test_seen", "test_unseen")
+# What the render results go into: the boxes and the part locations of every image.
+ANNOTATION_TABLES = ("CUB_200_2011/bounding_boxes.txt", "CUB_200_2011/parts/part_locs.txt")
+# Every file of a dataset but its images, as paths under the dataset's folder.
+TABLES = (
+    "CUB_200_2011/images.txt", "CUB_200_2011/classes.txt", "CUB_200_2011/image_class_labels.txt",
+    "CUB_200_2011/train_test_split.txt", *ANNOTATION_TABLES, "CUB_200_2011/parts/parts.txt",
+    "CUB_200_2011/attributes/attributes.txt", "CUB_200_2011/attributes/class_attribute_labels_continuous.txt",
+    "xlsa17/att_splits.mat", "xlsa17/allclasses.txt", "xlsa17/trainvalclasses.txt", "xlsa17/testclasses.txt",
+    "xlsa17/trainclasses1.txt", "xlsa17/valclasses1.txt",
+)
 
 
 def _write_mat(path: Path, variables: dict) -> None:
@@ -41,33 +51,40 @@ def write_cub_tables(
     images: list[tuple[int, str]],
     labels: list[int],
     split: list[str],
-    results: dict[int, tuple[list[float], list[list[float]]]],
     class_names: list[str],
     attrs: np.ndarray,
     attribute_names: list[str],
     part_names: list[str],
 ) -> None:
-    """The text tables of ``CUB_200_2011/``.
+    """The text tables of ``CUB_200_2011/`` but the boxes and part locations (:func:`write_annotation_tables`).
 
     ``images``: ``(image id, path under images/)`` of the ``N`` images; ``labels``: their 1-based
-    class ids; ``split``: ``trainval``, ``test_seen`` or ``test_unseen`` each; ``results``: the box
-    ``[4]`` and part locations ``[P, 3]`` of each image id; ``attrs``: ``[C, K]`` continuous class
-    attributes, named by ``attribute_names``; ``part_names``: the ``P`` parts.
+    class ids; ``split``: ``trainval``, ``test_seen`` or ``test_unseen`` each; ``attrs``: ``[C, K]``
+    continuous class attributes, named by ``attribute_names``; ``part_names``: the ``P`` parts.
     """
     ids = [i for i, _ in images]
+    for folder in ("parts", "attributes"):
+        (cub / folder).mkdir(parents=True, exist_ok=True)
     (cub / "images.txt").write_text("".join(f"{i} {rel}\n" for i, rel in images))
     (cub / "classes.txt").write_text("".join(f"{i + 1} {n}\n" for i, n in enumerate(class_names)))
     (cub / "image_class_labels.txt").write_text("".join(f"{i} {c}\n" for i, c in zip(ids, labels)))
     (cub / "train_test_split.txt").write_text("".join(f"{i} {int(s == 'trainval')}\n" for i, s in zip(ids, split)))
-    (cub / "bounding_boxes.txt").write_text(
-        "".join(f"{i} " + " ".join(_fmt(v) for v in results[i][0]) + "\n" for i in ids))
     (cub / "parts" / "parts.txt").write_text("".join(f"{p + 1} {n}\n" for p, n in enumerate(part_names)))
-    (cub / "parts" / "part_locs.txt").write_text("".join(
-        f"{i} {p + 1} {_fmt(x)} {_fmt(y)} {int(v)}\n" for i in ids for p, (x, y, v) in enumerate(results[i][1])))
     (cub / "attributes" / "attributes.txt").write_text(
         "".join(f"{k + 1} {a}\n" for k, a in enumerate(attribute_names)))
     (cub / "attributes" / "class_attribute_labels_continuous.txt").write_text(
         "".join(" ".join(f"{v:.6f}" for v in row) + "\n" for row in attrs))
+
+
+def write_annotation_tables(cub: Path, ids: list[int],
+                            results: dict[int, tuple[list[float], list[list[float]]]]) -> None:
+    """``bounding_boxes.txt`` and ``parts/part_locs.txt`` of the images ``ids``, from each one's box ``[4]``
+    and part locations ``[P, 3]`` in ``results``."""
+    (cub / "parts").mkdir(parents=True, exist_ok=True)
+    (cub / "bounding_boxes.txt").write_text(
+        "".join(f"{i} " + " ".join(_fmt(v) for v in results[i][0]) + "\n" for i in ids))
+    (cub / "parts" / "part_locs.txt").write_text("".join(
+        f"{i} {p + 1} {_fmt(x)} {_fmt(y)} {int(v)}\n" for i in ids for p, (x, y, v) in enumerate(results[i][1])))
 
 
 def write_xlsa17(

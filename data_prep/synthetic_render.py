@@ -19,10 +19,18 @@ state always gives the same image, byte for byte.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from data_prep.worker_pool import worker_pool
+
+if TYPE_CHECKING:
+    from data_prep.synthetic import SyntheticConfig
 
 COLORS = {
     "red": (205, 40, 45),
@@ -277,3 +285,60 @@ def _draw_decoys(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], tail
         color = _jitter(rng, palette[value]) if kind == "wing" else tail_color if kind == "tail" else BILL_COLOR
         for poly in polys:
             canvas.polygon(poly, color)
+
+
+# --------------------------------------------------------------------------------------
+# Every image of a dataset, in worker processes
+# --------------------------------------------------------------------------------------
+
+# (image id, seed, combo, path under images/, config, images folder to save into, or "" to only measure)
+Job = tuple[int, int, tuple[int, ...], str, "SyntheticConfig", str]
+
+
+def plan_images(
+    config: SyntheticConfig, combos: list[tuple[int, ...]], unseen: np.ndarray, names: list[str]
+) -> tuple[list[Job], list[int], list[str]]:
+    """Every image to render, class by class: its render job (saving nowhere yet), its 1-based class id and
+    its split. The images of an unseen class are ``test_unseen``; a random ``test_seen_fraction`` of each
+    seen class's are ``test_seen``, the rest ``trainval``."""
+    rng = np.random.default_rng([config.seed, 3])
+    jobs, labels, split = [], [], []
+    image_id = 0
+    for cls, name in enumerate(names):
+        order = rng.permutation(config.images_per_class)
+        n_test = max(1, int(round(config.test_seen_fraction * config.images_per_class)))
+        for k in range(config.images_per_class):
+            image_id += 1
+            short = name.split(".", 1)[1]
+            jobs.append((image_id, config.seed, combos[cls], f"{name}/{short}_{k + 1:04d}_{image_id}.jpg", config, ""))
+            labels.append(cls + 1)
+            split.append("test_unseen" if unseen[cls] else ("test_seen" if order[k] < n_test else "trainval"))
+    return jobs, labels, split
+
+
+def render_one(job: Job) -> tuple[int, list[float], list[list[float]]]:
+    """Render one image, save it where its job says (into a folder that must exist); return its id, box
+    ``[4]`` and part locations ``[P, 3]``. The image's random stream is seeded by ``(seed, image id)``
+    alone, so the result does not depend on which worker renders it."""
+    image_id, seed, combo, rel_path, config, image_dir = job
+    img, box, locs = render_bird(np.random.default_rng([seed, 2, image_id]), combo, config.image_size)
+    if image_dir:
+        # full-resolution colour (4:4:4): chroma subsampling would blend a part's colour into its neighbours'
+        img.save(Path(image_dir) / rel_path, format="JPEG", quality=config.jpeg_quality, subsampling=0)
+    return image_id, box.tolist(), locs.tolist()
+
+
+def render_all(jobs: list[Job], workers: int | None,
+               progress: bool) -> dict[int, tuple[list[float], list[list[float]]]]:
+    """Render every job in worker processes that end with this one; ``{image id: (box, part locations)}``."""
+    from tqdm import tqdm
+
+    if not jobs:
+        return {}
+    workers = max(1, min(workers or min(os.cpu_count() or 1, 8), len(jobs)))
+    results: dict[int, tuple[list[float], list[list[float]]]] = {}
+    with worker_pool(workers) as pool:
+        for iid, box, locs in tqdm(pool.imap(render_one, jobs, chunksize=max(1, len(jobs) // (workers * 8))),
+                                   total=len(jobs), desc="rendering", disable=not progress, mininterval=2.0):
+            results[iid] = (box, locs)
+    return results

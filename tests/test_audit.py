@@ -43,3 +43,17 @@ def test_the_ridge_probe_reads_features_that_carry_the_attributes(tiny_syn):
     ds = tiny_syn
     features = np.asarray(ds.att).T[ds.labels] + 1e-3 * np.random.default_rng(0).normal(size=(ds.n_images, ds.att.shape[0]))
     assert zsl_t1(ds, features, ds.trainval, ds.test_unseen, np.sort(ds.unseen_classes), 1e-3) == 1.0
+
+
+def test_the_audit_refuses_a_part_location_that_is_no_pixel(tiny_root, tmp_path, capsys):
+    import shutil
+
+    from data_prep.audit import main
+
+    shutil.copytree(tiny_root / "SYN", tmp_path / "SYN")
+    path = tmp_path / "SYN" / "CUB_200_2011" / "parts" / "part_locs.txt"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = "1 2 nan 1e308 1\n"
+    path.write_text("".join(lines))
+    assert main(["--data-root", str(tmp_path)]) == 2
+    assert f"{path}:2: x is 'nan'" in capsys.readouterr().err

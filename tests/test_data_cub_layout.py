@@ -220,3 +220,49 @@ def test_an_image_too_large_for_pillow_is_named(tiny_syn, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the 64 × 64 images are "bombs" now
     with pytest.raises(ImageReadError, match=rf"image {tiny_syn.image_paths[0]} is larger than Pillow accepts"):
         load_images(tiny_syn.image_paths[:1], 32)
+
+
+def _edit_part_line(syn_copy, line: int, column: int, text: str):
+    """Set field ``column`` (0-based) of line ``line`` (1-based) of part_locs.txt to ``text``; returns the file."""
+    path = syn_copy / "SYN" / "CUB_200_2011" / "parts" / "part_locs.txt"
+    lines = path.read_text().splitlines(keepends=True)
+    fields = lines[line - 1].split()
+    fields[column] = text
+    lines[line - 1] = " ".join(fields) + "\n"
+    path.write_text("".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("column, text, field", [
+    (2, "nan", "x"), (3, "inf", "y"), (2, "-inf", "x"), (3, "1e308", "y"), (2, "-4.5", "x"),
+    (4, "2", "visible"), (4, "nan", "visible"), (1, "1.5", "part id"), (0, "3.25", "image id"),
+])
+def test_a_part_location_that_is_no_pixel_is_refused_naming_line_and_field(syn_copy, column, text, field):
+    path = _edit_part_line(syn_copy, 3, column, text)
+    with pytest.raises(DatasetError, match=rf"{path}:3: {field} is '{text}'"):
+        load_dataset("SYN", syn_copy)
+
+
+def test_a_comment_or_blank_line_does_not_shift_the_line_named(syn_copy):
+    path = syn_copy / "SYN" / "CUB_200_2011" / "parts" / "part_locs.txt"
+    path.write_text("# image_id part_id x y visible\n\n" + path.read_text())
+    _edit_part_line(syn_copy, 5, 2, "nan")
+    with pytest.raises(DatasetError, match=rf"{path}:5: x is 'nan'"):
+        load_dataset("SYN", syn_copy)
+
+
+def test_a_visible_part_beyond_its_image_is_refused_where_images_are_decoded(syn_copy):
+    from data_prep.audit import audit
+    from sgma_core.experiment.prepare import prepare_data
+    from sgma_core.profiles import make_config
+
+    path = _edit_part_line(syn_copy, 10, 2, "64.5")  # image 2's part 3; the images are 64 pixels wide
+    ds = load_dataset("SYN", syn_copy)  # a number of pixels the reader cannot tell wrong without the image
+    match = rf"{path}:10: x is '64.5', beyond the 64 pixels of image 2's width"
+    with pytest.raises(DatasetError, match=match):
+        audit(ds)
+    with pytest.raises(DatasetError, match=match):
+        prepare_data(make_config("smoke", overrides={"device": "cpu", "max_train_images": None}), syn_copy,
+                     progress=False)
+    _edit_part_line(syn_copy, 10, 4, "0")  # invisible: where it lies is not read
+    audit(load_dataset("SYN", syn_copy))

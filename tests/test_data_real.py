@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sgma_core.data import read_cub, read_xlsa17_splits
+from sgma_core.data.cub import check_parts_within
 from sgma_core.data.images import read_image
 from tests.conftest import real_dataset
 
@@ -76,6 +77,8 @@ def test_cub_demo_images_with_boxes_and_parts(cub_dir):
             if line and not line.startswith("#")]
     assert len(demo) == 30
     row_of = {int(i): r for r, i in enumerate(ds.image_ids)}
+    rows = np.array([row_of[int(d[0])] for d in demo])
+    check_parts_within(ds, rows, np.array([[int(d[6]), int(d[7])] for d in demo]))  # every visible part on its image
     for image_id, rel, class_id, split, column, _, width, height in demo:
         r = row_of[int(image_id)]
         assert ds.image_paths[r] == cub_dir / "CUB_200_2011" / "images" / rel

@@ -64,7 +64,7 @@ def test_up_to_date_checks_the_files_and_repairs_a_damaged_dataset(tmp_path):
     digest = tree_digest(out)
     next((out / "CUB_200_2011" / "images").rglob("*.jpg")).unlink()
     (out / "xlsa17" / "att_splits.mat").unlink()
-    assert generate(out, SMALL, progress=False)["status"] == "written"  # not "up to date"
+    assert generate(out, SMALL, progress=False)["status"] == "completed"  # not "up to date"
     assert tree_digest(out) == digest
 
 

@@ -134,7 +134,8 @@ def _read_boxes(cub_dir: Path, id_to_row: dict[int, int]) -> np.ndarray | None:
 
 def _read_part_locs(cub_dir: Path, id_to_row: dict[int, int]) -> tuple[list[str] | None, np.ndarray | None]:
     """The ``P`` part names and their locations ``[N, P, 3]`` (x, y, visible); ``(None, None)``
-    unless both ``parts/parts.txt`` and ``parts/part_locs.txt`` are present."""
+    unless both ``parts/parts.txt`` and ``parts/part_locs.txt`` are present. A line that is not
+    ``image_id part_id x y visible`` with pixel coordinates is refused (:func:`_check_part_values`)."""
     part_rows = read_table(cub_dir / "parts" / "parts.txt", 2, "part id and name", required=False)
     loc_path = cub_dir / "parts" / "part_locs.txt"
     if part_rows is None or not loc_path.is_file():
@@ -148,6 +149,7 @@ def _read_part_locs(cub_dir: Path, id_to_row: dict[int, int]) -> tuple[list[str]
                            f"{str(exc).splitlines()[0][:160]}.") from None
     if raw.shape[1] < 5:
         raise DatasetError(f"{loc_path}: expected 5 columns (image_id part_id x y visible), found {raw.shape[1]}.")
+    _check_part_values(loc_path, raw)
     part_locs = np.zeros((len(id_to_row), len(part_names), 3), dtype=np.float32)
     try:
         r_idx = np.array([id_to_row[int(i)] for i in raw[:, 0]], dtype=np.int64)
@@ -156,3 +158,65 @@ def _read_part_locs(cub_dir: Path, id_to_row: dict[int, int]) -> tuple[list[str]
         raise DatasetError(f"{loc_path}: unknown image or part id {exc}.") from exc
     part_locs[r_idx, p_idx] = raw[:, 2:5]
     return part_names, part_locs
+
+
+# No image a reader here decodes is wider or taller (the most a JPEG can have); a coordinate beyond is no pixel.
+MAX_PIXEL = 65535
+PART_FIELDS = ("image id", "part id", "x", "y", "visible")
+_PART_RULES = ("a whole number", "a whole number", f"a pixel coordinate from 0 to {MAX_PIXEL}",
+               f"a pixel coordinate from 0 to {MAX_PIXEL}", "0 or 1")
+
+
+def _check_part_values(path: Path, raw: np.ndarray) -> None:
+    """Refuse, naming the line and the field, ids that are not whole numbers, coordinates that are not
+    finite pixels (negative, NaN, infinite, beyond any image) and a visibility other than 0 or 1."""
+    with np.errstate(invalid="ignore"):
+        good = np.concatenate([
+            np.isfinite(raw[:, :2]) & (raw[:, :2] == np.round(raw[:, :2])),
+            np.isfinite(raw[:, 2:4]) & (raw[:, 2:4] >= 0) & (raw[:, 2:4] <= MAX_PIXEL),
+            np.isin(raw[:, 4:5], (0.0, 1.0)),
+        ], axis=1)
+    if good.all():
+        return
+    row, col = (int(v) for v in np.argwhere(~good)[0])
+    lineno, fields = _data_line(path, lambda index, _: index == row)
+    raise DatasetError(f"{path}:{lineno}: {PART_FIELDS[col]} is {fields[col]!r}, not {_PART_RULES[col]} "
+                       "(image_id part_id x y visible: pixels of the image, an invisible part at 0 0 0). "
+                       "Correct the line, or remove parts/ to go without part annotations.")
+
+
+def _data_line(path: Path, wanted) -> tuple[int, list[str]]:
+    """The number and fields of the first line of a table that ``wanted(index among data lines, fields)``
+    picks, counting data lines as ``np.loadtxt`` does (blank lines and ``#`` comments skipped)."""
+    index = -1
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        fields = line.split("#", 1)[0].split()
+        if fields:
+            index += 1
+            if wanted(index, fields):
+                return lineno, fields
+    raise DatasetError(f"{path}: changed while it was read; read it again.")
+
+
+def check_parts_within(ds: ZSLDataset, rows: np.ndarray, sizes: np.ndarray) -> None:
+    """Refuse a visible part of the images ``rows`` that lies beyond its image, ``sizes`` ``[len(rows), 2]``
+    (width, height of each, as decoded), naming the line and the field of ``parts/part_locs.txt``.
+
+    The reader cannot tell (it opens no image); what decodes the images calls this. Nothing to check
+    where the dataset has no part annotations."""
+    if ds.part_locs is None:
+        return
+    locs = ds.part_locs[np.asarray(rows, dtype=np.int64)]  # [n, P, 3]
+    limits = np.asarray(sizes, dtype=np.float64)[:, None, :]  # [n, 1, 2]
+    outside = (locs[..., 2:3] > 0) & (locs[..., :2] > limits)  # [n, P, 2]
+    if not outside.any():
+        return
+    i, part, axis = (int(v) for v in np.argwhere(outside)[0])
+    image_id = int(ds.image_ids[int(rows[i])])
+    part_rows = read_table(ds.root / "parts" / "parts.txt", 2, "part id and name")
+    path = ds.root / "parts" / "part_locs.txt"
+    lineno, fields = _data_line(path, lambda _, f: (float(f[0]), float(f[1])) == (image_id, float(part_rows[part][0])))
+    raise DatasetError(
+        f"{path}:{lineno}: {'xy'[axis]} is {fields[2 + axis]!r}, beyond the {int(limits[i, 0, axis])} pixels of "
+        f"image {image_id}'s {('width', 'height')[axis]} ({ds.image_paths[int(rows[i])]}). Part locations are "
+        "pixels of the original image; correct the line, or mark the part invisible (0 0 0).")

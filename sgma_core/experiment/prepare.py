@@ -11,6 +11,7 @@ import torch
 
 from sgma_core.data import ZSLDataset, load_dataset, validation_split
 from sgma_core.data.cache import cached_images
+from sgma_core.data.cub import check_parts_within
 from sgma_core.data.images import load_images
 from sgma_core.engine.step import TrainData
 from sgma_core.paths import runs_root
@@ -99,6 +100,7 @@ def prepare_data(config: RunConfig, data_root: str | Path | None = None, progres
         images, sizes = load_images(paths, config.image_size, progress=progress)
         decode_info = {"cache": None, "images": len(paths), "decoded": len(paths),
                        "seconds": round(time.perf_counter() - t0, 2)}
+    check_parts_within(ds, rows, sizes)  # where parts are scored, they must lie on their images
     a, b = len(tv), len(tv) + len(tu)
     att = torch.tensor(ds.att, dtype=torch.float32)
     return PreparedData(

@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import platform
+import secrets
 import shutil
 import tempfile
 import time
@@ -42,15 +43,27 @@ def disk_full(exc: BaseException, path: Path) -> bool:
         return False
 
 
+def _new_temporary(path: Path) -> Path:
+    """An empty file of a new unique name beside ``path``, created with mode ``0666`` less the umask (where
+    ``tempfile.mkstemp`` would give ``0600`` whatever the umask)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
 def save_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Write ``path`` with ``write(temporary_path)``, then move the file into place.
 
     The temporary file has a unique name beside ``path`` (``.<name>.<random>.tmp``) and is removed
-    if writing fails; a full disk is reported as :class:`DiskFullError` naming the file."""
+    if writing fails; a full disk is reported as :class:`DiskFullError` naming the file. The file gets
+    the permissions the process's umask gives a new file (``0644`` under umask ``022``), as a plain
+    ``open`` would: a report or a shared runs folder stays readable to whoever may read it."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_temporary(path)
     try:
         write(tmp)
         os.replace(tmp, path)

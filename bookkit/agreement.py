@@ -10,6 +10,7 @@ seed. :func:`book_runs` reads what each record says about the book's configurati
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,15 +59,17 @@ READERS = {"sgma": {"looking": ("06_where_to_look", _looking), "ablations": ("05
 def book_runs(profile: str = "cpu", results: Path | None = None, model: str = "sgma") -> list[BookRuns]:
     """The book's configuration of ``model`` (``"sgma"``, ``"baseline"``) in every record of ``profile``
     under ``results`` (default: the repository's)."""
-    from sgma_core.records import read_record
+    from sgma_core.studies import ablate, looking, real_start
 
+    read_record = {"looking": looking.read_record, "ablations": ablate.read_record,
+                   "real-start": real_start.read_record}  # each refuses a record whose numbers are not numbers
     results = results or repo_root() / "results"
     out = []
     for study, (chapter, reader) in READERS[model].items():
         path = results / f"{study}-{profile}.json"
         if not path.is_file():
             continue
-        record = read_record(path, ("provenance",), remedy=f"`make {study}` writes it again.")
+        record = read_record[study](path)
         config, seeds = reader(record)
         prov = record["provenance"]
         out.append(BookRuns(path.name, chapter, config, prov.get("data_fingerprint"), prov.get("commit", "?"), seeds))
@@ -74,13 +77,29 @@ def book_runs(profile: str = "cpu", results: Path | None = None, model: str = "s
 
 
 def disagreements(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> dict[int, float]:
-    """``{seed: largest difference in T1 or H, in points}`` over the seeds both hold, where they differ."""
+    """``{seed: largest difference in T1 or H, in points}`` over the seeds both hold, where they differ; NaN
+    where either is not a number (NaN or infinite), which agrees with nothing."""
     out = {}
     for seed in sorted(set(a) & set(b)):
-        gap = max(abs(a[seed][k] - b[seed][k]) for k in ("T1", "H"))
-        if gap > TOLERANCE:
-            out[seed] = 100 * gap
+        gaps = [abs(a[seed][k] - b[seed][k]) for k in ("T1", "H")]
+        if not all(math.isfinite(g) for g in gaps):
+            out[seed] = math.nan
+        elif max(gaps) > TOLERANCE:
+            out[seed] = 100 * max(gaps)
     return out
+
+
+def _comparison(record: BookRuns, gaps: dict[int, float], shared: list[int]) -> str:
+    """What one record says of the live runs: agrees, differs by how much, or holds numbers that are not."""
+    where = f"{record.record} (chapter {record.chapter[:2]}"
+    broken = sorted(seed for seed, gap in gaps.items() if math.isnan(gap))
+    if broken:
+        return f"{where}) cannot be compared at seeds {broken}: T1 or H there is not a number (NaN or infinite)"
+    if gaps:
+        return (f"{where}, commit {record.commit}) differs by up to {max(gaps.values()):.1f} points at seeds "
+                f"{sorted(gaps)}")
+    return f"{where}) " + (f"agrees seed for seed (seeds {', '.join(map(str, shared))})" if len(shared) > 1 else
+                           f"agrees (seed {shared[0]})")
 
 
 def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict], profile: str,
@@ -111,12 +130,7 @@ def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict],
         if not shared:
             parts.append(f"{r.record} (chapter {r.chapter[:2]}) holds this configuration with other seeds")
             continue
-        gaps = disagreements(live, r.seeds)
-        agrees = (f"agrees seed for seed (seeds {', '.join(map(str, shared))})" if len(shared) > 1 else
-                  f"agrees (seed {shared[0]})")
-        parts.append(f"{r.record} (chapter {r.chapter[:2]}) {agrees}" if not gaps else
-                     f"{r.record} (chapter {r.chapter[:2]}, commit {r.commit}) differs by up to "
-                     f"{max(gaps.values()):.1f} points at seeds {sorted(gaps)}")
+        parts.append(_comparison(r, disagreements(live, r.seeds), shared))
     text = ("These runs are the book's configuration that the records render: " + "; ".join(parts) + ". "
             "The records' means are over their own seeds.")
     if any("differs" in part for part in parts):

@@ -281,10 +281,16 @@ RECORD_KEYS = ("selection_metric", "chosen", "decisions", "book_on_validation", 
                "paper_reading_as_run", "calibration_gamma", "grids", "validation", "runs", "provenance")
 
 
+# the numbers chapter 05 and the agreement read, each refused where it is not a number
+RECORD_NUMBERS = ("runs[].seed", "runs[].T1", "runs[].u", "runs[].s", "runs[].H", "decisions.*.gains[].gain.mean",
+                  "decisions.*.gains[].gain.se", "calibration_gamma.*")
+
+
 def read_record(path: str | Path) -> dict:
     """A record written by :func:`run_ablations` (``results/ablations-<profile>.json``), checked for every key
-    chapter 05 reads; a damaged one is named with the command that writes it again."""
-    return records.read_record(path, RECORD_KEYS, remedy="`make ablations` writes it again (its runs are reused).")
+    and number chapter 05 reads; a damaged one is named with the command that writes it again."""
+    return records.read_record(path, RECORD_KEYS, "`make ablations` writes it again (its runs are reused).",
+                               RECORD_NUMBERS)
 
 
 def default_path(profile: str, dataset: str = "SYN") -> Path:

@@ -30,6 +30,7 @@ class BookRuns:
     data_fingerprint: str | None
     commit: str
     seeds: dict[int, dict[str, float]]  # seed → {"T1": …, "H": …}
+    data_scheme: int = 1  # the scheme of data_fingerprint (ZSLDataset.fingerprint); 1 in records older than it
 
 
 def _looking(record: dict, control: str = "book") -> tuple[dict, dict]:
@@ -72,7 +73,8 @@ def book_runs(profile: str = "cpu", results: Path | None = None, model: str = "s
         record = read_record[study](path)
         config, seeds = reader(record)
         prov = record["provenance"]
-        out.append(BookRuns(path.name, chapter, config, prov.get("data_fingerprint"), prov.get("commit", "?"), seeds))
+        out.append(BookRuns(path.name, chapter, config, prov.get("data_fingerprint"), prov.get("commit", "?"), seeds,
+                            prov.get("data_fingerprint_scheme", 1)))
     return out
 
 
@@ -102,11 +104,23 @@ def _comparison(record: BookRuns, gaps: dict[int, float], shared: list[int]) -> 
                            f"agrees (seed {shared[0]})")
 
 
-def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict], profile: str,
+def same_data(dataset, record: BookRuns) -> bool:
+    """Whether ``record`` was made on ``dataset`` (a :class:`~sgma_core.data.ZSLDataset`), by the fingerprint
+    of the record's scheme; a scheme this code does not know never matches."""
+    try:
+        return record.data_fingerprint == dataset.fingerprint(record.data_scheme)
+    except ValueError:
+        return False
+
+
+def agreement_sentence(config: dict, dataset, results: list[dict], profile: str,
                        records: list[BookRuns] | None = None, model: str = "sgma") -> str:
-    """Whether this page's runs (``results``: per seed ``seed``, ``T1``, ``H``; SGMA's compat rule) are the
-    records' runs of the book's configuration, and if so whether the numbers agree; plain text. A baseline
-    is compared on the settings that name a baseline run only."""
+    """Whether this page's runs (``results``: per seed ``seed``, ``T1``, ``H``; SGMA's compat rule) on
+    ``dataset`` (its ``fingerprint(scheme)`` is compared with each record's) are the records' runs of the
+    book's configuration, and if so whether the numbers agree; plain text. A baseline is compared on the
+    settings that name a baseline run only."""
+    from sgma_core.data.dataset import FINGERPRINT_SCHEME
+
     from sgma_core.engine.runs import IDENTITY_KEYS
 
     records = book_runs(profile, model=model) if records is None else records
@@ -117,7 +131,7 @@ def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict],
         found = settings_drift(recorded, config)
         return {k: v for k, v in found.items() if keys is None or k in keys}
 
-    same = [r for r in records if not drift(r.config) and r.data_fingerprint == data_fingerprint]
+    same = [r for r in records if not drift(r.config) and same_data(dataset, r)]
     if not same:
         held = (f"the records of chapters 05–07 are of the {profile} profile's book configuration on the default "
                 "synthetic birds" if records else f"no record is of the {profile} profile; chapters 05–07 render the "
@@ -133,6 +147,10 @@ def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict],
         parts.append(_comparison(r, disagreements(live, r.seeds), shared))
     text = ("These runs are the book's configuration that the records render: " + "; ".join(parts) + ". "
             "The records' means are over their own seeds.")
+    older = sorted(r.record for r in same if r.data_scheme != FINGERPRINT_SCHEME)
+    if older:
+        text += (f" The data of {', '.join(older)} is named by the older fingerprint, of its tables and its images' "
+                 "names and sizes, not of the images' bytes.")
     if any("differs" in part for part in parts):
         import torch
 

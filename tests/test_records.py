@@ -90,11 +90,12 @@ def test_the_agreement_never_says_agrees_for_a_number_that_is_not_one():
     from sgma_core.profiles import config_dict, make_config
 
     cfg = config_dict(make_config("cpu"))
+    data = type("Data", (), {"fingerprint": staticmethod(lambda scheme=2: "abc")})()
     good = {0: {"T1": 0.7, "H": 0.4}}
     for live, recorded in (([{"seed": 0, "T1": float("nan"), "H": 0.4}], good),
                            ([{"seed": 0, "T1": 0.7, "H": 0.4}], {0: {"T1": 0.7, "H": float("nan")}})):
         runs = BookRuns("looking-cpu.json", "06_where_to_look", cfg, "abc", "c0ffee", recorded)
-        text = agreement_sentence(cfg, "abc", live, "cpu", [runs])
+        text = agreement_sentence(cfg, data, live, "cpu", [runs])
         assert "agrees" not in text and "not a number" in text, text
 
 

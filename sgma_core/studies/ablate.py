@@ -45,7 +45,7 @@ from sgma_core.experiment.prepare import prepare_data
 from sgma_core.experiment.recipes import run_extra, train_sgma
 from sgma_core.inference import choose_gamma
 from sgma_core.metrics import zsl_gzsl
-from sgma_core.paths import repo_root
+from sgma_core.paths import repo_root, runs_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 from sgma_core.records import provenance
 
@@ -271,7 +271,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
                        "images_train": len(val_data.train.labels)},
         "runs": ab.rows,
         "provenance": provenance(config_dict(base), time.perf_counter() - ab.t0, profile=profile, dataset=dataset,
-                                 data_fingerprint=load_dataset(dataset, data_root).fingerprint(),
+                                 **load_dataset(dataset, data_root).data_provenance(runs_root(runs_dir) / "cache"),
                                  seeds=list(experiment.seeds), sgma_runs=len(ab.trained),
                                  sgma_training_seconds=round(sum(ab.trained.values()), 1)),
     }

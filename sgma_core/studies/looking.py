@@ -214,7 +214,7 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
     def save() -> None:
         record["paired"] = summarise(record["rows"])
         record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
-                                          data_fingerprint=prepared.dataset.fingerprint(),
+                                          **prepared.dataset.data_provenance(),
                                           complete=len(record["rows"]) == sum(map(len, configs.values()))
                                           + len(experiment.seeds))
         if out is not None:

@@ -70,7 +70,7 @@ def run_real_start(profile: str = "cpu", seeds=None, data_root=None, runs_dir=No
             "radius": "an eighth of the input side", "telling_parts": [n for n, t in zip(ds.part_names, telling) if t],
             "provenance": provenance({b: config_dict(e.config) for b, e in zip(BACKBONES_COMPARED, experiments)},
                                      time.perf_counter() - t0, seeds=list(experiments[0].seeds),
-                                     data_fingerprint=ds.fingerprint(),
+                                     **ds.data_provenance(),
                                      training_seconds=round(sum(r["training_seconds"] for r in rows), 1))}
 
 

@@ -51,7 +51,7 @@ def test_a_hostile_checkpoint_is_refused_and_nothing_runs(tmp_path):
     assert not marker.exists()
 
 
-def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path):
+def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path, capsys):
     from sgma_core.experiment import prepare_data, train_sgma
 
     cfg = make_config("smoke", overrides={"dataset": "SYN", "epochs": 1, "device": "cpu"})
@@ -68,6 +68,8 @@ def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path):
     snap.write_bytes(snap.read_bytes()[:50])  # truncated: recomputed where it can be, the run still reused
     _, history, info = train_sgma(prepared, cfg, tmp_path, progress=False, snapshot_images=show)
     assert sorted(info["snapshots"]) == [-1, 0] and len(history) == 1
+    out = capsys.readouterr().out
+    assert "snapshots.pt is damaged" in out and str(tmp_path) not in out  # printed onto a page: no machine path
 
 
 def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):

@@ -82,9 +82,13 @@ def test_a_record_is_compared_with_todays_data_by_the_fingerprint_of_its_own_sch
     cfg = config_dict(make_config("cpu"))
     live = [{"seed": 0, "T1": 0.7, "H": 0.4}]
     today = _Data(scheme1="by-names-and-sizes", scheme2="by-bytes")
-    older = agreement_sentence(cfg, today, live, "cpu", [replace(_runs([0]), data_fingerprint="by-names-and-sizes", data_scheme=1)])
+
+    def page(fingerprint, scheme):
+        return agreement_sentence(cfg, today, live, "cpu",
+                                  [replace(_runs([0]), data_fingerprint=fingerprint, data_scheme=scheme)])
+
+    older = page("by-names-and-sizes", 1)
     assert "agrees (seed 0)" in older and "older fingerprint" in older
-    newer = agreement_sentence(cfg, today, live, "cpu", [replace(_runs([0]), data_fingerprint="by-bytes", data_scheme=2)])
+    newer = page("by-bytes", 2)
     assert "agrees (seed 0)" in newer and "older fingerprint" not in newer
-    assert "No committed record" in agreement_sentence(cfg, today, live, "cpu", [replace(_runs([0]), data_fingerprint="by-bytes", data_scheme=1)])
-    assert "No committed record" in agreement_sentence(cfg, today, live, "cpu", [replace(_runs([0]), data_fingerprint="by-bytes", data_scheme=3)])
+    assert "No committed record" in page("by-bytes", 1) and "No committed record" in page("by-bytes", 3)

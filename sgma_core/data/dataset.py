@@ -147,7 +147,8 @@ class ZSLDataset:
 
     def data_provenance(self, cache_dir: str | Path | None = None) -> dict:
         """What a record says of the data it was made on: ``data_fingerprint`` and its scheme."""
-        return {"data_fingerprint": self.fingerprint(cache_dir=cache_dir), "data_fingerprint_scheme": FINGERPRINT_SCHEME}
+        return {"data_fingerprint": self.fingerprint(cache_dir=cache_dir),
+                "data_fingerprint_scheme": FINGERPRINT_SCHEME}
 
     def _tables(self, digest) -> None:
         """Every table of the dataset as read, with its name, dtype and shape, into ``digest``."""
@@ -163,6 +164,7 @@ class ZSLDataset:
         digest.update(json.dumps([self.class_names, self.attribute_names, self.part_names]).encode())
 
     def _scheme1(self, digest) -> None:
+        """What scheme 1 held (:meth:`fingerprint`), into ``digest``: unchanged, so that older records match."""
         for array in (self.att, self.labels, self.seen_classes, self.unseen_classes, self.trainval,
                       self.test_seen, self.test_unseen):
             digest.update(np.ascontiguousarray(array).tobytes())

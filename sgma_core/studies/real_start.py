@@ -80,7 +80,8 @@ def default_path(profile: str) -> Path:
 
 RECORD_KEYS = ("profile", "dataset", "rows", "random_points", "telling_parts", "provenance")
 # the numbers chapter 07 and the agreement read, each refused where it is not a number
-RECORD_NUMBERS = ("rows[].seed", *(f"rows[].{model}.{m}" for model in ("baseline", "sgma") for m in ("T1", "u", "s", "H")),
+RECORD_NUMBERS = ("rows[].seed",
+                  *(f"rows[].{model}.{m}" for model in ("baseline", "sgma") for m in ("T1", "u", "s", "H")),
                   "rows[].hits_before.*", "rows[].hits_after.*", "random_points.*")
 
 

@@ -94,9 +94,8 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     if not path.is_file():
         return []
     text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    return [_metrics_record(path, lineno, line) for lineno, line in enumerate(lines[:-1], 1)  # the piece after the
-            if line.strip()]                                                                 # last newline: incomplete
+    whole = text.split("\n")[:-1]  # the piece after the last newline is incomplete
+    return [_metrics_record(path, lineno, line) for lineno, line in enumerate(whole, 1) if line.strip()]
 
 
 def _metrics_record(path: Path, lineno: int, line: str) -> dict:

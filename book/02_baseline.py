@@ -238,7 +238,7 @@ glue("seeds_phrase", f"Over {len(results)} seeds" if len(results) > 1 else f"On 
      display=False)
 glue("looking_answer", studies.looking_answer(read_record(LOOKING)) if LOOKING.is_file() else
      "its record is not made yet (`make looking`).", display=False)
-glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset.fingerprint(), results,
+glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset, results,
                                              config.profile, model="baseline"), display=False)
 gap = 100 * (stats["s"][0] - stats["u"][0])
 glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often than unseen ones once both "

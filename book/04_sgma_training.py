@@ -239,7 +239,7 @@ glue("looking_mechanism", studies.looking_mechanism(read_record(looking)) if loo
      "(its record is not made yet: `make looking`).", display=False)
 glue("records_spread", studies.looking_spread(read_record(looking)) if looking.is_file() and dataset == "SYN" and
      config.profile == "cpu" else "", display=False)
-glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset.fingerprint(), results,
+glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset, results,
                                              config.profile), display=False)
 
 # %% [markdown]

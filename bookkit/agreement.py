@@ -10,6 +10,7 @@ seed. :func:`book_runs` reads what each record says about the book's configurati
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ class BookRuns:
     data_fingerprint: str | None
     commit: str
     seeds: dict[int, dict[str, float]]  # seed → {"T1": …, "H": …}
+    data_scheme: int = 1  # the scheme of data_fingerprint (ZSLDataset.fingerprint); 1 in records older than it
 
 
 def _looking(record: dict, control: str = "book") -> tuple[dict, dict]:
@@ -58,36 +60,67 @@ READERS = {"sgma": {"looking": ("06_where_to_look", _looking), "ablations": ("05
 def book_runs(profile: str = "cpu", results: Path | None = None, model: str = "sgma") -> list[BookRuns]:
     """The book's configuration of ``model`` (``"sgma"``, ``"baseline"``) in every record of ``profile``
     under ``results`` (default: the repository's)."""
-    from sgma_core.records import read_record
+    from sgma_core.studies import ablate, looking, real_start
 
+    read_record = {"looking": looking.read_record, "ablations": ablate.read_record,
+                   "real-start": real_start.read_record}  # each refuses a record whose numbers are not numbers
     results = results or repo_root() / "results"
     out = []
     for study, (chapter, reader) in READERS[model].items():
         path = results / f"{study}-{profile}.json"
         if not path.is_file():
             continue
-        record = read_record(path, ("provenance",), remedy=f"`make {study}` writes it again.")
+        record = read_record[study](path)
         config, seeds = reader(record)
         prov = record["provenance"]
-        out.append(BookRuns(path.name, chapter, config, prov.get("data_fingerprint"), prov.get("commit", "?"), seeds))
+        out.append(BookRuns(path.name, chapter, config, prov.get("data_fingerprint"), prov.get("commit", "?"), seeds,
+                            prov.get("data_fingerprint_scheme", 1)))
     return out
 
 
 def disagreements(a: dict[int, dict[str, float]], b: dict[int, dict[str, float]]) -> dict[int, float]:
-    """``{seed: largest difference in T1 or H, in points}`` over the seeds both hold, where they differ."""
+    """``{seed: largest difference in T1 or H, in points}`` over the seeds both hold, where they differ; NaN
+    where either is not a number (NaN or infinite), which agrees with nothing."""
     out = {}
     for seed in sorted(set(a) & set(b)):
-        gap = max(abs(a[seed][k] - b[seed][k]) for k in ("T1", "H"))
-        if gap > TOLERANCE:
-            out[seed] = 100 * gap
+        gaps = [abs(a[seed][k] - b[seed][k]) for k in ("T1", "H")]
+        if not all(math.isfinite(g) for g in gaps):
+            out[seed] = math.nan
+        elif max(gaps) > TOLERANCE:
+            out[seed] = 100 * max(gaps)
     return out
 
 
-def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict], profile: str,
+def _comparison(record: BookRuns, gaps: dict[int, float], shared: list[int]) -> str:
+    """What one record says of the live runs: agrees, differs by how much, or holds numbers that are not."""
+    where = f"{record.record} (chapter {record.chapter[:2]}"
+    broken = sorted(seed for seed, gap in gaps.items() if math.isnan(gap))
+    if broken:
+        return f"{where}) cannot be compared at seeds {broken}: T1 or H there is not a number (NaN or infinite)"
+    if gaps:
+        return (f"{where}, commit {record.commit}) differs by up to {max(gaps.values()):.1f} points at seeds "
+                f"{sorted(gaps)}")
+    return f"{where}) " + (f"agrees seed for seed (seeds {', '.join(map(str, shared))})" if len(shared) > 1 else
+                           f"agrees (seed {shared[0]})")
+
+
+def same_data(dataset, record: BookRuns) -> bool:
+    """Whether ``record`` was made on ``dataset`` (a :class:`~sgma_core.data.ZSLDataset`), by the fingerprint
+    of the record's scheme; a scheme this code does not know never matches."""
+    try:
+        return record.data_fingerprint == dataset.fingerprint(record.data_scheme)
+    except ValueError:
+        return False
+
+
+def agreement_sentence(config: dict, dataset, results: list[dict], profile: str,
                        records: list[BookRuns] | None = None, model: str = "sgma") -> str:
-    """Whether this page's runs (``results``: per seed ``seed``, ``T1``, ``H``; SGMA's compat rule) are the
-    records' runs of the book's configuration, and if so whether the numbers agree; plain text. A baseline
-    is compared on the settings that name a baseline run only."""
+    """Whether this page's runs (``results``: per seed ``seed``, ``T1``, ``H``; SGMA's compat rule) on
+    ``dataset`` (its ``fingerprint(scheme)`` is compared with each record's) are the records' runs of the
+    book's configuration, and if so whether the numbers agree; plain text. A baseline is compared on the
+    settings that name a baseline run only."""
+    from sgma_core.data.dataset import FINGERPRINT_SCHEME
+
     from sgma_core.engine.runs import IDENTITY_KEYS
 
     records = book_runs(profile, model=model) if records is None else records
@@ -98,7 +131,7 @@ def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict],
         found = settings_drift(recorded, config)
         return {k: v for k, v in found.items() if keys is None or k in keys}
 
-    same = [r for r in records if not drift(r.config) and r.data_fingerprint == data_fingerprint]
+    same = [r for r in records if not drift(r.config) and same_data(dataset, r)]
     if not same:
         held = (f"the records of chapters 05–07 are of the {profile} profile's book configuration on the default "
                 "synthetic birds" if records else f"no record is of the {profile} profile; chapters 05–07 render the "
@@ -111,14 +144,13 @@ def agreement_sentence(config: dict, data_fingerprint: str, results: list[dict],
         if not shared:
             parts.append(f"{r.record} (chapter {r.chapter[:2]}) holds this configuration with other seeds")
             continue
-        gaps = disagreements(live, r.seeds)
-        agrees = (f"agrees seed for seed (seeds {', '.join(map(str, shared))})" if len(shared) > 1 else
-                  f"agrees (seed {shared[0]})")
-        parts.append(f"{r.record} (chapter {r.chapter[:2]}) {agrees}" if not gaps else
-                     f"{r.record} (chapter {r.chapter[:2]}, commit {r.commit}) differs by up to "
-                     f"{max(gaps.values()):.1f} points at seeds {sorted(gaps)}")
+        parts.append(_comparison(r, disagreements(live, r.seeds), shared))
     text = ("These runs are the book's configuration that the records render: " + "; ".join(parts) + ". "
             "The records' means are over their own seeds.")
+    older = sorted(r.record for r in same if r.data_scheme != FINGERPRINT_SCHEME)
+    if older:
+        text += (f" The data of {', '.join(older)} is named by the older fingerprint, of its tables and its images' "
+                 "names and sizes, not of the images' bytes.")
     if any("differs" in part for part in parts):
         import torch
 

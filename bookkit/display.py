@@ -113,18 +113,22 @@ def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
     holds today (its ``provenance.data_fingerprint``), and if not, what differs and ``remedy``. Plain text: a
     glued value is not parsed as Markdown."""
     from sgma_core.data import DatasetError, load_dataset
+    from sgma_core.data.dataset import FINGERPRINT_SCHEME
     from sgma_core.paths import DataRootError
 
     prov = record.get("provenance", {})
     name = prov.get("dataset") or record.get("dataset") or "SYN"
+    made, scheme = prov.get("data_fingerprint"), prov.get("data_fingerprint_scheme", 1)
     try:
-        today = load_dataset(name, data_root).fingerprint()
+        dataset = load_dataset(name, data_root)
+        today = dataset.fingerprint(scheme) if scheme in (1, FINGERPRINT_SCHEME) else dataset.fingerprint()
     except (DataRootError, DatasetError):
         return (f"The {name} data is not under the data root here, so whether this record was made on the same data "
                 "cannot be checked.")
-    made = prov.get("data_fingerprint")
     if made == today:
-        return f"It was made on the {name} data under the data root today (data fingerprint {today})."
+        older = "" if scheme == FINGERPRINT_SCHEME else (
+            ", of the older scheme: its tables and its images' names and sizes, not the images' bytes")
+        return f"It was made on the {name} data under the data root today (data fingerprint {today}{older})."
     return (f"This record was made on other data than the {name} under the data root today (data fingerprint "
             f"{made or 'not recorded, as by every record older than the fingerprint'}; today's {today}): its numbers "
             f"describe that data, not this page's. {remedy}")

@@ -33,6 +33,7 @@ from bookkit.chapters import BOOK, CHAPTERS
 from bookkit.plain_markdown import glued_values, plain_markdown
 from bookkit.publish import colab_setup, repository_from_environment
 from sgma_core.cli import add_debug_flag, command
+from sgma_core.records import save_atomically
 
 STAMP = ".sgma-notebooks"
 TOOL = "python -m bookkit.notebooks"
@@ -93,14 +94,13 @@ def _zip(folder: Path, archive: Path) -> None:
     notebooks = sorted(folder.glob("*.ipynb"))
     if not notebooks:  # an empty zip linked from the course guide would look like a download that worked
         raise DownloadsError(f"{folder} holds no notebook, so {archive.name} would be empty; nothing was zipped.")
-    partial = archive.with_name(f".{archive.name}.partial")
-    try:
+
+    def write(partial: Path) -> None:
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as z:
             for path in notebooks:
                 z.write(path, f"{folder.name}/{path.name}")
-        os.replace(partial, archive)
-    finally:
-        partial.unlink(missing_ok=True)  # this run's own half-written zip, never the one in place
+
+    save_atomically(archive, write)  # a half-written zip is removed, never the one in place
 
 
 # ---- what this tool may replace: only what carries its stamp ----------------------------------------------
@@ -121,7 +121,7 @@ def _read_stamp(folder: Path) -> dict[str, str] | None:
 def _write_stamp(folder: Path, names: list[str]) -> None:
     files = {name: _digest(folder / name) for name in sorted(names)}
     text = json.dumps({"written_by": TOOL, "files": files}, indent=1) + "\n"
-    (folder / STAMP).write_text(text, encoding="utf-8")
+    save_atomically(folder / STAMP, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def _check_replaceable(folder: Path) -> None:

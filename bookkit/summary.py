@@ -45,7 +45,7 @@ def _mean_sd(values) -> str:
 def measured_rows(profile: str = "cpu", results=None) -> list[list[str]]:
     """``[model, where from, seeds, ZSL T1, GZSL H]`` of the book's configuration in the records (mean ± sample
     sd over seeds, %), the baseline first."""
-    from sgma_core.records import read_record
+    from sgma_core.studies.looking import read_record
 
     results = results or repo_root() / "results"
     rows = []
@@ -70,16 +70,16 @@ def measured_rows(profile: str = "cpu", results=None) -> list[list[str]]:
 
 def findings(profile: str = "cpu", results=None) -> list[str]:
     """The book's main findings, one sentence each, from the records that exist."""
-    from sgma_core.records import read_record
+    from sgma_core.studies import ablate, looking as looking_study
 
     results = results or repo_root() / "results"
     out = []
     looking = results / f"looking-{profile}.json"
     if looking.is_file():
-        out.append("Where to look (chapter 06): " + looking_answer(read_record(looking)))
+        out.append("Where to look (chapter 06): " + looking_answer(looking_study.read_record(looking)))
     ablations = results / f"ablations-{profile}.json"
     if ablations.is_file():
-        record = read_record(ablations)
+        record = ablate.read_record(ablations)
         adopted = [k for k, d in record["decisions"].items() if d["adopted"] != d["reference"]]
         out.append("The choices the paper leaves open (chapter 05): "
                    + ("no training choice beat the paper's reading by more than two standard errors on validation "

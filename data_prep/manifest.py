@@ -9,12 +9,12 @@ for archives without a published md5 it holds the sha256 that later uses are che
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 from data_prep.catalog import Part
 from data_prep.errors import FetchError
+from sgma_core.records import save_atomically
 
 MARKER = ".sgma-complete.json"
 MANIFEST = ".sgma-fetch.json"
@@ -26,10 +26,9 @@ def now() -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file renamed over it)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Write ``data`` to ``path`` atomically (:func:`sgma_core.records.save_atomically`)."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    save_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def read_json(path: Path) -> dict:

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import platform
+import secrets
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from sgma_core.paths import current_commit
 
@@ -42,15 +44,27 @@ def disk_full(exc: BaseException, path: Path) -> bool:
         return False
 
 
+def _new_temporary(path: Path) -> Path:
+    """An empty file of a new unique name beside ``path``, created with mode ``0666`` less the umask (where
+    ``tempfile.mkstemp`` would give ``0600`` whatever the umask)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+
+
 def save_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Write ``path`` with ``write(temporary_path)``, then move the file into place.
 
     The temporary file has a unique name beside ``path`` (``.<name>.<random>.tmp``) and is removed
-    if writing fails; a full disk is reported as :class:`DiskFullError` naming the file."""
+    if writing fails; a full disk is reported as :class:`DiskFullError` naming the file. The file gets
+    the permissions the process's umask gives a new file (``0644`` under umask ``022``), as a plain
+    ``open`` would: a report or a shared runs folder stays readable to whoever may read it."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_temporary(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -73,30 +87,129 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def write_record(path: str | Path, record: dict) -> Path:
-    """A record as indented JSON, written atomically (its folder created); returns the path."""
-    return write_text(path, json.dumps(record, indent=1) + "\n")
+    """A record as indented JSON, written atomically (its folder created); returns the path. A record holding
+    NaN or an infinity is refused (:func:`dumps_finite`) and nothing is written."""
+    return write_text(path, dumps_finite(record, path, indent=1) + "\n")
 
 
-def read_record(path: str | Path, required: tuple[str, ...] = (), remedy: str = "") -> dict:
+def read_record(path: str | Path, required: tuple[str, ...] = (), remedy: str = "",
+                numbers: tuple[str, ...] = ()) -> dict:
     """The JSON record at ``path``; :class:`RecordError` names the file, what is wrong and ``remedy``
-    (the command that writes it again) when it is missing, not JSON, not an object, or lacks a key
-    of ``required``."""
+    (the command that writes it again) when it is missing, not JSON, not an object, lacks a key
+    of ``required``, holds NaN or an infinity anywhere, or a field of ``numbers`` (:func:`check_numbers`)
+    that is not a number."""
     path = Path(path)
     what = f" {remedy}" if remedy else ""
     if not path.is_file():
         raise RecordError(f"{path} does not exist.{what}")
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = loads_finite(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise RecordError(f"{path} is not a complete JSON record ({str(exc)[:80]}): the file is damaged or was cut "
                           f"short.{what}") from None
     if not isinstance(record, dict):
         raise RecordError(f"{path} holds a JSON {type(record).__name__}, not a record (an object).{what}")
+    found = non_finite_field(record)
+    if found:
+        raise RecordError(f"{path}: {found[0]} is {found[1]}, not a number: the file is damaged or was written by "
+                          f"other code, and none of it is used.{what}")
     missing = [key for key in required if key not in record]
     if missing:
         raise RecordError(f"{path} lacks {', '.join(map(repr, missing))}: it is damaged or was written by other "
                           f"code.{what}")
+    check_numbers(record, numbers, f"{path}: ", f" The file is damaged or was written by other code.{what}")
     return record
+
+
+# ---- JSON that holds numbers only where it says it does ----------------------------------------------------
+# Python's json reads and writes NaN, Infinity and -Infinity, which JSON does not have: a record holding one
+# renders as "nan" and compares as equal to nothing, so a reader refuses it and a writer never writes it.
+
+class _NotANumber:
+    """A token read where a number belongs that is not one (``NaN``, ``Infinity``, or a literal beyond a
+    float's range), kept so that the field holding it can be named."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+def _finite_or_marked(text: str) -> float | _NotANumber:
+    value = float(text)
+    return value if math.isfinite(value) else _NotANumber(text)
+
+
+def loads_finite(text: str) -> object:
+    """JSON ``text`` parsed with every number that is not one kept as a marker that
+    :func:`non_finite_field` finds; ``ValueError`` where it is not JSON."""
+    return json.loads(text, parse_constant=_NotANumber, parse_float=_finite_or_marked)
+
+
+def _join(where: str, key: object) -> str:
+    return f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}" if where else str(key)
+
+
+def non_finite_field(value: object, where: str = "") -> tuple[str, str] | None:
+    """``(field, value)`` of the first number in ``value`` that is not one, the field as a JSON path
+    (``runs[3].test.T1``): a NaN or infinite float, or a token :func:`loads_finite` marked; ``None`` where
+    there is none."""
+    if isinstance(value, _NotANumber):
+        return where or "the value", value.token
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "the value", repr(value)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = non_finite_field(item, _join(where, key))
+        if found:
+            return found
+    return None
+
+
+def dumps_finite(value: object, path: str | Path, **kwargs) -> str:
+    """``json.dumps(value, allow_nan=False, **kwargs)``; a NaN or an infinity in ``value`` is a
+    :class:`RecordError` naming ``path`` (the file it was for) and the field."""
+    found = non_finite_field(value)
+    if found:
+        raise RecordError(f"{path}: {found[0]} is {found[1]}, not a number, so nothing was written: a record holds "
+                          "numbers only. The computation that gave it failed (a diverged run, an empty set of images); "
+                          "find why before recording it.")
+    return json.dumps(value, allow_nan=False, **kwargs)
+
+
+def _describe(value: object) -> str:
+    kind = {str: "a string", bool: "a boolean", list: "a list", dict: "an object", type(None): "null"}
+    return f"{kind.get(type(value), type(value).__name__)} ({json.dumps(value)[:40]})"
+
+
+def _fields(node: object, steps: list[str], where: str, prefix: str, suffix: str) -> Iterator[tuple[str, object]]:
+    """``(JSON path, value)`` of every field ``steps`` reach from ``node`` (see :func:`check_numbers`)."""
+    if not steps:
+        yield where, node
+        return
+    step, rest = steps[0], steps[1:]
+    expected = list if step == "[]" else dict
+    if not isinstance(node, expected):
+        raise RecordError(f"{prefix}{where or 'the record'} is {_describe(node)}, not "
+                          f"{'a list' if expected is list else 'an object'}.{suffix}")
+    if step in ("[]", "*"):
+        for key, item in (enumerate(node) if step == "[]" else node.items()):
+            yield from _fields(item, rest, _join(where, key), prefix, suffix)
+    elif step not in node:
+        raise RecordError(f"{prefix}{where or 'the record'} lacks {step!r}.{suffix}")
+    else:
+        yield from _fields(node[step], rest, _join(where, step), prefix, suffix)
+
+
+def check_numbers(record: dict, numbers: tuple[str, ...], prefix: str = "", suffix: str = "") -> None:
+    """Refuse ``record`` unless every field of ``numbers`` is a number (a field named ``seed`` an integer):
+    :class:`RecordError` ``prefix`` + the field's JSON path and what it holds + ``suffix``. A field is a path
+    of keys, ``[]`` standing for every item of a list and ``*`` for every value of an object:
+    ``rows[].T1``, ``references.*.hits``."""
+    for pattern in numbers:
+        for where, value in _fields(record, pattern.replace("[]", ".[]").split("."), "", prefix, suffix):
+            wanted = int if where.endswith("seed") else (int, float)
+            if isinstance(value, bool) or not isinstance(value, wanted):
+                raise RecordError(f"{prefix}{where} is {_describe(value)}, not "
+                                  f"{'an integer' if wanted is int else 'a number'}.{suffix}")
 
 
 def machine() -> str:

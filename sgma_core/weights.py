@@ -8,6 +8,7 @@ its name and what to do; nothing of it is loaded.
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 from pathlib import Path
 
@@ -30,21 +31,30 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_of_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def load_checked(path: str | Path, sha256: str, remedy: str, expected: dict[str, torch.Size] | None = None
                  ) -> dict[str, torch.Tensor]:
     """The state dict in ``path``, after three checks: its SHA-256 starts with ``sha256`` (the whole digest,
     or the prefix a publisher puts in the file's name, as torchvision's are), it loads with
     ``weights_only=True``, and its tensors have the names and shapes of ``expected`` (a model's
-    ``state_dict`` shapes). :class:`WeightsFileError` names the file, what failed and ``remedy``."""
+    ``state_dict`` shapes). :class:`WeightsFileError` names the file, what failed and ``remedy``.
+
+    The file is read once: the bytes hashed are the bytes loaded, so a file replaced between the two (a link
+    flipped to other weights) can never be loaded in place of the one whose digest was checked."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{path} does not exist. {remedy}")
-    digest = sha256_of(path)
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise WeightsNotFoundError(f"{path} does not exist. {remedy}") from None
+    digest = sha256_of_bytes(data)
     if not digest.startswith(sha256):
         raise WeightsFileError(f"{path} has sha256 {digest[:12]}…, not the published {sha256[:12]}…: the file is "
                                f"damaged or another model, and nothing was loaded from it. {remedy}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise WeightsFileError(f"{path} holds Python objects other than tensors and was refused unread. {remedy}") \
             from exc

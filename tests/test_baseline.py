@@ -121,7 +121,7 @@ def test_a_vgg19_file_in_the_torch_cache_is_checked_before_it_is_loaded(tmp_path
     assert "vgg19-dcbb9e9d.pth has sha256" in capsys.readouterr().err
     marker = tmp_path / "pwned"
     torch.save({"x": _Hostile(marker)}, path)
-    monkeypatch.setattr("sgma_core.weights.sha256_of", lambda p: "dcbb9e9d" + "0" * 56)  # as if the hash matched
+    monkeypatch.setattr("sgma_core.weights.sha256_of_bytes", lambda p: "dcbb9e9d" + "0" * 56)  # as if the hash matched
     with pytest.raises(WeightsFileError, match="refused unread"):
         vgg19(pretrained=True)
     assert not marker.exists()
@@ -138,5 +138,5 @@ def test_the_published_vgg19_layout_loads(tmp_path, monkeypatch):
 
     path = _torch_cache(tmp_path, monkeypatch)
     torch.save(tv_vgg19(weights=None).state_dict(), path)
-    monkeypatch.setattr("sgma_core.weights.sha256_of", lambda p: "dcbb9e9d" + "0" * 56)
+    monkeypatch.setattr("sgma_core.weights.sha256_of_bytes", lambda p: "dcbb9e9d" + "0" * 56)
     assert vgg19(pretrained=True).out_channels == 512

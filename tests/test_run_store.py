@@ -51,7 +51,7 @@ def test_a_hostile_checkpoint_is_refused_and_nothing_runs(tmp_path):
     assert not marker.exists()
 
 
-def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path):
+def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path, capsys):
     from sgma_core.experiment import prepare_data, train_sgma
 
     cfg = make_config("smoke", overrides={"dataset": "SYN", "epochs": 1, "device": "cpu"})
@@ -68,6 +68,8 @@ def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path):
     snap.write_bytes(snap.read_bytes()[:50])  # truncated: recomputed where it can be, the run still reused
     _, history, info = train_sgma(prepared, cfg, tmp_path, progress=False, snapshot_images=show)
     assert sorted(info["snapshots"]) == [-1, 0] and len(history) == 1
+    out = capsys.readouterr().out
+    assert "snapshots.pt is damaged" in out and str(tmp_path) not in out  # printed onto a page: no machine path
 
 
 def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
@@ -136,6 +138,8 @@ def test_a_second_identical_run_waits_and_reuses_the_first(tmp_path):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         first = proc.stdout.readline()  # blocks until the second writer says something: on a busy machine, seconds
         assert "waiting for it to finish" in first, first + proc.stderr.read()
+        # printed into a chapter's executed output, so into the published page: the run, not the machine's path
+        assert f"is training {tmp_path.name}/run;" in first and str(tmp_path) not in first, first
         assert proc.poll() is None  # waiting for the lock, not training beside the first writer
         _fit(tmp_path / "elsewhere")
         for name in ("config.json", "metrics.jsonl", "last.pt", "final.json"):
@@ -185,3 +189,69 @@ def test_a_run_is_reused_for_the_same_data_and_never_for_other_data(tiny_root, t
     assert trained_epochs(tiny_root) == []  # the same data: the stored run
     assert trained_epochs(other) == [0]  # other birds of the same name: trained, not reused
     assert len(list((runs / "baseline").iterdir())) == 2
+
+
+def _drop_a_tensor(run: Path) -> None:
+    state = torch.load(run / "last.pt", weights_only=True)
+    state["model"].pop(next(iter(state["model"])))
+    torch.save(state, run / "last.pt")
+
+
+@pytest.mark.parametrize("finished", [True, False], ids=["finished", "unfinished"])
+@pytest.mark.parametrize("damage, match", [
+    (lambda run: (run / "metrics.jsonl").write_text('{"epoch": 0}\n{"train_loss": 1.0}\n{"epoch": 2}\n'),
+     r"metrics\.jsonl:2 .*has no epoch.*Delete .*run"),
+    (lambda run: (run / "metrics.jsonl").write_text('{"epoch": 0}\n[1, 2]\n{"epoch": 2}\n'),
+     r"metrics\.jsonl:2 .*not an object.*Delete .*run"),
+    (lambda run: (run / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1, "train_loss": NaN}\n{"epoch": 2}\n'),
+     r"metrics\.jsonl:2: train_loss is NaN.*Delete .*run"),
+    (lambda run: (run / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": "1"}\n{"epoch": 2}\n'),
+     r"metrics\.jsonl:2 .*epoch.*not a whole number.*Delete .*run"),
+    (_drop_a_tensor, r"last\.pt does not fit this run .*Missing key.*Delete .*run"),
+])
+def test_a_damaged_history_or_checkpoint_is_named_with_what_to_do(tmp_path, damage, match, finished):
+    run = tmp_path / "run"
+    _fit(run)
+    if not finished:
+        (run / "final.json").unlink()
+    damage(run)
+    with pytest.raises(RunFileError, match=match):
+        _fit(run)
+
+
+@pytest.mark.parametrize("loss", [
+    lambda run: (run / "metrics.jsonl").unlink(),
+    lambda run: (run / "metrics.jsonl").write_text('{"epoch": 0, "train_loss": 1.0}\n'),
+], ids=["deleted", "cut to its first epoch"])
+def test_a_finished_run_without_its_whole_history_is_trained_again(tmp_path, loss, capsys):
+    run = tmp_path / "run"
+    full = _fit(run)
+    loss(run)
+    trained = []
+    again = _fit(run, on_epoch_end=lambda epoch, record: trained.append(epoch))
+    assert trained == [0, 1, 2]  # the checkpoint is after the last epoch: the history is only had by training
+    assert [m["train_loss"] for m in again] == [m["train_loss"] for m in full]
+    assert [m["epoch"] for m in read_metrics(run)] == [0, 1, 2] and (run / "final.json").is_file()
+    out = capsys.readouterr().out
+    assert "metrics.jsonl" in out and "training this run again from its first epoch" in out
+    assert str(tmp_path) not in out  # the run is named as it is under its runs folder, not by a machine path
+
+
+def test_an_unfinished_run_whose_history_has_a_gap_starts_again(tmp_path):
+    run = tmp_path / "run"
+
+    def stop(epoch, record):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(run, on_epoch_end=stop)
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 1.0}\n')  # epoch 0's record lost
+    trained = []
+    history = _fit(run, on_epoch_end=lambda epoch, record: trained.append(epoch))
+    assert trained == [0, 1, 2] and [m["epoch"] for m in history] == [0, 1, 2]
+
+
+def test_a_run_is_named_in_messages_by_its_place_under_the_runs_folder(tmp_path):
+    run = Run.of("backbone", CFG, tmp_path / "runs")
+    assert run.name == f"backbone/{run.path.name}" and run.path.name.startswith("SYN-smoke-seed0-")

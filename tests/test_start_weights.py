@@ -65,3 +65,33 @@ def test_a_run_from_a_start_is_named_by_the_file_contents_not_its_path(tmp_path)
     assert name(None) not in (name(first), name(second))
     # the setting leaves the names of runs without a start as they were: their identity does not hold it
     assert "backbone_weights" not in run_identity(make_config("smoke"))
+
+
+def test_a_start_swapped_after_it_was_hashed_is_never_loaded(tmp_path, monkeypatch):
+    """``start.pt`` is a link flipped to all-zero weights right after its first opening: what is loaded is what
+    was hashed (the good weights), never the other file."""
+    import builtins
+    import io
+
+    net, good = _start(tmp_path)
+    zeros = tmp_path / "zeros.pt"
+    torch.save({k: torch.zeros_like(v) for k, v in net.state_dict().items()}, zeros)
+    link = tmp_path / "start.pt"
+    link.symlink_to(good)
+    shutil.copy(manifest_path(good), manifest_path(link))
+    start_manifest(link, "small_vgg")  # the digest of a file is remembered: only loading opens it now
+    real_open, opened = builtins.open, []
+
+    def open_then_flip(file, *args, **kwargs):
+        handle = real_open(file, *args, **kwargs)
+        if str(file) == str(link) and not opened:
+            opened.append(file)
+            link.unlink()
+            link.symlink_to(zeros)
+        return handle
+
+    monkeypatch.setattr(builtins, "open", open_then_flip)
+    monkeypatch.setattr(io, "open", open_then_flip)
+    loaded = backbone_for(make_config("smoke", {"backbone_weights": str(link)}))
+    assert opened and link.resolve() == zeros  # the file did change under the loader
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), loaded.state_dict().values()))

@@ -33,6 +33,7 @@ import torch
 
 from sgma_core.data.images import read_image
 from sgma_core.paths import runs_root
+from sgma_core.records import save_atomically
 
 
 class _Decode(torch.utils.data.Dataset):
@@ -148,10 +149,9 @@ def _build(files: _CacheFiles, paths: list[Path], size: int, workers: int, chunk
     seconds = time.perf_counter() - t0
     info.update(decoded=len(todo), seconds=round(seconds, 2),
                 images_per_s=round(len(todo) / seconds, 1) if seconds > 0 else None, workers=workers)
-    tmp = files.meta.with_name(files.meta.name + ".tmp")
-    tmp.write_text(json.dumps({"shape": list(shape), "dtype": "uint8", "paths": len(paths),
-                               "first": str(paths[0]) if paths else None, **info}, indent=1) + "\n")
-    os.replace(tmp, files.meta)
+    meta = json.dumps({"shape": list(shape), "dtype": "uint8", "paths": len(paths),
+                       "first": str(paths[0]) if paths else None, **info}, indent=1) + "\n"
+    save_atomically(files.meta, lambda p: p.write_text(meta))
     files.done.unlink(missing_ok=True)
 
 
@@ -170,6 +170,9 @@ def _save_progress(mm: np.memmap, sizes: np.ndarray, done: np.ndarray, sizes_pat
     """Flush the pixels, then record the sizes and which rows are done (each file replaced atomically)."""
     mm.flush()
     for arr, path in ((sizes, sizes_path), (done, done_path)):
-        tmp = path.with_name(path.name + ".tmp.npy")
-        np.save(tmp, arr)
-        os.replace(tmp, path)
+        save_atomically(path, lambda p: _save_array(p, arr))
+
+
+def _save_array(path: Path, arr: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a file object: np.save would add ".npy" to the temporary file's name
+        np.save(fh, arr)

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from sgma_core.data.digests import file_digests
+from sgma_core.paths import runs_root
+
+# The data fingerprint's scheme (ZSLDataset.fingerprint): 2 since it covers the images' bytes and every table.
+FINGERPRINT_SCHEME = 2
 
 
 class DatasetError(ValueError):
@@ -97,6 +104,7 @@ class ZSLDataset:
     original_att: np.ndarray | None = None
     _seen_index: np.ndarray = field(init=False, repr=False)
     _unseen_index: np.ndarray = field(init=False, repr=False)
+    _fingerprints: dict = field(init=False, repr=False, compare=False, default_factory=dict)  # scheme → digest
 
     def __post_init__(self) -> None:
         c = len(self.class_names)
@@ -109,25 +117,64 @@ class ZSLDataset:
     def n_images(self) -> int:
         return len(self.image_paths)
 
-    def fingerprint(self) -> str:
-        """Sixteen hex digits of a SHA-256 over what a run learns from: the class semantics, labels and
-        splits as read, and every image file's path (relative to the root) and size in bytes (−1 where it
-        is missing). Part of every run's identity, so a run is never reused for other data (regenerated
-        synthetic birds, another split file, other photographs) and is reused for the same data."""
-        if getattr(self, "_fingerprint", None) is None:
+    def fingerprint(self, scheme: int = FINGERPRINT_SCHEME, cache_dir: str | Path | None = None) -> str:
+        """Sixteen hex digits of a SHA-256 over what a run learns from. Part of every run's identity, so a run
+        is never reused for other data (regenerated synthetic birds, another split file, other photographs,
+        moved part locations) and is reused for the same data.
+
+        Scheme 2 (today's): every table as read — the class semantics, the class, attribute and part names,
+        the image ids, labels, every split, the boxes and part locations — and the SHA-256 of every image
+        file's bytes with its path relative to the root. The file digests are computed once per version of
+        each file and kept in ``cache_dir`` (default ``<runs root>/cache``; :mod:`sgma_core.data.digests`).
+
+        Scheme 1, what records made before scheme 2 hold (``provenance.data_fingerprint`` without
+        ``data_fingerprint_scheme``): the class semantics, labels and splits as read, and each image's path
+        and size in bytes (−1 where it is missing). Computed only to tell whether such a record was made on
+        today's data by that measure, which cannot tell pictures of the same size apart."""
+        if scheme not in self._fingerprints:
+            if scheme not in (1, 2):
+                raise ValueError(f"data fingerprint scheme {scheme!r}: this code knows schemes 1 and 2")
             digest = hashlib.sha256()
-            for array in (self.att, self.labels, self.seen_classes, self.unseen_classes, self.trainval,
-                          self.test_seen, self.test_unseen):
-                digest.update(np.ascontiguousarray(array).tobytes())
-            digest.update("\n".join(self.class_names).encode())
-            for path in self.image_paths:
-                try:
-                    size = path.stat().st_size
-                except OSError:
-                    size = -1
-                digest.update(f"{_relative(path, self.root)}\t{size}\n".encode())
-            self._fingerprint = digest.hexdigest()[:16]
-        return self._fingerprint
+            if scheme == 1:
+                self._scheme1(digest)
+            else:
+                self._tables(digest)
+                folder_cache = Path(cache_dir) if cache_dir is not None else runs_root() / "cache"
+                for path, sha in zip(self.image_paths, file_digests(self.image_paths, self.root, folder_cache)):
+                    digest.update(f"{_relative(path, self.root)}\t{sha}\n".encode())
+            self._fingerprints[scheme] = digest.hexdigest()[:16]
+        return self._fingerprints[scheme]
+
+    def data_provenance(self, cache_dir: str | Path | None = None) -> dict:
+        """What a record says of the data it was made on: ``data_fingerprint`` and its scheme."""
+        return {"data_fingerprint": self.fingerprint(cache_dir=cache_dir),
+                "data_fingerprint_scheme": FINGERPRINT_SCHEME}
+
+    def _tables(self, digest) -> None:
+        """Every table of the dataset as read, with its name, dtype and shape, into ``digest``."""
+        for name in ("att", "original_att", "image_ids", "labels", "seen_classes", "unseen_classes", "trainval",
+                     "test_seen", "test_unseen", "train", "val", "boxes", "part_locs"):
+            value = getattr(self, name)
+            if value is None:
+                digest.update(f"{name} none\n".encode())
+                continue
+            array = np.ascontiguousarray(value)
+            digest.update(f"{name} {array.dtype.str} {array.shape}\n".encode())
+            digest.update(array.tobytes())
+        digest.update(json.dumps([self.class_names, self.attribute_names, self.part_names]).encode())
+
+    def _scheme1(self, digest) -> None:
+        """What scheme 1 held (:meth:`fingerprint`), into ``digest``: unchanged, so that older records match."""
+        for array in (self.att, self.labels, self.seen_classes, self.unseen_classes, self.trainval,
+                      self.test_seen, self.test_unseen):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update("\n".join(self.class_names).encode())
+        for path in self.image_paths:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = -1
+            digest.update(f"{_relative(path, self.root)}\t{size}\n".encode())
 
     def seen_labels(self, rows: np.ndarray) -> np.ndarray:
         """Labels of ``rows`` remapped to ``0..S-1`` (the order of ``seen_classes``)."""

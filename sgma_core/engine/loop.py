@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from sgma_core.engine import distributed
-from sgma_core.engine.runs import Run, load_checkpoint, read_metrics
+from sgma_core.engine.runs import Run
 from sgma_core.engine.step import (LossOf, TrainData, epoch_generator, keep_freed_memory, make_batch, resolve_device,
                                    seed_everything, train_step, uses_bf16)
 from sgma_core.profiles import RunConfig
@@ -116,10 +116,10 @@ def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, conf
     with run.lock():  # a second process with the same run waits here, then finds it finished
         distributed.barrier()
         run.check(config)
-        if run.is_finished():
-            model.load_state_dict(load_checkpoint(run.checkpoint_path, device)["model"])
+        history = run.finished_history(model, config.epochs, device) if run.is_finished() else None
+        if history is not None:
             model.eval()  # as after training
-            return read_metrics(run.path)
+            return history
         distributed.barrier()  # every rank has looked at the folder before rank 0 changes it
         optimizer, scheduler = make_optimizer(model, config)
         start = run.start(config, model, optimizer, scheduler, device)

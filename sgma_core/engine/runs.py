@@ -40,7 +40,7 @@ import torch
 
 from sgma_core.engine import distributed
 from sgma_core.paths import runs_root
-from sgma_core.records import DiskFullError, disk_full, save_atomically
+from sgma_core.records import DiskFullError, disk_full, dumps_finite, loads_finite, non_finite_field, save_atomically
 from sgma_core.profiles import RUNTIME_ONLY, RunConfig, config_dict
 
 BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "vgg_layer", "lite0_layer", "image_size", "batch_size", "lr",
@@ -87,22 +87,37 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     """The per-epoch records of ``run_dir/metrics.jsonl`` (empty when there are none).
 
     A last line without its newline (an append cut short by a kill) is not a record and is left
-    out; any other line that is not a record is an error naming the file and line."""
+    out. Any other line that is not a record — not JSON, not an object, without a whole-number
+    ``epoch``, holding NaN or an infinity — is a :class:`RunFileError` naming the file, the line and
+    the field."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
     text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    records = []
-    for lineno, line in enumerate(lines[:-1], 1):  # the piece after the last newline is incomplete
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            raise RunFileError(f"{path}:{lineno} is not a metrics record ({line[:60]!r}); the file is damaged. "
-                               f"Delete {path.parent} to train this run again.") from None
-    return records
+    whole = text.split("\n")[:-1]  # the piece after the last newline is incomplete
+    return [_metrics_record(path, lineno, line) for lineno, line in enumerate(whole, 1) if line.strip()]
+
+
+def _metrics_record(path: Path, lineno: int, line: str) -> dict:
+    """Line ``lineno`` of ``path`` as an epoch's record, or the error that says what is wrong with it."""
+    remedy = f"The file is damaged. Delete the run folder {path.parent} to train this run again."
+    try:
+        record = loads_finite(line)
+    except ValueError:
+        raise RunFileError(f"{path}:{lineno} is not a metrics record ({line[:60]!r}). {remedy}") from None
+    if not isinstance(record, dict):
+        raise RunFileError(f"{path}:{lineno} is not a metrics record: a JSON {type(record).__name__}, not an object. "
+                           f"{remedy}")
+    found = non_finite_field(record)
+    if found:
+        raise RunFileError(f"{path}:{lineno}: {found[0]} is {found[1]}, not a number. {remedy}")
+    if "epoch" not in record:
+        raise RunFileError(f"{path}:{lineno} is not a metrics record: it has no epoch. {remedy}")
+    epoch = record["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise RunFileError(f"{path}:{lineno} is not a metrics record: its epoch {epoch!r} is not a whole number. "
+                           f"{remedy}")
+    return record
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
@@ -140,6 +155,12 @@ class Run:
         self.config_path, self.metrics_path, self.checkpoint_path, self.final_path = (
             self.path / name for name in ("config.json", "metrics.jsonl", "last.pt", "final.json"))
 
+    @property
+    def name(self) -> str:
+        """The run as messages name it: ``<kind>/<folder>`` under its runs folder, never the machine's path (a
+        message printed while a chapter runs is part of the published page)."""
+        return "/".join(self.path.parts[-2:])
+
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the folder's lock (rank 0 only): one writer at a time; a second process waits for it."""
@@ -153,7 +174,7 @@ class Run:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                print(f"another process is training {self.path}; waiting for it to finish (Ctrl-C to stop)",
+                print(f"another process is training {self.name}; waiting for it to finish (Ctrl-C to stop)",
                       flush=True)
                 fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -179,32 +200,70 @@ class Run:
                                    "delete that folder or give this run another runs_dir.")
 
     def is_finished(self) -> bool:
-        return self.final_path.is_file() and self.checkpoint_path.is_file()
+        return self.final_path.is_file() and self.checkpoint_path.is_file() and self.metrics_path.is_file()
+
+    def finished_history(self, model: torch.nn.Module, epochs: int, device) -> list[dict] | None:
+        """A finished run of ``epochs`` epochs: its history, with the model loaded from ``last.pt``; ``None``
+        where the history or the checkpoint is not that of the whole run (then :meth:`start` resumes or
+        starts again)."""
+        history = read_metrics(self.path)
+        state = load_checkpoint(self.checkpoint_path, device)
+        if [m["epoch"] for m in history] != list(range(epochs)) or self._epoch_of(state) != epochs - 1:
+            return None
+        self._restore(state, model)
+        return history
 
     def start(self, config: RunConfig, model: torch.nn.Module, optimizer, scheduler, device) -> int:
         """Load the last checkpoint into the model, optimiser and schedule, if there is one; returns the
-        epoch to start from. Rank 0 drops metrics of epochs after the checkpoint (or all, starting
-        afresh) and writes ``config.json``."""
-        start = 0
-        if self.checkpoint_path.is_file():
-            state = load_checkpoint(self.checkpoint_path, device)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            start = state["epoch"] + 1
+        epoch to start from. Where ``metrics.jsonl`` lacks the record of an epoch before the checkpoint
+        (deleted, cut short), the run starts again from its first epoch: that history is had only by
+        training. Rank 0 drops metrics of epochs from the start on and writes ``config.json``."""
+        state = load_checkpoint(self.checkpoint_path, device) if self.checkpoint_path.is_file() else None
+        start = 0 if state is None else self._epoch_of(state) + 1
+        kept = [m for m in read_metrics(self.path) if m["epoch"] < start]
+        if [m["epoch"] for m in kept] != list(range(start)):
+            if distributed.is_main():
+                print(f"{self.name}: {self.metrics_path.name} lacks the records of epochs before last.pt (after epoch "
+                      f"{start}); training this run again from its first epoch", flush=True)
+            state, start, kept = None, 0, []
+        if state is not None:
+            self._restore(state, model, optimizer, scheduler)
         if distributed.is_main():
             self.path.mkdir(parents=True, exist_ok=True)
-            kept = [m for m in read_metrics(self.path) if m["epoch"] < start]
-            save_atomically(self.metrics_path, lambda p: p.write_text("".join(json.dumps(m) + "\n" for m in kept)))
+            lines = "".join(dumps_finite(m, self.metrics_path) + "\n" for m in kept)
+            save_atomically(self.metrics_path, lambda p: p.write_text(lines))
             self.final_path.unlink(missing_ok=True)
             save_atomically(self.config_path, lambda p: p.write_text(json.dumps(config_dict(config), indent=1) + "\n"))
         return start
 
+    def _epoch_of(self, state: object) -> int:
+        """The (0-based) epoch after which the checkpoint ``state`` was written; refused where it has none."""
+        epoch = state.get("epoch") if isinstance(state, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise RunFileError(f"{self.checkpoint_path} does not fit this run (its epoch is {epoch!r}): it is damaged "
+                               f"or was written by other code. Delete the run folder {self.path} to train this run "
+                               "again.")
+        return epoch
+
+    def _restore(self, state: dict, model: torch.nn.Module, optimizer=None, scheduler=None) -> None:
+        """Load a checkpoint's ``state`` into ``model`` (and ``optimizer``, ``scheduler``); a state that does not
+        fit them (tensors missing, other shapes) is a :class:`RunFileError` naming ``last.pt``."""
+        try:
+            model.load_state_dict(state["model"])
+            if optimizer is not None:
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            detail = f"it has no {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())[:200]
+            raise RunFileError(f"{self.checkpoint_path} does not fit this run ({detail}): it is damaged or was written "
+                               f"by other code. Delete the run folder {self.path} to train this run again.") from exc
+
     def end_epoch(self, record: dict, state: dict) -> None:
         """Rank 0 appends the epoch's record and replaces the checkpoint; every rank waits for it."""
         if distributed.is_main():
-            self._append(json.dumps(record) + "\n")  # then the checkpoint: a kill between the two
-            save_atomically(self.checkpoint_path, lambda p: torch.save(state, p))  # only costs this epoch again
+            # the record, then the checkpoint: a kill between the two only costs this epoch again
+            self._append(dumps_finite(record, self.metrics_path) + "\n")
+            save_atomically(self.checkpoint_path, lambda p: torch.save(state, p))
         distributed.barrier()
 
     def _append(self, line: str) -> None:
@@ -224,10 +283,11 @@ class Run:
         """Mark the run finished (``final.json``: the last record); returns the whole history."""
         history = read_metrics(self.path)
         if distributed.is_main():
-            save_atomically(self.final_path, lambda p: p.write_text(json.dumps(history[-1] if history else {}, indent=1) + "\n"))
+            text = dumps_finite(history[-1] if history else {}, self.final_path, indent=1) + "\n"
+            save_atomically(self.final_path, lambda p: p.write_text(text))
         distributed.barrier()
         return history
 
     def checkpoint_epoch(self) -> int:
         """The (1-based) epoch after which ``last.pt`` was written."""
-        return int(load_checkpoint(self.checkpoint_path)["epoch"]) + 1
+        return self._epoch_of(load_checkpoint(self.checkpoint_path)) + 1

@@ -77,23 +77,25 @@ def prepare_data(config: RunConfig, data_root: str | Path | None = None, progres
 
     With ``config.cache_images`` the decoded images come from (or go into) the memory-mapped cache
     of :mod:`sgma_core.data.cache` in ``cache_dir`` (default: ``cache/`` in the runs folder,
-    ``runs_dir`` or ``$SGMA_RUNS_ROOT`` or ``<repo>/runs``).
+    ``runs_dir`` or ``$SGMA_RUNS_ROOT`` or ``<repo>/runs``); the digests of the image files that the
+    dataset's fingerprint holds are kept there too.
 
     ``split="val"``: the validation re-split of :func:`validation_split` (validation classes play
     the unseen ones), for choosing hyper-parameters such as the calibration ``γ``.
     """
     if split not in ("test", "val"):
         raise ValueError(f"split={split!r}; choose 'test' or 'val'")
+    cache_dir = cache_dir if cache_dir is not None else runs_root(runs_dir) / "cache"
     ds = load_dataset(config.dataset, data_root)
     if split == "val":
         ds = validation_split(ds)
+    ds.fingerprint(cache_dir=cache_dir)  # what names its runs; the images' digests are kept beside their pixels
     tv = _subsample(ds.trainval, ds.labels, config.max_train_images)
     tu = _subsample(ds.test_unseen, ds.labels, config.max_test_images)
     ts = _subsample(ds.test_seen, ds.labels, config.max_test_images)
     rows = np.concatenate([tv, tu, ts])
     paths = [ds.image_paths[i] for i in rows]
     if config.cache_images:
-        cache_dir = cache_dir if cache_dir is not None else runs_root(runs_dir) / "cache"
         images, sizes, decode_info = cached_images(paths, config.image_size, cache_dir, progress=progress)
     else:
         t0 = time.perf_counter()

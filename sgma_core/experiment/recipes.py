@@ -136,7 +136,8 @@ class Snapshots:
         except RunFileError as exc:
             if isinstance(exc.__cause__, pickle.UnpicklingError):
                 raise  # refused: never loaded
-            print(f"{self.path} is damaged; the maps before training and after the last epoch are computed again, "
+            shown = "/".join(self.path.parts[-3:])  # <kind>/<run>/snapshots.pt: a printed path reaches the page
+            print(f"{shown} is damaged; the maps before training and after the last epoch are computed again, "
                   "those of the epochs between are lost", flush=True)
             return {}
         if stored.get("images") != self.digest:

@@ -45,7 +45,7 @@ from sgma_core.experiment.prepare import prepare_data
 from sgma_core.experiment.recipes import run_extra, train_sgma
 from sgma_core.inference import choose_gamma
 from sgma_core.metrics import zsl_gzsl
-from sgma_core.paths import repo_root
+from sgma_core.paths import repo_root, runs_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 from sgma_core.records import provenance
 
@@ -271,7 +271,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
                        "images_train": len(val_data.train.labels)},
         "runs": ab.rows,
         "provenance": provenance(config_dict(base), time.perf_counter() - ab.t0, profile=profile, dataset=dataset,
-                                 data_fingerprint=load_dataset(dataset, data_root).fingerprint(),
+                                 **load_dataset(dataset, data_root).data_provenance(runs_root(runs_dir) / "cache"),
                                  seeds=list(experiment.seeds), sgma_runs=len(ab.trained),
                                  sgma_training_seconds=round(sum(ab.trained.values()), 1)),
     }
@@ -281,10 +281,16 @@ RECORD_KEYS = ("selection_metric", "chosen", "decisions", "book_on_validation", 
                "paper_reading_as_run", "calibration_gamma", "grids", "validation", "runs", "provenance")
 
 
+# the numbers chapter 05 and the agreement read, each refused where it is not a number
+RECORD_NUMBERS = ("runs[].seed", "runs[].T1", "runs[].u", "runs[].s", "runs[].H", "decisions.*.gains[].gain.mean",
+                  "decisions.*.gains[].gain.se", "calibration_gamma.*")
+
+
 def read_record(path: str | Path) -> dict:
     """A record written by :func:`run_ablations` (``results/ablations-<profile>.json``), checked for every key
-    chapter 05 reads; a damaged one is named with the command that writes it again."""
-    return records.read_record(path, RECORD_KEYS, remedy="`make ablations` writes it again (its runs are reused).")
+    and number chapter 05 reads; a damaged one is named with the command that writes it again."""
+    return records.read_record(path, RECORD_KEYS, "`make ablations` writes it again (its runs are reused).",
+                               RECORD_NUMBERS)
 
 
 def default_path(profile: str, dataset: str = "SYN") -> Path:

@@ -208,7 +208,7 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
     def save() -> None:
         record["paired"] = summarise(record["rows"])
         record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
-                                          data_fingerprint=prepared.dataset.fingerprint(),
+                                          **prepared.dataset.data_provenance(),
                                           complete=len(record["rows"]) == sum(map(len, configs.values()))
                                           + len(BASELINES) * len(experiment.seeds))
         if out is not None:
@@ -261,6 +261,21 @@ def run_baselines(name: str, cfgs, prepared, val_prepared, runs_dir, record, sav
 
 def default_path(profile: str) -> Path:
     return repo_root() / "results" / f"looking-{profile}.json"
+
+
+RECORD_KEYS = ("controls", "seeds", "references", "rows", "paired", "provenance")
+# the numbers chapters 02, 04 and 06 and the agreement read, each refused where it is not a number
+RECORD_NUMBERS = ("rows[].seed", *(f"rows[].{m}" for m in METRICS),
+                  *(f"references.*.{k}" for k in ("hits", "telling_hits", "part_box")))
+
+
+def read_record(path: str | Path) -> dict:
+    """A record of :func:`run_looking`, checked for every key and number its readers use; a damaged one is named
+    with the command that writes it again."""
+    from sgma_core import records
+
+    return records.read_record(path, RECORD_KEYS, "`make looking` writes it again (its runs are reused).",
+                               RECORD_NUMBERS)
 
 
 main = study_command("python -m sgma_core.studies.looking", __doc__, default_path,

@@ -70,7 +70,7 @@ def run_real_start(profile: str = "cpu", seeds=None, data_root=None, runs_dir=No
             "radius": "an eighth of the input side", "telling_parts": [n for n, t in zip(ds.part_names, telling) if t],
             "provenance": provenance({b: config_dict(e.config) for b, e in zip(BACKBONES_COMPARED, experiments)},
                                      time.perf_counter() - t0, seeds=list(experiments[0].seeds),
-                                     data_fingerprint=ds.fingerprint(),
+                                     **ds.data_provenance(),
                                      training_seconds=round(sum(r["training_seconds"] for r in rows), 1))}
 
 
@@ -79,14 +79,19 @@ def default_path(profile: str) -> Path:
 
 
 RECORD_KEYS = ("profile", "dataset", "rows", "random_points", "telling_parts", "provenance")
+# the numbers chapter 07 and the agreement read, each refused where it is not a number
+RECORD_NUMBERS = ("rows[].seed",
+                  *(f"rows[].{model}.{m}" for model in ("baseline", "sgma") for m in ("T1", "u", "s", "H")),
+                  "rows[].hits_before.*", "rows[].hits_after.*", "random_points.*")
 
 
 def read_record(path: str | Path) -> dict:
-    """A record of :func:`run_real_start`, checked for every key chapter 07 reads; a damaged one is named with
-    the command that writes it again."""
+    """A record of :func:`run_real_start`, checked for every key and number chapter 07 reads; a damaged one is
+    named with the command that writes it again."""
     from sgma_core import records
 
-    return records.read_record(path, RECORD_KEYS, remedy="`make real-start` writes it again (its runs are reused).")
+    return records.read_record(path, RECORD_KEYS, "`make real-start` writes it again (its runs are reused).",
+                               RECORD_NUMBERS)
 
 
 main = study_command("python -m sgma_core.studies.real_start", __doc__, default_path,

@@ -53,7 +53,8 @@ MANIFEST = "MANIFEST.json"
 REQUIREMENTS_FILE = "requirements.txt"
 REBUILD = "make the bundle again with `make device-bundle` where PyPI is reachable"
 # ``name==version``, optionally for some Pythons only: no path, URL, option or other marker reaches pip
-PIN = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+(\s*;\s*python_version\s*(<|<=|>|>=|==|!=)\s*"3\.\d+")?')
+PYTHON_MARKER = r'\s*python_version\s*(<|<=|>|>=|==|!=)\s*"(3\.\d+)"\s*'
+PIN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+(\s*;{PYTHON_MARKER})?")
 PYTHON_VERSION = re.compile(r"3\.\d{1,2}")
 
 
@@ -112,7 +113,7 @@ def pins_for(requirements, version: str) -> list[str]:
     chosen = []
     for line in requirements:
         pin, _, marker = line.partition(";")
-        found = re.fullmatch(r'\s*python_version\s*(<|<=|>|>=|==|!=)\s*"(3\.\d+)"\s*', marker)
+        found = re.fullmatch(PYTHON_MARKER, marker)
         if not marker or getattr(tuple(map(int, version.split("."))), ops[found.group(1)])(
                 tuple(map(int, found.group(2).split(".")))):
             chosen.append(pin.strip())
@@ -340,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             m = build(args.out, args.pythons)
-            print(f"{args.out}: {sum(n.endswith('.whl') for n in m['files'])} wheels, {m['total_bytes'] / 2**20:.1f} MiB, CPython "
+            wheels = sum(n.endswith(".whl") for n in m["files"])
+            print(f"{args.out}: {wheels} wheels, {m['total_bytes'] / 2**20:.1f} MiB, CPython "
                   f"{', '.join(m['pythons'])}; on the GPU machine: python benchmarks/device_bundle.py install "
                   f"--bundle {args.out} --env <new folder>")
         else:

@@ -228,12 +228,15 @@ def verify(bundle: str | Path) -> dict:
     manifest = read_manifest(bundle)
     present = {p.name for p in bundle.iterdir()} - {MANIFEST}
     unnamed, missing = sorted(present - set(manifest["files"])), sorted(set(manifest["files"]) - present)
+    if REQUIREMENTS_FILE not in manifest["files"]:
+        raise BundleError(f"{bundle / MANIFEST} does not name {REQUIREMENTS_FILE} (an older bundle, or a damaged "
+                          f"one): {REBUILD}.")
     if unnamed:
         raise BundleError(f"{bundle / unnamed[0]} is not named in {bundle / MANIFEST}: a file added after the bundle "
                           "was made is never installed; remove it, or make the bundle again with `make "
                           "device-bundle BUNDLE=<new folder>`.")
-    if missing or REQUIREMENTS_FILE not in manifest["files"]:
-        raise BundleError(f"{bundle / (missing or [REQUIREMENTS_FILE])[0]} is missing from the bundle: {REBUILD}.")
+    if missing:
+        raise BundleError(f"{bundle / missing[0]} is missing from the bundle: {REBUILD}.")
     for name, info in manifest["files"].items():
         check_file(bundle / name, info)
     _check_pins(bundle / REQUIREMENTS_FILE)

@@ -151,6 +151,23 @@ def test_building_again_replaces_the_bundle_it_wrote_and_nothing_else(bundle, fa
     assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no private folder left behind
 
 
+def test_a_bundle_whose_manifest_named_only_its_wheels_is_replaced_by_a_new_build(bundle, fake_pip):
+    manifest = json.loads((bundle / "MANIFEST.json").read_text())
+    del manifest["files"]["requirements.txt"]  # as bundles were made before requirements were hashed
+    (bundle / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="does not name requirements.txt"):
+        device_bundle.verify(bundle)
+    device_bundle.build(bundle, ("3.11",), pip=fake_pip, requirements=("tinypkg==1.0",))
+    assert "requirements.txt" in device_bundle.verify(bundle)["files"]
+
+
+def test_each_python_downloads_the_pins_its_markers_allow():
+    pins = {v: device_bundle.pins_for(device_bundle.REQUIREMENTS, v) for v in device_bundle.PYTHONS}
+    assert "ipykernel==7.3.0" in pins["3.10"] and "ipykernel==7.4.0" not in pins["3.10"]
+    assert all("ipykernel==7.4.0" in pins[v] and "ipykernel==7.3.0" not in pins[v] for v in ("3.11", "3.12", "3.13"))
+    assert all(";" not in p for v in pins for p in pins[v]) and "papermill==2.7.0" in pins["3.13"]
+
+
 def test_a_failed_download_leaves_no_bundle(tmp_path):
     out = tmp_path / "bundle"
     with pytest.raises(BundleError, match="could not download"):

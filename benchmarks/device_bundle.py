@@ -8,11 +8,16 @@ where they exist and compiled ones for CPython 3.10 to 3.13 (the card's Python i
     python benchmarks/device_bundle.py build --out device-bundle          # here, where PyPI is reachable
     python benchmarks/device_bundle.py install --bundle device-bundle --env /tmp/sgma-env   # there, offline
 
-``install`` checks every wheel against the bundle's ``MANIFEST.json`` (SHA-256) before pip sees it, makes a
-virtual environment that sees the machine's own torch and scientific packages (and nothing else of its
-Python), and installs the bundle with ``pip install --no-index --find-links``. numpy and scipy alone are
-over 50 MB per CPython, so the bundle does not carry the scientific stack: ``install`` says which of
-:data:`PROVIDED` is missing instead of failing later inside a chapter.
+``MANIFEST.json`` names every file of the folder with its SHA-256, ``requirements.txt`` included, and
+``requirements.txt`` holds plain pins (``name==version``) only. ``install`` refuses a bundle with a file the
+manifest does not name, a missing or changed file, or a requirement that is a path, URL, option or editable; it
+copies the verified files into a private temporary folder, checks the copies, and lets pip see only those
+(``pip install --no-index --no-build-isolation --only-binary=:all: --find-links``): no sdist is built, no
+build backend runs. It makes a virtual environment that sees the machine's own torch and scientific packages
+(and nothing else of its Python). ``build`` writes into a new private folder moved into place when complete;
+its ``--out`` must be new, empty or a bundle it wrote. numpy and scipy alone are over 50 MB per CPython, so the
+bundle does not carry the scientific stack: ``install`` says which of :data:`PROVIDED` is missing instead of
+failing later inside a chapter.
 """
 
 from __future__ import annotations
@@ -22,17 +27,20 @@ import hashlib
 import importlib.metadata as md
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-REQUIREMENTS = (
+REQUIREMENTS = (  # plain pins only (``install`` refuses anything else); a marker may limit a pin to some Pythons
     "papermill==2.7.0",
     "nbclient==0.11.0",
     "nbformat==5.11.1",
     "jupytext==1.19.6",
-    "ipykernel>=6.30.1,<=7.4.0",  # 7.4 needs Python 3.11; pip takes the newest each Python can run
+    'ipykernel==7.3.0; python_version < "3.11"',  # 7.4 needs Python 3.11
+    'ipykernel==7.4.0; python_version >= "3.11"',
     "tqdm==4.70.1",
     "pyyaml==6.0.4",
 )
@@ -42,6 +50,12 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x8
 PROVIDED = ("torch", "torchvision", "numpy", "scipy", "sklearn", "matplotlib", "PIL")
 LIMIT_BYTES = 64 * 2**20
 MANIFEST = "MANIFEST.json"
+REQUIREMENTS_FILE = "requirements.txt"
+REBUILD = "make the bundle again with `make device-bundle` where PyPI is reachable"
+# ``name==version``, optionally for some Pythons only: no path, URL, option or other marker reaches pip
+PYTHON_MARKER = r'\s*python_version\s*(<|<=|>|>=|==|!=)\s*"(3\.\d+)"\s*'
+PIN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+(\s*;{PYTHON_MARKER})?")
+PYTHON_VERSION = re.compile(r"3\.\d{1,2}")
 
 
 class BundleError(RuntimeError):
@@ -57,49 +71,194 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(out: str | Path, pythons=PYTHONS, pip=(sys.executable, "-m", "pip")) -> dict:
-    """Download the wheels of :data:`REQUIREMENTS` for every CPython in ``pythons`` into ``out`` and write its
-    manifest; :class:`BundleError` if pip fails or the folder exceeds :data:`LIMIT_BYTES`."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "requirements.txt").write_text("\n".join(REQUIREMENTS) + "\n")
+def checked_pythons(pythons) -> tuple[str, ...]:
+    """``pythons`` (a sequence, or the ``--pythons`` text ``3.11,3.12``) as CPython versions ``3.N``; anything
+    else (an empty entry, ``3.x``, ``311``) is a :class:`BundleError` naming the value."""
+    text = pythons if isinstance(pythons, str) else ",".join(pythons)
+    versions = tuple(text.split(","))
+    bad = [v for v in versions if not PYTHON_VERSION.fullmatch(v)]
+    if bad:
+        raise BundleError(f"--pythons {text!r}: {bad[0]!r} is not a CPython version; give versions such as "
+                          f"{','.join(PYTHONS)}, separated by commas without spaces.")
+    return versions
+
+
+def _bundle_files(out: Path) -> set[str]:
+    """The names of what a folder this tool wrote holds (the files its manifest names, the manifest, the
+    requirements); anything else in ``out`` (a file it did not write, a folder, a link) is a :class:`BundleError`,
+    and nothing is replaced or deleted then."""
+    if out.exists() and not out.is_dir():
+        raise BundleError(f"--out {out} is a file, not a folder: give a new folder for the bundle.")
+    present = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    if not present:
+        return set()
+    own, damaged = set(), ""
+    if MANIFEST in present:
+        try:
+            own = {MANIFEST, REQUIREMENTS_FILE, *read_manifest(out)["files"]}
+        except BundleError:
+            damaged = f"its {MANIFEST} is damaged; "
+    foreign = sorted(n for n in present if n not in own or not (out / n).is_file() or (out / n).is_symlink())
+    if foreign:
+        raise BundleError(f"--out {out} is not a bundle this tool wrote ({damaged}it holds {', '.join(foreign[:3])}"
+                          f"{' …' if len(foreign) > 3 else ''}): nothing there is replaced or deleted; give a new or "
+                          "empty folder, or move those files away.")
+    return present
+
+
+def pins_for(requirements, version: str) -> list[str]:
+    """The pins of ``requirements`` that hold for CPython ``version`` (``3.N``), their markers dropped: what pip
+    downloads for that Python (``pip download`` judges markers by the Python running it, not the target)."""
+    ops = {"<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__", "==": "__eq__", "!=": "__ne__"}
+    chosen = []
+    for line in requirements:
+        pin, _, marker = line.partition(";")
+        found = re.fullmatch(PYTHON_MARKER, marker)
+        if not marker or getattr(tuple(map(int, version.split("."))), ops[found.group(1)])(
+                tuple(map(int, found.group(2).split(".")))):
+            chosen.append(pin.strip())
+    return chosen
+
+
+def _download(dest: Path, pythons: tuple[str, ...], pip, requirements) -> dict:
+    """The wheels of ``requirements`` for every CPython of ``pythons`` downloaded into ``dest`` (empty), with
+    ``requirements.txt`` and the manifest naming every file."""
+    (dest / REQUIREMENTS_FILE).write_text("\n".join(requirements) + "\n")
     for version in pythons:
-        cmd = [*pip, "download", "--quiet", "--only-binary=:all:", "--implementation", "cp", "--python-version",
-               version, *[f"--platform={p}" for p in PLATFORMS], "--dest", str(out),
-               "-r", str(out / "requirements.txt")]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as request:
+            request.write("\n".join(pins_for(requirements, version)) + "\n")
+            request.flush()
+            cmd = [*pip, "download", "--quiet", "--only-binary=:all:", "--implementation", "cp", "--python-version",
+                   version, *[f"--platform={p}" for p in PLATFORMS], "--dest", str(dest), "-r", request.name]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
             errors = [line for line in proc.stderr.splitlines() if "WARNING" not in line]
             raise BundleError(f"pip could not download the wheels for CPython {version}: "
                               f"{' '.join(errors)[-600:] or proc.returncode}. Is PyPI reachable from here?")
-    wheels = sorted(out.glob("*.whl"))
-    files = {w.name: {"sha256": _sha256(w), "bytes": w.stat().st_size} for w in wheels}
-    total = sum(f["bytes"] for f in files.values())
-    manifest = {"requirements": list(REQUIREMENTS), "pythons": list(pythons), "provided": list(PROVIDED),
-                "files": files, "total_bytes": total, "made": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-    if total > LIMIT_BYTES:
-        raise BundleError(f"{out} holds {total / 2**20:.1f} MiB of wheels, over the {LIMIT_BYTES / 2**20:.0f} MiB a "
-                          "device call can carry: drop a Python version from --pythons.")
+    files = {p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size} for p in sorted(dest.iterdir())}
+    manifest = {"requirements": list(requirements), "pythons": list(pythons), "provided": list(PROVIDED),
+                "files": files, "total_bytes": sum(f["bytes"] for f in files.values()),
+                "made": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def build(out: str | Path, pythons=PYTHONS, pip=(sys.executable, "-m", "pip"), requirements=REQUIREMENTS) -> dict:
+    """Download the wheels of ``requirements`` for every CPython in ``pythons`` into ``out`` and write its
+    manifest, which names every file of the folder with its SHA-256.
+
+    The download goes into a new private folder beside ``out``, moved into place when complete, so the bundle
+    holds exactly what was downloaded. ``out`` must be new, empty, or a bundle this tool wrote (replaced, and
+    only its own files deleted); anything else, a bad ``pythons`` entry, a failed download or a folder over
+    :data:`LIMIT_BYTES` is a :class:`BundleError`, and ``out`` is then as it was."""
+    out, pythons = Path(out), checked_pythons(pythons)
+    previous = _bundle_files(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        manifest = _download(staging, pythons, pip, requirements)
+        if manifest["total_bytes"] > LIMIT_BYTES:
+            raise BundleError(f"the bundle holds {manifest['total_bytes'] / 2**20:.1f} MiB of wheels, over the "
+                              f"{LIMIT_BYTES / 2**20:.0f} MiB a device call can carry: drop a Python version from "
+                              "--pythons.")
+        if out.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            out.rename(old / "bundle")
+            staging.rename(out)
+            for name in previous:
+                (old / "bundle" / name).unlink()
+            (old / "bundle").rmdir()
+            old.rmdir()
+        else:
+            staging.rename(out)
+    finally:
+        if staging.is_dir():
+            shutil.rmtree(staging)  # the private folder made above, never ``out``
+    return manifest
+
+
+def _manifest_entry(name, info) -> str | None:
+    """What is wrong with one entry of a manifest's ``files`` (None: a plain file name with its digest)."""
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", "..", MANIFEST):
+        return f"it names {name!r}, which is not a file of the folder"
+    if not (isinstance(info, dict) and isinstance(info.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}",
+                                                                                          info["sha256"])):
+        return f"its entry for {name} has no SHA-256"
+    return None
+
+
+def read_manifest(bundle: str | Path) -> dict:
+    """The bundle's manifest, checked for shape: an object whose ``files`` maps plain file names to their
+    SHA-256; a missing, cut-short or mis-shaped one is a :class:`BundleError` naming it."""
+    path = Path(bundle) / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{Path(bundle)} has no {MANIFEST}: {REBUILD}.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        problem = "it is not complete JSON: cut short or damaged"
+    else:
+        if not isinstance(manifest, dict):
+            problem = "it is not an object"
+        elif "files" not in manifest:
+            problem = "it has no 'files'"
+        elif not isinstance(manifest["files"], dict):
+            problem = "'files' is not an object"
+        else:
+            problem = next(filter(None, (_manifest_entry(n, i) for n, i in manifest["files"].items())), None)
+    if problem:
+        raise BundleError(f"{path} is damaged ({problem}): {REBUILD}.")
+    return manifest
+
+
+def _check_pins(path: Path) -> None:
+    """Every line of a requirements file is a plain pin (:data:`PIN`); a path, URL, option or editable is a
+    :class:`BundleError` naming the line."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip() and not line.startswith("#") and not PIN.fullmatch(line.strip()):
+            raise BundleError(f"{path}, line {number}: {line.strip()!r} is not a plain pin (name==version); a path, "
+                              f"URL, option or editable requirement is never installed: {REBUILD}.")
 
 
 def verify(bundle: str | Path) -> dict:
-    """The bundle's manifest, after every wheel in it matched its SHA-256 and no wheel is missing or extra."""
+    """The bundle's manifest, after every file of the folder matched its SHA-256 in it: a file the manifest does
+    not name, a missing or changed file, or a requirement that is not a plain pin is a :class:`BundleError`
+    naming it."""
     bundle = Path(bundle)
-    if not (bundle / MANIFEST).is_file():
-        raise BundleError(f"{bundle} has no {MANIFEST}: make it with `make device-bundle` where PyPI is reachable.")
-    manifest = json.loads((bundle / MANIFEST).read_text())
-    present = {w.name for w in bundle.glob("*.whl")}
-    listed = set(manifest["files"])
-    if present != listed:
-        raise BundleError(f"{bundle} does not match its manifest (missing {sorted(listed - present)[:3]}, extra "
-                          f"{sorted(present - listed)[:3]}): make it again with `make device-bundle`.")
+    manifest = read_manifest(bundle)
+    present = {p.name for p in bundle.iterdir()} - {MANIFEST}
+    unnamed, missing = sorted(present - set(manifest["files"])), sorted(set(manifest["files"]) - present)
+    if REQUIREMENTS_FILE not in manifest["files"]:
+        raise BundleError(f"{bundle / MANIFEST} does not name {REQUIREMENTS_FILE} (an older bundle, or a damaged "
+                          f"one): {REBUILD}.")
+    if unnamed:
+        raise BundleError(f"{bundle / unnamed[0]} is not named in {bundle / MANIFEST}: a file added after the bundle "
+                          "was made is never installed; remove it, or make the bundle again with `make "
+                          "device-bundle BUNDLE=<new folder>`.")
+    if missing:
+        raise BundleError(f"{bundle / missing[0]} is missing from the bundle: {REBUILD}.")
     for name, info in manifest["files"].items():
-        if _sha256(bundle / name) != info["sha256"]:
-            raise BundleError(f"{bundle / name} is not the wheel the manifest lists (SHA-256 differs): it was "
-                              "damaged or replaced; make the bundle again with `make device-bundle`.")
+        check_file(bundle / name, info)
+    _check_pins(bundle / REQUIREMENTS_FILE)
     return manifest
+
+
+def check_file(path: Path, info: dict) -> None:
+    """:class:`BundleError` unless ``path`` is a file with the SHA-256 of its manifest entry ``info``."""
+    if not path.is_file() or _sha256(path) != info["sha256"]:
+        raise BundleError(f"{path} is not the file the manifest lists (SHA-256 differs): it was damaged or "
+                          f"replaced; {REBUILD}.")
+
+
+def private_copy(bundle: Path, manifest: dict, folder: Path) -> Path:
+    """The files ``manifest`` names copied from ``bundle`` into ``folder`` (made, private to this user), each copy
+    checked against its SHA-256: what pip reads is what was verified, whatever happens to ``bundle`` meanwhile."""
+    folder.mkdir(mode=0o700, parents=True)
+    for name, info in manifest["files"].items():
+        shutil.copyfile(bundle / name, folder / name)
+        check_file(folder / name, info)
+    _check_pins(folder / REQUIREMENTS_FILE)
+    return folder
 
 
 def _requires(dist: md.Distribution) -> list[str]:
@@ -134,9 +293,25 @@ def overlay(folder: Path, dists: list[md.Distribution]) -> None:
                 link.symlink_to(source.resolve())
 
 
+def _pip_install(python: Path, bundle: Path, manifest: dict) -> None:
+    """The bundle installed by ``python``'s pip from a private verified copy (:func:`private_copy`): no index,
+    wheels only, no build step, so pip runs no code of the bundle while installing it."""
+    with tempfile.TemporaryDirectory(prefix="sgma-bundle-") as tmp:
+        wheels = private_copy(bundle, manifest, Path(tmp) / "wheels")
+        proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-index", "--no-build-isolation",
+                               "--only-binary=:all:", "--find-links", str(wheels),
+                               "-r", str(wheels / REQUIREMENTS_FILE)], capture_output=True, text=True)
+    if proc.returncode:
+        raise BundleError(f"pip could not install {bundle} offline into {python.parent.parent}: "
+                          f"{proc.stderr.strip()[-600:]}")
+
+
 def install(bundle: str | Path, env: str | Path) -> Path:
     """A virtual environment at ``env`` (made here) with the bundle installed offline, seeing this Python's
-    torch and scientific stack (:func:`provided_distributions`) and nothing else of it; returns its python."""
+    torch and scientific stack (:func:`provided_distributions`) and nothing else of it; returns its python.
+
+    The bundle is verified first (:func:`verify`), and pip reads only a private copy of what was verified."""
+    bundle = Path(bundle)
     manifest = verify(bundle)
     missing = [m for m in PROVIDED if m not in md.packages_distributions()]
     if missing:
@@ -149,13 +324,10 @@ def install(bundle: str | Path, env: str | Path) -> Path:
     python = env / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    bundled = {_name(w.split("-")[0]) for w in manifest["files"]}
+    bundled = {_name(w.split("-")[0]) for w in manifest["files"] if w.endswith(".whl")}
     overlay(env / "provided", provided_distributions(bundled))
     (site / "sgma_provided.pth").write_text(str((env / "provided").resolve()) + "\n")
-    proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(bundle),
-                           "-r", str(Path(bundle) / "requirements.txt")], capture_output=True, text=True)
-    if proc.returncode:
-        raise BundleError(f"pip could not install {bundle} offline into {env}: {proc.stderr.strip()[-600:]}")
+    _pip_install(python, bundle, manifest)
     return python
 
 
@@ -171,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.command == "build":
-            m = build(args.out, tuple(args.pythons.split(",")))
-            print(f"{args.out}: {len(m['files'])} wheels, {m['total_bytes'] / 2**20:.1f} MiB, CPython "
+            m = build(args.out, args.pythons)
+            wheels = sum(n.endswith(".whl") for n in m["files"])
+            print(f"{args.out}: {wheels} wheels, {m['total_bytes'] / 2**20:.1f} MiB, CPython "
                   f"{', '.join(m['pythons'])}; on the GPU machine: python benchmarks/device_bundle.py install "
                   f"--bundle {args.out} --env <new folder>")
         else:

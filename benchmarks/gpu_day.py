@@ -1,7 +1,12 @@
 """The GPU hour in one command: ``make gpu-day`` on a lent H100/H200, about 8 minutes.
 
 Each section writes ``gpu_day-<card>-<date>.json`` and ``.md`` into ``--out`` as soon as it ends, so a run cut
-short keeps what it measured; a section that fails records its error and the next one runs.
+short keeps what it measured; a section that fails records its error and the next one runs, and the run then exits
+with status 1, naming it. Runs on the same day merge into that report (:mod:`gpu_day_report`): ``--sections
+chapters`` after a full run replaces the chapters' section and keeps the others. What a run writes and reads
+(``--out``, the day's report, ``--work``, the bundle and start file the chapters need) is checked before any
+section spends device time (status 2 and one line saying what is wrong). The chapters run in processes that end
+with this one, whether it is stopped (Ctrl-C, SIGTERM: status 130) or killed.
 
 1. ``steps``: the training step of the baseline and SGMA at the paper's sizes (VGG19, 448² into the baseline and
    the attention subnet, 224² into the joint subnet, batch 32), bf16 autocast and channels-last, eager against
@@ -25,9 +30,9 @@ OUT=<folder>``), the test suite's check that every section runs and every field 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,8 +47,10 @@ import torch  # noqa: E402
 
 import device_bundle  # noqa: E402
 from gpu_check import card_slug  # noqa: E402
-from sgma_core import benchmark  # noqa: E402
-from sgma_core.records import write_record, write_text  # noqa: E402
+from gpu_day_report import SECTIONS, failed_sections, read_day_report, write_day_report  # noqa: E402
+from sgma_core import benchmark, child_processes  # noqa: E402
+from sgma_core.cli import add_debug_flag, command  # noqa: E402
+from sgma_core.paths import writable_folder  # noqa: E402
 
 TOLERANCE = 1e-4  # largest relative difference of a loss, compiled against eager, float32, over three steps
 SIZES = {  # the card's run, and the dry run on the CPU
@@ -56,7 +63,6 @@ SIZES = {  # the card's run, and the dry run on the CPU
             "steps": 2, "cub_images": 16, "pretrain_epochs": 1, "chapter_epochs": 1, "max_train_images": 32,
             "max_test_images": 16},
 }
-SECTIONS = ("steps", "parity", "start", "chapters", "cub_epoch")
 
 
 def compiled(make, mode: str | None):
@@ -201,6 +207,31 @@ def _epoch_seconds(runs: Path, kind: str) -> list[float]:
             for line in f.read_text().splitlines() if line.strip()]
 
 
+def chapter_start(report: dict) -> str:
+    """The start file the chapters train from: the ``start`` section's (this run's, or an earlier run's today whose
+    file is still there); a :class:`RuntimeError` saying what to run when there is none."""
+    start = report.get("start", {})
+    path = start.get("chapter_start", start).get("file")
+    if path and Path(path).is_file():
+        return path
+    why = ("the start section failed" if "error" in start else f"its file {path} is gone" if path
+           else "no start section has run today")
+    raise RuntimeError(f"the chapters train from the start section's file, and {why}: run --sections start,chapters.")
+
+
+def run_chapter(python: Path, name: str, overrides: dict, env: dict, work: Path) -> dict:
+    """Chapter ``name`` executed by papermill with ``python`` into ``work/executed``, in a process that dies with
+    this one (:mod:`sgma_core.child_processes`): its exit status and seconds, and its output's tail when it
+    failed."""
+    t0 = time.perf_counter()
+    proc = child_processes.run([str(python), "-m", "bookkit.chapters", name, "-p", "profile", "paper", "-p",
+                                "overrides", json.dumps(overrides), "--out", str(work / "executed")], cwd=ROOT, env=env)
+    row = {"returncode": proc.returncode, "seconds": round(time.perf_counter() - t0, 1)}
+    if proc.returncode or not (work / "executed" / f"{name}.ipynb").is_file():
+        row["output_tail"] = (proc.stdout + proc.stderr)[-1200:]
+    return row
+
+
 def chapters(device: torch.device, sz: dict, data_root: Path, work: Path, bundle: Path, weights: str) -> dict:
     """Section 4 (module docstring): the bundle installed offline into a new environment, then the chapters."""
     t0 = time.perf_counter()
@@ -212,16 +243,9 @@ def chapters(device: torch.device, sz: dict, data_root: Path, work: Path, bundle
            "SGMA_RUNS_ROOT": str(work / "runs")}
     keys = {"02_baseline": "baseline_", "04_sgma_training": "sgma_compat_"}
     for name, prefix in keys.items():
-        t0 = time.perf_counter()
-        proc = subprocess.run([str(python), "-m", "bookkit.chapters", name, "-p", "profile", "paper", "-p", "overrides",
-                               json.dumps(overrides), "--out", str(work / "executed")], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
-        row = {"returncode": proc.returncode, "seconds": round(time.perf_counter() - t0, 1)}
-        notebook = work / "executed" / f"{name}.ipynb"
-        if proc.returncode or not notebook.is_file():
-            row["output_tail"] = (proc.stdout + proc.stderr)[-1200:]
-        else:
-            glued = _glued(notebook)
+        row = run_chapter(python, name, overrides, env, work)
+        if "output_tail" not in row:
+            glued = _glued(work / "executed" / f"{name}.ipynb")
             row.update({k: float(glued[prefix + k]) for k in ("T1", "u", "s", "H") if prefix + k in glued})
             row["chance_T1"] = float(glued.get("chance_t1", "nan"))
         out["chapters"][name] = row
@@ -253,56 +277,6 @@ def cub_epoch(device: torch.device, sz: dict, work: Path) -> dict:
             "wall_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def _pct(v) -> str:
-    return "–" if v is None else f"{100 * v:.1f}"
-
-
-def markdown(report: dict) -> str:
-    """The report as the Markdown file committed beside its JSON (what has been measured so far)."""
-    lines = [f"# GPU day — {report['device']}", "", f"{report['environment']}; started {report['started']}; "
-             f"{'dry run (tiny sizes on the CPU)' if report['dry_run'] else 'the paper sizes'}", ""]
-    st = report.get("steps", {})
-    if "rows" in st:
-        lines += [f"## Training step ({st['backbone']}, {st['precision']}, channels-last, cudnn.benchmark; matmul peak "
-                  f"{st['matmul_peak_tflops']} TFLOP/s)", "", "| model | mode | images/s | of the FLOP bound |",
-                  "|---|---|---|---|"]
-        lines += [f"| {r['model']} | {r['mode']} | {r['images_per_s']} | {r['fraction_of_bound']:.2f} |"
-                  for r in st["rows"]]
-        lines += ["", f"SGMA's step ÷ its four backbone passes (overhead): {st['sgma_overhead']}; host syncs per "
-                  f"eager step: {st['host_syncs_per_eager_step']}", ""]
-    pa = report.get("parity", {})
-    if "sgma" in pa:
-        lines += ["## Compiled against eager (float32, three steps)", ""]
-        lines += [f"- {m}: largest relative difference {v['max_relative_difference']:.2e} "
-                  f"({'within' if v['within'] else 'outside'} {v['tolerance']:g})" for m, v in pa.items()
-                  if isinstance(v, dict)]
-        lines.append("")
-    sw = report.get("start", {})
-    if "manifest" in sw:
-        m = sw["manifest"]
-        lines += ["## VGG19's start: pretrained on the synthetic birds' seen classes", "",
-                  f"{m['epochs']} epochs at {m['image_size']}², seen-class accuracy {_pct(m['seen_acc'])} % (chance "
-                  f"{_pct(m['chance'])} %), sha256 {m['sha256'][:12]}…, loads back identical: "
-                  f"{sw['loads_back_identical']}", ""]
-    ch = report.get("chapters", {})
-    if "chapters" in ch:
-        lines += [f"## Chapters 02 and 04 by papermill, `paper` profile, {ch['overrides'].get('backbone')} from its "
-                  "start", "",
-                  "| chapter | exit | seconds | T1 | u | s | H | chance T1 |", "|---|---|---|---|---|---|---|---|"]
-        for name, r in ch["chapters"].items():
-            lines.append(f"| {name} | {r['returncode']} | {r['seconds']} | " + " | ".join(
-                f"{r[k]:.1f}" if k in r else "–" for k in ("T1", "u", "s", "H", "chance_T1")) + " |")
-        lines += ["", "Seconds per epoch: " + "; ".join(f"{k} {sum(v) / len(v):.1f}" for k, v in
-                                                         ch["epoch_seconds"].items() if v), ""]
-    cub = report.get("cub_epoch", {})
-    if "epoch_seconds" in cub:
-        lines += ["## One CUB-sized SGMA epoch", "", f"{cub['backbone']}, {cub['images']} images at {cub['size']}² / "
-                  f"{cub['joint_size']}², {cub['precision']}: {cub['epoch_seconds']:.1f} s ({cub['images_per_s']} "
-                  "images/s)", ""]
-    errors = [f"- {k}: {v['error']}" for k, v in report.items() if isinstance(v, dict) and "error" in v]
-    return "\n".join(lines + (["## Sections that failed", ""] + errors if errors else [])) + "\n"
-
-
 def synthetic_root(work: Path) -> Path:
     """A data root with the synthetic birds: the checkout's ``data/SYN`` when it is complete, else generated."""
     from data_prep.synthetic import SyntheticConfig, generate
@@ -316,49 +290,101 @@ def synthetic_root(work: Path) -> Path:
         return work / "data"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python benchmarks/gpu_day.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", default="benchmarks/results", help="the folder of the day's report")
     p.add_argument("--bundle", default="device-bundle", help="the folder `make device-bundle` wrote")
     p.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU (the test suite's run)")
     p.add_argument("--sections", default=",".join(SECTIONS), help=f"some of {', '.join(SECTIONS)}")
     p.add_argument("--work", default=None, help="a new folder for data, runs and the environment (default: a "
                    "temporary one, kept for a look afterwards)")
-    args = p.parse_args(argv)
+    add_debug_flag(p)
+    return p
+
+
+def checked_sections(text: str) -> list[str]:
+    """``--sections``: names of :data:`SECTIONS` separated by commas, each once; anything else is a
+    :class:`ValueError` naming it."""
+    names = text.split(",")
+    bad = [n for n in names if n not in SECTIONS]
+    if bad:
+        raise ValueError(f"--sections {text!r}: {bad[0]!r} is not a section; give some of {','.join(SECTIONS)}, "
+                         "separated by commas.")
+    return list(dict.fromkeys(names))
+
+
+def check_before_work(args, sections: list[str], stem: Path) -> Path:
+    """Everything a run writes or reads checked before any section spends device time: ``--out`` a folder that can
+    be written, the day's report there readable (it is merged into, never written over), for the chapters a
+    verified ``--bundle`` and a start file (from this run's start section or an earlier one today), ``--work`` a
+    new or empty folder that can be written. Returns the work folder (a new temporary one without ``--work``);
+    a :class:`ValueError` names what is wrong."""
+    writable_folder(args.out, "--out", "the day's report")
+    today = read_day_report(stem.with_suffix(".json"))
+    if "chapters" in sections:
+        try:
+            device_bundle.verify(args.bundle)
+            if "start" not in sections:
+                chapter_start(today)
+        except (device_bundle.BundleError, RuntimeError) as exc:
+            raise ValueError(f"the chapters section cannot run: {exc}") from None
+    if args.work is None:
+        return Path(tempfile.mkdtemp(prefix="sgma-gpu-day-"))
+    work = Path(args.work)
+    if work.is_dir() and any(work.iterdir()):
+        raise ValueError(f"--work {work} is not empty; give a new folder")
+    return writable_folder(work, "--work", "data, runs and the environment")
+
+
+def run_sections(names: list[str], jobs: dict, stem: Path, header: dict) -> dict:
+    """Each section of ``names`` run by ``jobs[name](report so far)``, its result (or its error: the next one runs
+    all the same) merged into the day's report, which is written after each; returns the report."""
+    report, t_start = read_day_report(stem.with_suffix(".json")), time.perf_counter()
+    measured: dict[str, dict] = {}
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            result = jobs[name](report)
+        except Exception as exc:  # noqa: BLE001 - a failed section is recorded and the next one runs
+            result = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
+        measured[name] = {**result, "section_seconds": round(time.perf_counter() - t0, 1)}
+        header["total_seconds"] = round(time.perf_counter() - t_start, 1)
+        report = write_day_report(stem, header, measured)
+        print(f"{name}: {measured[name]['section_seconds']} s", flush=True)
+    return report
+
+
+@command
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    sections = checked_sections(args.sections)
     device = torch.device("cpu" if args.dry_run else "cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         print("error: no CUDA device here; use --dry-run for the CPU check (benchmarks/README.md)", file=sys.stderr)
         return 1
     sz = SIZES["dry" if args.dry_run else "card"]
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"gpu_day-{card_slug(card) if device.type == 'cuda' else 'cpu'}-{time.strftime('%Y-%m-%d')}"
-    report = {"device": card, "dry_run": args.dry_run, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    stem = Path(args.out) / f"gpu_day-{card_slug(card) if device.type == 'cuda' else 'cpu'}-{time.strftime('%Y-%m-%d')}"
+    work = check_before_work(args, sections, stem)
+    header = {"device": card, "dry_run": args.dry_run, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
               "environment": f"torch {torch.__version__}, Python {sys.version.split()[0]}", "sizes": sz}
-    t_start = time.perf_counter()
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="sgma-gpu-day-"))
-    if args.work and work.exists() and any(work.iterdir()):
-        print(f"error: --work {work} is not empty; give a new folder", file=sys.stderr)
+    data_root = functools.cache(lambda: synthetic_root(work))  # made when a section first needs the birds
+
+    def chapters_job(report: dict) -> dict:
+        weights = chapter_start(report)  # before any data is made or anything installed
+        return chapters(device, sz, data_root(), work, Path(args.bundle), weights)
+
+    jobs = {"steps": lambda report: steps(device, sz), "parity": lambda report: parity(device, sz),
+            "start": lambda report: start(device, sz, data_root(), work), "chapters": chapters_job,
+            "cub_epoch": lambda report: cub_epoch(device, sz, work)}
+    with child_processes.interrupted_by_sigterm():  # SIGTERM ends a running chapter as Ctrl-C does
+        report = run_sections(sections, jobs, stem, header)
+    print(f"wrote {stem}.json and .md ({header['total_seconds']:.0f} s); work files in {work}")
+    failed = failed_sections(report, sections)
+    if failed:
+        print(f"error: {len(failed)} of {len(sections)} sections failed (their errors are in {stem}.md): "
+              + "; ".join(f"{k}: {v}" for k, v in failed.items()), file=sys.stderr)
         return 1
-    data_root = synthetic_root(work)
-    jobs = {"steps": lambda: steps(device, sz), "parity": lambda: parity(device, sz),
-            "start": lambda: start(device, sz, data_root, work),
-            "chapters": lambda: chapters(device, sz, data_root, work, Path(args.bundle),
-                                         report["start"].get("chapter_start", report["start"])["file"]),
-            "cub_epoch": lambda: cub_epoch(device, sz, work)}
-    for name in args.sections.split(","):
-        t0 = time.perf_counter()
-        try:
-            report[name] = jobs[name]()
-        except Exception as exc:  # noqa: BLE001 - a failed section is recorded and the next one runs
-            report[name] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
-        report[name]["section_seconds"] = round(time.perf_counter() - t0, 1)
-        report["total_seconds"] = round(time.perf_counter() - t_start, 1)
-        write_record(stem.with_suffix(".json"), report)
-        write_text(stem.with_suffix(".md"), markdown(report))
-        print(f"{name}: {report[name]['section_seconds']} s", flush=True)
-    print(f"wrote {stem}.json and .md ({report['total_seconds']:.0f} s); work files in {work}")
     return 0
 
 

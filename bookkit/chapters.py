@@ -35,16 +35,17 @@ import json
 import os
 import platform
 import re
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
 from bookkit.exercises import EXERCISE_RUNS
 from bookkit.run_times import RUN_TIMES, record_run_time
+from sgma_core import child_processes
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters
-from sgma_core.paths import repo_root
+from sgma_core.paths import repo_root, writable_folder
 from sgma_core.profiles import choices
 from sgma_core.records import save_atomically
 
@@ -66,7 +67,6 @@ def glued_values(notebook: str | Path) -> dict[str, str]:
                 data = {k[len(meta.get("mime_prefix", "")):]: v for k, v in out.get("data", {}).items()}
                 values[meta["name"]] = data.get("text/plain", "")
     return values
-
 
 
 def percent_cells(name: str) -> list[tuple[str, list[str], str]]:
@@ -280,75 +280,73 @@ def check_declared(names: list[str], params: dict) -> None:
                              f"Parameters: {', '.join(valid)}.")
 
 
-def writable_folder(path: str | Path) -> Path:
-    """``path`` as a folder this process can write into (created if missing), or :class:`ValueError`."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {path} is a file, not a folder: give a folder for the executed notebooks.")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"--out {path} cannot be written ({exc.strerror or exc}): give a folder you can write "
-                         "to.") from None
-    return path
-
-
 def run_jobs(jobs: list[tuple[str, str, Path, dict]], record_times: str | None, profile: str, argv: list[str]) -> int:
     """Execute ``(label, chapter, out folder, parameters)`` jobs in order, each timed (and recorded in
-    ``record_times`` under ``profile``); the first failure stops with exit status 1."""
-    for label, name, out, job_params in jobs:
-        t0 = time.perf_counter()
-        print(f"executing {name}{'' if label == name else f' (exercise {label})'} …", flush=True)
-        try:
-            path = execute_chapter(name, out, job_params, strict=False)
-        except KeyboardInterrupt:
-            print(f"interrupted: {out / (name + '.ipynb')} is as it was before; run the same command "
-                  "again to go on (finished training runs are reused).", file=sys.stderr)
-            return 130
-        except Exception as exc:  # papermill wraps the chapter's own error; show it briefly
-            if debugging(argv):
-                raise
-            print(f"error: chapter {name} failed: {_one_line(exc)}  (the notebook with the traceback: "
-                  f"{out / f'.{name}.partial.ipynb'})", file=sys.stderr)
-            return 1
-        seconds = time.perf_counter() - t0
-        print(f"  {path} ({seconds:.0f} s)", flush=True)
-        if record_times:
-            record_run_time(record_times, label, profile, seconds)
+    ``record_times`` under ``profile``); the first failure stops with exit status 1, an interruption (Ctrl-C or
+    SIGTERM) with 130, the interrupted chapter's notebook left as it was."""
+    with child_processes.interrupted_by_sigterm():
+        for label, name, out, job_params in jobs:
+            t0 = time.perf_counter()
+            print(f"executing {name}{'' if label == name else f' (exercise {label})'} …", flush=True)
+            try:
+                path = execute_chapter(name, out, job_params, strict=False)
+            except KeyboardInterrupt:
+                print(f"interrupted: {out / (name + '.ipynb')} is as it was before; run the same command "
+                      "again to go on (finished training runs are reused).", file=sys.stderr)
+                return 130
+            except Exception as exc:  # papermill wraps the chapter's own error; show it briefly
+                if debugging(argv):
+                    raise
+                print(f"error: chapter {name} failed: {_one_line(exc)}  (the notebook with the traceback: "
+                      f"{out / f'.{name}.partial.ipynb'})", file=sys.stderr)
+                return 1
+            seconds = time.perf_counter() - t0
+            print(f"  {path} ({seconds:.0f} s)", flush=True)
+            if record_times:
+                record_run_time(record_times, label, profile, seconds)
     return 0
 
 
 HEAVY_FIRST = ("04_sgma_training", "02_baseline")  # the chapters that train, started first under --jobs
 
 
-def run_parallel(names: list[str], out: Path, params: dict, jobs: int) -> int:
-    """Execute ``names`` ``jobs`` at a time, each as ``python -m bookkit.chapters NAME`` in its own process with
-    ``cores // jobs`` torch threads; the heaviest first. Every chapter runs; the status is 1 if any failed."""
-    import subprocess
+def chapter_command(name: str, out: Path, params: dict) -> list[str]:
+    """The command that executes chapter ``name`` alone into ``out``, given the parameters of ``params`` it
+    declares (as when the chapters run one by one)."""
+    declared = declared_parameters(name)
+    flags = [x for k, v in params.items() if k in declared for x in ("-p", k, json.dumps(v))]
+    return [sys.executable, "-m", "bookkit.chapters", name, "--out", str(out), *flags]
 
+
+def run_parallel(names: list[str], out: Path, params: dict, jobs: int) -> int:
+    """Execute ``names`` ``jobs`` at a time, each by :func:`chapter_command` in its own process with
+    ``cores // jobs`` torch threads; the heaviest first. Every chapter runs; the status is 1 if any failed.
+
+    Each chapter process dies with this one (:mod:`sgma_core.child_processes`): when this process is interrupted
+    (Ctrl-C, SIGTERM) or killed, the chapters running stop and write nothing more; their kernels end with them."""
     order = [n for n in HEAVY_FIRST if n in names] + [n for n in names if n not in HEAVY_FIRST]
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     running: dict[str, tuple[subprocess.Popen, float]] = {}
     failed, t0 = [], time.perf_counter()
-    while order or running:
-        while order and len(running) < jobs:
-            name = order.pop(0)
-            declared = declared_parameters(name)  # each chapter gets the parameters it declares, as one by one
-            flags = [x for k, v in params.items() if k in declared for x in ("-p", k, json.dumps(v))]
-            print(f"executing {name} ({threads} thread(s)) …", flush=True)
-            running[name] = (subprocess.Popen([sys.executable, "-m", "bookkit.chapters", name, "--out", str(out),
-                                               *flags], env=env), time.perf_counter())
-        time.sleep(0.5)
-        for name, (proc, started) in list(running.items()):
-            if proc.poll() is not None:
-                del running[name]
-                print(f"  {name}: {'done' if proc.returncode == 0 else 'FAILED'} ({time.perf_counter() - started:.0f} s)",
-                      flush=True)
-                if proc.returncode != 0:
-                    failed.append(name)
+    with child_processes.interrupted_by_sigterm():
+        try:
+            while order or running:
+                while order and len(running) < jobs:
+                    name = order.pop(0)
+                    print(f"executing {name} ({threads} thread(s)) …", flush=True)
+                    running[name] = (child_processes.start(chapter_command(name, out, params), env=env),
+                                     time.perf_counter())
+                time.sleep(0.5)
+                for name, (proc, started) in list(running.items()):
+                    if proc.poll() is not None:
+                        del running[name]
+                        print(f"  {name}: {'done' if proc.returncode == 0 else 'FAILED'} "
+                              f"({time.perf_counter() - started:.0f} s)", flush=True)
+                        if proc.returncode != 0:
+                            failed.append(name)
+        finally:
+            child_processes.end([proc for proc, _ in running.values()])
     print(f"{len(names)} chapters in {time.perf_counter() - t0:.0f} s" + (f"; failed: {', '.join(failed)}" if failed
                                                                        else ""), flush=True)
     return 1 if failed else 0
@@ -370,7 +368,7 @@ def main(argv: list[str]) -> int:
             print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)
         return 0
     check_declared(names, params)
-    out = writable_folder(args.out)
+    out = writable_folder(args.out, "--out", "the executed notebooks")
     if args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: give 1 or more chapters at a time.")
     if args.jobs > 1:
@@ -384,7 +382,7 @@ def main(argv: list[str]) -> int:
     # (what is timed, chapter, output folder, parameters): the chapters, then their papermill exercises
     jobs = [(name, name, out, params) for name in names]
     if args.exercises:
-        jobs += [(label, chapter, writable_folder(out / label), {**params, **extra})
+        jobs += [(label, chapter, writable_folder(out / label, "--out", "the executed notebooks"), {**params, **extra})
                  for label, (chapter, extra) in EXERCISE_RUNS.items() if chapter in names]
     status = run_jobs(jobs, args.record_times, str(params.get("profile", "cpu")), argv)
     if status == 0:

@@ -176,3 +176,55 @@ def test_the_benchmark_refuses_a_cuda_device_this_machine_lacks(capsys):
 
     assert main(["--device", "cuda", "--backbone", "small_vgg", "--size", "32"]) == 2
     assert "CUDA is not available here" in _one_error_line(capsys)
+
+
+# the chapter runner as a separate process, each chapter replaced by a child that records its pid, sleeps and writes
+# <name>.late (tests/test_child_processes.py), or by one that executes the chapter the same way in this process
+SIDE_BY_SIDE = """
+import sys
+from pathlib import Path
+from bookkit import chapters
+from tests.test_child_processes import child_command
+folder = Path(sys.argv[1])
+chapters.chapter_command = lambda name, out, params: child_command(folder, name)
+raise SystemExit(chapters.main(["00_introduction", "01_data", "--jobs", "2", "--out", str(folder / "out")]))
+"""
+ONE_BY_ONE = """
+import os, sys, time
+from pathlib import Path
+from bookkit import chapters
+folder = Path(sys.argv[1])
+def execute_chapter(name, out, parameters, strict=True):
+    (folder / f"{name}.pid").write_text(str(os.getpid()))
+    time.sleep(4)
+    (out / f"{name}.ipynb").write_text("{}")
+chapters.execute_chapter = execute_chapter
+raise SystemExit(chapters.main(["00_introduction", "--out", str(folder / "out")]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_side_by_side_runner_ends_its_chapter_processes(tmp_path, signum):
+    from tests.test_child_processes import assert_ended_without_writing, child_pids
+
+    runner = subprocess.Popen([sys.executable, "-c", SIDE_BY_SIDE, str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE,
+                              text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    pids = child_pids(tmp_path, ["00_introduction", "01_data"])
+    runner.send_signal(signum)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130 and "interrupted" in err, err[-2000:]
+    assert_ended_without_writing(tmp_path, pids)
+
+
+@pytest.mark.slow
+def test_a_chapter_process_stopped_by_sigterm_writes_no_notebook(tmp_path):
+    from tests.test_child_processes import child_pids
+
+    runner = subprocess.Popen([sys.executable, "-c", ONE_BY_ONE, str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE,
+                              text=True)
+    child_pids(tmp_path, ["00_introduction"])
+    runner.send_signal(signal.SIGTERM)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 130 and "is as it was before" in err, err[-2000:]
+    assert not (tmp_path / "out" / "00_introduction.ipynb").exists()

@@ -72,9 +72,8 @@ def test_a_hostile_snapshot_file_is_refused(tiny_root, tmp_path, capsys):
     assert "snapshots.pt is damaged" in out and str(tmp_path) not in out  # printed onto a page: no machine path
 
 
-def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
-    full = _fit(tmp_path / "full")
-    run = tmp_path / "cut"
+def _fit_interrupted_after_epoch_1(run):
+    """A run stopped by Ctrl-C as epoch 1 ends: epochs 0 and 1 are in its history and checkpoint."""
 
     def stop(epoch, record):
         if epoch == 1:
@@ -82,6 +81,12 @@ def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         _fit(run, on_epoch_end=stop)
+
+
+def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
+    full = _fit(tmp_path / "full")
+    run = tmp_path / "cut"
+    _fit_interrupted_after_epoch_1(run)
     with (run / "metrics.jsonl").open("a") as fh:
         fh.write('{"epoch": 2, "train_lo')  # killed in the middle of an append
     assert [m["epoch"] for m in read_metrics(run)] == [0, 1]
@@ -239,13 +244,7 @@ def test_a_finished_run_without_its_whole_history_is_trained_again(tmp_path, los
 
 def test_an_unfinished_run_whose_history_has_a_gap_starts_again(tmp_path):
     run = tmp_path / "run"
-
-    def stop(epoch, record):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _fit(run, on_epoch_end=stop)
+    _fit_interrupted_after_epoch_1(run)
     (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 1.0}\n')  # epoch 0's record lost
     trained = []
     history = _fit(run, on_epoch_end=lambda epoch, record: trained.append(epoch))

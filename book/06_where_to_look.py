@@ -176,3 +176,89 @@ if record is not None and record["paired"]:
 # - The oracle puts an upper bound on attention; the whole-image control separates looking from
 #   capacity.
 # ```
+#
+# ## Exercises
+#
+# ````{exercise} A hit that is not a look
+# :label: ex-part-box-by-hand
+#
+# Three 64-pixel images, each of a bird whose box is 32 × 32 pixels, with its head at $(30, 28)$,
+# $(36, 32)$ and $(28, 36)$. A model puts its square at the image centre $(31.5, 31.5)$ every time.
+# What share of its squares lies within the hit radius (an eighth of the image side) of the head? What
+# is its {term}`part-box score <Part-box score>` (squares of a quarter of the bird's size, IoU above
+# 0.5)? And the part-box score of a square that lands exactly on the head?
+# ````
+#
+# ````{solution} ex-part-box-by-hand
+# :class: dropdown
+#
+# The radius is 8 pixels and the head lies 3.8, 4.5 and 5.7 pixels from the centre: every square is a
+# hit. The part-box squares have side 8; two of them offset by $(d_x, d_y)$ overlap
+# $(8 - |d_x|)(8 - |d_y|)$, so the overlaps are 29.25, 26.25 and 15.75 of 64 pixels and the IoUs
+# $\text{overlap} / (128 - \text{overlap})$ are 0.30, 0.26 and 0.14: a part-box score of 0, against 1
+# for a square on the head. The IoU passes 0.5 only within about a pixel and a half of the part in
+# each direction here, so the score credits a square that follows the head and fails one that stays
+# where heads often are. With the library's functions:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: part_box_by_hand
+# ```
+# ````
+#
+# ````{exercise} Is there a hit radius that a fixed point fails?
+# :label: ex-hit-radius
+#
+# Score the chapter's reference points (the image centre, the box centre and random points) on the
+# synthetic birds' test images with the hit radius at a quarter, an eighth (the chapter's), a
+# sixteenth and a thirty-second of the image side, with `references` from
+# `sgma_core.studies.looking` on `prepare_data(make_config("smoke", overrides={"dataset": "SYN"}))`
+# (the `cpu` profile gives the images of the chapter's table, and its side/8 row is that table's).
+# Does the image centre ever fall to the level of random points? What happens to the part-box score?
+# ````
+#
+# ````{solution} ex-hit-radius
+# :class: dropdown
+#
+# Every hit rate falls as the radius shrinks, the image centre's with the others, and at no radius
+# does it fall to the random points' level: a fixed point near the middle of birds that fill the frame
+# stays closer to some part than a random point does, whatever the radius, so no hit radius can tell
+# looking from not looking here. The part-box score has no radius: it is the same in every row, low
+# for the image centre and for random points, and high only for the box centre, which follows the
+# bird. The tests run this on a tiny dataset:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: hit_radius_sweep
+# ```
+# ````
+#
+# ````{exercise} Two seeds instead of five
+# :label: ex-fewer-seeds
+#
+# Keep only seeds 0 and 1 of the study's record (its `rows`), work out each {term}`control <Control>`'s
+# paired difference of test T1 from the book's configuration and its
+# {term}`paired standard error <Paired standard error>` by hand, then render this chapter with the cut
+# record (`summarise` from `sgma_core.studies.looking` fills its `paired`):
+#
+# ```text
+# python -m bookkit.chapters 06_where_to_look -p record_path runs/exercises/looking-cut.json --out runs/exercises/ex-fewer-seeds
+# ```
+#
+# Which controls still differ from the book's configuration by more than two standard errors, the
+# {term}`oracle <Oracle>` among them? Why is a standard error from two seeds a poor guide?
+# ````
+#
+# ````{solution} ex-fewer-seeds
+# :class: dropdown
+#
+# With two seeds the paired differences are $d_0$ and $d_1$, their mean is $(d_0 + d_1)/2$ and the
+# standard error is $|d_0 - d_1| / 2$: one degree of freedom. Your numbers agree with the cut table
+# to the last digit, and the answer at the top of the rendered page is made from them. Each standard
+# error now rests on a single difference of two numbers, so it can come out far smaller or far larger
+# than the five-seed one by chance: a control can pass the two-standard-error rule by luck, or miss it
+# although five seeds show a difference. Compare the two renderings control by control; this is why
+# the study trains five seeds. The tests run this against the committed record:
+#
+# ```{literalinclude} /book/exercises.py
+# :pyobject: fewer_seeds
+# ```
+# ````

@@ -235,3 +235,10 @@ def test_every_glossary_term_is_linked_from_a_chapter():
     chapters = "\n".join((ROOT / "book" / f"{name}.md").read_text() for name in CHAPTERS)
     linked = set(re.findall(r"\{term\}`(?:[^`<]*<)?([^`<>]+)>?`", chapters))
     assert terms and set(terms) <= linked, f"glossary terms no chapter links: {sorted(set(terms) - linked)}"
+
+
+def test_the_glossary_defines_the_terms_chapter_06_and_its_quiz_use():
+    glossary = (ROOT / "book" / "glossary.md").read_text()
+    block = glossary.split("```{glossary}", 1)[1].split("\n```", 1)[0]
+    terms = {line.strip() for line in block.splitlines() if line and not line.startswith(" ")}
+    assert {"Part-box score", "Oracle", "Control", "Paired standard error"} <= terms, sorted(terms)

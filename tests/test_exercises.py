@@ -170,3 +170,58 @@ def test_real_birds_at_the_head(exercises, tmp_path):
         pytest.skip("no CUB photographs under the data root")
     r = exercises.real_birds_at_the_head(tmp_path / "out", runs_dir=str(tmp_path / "runs"))
     assert r["cells"] == 7 and 0 <= r["group 1"] <= 100
+
+
+def _declared_exercises() -> dict[str, list[str]]:
+    """``{chapter: [exercise labels]}`` for every chapter, in the order the chapter declares them."""
+    from bookkit.chapters import CHAPTERS
+
+    return {name: re.findall(r"\{exercise\}[^\n]*\n:label: ([\w-]+)", (BOOK / f"{name}.md").read_text(encoding="utf-8"))
+            for name in CHAPTERS}
+
+
+def test_the_course_guide_assigns_every_chapter_and_every_exercise():
+    guide = (BOOK / "course_guide.md").read_text(encoding="utf-8")
+    sessions = guide.split("## Three sessions", 1)[1].split("\n## ", 1)[0]
+    for chapter, labels in _declared_exercises().items():
+        assert f"<_executed/{chapter}>`" in sessions, f"the course guide's sessions never assign {chapter}"
+        missing = [label for label in labels if f"{{ref}}`{label}`" not in sessions]
+        assert not missing, f"the course guide's sessions never assign {chapter}'s exercises {missing}"
+
+
+def test_every_chapter_has_at_least_two_exercises():
+    counts = {chapter: len(labels) for chapter, labels in _declared_exercises().items()}
+    assert all(n >= 2 for n in counts.values()), counts
+
+
+def test_the_readme_states_the_number_of_exercises_the_chapters_hold():
+    readme = (BOOK.parent / "README.md").read_text(encoding="utf-8")
+    total = sum(map(len, _declared_exercises().values()))
+    stated = re.findall(r"exercises: (\d+) in all", readme)
+    assert stated == [str(total)], f"README states {stated} exercises in all; the chapters hold {total}"
+
+
+def test_part_box_by_hand(exercises):
+    assert exercises.part_box_by_hand() == {"hits, centre": 1.0, "part-box, centre": 0.0, "part-box, on the head": 1.0}
+
+
+def test_hit_radius_sweep(exercises, tiny_root, tmp_path):
+    rows = exercises.hit_radius_sweep(str(tiny_root), str(tmp_path / "runs"))
+    assert list(rows) == [4, 8, 16, 32]
+    for name in ("image centre", "box centre", "random points"):
+        hits = [rows[d][name]["hits"] for d in rows]
+        assert hits == sorted(hits, reverse=True), (name, hits)  # a smaller radius never hits more
+        assert len({rows[d][name]["part_box"] for d in rows}) == 1  # the part-box score has no radius
+    for d in rows:  # the solution's claim: no radius brings the image centre down to random points
+        assert rows[d]["image centre"]["hits"] > rows[d]["random points"]["hits"]
+        assert rows[d]["box centre"]["part_box"] > max(rows[d][n]["part_box"] for n in ("image centre", "random points"))
+
+
+@pytest.mark.book
+def test_fewer_seeds_renders_chapter_06_with_the_paired_errors_worked_by_hand(exercises, tiny_root, tmp_path):
+    r = exercises.fewer_seeds(tmp_path / "out", data_root=str(tiny_root))
+    assert r["paired"] and set(r["by hand"]) == set(r["paired"])
+    for control, (mean, se) in r["by hand"].items():
+        t1 = r["paired"][control]["T1"]
+        assert t1["n"] == 2 and (mean, se) == pytest.approx((t1["mean"], t1["se"]), abs=1e-12)
+    assert "SGMA" in r["answer"] and "no record" not in r["answer"]  # the chapter answered from the cut record

@@ -3,14 +3,25 @@ column, a run's settings folded in a dropdown, and the opening cell every traini
 
 from __future__ import annotations
 
+import re
 import time
+
+GLUE_ROLE = re.compile(r"\{glue:text\}`(?P<name>[^`:]+)(?::(?P<spec>[^`]*))?`")
+
+# What this process glued, by name, and the sentences a student notebook waits to show (each a paragraph of
+# plain Markdown with its {glue:text} roles) with the text last shown for each.
+_GLUED: dict[str, object] = {}
+_SENTENCES: dict[str, str | None] = {}
+
 
 def glue(name: str, value, display: bool = True) -> None:
     """``myst_nb.glue`` inside a notebook kernel; elsewhere (a ``--plain`` run) print ``[glue] name = value``.
     A text glued for the prose (``{glue:text}``, which shows it as plain text) loses its Markdown backticks,
-    which would otherwise show as they are."""
+    which would otherwise show as they are. A sentence of a student notebook (:func:`show_computed`) that
+    this value completes or changes is shown below the cell that glues it."""
     if isinstance(value, str) and not display:
         value = value.replace("`", "")
+    _GLUED[name] = value
     try:
         from IPython import get_ipython
 
@@ -25,6 +36,47 @@ def glue(name: str, value, display: bool = True) -> None:
         myst_glue(name, value, display=display)
     else:
         print(f"[glue] {name} = {value!r}"[:400], flush=True)
+    _show_sentences([s for s in _SENTENCES if name in glue_names(s)])
+
+
+def glue_names(text: str) -> set[str]:
+    """The names of the values that ``text``'s ``{glue:text}`` roles show."""
+    return {m["name"] for m in GLUE_ROLE.finditer(text)}
+
+
+def glued_text(value: str, spec: str | None) -> str:
+    """A glued value as a ``{glue:text}`name:spec``` role shows it: as it is, or formatted as a number."""
+    if not spec:
+        return value
+    try:
+        return format(float(value), spec)
+    except ValueError:
+        return value
+
+
+def fill_glued(text: str, glued: dict[str, str], missing=lambda name: f"*[{name}, computed by this notebook]*") -> str:
+    """``text`` with each ``{glue:text}`` role replaced by its value in ``glued``, or by ``missing(name)``."""
+    return GLUE_ROLE.sub(lambda m: glued_text(glued[m["name"]], m["spec"]) if m["name"] in glued
+                         else missing(m["name"]), text)
+
+
+def show_computed(*sentences: str) -> None:
+    """A student notebook's computed sentences (plain Markdown with ``{glue:text}`` roles): each is shown with
+    its values as soon as every one is glued, here if they already are, otherwise below the cell that glues
+    the last; a sentence is shown again only when a value in it changes."""
+    for sentence in sentences:
+        _SENTENCES.setdefault(sentence, None)
+    _show_sentences(sentences)
+
+
+def _show_sentences(sentences) -> None:
+    for sentence in sentences:
+        if not glue_names(sentence) <= _GLUED.keys():
+            continue
+        text = fill_glued(sentence, {name: str(value) for name, value in _GLUED.items()})
+        if text != _SENTENCES[sentence]:
+            _SENTENCES[sentence] = text
+            show_markdown(text)
 
 
 def _glue_output(name: str, value, display: bool = True) -> None:

@@ -7,8 +7,9 @@ The book's build calls :func:`write_downloads` (``_ext/book_downloads.py``) and 
 the course guide. Both forms open anywhere (Jupyter, VS Code, Colab, GitHub): their Markdown is plain
 Jupyter Markdown, every MyST role and directive converted (:mod:`bookkit.plain_markdown`). A student
 notebook is made from the chapter's MyST source with jupytext, starts with a set-up cell for Colab, keeps
-the exercises as headings and loses every ``{solution}`` block, so no answer travels with it; the
-executed form keeps the solutions and has the glued values written into its text.
+the exercises as headings and loses every ``{solution}`` block, so no answer travels with it; its text names
+each computed value, and a folded cell after each such text shows the sentences that hold them, filled in,
+when the notebook runs. The executed form keeps the solutions and has the glued values written into its text.
 
 The tool deletes only what it wrote: every folder it makes holds a stamp, ``.sgma-notebooks``, naming
 each file it wrote there with its sha256 (``--out`` itself holds one for the two zip files). A folder
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bookkit.chapters import BOOK, CHAPTERS
+from bookkit.display import GLUE_ROLE, fill_glued
 from bookkit.plain_markdown import glued_values, plain_markdown
 from bookkit.publish import colab_setup, repository_from_environment
 from sgma_core.cli import add_debug_flag, command
@@ -48,8 +50,25 @@ class DownloadsError(ValueError):
 
 def student_markdown(text: str) -> str:
     """A chapter's Markdown for Jupyter: solutions removed, everything MyST as plain Markdown, glued values
-    named (they appear when the notebook has run)."""
-    return plain_markdown(text, solutions=False)
+    named (the run shows them, :func:`computed_cell`)."""
+    return fill_glued(plain_markdown(text, solutions=False, keep_glue=True), {})
+
+
+def computed_sentences(markdown: str) -> list[str]:
+    """The paragraphs of plain Markdown (a blank line, or a blank line of a blockquote, ends one) that hold a
+    ``{glue:text}`` role: the sentences a run of the notebook computes."""
+    return [p.strip("\n") for p in re.split(r"\n[ \t]*>?[ \t]*\n", markdown) if GLUE_ROLE.search(p)]
+
+
+def computed_cell(sentences: list[str]):
+    """A folded code cell that shows ``sentences`` with their glued values when the notebook runs: at once if
+    they are computed, otherwise below the cell that computes them (:func:`bookkit.display.show_computed`)."""
+    import nbformat
+
+    source = "from bookkit.display import show_computed\n\nshow_computed(\n" + \
+        "".join(f"    {s!r},\n" for s in sentences) + ")"
+    return nbformat.v4.new_code_cell(source, metadata={"jupyter": {"source_hidden": True},
+                                                       "tags": ["computed-sentences"]})
 
 
 def instructor_notebook(path: Path):
@@ -77,12 +96,20 @@ def student_notebook(name: str):
     import nbformat
 
     nb = jupytext.read(BOOK / f"{name}.md")
+    cells = []
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = student_markdown(cell.source)
-        else:
+        if cell.cell_type != "markdown":
             cell.outputs, cell.execution_count = [], None
-    nb.cells = [c for c in nb.cells if c.cell_type != "markdown" or c.source.strip()]
+            cells.append(cell)
+            continue
+        markdown = plain_markdown(cell.source, solutions=False, keep_glue=True)
+        cell.source = fill_glued(markdown, {})
+        if cell.source.strip():
+            cells.append(cell)
+        sentences = computed_sentences(markdown)
+        if sentences:  # the glued values, which the text above only names, shown when the notebook runs
+            cells.append(computed_cell(sentences))
+    nb.cells = cells
     kind, setup = colab_setup(repository_from_environment())
     nb.cells[:0] = [nbformat.v4.new_markdown_cell(STUDENT_NOTE),
                     nbformat.v4.new_code_cell(setup) if kind == "code" else nbformat.v4.new_markdown_cell(setup)]

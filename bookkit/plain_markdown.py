@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from bookkit.chapters import BOOK, CHAPTERS
+from bookkit.display import fill_glued
 
 ROOT = BOOK.parent
 MYST_LEFT = re.compile(r"\{[a-z][a-z0-9:_-]*\}`|^\s*[`:]{3,}\{[a-z]|^\([A-Za-z0-9_-]+\)=\s*$", re.M)
@@ -103,7 +104,7 @@ def _page_link(page: str, text: str | None, index: BookIndex, anchor: str = "") 
     return f"{text} (a page of the book)" if page not in ("glossary", "references", "course_guide") else text
 
 
-def _role(m: re.Match, index: BookIndex, glued: dict[str, str] | None) -> str:
+def _role(m: re.Match, index: BookIndex, glued: dict[str, str] | None, keep_glue: bool = False) -> str:
     role, content = m["role"], m["content"]
     titled = TITLED.match(content)
     text, target = (titled["text"], titled["target"]) if titled else (None, content)
@@ -121,18 +122,8 @@ def _role(m: re.Match, index: BookIndex, glued: dict[str, str] | None) -> str:
     if role == "numref":
         return f"the figure \"{index.figures.get(target, target)}\""
     if role == "glue:text":
-        name, _, spec = target.partition(":")
-        if glued is None or name not in glued:
-            return f"*[{name}, computed by this notebook]*"
-        return glued[name] if not spec else _formatted(glued[name], spec)
+        return m[0] if keep_glue else fill_glued(m[0], glued or {})
     return text or target
-
-
-def _formatted(value: str, spec: str) -> str:
-    try:
-        return format(float(value), spec)
-    except ValueError:
-        return value
 
 
 def python_object_source(path: str, obj: str) -> str:
@@ -170,9 +161,10 @@ def _blockquote(title: str, body: str) -> str:
 
 
 def plain_markdown(text: str, *, solutions: bool, glued: dict[str, str] | None = None,
-                   index: BookIndex | None = None) -> str:
+                   index: BookIndex | None = None, keep_glue: bool = False) -> str:
     """One Markdown cell in plain Jupyter Markdown; ``solutions`` keeps the exercises' solutions (the
-    instructor's notebook), ``glued`` gives the values the executed notebook glued."""
+    instructor's notebook), ``glued`` gives the values the executed notebook glued, and ``keep_glue`` leaves
+    every ``{glue:text}`` role as it is (for :func:`bookkit.display.fill_glued` to fill when the values exist)."""
     index = index or book_index()
 
     def solution(m: re.Match) -> str:
@@ -190,7 +182,7 @@ def plain_markdown(text: str, *, solutions: bool, glued: dict[str, str] | None =
     text = CONTAINER.sub(lambda m: m["body"].strip(), text)
     text = ADMONITION.sub(_admonition, text)
     text = TARGET.sub(lambda m: f'<a id="{m["label"]}"></a>', text)
-    return ROLE.sub(lambda m: _role(m, index, glued), text)
+    return ROLE.sub(lambda m: _role(m, index, glued, keep_glue), text)
 
 
 def glued_values(nb) -> dict[str, str]:

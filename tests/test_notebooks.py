@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from bookkit.chapters import BOOK, CHAPTERS
+from bookkit.display import glue_names
 from bookkit.notebooks import STUDENT_NOTE, student_markdown, student_notebook, write_downloads
 from bookkit.plain_markdown import MYST_LEFT, glued_values, plain_markdown, python_object_source
 
@@ -104,6 +105,9 @@ def test_every_student_notebook_has_its_exercises_and_no_answers(name):
     assert "{exercise}" not in markdown and "{admonition}" not in markdown
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code)
+    shows = "\n".join(c.source for c in code if "computed-sentences" in c.metadata.get("tags", []))
+    named = set(re.findall(r"\*\[(\w+), computed by this notebook\]\*", markdown))
+    assert named <= glue_names(shows), f"values the text names and no cell shows: {sorted(named - glue_names(shows))}"
     nbformat.validate(nb)
 
 
@@ -121,3 +125,77 @@ def test_downloads_hold_both_forms(tmp_path):
     with zipfile.ZipFile(again["executed"]) as z:
         assert z.namelist() == ["executed/01_data.ipynb"]  # written afresh: nothing stale stays
     assert sorted(p.name for p in (tmp_path / "out" / "executed").iterdir()) == [".sgma-notebooks", "01_data.ipynb"]
+
+
+TINY_CHAPTER = """---
+jupytext:
+  formats: md:myst
+  text_representation:
+    extension: .md
+    format_name: myst
+    format_version: 0.13
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A tiny chapter
+
+```{admonition} In this chapter
+:class: tip
+
+**Run time**: {glue:text}`run_time`; nothing else.
+```
+
+```{code-cell} ipython3
+from bookkit.display import glue
+
+glue("answer", "forty-two", display=False)
+glue("t1", 0.8123, display=False)
+```
+
+A sentence computed by nothing. The answer is {glue:text}`answer`, and T1 is {glue:text}`t1:.2f`.
+
+```{code-cell} ipython3
+glue("run_time", "3 s", display=False)
+```
+"""
+
+
+def _outputs_text(nb) -> str:
+    """Everything a run of ``nb`` shows below its cells, as text (Markdown sources, streams, plain text)."""
+    shown = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            for mime in ("text/markdown", "text/plain"):
+                if mime in data:
+                    shown.append("".join(data[mime]) if isinstance(data[mime], list) else data[mime])
+                    break
+            else:
+                shown.append("".join(output.get("text", "")))
+    return "\n".join(shown)
+
+
+@pytest.mark.slow
+def test_a_run_student_notebook_shows_every_computed_sentence(tmp_path, monkeypatch):
+    """The student notebook's text names its glued values; running it shows each sentence that holds
+    them, filled in, below the cell that computes the last of its values (or at once, if computed)."""
+    from nbclient import NotebookClient
+
+    import bookkit.notebooks
+    from sgma_core.paths import repo_root
+
+    (tmp_path / "99_tiny.md").write_text(TINY_CHAPTER, encoding="utf-8")
+    monkeypatch.setattr(bookkit.notebooks, "BOOK", tmp_path)
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    nb = student_notebook("99_tiny")
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "*[answer, computed by this notebook]*" in markdown  # the text itself waits for the run
+    NotebookClient(nb, kernel_name="python3", timeout=120,
+                   resources={"metadata": {"path": str(repo_root())}}).execute()
+    shown = _outputs_text(nb)
+    assert shown.count("The answer is forty-two, and T1 is 0.81.") == 1, shown
+    assert shown.count("**Run time**: 3 s; nothing else.") == 1, shown
+    assert "computed by nothing" in shown  # the whole paragraph, not a fragment of it

@@ -186,10 +186,11 @@ show_markdown("**The main findings**, each from its record:\n\n"
 #   `tests/test_distributed.py`, `tests/test_benchmark.py`.
 # - **The book's tools**, `bookkit/`: the chapter runner `bookkit/chapters.py`, what a chapter shows
 #   `bookkit/display.py`, the figures' style `bookkit/figures.py`, the drawing of SGMA's architecture
-#   `bookkit/architecture.py`, run times `bookkit/run_times.py`,
-#   the papermill exercises `bookkit/exercises.py`, the notebooks to download `bookkit/notebooks.py` and
-#   the PDF `bookkit/pdf.py`. Tested by `tests/test_book.py`, `tests/test_run_times.py`,
-#   `tests/test_notebooks.py`, `tests/test_figures.py`, `tests/test_architecture.py`.
+#   `bookkit/architecture.py`, how numbers, lists and settings read in a sentence `bookkit/wording.py`,
+#   run times `bookkit/run_times.py`, the papermill exercises `bookkit/exercises.py`, the notebooks to
+#   download `bookkit/notebooks.py` and the PDF `bookkit/pdf.py`. Tested by `tests/test_book.py`,
+#   `tests/test_run_times.py`, `tests/test_notebooks.py`, `tests/test_figures.py`,
+#   `tests/test_architecture.py`, `tests/test_wording.py`.
 #
 # Chapters read their settings from one **{term}`profile <Profile>`** — `smoke` (seconds, used by the tests), `cpu`
 # (minutes on a laptop, the default book) or `paper` (the paper's settings, on a GPU) — and each

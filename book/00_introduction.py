@@ -76,14 +76,15 @@ from bookkit import summary
 from bookkit.display import markdown_table, show_markdown
 
 show_markdown("**The paper's claims** (published; proposed split, per-class top-1, %; not run here)\n\n"
-              + markdown_table(["dataset", "ZSL T1", "GZSL u", "GZSL s", "GZSL H"], summary.paper_rows()))
+              + markdown_table(["dataset", "ZSL T1", "GZSL u", "GZSL s", "GZSL H"], summary.paper_rows())
+              + "\n\nEmpty cells: " + " ".join(summary.paper_notes()))
 measured = summary.measured_rows("cpu")
-show_markdown("**What this book measured** (synthetic birds, `cpu` profile, test classes, mean ± sd over seeds, %; "
-              "not comparable with the table above)\n\n"
+show_markdown(summary.measured_title(measured) + "\n\n"
               + (markdown_table(["model", "record", "seeds", "ZSL T1", "GZSL H"], measured) if measured else
                  "No record yet: `make looking` and `make real-start` make them."))
-show_markdown("**What could not be run here**\n\n"
-              + markdown_table(["what the paper used", "why not here", "how a reader runs it"], summary.NOT_RUN))
+show_markdown("**What the default book does not run**\n\n"
+              + markdown_table(["what the paper used", "why the book does not", "how a reader runs it"],
+                               summary.not_run_rows()))
 show_markdown("**The main findings**, each from its record:\n\n"
               + "\n".join(f"- {line}" for line in summary.findings("cpu")))
 
@@ -184,10 +185,12 @@ show_markdown("**The main findings**, each from its record:\n\n"
 # - **Command lines** at the edge: `sgma_core/train.py`, `sgma_core/benchmark.py`. Tested by
 #   `tests/test_distributed.py`, `tests/test_benchmark.py`.
 # - **The book's tools**, `bookkit/`: the chapter runner `bookkit/chapters.py`, what a chapter shows
-#   `bookkit/display.py`, the figures' style `bookkit/figures.py`, run times `bookkit/run_times.py`,
-#   the papermill exercises `bookkit/exercises.py`, the notebooks to download `bookkit/notebooks.py` and
-#   the PDF `bookkit/pdf.py`. Tested by `tests/test_book.py`, `tests/test_run_times.py`,
-#   `tests/test_notebooks.py`, `tests/test_figures.py`.
+#   `bookkit/display.py`, the figures' style `bookkit/figures.py`, the drawing of SGMA's architecture
+#   `bookkit/architecture.py`, how numbers, lists and settings read in a sentence `bookkit/wording.py`,
+#   run times `bookkit/run_times.py`, the papermill exercises `bookkit/exercises.py`, the notebooks to
+#   download `bookkit/notebooks.py` and the PDF `bookkit/pdf.py`. Tested by `tests/test_book.py`,
+#   `tests/test_run_times.py`, `tests/test_notebooks.py`, `tests/test_figures.py`,
+#   `tests/test_architecture.py`, `tests/test_wording.py`.
 #
 # Chapters read their settings from one **{term}`profile <Profile>`** — `smoke` (seconds, used by the tests), `cpu`
 # (minutes on a laptop, the default book) or `paper` (the paper's settings, on a GPU) — and each
@@ -237,6 +240,7 @@ import platform
 import torch
 
 from bookkit.run_times import glue_run_times
+from bookkit.wording import count
 from sgma_core.paths import data_roots, repo_root
 
 glue_run_times("00_introduction")
@@ -252,7 +256,7 @@ def where(root, name):
 
 print(f"python {platform.python_version()}, torch {torch.__version__}, "
       f"CUDA available: {torch.cuda.is_available()}")
-print(f"datasets ({len(data_roots())} data folder(s) searched):")
+print(f"datasets ({count(len(data_roots()), 'data folder', words=False)} searched):")
 for name in ("SYN", "CUB", "AWA2", "FLO"):
     found = [where(root, name) for root in data_roots() if (root / name).is_dir()]
     print(f"  {name:5s}", found[0] if found else "not found")

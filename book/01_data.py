@@ -245,6 +245,8 @@ if ds.attribute_names is not None:
 # the right places says.
 
 # %% tags=["hide-input"]
+from bookkit.display import telling_parts_phrase
+from bookkit.wording import join_words
 from data_prep.audit import audit
 
 audit_record = None
@@ -254,12 +256,12 @@ if dataset == "SYN" and ds.part_locs is not None and all(p.is_file() for p in ds
     show_markdown(markdown_table(["probe", "sees", "unseen T1 (%)", "penalty (validation)"], [
         ["chance", "nothing", f"{100 * a['chance_T1']:.1f}", "–"],
         ["global histogram", "the whole image", f"{100 * a['global']['T1']:.1f}", f"{a['global']['penalty']:g}"],
-        ["windows at the parts", ", ".join(a["windows"]["parts"]), f"{100 * a['windows']['T1']:.1f}",
+        ["windows at the parts", join_words(a["windows"]["parts"]), f"{100 * a['windows']['T1']:.1f}",
          f"{a['windows']['penalty']:g}"]]))
     glue("audit_sentence", f"On the {a['unseen_classes']} unseen classes of these birds, the whole-image "
          f"histogram reaches {100 * a['global']['T1']:.1f} % T1, against a chance level of "
-         f"{100 * a['chance_T1']:.1f} %; {a['windows']['side']}-pixel windows at the parts reach "
-         f"{100 * a['windows']['T1']:.1f} %.", display=False)
+         f"{100 * a['chance_T1']:.1f} %; {a['windows']['side']}-pixel windows at the parts that tell the classes "
+         f"apart ({telling_parts_phrase(ds)}) reach {100 * a['windows']['T1']:.1f} %.", display=False)
 else:
     glue("audit_sentence", "The probes run on the synthetic birds (dataset SYN); this page shows another "
          "dataset, or one whose photographs are not all present.", display=False)

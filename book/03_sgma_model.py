@@ -63,6 +63,13 @@ torch.manual_seed(0)
 ds = zsl_data.load_dataset(dataset, data_root)
 images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-architecture", "caption": "SGMA's three subnets and what flows between them (after the paper's Fig. 1). Blue: the multi-attention subnet turns the backbone's feature map into one attention map per part. Orange: the cropping subnet cuts a square around each map's peak with the mask of eq. (4) and zooms it. Green: the joint subnet runs one backbone on the whole image and one on each part; its heads score the classes (eq. (7)) and embed the image (eq. (8)). Red: the losses that eq. (9) sums. Shapes are of one image under the cpu profile, for this page's dataset."}}
+from bookkit.architecture import draw_architecture
+from sgma_core.profiles import make_config
+
+architecture = draw_architecture(make_config("cpu"), n_attributes=ds.att.shape[0], n_seen=len(ds.seen_classes),
+                                 n_unseen=len(ds.unseen_classes))
+
 # %% [markdown]
 # (sec-attention)=
 # ## 1. Multi-attention subnet

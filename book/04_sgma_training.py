@@ -55,6 +55,7 @@ from bookkit import studies
 from bookkit.agreement import agreement_sentence
 from bookkit.display import glue, markdown_table, open_training_chapter, show_markdown
 from bookkit.figures import subplots
+from bookkit.wording import setting_value
 from sgma_core.data.images import normalize
 from sgma_core.experiment import (boxes_at_input_size, build_sgma, initialise_grouping, parts_at_input_size, prepare_data,
                                   pretrained_backbone, sgma_outputs, sgma_rule_scores, snapshot_images,
@@ -69,8 +70,8 @@ from sgma_core.records import read_record
 experiment, device = open_training_chapter("04_sgma_training", profile, dataset, "first" if seeds is None else seeds,
                                            overrides)
 config = experiment.config  # the settings every seed shares; its seed is the first one
-glue("attention_training", repr(config.attention_training), display=False)
-glue("attention_norm", repr(config.attention_norm), display=False)
+glue("attention_training", setting_value(config.attention_training), display=False)
+glue("attention_norm", setting_value(config.attention_norm), display=False)
 glue("sizes", f"{config.image_size} × {config.image_size} into the attention subnet and "
      f"{config.joint_size} × {config.joint_size} into the joint subnet", display=False)
 

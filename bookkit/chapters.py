@@ -43,6 +43,7 @@ from pathlib import Path
 
 from bookkit.exercises import EXERCISE_RUNS
 from bookkit.run_times import RUN_TIMES, record_run_time
+from bookkit.wording import count
 from sgma_core import child_processes
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters
 from sgma_core.paths import repo_root, writable_folder
@@ -334,7 +335,7 @@ def run_parallel(names: list[str], out: Path, params: dict, jobs: int) -> int:
             while order or running:
                 while order and len(running) < jobs:
                     name = order.pop(0)
-                    print(f"executing {name} ({threads} thread(s)) …", flush=True)
+                    print(f"executing {name} ({count(int(threads), 'thread', words=False)}) …", flush=True)
                     running[name] = (child_processes.start(chapter_command(name, out, params), env=env),
                                      time.perf_counter())
                 time.sleep(0.5)

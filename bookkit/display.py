@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import time
 
+from bookkit.wording import join_words, seeds_text, setting_value
+
 GLUE_ROLE = re.compile(r"\{glue:text\}`(?P<name>[^`:]+)(?::(?P<spec>[^`]*))?`")
 
 # What this process glued, by name, and the sentences a student notebook waits to show (each a paragraph of
@@ -123,7 +125,7 @@ def show_settings(config, seeds) -> None:
     from sgma_core.profiles import config_dict
 
     rows = [[f"`{key}`", f"`{value!r}`"] for key, value in config_dict(config).items()]
-    show_markdown(f":::{{admonition}} The settings of this run (seeds {', '.join(map(str, seeds))}): click to open\n"
+    show_markdown(f":::{{admonition}} The settings of this run ({seeds_text(seeds)}): click to open\n"
                   f":class: dropdown\n\n{markdown_table(['setting', 'value'], rows)}\n:::")
 
 
@@ -161,9 +163,10 @@ def open_training_chapter(name: str, profile: str, dataset: str, seeds, override
 
 
 def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
-    """A sentence for a chapter that renders a study's record: whether it was made on the data the data root
-    holds today (its ``provenance.data_fingerprint``), and if not, what differs and ``remedy``. Plain text: a
-    glued value is not parsed as Markdown."""
+    """A sentence for a chapter that renders a study's record: whether it was made on the data the page is
+    built with (its ``provenance.data_fingerprint`` against the data root's), and if not, what differs and
+    ``remedy``. Plain text: a glued value is not parsed as Markdown. Said of the build, never of "today",
+    which a reader's day is not."""
     from sgma_core.data import DatasetError, load_dataset
     from sgma_core.data.dataset import FINGERPRINT_SCHEME
     from sgma_core.paths import DataRootError
@@ -173,24 +176,49 @@ def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
     made, scheme = prov.get("data_fingerprint"), prov.get("data_fingerprint_scheme", 1)
     try:
         dataset = load_dataset(name, data_root)
-        today = dataset.fingerprint(scheme) if scheme in (1, FINGERPRINT_SCHEME) else dataset.fingerprint()
+        built = dataset.fingerprint(scheme) if scheme in (1, FINGERPRINT_SCHEME) else dataset.fingerprint()
     except (DataRootError, DatasetError):
-        return (f"The {name} data is not under the data root here, so whether this record was made on the same data "
-                "cannot be checked.")
-    if made == today:
+        return (f"The {name} data was not under the data root this page was built with, so whether this record was "
+                "made on the same data cannot be checked.")
+    if made == built:
         older = "" if scheme == FINGERPRINT_SCHEME else (
             ", of the older scheme: its tables and its images' names and sizes, not the images' bytes")
-        return f"It was made on the {name} data under the data root today (data fingerprint {today}{older})."
-    return (f"This record was made on other data than the {name} under the data root today (data fingerprint "
-            f"{made or 'not recorded, as by every record older than the fingerprint'}; today's {today}): its numbers "
-            f"describe that data, not this page's. {remedy}")
+        return f"It was made on the {name} data this page was built with (data fingerprint {built}{older})."
+    return (f"This record was made on other data than the {name} data this page was built with (data fingerprint "
+            f"{made or 'not recorded, as by every record older than the fingerprint'}; this page's {built}): its "
+            f"numbers describe that data, not this page's. {remedy}")
 
 
 def record_config_note(drift: dict[str, tuple], profile: str, what: str, remedy: str) -> str:
-    """A sentence saying whether ``what`` in a record is today's ``profile`` configuration, from
+    """A sentence saying whether ``what`` in a record is the ``profile`` configuration at this commit, from
     :func:`sgma_core.records.config_drift`; plain text (a glued value)."""
     if not drift:
         return f"Its {what} is the {profile} profile's configuration at this commit, setting for setting."
-    changes = "; ".join(f"{k} = {old!r} then, {new!r} now" for k, (old, new) in sorted(drift.items()))
+    changes = "; ".join(f"{k} {setting_value(old)} in the record, {setting_value(new)} at this commit"
+                        for k, (old, new) in sorted(drift.items()))
     return (f"Its {what} differs from the {profile} profile at this commit ({changes}), so its numbers are of "
-            f"that older configuration, not of what the chapters train today. {remedy}")
+            f"that older configuration, not of what the chapters train at this commit. {remedy}")
+
+
+def telling_parts_phrase(dataset) -> str:
+    """The annotated parts that tell ``dataset``'s classes apart (:func:`~sgma_core.localization.discriminative_parts`),
+    in the part files' names, each group with the attribute word it carries where that differs: "beak (the
+    bill), crown and eye (the head), wing and tail". The prose that names parts and the output that lists them
+    then say the same parts. Empty without part or attribute names."""
+    from sgma_core.localization import PART_WORDS, discriminative_parts
+
+    if not dataset.part_names or not dataset.attribute_names:
+        return ""
+    telling = discriminative_parts(dataset.part_names, dataset.attribute_names, dataset.att)
+    words = {w for name in dataset.attribute_names for w in name.split("::")[0].removeprefix("has_").split("_")}
+    groups: dict[str, list[str]] = {}
+    for name, tells in zip(dataset.part_names, telling):
+        if tells:
+            own = name.split()[-1]
+            alias = own if own in words else next((w for w in PART_WORDS.get(own, ()) if w in words), own)
+            groups.setdefault(alias, []).append(name)
+    items = []  # a group named by another word is one item ("crown and eye (the head)"), other parts one each
+    for alias, names in groups.items():
+        named_alike = all(n.split()[-1] == alias for n in names)
+        items += names if named_alike else [f"{join_words(names)} (the {alias})"]
+    return join_words(items)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bookkit.wording import count, number_word, percents, seeds_text
+
 
 def verdict(gain: dict | None) -> str:
     """``"higher"``, ``"lower"`` or ``"no difference"`` (within two standard errors); ``"–"`` without a gain."""
@@ -234,9 +236,10 @@ def looking_answer(record: dict) -> str:
     se = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else float("inf")
     fixed = max(record["references"]["image centre"]["part_box"], record["references"]["random points"]["part_box"])
     learns = score - 2 * se > fixed  # above the better fixed reference by more than two standard errors
+    # as many decimals as chapter 06's table shows, and more where they would make the two numbers look equal
+    shown, shown_fixed = percents(score, fixed, digits=1)
     where = (f"SGMA {'learns' if learns else 'does not learn'} where to look on the synthetic birds (its squares' "
-             f"part-box score {100 * score:.0f} % against {100 * fixed:.0f} % for the better of a fixed centre and "
-             f"random points)")
+             f"part-box score {shown} against {shown_fixed} for the better of a fixed centre and random points)")
     if not record.get("provenance", {}).get("complete", True):
         missing = [CONTROL_TEXT.get(c, c) for c in record.get("controls", ()) if c != "book" and c not in record["paired"]]
         where = "So far (the study is in progress" + (f"; no runs yet of: {'; '.join(missing)}" if missing else "") \
@@ -253,17 +256,14 @@ def looking_mechanism(record: dict) -> str:
     book = [r for r in record["rows"] if r["control"] == "book"]
     if not book:
         return ""
-    spread = max(float(np.ptp([r["where"][k] for r in book])) for k in ("hits", "telling_hits", "part_box"))
-    out = [("The book's squares land in the same places for every seed: their three scores differ by "
-            f"{100 * spread:.1f} points at most across the {len(book)} seeds") if spread < 0.005 else
-           (f"The book's squares move between seeds: their scores differ by up to {100 * spread:.1f} points across "
-            f"the {len(book)} seeds")]
+    out = [_across_seeds(book)] if len(book) > 1 else []  # one seed says nothing of how seeds differ
     placed = [r["squares"] for r in book if "squares" in r]
     if placed:
         most = max(p["distinct_centres"] for p in placed)
         spread = max(p["map_spread"] for p in placed)
-        text = (f"over the {placed[0]['images']} test images the two squares take {most} distinct pair(s) of places at "
-                f"most (whichever the seed), and the maps' values spread by {spread:.3g} at most")
+        text = (f"over the {placed[0]['images']} test images the two squares take {count(most, 'distinct pair')} of "
+                f"places{' at most (whichever the seed)' if len(placed) > 1 else ''}, and the maps' values spread by "
+                f"{spread:.3g}{' at most' if len(placed) > 1 else ''}")
         if most == 1:
             x0, y0, x1, y1 = placed[0]["most_common"]
             text += (f": the maps are flat, and both squares crop the same place of every image, centred at "
@@ -275,10 +275,26 @@ def looking_mechanism(record: dict) -> str:
     if seeds:
         same = [s for s in seeds if all(abs(by["attention_heads", s][m] - by["attention_none", s][m]) < 1e-9
                                         for m in ("T1", "H"))]
-        out.append(f"training only the attention heads gives exactly the numbers of the frozen subnet on {len(same)} "
-                   f"of {len(seeds)} seeds" if same else
-                   "training only the attention heads changes the numbers of the frozen subnet on every seed")
-    return "; ".join(out) + "."
+        what = "training only the attention heads"
+        if len(seeds) == 1:
+            out.append(f"{what} {'gives exactly' if same else 'changes'} the numbers of the frozen subnet "
+                       f"({seeds_text(seeds)})")
+        else:
+            out.append(f"{what} gives exactly the numbers of the frozen subnet on {number_word(len(same))} of the "
+                       f"{count(len(seeds), 'seed')}" if same else
+                       f"{what} changes the numbers of the frozen subnet on every seed")
+    text = "; ".join(out) + "."
+    return text[0].upper() + text[1:]
+
+
+def _across_seeds(book: list[dict]) -> str:
+    """Whether the book's squares land alike for all of its seeds (two or more), by their three scores."""
+    spread = max(float(np.ptp([r["where"][k] for r in book])) for k in ("hits", "telling_hits", "part_box"))
+    if spread < 0.005:
+        return ("The book's squares land in the same places for every seed: their three scores differ by "
+                f"{100 * spread:.1f} points at most across the {count(len(book), 'seed')}")
+    return (f"The book's squares move between seeds: their scores differ by up to {100 * spread:.1f} points across "
+            f"the {count(len(book), 'seed')}")
 
 
 def looking_spread(record: dict, model: str = "sgma") -> str:
@@ -289,8 +305,8 @@ def looking_spread(record: dict, model: str = "sgma") -> str:
     if len(by["book"]) < 2 or len(by["baseline"]) < 2:
         return ""
     seeds = sorted(r["seed"] for r in by["book"])
-    where = f"Over the {len(seeds)} seeds of results/looking-{record['profile']}.json (seeds " \
-            f"{', '.join(map(str, seeds))}, chapter 06)"
+    where = f"Over the {count(len(seeds), 'seed')} of results/looking-{record['profile']}.json " \
+            f"({seeds_text(seeds)}, chapter 06)"
     baseline = (f"T1 {mean_sd([r['T1'] for r in by['baseline']])} % and H "
                 f"{mean_sd([r['H'] for r in by['baseline']])} %")
     if model == "baseline":

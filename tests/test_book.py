@@ -107,6 +107,15 @@ def test_pages_load_with_images_and_rendered_math(smoke_book):
     assert problems(reports) == []
 
 
+def test_pages_read_as_prose_not_as_program_output(smoke_book):
+    from bookkit.wording import page_prose, prose_defects
+
+    html = smoke_book / "_build" / "html"
+    found = {str(page.relative_to(html)): defects for page in sorted((html / "book").rglob("*.html"))
+             if (defects := prose_defects(page_prose(page.read_text(encoding="utf-8"))))}
+    assert not found, found
+
+
 def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
     import re
 

@@ -14,6 +14,7 @@ import torch
 from sgma_core.attention import initialise_grouping as _initialise_grouping
 from sgma_core.backbones import IMAGENET_BACKBONES, Backbone, backbone_for
 from sgma_core.baseline import BaselineObjective, BaselineZSL, SeenClassifier, seen_classifier_loss
+from sgma_core.dispatch import levels as dispatch_levels
 from sgma_core.engine import distributed
 from sgma_core.engine.loop import fit, use_threads
 from sgma_core.engine.runs import Run, RunFileError, load_checkpoint, save_atomically
@@ -22,7 +23,6 @@ from sgma_core.experiment.evaluate import batched_forward, predict_scores, sgma_
 from sgma_core.experiment.prepare import PreparedData
 from sgma_core.experiment.where import data_for, model_inputs
 from sgma_core.metrics import per_class_accuracy
-from sgma_core.dispatch import levels as dispatch_levels
 from sgma_core.profiles import RunConfig
 from sgma_core.sgma import SGMA, SGMAObjective
 from sgma_core.start_weights import start_manifest

@@ -105,3 +105,37 @@ def test_a_gpu_runs_identity_holds_no_cpu_levels(monkeypatch):
 def test_every_record_says_at_which_levels_it_was_made(monkeypatch):
     monkeypatch.setattr(dispatch, "levels", lambda: AVX512)
     assert provenance({"seed": 0}, 1.0)["cpu_dispatch"] == AVX512
+
+
+def _benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dispatch_benchmark", repo_root() / "benchmarks" / "dispatch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmarks_processes_start_from_no_dispatch_variable_but_their_own():
+    bench = _benchmark()
+    base = {"PATH": "/bin", "MKL_CBWR": "COMPATIBLE", dispatch.OPT_OUT: "native", "OMP_NUM_THREADS": "2"}
+    env = bench.child_environment({"ATEN_CPU_CAPABILITY": "default"}, base)
+    assert env["ATEN_CPU_CAPABILITY"] == "default" and "MKL_CBWR" not in env and dispatch.OPT_OUT not in env
+    assert env["OMP_NUM_THREADS"] == "1" and env["PATH"] == "/bin"
+
+
+def test_the_benchmarks_report_says_which_digests_agree_and_what_pinning_costs():
+    bench = _benchmark()
+    rows = [{"variant": name, "levels": AVX2 if name.startswith("pinned") else AVX512, "threads": 1,
+             "digest": ("a" if name.startswith("pinned") else "b" if name.startswith("native") else name) * 64,
+             "train_loss": 1.0, "seconds": 2 * seconds, "cpu_seconds": seconds}
+            for (name, _), seconds in zip(bench.VARIANTS, (10.0, 11.0, 9.0, 9.0, 13.0, 12.0))]
+    assert bench.agreeing(rows) == [["native", "native (again)"], ["pinned", "pinned (again)"],
+                                    ["PyTorch AVX2, oneDNN and MKL native"],
+                                    ["PyTorch default, oneDNN and MKL native"]]
+    assert bench.pinning_cost(rows) == {"pinned": (11.0, 12.0), "native": (10.0, 11.0)}
+    args = bench.parse(["-p", "epochs", "1", "--out", "x.md"])
+    text = bench.report(rows, args, "a machine", "a CPU")
+    assert "native and native (again) agree; pinned and pinned (again) agree;" in text
+    assert "pinned process trained in 11.00 CPU seconds, the fastest native one in 10.00, a ratio of 1.100" in text
+    assert "python benchmarks/dispatch.py --profile smoke --model sgma --seed 0 -p epochs 1 --out x.md" in text

@@ -239,7 +239,7 @@ glue("seeds_phrase", f"Over {len(results)} seeds" if len(results) > 1 else f"On 
 glue("looking_answer", studies.looking_answer(read_record(LOOKING)) if LOOKING.is_file() else
      "its record is not made yet (`make looking`).", display=False)
 glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset, results,
-                                             config.profile, model="baseline"), display=False)
+                                             config.profile, model="baseline", histories=histories), display=False)
 gap = 100 * (stats["s"][0] - stats["u"][0])
 glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often than unseen ones once both "
      "compete, the bias towards seen classes that GZSL exposes" if gap > 0 else

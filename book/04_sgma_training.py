@@ -241,7 +241,7 @@ glue("looking_mechanism", studies.looking_mechanism(read_record(looking)) if loo
 glue("records_spread", studies.looking_spread(read_record(looking)) if looking.is_file() and dataset == "SYN" and
      config.profile == "cpu" else "", display=False)
 glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset, results,
-                                             config.profile), display=False)
+                                             config.profile, histories=histories), display=False)
 
 # %% [markdown]
 # {glue:text}`seeds_phrase`, SGMA's compatibility rule reaches a ZSL T1 of

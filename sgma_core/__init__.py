@@ -14,4 +14,8 @@
   ``python -m sgma_core.benchmark``.
 """
 
+from sgma_core import dispatch as _dispatch
+
+_dispatch.pin()  # before the first tensor operation: the CPU instruction sets every run computes with
+
 __version__ = "0.1.0"

@@ -96,7 +96,8 @@ PROFILES: dict[str, RunConfig] = {
         plateau_patience=1, max_train_images=96, max_test_images=48,
     ),
     # one CPU thread: a run repeats bit for bit only at a fixed thread count (benchmarks/results/threads-cpu-2core-
-    # 2026-12-01.md), so the records and a reader's laptop train alike; make book runs two chapters side by side
+    # 2026-12-01.md) and fixed CPU instruction sets (sgma_core.dispatch pins them), so the records and a reader's
+    # x86-64 laptop can train alike; make book runs two chapters side by side
     "cpu": RunConfig(profile="cpu", num_threads=1),
     "paper": RunConfig(
         profile="paper", device="cuda", backbone="vgg19", image_size=448, joint_size=224, batch_size=32,

@@ -226,10 +226,14 @@ def machine() -> str:
 
 
 def provenance(config: dict | None = None, seconds: float | None = None, **extra) -> dict:
-    """Where a record comes from: ``commit``, ``date``, ``machine``, ``config`` (the settings it ran
-    with), ``seconds`` (how long it took), and any ``extra`` fields."""
+    """Where a record comes from: ``commit``, ``date``, ``machine``, ``cpu_dispatch`` (the instruction sets its
+    CPU computations used, :mod:`sgma_core.dispatch`), ``config`` (the settings it ran with), ``seconds`` (how
+    long it took), and any ``extra`` fields."""
+    from sgma_core.dispatch import levels
+
     return {"commit": current_commit(), "date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": machine(),
-            "config": config, "seconds": None if seconds is None else round(float(seconds), 1), **extra}
+            "cpu_dispatch": levels(), "config": config,
+            "seconds": None if seconds is None else round(float(seconds), 1), **extra}
 
 
 def writable_output(path: str | Path) -> Path:

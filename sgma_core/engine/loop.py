@@ -88,7 +88,8 @@ def train_epoch(step_module: nn.Module, model: nn.Module, optimizer, data: Train
 
 def use_threads(config) -> None:
     """Set torch's CPU threads to ``config.num_threads`` (None: leave them). Called before anything a run
-    computes, the eq. (11) grouping included: a run repeats bit for bit only at a fixed thread count."""
+    computes, the eq. (11) grouping included: a run repeats bit for bit only at a fixed thread count (and fixed
+    CPU instruction sets, :mod:`sgma_core.dispatch`)."""
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
 

@@ -14,6 +14,7 @@ import torch
 from sgma_core.attention import initialise_grouping as _initialise_grouping
 from sgma_core.backbones import IMAGENET_BACKBONES, Backbone, backbone_for
 from sgma_core.baseline import BaselineObjective, BaselineZSL, SeenClassifier, seen_classifier_loss
+from sgma_core.dispatch import levels as dispatch_levels
 from sgma_core.engine import distributed
 from sgma_core.engine.loop import fit, use_threads
 from sgma_core.engine.runs import Run, RunFileError, load_checkpoint, save_atomically
@@ -30,9 +31,12 @@ from sgma_core.start_weights import start_manifest
 def run_extra(prepared: PreparedData, config: RunConfig | None = None) -> dict:
     """What a run's identity holds beyond its settings: the fingerprint of its data
     (:meth:`~sgma_core.data.ZSLDataset.fingerprint`), the split for validation runs (their seen
-    classes differ from the test runs'), and the SHA-256 of the backbone's start file where ``config``
-    names one (:mod:`sgma_core.start_weights`)."""
+    classes differ from the test runs'), the SHA-256 of the backbone's start file where ``config``
+    names one (:mod:`sgma_core.start_weights`), and for a run on the CPU the instruction sets it computes with
+    (:func:`sgma_core.dispatch.levels`: runs made at other levels differ in their bits)."""
     extra = {"data": prepared.dataset.fingerprint()}
+    if config is None or str(resolve_device(config.device)).startswith("cpu"):
+        extra["cpu_dispatch"] = dispatch_levels()
     if config is not None and config.backbone_weights:
         extra["backbone_weights"] = start_manifest(config.backbone_weights, config.backbone)["sha256"]
     return extra if prepared.split == "test" else {**extra, "split": prepared.split}

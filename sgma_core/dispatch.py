@@ -1,0 +1,41 @@
+"""CPU dispatch levels, pinned so that a CPU run repeats on another x86-64 machine.
+
+At one thread, the same torch, the same data and the same seed, two machines still train different bits when
+their libraries pick different instruction sets for the same kernel: PyTorch's own kernels (``ATEN_CPU_CAPABILITY``:
+AVX512, AVX2 or DEFAULT), oneDNN's convolutions (``ONEDNN_MAX_CPU_ISA``) and MKL's BLAS (``MKL_CBWR``, its
+conditional numerical reproducibility). Importing :mod:`sgma_core` pins all three to AVX2 (:data:`PINNED`), which
+every x86-64 CPU of the last decade has, unless the variable is already set, or ``SGMA_CPU_DISPATCH=native``
+asks to leave every library its own choice. The libraries read the variables when they first compute, so the pin
+holds when :mod:`sgma_core` is imported before the first tensor operation (``import torch`` alone is early
+enough); :func:`levels` reports what the process actually uses, and it is part of every CPU run's identity and of
+every record's provenance, so runs made at different levels are never mixed.
+"""
+
+from __future__ import annotations
+
+import os
+
+PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+OPT_OUT = "SGMA_CPU_DISPATCH"  # "native": no pin
+_CHOICES = ("pinned", "native")
+
+
+def pin() -> None:
+    """Set each variable of :data:`PINNED` that is not set already (nothing with ``SGMA_CPU_DISPATCH=native``);
+    :class:`ValueError` names any other value of ``SGMA_CPU_DISPATCH``."""
+    choice = os.environ.get(OPT_OUT, "pinned").strip().lower()
+    if choice not in _CHOICES:
+        raise ValueError(f"{OPT_OUT}={os.environ[OPT_OUT]!r}: choose 'pinned' (the default: {PINNED}) or 'native' "
+                         "(each library picks its own instruction set; runs may then differ between machines).")
+    if choice == "pinned":
+        for name, value in PINNED.items():
+            os.environ.setdefault(name, value)
+
+
+def levels() -> dict:
+    """The levels this process computes at: ``{"aten": "AVX2", "onednn": "AVX2", "mkl_cbwr": "AVX2"}`` (PyTorch's
+    as it reports it; oneDNN's and MKL's as set, ``"native"`` where unset)."""
+    import torch
+
+    return {"aten": torch.backends.cpu.get_cpu_capability(),
+            "onednn": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"), "mkl_cbwr": os.environ.get("MKL_CBWR", "native")}

@@ -19,6 +19,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from bookkit.wording import join_words, seeds_text
+
 from sgma_core.paths import repo_root
 from sgma_core.records import settings_drift
 
@@ -214,13 +216,8 @@ def what_differs(page: Page, group: _Group) -> tuple[list[str], list[str]]:
     return differ, unknown
 
 
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _seeds(seeds) -> str:
-    seeds = sorted(seeds)
-    return f"seed {seeds[0]}" if len(seeds) == 1 else "seeds " + _and([str(s) for s in seeds])
+_and = join_words
+_seeds = seeds_text
 
 
 def spread_clause(metric: str, live: dict[int, float], recorded: list[float]) -> str:

@@ -90,6 +90,16 @@ def test_html_has_every_chapter_with_figures(smoke_book):
     assert len(list((html / "_images").glob("*.png"))) >= 3
 
 
+def test_no_page_or_notebook_names_a_folder_of_the_machine(smoke_book, tiny_root):
+    """Every built page and every notebook a reader can download, scanned for the repository's folder (here the
+    build's copy of it), the runs and data folders, the Python environment, a home or a temporary folder."""
+    from bookkit.machine_paths import machine_folders, scan_published
+
+    folders = machine_folders([smoke_book, smoke_book / "runs", tiny_root])
+    found = [line for sub in ("html", "downloads") for line in scan_published(smoke_book / "_build" / sub, folders)]
+    assert not found, "machine paths published (file: text):\n" + "\n".join(found[:20])
+
+
 def test_pages_load_with_images_and_rendered_math(smoke_book):
     from tests.browser_check import check, chromium_path, problems
 

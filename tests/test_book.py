@@ -182,6 +182,21 @@ def test_repository_and_launch_buttons_only_where_the_build_knows_the_repository
     assert 'href="https://github.com/octocat/sgma-book"' in links
     guide = (tmp_path / "_build" / "html" / "book" / "course_guide.html").read_text()
     assert "mybinder.org" not in guide and "colab.research" not in guide  # no notebook to launch there
+    setup = (tmp_path / "_build" / "html" / "book" / "setup.html").read_text()
+    assert "git clone https://github.com/octocat/sgma-book sgma-book" in setup and "sgma-no-address" not in setup
+
+
+def test_the_set_up_page_of_a_plain_build_says_where_the_repository_is_named(smoke_book):
+    """The smoke build knows no repository (no GITHUB_REPOSITORY, no git remote): the clone command has a
+    placeholder and the page says where the address is found."""
+    import html as html_text
+
+    from bookkit.publish import NO_ADDRESS
+
+    page = html_text.unescape((smoke_book / "_build" / "html" / "book" / "setup.html").read_text())
+    assert f"git clone {NO_ADDRESS} sgma-book" in page
+    note = re.sub(r"<[^>]+>", "", page.split('class="sgma-no-address', 1)[1].split("</div>", 1)[0])
+    assert "git remote get-url origin" in note and "GitHub button" in note
 
 
 @pytest.mark.parametrize("kind", ["student", "executed"])

@@ -117,6 +117,18 @@ def test_pages_load_with_images_and_rendered_math(smoke_book):
     assert problems(reports) == []
 
 
+@pytest.mark.parametrize("query", ["attention", "compatibility"])
+def test_the_search_page_quotes_math_as_text(smoke_book, query):
+    from tests.browser_check import RAW_TEX, chromium_path, search_snippets
+
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
+    quotes = search_snippets(smoke_book / "_build" / "html", query)
+    assert quotes, f"the search for {query!r} found no page"
+    raw = [q for q in quotes if any(t in q for t in RAW_TEX)]
+    assert not raw, raw[:2]
+
+
 def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
     import re
 
@@ -230,7 +242,17 @@ FITS = ('<div class="math" style="display:flex;flex-direction:row-reverse;width:
         '<mjx-math style="display:inline-block;width:{}px">x</mjx-math></mjx-container></div>')
 
 
+WIDE_ROW = '<table><tr><td style="white-space:nowrap">{}</td></tr></table>'.format("a wide table cell " * 12)
+LONG_CODE = "x = compute(a, b, c)  " * 12
+# The book's scroll cue: its style sheet and the script that frames each box that scrolls sideways.
+CUED = '<link rel="stylesheet" href="sgma.css"><script src="sgma-scroll.js"></script>'
+
+
 @pytest.mark.parametrize("body, expected", [
+    (f'<div style="width:300px;overflow:hidden">{WIDE_ROW}</div>', "content a reader cannot reach"),  # clipped
+    (f'<pre style="width:200px;overflow:hidden">{LONG_CODE}</pre>', "content a reader cannot reach"),
+    (WIDE_ROW, "content a reader cannot reach"),  # runs past the page's edge at 400 px
+    (f'<div style="width:300px;overflow-x:auto">{WIDE_ROW}</div>', "scroll sideways with no shadow"),
     (FITS.replace("{}", "900"), "display equations cut"),  # scrolls inside its box, and is still cut
     ('<img src="a.png" alt="_images/0a1b2c.png">', "alternative text is a file name"),
     ('<p>data roots searched: /tmp/pytest-of-ci/data</p>', "build paths in the text"),
@@ -238,7 +260,9 @@ FITS = ('<div class="math" style="display:flex;flex-direction:row-reverse;width:
      + "python -m bookkit.chapters 04_sgma_training -p overrides '{centre_rule: learned}'" + '</pre></div>',
      "command blocks cut at their edge"),
 ])
-def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_and_a_build_path(tmp_path, body, expected):
+def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_a_build_path_and_an_unreachable_table(
+        tmp_path, body, expected):
+    """The good page has a table and a code block wider than their boxes that scroll, with the book's cue."""
     from PIL import Image
 
     from tests.browser_check import check, chromium_path, problems
@@ -246,11 +270,49 @@ def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_and_a_build_p
     if chromium_path() is None:
         pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
     Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    for name in ("sgma.css", "sgma-scroll.js"):
+        shutil.copy(ROOT / "_static" / name, tmp_path / name)
     (tmp_path / "bad.html").write_text(PAGE.format(body))
-    (tmp_path / "good.html").write_text(PAGE.format(FITS.replace("{}", "200") + '<img src="a.png" alt="A bird.">'))
+    (tmp_path / "good.html").write_text(PAGE.format(
+        CUED + FITS.replace("{}", "200") + '<img src="a.png" alt="A bird.">'
+        + f'<div style="width:300px;overflow-x:auto">{WIDE_ROW}</div><pre style="width:200px;overflow-x:auto">'
+        + LONG_CODE + "</pre>"))
     found = problems(check(tmp_path))
     assert any(p.startswith("bad.html") and expected in p for p in found), found
     assert not any(p.startswith("good.html") for p in found), found
+
+
+SEARCHED_PAGE = ('<div role="main"><p>The score of a class is <span class="math notranslate nohighlight">'
+                 r'\(s_y = \theta^\top W \phi(y)\)</span> with attention maps '
+                 r'<span class="math notranslate nohighlight">\(M_i \in \mathbb{R}^{H \times W}\)</span>:</p>'
+                 r'<div class="math notranslate nohighlight">\[\begin{aligned} L = \frac{1}{N} \sum_i \ell_i'
+                 r' \tag{9}\end{aligned}\]</div></div>')
+
+
+def test_a_search_quote_shows_math_as_text_not_tex(tmp_path):
+    """Sphinx's search quotes a page's HTML as stored, before MathJax typesets it; the book's script writes the math
+    of the quote as text. Sphinx's own searchtools.js makes the quote, as on the book's search page."""
+    import sphinx
+    from playwright.sync_api import sync_playwright
+
+    from bookkit.pdf import CHROMIUM_ARGS
+    from tests.browser_check import RAW_TEX, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
+    shutil.copy(Path(sphinx.__file__).parent / "themes" / "basic" / "static" / "searchtools.js", tmp_path)
+    shutil.copy(ROOT / "_static" / "sgma-search.js", tmp_path)
+    (tmp_path / "search.html").write_text('<!doctype html><html><head><meta charset="utf-8"><script>const _ready = () => {};'
+                                          '</script><script src="searchtools.js"></script>'
+                                          '<script src="sgma-search.js"></script></head><body></body></html>')
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto((tmp_path / "search.html").as_uri(), wait_until="load")
+        quote = page.evaluate("html => Search.makeSearchSummary(html, ['score'], '').textContent", SEARCHED_PAGE)
+        browser.close()
+    assert "class is s_y = θ^⊤ W φ(y) with" in quote and "M_i ∈ ℝ^H × W" in quote and "L = (1)/(N) Σ_i ℓ_i" in quote, quote
+    assert not [t for t in RAW_TEX if t in quote], quote
 
 
 def test_every_glossary_term_is_linked_from_a_chapter():

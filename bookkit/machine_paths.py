@@ -99,9 +99,20 @@ def portable_path(value: str, root: Path | None = None) -> str:
     return os.pathsep.join(out)
 
 
+def _portable_value(value, root: Path | None):
+    """``value`` with every string in it (in lists and dicts too, as in ``overrides``) made :func:`portable_path`."""
+    if isinstance(value, str):
+        return portable_path(value, root)
+    if isinstance(value, dict):
+        return {k: _portable_value(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_portable_value(v, root) for v in value]
+    return value
+
+
 def portable_notebook(nb, source: str, root: Path | None = None):
     """The executed notebook ``nb`` (``nbformat``) made from ``source`` (repository-relative), with papermill's
-    ``input_path`` set to ``source``, its ``output_path`` and every string parameter made :func:`portable_path`
+    ``input_path`` set to ``source``, its ``output_path`` and every string in a parameter made :func:`portable_path`
     (in papermill's metadata, in ``metadata.sgma`` and in the injected cell); returns ``nb``, changed in place."""
     from papermill.translators import translate_parameters
 
@@ -111,8 +122,7 @@ def portable_notebook(nb, source: str, root: Path | None = None):
         papermill["output_path"] = portable_path(papermill["output_path"], root)
     for meta in (papermill, nb.metadata.get("sgma", {})):
         if isinstance(meta.get("parameters"), dict):
-            meta["parameters"] = {k: portable_path(v, root) if isinstance(v, str) else v
-                                  for k, v in meta["parameters"].items()}
+            meta["parameters"] = _portable_value(meta["parameters"], root)
     for cell in nb.cells:
         if "injected-parameters" in cell.metadata.get("tags", []) and "parameters" in papermill:
             cell.source = translate_parameters("python3", "python", papermill["parameters"], "Parameters")

@@ -78,6 +78,16 @@ def test_portable_path_keeps_what_names_no_folder():
     assert portable_path(ROOT) == "." and portable_path(f"{ROOT}/runs") == "runs"
 
 
+def test_a_folder_inside_a_parameter_is_made_portable_too():
+    from bookkit.machine_paths import portable_notebook
+
+    nb = _papermill_notebook("runs", "data")
+    nb.metadata["papermill"]["parameters"]["overrides"] = {"start_weights": "/home/alice/w.pt", "seeds": [0, 1]}
+    portable_notebook(nb, "book/02_baseline.md")
+    assert nb.metadata["papermill"]["parameters"]["overrides"] == {"start_weights": f"{OUTSIDE}/w.pt", "seeds": [0, 1]}
+    assert find_machine_paths(nb.cells[1].source, [ROOT, RUNS]) == []
+
+
 def test_the_scan_names_each_published_file_and_path(tmp_path):
     html = tmp_path / "html"
     (html / "book" / "_executed").mkdir(parents=True)

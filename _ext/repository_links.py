@@ -13,6 +13,9 @@ publishes with its own address and a book built on a laptop shows no button that
   ``notebooks`` branch (``.github/workflows/book.yml``).
 - The footer of every page names the book's version, the commit it was built from and the build date
   (UTC; ``SOURCE_DATE_EPOCH`` fixes it for a reproducible build).
+- The set-up page's ``clone-commands`` block names the repository's web address wherever the build knows it:
+  from ``GITHUB_REPOSITORY``, or else from the ``origin`` remote of the checkout it is built from
+  (:func:`bookkit.publish.repository_address`). A build that knows neither says where to find it.
 
 ``SGMA_BOOK_BRANCH`` names the branch the buttons point to (default ``main``).
 """
@@ -23,7 +26,12 @@ import os
 import re
 from pathlib import Path
 
-from bookkit.publish import BINDER, COLAB, build_provenance, chapter_urls, repository_from_environment
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from docutils.statemachine import StringList
+
+from bookkit.publish import (BINDER, COLAB, NO_ADDRESS_NOTE, build_provenance, chapter_urls, clone_commands,
+                             repository_address, repository_from_environment)
 
 CHAPTER = re.compile(r"^book/_executed/(?P<name>\d\d_[a-z0-9_]+)$")
 
@@ -43,6 +51,7 @@ def _configure(app, config) -> None:
     options = config.html_theme_options
     options["extra_footer"] = footer_html(build_provenance(Path(app.srcdir)), repository)
     app.env_sgma_repository = repository  # read by _chapter_buttons
+    config.sgma_repository_address = repository_address(Path(app.srcdir))  # read by CloneCommands
     if repository is None:
         for key in ("use_repository_button", "use_issues_button", "use_edit_page_button"):
             options[key] = False
@@ -81,7 +90,27 @@ def _chapter_buttons(app, pagename, templatename, context, doctree) -> None:
     _retarget(context.get("header_buttons", []), urls)
 
 
+class CloneCommands(Directive):
+    """A block of set-up commands whose ``{repository}`` is the repository's web address where the build knows it;
+    otherwise a placeholder, and a note under the block saying where the address is found."""
+
+    has_content = True
+
+    def run(self):
+        address = self.state.document.settings.env.config.sgma_repository_address
+        text = clone_commands("\n".join(self.content), address)
+        out = [nodes.literal_block(text, text, language="text")]
+        if address is None:
+            note = nodes.container(classes=["sgma-no-address"])
+            self.state.nested_parse(StringList([NO_ADDRESS_NOTE], source="clone-commands"), self.content_offset, note)
+            out.append(note)
+        return out
+
+
 def setup(app):
+    # the address is read when a page is, so a build that learns another one reads the pages again ("env")
+    app.add_config_value("sgma_repository_address", None, "env")
+    app.add_directive("clone-commands", CloneCommands)
     app.connect("config-inited", _configure)
     app.connect("html-page-context", _chapter_buttons, priority=900)  # after the theme has made its buttons
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -49,7 +49,7 @@ from bookkit.display import glue, markdown_table, show_markdown
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
 from sgma_core import data as zsl_data
-from sgma_core.paths import DataRootError, describe_roots, find_dataset
+from sgma_core.paths import DataRootError, find_dataset
 
 glue_run_times("01_data")
 
@@ -111,7 +111,10 @@ for name in ("CUB", "AWA2", "FLO"):
     try:
         path = find_dataset(name, data_root) / "xlsa17" / "att_splits.mat"
         s = zsl_data.read_xlsa17_splits(path)
-    except (DataRootError, zsl_data.DatasetError) as exc:
+    except DataRootError as exc:  # its brief form: the page names no folder of the machine that built it
+        print(f"{name}: not available — {exc.brief}")
+        continue
+    except zsl_data.DatasetError as exc:
         print(f"{name}: not available — {exc}")
         continue
     rows.append((name, f"{s.att.shape[0]} × {s.att.shape[1]}", len(s.trainval), len(s.test_seen),
@@ -123,7 +126,7 @@ if rows:
     for r in [header] + rows:
         print("  ".join(str(v).rjust(w) for v, w in zip(r, widths)))
 else:
-    print(f"no real split files under SGMA_DATA_ROOT={describe_roots(data_root)}")
+    print("no real split files in the data folders searched (SGMA_DATA_ROOT)")
 
 # %% [markdown]
 # Two traps hide in these files. The indices are MATLAB's, 1-based, and `sgma_core.data` converts
@@ -136,7 +139,9 @@ try:
     s = zsl_data.read_xlsa17_splits(cub / "xlsa17" / "att_splits.mat")
     col = s.class_names.index("001.Black_footed_Albatross")
     print(f"001.Black_footed_Albatross is column {col} (0-based) of att; column 0 is {s.class_names[0]}")
-except (DataRootError, zsl_data.DatasetError) as exc:
+except DataRootError as exc:
+    print(f"CUB split file not available: {exc.brief}")
+except zsl_data.DatasetError as exc:
     print(f"CUB split file not available: {exc}")
 
 # %% [markdown]

@@ -77,7 +77,7 @@ try:
     rows = present_rows(ds, max_images)
 except (DataRootError, zsl_data.DatasetError) as exc:
     ds, rows = None, np.zeros(0, dtype=np.int64)
-    print(f"No CUB data: {exc}")
+    print(f"No CUB data: {exc.brief if isinstance(exc, DataRootError) else exc}")  # the brief names no folder
 have = ds is not None and len(rows) > 0 and ds.part_locs is not None
 if have:
     seen = np.isin(ds.labels[rows], ds.seen_classes)

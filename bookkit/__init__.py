@@ -7,7 +7,8 @@
 * :mod:`~bookkit.run_times` — how long each chapter takes, recorded by ``make run-times``;
 * :mod:`~bookkit.exercises` — the exercises that are papermill runs;
 * :mod:`~bookkit.notebooks` — the student and executed notebooks to download;
-* :mod:`~bookkit.pdf` — the whole book as one PDF.
+* :mod:`~bookkit.pdf` — the whole book as one PDF;
+* :mod:`~bookkit.machine_paths` — no folder of the building machine in a page or a notebook to download.
 
 It imports :mod:`sgma_core`; :mod:`sgma_core` never imports it.
 """

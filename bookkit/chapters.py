@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 from bookkit.exercises import EXERCISE_RUNS
+from bookkit.machine_paths import portable_notebook
 from bookkit.run_times import RUN_TIMES, record_run_time
 from bookkit.wording import count
 from sgma_core import child_processes
@@ -162,9 +163,8 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
     declared = declared_parameters(name)
     unknown = [k for k in parameters if k not in declared]
     if unknown and strict:
-        raise ValueError(
-            f"chapter {name} has no parameter {unknown[0]!r}; its parameters are: {', '.join(declared)}."
-        )
+        raise ValueError(f"chapter {name} has no parameter {unknown[0]!r}; its parameters are: "
+                         f"{', '.join(declared)}.")
     parameters = {k: v for k, v in parameters.items() if k in declared}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,6 +180,12 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
         except KeyboardInterrupt:
             partial.unlink(missing_ok=True)  # the previous executed notebook stays as it was
             raise
+    return store_executed(partial, out_path, name, parameters, time.perf_counter() - t0)
+
+
+def store_executed(partial: Path, out_path: Path, name: str, parameters: dict, seconds: float) -> Path:
+    """Store at ``out_path`` papermill's notebook ``partial`` (then removed) of chapter ``name`` as the book renders it:
+    the injected cell off the page, provenance in ``metadata.sgma``, no machine folder (:func:`portable_notebook`)."""
     import nbformat
 
     nb = nbformat.read(partial, as_version=4)
@@ -188,9 +194,9 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
     nb.metadata["sgma"] = {"chapter": name, "parameters": parameters, "python": platform.python_version(),
-                           "host": platform.node(), "seconds": round(time.perf_counter() - t0, 1),
+                           "host": platform.node(), "seconds": round(seconds, 1),
                            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
-    save_atomically(out_path, lambda p: nbformat.write(nb, str(p)))
+    save_atomically(out_path, lambda p: nbformat.write(portable_notebook(nb, f"book/{name}.md"), str(p)))
     partial.unlink()
     return out_path
 

@@ -3,8 +3,9 @@ the addresses its buttons open, and the set-up cell that lets a student notebook
 
 The repository is taken from ``GITHUB_REPOSITORY`` (``owner/name``; GitHub Actions sets it), never written
 into the project, so a fork publishes under its own name and a book built on a laptop shows no button
-that points nowhere. ``_ext/repository_links.py`` puts these into the pages, :mod:`bookkit.notebooks`
-into the student notebooks.
+that points nowhere. The set-up page's ``git clone`` also takes the address from the checkout's ``origin``
+remote when that is on the web (:func:`repository_address`). ``_ext/repository_links.py`` puts these into the
+pages, :mod:`bookkit.notebooks` into the student notebooks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as _dt
 import os
 import re
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
@@ -34,6 +36,52 @@ def repository_from_environment(environ=os.environ) -> str | None:
         raise RepositoryError(f"GITHUB_REPOSITORY={value!r} is not owner/name (for example "
                               "GITHUB_REPOSITORY=octocat/sgma-book); unset it for a book without repository buttons")
     return value
+
+
+# A remote written as scp does (git@github.com:owner/name.git): a host with a dot in its name, a colon, a path.
+SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w-]+(?:\.[\w-]+)+):(?!//)(?P<path>[^\\]+)$")
+NO_ADDRESS = "<the book's repository>"
+NO_ADDRESS_NOTE = ("This copy of the book was built without the address of its repository: neither on GitHub Actions "
+                   "nor in a clone whose `origin` is on the web. The published book shows the address here, and its "
+                   "GitHub button (at the top of every page) opens the repository; in a clone of the book, "
+                   "`git remote get-url origin` prints it.")
+
+
+def repository_address(srcdir: Path, environ=os.environ) -> str | None:
+    """The web address of the book's repository, to clone it from: ``https://github.com/<GITHUB_REPOSITORY>`` where
+    that is set, else the ``origin`` remote of the checkout at ``srcdir`` (:func:`web_address`); None where neither
+    names one."""
+    repository = repository_from_environment(environ)
+    if repository:
+        return f"https://github.com/{repository}"
+    try:
+        remote = subprocess.run(["git", "remote", "get-url", "origin"], cwd=srcdir, capture_output=True, text=True,
+                                check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return web_address(remote)
+
+
+def web_address(remote: str) -> str | None:
+    """A git remote as the ``https://`` address a reader opens and clones (no user name, password or ``.git``); None
+    for a remote that is a folder or a ``file://`` address, which name a machine, not a place on the web."""
+    found = SCP_LIKE.match(remote)
+    if found:
+        host, path = found["host"], found["path"]
+    else:
+        parts = urllib.parse.urlsplit(remote)
+        if parts.scheme not in ("https", "http", "ssh", "git") or not parts.hostname:
+            return None
+        port = f":{parts.port}" if parts.port and parts.scheme in ("https", "http") else ""
+        host, path = parts.hostname + port, parts.path
+    path = path.strip("/").removesuffix(".git")
+    return f"https://{host}/{path}" if path else None
+
+
+def clone_commands(template: str, address: str | None) -> str:
+    """The set-up page's commands ``template`` with ``{repository}`` replaced by ``address``, or by
+    :data:`NO_ADDRESS` where the build does not know it (the page then says where to find it, :data:`NO_ADDRESS_NOTE`)."""
+    return template.replace("{repository}", address or NO_ADDRESS)
 
 
 def build_provenance(srcdir: Path, environ=os.environ) -> dict[str, str]:

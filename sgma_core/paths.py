@@ -23,7 +23,12 @@ ENV_RUNS_ROOT = "SGMA_RUNS_ROOT"
 
 
 class DataRootError(FileNotFoundError):
-    """A dataset was not found under any data root."""
+    """A dataset was not found under any data root. The message names every root searched, for the person at the
+    machine; ``brief`` says the same without the machine's folders, for a chapter's published page."""
+
+    def __init__(self, message: str, brief: str | None = None):
+        super().__init__(message)
+        self.brief = brief or message
 
 
 def repo_root() -> Path:
@@ -59,9 +64,8 @@ def find_dataset(name: str, data_root: str | os.PathLike | None = None) -> Path:
         "SYN": "run `make data` to generate the synthetic dataset",
     }.get(name, f"set SGMA_DATA_ROOT to the folder that holds {name}/ (README: 'Pointing the book at real data')")
     detail = f" (these roots do not exist: {', '.join(missing)})" if missing else ""
-    raise DataRootError(
-        f"dataset {name!r} not found under SGMA_DATA_ROOT={describe_roots(data_root)}{detail}; {hint}."
-    )
+    raise DataRootError(f"dataset {name!r} not found under SGMA_DATA_ROOT={describe_roots(data_root)}{detail}; {hint}.",
+                        brief=f"dataset {name!r} not found in the data folders searched (SGMA_DATA_ROOT); {hint}.")
 
 
 def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:

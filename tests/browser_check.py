@@ -12,10 +12,13 @@ elements exist wherever the page has math) and no raw TeX (``\\(``, ``\\[``, ``\
 visible text; no display equation is cut (wider than its box or the column, scrolling or not, or drawn
 under its number); no image has a file name (or nothing) as its alternative text; no build path (a
 folder of the machine, ``/tmp/…``) is in the text; every exercise
-solution is folded until clicked; every figure of a chapter has a numbered caption and, at 1280 px,
+solution is folded until clicked; no table or code block holds content a reader cannot reach (wider than a box
+that does not scroll, or past the page's edge), and every one that scrolls sideways shows a shadow where more is
+hidden; every figure of a chapter has a numbered caption and, at 1280 px,
 is shown at (almost) its own size, so that its text stays at 9 pt or more, with two image pixels per
 screen pixel (or as SVG); no output, text or
-table, is wider than the column at 1280 px; no request left the machine.
+table, is wider than the column at 1280 px; no request left the machine. :func:`search_snippets` gives the
+quotes the search page shows for a query (raw TeX in them is what a reader should not see).
 """
 
 from __future__ import annotations
@@ -48,6 +51,40 @@ CUT_MATH_JS = """() => Array.from(document.querySelectorAll('mjx-container[displ
 # Build paths (the machine's folders) in the visible text of a page: they mean nothing to a reader.
 BUILD_PATH_JS = r"""() => ((document.querySelector('main') || document.body).innerText.match(
     /(?:^|[\s(='"])(\/(?:tmp|home|root|work|Users|private|var\/folders|opt|mnt)\/[^\s)'"]+)/g) || []).map(s => s.trim())"""
+# Tables and code blocks whose content a reader cannot reach: wider than a box that clips it (overflow hidden, or a
+# box that cannot scroll), or past the page's edge, with no box between that scrolls sideways to show the rest.
+UNREACHABLE_JS = """() => {
+    const scrolls = el => /^(auto|scroll)$/.test(getComputedStyle(el).overflowX);
+    return Array.from(document.querySelectorAll('main table, main pre')).filter(e => {
+        const r = e.getBoundingClientRect();
+        if (r.width < 1 || r.height < 1) return false;  // folded away: a closed cell
+        if (e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflowX !== 'visible' && !scrolls(e)) return true;
+        let left = r.left, right = scrolls(e) ? r.right : r.left + Math.max(e.scrollWidth, r.width);
+        for (let a = e.parentElement; a; a = a.parentElement) {
+            if (getComputedStyle(a).overflowX === 'visible') continue;
+            const box = a.getBoundingClientRect();
+            if (right <= box.right + 2 && left >= box.left - 2) continue;
+            if (!scrolls(a) || a.scrollWidth <= a.clientWidth + 1) return true;  // clipped there
+            left = Math.max(left, box.left); right = Math.min(right, box.right);  // the rest scrolls into view
+        }
+        return right > document.documentElement.clientWidth + 2 || left < -2;  // past the page's edge
+    }).map(e => e.tagName.toLowerCase() + ': ' + (e.innerText || '').trim().slice(0, 40));
+}"""
+# Boxes that scroll sideways, for a table or a code block, and hide content on the right with no cue: the shadow
+# that _static/sgma-scroll.js and sgma.css draw (the frame's ::after), where a phone shows no scroll bar.
+UNCUED_SCROLL_JS = """() => {
+    const main = document.querySelector('main'), boxes = new Set();
+    if (!main) return [];
+    const scrolls = el => /^(auto|scroll)$/.test(getComputedStyle(el).overflowX);
+    main.querySelectorAll('table, pre').forEach(e => {
+        for (let a = e; a && a !== main; a = a.parentElement) if (scrolls(a)) { boxes.add(a); break; }
+    });
+    return Array.from(boxes).filter(b => b.getBoundingClientRect().width > 1 && b.scrollWidth > b.clientWidth + 2
+            && b.scrollLeft < 1).filter(b => {
+        const cue = getComputedStyle(b.parentElement, '::after');
+        return !(cue.content !== 'none' && cue.backgroundImage !== 'none' && parseFloat(cue.opacity) > 0.5);
+    }).map(b => b.tagName.toLowerCase() + ': ' + (b.innerText || '').trim().slice(0, 40));
+}"""
 SKIP = {"search.html", "genindex.html", "index.html"}
 MIN_FIGURE_SCALE = 0.95  # figures are drawn at the column's width or less, with 9-10 pt text
 MIN_DENSITY = 1.9  # figures are PNGs at twice their size in pixels (or SVG), sharp on a high-density screen
@@ -91,6 +128,8 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                     return !alt || /\\.(png|jpe?g|svg|gif|webp)$/i.test(alt) || alt === i.getAttribute('src');
                 }).map(i => i.getAttribute('src')),
                 build_paths: (""" + BUILD_PATH_JS + """)(),
+                unreachable: (""" + UNREACHABLE_JS + """)(),
+                uncued_scroll: (""" + UNCUED_SCROLL_JS + """)(),
                 figures: Array.from(document.querySelectorAll('main .cell_output img')).map(i => ({
                     // shown at what share of the size it was drawn at (a high-density PNG says it in its style)
                     src: i.getAttribute('src'), scale: i.naturalWidth ? i.clientWidth / (parseFloat(i.style.width) || i.naturalWidth) : 0,
@@ -113,13 +152,32 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                             "solutions": info["solutions"], "open_solutions": info["open_solutions"],
                             "figures": info["figures"], "wide_outputs": info["wide_outputs"],
                             "filename_alts": info["filename_alts"], "build_paths": sorted(set(info["build_paths"])),
-                            "clipped_commands": info["clipped_commands"],
+                            "clipped_commands": info["clipped_commands"], "unreachable": info["unreachable"],
+                            "uncued_scroll": info["uncued_scroll"],
                             "broken_images": [i["src"] for i in info["images"] if not i["ok"]],
                             "math_nodes": info["math_nodes"], "mathjax_containers": info["mjx"],
                             "raw_tex": raw, "outside_requests": sorted(set(outside)),
                             "failed_requests": sorted(set(failed))})
         browser.close()
     return reports
+
+
+def search_snippets(html_dir: str | Path, query: str) -> list[str]:
+    """The quotes the book's search page shows under its results for ``query``, once every result has its quote."""
+    from urllib.parse import quote
+
+    from playwright.sync_api import sync_playwright
+
+    with serve(Path(html_dir).resolve()) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}search.html?q={quote(query)}", wait_until="load")
+        page.wait_for_function("""() => /finished|did not match/.test(
+            (document.querySelector('#search-results .search-summary') || {}).textContent || '')""", timeout=60_000)
+        page.wait_for_load_state("networkidle")  # the last result's quote comes with its page
+        quotes = page.eval_on_selector_all("#search-results p.context", "ps => ps.map(p => p.textContent)")
+        browser.close()
+    return quotes
 
 
 def problems(reports: list[dict]) -> list[str]:
@@ -140,6 +198,12 @@ def problems(reports: list[dict]) -> list[str]:
             out.append(f"{r['page']}: images whose alternative text is a file name or empty: {r['filename_alts'][:3]}")
         if r["clipped_commands"]:
             out.append(f"{r['page']} at {r['width']} px: command blocks cut at their edge: {r['clipped_commands'][:3]}")
+        if r["unreachable"]:
+            out.append(f"{r['page']} at {r['width']} px: tables or code blocks whose content a reader cannot reach "
+                       f"(wider than a box that does not scroll, or past the page's edge): {r['unreachable'][:3]}")
+        if r["uncued_scroll"]:
+            out.append(f"{r['page']} at {r['width']} px: tables or code blocks that scroll sideways with no shadow "
+                       f"showing that more is hidden: {r['uncued_scroll'][:3]}")
         if r["build_paths"]:
             out.append(f"{r['page']} at {r['width']} px: build paths in the text: {r['build_paths'][:3]}")
         if r["width"] == max(WIDTHS):  # at a desktop width nothing is shrunk or scrolls sideways

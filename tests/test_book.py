@@ -90,6 +90,16 @@ def test_html_has_every_chapter_with_figures(smoke_book):
     assert len(list((html / "_images").glob("*.png"))) >= 3
 
 
+def test_no_page_or_notebook_names_a_folder_of_the_machine(smoke_book, tiny_root):
+    """Every built page and every notebook a reader can download, scanned for the repository's folder (here the
+    build's copy of it), the runs and data folders, the Python environment, a home or a temporary folder."""
+    from bookkit.machine_paths import machine_folders, scan_published
+
+    folders = machine_folders([smoke_book, smoke_book / "runs", tiny_root])
+    found = [line for sub in ("html", "downloads") for line in scan_published(smoke_book / "_build" / sub, folders)]
+    assert not found, "machine paths published (file: text):\n" + "\n".join(found[:20])
+
+
 def test_pages_load_with_images_and_rendered_math(smoke_book):
     from tests.browser_check import check, chromium_path, problems
 
@@ -114,6 +124,18 @@ def test_pages_read_as_prose_not_as_program_output(smoke_book):
     found = {str(page.relative_to(html)): defects for page in sorted((html / "book").rglob("*.html"))
              if (defects := prose_defects(page_prose(page.read_text(encoding="utf-8"))))}
     assert not found, found
+
+
+@pytest.mark.parametrize("query", ["attention", "compatibility"])
+def test_the_search_page_quotes_math_as_text(smoke_book, query):
+    from tests.browser_check import RAW_TEX, chromium_path, search_snippets
+
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
+    quotes = search_snippets(smoke_book / "_build" / "html", query)
+    assert quotes, f"the search for {query!r} found no page"
+    raw = [q for q in quotes if any(t in q for t in RAW_TEX)]
+    assert not raw, raw[:2]
 
 
 def test_every_citation_is_in_the_bibliography_and_every_entry_is_cited():
@@ -181,6 +203,21 @@ def test_repository_and_launch_buttons_only_where_the_build_knows_the_repository
     assert 'href="https://github.com/octocat/sgma-book"' in links
     guide = (tmp_path / "_build" / "html" / "book" / "course_guide.html").read_text()
     assert "mybinder.org" not in guide and "colab.research" not in guide  # no notebook to launch there
+    setup = (tmp_path / "_build" / "html" / "book" / "setup.html").read_text()
+    assert "git clone https://github.com/octocat/sgma-book sgma-book" in setup and "sgma-no-address" not in setup
+
+
+def test_the_set_up_page_of_a_plain_build_says_where_the_repository_is_named(smoke_book):
+    """The smoke build knows no repository (no GITHUB_REPOSITORY, no git remote): the clone command has a
+    placeholder and the page says where the address is found."""
+    import html as html_text
+
+    from bookkit.publish import NO_ADDRESS
+
+    page = html_text.unescape((smoke_book / "_build" / "html" / "book" / "setup.html").read_text())
+    assert f"git clone {NO_ADDRESS} sgma-book" in page
+    note = re.sub(r"<[^>]+>", "", page.split('class="sgma-no-address', 1)[1].split("</div>", 1)[0])
+    assert "git remote get-url origin" in note and "GitHub button" in note
 
 
 @pytest.mark.parametrize("kind", ["student", "executed"])
@@ -214,7 +251,17 @@ FITS = ('<div class="math" style="display:flex;flex-direction:row-reverse;width:
         '<mjx-math style="display:inline-block;width:{}px">x</mjx-math></mjx-container></div>')
 
 
+WIDE_ROW = '<table><tr><td style="white-space:nowrap">{}</td></tr></table>'.format("a wide table cell " * 12)
+LONG_CODE = "x = compute(a, b, c)  " * 12
+# The book's scroll cue: its style sheet and the script that frames each box that scrolls sideways.
+CUED = '<link rel="stylesheet" href="sgma.css"><script src="sgma-scroll.js"></script>'
+
+
 @pytest.mark.parametrize("body, expected", [
+    (f'<div style="width:300px;overflow:hidden">{WIDE_ROW}</div>', "content a reader cannot reach"),  # clipped
+    (f'<pre style="width:200px;overflow:hidden">{LONG_CODE}</pre>', "content a reader cannot reach"),
+    (WIDE_ROW, "content a reader cannot reach"),  # runs past the page's edge at 400 px
+    (f'<div style="width:300px;overflow-x:auto">{WIDE_ROW}</div>', "scroll sideways with no shadow"),
     (FITS.replace("{}", "900"), "display equations cut"),  # scrolls inside its box, and is still cut
     ('<img src="a.png" alt="_images/0a1b2c.png">', "alternative text is a file name"),
     ('<p>data roots searched: /tmp/pytest-of-ci/data</p>', "build paths in the text"),
@@ -222,7 +269,9 @@ FITS = ('<div class="math" style="display:flex;flex-direction:row-reverse;width:
      + "python -m bookkit.chapters 04_sgma_training -p overrides '{centre_rule: learned}'" + '</pre></div>',
      "command blocks cut at their edge"),
 ])
-def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_and_a_build_path(tmp_path, body, expected):
+def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_a_build_path_and_an_unreachable_table(
+        tmp_path, body, expected):
+    """The good page has a table and a code block wider than their boxes that scroll, with the book's cue."""
     from PIL import Image
 
     from tests.browser_check import check, chromium_path, problems
@@ -230,11 +279,49 @@ def test_the_browser_check_fails_on_a_cut_equation_a_file_name_alt_and_a_build_p
     if chromium_path() is None:
         pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
     Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    for name in ("sgma.css", "sgma-scroll.js"):
+        shutil.copy(ROOT / "_static" / name, tmp_path / name)
     (tmp_path / "bad.html").write_text(PAGE.format(body))
-    (tmp_path / "good.html").write_text(PAGE.format(FITS.replace("{}", "200") + '<img src="a.png" alt="A bird.">'))
+    (tmp_path / "good.html").write_text(PAGE.format(
+        CUED + FITS.replace("{}", "200") + '<img src="a.png" alt="A bird.">'
+        + f'<div style="width:300px;overflow-x:auto">{WIDE_ROW}</div><pre style="width:200px;overflow-x:auto">'
+        + LONG_CODE + "</pre>"))
     found = problems(check(tmp_path))
     assert any(p.startswith("bad.html") and expected in p for p in found), found
     assert not any(p.startswith("good.html") for p in found), found
+
+
+SEARCHED_PAGE = ('<div role="main"><p>The score of a class is <span class="math notranslate nohighlight">'
+                 r'\(s_y = \theta^\top W \phi(y)\)</span> with attention maps '
+                 r'<span class="math notranslate nohighlight">\(M_i \in \mathbb{R}^{H \times W}\)</span>:</p>'
+                 r'<div class="math notranslate nohighlight">\[\begin{aligned} L = \frac{1}{N} \sum_i \ell_i'
+                 r' \tag{9}\end{aligned}\]</div></div>')
+
+
+def test_a_search_quote_shows_math_as_text_not_tex(tmp_path):
+    """Sphinx's search quotes a page's HTML as stored, before MathJax typesets it; the book's script writes the math
+    of the quote as text. Sphinx's own searchtools.js makes the quote, as on the book's search page."""
+    import sphinx
+    from playwright.sync_api import sync_playwright
+
+    from bookkit.pdf import CHROMIUM_ARGS
+    from tests.browser_check import RAW_TEX, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
+    shutil.copy(Path(sphinx.__file__).parent / "themes" / "basic" / "static" / "searchtools.js", tmp_path)
+    shutil.copy(ROOT / "_static" / "sgma-search.js", tmp_path)
+    (tmp_path / "search.html").write_text('<!doctype html><html><head><meta charset="utf-8"><script>const _ready = () => {};'
+                                          '</script><script src="searchtools.js"></script>'
+                                          '<script src="sgma-search.js"></script></head><body></body></html>')
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto((tmp_path / "search.html").as_uri(), wait_until="load")
+        quote = page.evaluate("html => Search.makeSearchSummary(html, ['score'], '').textContent", SEARCHED_PAGE)
+        browser.close()
+    assert "class is s_y = θ^⊤ W φ(y) with" in quote and "M_i ∈ ℝ^H × W" in quote and "L = (1)/(N) Σ_i ℓ_i" in quote, quote
+    assert not [t for t in RAW_TEX if t in quote], quote
 
 
 def test_every_glossary_term_is_linked_from_a_chapter():

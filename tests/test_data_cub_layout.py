@@ -67,6 +67,16 @@ def test_missing_data_root_names_the_roots(tmp_path):
     assert "make data" in str(info.value)
 
 
+def test_a_missing_dataset_is_said_without_the_machines_folders_for_a_page(tmp_path):
+    """A chapter prints why a dataset is missing; its page names no folder of the machine that built it."""
+    with pytest.raises(DataRootError) as info:
+        find_dataset("CUB", f"{tmp_path / 'one'}:{tmp_path / 'two'}")
+    assert str(tmp_path / "two") in str(info.value)  # the person at the machine sees where was searched
+    brief = info.value.brief
+    assert "'CUB'" in brief and "SGMA_DATA_ROOT" in brief and "folder that holds CUB/" in brief
+    assert str(tmp_path) not in brief and "/" not in brief.replace("CUB/", "")
+
+
 def test_data_root_is_a_search_path(tiny_root, tmp_path, monkeypatch):
     monkeypatch.setenv("SGMA_DATA_ROOT", f"{tmp_path / 'empty'}:{tiny_root}")
     assert find_dataset("SYN") == tiny_root / "SYN"

@@ -60,6 +60,25 @@ def test_extraction_is_cached_and_resumes(tmp_path, tiny_syn):
         extract(paths, net, np.ones((2, 3)), folder, frozen_config(dataset="SYN", image_size=64), chunk=2, progress=False)
 
 
+def test_extraction_in_a_notebook_warns_nothing(tmp_path, tiny_syn, monkeypatch):
+    """In a Jupyter kernel without ipywidgets, tqdm's notebook bar warns with the path of the Python environment's
+    tqdm (TqdmWarning: IProgress not found), and the warning lands in the chapter's output."""
+    import sys
+    import types
+    import warnings
+
+    pytest.importorskip("IPython")  # tqdm asks the running IPython which front end it serves
+    monkeypatch.setitem(sys.modules, "ipykernel.zmqshell", types.ModuleType("ipykernel.zmqshell"))  # as in a kernel
+    for name in ("tqdm.auto", "tqdm.autonotebook"):  # imported afresh, as a kernel does at its first use
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    paths = [tiny_syn.image_paths[r] for r in tiny_syn.trainval[:2]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        extract(paths, FakeBackbone(), np.ones((1, 3)), tmp_path / "feats", frozen_config(dataset="SYN", image_size=32),
+                chunk=2, progress=True)
+    assert not [str(w.message) for w in caught if "tqdm" in type(w.message).__name__.lower()]
+
+
 def test_a_damaged_or_foreign_cache_is_named_with_its_remedy(tmp_path, tiny_syn):
     """A chunk of the wrong shape, a short, empty or truncated chunk, and a broken manifest: each is refused
     with the file's name and what to do, never used and never an IndexError or EOFError traceback."""

@@ -111,3 +111,47 @@ def test_every_reference_links_to_the_work():
     entries = re.split(r"(?m)^@", (ROOT / "references.bib").read_text())[1:]
     unlinked = [e.split(",")[0] for e in entries if not re.search(r"^\s*(url|doi)\s*=", e, re.M)]
     assert entries and not unlinked
+
+
+@pytest.mark.parametrize("remote, address", [
+    ("git@github.com:octocat/sgma-book.git", "https://github.com/octocat/sgma-book"),
+    ("https://x-access-token:s3cret@github.com/octocat/sgma-book.git", "https://github.com/octocat/sgma-book"),
+    ("ssh://git@gitlab.example.org:2222/course/sgma-book.git", "https://gitlab.example.org/course/sgma-book"),
+    ("https://codeberg.org/octocat/sgma-book/", "https://codeberg.org/octocat/sgma-book"),
+    ("/home/alice/sgma-book", None),  # a clone of a clone on the same machine: a folder, not an address
+    ("../sgma-book", None),
+    ("file:///srv/git/sgma-book.git", None),
+    ("C:\\repos\\sgma-book", None),
+])
+def test_a_remote_becomes_a_web_address_without_credentials_or_none(remote, address):
+    from bookkit.publish import web_address
+
+    assert web_address(remote) == address
+
+
+def _clone(folder, remote):
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    if remote:
+        subprocess.run(["git", "-C", str(folder), "remote", "add", "origin", remote], check=True)
+    return folder
+
+
+def test_the_repository_address_comes_from_github_actions_or_the_clone(tmp_path):
+    from bookkit.publish import repository_address
+
+    clone = _clone(tmp_path / "clone", "git@github.com:alice/sgma-fork.git")
+    assert repository_address(clone, {}) == "https://github.com/alice/sgma-fork"
+    assert repository_address(clone, {"GITHUB_REPOSITORY": "octocat/sgma-book"}) == "https://github.com/octocat/sgma-book"
+    assert repository_address(_clone(tmp_path / "local", str(clone)), {}) is None
+    assert repository_address(_clone(tmp_path / "bare", None), {}) is None
+    (tmp_path / "plain").mkdir()
+    assert repository_address(tmp_path / "plain", {}) is None
+
+
+def test_the_clone_command_names_the_address_or_a_placeholder():
+    from bookkit.publish import NO_ADDRESS, clone_commands
+
+    template = "git clone {repository} sgma-book\ncd sgma-book"
+    assert clone_commands(template, "https://github.com/octocat/sgma-book").splitlines()[0] == \
+        "git clone https://github.com/octocat/sgma-book sgma-book"
+    assert clone_commands(template, None).splitlines()[0] == f"git clone {NO_ADDRESS} sgma-book"

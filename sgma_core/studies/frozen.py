@@ -147,7 +147,9 @@ def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | P
             chunk: int = 256, progress: bool = True) -> np.ndarray:
     """Branch features ``[N, 1 + P, C]`` (float32) of every image, cached chunk by chunk in ``folder``; a chunk
     already there is checked and read, not recomputed, so an interrupted extraction resumes."""
-    from tqdm.auto import tqdm
+    # the console bar, as elsewhere in the library: tqdm.auto in a Jupyter kernel without ipywidgets warns, and the
+    # warning, naming the Python environment's folder, would be printed into the chapter
+    from tqdm import tqdm
 
     from sgma_core.data.images import load_images
     from sgma_core.experiment.real_birds import feature_maps

@@ -87,6 +87,7 @@ from bookkit import studies
 from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
+from bookkit.wording import seeds_text
 from sgma_core.paths import repo_root
 from sgma_core.records import config_drift
 from sgma_core.studies.ablate import SELECTION, read_record
@@ -104,7 +105,7 @@ else:
     assert record["selection_metric"] == SELECTION, "the record was chosen with another selection metric"
     prov, val = record["provenance"], record["validation"]
     glue("provenance", f"the {prov['profile']} profile on the synthetic birds ({prov['dataset']}), "
-         f"{len(prov['seeds'])} seeds {prov['seeds']}, commit {prov['commit']}, {prov['date']}, {prov['machine']}: "
+         f"{seeds_text(prov['seeds'])}, commit {prov['commit']}, {prov['date']}, {prov['machine']}: "
          f"{prov['sgma_runs']} SGMA runs whose epochs took {prov['sgma_training_seconds'] / 60:.0f} minutes in all",
          display=False)
     glue("validation_split", f"{val['classes_seen']} training classes ({val['images_train']} images) and "

@@ -84,6 +84,7 @@ from bookkit import studies
 from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
+from bookkit.wording import seeds_text
 from sgma_core.paths import repo_root
 from sgma_core.records import config_drift, read_record
 
@@ -101,7 +102,7 @@ else:
     runs = len(record["rows"])
     planned = len(record["controls"]) * len(record["seeds"])
     state = "complete" if prov.get("complete") else f"{runs} of its {planned} runs so far (`make looking` goes on)"
-    glue("provenance", f"the {prov['config']['profile']} profile on the synthetic birds, seeds {record['seeds']}, "
+    glue("provenance", f"the {prov['config']['profile']} profile on the synthetic birds, {seeds_text(record['seeds'])}, "
          f"commit {prov['commit']}, {prov['date']}, {prov['machine']}; {state}", display=False)
     glue("record_data_note", record_data_note(record, data_root, "make looking remakes it (its runs are reused "
                                               "where the data is the same)."), display=False)

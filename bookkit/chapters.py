@@ -13,8 +13,7 @@ name is an error, not a silently ignored variable.
     python -m bookkit.chapters --all --jobs 2          # two chapters at a time, one CPU thread each (make book)
 
 ``--jobs N`` executes N chapters at a time, each in its own process whose torch uses an equal share of the
-cores (on two cores two processes of one thread each train about 1.5 times as much per minute as one of
-two threads); the heaviest chapters start first. A training run two chapters share (a pretrained
+cores; the heaviest chapters start first. A training run two chapters share (a pretrained
 backbone) is trained by the first to reach it and reused by the other.
 
 ``--plain`` runs the chapter's paired percent script (``book/<chapter>.py``) cell by cell in this

@@ -129,7 +129,6 @@ def show_settings(config, seeds) -> None:
                   f":class: dropdown\n\n{markdown_table(['setting', 'value'], rows)}\n:::")
 
 
-
 DATASET_NAMES = {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers",
                  "OWN": "your own dataset (OWN)"}
 

@@ -42,6 +42,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+# The day times compiled steps. On a CPU (the dry run), torch.compile's code at the AVX2 level that sgma_core pins
+# for repeatable eager runs (sgma_core.dispatch) indexes out of bounds in SGMA's compiled backward (torch 2.14:
+# "index -1 is out of bounds"), so the day's processes keep each library's own instruction sets.
+os.environ.setdefault("SGMA_CPU_DISPATCH", "native")
 
 import torch  # noqa: E402
 

@@ -8,7 +8,10 @@ every x86-64 CPU of the last decade has, unless the variable is already set, or 
 asks to leave every library its own choice. The libraries read the variables when they first compute, so the pin
 holds when :mod:`sgma_core` is imported before the first tensor operation (``import torch`` alone is early
 enough); :func:`levels` reports what the process actually uses, and it is part of every CPU run's identity and of
-every record's provenance, so runs made at different levels are never mixed.
+every record's provenance, so runs made at different levels are never mixed. The pin is for eager runs:
+torch.compile's CPU code generation follows ``ATEN_CPU_CAPABILITY`` too, and at AVX2 it computes out-of-range
+indices in SGMA's compiled backward (torch 2.14), so a process that compiles on a CPU sets
+``SGMA_CPU_DISPATCH=native`` (``benchmarks/gpu_day.py`` does).
 """
 
 from __future__ import annotations

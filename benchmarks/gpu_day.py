@@ -44,8 +44,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 # The day times compiled steps. On a CPU (the dry run), torch.compile's code at the AVX2 level that sgma_core pins
 # for repeatable eager runs (sgma_core.dispatch) indexes out of bounds in SGMA's compiled backward (torch 2.14:
-# "index -1 is out of bounds"), so the day's processes keep each library's own instruction sets.
-os.environ.setdefault("SGMA_CPU_DISPATCH", "native")
+# "index -1 is out of bounds"), so the day's processes keep each library's own instruction sets, also where the
+# process that started the day (a test run) had pinned them.
+from sgma_core.dispatch import leave_native  # noqa: E402
+
+leave_native()
 
 import torch  # noqa: E402
 

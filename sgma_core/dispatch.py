@@ -11,7 +11,7 @@ enough); :func:`levels` reports what the process actually uses, and it is part o
 every record's provenance, so runs made at different levels are never mixed. The pin is for eager runs:
 torch.compile's CPU code generation follows ``ATEN_CPU_CAPABILITY`` too, and at AVX2 it computes out-of-range
 indices in SGMA's compiled backward (torch 2.14), so a process that compiles on a CPU sets
-``SGMA_CPU_DISPATCH=native`` (``benchmarks/gpu_day.py`` does).
+``SGMA_CPU_DISPATCH=native`` or calls :func:`leave_native` (``benchmarks/gpu_day.py`` does).
 """
 
 from __future__ import annotations
@@ -33,6 +33,16 @@ def pin() -> None:
     if choice == "pinned":
         for name, value in PINNED.items():
             os.environ.setdefault(name, value)
+
+
+def leave_native() -> None:
+    """Undo :func:`pin` for this process and the processes it starts: ``SGMA_CPU_DISPATCH=native``, and each
+    variable of :data:`PINNED` that holds the pin's value removed (one set to another value is left alone). Call
+    it before the first tensor operation."""
+    os.environ[OPT_OUT] = "native"
+    for name, value in PINNED.items():
+        if os.environ.get(name) == value:
+            del os.environ[name]
 
 
 def levels() -> dict:

@@ -139,3 +139,18 @@ def test_the_benchmarks_report_says_which_digests_agree_and_what_pinning_costs()
     assert "native and native (again) agree; pinned and pinned (again) agree;" in text
     assert "pinned process trained in 11.00 CPU seconds, the fastest native one in 10.00, a ratio of 1.100" in text
     assert "python benchmarks/dispatch.py --profile smoke --model sgma --seed 0 -p epochs 1 --out x.md" in text
+
+
+def test_leave_native_undoes_the_pin_for_the_processes_started_after_it(monkeypatch):
+    from sgma_core import dispatch
+
+    for name in dispatch.PINNED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(dispatch.OPT_OUT, raising=False)
+    dispatch.pin()
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")  # set to another value by someone else: left alone
+    dispatch.leave_native()
+    assert os.environ[dispatch.OPT_OUT] == "native" and os.environ["MKL_CBWR"] == "COMPATIBLE"
+    assert "ATEN_CPU_CAPABILITY" not in os.environ and "ONEDNN_MAX_CPU_ISA" not in os.environ
+    dispatch.pin()  # a later pin does nothing under native
+    assert "ATEN_CPU_CAPABILITY" not in os.environ

@@ -23,8 +23,8 @@ with this one, whether it is stopped (Ctrl-C, SIGTERM: status 130) or killed.
    per epoch.
 5. ``cub_epoch``: one SGMA epoch over as many images as CUB's trainval (7,057) at 448² / 224².
 
-``--dry-run`` is the same on the CPU at tiny sizes (under 3 minutes on 2 cores; ``make gpu-day DRY_RUN=1
-OUT=<folder>``), the test suite's check that every section runs and every field is written.
+``--dry-run`` is the same on the CPU at tiny sizes (``make gpu-day DRY_RUN=1 OUT=<folder>``), the test suite's
+check that every section runs and every field is written.
 """
 
 from __future__ import annotations
@@ -42,13 +42,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-# The day times compiled steps. On a CPU (the dry run), torch.compile's code at the AVX2 level that sgma_core pins
-# for repeatable eager runs (sgma_core.dispatch) indexes out of bounds in SGMA's compiled backward (torch 2.14:
-# "index -1 is out of bounds"), so the day's processes keep each library's own instruction sets, also where the
-# process that started the day (a test run) had pinned them.
-from sgma_core.dispatch import leave_native  # noqa: E402
-
-leave_native()
 
 import torch  # noqa: E402
 
@@ -57,6 +50,7 @@ from gpu_check import card_slug  # noqa: E402
 from gpu_day_report import SECTIONS, failed_sections, read_day_report, write_day_report  # noqa: E402
 from sgma_core import benchmark, child_processes  # noqa: E402
 from sgma_core.cli import add_debug_flag, command  # noqa: E402
+from sgma_core.dispatch import native_while  # noqa: E402
 from sgma_core.paths import writable_folder  # noqa: E402
 
 TOLERANCE = 1e-4  # largest relative difference of a loss, compiled against eager, float32, over three steps
@@ -363,6 +357,13 @@ def run_sections(names: list[str], jobs: dict, stem: Path, header: dict) -> dict
 
 @command
 def main(argv: list[str]) -> int:
+    # compiled CPU code at the AVX2 level sgma_core pins indexes out of bounds in SGMA's backward (torch 2.14): the day
+    # and its processes keep each library's own instruction sets (sgma_core.dispatch.native_while)
+    with native_while():
+        return _day(argv)
+
+
+def _day(argv: list[str]) -> int:  # the day itself, at each library's own instruction sets
     args = _parser().parse_args(argv)
     sections = checked_sections(args.sections)
     device = torch.device("cpu" if args.dry_run else "cuda")

@@ -16,6 +16,7 @@ indices in SGMA's compiled backward (torch 2.14), so a process that compiles on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
@@ -43,6 +44,23 @@ def leave_native() -> None:
     for name, value in PINNED.items():
         if os.environ.get(name) == value:
             del os.environ[name]
+
+
+@contextlib.contextmanager
+def native_while():
+    """:func:`leave_native` for the ``with`` block (and the processes started in it); the environment as it was
+    afterwards, so that a caller that imported and ran the block keeps its own pin for what it starts later."""
+    names = (*PINNED, OPT_OUT)
+    saved = {name: os.environ.get(name) for name in names}
+    leave_native()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def levels() -> dict:

@@ -154,3 +154,15 @@ def test_leave_native_undoes_the_pin_for_the_processes_started_after_it(monkeypa
     assert "ATEN_CPU_CAPABILITY" not in os.environ and "ONEDNN_MAX_CPU_ISA" not in os.environ
     dispatch.pin()  # a later pin does nothing under native
     assert "ATEN_CPU_CAPABILITY" not in os.environ
+
+
+def test_native_while_leaves_the_callers_pin_as_it_was(monkeypatch):
+    from sgma_core import dispatch
+
+    monkeypatch.delenv(dispatch.OPT_OUT, raising=False)
+    for name, value in dispatch.PINNED.items():
+        monkeypatch.setenv(name, value)
+    with dispatch.native_while():
+        assert os.environ[dispatch.OPT_OUT] == "native" and "ATEN_CPU_CAPABILITY" not in os.environ
+    assert dispatch.OPT_OUT not in os.environ
+    assert {name: os.environ[name] for name in dispatch.PINNED} == dispatch.PINNED

@@ -120,9 +120,10 @@ browser:
 test: $(SETUP) browser
 	$(PY) -m pytest
 
-# The edit-test loop: everything but the chapters, the book build and the browser check.
+# The edit-test loop: the unit tests and the sources' pairing, without the chapters, the book build, the browser
+# check and the tests marked slow (those stay in make test)
 test-fast: $(SETUP)
-	$(PY) -m pytest -m "not book" -q
+	$(PY) -m pytest -m "not book and not slow" -q
 
 clean:
 	rm -rf _build book/_executed

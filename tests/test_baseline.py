@@ -107,6 +107,7 @@ class _Hostile:
         return (open, (str(self.marker), "w"))
 
 
+@pytest.mark.slow  # builds and saves a full VGG19
 def test_a_vgg19_file_in_the_torch_cache_is_checked_before_it_is_loaded(tmp_path, monkeypatch, capsys):
     """Random bytes, a crafted pickle and a file of the right name but other tensors are refused, named, and
     nothing of them runs; ``data_prep.weights`` says the same instead of "already in the torch cache"."""
@@ -133,6 +134,7 @@ def test_a_vgg19_file_in_the_torch_cache_is_checked_before_it_is_loaded(tmp_path
         vgg19(pretrained=True)
 
 
+@pytest.mark.slow  # builds and saves a full VGG19
 def test_the_published_vgg19_layout_loads(tmp_path, monkeypatch):
     from torchvision.models import vgg19 as tv_vgg19
 

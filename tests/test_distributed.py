@@ -312,6 +312,7 @@ def test_single_process_helpers_are_no_ops():
     np.testing.assert_array_equal(distributed.all_gather_rows(x, indices=np.array([2, 0, 1])), x[[1, 2, 0]])
 
 
+@pytest.mark.slow  # two processes started by torchrun (the module's fixture)
 def test_two_processes_train_the_single_process_run(ranks, tmp_path):
     r0, r1 = ranks["results"]
     history, state = _single(EXACT, EXACT_N, tmp_path, "one")
@@ -325,6 +326,7 @@ def test_two_processes_train_the_single_process_run(ranks, tmp_path):
     print(f"two processes: {ranks['seconds']:.1f} s for all scenarios")
 
 
+@pytest.mark.slow  # two processes started by torchrun (the module's fixture)
 def test_only_rank_zero_writes(ranks):
     r0, r1 = ranks["results"]
     assert r1["writes"] == []
@@ -337,6 +339,7 @@ def test_only_rank_zero_writes(ranks):
     _Net().load_state_dict(saved)
 
 
+@pytest.mark.slow  # two processes started by torchrun (the module's fixture)
 def test_resume_under_two_processes(ranks, tmp_path):
     r0, r1 = ranks["results"]
     assert r0["cut_lines"] == r1["cut_lines"] == 2 and not r0["cut_final"]
@@ -346,6 +349,7 @@ def test_resume_under_two_processes(ranks, tmp_path):
     assert r1["resumed"] == r0["resumed"]
 
 
+@pytest.mark.slow  # two processes started by torchrun (the module's fixture)
 def test_batch_norm_and_frozen_parts_under_two_processes(ranks):
     r0, r1 = ranks["results"]
     # DDP searches for parameters without gradient only where there are some: exact, cut, resumed, bn, sgma
@@ -367,6 +371,7 @@ def test_batch_norm_and_frozen_parts_under_two_processes(ranks):
         assert not torch.equal(before[key], after[key]), key
 
 
+@pytest.mark.slow  # two processes started by torchrun (the module's fixture)
 def test_gathered_evaluation_equals_one_process(ranks):
     from sgma_core.experiment import predict_scores, sgma_outputs
 

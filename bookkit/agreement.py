@@ -170,7 +170,7 @@ class _Group:
         return "the record" if len(self.records) == 1 else "the records"
 
     def names(self, commit: bool = False) -> str:
-        return _and([f"results/{r.record} (chapter {r.chapter[:2]}" + (f", commit {r.commit})" if commit else ")")
+        return join_words([f"results/{r.record} (chapter {r.chapter[:2]}" + (f", commit {r.commit})" if commit else ")")
                      for r in self.records])
 
 
@@ -216,10 +216,6 @@ def what_differs(page: Page, group: _Group) -> tuple[list[str], list[str]]:
     return differ, unknown
 
 
-_and = join_words
-_seeds = seeds_text
-
-
 def spread_clause(metric: str, live: dict[int, float], recorded: list[float]) -> str:
     """Where the page's values of ``metric`` (fractions by seed) fall among the recorded values: inside or outside
     their range, and for one seed how many sample standard deviations from their mean."""
@@ -227,7 +223,7 @@ def spread_clause(metric: str, live: dict[int, float], recorded: list[float]) ->
         return f"{metric} cannot be placed: a value there is not a number (NaN or infinite)"
     low, high = min(recorded), max(recorded)
     values = [live[s] for s in sorted(live)]
-    shown = _and([f"{100 * v:.1f}" for v in values]) + " %"
+    shown = join_words([f"{100 * v:.1f}" for v in values]) + " %"
     inside = sum(low <= v <= high for v in values)
     if len(values) == 1:
         where = "lies inside" if inside else "lies outside"
@@ -258,14 +254,14 @@ def _unknown_or_other(live: dict, group: _Group, differ: list[str], unknown: lis
     page's numbers fall in the records' spread (or, where nothing is known to differ, that they are its numbers)."""
     runs = "run" if len(live) == 1 else "runs"
     if differ:
-        said = (f"This page's {runs} cannot repeat {group.names()} bit for bit: {_and(differ)} "
-                f"{'differs' if len(differ) == 1 else 'differ'}" + (f", and {_and(unknown)}" if unknown else "") + ".")
+        said = (f"This page's {runs} cannot repeat {group.names()} bit for bit: {join_words(differ)} "
+                f"{'differs' if len(differ) == 1 else 'differ'}" + (f", and {join_words(unknown)}" if unknown else "") + ".")
         return f"{said} {_spread(live, group)}"
     said = (f"Whether this page's {runs} {'repeats' if len(live) == 1 else 'repeat'} {group.names()} bit for bit "
-            f"cannot be told: {_and(unknown)}.")
+            f"cannot be told: {join_words(unknown)}.")
     shared = sorted(set(live) & set(group.seeds))
     if shared and not disagreements(live, group.seeds, tolerance=0.0):
-        return f"{said} Its numbers at {_seeds(shared)} are {group.the}'s, bit for bit."
+        return f"{said} Its numbers at {seeds_text(shared)} are {group.the}'s, bit for bit."
     return f"{said} {_spread(live, group)}"
 
 
@@ -281,16 +277,16 @@ def _the_same_runs(live: dict, group: _Group, page: Page) -> str:
     gaps = disagreements(live, group.seeds, tolerance=0.0)
     broken = sorted(s for s, g in gaps.items() if math.isnan(g))
     if broken:
-        return (f"{group.names()} cannot be compared at {_seeds(broken)}: T1 or H there is not a number (NaN or "
+        return (f"{group.names()} cannot be compared at {seeds_text(broken)}: T1 or H there is not a number (NaN or "
                 "infinite).")
     if not gaps:
-        return f"This page's {_seeds(shared)} {'repeats' if len(shared) == 1 else 'repeat'} {group.names()} bit " \
+        return f"This page's {seeds_text(shared)} {'repeats' if len(shared) == 1 else 'repeat'} {group.names()} bit " \
                f"for bit: {made}."
     largest = max(gaps.values())
     by = f"{largest:.1f} points" if largest >= 0.05 else "less than 0.1 point"
     differ = "differs" if len(group.records) == 1 else "differ"
     return (f"{group.names(commit=True)}, made with {made} as this page, {differ} from it by up to {by} at "
-            f"{_seeds(gaps)}: something that decides the bits and is not recorded differs between the two machines. "
+            f"{seeds_text(gaps)}: something that decides the bits and is not recorded differs between the two machines. "
             f"{_spread(live, group)}")
 
 
@@ -302,7 +298,7 @@ def _no_record(records: list[BookRuns], profile: str, drift) -> str:
     nearest = min((drift(r.config) for r in records), key=len)
     shown = [f"{k} ({recorded} there, {current} here)" for k, (recorded, current) in list(nearest.items())[:3]]
     more = len(nearest) - len(shown)
-    return ("No committed record holds this page's settings (the nearest differs in " + _and(shown)
+    return ("No committed record holds this page's settings (the nearest differs in " + join_words(shown)
             + (f", and {more} more" if more else "") + "), so this page's numbers are its own.")
 
 
@@ -338,6 +334,6 @@ def agreement_sentence(config: dict, dataset, results: list[dict], profile: str,
                      _the_same_runs(live, group, page))
     older = sorted(r.record for r in same if same_data(dataset, r) and r.data_scheme != FINGERPRINT_SCHEME)
     if older:
-        parts.append(f"The data of {_and(older)} is named by the older fingerprint, of its tables and its images' "
+        parts.append(f"The data of {join_words(older)} is named by the older fingerprint, of its tables and its images' "
                      "names and sizes, not of the images' bytes.")
     return " ".join(parts)

@@ -1,0 +1,112 @@
+"""Stored runs keep their names: a run folder is named by its settings' hash, so a change to how settings are
+declared (a registry, a renamed field) that changes the hash of an existing configuration would silently orphan
+every stored run of it and train them all again. This pins the names of the configurations the profiles, the
+backbones, their layers and the centre rules make today."""
+
+import pytest
+
+from sgma_core.engine.runs import run_identity, settings_hash
+from sgma_core.profiles import make_config
+
+# the settings the studies vary, fixed here so that a change of a profile's default does not move the pins
+FIXED = dict(plateau_threshold=0.05, pretrain_epochs=10, attention_norm="standardize", attention_training="full",
+             grouping_smoothing=0.0, joint_size=32, cct_negatives="all", shared_W=False, lam_div=1.0)
+
+PINNED = [
+    ("smoke", "small_vgg", {}, "peak", "88b2b3c2"),
+    ("smoke", "small_vgg", {}, "learned", "a296cf5a"),
+    ("smoke", "small_vgg", {}, "image_centre", "432b11ff"),
+    ("smoke", "small_vgg", {}, "random", "5dc84f89"),
+    ("smoke", "small_vgg", {}, "oracle", "a8375770"),
+    ("smoke", "vgg19", {}, "peak", "800111b0"),
+    ("smoke", "vgg19", {}, "learned", "3197cff5"),
+    ("smoke", "vgg19", {}, "image_centre", "aeb77330"),
+    ("smoke", "vgg19", {}, "random", "1bd0a128"),
+    ("smoke", "vgg19", {}, "oracle", "f34715b2"),
+    ("smoke", "vgg19", {'vgg_layer': 'pool5'}, "peak", "ec8fed7f"),
+    ("smoke", "vgg19", {'vgg_layer': 'pool5'}, "learned", "50a93988"),
+    ("smoke", "vgg19", {'vgg_layer': 'pool5'}, "image_centre", "62a36e1b"),
+    ("smoke", "vgg19", {'vgg_layer': 'pool5'}, "random", "fa2af731"),
+    ("smoke", "vgg19", {'vgg_layer': 'pool5'}, "oracle", "4fd0407f"),
+    ("smoke", "efficientnet_lite0", {}, "peak", "a50265e7"),
+    ("smoke", "efficientnet_lite0", {}, "learned", "bf184ef8"),
+    ("smoke", "efficientnet_lite0", {}, "image_centre", "9fc5848f"),
+    ("smoke", "efficientnet_lite0", {}, "random", "bdce1afa"),
+    ("smoke", "efficientnet_lite0", {}, "oracle", "c6b2f3cd"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "peak", "0015b653"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "learned", "15fed7e7"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "image_centre", "41b377df"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "random", "ede690ba"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "oracle", "f89640d5"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'head'}, "peak", "1a8f4384"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'head'}, "learned", "dde5aefd"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'head'}, "image_centre", "9e586038"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'head'}, "random", "98cd10e9"),
+    ("smoke", "efficientnet_lite0", {'lite0_layer': 'head'}, "oracle", "a51a416c"),
+    ("cpu", "small_vgg", {}, "peak", "277b99c4"),
+    ("cpu", "small_vgg", {}, "learned", "65db4baa"),
+    ("cpu", "small_vgg", {}, "image_centre", "489a6ab2"),
+    ("cpu", "small_vgg", {}, "random", "4c2a2581"),
+    ("cpu", "small_vgg", {}, "oracle", "8c8ceb60"),
+    ("cpu", "vgg19", {}, "peak", "75885fbf"),
+    ("cpu", "vgg19", {}, "learned", "0f0b4441"),
+    ("cpu", "vgg19", {}, "image_centre", "8c01c254"),
+    ("cpu", "vgg19", {}, "random", "f5ba001a"),
+    ("cpu", "vgg19", {}, "oracle", "88e3d384"),
+    ("cpu", "vgg19", {'vgg_layer': 'pool5'}, "peak", "1ad76cca"),
+    ("cpu", "vgg19", {'vgg_layer': 'pool5'}, "learned", "c25132a8"),
+    ("cpu", "vgg19", {'vgg_layer': 'pool5'}, "image_centre", "7d17fd7e"),
+    ("cpu", "vgg19", {'vgg_layer': 'pool5'}, "random", "2f14943c"),
+    ("cpu", "vgg19", {'vgg_layer': 'pool5'}, "oracle", "0004bf07"),
+    ("cpu", "efficientnet_lite0", {}, "peak", "67116960"),
+    ("cpu", "efficientnet_lite0", {}, "learned", "5f01bcb4"),
+    ("cpu", "efficientnet_lite0", {}, "image_centre", "984ce6d9"),
+    ("cpu", "efficientnet_lite0", {}, "random", "2093a6ac"),
+    ("cpu", "efficientnet_lite0", {}, "oracle", "202b8d42"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "peak", "1c2519a5"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "learned", "7f279d00"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "image_centre", "715fcfc3"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "random", "5d59ef11"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "oracle", "ca71b549"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'head'}, "peak", "6057e5ee"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'head'}, "learned", "00ab7442"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'head'}, "image_centre", "1591953f"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'head'}, "random", "2c440178"),
+    ("cpu", "efficientnet_lite0", {'lite0_layer': 'head'}, "oracle", "ce42da01"),
+    ("paper", "small_vgg", {}, "peak", "e48f51ec"),
+    ("paper", "small_vgg", {}, "learned", "7ddf8197"),
+    ("paper", "small_vgg", {}, "image_centre", "12ddadb3"),
+    ("paper", "small_vgg", {}, "random", "1c2868e7"),
+    ("paper", "small_vgg", {}, "oracle", "ba3cc694"),
+    ("paper", "vgg19", {}, "peak", "6ff31dfa"),
+    ("paper", "vgg19", {}, "learned", "29af0420"),
+    ("paper", "vgg19", {}, "image_centre", "7e65424c"),
+    ("paper", "vgg19", {}, "random", "bac302e0"),
+    ("paper", "vgg19", {}, "oracle", "3c86319f"),
+    ("paper", "vgg19", {'vgg_layer': 'pool5'}, "peak", "a7686599"),
+    ("paper", "vgg19", {'vgg_layer': 'pool5'}, "learned", "12e09677"),
+    ("paper", "vgg19", {'vgg_layer': 'pool5'}, "image_centre", "905c6c83"),
+    ("paper", "vgg19", {'vgg_layer': 'pool5'}, "random", "2ff518a5"),
+    ("paper", "vgg19", {'vgg_layer': 'pool5'}, "oracle", "58fa7e4b"),
+    ("paper", "efficientnet_lite0", {}, "peak", "37df5785"),
+    ("paper", "efficientnet_lite0", {}, "learned", "5a566322"),
+    ("paper", "efficientnet_lite0", {}, "image_centre", "b73e2a01"),
+    ("paper", "efficientnet_lite0", {}, "random", "baf7153c"),
+    ("paper", "efficientnet_lite0", {}, "oracle", "8037052f"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "peak", "9e4ad8ad"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "learned", "34109c98"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "image_centre", "96b31277"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "random", "8255d25d"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'stage5'}, "oracle", "89c818f5"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'head'}, "peak", "59b80498"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'head'}, "learned", "4ec7cf14"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'head'}, "image_centre", "31052cb6"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'head'}, "random", "0a4d4e77"),
+    ("paper", "efficientnet_lite0", {'lite0_layer': 'head'}, "oracle", "4d8bfcfc"),
+]
+
+
+@pytest.mark.parametrize("profile, backbone, layer, rule, name", PINNED)
+def test_a_configuration_keeps_the_name_of_its_stored_runs(profile, backbone, layer, rule, name):
+    config = make_config(profile, {**FIXED, "backbone": backbone, "centre_rule": rule, **layer})
+    assert settings_hash(run_identity(config)) == name

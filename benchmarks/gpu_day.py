@@ -51,7 +51,7 @@ from gpu_day_report import SECTIONS, failed_sections, read_day_report, write_day
 from sgma_core import benchmark, child_processes  # noqa: E402
 from sgma_core.cli import add_debug_flag, command  # noqa: E402
 from sgma_core.dispatch import native_while  # noqa: E402
-from sgma_core.paths import writable_folder  # noqa: E402
+from sgma_core.records import writable_output  # noqa: E402
 
 TOLERANCE = 1e-4  # largest relative difference of a loss, compiled against eager, float32, over three steps
 SIZES = {  # the card's run, and the dry run on the CPU
@@ -320,7 +320,7 @@ def check_before_work(args, sections: list[str], stem: Path) -> Path:
     verified ``--bundle`` and a start file (from this run's start section or an earlier one today), ``--work`` a
     new or empty folder that can be written. Returns the work folder (a new temporary one without ``--work``);
     a :class:`ValueError` names what is wrong."""
-    writable_folder(args.out, "--out", "the day's report")
+    writable_output(args.out, "--out", "the day's report", folder=True)
     today = read_day_report(stem.with_suffix(".json"))
     if "chapters" in sections:
         try:
@@ -334,7 +334,7 @@ def check_before_work(args, sections: list[str], stem: Path) -> Path:
     work = Path(args.work)
     if work.is_dir() and any(work.iterdir()):
         raise ValueError(f"--work {work} is not empty; give a new folder")
-    return writable_folder(work, "--work", "data, runs and the environment")
+    return writable_output(work, "--work", "data, runs and the environment", folder=True)
 
 
 def run_sections(names: list[str], jobs: dict, stem: Path, header: dict) -> dict:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sgma_core.records import read_record, write_record, write_text
+from sgma_core.files import write_text
+from sgma_core.records import read_record, write_record
 
 SECTIONS = ("steps", "parity", "start", "chapters", "cub_epoch")
 

@@ -46,9 +46,10 @@ from bookkit.run_times import RUN_TIMES, record_run_time
 from bookkit.wording import count
 from sgma_core import child_processes
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters
-from sgma_core.paths import repo_root, writable_folder
+from sgma_core.files import save_atomically
+from sgma_core.paths import repo_root
 from sgma_core.profiles import choices
-from sgma_core.records import save_atomically
+from sgma_core.records import writable_output
 
 BOOK = repo_root() / "book"
 CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices",
@@ -230,9 +231,8 @@ CHAPTER_PARAMETERS = {
 def check_parameters(params: dict) -> None:
     """The chapters' own parameters checked before any chapter starts: the training ones as the
     chapters use them (:func:`sgma_core.profiles.make_experiment`), the others by type."""
-    from sgma_core.profiles import make_experiment, resolve_overrides
-
     from sgma_core.engine.step import resolve_device
+    from sgma_core.profiles import make_experiment, resolve_overrides
 
     overrides = resolve_overrides(params.get("overrides", {}))
     if any(k in params for k in TRAINING_PARAMETERS):
@@ -374,7 +374,7 @@ def main(argv: list[str]) -> int:
             print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)
         return 0
     check_declared(names, params)
-    out = writable_folder(args.out, "--out", "the executed notebooks")
+    out = writable_output(args.out, "--out", "the executed notebooks", folder=True)
     if args.jobs < 1:
         raise ValueError(f"--jobs {args.jobs}: give 1 or more chapters at a time.")
     if args.jobs > 1:
@@ -388,7 +388,7 @@ def main(argv: list[str]) -> int:
     # (what is timed, chapter, output folder, parameters): the chapters, then their papermill exercises
     jobs = [(name, name, out, params) for name in names]
     if args.exercises:
-        jobs += [(label, chapter, writable_folder(out / label, "--out", "the executed notebooks"), {**params, **extra})
+        jobs += [(label, chapter, writable_output(out / label, "--out", "the executed notebooks", folder=True), {**params, **extra})
                  for label, (chapter, extra) in EXERCISE_RUNS.items() if chapter in names]
     status = run_jobs(jobs, args.record_times, str(params.get("profile", "cpu")), argv)
     if status == 0:

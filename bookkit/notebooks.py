@@ -35,7 +35,8 @@ from bookkit.display import GLUE_ROLE, fill_glued
 from bookkit.plain_markdown import glued_values, plain_markdown
 from bookkit.publish import colab_setup, repository_from_environment
 from sgma_core.cli import add_debug_flag, command
-from sgma_core.records import save_atomically
+from sgma_core.files import save_atomically
+from sgma_core.records import write_record
 
 STAMP = ".sgma-notebooks"
 TOOL = "python -m bookkit.notebooks"
@@ -147,8 +148,7 @@ def _read_stamp(folder: Path) -> dict[str, str] | None:
 
 def _write_stamp(folder: Path, names: list[str]) -> None:
     files = {name: _digest(folder / name) for name in sorted(names)}
-    text = json.dumps({"written_by": TOOL, "files": files}, indent=1) + "\n"
-    save_atomically(folder / STAMP, lambda p: p.write_text(text, encoding="utf-8"))
+    write_record(folder / STAMP, {"written_by": TOOL, "files": files})
 
 
 def _check_replaceable(folder: Path) -> None:

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 from sgma_core.cli import add_debug_flag, command
-from sgma_core.records import save_atomically
+from sgma_core.files import save_atomically
 
 PRINT_COPY = "_print-"  # the page's copy at the build's root that Chromium prints: _print-<pid>.html
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from bookkit.display import format_seconds, glue
 from bookkit.exercises import EXERCISE_RUNS
 from sgma_core.paths import repo_root
-from sgma_core.records import RecordError, dumps_finite, provenance, read_record, write_text
+from sgma_core.records import RecordError, provenance, read_record, write_record
 
 # How long each chapter takes to execute from an empty runs folder, per profile: written by
 # `make run-times` (``--record-times``), read by every chapter's opening and by the course guide.
@@ -35,7 +35,7 @@ def record_run_time(path: str | Path, name: str, profile: str, seconds: float) -
     record["machine"] = stamp["machine"]
     record["profiles"].setdefault(profile, {})[name] = {
         "seconds": stamp["seconds"], "date": stamp["date"].split()[0], "commit": stamp["commit"]}
-    write_text(path, dumps_finite(record, path, indent=1, sort_keys=True) + "\n")
+    write_record(path, record, sort_keys=True)
 
 
 def run_time_text(name: str, profile: str, record: dict | str | Path = RUN_TIMES) -> str:

@@ -27,8 +27,8 @@ from data_prep.manifest import (
     read_json,
     record_part,
     recorded_sha256,
-    write_json,
 )
+from sgma_core.records import write_record
 
 STAGING_PREFIX = ".partial-"
 DOWNLOADS = "downloads"
@@ -205,7 +205,7 @@ class FetchRun:
         try:
             files = self._extract_into(staging, target, part, archives)
             marker = self._marker(part, files, archives)
-            write_json(staging / MARKER, marker)  # written last: its presence means "complete"
+            write_record(staging / MARKER, marker, sort_keys=True)  # written last: its presence means "complete"
             os.rename(staging, target)
         except BaseException as exc:
             if isinstance(exc, Exception):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from data_prep.catalog import Part
 from data_prep.errors import FetchError
-from sgma_core.records import save_atomically
+from sgma_core.records import write_record
 
 MARKER = ".sgma-complete.json"
 MANIFEST = ".sgma-fetch.json"
@@ -23,12 +23,6 @@ MANIFEST = ".sgma-fetch.json"
 def now() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` atomically (:func:`sgma_core.records.save_atomically`)."""
-    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    save_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def read_json(path: Path) -> dict:
@@ -86,4 +80,4 @@ def record_part(dataset_dir: Path, part: Part, marker: dict) -> None:
         "files": marker["files"],
         "installed": marker["installed"],
     }
-    write_json(dataset_dir / MANIFEST, manifest)
+    write_record(dataset_dir / MANIFEST, manifest, sort_keys=True)

@@ -15,7 +15,6 @@ variable, so a notebook parameter overrides the environment.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 ENV_DATA_ROOT = "SGMA_DATA_ROOT"
@@ -85,19 +84,3 @@ def current_commit() -> str:
                               text=True, timeout=10, check=True).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def writable_folder(path: str | os.PathLike, option: str, purpose: str) -> Path:
-    """``path`` (given as ``option``, for ``purpose``) as a folder this process can write into, created if
-    missing; a file there, or a folder that cannot be made or written, is a :class:`ValueError` naming both."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{option} {path} is a file, not a folder: give a folder for {purpose}.")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"{option} {path} cannot be written ({exc.strerror or exc}): give a folder you can write "
-                         f"to for {purpose}.") from None
-    return path

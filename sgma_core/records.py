@@ -1,95 +1,38 @@
-"""What every study and tool of the project writes: files replaced atomically, JSON records, and the
-provenance that ties a record to the code, the machine and the settings that made it.
+"""What every study and tool of the project writes: JSON records, the provenance that ties a record to the
+code, the machine and the settings that made it, and the check that an output can be written at all.
 
-    write_record("results/x.json", {**rows, "provenance": provenance(config, seconds=12.5)})
-    record = read_record("results/x.json", required=("runs", "provenance"))
+    out = writable_output(args.out)                     # before the work, not after it
+    write_record(out, {**rows, "provenance": provenance(config, seconds=12.5)})
+    record = read_record(out, required=("runs", "provenance"))
 
-A record is written to a temporary file of a unique name in the same folder and moved into place,
-so a reader sees the old file or the new one, never half of one, and two writers never share a
-temporary file. A damaged or incomplete record is an error that names the file and what to do.
+A record is written atomically (:mod:`sgma_core.files`), never holds a number that is not one, and a
+damaged or incomplete record is an error that names the file and what to do.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
 import platform
-import secrets
-import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
+from sgma_core.files import write_text
 from sgma_core.paths import current_commit
-
-
-class DiskFullError(OSError):
-    """The disk filled up while a file was written."""
 
 
 class RecordError(ValueError):
     """A record file is missing, not JSON, or lacks what its reader needs."""
 
 
-def disk_full(exc: BaseException, path: Path) -> bool:
-    """Whether ``exc``, raised while writing ``path``, means the disk is full."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    try:  # torch reports a failed write as "enforce fail at inline_container.cc" without the cause
-        return isinstance(exc, RuntimeError) and shutil.disk_usage(path.parent).free < 64 * 2**20
-    except OSError:
-        return False
-
-
-def _new_temporary(path: Path) -> Path:
-    """An empty file of a new unique name beside ``path``, created with mode ``0666`` less the umask (where
-    ``tempfile.mkstemp`` would give ``0600`` whatever the umask)."""
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-
-
-def save_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Write ``path`` with ``write(temporary_path)``, then move the file into place.
-
-    The temporary file has a unique name beside ``path`` (``.<name>.<random>.tmp``) and is removed
-    if writing fails; a full disk is reported as :class:`DiskFullError` naming the file. The file gets
-    the permissions the process's umask gives a new file (``0644`` under umask ``022``), as a plain
-    ``open`` would: a report or a shared runs folder stays readable to whoever may read it."""
-    path = Path(path)
-    tmp = _new_temporary(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if disk_full(exc, path):
-            raise DiskFullError(errno.ENOSPC, f"the disk is full: {path} could not be written "
-                                f"({shutil.disk_usage(path.parent).free // 2**20} MiB free there). Free some space, "
-                                "or give runs_dir / --runs-dir on another disk, and run the same command again: "
-                                "finished work is kept, and a training run resumes from its last finished epoch.") from exc
-        raise
-    return path
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """``text`` (UTF-8) into ``path`` atomically, its folder created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
-
-
-def write_record(path: str | Path, record: dict) -> Path:
-    """A record as indented JSON, written atomically (its folder created); returns the path. A record holding
-    NaN or an infinity is refused (:func:`dumps_finite`) and nothing is written."""
-    return write_text(path, dumps_finite(record, path, indent=1) + "\n")
+def write_record(path: str | Path, record: dict, sort_keys: bool = False) -> Path:
+    """A record as indented JSON (its keys sorted with ``sort_keys``), written atomically
+    (:func:`sgma_core.files.write_text`, its folder created); returns the path. A record holding NaN or an
+    infinity is refused (:func:`dumps_finite`) and nothing is written."""
+    return write_text(path, dumps_finite(record, path, indent=1, sort_keys=sort_keys) + "\n")
 
 
 def read_record(path: str | Path, required: tuple[str, ...] = (), remedy: str = "",
@@ -236,19 +179,25 @@ def provenance(config: dict | None = None, seconds: float | None = None, **extra
             "seconds": None if seconds is None else round(float(seconds), 1), **extra}
 
 
-def writable_output(path: str | Path) -> Path:
-    """``path`` checked as a file this process can write, before the work that makes it (its folder
-    created); :class:`ValueError` names it and why not."""
+def writable_output(path: str | Path, option: str = "--out", purpose: str = "", folder: bool = False) -> Path:
+    """``path``, given as ``option``, checked before the work that fills it (for ``purpose``, which the
+    messages name): a file this process can write (its folder created), or with ``folder`` a folder it can
+    write into (created). :class:`ValueError` names the path and why not: a folder where a file is asked
+    for or the reverse, or a place that cannot be written."""
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"--out {path} is a folder: give the file to write, e.g. {path / 'record.json'}.")
+    where = path if folder else path.parent
+    wanted = ("a folder" if folder else "a file") + (f" for {purpose}" if purpose else "")
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path} is a file, not a folder: give {wanted}.")
+    if not folder and path.is_dir():
+        raise ValueError(f"{option} {path} is a folder: give the file to write, e.g. {path / 'record.json'}.")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=where, prefix=f".{path.name}.", suffix=".check"):
             pass
     except OSError as exc:
-        raise ValueError(f"--out {path} cannot be written ({exc.strerror or exc}): give a file in a folder you can "
-                         "write to.") from None
+        raise ValueError(f"{option} {path} cannot be written ({exc.strerror or exc}): give {wanted} in a place you "
+                         "can write to.") from None
     return path
 
 

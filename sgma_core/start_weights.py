@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from sgma_core.records import dumps_finite, save_atomically
+from sgma_core.files import save_atomically
+from sgma_core.records import write_record
 from sgma_core.weights import WeightsFileError, load_checked, sha256_of
 
 
@@ -35,8 +36,7 @@ def save_start(backbone: torch.nn.Module, path: str | Path, info: dict) -> dict:
     save_atomically(path, lambda p: torch.save(state, p))
     manifest = {**info, "sha256": sha256_of(path), "bytes": path.stat().st_size,
                 "tensors": len(state), "written_by": "sgma_core.start_weights.save_start"}
-    text = dumps_finite(manifest, manifest_path(path), indent=1) + "\n"
-    save_atomically(manifest_path(path), lambda p: p.write_text(text))
+    write_record(manifest_path(path), manifest)
     return manifest
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sgma_core.records import RecordError, read_record, save_atomically, write_record
+from sgma_core.files import save_atomically
+from sgma_core.records import RecordError, read_record, writable_output, write_record
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -33,13 +34,13 @@ def test_an_atomically_written_file_follows_the_umask(tmp_path, umask):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
 
 
-def test_the_fetch_manifest_and_the_decode_cache_follow_the_umask(tmp_path, umask):
+def test_a_record_like_the_fetch_manifest_and_the_decode_cache_follow_the_umask(tmp_path, umask):
     import numpy as np
 
-    from data_prep.manifest import read_json, write_json
+    from data_prep.manifest import read_json
     from sgma_core.data.cache import _save_progress
 
-    write_json(tmp_path / "manifest.json", {"parts": {}})
+    write_record(tmp_path / "manifest.json", {"parts": {}}, sort_keys=True)
     assert read_json(tmp_path / "manifest.json") == {"parts": {}}
     pixels = np.memmap(tmp_path / "pixels.u8", dtype=np.uint8, mode="w+", shape=(2, 3))
     _save_progress(pixels, np.ones((2, 2), dtype=np.int64), np.array([True, False]), tmp_path / "sizes.npy",
@@ -104,3 +105,15 @@ def test_a_record_is_never_written_with_a_number_that_is_not_one(tmp_path):
     with pytest.raises(RecordError, match=r"runs\[1\]\.test\.T1 is nan.*nothing was written"):
         write_record(path, {"runs": [{"test": {"T1": 0.5}}, {"test": {"T1": float("nan")}}]})
     assert not path.exists() and not list(tmp_path.iterdir())
+
+
+def test_one_check_refuses_an_output_that_cannot_be_written_file_or_folder(tmp_path):
+    (tmp_path / "a file").write_text("")
+    assert writable_output(tmp_path / "new" / "record.json") == tmp_path / "new" / "record.json"
+    assert writable_output(tmp_path / "runs", "--work", "the runs", folder=True).is_dir()
+    with pytest.raises(ValueError, match=r"--out .*new is a folder: give the file to write"):
+        writable_output(tmp_path / "new")
+    with pytest.raises(ValueError, match=r"--work .*a file is a file, not a folder: give a folder for the runs"):
+        writable_output(tmp_path / "a file", "--work", "the runs", folder=True)
+    with pytest.raises(ValueError, match=r"--out .*a file.*cannot be written .*give a file in a place you can write"):
+        writable_output(tmp_path / "a file" / "record.json")

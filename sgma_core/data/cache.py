@@ -21,9 +21,7 @@ resumes where it stopped: rows already written are not decoded again.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -33,7 +31,8 @@ import torch
 
 from sgma_core.data.images import read_image
 from sgma_core.paths import runs_root
-from sgma_core.records import save_atomically
+from sgma_core.files import locked, write_array
+from sgma_core.records import write_record
 
 
 class _Decode(torch.utils.data.Dataset):
@@ -92,8 +91,7 @@ def cached_images(paths: list[Path], size: int, cache_dir: str | Path | None = N
     info = {"cache": str(files.pixels), "images": n, "decoded": 0, "seconds": 0.0, "images_per_s": None}
     # One process builds a cache at a time (the ranks of a torchrun job, two chapters at once); the
     # others wait for the lock and then find the cache complete.
-    with open(files.lock, "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(files.lock):
         if files.meta.is_file() and files.pixels.is_file() and files.pixels.stat().st_size == int(np.prod(shape)):
             info["reused"] = True
         else:
@@ -149,9 +147,8 @@ def _build(files: _CacheFiles, paths: list[Path], size: int, workers: int, chunk
     seconds = time.perf_counter() - t0
     info.update(decoded=len(todo), seconds=round(seconds, 2),
                 images_per_s=round(len(todo) / seconds, 1) if seconds > 0 else None, workers=workers)
-    meta = json.dumps({"shape": list(shape), "dtype": "uint8", "paths": len(paths),
-                       "first": str(paths[0]) if paths else None, **info}, indent=1) + "\n"
-    save_atomically(files.meta, lambda p: p.write_text(meta))
+    write_record(files.meta, {"shape": list(shape), "dtype": "uint8", "paths": len(paths),
+                              "first": str(paths[0]) if paths else None, **info})
     files.done.unlink(missing_ok=True)
 
 
@@ -170,9 +167,4 @@ def _save_progress(mm: np.memmap, sizes: np.ndarray, done: np.ndarray, sizes_pat
     """Flush the pixels, then record the sizes and which rows are done (each file replaced atomically)."""
     mm.flush()
     for arr, path in ((sizes, sizes_path), (done, done_path)):
-        save_atomically(path, lambda p: _save_array(p, arr))
-
-
-def _save_array(path: Path, arr: np.ndarray) -> None:
-    with open(path, "wb") as fh:  # a file object: np.save would add ".npy" to the temporary file's name
-        np.save(fh, arr)
+        write_array(path, arr)

@@ -26,7 +26,7 @@ import stat
 import time
 from pathlib import Path
 
-from sgma_core.records import save_atomically
+from sgma_core.files import write_text
 
 FORMAT = 1
 SETTLED_SECONDS = 2.0
@@ -65,8 +65,7 @@ def _read_cache(path: Path) -> dict[str, list]:
 def _write_cache(path: Path, files: dict[str, list]) -> None:
     text = json.dumps({"format": FORMAT, "files": files}, separators=(",", ":")) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))
+        write_text(path, text)
     except OSError:
         pass  # a cache only saves time: without it the files are hashed again next time
 

@@ -40,7 +40,8 @@ import torch
 
 from sgma_core.engine import distributed
 from sgma_core.paths import runs_root
-from sgma_core.records import DiskFullError, disk_full, dumps_finite, loads_finite, non_finite_field, save_atomically
+from sgma_core.files import DiskFullError, disk_full, locked, save_atomically, write_text
+from sgma_core.records import dumps_finite, loads_finite, non_finite_field, write_record
 from sgma_core.profiles import RUNTIME_ONLY, RunConfig, config_dict
 
 BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "vgg_layer", "lite0_layer", "image_size", "batch_size", "lr",
@@ -167,20 +168,9 @@ class Run:
         if not distributed.is_main():
             yield
             return
-        import fcntl
-
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a+") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print(f"another process is training {self.name}; waiting for it to finish (Ctrl-C to stop)",
-                      flush=True)
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with locked(self.path / ".lock",
+                    f"another process is training {self.name}; waiting for it to finish (Ctrl-C to stop)"):
+            yield
 
     def check(self, config: RunConfig) -> None:
         """Refuse a folder that holds a run with other identity settings than ``config``'s."""
@@ -231,9 +221,9 @@ class Run:
         if distributed.is_main():
             self.path.mkdir(parents=True, exist_ok=True)
             lines = "".join(dumps_finite(m, self.metrics_path) + "\n" for m in kept)
-            save_atomically(self.metrics_path, lambda p: p.write_text(lines))
+            write_text(self.metrics_path, lines)
             self.final_path.unlink(missing_ok=True)
-            save_atomically(self.config_path, lambda p: p.write_text(json.dumps(config_dict(config), indent=1) + "\n"))
+            write_record(self.config_path, config_dict(config))
         return start
 
     def _epoch_of(self, state: object) -> int:
@@ -283,8 +273,7 @@ class Run:
         """Mark the run finished (``final.json``: the last record); returns the whole history."""
         history = read_metrics(self.path)
         if distributed.is_main():
-            text = dumps_finite(history[-1] if history else {}, self.final_path, indent=1) + "\n"
-            save_atomically(self.final_path, lambda p: p.write_text(text))
+            write_record(self.final_path, history[-1] if history else {})
         distributed.barrier()
         return history
 

@@ -25,7 +25,6 @@ second (decoding and Lite0 at 224), so about 5 minutes for CUB's 11,788.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import time
@@ -94,16 +93,6 @@ def feature_folder(root: str | Path, config: RunConfig, rows: np.ndarray, indica
     return Path(root) / f"{config.dataset}-lite0-{config.lite0_layer}-{config.image_size}-{key}"
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    from sgma_core.records import save_atomically
-
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as fh:
-            np.save(fh, array)
-
-    save_atomically(path, write)
-
-
 def _read_manifest(manifest: Path, expected: dict) -> None:
     """Refuse a feature folder made with other settings, or whose manifest is damaged (named, with the remedy)."""
     if not manifest.is_file():
@@ -130,19 +119,6 @@ def _read_chunk(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     return feats
 
 
-@contextlib.contextmanager
-def _locked(folder: Path):
-    """One extraction per feature folder at a time; a second process waits for the first."""
-    import fcntl
-
-    with open(folder / ".lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | Path, config: RunConfig,
             chunk: int = 256, progress: bool = True) -> np.ndarray:
     """Branch features ``[N, 1 + P, C]`` (float32) of every image, cached chunk by chunk in ``folder``; a chunk
@@ -153,7 +129,8 @@ def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | P
 
     from sgma_core.data.images import load_images
     from sgma_core.experiment.real_birds import feature_maps
-    from sgma_core.records import write_text
+    from sgma_core.files import locked, write_array
+    from sgma_core.records import write_record
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -162,9 +139,10 @@ def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | P
     expected = {"settings": {k: getattr(config, k) for k in FEATURE_KEYS}, "n_images": len(paths), "chunk": chunk,
                 "branches": branches, "channels": channels}
     parts = []
-    with _locked(folder), tqdm(total=len(paths), desc="features", unit="image", disable=not progress) as bar:
+    # one extraction per feature folder at a time: a second process waits for the first, then reads its chunks
+    with locked(folder / ".lock"), tqdm(total=len(paths), desc="features", unit="image", disable=not progress) as bar:
         _read_manifest(manifest, expected)
-        write_text(manifest, json.dumps(expected, indent=1))
+        write_record(manifest, expected)
         for k, start in enumerate(range(0, len(paths), chunk)):
             path = folder / f"chunk-{k:05d}.npy"
             if path.is_file():
@@ -172,7 +150,7 @@ def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | P
             else:
                 fmaps = feature_maps(load_images(paths[start:start + chunk], config.image_size)[0], backbone)
                 parts.append(branch_features(fmaps, indicators, config.part_scale).numpy().astype(np.float32))
-                _save_npy(path, parts[-1])
+                write_array(path, parts[-1])
             bar.update(len(parts[-1]))
     return np.concatenate(parts) if parts else np.zeros((0, branches, channels), np.float32)
 

@@ -17,6 +17,8 @@ import subprocess
 import urllib.parse
 from pathlib import Path
 
+from sgma_core.paths import current_commit
+
 REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
 NOTEBOOKS_BRANCH = "notebooks"
 BINDER = "https://mybinder.org"
@@ -85,26 +87,17 @@ def clone_commands(template: str, address: str | None) -> str:
 
 
 def build_provenance(srcdir: Path, environ=os.environ) -> dict[str, str]:
-    """The book's version, the commit it is built from (``+dirty`` when the tree has changes) and the date."""
+    """The book's version, the commit it is built from (:func:`sgma_core.paths.current_commit`) and the date
+    (``SOURCE_DATE_EPOCH`` where set, for a build that repeats byte for byte)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         book_version = version("sgma-book")
     except PackageNotFoundError:
         book_version = "unknown (the project is not installed)"
-    commit = environ.get("GITHUB_SHA", "")[:7]
-    if not commit:
-        try:
-            commit = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=srcdir, capture_output=True,
-                                    text=True, check=True).stdout.strip()
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=srcdir,
-                                   capture_output=True, text=True, check=True).stdout.strip()
-            commit += "+dirty" if dirty else ""
-        except (OSError, subprocess.CalledProcessError):
-            commit = "unknown (not a git checkout)"
     epoch = environ.get("SOURCE_DATE_EPOCH")
     when = _dt.datetime.fromtimestamp(int(epoch), _dt.UTC) if epoch else _dt.datetime.now(_dt.UTC)
-    return {"version": book_version, "commit": commit, "date": when.strftime("%Y-%m-%d")}
+    return {"version": book_version, "commit": current_commit(srcdir, environ), "date": when.strftime("%Y-%m-%d")}
 
 
 

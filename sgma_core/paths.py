@@ -75,12 +75,21 @@ def runs_root(runs_dir: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else repo_root() / "runs"
 
 
-def current_commit() -> str:
-    """The checkout's short commit hash, for a record's provenance (``"unknown"`` outside git)."""
+def current_commit(folder: str | os.PathLike | None = None, environ=os.environ) -> str:
+    """The commit the code in ``folder`` (default: this checkout) comes from, as a record's provenance and the
+    book's footer both name it: ``GITHUB_SHA`` where set (the commit a CI job checked out), else the checkout's
+    ``HEAD``; 7 hex digits, with ``+dirty`` where tracked files changed since. ``"unknown (not a git
+    checkout)"`` where there is no git or no checkout."""
     import subprocess
 
+    if environ.get("GITHUB_SHA"):
+        return environ["GITHUB_SHA"][:7]
+    folder = repo_root() if folder is None else folder
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo_root(), capture_output=True,
-                              text=True, timeout=10, check=True).stdout.strip() or "unknown"
+        commit = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=folder, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                               capture_output=True, text=True, timeout=30, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return "unknown (not a git checkout)"
+    return commit + ("+dirty" if dirty else "")

@@ -155,3 +155,25 @@ def test_the_clone_command_names_the_address_or_a_placeholder():
     assert clone_commands(template, "https://github.com/octocat/sgma-book").splitlines()[0] == \
         "git clone https://github.com/octocat/sgma-book sgma-book"
     assert clone_commands(template, None).splitlines()[0] == f"git clone {NO_ADDRESS} sgma-book"
+
+
+def test_a_record_and_the_book_name_the_same_commit(monkeypatch):
+    from sgma_core.records import provenance
+
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef")  # a CI job: the commit it checked out
+    assert provenance()["commit"] == build_provenance(ROOT)["commit"] == "0123456"
+
+
+def test_a_checkout_with_changes_is_named_dirty_by_records_and_book_alike(tmp_path, monkeypatch):
+    from sgma_core.paths import current_commit
+
+    monkeypatch.delenv("GITHUB_SHA", raising=False)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "a.py").write_text("1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    head = subprocess.run([*git, "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert current_commit(tmp_path) == build_provenance(tmp_path)["commit"] == head
+    (tmp_path / "a.py").write_text("2\n")
+    assert current_commit(tmp_path) == build_provenance(tmp_path)["commit"] == head + "+dirty"

@@ -36,7 +36,6 @@ import argparse
 import hashlib
 import itertools
 import json
-import math
 import os
 import shutil
 import time
@@ -45,15 +44,16 @@ from pathlib import Path
 
 import numpy as np
 
+from data_prep.synthetic_config import ATTRIBUTE_GROUPS, COLORS, SyntheticConfig
 from data_prep.synthetic_folder import STAMP, Record, Stamp, Survey, make_temporary, put_in_place, read_stamp, survey
 from data_prep.synthetic_layout import (ANNOTATION_TABLES, MAT_HEADER, TABLES, write_annotation_tables,
                                         write_cub_tables, write_xlsa17)
-from data_prep.synthetic_render import (BACKGROUNDS, BODY_COLORS, COLORS, PART_NAMES, SUPERSAMPLE, Job, plan_images,
-                                        render_all, render_bird)
+from data_prep.synthetic_render import (BACKGROUNDS, BODY_COLORS, PART_NAMES, SUPERSAMPLE, Job, plan_images, render_all,
+                                        render_bird)
 from data_prep.worker_pool import sigterm_exits
 from sgma_core.cli import add_debug_flag, command
 
-# The drawing and the table writing live in their own modules; their public names are
+# The settings, the drawing and the table writing live in their own modules; their public names are
 # re-exported so that code importing them from here keeps working.
 __all__ = [
     "ATTRIBUTE_GROUPS", "BACKGROUNDS", "BODY_COLORS", "COLORS", "FORMAT_VERSION", "MAT_HEADER", "PART_NAMES", "STAMP",
@@ -62,39 +62,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 2  # 2: decoys make what an image holds independent of its class (1: it named the class)
-
-ATTRIBUTE_GROUPS: list[tuple[str, list[str]]] = [
-    ("has_head_color", list(COLORS)),
-    ("has_wing_color", list(COLORS)),
-    ("has_tail_shape", ["forked", "rounded", "pointed"]),
-    ("has_bill_length", ["short", "long"]),
-]
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Size and randomness of the synthetic dataset. The defaults are the book's dataset."""
-
-    seed: int = 0
-    classes: int = 40
-    unseen: int = 10
-    images_per_class: int = 60
-    image_size: int = 128
-    test_seen_fraction: float = 0.2
-    val_class_fraction: float = 1 / 3
-    jpeg_quality: int = 92
-
-    def __post_init__(self) -> None:
-        n_combos = math.prod(len(v) for _, v in ATTRIBUTE_GROUPS)
-        if not 2 <= self.classes <= n_combos:
-            raise ValueError(f"classes={self.classes}: must be between 2 and {n_combos} (attribute combinations).")
-        if not 1 <= self.unseen < self.classes:
-            raise ValueError(f"unseen={self.unseen}: must be at least 1 and fewer than classes={self.classes}.")
-        if self.images_per_class < 2:
-            raise ValueError(f"images_per_class={self.images_per_class}: need at least 2 (trainval and test_seen).")
-        if self.image_size < 32:
-            raise ValueError(f"image_size={self.image_size}: must be at least 32 pixels.")
-
 
 # --------------------------------------------------------------------------------------
 # Classes and attributes

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from data_prep.synthetic import SyntheticConfig
+from data_prep.synthetic_config import SyntheticConfig
 
 MAT_HEADER = b"MATLAB 5.0 MAT-file, written by data_prep.synthetic (deterministic header)"
 SPLITS = ("trainval", "test_seen", "test_unseen")

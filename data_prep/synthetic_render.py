@@ -22,22 +22,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from data_prep.synthetic_config import COLORS, SyntheticConfig
 from data_prep.worker_pool import worker_pool
 
-if TYPE_CHECKING:
-    from data_prep.synthetic import SyntheticConfig
-
-COLORS = {
-    "red": (205, 40, 45),
-    "blue": (40, 80, 210),
-    "yellow": (235, 200, 35),
-    "green": (40, 165, 70),
-}
 PART_NAMES = ["beak", "crown", "eye", "wing", "tail", "belly", "breast"]
 BODY_COLORS = [(120, 95, 70), (150, 140, 130), (95, 90, 85), (170, 150, 115), (110, 110, 120)]
 BACKGROUNDS = [(200, 222, 240), (225, 228, 205), (210, 232, 212), (236, 226, 214)]

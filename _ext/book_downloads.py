@@ -31,7 +31,7 @@ class _Table(Directive):
 
 class RunTimes(_Table):
     def run(self):
-        from bookkit.chapters import CHAPTERS
+        from bookkit.sources import CHAPTERS
         from bookkit.display import format_seconds
         from bookkit.exercises import EXERCISE_RUNS
         from bookkit.run_times import PROFILES_TIMED, read_run_times, run_time_text
@@ -58,7 +58,7 @@ class RunTimes(_Table):
 
 class NotebookDownloads(_Table):
     def run(self):
-        from bookkit.chapters import CHAPTERS
+        from bookkit.sources import CHAPTERS
 
         srcdir = Path(self.state.document.settings.env.srcdir)
         rows = []

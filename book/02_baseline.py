@@ -58,8 +58,9 @@ import torch
 
 from bookkit import studies
 from bookkit.agreement import agreement_sentence
-from bookkit.display import glue, markdown_table, open_training_chapter, show_markdown
+from bookkit.display import glue, markdown_table, show_markdown
 from bookkit.figures import subplots
+from bookkit.opening import open_training_chapter
 from sgma_core.experiment import prepare_data, pretrained_backbone, summarize, train_baseline
 from sgma_core.paths import repo_root
 from sgma_core.profiles import config_dict

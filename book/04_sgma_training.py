@@ -53,8 +53,9 @@ import torch
 
 from bookkit import studies
 from bookkit.agreement import agreement_sentence
-from bookkit.display import glue, markdown_table, open_training_chapter, show_markdown
+from bookkit.display import glue, markdown_table, show_markdown
 from bookkit.figures import subplots
+from bookkit.opening import open_training_chapter
 from bookkit.wording import mean_over, setting_value
 from sgma_core.data.images import normalize
 from sgma_core.experiment import (boxes_at_input_size, build_sgma, initialise_grouping, parts_at_input_size, prepare_data,

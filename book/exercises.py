@@ -159,7 +159,8 @@ def new_class_changes_no_other_score() -> float:
 
 def baseline_without_learning(out_dir, profile: str = "smoke", data_root=None, runs_dir=None) -> tuple[float, float]:
     """Chapter 02: the papermill run with lr = 0; returns the first and the last epoch's training loss."""
-    from bookkit.chapters import execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter
+    from bookkit.display import glued_values
     from bookkit.exercises import EXERCISE_RUNS
 
     chapter, params = EXERCISE_RUNS["ex-baseline-no-learning"]
@@ -223,7 +224,8 @@ def calibration_by_hand() -> dict[float, dict[str, float]]:
 def learned_centre_reaches_attention(out_dir, profile: str = "smoke", data_root=None, runs_dir=None) -> float:
     """Chapter 04: the papermill run with centre_rule = "learned"; returns the gradient of L_CLS that
     reaches the attention layers (0 with the default, argmax-placed squares)."""
-    from bookkit.chapters import execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter
+    from bookkit.display import glued_values
     from bookkit.exercises import EXERCISE_RUNS
 
     chapter, params = EXERCISE_RUNS["ex-learned-centre"]
@@ -310,7 +312,8 @@ def photo_chance_level() -> dict[str, float]:
 
 def real_birds_at_the_head(out_dir, data_root=None, runs_dir=None) -> dict[str, float]:
     """Chapter 07: the papermill run with Lite0 cut at its head; returns the map side in cells and the hit rates."""
-    from bookkit.chapters import execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter
+    from bookkit.display import glued_values
     from bookkit.exercises import EXERCISE_RUNS
 
     chapter, params = EXERCISE_RUNS["ex-real-head"]
@@ -361,7 +364,8 @@ def fewer_seeds(out_dir, record_path=None, seeds=(0, 1), data_root=None) -> dict
 
     import numpy as np
 
-    from bookkit.chapters import execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter
+    from bookkit.display import glued_values
     from sgma_core.studies.looking import default_path, read_record, summarise
 
     full = read_record(record_path or default_path("cpu"))

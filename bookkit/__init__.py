@@ -2,7 +2,9 @@
 
 * :mod:`~bookkit.chapters` — the chapter runner (``python -m bookkit.chapters``): papermill, or plain
   Python where there is no Jupyter;
-* :mod:`~bookkit.display` — what a chapter shows: glued values, Markdown tables, a chapter's opening;
+* :mod:`~bookkit.sources` — the chapters, read from ``_toc.yml``, their sources and declared parameters;
+* :mod:`~bookkit.display` — what a chapter shows: glued values (and reading them back), Markdown tables;
+* :mod:`~bookkit.opening` — the opening every training chapter shares;
 * :mod:`~bookkit.figures` — the book's figure style;
 * :mod:`~bookkit.run_times` — how long each chapter takes, recorded by ``make run-times``;
 * :mod:`~bookkit.exercises` — the exercises that are papermill runs;

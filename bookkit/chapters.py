@@ -33,7 +33,6 @@ import difflib
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -43,50 +42,15 @@ from pathlib import Path
 from bookkit.exercises import EXERCISE_RUNS
 from bookkit.machine_paths import portable_notebook
 from bookkit.run_times import RUN_TIMES, record_run_time
+from bookkit.sources import (BOOK, CHAPTER_SETTINGS, CHAPTERS, TRAINING_PARAMETERS, chapter_source, declared_parameters,
+                             parameters_at, percent_cells)
 from bookkit.wording import count
 from sgma_core import child_processes
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters
 from sgma_core.files import save_atomically
 from sgma_core.paths import repo_root
-from sgma_core.profiles import choices
+from sgma_core.profiles import check_setting
 from sgma_core.records import writable_output
-
-BOOK = repo_root() / "book"
-CHAPTERS = ["00_introduction", "01_data", "02_baseline", "03_sgma_model", "04_sgma_training", "05_open_choices",
-            "06_where_to_look", "07_real_birds"]
-
-
-def glued_values(notebook: str | Path) -> dict[str, str]:
-    """The values an executed chapter glued (``myst_nb.glue``), as their ``text/plain`` reprs."""
-    import nbformat
-
-    nb = nbformat.read(str(notebook), as_version=4)
-    values = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            meta = out.get("metadata", {}).get("scrapbook")
-            if meta:
-                data = {k[len(meta.get("mime_prefix", "")):]: v for k, v in out.get("data", {}).items()}
-                values[meta["name"]] = data.get("text/plain", "")
-    return values
-
-
-def percent_cells(name: str) -> list[tuple[str, list[str], str]]:
-    """The cells of ``book/<name>.py`` (jupytext percent format): ``(kind, tags, source)`` with kind
-    ``"code"`` or ``"markdown"``."""
-    path = BOOK / f"{name}.py"
-    if not path.is_file():
-        chapter_source(name)  # names the chapters when the name is wrong
-        raise ValueError(f"{path} is missing: run `make sync` to pair book/{name}.md with its percent script.")
-    cells: list[tuple[str, list[str], list[str]]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("# %%"):
-            header = line[4:]
-            tags = re.findall(r'"([^"]+)"', header.split("tags=", 1)[1]) if "tags=" in header else []
-            cells.append(("markdown" if "[markdown]" in header else "code", tags, []))
-        elif cells:
-            cells[-1][2].append(line)
-    return [(kind, tags, "\n".join(lines).strip("\n")) for kind, tags, lines in cells]
 
 
 def parameters_source(parameters: dict) -> str:
@@ -94,24 +58,23 @@ def parameters_source(parameters: dict) -> str:
     return "# Parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in parameters.items())
 
 
+def declared_only(name: str, parameters: dict | None, strict: bool) -> dict:
+    """The ``parameters`` that chapter ``name`` declares; with ``strict`` one it does not declare is a
+    :class:`ValueError` naming the ones it does, otherwise it is dropped."""
+    parameters, declared = dict(parameters or {}), declared_parameters(name)
+    unknown = [k for k in parameters if k not in declared]
+    if unknown and strict:
+        raise ValueError(f"chapter {name} has no parameter {unknown[0]!r}; its parameters are: {', '.join(declared)}.")
+    return {k: v for k, v in parameters.items() if k in declared}
+
+
 def run_plain(name: str, parameters: dict | None = None, strict: bool = True) -> dict:
     """Execute a chapter's percent script in this process, parameters injected after its
     ``parameters`` cell as papermill does; returns the chapter's namespace."""
-    import ast
-
-    cells = percent_cells(name)
-    code = [(tags, src) for kind, tags, src in cells if kind == "code"]
-    at = next((i for i, (tags, _) in enumerate(code) if "parameters" in tags), None)
-    if at is None:
-        raise ValueError(f"book/{name}.py has no cell tagged parameters.")
-    declared = {t.id for node in ast.parse(code[at][1]).body if isinstance(node, ast.Assign) for t in node.targets
-                if isinstance(t, ast.Name)}
-    parameters = dict(parameters or {})
-    unknown = [k for k in parameters if k not in declared]
-    if unknown and strict:
-        raise ValueError(f"chapter {name} has no parameter {unknown[0]!r}; its parameters are: {', '.join(sorted(declared))}.")
-    parameters = {k: v for k, v in parameters.items() if k in declared}
-    code.insert(at + 1, (["injected-parameters"], parameters_source(parameters)))
+    code = [(tags, src) for kind, tags, src in percent_cells(name) if kind == "code"]
+    at, parameters = parameters_at(code), declared_only(name, parameters, strict)
+    # after the parameters cell, or first where there is none, as papermill injects them
+    code.insert(0 if at is None else at + 1, (["injected-parameters"], parameters_source(parameters)))
     namespace: dict = {"__name__": "__main__"}
     cwd, backend = os.getcwd(), os.environ.get("MPLBACKEND")
     os.chdir(repo_root())
@@ -128,27 +91,6 @@ def run_plain(name: str, parameters: dict | None = None, strict: bool = True) ->
     return namespace
 
 
-def chapter_source(name: str) -> Path:
-    """``book/<name>.md`` of a chapter of the book (:data:`CHAPTERS`); any other name is refused."""
-    path = BOOK / f"{name}.md"
-    if name not in CHAPTERS or not path.is_file():
-        close = difflib.get_close_matches(name, CHAPTERS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"no chapter {name!r} ({path} not found).{hint} Chapters: {', '.join(CHAPTERS)}.")
-    return path
-
-
-def declared_parameters(name: str) -> dict[str, str]:
-    """The parameters a chapter declares (name → inferred type), from its ``parameters`` cell."""
-    import jupytext
-    import papermill
-
-    with tempfile.TemporaryDirectory() as tmp:
-        nb_path = Path(tmp) / f"{name}.ipynb"
-        jupytext.write(jupytext.read(chapter_source(name)), nb_path)
-        return {k: v["inferred_type_name"] for k, v in papermill.inspect_notebook(str(nb_path)).items()}
-
-
 def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = None, strict: bool = True,
                     cwd: str | Path | None = None, log_output: bool = False) -> Path:
     """Run one chapter through papermill; returns the executed notebook's path.
@@ -159,13 +101,7 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
     import jupytext
     import papermill
 
-    parameters = dict(parameters or {})
-    declared = declared_parameters(name)
-    unknown = [k for k in parameters if k not in declared]
-    if unknown and strict:
-        raise ValueError(f"chapter {name} has no parameter {unknown[0]!r}; its parameters are: "
-                         f"{', '.join(declared)}.")
-    parameters = {k: v for k, v in parameters.items() if k in declared}
+    parameters = declared_only(name, parameters, strict)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / f"{name}.ipynb"
@@ -201,49 +137,47 @@ def store_executed(partial: Path, out_path: Path, name: str, parameters: dict, s
     return out_path
 
 
-TRAINING_PARAMETERS = ("profile", "dataset", "seeds", "overrides")
+def _chapters_taking(key: str, declared: dict[str, dict]) -> str:
+    """``"chapter 07_real_birds"`` or ``"chapters 02_baseline, 04_sgma_training"``: those of ``declared`` that take
+    the parameter ``key``."""
+    takers = [name for name, parameters in declared.items() if key in parameters]
+    return f"chapter{'s' if len(takers) > 1 else ''} {', '.join(takers)}"
 
 
-def _whole(low: int, none: bool = False):
-    return lambda v: (none and v is None) or (isinstance(v, int) and not isinstance(v, bool) and v >= low)
-
-
-def _text_or_none(v) -> bool:
-    return v is None or isinstance(v, str)
-
-
-# The chapters' other parameters: name → (check, what it must be). Checked by the runner before any chapter
-# starts (the training ones are checked as the chapters use them, by make_experiment).
-CHAPTER_PARAMETERS = {
-    "data_root": (_text_or_none, "a folder (a string) or null"),
-    "runs_dir": (_text_or_none, "a folder (a string) or null"),
-    "record_path": (_text_or_none, "a file (a string) or null"),
-    "real_start_record": (_text_or_none, "a file (a string) or null"),
-    "progress": (lambda v: isinstance(v, bool), "true or false"),
-    "frozen": (lambda v: isinstance(v, bool), "true or false"),
-    "size": (_whole(32), "a whole number of pixels, at least 32"),
-    "max_images": (_whole(1), "a whole number, at least 1"),
-    "frozen_max_images": (_whole(1, none=True), "a whole number, at least 1, or null (every photograph)"),
-    "layer": (lambda v: v in choices("lite0_layer"), f"one of {', '.join(map(repr, choices('lite0_layer')))}"),
-}
-
-
-def check_parameters(params: dict) -> None:
-    """The chapters' own parameters checked before any chapter starts: the training ones as the
-    chapters use them (:func:`sgma_core.profiles.make_experiment`), the others by type."""
+def check_parameters(params: dict, names: list[str]) -> None:
+    """The parameters checked before any of the chapters ``names`` starts: the training ones as those chapters use
+    them (:func:`sgma_core.profiles.make_experiment`), every other by its declaration
+    (:data:`bookkit.sources.CHAPTER_SETTINGS`, checked by :func:`sgma_core.profiles.check_setting`). A
+    :class:`ValueError` names the chapters that take the parameter, the parameter and what it may be."""
     from sgma_core.engine.step import resolve_device
     from sgma_core.profiles import make_experiment, resolve_overrides
 
-    overrides = resolve_overrides(params.get("overrides", {}))
-    if any(k in params for k in TRAINING_PARAMETERS):
-        experiment = make_experiment(params.get("profile", "cpu"),
-                                     {**overrides, "dataset": params.get("dataset", "SYN")}, params.get("seeds"))
-        resolve_device(experiment.config.device)
+    declared = {name: declared_parameters(name) for name in names}
+    training = [k for k in TRAINING_PARAMETERS if k in params]
+    if training:
+        try:
+            experiment = make_experiment(params.get("profile", "cpu"), {**resolve_overrides(params.get(
+                "overrides", {})), "dataset": params.get("dataset", "SYN")}, params.get("seeds"))
+            resolve_device(experiment.config.device)
+        except ValueError as exc:
+            raise ValueError(f"{_chapters_taking(training[0], declared)}: {exc}") from None
     for key, value in params.items():
-        if key in CHAPTER_PARAMETERS:
-            ok, what = CHAPTER_PARAMETERS[key]
-            if not ok(value):
-                raise ValueError(f"{key}={value!r}: must be {what}.")
+        if key in CHAPTER_SETTINGS and any(key in parameters for parameters in declared.values()):
+            try:
+                check_setting(key, value, *CHAPTER_SETTINGS[key])
+            except ValueError as exc:
+                raise ValueError(f"{_chapters_taking(key, declared)}: {exc}") from None
+
+
+def check_declared(names: list[str], params: dict) -> None:
+    """Every parameter is declared by at least one of the chapters ``names`` (else :class:`ValueError`)."""
+    valid = sorted({k for name in names for k in declared_parameters(name)})
+    for key in params:
+        if key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"no chapter among {', '.join(names)} has a parameter {key!r}.{hint} "
+                             f"Parameters: {', '.join(valid)}.")
 
 
 def _one_line(exc: Exception) -> str:
@@ -272,18 +206,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="run the percent scripts as plain Python in this process (no Jupyter); glued values are printed")
     add_debug_flag(p)
     return p
-
-
-def check_declared(names: list[str], params: dict) -> None:
-    """Every parameter is declared by at least one of the chapters ``names`` (else :class:`ValueError`)."""
-    declared = {n: declared_parameters(n) for n in names}
-    valid = sorted({k for d in declared.values() for k in d})
-    for key in params:
-        if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"no chapter among {', '.join(names)} has a parameter {key!r}.{hint} "
-                             f"Parameters: {', '.join(valid)}.")
 
 
 def run_jobs(jobs: list[tuple[str, str, Path, dict]], record_times: str | None, profile: str, argv: list[str]) -> int:
@@ -365,7 +287,7 @@ def main(argv: list[str]) -> int:
     for name in names:
         chapter_source(name)  # an unknown chapter name is an error before anything runs
     params = parse_parameters(args.parameter)
-    check_parameters(params)
+    check_parameters(params, names)
     if args.plain:
         for name in names:
             t0 = time.perf_counter()

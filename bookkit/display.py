@@ -1,10 +1,11 @@
-"""What a chapter shows besides its figures: values glued into the prose, Markdown tables that fit the
-column, a run's settings folded in a dropdown, and the opening cell every training chapter shares."""
+"""What a chapter shows besides its figures: values glued into the prose (and read back from an executed
+notebook), Markdown tables that fit the column, a run's settings folded in a dropdown, the sentences that say
+whether a record was made on this page's data and configuration."""
 
 from __future__ import annotations
 
+import os
 import re
-import time
 
 from bookkit.wording import join_words, seeds_text, setting_value
 
@@ -44,6 +45,32 @@ def glue(name: str, value, display: bool = True) -> None:
 def glue_names(text: str) -> set[str]:
     """The names of the values that ``text``'s ``{glue:text}`` roles show."""
     return {m["name"] for m in GLUE_ROLE.finditer(text)}
+
+
+def glued_values(notebook) -> dict[str, str]:
+    """``{name: text}`` of what an executed notebook (an nbformat notebook, or the path of one) glued, each value
+    as a ``{glue:text}`` role shows it: the ``text/plain`` form read back as Python reads it, so a string
+    without its quotes, a number as Python writes it."""
+    import ast
+
+    if isinstance(notebook, (str, os.PathLike)):
+        import nbformat
+
+        notebook = nbformat.read(str(notebook), as_version=4)
+    values = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook")
+            data = output.get("data", {})
+            raw = data.get(f"{scrap.get('mime_prefix', '')}text/plain", data.get("text/plain")) if scrap else None
+            if raw is None:
+                continue
+            raw = "".join(raw) if isinstance(raw, list) else raw
+            try:
+                values[scrap["name"]] = str(ast.literal_eval(raw))
+            except (ValueError, SyntaxError):
+                values[scrap["name"]] = raw
+    return values
 
 
 def glued_text(value: str, spec: str | None) -> str:
@@ -127,38 +154,6 @@ def show_settings(config, seeds) -> None:
     rows = [[f"`{key}`", f"`{value!r}`"] for key, value in config_dict(config).items()]
     show_markdown(f":::{{admonition}} The settings of this run ({seeds_text(seeds)}): click to open\n"
                   f":class: dropdown\n\n{markdown_table(['setting', 'value'], rows)}\n:::")
-
-
-DATASET_NAMES = {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers",
-                 "OWN": "your own dataset (OWN)"}
-
-
-def open_training_chapter(name: str, profile: str, dataset: str, seeds, overrides):
-    """The opening of a training chapter, from its papermill parameters: the experiment it runs
-    (:func:`sgma_core.profiles.make_experiment`, every setting checked), the device, and the glued
-    values its header sentence and opening show (``profile``, ``dataset_name``, ``device``,
-    ``started``, the run times); the settings are shown folded. Returns ``(experiment, device)``."""
-    import platform
-
-    import torch
-
-    from bookkit.run_times import glue_run_times
-    from sgma_core.engine.loop import use_threads
-    from sgma_core.engine.step import resolve_device
-    from sgma_core.profiles import make_experiment, resolve_overrides
-
-    experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
-    config = experiment.config
-    use_threads(config)  # the profile's CPU threads, before the chapter computes anything
-    device = resolve_device(config.device)
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"
-    glue("profile", config.profile, display=False)
-    glue("dataset_name", DATASET_NAMES.get(config.dataset, config.dataset), display=False)
-    glue("device", f"{device.type} ({device_name})", display=False)
-    glue("started", time.strftime("%Y-%m-%d %H:%M %Z"), display=False)
-    glue_run_times(name, profile=config.profile)
-    show_settings(config, experiment.seeds)
-    return experiment, device
 
 
 def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:

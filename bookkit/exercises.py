@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import yaml
 
+from bookkit.sources import declared_parameters
+
 # label → (chapter, parameters besides profile and the folders). `make run-times` times each after the
 # chapters (their stored runs reused, as for a reader who ran the chapter first); the chapter glues
 # ``run_time_<label>_<profile>``.
@@ -18,8 +20,6 @@ EXERCISE_RUNS = {
 def exercise_command(label: str, profile: str = "smoke") -> str:
     """The shell command of a papermill exercise, as a reader types it."""
     chapter, params = EXERCISE_RUNS[label]
-    from bookkit.chapters import declared_parameters
-
     parts = [f"python -m bookkit.chapters {chapter}"]
     if "profile" in declared_parameters(chapter):
         parts.append(f"-p profile {profile}")

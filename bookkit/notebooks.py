@@ -30,10 +30,10 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bookkit.chapters import BOOK, CHAPTERS
-from bookkit.display import GLUE_ROLE, fill_glued
-from bookkit.plain_markdown import glued_values, plain_markdown
+from bookkit.display import GLUE_ROLE, fill_glued, glued_values
+from bookkit.plain_markdown import plain_markdown
 from bookkit.publish import colab_setup, repository_from_environment
+from bookkit.sources import BOOK, CHAPTERS
 from sgma_core.cli import add_debug_flag, command
 from sgma_core.files import save_atomically
 from sgma_core.records import write_record

@@ -26,8 +26,8 @@ import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bookkit.chapters import BOOK, CHAPTERS
 from bookkit.display import fill_glued
+from bookkit.sources import BOOK, CHAPTERS
 
 ROOT = BOOK.parent
 MYST_LEFT = re.compile(r"\{[a-z][a-z0-9:_-]*\}`|^\s*[`:]{3,}\{[a-z]|^\([A-Za-z0-9_-]+\)=\s*$", re.M)
@@ -183,24 +183,3 @@ def plain_markdown(text: str, *, solutions: bool, glued: dict[str, str] | None =
     text = ADMONITION.sub(_admonition, text)
     text = TARGET.sub(lambda m: f'<a id="{m["label"]}"></a>', text)
     return ROLE.sub(lambda m: _role(m, index, glued, keep_glue), text)
-
-
-def glued_values(nb) -> dict[str, str]:
-    """``{name: text}`` of what an executed notebook glued (myst-nb's ``glue``, read back as plain text)."""
-    out = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            scrap = output.get("metadata", {}).get("scrapbook")
-            if not scrap:
-                continue
-            data = output.get("data", {})
-            raw = data.get(f"{scrap.get('mime_prefix', '')}text/plain", data.get("text/plain"))
-            if raw is None:
-                continue
-            raw = "".join(raw) if isinstance(raw, list) else raw
-            try:
-                value = ast.literal_eval(raw)
-            except (ValueError, SyntaxError):
-                value = raw
-            out[scrap["name"]] = str(value)
-    return out

@@ -199,9 +199,9 @@ def _as_kind(value, kind):
     raise ValueError
 
 
-def _convert(name: str, value):
-    """``value`` as the declared type of field ``name`` (YAML may hand ``1e-3`` over as a string)."""
-    kinds, optional = _kinds(field_types()[name])
+def _convert(name: str, value, declared):
+    """``value`` as the type ``declared`` for the setting ``name`` (YAML may hand ``1e-3`` over as a string)."""
+    kinds, optional = _kinds(declared)
     if value is None:
         if optional:
             return None
@@ -238,17 +238,34 @@ def _check_profile(profile: str) -> None:
         raise ValueError(f"unknown profile {profile!r}.{hint} Choose one of: {', '.join(PROFILES)}.")
 
 
+def check_setting(name: str, value, declared=None, limit: tuple | None = None):
+    """``value`` of the setting ``name`` converted to its type ``declared`` (by default the :class:`RunConfig`
+    field's) and checked against ``limit`` (``(test, what it must be)``; by default :data:`LIMITS`'s) and, for a
+    ``Literal``, its allowed values; a :class:`ValueError` names the setting, the value and what is allowed.
+    Every setting of a run is checked here, and so are a chapter's parameters that are not a run's
+    (:data:`bookkit.sources.CHAPTER_SETTINGS`)."""
+    declared = field_types()[name] if declared is None else declared
+    limit = LIMITS.get(name) if limit is None else limit
+    kind = _kinds(declared)[0][0]
+    allowed = typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
+    try:
+        converted = _convert(name, value, declared)
+    except ValueError as exc:
+        what = f"one of {', '.join(map(repr, allowed))}" if allowed else limit[1] if limit else ""
+        raise ValueError(f"{str(exc).rstrip('.')}, {what}." if what and value is not None else str(exc)) from None
+    if converted is None:
+        return None
+    if limit is not None and not limit[0](converted):
+        raise ValueError(f"{name}={converted!r}: must be {limit[1]}.")
+    if allowed and converted not in allowed:
+        raise ValueError(f"{name}={converted!r}; choose one of {', '.join(map(repr, allowed))}.")
+    return converted
+
+
 def validate(config: RunConfig) -> RunConfig:
     """``config`` with every setting converted to its declared type and checked against its range
-    and allowed values; a :class:`ValueError` names the first setting that is not."""
-    values = {f.name: _convert(f.name, getattr(config, f.name)) for f in fields(RunConfig)}
-    for name, (ok, what) in LIMITS.items():
-        if values[name] is not None and not ok(values[name]):
-            raise ValueError(f"{name}={values[name]!r}: must be {what}.")
-    for name in CHOICE_FIELDS:
-        allowed = choices(name)
-        if values[name] not in allowed:
-            raise ValueError(f"{name}={values[name]!r}; choose one of {', '.join(map(repr, allowed))}.")
+    and allowed values (:func:`check_setting`); a :class:`ValueError` names the first setting that is not."""
+    values = {f.name: check_setting(f.name, getattr(config, f.name)) for f in fields(RunConfig)}
     if values["profile"] not in PROFILES:
         raise ValueError(f"profile={values['profile']!r}; choose one of {', '.join(map(repr, PROFILES))}.")
     device = values["device"]

@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from bookkit.chapters import CHAPTERS, execute_chapter
+from bookkit.chapters import execute_chapter
+from bookkit.sources import CHAPTERS
 from sgma_core.paths import repo_root
 
 pytestmark = pytest.mark.book
@@ -157,13 +158,13 @@ def test_the_book_prints_to_one_pdf(smoke_book, tmp_path):
 
 
 def test_the_real_bird_chapter_skips_cleanly_without_cub(tiny_root, tmp_path, monkeypatch):
-    from bookkit.chapters import glued_values
+    from bookkit.display import glued_values
 
     monkeypatch.setenv("SGMA_DATA_ROOT", str(tiny_root))  # a user's fresh machine: synthetic data only
     notebook = execute_chapter("07_real_birds", tmp_path, {"data_root": str(tiny_root), "runs_dir": str(tmp_path / "runs")})
     glued = glued_values(notebook)
     assert "no CUB photographs" in glued["skip_sentence"] and glued["n_images"] == "0"
-    assert glued["frozen_sentence"].startswith("'Nothing was run here")
+    assert glued["frozen_sentence"].startswith("Nothing was run here")
 
 
 BUTTON_HOSTS = re.compile(r'href="https://(colab\.research\.google\.com|mybinder\.org|github\.com)/[^"]*"')

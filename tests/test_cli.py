@@ -62,17 +62,18 @@ def test_a_missing_dataset_is_one_line_and_debug_shows_the_traceback(tmp_path, c
         train.main(argv)
 
 
-@pytest.mark.parametrize("params, message", [
-    (["-p", "seeds", "zero"], "seeds='zero'"),
-    (["-p", "overrides", "{epochs: 0}"], "epochs=0: must be at least 1"),
-    (["-p", "overrides", "[1, 2]"], "overrides=[1, 2]: must be a mapping"),
-    (["-p", "profile", "smok"], "unknown profile 'smok'"),
-    (["-p", "progress", "maybe"], "progress='maybe'"),
-    (["-p", "size", "abc"], "size='abc': must be a whole number of pixels, at least 32"),
-    (["-p", "size", "-5"], "size=-5: must be a whole number of pixels"),
-    (["-p", "max_images", "0"], "max_images=0: must be a whole number, at least 1"),
-    (["-p", "layer", "stage9"], "layer='stage9': must be one of 'stage5_expanded'"),
-    (["-p", "frozen", "maybe"], "frozen='maybe': must be true or false"),
+@pytest.mark.parametrize("params, message", [  # each error names the chapter that takes the parameter
+    (["-p", "seeds", "zero"], "chapter 02_baseline: seeds='zero'"),
+    (["-p", "overrides", "{epochs: 0}"], "chapter 02_baseline: epochs=0: must be at least 1"),
+    (["-p", "overrides", "[1, 2]"], "chapter 02_baseline: overrides=[1, 2]: must be a mapping"),
+    (["-p", "profile", "smok"], "chapter 02_baseline: unknown profile 'smok'"),
+    (["-p", "progress", "maybe"], "chapter 02_baseline: progress='maybe': expected true or false"),
+    (["-p", "size", "abc"], "chapter 07_real_birds: size='abc': expected an integer, at least 32 (pixels)"),
+    (["-p", "size", "-5"], "chapter 07_real_birds: size=-5: must be at least 32 (pixels)"),
+    (["-p", "max_images", "0"], "chapter 07_real_birds: max_images=0: must be at least 1"),
+    (["-p", "layer", "stage9"], "chapter 07_real_birds: layer='stage9'; choose one of 'stage5_expanded'"),
+    (["-p", "frozen", "maybe"], "chapter 07_real_birds: frozen='maybe': expected true or false"),
+    (["-p", "data_root", "3"], "chapters 02_baseline, 07_real_birds: data_root=3: expected a string or null"),
 ])
 def test_the_chapter_runner_checks_parameters_before_running_a_chapter(params, message, tmp_path, capsys):
     assert chapters.main(["02_baseline", "07_real_birds", "--out", str(tmp_path), *params]) == 2

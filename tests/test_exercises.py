@@ -133,13 +133,14 @@ def test_learned_centre_reaches_attention(exercises, tiny_root, tmp_path):
 
 @pytest.mark.book
 def test_own_ablation_renders_in_chapter_05(exercises, tiny_root, tmp_path):
-    from bookkit.chapters import execute_chapter, glued_values
+    from bookkit.chapters import execute_chapter
+    from bookkit.display import glued_values
 
     result = exercises.own_ablation(str(tiny_root), str(tmp_path / "runs"), tmp_path / "record.json")
     assert result["adopted"] == result["by hand"]
     assert result["test rows"] == ["BOOK", "PAPER_READING"]  # the test classes: once per configuration
     notebook = execute_chapter("05_open_choices", tmp_path / "out", {"record_path": str(tmp_path / "record.json")})
-    assert glued_values(notebook)["provenance"].startswith("'the smoke profile")
+    assert glued_values(notebook)["provenance"].startswith("the smoke profile")
 
 
 def test_papermill_exercises_are_the_commands_the_chapters_show():
@@ -174,7 +175,7 @@ def test_real_birds_at_the_head(exercises, tmp_path):
 
 def _declared_exercises() -> dict[str, list[str]]:
     """``{chapter: [exercise labels]}`` for every chapter, in the order the chapter declares them."""
-    from bookkit.chapters import CHAPTERS
+    from bookkit.sources import CHAPTERS
 
     return {name: re.findall(r"\{exercise\}[^\n]*\n:label: ([\w-]+)", (BOOK / f"{name}.md").read_text(encoding="utf-8"))
             for name in CHAPTERS}

@@ -5,7 +5,7 @@ import re
 import matplotlib
 import pytest
 
-from bookkit.chapters import BOOK, CHAPTERS
+from bookkit.sources import BOOK, CHAPTERS
 from bookkit.figures import MAX_WIDTH, MIN_FONT, small_fonts, subplots
 
 matplotlib.use("Agg")

@@ -7,10 +7,10 @@ import zipfile
 import nbformat
 import pytest
 
-from bookkit.chapters import BOOK, CHAPTERS
-from bookkit.display import glue_names
+from bookkit.display import glue_names, glued_values
 from bookkit.notebooks import STUDENT_NOTE, student_markdown, student_notebook, write_downloads
-from bookkit.plain_markdown import MYST_LEFT, glued_values, plain_markdown, python_object_source
+from bookkit.plain_markdown import MYST_LEFT, plain_markdown, python_object_source
+from bookkit.sources import BOOK, CHAPTERS
 
 SAMPLE = """Text with {glue:text}`t1_diff` and {glue:text}`base_T1:.1f` inside.
 
@@ -92,6 +92,17 @@ def test_glued_values_are_read_back_as_text():
                                  metadata={"scrapbook": {"name": "rho", "mime_prefix": "application/papermill.record/"}})
     cell = nbformat.v4.new_code_cell("glue('rho', ...)", outputs=[out])
     assert glued_values(nbformat.v4.new_notebook(cells=[cell])) == {"rho": "ρ = 1e-4"}
+
+
+def test_glued_values_read_from_a_stored_notebook_are_the_text_its_page_shows(tmp_path):
+    outputs = [nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": text},
+                                      metadata={"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}})
+               for name, text in (("rho", "'ρ = 1e-4'"), ("n", "3"), ("rows", ["[1,\n", " 2]"]))]
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("glue(…)", outputs=outputs)]), path)
+    # as {glue:text} renders them: a string without its quotes, a value stored over several lines as one text
+    assert glued_values(path) == glued_values(nbformat.read(path, as_version=4)) == {"rho": "ρ = 1e-4", "n": "3",
+                                                                                     "rows": "[1, 2]"}
 
 
 @pytest.mark.parametrize("name", CHAPTERS)

@@ -9,7 +9,7 @@ import zipfile
 import nbformat
 import pytest
 
-from bookkit.chapters import CHAPTERS
+from bookkit.sources import CHAPTERS
 from bookkit.notebooks import STAMP, DownloadsError, main, write_downloads
 
 

@@ -196,7 +196,7 @@ def test_what_could_not_be_run_follows_the_data_found(tmp_path):
 
 import ast  # noqa: E402
 
-from bookkit.chapters import BOOK, CHAPTERS  # noqa: E402
+from bookkit.sources import BOOK, CHAPTERS  # noqa: E402
 from bookkit.wording import PROSE_DEFECTS, markdown_prose, page_prose  # noqa: E402
 
 PROSE_SOURCES = [*(BOOK / f"{name}.md" for name in CHAPTERS), BOOK / "course_guide.md", BOOK / "setup.md",

@@ -12,7 +12,7 @@ with this one, whether it is stopped (Ctrl-C, SIGTERM: status 130) or killed.
    the attention subnet, 224² into the joint subnet, batch 32), bf16 autocast and channels-last, eager against
    ``torch.compile`` and, on CUDA, against ``torch.compile(mode="reduce-overhead")`` (CUDA graphs); cudnn.benchmark
    on; each with its fraction of the FLOP bound, the host syncs one eager step makes, and SGMA's overhead ratio
-   against its four backbone passes (``python -m sgma_core.benchmark --overhead``).
+   against its four backbone passes (``python -m sgma_core.step_throughput --overhead``).
 2. ``parity``: the compiled step against the eager one, three steps from the same weights on the same batches
    (float32): the largest relative difference of the losses, against :data:`TOLERANCE`.
 3. ``start``: VGG19 given the start the cpu profile gives its small VGG, pretrained on the synthetic birds' seen
@@ -48,7 +48,7 @@ import torch  # noqa: E402
 import device_bundle  # noqa: E402
 from gpu_check import card_slug  # noqa: E402
 from gpu_day_report import SECTIONS, failed_sections, read_day_report, write_day_report  # noqa: E402
-from sgma_core import benchmark, child_processes  # noqa: E402
+from sgma_core import child_processes, step_throughput  # noqa: E402
 from sgma_core.cli import add_debug_flag, command  # noqa: E402
 from sgma_core.dispatch import native_while  # noqa: E402
 from sgma_core.paths import writable_folder  # noqa: E402
@@ -99,17 +99,17 @@ def steps(device: torch.device, sz: dict) -> dict:
     """Section 1 (module docstring)."""
     torch.backends.cudnn.benchmark = True
     bf16 = device.type == "cuda"  # bf16 autocast is the card's; the CPU's dry run times float32
-    factories = {"baseline": benchmark.baseline_step_factory(sz["backbone"]),
-                 "sgma": benchmark.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"])}
+    factories = {"baseline": step_throughput.baseline_step_factory(sz["backbone"]),
+                 "sgma": step_throughput.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"])}
     modes = ("eager", "default", "reduce-overhead") if device.type == "cuda" else ("eager", "default")
-    peak = benchmark.matmul_peak(device, torch.bfloat16 if bf16 else torch.float32, 8192 if bf16 else 512)
+    peak = step_throughput.matmul_peak(device, torch.bfloat16 if bf16 else torch.float32, 8192 if bf16 else 512)
     rows, syncs = [], {}
     for name, make in factories.items():
-        flops = benchmark.flops_per_image(make, device, sz["size"], sz["batch"])
+        flops = step_throughput.flops_per_image(make, device, sz["size"], sz["batch"])
         bound = peak * 1e12 / flops
         for mode in modes:
             t0 = time.perf_counter()
-            rate = benchmark.step_rate(compiled(make, None if mode == "eager" else mode), device, sz["size"],
+            rate = step_throughput.step_rate(compiled(make, None if mode == "eager" else mode), device, sz["size"],
                                        sz["batch"], bf16, True, sz["steps"], warmup=3)
             rows.append({"model": name, "mode": "compile" if mode == "default" else
                          "compile + CUDA graphs" if mode == "reduce-overhead" else mode,
@@ -119,8 +119,8 @@ def steps(device: torch.device, sz: dict) -> dict:
         syncs[name] = host_syncs(make, device, sz)
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    over = benchmark.overhead(str(device), sz["backbone"], sz["size"], sz["joint"], sz["batch"], steps=sz["steps"],
-                              precision="bf16" if bf16 else "fp32", n_classes=150, semantic_dim=312)
+    over = step_throughput.overhead(str(device), sz["backbone"], sz["size"], sz["joint"], sz["batch"], sz["steps"],
+                                    precision="bf16" if bf16 else "fp32", n_classes=150, semantic_dim=312)
     return {"backbone": sz["backbone"], "precision": "bf16" if bf16 else "fp32", "channels_last": True,
             "cudnn_benchmark": True,
             "matmul_peak_tflops": round(peak, 1), "rows": rows, "host_syncs_per_eager_step": syncs,
@@ -131,8 +131,8 @@ def steps(device: torch.device, sz: dict) -> dict:
 def parity(device: torch.device, sz: dict) -> dict:
     """Section 2 (module docstring): float32 losses of three steps, eager and compiled, from the same start."""
     out = {}
-    for name, make in (("baseline", benchmark.baseline_step_factory(sz["backbone"])),
-                       ("sgma", benchmark.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"]))):
+    for name, make in (("baseline", step_throughput.baseline_step_factory(sz["backbone"])),
+                       ("sgma", step_throughput.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"]))):
         gen = torch.Generator().manual_seed(0)
         batches = [(torch.randn(sz["batch"], 3, sz["size"], sz["size"], generator=gen),
                     torch.randint(0, 150, (sz["batch"],), generator=gen)) for _ in range(3)]

@@ -12,8 +12,8 @@ image:
 * the peak is measured, not taken from a data sheet: a square matrix product of side
   ``--peak-n`` in the same precision, timed after warm-up.
 
-    python -m sgma_core.benchmark --device cuda --out bench.json          # VGG19, 448 / 224, batch 32
-    python -m sgma_core.benchmark --device cpu --backbone small_vgg --size 32 --joint-size 16 --batch 4 --steps 2
+    python -m sgma_core.step_throughput --device cuda --out bench.json          # VGG19, 448 / 224, batch 32
+    python -m sgma_core.step_throughput --device cpu --backbone small_vgg --size 32 --joint-size 16 --batch 4 --steps 2
 
 SGMA is benchmarked with the book's default ``attention_training`` (:class:`~sgma_core.profiles.RunConfig`).
 
@@ -25,7 +25,7 @@ backward). It prints the medians and, last, ``overhead: R`` with R = step ÷ the
 passes. Everything else in the step (the attention heads of eq. (2), the crops of eq. (4), the
 compatibility and CCT layers, the losses, the SGD update) is what R above 1 measures::
 
-    python -m sgma_core.benchmark --overhead --device cpu --backbone small_vgg --size 64 --joint-size 32
+    python -m sgma_core.step_throughput --overhead --device cpu --backbone small_vgg --size 64 --joint-size 32
 """
 
 from __future__ import annotations
@@ -344,7 +344,7 @@ def check_arguments(args) -> None:
 
 @command
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m sgma_core.benchmark")
+    p = argparse.ArgumentParser(prog="python -m sgma_core.step_throughput")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backbone", default="vgg19", choices=list(BACKBONES))
     p.add_argument("--size", type=int, default=448, help="baseline and attention-subnet input side")

@@ -1,20 +1,16 @@
-"""GPU check, sized for a short lease (under 4 minutes on one H100):
+"""The GPU check: does the CUDA path train end to end, and how fast? Needs one CUDA device (exit status 1 without).
 
-1. the training-step benchmark of the baseline and SGMA at the paper's sizes (VGG19 from random
-   weights, random inputs; 448² into the baseline and SGMA's attention subnet, 224² into the joint
-   subnet; float32 against bf16 autocast, with and without channels-last), beside the FLOP bound;
-2. the input pipeline: the synthetic dataset decoded and resized to 448² into the uint8 cache by
-   DataLoader workers (CPU images/s);
-3. a short `paper`-profile training on the synthetic birds: the baseline and SGMA, bf16 and float32;
-4. where ``torchrun`` and :mod:`sgma_core.train` are available, one epoch of the baseline through
-   torchrun (NCCL, one process), to check the distributed path on CUDA.
+1. :func:`measure_speed`: :mod:`sgma_core.step_throughput` at the paper's sizes (VGG19, 448² into the baseline and
+   SGMA's attention subnet, 224² into the joint subnet, batch 32), and SGMA's step against its backbone passes;
+2. :func:`train_on_synthetic`: the synthetic birds decoded to 448² into the uint8 cache by DataLoader workers;
+   ``--epochs`` of the `paper` profile for the baseline and SGMA in bf16 and float32 (:func:`short_training`);
+   one baseline epoch through ``torchrun`` (NCCL, one process) where :mod:`sgma_core.train` is present.
 
-Writes ``gpu_check-<card>-<date>.json`` (everything measured) and ``.md`` (to read) into ``--out``.
+VGG19 starts from random weights (``pretrained=False``: the machine may have no network), so the check measures
+speed and that training runs, not accuracy. It writes ``gpu_check-<card>-<date>.json`` (everything measured) and
+``.md`` (:func:`markdown`) into ``--out``::
 
     python benchmarks/gpu_check.py --out benchmarks/results       # or: make gpu-check
-
-VGG19 starts from random weights (pretrained=False) because benchmark machines may have no network:
-the check measures speed and that the CUDA path trains end to end, not accuracy.
 """
 
 from __future__ import annotations

@@ -1,23 +1,17 @@
 """The wheels a GPU machine without a package registry needs to execute the chapters with papermill.
 
-A lent GPU machine has torch, torchvision, numpy, scipy, scikit-learn, matplotlib and Pillow but no Jupyter
-and no registry. This folder of wheels (``make device-bundle``, git-ignored, at most 64 MiB) carries the rest:
-papermill, nbclient, nbformat, ipykernel, jupytext and what they need, plus tqdm and PyYAML, as pure-Python wheels
-where they exist and compiled ones for CPython 3.10 to 3.13 (the card's Python is not known in advance)::
+The machine is expected to have :data:`PROVIDED` (torch and the scientific stack, too large to carry); the
+bundle (``make device-bundle``, git-ignored, at most :data:`LIMIT_BYTES`) carries :data:`REQUIREMENTS`, for every
+CPython of :data:`PYTHONS` since the card's Python is not known in advance::
 
     python benchmarks/device_bundle.py build --out device-bundle          # here, where PyPI is reachable
     python benchmarks/device_bundle.py install --bundle device-bundle --env /tmp/sgma-env   # there, offline
 
-``MANIFEST.json`` names every file of the folder with its SHA-256, ``requirements.txt`` included, and
-``requirements.txt`` holds plain pins (``name==version``) only. ``install`` refuses a bundle with a file the
-manifest does not name, a missing or changed file, or a requirement that is a path, URL, option or editable; it
-copies the verified files into a private temporary folder, checks the copies, and lets pip see only those
-(``pip install --no-index --no-build-isolation --only-binary=:all: --find-links``): no sdist is built, no
-build backend runs. It makes a virtual environment that sees the machine's own torch and scientific packages
-(and nothing else of its Python). ``build`` writes into a new private folder moved into place when complete;
-its ``--out`` must be new, empty or a bundle it wrote. numpy and scipy alone are over 50 MB per CPython, so the
-bundle does not carry the scientific stack: ``install`` says which of :data:`PROVIDED` is missing instead of
-failing later inside a chapter.
+:func:`build` writes the wheels, ``requirements.txt`` (plain pins only) and :data:`MANIFEST` (every file with
+its SHA-256). :func:`install` refuses (:class:`BundleError`) a file the manifest does not name, a missing or
+changed file, a requirement that is not a plain pin, or a machine that lacks one of :data:`PROVIDED`; pip sees
+only a verified private copy (``--no-index --only-binary=:all:``: no sdist is built), and the new environment
+sees the machine's own :data:`PROVIDED` packages and nothing else of its Python.
 """
 
 from __future__ import annotations

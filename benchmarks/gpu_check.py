@@ -1,20 +1,16 @@
-"""GPU check, sized for a short lease (under 4 minutes on one H100):
+"""The GPU check: does the CUDA path train end to end, and how fast? Needs one CUDA device (exit status 1 without).
 
-1. the training-step benchmark of the baseline and SGMA at the paper's sizes (VGG19 from random
-   weights, random inputs; 448² into the baseline and SGMA's attention subnet, 224² into the joint
-   subnet; float32 against bf16 autocast, with and without channels-last), beside the FLOP bound;
-2. the input pipeline: the synthetic dataset decoded and resized to 448² into the uint8 cache by
-   DataLoader workers (CPU images/s);
-3. a short `paper`-profile training on the synthetic birds: the baseline and SGMA, bf16 and float32;
-4. where ``torchrun`` and :mod:`sgma_core.train` are available, one epoch of the baseline through
-   torchrun (NCCL, one process), to check the distributed path on CUDA.
+1. :func:`measure_speed`: :mod:`sgma_core.step_throughput` at the paper's sizes (VGG19, 448² into the baseline and
+   SGMA's attention subnet, 224² into the joint subnet, batch 32), and SGMA's step against its backbone passes;
+2. :func:`train_on_synthetic`: the synthetic birds decoded to 448² into the uint8 cache by DataLoader workers;
+   ``--epochs`` of the `paper` profile for the baseline and SGMA in bf16 and float32 (:func:`short_training`);
+   one baseline epoch through ``torchrun`` (NCCL, one process) where :mod:`sgma_core.train` is present.
 
-Writes ``gpu_check-<card>-<date>.json`` (everything measured) and ``.md`` (to read) into ``--out``.
+VGG19 starts from random weights (``pretrained=False``: the machine may have no network), so the check measures
+speed and that training runs, not accuracy. It writes ``gpu_check-<card>-<date>.json`` (everything measured) and
+``.md`` (:func:`markdown`) into ``--out``::
 
     python benchmarks/gpu_check.py --out benchmarks/results       # or: make gpu-check
-
-VGG19 starts from random weights (pretrained=False) because benchmark machines may have no network:
-the check measures speed and that the CUDA path trains end to end, not accuracy.
 """
 
 from __future__ import annotations
@@ -36,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from data_prep.synthetic import SyntheticConfig, generate  # noqa: E402
-from sgma_core import benchmark  # noqa: E402
+from sgma_core import step_throughput  # noqa: E402
 from sgma_core.data import load_dataset  # noqa: E402
 from sgma_core.data.cache import cached_images, default_workers  # noqa: E402
 from sgma_core.experiment import prepare_data, train_baseline, train_sgma  # noqa: E402
@@ -91,15 +87,15 @@ def torchrun_check(data_root: Path, runs: Path) -> dict:
 def measure_speed(report: dict, steps: int) -> dict:
     """The training-step throughput at the paper's sizes and SGMA's overhead against its backbone passes."""
     t0 = time.perf_counter()
-    bench = benchmark.run("cuda", "vgg19", 448, 32, steps=steps, joint_size=224)
+    bench = step_throughput.run("cuda", "vgg19", 448, 32, steps=steps, joint_size=224)
     report["benchmark"] = bench
     report["benchmark_seconds"] = round(time.perf_counter() - t0, 1)
-    print(benchmark.table(bench), flush=True)
+    print(step_throughput.table(bench), flush=True)
     t0 = time.perf_counter()  # SGMA's step against its four VGG19 passes at 448² / 224², bf16 (CUB's 150 / 312)
-    report["overhead"] = benchmark.overhead("cuda", "vgg19", 448, 224, 32, steps=steps, precision="bf16",
-                                            n_classes=150, semantic_dim=312)
+    report["overhead"] = step_throughput.overhead("cuda", "vgg19", 448, 224, 32, steps=steps, precision="bf16",
+                                                  n_classes=150, semantic_dim=312)
     report["overhead_seconds"] = round(time.perf_counter() - t0, 1)
-    print(benchmark.overhead_table(report["overhead"]), flush=True)
+    print(step_throughput.overhead_table(report["overhead"]), flush=True)
     return bench
 
 
@@ -132,9 +128,9 @@ def markdown(report: dict, bench: dict, epochs: int) -> str:
     lines = [f"# GPU check — {bench['device']}", "",
              f"nvidia-smi: {report['nvidia_smi']}; torch {bench['torch']}; started {report['started']}; "
              f"whole check {report['total_seconds']:.0f} s", "",
-             "## Training-step throughput (random inputs, VGG19 random init)", "", benchmark.table(bench), "",
-             "## SGMA's step against its backbone passes (`python -m sgma_core.benchmark --overhead`)", "",
-             benchmark.overhead_table(report["overhead"]), "",
+             "## Training-step throughput (random inputs, VGG19 random init)", "", step_throughput.table(bench), "",
+             "## SGMA's step against its backbone passes (`python -m sgma_core.step_throughput --overhead`)", "",
+             step_throughput.overhead_table(report["overhead"]), "",
              "## Input pipeline (CPU)", "",
              f"{pipe['images']} synthetic images ({pipe['source_pixels']}) decoded and resized to 448² into the uint8 "
              f"cache by {pipe.get('workers')} DataLoader workers: {pipe['images_per_s']} images/s.", "",

@@ -1,29 +1,15 @@
-"""The GPU hour in one command: ``make gpu-day`` on a lent H100/H200, about 8 minutes.
+"""The GPU hour in one command: ``make gpu-day`` on a lent H100 or H200.
 
-Each section writes ``gpu_day-<card>-<date>.json`` and ``.md`` into ``--out`` as soon as it ends, so a run cut
-short keeps what it measured; a section that fails records its error and the next one runs, and the run then exits
-with status 1, naming it. Runs on the same day merge into that report (:mod:`gpu_day_report`): ``--sections
-chapters`` after a full run replaces the chapters' section and keeps the others. What a run writes and reads
-(``--out``, the day's report, ``--work``, the bundle and start file the chapters need) is checked before any
-section spends device time (status 2 and one line saying what is wrong). The chapters run in processes that end
+The sections, in the order of :data:`gpu_day_report.SECTIONS`, are the functions :func:`steps`, :func:`parity`,
+:func:`start`, :func:`chapters` and :func:`cub_epoch` (``--sections`` picks some), at the sizes of :data:`SIZES`.
+After each, ``gpu_day-<card>-<date>.json`` and ``.md`` are written into ``--out``, merged into the day's report
+(:mod:`gpu_day_report`), so a run cut short keeps what it measured and ``--sections chapters`` after a full run
+replaces that section only. A section that fails records its error, the next one runs, and the run exits with
+status 1 naming it. What a run writes and reads is checked before any section spends device time
+(:func:`check_before_work`: status 2 and one line saying what is wrong). The chapters run in processes that end
 with this one, whether it is stopped (Ctrl-C, SIGTERM: status 130) or killed.
 
-1. ``steps``: the training step of the baseline and SGMA at the paper's sizes (VGG19, 448² into the baseline and
-   the attention subnet, 224² into the joint subnet, batch 32), bf16 autocast and channels-last, eager against
-   ``torch.compile`` and, on CUDA, against ``torch.compile(mode="reduce-overhead")`` (CUDA graphs); cudnn.benchmark
-   on; each with its fraction of the FLOP bound, the host syncs one eager step makes, and SGMA's overhead ratio
-   against its four backbone passes (``python -m sgma_core.benchmark --overhead``).
-2. ``parity``: the compiled step against the eager one, three steps from the same weights on the same batches
-   (float32): the largest relative difference of the losses, against :data:`TOLERANCE`.
-3. ``start``: VGG19 given the start the cpu profile gives its small VGG, pretrained on the synthetic birds' seen
-   classes, saved as a start file (:mod:`sgma_core.start_weights`) with its seen-class accuracy, and loaded back
-   the way ``-p overrides '{backbone_weights: FILE}'`` loads it.
-4. ``chapters``: chapters 02 and 04 executed by papermill with the ``paper`` profile from that start, in an
-   environment made offline from the wheels of ``make device-bundle``: T1 and u / s / H against chance, seconds
-   per epoch.
-5. ``cub_epoch``: one SGMA epoch over as many images as CUB's trainval (7,057) at 448² / 224².
-
-``--dry-run`` is the same on the CPU at tiny sizes (``make gpu-day DRY_RUN=1 OUT=<folder>``), the test suite's
+``--dry-run`` (``make gpu-day DRY_RUN=1 OUT=<folder>``) is the same on the CPU at tiny sizes, the test suite's
 check that every section runs and every field is written.
 """
 
@@ -48,7 +34,7 @@ import torch  # noqa: E402
 import device_bundle  # noqa: E402
 from gpu_check import card_slug  # noqa: E402
 from gpu_day_report import SECTIONS, failed_sections, read_day_report, write_day_report  # noqa: E402
-from sgma_core import benchmark, child_processes  # noqa: E402
+from sgma_core import child_processes, step_throughput  # noqa: E402
 from sgma_core.cli import add_debug_flag, command  # noqa: E402
 from sgma_core.dispatch import native_while  # noqa: E402
 from sgma_core.records import writable_output  # noqa: E402
@@ -96,20 +82,24 @@ def host_syncs(make, device: torch.device, sz: dict) -> int | None:
 
 
 def steps(device: torch.device, sz: dict) -> dict:
-    """Section 1 (module docstring)."""
+    """The training step of the baseline and SGMA at ``sz``'s sizes (the card's are the paper's), bf16 autocast
+    and channels-last, cudnn.benchmark on, eager against ``torch.compile`` and, on CUDA, against
+    ``torch.compile(mode="reduce-overhead")`` (CUDA graphs): each with its fraction of the FLOP bound, the host
+    syncs one eager step makes, and SGMA's step against its backbone passes
+    (:func:`sgma_core.step_throughput.overhead`)."""
     torch.backends.cudnn.benchmark = True
     bf16 = device.type == "cuda"  # bf16 autocast is the card's; the CPU's dry run times float32
-    factories = {"baseline": benchmark.baseline_step_factory(sz["backbone"]),
-                 "sgma": benchmark.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"])}
+    factories = {"baseline": step_throughput.baseline_step_factory(sz["backbone"]),
+                 "sgma": step_throughput.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"])}
     modes = ("eager", "default", "reduce-overhead") if device.type == "cuda" else ("eager", "default")
-    peak = benchmark.matmul_peak(device, torch.bfloat16 if bf16 else torch.float32, 8192 if bf16 else 512)
+    peak = step_throughput.matmul_peak(device, torch.bfloat16 if bf16 else torch.float32, 8192 if bf16 else 512)
     rows, syncs = [], {}
     for name, make in factories.items():
-        flops = benchmark.flops_per_image(make, device, sz["size"], sz["batch"])
+        flops = step_throughput.flops_per_image(make, device, sz["size"], sz["batch"])
         bound = peak * 1e12 / flops
         for mode in modes:
             t0 = time.perf_counter()
-            rate = benchmark.step_rate(compiled(make, None if mode == "eager" else mode), device, sz["size"],
+            rate = step_throughput.step_rate(compiled(make, None if mode == "eager" else mode), device, sz["size"],
                                        sz["batch"], bf16, True, sz["steps"], warmup=3)
             rows.append({"model": name, "mode": "compile" if mode == "default" else
                          "compile + CUDA graphs" if mode == "reduce-overhead" else mode,
@@ -119,8 +109,8 @@ def steps(device: torch.device, sz: dict) -> dict:
         syncs[name] = host_syncs(make, device, sz)
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    over = benchmark.overhead(str(device), sz["backbone"], sz["size"], sz["joint"], sz["batch"], steps=sz["steps"],
-                              precision="bf16" if bf16 else "fp32", n_classes=150, semantic_dim=312)
+    over = step_throughput.overhead(str(device), sz["backbone"], sz["size"], sz["joint"], sz["batch"], sz["steps"],
+                                    precision="bf16" if bf16 else "fp32", n_classes=150, semantic_dim=312)
     return {"backbone": sz["backbone"], "precision": "bf16" if bf16 else "fp32", "channels_last": True,
             "cudnn_benchmark": True,
             "matmul_peak_tflops": round(peak, 1), "rows": rows, "host_syncs_per_eager_step": syncs,
@@ -129,10 +119,11 @@ def steps(device: torch.device, sz: dict) -> dict:
 
 
 def parity(device: torch.device, sz: dict) -> dict:
-    """Section 2 (module docstring): float32 losses of three steps, eager and compiled, from the same start."""
+    """The compiled step against the eager one: float32 losses of three steps from the same weights on the same
+    batches, and their largest relative difference against :data:`TOLERANCE`."""
     out = {}
-    for name, make in (("baseline", benchmark.baseline_step_factory(sz["backbone"])),
-                       ("sgma", benchmark.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"]))):
+    for name, make in (("baseline", step_throughput.baseline_step_factory(sz["backbone"])),
+                       ("sgma", step_throughput.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"]))):
         gen = torch.Generator().manual_seed(0)
         batches = [(torch.randn(sz["batch"], 3, sz["size"], sz["size"], generator=gen),
                     torch.randint(0, 150, (sz["batch"],), generator=gen)) for _ in range(3)]
@@ -185,7 +176,10 @@ def _pretrain_start(device: torch.device, sz: dict, data_root: Path, work: Path,
 
 
 def start(device: torch.device, sz: dict, data_root: Path, work: Path) -> dict:
-    """Section 3 (module docstring): VGG19's start; in the dry run also the small VGG's, which its chapters use."""
+    """VGG19 given the start the cpu profile gives its small VGG: pretrained on the synthetic birds' seen classes,
+    saved as a start file (:mod:`sgma_core.start_weights`) with its seen-class accuracy, and loaded back as
+    ``-p overrides '{backbone_weights: FILE}'`` loads it; in the dry run also the small VGG's, which its chapters
+    use."""
     out = _pretrain_start(device, sz, data_root, work, "vgg19")
     if sz["chapter_backbone"] != "vgg19":
         out["chapter_start"] = _pretrain_start(device, sz, data_root, work, sz["chapter_backbone"])
@@ -234,7 +228,9 @@ def run_chapter(python: Path, name: str, overrides: dict, env: dict, work: Path)
 
 
 def chapters(device: torch.device, sz: dict, data_root: Path, work: Path, bundle: Path, weights: str) -> dict:
-    """Section 4 (module docstring): the bundle installed offline into a new environment, then the chapters."""
+    """``bundle`` (``make device-bundle``) installed offline into a new environment, then chapters 02 and 04
+    executed there by papermill with the ``paper`` profile from the start file ``weights``: T1 and u / s / H
+    against chance, seconds per epoch."""
     t0 = time.perf_counter()
     python = device_bundle.install(bundle, work / "env")
     out = {"environment": str(python), "install_seconds": round(time.perf_counter() - t0, 1), "chapters": {}}
@@ -256,7 +252,8 @@ def chapters(device: torch.device, sz: dict, data_root: Path, work: Path, bundle
 
 
 def cub_epoch(device: torch.device, sz: dict, work: Path) -> dict:
-    """Section 5 (module docstring): random images, CUB's 150 seen classes and 312 attributes."""
+    """One SGMA epoch over ``sz["cub_images"]`` random images (on the card, as many as CUB's trainval) at the
+    attention and joint sizes, with CUB's 150 seen classes and 312 attributes."""
     from sgma_core.backbones import backbone_for
     from sgma_core.engine.loop import fit
     from sgma_core.engine.step import TrainData

@@ -182,8 +182,8 @@ show_markdown("**The main findings**, each from its record:\n\n"
 # - **The studies**, commands that write the records chapters 05 and 06 render (`results/`):
 #   `sgma_core/studies/ablate.py`, `sgma_core/studies/real_start.py`, `sgma_core/studies/frozen.py`.
 #   Tested by `tests/test_ablations.py`, `tests/test_real_start.py`, `tests/test_frozen.py`.
-# - **Command lines** at the edge: `sgma_core/train.py`, `sgma_core/benchmark.py`. Tested by
-#   `tests/test_distributed.py`, `tests/test_benchmark.py`.
+# - **Command lines** at the edge: `sgma_core/train.py`, `sgma_core/step_throughput.py`. Tested by
+#   `tests/test_distributed.py`, `tests/test_step_throughput.py`.
 # - **The book's tools**, `bookkit/`: the chapter runner `bookkit/chapters.py`, what a chapter shows
 #   `bookkit/display.py`, the figures' style `bookkit/figures.py`, the drawing of SGMA's architecture
 #   `bookkit/architecture.py`, how numbers, lists and settings read in a sentence `bookkit/wording.py`,
@@ -281,7 +281,7 @@ for name in ("SYN", "CUB", "AWA2", "FLO"):
 # the unseen class wins. The model needed only that class's column of $\Phi$, never one of its
 # images. Checked in code:
 #
-# ```{literalinclude} /book/exercises.py
+# ```{literalinclude} /book/solutions.py
 # :pyobject: score_an_unseen_class
 # ```
 # ````
@@ -301,7 +301,7 @@ for name in ("SYN", "CUB", "AWA2", "FLO"):
 # pick is among all 200 classes, so $u = s = 1/200 = 0.5\%$ and $H = 0.5\%$. Simulated with the
 # book's metric on random scores (40 images per class):
 #
-# ```{literalinclude} /book/exercises.py
+# ```{literalinclude} /book/solutions.py
 # :pyobject: chance_levels
 # ```
 # ````

@@ -413,7 +413,7 @@ else:
 # each photograph's shape and on how many of its parts are visible and how close together they are,
 # so it is measured on the same photographs as the peaks:
 #
-# ```{literalinclude} /book/exercises.py
+# ```{literalinclude} /book/solutions.py
 # :pyobject: photo_chance_level
 # ```
 # ````
@@ -441,7 +441,7 @@ else:
 # as about the features, which is why the chapter reports the box centre beside it. The solution runs
 # the chapter and reads its glued values:
 #
-# ```{literalinclude} /book/exercises.py
+# ```{literalinclude} /book/solutions.py
 # :pyobject: real_birds_at_the_head
 # ```
 # ````

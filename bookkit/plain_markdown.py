@@ -1,21 +1,17 @@
 """The chapters' MyST Markdown as plain Jupyter Markdown, for the notebooks a reader downloads.
 
-The book is written in MyST: roles (``{cite}``, ``{eq}``, ``{doc}``, ``{ref}``, ``{numref}``,
-``{glue:text}``) and directives (``{math}``, ``{admonition}``, ``{exercise}``, ``{solution}``,
-``{literalinclude}``, ``{container}``) that Jupyter, VS Code, Colab and GitHub show as source. Here
-each becomes what those show properly:
+Jupyter, VS Code, Colab and GitHub show MyST roles and directives as source; here each becomes what they show:
 
-- a labelled ``{math}`` block → ``$$ … \\tag{N} $$`` (the paper's number stays on the equation),
-  ``{eq}`label``` → "(N)";
+- a labelled ``{math}`` block → ``$$ … \\tag{N} $$`` (the paper's number stays), ``{eq}`label``` → "(N)";
 - ``{cite}`key``` → "([Zhu et al., 2019](link))", from ``references.bib``;
-- ``{doc}`` / ``{ref}`` → a link to the chapter's notebook (the downloads sit side by side) or, for a
-  page that is not a chapter, its title; ``{numref}`` → "the figure …" from its caption;
+- ``{doc}`` / ``{ref}`` → a link to the chapter's notebook (the downloads sit side by side) or, for a page that is
+  not a chapter, its title; ``{numref}`` → "the figure …" from its caption;
 - ``{admonition}`` → a blockquote, ``{exercise}`` → a heading, ``{solution}`` → removed (student) or a
   "Solution" paragraph (instructor), ``{literalinclude}`` → the code itself, read from the library;
 - ``{glue:text}`` → the value the executed notebook glued, or a placeholder where it has not run.
 
-:func:`book_index` reads what the conversion needs from the sources once; :func:`plain_markdown`
-converts one cell. ``MYST_LEFT`` finds anything MyST that is left (the tests use it).
+:func:`book_index` reads what the conversion needs from the sources once; :func:`plain_markdown` converts one
+cell. :data:`MYST_LEFT` finds anything MyST that is left (the tests use it).
 """
 
 from __future__ import annotations

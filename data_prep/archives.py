@@ -1,29 +1,17 @@
 """Extract the wanted members of a tar or zip archive, safely and with clear errors.
 
-The caller passes a ``pick`` function that maps each member name to the relative path it
-should have in the output folder, or to ``None`` to leave the member out. This is how one
-archive (say ``xlsa17.zip``, which holds every dataset's split files) feeds only its
-relevant part into a dataset folder, and how a top-level prefix is stripped.
+:func:`extract` takes ``pick``, a function from each member's name to its relative path in the output folder or
+``None`` to leave it out (how one ``xlsa17.zip`` feeds only its part into a dataset folder, and how a top-level
+prefix is stripped), and returns the number of files written. It refuses, with the archive's name and what to do:
 
-Damaged archives (truncated downloads, bad CRCs, files that are not archives at all)
-raise :class:`ArchiveError` naming the archive; members that would land outside the
-output folder are refused.
+* a damaged archive, one not of its ``kind``, or a member that would land outside the folder: :class:`ArchiveError`;
+* more bytes than the expansion limit (:func:`expansion_limit`, from :data:`EXPANSION_RATIO`,
+  :data:`EXPANSION_FLOOR` and :data:`EXPANSION_CAP`, or the caller's ``limit``) or than the target disk's free
+  space less :func:`free_space_margin`: :class:`ExtractionLimitError`. The members' declared sizes are checked
+  before a byte is written (:func:`check_room`) and the bytes written are counted against the same limit, so an
+  archive that understates its sizes is stopped too.
 
-Nothing fills the disk unannounced. Before a byte is written, the uncompressed sizes that the
-picked members declare are added up (for a tar, in a first pass over its headers) and checked
-
-* against the *expansion limit*: :func:`expansion_limit`, 10 times the archive's size, at least
-  256 MiB and at most 64 GiB, or a limit the caller gives (``--max-extract-gb``). The real
-  archives expand little: JPEG images not at all (CUB's 1.1 GB tgz unpacks to about 1.2 GB,
-  AwA2's 13 GB zip to about 13.5 GB), the MATLAB feature files of xlsa17 about twice; a zip
-  bomb expands a thousand times and more;
-* against the free space of the target disk (``shutil.disk_usage``), keeping a margin of
-  256 MiB plus 5 % free for everything else.
-
-While extracting, the bytes actually written are counted against the same limit, so an archive
-that understates its sizes is stopped too. Either check raises :class:`ExtractionLimitError`
-(which limit, the archive, the numbers, what to do), and every file and folder that this call
-created is removed again; what was there before is left.
+After an error every file and folder this call created is removed; what was there before is left.
 """
 
 from __future__ import annotations

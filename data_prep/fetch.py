@@ -1,38 +1,16 @@
-"""Download, verify and install the real datasets in the layout the readers expect.
+"""Download, verify and install the real datasets in the layout the readers of :mod:`sgma_core.data` expect.
 
-    python -m data_prep.fetch cub  [--root DIR] [--archive-dir DIR] [--dry-run]
-    python -m data_prep.fetch awa2
-    python -m data_prep.fetch flo
+    python -m data_prep.fetch cub  [--root DIR] [--archive-dir DIR] [--dry-run]     # or awa2, flo
 
-Each dataset is a folder ``<root>/<NAME>`` made of *parts*, each extracted from one or more
-archives (see :data:`DATASETS` and :data:`SOURCES`, in :mod:`data_prep.catalog`):
-
-* ``CUB/CUB_200_2011/`` from ``CUB_200_2011.tgz``; ``CUB/xlsa17/`` from ``xlsa17.zip``;
-* ``AWA2/Animals_with_Attributes2/`` from ``AwA2-data.zip``; ``AWA2/xlsa17/`` from ``xlsa17.zip``;
-* ``FLO/oxford102/`` from ``102flowers.tgz``, ``imagelabels.mat`` and ``setid.mat``;
-  ``FLO/xlsa17/`` from ``cvpr18xian.zip`` (the FLO split and features of Xian et al., CVPR 2018).
-
-The default root is the first folder of ``SGMA_DATA_ROOT`` (else ``<repo>/data``), where the
-readers in :mod:`sgma_core.data` look first.
-
-Why it is built this way:
-
-* Archives are downloaded to ``<root>/downloads/<file>.part`` and resumed with an HTTP
-  ``Range`` request after an interruption; only a verified file gets its final name.
-* Every archive is checked against its published md5 where one is published. Where none
-  is, the sha256 of the first archive used is recorded in ``<root>/<NAME>/.sgma-fetch.json``
-  and every later use is checked against that record (the output says which check ran).
-* A part is extracted into a hidden sibling folder ``.partial-<part>``, a completion marker
-  is written into it last, and only then is it renamed into place. A run that is killed
-  leaves at most a ``.partial-*`` folder, which the next run removes: a folder under its
-  final name is always complete.
-* A run with everything installed prints that it is up to date and touches no network.
-* Extraction stops at an expansion limit (10 times the archive's size, at least 256 MiB and at
-  most 64 GiB, or ``--max-extract-gb``) and at the free space of the disk, both checked before a
-  byte is written and the written bytes counted as well (:mod:`data_prep.archives`), so a damaged
-  or hostile archive cannot fill the disk.
-* Without network access the error says which file is missing and where to put a copy
-  downloaded elsewhere: ``<root>/downloads/`` or a folder given with ``--archive-dir``.
+Each dataset is a folder ``<root>/<NAME>`` of *parts*, each extracted from one or more archives; which, and
+from where, is :data:`DATASETS` and :data:`SOURCES` in :mod:`data_prep.catalog`. The default root is
+:func:`default_root`. An archive is looked for in ``--archive-dir`` and ``<root>/downloads/``, else downloaded
+there as ``<file>.part`` (resumed after an interruption) and named only once it matches its published md5 or,
+where none is published, the sha256 recorded at its first use. A part is extracted into ``.partial-<part>``,
+marked complete and renamed into place, so a folder under its final name is complete; extraction stops at the
+limits of :mod:`data_prep.archives`. A dataset already installed touches no network. Every failure is a
+:class:`~data_prep.errors.FetchError` that says what to do (without network: which file to put where), and
+the command exits with status 1.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@
 * :mod:`sgma_core.experiment` — what the chapters call: prepare data, train, evaluate;
   :mod:`~sgma_core.profiles` — every setting, and the profiles;
 * command lines: ``python -m bookkit.chapters``, ``python -m sgma_core.train``,
-  ``python -m sgma_core.benchmark``.
+  ``python -m sgma_core.step_throughput``.
 """
 
 from sgma_core import dispatch as _dispatch

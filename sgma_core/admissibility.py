@@ -1,19 +1,14 @@
-"""Is the attention alive? The functional check a reading must pass before it can become the book's
-configuration (METHOD §12, "admissible before preferred").
+"""Is the attention alive? The check a reading must pass, on validation images only, before it can become
+the book's configuration ("admissible before preferred"); the bars are declared in :data:`THRESHOLDS`.
 
-The check is declared here, before any score is seen, and computed on validation images only:
+* **distinct places** (:func:`distinct_share`): distinct pairs of square centres per image, in ``(0, 1]``
+  (squares at one place in every image score ``1 / N``);
+* **different cells** (:func:`different_cells_share`): the share of images whose part maps peak at pairwise
+  different cells (what eq. (6) asks for);
+* **telling hits**: the share of squares within the hit radius of a part that tells the classes apart must
+  beat :func:`best_fixed_point`, the best share any single pixel reaches.
 
-* **distinct places**: the number of distinct pairs of cropped squares over the images, divided by the
-  number of images (squares that sit at one place in every image score ``1 / N``);
-* **different cells**: the share of images where the maps of the parts peak at pairwise different cells
-  (eq. (6) exists to make them differ);
-* **telling-part hits above a fixed point**: the share of squares within the hit radius of a part that
-  tells the classes apart, against the best share any single fixed point of the image reaches (searched
-  over every pixel): squares that do not follow the bird cannot beat it.
-
-A reading passes when all three hold. :data:`THRESHOLDS` holds the declared bars. ::
-
-    check = attention_check(squares, peak_cells, parts, telling, radius, size)
+    check = attention_check(squares, peak_cells, parts, telling, radius, size)   # [N, P, 2], [N, P, 2], [N, Q, 3]
     check["passed"], check["failed"]          # True / ["distinct_places", …]
 """
 

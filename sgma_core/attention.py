@@ -4,11 +4,11 @@
 * (2) ``a_i = σ(W2_i · ReLU(W1_i · p)) ∈ (0, 1)^C``, one pair of FC layers per part;
 * (3) ``M_i(x) = σ(Σ_c a_i^c f^c(x)) ∈ (0, 1)^{H×W}``.
 
-``normalize`` says what happens to the weighted sum before the sigmoid:
+``normalize`` says what happens to the weighted sum before the sigmoid; a model built from a run's settings
+takes it from :attr:`RunConfig.attention_norm <sgma_core.profiles.RunConfig>`, whose default the book uses:
 
-* ``"none"`` (the default, the paper's reading): the literal eq. (3). With ``a ≥ 0`` and ReLU features
-  ``f ≥ 0`` the map never falls below 0.5, and eqs. (5)–(6) are smallest when the attention backbone's
-  features are all zero;
+* ``"none"`` (the paper's reading): the literal eq. (3). With ``a ≥ 0`` and ReLU features ``f ≥ 0`` the map
+  never falls below 0.5, and eqs. (5)–(6) are smallest when the attention backbone's features are all zero;
 * ``"standardize"``: a weighted *mean* over channels, standardised per map (zero mean, unit variance
   over positions), then ``σ(2z − 2)``: the map keeps spatial contrast and a peak can stand out;
 * ``"standardize_learned"``: the same with the scale and shift learnable per part (initialised to 2 and −2).

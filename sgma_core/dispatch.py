@@ -1,17 +1,15 @@
 """CPU dispatch levels, pinned so that a CPU run repeats on another x86-64 machine.
 
-At one thread, the same torch, the same data and the same seed, two machines still train different bits when
-their libraries pick different instruction sets for the same kernel: PyTorch's own kernels (``ATEN_CPU_CAPABILITY``:
-AVX512, AVX2 or DEFAULT), oneDNN's convolutions (``ONEDNN_MAX_CPU_ISA``) and MKL's BLAS (``MKL_CBWR``, its
-conditional numerical reproducibility). Importing :mod:`sgma_core` pins all three to AVX2 (:data:`PINNED`), which
-every x86-64 CPU of the last decade has, unless the variable is already set, or ``SGMA_CPU_DISPATCH=native``
-asks to leave every library its own choice. The libraries read the variables when they first compute, so the pin
+With one thread, the same torch, data and seed, two machines still train different bits when their libraries pick
+different instruction sets for one kernel: PyTorch's own kernels (``ATEN_CPU_CAPABILITY``), oneDNN's convolutions
+(``ONEDNN_MAX_CPU_ISA``) and MKL's BLAS (``MKL_CBWR``). Importing :mod:`sgma_core` calls :func:`pin`, which sets
+each of them to :data:`PINNED` unless it is already set or ``SGMA_CPU_DISPATCH=native`` asks to leave every library
+its own choice (any other value is refused). The libraries read the variables when they first compute, so the pin
 holds when :mod:`sgma_core` is imported before the first tensor operation (``import torch`` alone is early
-enough); :func:`levels` reports what the process actually uses, and it is part of every CPU run's identity and of
-every record's provenance, so runs made at different levels are never mixed. The pin is for eager runs:
-torch.compile's CPU code generation follows ``ATEN_CPU_CAPABILITY`` too, and at AVX2 it computes out-of-range
-indices in SGMA's compiled backward (torch 2.14), so a process that compiles on a CPU sets
-``SGMA_CPU_DISPATCH=native`` or calls :func:`leave_native` (``benchmarks/gpu_day.py`` does).
+enough). :func:`levels` reports what the process uses; it is part of every CPU run's identity and every record's
+provenance, so runs made at different levels are never mixed. The pin is for eager runs: torch.compile's CPU code
+follows ``ATEN_CPU_CAPABILITY`` too and can compute out-of-range indices at the pinned level, so a process that
+compiles on a CPU leaves it (:func:`leave_native`, :func:`native_while`; ``benchmarks/gpu_day.py`` does).
 """
 
 from __future__ import annotations

@@ -1,21 +1,16 @@
-"""Train the baseline or SGMA from the command line, in one process or on several GPUs.
+"""Train the baseline or SGMA from the command line, in one process or on several under ``torchrun``.
 
     python -m sgma_core.train --model baseline --profile smoke
     python -m sgma_core.train --model sgma --profile paper --dataset CUB -p epochs 30 --seeds 1
     torchrun --nproc_per_node=4 -m sgma_core.train --model sgma baseline --profile paper --dataset CUB
 
-The runs are written where the chapters look for them (``--runs-dir``, else ``$SGMA_RUNS_ROOT``,
-else ``<repo>/runs``), in the folders the chapters compute from the same settings; a chapter
-executed afterwards with the same profile and parameters finds each finished run and reuses it
-instead of training again. So a long run can be trained on a multi-GPU machine with ``torchrun``
-and the book built elsewhere from its folders.
-
-``-p NAME VALUE`` sets any :class:`~sgma_core.profiles.RunConfig` field, VALUE parsed as YAML
-(``3``, ``0.01``, ``null``, ``learned``); unknown names are refused with the valid ones.
-``--seeds 1`` trains that one seed, ``--seeds 0,1`` those seeds; default: the profile's seeds, as
-the chapters do. Under ``torchrun`` every process runs this same program;
-:mod:`sgma_core.engine.distributed` joins them into one run (NCCL on CUDA, gloo on the CPU), and only
-rank 0 prints and writes.
+Each run is written to the folder the chapters compute from the same settings (``--runs-dir``, else
+``$SGMA_RUNS_ROOT``, else ``<repo>/runs``), so a chapter executed later with the same profile and parameters
+reuses it instead of training. ``-p NAME VALUE`` sets a :class:`~sgma_core.profiles.RunConfig` field (VALUE
+read as YAML); ``--seeds 0,1`` picks seeds (default: the profile's). An unknown name, a bad value or a device
+this machine lacks is refused before any work (exit status 2). Under ``torchrun`` every process runs this
+program, :mod:`sgma_core.engine.distributed` joins them into one run, and only rank 0 prints and writes; each
+finished run prints one JSON line (model, seed, minutes, the last epoch's log).
 """
 
 from __future__ import annotations

@@ -154,9 +154,9 @@ def test_a_cuda_device_this_machine_lacks_is_refused_before_any_work(tmp_path, c
     ("sgma_core.studies.frozen", ["--out", "{tmp}"], "is a folder: give the file to write"),
     ("sgma_core.studies.ablate", ["--profile", "smoke", "--out", "{tmp}"], "is a folder: give the file to write"),
     ("sgma_core.studies.real_start", ["--profile", "smoke", "--out", "{tmp}"], "is a folder"),
-    ("sgma_core.benchmark", ["--backbone", "small_vgg", "--size", "1"], "--size=1: small_vgg needs at least 16"),
-    ("sgma_core.benchmark", ["--backbone", "small_vgg", "--joint-size", "8"], "--joint-size=8"),
-    ("sgma_core.benchmark", ["--backbone", "small_vgg", "--out", "{tmp}"], "is a folder"),
+    ("sgma_core.step_throughput", ["--backbone", "small_vgg", "--size", "1"], "--size=1: small_vgg needs at least 16"),
+    ("sgma_core.step_throughput", ["--backbone", "small_vgg", "--joint-size", "8"], "--joint-size=8"),
+    ("sgma_core.step_throughput", ["--backbone", "small_vgg", "--out", "{tmp}"], "is a folder"),
 ])
 def test_studies_and_the_benchmark_check_their_arguments_before_any_work(command, argv, message, tmp_path, capsys):
     import importlib
@@ -174,7 +174,7 @@ def test_studies_and_the_benchmark_check_their_arguments_before_any_work(command
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
 def test_the_benchmark_refuses_a_cuda_device_this_machine_lacks(capsys):
-    from sgma_core.benchmark import main
+    from sgma_core.step_throughput import main
 
     assert main(["--device", "cuda", "--backbone", "small_vgg", "--size", "32"]) == 2
     assert "CUDA is not available here" in _one_error_line(capsys)

@@ -1,4 +1,4 @@
-"""Every exercise solution is code in book/exercises.py that runs here and gives the answer its
+"""Every exercise solution is code in book/solutions.py that runs here and gives the answer its
 chapter states; every solution function is shown by a chapter, and every chapter's solutions name
 functions that exist."""
 
@@ -15,7 +15,7 @@ BOOK = repo_root() / "book"
 
 @pytest.fixture(scope="module")
 def exercises():
-    spec = importlib.util.spec_from_file_location("book_exercises", BOOK / "exercises.py")
+    spec = importlib.util.spec_from_file_location("book_solutions", BOOK / "solutions.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -59,7 +59,7 @@ def test_every_solution_is_shown_and_every_shown_solution_exists(exercises):
     shown, solutions, exercises_declared = set(), set(), set()
     for path in BOOK.glob("[0-9]*.md"):
         text = path.read_text(encoding="utf-8")
-        shown |= set(re.findall(r"literalinclude\} /book/exercises\.py\n:pyobject: (\w+)", text))
+        shown |= set(re.findall(r"literalinclude\} /book/solutions\.py\n:pyobject: (\w+)", text))
         exercises_declared |= set(re.findall(r"\{exercise\}[^\n]*\n:label: ([\w-]+)", text))
         solutions |= set(re.findall(r"\{solution\} ([\w-]+)", text))
         unfolded = re.findall(r"\{solution\} ([\w-]+)\n(?!:class: dropdown)", text)

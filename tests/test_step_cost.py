@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sgma_core import benchmark
+from sgma_core import step_throughput
 from sgma_core.backbones import small_vgg
 from sgma_core.cropping import crop_and_zoom
 from sgma_core.engine.loop import make_optimizer
@@ -99,7 +99,7 @@ def test_freed_memory_is_kept_where_glibc_allows():
 
 def test_overhead_benchmark_times_the_step_against_its_backbones(tmp_path, capsys):
     out = tmp_path / "overhead.json"
-    assert benchmark.main(["--overhead", "--device", "cpu", "--backbone", "small_vgg", "--size", "32",
+    assert step_throughput.main(["--overhead", "--device", "cpu", "--backbone", "small_vgg", "--size", "32",
                            "--joint-size", "16", "--batch", "2", "--steps", "3", "--out", str(out)]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[-1].startswith("overhead: ")
@@ -114,10 +114,11 @@ def test_overhead_benchmark_times_the_step_against_its_backbones(tmp_path, capsy
 
 
 def test_overhead_benchmark_leaves_out_what_does_not_train():
-    step = benchmark.sgma_step_factory("small_vgg", 32, 16, 5, 6, attention_training="heads")(torch.device("cpu"), True)
+    make = step_throughput.sgma_step_factory("small_vgg", 32, 16, 5, 6, attention_training="heads")
+    step = make(torch.device("cpu"), True)
     x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     xj = torch.randn(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)
-    passes = benchmark.BackbonePasses(step.model, x, xj, bf16=False)
+    passes = step_throughput.BackbonePasses(step.model, x, xj, bf16=False)
     seconds = passes.run()
     assert "backward of the 3 trained backbone(s)" in seconds  # the attention backbone runs forward only
     assert all(p.grad is None for p in step.model.attention_backbone.parameters())

@@ -208,7 +208,7 @@ def test_markdown_prose_keeps_prose_and_drops_code_math_and_roles():
     source = ("---\njupytext: {}\n---\n\n# Title\n\nSome prose with `code(s)` and $f(s)$ and {glue:text}`x`.\n\n"
               "```{code-cell} ipython3\nprint(f'{n} seed(s)')\n```\n\n(sec-x)=\n## Part\n\n"
               "````{exercise} A question\n:label: ex-q\n\nIn seeds [0] the prose stays.\n\n"
-              "```{literalinclude} /book/exercises.py\n:pyobject: f(s)\n```\n````\n\n```text\nmake seeds [0]\n```\n"
+              "```{literalinclude} /book/solutions.py\n:pyobject: f(s)\n```\n````\n\n```text\nmake seeds [0]\n```\n"
               "After the fences.\n")
     prose = markdown_prose(source)
     assert "Some prose with" in prose and "In seeds [0] the prose stays." in prose and "After the fences." in prose

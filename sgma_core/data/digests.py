@@ -1,19 +1,16 @@
-"""The SHA-256 of each file a dataset's images are read from, computed once per version of the file.
+"""The SHA-256 of each file a dataset's images are read from, kept so that a file is hashed once per version.
 
 A run's identity holds a digest of its images' bytes (:meth:`~sgma_core.data.ZSLDataset.fingerprint`);
-hashing all of CUB's images for every run would cost seconds each time, so each file's digest is kept in
-a cache beside the decoded images (:mod:`sgma_core.data.cache`)::
+:func:`file_digests` gives one hex digest per path (:data:`MISSING` for a path that is not a file) from a cache
+beside the decoded images (:mod:`sgma_core.data.cache`), one JSON file per dataset folder::
 
-    <cache_dir>/file-digests-<key>.json    one per dataset folder (key: a hash of its absolute path)
+    <cache_dir>/file-digests-<key>.json    key: a hash of the folder's absolute path
 
-An entry is used only while the file has the size and modification time (ns) it had when it was hashed;
-a file changed since is hashed again. A digest is kept only for a file last modified at least
-:data:`SETTLED_SECONDS` before it was hashed: a file written again within one tick of the file system's
-clock, at the same size, would keep its modification time and so its stale digest.
-
-The cache holds digests only and is plain JSON (never unpickled). One that is damaged, of another format
-or holding entries of another shape is not trusted: what it lacks is hashed again and it is written
-anew. One that cannot be written (a read-only runs folder) costs the hashing next time, nothing else.
+A cached digest is used only while its file keeps the size and modification time (ns) it had when hashed, and
+is kept only for a file last modified at least :data:`SETTLED_SECONDS` before (a file rewritten within one tick
+of the file system's clock at the same size would keep its time and so a stale digest). The cache is plain JSON,
+never unpickled; a damaged one or one of another :data:`FORMAT` is not trusted (what it lacks is hashed again),
+and one that cannot be written costs the hashing next time, nothing else.
 """
 
 from __future__ import annotations

@@ -1,21 +1,17 @@
-"""The xlsa17 files of Xian et al.: ``att_splits.mat`` (classes, semantics, split) and ``res101.mat`` (image order).
+"""The xlsa17 files of Xian et al. (the "proposed split"): ``att_splits.mat`` and ``res101.mat``.
 
-The evaluation protocol is the "proposed split" of Xian et al. (METHOD §6). Its files,
-``att_splits.mat``, hold
+:func:`read_xlsa17_splits` reads ``att_splits.mat`` into :class:`Xlsa17Splits`, everything 0-based:
 
-* ``att`` — class semantics ``Φ``, shape ``[K, C]`` (one L2-normalised column per class);
+* ``att`` — class semantics ``Φ`` ``[K, C]``, one L2-normalised column per class;
 * ``allclasses_names`` — the class of each column (absent for FLO);
-* ``trainval_loc``, ``test_seen_loc``, ``test_unseen_loc`` and, where present,
-  ``train_loc``, ``val_loc`` — **1-based** image indices (MATLAB).
+* ``trainval_loc``, ``test_seen_loc``, ``test_unseen_loc`` and, where present, ``train_loc``, ``val_loc`` —
+  1-based (MATLAB) image indices.
 
-For CUB the ``*_loc`` values are CUB image ids, and the columns of ``att`` are not in CUB
-class-id order (``001.Black_footed_Albatross`` is column 150), so classes are mapped by
-name. :func:`sgma_core.data.cub.read_cub` does that mapping and returns everything as 0-based arrays.
-
-For AWA2 and FLO the ``*_loc`` values index the rows of the release's ``res101.mat``, whose
-``image_files`` (paths on the authors' machine) and ``labels`` (1-based ``att`` columns) fix
-the image order. :mod:`sgma_core.data.awa2_flo` maps those paths to the local images
-and use the 1-based row number as the image id.
+For CUB the indices are CUB image ids and ``att``'s columns are not in CUB's class-id order, so
+:func:`sgma_core.data.cub.read_cub` maps classes by name. For AWA2 and FLO they index the rows of ``res101.mat``
+(:func:`read_xlsa17_images`), whose ``image_files`` and ``labels`` fix the image order;
+:mod:`sgma_core.data.awa2_flo` maps those paths to local images. A missing, MATLAB v7.3, damaged or
+inconsistent file (overlapping splits, 0-based or repeated indices) is a :class:`~sgma_core.data.DatasetError`.
 """
 
 from __future__ import annotations

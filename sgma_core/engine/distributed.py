@@ -1,37 +1,17 @@
-"""Several processes on one or more GPUs (or CPU workers), as started by ``torchrun``.
+"""Several processes on one or more GPUs (or CPU workers), as started by ``torchrun``, and the same code in one.
 
-``torchrun --nproc_per_node=G -m sgma_core.train …`` starts ``G`` copies of a program and tells
-each its place through the environment: ``RANK`` (0 … ``WORLD_SIZE``−1 over all machines),
-``WORLD_SIZE`` and ``LOCAL_RANK`` (the GPU of this process on its machine).
-:func:`init_from_env` joins the process group from there: NCCL when the run uses CUDA (each
-process on GPU ``LOCAL_RANK``), gloo on the CPU.
+``torchrun --nproc_per_node=G -m sgma_core.train …`` starts ``G`` copies; :func:`init_from_env` joins the process
+group from ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (NCCL on GPU ``LOCAL_RANK`` when the run uses CUDA, gloo on
+the CPU). Without a process group every helper is the single-process identity (:func:`rank` 0, :func:`world_size`
+1, a shard is all the rows, a gather or a sum returns its input, :func:`data_parallel` the objective itself), so
+the training step (:func:`sgma_core.engine.step.train_step`) has no second branch.
 
-Everything here is also correct in one plain process: when ``torch.distributed`` is not
-initialised, :func:`rank` is 0, :func:`world_size` 1, :func:`barrier` does nothing, a shard is
-all the rows, a gather or a sum returns its input and :func:`data_parallel` gives the objective
-itself. Code that uses these helpers therefore needs no separate single-process branch, and the
-training step is the same function (:func:`sgma_core.engine.step.train_step`) in both.
-
-How a run on several processes stays the run of one process:
-
-* every rank draws the same permutation from the ``(seed, epoch)`` generator and takes its
-  contiguous share of each global batch (:func:`batch_share`); the augmentation is drawn for the
-  whole global batch and each rank applies its rows' draws;
-* each rank's loss is weighted by its share of the global batch, so DDP's averaged gradient is
-  the gradient of the global batch's mean loss even when the shares are unequal; a rank left
-  without rows (a last batch smaller than the number of ranks) runs that batch with weight zero;
-* parameters that take no part in the loss (SGMA's attention subnet under ``attention_training=
-  "heads"``, when not frozen) are found once on a first batch (:func:`has_unused_parameters`);
-  only then does DDP search every step's graph for them;
-* batch norm: on CUDA the layers become ``SyncBatchNorm`` while training (global batch
-  statistics, except in a weight-zero step, whose rows count twice). gloo on the CPU has no
-  synchronised batch norm: each rank normalises its share with the share's own statistics, and
-  the running statistics are rank 0's, copied to every rank after each epoch;
-* other random draws are seeded per rank (rank 0 uses the single-process seed); the logged
-  losses are global means, summed over ranks once per epoch.
-
-The run folders are written by rank 0 only and read by every rank, so they must be visible to
-all processes (one machine, or a shared filesystem).
+A run on several processes is the run of one: every rank draws the same ``(seed, epoch)`` permutation and
+augmentation and takes its contiguous share of each global batch, its loss weighted by that share
+(:func:`batch_share`); parameters outside the loss are found once (:func:`has_unused_parameters`); batch norm
+uses the global batch on CUDA (:func:`sync_batchnorm`) and each rank's share on gloo, whose running statistics are
+rank 0's (:func:`broadcast_buffers`). Only rank 0 writes the run folders and every rank reads them, so they must
+be on one machine or a shared file system.
 """
 
 from __future__ import annotations

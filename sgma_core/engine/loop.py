@@ -32,8 +32,7 @@ def make_optimizer(model: nn.Module, config: RunConfig):
     """SGD over the trainable parameters, and ``ReduceLROnPlateau`` on the epoch's training loss.
 
     The update is torch's fused SGD where the parameters live on the CPU or a CUDA device: the same
-    rule in one kernel instead of a loop over the tensors, about half the update's time for SGMA's
-    74 parameter tensors on a 2-core CPU (``python -m sgma_core.benchmark --overhead``)."""
+    rule in one kernel instead of a loop over the tensors."""
     params = [p for p in model.parameters() if p.requires_grad]
     fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,

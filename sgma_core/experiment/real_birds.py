@@ -1,20 +1,16 @@
-"""Real birds, real ImageNet features: where eq. (11)'s two channel groups look on CUB photographs.
+"""Real photographs through a real ImageNet backbone: where eq. (11)'s channel groups look on CUB images.
 
-The paper's Figure 2 shows the two attention maps of a trained SGMA on CUB birds. Without the
-paper's ImageNet VGG19 this can still be measured at its starting point: EfficientNet-Lite0's
-ImageNet features of real photographs, grouped by eq. (11) into two channel groups on *seen-class*
-images, each group's summed map and its peak, scored against CUB's annotated parts.
+This module picks the photographs the data root holds (:func:`present_rows`), computes a backbone's feature maps
+(:func:`feature_maps`) and sums them per channel group (:func:`group_maps`); the grouping itself is
+:func:`sgma_core.attention.channel_grouping` (fitted on seen-class images only) and the scoring against CUB's
+annotated parts is :mod:`sgma_core.localization`, in its one pixel convention::
 
     rows = present_rows(ds, max_images=400)                 # the photographs the data root holds
-    images, sizes = load_images(paths, 224)                 # decoded once: uint8 [N, 3, 224, 224], (w, h)
+    images, sizes = load_images(paths, 224)                 # uint8 [N, 3, 224, 224], each image's (w, h)
     fmaps = feature_maps(images, backbone)                  # [N, C, h, w]
-    indicators = channel_grouping(fmaps[seen], 2)           # eq. (11), on seen-class images only
-    points = peaks_in_pixels(group_maps(fmaps, indicators), backbone.stride, 224, sizes)   # localization
-    summary = hit_summary(points, ds.part_locs[rows], hit_radii(sizes))                    # localization
-
-A peak *hits* a part when it lies within an eighth of the image's shorter side of the part's
-annotated location (each image at its own size); a part counts only where it is marked visible.
-Peaks, parts and hits follow :mod:`sgma_core.localization`'s one pixel convention.
+    indicators = channel_grouping(fmaps[seen], 2)           # eq. (11), [2, C]
+    points = peaks_in_pixels(group_maps(fmaps, indicators), backbone.stride, 224, sizes)
+    summary = hit_summary(points, ds.part_locs[rows], hit_radii(sizes))
 """
 
 from __future__ import annotations

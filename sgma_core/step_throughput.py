@@ -1,31 +1,16 @@
-"""Training-step throughput of the models, against what their FLOP count allows.
+"""Training-step throughput of the baseline and SGMA against the bound their FLOP count allows, and SGMA's step
+against its own backbone passes.
 
-For the baseline and SGMA, in float32 and bf16 autocast, it times full training steps (forward,
-loss, backward, SGD update) on random inputs at the given sizes (the paper's: 448 into the
-baseline and SGMA's attention subnet, 224 into SGMA's joint subnet), and reports images/s beside
-the rate the measured matrix-multiply peak of the device would allow for that model's FLOPs per
-image:
+:func:`run`: full training steps (forward, loss, backward, SGD update) on random inputs, float32 and bf16 autocast,
+as training images/s beside the rate the device's measured matrix-multiply peak (:func:`matmul_peak`) allows for
+the FLOPs one image costs (:func:`flops_per_image`). The baseline and SGMA's attention subnet take ``size``²,
+SGMA's joint subnet ``joint_size``²; SGMA trains with the default ``attention_training`` of
+:class:`~sgma_core.profiles.RunConfig`. :func:`overhead`: R = SGMA's step ÷ the backbone passes it contains.
+A size the backbone cannot take, a device this machine lacks or an unwritable ``--out`` is refused first::
 
-* FLOPs per image are counted by ``torch.utils.flop_counter.FlopCounterMode`` over one whole
-  training step (forward and backward: convolutions and matrix products, 2 FLOPs per
-  multiply-add), divided by the batch size;
-* the peak is measured, not taken from a data sheet: a square matrix product of side
-  ``--peak-n`` in the same precision, timed after warm-up.
-
-    python -m sgma_core.benchmark --device cuda --out bench.json          # VGG19, 448 / 224, batch 32
-    python -m sgma_core.benchmark --device cpu --backbone small_vgg --size 32 --joint-size 16 --batch 4 --steps 2
-
-SGMA is benchmarked with the book's default ``attention_training`` (:class:`~sgma_core.profiles.RunConfig`).
-
-``--overhead`` asks what SGMA costs beyond its four backbones. In one run and one precision it
-times SGMA's whole training step and, at the same sizes, each backbone pass the step contains:
-the attention backbone at the attention input (forward and backward when the attention subnet
-trains it, forward only otherwise) and each joint branch at the joint input (forward and
-backward). It prints the medians and, last, ``overhead: R`` with R = step ÷ the sum of those
-passes. Everything else in the step (the attention heads of eq. (2), the crops of eq. (4), the
-compatibility and CCT layers, the losses, the SGD update) is what R above 1 measures::
-
-    python -m sgma_core.benchmark --overhead --device cpu --backbone small_vgg --size 64 --joint-size 32
+    python -m sgma_core.step_throughput --device cuda --out bench.json          # VGG19, 448 / 224, batch 32
+    python -m sgma_core.step_throughput --device cpu --backbone small_vgg --size 32 --joint-size 16 --batch 4
+    python -m sgma_core.step_throughput --overhead --device cpu --backbone small_vgg --size 64 --joint-size 32
 """
 
 from __future__ import annotations
@@ -135,6 +120,8 @@ def sgma_step_factory(backbone: str, attention_size: int, joint_size: int, n_cla
 
 
 def flops_per_image(make, device: torch.device, size: int, batch: int, n_classes: int = 150) -> float:
+    """FLOPs of one training step per image, counted by ``FlopCounterMode`` over the forward and backward
+    (convolutions and matrix products, 2 FLOPs per multiply-add) of a ``batch`` at ``size``², ÷ ``batch``."""
     from torch.utils.flop_counter import FlopCounterMode
 
     step = make(device, False)
@@ -262,11 +249,13 @@ class BackbonePasses:
 def overhead(device: str = "cpu", backbone: str = "small_vgg", size: int = 64, joint_size: int = 32, batch: int = 32,
              steps: int = 20, precision: str = "auto", n_classes: int = 30, semantic_dim: int = 15,
              channels_last: bool = True, warmup: int = 3) -> dict:
-    """SGMA's training step against its backbone passes at the same sizes (module docstring).
+    """SGMA's training step against its backbone passes at the same sizes, in one ``precision``.
 
     A round times one whole step, then :class:`BackbonePasses` (the same modules, the same
     sizes, precision and memory format); ``steps`` rounds follow ``warmup``. Reported: the median
-    of each time in ms and ``overhead``, the median over rounds of step ÷ that round's passes."""
+    of each time in ms and ``overhead``, the median over rounds of step ÷ that round's passes.
+    What R above 1 measures is everything else in the step: the attention heads of eq. (2), the
+    crops of eq. (4), the compatibility and CCT layers, the losses and the SGD update."""
     from sgma_core.engine.step import keep_freed_memory, resolve_device, uses_bf16
 
     dev = resolve_device(device)
@@ -344,7 +333,7 @@ def check_arguments(args) -> None:
 
 @command
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m sgma_core.benchmark")
+    p = argparse.ArgumentParser(prog="python -m sgma_core.step_throughput")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backbone", default="vgg19", choices=list(BACKBONES))
     p.add_argument("--size", type=int, default=448, help="baseline and attention-subnet input side")

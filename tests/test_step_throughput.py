@@ -5,13 +5,13 @@ import json
 import pytest
 import torch
 
-from sgma_core import benchmark
+from sgma_core import step_throughput
 
 
 @pytest.fixture(scope="module")
 def result():
     torch.set_num_threads(1)
-    return benchmark.run("cpu", "small_vgg", size=32, batch=2, steps=1, peak_n=128, joint_size=16)
+    return step_throughput.run("cpu", "small_vgg", size=32, batch=2, steps=1, peak_n=128, joint_size=16)
 
 
 def test_both_models_both_precisions(result):
@@ -31,14 +31,15 @@ def test_flop_count_is_the_model_arithmetic(result):
 
 def test_flop_counter_counts_a_known_layer():
     lin = torch.nn.Linear(8, 4, bias=False)
-    make = lambda device, cl: benchmark.Stepper(lin, device, cl, lambda m, x, y: m(x.flatten(1)[:, :8]).sum())  # noqa: E731
+    make = lambda device, cl: step_throughput.Stepper(  # noqa: E731
+        lin, device, cl, lambda m, x, y: m(x.flatten(1)[:, :8]).sum())
     # forward 2·B·8·4, backward to the weight 2·B·8·4 (inputs need no gradient); per image: 128
-    assert benchmark.flops_per_image(make, torch.device("cpu"), size=4, batch=3) == 2 * 8 * 4 * 2
+    assert step_throughput.flops_per_image(make, torch.device("cpu"), size=4, batch=3) == 2 * 8 * 4 * 2
 
 
 def test_cli_writes_json_and_a_table(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert benchmark.main(["--device", "cpu", "--backbone", "small_vgg", "--size", "32", "--joint-size", "16",
+    assert step_throughput.main(["--device", "cpu", "--backbone", "small_vgg", "--size", "32", "--joint-size", "16",
                            "--batch", "2", "--steps", "1", "--peak-n", "128", "--models", "baseline",
                            "--out", str(out)]) == 0
     assert "| baseline | fp32 |" in capsys.readouterr().out

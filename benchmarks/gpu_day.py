@@ -16,7 +16,7 @@ with this one, whether it is stopped (Ctrl-C, SIGTERM: status 130) or killed.
 2. ``parity``: the compiled step against the eager one, three steps from the same weights on the same batches
    (float32): the largest relative difference of the losses, against :data:`TOLERANCE`.
 3. ``start``: VGG19 given the start the cpu profile gives its small VGG, pretrained on the synthetic birds' seen
-   classes, saved as a start file (:mod:`sgma_core.start_weights`) with its seen-class accuracy, and loaded back
+   classes, saved as a start file (:mod:`sgma_core.start_saving`) with its seen-class accuracy, and loaded back
    the way ``-p overrides '{backbone_weights: FILE}'`` loads it.
 4. ``chapters``: chapters 02 and 04 executed by papermill with the ``paper`` profile from that start, in an
    environment made offline from the wheels of ``make device-bundle``: T1 and u / s / H against chance, seconds
@@ -164,7 +164,7 @@ def _pretrain_start(device: torch.device, sz: dict, data_root: Path, work: Path,
     from sgma_core.backbones import backbone_for
     from sgma_core.experiment import prepare_data, pretrained_backbone
     from sgma_core.profiles import make_config
-    from sgma_core.start_weights import save_start
+    from sgma_core.start_saving import save_start
 
     cfg = make_config("paper", paper_overrides(sz, device, backbone=backbone, pretrained=False,
                                                pretrain_epochs=sz["pretrain_epochs"], lr=0.01))

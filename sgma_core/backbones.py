@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from sgma_core.profiles import choices
-from sgma_core.weights import WeightsFileError, WeightsNotFoundError, load_checked  # noqa: F401  (raised here)
+from sgma_core.checked_weights import WeightsFileError, WeightsNotFoundError, load_checked  # noqa: F401  (raised here)
 
 
 class Backbone(nn.Module):
@@ -87,8 +87,8 @@ VGG_LAYERS = choices("vgg_layer")  # where VGG19 is cut: the keys of VGG19_CUTS
 # the digest torchvision itself checks on download; the project checks it before every load.
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_SHA256_PREFIX = "dcbb9e9d"
-VGG19_REMEDY = ("Delete it and run `python -m data_prep.weights vgg19` (needs internet), or copy the published file "
-                "there from another machine.")
+VGG19_REMEDY = ("Delete it and run `python -m data_prep.imagenet_weights vgg19` (needs internet), or copy the "
+                "published file there from another machine.")
 
 
 def vgg19_weights_path() -> Path:
@@ -104,7 +104,8 @@ def download_vgg19() -> Path:
         torch.hub.download_url_to_file(VGG19_URL, str(path), hash_prefix=VGG19_SHA256_PREFIX, progress=False)
     except (OSError, RuntimeError) as exc:  # URLError is an OSError; a hash mismatch is a RuntimeError
         raise WeightsNotFoundError(f"could not download the VGG19 weights to {path} ({exc}); run `python -m "
-                                   "data_prep.weights vgg19` on a machine with internet and copy the file there.") from exc
+                                   "data_prep.imagenet_weights vgg19` on a machine with internet and copy the file "
+                                   "there.") from exc
     return path
 
 
@@ -112,7 +113,7 @@ def vgg19(pretrained: bool = True, layer: str = "conv5_4", download: bool = Fals
     """torchvision VGG19 features up to ``layer`` (``conv5_4`` after ReLU, or ``pool5``).
 
     With ``pretrained`` the ImageNet weights are loaded from the torch cache, checked by
-    :func:`~sgma_core.weights.load_checked` (never through torchvision's loader, which unpickles
+    :func:`~sgma_core.checked_weights.load_checked` (never through torchvision's loader, which unpickles
     whatever file lies there); if they are not there and ``download`` is false,
     :class:`WeightsNotFoundError` names the cache path and the command that fetches them.
     """
@@ -127,7 +128,7 @@ def vgg19(pretrained: bool = True, layer: str = "conv5_4", download: bool = Fals
             if not download:
                 raise WeightsNotFoundError(
                     f"ImageNet VGG19 weights not found at {path}. Fetch them once (needs internet) with "
-                    "`python -m data_prep.weights vgg19`, or use backbone='small_vgg' / pretrained=False.")
+                    "`python -m data_prep.imagenet_weights vgg19`, or use backbone='small_vgg' / pretrained=False.")
             download_vgg19()
         expected = {k: v.shape for k, v in net.state_dict().items()}
         net.load_state_dict(load_checked(path, VGG19_SHA256_PREFIX, VGG19_REMEDY, expected))
@@ -316,7 +317,7 @@ def backbone_for(config, pretrained: bool | None = None) -> Backbone:
     """The backbone a :class:`~sgma_core.profiles.RunConfig` names (``backbone``, one of :data:`BACKBONES`),
     with its layer (``vgg_layer``, ``lite0_layer``) and weights (``pretrained``, unless given) settings."""
     if getattr(config, "backbone_weights", None):  # a start this project wrote, checked before it is loaded
-        from sgma_core.start_weights import load_start
+        from sgma_core.checked_weights import load_start
 
         net = backbone_for(dataclasses.replace(config, backbone_weights=None), pretrained=False)
         load_start(net, config.backbone_weights, config.backbone)

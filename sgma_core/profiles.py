@@ -35,7 +35,7 @@ class RunConfig:
     device: str = "auto"  # "auto": CUDA when available, else CPU
     backbone: Literal["small_vgg", "vgg19", "efficientnet_lite0"] = "small_vgg"  # "vgg19" for the paper
     pretrained: bool = True  # vgg19: ImageNet weights from the torch cache
-    # a start this project wrote in place of ImageNet's (sgma_core.start_weights, make gpu-day): its file
+    # a start this project wrote in place of ImageNet's (sgma_core.start_saving, make gpu-day): its file
     backbone_weights: str | None = None
     vgg_layer: Literal["conv5_4", "pool5"] = "conv5_4"  # where VGG19 is cut
     # efficientnet_lite0: stride 16, 672 channels; or "stage5" (112), "head" (stride 32)

@@ -25,14 +25,14 @@ from sgma_core.experiment.where import data_for, model_inputs
 from sgma_core.metrics import per_class_accuracy
 from sgma_core.profiles import RunConfig
 from sgma_core.sgma import SGMA, SGMAObjective
-from sgma_core.start_weights import start_manifest
+from sgma_core.checked_weights import start_manifest
 
 
 def run_extra(prepared: PreparedData, config: RunConfig | None = None) -> dict:
     """What a run's identity holds beyond its settings: the fingerprint of its data
     (:meth:`~sgma_core.data.ZSLDataset.fingerprint`), the split for validation runs (their seen
     classes differ from the test runs'), the SHA-256 of the backbone's start file where ``config``
-    names one (:mod:`sgma_core.start_weights`), and for a run on the CPU the instruction sets it computes with
+    names one (:mod:`sgma_core.checked_weights`), and for a run on the CPU the instruction sets it computes with
     (:func:`sgma_core.dispatch.levels`: runs made at other levels differ in their bits)."""
     extra = {"data": prepared.dataset.fingerprint()}
     if config is None or str(resolve_device(config.device)).startswith("cpu"):

@@ -46,8 +46,8 @@ from bookkit.run_times import RUN_TIMES, record_run_time
 from bookkit.wording import count
 from sgma_core import child_processes
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters
+from sgma_core.lite0 import LITE0_LAYERS
 from sgma_core.paths import repo_root, writable_folder
-from sgma_core.profiles import choices
 from sgma_core.records import save_atomically
 
 BOOK = repo_root() / "book"
@@ -223,7 +223,7 @@ CHAPTER_PARAMETERS = {
     "size": (_whole(32), "a whole number of pixels, at least 32"),
     "max_images": (_whole(1), "a whole number, at least 1"),
     "frozen_max_images": (_whole(1, none=True), "a whole number, at least 1, or null (every photograph)"),
-    "layer": (lambda v: v in choices("lite0_layer"), f"one of {', '.join(map(repr, choices('lite0_layer')))}"),
+    "layer": (lambda v: v in LITE0_LAYERS, f"one of {', '.join(map(repr, LITE0_LAYERS))}"),  # where 07 cuts Lite0
 }
 
 

@@ -116,7 +116,7 @@ def test_a_vgg19_file_in_the_torch_cache_is_checked_before_it_is_loaded(tmp_path
 
     path = _torch_cache(tmp_path, monkeypatch)
     path.write_bytes(bytes(range(100)))
-    with pytest.raises(WeightsFileError, match=r"vgg19-dcbb9e9d\.pth has sha256 .*data_prep\.weights vgg19"):
+    with pytest.raises(WeightsFileError, match=r"vgg19-dcbb9e9d\.pth has sha256 .*data_prep\.imagenet_weights vgg19"):
         vgg19(pretrained=True)
     assert imagenet_weights.main(["vgg19"]) == 2
     assert "vgg19-dcbb9e9d.pth has sha256" in capsys.readouterr().err

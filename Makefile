@@ -180,7 +180,7 @@ gpu-check: $(SETUP)
 # The paper's settings on real data: ImageNet VGG19 into the torch cache, training on NGPU GPUs
 # (torchrun when NGPU > 1), then both training chapters executed with the paper profile.
 train-paper: $(SETUP)
-	$(PY) -m data_prep.weights vgg19
+	$(PY) -m data_prep.imagenet_weights vgg19
 	@if [ "$(NGPU)" -gt 1 ]; then \
 	  for model in baseline sgma; do \
 	    $(PY) -m torch.distributed.run --standalone --nproc_per_node=$(NGPU) -m sgma_core.train --model $$model \

@@ -152,10 +152,10 @@ def paper_overrides(sz: dict, device: torch.device, **more) -> dict:
 def _pretrain_start(device: torch.device, sz: dict, data_root: Path, work: Path, backbone: str) -> dict:
     """``backbone`` pretrained on the synthetic birds' seen classes, saved as a start file and loaded back the way
     the ``paper`` profile loads it (``backbone_weights``)."""
-    from sgma_core.backbones import backbone_for
+    from sgma_core.backbones import backbone_for, layer_of
     from sgma_core.experiment import prepare_data, pretrained_backbone
     from sgma_core.profiles import make_config
-    from sgma_core.start_weights import save_start
+    from sgma_core.start_saving import save_start
 
     cfg = make_config("paper", paper_overrides(sz, device, backbone=backbone, pretrained=False,
                                                pretrain_epochs=sz["pretrain_epochs"], lr=0.01))
@@ -164,7 +164,7 @@ def _pretrain_start(device: torch.device, sz: dict, data_root: Path, work: Path,
     net, history = pretrained_backbone(prepared, cfg, work / "runs", progress=False)
     path = work / "starts" / f"{backbone}-SYN-seen.pt"
     manifest = save_start(net, path, {
-        "backbone": backbone, "vgg_layer": cfg.vgg_layer, "dataset": "SYN", "data": prepared.dataset.fingerprint(),
+        "backbone": backbone, "layer": layer_of(cfg), "dataset": "SYN", "data": prepared.dataset.fingerprint(),
         "seen_classes": prepared.n_seen, "image_size": cfg.image_size, "epochs": cfg.pretrain_epochs,
         "seen_acc": history[-1]["seen_acc"], "chance": 1 / prepared.n_seen})
     loaded = backbone_for(make_config("paper", {"backbone": backbone, "backbone_weights": str(path),
@@ -177,7 +177,7 @@ def _pretrain_start(device: torch.device, sz: dict, data_root: Path, work: Path,
 
 def start(device: torch.device, sz: dict, data_root: Path, work: Path) -> dict:
     """VGG19 given the start the cpu profile gives its small VGG: pretrained on the synthetic birds' seen classes,
-    saved as a start file (:mod:`sgma_core.start_weights`) with its seen-class accuracy, and loaded back as
+    saved as a start file (:mod:`sgma_core.start_saving`) with its seen-class accuracy, and loaded back as
     ``-p overrides '{backbone_weights: FILE}'`` loads it; in the dry run also the small VGG's, which its chapters
     use."""
     out = _pretrain_start(device, sz, data_root, work, "vgg19")

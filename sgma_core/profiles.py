@@ -10,9 +10,11 @@ A :class:`RunConfig` holds the settings of **one** run, its ``seed`` among them;
         ...
 
 Unknown profile names and fields are errors that list the valid ones. The allowed values of each
-choice (``backbone``, ``attention_norm``, …) are declared beside its field (a ``Literal`` type) and
-read with :func:`choices` by the modules whose code they select. This module imports nothing of
-the project: every other floor may import it.
+choice (``attention_norm``, ``centre_rule``, …) are declared beside its field (a ``Literal`` type) and
+read with :func:`choices` by the modules whose code they select; a ``backbone`` and its ``layer`` are
+checked against the backbone registry (:data:`sgma_core.backbones.BACKBONES`). That registry is the one
+module of the project this one imports, and it imports none that imports this one: every other floor
+may import this module.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import typing
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
+from sgma_core import backbones
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -33,13 +37,13 @@ class RunConfig:
     dataset: Literal["SYN", "CUB", "AWA2", "FLO", "OWN"] = "SYN"  # the names sgma_core.data.load_dataset serves; OWN: yours, in CUB's layout
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
-    backbone: Literal["small_vgg", "vgg19", "efficientnet_lite0"] = "small_vgg"  # "vgg19" for the paper
-    pretrained: bool = True  # vgg19: ImageNet weights from the torch cache
-    # a start this project wrote in place of ImageNet's (sgma_core.start_weights, make gpu-day): its file
+    backbone: str = "small_vgg"  # a name registered in sgma_core.backbones.BACKBONES; "vgg19" for the paper
+    pretrained: bool = True  # a backbone with ImageNet weights (vgg19, efficientnet_lite0) loads them
+    # a start this project wrote in place of ImageNet's (sgma_core.start_saving, make gpu-day): its file
     backbone_weights: str | None = None
-    vgg_layer: Literal["conv5_4", "pool5"] = "conv5_4"  # where VGG19 is cut
-    # efficientnet_lite0: stride 16, 672 channels; or "stage5" (112), "head" (stride 32)
-    lite0_layer: Literal["stage5_expanded", "stage5", "head"] = "stage5_expanded"
+    # where the backbone is cut: one of its registry entry's layers (vgg19: "conv5_4", "pool5"; efficientnet_lite0:
+    # "stage5_expanded", "stage5", "head"); None: the entry's default_layer (conv5_4, stage5_expanded)
+    layer: str | None = None
     freeze_backbone: bool = False  # paper does not say; fine-tuning is the default (METHOD §3)
     image_size: int = 64  # paper: 448 into attention/cropping, 224 into the joint subnet
     batch_size: int = 32  # paper: 32
@@ -225,10 +229,15 @@ def _check_names(names, what: str) -> None:
         if name == "seeds":
             raise ValueError("seeds is not a setting of one run: give the seeds to make_experiment(..., seeds=[0, 1]) "
                              "(a chapter's `seeds` parameter), or one seed as seed.")
-        if name not in valid:
-            close = difflib.get_close_matches(name, valid, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"unknown {what} {name!r}.{hint} Valid names: {', '.join(valid)}.")
+        if name in valid:
+            continue
+        owner = backbones.stored_under(name)  # the name a backbone's layer once had (vgg_layer)
+        if owner is not None:
+            raise ValueError(f"{name} is not a setting: where any backbone is cut is `layer` (for {owner.name}, one of "
+                             f"{', '.join(map(repr, owner.layers))}); give layer instead of {name}.")
+        close = difflib.get_close_matches(name, valid, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown {what} {name!r}.{hint} Valid names: {', '.join(valid)}.")
 
 
 def _check_profile(profile: str) -> None:
@@ -266,6 +275,7 @@ def validate(config: RunConfig) -> RunConfig:
     """``config`` with every setting converted to its declared type and checked against its range
     and allowed values (:func:`check_setting`); a :class:`ValueError` names the first setting that is not."""
     values = {f.name: check_setting(f.name, getattr(config, f.name)) for f in fields(RunConfig)}
+    backbones.backbone_entry(values["backbone"]).resolve(values["layer"])  # a ValueError names what is not there
     if values["profile"] not in PROFILES:
         raise ValueError(f"profile={values['profile']!r}; choose one of {', '.join(map(repr, PROFILES))}.")
     device = values["device"]

@@ -88,7 +88,7 @@ def test_vgg19_weights_missing_offline_names_cache_and_command(tmp_path, monkeyp
         vgg19(pretrained=True)
     message = str(info.value)
     assert str(tmp_path / "hub" / "checkpoints") in message
-    assert "python -m data_prep.weights vgg19" in message
+    assert "python -m data_prep.imagenet_weights vgg19" in message
 
 
 def _torch_cache(tmp_path, monkeypatch):
@@ -110,19 +110,20 @@ class _Hostile:
 @pytest.mark.slow  # builds and saves a full VGG19
 def test_a_vgg19_file_in_the_torch_cache_is_checked_before_it_is_loaded(tmp_path, monkeypatch, capsys):
     """Random bytes, a crafted pickle and a file of the right name but other tensors are refused, named, and
-    nothing of them runs; ``data_prep.weights`` says the same instead of "already in the torch cache"."""
-    from data_prep import weights
-    from sgma_core.weights import WeightsFileError
+    nothing of them runs; ``data_prep.imagenet_weights`` says the same instead of "already in the torch cache"."""
+    from data_prep import imagenet_weights
+    from sgma_core.checked_weights import WeightsFileError
 
     path = _torch_cache(tmp_path, monkeypatch)
     path.write_bytes(bytes(range(100)))
-    with pytest.raises(WeightsFileError, match=r"vgg19-dcbb9e9d\.pth has sha256 .*data_prep\.weights vgg19"):
+    with pytest.raises(WeightsFileError, match=r"vgg19-dcbb9e9d\.pth has sha256 .*data_prep\.imagenet_weights vgg19"):
         vgg19(pretrained=True)
-    assert weights.main(["vgg19"]) == 2
+    assert imagenet_weights.main(["vgg19"]) == 2
     assert "vgg19-dcbb9e9d.pth has sha256" in capsys.readouterr().err
     marker = tmp_path / "pwned"
     torch.save({"x": _Hostile(marker)}, path)
-    monkeypatch.setattr("sgma_core.weights.sha256_of_bytes", lambda p: "dcbb9e9d" + "0" * 56)  # as if the hash matched
+    # as if the hash matched
+    monkeypatch.setattr("sgma_core.checked_weights.sha256_of_bytes", lambda p: "dcbb9e9d" + "0" * 56)
     with pytest.raises(WeightsFileError, match="refused unread"):
         vgg19(pretrained=True)
     assert not marker.exists()
@@ -140,5 +141,5 @@ def test_the_published_vgg19_layout_loads(tmp_path, monkeypatch):
 
     path = _torch_cache(tmp_path, monkeypatch)
     torch.save(tv_vgg19(weights=None).state_dict(), path)
-    monkeypatch.setattr("sgma_core.weights.sha256_of_bytes", lambda p: "dcbb9e9d" + "0" * 56)
+    monkeypatch.setattr("sgma_core.checked_weights.sha256_of_bytes", lambda p: "dcbb9e9d" + "0" * 56)
     assert vgg19(pretrained=True).out_channels == 512

@@ -37,6 +37,8 @@ def _one_error_line(capsys) -> str:
     (["-p", "lr", "0.1", "-p", "lr", "0.2"], "-p lr is given twice"),
     (["-p", "ridge_lambda", "[1"], "while parsing a flow sequence"),
     (["-p", "epoch", "3"], "unknown parameter 'epoch'"),
+    (["-p", "vgg_layer", "pool5"], "give layer instead of vgg_layer"),
+    (["-p", "layer", "pool5"], "layer='pool5' is not a layer of backbone 'small_vgg'"),
 ])
 def test_train_refuses_bad_settings_before_any_work(params, message, tmp_path, capsys):
     assert train.main(["--model", "baseline", "--profile", "smoke", "--runs-dir", str(tmp_path), *params]) == 2

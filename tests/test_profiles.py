@@ -2,10 +2,11 @@
 allowed values come from the module that uses them, and a run's seed is not an experiment's seeds."""
 
 import inspect
+from pathlib import Path
 
 import pytest
 
-from sgma_core import attention, backbones, cropping, losses, sgma
+from sgma_core import attention, cropping, losses, sgma
 from sgma_core.attention import MultiAttention
 from sgma_core.profiles import (CHOICE_FIELDS, RunConfig, choices, for_seed, make_config, make_experiment,
                                 with_settings)
@@ -47,8 +48,6 @@ SHARED_DEFAULTS = [
     (cropping.boxcar_mask, "k", "mask_k"),
     (cropping.crop_and_zoom, "k", "mask_k"),
     (cropping.LearnedCentres.__init__, "part_scale", "part_scale"),
-    (backbones.vgg19, "layer", "vgg_layer"),
-    (backbones.efficientnet_lite0, "layer", "lite0_layer"),
 ]
 
 
@@ -75,21 +74,43 @@ def test_the_modules_select_among_the_declared_choices():
 
     assert sgma.ATTENTION_TRAINING == choices("attention_training") and sgma.SCHEDULES == choices("training_schedule")
     assert attention.NORMALIZE == choices("attention_norm") and cropping.CENTRE_RULES == choices("centre_rule")
-    assert losses.CCT_NEGATIVES == choices("cct_negatives") and backbones.BACKBONES == choices("backbone")
+    assert losses.CCT_NEGATIVES == choices("cct_negatives")
     assert step.PRECISIONS == choices("precision") and data.DATASETS == choices("dataset")
-    assert set(backbones.VGG19_CUTS) == set(choices("vgg_layer"))  # every declared layer has its cut …
-    assert set(backbones.LITE0_LAYERS) == set(choices("lite0_layer"))  # … and no cut is undeclared
 
 
-def test_the_settings_import_nothing_of_the_project():
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _source(module: str) -> Path | None:
+    """The file of a project module or package, or None where ``module`` is not one (a name inside one)."""
+    path = ROOT.joinpath(*module.split("."))
+    return next((p for p in (path.with_suffix(".py"), path / "__init__.py") if p.is_file()), None)
+
+
+def _project_imports(module: str) -> set[str]:
+    """The project modules ``module`` imports anywhere in its source (inside functions too), with the packages
+    that importing them runs (``sgma_core.data.images`` runs ``sgma_core.data``)."""
     import ast
 
-    from sgma_core import profiles
+    tree = ast.parse(_source(module).read_text(encoding="utf-8"))
+    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module} | \
+            {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+             for a in n.names} | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {".".join(name.split(".")[:i]) for name in names for i in range(2, name.count(".") + 1)}
+    return {m for m in names if m.split(".")[0] in ("sgma_core", "bookkit", "data_prep") and m != "sgma_core"
+            and m != module and _source(m) is not None}
 
-    tree = ast.parse(inspect.getsource(profiles))
-    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | \
-               {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert not {m for m in imported if m and m.split(".")[0] in ("sgma_core", "bookkit", "data_prep", "importlib")}
+
+def test_the_settings_import_only_the_backbone_registry_which_never_imports_them():
+    """Every other floor may import the settings: they import one module of the project, the registry that
+    checks ``backbone`` and ``layer``, and nothing it imports, at any depth, imports the settings back."""
+    assert _project_imports("sgma_core.profiles") == {"sgma_core.backbones"}
+    seen, todo = set(), ["sgma_core.backbones"]
+    while todo:
+        module = todo.pop()
+        seen.add(module)
+        todo += sorted(_project_imports(module) - seen)
+    assert "sgma_core.profiles" not in seen, sorted(seen)
 
 
 def test_values_are_converted_by_their_declared_types():

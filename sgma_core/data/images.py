@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from sgma_core.backbones import IMAGENET_MEAN, IMAGENET_STD  # the input every backbone takes
 
 
 class ImageReadError(OSError):

@@ -10,8 +10,9 @@ A run lives in one folder, ``<runs root>/<kind>/<dataset>-<profile>-seed<seed>-<
 **Identity, one rule.** A run's identity is the settings that shape what it computes:
 :func:`run_identity` — every :class:`~sgma_core.profiles.RunConfig` field but the run-time-only
 ones, or, for a kind listed in :data:`IDENTITY_KEYS`, only the fields named there (a backbone's
-pretraining does not depend on SGMA's losses) — plus ``extra`` (for example the validation
-split). The folder's hash is the hash of the identity; a folder whose stored settings differ from
+pretraining does not depend on SGMA's losses), with the backbone's ``layer`` under the key its
+registry entry stores it as (:func:`~sgma_core.backbones.stored_settings`) — plus ``extra`` (for
+example the validation split). The folder's hash is the hash of the identity; a folder whose stored settings differ from
 a new run's in any identity field is refused (:class:`RunMismatchError`), never overwritten.
 
 **Safety.** One process writes a run folder at a time (a lock; a second identical run waits for
@@ -38,15 +39,16 @@ from pathlib import Path
 
 import torch
 
+from sgma_core.backbones import stored_settings
 from sgma_core.engine import distributed
 from sgma_core.paths import runs_root
 from sgma_core.files import DiskFullError, disk_full, locked, save_atomically, write_text
 from sgma_core.records import dumps_finite, loads_finite, non_finite_field, write_record
 from sgma_core.profiles import RUNTIME_ONLY, RunConfig, config_dict
 
-BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "vgg_layer", "lite0_layer", "image_size", "batch_size", "lr",
-                     "momentum", "weight_decay", "lr_factor", "lr_min", "plateau_patience", "plateau_threshold",
-                     "pretrain_epochs", "max_train_images", "augment", "precision", "channels_last")
+BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "layer", "image_size", "batch_size", "lr", "momentum",
+                     "weight_decay", "lr_factor", "lr_min", "plateau_patience", "plateau_threshold", "pretrain_epochs",
+                     "max_train_images", "augment", "precision", "channels_last")
 BASELINE_SETTINGS = BACKBONE_SETTINGS + ("epochs", "freeze_backbone", "max_test_images")
 # The settings that define a run of each kind; a kind not listed here: every setting but RUNTIME_ONLY.
 IDENTITY_KEYS: dict[str, tuple[str, ...]] = {"backbone": BACKBONE_SETTINGS, "baseline": BASELINE_SETTINGS}
@@ -60,23 +62,17 @@ class RunFileError(ValueError):
     """A file of a run folder is damaged, or holds something other than tensors and numbers."""
 
 
-# Settings that only mean something for one backbone, left out of the identity of runs with another one (so
-# that adding such a setting leaves the names of stored runs as they were; vgg_layer predates this rule).
-BACKBONE_ONLY = {"lite0_layer": "efficientnet_lite0"}
-
-
 # Settings that name a file: a run's identity holds the file's digest (in ``extra``), not where the file lies.
 FILE_SETTINGS = ("backbone_weights",)
 
 
 def run_identity(settings: RunConfig | dict, keys: tuple[str, ...] | None = None, extra: dict | None = None) -> dict:
     """The settings that make a run what it is: ``keys`` (default: all but run-time-only ones and the file
-    settings), plus ``extra``."""
+    settings) in the form identities store them (the layer under its backbone's key), plus ``extra``."""
     d = config_dict(settings) if isinstance(settings, RunConfig) else dict(settings)
     d = {k: d.get(k) for k in keys} if keys is not None else {
         k: v for k, v in d.items() if k not in RUNTIME_ONLY and k not in FILE_SETTINGS}
-    d = {k: v for k, v in d.items() if k not in BACKBONE_ONLY or d.get("backbone") == BACKBONE_ONLY[k]}
-    return {**d, **(extra or {})}
+    return {**stored_settings(d), **(extra or {})}
 
 
 def settings_hash(identity: dict) -> str:
@@ -183,6 +179,7 @@ class Run:
         except (ValueError, AssertionError, UnicodeDecodeError):
             raise RunFileError(f"{self.config_path} is damaged, so whether this folder holds the same run cannot be "
                                f"checked. Delete {self.path} to train the run again.") from None
+        stored = stored_settings(stored)  # a config.json written before `layer` holds the stored keys already
         diff = sorted(k for k in ours if stored.get(k) != ours[k])
         if diff:
             changes = ", ".join(f"{k}: {stored.get(k)!r} → {ours[k]!r}" for k in diff)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from sgma_core.attention import initialise_grouping as _initialise_grouping
-from sgma_core.backbones import IMAGENET_BACKBONES, Backbone, backbone_for
+from sgma_core.backbones import Backbone, backbone_entry, backbone_for
 from sgma_core.baseline import BaselineObjective, BaselineZSL, SeenClassifier, seen_classifier_loss
 from sgma_core.dispatch import levels as dispatch_levels
 from sgma_core.engine import distributed
@@ -25,14 +25,14 @@ from sgma_core.experiment.where import data_for, model_inputs
 from sgma_core.metrics import per_class_accuracy
 from sgma_core.profiles import RunConfig
 from sgma_core.sgma import SGMA, SGMAObjective
-from sgma_core.start_weights import start_manifest
+from sgma_core.checked_weights import start_manifest
 
 
 def run_extra(prepared: PreparedData, config: RunConfig | None = None) -> dict:
     """What a run's identity holds beyond its settings: the fingerprint of its data
     (:meth:`~sgma_core.data.ZSLDataset.fingerprint`), the split for validation runs (their seen
     classes differ from the test runs'), the SHA-256 of the backbone's start file where ``config``
-    names one (:mod:`sgma_core.start_weights`), and for a run on the CPU the instruction sets it computes with
+    names one (:mod:`sgma_core.checked_weights`), and for a run on the CPU the instruction sets it computes with
     (:func:`sgma_core.dispatch.levels`: runs made at other levels differ in their bits)."""
     extra = {"data": prepared.dataset.fingerprint()}
     if config is None or str(resolve_device(config.device)).startswith("cpu"):
@@ -46,14 +46,15 @@ def pretrained_backbone(prepared: PreparedData, config: RunConfig, runs_dir: str
                         progress: bool = True) -> tuple[Backbone, list[dict]]:
     """The backbone a ZSL model starts from, and the history of its pretraining.
 
-    ``vgg19``, ``efficientnet_lite0``: ImageNet weights, or the start file ``backbone_weights`` names (no pretraining
-    here). ``small_vgg``, and ``vgg19`` with ``pretrained`` false and ``pretrain_epochs`` > 0: trained from scratch
+    A backbone with ImageNet weights (its registry entry's ``imagenet``: ``vgg19``, ``efficientnet_lite0``): those
+    weights, or the start file ``backbone_weights`` names (no pretraining here). ``small_vgg``, and an ImageNet
+    backbone with ``pretrained`` false and ``pretrain_epochs`` > 0: trained from scratch
     as a classifier of the **seen** classes on trainval (never unseen classes), the stand-in for ImageNet
     pretraining; the run is stored and reused.
     """
     use_threads(config)
-    if config.backbone in IMAGENET_BACKBONES and (config.pretrained or config.backbone_weights
-                                                  or config.pretrain_epochs <= 0):
+    if backbone_entry(config.backbone).imagenet and (config.pretrained or config.backbone_weights
+                                                     or config.pretrain_epochs <= 0):
         return backbone_for(config), []
     torch.manual_seed(config.seed)
     backbone = backbone_for(config)

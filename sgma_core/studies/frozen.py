@@ -15,7 +15,7 @@ classes choose nothing. ::
 
     python -m sgma_core.studies.frozen                        # all of CUB under the data root; resumable
     python -m sgma_core.studies.frozen --max-images 30        # what a few photographs allow
-    python -m sgma_core.studies.frozen -p lite0_layer head    # any setting (frozen_config)
+    python -m sgma_core.studies.frozen -p layer head          # any setting (frozen_config)
 
 Features are cached in ``runs/features/<dataset>-lite0-<layer>-<size>-<hash>/`` in chunks; an
 interrupted extraction resumes at its first missing chunk. Measured on two cores: 39 photographs a
@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sgma_core.backbones import layer_of, stored_settings
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, positive_int, run_overrides
 from sgma_core.profiles import RunConfig, config_dict, make_config
 
@@ -44,8 +45,15 @@ HEADS = {"baseline": (0,), "SGMA compatibility heads": (0, 1, 2)}
 # eq. (11) (seen-class training photographs), epochs and lr the heads' full-batch Adam training.
 FROZEN_SETTINGS = {"dataset": "CUB", "backbone": "efficientnet_lite0", "image_size": 224, "epochs": 300, "lr": 1e-3,
                    "grouping_images": 256}
-# What decides the cached features (not the heads' training): the identity of a feature folder.
+# What decides the cached features (not the heads' training): the identity of a feature folder, named as run
+# identities store settings (sgma_core.backbones.stored_settings: Lite0's layer as lite0_layer).
 FEATURE_KEYS = ("dataset", "backbone", "lite0_layer", "image_size", "n_parts", "part_scale", "grouping_images", "seed")
+
+
+def feature_settings(config: RunConfig) -> dict:
+    """``config``'s settings of :data:`FEATURE_KEYS`, as a feature folder's identity and manifest hold them."""
+    stored = stored_settings(config_dict(config))
+    return {k: stored[k] for k in FEATURE_KEYS if k in stored}
 
 
 def frozen_config(**changes) -> RunConfig:
@@ -77,11 +85,8 @@ def branch_features(fmaps: torch.Tensor, indicators: np.ndarray, part_scale: flo
 def feature_identity(config: RunConfig, rows: np.ndarray, indicators: np.ndarray, data: str = "") -> dict:
     """What the cached features of ``rows`` depend on: the settings of :data:`FEATURE_KEYS`, the images (their
     rows, and the dataset's fingerprint ``data``) and the channel groups."""
-    from sgma_core.engine.runs import run_identity
-
     rows_digest = hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:10]
-    return run_identity(config, FEATURE_KEYS, {"rows": rows_digest, "groups": indicators.astype(int).tolist(),
-                                               "data": data})
+    return {**feature_settings(config), "rows": rows_digest, "groups": indicators.astype(int).tolist(), "data": data}
 
 
 def feature_folder(root: str | Path, config: RunConfig, rows: np.ndarray, indicators: np.ndarray,
@@ -90,7 +95,7 @@ def feature_folder(root: str | Path, config: RunConfig, rows: np.ndarray, indica
     from sgma_core.engine.runs import settings_hash
 
     key = settings_hash(feature_identity(config, rows, indicators, data))
-    return Path(root) / f"{config.dataset}-lite0-{config.lite0_layer}-{config.image_size}-{key}"
+    return Path(root) / f"{config.dataset}-lite0-{layer_of(config)}-{config.image_size}-{key}"
 
 
 def _read_manifest(manifest: Path, expected: dict) -> None:
@@ -136,7 +141,7 @@ def extract(paths: list[Path], backbone, indicators: np.ndarray, folder: str | P
     folder.mkdir(parents=True, exist_ok=True)
     manifest = folder / "manifest.json"
     branches, channels = 1 + config.n_parts, backbone.out_channels
-    expected = {"settings": {k: getattr(config, k) for k in FEATURE_KEYS}, "n_images": len(paths), "chunk": chunk,
+    expected = {"settings": feature_settings(config), "n_images": len(paths), "chunk": chunk,
                 "branches": branches, "channels": channels}
     parts = []
     # one extraction per feature folder at a time: a second process waits for the first, then reads its chunks
@@ -251,7 +256,7 @@ def run(ds, config: RunConfig, features_root: str | Path, max_images: int | None
     t0 = time.perf_counter()
     splits = _present_splits(ds, config, max_images)
     torch.manual_seed(config.seed)
-    backbone = efficientnet_lite0(layer=config.lite0_layer)
+    backbone = efficientnet_lite0(layer=layer_of(config))
     indicators = _grouping(ds, config, splits["trainval"], backbone)
     rows = np.concatenate(list(splits.values()))
     folder = feature_folder(features_root, config, rows, indicators, ds.fingerprint())
@@ -271,7 +276,7 @@ def run(ds, config: RunConfig, features_root: str | Path, max_images: int | None
         head = train_heads(feats["trainval"], ds.seen_labels(splits["trainval"]), ds.phi_seen, branches,
                            chosen[name], config)
         results[name] = {k: float(v) for k, v in evaluate(head, ds, feats, splits).items()}
-    settings = {k: getattr(config, k) for k in (*FEATURE_KEYS, "epochs", "lr")}
+    settings = {**feature_settings(config), "epochs": config.epochs, "lr": config.lr}
     return {
         "setting": "frozen ImageNet EfficientNet-Lite0 features (not the paper's fine-tuned VGG19 at 448)",
         "settings": settings, "images": {name: int(len(r)) for name, r in splits.items()},
@@ -296,7 +301,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--runs-dir", default=None, help="where the features are cached, under features/ (default: "
                                                      "$SGMA_RUNS_ROOT, else <repo>/runs)")
     p.add_argument("--max-images", type=positive_int, default=None, help="at most this many photographs (default: all)")
-    add_parameter_option(p, "a RunConfig setting of the study (e.g. lite0_layer head, epochs 100)")
+    add_parameter_option(p, "a RunConfig setting of the study (e.g. layer head, epochs 100)")
     p.add_argument("--out", default=None, help="write the record here as JSON (default: print it)")
     add_debug_flag(p)
     args = p.parse_args(argv)

@@ -1,11 +1,11 @@
-"""Fetch pretrained weights into the torch cache, once, on a machine with internet, or check the file
-that is there.
+"""Fetch published ImageNet weights into the torch cache, once, on a machine with internet, or check
+the file that is there.
 
-    python -m data_prep.weights vgg19
+    python -m data_prep.imagenet_weights vgg19
 
 The weights land where torchvision keeps them (``$TORCH_HOME/hub/checkpoints``); from then on
 ``sgma_core.backbones.vgg19`` loads them offline, after checking them as this command does
-(:func:`sgma_core.weights.load_checked`: the published sha256, ``weights_only=True``, every tensor's
+(:func:`sgma_core.checked_weights.load_checked`: the published sha256, ``weights_only=True``, every tensor's
 shape). A file already there is checked, not trusted: a wrong or damaged one is named with what to do.
 """
 
@@ -19,7 +19,7 @@ from sgma_core.cli import add_debug_flag, command
 
 @command
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m data_prep.weights")
+    p = argparse.ArgumentParser(prog="python -m data_prep.imagenet_weights")
     p.add_argument("name", choices=["vgg19"])
     add_debug_flag(p)
     args = p.parse_args(argv)

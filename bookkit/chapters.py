@@ -1,29 +1,16 @@
 """Execute the book's chapters: with papermill, or as plain Python where there is no Jupyter.
 
-Chapters are MyST Markdown notebooks in ``book/``; papermill does not read Markdown, so each is
-converted with jupytext, executed with the given parameters, and written to
-``book/_executed/<chapter>.ipynb`` (the ``--out`` folder), which the book renders without
-executing again. Parameters are checked against the chapter's ``parameters`` cell: an unknown
-name is an error, not a silently ignored variable.
+Each MyST chapter in ``book/`` is converted with jupytext, executed with the given parameters and written to
+``book/_executed/<chapter>.ipynb`` (``--out``), which the book renders without executing again. Parameters
+are checked before any chapter starts: an unknown name or a bad value is an error naming the chapter.
 
     python -m bookkit.chapters                          # every chapter, cpu profile
     python -m bookkit.chapters 02_baseline -p profile smoke -p seeds "[0]"
-    python -m bookkit.chapters --all -p profile smoke --out /tmp/book/_executed
-    python -m bookkit.chapters 02_baseline --plain -p profile paper   # no Jupyter: glued values printed
-    python -m bookkit.chapters --all --jobs 2          # two chapters at a time, one CPU thread each (make book)
+    python -m bookkit.chapters --all --jobs 2           # two at a time, each with its share of the cores
+    python -m bookkit.chapters 02_baseline --plain      # no Jupyter: the percent script, glued values printed
 
-``--jobs N`` executes N chapters at a time, each in its own process whose torch uses an equal share of the
-cores; the heaviest chapters start first. A training run two chapters share (a pretrained
-backbone) is trained by the first to reach it and reused by the other.
-
-``--plain`` runs the chapter's paired percent script (``book/<chapter>.py``) cell by cell in this
-process, with the parameters injected after its ``parameters`` cell exactly as papermill injects
-them; :func:`glue` then prints each value instead of storing it in a notebook. It needs torch
-and the project, not Jupyter, papermill or jupytext (a bare GPU node).
-
-``-p NAME VALUE`` parses VALUE as YAML (``[0, 1]``, ``null``, ``3``, ``smoke``). Parameters a
-chapter does not declare are passed only to the chapters that do (``profile`` goes to the
-training chapters, ``data_root`` to all that read data).
+``-p NAME VALUE`` parses VALUE as YAML; a parameter goes only to the chapters that declare it. A training run
+two chapters share is trained by the first to reach it and reused by the other.
 """
 
 from __future__ import annotations

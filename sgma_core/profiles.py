@@ -1,20 +1,16 @@
-"""Run profiles as data: ``smoke`` (seconds, tests), ``cpu`` (minutes, the default book) and
-``paper`` (the paper's settings, GPU; METHOD §8).
+"""Run profiles as data: ``smoke`` (tests), ``cpu`` (the default book) and ``paper`` (the paper's settings,
+GPU; METHOD §8).
 
-A :class:`RunConfig` holds the settings of **one** run, its ``seed`` among them; an
-:class:`Experiment` is one ``RunConfig`` and the seeds it is run with (mean ± std over them)::
+A :class:`RunConfig` holds the settings of one run, its ``seed`` among them; an :class:`Experiment` is one
+``RunConfig`` and the seeds it is run with::
 
     config = make_config("cpu", overrides={"epochs": 5})          # one run, seed 0
-    experiment = make_experiment("cpu", overrides={"epochs": 5})  # the profile's seeds (0, 1, 2)
-    for cfg in experiment.configs():                              # one RunConfig per seed
-        ...
+    experiment = make_experiment("cpu", overrides={"epochs": 5})  # one RunConfig per seed: experiment.configs()
 
-Unknown profile names and fields are errors that list the valid ones. The allowed values of each
-choice (``attention_norm``, ``centre_rule``, …) are declared beside its field (a ``Literal`` type) and
-read with :func:`choices` by the modules whose code they select; a ``backbone`` and its ``layer`` are
-checked against the backbone registry (:data:`sgma_core.backbones.BACKBONES`). That registry is the one
-module of the project this one imports, and it imports none that imports this one: every other floor
-may import this module.
+Unknown profiles and fields are errors that list the valid ones; every value is checked by
+:func:`check_setting` against its type, range (:data:`LIMITS`) and allowed values. A ``backbone`` and its
+``layer`` are checked against the backbone registry (:data:`sgma_core.backbones.BACKBONES`), the one
+project module this one imports.
 """
 
 from __future__ import annotations

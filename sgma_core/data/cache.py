@@ -1,22 +1,16 @@
 """A decoded-image cache: every image decoded and resized once, kept as a ``uint8`` memory map.
 
-JPEG decoding and resizing cost far more than a GPU training step per image, so a training run
-that decodes on the fly starves the GPU. Here the images of a dataset are decoded once, in
-parallel by DataLoader workers, into one ``[N, 3, S, S]`` ``uint8`` array on disk; later runs (and
-the other chapters) map that file into memory in milliseconds, and the operating system's page
-cache keeps it there. Normalisation and augmentation then run on the training device
-(:mod:`sgma_core.data.images`).
-
-Files, under ``cache_dir`` (default ``<runs root>/cache``)::
+The images of a dataset are decoded once, in parallel by DataLoader workers, into one ``[N, 3, S, S]``
+``uint8`` array on disk that later runs map into memory; normalisation and augmentation then run on the
+training device (:mod:`sgma_core.data.images`). Files, under ``cache_dir`` (default ``<runs root>/cache``)::
 
     images-<S>px-<key>.u8          the pixels, row i = paths[i]
     images-<S>px-<key>.sizes.npy   original (width, height) of each image
     images-<S>px-<key>.done.npy    which rows are written (progress, for resuming)
     images-<S>px-<key>.json        written last: the cache is complete
 
-``key`` hashes the image paths, the size and each file's size and modification time, so a
-changed or replaced image gives a new cache rather than stale pixels. An interrupted build
-resumes where it stopped: rows already written are not decoded again.
+``key`` hashes the image paths, the size and each file's size and modification time, so a changed image
+gives a new cache rather than stale pixels. An interrupted build resumes at the first row not written.
 """
 
 from __future__ import annotations

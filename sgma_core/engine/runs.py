@@ -1,28 +1,16 @@
 """The run store: where a training run lives, what makes two runs the same run, and its files.
 
-A run lives in one folder, ``<runs root>/<kind>/<dataset>-<profile>-seed<seed>-<hash>``::
+A run lives in ``<runs root>/<kind>/<dataset>-<profile>-seed<seed>-<hash>``: ``config.json`` (its settings),
+``metrics.jsonl`` (one line per finished epoch), ``last.pt`` (model, optimiser and schedule after the last
+finished epoch) and ``final.json`` (written when it has finished). Its identity (:func:`run_identity`) is the
+settings that shape what it computes, in their stored form (:func:`sgma_core.backbones.stored_settings`), plus
+``extra`` (data fingerprint, validation split); the hash names the folder, and a folder whose settings differ
+from a new run's is refused (:class:`RunMismatchError`), never overwritten.
 
-    config.json     the RunConfig it was started with
-    metrics.jsonl   one line per finished epoch, appended as training goes
-    last.pt         model, optimiser and schedule after the last finished epoch
-    final.json      written when the run has finished: the last epoch's metrics
-
-**Identity, one rule.** A run's identity is the settings that shape what it computes:
-:func:`run_identity` — every :class:`~sgma_core.profiles.RunConfig` field but the run-time-only
-ones, or, for a kind listed in :data:`IDENTITY_KEYS`, only the fields named there (a backbone's
-pretraining does not depend on SGMA's losses), with the backbone's ``layer`` under the key its
-registry entry stores it as (:func:`~sgma_core.backbones.stored_settings`) — plus ``extra`` (for
-example the validation split). The folder's hash is the hash of the identity; a folder whose stored settings differ from
-a new run's in any identity field is refused (:class:`RunMismatchError`), never overwritten.
-
-**Safety.** One process writes a run folder at a time (a lock; a second identical run waits for
-the first and then reuses its result). Every file is written to a temporary name and moved into
-place; ``metrics.jsonl`` grows by whole lines, and a line cut short by a kill is ignored. Nothing is
-unpickled: checkpoints hold tensors and numbers only (``weights_only``), and a file that holds
-anything else is refused, not loaded. A damaged file is named with what to do
-(:class:`RunFileError`); a full disk is reported as such (:class:`DiskFullError`).
-
-Only rank 0 of a distributed run writes (:mod:`sgma_core.engine.distributed`); every rank reads.
+One process writes a run folder at a time (:func:`sgma_core.files.locked`; a second identical run waits and
+reuses the result); files are written atomically, and a metrics line cut short by a kill is ignored.
+Checkpoints hold tensors and numbers only (``weights_only``): anything else is refused, a damaged file is
+named with what to do (:class:`RunFileError`). Only rank 0 of a distributed run writes; every rank reads.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ At the start of every build the student and executed notebooks are written to ``
 
 from pathlib import Path
 
+from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
-from docutils import nodes
 
 DOWNLOADS = "_build/downloads"
 
@@ -31,10 +31,10 @@ class _Table(Directive):
 
 class RunTimes(_Table):
     def run(self):
-        from bookkit.sources import CHAPTERS
         from bookkit.display import format_seconds
         from bookkit.exercises import EXERCISE_RUNS
         from bookkit.run_times import PROFILES_TIMED, read_run_times, run_time_text
+        from bookkit.sources import CHAPTERS
 
         env = self.state.document.settings.env
         srcdir = Path(env.srcdir)

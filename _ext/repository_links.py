@@ -30,8 +30,16 @@ from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
 
-from bookkit.publish import (BINDER, COLAB, NO_ADDRESS_NOTE, build_provenance, chapter_urls, clone_commands,
-                             repository_address, repository_from_environment)
+from bookkit.publish import (
+    BINDER,
+    COLAB,
+    NO_ADDRESS_NOTE,
+    build_provenance,
+    chapter_urls,
+    clone_commands,
+    repository_address,
+    repository_from_environment,
+)
 
 CHAPTER = re.compile(r"^book/_executed/(?P<name>\d\d_[a-z0-9_]+)$")
 

@@ -36,8 +36,8 @@ from sgma_core import step_throughput  # noqa: E402
 from sgma_core.data import load_dataset  # noqa: E402
 from sgma_core.data.cache import cached_images, default_workers  # noqa: E402
 from sgma_core.experiment import prepare_data, train_baseline, train_sgma  # noqa: E402
-from sgma_core.profiles import make_config  # noqa: E402
 from sgma_core.files import write_text  # noqa: E402
+from sgma_core.profiles import make_config  # noqa: E402
 from sgma_core.records import write_record  # noqa: E402
 
 

@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import torch  # noqa: E402
-
 import device_bundle  # noqa: E402
+import torch  # noqa: E402
 from gpu_check import card_slug  # noqa: E402
 from gpu_day_report import SECTIONS, failed_sections, read_day_report, write_day_report  # noqa: E402
+
 from sgma_core import child_processes, step_throughput  # noqa: E402
 from sgma_core.cli import add_debug_flag, command  # noqa: E402
 from sgma_core.dispatch import native_while  # noqa: E402

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bookkit.wording import join_words, seeds_text
-
 from sgma_core.paths import repo_root
 from sgma_core.records import settings_drift
 

@@ -29,8 +29,16 @@ from pathlib import Path
 from bookkit.exercises import EXERCISE_RUNS
 from bookkit.machine_paths import portable_notebook
 from bookkit.run_times import RUN_TIMES, record_run_time
-from bookkit.sources import (BOOK, CHAPTER_SETTINGS, CHAPTERS, TRAINING_PARAMETERS, chapter_source, declared_parameters,
-                             parameters_at, percent_cells)
+from bookkit.sources import (
+    BOOK,
+    CHAPTER_SETTINGS,
+    CHAPTERS,
+    TRAINING_PARAMETERS,
+    chapter_source,
+    declared_parameters,
+    parameters_at,
+    percent_cells,
+)
 from bookkit.wording import count
 from sgma_core import child_processes
 from sgma_core.cli import add_debug_flag, add_parameter_option, command, debugging, parse_parameters

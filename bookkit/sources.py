@@ -17,8 +17,8 @@ from typing import Literal
 
 import yaml
 
-from sgma_core.paths import repo_root
 from sgma_core.lite0 import LITE0_LAYERS
+from sgma_core.paths import repo_root
 
 BOOK = repo_root() / "book"
 TOC = repo_root() / "_toc.yml"

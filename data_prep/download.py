@@ -112,7 +112,7 @@ def _transfer(url: str, part: Path, timeout: float, report: Report) -> None:
                 except http.client.IncompleteRead as exc:
                     fh.write(exc.partial)
                     raise _Interrupted(f"connection closed after {received + len(exc.partial)} bytes") from exc
-                except (ConnectionError, TimeoutError, socket.timeout, http.client.HTTPException) as exc:
+                except (ConnectionError, TimeoutError, http.client.HTTPException) as exc:
                     raise _Interrupted(f"{type(exc).__name__}: {exc}") from exc
                 if not block:
                     break

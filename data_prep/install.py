@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from data_prep.archives import GiB, ExtractionLimitError, extract
+from data_prep.archives import ExtractionLimitError, GiB, extract
 from data_prep.catalog import DatasetSpec, Part, Source
 from data_prep.download import Report, download, file_digests
 from data_prep.errors import ArchiveError, ChecksumError, DownloadError, NetworkUnavailableError

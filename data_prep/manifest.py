@@ -9,7 +9,7 @@ for archives without a published md5 it holds the sha256 that later uses are che
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from data_prep.catalog import Part
@@ -22,7 +22,7 @@ MANIFEST = ".sgma-fetch.json"
 
 def now() -> str:
     """The current UTC time, ISO 8601 to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def read_json(path: Path) -> dict:

@@ -46,7 +46,7 @@ class Record:
     sha256: str | None = None
 
     @classmethod
-    def of(cls, path: Path) -> "Record":
+    def of(cls, path: Path) -> Record:
         return cls(path.stat().st_size, file_digest(path))
 
     def matches(self, path: Path) -> bool:

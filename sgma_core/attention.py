@@ -24,7 +24,6 @@ from sgma_core.backbones import Backbone, global_average_pool
 from sgma_core.data.images import normalize
 from sgma_core.profiles import choices
 
-
 NORMALIZE = choices("attention_norm")
 
 

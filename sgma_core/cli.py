@@ -8,7 +8,7 @@ import argparse
 import functools
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import yaml
 

@@ -17,8 +17,8 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from sgma_core.files import write_text
 from sgma_core.paths import current_commit

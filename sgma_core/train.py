@@ -40,9 +40,8 @@ def build_config(args: argparse.Namespace):
     train ``experiment.configs()``; the same here gives the same run folders. Raises
     :class:`ValueError` for an unknown name or value.
     """
-    from sgma_core.profiles import make_experiment
-
     from sgma_core.engine.step import resolve_device
+    from sgma_core.profiles import make_experiment
 
     experiment = make_experiment(args.profile, {**run_overrides(args), "dataset": args.dataset}, parse_seeds(args.seeds))
     resolve_device(experiment.config.device)  # a device this machine lacks is refused here, not mid-run

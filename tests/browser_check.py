@@ -129,7 +129,7 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                 }).map(i => i.getAttribute('src')),
                 build_paths: (""" + BUILD_PATH_JS + """)(),
                 unreachable: (""" + UNREACHABLE_JS + """)(),
-                uncued_scroll: (""" + UNCUED_SCROLL_JS + """)(),
+                uncued_scroll: (""" + UNCUED_SCROLL_JS + r""")(),
                 figures: Array.from(document.querySelectorAll('main .cell_output img')).map(i => ({
                     // shown at what share of the size it was drawn at (a high-density PNG says it in its style)
                     src: i.getAttribute('src'), scale: i.naturalWidth ? i.clientWidth / (parseFloat(i.style.width) || i.naturalWidth) : 0,

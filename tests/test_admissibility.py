@@ -4,8 +4,14 @@ parts pass it, on hand-made points whose answers can be counted."""
 import numpy as np
 import pytest
 
-from sgma_core.admissibility import (THRESHOLDS, attention_check, best_fixed_point, different_cells_share,
-                                     distinct_share, summarise_checks)
+from sgma_core.admissibility import (
+    THRESHOLDS,
+    attention_check,
+    best_fixed_point,
+    different_cells_share,
+    distinct_share,
+    summarise_checks,
+)
 
 SIZE, RADIUS = 32, 4.0
 

@@ -5,9 +5,8 @@ import math
 import pytest
 import torch
 
-from sgma_core.backbones import WeightsNotFoundError, small_vgg, vgg19
+from sgma_core.backbones import WeightsNotFoundError, global_average_pool, small_vgg, vgg19
 from sgma_core.baseline import BaselineZSL, SeenClassifier
-from sgma_core.backbones import global_average_pool
 from sgma_core.compatibility import Compatibility
 from sgma_core.losses import embedding_softmax_loss
 

@@ -23,8 +23,7 @@ from data_prep.errors import ArchiveError, ChecksumError, DownloadError
 from data_prep.fetch import MANIFEST, MARKER, fetch
 from sgma_core.data import load_dataset
 from sgma_core.paths import data_roots, repo_root
-from tests.test_fetch import _md5, _sha256, _tgz, _zip
-from tests.test_fetch import archives, served  # noqa: F401  (fixtures)
+from tests.test_fetch import _md5, _sha256, _tgz, _zip, archives, served  # noqa: F401  (fixtures)
 
 
 def test_interrupted_download_is_resumed_with_range(served, archives, tmp_path, capsys):

@@ -15,7 +15,7 @@ from collections import namedtuple
 import pytest
 
 import data_prep.archives as archives_mod
-from data_prep.archives import EXPANSION_FLOOR, MiB, ExtractionLimitError, expansion_limit, extract
+from data_prep.archives import EXPANSION_FLOOR, ExtractionLimitError, MiB, expansion_limit, extract
 from data_prep.errors import ArchiveError
 from data_prep.fetch import fetch, main
 from sgma_core.data import load_dataset

@@ -5,8 +5,8 @@ import re
 import matplotlib
 import pytest
 
-from bookkit.sources import BOOK, CHAPTERS
 from bookkit.figures import MAX_WIDTH, MIN_FONT, small_fonts, subplots
+from bookkit.sources import BOOK, CHAPTERS
 
 matplotlib.use("Agg")
 

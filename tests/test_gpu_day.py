@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import device_bundle  # noqa: E402
 import gpu_day  # noqa: E402
+
 from tests.test_child_processes import assert_ended_without_writing, child_pids  # noqa: E402
 from tests.test_device_bundle import fake_pip  # noqa: E402, F401 - a fixture
 

@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from sgma_core.inference import (calibrated_stacking, choose_gamma, ridge_coefficients, rule_scores, seen_prototypes,
-                                 unseen_prototypes)
+from sgma_core.inference import (
+    calibrated_stacking,
+    choose_gamma,
+    ridge_coefficients,
+    rule_scores,
+    seen_prototypes,
+    unseen_prototypes,
+)
 
 
 def test_ridge_matches_scikit_learn_without_intercept():

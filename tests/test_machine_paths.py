@@ -101,5 +101,5 @@ def test_the_scan_names_each_published_file_and_path(tmp_path):
     with zipfile.ZipFile(tmp_path / "downloads" / "executed.zip", "w") as z:
         z.writestr("executed/02_baseline.ipynb", notebook)
     found = scan_published(tmp_path, [ROOT, RUNS])
-    assert found == [f"downloads/executed.zip!executed/02_baseline.ipynb: /tmp/tmpv_kkb4u2/02_baseline.ipynb",
+    assert found == ["downloads/executed.zip!executed/02_baseline.ipynb: /tmp/tmpv_kkb4u2/02_baseline.ipynb",
                      f"html/book/_executed/02_baseline.html: {RUNS}/backbone/SYN-cpu-seed0-1a2b"]

@@ -9,8 +9,8 @@ import zipfile
 import nbformat
 import pytest
 
-from bookkit.sources import CHAPTERS
 from bookkit.notebooks import STAMP, DownloadsError, main, write_downloads
+from bookkit.sources import CHAPTERS
 
 
 def _executed(folder, names=("02_baseline",)):

@@ -9,8 +9,7 @@ import sys
 import pytest
 import yaml
 
-from bookkit.publish import (RepositoryError, build_provenance, chapter_urls, colab_setup,
-                             repository_from_environment)
+from bookkit.publish import RepositoryError, build_provenance, chapter_urls, colab_setup, repository_from_environment
 from sgma_core.paths import repo_root
 
 ROOT = repo_root()

@@ -3,7 +3,6 @@ never holding or accepting a number that is not one (NaN, an infinity) or a fiel
 
 import json
 import os
-import shutil
 import stat
 from pathlib import Path
 

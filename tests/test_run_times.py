@@ -7,10 +7,10 @@ import json
 import pytest
 
 from bookkit import chapters, run_times
-from bookkit.sources import CHAPTERS
 from bookkit.display import format_seconds
 from bookkit.exercises import EXERCISE_RUNS
 from bookkit.run_times import PROFILES_TIMED, RUN_TIMES, glue_run_times, read_run_times, record_run_time, run_time_text
+from bookkit.sources import CHAPTERS
 
 
 def test_format_seconds():

@@ -10,8 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sgma_core.experiment import (parts_at_input_size, peak_hits, prepare_data, snapshot_images, snapshot_points,
-                                  train_sgma)
+from sgma_core.experiment import (
+    parts_at_input_size,
+    peak_hits,
+    prepare_data,
+    snapshot_images,
+    snapshot_points,
+    train_sgma,
+)
 from sgma_core.localization import hit_rates
 from sgma_core.profiles import make_experiment
 

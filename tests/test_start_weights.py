@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sgma_core.backbones import backbone_for
+from sgma_core.checked_weights import WeightsFileError, manifest_path, start_manifest
 from sgma_core.engine.runs import Run, run_identity
 from sgma_core.experiment.recipes import run_extra
 from sgma_core.profiles import make_config
-from sgma_core.checked_weights import WeightsFileError, manifest_path, start_manifest
 from sgma_core.start_saving import save_start
 
 

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from sgma_core.experiment import prepare_data, train_baseline
-from sgma_core.profiles import PROFILES, make_config
-from tests.conftest import cross_entropy, tiny_classifier, tiny_problem
 from sgma_core.engine.loop import NonFiniteLossError, fit
 from sgma_core.engine.runs import RunMismatchError, read_metrics
 from sgma_core.engine.step import LossOf, train_step
+from sgma_core.experiment import prepare_data, train_baseline
+from sgma_core.profiles import PROFILES, make_config
+from tests.conftest import cross_entropy, tiny_classifier, tiny_problem
 
 
 def test_profiles_are_data():

@@ -6,8 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sgma_core.data import DatasetError
-from sgma_core.data import validation_split
+from sgma_core.data import DatasetError, validation_split
 from sgma_core.experiment import prepare_data
 from sgma_core.profiles import make_config
 

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from sgma_core.data.images import read_image
-from sgma_core.paths import runs_root
 from sgma_core.files import locked, write_array
+from sgma_core.paths import runs_root
 from sgma_core.records import write_record
 
 

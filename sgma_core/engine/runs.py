@@ -29,10 +29,10 @@ import torch
 
 from sgma_core.backbones import stored_settings
 from sgma_core.engine import distributed
-from sgma_core.paths import runs_root
 from sgma_core.files import DiskFullError, disk_full, locked, save_atomically, write_text
-from sgma_core.records import dumps_finite, loads_finite, non_finite_field, write_record
+from sgma_core.paths import runs_root
 from sgma_core.profiles import RUNTIME_ONLY, RunConfig, config_dict
+from sgma_core.records import dumps_finite, loads_finite, non_finite_field, write_record
 
 BACKBONE_SETTINGS = ("dataset", "seed", "backbone", "pretrained", "layer", "image_size", "batch_size", "lr", "momentum",
                      "weight_decay", "lr_factor", "lr_min", "plateau_patience", "plateau_threshold", "pretrain_epochs",
@@ -128,7 +128,7 @@ class Run:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, kind: str, config: RunConfig, runs_dir: str | Path | None = None, extra: dict | None = None) -> "Run":
+    def of(cls, kind: str, config: RunConfig, runs_dir: str | Path | None = None, extra: dict | None = None) -> Run:
         """The folder of a ``kind`` run (``"backbone"``, ``"baseline"``, ``"sgma"``) with ``config``."""
         keys = IDENTITY_KEYS.get(kind)
         identity = run_identity(config, keys, extra)

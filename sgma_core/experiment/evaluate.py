@@ -10,8 +10,15 @@ import torch
 from sgma_core.data.images import normalize
 from sgma_core.engine import distributed
 from sgma_core.experiment.prepare import PreparedData
-from sgma_core.inference import (RULES, calibrated_stacking, choose_gamma, ridge_coefficients, rule_scores,
-                                 seen_prototypes, unseen_prototypes)
+from sgma_core.inference import (
+    RULES,
+    calibrated_stacking,
+    choose_gamma,
+    ridge_coefficients,
+    rule_scores,
+    seen_prototypes,
+    unseen_prototypes,
+)
 from sgma_core.metrics import zsl_gzsl
 from sgma_core.profiles import RunConfig
 

@@ -2,10 +2,11 @@
 allowed values come from the module that uses them, and a run's seed is not an experiment's seeds."""
 
 import inspect
+from pathlib import Path
 
 import pytest
 
-from sgma_core import attention, backbones, cropping, losses, sgma
+from sgma_core import attention, backbones, centres, cropping, losses, sgma
 from sgma_core.attention import MultiAttention
 from sgma_core.profiles import (CHOICE_FIELDS, RunConfig, choices, for_seed, make_config, make_experiment,
                                 with_settings)
@@ -46,7 +47,7 @@ SHARED_DEFAULTS = [
     (attention.initialise_grouping, "smoothing", "grouping_smoothing"),
     (cropping.boxcar_mask, "k", "mask_k"),
     (cropping.crop_and_zoom, "k", "mask_k"),
-    (cropping.LearnedCentres.__init__, "part_scale", "part_scale"),
+    (centres.LearnedCentres.__init__, "part_scale", "part_scale"),
     (backbones.vgg19, "layer", "vgg_layer"),
     (backbones.efficientnet_lite0, "layer", "lite0_layer"),
 ]
@@ -74,22 +75,33 @@ def test_the_modules_select_among_the_declared_choices():
     from sgma_core.engine import step
 
     assert sgma.ATTENTION_TRAINING == choices("attention_training") and sgma.SCHEDULES == choices("training_schedule")
-    assert attention.NORMALIZE == choices("attention_norm") and cropping.CENTRE_RULES == choices("centre_rule")
+    assert attention.NORMALIZE == choices("attention_norm")
     assert losses.CCT_NEGATIVES == choices("cct_negatives") and backbones.BACKBONES == choices("backbone")
     assert step.PRECISIONS == choices("precision") and data.DATASETS == choices("dataset")
     assert set(backbones.VGG19_CUTS) == set(choices("vgg_layer"))  # every declared layer has its cut …
     assert set(backbones.LITE0_LAYERS) == set(choices("lite0_layer"))  # … and no cut is undeclared
 
 
-def test_the_settings_import_nothing_of_the_project():
+def _project_imports(module: str) -> set[str]:
     import ast
+    import importlib.util
 
-    from sgma_core import profiles
-
-    tree = ast.parse(inspect.getsource(profiles))
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | \
                {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert not {m for m in imported if m and m.split(".")[0] in ("sgma_core", "bookkit", "data_prep", "importlib")}
+    return {m for m in imported if m and m.split(".")[0] in ("sgma_core", "bookkit", "data_prep", "importlib")}
+
+
+def test_the_settings_import_only_the_centre_rules_and_nothing_that_imports_them_back():
+    """Every floor may import the settings: they import the registry that names the centre rules, and
+    that imports nothing that imports the settings (no cycle)."""
+    assert _project_imports("sgma_core.profiles") == {"sgma_core.centres"}
+    seen, todo = set(), ["sgma_core.centres"]
+    while todo:
+        module = todo.pop()
+        seen.add(module)
+        todo += [m for m in _project_imports(module) if m not in seen]
+    assert "sgma_core.profiles" not in seen and seen == {"sgma_core.centres", "sgma_core.localization"}
 
 
 def test_values_are_converted_by_their_declared_types():

@@ -176,10 +176,9 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     model.to(device)
     run = Run.of("sgma", config, runs_dir, extra=run_extra(prepared, config))
     info = {"grouping": initialise_grouping(model, prepared, config)}
-    if config.centre_rule == "oracle":  # the control shown where the parts are: painted into every image
-        if snapshot_images is not None:
-            snapshot_images = model_inputs(prepared, config, snapshot_images)
-        prepared = data_for(prepared, config)
+    if snapshot_images is not None:  # as the centre rule shows them (the oracle: its parts painted in)
+        snapshot_images = model_inputs(prepared, config, snapshot_images)
+    prepared = data_for(prepared, config)
     objective = SGMAObjective.from_config(model, prepared.phi_seen.to(device), config)
     snapshots = None
     if snapshot_images is not None:

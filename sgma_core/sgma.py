@@ -24,7 +24,7 @@ from sgma_core.backbones import Backbone, backbone_for, global_average_pool
 from sgma_core.compatibility import Compatibility
 from sgma_core.centres import Seen, rule_named
 from sgma_core.cropping import crop_and_zoom, crop_pixels
-from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
+from sgma_core.losses import (class_centre_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
                               sgma_loss)
 from sgma_core.profiles import choices
 
@@ -61,13 +61,15 @@ class SGMA(nn.Module):
         self.compat = nn.ModuleList(Compatibility(c, semantic_dim) for _ in range(n_w))
         emb_dim = emb_dim or semantic_dim
         self.embed = nn.Linear(c * (n_parts + 1), emb_dim)
-        self.centers = nn.Parameter(torch.randn(n_seen, emb_dim) * 0.01)  # N(0, 0.01), as the CCT papers
+        self.centres = nn.Parameter(torch.randn(n_seen, emb_dim) * 0.01)  # N(0, 0.01), as the CCT papers
         self.rule = rule_named(centre_rule)  # where the squares go: sgma_core.centres
         self.n_parts, self.part_scale, self.mask_k = n_parts, part_scale, mask_k
         self.attention_size, self.joint_size = attention_size, joint_size
         # the rule's learned module, if it has one (kept under this name in the model's state)
         self.localizer = self.rule.head(attention_size // attention_backbone.stride, part_scale)
         self.freeze(freeze_backbone)
+        self._register_load_state_dict_pre_hook(_stored_centres)
+
 
     @classmethod
     def from_config(cls, config, n_attributes: int, n_seen: int, backbone: Backbone | None = None) -> "SGMA":
@@ -187,6 +189,12 @@ class SGMA(nn.Module):
         return F.linear(theta, weight) @ phi
 
 
+def _stored_centres(state: dict, prefix: str, *_) -> None:
+    """Runs stored before the class centres were spelt ``centres`` hold them as ``centers``: read them as such."""
+    if prefix + "centers" in state and prefix + "centres" not in state:
+        state[prefix + "centres"] = state.pop(prefix + "centers")
+
+
 def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.0,
                    alpha: float = 1.0, beta: float = 1.0, cpt_sigma: float = 1.0,
                    div_margin: float = 0.2, cct_margin: float = 0.8,
@@ -199,7 +207,7 @@ def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.
     cpt = compactness_loss(maps, cpt_sigma)  # eq. (5), summed over the parts
     div = diversity_loss(maps, div_margin)  # eq. (6)
     cls = embedding_softmax_loss(scores, labels)  # eq. (7)
-    cct = class_center_triplet_loss(emb, model.centers, labels, cct_margin, cct_negatives)  # (8)
+    cct = class_centre_triplet_loss(emb, model.centres, labels, cct_margin, cct_negatives)  # (8)
     if phase not in PHASES:
         raise ValueError(f"phase={phase!r}; choose one of {', '.join(map(repr, PHASES))}")
     if phase == "attention":  # the other terms stay out of the graph: what they train is left alone
@@ -217,7 +225,7 @@ class SGMAObjective(nn.Module):
 
     Holds the model and the seen classes' semantics ``Φ_s`` ``[K, S]``, so that the engine's
     :func:`~sgma_core.engine.step.train_step` (and DistributedDataParallel around it) sees one
-    module whose parameters are everything the loss trains, ``centers`` included."""
+    module whose parameters are everything the loss trains, ``centres`` included."""
 
     def __init__(self, model: SGMA, phi_seen: torch.Tensor, schedule: str = "joint", **weights) -> None:
         super().__init__()

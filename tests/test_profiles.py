@@ -17,8 +17,8 @@ DEFAULTS = RunConfig()
 SHARED_DEFAULTS = [
     (losses.compactness_loss, "sigma", "cpt_sigma"),
     (losses.diversity_loss, "margin", "div_margin"),
-    (losses.class_center_triplet_loss, "margin", "cct_margin"),
-    (losses.class_center_triplet_loss, "negatives", "cct_negatives"),
+    (losses.class_centre_triplet_loss, "margin", "cct_margin"),
+    (losses.class_centre_triplet_loss, "negatives", "cct_negatives"),
     (losses.sgma_loss, "lam", "lam_div"),
     (losses.sgma_loss, "alpha", "alpha_cls"),
     (losses.sgma_loss, "beta", "beta_cct"),

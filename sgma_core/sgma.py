@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sgma_core.attention import MultiAttention
-from sgma_core.backbones import Backbone, backbone_for, global_average_pool
+from sgma_core.attention import MultiAttention, initialise_grouping
+from sgma_core.backbones import Backbone, global_average_pool
 from sgma_core.compatibility import Compatibility
 from sgma_core.centres import Seen, rule_named
 from sgma_core.cropping import crop_and_zoom, crop_pixels
@@ -72,13 +72,11 @@ class SGMA(nn.Module):
 
 
     @classmethod
-    def from_config(cls, config, n_attributes: int, n_seen: int, backbone: Backbone | None = None) -> "SGMA":
+    def from_config(cls, config, n_attributes: int, n_seen: int, backbone: Backbone) -> "SGMA":
         """SGMA as a :class:`~sgma_core.profiles.RunConfig` describes it, for ``n_attributes`` (``K``)
         and ``n_seen`` (``S``) classes: four copies of ``backbone`` (attention subnet, global, part 1,
-        part 2), a new ``config.backbone`` when none is given. The other layers are drawn with
-        ``config.seed``. ``SGMA.from_config(make_config("smoke"), 6, 4)`` is a tiny SGMA in one line."""
-        if backbone is None:
-            backbone = backbone_for(config)
+        part 2; :func:`~sgma_core.backbones.backbone_for` builds the one ``config`` names). The other layers
+        are drawn with ``config.seed``."""
         torch.manual_seed(config.seed)
         return cls(copy.deepcopy(backbone), [copy.deepcopy(backbone) for _ in range(config.n_parts + 1)],
                    semantic_dim=n_attributes, n_seen=n_seen, attention_size=config.image_size,
@@ -102,6 +100,13 @@ class SGMA(nn.Module):
             self.attention_backbone.requires_grad_(False)
         if self.attention_training == "none":
             self.attention.requires_grad_(False)
+
+    def initialise_grouping(self, images: torch.Tensor, config) -> dict:
+        """Eq. (11) before training, on ``config.grouping_images`` (Ω) of the uint8 seen-class training
+        ``images`` ``[N, 3, S, S]`` (:func:`sgma_core.attention.initialise_grouping`): the channel grouping and
+        the FC pairs pretrained towards it. Returns ``{"indicators": [P, C], "losses": [steps]}``."""
+        return initialise_grouping(self.attention, self.attention_backbone, images, omega=config.grouping_images,
+                                   seed=config.seed, steps=config.grouping_steps, smoothing=config.grouping_smoothing)
 
     def attend(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. (1)–(3): maps ``[B, P, h, w]`` and channel weights ``[B, P, C]``.

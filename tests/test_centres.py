@@ -72,10 +72,11 @@ def test_a_rule_registered_in_a_test_places_the_squares_of_a_model(top_left):
 
 
 def test_an_unregistered_rule_is_refused_by_the_model():
+    from sgma_core.backbones import small_vgg
     from sgma_core.sgma import SGMA
 
     with pytest.raises(ValueError, match="centre_rule='top_left' is not a registered centre rule"):
-        SGMA.from_config(RunConfig(profile="smoke", centre_rule="top_left"), 6, 5)
+        SGMA.from_config(RunConfig(profile="smoke", centre_rule="top_left"), 6, 5, small_vgg(widths=(8, 16)))
 
 
 def _names_centre_rule(node: ast.AST) -> bool:

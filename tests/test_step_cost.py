@@ -125,7 +125,7 @@ def test_overhead_benchmark_leaves_out_what_does_not_train():
 
 
 def test_locating_alone_gives_the_forward_passes_maps_and_squares(tmp_path):
-    from sgma_core.experiment.recipes import Snapshots
+    from sgma_core.experiment.snapshots import Snapshots
 
     model = tiny_sgma().eval()
     x = torch.rand(3, 3, 24, 24)
@@ -135,7 +135,7 @@ def test_locating_alone_gives_the_forward_passes_maps_and_squares(tmp_path):
     images = (torch.rand(3, 3, 24, 24) * 255).to(torch.uint8)
     for mode in (True, False):
         model.train(mode)
-        snapshots = Snapshots(tmp_path / "snapshots.pt", images, torch.randn(6, 5))
+        snapshots = Snapshots(tmp_path / "snapshots.pt", images, torch.randn(6, 5), model)
         snapshots.take(model, 0)
         snap = snapshots.epochs[0]
         assert sorted(snap) == ["maps", "ts", "tx", "ty"] and snap["maps"].shape[0] == 3

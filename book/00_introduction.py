@@ -121,7 +121,7 @@ show_markdown("**The main findings**, each from its record:\n\n"
 # | (5) | $L_{CPT}$ | `losses.py` `compactness_loss` | {ref}`losses <sec-losses>` | `test_losses.py::test_compactness_hand_value` |
 # | (6) | $L_{DIV}$ | `losses.py` `diversity_loss` | {ref}`losses <sec-losses>` | `test_losses.py::test_diversity_hand_value` |
 # | (7) | $L_{CLS}$ | `losses.py` `embedding_softmax_loss` | {ref}`baseline <sec-baseline>` | `test_baseline.py::test_softmax_loss_hand_value_and_uses_labels` |
-# | (8) | $L_{CCT}$ | `losses.py` `class_center_triplet_loss` | {ref}`losses <sec-losses>` | `test_losses.py::test_cct_hand_value_hardest_and_mean` |
+# | (8) | $L_{CCT}$ | `losses.py` `class_centre_triplet_loss` | {ref}`losses <sec-losses>` | `test_losses.py::test_cct_hand_value_hardest_and_mean` |
 # | (9) | $L$ | `sgma.py` `sgma_objective` | {ref}`SGMA's step <sec-sgma-step>` | `test_losses.py::test_total_eq9` |
 # | (10) | $B$ | `inference.py` `ridge_coefficients` | {ref}`inference <sec-inference>` | `test_inference.py::test_ridge_matches_scikit_learn_without_intercept` |
 # | (11) | $\bar a_i$ | `attention.py` `initialise_grouping` | {ref}`grouping <sec-grouping>` | `test_sgma_model.py::test_what_each_attention_training_mode_trains` |
@@ -145,7 +145,7 @@ show_markdown("**The main findings**, each from its record:\n\n"
 # | $a_i$, $M_i$ | channel weights and attention map of part $i$ | `channel_weights`, `maps` `[B, P, H, W]` |
 # | $t_x, t_y, t_s$ | centre and side of a part's square, in input pixels | `tx`, `ty`, `ts` `[B, P]` |
 # | $W$, $s_y$ | compatibility matrix, score of class $y$ | `Compatibility.W`, `scores` `[B, Y]` |
-# | $\hat\phi(x)$, $\hat C$ | CCT embedding and class centres, L2-normalised | `emb` `[B, D]`, `centers` `[S, D]` |
+# | $\hat\phi(x)$, $\hat C$ | CCT embedding and class centres, L2-normalised | `emb` `[B, D]`, `centres` `[S, D]` |
 # | $\lambda$, $\alpha$, $\beta$ | weights of eq. (9) | `lam_div`, `alpha_cls`, `beta_cct` |
 # | $\mathrm{mrg}_{\mathrm{div}}$, $\mathrm{mrg}_{\mathrm{cct}}$ | margins of eqs. (6) and (8) | `div_margin`, `cct_margin` |
 # | $B$, $\rho$ | ridge coefficients and penalty of eq. (10) | `ridge_coefficients(…, lam)`, `ridge_lambda` |

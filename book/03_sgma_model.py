@@ -55,7 +55,7 @@ from sgma_core.backbones import small_vgg
 from sgma_core.cropping import boxcar_mask, crop_and_zoom
 from sgma_core.data.images import load_images, normalize
 from sgma_core.inference import ridge_coefficients
-from sgma_core.losses import class_center_triplet_loss, compactness_loss, diversity_loss, gaussian_peak_targets
+from sgma_core.losses import class_centre_triplet_loss, compactness_loss, diversity_loss, gaussian_peak_targets
 from sgma_core.paths import DataRootError, find_dataset
 
 glue_run_times("03_sgma_model")
@@ -343,7 +343,7 @@ if crown is not None:
 # ```
 #
 # ```{literalinclude} /sgma_core/losses.py
-# :pyobject: class_center_triplet_loss
+# :pyobject: class_centre_triplet_loss
 # ```
 #
 # Checks a reader can redo by hand: two 1 × 2 maps, and one embedding against three centres.
@@ -356,7 +356,7 @@ print("L_CPT of a map that is its own target:", compactness_loss(blob, 1.0).item
 emb = torch.tensor([[1.0, 0.0]])
 centres = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
 for label in (0, 1):
-    loss = class_center_triplet_loss(emb, centres, torch.tensor([label]))
+    loss = class_centre_triplet_loss(emb, centres, torch.tensor([label]))
     print(f"L_CCT with the embedding's class = centre {label}: {loss.item():.2f}")
 x64 = torch.rand(2, 2, 4, 4, dtype=torch.float64, requires_grad=True)
 print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_loss(m) + diversity_loss(m), (x64,)))

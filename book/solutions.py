@@ -19,14 +19,14 @@ def cct_on_three_points() -> tuple[float, float]:
     """Chapter 03: eq. (8) for one embedding of class 0 and three centres, both readings of the negatives."""
     import torch
 
-    from sgma_core.losses import class_center_triplet_loss
+    from sgma_core.losses import class_centre_triplet_loss
 
     emb = torch.tensor([[0.6, 0.8]])  # unit length already
     centres = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     label = torch.tensor([0])
     # squared distances: to its own centre 0.16 + 0.64 = 0.8, to centre 1 0.36 + 0.04 = 0.4, to centre 2 2.56 + 0.64 = 3.2
-    hardest = class_center_triplet_loss(emb, centres, label, margin=0.8, negatives="hardest").item()  # 0.8 + 0.8 − 0.4
-    mean = class_center_triplet_loss(emb, centres, label, margin=0.8, negatives="mean").item()  # max(0, 1.6 − 1.8)
+    hardest = class_centre_triplet_loss(emb, centres, label, margin=0.8, negatives="hardest").item()  # 0.8 + 0.8 − 0.4
+    mean = class_centre_triplet_loss(emb, centres, label, margin=0.8, negatives="mean").item()  # max(0, 1.6 − 1.8)
     return hardest, mean  # (1.2, 0.0)
 
 

@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from sgma_core.cli import add_debug_flag, command, positive_int
+from sgma_core.localization import window_starts
 
 BINS = 8  # per channel
 PENALTIES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # ridge penalties tried on validation classes
@@ -52,8 +53,7 @@ def window_features(images: np.ndarray, parts: np.ndarray, which: np.ndarray, si
     n, _, h, w = images.shape
     out = []
     for q in np.flatnonzero(which):
-        x0 = np.clip(np.round(parts[:, q, 0] - side / 2 + 0.5).astype(int), 0, w - side)
-        y0 = np.clip(np.round(parts[:, q, 1] - side / 2 + 0.5).astype(int), 0, h - side)
+        x0, y0 = window_starts(parts[:, q, :2], side, (w, h)).astype(int).T
         crops = np.stack([images[i, :, y0[i]:y0[i] + side, x0[i]:x0[i] + side] for i in range(n)])
         out.append(colour_histograms(crops.transpose(0, 2, 3, 1).reshape(n, -1, 3)))
     return np.concatenate(out, axis=1)

@@ -1,5 +1,6 @@
 """The cropping subnet, eq. (4): a differentiable square mask around each attended part, and the
-crop-and-zoom of the masked image to the joint subnet's input size.
+crop-and-zoom of the masked image to the joint subnet's input size. Where the squares go is the
+centre rule's (:mod:`sgma_core.centres`).
 
 Coordinates are in input pixels, with pixel ``i``'s centre at ``i`` (so ``x = 0, 1, …, W−1``): the
 convention of :mod:`sgma_core.localization`.
@@ -9,12 +10,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from sgma_core.localization import cell_centres
-from sgma_core.profiles import choices
-
-CENTRE_RULES = choices("centre_rule")  # peak_centres, LearnedCentres, or the controls fixed_centres, guided_centres
+from sgma_core.localization import window_starts
 
 
 def boxcar_mask(tx: torch.Tensor, ty: torch.Tensor, ts: torch.Tensor, height: int, width: int,
@@ -97,8 +94,8 @@ def crop_pixels(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, size: 
     tx, ty = tx.t().reshape(-1), ty.t().reshape(-1)  # [P·B]
     tx, ty, ts = clamp_square(tx, ty, torch.full_like(tx, float(size)), h, w)
     offsets = torch.arange(size, device=images.device)
-    cols = (tx - size / 2 + 0.5).round().long()[:, None] + offsets  # [P·B, size]: pixel columns cut
-    rows = (ty - size / 2 + 0.5).round().long()[:, None] + offsets
+    cols = window_starts(tx, size).long()[:, None] + offsets  # [P·B, size]: pixel columns cut
+    rows = window_starts(ty, size).long()[:, None] + offsets
     image = torch.arange(b, device=images.device).repeat(p)  # [P·B]: the image each square is cut from
     channels_last = images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
     # the cut pixels as rows of a [B·H·W, C] table: one index_select gives [P·B, size, size, C]
@@ -110,92 +107,3 @@ def crop_pixels(images: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, size: 
         out = out * v[..., None]
     out = out.view(p, b, size, size, c).permute(1, 0, 4, 2, 3)  # [B, P, C, size, size]
     return out if channels_last else out.contiguous()
-
-
-def peak_centres(maps: torch.Tensor, stride: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre rule "peak": the argmax cell of each map ``[B, P, h, w]`` at its centre in input pixels
-    (:func:`~sgma_core.localization.cell_centres`, the book's one pixel convention). Returns ``tx, ty``
-    ``[B, P]`` (no gradient)."""
-    b, p, h, w = maps.shape
-    flat = maps.detach().reshape(b, p, h * w).argmax(-1)
-    return cell_centres((flat % w).to(maps.dtype), stride), cell_centres((flat // w).to(maps.dtype), stride)
-
-
-def fixed_centres(rule: str, x: torch.Tensor, parts: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The centres of the controls of where the squares go, which never look at a map: ``"image_centre"``,
-    every square at the image's centre; ``"random"``, squares of ``side`` pixels at places drawn from the image
-    itself (a hash of some of its pixels, computed on its device: the same image gets the same places,
-    different images different ones), their corners on the pixel grid and inside the image.
-    ``x`` ``[B, 3, H, W]``; returns ``tx, ty`` ``[B, parts]`` (no gradient)."""
-    b, _, h, w = x.shape
-    if rule == "image_centre":
-        return (torch.full((b, parts), (w - 1) / 2, device=x.device, dtype=x.dtype),
-                torch.full((b, parts), (h - 1) / 2, device=x.device, dtype=x.dtype))
-    if rule != "random":
-        raise ValueError(f"centre rule {rule!r} is not a control; choose 'image_centre' or 'random'.")
-    probe = x.detach().float().flatten(1)[:, ::97].sum(1, keepdim=True)  # [B, 1]: which image this is
-    salt = torch.arange(2 * parts, device=x.device, dtype=torch.float32)[None, :]
-    u = torch.frac(torch.sin(probe * 12.9898 + salt * 78.233).abs() * 43758.5453)  # [B, 2P] in [0, 1)
-    corner_x = torch.floor(u[:, :parts] * (w - side + 1))
-    corner_y = torch.floor(u[:, parts:] * (h - side + 1))
-    return (corner_x + (side - 1) / 2).to(x.dtype), (corner_y + (side - 1) / 2).to(x.dtype)
-
-
-GUIDE_SIGMA = 1.5  # pixels: the width of a painted part, wide enough to survive a bilinear shift
-
-
-def paint_guides(images: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """The oracle control's input: uint8 ``images`` ``[N, 3, S, S]`` with one more channel per square
-    ``centres`` ``[N, P, 2]`` (x, y in input pixels), holding a small blob at the centre. The blobs move
-    with the image under every flip and shift of :func:`sgma_core.data.images.augment`, so the squares
-    follow the parts through training; :func:`guided_centres` reads them back. ``[N, 3 + P, S, S]``."""
-    n, _, h, w = images.shape
-    ys = torch.arange(h, dtype=torch.float32)[None, None, :, None]
-    xs = torch.arange(w, dtype=torch.float32)[None, None, None, :]
-    c = centres.to(torch.float32)
-    d2 = (xs - c[..., 0, None, None]) ** 2 + (ys - c[..., 1, None, None]) ** 2  # [N, P, H, W]
-    blobs = (255 * torch.exp(-d2 / (2 * GUIDE_SIGMA ** 2))).round().to(torch.uint8)
-    return torch.cat([images, blobs], dim=1)
-
-
-def guided_centres(guides: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Centre rule ``"oracle"``: the squares of ``side`` pixels at the painted parts (:func:`paint_guides`),
-    read from ``guides`` ``[B, P, H, W]`` (the channels after the third) as the centroid of each blob's top
-    half, with their corners on the pixel grid. Returns ``tx, ty`` ``[B, P]`` (no gradient)."""
-    g = guides.detach().float()
-    w = torch.where(g >= 0.5 * g.amax(dim=(2, 3), keepdim=True), g, torch.zeros_like(g))
-    total = w.sum(dim=(2, 3)).clamp_min(1e-12)
-    xs = torch.arange(g.shape[3], dtype=g.dtype, device=g.device)
-    ys = torch.arange(g.shape[2], dtype=g.dtype, device=g.device)
-    x, y = (w.sum(2) * xs).sum(-1) / total, (w.sum(3) * ys).sum(-1) / total
-    half = (side - 1) / 2
-    return (torch.round(x - half) + half).to(guides.dtype), (torch.round(y - half) + half).to(guides.dtype)
-
-
-class LearnedCentres(nn.Module):
-    """Centre rule "learned" (RA-CNN style): a small head regresses ``(t_x, t_y, t_s)`` from each map,
-    so that gradients of the losses reach the square through eq. (4).
-
-    ``forward(maps [B, P, h, w], height, width) → tx, ty, ts`` each ``[B, P]`` in pixels. It starts
-    at the map's soft-argmax centre and the default side, and learns offsets from there.
-    """
-
-    def __init__(self, map_size: int, part_scale: float = 0.5, hidden: int = 32) -> None:
-        super().__init__()
-        self.part_scale = part_scale
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(map_size * map_size, hidden), nn.Tanh(), nn.Linear(hidden, 3))
-        nn.init.normal_(self.net[-1].weight, std=1e-3)  # near zero: start at the soft peak, but let
-        nn.init.zeros_(self.net[-1].bias)  # gradients reach the first layer from the first step
-
-    def forward(self, maps: torch.Tensor, height: int, width: int):
-        b, p, h, w = maps.shape
-        weights = maps / maps.sum(dim=(2, 3), keepdim=True)
-        xs = (torch.arange(w, dtype=maps.dtype, device=maps.device) + 0.5) / w
-        ys = (torch.arange(h, dtype=maps.dtype, device=maps.device) + 0.5) / h
-        cx = (weights.sum(2) * xs).sum(-1)  # [B, P] in (0, 1)
-        cy = (weights.sum(3) * ys).sum(-1)
-        off = self.net(maps.reshape(b * p, 1, h, w)).view(b, p, 3)
-        tx = (cx + 0.25 * torch.tanh(off[..., 0])) * width - 0.5
-        ty = (cy + 0.25 * torch.tanh(off[..., 1])) * height - 0.5
-        ts = self.part_scale * (1 + 0.5 * torch.tanh(off[..., 2])) * min(height, width)
-        return tx, ty, ts

@@ -24,6 +24,27 @@ def cell_centres(cells, stride: float):
     return (cells + 0.5) * stride - 0.5
 
 
+def window_starts(centres, side: int, extent=None, lower_on_ties: bool = False):
+    """The first pixel (or cell) of the window of ``side`` pixels whose middle is nearest each of ``centres``
+    (numpy or torch, any shape): ``round(c − (side − 1)/2)``, kept inside ``[0, extent)`` when ``extent`` is
+    given (a number, or one per last axis, e.g. ``(width, height)`` for points ``[..., 2]``). Where two windows
+    are equally near (an even side about a whole pixel), rounding goes to the even start, or to the lower one
+    with ``lower_on_ties``. Returns starts of the same shape, as floats."""
+    v = centres - (side - 1) / 2
+    starts = -((0.5 - v) // 1) if lower_on_ties else v.round()
+    if extent is None:
+        return starts
+    if isinstance(extent, (tuple, list)):
+        extent = np.asarray(extent)
+    return starts.clip(0, extent - side)
+
+
+def window_middles(starts, side: int):
+    """The middle of windows of ``side`` pixels that start at ``starts``: ``start + (side − 1)/2``, as a box's
+    centre ``x + (w − 1)/2``."""
+    return starts + (side - 1) / 2
+
+
 def map_peaks(maps) -> np.ndarray:
     """The argmax cell of every map ``[N, P, h, w]`` (numpy or torch): ``[N, P, 2]`` (x, y) as floats."""
     maps = maps.detach().cpu().numpy() if hasattr(maps, "detach") else np.asarray(maps)
@@ -60,6 +81,14 @@ def scale_parts(part_locs: np.ndarray, original_sizes: np.ndarray, size: int) ->
     return out
 
 
+def scale_boxes(boxes: np.ndarray, original_sizes: np.ndarray, size: int) -> np.ndarray:
+    """Boxes ``[N, 4]`` (x, y, w, h) from original pixels ``(width, height)`` ``[N, 2]`` to a ``size × size``
+    resize: the corner rescaled as a point (:func:`rescale`), the width and height by the size ratio."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    scale = size / np.asarray(original_sizes).astype(np.float64)  # [N, 2]: x and y
+    return np.concatenate([rescale(boxes[:, :2], original_sizes, size), boxes[:, 2:] * scale], axis=1)
+
+
 def box_centres(boxes: np.ndarray) -> np.ndarray:
     """The centre of each bounding box ``[N, 4]`` (x, y, w, h): ``[N, 1, 2]``."""
     boxes = np.asarray(boxes, dtype=np.float64)
@@ -80,9 +109,14 @@ def random_points(n: int, m: int, size, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(0, 1, size=(n, m, 2)) * sizes - 0.5
 
 
+def hit_radius(side):
+    """How near a point must be to hit a part: an eighth of the image's (shorter) ``side``."""
+    return side / 8
+
+
 def hit_radii(sizes: np.ndarray) -> np.ndarray:
-    """An eighth of each image's shorter side: ``[N]``."""
-    return np.asarray(sizes, dtype=np.float64).min(axis=1) / 8
+    """:func:`hit_radius` of each image ``(width, height)`` ``[N, 2]``: ``[N]``."""
+    return hit_radius(np.asarray(sizes, dtype=np.float64).min(axis=1))
 
 
 def part_distances(points: np.ndarray, parts: np.ndarray) -> np.ndarray:

@@ -83,12 +83,12 @@ def diversity_loss(maps: torch.Tensor, margin: float = 0.2) -> torch.Tensor:
     return (maps * torch.clamp(other_max - margin, min=0)).sum(dim=(2, 3)).sum(dim=1).mean()
 
 
-def class_center_triplet_loss(
-    emb: torch.Tensor, centers: torch.Tensor, labels: torch.Tensor, margin: float = 0.8, negatives: str = "all"
+def class_centre_triplet_loss(
+    emb: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor, margin: float = 0.8, negatives: str = "all"
 ) -> torch.Tensor:
     """Eq. (8): ``L_CCT = (1/N) Σ_n max(0, mrg_cct + ‖ϕ̂_n − Ĉ_{y_n}‖² − d⁻_n)``.
 
-    ``emb`` ``[B, D]`` and ``centers`` ``[S, D]`` are L2-normalised here; ``labels`` ``[B]`` in
+    ``emb`` ``[B, D]`` and ``centres`` ``[S, D]`` are L2-normalised here; ``labels`` ``[B]`` in
     ``0..S−1``. Three readings of the negatives:
 
     * ``"hardest"``: ``d⁻_n = min_{k≠y_n} ‖ϕ̂_n − Ĉ_k‖²`` (the triplet-centre loss papers);
@@ -101,10 +101,10 @@ def class_center_triplet_loss(
     """
     if negatives not in CCT_NEGATIVES:
         raise ValueError(f"negatives={negatives!r}; choose one of {', '.join(map(repr, CCT_NEGATIVES))}")
-    if centers.shape[0] < 2:
-        raise ValueError("class_center_triplet_loss needs at least two centres")
+    if centres.shape[0] < 2:
+        raise ValueError("class_centre_triplet_loss needs at least two centres")
     e = F.normalize(emb, dim=1)
-    c = F.normalize(centers, dim=1)
+    c = F.normalize(centres, dim=1)
     # ‖ϕ̂_n − Ĉ_k‖² = ‖ϕ̂_n‖² + ‖Ĉ_k‖² − 2 ϕ̂_n·Ĉ_k: one matrix product, never a [B, S, D] difference tensor
     d = (e.pow(2).sum(1, keepdim=True) + c.pow(2).sum(1)[None, :] - 2 * e @ c.T).clamp_min(0)  # [B, S]
     pos = d.gather(1, labels[:, None]).squeeze(1)

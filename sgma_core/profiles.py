@@ -8,9 +8,10 @@ A :class:`RunConfig` holds the settings of one run, its ``seed`` among them; an 
     experiment = make_experiment("cpu", overrides={"epochs": 5})  # one RunConfig per seed: experiment.configs()
 
 Unknown profiles and fields are errors that list the valid ones; every value is checked by
-:func:`check_setting` against its type, range (:data:`LIMITS`) and allowed values. A ``backbone`` and its
-``layer`` are checked against the backbone registry (:data:`sgma_core.backbones.BACKBONES`), the one
-project module this one imports.
+:func:`check_setting` against its type, range (:data:`LIMITS`) and allowed values. A choice with behaviour of
+its own is a registry of objects: ``backbone`` and its ``layer`` are checked against
+:data:`sgma_core.backbones.BACKBONES`, ``centre_rule`` names a rule of :mod:`sgma_core.centres`; those two
+registries are the only project modules this one imports.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
 from sgma_core import backbones
+from sgma_core.centres import rule_named
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,9 @@ class RunConfig:
     n_parts: int = 2  # paper: 2
     part_scale: float = 0.5  # square side / image side (paper: a 224 square of a 448 image)
     mask_k: float = 10.0  # eq. (4), paper: 10
-    # "learned": a head regresses the square from the map; controls of where the squares go (not the method):
-    # "image_centre" (every square at the image's centre), "random" (at a place drawn from the image itself)
-    centre_rule: Literal["peak", "learned", "image_centre", "random", "oracle"] = "peak"  # the last three: controls
+    # a rule registered in sgma_core.centres: "peak" (the paper's), "learned" (a head regresses the square from the
+    # map), or the controls of where the squares go (not the method): "image_centre", "random", "oracle"
+    centre_rule: str = "peak"
     attention_norm: Literal["standardize", "standardize_learned", "none"] = "none"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
     shared_W: bool = False  # alternative: one W for the three branches
     attention_training: Literal["full", "heads", "none"] = "full"  # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and
@@ -283,9 +285,7 @@ def validate(config: RunConfig) -> RunConfig:
     if values["training_schedule"] == "alternating" and values["attention_training"] == "none":
         raise ValueError("training_schedule='alternating' with attention_training='none': the attention epochs "
                          "would train nothing; choose attention_training 'heads' or 'full', or the 'joint' schedule.")
-    if values["centre_rule"] == "oracle" and values["n_parts"] != 2:
-        raise ValueError(f"centre_rule='oracle' with n_parts={values['n_parts']}: the oracle puts one square on the "
-                         "head and one on the body; use n_parts 2.")
+    rule_named(values["centre_rule"]).check(values["n_parts"])  # a registered rule, with settings it can run with
     return replace(config, **values)
 
 

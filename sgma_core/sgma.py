@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sgma_core.attention import MultiAttention
-from sgma_core.backbones import Backbone, backbone_for, global_average_pool
+from sgma_core.attention import MultiAttention, initialise_grouping
+from sgma_core.backbones import Backbone, global_average_pool
 from sgma_core.compatibility import Compatibility
-from sgma_core.cropping import (CENTRE_RULES, LearnedCentres, crop_and_zoom, crop_pixels, fixed_centres, guided_centres,
-                                peak_centres)
-from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
+from sgma_core.centres import Seen, rule_named
+from sgma_core.cropping import crop_and_zoom, crop_pixels
+from sgma_core.losses import (class_centre_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
                               sgma_loss)
 from sgma_core.profiles import choices
 
@@ -53,8 +53,6 @@ class SGMA(nn.Module):
         self.attention_training = attention_training
         if len(branches) != n_parts + 1:
             raise ValueError(f"need {n_parts + 1} branch backbones (global + {n_parts} parts), got {len(branches)}")
-        if centre_rule not in CENTRE_RULES:
-            raise ValueError(f"centre_rule={centre_rule!r}; choose one of {', '.join(map(repr, CENTRE_RULES))}")
         self.attention_backbone = attention_backbone
         self.attention = MultiAttention(attention_backbone.out_channels, n_parts, normalize=attention_norm)
         self.branches = nn.ModuleList(branches)
@@ -63,21 +61,22 @@ class SGMA(nn.Module):
         self.compat = nn.ModuleList(Compatibility(c, semantic_dim) for _ in range(n_w))
         emb_dim = emb_dim or semantic_dim
         self.embed = nn.Linear(c * (n_parts + 1), emb_dim)
-        self.centers = nn.Parameter(torch.randn(n_seen, emb_dim) * 0.01)  # N(0, 0.01), as the CCT papers
-        self.n_parts, self.centre_rule, self.part_scale, self.mask_k = n_parts, centre_rule, part_scale, mask_k
+        self.centres = nn.Parameter(torch.randn(n_seen, emb_dim) * 0.01)  # N(0, 0.01), as the CCT papers
+        self.rule = rule_named(centre_rule)  # where the squares go: sgma_core.centres
+        self.n_parts, self.part_scale, self.mask_k = n_parts, part_scale, mask_k
         self.attention_size, self.joint_size = attention_size, joint_size
-        map_size = attention_size // attention_backbone.stride
-        self.localizer = LearnedCentres(map_size, part_scale) if centre_rule == "learned" else None
+        # the rule's learned module, if it has one (kept under this name in the model's state)
+        self.localizer = self.rule.head(attention_size // attention_backbone.stride, part_scale)
         self.freeze(freeze_backbone)
+        self._register_load_state_dict_pre_hook(_stored_centres)
+
 
     @classmethod
-    def from_config(cls, config, n_attributes: int, n_seen: int, backbone: Backbone | None = None) -> "SGMA":
+    def from_config(cls, config, n_attributes: int, n_seen: int, backbone: Backbone) -> "SGMA":
         """SGMA as a :class:`~sgma_core.profiles.RunConfig` describes it, for ``n_attributes`` (``K``)
         and ``n_seen`` (``S``) classes: four copies of ``backbone`` (attention subnet, global, part 1,
-        part 2), a new ``config.backbone`` when none is given. The other layers are drawn with
-        ``config.seed``. ``SGMA.from_config(make_config("smoke"), 6, 4)`` is a tiny SGMA in one line."""
-        if backbone is None:
-            backbone = backbone_for(config)
+        part 2; :func:`~sgma_core.backbones.backbone_for` builds the one ``config`` names). The other layers
+        are drawn with ``config.seed``."""
         torch.manual_seed(config.seed)
         return cls(copy.deepcopy(backbone), [copy.deepcopy(backbone) for _ in range(config.n_parts + 1)],
                    semantic_dim=n_attributes, n_seen=n_seen, attention_size=config.image_size,
@@ -102,6 +101,13 @@ class SGMA(nn.Module):
         if self.attention_training == "none":
             self.attention.requires_grad_(False)
 
+    def initialise_grouping(self, images: torch.Tensor, config) -> dict:
+        """Eq. (11) before training, on ``config.grouping_images`` (Ω) of the uint8 seen-class training
+        ``images`` ``[N, 3, S, S]`` (:func:`sgma_core.attention.initialise_grouping`): the channel grouping and
+        the FC pairs pretrained towards it. Returns ``{"indicators": [P, C], "losses": [steps]}``."""
+        return initialise_grouping(self.attention, self.attention_backbone, images, omega=config.grouping_images,
+                                   seed=config.seed, steps=config.grouping_steps, smoothing=config.grouping_smoothing)
+
     def attend(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. (1)–(3): maps ``[B, P, h, w]`` and channel weights ``[B, P, C]``.
 
@@ -123,30 +129,21 @@ class SGMA(nn.Module):
             return self.attention(f)
 
     def split_guides(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The image channels of ``x`` and, for the oracle control, the painted parts after them
-        (:func:`~sgma_core.cropping.paint_guides`)."""
-        if self.centre_rule != "oracle":
+        """The image channels of ``x`` and, for a rule that needs the parts (the oracle control), the
+        painted parts after them (:meth:`~sgma_core.centres.CentreRule.show`)."""
+        if not self.rule.needs_parts:
             return x, None
         if x.shape[1] != 3 + self.n_parts:
-            raise ValueError(f"centre_rule='oracle' needs images with the {self.n_parts} parts painted in after their "
-                             f"3 channels ({x.shape[1]} channels given): sgma_core.experiment.with_part_guides.")
+            raise ValueError(f"centre_rule={self.rule.name!r} needs images with the {self.n_parts} parts painted in "
+                             f"after their 3 channels ({x.shape[1]} channels given): "
+                             "sgma_core.experiment.with_part_guides.")
         return x[:, :3], x[:, 3:]
 
     def squares(self, maps: torch.Tensor, height: int, width: int, x: torch.Tensor | None = None,
                 guides: torch.Tensor | None = None):
-        """``tx, ty, ts`` ``[B, P]`` in input pixels, by the configured centre rule (the controls
-        ``image_centre`` and ``random`` need the images ``x``, ``oracle`` the painted parts ``guides``)."""
-        if self.localizer is not None:
-            return self.localizer(maps, height, width)
-        side = int(round(self.part_scale * min(height, width)))
-        if self.centre_rule in ("image_centre", "random"):
-            tx, ty = fixed_centres(self.centre_rule, x, maps.shape[1], side)
-        elif self.centre_rule == "oracle":
-            tx, ty = guided_centres(guides, side)
-        else:
-            tx, ty = peak_centres(maps, stride=height / maps.shape[2])
-        ts = torch.full_like(tx, self.part_scale * min(height, width))
-        return tx, ty, ts
+        """``tx, ty, ts`` ``[B, P]`` in input pixels, placed by the configured centre rule from the ``maps``,
+        the images ``x`` and, for a rule that needs the parts, the painted parts ``guides``."""
+        return self.rule.place(Seen(maps, x, height, width, self.part_scale, guides, self.localizer))
 
     def locate(self, x: torch.Tensor) -> dict:
         """The attention subnet alone: ``maps`` ``[B, P, h', w']``, ``channel_weights`` ``[B, P, C]``
@@ -180,11 +177,11 @@ class SGMA(nn.Module):
 
     def on_pixel_grid(self, height: int, width: int, map_size: int) -> bool:
         """Whether every square is ``J`` pixels wide with its corners on the pixel grid, so that eq. (4)'s
-        crop needs no resampling (:func:`~sgma_core.cropping.crop_pixels`): the peak rule (or a fixed control) with
-        ``part_scale · A = J`` and a map stride ``s`` with ``s/2 − J/2`` whole, as in the cpu (64 → 32,
+        crop needs no resampling (:func:`~sgma_core.cropping.crop_pixels`): a rule whose squares keep their side on
+        the grid (:attr:`~sgma_core.centres.CentreRule.grid_squares`: not the learned one) with ``part_scale · A = J`` and a map stride ``s`` with ``s/2 − J/2`` whole, as in the cpu (64 → 32,
         s = 8) and paper (448 → 224, s = 16) profiles. Decided from sizes alone (no device sync)."""
         stride = height / map_size
-        return (self.centre_rule in ("peak", "image_centre", "random", "oracle") and height == width
+        return (self.rule.grid_squares and height == width
                 and self.part_scale * height == self.joint_size
                 and stride.is_integer() and (stride / 2 - self.joint_size / 2).is_integer())
 
@@ -195,6 +192,12 @@ class SGMA(nn.Module):
             return self.compat[0](sum(thetas), phi)
         weight = torch.cat([c.W.weight for c in self.compat], dim=1)  # [K, (P+1)·C]
         return F.linear(theta, weight) @ phi
+
+
+def _stored_centres(state: dict, prefix: str, *_) -> None:
+    """Runs stored before the class centres were spelt ``centres`` hold them as ``centers``: read them as such."""
+    if prefix + "centers" in state and prefix + "centres" not in state:
+        state[prefix + "centres"] = state.pop(prefix + "centers")
 
 
 def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.0,
@@ -209,7 +212,7 @@ def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.
     cpt = compactness_loss(maps, cpt_sigma)  # eq. (5), summed over the parts
     div = diversity_loss(maps, div_margin)  # eq. (6)
     cls = embedding_softmax_loss(scores, labels)  # eq. (7)
-    cct = class_center_triplet_loss(emb, model.centers, labels, cct_margin, cct_negatives)  # (8)
+    cct = class_centre_triplet_loss(emb, model.centres, labels, cct_margin, cct_negatives)  # (8)
     if phase not in PHASES:
         raise ValueError(f"phase={phase!r}; choose one of {', '.join(map(repr, PHASES))}")
     if phase == "attention":  # the other terms stay out of the graph: what they train is left alone
@@ -227,7 +230,7 @@ class SGMAObjective(nn.Module):
 
     Holds the model and the seen classes' semantics ``Φ_s`` ``[K, S]``, so that the engine's
     :func:`~sgma_core.engine.step.train_step` (and DistributedDataParallel around it) sees one
-    module whose parameters are everything the loss trains, ``centers`` included."""
+    module whose parameters are everything the loss trains, ``centres`` included."""
 
     def __init__(self, model: SGMA, phi_seen: torch.Tensor, schedule: str = "joint", **weights) -> None:
         super().__init__()

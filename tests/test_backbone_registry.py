@@ -33,7 +33,7 @@ def test_a_backbone_registered_in_a_test_builds_the_baseline_and_sgma(tiny):
     x = torch.randn(2, 3, config.image_size, config.image_size)
     baseline = BaselineZSL(backbone_for(config), semantic_dim=6)
     assert baseline(x, torch.rand(6, 4)).shape == (2, 4)
-    model = SGMA.from_config(config, n_attributes=6, n_seen=4)
+    model = SGMA.from_config(config, n_attributes=6, n_seen=4, backbone=backbone_for(config))
     out = model(x, torch.rand(6, 4))
     side = config.image_size // tiny.layers["conv2"].stride  # the default layer, stride 2
     assert out["scores"].shape == (2, 4) and out["maps"].shape == (2, 2, side, side)

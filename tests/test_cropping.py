@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from sgma_core.cropping import LearnedCentres, boxcar_mask, clamp_square, crop_and_zoom, peak_centres
+from sgma_core.centres import LearnedCentres, peak_centres
+from sgma_core.cropping import boxcar_mask, clamp_square, crop_and_zoom
 
 
 def _sig(z):
@@ -88,20 +89,21 @@ def test_learned_centres_start_at_the_soft_peak_and_receive_gradients():
 def test_the_control_rules_put_squares_without_looking_at_a_map():
     """image_centre: every square at the image's centre; random: the same places for the same image, others for
     another, corners on the pixel grid and the square inside the image. Neither depends on the maps."""
-    from sgma_core.cropping import fixed_centres
+    from sgma_core.centres import Seen, rule_named
+
+    def place(rule, x):
+        return rule_named(rule).centres(Seen(torch.rand(len(x), 2, 4, 4), x, 64, 64, part_scale=0.5))
 
     x = torch.rand(4, 3, 64, 64)
-    tx, ty = fixed_centres("image_centre", x, 2, 32)
+    tx, ty = place("image_centre", x)
     assert torch.equal(tx, torch.full((4, 2), 31.5)) and torch.equal(ty, tx)
-    tx, ty = fixed_centres("random", x, 2, 32)
-    again = fixed_centres("random", x.clone(), 2, 32)
+    tx, ty = place("random", x)
+    again = place("random", x.clone())
     assert torch.equal(tx, again[0]) and torch.equal(ty, again[1])  # seeded by the image itself
-    other = fixed_centres("random", torch.rand(4, 3, 64, 64), 2, 32)
+    other = place("random", torch.rand(4, 3, 64, 64))
     assert not torch.equal(tx, other[0])
     corners = torch.cat([tx, ty]) - 15.5
     assert torch.equal(corners, corners.round()) and corners.min() >= 0 and corners.max() <= 32
-    with pytest.raises(ValueError, match="not a control"):
-        fixed_centres("peak", x, 2, 32)
 
 
 def test_an_sgma_with_a_control_rule_trains_and_ignores_its_maps():
@@ -119,7 +121,7 @@ def test_an_sgma_with_a_control_rule_trains_and_ignores_its_maps():
 def test_painted_parts_follow_flips_and_shifts_and_are_read_back_on_the_pixel_grid():
     """The oracle control: two parts painted after the image's channels move with augment's flip and shift,
     so the squares read from them land where the parts went (within a pixel)."""
-    from sgma_core.cropping import guided_centres, paint_guides
+    from sgma_core.centres import guided_centres, paint_guides
     from sgma_core.data.images import augment, normalize
 
     images = torch.zeros(6, 3, 64, 64, dtype=torch.uint8)
@@ -142,7 +144,7 @@ def test_painted_parts_follow_flips_and_shifts_and_are_read_back_on_the_pixel_gr
 def test_an_oracle_sgma_refuses_images_without_painted_parts():
     from tests.conftest import tiny_sgma
 
-    from sgma_core.cropping import paint_guides
+    from sgma_core.centres import paint_guides
 
     model = tiny_sgma(centre_rule="oracle").eval()
     with pytest.raises(ValueError, match="oracle.*parts painted in.*with_part_guides"):

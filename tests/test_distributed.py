@@ -110,7 +110,7 @@ def _sgma_inputs():
 def _sgma_loss(phi_seen):
     from sgma_core.sgma import sgma_objective
 
-    def loss_fn(m, x, y):  # as SGMAObjective's: reads m.centers outside m.forward
+    def loss_fn(m, x, y):  # as SGMAObjective's: reads m.centres outside m.forward
         return sgma_objective(m, m(x, phi_seen), y)
 
     return loss_fn
@@ -359,7 +359,7 @@ def test_batch_norm_and_frozen_parts_under_two_processes(ranks):
     assert all(np.isfinite(r["train_loss"]) for r in r0["bn"])
     for key, value in r0["bn_state"].items():  # running statistics too: rank 0's, copied to every rank
         assert torch.equal(value, r1["bn_state"][key]), key
-    # SGMA with attention_training="heads": its loss reads model.centers, the attention backbone gets
+    # SGMA with attention_training="heads": its loss reads model.centres, the attention backbone gets
     # no gradient (and must keep its weights and statistics), the heads and branches are trained
     before, after = r0["sgma_before"], r0["sgma_state"]
     assert all(np.isfinite(r["train_loss"]) for r in r0["sgma"]) and {"loss_cct", "loss_cls"} <= set(r0["sgma"][0])
@@ -367,7 +367,7 @@ def test_batch_norm_and_frozen_parts_under_two_processes(ranks):
         if key.startswith("attention_backbone."):
             assert torch.equal(before[key], after[key]), key
         assert torch.equal(after[key], r1["sgma_state"][key]), key
-    for key in ("attention.fc.0.0.weight", "branches.0.features.0.weight", "centers"):
+    for key in ("attention.fc.0.0.weight", "branches.0.features.0.weight", "centres"):
         assert not torch.equal(before[key], after[key]), key
 
 

@@ -67,7 +67,7 @@ def test_one_pixel_convention_for_peaks_squares_and_parts():
     part drawn at that pixel is hit at distance 0; in a 128-pixel original the same point is (79.5, 47.5)."""
     import torch
 
-    from sgma_core.cropping import peak_centres
+    from sgma_core.centres import peak_centres
     from sgma_core.localization import box_centres, cell_centres, image_centres, peaks_in_pixels, rescale
 
     maps = torch.zeros(1, 1, 4, 4)
@@ -112,3 +112,46 @@ def test_the_oracle_puts_one_square_on_the_head_and_one_on_the_other_telling_par
     np.testing.assert_allclose(c[0], [[134 / 3, 10], [20, 33]])  # head: beak, crown, eye; body: wing, tail
     np.testing.assert_allclose(c[1], [[21, 22], [21, 22]])  # no head visible: every visible telling part
     np.testing.assert_allclose(c[2], [[31.5, 31.5], [31.5, 31.5]])  # nothing visible: the image centre
+
+
+def test_windows_start_where_their_middle_is_nearest_the_centre_and_stay_inside():
+    """One formula for every square cut at a point (eq. (4)'s pixel crop, the oracle's squares, the audit's
+    windows, the frozen study's pooled cells): ``round(c − (side − 1)/2)``, kept inside the image."""
+    import torch
+
+    from sgma_core.localization import window_middles, window_starts
+
+    centres = np.array([15.5, 16.2, 0.0, 63.0, 10.0, 11.0])
+    assert window_starts(centres, 8).tolist() == [12, 13, -4, 60, 6, 8]  # 6.5 → 6 and 7.5 → 8: ties to even
+    assert window_starts(centres, 8, 64).tolist() == [12, 13, 0, 56, 6, 8]  # inside [0, 64)
+    assert window_starts(centres, 8, 64, lower_on_ties=True).tolist() == [12, 13, 0, 56, 6, 7]  # ties down
+    assert window_starts(np.array([3, 4]), 3, lower_on_ties=True).tolist() == [2, 3]  # odd side: no tie
+    assert window_middles(window_starts(centres, 8, 64), 8).tolist() == [15.5, 16.5, 3.5, 59.5, 9.5, 11.5]
+    assert window_starts(torch.tensor(centres), 8, 64).tolist() == window_starts(centres, 8, 64).tolist()
+    points = np.array([[[2.0, 70.0]]])  # x and y against a 64 × 80 image: each kept inside its own side
+    assert window_starts(points, 16, (64, 80)).tolist() == [[[0, 62]]]
+
+
+def test_boxes_and_hit_radii_at_another_size():
+    from sgma_core.localization import hit_radii, hit_radius, rescale, scale_boxes
+
+    boxes, sizes = np.array([[10.0, 20.0, 100.0, 50.0]]), np.array([[200, 100]])
+    scaled = scale_boxes(boxes, sizes, 64)
+    assert scaled[0, :2].tolist() == rescale(boxes[:, :2], sizes, 64)[0].tolist()  # the corner, as a point
+    assert scaled[0, 2:].tolist() == [32.0, 32.0]  # 100 of 200 and 50 of 100 pixels: half the side each
+    assert hit_radius(64) == 8.0 and hit_radii(np.array([[200, 100], [64, 80]])).tolist() == [12.5, 8.0]
+
+
+@pytest.mark.parametrize("side", [1, 2, 3, 4, 7, 8])
+def test_the_window_formula_keeps_every_window_cut_before_it(side):
+    """The audit cut its windows with ``clip(round(c − side/2 + 0.5), 0, w − side)`` and the frozen study its
+    squares of cells with ``min(max(c − side // 2, 0), w − side)`` at whole cells: the same windows now."""
+    from sgma_core.localization import window_starts
+
+    rng = np.random.default_rng(side)
+    points = np.concatenate([rng.uniform(-3, 30, 500), rng.integers(-3, 30, 500) + rng.choice([0, 0.5], 500)])
+    audit = np.clip(np.round(points - side / 2 + 0.5).astype(int), 0, 24 - side)
+    assert window_starts(points, side, 24).astype(int).tolist() == audit.tolist()
+    cells = rng.integers(0, 14, 500)
+    frozen = [min(max(int(c) - side // 2, 0), 14 - side) for c in cells]
+    assert window_starts(cells.astype(float), side, 14, lower_on_ties=True).astype(int).tolist() == frozen

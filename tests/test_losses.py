@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sgma_core.losses import (class_center_triplet_loss, compactness_loss, diversity_loss, gaussian_peak_targets,
+from sgma_core.losses import (class_centre_triplet_loss, compactness_loss, diversity_loss, gaussian_peak_targets,
                               sgma_loss)
 
 
@@ -58,26 +58,26 @@ def test_diversity_with_three_parts_uses_the_max_of_the_others():
 
 def test_cct_hand_value_hardest_and_mean():
     emb = torch.tensor([[1.0, 0.0]])
-    centers = torch.tensor([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])  # normalised: (1,0), (0,1), (−1,0)
+    centres = torch.tensor([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])  # normalised: (1,0), (0,1), (−1,0)
     labels = torch.tensor([0])
     # d_pos = 0; distances to negatives: 2 and 4
-    assert class_center_triplet_loss(emb, centers, labels, margin=0.8, negatives="hardest").item() == pytest.approx(
+    assert class_centre_triplet_loss(emb, centres, labels, margin=0.8, negatives="hardest").item() == pytest.approx(
         0.0)  # 0.8 + 0 − 2 < 0
-    assert class_center_triplet_loss(emb, centers, torch.tensor([1]), margin=0.8, negatives="hardest").item() == \
+    assert class_centre_triplet_loss(emb, centres, torch.tensor([1]), margin=0.8, negatives="hardest").item() == \
         pytest.approx(0.8 + 2 - 0)
-    assert class_center_triplet_loss(emb, centers, torch.tensor([1]), negatives="mean").item() == pytest.approx(
+    assert class_centre_triplet_loss(emb, centres, torch.tensor([1]), negatives="mean").item() == pytest.approx(
         0.8 + 2 - (0 + 4) / 2)
     # the report's reading, one hinge per negative class: (max(0, 0.8 + 2 − 0) + max(0, 0.8 + 2 − 4)) / 2
-    assert class_center_triplet_loss(emb, centers, torch.tensor([1]), negatives="all").item() == pytest.approx(1.4)
-    assert class_center_triplet_loss(emb, centers, labels, negatives="all").item() == pytest.approx(0.0)
+    assert class_centre_triplet_loss(emb, centres, torch.tensor([1]), negatives="all").item() == pytest.approx(1.4)
+    assert class_centre_triplet_loss(emb, centres, labels, negatives="all").item() == pytest.approx(0.0)
 
 
 def test_the_three_cct_readings_differ():
     torch.manual_seed(1)
-    emb, centers, labels = torch.randn(8, 4), torch.randn(6, 4), torch.randint(0, 6, (8,))
-    values = {n: class_center_triplet_loss(emb, centers, labels, negatives=n).item() for n in ("hardest", "mean", "all")}
+    emb, centres, labels = torch.randn(8, 4), torch.randn(6, 4), torch.randint(0, 6, (8,))
+    values = {n: class_centre_triplet_loss(emb, centres, labels, negatives=n).item() for n in ("hardest", "mean", "all")}
     assert len({round(v, 6) for v in values.values()}) == 3
-    e, c = torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(centers, dim=1)
+    e, c = torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(centres, dim=1)
     d = ((e[:, None] - c[None]) ** 2).sum(-1)
     expected = sum(max(0.0, 0.8 + d[n, labels[n]].item() - d[n, k].item()) for n in range(8) for k in range(6)
                    if k != labels[n]) / (8 * 5)
@@ -86,9 +86,9 @@ def test_the_three_cct_readings_differ():
 
 def test_cct_is_not_the_sum_over_all_centres():
     torch.manual_seed(0)
-    emb, centers, labels = torch.randn(6, 4), torch.randn(5, 4), torch.randint(0, 5, (6,))
-    loss = class_center_triplet_loss(emb, centers, labels)
-    e, c = torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(centers, dim=1)
+    emb, centres, labels = torch.randn(6, 4), torch.randn(5, 4), torch.randint(0, 5, (6,))
+    loss = class_centre_triplet_loss(emb, centres, labels)
+    e, c = torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(centres, dim=1)
     summed = ((e[:, None] - c[None]) ** 2).sum(-1).sum(1).mean()
     assert loss.item() != pytest.approx(summed.item())
     assert 0 <= loss.item() <= 0.8 + 4
@@ -105,8 +105,8 @@ def test_gradchecks_float64():
     assert torch.autograd.gradcheck(lambda m: compactness_loss(m, 1.2), (maps,))
     assert torch.autograd.gradcheck(lambda m: diversity_loss(m, 0.2), (maps,))
     emb = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
-    centers = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    centres = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
     labels = torch.tensor([0, 2, 4, 1])
     for neg in ("hardest", "mean"):
         assert torch.autograd.gradcheck(
-            lambda e, c: class_center_triplet_loss(e, c, labels, margin=3.0, negatives=neg), (emb, centers))
+            lambda e, c: class_centre_triplet_loss(e, c, labels, margin=3.0, negatives=neg), (emb, centres))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sgma_core import attention, cropping, losses, sgma
+from sgma_core import attention, centres, cropping, losses, sgma
 from sgma_core.attention import MultiAttention
 from sgma_core.profiles import (CHOICE_FIELDS, RunConfig, choices, for_seed, make_config, make_experiment,
                                 with_settings)
@@ -17,8 +17,8 @@ DEFAULTS = RunConfig()
 SHARED_DEFAULTS = [
     (losses.compactness_loss, "sigma", "cpt_sigma"),
     (losses.diversity_loss, "margin", "div_margin"),
-    (losses.class_center_triplet_loss, "margin", "cct_margin"),
-    (losses.class_center_triplet_loss, "negatives", "cct_negatives"),
+    (losses.class_centre_triplet_loss, "margin", "cct_margin"),
+    (losses.class_centre_triplet_loss, "negatives", "cct_negatives"),
     (losses.sgma_loss, "lam", "lam_div"),
     (losses.sgma_loss, "alpha", "alpha_cls"),
     (losses.sgma_loss, "beta", "beta_cct"),
@@ -47,7 +47,7 @@ SHARED_DEFAULTS = [
     (attention.initialise_grouping, "smoothing", "grouping_smoothing"),
     (cropping.boxcar_mask, "k", "mask_k"),
     (cropping.crop_and_zoom, "k", "mask_k"),
-    (cropping.LearnedCentres.__init__, "part_scale", "part_scale"),
+    (centres.LearnedCentres.__init__, "part_scale", "part_scale"),
 ]
 
 
@@ -73,7 +73,7 @@ def test_the_modules_select_among_the_declared_choices():
     from sgma_core.engine import step
 
     assert sgma.ATTENTION_TRAINING == choices("attention_training") and sgma.SCHEDULES == choices("training_schedule")
-    assert attention.NORMALIZE == choices("attention_norm") and cropping.CENTRE_RULES == choices("centre_rule")
+    assert attention.NORMALIZE == choices("attention_norm")
     assert losses.CCT_NEGATIVES == choices("cct_negatives")
     assert step.PRECISIONS == choices("precision") and data.DATASETS == choices("dataset")
 
@@ -101,11 +101,12 @@ def _project_imports(module: str) -> set[str]:
             and m != module and _source(m) is not None}
 
 
-def test_the_settings_import_only_the_backbone_registry_which_never_imports_them():
-    """Every other floor may import the settings: they import one module of the project, the registry that
-    checks ``backbone`` and ``layer``, and nothing it imports, at any depth, imports the settings back."""
-    assert _project_imports("sgma_core.profiles") == {"sgma_core.backbones"}
-    seen, todo = set(), ["sgma_core.backbones"]
+def test_the_settings_import_only_the_two_registries_which_never_import_them():
+    """Every other floor may import the settings: they import two modules of the project, the registries that
+    check ``backbone`` with its ``layer`` and ``centre_rule``, and nothing those import, at any depth, imports
+    the settings back."""
+    assert _project_imports("sgma_core.profiles") == {"sgma_core.backbones", "sgma_core.centres"}
+    seen, todo = set(), ["sgma_core.backbones", "sgma_core.centres"]
     while todo:
         module = todo.pop()
         seen.add(module)

@@ -7,7 +7,7 @@ import scipy.io
 import torch
 
 from sgma_core.experiment import prepare_data
-from sgma_core.losses import class_center_triplet_loss, compactness_loss, embedding_softmax_loss
+from sgma_core.losses import class_centre_triplet_loss, compactness_loss, embedding_softmax_loss
 from sgma_core.profiles import make_config
 
 
@@ -43,9 +43,9 @@ def test_softmax_loss_depends_on_the_labels():
 
 def test_triplet_loss_uses_one_negative_not_all_centres():
     emb = torch.tensor([[1.0, 0.0]])
-    centers = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    centres = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     # hardest negative at distance 2: loss max(0, 0.8 + 0 − 2) = 0; summing all centres would give 6
-    assert class_center_triplet_loss(emb, centers, torch.tensor([0])).item() == 0.0
+    assert class_centre_triplet_loss(emb, centres, torch.tensor([0])).item() == 0.0
 
 
 def test_compactness_target_is_the_maps_own_peak_not_the_crop_mask():

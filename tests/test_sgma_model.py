@@ -90,9 +90,9 @@ def test_what_each_attention_training_mode_trains(mode, freeze_backbone, tmp_pat
     fit(model, TrainData(images, torch.arange(20) % 5), objective, config, tmp_path, progress=False)
     after = params()
     changed = {prefix: any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
-               for prefix in ("attention_backbone.", "attention.fc.", "branches.", "compat.", "embed.", "centers")}
+               for prefix in ("attention_backbone.", "attention.fc.", "branches.", "compat.", "embed.", "centres")}
     assert changed == {"attention_backbone.": mode == "full", "attention.fc.": mode != "none",
-                       "branches.": not freeze_backbone, "compat.": True, "embed.": True, "centers": True}
+                       "branches.": not freeze_backbone, "compat.": True, "embed.": True, "centres": True}
     if mode != "full":  # kept as pretrained: eval mode in every forward, so its statistics do not move either
         for k, v in model.attention_backbone.state_dict().items():
             torch.testing.assert_close(v, stats[k])
@@ -126,7 +126,7 @@ def test_alternating_schedule_trains_the_attention_then_the_features(tmp_path):
 
     assert moved(states[0], states[1], "attention.fc.") and not moved(states[0], states[1], "branches.")
     assert not moved(states[1], states[2], "attention.fc.") and moved(states[1], states[2], "branches.")
-    assert not moved(states[0], states[1], "centers") and moved(states[1], states[2], "centers")
+    assert not moved(states[0], states[1], "centres") and moved(states[1], states[2], "centres")
 
 
 def test_objective_phases():
@@ -141,3 +141,13 @@ def test_objective_phases():
     torch.testing.assert_close(total, attention + features)
     with pytest.raises(ValueError, match="phase"):
         sgma_objective(model, out, y, phase="both")
+
+
+def test_a_state_stored_with_the_class_centres_spelt_centers_still_loads():
+    """Runs stored before the class centres were named ``centres`` keep loading (strictly), centres included."""
+    source, target = _model(), _model(seed=1)
+    state = source.state_dict()
+    state["centers"] = state.pop("centres")
+    target.load_state_dict(state)
+    assert torch.equal(target.centres, source.centres)
+    assert "centres" in target.state_dict() and "centers" not in target.state_dict()

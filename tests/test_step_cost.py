@@ -12,7 +12,7 @@ from sgma_core.backbones import small_vgg
 from sgma_core.cropping import crop_and_zoom
 from sgma_core.engine.loop import make_optimizer
 from sgma_core.engine.step import keep_freed_memory
-from sgma_core.losses import class_center_triplet_loss, compactness_loss, gaussian_peak_targets
+from sgma_core.losses import class_centre_triplet_loss, compactness_loss, gaussian_peak_targets
 from sgma_core.profiles import make_config
 from tests.conftest import tiny_sgma
 
@@ -46,9 +46,9 @@ def test_blob_targets_are_gaussians_at_the_peaks():
 @pytest.mark.parametrize("negatives", ["hardest", "mean", "all"])
 def test_cct_distances_by_matrix_product_equal_the_differences(negatives):
     torch.manual_seed(1)
-    emb, centers, labels = torch.randn(6, 5, requires_grad=True), torch.randn(4, 5), torch.tensor([0, 1, 2, 3, 1, 0])
-    loss = class_center_triplet_loss(emb, centers, labels, margin=0.8, negatives=negatives)
-    e, c = F.normalize(emb, dim=1), F.normalize(centers, dim=1)
+    emb, centres, labels = torch.randn(6, 5, requires_grad=True), torch.randn(4, 5), torch.tensor([0, 1, 2, 3, 1, 0])
+    loss = class_centre_triplet_loss(emb, centres, labels, margin=0.8, negatives=negatives)
+    e, c = F.normalize(emb, dim=1), F.normalize(centres, dim=1)
     d = ((e[:, None, :] - c[None, :, :]) ** 2).sum(-1)
     pos = d.gather(1, labels[:, None]).squeeze(1)
     is_pos = F.one_hot(labels, 4).bool()
@@ -126,7 +126,7 @@ def test_overhead_benchmark_leaves_out_what_does_not_train():
 
 
 def test_locating_alone_gives_the_forward_passes_maps_and_squares(tmp_path):
-    from sgma_core.experiment.recipes import Snapshots
+    from sgma_core.experiment.snapshots import Snapshots
 
     model = tiny_sgma().eval()
     x = torch.rand(3, 3, 24, 24)
@@ -136,7 +136,7 @@ def test_locating_alone_gives_the_forward_passes_maps_and_squares(tmp_path):
     images = (torch.rand(3, 3, 24, 24) * 255).to(torch.uint8)
     for mode in (True, False):
         model.train(mode)
-        snapshots = Snapshots(tmp_path / "snapshots.pt", images, torch.randn(6, 5))
+        snapshots = Snapshots(tmp_path / "snapshots.pt", images, torch.randn(6, 5), model)
         snapshots.take(model, 0)
         snap = snapshots.epochs[0]
         assert sorted(snap) == ["maps", "ts", "tx", "ty"] and snap["maps"].shape[0] == 3

@@ -62,7 +62,7 @@ def load_images(paths: list[Path], size: int, progress: bool = False) -> tuple[t
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
     """uint8 ``[B, 3, H, W]`` → float, ImageNet mean and std (the torchvision VGG convention). Channels after
-    the third (the oracle control's painted parts, :func:`sgma_core.cropping.paint_guides`) come out in [0, 1]."""
+    the third (the oracle control's painted parts, :func:`sgma_core.centres.paint_guides`) come out in [0, 1]."""
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     rgb = (x[:, :3].float() / 255.0 - mean) / std

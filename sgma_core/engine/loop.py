@@ -93,6 +93,17 @@ def use_threads(config) -> None:
         torch.set_num_threads(config.num_threads)
 
 
+def chain(*callbacks: Callable[[int, dict], None] | None) -> Callable[[int, dict], None]:
+    """One epoch callback for :func:`fit` that calls each of ``callbacks`` (None ones left out) in order."""
+    given = [c for c in callbacks if c is not None]
+
+    def on_epoch_end(epoch: int, record: dict) -> None:
+        for callback in given:
+            callback(epoch, record)
+
+    return on_epoch_end
+
+
 def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, config: RunConfig, run: Run | str | Path,
         evaluate: Callable[[nn.Module], dict] | None = None, progress: bool = True,
         on_epoch_end: Callable[[int, dict], None] | None = None) -> list[dict]:

@@ -19,10 +19,10 @@ from sgma_core.experiment.recipes import (build_sgma, initialise_grouping, pretr
                                           train_sgma)
 from sgma_core.experiment.where import (attention_check_of, boxes_at_input_size, cropped_centres, data_for,
                                        model_inputs, parts_at_input_size, peak_hits,
-                                       snapshot_images, snapshot_points, snapshot_rows, with_part_guides)
+                                       shown_to, snapshot_images, snapshot_points, snapshot_rows, with_part_guides)
 
 __all__ = ["PreparedData", "attention_check_of", "batched_forward", "boxes_at_input_size", "build_sgma",
            "calibrated_gzsl", "class_prototypes", "cropped_centres", "data_for", "initialise_grouping", "model_inputs", "parts_at_input_size", "peak_hits", "predict_scores", "prepare_data",
-           "pretrained_backbone", "sgma_evaluator", "sgma_outputs", "sgma_rule_scores", "snapshot_images",
+           "pretrained_backbone", "sgma_evaluator", "sgma_outputs", "sgma_rule_scores", "shown_to", "snapshot_images",
            "snapshot_points", "snapshot_rows", "summarize", "train_baseline", "train_sgma", "with_part_guides",
            "zsl_evaluator"]

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from sgma_core.admissibility import attention_check
-from sgma_core.cropping import clamp_square, paint_guides
+from sgma_core.centres import CentreRule, rule_named
+from sgma_core.cropping import clamp_square
 from sgma_core.engine.step import TrainData
 from sgma_core.experiment.evaluate import sgma_outputs
 from sgma_core.experiment.prepare import PreparedData
-from sgma_core.localization import discriminative_parts, hit_rates, map_peaks, oracle_centres, scale_parts
+from sgma_core.localization import discriminative_parts, hit_radius, hit_rates, map_peaks, scale_boxes, scale_parts
 
 
 def snapshot_rows(prepared: PreparedData) -> np.ndarray:
@@ -45,7 +46,7 @@ def parts_at_input_size(prepared: PreparedData) -> tuple[np.ndarray, np.ndarray,
     rows = snapshot_rows(prepared)
     parts = scale_parts(ds.part_locs[rows], prepared.sizes_of(rows), prepared.image_size)
     telling = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
-    return parts, telling, prepared.image_size / 8
+    return parts, telling, hit_radius(prepared.image_size)
 
 
 def boxes_at_input_size(prepared: PreparedData) -> np.ndarray:
@@ -54,10 +55,7 @@ def boxes_at_input_size(prepared: PreparedData) -> np.ndarray:
     if ds.boxes is None:
         raise ValueError(f"{ds.name} has no bounding boxes.")
     rows = snapshot_rows(prepared)
-    scale = prepared.image_size / prepared.sizes_of(rows).astype(np.float64)  # [N, 2]: x and y
-    boxes = np.asarray(ds.boxes[rows], dtype=np.float64)
-    corner = (boxes[:, :2] + 0.5) * scale - 0.5  # the pixel convention of sgma_core.localization
-    return np.concatenate([corner, boxes[:, 2:] * scale], axis=1)
+    return scale_boxes(ds.boxes[rows], prepared.sizes_of(rows), prepared.image_size)
 
 
 def snapshot_points(snapshot: dict) -> np.ndarray:
@@ -76,43 +74,57 @@ def peak_hits(snapshot: dict, parts: np.ndarray, telling: np.ndarray, radius: fl
             "telling": float(hit_rates(points, parts[:, telling], radius).mean())}
 
 
-def _painted(prepared: PreparedData, images: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
-    """``images`` of dataset ``rows`` with the oracle's two squares painted in (:func:`~sgma_core.cropping.paint_guides`)."""
+def _parts_of(prepared: PreparedData, rows: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """What a centre rule that needs the parts is told of dataset ``rows``: their parts at the input size
+    ``[N, Q, 3]``, the parts' names and which of them tell the classes apart ``[Q]``."""
     ds = prepared.dataset
     parts = scale_parts(ds.part_locs[rows], prepared.sizes_of(rows), prepared.image_size)
-    telling = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
-    centres = oracle_centres(parts, ds.part_names, telling, prepared.image_size)
-    return paint_guides(images, torch.from_numpy(centres))
+    return parts, ds.part_names, discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
 
 
-def with_part_guides(prepared: PreparedData) -> PreparedData:
-    """The prepared data as the oracle control (``centre_rule="oracle"``) sees it: every image with the
-    ground-truth places of its two squares painted in after its three channels. :class:`ValueError`
-    when the dataset has no part annotations."""
+def with_part_guides(prepared: PreparedData, show) -> PreparedData:
+    """The prepared data as a centre rule that needs the parts sees it (the oracle control: every image with the
+    ground-truth places of its two squares painted in after its three channels): ``show`` is the rule's
+    :meth:`~sgma_core.centres.CentreRule.show`. :class:`ValueError` when the dataset has no part annotations."""
     if prepared.dataset.part_locs is None:
-        raise ValueError(f"{prepared.dataset.name} has no part annotations: the oracle control cannot be run on it.")
-    train = TrainData(_painted(prepared, prepared.train.images, prepared.trainval_rows), prepared.train.labels)
+        raise ValueError(f"{prepared.dataset.name} has no part annotations: a centre rule that needs the parts "
+                         "cannot be run on it.")
+    train = TrainData(show(prepared.train.images, *_parts_of(prepared, prepared.trainval_rows)), prepared.train.labels)
     return dataclasses.replace(
         prepared, train=train,
-        test_unseen_images=_painted(prepared, prepared.test_unseen_images, prepared.test_unseen_rows),
-        test_seen_images=_painted(prepared, prepared.test_seen_images, prepared.test_seen_rows))
+        test_unseen_images=show(prepared.test_unseen_images, *_parts_of(prepared, prepared.test_unseen_rows)),
+        test_seen_images=show(prepared.test_seen_images, *_parts_of(prepared, prepared.test_seen_rows)))
+
+
+def _snapshots_shown(prepared: PreparedData, show, images: torch.Tensor) -> torch.Tensor:
+    """:func:`snapshot_images` ``images`` as ``show`` (a rule's that needs the parts) shows them; other images
+    are refused, their parts are not known."""
+    if images.shape[0] != len(snapshot_rows(prepared)) or not torch.equal(images, snapshot_images(prepared)):
+        raise ValueError("a centre rule that needs the parts is shown the test images of snapshot_images(prepared) "
+                         "only: their parts are known.")
+    return show(images, *_parts_of(prepared, snapshot_rows(prepared)))
+
+
+def shown_to(prepared: PreparedData, rule: CentreRule, images: torch.Tensor | None = None):
+    """``(data, images)``: what a model of centre ``rule`` is trained and scored on, and is given for the
+    :func:`snapshot_images` ``images`` (None: None): ``prepared`` and ``images`` themselves, or, for a centre
+    rule that needs the parts (the oracle control), both as the rule shows them."""
+    if not rule.needs_parts:
+        return prepared, images
+    return with_part_guides(prepared, rule.show), None if images is None else _snapshots_shown(prepared, rule.show,
+                                                                                              images)
 
 
 def data_for(prepared: PreparedData, config) -> PreparedData:
-    """The prepared data a model of ``config`` is trained and scored on: ``prepared`` itself, or, for the oracle
-    control, :func:`with_part_guides` of it."""
-    return with_part_guides(prepared) if config.centre_rule == "oracle" else prepared
+    """The prepared data a model of ``config`` is trained and scored on (:func:`shown_to`)."""
+    return shown_to(prepared, rule_named(config.centre_rule))[0]
 
 
 def model_inputs(prepared: PreparedData, config, images: torch.Tensor) -> torch.Tensor:
     """What a model of ``config`` is given for :func:`snapshot_images` ``images``: the images themselves, or,
-    for the oracle control, the images with its squares painted in."""
-    if config.centre_rule != "oracle":
-        return images
-    if images.shape[0] != len(snapshot_rows(prepared)) or not torch.equal(images, snapshot_images(prepared)):
-        raise ValueError("the oracle control is shown the test images of snapshot_images(prepared) only: their parts "
-                         "are known.")
-    return _painted(prepared, images, snapshot_rows(prepared))
+    for a centre rule that needs the parts, the images as the rule shows them."""
+    rule = rule_named(config.centre_rule)
+    return _snapshots_shown(prepared, rule.show, images) if rule.needs_parts else images
 
 
 def cropped_centres(outputs: dict, size: int) -> np.ndarray:

@@ -65,18 +65,17 @@ def branch_features(fmaps: torch.Tensor, indicators: np.ndarray, part_scale: flo
     """``[B, C, h, w]`` → ``[B, 1 + P, C]``: the map's average, then per part the average inside the square
     of side ``part_scale · h`` (at least one cell) centred on the part's group-map peak, kept inside the map."""
     from sgma_core.experiment.real_birds import group_maps
-    from sgma_core.localization import map_peaks
+    from sgma_core.localization import map_peaks, window_starts
 
     b, c, h, w = fmaps.shape
-    peaks = map_peaks(group_maps(fmaps, indicators)).astype(np.int64)  # [B, P, 2] cells (x, y)
     side = max(1, int(round(part_scale * h)))
+    # [B, P, 2] the first cell (x, y) of each square: the peak cell at index side // 2 of an even side
+    starts = window_starts(map_peaks(group_maps(fmaps, indicators)), side, (w, h), lower_on_ties=True).astype(np.int64)
     out = [fmaps.mean(dim=(2, 3))]
-    for p in range(peaks.shape[1]):
+    for p in range(starts.shape[1]):
         parts = []
         for i in range(b):
-            x, y = peaks[i, p]
-            y0 = min(max(y - side // 2, 0), h - side)
-            x0 = min(max(x - side // 2, 0), w - side)
+            x0, y0 = starts[i, p]
             parts.append(fmaps[i, :, y0:y0 + side, x0:x0 + side].mean(dim=(1, 2)))
         out.append(torch.stack(parts))
     return torch.stack(out, dim=1)

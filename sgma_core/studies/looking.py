@@ -2,7 +2,7 @@
 change where the squares go, or what trains them, as settings of the same model (not copies of it):
 
 * ``image_centre``: both squares at the image's centre, whatever the image shows;
-* ``random_places``: at places drawn from each image itself (:func:`~sgma_core.cropping.fixed_centres`);
+* ``random_places``: at places drawn from each image itself (:class:`~sgma_core.centres.RandomPlaces`);
 * ``oracle_parts``: at the annotated parts, one square on the head and one on the wing and tail
   (:func:`~sgma_core.localization.oracle_centres`), painted into every training and test image so that
   they follow its flips and shifts: what looking in the right place is worth;

@@ -1,0 +1,97 @@
+"""Snapshots: SGMA's maps and squares on fixed images before training (epoch −1) and after every epoch,
+kept in the run folder as ``snapshots.pt`` (tensors, numbers and the images' digest: nothing is unpickled).
+
+    snapshots = Snapshots(run.path / "snapshots.pt", images, phi, model)   # epoch −1 taken, unless stored
+    fit(model, ..., on_epoch_end=snapshots)                               # one more after each epoch, saved
+    snapshots.finished(history)                                           # {epoch: {maps, tx, ty, ts}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sgma_core.engine import distributed
+from sgma_core.engine.runs import RunFileError, load_checkpoint, save_atomically
+from sgma_core.experiment.evaluate import batched_forward
+
+SNAPSHOT_KEYS = ("maps", "tx", "ty", "ts")  # what a snapshot keeps: the maps and the squares
+
+
+class _Locate(torch.nn.Module):
+    """``SGMA.locate`` as a module's forward, for :func:`batched_forward` (the branches are not run)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, phi=None) -> dict:
+        return self.model.locate(x)
+
+
+def images_digest(images: torch.Tensor) -> str:
+    """SHA-256 of uint8 images ``[N, 3, S, S]`` (their shape and every pixel): which images a snapshot shows."""
+    digest = hashlib.sha256(str(tuple(images.shape)).encode())
+    digest.update(np.ascontiguousarray(images.numpy()).data)
+    return digest.hexdigest()
+
+
+class Snapshots:
+    """The maps and squares of ``model`` on ``images`` (uint8 ``[N, C, S, S]``, as the model is shown them),
+    by epoch, stored at ``path``; an epoch callback of :func:`~sgma_core.engine.loop.fit`.
+
+    A stored file is used only for the same images (:func:`images_digest`); a file of other images
+    (for example 4 where the chapter now asks for all), of the older layout or damaged is replaced,
+    and the maps before training and after the last epoch are computed again. A file that would have
+    to be unpickled is refused (:class:`~sgma_core.engine.runs.RunFileError`), never loaded. The maps
+    before training (epoch −1) are taken when the file has none."""
+
+    def __init__(self, path: Path, images: torch.Tensor, phi: torch.Tensor, model: torch.nn.Module) -> None:
+        self.path, self.images, self.phi, self.model = Path(path), images, phi, model
+        self.digest = images_digest(images)
+        self.epochs: dict[int, dict[str, np.ndarray]] = self._load()
+        if -1 not in self.epochs:
+            self.take(model, -1)
+
+    def _load(self) -> dict[int, dict[str, np.ndarray]]:
+        if not self.path.is_file():
+            return {}
+        try:
+            stored = load_checkpoint(self.path)
+        except RunFileError as exc:
+            if isinstance(exc.__cause__, pickle.UnpicklingError):
+                raise  # refused: never loaded
+            shown = "/".join(self.path.parts[-3:])  # <kind>/<run>/snapshots.pt: a printed path reaches the page
+            print(f"{shown} is damaged; the maps before training and after the last epoch are computed again, "
+                  "those of the epochs between are lost", flush=True)
+            return {}
+        if stored.get("images") != self.digest:
+            return {}  # snapshots of other images: computed again for these
+        return {int(e): {k: v.numpy() for k, v in snap.items()} for e, snap in stored["epochs"].items()}
+
+    def take(self, model: torch.nn.Module, epoch: int) -> None:
+        """The maps and squares of ``model`` on the images, as those after ``epoch``."""
+        locate = _Locate(model).train(model.training)
+        self.epochs[epoch] = batched_forward(locate, self.images, self.phi, 64, keys=SNAPSHOT_KEYS)
+
+    def save(self) -> None:
+        if distributed.is_main():
+            epochs = {e: {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in s.items()}
+                      for e, s in self.epochs.items()}
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            save_atomically(self.path, lambda p: torch.save({"images": self.digest, "epochs": epochs}, p))
+
+    def __call__(self, epoch: int, record: dict) -> None:
+        """After ``epoch`` of training: its snapshot, saved at once."""
+        self.take(self.model, epoch)
+        self.save()
+
+    def finished(self, history: list[dict]) -> dict[int, dict[str, np.ndarray]]:
+        """Every epoch's snapshot, the last one's taken and saved when a stored run's file showed other images."""
+        if history and history[-1]["epoch"] not in self.epochs:
+            self(history[-1]["epoch"], history[-1])
+        return self.epochs

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sgma_core import lite0
-from sgma_core.backbones import backbone_entry, efficientnet_lite0
+from sgma_core.backbones import backbone_entry, backbone_for, efficientnet_lite0
 from sgma_core.checked_weights import WeightsNotFoundError
 from sgma_core.lite0 import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_SHA256, LITE0_STD,
                              efficientnet_lite0_classifier, load_lite0_state, lite0_weights_path)
@@ -100,7 +100,7 @@ def test_lite0_is_a_backbone_of_every_model_and_keeps_other_runs_names():
     from sgma_core.sgma import SGMA
 
     config = make_config("smoke", overrides={"backbone": "efficientnet_lite0", "image_size": 64, "joint_size": 32})
-    model = SGMA.from_config(config, n_attributes=6, n_seen=4, backbone=backbones.backbone_for(config))
+    model = SGMA.from_config(config, n_attributes=6, n_seen=4, backbone=backbone_for(config))
     out = model(normalize(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)), torch.rand(6, 4))
     assert out["scores"].shape == (2, 4) and out["maps"].shape == (2, 2, 4, 4)  # stride 16 at 64 pixels
     assert run_identity(config)["lite0_layer"] == "stage5_expanded"  # its layer, under the key it was stored as

@@ -68,7 +68,8 @@ class NotebookDownloads(_Table):
                          f"{{download}}`{name}.ipynb </{DOWNLOADS}/student/{name}.ipynb>`",
                          f"{{download}}`{name}.ipynb </{DOWNLOADS}/executed/{name}.ipynb>`" if executed.is_file()
                          else "not executed yet"])
-        rows.append(["**all chapters**", f"{{download}}`student notebooks (zip) </{DOWNLOADS}/sgma-student-notebooks.zip>`",
+        rows.append(["**all chapters**",
+                     f"{{download}}`student notebooks (zip) </{DOWNLOADS}/sgma-student-notebooks.zip>`",
                      f"{{download}}`executed notebooks (zip) </{DOWNLOADS}/sgma-executed-notebooks.zip>`"])
         return self.table(["chapter", "student (no outputs, no solutions)", "executed (instructor)"], rows)
 

@@ -124,7 +124,8 @@ def report(rows: list[dict], args, machine: str, cpu: str) -> str:
         lines.append(f"| {r['variant']} | {lv['aten']} / {lv['onednn']} / {lv['mkl_cbwr']} | {r['threads']} | "
                      f"`{r['digest'][:16]}` | "
                      f"{r['train_loss']!r} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f} |")
-    again = " ".join(["python benchmarks/dispatch.py", *passed_on(args), *(["--out", str(args.out)] if args.out else [])])
+    out_flag = ["--out", str(args.out)] if args.out else []
+    again = " ".join(["python benchmarks/dispatch.py", *passed_on(args), *out_flag])
     lines += ["", f"Digests: {said}.", "",
               f"Cost of pinning: the fastest pinned process trained in {pinned:.2f} CPU seconds, the fastest native "
               f"one in {native:.2f}, a ratio of {pinned / native:.3f} (medians {pinned_median:.2f} and "

@@ -140,7 +140,8 @@ def markdown(report: dict, bench: dict, epochs: int) -> str:
     for r in report["paper_profile_training"]:
         last = r["last"]
         lines.append(f"| {r['model']} | {r['precision']} | {', '.join(map(str, r['train_images_per_s']))} | "
-                     f"{100 * last['T1']:.1f} / {100 * last['u']:.1f} / {100 * last['s']:.1f} / {100 * last['H']:.1f} | "
+                     f"{100 * last['T1']:.1f} / {100 * last['u']:.1f} / "
+                     f"{100 * last['s']:.1f} / {100 * last['H']:.1f} | "
                      f"{r['max_memory_gib']} GiB |")
     tr = report["torchrun"]
     lines += ["", "## torchrun", "",

@@ -24,7 +24,8 @@ def cct_on_three_points() -> tuple[float, float]:
     emb = torch.tensor([[0.6, 0.8]])  # unit length already
     centres = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     label = torch.tensor([0])
-    # squared distances: to its own centre 0.16 + 0.64 = 0.8, to centre 1 0.36 + 0.04 = 0.4, to centre 2 2.56 + 0.64 = 3.2
+    # squared distances: to its own centre 0.16 + 0.64 = 0.8, to centre 1 0.36 + 0.04 = 0.4,
+    # to centre 2 2.56 + 0.64 = 3.2
     hardest = class_centre_triplet_loss(emb, centres, label, margin=0.8, negatives="hardest").item()  # 0.8 + 0.8 − 0.4
     mean = class_centre_triplet_loss(emb, centres, label, margin=0.8, negatives="mean").item()  # max(0, 1.6 − 1.8)
     return hardest, mean  # (1.2, 0.0)
@@ -101,7 +102,8 @@ def score_an_unseen_class() -> list[float]:
 
     theta = np.array([1.0, 2.0])  # the image's pooled features, C = 2
     W = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]])  # C × K, K = 3 attributes
-    phi = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.6], [0.0, 0.0, 0.8]])  # K × 3 classes: columns (1,0,0), (0,1,0), (0,.6,.8)
+    # K × 3 classes: columns (1,0,0), (0,1,0), (0,.6,.8)
+    phi = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.6], [0.0, 0.0, 0.8]])
     return (theta @ W @ phi).round(6).tolist()  # θᵀW = (1, 2, 1.5); scores (1, 2, 2.4): the unseen class wins
 
 

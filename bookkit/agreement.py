@@ -254,7 +254,8 @@ def _unknown_or_other(live: dict, group: _Group, differ: list[str], unknown: lis
     runs = "run" if len(live) == 1 else "runs"
     if differ:
         said = (f"This page's {runs} cannot repeat {group.names()} bit for bit: {join_words(differ)} "
-                f"{'differs' if len(differ) == 1 else 'differ'}" + (f", and {join_words(unknown)}" if unknown else "") + ".")
+                f"{'differs' if len(differ) == 1 else 'differ'}"
+                + (f", and {join_words(unknown)}" if unknown else "") + ".")
         return f"{said} {_spread(live, group)}"
     said = (f"Whether this page's {runs} {'repeats' if len(live) == 1 else 'repeat'} {group.names()} bit for bit "
             f"cannot be told: {join_words(unknown)}.")
@@ -285,7 +286,8 @@ def _the_same_runs(live: dict, group: _Group, page: Page) -> str:
     by = f"{largest:.1f} points" if largest >= 0.05 else "less than 0.1 point"
     differ = "differs" if len(group.records) == 1 else "differ"
     return (f"{group.names(commit=True)}, made with {made} as this page, {differ} from it by up to {by} at "
-            f"{seeds_text(gaps)}: something that decides the bits and is not recorded differs between the two machines. "
+            f"{seeds_text(gaps)}: something that decides the bits and is not recorded differs between "
+            "the two machines. "
             f"{_spread(live, group)}")
 
 
@@ -333,6 +335,6 @@ def agreement_sentence(config: dict, dataset, results: list[dict], profile: str,
                      _the_same_runs(live, group, page))
     older = sorted(r.record for r in same if same_data(dataset, r) and r.data_scheme != FINGERPRINT_SCHEME)
     if older:
-        parts.append(f"The data of {join_words(older)} is named by the older fingerprint, of its tables and its images' "
-                     "names and sizes, not of the images' bytes.")
+        parts.append(f"The data of {join_words(older)} is named by the older fingerprint, of its tables and "
+                     "its images' names and sizes, not of the images' bytes.")
     return " ".join(parts)

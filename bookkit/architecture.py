@@ -152,8 +152,8 @@ ARC = 0.25  # the bend of the arc from f(x) to the maps
 
 def _all_boxes(s: ModelShapes) -> list[Box]:
     x, w = _span(0, 4)
-    unseen = ("eq. (10), at test time: unseen prototypes $P_u = P_s B$, $B$ [%s, %s] by ridge regression on $\\Phi$"
-              % (s.seen, s.unseen),
+    unseen = (f"eq. (10), at test time: unseen prototypes $P_u = P_s B$, $B$ [{s.seen}, {s.unseen}] "
+              "by ridge regression on $\\Phi$",
               f"the compat, cct and combined rules score the {s.unseen} unseen classes (GZSL: seen and unseen)")
     objective = ("eq. (9), in training: $L = \\Sigma_i\\, [L_{CPT}(M_i) + \\lambda L_{DIV}(M_i)] + \\alpha L_{CLS}"
                  " + \\beta L_{CCT}$, the red boxes",)
@@ -168,9 +168,9 @@ def _draw_box(ax, box: Box):
     from matplotlib.patches import FancyBboxPatch
 
     edge, face = (LOSS_EDGE, LOSS_FACE) if box.kind == "loss" else ("#37474f", "white")
-    patch = FancyBboxPatch((box.x - box.w / 2, box.y - box.h / 2), box.w, box.h, boxstyle="round,pad=0,rounding_size=0.06",
-                           linewidth=1.0, edgecolor=edge, facecolor="#f5f5f5" if box.kind == "bus" else face,
-                           gid=box.name, zorder=2)
+    patch = FancyBboxPatch((box.x - box.w / 2, box.y - box.h / 2), box.w, box.h,
+                           boxstyle="round,pad=0,rounding_size=0.06", linewidth=1.0, edgecolor=edge,
+                           facecolor="#f5f5f5" if box.kind == "bus" else face, gid=box.name, zorder=2)
     ax.add_patch(patch)
     ax.text(box.x, box.y, "\n".join(box.lines), ha="center", va="center", fontsize=9, linespacing=1.25,
             zorder=3, gid=f"{box.name}-text")

@@ -198,7 +198,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="chapters executed at a time, each in its own process (default 1; not with --record-times "
                         "or --exercises, whose times are measured one chapter at a time)")
     p.add_argument("--plain", action="store_true",
-                   help="run the percent scripts as plain Python in this process (no Jupyter); glued values are printed")
+                   help="run the percent scripts as plain Python in this process (no Jupyter); "
+                        "glued values are printed")
     add_debug_flag(p)
     return p
 
@@ -305,7 +306,8 @@ def main(argv: list[str]) -> int:
     # (what is timed, chapter, output folder, parameters): the chapters, then their papermill exercises
     jobs = [(name, name, out, params) for name in names]
     if args.exercises:
-        jobs += [(label, chapter, writable_output(out / label, "--out", "the executed notebooks", folder=True), {**params, **extra})
+        jobs += [(label, chapter, writable_output(out / label, "--out", "the executed notebooks", folder=True),
+                  {**params, **extra})
                  for label, (chapter, extra) in EXERCISE_RUNS.items() if chapter in names]
     status = run_jobs(jobs, args.record_times, str(params.get("profile", "cpu")), argv)
     if status == 0:

@@ -35,8 +35,8 @@ from sgma_core.records import write_record
 STAMP = ".sgma-notebooks"
 TOOL = "python -m bookkit.notebooks"
 STUDENT_NOTE = ("*Student notebook: run the cells from the top (Kernel → Restart & Run All), inside a checkout of "
-                "the book after `make venv`, or on Colab, where the next cell installs it. The exercises are at the end; their solutions are in the book "
-                "and in the instructor's (executed) notebooks.*")
+                "the book after `make venv`, or on Colab, where the next cell installs it. The exercises are at "
+                "the end; their solutions are in the book and in the instructor's (executed) notebooks.*")
 
 
 class DownloadsError(ValueError):
@@ -205,7 +205,8 @@ def _executed_chapters(executed: Path, replaced: list[Path]) -> list[str]:
                                  f"(by default {BOOK / '_executed'}), outside --out.")
     if not executed.is_dir():
         raise DownloadsError(f"--executed {executed} is not a folder; execute the chapters first (`make chapters`, "
-                             f"or python -m bookkit.chapters --all --out {executed}) or give the folder that holds them.")
+                             f"or python -m bookkit.chapters --all --out {executed}) "
+                             "or give the folder that holds them.")
     found = [name for name in CHAPTERS if (executed / f"{name}.ipynb").is_file()]
     if not found:
         raise DownloadsError(f"--executed {executed} holds no executed chapter (<chapter>.ipynb for "

@@ -28,12 +28,12 @@ from bookkit.sources import BOOK, CHAPTERS
 ROOT = BOOK.parent
 MYST_LEFT = re.compile(r"\{[a-z][a-z0-9:_-]*\}`|^\s*[`:]{3,}\{[a-z]|^\([A-Za-z0-9_-]+\)=\s*$", re.M)
 
-SOLUTION = re.compile(r"^(?P<fence>`{4,})\{solution\}[^\n]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^(?P=fence)[ \t]*$\n?",
-                      re.M | re.S)
-EXERCISE = re.compile(r"^(`{4,})\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^\1[ \t]*$",
-                      re.M | re.S)
-ADMONITION = re.compile(r"^(?P<fence>```|:::)\{admonition\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)"
-                        r"^(?P=fence)[ \t]*$", re.M | re.S)
+SOLUTION = re.compile(r"^(?P<fence>`{4,})\{solution\}[^\n]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)"
+                      r"^(?P=fence)[ \t]*$\n?", re.M | re.S)
+EXERCISE = re.compile(r"^(`{4,})\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)"
+                      r"^\1[ \t]*$", re.M | re.S)
+ADMONITION = re.compile(r"^(?P<fence>```|:::)\{admonition\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)"
+                        r"(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
 CONTAINER = re.compile(r"^```\{container\}[^\n]*\n(?::[^\n]*\n)*(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 MATH = re.compile(r"^```\{math\}[ \t]*\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$", re.M | re.S)
 LITERALINCLUDE = re.compile(r"^```\{literalinclude\}[ \t]*/?(?P<path>\S+)\n(?P<options>(?::[^\n]*\n)*)```[ \t]*$", re.M)

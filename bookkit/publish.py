@@ -82,7 +82,8 @@ def web_address(remote: str) -> str | None:
 
 def clone_commands(template: str, address: str | None) -> str:
     """The set-up page's commands ``template`` with ``{repository}`` replaced by ``address``, or by
-    :data:`NO_ADDRESS` where the build does not know it (the page then says where to find it, :data:`NO_ADDRESS_NOTE`)."""
+    :data:`NO_ADDRESS` where the build does not know it (the page then says where to find it,
+    :data:`NO_ADDRESS_NOTE`)."""
     return template.replace("{repository}", address or NO_ADDRESS)
 
 
@@ -113,7 +114,8 @@ COLAB_SETUP = """\
 # Anywhere else (a checkout after `make venv`) this cell does nothing.
 import os, subprocess, sys
 if "google.colab" in sys.modules and not os.path.isdir("/content/sgma-book"):
-    subprocess.run(["git", "clone", "--depth", "1", "https://github.com/{repository}", "/content/sgma-book"], check=True)
+    subprocess.run(["git", "clone", "--depth", "1", "https://github.com/{repository}", "/content/sgma-book"],
+                   check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/sgma-book"], check=True)
     subprocess.run([sys.executable, "-m", "data_prep.synthetic", "--out", "/content/sgma-book/data/SYN"],
                    cwd="/content/sgma-book", check=True)

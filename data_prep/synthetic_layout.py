@@ -137,7 +137,7 @@ def _split_locations(
 ) -> dict[str, np.ndarray]:
     """The 1-based image ids of ``trainval``, ``test_seen``, ``test_unseen``, ``train`` and ``val``."""
     loc = {key: np.array([i for i, s in zip(ids, split) if s == key], dtype=np.uint16) for key in SPLITS}
-    loc["train"] = np.array([i for i, s, c in zip(ids, split, labels) if s != "test_unseen" and c - 1 not in val_classes],
-                            dtype=np.uint16)
+    loc["train"] = np.array([i for i, s, c in zip(ids, split, labels)
+                             if s != "test_unseen" and c - 1 not in val_classes], dtype=np.uint16)
     loc["val"] = np.array([i for i, s, c in zip(ids, split, labels) if c - 1 in val_classes], dtype=np.uint16)
     return loc

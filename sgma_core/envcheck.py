@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "sgma-book"
 
 
-def pinned_requirements(pyproject: Path = ROOT / "pyproject.toml", extras: tuple[str, ...] = ("test",)) -> dict[str, str]:
+def pinned_requirements(pyproject: Path = ROOT / "pyproject.toml",
+                        extras: tuple[str, ...] = ("test",)) -> dict[str, str]:
     """``{name: version}`` of every ``name==version`` requirement in ``pyproject.toml`` (and the extras')."""
     import tomllib
 

@@ -70,7 +70,8 @@ def save_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
             raise DiskFullError(errno.ENOSPC, f"the disk is full: {path} could not be written "
                                 f"({shutil.disk_usage(path.parent).free // 2**20} MiB free there). Free some space, "
                                 "or give runs_dir / --runs-dir on another disk, and run the same command again: "
-                                "finished work is kept, and a training run resumes from its last finished epoch.") from exc
+                                "finished work is kept, and a training run resumes "
+                                "from its last finished epoch.") from exc
         raise
     return path
 

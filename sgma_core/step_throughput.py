@@ -295,11 +295,11 @@ def overhead(device: str = "cpu", backbone: str = "small_vgg", size: int = 64, j
 
 
 def overhead_table(result: dict) -> str:
-    lines = [f"device: {result['device']} ({result['threads']} threads), torch {result['torch']}, {result['backbone']}, "
-             f"attention input {result['size']}², joint input {result['joint_size']}², batch {result['batch']}, "
-             f"{result['precision']}, channels_last {result['channels_last']}, attention_training "
-             f"{result['attention_training']!r}, {result['classes']} seen classes, {result['attributes']} attributes; "
-             f"medians of {result['steps']} rounds", "",
+    lines = [f"device: {result['device']} ({result['threads']} threads), torch {result['torch']}, "
+             f"{result['backbone']}, attention input {result['size']}², joint input {result['joint_size']}², "
+             f"batch {result['batch']}, {result['precision']}, channels_last {result['channels_last']}, "
+             f"attention_training {result['attention_training']!r}, {result['classes']} seen classes, "
+             f"{result['attributes']} attributes; medians of {result['steps']} rounds", "",
              "| pass | ms |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in result["median_ms"].items() if k != "step"]
     lines += [f"| sum of the backbone passes | {result['backbones_ms']:.2f} |",
@@ -347,7 +347,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="--overhead: the one precision timed (auto: bf16 on CUDA, fp32 on the CPU)")
     p.add_argument("--classes", type=int, help="--overhead: seen classes S (default 30, the synthetic set's; CUB: 150)")
-    p.add_argument("--attributes", type=int, help="--overhead: attributes K (default 15, the synthetic set's; CUB: 312)")
+    p.add_argument("--attributes", type=int,
+                   help="--overhead: attributes K (default 15, the synthetic set's; CUB: 312)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", help="write the result as JSON here")
     add_debug_flag(p)

@@ -43,7 +43,8 @@ def build_config(args: argparse.Namespace):
     from sgma_core.engine.step import resolve_device
     from sgma_core.profiles import make_experiment
 
-    experiment = make_experiment(args.profile, {**run_overrides(args), "dataset": args.dataset}, parse_seeds(args.seeds))
+    overrides = {**run_overrides(args), "dataset": args.dataset}
+    experiment = make_experiment(args.profile, overrides, parse_seeds(args.seeds))
     resolve_device(experiment.config.device)  # a device this machine lacks is refused here, not mid-run
     return experiment
 

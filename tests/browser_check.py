@@ -50,7 +50,8 @@ CUT_MATH_JS = """() => Array.from(document.querySelectorAll('mjx-container[displ
 }).map(m => (m.getAttribute('aria-label') || m.textContent || '').slice(0, 40))"""
 # Build paths (the machine's folders) in the visible text of a page: they mean nothing to a reader.
 BUILD_PATH_JS = r"""() => ((document.querySelector('main') || document.body).innerText.match(
-    /(?:^|[\s(='"])(\/(?:tmp|home|root|work|Users|private|var\/folders|opt|mnt)\/[^\s)'"]+)/g) || []).map(s => s.trim())"""
+    /(?:^|[\s(='"])(\/(?:tmp|home|root|work|Users|private|var\/folders|opt|mnt)\/[^\s)'"]+)/g)
+    || []).map(s => s.trim())"""
 # Tables and code blocks whose content a reader cannot reach: wider than a box that clips it (overflow hidden, or a
 # box that cannot scroll), or past the page's edge, with no box between that scrolls sideways to show the rest.
 UNREACHABLE_JS = """() => {
@@ -58,7 +59,8 @@ UNREACHABLE_JS = """() => {
     return Array.from(document.querySelectorAll('main table, main pre')).filter(e => {
         const r = e.getBoundingClientRect();
         if (r.width < 1 || r.height < 1) return false;  // folded away: a closed cell
-        if (e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflowX !== 'visible' && !scrolls(e)) return true;
+        if (e.scrollWidth > e.clientWidth + 2 && getComputedStyle(e).overflowX !== 'visible'
+            && !scrolls(e)) return true;
         let left = r.left, right = scrolls(e) ? r.right : r.left + Math.max(e.scrollWidth, r.width);
         for (let a = e.parentElement; a; a = a.parentElement) {
             if (getComputedStyle(a).overflowX === 'visible') continue;
@@ -94,6 +96,15 @@ def pages(html_dir: Path) -> list[Path]:
     return sorted(p for p in html_dir.rglob("*.html") if p.name not in SKIP and "_static" not in p.parts)
 
 
+def record_requests(page, base: str) -> tuple[list[str], list[str]]:
+    """Two lists that fill as ``page`` loads: the addresses it asks for outside ``base`` (``data:`` URLs aside),
+    and those whose request fails."""
+    outside, failed = [], []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((base, "data:")) else None)
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    return outside, failed
+
+
 def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
@@ -104,21 +115,22 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
         for page_path, width in ((p, w) for p in pages(html_dir) for w in WIDTHS):
             rel = page_path.relative_to(html_dir).as_posix()
             page = browser.new_page(viewport={"width": width, "height": 900})
-            outside, failed = [], []
-            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
-            page.on("requestfailed", lambda r: failed.append(r.url))
+            outside, failed = record_requests(page, base)
             page.goto(base + rel, wait_until="load")
             wait_for_math(page)
             info = page.evaluate("""() => ({
-                images: Array.from(document.images).map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0})),
+                images: Array.from(document.images)
+                    .map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0})),
                 math_nodes: document.querySelectorAll('.math, span.math, div.math').length,
                 mjx: document.querySelectorAll('mjx-container').length,
-                text: document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText,
+                text: document.querySelector('main') ? document.querySelector('main').innerText
+                    : document.body.innerText,
                 // solutions whose body shows before a click (they must be folded)
                 solutions: document.querySelectorAll('.solution').length,
                 open_solutions: Array.from(document.querySelectorAll('.solution')).filter(sol => {
                     const body = sol.querySelector('section');
-                    return !sol.classList.contains('toggle-hidden') || (body && body.getBoundingClientRect().height > 0);
+                    return !sol.classList.contains('toggle-hidden')
+                        || (body && body.getBoundingClientRect().height > 0);
                 }).map(sol => sol.id),
                 cut_math: (""" + CUT_MATH_JS + """)(),
                 // figures drawn by the chapters: shown at what share of their own width, and captioned?
@@ -131,12 +143,15 @@ def check(html_dir: str | Path, screenshots: str | Path | None = None) -> list[d
                 unreachable: (""" + UNREACHABLE_JS + """)(),
                 uncued_scroll: (""" + UNCUED_SCROLL_JS + r""")(),
                 figures: Array.from(document.querySelectorAll('main .cell_output img')).map(i => ({
+                    src: i.getAttribute('src'),
                     // shown at what share of the size it was drawn at (a high-density PNG says it in its style)
-                    src: i.getAttribute('src'), scale: i.naturalWidth ? i.clientWidth / (parseFloat(i.style.width) || i.naturalWidth) : 0,
-                    density: i.clientWidth ? i.naturalWidth / i.clientWidth : 0, svg: /\.svg$/i.test(i.getAttribute('src') || ''),
+                    scale: i.naturalWidth ? i.clientWidth / (parseFloat(i.style.width) || i.naturalWidth) : 0,
+                    density: i.clientWidth ? i.naturalWidth / i.clientWidth : 0,
+                    svg: /\.svg$/i.test(i.getAttribute('src') || ''),
                     caption: !!(i.closest('figure') && i.closest('figure').querySelector('figcaption'))})),
                 // command and text blocks of the prose whose lines run past their box (they must wrap)
-                clipped_commands: Array.from(document.querySelectorAll('main div[class*="highlight-text"] pre, main div[class*="highlight-bash"] pre'))
+                clipped_commands: Array.from(document.querySelectorAll(
+                        'main div[class*="highlight-text"] pre, main div[class*="highlight-bash"] pre'))
                     .filter(e => e.scrollWidth > e.clientWidth + 2).map(e => (e.innerText || '').slice(0, 40)),
                 // outputs (text and tables) wider than the column, which a reader must scroll sideways
                 wide_outputs: Array.from(document.querySelectorAll('main .cell_output pre, main .cell_output table'))

@@ -41,7 +41,8 @@ def test_the_birds_need_looking(tmp_path):
 def test_the_ridge_probe_reads_features_that_carry_the_attributes(tiny_syn):
     """A control of the probe itself: given the class attributes as features, it ranks every unseen class right."""
     ds = tiny_syn
-    features = np.asarray(ds.att).T[ds.labels] + 1e-3 * np.random.default_rng(0).normal(size=(ds.n_images, ds.att.shape[0]))
+    noise = 1e-3 * np.random.default_rng(0).normal(size=(ds.n_images, ds.att.shape[0]))
+    features = np.asarray(ds.att).T[ds.labels] + noise
     assert zsl_t1(ds, features, ds.trainval, ds.test_unseen, np.sort(ds.unseen_classes), 1e-3) == 1.0
 
 

@@ -141,7 +141,8 @@ def test_the_book_prints_to_one_pdf(smoke_book, tmp_path):
     build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(smoke_book), "--builder",
                             "singlehtml", "--quiet"], capture_output=True, text=True)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
-    page = (smoke_book / "_build" / "singlehtml" / "book" / "_executed" / "00_introduction.html").read_text()  # the one page
+    # the one page
+    page = (smoke_book / "_build" / "singlehtml" / "book" / "_executed" / "00_introduction.html").read_text()
     assert all(f"Answers to the session {n} quiz" in page for n in (1, 2, 3))  # the printed book has the answers
     guide = (smoke_book / "_build" / "html" / "book" / "course_guide.html").read_text()
     assert "Why is ZSL accuracy averaged per class" in guide and "Answers to the session" not in guide
@@ -161,7 +162,8 @@ def test_the_real_bird_chapter_skips_cleanly_without_cub(tiny_root, tmp_path, mo
     from bookkit.display import glued_values
 
     monkeypatch.setenv("SGMA_DATA_ROOT", str(tiny_root))  # a user's fresh machine: synthetic data only
-    notebook = execute_chapter("07_real_birds", tmp_path, {"data_root": str(tiny_root), "runs_dir": str(tmp_path / "runs")})
+    notebook = execute_chapter("07_real_birds", tmp_path,
+                               {"data_root": str(tiny_root), "runs_dir": str(tmp_path / "runs")})
     glued = glued_values(notebook)
     assert "no CUB photographs" in glued["skip_sentence"] and glued["n_images"] == "0"
     assert glued["frozen_sentence"].startswith("Nothing was run here")
@@ -173,14 +175,16 @@ BUTTON_HOSTS = re.compile(r'href="https://(colab\.research\.google\.com|mybinder
 def test_repository_and_launch_buttons_only_where_the_build_knows_the_repository(smoke_book, tmp_path):
     plain = (smoke_book / "_build" / "html" / "book" / "_executed" / "04_sgma_training.html").read_text()
     assert not BUTTON_HOSTS.search(plain)
-    assert re.search(r'class="sgma-provenance">Version \d+\.\d+\.\d+, built from commit [^<]+ on \d{4}-\d\d-\d\d', plain)
+    assert re.search(r'class="sgma-provenance">Version \d+\.\d+\.\d+, built from commit [^<]+ '
+                     r'on \d{4}-\d\d-\d\d', plain)
     env = dict(os.environ, GITHUB_REPOSITORY="octocat/sgma-book")
     build = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(smoke_book), "-W",
                             "--quiet", "--path-output", str(tmp_path)], capture_output=True, text=True, env=env)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     page = (tmp_path / "_build" / "html" / "book" / "_executed" / "04_sgma_training.html").read_text()
     links = set(m.group(0) for m in BUTTON_HOSTS.finditer(page))
-    assert 'href="https://colab.research.google.com/github/octocat/sgma-book/blob/notebooks/04_sgma_training.ipynb"' in links
+    assert ('href="https://colab.research.google.com/github/octocat/sgma-book/blob/notebooks/'
+            '04_sgma_training.ipynb"') in links
     assert 'href="https://mybinder.org/v2/gh/octocat/sgma-book/main?urlpath=lab/tree/book/04_sgma_training.md"' in links
     assert 'href="https://github.com/octocat/sgma-book/edit/main/book/04_sgma_training.md"' in links
     assert 'href="https://github.com/octocat/sgma-book"' in links
@@ -294,8 +298,9 @@ def test_a_search_quote_shows_math_as_text_not_tex(tmp_path):
         pytest.skip("Chromium not installed (apt-get install chromium); the browser check needs it")
     shutil.copy(Path(sphinx.__file__).parent / "themes" / "basic" / "static" / "searchtools.js", tmp_path)
     shutil.copy(ROOT / "_static" / "sgma-search.js", tmp_path)
-    (tmp_path / "search.html").write_text('<!doctype html><html><head><meta charset="utf-8"><script>const _ready = () => {};'
-                                          '</script><script src="searchtools.js"></script>'
+    (tmp_path / "search.html").write_text('<!doctype html><html><head><meta charset="utf-8">'
+                                          '<script>const _ready = () => {};</script>'
+                                          '<script src="searchtools.js"></script>'
                                           '<script src="sgma-search.js"></script></head><body></body></html>')
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
@@ -303,7 +308,8 @@ def test_a_search_quote_shows_math_as_text_not_tex(tmp_path):
         page.goto((tmp_path / "search.html").as_uri(), wait_until="load")
         quote = page.evaluate("html => Search.makeSearchSummary(html, ['score'], '').textContent", SEARCHED_PAGE)
         browser.close()
-    assert "class is s_y = θ^⊤ W φ(y) with" in quote and "M_i ∈ ℝ^H × W" in quote and "L = (1)/(N) Σ_i ℓ_i" in quote, quote
+    assert ("class is s_y = θ^⊤ W φ(y) with" in quote and "M_i ∈ ℝ^H × W" in quote
+            and "L = (1)/(N) Σ_i ℓ_i" in quote), quote
     assert not [t for t in RAW_TEX if t in quote], quote
 
 

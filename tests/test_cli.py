@@ -101,7 +101,8 @@ def test_sigint_stops_the_chapter_runner_and_keeps_the_previous_notebook(tiny_ro
                             # as from a shell: Ctrl-C is not ignored, whatever an earlier test left this process with
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
-    while not list((tmp_path / "runs").rglob("metrics.jsonl")):  # the chapter's kernel is training (an epoch is written)
+    # until the chapter's kernel is training (an epoch is written)
+    while not list((tmp_path / "runs").rglob("metrics.jsonl")):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)  # to the runner alone, not its process group

@@ -212,7 +212,8 @@ def test_a_byte_order_mark_is_accepted(syn_copy, tiny_syn):
 
 
 @pytest.mark.parametrize("name, edit, match", [
-    ("classes.txt", lambda b: b.replace(b"\n", "\nAuklet_caf\xe9\n".encode("latin-1"), 1), r"classes\.txt:2: not UTF-8"),
+    ("classes.txt", lambda b: b.replace(b"\n", "\nAuklet_caf\xe9\n".encode("latin-1"), 1),
+     r"classes\.txt:2: not UTF-8"),
     ("image_class_labels.txt", lambda b: b.replace(b"1 ", b"one ", 1), r"image_class_labels\.txt:1: field 1 is 'one'"),
     ("bounding_boxes.txt", lambda b: b.replace(b" ", b" wide ", 1), r"bounding_boxes\.txt:1: field 2 is 'wide'"),
     ("parts/part_locs.txt", lambda b: b.replace(b" ", b" x ", 1), r"part_locs\.txt: not a table of numbers"),

@@ -38,7 +38,7 @@ def test_every_equation_rule_and_the_baseline_have_a_row():
 
 
 def test_every_named_function_exists_and_says_what_it_computes():
-    for key, (symbol, code, section, test) in index_rows().items():
+    for key, (_symbol, code, section, _test) in index_rows().items():
         module_file, qualname = re.findall(r"`([^`]+)`", code)
         obj = resolve(module_file, qualname)
         assert callable(obj), f"{key}: {module_file} {qualname} is not callable"

@@ -57,7 +57,8 @@ def test_extraction_is_cached_and_resumes(tmp_path, tiny_syn):
     again = extract(paths, net, np.array([[1.0, 0, 0], [0, 1.0, 1.0]]), folder, settings, chunk=2, progress=False)
     assert net.calls == 4 and np.array_equal(first, again)  # only the missing chunk was computed
     with pytest.raises(ValueError, match="other settings.*delete the folder"):
-        extract(paths, net, np.ones((2, 3)), folder, frozen_config(dataset="SYN", image_size=64), chunk=2, progress=False)
+        extract(paths, net, np.ones((2, 3)), folder, frozen_config(dataset="SYN", image_size=64),
+                chunk=2, progress=False)
 
 
 def test_extraction_in_a_notebook_warns_nothing(tmp_path, tiny_syn, monkeypatch):

@@ -76,8 +76,8 @@ def test_instructor_markdown_keeps_solutions_and_writes_glued_values():
 
 
 def test_a_folded_box_becomes_html_details():
-    text = plain_markdown(":::{admonition} The settings: click to open\n:class: dropdown\n\n| a | b |\n|---|---|\n:::\n",
-                          solutions=True)
+    text = plain_markdown(":::{admonition} The settings: click to open\n:class: dropdown\n\n"
+                          "| a | b |\n|---|---|\n:::\n", solutions=True)
     assert text.startswith("<details><summary>The settings: click to open</summary>\n\n| a | b |")
     assert text.rstrip().endswith("</details>") and not MYST_LEFT.search(text)
 
@@ -89,14 +89,16 @@ def test_a_literalinclude_of_something_missing_names_it():
 
 def test_glued_values_are_read_back_as_text():
     out = nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": "'ρ = 1e-4'"},
-                                 metadata={"scrapbook": {"name": "rho", "mime_prefix": "application/papermill.record/"}})
+                                 metadata={"scrapbook": {"name": "rho",
+                                                         "mime_prefix": "application/papermill.record/"}})
     cell = nbformat.v4.new_code_cell("glue('rho', ...)", outputs=[out])
     assert glued_values(nbformat.v4.new_notebook(cells=[cell])) == {"rho": "ρ = 1e-4"}
 
 
 def test_glued_values_read_from_a_stored_notebook_are_the_text_its_page_shows(tmp_path):
     outputs = [nbformat.v4.new_output("display_data", data={"application/papermill.record/text/plain": text},
-                                      metadata={"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}})
+                                      metadata={"scrapbook": {"name": name,
+                                                              "mime_prefix": "application/papermill.record/"}})
                for name, text in (("rho", "'ρ = 1e-4'"), ("n", "3"), ("rows", ["[1,\n", " 2]"]))]
     path = tmp_path / "chapter.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("glue(…)", outputs=outputs)]), path)

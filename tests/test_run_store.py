@@ -96,7 +96,8 @@ def test_a_line_cut_short_by_a_kill_is_dropped_and_the_run_resumes(tmp_path):
 
 
 @pytest.mark.parametrize("damage, match", [
-    (lambda run: (run / "last.pt").write_bytes((run / "last.pt").read_bytes()[:100]), r"last\.pt is damaged.*Delete it"),
+    (lambda run: (run / "last.pt").write_bytes((run / "last.pt").read_bytes()[:100]),
+     r"last\.pt is damaged.*Delete it"),
     (lambda run: (run / "config.json").write_text("{not json"), r"config\.json is damaged.*Delete"),
     (lambda run: (run / "metrics.jsonl").write_text('{"epoch": 0}\nnonsense\n{"epoch": 2}\n'),
      r"metrics\.jsonl:2 is not a metrics record"),

@@ -89,7 +89,8 @@ def test_parts_lie_on_the_bird(tiny_syn):
     ds = tiny_syn
     x, y, w, h = ds.boxes.T
     px, py = ds.part_locs[..., 0], ds.part_locs[..., 1]
-    inside = (px >= x[:, None] - 1) & (px <= (x + w)[:, None] + 1) & (py >= y[:, None] - 1) & (py <= (y + h)[:, None] + 1)
+    inside = ((px >= x[:, None] - 1) & (px <= (x + w)[:, None] + 1)
+              & (py >= y[:, None] - 1) & (py <= (y + h)[:, None] + 1))
     assert inside.all()
     # head parts (crown, eye) are closer to each other than to the tail
     crown, eye, tail = ds.part_locs[:, 1, :2], ds.part_locs[:, 2, :2], ds.part_locs[:, 4, :2]

@@ -24,8 +24,8 @@ from sgma_core.profiles import choices
 
 DATASETS = choices("dataset")  # the names load_dataset serves
 
-__all__ = ["DATASETS", "DatasetError", "LOC_KEYS", "Xlsa17Images", "Xlsa17Splits", "ZSLDataset", "load_dataset", "read_awa2",
-           "read_cub", "read_flo", "read_xlsa17_images", "read_xlsa17_splits", "validation_split"]
+__all__ = ["DATASETS", "DatasetError", "LOC_KEYS", "Xlsa17Images", "Xlsa17Splits", "ZSLDataset", "load_dataset",
+           "read_awa2", "read_cub", "read_flo", "read_xlsa17_images", "read_xlsa17_splits", "validation_split"]
 
 
 def load_dataset(name: str = "SYN", data_root: str | Path | None = None, **kwargs) -> ZSLDataset:

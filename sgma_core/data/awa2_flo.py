@@ -46,7 +46,8 @@ def read_awa2(awa_dir: str | Path, splits_path: str | Path, res101_path: str | P
 
 
 def _awa2_image_paths(awa_dir: Path, splits: Xlsa17Splits, images: Xlsa17Images, class_names: list[str]) -> list[Path]:
-    """The local file of each of the ``N`` stored paths: its part after ``JPEGImages/``, in a folder named by its class."""
+    """The local file of each of the ``N`` stored paths: its part after ``JPEGImages/``, in a folder named by its
+    class."""
     image_paths = []
     for i, stored in enumerate(images.image_files):
         text = stored.replace("\\", "/")

@@ -55,7 +55,8 @@ def read_table(path: Path, n_cols: int, what: str, required: bool = True, intege
                 kind(parts[col])
             except ValueError:
                 expected = "an integer" if kind is int else "a number"
-                raise DatasetError(f"{path}:{lineno}: field {col + 1} is {parts[col]!r}, not {expected} ({what}).") from None
+                raise DatasetError(f"{path}:{lineno}: field {col + 1} is {parts[col]!r}, "
+                                   f"not {expected} ({what}).") from None
         rows.append(parts)
     return rows
 

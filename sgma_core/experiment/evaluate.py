@@ -94,7 +94,8 @@ def sgma_rule_scores(model, prepared: PreparedData, config: RunConfig) -> dict[s
     protos = class_prototypes(model, prepared, config)
     tu = sgma_outputs(model, prepared.test_unseen_images, prepared.phi_gzsl)
     ts = sgma_outputs(model, prepared.test_seen_images, prepared.phi_gzsl)
-    return {rule: (rule_scores(rule, tu["scores"], tu["emb"], protos), rule_scores(rule, ts["scores"], ts["emb"], protos))
+    return {rule: (rule_scores(rule, tu["scores"], tu["emb"], protos),
+                   rule_scores(rule, ts["scores"], ts["emb"], protos))
             for rule in RULES}
 
 

@@ -181,7 +181,8 @@ def looking_where_rows(record: dict) -> list[list[str]]:
 def looking_effect_rows(record: dict) -> list[list[str]]:
     """Each control's paired difference from the book's configuration on the test classes (points), with verdicts."""
     book = [r for r in record["rows"] if r["control"] == "book"]
-    out = [[CONTROL_TEXT["book"], *(mean_sd([r[m] for r in book]) + " (absolute, ± sd)" for m in ("T1", "H", "H_calibrated"))]]
+    out = [[CONTROL_TEXT["book"],
+            *(mean_sd([r[m] for r in book]) + " (absolute, ± sd)" for m in ("T1", "H", "H_calibrated"))]]
     for control, diffs in record["paired"].items():
         out.append([CONTROL_TEXT.get(control, control),
                     *(f"{points(diffs.get(m))} ({verdict(diffs.get(m))})" for m in ("T1", "H", "H_calibrated"))])
@@ -192,7 +193,7 @@ def plot_controls(ax, record: dict, metric: str = "T1") -> None:
     """Each control's paired ``metric`` difference from the book's configuration, mean ± 2 standard errors."""
     items = [(c, d[metric]) for c, d in record["paired"].items() if d.get(metric)]
     y = np.arange(len(items))[::-1]
-    for yi, (control, d) in zip(y, items):
+    for yi, (_control, d) in zip(y, items):
         ax.errorbar([100 * d["mean"]], [yi], xerr=[200 * d["se"]], fmt="o", capsize=2, ms=4,
                     color={"higher": "C2", "lower": "C3"}.get(verdict(d), "0.4"))
     ax.axvline(0, color="black", lw=0.8)
@@ -241,7 +242,8 @@ def looking_answer(record: dict) -> str:
     where = (f"SGMA {'learns' if learns else 'does not learn'} where to look on the synthetic birds (its squares' "
              f"part-box score {shown} against {shown_fixed} for the better of a fixed centre and random points)")
     if not record.get("provenance", {}).get("complete", True):
-        missing = [CONTROL_TEXT.get(c, c) for c in record.get("controls", ()) if c != "book" and c not in record["paired"]]
+        missing = [CONTROL_TEXT.get(c, c) for c in record.get("controls", ())
+                   if c != "book" and c not in record["paired"]]
         where = "So far (the study is in progress" + (f"; no runs yet of: {'; '.join(missing)}" if missing else "") \
             + "): " + where
     clause = _placement_clause(record)

@@ -120,7 +120,8 @@ def measured_rows(profile: str = "cpu", results=None) -> list[list[str]]:
 
 def findings(profile: str = "cpu", results=None) -> list[str]:
     """The book's main findings, one sentence each, from the records that exist."""
-    from sgma_core.studies import ablate, looking as looking_study
+    from sgma_core.studies import ablate
+    from sgma_core.studies import looking as looking_study
 
     results = results or repo_root() / "results"
     out = []

@@ -46,10 +46,24 @@ import numpy as np
 
 from data_prep.synthetic_config import ATTRIBUTE_GROUPS, COLORS, SyntheticConfig
 from data_prep.synthetic_folder import STAMP, Record, Stamp, Survey, make_temporary, put_in_place, read_stamp, survey
-from data_prep.synthetic_layout import (ANNOTATION_TABLES, MAT_HEADER, TABLES, write_annotation_tables,
-                                        write_cub_tables, write_xlsa17)
-from data_prep.synthetic_render import (BACKGROUNDS, BODY_COLORS, PART_NAMES, SUPERSAMPLE, Job, plan_images, render_all,
-                                        render_bird)
+from data_prep.synthetic_layout import (
+    ANNOTATION_TABLES,
+    MAT_HEADER,
+    TABLES,
+    write_annotation_tables,
+    write_cub_tables,
+    write_xlsa17,
+)
+from data_prep.synthetic_render import (
+    BACKGROUNDS,
+    BODY_COLORS,
+    PART_NAMES,
+    SUPERSAMPLE,
+    Job,
+    plan_images,
+    render_all,
+    render_bird,
+)
 from data_prep.worker_pool import sigterm_exits
 from sgma_core.cli import add_debug_flag, command
 
@@ -62,6 +76,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 2  # 2: decoys make what an image holds independent of its class (1: it named the class)
+# the settings a call without a config gets; frozen, so one instance serves every call
+DEFAULT_CONFIG = SyntheticConfig()
 
 # --------------------------------------------------------------------------------------
 # Classes and attributes
@@ -141,7 +157,7 @@ class _Plan:
     split: list[str]
 
     @classmethod
-    def of(cls, config: SyntheticConfig) -> "_Plan":
+    def of(cls, config: SyntheticConfig) -> _Plan:
         combos, unseen = make_classes(config)
         names = [f"{i + 1:03d}.{class_name(c)}" for i, c in enumerate(combos)]
         jobs, labels, split = plan_images(config, combos, unseen, names)
@@ -208,7 +224,7 @@ def _what_to_draw(out: Path, stamp: Stamp | None, settings: dict, found: Survey,
     return set(planned)
 
 
-def generate(out: str | Path, config: SyntheticConfig = SyntheticConfig(), workers: int | None = None,
+def generate(out: str | Path, config: SyntheticConfig = DEFAULT_CONFIG, workers: int | None = None,
              force: bool = False, progress: bool = True) -> dict:
     """Write the dataset to ``out`` (``out/CUB_200_2011``, ``out/xlsa17`` and the stamp ``out/SYNTHETIC.json``).
 

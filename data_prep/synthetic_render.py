@@ -92,7 +92,7 @@ class _Pose:
         ca, sa = math.cos(self.tilt), math.sin(self.tilt)
         return self.cx + ca * dx - sa * dy, self.cy + sa * dx + ca * dy
 
-    def moved(self, cx: float, cy: float, tilt: float, facing: float) -> "_Pose":
+    def moved(self, cx: float, cy: float, tilt: float, facing: float) -> _Pose:
         return _Pose(cx, cy, self.rx, self.ry, self.rh, tilt, facing)
 
 
@@ -123,7 +123,8 @@ class _Canvas:
         return not (np.asarray(test) & np.asarray(self.mask.crop(box))).any()
 
 
-def render_bird(rng: np.random.Generator, combo: tuple[int, ...], size: int) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+def render_bird(rng: np.random.Generator, combo: tuple[int, ...],
+                size: int) -> tuple[Image.Image, np.ndarray, np.ndarray]:
     """One image of a bird of the class ``combo`` among its decoys.
 
     Returns the RGB image (``size`` × ``size``), the bird's box ``[4]`` (x, y, w, h in pixels) and

@@ -32,7 +32,8 @@ class RunConfig:
     """Every knob of a training run. Defaults are the ``cpu`` profile's."""
 
     profile: str = "cpu"
-    dataset: Literal["SYN", "CUB", "AWA2", "FLO", "OWN"] = "SYN"  # the names sgma_core.data.load_dataset serves; OWN: yours, in CUB's layout
+    # the names sgma_core.data.load_dataset serves; OWN: yours, in CUB's layout
+    dataset: Literal["SYN", "CUB", "AWA2", "FLO", "OWN"] = "SYN"
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
     backbone: str = "small_vgg"  # a name registered in sgma_core.backbones.BACKBONES; "vgg19" for the paper
@@ -68,10 +69,13 @@ class RunConfig:
     # a rule registered in sgma_core.centres: "peak" (the paper's), "learned" (a head regresses the square from the
     # map), or the controls of where the squares go (not the method): "image_centre", "random", "oracle"
     centre_rule: str = "peak"
-    attention_norm: Literal["standardize", "standardize_learned", "none"] = "none"  # σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift; "none": literal eq. (3) (saturates)
+    # "standardize": σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift;
+    # "none": literal eq. (3) (saturates)
+    attention_norm: Literal["standardize", "standardize_learned", "none"] = "none"
     shared_W: bool = False  # alternative: one W for the three branches
-    attention_training: Literal["full", "heads", "none"] = "full"  # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and
-    # the FC pairs of eq. (2); chosen on validation classes, chapter 05), "heads" (the FC pairs only), "none"
+    # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and the FC pairs of eq. (2); chosen
+    # on validation classes, chapter 05), "heads" (the FC pairs only), "none"
+    attention_training: Literal["full", "heads", "none"] = "full"
     emb_dim: int | None = None  # CCT embedding size; None: K
     lam_div: float = 1.0  # λ of eq. (9)
     alpha_cls: float = 1.0  # α of eq. (9)
@@ -80,14 +84,18 @@ class RunConfig:
     div_margin: float = 0.2  # eq. (6), paper
     cct_margin: float = 0.8  # eq. (8), paper
     cct_negatives: Literal["hardest", "mean", "all"] = "all"  # "mean": the mean distance inside one hinge
-    ridge_lambda: float = 1e-4  # ρ of eq. (10) (chosen on validation classes, chapter 05; 1.0 shrinks unseen prototypes)
+    # ρ of eq. (10) (chosen on validation classes, chapter 05; 1.0 shrinks unseen prototypes)
+    ridge_lambda: float = 1e-4
     prototype_norm: bool = True  # cct and combined rules: unit-length class prototypes (cosine scores; chapter 05)
-    training_schedule: Literal["joint", "alternating"] = "joint"  # eq. (9) at every step; "alternating": epochs of eqs. (5)-(6), then of (7)-(8)
+    # "joint": eq. (9) at every step; "alternating": epochs of eqs. (5)-(6), then of (7)-(8)
+    training_schedule: Literal["joint", "alternating"] = "joint"
     prototype_images: int | None = 20  # trainval images per class for the seen prototypes; None: all
     grouping_images: int = 256  # Ω of eq. (11)
     grouping_steps: int = 200  # pretraining of the FC pairs towards the indicators
-    grouping_smoothing: float = 0.0  # targets ε / 1 − ε of eq. (11)'s pretraining; 0: exact indicators (saturates eq. (2))
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"
+    # targets ε / 1 − ε of eq. (11)'s pretraining; 0: exact indicators (saturates eq. (2))
+    grouping_smoothing: float = 0.0
+    # "auto": bf16 autocast on CUDA, float32 on the CPU; or "fp32", "bf16"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     channels_last: bool = True  # NHWC memory format (measured: ~25 % faster training steps on a 2-core CPU too)
 
 
@@ -290,7 +298,8 @@ def validate(config: RunConfig) -> RunConfig:
 
 
 def make_config(profile: str = "cpu", overrides: dict | None = None, **kwargs) -> RunConfig:
-    """The profile's :class:`RunConfig` with ``overrides`` (a dict) and ``kwargs`` applied (``None`` values are skipped)."""
+    """The profile's :class:`RunConfig` with ``overrides`` (a dict) and ``kwargs`` applied (``None`` values are
+    skipped)."""
     _check_profile(profile)
     changes = {**(overrides or {}), **{k: v for k, v in kwargs.items() if v is not None}}
     _check_names(changes, "parameter")

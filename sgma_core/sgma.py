@@ -21,11 +21,16 @@ from torch import nn
 
 from sgma_core.attention import MultiAttention, initialise_grouping
 from sgma_core.backbones import Backbone, global_average_pool
-from sgma_core.compatibility import Compatibility
 from sgma_core.centres import Seen, rule_named
+from sgma_core.compatibility import Compatibility
 from sgma_core.cropping import crop_and_zoom, crop_pixels
-from sgma_core.losses import (class_centre_triplet_loss, compactness_loss, diversity_loss, embedding_softmax_loss,
-                              sgma_loss)
+from sgma_core.losses import (
+    class_centre_triplet_loss,
+    compactness_loss,
+    diversity_loss,
+    embedding_softmax_loss,
+    sgma_loss,
+)
 from sgma_core.profiles import choices
 
 # RunConfig.attention_training: what eqs. (5)–(6) may train — the attention backbone and the FC pairs ("full"),
@@ -49,7 +54,8 @@ class SGMA(nn.Module):
                  freeze_backbone: bool = False) -> None:
         super().__init__()
         if attention_training not in ATTENTION_TRAINING:
-            raise ValueError(f"attention_training={attention_training!r}; choose one of {', '.join(ATTENTION_TRAINING)}")
+            raise ValueError(f"attention_training={attention_training!r}; "
+                             f"choose one of {', '.join(ATTENTION_TRAINING)}")
         self.attention_training = attention_training
         if len(branches) != n_parts + 1:
             raise ValueError(f"need {n_parts + 1} branch backbones (global + {n_parts} parts), got {len(branches)}")
@@ -72,7 +78,7 @@ class SGMA(nn.Module):
 
 
     @classmethod
-    def from_config(cls, config, n_attributes: int, n_seen: int, backbone: Backbone) -> "SGMA":
+    def from_config(cls, config, n_attributes: int, n_seen: int, backbone: Backbone) -> SGMA:
         """SGMA as a :class:`~sgma_core.profiles.RunConfig` describes it, for ``n_attributes`` (``K``)
         and ``n_seen`` (``S``) classes: four copies of ``backbone`` (attention subnet, global, part 1,
         part 2; :func:`~sgma_core.backbones.backbone_for` builds the one ``config`` names). The other layers
@@ -178,8 +184,9 @@ class SGMA(nn.Module):
     def on_pixel_grid(self, height: int, width: int, map_size: int) -> bool:
         """Whether every square is ``J`` pixels wide with its corners on the pixel grid, so that eq. (4)'s
         crop needs no resampling (:func:`~sgma_core.cropping.crop_pixels`): a rule whose squares keep their side on
-        the grid (:attr:`~sgma_core.centres.CentreRule.grid_squares`: not the learned one) with ``part_scale · A = J`` and a map stride ``s`` with ``s/2 − J/2`` whole, as in the cpu (64 → 32,
-        s = 8) and paper (448 → 224, s = 16) profiles. Decided from sizes alone (no device sync)."""
+        the grid (:attr:`~sgma_core.centres.CentreRule.grid_squares`: not the learned one) with
+        ``part_scale · A = J`` and a map stride ``s`` with ``s/2 − J/2`` whole, as in the cpu (64 → 32, s = 8)
+        and paper (448 → 224, s = 16) profiles. Decided from sizes alone (no device sync)."""
         stride = height / map_size
         return (self.rule.grid_squares and height == width
                 and self.part_scale * height == self.joint_size
@@ -242,7 +249,7 @@ class SGMAObjective(nn.Module):
         self.weights = weights  # lam, alpha, beta, cpt_sigma, div_margin, cct_margin, cct_negatives
 
     @classmethod
-    def from_config(cls, model: SGMA, phi_seen: torch.Tensor, config) -> "SGMAObjective":
+    def from_config(cls, model: SGMA, phi_seen: torch.Tensor, config) -> SGMAObjective:
         return cls(model, phi_seen, schedule=config.training_schedule, lam=config.lam_div, alpha=config.alpha_cls,
                    beta=config.beta_cct, cpt_sigma=config.cpt_sigma, div_margin=config.div_margin,
                    cct_margin=config.cct_margin, cct_negatives=config.cct_negatives)

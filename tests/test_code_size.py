@@ -11,8 +11,8 @@ LIBRARY = [*sorted((ROOT / "sgma_core").rglob("*.py")), *sorted((ROOT / "bookkit
            *sorted((ROOT / "data_prep").rglob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py")),
            *sorted((ROOT / "_ext").glob("*.py")), ROOT / "book" / "solutions.py"]
 MAX_FUNCTION, MAX_MODULE = 60, 400
-METHOD = ("attention", "backbones", "baseline", "centres", "compatibility", "cropping", "inference", "localization", "losses",
-          "metrics", "sgma")
+METHOD = ("attention", "backbones", "baseline", "centres", "compatibility", "cropping", "inference", "localization",
+          "losses", "metrics", "sgma")
 
 
 def _imports(path: Path) -> set[str]:

@@ -63,7 +63,8 @@ def test_crop_is_clamped_inside_and_differentiable():
     img = torch.rand(1, 3, 16, 16, dtype=torch.float64)
     t = torch.tensor([7.3], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda tx: crop_and_zoom(img, tx, torch.tensor([8.1], dtype=torch.float64), torch.tensor([6.0], dtype=torch.float64), 5),
+        lambda tx: crop_and_zoom(img, tx, torch.tensor([8.1], dtype=torch.float64),
+                                 torch.tensor([6.0], dtype=torch.float64), 5),
         (t,))
 
 
@@ -129,7 +130,8 @@ def test_painted_parts_follow_flips_and_shifts_and_are_read_back_on_the_pixel_gr
     painted = paint_guides(images, centres)
     assert painted.shape == (6, 5, 64, 64) and torch.equal(painted[:, :3], images)
     tx, ty = guided_centres(normalize(painted)[:, 3:], 32)
-    assert torch.allclose(tx, torch.tensor([15.5, 40.5]).expand(6, 2)) and torch.allclose(ty, torch.tensor([20.5, 33.5]))
+    assert torch.allclose(tx, torch.tensor([15.5, 40.5]).expand(6, 2))
+    assert torch.allclose(ty, torch.tensor([20.5, 33.5]))
     moved = augment(normalize(painted), torch.Generator().manual_seed(0), max_shift=0.0)  # flips only: x → 63 − x
     flipped = torch.rand(6, generator=torch.Generator().manual_seed(0)) < 0.5  # augment's first draw
     tx, _ = guided_centres(moved[:, 3:], 32)
@@ -142,9 +144,8 @@ def test_painted_parts_follow_flips_and_shifts_and_are_read_back_on_the_pixel_gr
 
 
 def test_an_oracle_sgma_refuses_images_without_painted_parts():
-    from tests.conftest import tiny_sgma
-
     from sgma_core.centres import paint_guides
+    from tests.conftest import tiny_sgma
 
     model = tiny_sgma(centre_rule="oracle").eval()
     with pytest.raises(ValueError, match="oracle.*parts painted in.*with_part_guides"):

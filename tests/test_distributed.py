@@ -31,10 +31,10 @@ import torch
 from torch import nn
 
 from sgma_core.engine import distributed
-from sgma_core.profiles import make_config
 from sgma_core.engine.loop import fit
 from sgma_core.engine.runs import read_metrics
 from sgma_core.engine.step import TrainData
+from sgma_core.profiles import make_config
 
 WORLD = 2
 RTOL, ATOL = 1e-5, 1e-5

@@ -8,9 +8,17 @@ import torch
 from sgma_core import lite0
 from sgma_core.backbones import backbone_entry, backbone_for, efficientnet_lite0
 from sgma_core.checked_weights import WeightsNotFoundError
-from sgma_core.lite0 import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_SHA256, LITE0_STD,
-                             efficientnet_lite0_classifier, load_lite0_state, lite0_weights_path)
 from sgma_core.data.images import normalize, read_image
+from sgma_core.lite0 import (
+    IMAGENET_BIRDS,
+    LITE0_LAYERS,
+    LITE0_MEAN,
+    LITE0_SHA256,
+    LITE0_STD,
+    efficientnet_lite0_classifier,
+    lite0_weights_path,
+    load_lite0_state,
+)
 from sgma_core.paths import DataRootError, find_dataset
 
 

@@ -47,7 +47,8 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     before = sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir())
     partial = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", {**controls, "no_cct": {"beta_cct": 0.0}},
                           progress=False, stored_only=True)
-    assert [(r["control"], r["seed"]) for r in partial["rows"]] == [(c, s) for c in controls for s in (0, 1)] + baselines
+    assert ([(r["control"], r["seed"]) for r in partial["rows"]]
+            == [(c, s) for c in controls for s in (0, 1)] + baselines)
     assert not partial["provenance"]["complete"] and "no_cct" not in partial["paired"]
     assert sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir()) == before
 

@@ -5,8 +5,13 @@ import math
 import pytest
 import torch
 
-from sgma_core.losses import (class_centre_triplet_loss, compactness_loss, diversity_loss, gaussian_peak_targets,
-                              sgma_loss)
+from sgma_core.losses import (
+    class_centre_triplet_loss,
+    compactness_loss,
+    diversity_loss,
+    gaussian_peak_targets,
+    sgma_loss,
+)
 
 
 def test_gaussian_target_peaks_at_the_argmax():
@@ -75,7 +80,8 @@ def test_cct_hand_value_hardest_and_mean():
 def test_the_three_cct_readings_differ():
     torch.manual_seed(1)
     emb, centres, labels = torch.randn(8, 4), torch.randn(6, 4), torch.randint(0, 6, (8,))
-    values = {n: class_centre_triplet_loss(emb, centres, labels, negatives=n).item() for n in ("hardest", "mean", "all")}
+    values = {n: class_centre_triplet_loss(emb, centres, labels, negatives=n).item()
+              for n in ("hardest", "mean", "all")}
     assert len({round(v, 6) for v in values.values()}) == 3
     e, c = torch.nn.functional.normalize(emb, dim=1), torch.nn.functional.normalize(centres, dim=1)
     d = ((e[:, None] - c[None]) ** 2).sum(-1)
@@ -109,4 +115,4 @@ def test_gradchecks_float64():
     labels = torch.tensor([0, 2, 4, 1])
     for neg in ("hardest", "mean"):
         assert torch.autograd.gradcheck(
-            lambda e, c: class_centre_triplet_loss(e, c, labels, margin=3.0, negatives=neg), (emb, centres))
+            lambda e, c, neg=neg: class_centre_triplet_loss(e, c, labels, margin=3.0, negatives=neg), (emb, centres))

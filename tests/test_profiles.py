@@ -8,8 +8,7 @@ import pytest
 
 from sgma_core import attention, centres, cropping, losses, sgma
 from sgma_core.attention import MultiAttention
-from sgma_core.profiles import (CHOICE_FIELDS, RunConfig, choices, for_seed, make_config, make_experiment,
-                                with_settings)
+from sgma_core.profiles import CHOICE_FIELDS, RunConfig, choices, for_seed, make_config, make_experiment, with_settings
 
 DEFAULTS = RunConfig()
 

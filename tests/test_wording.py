@@ -3,14 +3,23 @@ rounded so that two numbers compared stay apart and agree with the table beside 
 of the book's tools are checked for the cases that once read as program output."""
 
 import copy
-import io
 import json
-from contextlib import redirect_stdout
 
 import pytest
 
-from bookkit.wording import (count, join_words, number_word, numbered, percent_digits, percents, plural,
-                             prose_defects, seeds_text, setting_text, setting_value)
+from bookkit.wording import (
+    count,
+    join_words,
+    number_word,
+    numbered,
+    percent_digits,
+    percents,
+    plural,
+    prose_defects,
+    seeds_text,
+    setting_text,
+    setting_value,
+)
 from sgma_core.paths import repo_root
 
 LOOKING = repo_root() / "results" / "looking-cpu.json"
@@ -112,7 +121,8 @@ def test_a_records_agreement_names_seeds_in_words():
         def fingerprint(self, scheme):
             return None
 
-    for live in ([{"seed": 0, "T1": 0.8, "H": 0.5}], [{"seed": 0, "T1": 0.8, "H": 0.5}, {"seed": 2, "T1": 0.6, "H": 0.5}]):
+    for live in ([{"seed": 0, "T1": 0.8, "H": 0.5}],
+                 [{"seed": 0, "T1": 0.8, "H": 0.5}, {"seed": 2, "T1": 0.6, "H": 0.5}]):
         sentence = agreement_sentence(config_dict(make_config("cpu")), Data(), live, "cpu", records=[record])
         assert prose_defects(sentence) == [] and "[" not in sentence, sentence
 

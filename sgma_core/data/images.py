@@ -35,7 +35,8 @@ def read_image(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy(), original
     except FileNotFoundError as exc:
         raise ImageReadError(
-            f"image not found: {path}. The dataset is incomplete; extract or regenerate it (make data for the synthetic set)."
+            f"image not found: {path}. The dataset is incomplete; extract or regenerate it "
+            "(make data for the synthetic set)."
         ) from exc
     except Image.DecompressionBombError as exc:
         raise ImageReadError(

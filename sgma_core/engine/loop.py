@@ -11,16 +11,25 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
 from sgma_core.engine import distributed
 from sgma_core.engine.runs import Run
-from sgma_core.engine.step import (LossOf, TrainData, epoch_generator, keep_freed_memory, make_batch, resolve_device,
-                                   seed_everything, train_step, uses_bf16)
+from sgma_core.engine.step import (
+    LossOf,
+    TrainData,
+    epoch_generator,
+    keep_freed_memory,
+    make_batch,
+    resolve_device,
+    seed_everything,
+    train_step,
+    uses_bf16,
+)
 from sgma_core.profiles import RunConfig
 
 
@@ -147,7 +156,8 @@ def fit(model: nn.Module, data: TrainData, objective: nn.Module | Callable, conf
                 run.end_epoch(record, {"epoch": epoch, "model": model.state_dict(),
                                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
                 if progress and distributed.is_main():
-                    shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "epoch" and isinstance(v, float))
+                    shown = ", ".join(f"{k} {v:.4g}" for k, v in record.items()
+                                      if k != "epoch" and isinstance(v, float))
                     print(f"epoch {epoch + 1}/{config.epochs}: {shown}", flush=True)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, record)

@@ -12,17 +12,42 @@
 The studies that write records (``results/``) are in :mod:`sgma_core.studies`.
 """
 
-from sgma_core.experiment.evaluate import (batched_forward, calibrated_gzsl, class_prototypes, predict_scores,
-                                           sgma_evaluator, sgma_outputs, sgma_rule_scores, summarize, zsl_evaluator)
+from sgma_core.experiment.evaluate import (
+    batched_forward,
+    calibrated_gzsl,
+    class_prototypes,
+    predict_scores,
+    sgma_evaluator,
+    sgma_outputs,
+    sgma_rule_scores,
+    summarize,
+    zsl_evaluator,
+)
 from sgma_core.experiment.prepare import PreparedData, prepare_data
-from sgma_core.experiment.recipes import (build_sgma, initialise_grouping, pretrained_backbone, train_baseline,
-                                          train_sgma)
-from sgma_core.experiment.where import (attention_check_of, boxes_at_input_size, cropped_centres, data_for,
-                                       model_inputs, parts_at_input_size, peak_hits,
-                                       shown_to, snapshot_images, snapshot_points, snapshot_rows, with_part_guides)
+from sgma_core.experiment.recipes import (
+    build_sgma,
+    initialise_grouping,
+    pretrained_backbone,
+    train_baseline,
+    train_sgma,
+)
+from sgma_core.experiment.where import (
+    attention_check_of,
+    boxes_at_input_size,
+    cropped_centres,
+    data_for,
+    model_inputs,
+    parts_at_input_size,
+    peak_hits,
+    shown_to,
+    snapshot_images,
+    snapshot_points,
+    snapshot_rows,
+    with_part_guides,
+)
 
 __all__ = ["PreparedData", "attention_check_of", "batched_forward", "boxes_at_input_size", "build_sgma",
-           "calibrated_gzsl", "class_prototypes", "cropped_centres", "data_for", "initialise_grouping", "model_inputs", "parts_at_input_size", "peak_hits", "predict_scores", "prepare_data",
-           "pretrained_backbone", "sgma_evaluator", "sgma_outputs", "sgma_rule_scores", "shown_to", "snapshot_images",
-           "snapshot_points", "snapshot_rows", "summarize", "train_baseline", "train_sgma", "with_part_guides",
-           "zsl_evaluator"]
+           "calibrated_gzsl", "class_prototypes", "cropped_centres", "data_for", "initialise_grouping", "model_inputs",
+           "parts_at_input_size", "peak_hits", "predict_scores", "prepare_data", "pretrained_backbone",
+           "sgma_evaluator", "sgma_outputs", "sgma_rule_scores", "shown_to", "snapshot_images", "snapshot_points",
+           "snapshot_rows", "summarize", "train_baseline", "train_sgma", "with_part_guides", "zsl_evaluator"]

@@ -10,6 +10,7 @@ import torch
 
 from sgma_core.backbones import Backbone, backbone_entry, backbone_for
 from sgma_core.baseline import BaselineObjective, BaselineZSL, SeenClassifier, seen_classifier_loss
+from sgma_core.checked_weights import start_manifest
 from sgma_core.dispatch import levels as dispatch_levels
 from sgma_core.engine.loop import chain, fit, use_threads
 from sgma_core.engine.runs import Run
@@ -21,7 +22,6 @@ from sgma_core.experiment.where import shown_to
 from sgma_core.metrics import per_class_accuracy
 from sgma_core.profiles import RunConfig
 from sgma_core.sgma import SGMA, SGMAObjective
-from sgma_core.checked_weights import start_manifest
 
 
 def run_extra(prepared: PreparedData, config: RunConfig | None = None) -> dict:

@@ -248,7 +248,8 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
     base = with_settings(experiment.config, **{s: v for s, v in START.items() if s in grids})
     resolve_device(base.device)
     for setting, values in grids.items():
-        for name, value in (("starting value", getattr(base, setting)), ("paper's reading", reference_of(setting, base))):
+        for name, value in (("starting value", getattr(base, setting)),
+                            ("paper's reading", reference_of(setting, base))):
             if value not in values:
                 raise ValueError(f"the grid of {setting} {values} lacks its {name} {value!r}")
     val_data = prepare_data(base, data_root, progress=progress, split="val", runs_dir=runs_dir)

@@ -242,7 +242,8 @@ def _choose_weight_decay(val, val_rows, val_feats, branches, config: RunConfig) 
                            config)
         r = evaluate(head, val, val_feats, val_rows)
         scored[wd] = (r["H"], r["T1"])
-    return max(WEIGHT_DECAYS, key=lambda wd: scored[wd]), {f"{wd:g}": {"H": h, "T1": t} for wd, (h, t) in scored.items()}
+    return (max(WEIGHT_DECAYS, key=lambda wd: scored[wd]),
+            {f"{wd:g}": {"H": h, "T1": t} for wd, (h, t) in scored.items()})
 
 
 def run(ds, config: RunConfig, features_root: str | Path, max_images: int | None = None,

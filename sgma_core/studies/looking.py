@@ -19,8 +19,9 @@ GZSL u / s / H of the compat rule on the test classes, H after calibrated stacki
 control, on a validation model of that control with the lowest seed: validation classes only), and where
 the *squares actually cropped* lie on the test images after the last epoch (their centres moved inside
 the image as the crop moves them, :func:`~sgma_core.experiment.where.cropped_centres`; how many distinct
-places they take over the test images, and how far the maps' values spread): the share within an eighth of the image side of
-a part and of a part that tells the classes apart, and the part-box score a fixed point fails
+places they take over the test images, and how far the maps' values spread): the share within an eighth
+of the image side of a part and of a part that tells the classes apart, and the part-box score a fixed
+point fails
 (:func:`~sgma_core.localization.part_box_score`), with the image centre, the box centre and random
 points scored the same way as references. ::
 
@@ -102,13 +103,15 @@ def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
     started = time.perf_counter()
     model, history, _ = train_sgma(prepared, cfg, runs_dir, progress=False)
     su, ss = sgma_rule_scores(model, data_for(prepared, cfg), cfg)["compat"]
-    calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma), calibrated_stacking(ss, prepared.n_seen, gamma),
+    calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma),
+                          calibrated_stacking(ss, prepared.n_seen, gamma),
                           prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
     outputs = sgma_outputs(model, model_inputs(prepared, cfg, images), prepared.phi_gzsl)
     squares = cropped_centres(outputs, prepared.image_size)
     pairs, counts = np.unique(np.round(squares.reshape(len(squares), -1), 1), axis=0, return_counts=True)
     placed = {"distinct_centres": len(pairs), "images": len(squares), "image_size": prepared.image_size,
-              "most_common": [float(v) for v in pairs[counts.argmax()]], "most_common_share": float(counts.max() / len(squares)),
+              "most_common": [float(v) for v in pairs[counts.argmax()]],
+              "most_common_share": float(counts.max() / len(squares)),
               "map_spread": float(outputs["maps"].max() - outputs["maps"].min())}
     return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
             "gamma": gamma, "where": where_points_land(squares, *scene), "squares": placed,
@@ -139,7 +142,8 @@ def baseline_run(prepared, cfg, runs_dir, gamma: float) -> dict:
     model, history = train_baseline(prepared, cfg, runs_dir, progress=False)
     su = predict_scores(model, prepared.test_unseen_images, prepared.phi_gzsl)
     ss = predict_scores(model, prepared.test_seen_images, prepared.phi_gzsl)
-    calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma), calibrated_stacking(ss, prepared.n_seen, gamma),
+    calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma),
+                          calibrated_stacking(ss, prepared.n_seen, gamma),
                           prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
     return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
             "gamma": gamma, "training_seconds": round(sum(h["seconds"] for h in history), 1),

@@ -1,18 +1,12 @@
 """What can be solved without looking? Two probes of a dataset that know nothing of attention.
 
-Both map colour histograms to the class attributes with a ridge regression and rank the unseen
-classes by the cosine between the predicted and each class's attribute vector (ZSL T1, the mean
-over classes of per-class accuracy):
-
-* **global**: one histogram of the whole image (8 bins per channel, 512 in all, square-rooted):
-  what a model can read from *which* colours are present;
-* **windows**: the same histogram of a small window (an eighth of the image side) at each ground-truth
-  part whose attributes tell the classes apart, side by side: what it can read by looking at the right
-  places.
-
-A dataset that needs looking keeps the first near chance and the second near perfect. The ridge
-penalty of each probe is chosen on validation classes (``validation_split``); the test classes are
-scored once. ::
+Both map colour histograms to the class attributes with a ridge regression and rank the unseen classes by
+the cosine between the predicted and each class's attribute vector (ZSL T1): **global**, one histogram of
+the whole image (:data:`BINS` per channel, square-rooted), what a model reads from *which* colours are
+present; **windows**, the same histogram of a small window at each ground-truth part whose attributes tell
+the classes apart, side by side, what it reads by looking at the right places. A dataset that needs looking
+keeps the first near chance and the second near perfect. Each probe's ridge penalty is chosen on validation
+classes; the test classes are scored once. ::
 
     python -m data_prep.audit                      # the synthetic birds under the data root
     python -m data_prep.audit --dataset CUB --max-images 2000

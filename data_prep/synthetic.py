@@ -1,30 +1,14 @@
-"""Render the synthetic "birds" dataset in the CUB-200-2011 layout, plus an xlsa17 split file.
+"""Render the synthetic "birds" dataset in the CUB-200-2011 layout, plus an xlsa17 split file (METHOD §11).
 
-Why a synthetic dataset: real images cannot be shipped or downloaded everywhere, and a course
-needs something that trains in minutes on a laptop. The dataset is built so that the problem
-SGMA addresses is present (METHOD §11):
-
-* attributes come in CUB-like groups (``has_head_color::red``, ``has_tail_shape::forked``…);
-* every class is a distinct combination of attribute values, and every unseen class is a *new*
-  combination of values that all occur among seen classes — zero-shot transfer is possible;
-* a class can be read only by looking at the right places: every image holds every palette colour
-  once as a head and once as a wing, both bill lengths and all three tail shapes (decoys beside the
-  bird, of its parts' sizes), so which colours and shapes are present says nothing of the class —
-  only which of them are *on the bird* does (:mod:`data_prep.audit` measures it);
-* pose, scale, position and facing direction vary per image, and the body colour is random
-  (not class information);
-* ground-truth part locations and boxes are written, so attention can be scored.
-
-Output (``<out>/CUB_200_2011/…`` and ``<out>/xlsa17/…``) is byte-identical for the same
-settings: every image has its own random stream seeded by ``(seed, image_id)``, so the
-result does not depend on the number of worker processes.
-
-The drawing is in :mod:`data_prep.synthetic_render`, the tables and the split file are written
-by :mod:`data_prep.synthetic_layout`, and :mod:`data_prep.synthetic_folder` decides which files of
-the output folder are the generator's to replace (those its stamp lists, never anyone else's); this
-module picks the classes and images and writes the dataset (idempotent: what is in place is kept).
-
-Command line::
+Attributes come in CUB-like groups (``has_head_color::red``…); every class is a distinct combination of
+attribute values, every unseen class a *new* combination of values seen among the seen classes; a class can
+be read only by looking at the right places (every image holds decoys of every part value beside the bird:
+:mod:`data_prep.synthetic_render`, measured by :mod:`data_prep.audit`); part locations and boxes are written.
+The output is byte-identical for the same settings whatever the number of workers (each image has its own
+random stream, seeded by ``(seed, image_id)``), and generation is idempotent: what is in place is kept.
+This module picks the classes and images; :mod:`data_prep.synthetic_layout` writes the tables and the split,
+:mod:`data_prep.synthetic_folder` decides which files of the output folder are the generator's to replace.
+::
 
     python -m data_prep.synthetic --out data/SYN            # default size
     python -m data_prep.synthetic --out /tmp/s --images-per-class 8 --classes 12 --unseen 4

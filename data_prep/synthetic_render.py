@@ -1,19 +1,14 @@
 """Drawing one synthetic bird: the images of :mod:`data_prep.synthetic`.
 
-A bird is a few filled shapes (legs, tail, body, wing, bill, head, eye) in a random pose on a
-shaded background. Its head colour, wing colour, tail shape and bill length are the class
-attributes. **What an image holds does not depend on its class; only where it is does.** Around
-the bird lie decoys of exactly the parts' sizes: a head (with its eye) of every palette colour
-the bird's head does not have, a wing of every colour its wing does not have, a bill of the other
-length and tails of the other shapes. So every image shows each colour once as a head and once as
-a wing, both bill lengths and all three tails, and the three tail shapes (and the two bills)
-cover the same area: a colour histogram of the whole image is the same for every class, up to
-noise. Which head sits on the body, which wing on its back, which bill and tail are attached to
-it tell the class, and only a look at those places reads it (``python -m data_prep.audit``).
+A bird is a few filled shapes (legs, tail, body, wing, bill, head, eye) in a random pose on a shaded
+background; its head colour, wing colour, tail shape and bill length are the class attributes. **What an
+image holds does not depend on its class; only where it is does**: around the bird lie decoys of the parts'
+sizes, so every image shows each colour once as a head and once as a wing, both bill lengths and all three
+tails, and a colour histogram of the whole image is the same for every class up to noise.
 
-Drawing happens at :data:`SUPERSAMPLE` times the output size and is downsampled, for smooth edges.
-Every random number comes from the generator passed in, in a fixed order, so the same generator
-state always gives the same image, byte for byte.
+Drawing happens at :data:`SUPERSAMPLE` times the output size and is downsampled. Every random number comes
+from the generator passed in, in a fixed order, so the same generator state gives the same image, byte for
+byte.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
-"""Centre rules: where eq. (4)'s square of each part goes, ``t_x, t_y, t_s`` ``[B, P]`` in input pixels.
-
-One class per rule, registered by its name with :func:`register`. ``RunConfig.centre_rule`` names a
-registered rule; the model (:class:`~sgma_core.sgma.SGMA`), the settings' check and the data ask the rule
-(:func:`rule_named`) what it needs and where it puts a square, and never compare its name. A rule declares:
-
-* what it looks at: the maps on their grid (:class:`Peak`), learned offsets from the maps (:class:`Learned`:
-  :meth:`CentreRule.head`), the image itself (:class:`ImageCentre`, :class:`RandomPlaces`), or the annotated
-  parts (:class:`Oracle`: :attr:`CentreRule.needs_parts`, painted into the images by :meth:`CentreRule.show`);
-* where the squares go (:meth:`CentreRule.centres`, or :meth:`CentreRule.place` for squares of their own side);
-* whether its squares keep the configured side with their corners on the pixel grid
-  (:attr:`CentreRule.grid_squares`), so that eq. (4)'s crop can cut them by indexing;
-* which settings it cannot run with (:meth:`CentreRule.check`).
-
-A new rule is a subclass here (or in a test), decorated with :func:`register`::
+"""Centre rules: where eq. (4)'s square of each part goes, ``t_x, t_y, t_s`` ``[B, P]`` in input pixels. One
+class per rule, registered by its name; ``RunConfig.centre_rule`` names one, and the model, the settings'
+check and the data ask the rule (:func:`rule_named`), never compare its name. A rule declares what it needs
+(:attr:`CentreRule.needs_parts`, :meth:`CentreRule.head`), where the squares go (:meth:`CentreRule.centres`
+or :meth:`CentreRule.place`), whether they sit on the pixel grid (:attr:`CentreRule.grid_squares`) and which
+settings it refuses (:meth:`CentreRule.check`). A new rule is a subclass, decorated::
 
     @register
     class TopLeft(CentreRule):
@@ -21,8 +12,6 @@ A new rule is a subclass here (or in a test), decorated with :func:`register`::
         def centres(self, seen):  # every square in the image's top-left corner
             corner = torch.full(seen.maps.shape[:2], (seen.pixels - 1) / 2, dtype=seen.images.dtype)
             return corner, corner.clone()
-
-Coordinates follow :mod:`sgma_core.localization`'s pixel convention.
 """
 
 from __future__ import annotations

@@ -1,25 +1,17 @@
-"""Zero-shot on real CUB with frozen ImageNet features, on a CPU.
+"""Zero-shot on real CUB with frozen ImageNet features (EfficientNet-Lite0's, extracted once), on a CPU.
 
-Not the paper's setting (VGG19 fine-tuned at 448 pixels): EfficientNet-Lite0's ImageNet features,
-extracted once and never trained, the setting DAZLE uses with ResNet-101. On them two heads are
-trained with eq. (7) on the seen classes of the proposed split:
-
-* **baseline**: ``θ₀ᵀ W₀ φ(y)`` with ``θ₀`` the global average of the feature map;
-* **SGMA's compatibility heads**: ``Σ_b θ_bᵀ W_b φ(y)`` over the whole image and the two parts, a
-  part's ``θ_b`` the average of the feature map inside the square (half the map's side) around its
-  channel group's peak (eq. (11)'s grouping, fitted on seen-class training images). The parts are
-  pooled from the whole image's map, not cut, zoomed and passed through the network again.
-
-The weight decay of both heads is chosen on validation classes (``validation_split``); test
-classes choose nothing. ::
+Two heads are trained with eq. (7) on the seen classes of the proposed split: the **baseline**
+``θ₀ᵀ W₀ φ(y)`` (``θ₀`` the global average of the feature map) and **SGMA's compatibility heads**
+``Σ_b θ_bᵀ W_b φ(y)`` over the whole image and the two parts, a part's ``θ_b`` pooled from the whole image's
+map inside the square around its channel group's peak (eq. (11)'s grouping). Each head's weight decay is
+chosen on validation classes; test classes choose nothing. ::
 
     python -m sgma_core.studies.frozen                        # all of CUB under the data root; resumable
     python -m sgma_core.studies.frozen --max-images 30        # what a few photographs allow
     python -m sgma_core.studies.frozen -p layer head          # any setting (frozen_config)
 
-Features are cached in ``runs/features/<dataset>-lite0-<layer>-<size>-<hash>/`` in chunks; an
-interrupted extraction resumes at its first missing chunk. Measured on two cores: 39 photographs a
-second (decoding and Lite0 at 224), so about 5 minutes for CUB's 11,788.
+Features are cached in ``runs/features/<dataset>-lite0-<layer>-<size>-<hash>/`` in chunks; an interrupted
+extraction resumes at its first missing chunk.
 """
 
 from __future__ import annotations

@@ -56,12 +56,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from bookkit import studies
+from bookkit import study_views
 from bookkit.agreement import agreement_sentence
 from bookkit.display import glue, markdown_table, show_markdown
 from bookkit.figures import subplots
 from bookkit.opening import open_training_chapter
-from sgma_core.experiment import prepare_data, pretrained_backbone, summarize, train_baseline
+from sgma_core.experiment import mean_sd_by_metric, prepare_data, pretrained_backbone, train_baseline
 from sgma_core.paths import repo_root
 from sgma_core.profiles import config_dict
 from sgma_core.records import read_record
@@ -221,7 +221,7 @@ plt.show()
 # ## Results
 
 # %% tags=["hide-input"]
-stats = summarize(results)
+stats = mean_sd_by_metric(results)
 show_markdown(f"**Baseline on the {dataset} data, `{config.profile}` profile, last epoch, %**\n\n" + markdown_table(
     ["seed", "ZSL T1", "GZSL u", "GZSL s", "GZSL H"],
     [[r["seed"]] + [f"{100 * r[k]:.1f}" for k in ("T1", "u", "s", "H")] for r in results]
@@ -233,11 +233,11 @@ for k in ("T1", "u", "s", "H"):
     glue(f"baseline_{k}", 100 * stats[k][0], display=False)
 glue("baseline_T1_shown", f"{100 * stats['T1'][0]:.1f}%"
      + (f" ± {100 * stats['T1'][1]:.1f}" if len(results) > 1 else ""), display=False)
-glue("records_spread", studies.looking_spread(read_record(LOOKING), model="baseline") if LOOKING.is_file() and
+glue("records_spread", study_views.looking_spread(read_record(LOOKING), model="baseline") if LOOKING.is_file() and
      dataset == "SYN" and config.profile == "cpu" else "", display=False)
 glue("seeds_phrase", f"Over {len(results)} seeds" if len(results) > 1 else f"On seed {results[0]['seed']}",
      display=False)
-glue("looking_answer", studies.looking_answer(read_record(LOOKING)) if LOOKING.is_file() else
+glue("looking_answer", study_views.looking_answer(read_record(LOOKING)) if LOOKING.is_file() else
      "its record is not made yet (`make looking`).", display=False)
 glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset, results,
                                              config.profile, model="baseline", histories=histories), display=False)

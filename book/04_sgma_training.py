@@ -51,7 +51,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from bookkit import studies
+from bookkit import study_views
 from bookkit.agreement import agreement_sentence
 from bookkit.display import glue, markdown_table, show_markdown
 from bookkit.figures import subplots
@@ -60,7 +60,7 @@ from bookkit.wording import mean_over, setting_value
 from sgma_core.data.images import normalize
 from sgma_core.experiment import (boxes_at_input_size, build_sgma, initialise_grouping, parts_at_input_size, prepare_data,
                                   pretrained_backbone, sgma_outputs, sgma_rule_scores, snapshot_images,
-                                  snapshot_points, snapshot_rows, summarize, train_baseline, train_sgma)
+                                  snapshot_points, snapshot_rows, mean_sd_by_metric, train_baseline, train_sgma)
 from sgma_core.localization import (box_centres, hit_rates, image_centres, peak_concentration, preferred_parts,
                                    random_points)
 from sgma_core.paths import repo_root
@@ -213,10 +213,10 @@ plt.show()
 
 # %% tags=["hide-input"]
 keys = ("T1", "u", "s", "H")
-rows = [("baseline", summarize(baseline))]
+rows = [("baseline", mean_sd_by_metric(baseline))]
 for rule in ("compat", "cct", "combined"):
     prefix = "" if rule == "compat" else f"{rule}_"
-    rows.append((f"SGMA, {rule}", summarize([{k: r[prefix + k] for k in keys} for r in results])))
+    rows.append((f"SGMA, {rule}", mean_sd_by_metric([{k: r[prefix + k] for k in keys} for r in results])))
 over = f"mean ± std over {len(results)} seeds" if len(results) > 1 else f"seed {results[0]['seed']}"
 show_markdown(f"**This run: {dataset} data, `{config.profile}` profile, {over}, %**\n\n"
               + markdown_table(["model, rule", "ZSL T1", "GZSL u", "GZSL s", "GZSL H"],
@@ -237,9 +237,9 @@ glue("results_caveat", "They measure whether the method works as implemented (SG
 diff = 100 * (rows[1][1]["T1"][0] - rows[0][1]["T1"][0])
 glue("t1_diff", f"{abs(diff):.1f} points {'above' if diff >= 0 else 'below'}", display=False)
 looking = repo_root() / "results" / "looking-cpu.json"
-glue("looking_mechanism", studies.looking_mechanism(read_record(looking)) if looking.is_file() else
+glue("looking_mechanism", study_views.looking_mechanism(read_record(looking)) if looking.is_file() else
      "(its record is not made yet: `make looking`).", display=False)
-glue("records_spread", studies.looking_spread(read_record(looking)) if looking.is_file() and dataset == "SYN" and
+glue("records_spread", study_views.looking_spread(read_record(looking)) if looking.is_file() and dataset == "SYN" and
      config.profile == "cpu" else "", display=False)
 glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset, results,
                                              config.profile, histories=histories), display=False)
@@ -355,13 +355,13 @@ if val_prepared is not None:
     fmt = lambda st: " / ".join(f"{100 * st[k][0]:.1f}" for k in ("u", "s", "H"))  # noqa: E731
     cal_rows, table = {}, []
     for rule, c in calibrated.items():
-        cal_rows[rule] = (c["gamma"], summarize(c["calibrated"]))
+        cal_rows[rule] = (c["gamma"], mean_sd_by_metric(c["calibrated"]))
         table.append([rule, f"{c['gamma']:.3f}", f"{100 * c['val_H0']:.1f} → {100 * c['val_H']:.1f}",
-                      fmt(summarize(c["plain"])), fmt(cal_rows[rule][1])])
+                      fmt(mean_sd_by_metric(c["plain"])), fmt(cal_rows[rule][1])])
     show_markdown("**Calibrated stacking, γ chosen on validation classes (first seed's validation model); test "
                   "numbers are means over seeds, %**\n\n" + markdown_table(
                       ["rule", "γ", "val H: γ = 0 → γ", "test u / s / H, plain", "test u / s / H, calibrated"], table))
-    plain_h = {rule: summarize(c["plain"])["H"][0] for rule, c in calibrated.items()}
+    plain_h = {rule: mean_sd_by_metric(c["plain"])["H"][0] for rule, c in calibrated.items()}
     calibrated_sentence = (
         f"With γ chosen on validation classes, the compatibility rule's GZSL H goes from "
         f"{100 * plain_h['compat']:.1f}% to {100 * cal_rows['compat'][1]['H'][0]:.1f}% "

@@ -83,7 +83,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bookkit import studies
+from bookkit import study_views
 from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
@@ -116,7 +116,7 @@ else:
         config_drift({**prov["config"], **record["chosen"]}, prov["profile"]), prov["profile"],
         "book's configuration (the starting settings with the choices below)",
         "make ablations remakes the record with this commit's settings."), display=False)
-    noise = studies.metric_noise(record)
+    noise = study_views.metric_noise(record)
     steadier = "T1" if noise["se_T1"] < noise["se_H"] else "uncalibrated H"
     glue("noise_sentence", f"Over the one-factor comparisons below, the median standard error of a paired "
          f"difference is {noise['se_T1']:.1f} points in validation T1 and {noise['se_H']:.1f} points in "
@@ -142,14 +142,14 @@ else:
 if record is not None:
     n = sum(len(d["gains"]) for d in record["decisions"].values())
     fig, ax = subplots(height=0.28 * n + 1.0)
-    studies.plot_gains(ax, record)
+    study_views.plot_gains(ax, record)
     fig.tight_layout()
     plt.show()
 
 # %% tags=["hide-input"]
 if record is not None:
     show_markdown(markdown_table(["setting", "value", "role", "val T1 (%), mean ± sd", "paired gain (points)",
-                                  "verdict"], studies.decision_rows(record)))
+                                  "verdict"], study_views.decision_rows(record)))
 
 # %% [markdown]
 # **Together.** Values adopted one at a time are trained together on the same validation classes
@@ -163,9 +163,9 @@ if record is not None:
     refused = f" (the values adopted one by one, {b['refused']['settings']}, cannot train together: " \
               f"{b['refused']['reason']})" if b.get("refused") else ""
     glue("book_val_sentence", f"The changes from the starting settings: {changes}{refused}. Validation T1 of the "
-         f"book's configuration minus the starting one: {studies.points(b['vs_start'])} points "
-         f"({studies.verdict(b['vs_start'])}); minus the paper's reading: {studies.points(b['vs_paper_reading'])} "
-         f"points ({studies.verdict(b['vs_paper_reading'])}).", display=False)
+         f"book's configuration minus the starting one: {study_views.points(b['vs_start'])} points "
+         f"({study_views.verdict(b['vs_start'])}); minus the paper's reading: {study_views.points(b['vs_paper_reading'])} "
+         f"points ({study_views.verdict(b['vs_paper_reading'])}).", display=False)
 
 # %% [markdown]
 # {glue:text}`book_val_sentence`
@@ -181,7 +181,7 @@ if record is not None:
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ablation-scoring", "caption": "Validation T1 of the cct rule as the ridge penalty \u03c1 of eq. (10) varies, with raw and with unit-length prototypes (mean over seeds, \u00b1 one standard error)."}}
 if record is not None and record["scoring"]:
     fig, ax = subplots(height=3.0)
-    studies.scoring_curves(ax, record)
+    study_views.scoring_curves(ax, record)
     fig.tight_layout()
     plt.show()
 
@@ -189,7 +189,7 @@ if record is not None and record["scoring"]:
 if record is not None and record["scoring"]:
     s = record["scoring"]
     rows = [[f"`{s['reference']}` (reference: the paper's normalisation at its best ρ)", "–", ""]]
-    rows += [[f"`{g['value']}`", studies.points(g["gain"]), studies.verdict(g["gain"])] for g in s["gains"]]
+    rows += [[f"`{g['value']}`", study_views.points(g["gain"]), study_views.verdict(g["gain"])] for g in s["gains"]]
     show_markdown(markdown_table(["scoring", "paired gain in cct val T1 (points)", "verdict"], rows)
                   + f"\n\nAdopted: `{s['adopted']}`.")
 
@@ -210,8 +210,8 @@ if record is not None:
                   "paper's published numbers)\n\n"
                   + markdown_table(["rule", "metric", "book's configuration, synthetic (%)",
                                     "paper's reading run here, synthetic (%)", "paired difference (points)",
-                                    "verdict"], studies.test_rows(record)))
-    rows = studies.test_rows(record)
+                                    "verdict"], study_views.test_rows(record)))
+    rows = study_views.test_rows(record)
     glue("test_sentence", f"On the synthetic birds' test classes the book's configuration minus the paper's "
          f"reading is {rows[0][4]} points of T1 ({rows[0][5]}) and {rows[3][4]} points of H ({rows[3][5]}) with the "
          f"compat rule ({len(record['provenance']['seeds'])} paired seeds, last epoch).", display=False)
@@ -228,7 +228,7 @@ else:
 
 # %% tags=["hide-input"]
 if record is not None:
-    show_markdown(markdown_table(["setting", "paper's reading", "book's value", "evidence"], studies.flag_rows(record)))
+    show_markdown(markdown_table(["setting", "paper's reading", "book's value", "evidence"], study_views.flag_rows(record)))
     gammas = ", ".join(f"{rule} {g:.2f}" for rule, g in record["calibration_gamma"].items())
     print(f"calibrated stacking's γ chosen on the same validation models (mean over seeds): {gammas}")
 

@@ -80,7 +80,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bookkit import studies
+from bookkit import study_views
 from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
@@ -110,8 +110,8 @@ else:
                                                   prov["config"]["profile"], "book's configuration",
                                                   "make looking remakes the record with this commit's settings."),
          display=False)
-    glue("answer", studies.looking_answer(record), display=False)
-    glue("mechanism", studies.looking_mechanism(record), display=False)
+    glue("answer", study_views.looking_answer(record), display=False)
+    glue("mechanism", study_views.looking_mechanism(record), display=False)
 
 # %% [markdown]
 # The record was made with {glue:text}`provenance`. {glue:text}`record_data_note` {glue:text}`record_config_note`
@@ -125,7 +125,7 @@ else:
 # %% tags=["hide-input"]
 if record is not None:
     show_markdown(markdown_table(["squares", "seeds", "near a part (%)", "near a telling part (%)",
-                                  "part-box score (%)"], studies.looking_where_rows(record)))
+                                  "part-box score (%)"], study_views.looking_where_rows(record)))
 
 # %% [markdown]
 # ## What it changes
@@ -138,12 +138,12 @@ if record is not None:
 # %% tags=["hide-input"]
 if record is not None:
     show_markdown(markdown_table(["model", "test T1", "test H", "test H, calibrated"],
-                                 studies.looking_effect_rows(record)))
+                                 study_views.looking_effect_rows(record)))
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-looking-controls", "caption": "Test T1 of each control minus the book's configuration, paired by seed (mean with two standard errors). A bar across zero is no difference; green is higher, red lower."}}
 if record is not None and record["paired"]:
     fig, ax = subplots(height=0.35 * len(record["paired"]) + 1.0)
-    studies.plot_controls(ax, record)
+    study_views.plot_controls(ax, record)
     fig.tight_layout()
     plt.show()
 
@@ -238,7 +238,7 @@ if record is not None and record["paired"]:
 # Keep only seeds 0 and 1 of the study's record (its `rows`), work out each {term}`control <Control>`'s
 # paired difference of test T1 from the book's configuration and its
 # {term}`paired standard error <Paired standard error>` by hand, then render this chapter with the cut
-# record (`summarise` from `sgma_core.studies.looking` fills its `paired`):
+# record (`paired_with_book` from `sgma_core.studies.looking` fills its `paired`):
 #
 # ```text
 # python -m bookkit.chapters 06_where_to_look -p record_path runs/exercises/looking-cut.json --out runs/exercises/ex-fewer-seeds

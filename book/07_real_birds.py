@@ -334,6 +334,7 @@ else:
 # on the test images before and after its training. This page renders that record.
 
 # %% tags=["hide-input"]
+from bookkit.study_views import mean_sd
 from bookkit.wording import join_words, mean_over, spread_label
 from sgma_core.records import config_drift
 from sgma_core.studies.real_start import default_path, read_record
@@ -347,17 +348,13 @@ if start is None:
     glue("start_data_note", "", display=False)
     glue("start_config_note", "", display=False)
 else:
-    def mean_std(values):  # one seed has no spread
-        return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}" if len(values) > 1 else \
-            f"{100 * values[0]:.1f}"
-
     table, diffs = [], {}
     for name in dict.fromkeys(r["backbone"] for r in start["rows"]):
         runs = [r for r in start["rows"] if r["backbone"] == name]
         diffs[name] = 100 * np.mean([r["sgma"]["T1"] - r["baseline"]["T1"] for r in runs])
-        table.append([f"`{name}`", len(runs), mean_std([r["baseline"]["T1"] for r in runs]),
-                      mean_std([r["sgma"]["T1"] for r in runs]), mean_std([r["baseline"]["H"] for r in runs]),
-                      mean_std([r["sgma"]["H"] for r in runs]),
+        table.append([f"`{name}`", len(runs), mean_sd([r["baseline"]["T1"] for r in runs]),
+                      mean_sd([r["sgma"]["T1"] for r in runs]), mean_sd([r["baseline"]["H"] for r in runs]),
+                      mean_sd([r["sgma"]["H"] for r in runs]),
                       f"{100 * np.mean([r['hits_before']['any'] for r in runs]):.0f} → "
                       f"{100 * np.mean([r['hits_after']['any'] for r in runs]):.0f}",
                       f"{100 * np.mean([r['hits_before']['telling'] for r in runs]):.0f} → "

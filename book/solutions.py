@@ -368,11 +368,11 @@ def fewer_seeds(out_dir, record_path=None, seeds=(0, 1), data_root=None) -> dict
 
     from bookkit.chapters import execute_chapter
     from bookkit.display import glued_values
-    from sgma_core.studies.looking import default_path, read_record, summarise
+    from sgma_core.studies.looking import default_path, paired_with_book, read_record
 
     full = read_record(record_path or default_path("cpu"))
     rows = [r for r in full["rows"] if r["seed"] in seeds]
-    cut = {**full, "seeds": list(seeds), "rows": rows, "paired": summarise(rows)}
+    cut = {**full, "seeds": list(seeds), "rows": rows, "paired": paired_with_book(rows)}
     by_hand = {}
     for control in cut["paired"]:
         book = {r["seed"]: r["T1"] for r in rows if r["control"] == "book"}

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from bookkit.wording import join_words, seeds_text
 from sgma_core.paths import repo_root
 from sgma_core.records import settings_drift
+from sgma_core.stats import mean_sd
 
 TOLERANCE = 1e-6  # accuracies are fractions; the same run gives the same numbers to rounding
 
@@ -232,7 +232,7 @@ def spread_clause(metric: str, live: dict[int, float], recorded: list[float]) ->
                  f"{inside} of {len(values)} lie inside")
     text = f"{metric} {shown} {where} their range {100 * low:.1f}–{100 * high:.1f} %"
     if len(recorded) > 1:
-        mean, sd = statistics.mean(recorded), statistics.stdev(recorded)
+        mean, sd = mean_sd(recorded)
         text += f" (mean {100 * mean:.1f} ± {100 * sd:.1f} %"
         if len(values) == 1 and sd > 0:
             z = (values[0] - mean) / sd

@@ -9,10 +9,8 @@ typed in: every measured number comes from ``results/*.json``.
 
 from __future__ import annotations
 
-import numpy as np
-
 from bookkit.agreement import book_runs
-from bookkit.studies import CONTROL_TEXT, looking_answer
+from bookkit.study_views import CONTROL_TEXT, looking_answer, mean_sd
 from bookkit.wording import spread_label
 from sgma_core.paths import repo_root
 
@@ -79,12 +77,6 @@ def not_run_rows(data_root=None) -> list[list[str]]:
     ]
 
 
-def _mean_sd(values) -> str:
-    """Fractions as "mean ± sample sd" in percent; one value as itself (one seed has no spread)."""
-    values = 100 * np.asarray(values, dtype=float)
-    return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}" if len(values) > 1 else f"{values.mean():.1f}"
-
-
 def measured_title(rows: list[list[str]]) -> str:
     """What the numbers of :func:`measured_rows` are, in as many words as their seeds need."""
     spread = spread_label(int(row[2]) for row in rows) if rows else "mean ± sd over the seeds of each row"
@@ -106,7 +98,7 @@ def measured_rows(profile: str = "cpu", results=None) -> list[list[str]]:
         best = max(found, key=lambda r: len(r.seeds))
         seeds = sorted(best.seeds)
         rows.append([label, f"`results/{best.record}`, commit {best.commit}", str(len(seeds)),
-                     _mean_sd([best.seeds[s]["T1"] for s in seeds]), _mean_sd([best.seeds[s]["H"] for s in seeds])])
+                     mean_sd([best.seeds[s]["T1"] for s in seeds]), mean_sd([best.seeds[s]["H"] for s in seeds])])
     looking = results / f"looking-{profile}.json"
     if looking.is_file():
         record = read_record(looking)
@@ -114,7 +106,7 @@ def measured_rows(profile: str = "cpu", results=None) -> list[list[str]]:
         if oracle:
             rows.append([CONTROL_TEXT["oracle_parts"] + " (a control, not SGMA)",
                          f"`results/{looking.name}`, commit {record['provenance']['commit']}", str(len(oracle)),
-                         _mean_sd([r["T1"] for r in oracle]), _mean_sd([r["H"] for r in oracle])])
+                         mean_sd([r["T1"] for r in oracle]), mean_sd([r["H"] for r in oracle])])
     return rows
 
 

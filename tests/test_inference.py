@@ -95,3 +95,12 @@ def test_calibrated_gzsl_picks_gamma_on_validation_and_applies_it_to_every_seed(
     for plain, cal in zip(out["plain"], out["calibrated"]):
         assert plain["u"] == 0.0 and cal["H"] > 0.9
         assert cal["T1"] == plain["T1"]  # ZSL is unaffected by γ
+
+
+def test_the_chapters_spread_over_seeds_is_the_sample_standard_deviation():
+    from sgma_core.experiment import mean_sd_by_metric
+
+    by_metric = mean_sd_by_metric([{"T1": 0.5, "H": 0.2}, {"T1": 0.7, "H": 0.2}], keys=("T1", "H"))
+    assert by_metric["T1"] == (pytest.approx(0.6), pytest.approx(np.sqrt(0.02)))  # ddof = 1, as the studies
+    assert by_metric["H"] == (pytest.approx(0.2), 0.0)
+    assert mean_sd_by_metric([{"T1": 0.5}], keys=("T1",)) == {"T1": (0.5, None)}  # one seed has no spread

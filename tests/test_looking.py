@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from sgma_core.studies.looking import paired, run_looking, summarise
+from sgma_core.studies.looking import paired, paired_with_book, run_looking
 
 
 def test_paired_differences_by_hand():
@@ -42,7 +42,7 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
         assert d["n"] == 2 and isinstance(d["differs"], bool)
     again = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, progress=False)  # stored runs reused
     assert [r["T1"] for r in again["rows"]] == [r["T1"] for r in record["rows"]]
-    assert summarise(again["rows"]).keys() == record["paired"].keys()
+    assert paired_with_book(again["rows"]).keys() == record["paired"].keys()
     # a study in progress: only the finished runs are recorded, nothing is trained, and it says it is incomplete
     before = sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir())
     partial = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", {**controls, "no_cct": {"beta_cct": 0.0}},

@@ -3,16 +3,16 @@ question answered from the looking record whichever way it comes out."""
 
 import pytest
 
-from bookkit import studies
+from bookkit import study_views
 
 
 def test_a_difference_within_two_standard_errors_is_no_difference():
-    assert studies.verdict({"mean": 0.05, "se": 0.02}) == "higher"
-    assert studies.verdict({"mean": -0.05, "se": 0.02}) == "lower"
-    assert studies.verdict({"mean": 0.039, "se": 0.02}) == "no difference"
-    assert studies.verdict(None) == "–"
-    assert studies.points({"mean": 0.0123, "se": 0.004}) == "+1.2 ± 0.4"
-    assert studies.mean_sd([0.5, 0.6, 0.7]) == "60.0 ± 10.0"  # sample standard deviation
+    assert study_views.verdict({"mean": 0.05, "se": 0.02}) == "higher"
+    assert study_views.verdict({"mean": -0.05, "se": 0.02}) == "lower"
+    assert study_views.verdict({"mean": 0.039, "se": 0.02}) == "no difference"
+    assert study_views.verdict(None) == "–"
+    assert study_views.points({"mean": 0.0123, "se": 0.004}) == "+1.2 ± 0.4"
+    assert study_views.mean_sd([0.5, 0.6, 0.7]) == "60.0 ± 10.0"  # sample standard deviation
 
 
 def _record(book_box, centre_t1, oracle_t1=0.1, whole_t1=0.0):
@@ -30,7 +30,7 @@ def _record(book_box, centre_t1, oracle_t1=0.1, whole_t1=0.0):
     ((0.19, 0.22, 0.18, 0.21, 0.2), 0.0, False, False),
 ])
 def test_the_answer_follows_the_record(book_box, centre_t1, learns, matters):
-    answer = studies.looking_answer(_record(book_box, centre_t1))
+    answer = study_views.looking_answer(_record(book_box, centre_t1))
     assert ("SGMA learns where to look" in answer) is learns
     assert ("does not learn" in answer) is not learns
     assert ("squares put without looking lose T1" in answer) is matters
@@ -40,25 +40,25 @@ def test_the_answer_follows_the_record(book_box, centre_t1, learns, matters):
 
 
 def test_the_answer_names_the_oracle_and_the_whole_image_whichever_way_they_go():
-    answer = studies.looking_answer(_record((0.19, 0.22, 0.18, 0.21, 0.2), 0.0, oracle_t1=0.0, whole_t1=0.07))
+    answer = study_views.looking_answer(_record((0.19, 0.22, 0.18, 0.21, 0.2), 0.0, oracle_t1=0.0, whole_t1=0.07))
     assert "even squares at the annotated parts leave test T1 where it is" in answer
     assert "the whole image three times does better by 7.0 ± 1.0 points" in answer
-    answer = studies.looking_answer(_record((0.19, 0.22, 0.18, 0.21, 0.2), 0.0, oracle_t1=-0.05, whole_t1=-0.05))
+    answer = study_views.looking_answer(_record((0.19, 0.22, 0.18, 0.21, 0.2), 0.0, oracle_t1=-0.05, whole_t1=-0.05))
     assert "lower test T1 by 5.0 ± 1.0" in answer and "does worse by 5.0 ± 1.0" in answer
     record = _record((0.19, 0.22, 0.18, 0.21, 0.2), 0.0)
     record["paired"]["baseline"] = {"T1": {"mean": 0.19, "se": 0.02, "n": 5}}
-    assert "the baseline without parts does better by 19.0 ± 2.0 points" in studies.looking_answer(record)
+    assert "the baseline without parts does better by 19.0 ± 2.0 points" in study_views.looking_answer(record)
 
 
 def test_the_answer_waits_for_runs_it_does_not_have():
     record = _record((0.6, 0.6), 0.0)
     record["paired"] = {}
-    assert "awaits the controls' runs" in studies.looking_answer(record)
-    assert "no run of the book's configuration" in studies.looking_answer({**record, "rows": []})
+    assert "awaits the controls' runs" in study_views.looking_answer(record)
+    assert "no run of the book's configuration" in study_views.looking_answer({**record, "rows": []})
 
 
 def test_an_answer_from_a_study_in_progress_says_so_and_names_what_is_missing():
     record = {**_record((0.6, 0.62, 0.58, 0.61, 0.59), -0.1), "provenance": {"complete": False},
               "controls": ["book", "image_centre", "random_places", "whole_image", "oracle_parts", "no_cct"]}
-    answer = studies.looking_answer(record)
+    answer = study_views.looking_answer(record)
     assert answer.startswith("So far (the study is in progress; no runs yet of: β_CCT = 0): SGMA learns")

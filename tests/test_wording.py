@@ -82,7 +82,7 @@ def looking():
 
 
 def test_where_the_squares_land_is_said_for_one_seed_without_seeds_plurals(looking):
-    from bookkit.studies import looking_mechanism
+    from bookkit.study_views import looking_mechanism
 
     one = looking_mechanism(_one_seed(looking))
     assert prose_defects(one) == [], one
@@ -96,7 +96,7 @@ def test_where_the_squares_land_is_said_for_one_seed_without_seeds_plurals(looki
 
 
 def test_the_part_box_score_is_rounded_as_the_table_shows_it(looking):
-    from bookkit.studies import looking_answer, looking_where_rows
+    from bookkit.study_views import looking_answer, looking_where_rows
 
     record = copy.deepcopy(looking)
     for row in record["rows"]:

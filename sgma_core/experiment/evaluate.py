@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sgma_core import stats
 from sgma_core.data.images import normalize
 from sgma_core.engine import distributed
 from sgma_core.experiment.prepare import PreparedData
@@ -143,6 +144,7 @@ def calibrated_gzsl(val_scores: dict[str, tuple[np.ndarray, np.ndarray]], val_pr
     return out
 
 
-def summarize(results: list[dict], keys=("T1", "u", "s", "H")) -> dict[str, tuple[float, float]]:
-    """Mean and standard deviation (ddof=0) over seeds of each metric."""
-    return {k: (float(np.mean([r[k] for r in results])), float(np.std([r[k] for r in results]))) for k in keys}
+def mean_sd_by_metric(results: list[dict], keys=("T1", "u", "s", "H")) -> dict[str, tuple[float, float | None]]:
+    """``{metric: (mean, sample sd)}`` over ``results`` (one per seed) for each of ``keys``; the sd is ``None``
+    for a single seed (:func:`sgma_core.stats.mean_sd`)."""
+    return {k: stats.mean_sd(r[k] for r in results) for k in keys}

@@ -48,6 +48,7 @@ from sgma_core.metrics import zsl_gzsl
 from sgma_core.paths import repo_root, runs_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 from sgma_core.records import provenance
+from sgma_core.stats import beats, paired
 
 SEEDS = (0, 1, 2, 3, 4)  # the seeds every value is paired on (the adoption rule needs at least 5)
 
@@ -101,19 +102,10 @@ def by_seed(rows: list[dict], setting: str, value, rule: str, split: str = "val"
             and r["rule"] == rule and r["split"] == split}
 
 
-def paired(a: dict, b: dict) -> dict | None:
-    """Mean and standard error (ddof = 1) of ``a[seed] − b[seed]`` over the seeds both have; ``None`` below 2."""
-    seeds = sorted(a.keys() & b.keys())
-    if len(seeds) < 2:
-        return None
-    d = np.array([a[s] - b[s] for s in seeds])
-    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(len(d))), "n": len(d)}
-
-
 def adopt(gains: list[dict], reference):
     """The adoption rule: the value of largest mean gain among those whose gain exceeds two standard errors,
     else ``reference``. ``gains``: ``[{"value": v, "gain": paired(…) or None}]``."""
-    passing = [g for g in gains if g["gain"] is not None and g["gain"]["mean"] > 2 * g["gain"]["se"]]
+    passing = [g for g in gains if beats(g["gain"])]
     return max(passing, key=lambda g: g["gain"]["mean"])["value"] if passing else reference
 
 

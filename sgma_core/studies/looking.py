@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sgma_core import stats
 from sgma_core.paths import repo_root
 from sgma_core.studies import study_command
 
@@ -151,15 +152,13 @@ def baseline_run(prepared, cfg, runs_dir, gamma: float) -> dict:
 
 
 def paired(rows: list[dict], control: str, key) -> dict[str, float] | None:
-    """Mean and standard error (ddof = 1) of ``key(control row) − key(book row)`` over the seeds both have."""
-    by_seed = {r["seed"]: key(r) for r in rows if r["control"] == "book"}
-    diffs = [key(r) - by_seed[r["seed"]] for r in rows if r["control"] == control and r["seed"] in by_seed]
-    if len(diffs) < 2:
-        return None
-    return {"mean": float(np.mean(diffs)), "se": float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))), "n": len(diffs)}
+    """Mean and standard error (ddof = 1) of ``key(control row) − key(book row)`` over the seeds both have
+    (:func:`sgma_core.stats.paired`)."""
+    return stats.paired({r["seed"]: key(r) for r in rows if r["control"] == control},
+                        {r["seed"]: key(r) for r in rows if r["control"] == "book"})
 
 
-def summarise(rows: list[dict]) -> dict:
+def paired_with_book(rows: list[dict]) -> dict:
     """Each control's paired differences from the book's configuration, and whether each is within two
     standard errors of zero ("no difference")."""
     out = {}
@@ -172,7 +171,7 @@ def summarise(rows: list[dict]) -> dict:
                           for k in ("hits", "telling_hits", "part_box")})
         for d in diffs.values():
             if d is not None:
-                d["differs"] = bool(abs(d["mean"]) > 2 * d["se"])
+                d["differs"] = stats.verdict(d) != "no difference"
         out[control] = diffs
     return out
 
@@ -210,7 +209,7 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
               "references": references(prepared, *scene, n_points=experiment.config.n_parts), "rows": []}
 
     def save() -> None:
-        record["paired"] = summarise(record["rows"])
+        record["paired"] = paired_with_book(record["rows"])
         record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
                                           **prepared.dataset.data_provenance(),
                                           complete=len(record["rows"]) == sum(map(len, configs.values()))

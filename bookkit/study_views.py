@@ -7,17 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from bookkit.wording import count, number_word, percents, seeds_text
+from sgma_core import stats
 
 
 def verdict(gain: dict | None) -> str:
-    """``"higher"``, ``"lower"`` or ``"no difference"`` (within two standard errors); ``"–"`` without a gain."""
-    if gain is None:
-        return "–"
-    if gain["mean"] > 2 * gain["se"]:
-        return "higher"
-    if gain["mean"] < -2 * gain["se"]:
-        return "lower"
-    return "no difference"
+    """:func:`sgma_core.stats.verdict` as a table shows it: ``"–"`` without a gain."""
+    return stats.verdict(gain) or "–"
 
 
 def points(gain: dict | None) -> str:
@@ -26,9 +21,10 @@ def points(gain: dict | None) -> str:
 
 
 def mean_sd(values) -> str:
-    """Fractions as ``"mean ± sd"`` in percent (sample standard deviation, ddof = 1)."""
-    v = 100 * np.asarray(values, dtype=float)
-    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}" if len(v) > 1 else f"{v.mean():.1f}"
+    """Fractions as ``"mean ± sd"`` in percent (sample standard deviation, ddof = 1); one value as itself (one
+    seed has no spread)."""
+    mean, sd = stats.mean_sd(100 * np.asarray(values, dtype=float))
+    return f"{mean:.1f}" if sd is None else f"{mean:.1f} ± {sd:.1f}"
 
 
 def seed_values(rows, setting, value, rule, split="val", metric="T1") -> dict[int, float]:
@@ -39,12 +35,10 @@ def seed_values(rows, setting, value, rule, split="val", metric="T1") -> dict[in
 
 def paired_se(rows, comparisons, metric: str, rule: str = "compat") -> list[float]:
     """The standard error of every paired difference ``(setting, value, reference)`` in ``comparisons``."""
-    from sgma_core.studies.ablate import paired
-
     out = []
     for setting, value, reference in comparisons:
-        g = paired(seed_values(rows, setting, value, rule, metric=metric),
-                   seed_values(rows, setting, reference, rule, metric=metric))
+        g = stats.paired(seed_values(rows, setting, value, rule, metric=metric),
+                         seed_values(rows, setting, reference, rule, metric=metric))
         if g is not None:
             out.append(g["se"])
     return out
@@ -58,7 +52,7 @@ def metric_noise(record: dict) -> dict[str, float]:
     start = {m: list(seed_values(rows, "START", "start", "compat", metric=m).values()) for m in ("T1", "H")}
     return {"se_T1": 100 * float(np.median(paired_se(rows, comparisons, "T1"))),
             "se_H": 100 * float(np.median(paired_se(rows, comparisons, "H"))),
-            "sd_T1": 100 * float(np.std(start["T1"], ddof=1)), "sd_H": 100 * float(np.std(start["H"], ddof=1))}
+            "sd_T1": 100 * stats.mean_sd(start["T1"])[1], "sd_H": 100 * stats.mean_sd(start["H"])[1]}
 
 
 def decision_rows(record: dict) -> list[list[str]]:
@@ -104,9 +98,9 @@ def scoring_curves(ax, record: dict) -> None:
     rows = [r for r in record["runs"] if r["setting"] == "SCORING" and r["rule"] == "cct" and r["split"] == "val"]
     for norm, marker in ((False, "o-"), (True, "s-")):
         rhos = sorted({r["value"]["ridge_lambda"] for r in rows if r["value"]["prototype_norm"] is norm})
-        stats = [[100 * r["T1"] for r in rows if r["value"] == {"ridge_lambda": rho, "prototype_norm": norm}]
-                 for rho in rhos]
-        ax.errorbar(rhos, [np.mean(s) for s in stats], yerr=[np.std(s, ddof=1) / np.sqrt(len(s)) for s in stats],
+        by_rho = [stats.mean_se(100 * r["T1"] for r in rows
+                                if r["value"] == {"ridge_lambda": rho, "prototype_norm": norm}) for rho in rhos]
+        ax.errorbar(rhos, [m["mean"] for m in by_rho], yerr=[m["se"] for m in by_rho],
                     fmt=marker, capsize=2, label="unit-length prototypes" if norm else "raw prototypes")
     ax.set_xscale("log")
     ax.set_xlabel("ridge penalty ρ of eq. (10)")
@@ -117,14 +111,12 @@ def scoring_curves(ax, record: dict) -> None:
 def test_rows(record: dict) -> list[list[str]]:
     """The book's configuration and the paper's reading on the test classes, rule by rule: mean ± sd and
     their paired difference (book − paper)."""
-    from sgma_core.studies.ablate import paired
-
     rows, out = record["runs"], []
     for rule in ("compat", "cct", "combined"):
         for metric in ("T1", "u", "s", "H"):
             book = seed_values(rows, "BOOK", "book", rule, "test", metric)
             paper = seed_values(rows, "PAPER_READING", "paper_reading", rule, "test", metric)
-            gain = paired(book, paper)
+            gain = stats.paired(book, paper)
             out.append([rule, metric, mean_sd(list(book.values())), mean_sd(list(paper.values())), points(gain),
                         verdict(gain)])
     return out
@@ -232,11 +224,10 @@ def looking_answer(record: dict) -> str:
     book = [r for r in record["rows"] if r["control"] == "book"]
     if not book:
         return "The record holds no run of the book's configuration yet."
-    scores = np.array([r["where"]["part_box"] for r in book])
-    score = float(scores.mean())
-    se = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else float("inf")
+    part_box = stats.mean_se(r["where"]["part_box"] for r in book)
+    score, se = part_box["mean"], part_box["se"]
     fixed = max(record["references"]["image centre"]["part_box"], record["references"]["random points"]["part_box"])
-    learns = score - 2 * se > fixed  # above the better fixed reference by more than two standard errors
+    learns = stats.beats({"mean": score - fixed, "se": se})  # above the better fixed reference
     # as many decimals as chapter 06's table shows, and more where they would make the two numbers look equal
     shown, shown_fixed = percents(score, fixed, digits=1)
     where = (f"SGMA {'learns' if learns else 'does not learn'} where to look on the synthetic birds (its squares' "

@@ -9,24 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_DOCSTRING_LINES = 14
-CHECKED = [
-    *(f"sgma_core/{name}.py" for name in (
-        "admissibility", "attention", "child_processes", "cli", "compatibility", "dispatch", "envcheck",
-        "inference", "localization", "losses", "metrics", "step_throughput", "train")),
-    *(f"sgma_core/data/{name}.py" for name in ("__init__", "awa2_flo", "cub", "dataset", "digests", "images",
-                                                "xlsa17")),
-    "sgma_core/engine/distributed.py", "sgma_core/engine/runs.py", "sgma_core/data/cache.py",
-    *(f"sgma_core/{name}.py" for name in ("backbones", "checked_weights", "files", "lite0", "profiles",
-                                          "start_saving")),
-    *(f"bookkit/{name}.py" for name in ("chapters", "notebooks", "opening", "sources")),
-    "data_prep/imagenet_weights.py", "data_prep/synthetic_config.py",
-    "sgma_core/experiment/real_birds.py",
-    "bookkit/plain_markdown.py",
-    *(f"data_prep/{name}.py" for name in ("__init__", "archives", "catalog", "download", "errors", "fetch",
-                                          "install", "synthetic_folder", "worker_pool")),
-    *(f"benchmarks/{name}.py" for name in ("device_bundle", "dispatch", "gpu_check", "gpu_day", "gpu_day_report",
-                                           "threads")),
-]
+PACKAGES = ("sgma_core", "bookkit", "data_prep", "benchmarks")
+CHECKED = sorted(str(p.relative_to(ROOT)) for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize("name", CHECKED)

@@ -1,29 +1,17 @@
-"""Every choice the paper leaves open, decided on validation classes (METHOD §12), and the paper's
-own reading run beside the book's.
+"""Every choice the paper leaves open, decided on validation classes (METHOD §12), and the paper's own reading
+run beside the book's. The rule is declared before anything runs (:data:`SELECTION`): validation T1 decides;
+a value replaces its choice's reference (the paper's reading, :data:`~sgma_core.profiles.PAPER_READING`) only
+on a paired gain above two standard errors (:func:`sgma_core.stats.beats`).
 
-The rule is declared before anything runs (:data:`SELECTION`). **Metric**: validation T1, the
-per-class top-1 accuracy on the validation classes playing the unseen ones, of the compat rule for
-the choices that change training and of the cct rule for those that only change scoring (eq. (10)).
-**Adoption**: each choice starts at its *reference*, the paper's reading
-(:data:`~sgma_core.profiles.PAPER_READING`), or the starting value where the paper gives none; another
-value replaces it only if its gain over the reference, paired by seed, has a mean above two standard
-errors (ddof = 1); of several such values, the one of largest mean gain.
-
-1. One factor at a time from :data:`START` (the settings before this decision): every value of
-   :data:`TRAINING_GRID` trained as a **validation model** (training classes only, its backbone
-   pretraining too) with each seed; the paper's reading beside them.
-2. The adopted values trained together on validation (the book's configuration), compared, paired,
-   with the start and with the paper's reading.
-3. Eq. (10)'s ridge penalty ρ and prototype normalisation, decided together on the book's validation
-   models: ρ, which the paper does not give, is tuned (for each normalisation the ρ of best mean
-   validation T1); the normalisation must then pass the adoption rule.
-4. The book's configuration and the paper's reading (at the book's ρ, which the record states) trained
-   on all seen classes and scored once on the test classes, which drive nothing.
+1. One factor at a time from :data:`START`: every value of :data:`TRAINING_GRID`, a validation model each.
+2. The adopted values trained together on validation (the book's configuration), paired with the start and
+   the paper's reading; then eq. (10)'s ρ and prototype normalisation, decided on those models.
+3. The book's configuration and the paper's reading trained on all seen classes and scored once on the test
+   classes, which drive nothing. ::
 
     python -m sgma_core.studies.ablate --profile cpu      # make ablations: seeds 0-4 (SEEDS), paired
 
-Every run is stored like any other (:mod:`sgma_core.engine.runs`), so an interrupted ablation goes
-on where it stopped and the record is rebuilt from the stored runs in seconds.
+Every run is stored (:mod:`sgma_core.engine.runs`): an interrupted study goes on where it stopped.
 """
 from __future__ import annotations
 

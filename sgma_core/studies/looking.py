@@ -1,29 +1,14 @@
-"""Does SGMA learn where to look, and does it matter? The book's configuration beside controls that
-change where the squares go, or what trains them, as settings of the same model (not copies of it):
+"""Does SGMA learn where to look, and does it matter? The book's configuration beside controls (:data:`CONTROLS`)
+that change where the squares go or what trains them, as settings of the same model: the image centre, places
+drawn from each image, the annotated parts (painted into the images, so that they follow flips and shifts),
+the whole image three times, what eqs. (5)–(9) may train, the learned centre, no CCT term, and the baseline of
+chapter 02 (no parts).
 
-* ``image_centre``: both squares at the image's centre, whatever the image shows;
-* ``random_places``: at places drawn from each image itself (:class:`~sgma_core.centres.RandomPlaces`);
-* ``oracle_parts``: at the annotated parts, one square on the head and one on the wing and tail
-  (:func:`~sgma_core.localization.oracle_centres`), painted into every training and test image so that
-  they follow its flips and shifts: what looking in the right place is worth;
-* ``whole_image``: ``part_scale`` 1, the whole image three times: the capacity of three more backbones,
-  nothing to look at;
-* ``attention_none`` / ``attention_heads``: what eqs. (5)–(9) may train in the attention subnet;
-* ``learned_centre``: the square regressed from the map (RA-CNN style);
-* ``no_cct``: β of eq. (9) at 0;
-* ``baseline``: not a setting of SGMA but the model without parts (one backbone, eq. 7) of chapter 02, on
-  the same seeds: what SGMA's parts add or cost.
-
-Each is trained with every seed and paired with the book's configuration on the same seed: ZSL T1 and
-GZSL u / s / H of the compat rule on the test classes, H after calibrated stacking (γ chosen, for each
-control, on a validation model of that control with the lowest seed: validation classes only), and where
-the *squares actually cropped* lie on the test images after the last epoch (their centres moved inside
-the image as the crop moves them, :func:`~sgma_core.experiment.where.cropped_centres`; how many distinct
-places they take over the test images, and how far the maps' values spread): the share within an eighth
-of the image side of a part and of a part that tells the classes apart, and the part-box score a fixed
-point fails
-(:func:`~sgma_core.localization.part_box_score`), with the image centre, the box centre and random
-points scored the same way as references. ::
+Each is trained with every seed and paired with the book's configuration on the same seed
+(:func:`paired_with_book`): ZSL T1 and GZSL u / s / H of the compat rule on the test classes, H after
+calibrated stacking (γ chosen on validation classes), and where the cropped squares lie on the test images
+(:func:`~sgma_core.experiment.where.cropped_centres`): hits on the parts, on the telling parts and the
+part-box score, with fixed points scored the same way as references. ::
 
     python -m sgma_core.studies.looking --profile cpu       # make looking: 5 seeds; stored runs are reused
     python -m sgma_core.studies.looking --stored-only       # the record of the runs finished so far

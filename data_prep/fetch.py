@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
 from data_prep.catalog import DATASETS, SOURCES, DatasetSpec, Part, Source
 from data_prep.download import Report
 from data_prep.errors import FetchError
-from data_prep.install import DOWNLOADS, STAGING_PREFIX, FetchRun, VerifiedArchive
+from data_prep.install import DOWNLOADS, STAGING_PREFIX, FetchRun, VerifiedArchive, remove_staging
 from data_prep.manifest import MANIFEST, MARKER, load_manifest, part_installed, recorded_sha256
 from sgma_core.cli import add_debug_flag, command
 from sgma_core.paths import data_roots
@@ -107,7 +106,7 @@ def _remove_unfinished(run: FetchRun, dry_run: bool) -> None:
         if dry_run:
             run.report(f"would remove {leftover}, an unfinished extraction left by an earlier run")
         else:
-            shutil.rmtree(leftover)
+            remove_staging(leftover)
             run.report(f"removed {leftover}, an unfinished extraction left by an earlier run")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from data_prep.archives import ExtractionLimitError, GiB, extract
 from data_prep.catalog import DatasetSpec, Part, Source
 from data_prep.download import Report, download, file_digests
-from data_prep.errors import ArchiveError, ChecksumError, DownloadError, NetworkUnavailableError
+from data_prep.errors import ArchiveError, ChecksumError, DownloadError, FetchError, NetworkUnavailableError
 from data_prep.manifest import (
     MANIFEST,
     MARKER,
@@ -31,6 +31,16 @@ from data_prep.manifest import (
 from sgma_core.records import write_record
 
 STAGING_PREFIX = ".partial-"
+STAGING_MARK = ".sgma-staging"  # written first into a staging folder: the folder is this tool's to remove
+
+
+def remove_staging(folder: Path) -> None:
+    """Remove a staging folder this tool made (it holds :data:`STAGING_MARK`); refuse any other, naming it."""
+    ours = (folder / STAGING_MARK).is_file() or (folder / MARKER).is_file()  # the mark goes once MARKER is written
+    if folder.is_symlink() or not ours:
+        raise FetchError(f"{folder} looks like an unfinished extraction but was not made by this tool (it lacks "
+                         f"{STAGING_MARK}); nothing was deleted. Move it out of the way and run the fetch again.")
+    shutil.rmtree(folder)
 DOWNLOADS = "downloads"
 
 
@@ -198,14 +208,16 @@ class FetchRun:
         archives = [(self.sources[name], self.obtain(self.sources[name])) for name in part.sources]
         target = self.dataset_dir / part.target
         staging = self.dataset_dir / f"{STAGING_PREFIX}{part.target}"
-        if staging.exists():
-            shutil.rmtree(staging)
+        if staging.exists() or staging.is_symlink():
+            remove_staging(staging)
         created = not self.dataset_dir.exists()
         staging.mkdir(parents=True)
         try:
+            (staging / STAGING_MARK).write_text(f"{part.target}\n", encoding="utf-8")
             files = self._extract_into(staging, target, part, archives)
             marker = self._marker(part, files, archives)
             write_record(staging / MARKER, marker, sort_keys=True)  # written last: its presence means "complete"
+            (staging / STAGING_MARK).unlink()
             os.rename(staging, target)
         except BaseException as exc:
             if isinstance(exc, Exception):

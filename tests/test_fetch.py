@@ -32,7 +32,7 @@ import pytest
 import data_prep.download
 import data_prep.fetch as fetch_mod
 import data_prep.install
-from data_prep.errors import NetworkUnavailableError
+from data_prep.errors import FetchError, NetworkUnavailableError
 from data_prep.fetch import MANIFEST, MARKER, fetch, main
 from sgma_core.data import load_dataset
 from tests.test_data_awa2_flo import awa2_release, cell, flo_release, mat_bytes, tiny_jpeg
@@ -408,3 +408,13 @@ def test_source_table_is_consistent():
     for name, src in fetch_mod.SOURCES.items():
         assert src.filename == name and src.kind in ("tgz", "zip", "file") and src.url.startswith("https://")
         assert src.md5 is None or re.fullmatch(r"[0-9a-f]{32}", src.md5)
+
+
+def test_an_unfinished_looking_folder_the_tool_did_not_make_is_refused_and_kept(served, tmp_path):
+    cub = tmp_path / "CUB"
+    foreign = cub / ".partial-CUB_200_2011"
+    foreign.mkdir(parents=True)
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(FetchError, match=r"\.partial-CUB_200_2011 .*not made by this tool.*nothing was deleted"):
+        fetch("cub", tmp_path)
+    assert (foreign / "notes.txt").read_text() == "mine"

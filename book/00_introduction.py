@@ -285,7 +285,7 @@ for name in ("SYN", "CUB", "AWA2", "FLO"):
 # the unseen class wins. The model needed only that class's column of $\Phi$, never one of its
 # images. Checked in code:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/00_introduction.py
 # :pyobject: score_an_unseen_class
 # ```
 # ````
@@ -305,7 +305,7 @@ for name in ("SYN", "CUB", "AWA2", "FLO"):
 # pick is among all 200 classes, so $u = s = 1/200 = 0.5\%$ and $H = 0.5\%$. Simulated with the
 # book's metric on random scores (40 images per class):
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/00_introduction.py
 # :pyobject: chance_levels
 # ```
 # ````

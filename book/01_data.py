@@ -304,7 +304,7 @@ else:
 # when both accuracies are, so a model cannot buy a good score by recognising seen classes alone.
 # The code below (run by `tests/test_exercises.py`) checks the hand value against the library:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/01_data.py
 # :pyobject: harmonic_mean_by_hand
 # ```
 # ````
@@ -324,7 +324,7 @@ else:
 # benchmark reports the per-class mean: the per-image number is dominated by the large class and
 # hides that class B is almost never recognised. Checked with the library's `per_class_accuracy`:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/01_data.py
 # :pyobject: per_image_against_per_class
 # ```
 # ````

@@ -285,7 +285,7 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 # the right score up, ever more gently, however far ahead it already is. Checked against the
 # library:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/02_baseline.py
 # :pyobject: softmax_loss_by_hand
 # ```
 # ````
@@ -305,7 +305,7 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 # $s_y = 2 + 1 = 3$. Where in the image channel 1 fired is gone after pooling: that is what the
 # attention of the next chapters brings back. Checked with the library's pooling and `Compatibility`:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/02_baseline.py
 # :pyobject: baseline_score_by_hand
 # ```
 # ````
@@ -325,7 +325,7 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 # $\theta^\top W \Phi$. A classifier layer has one row of weights per *training* class, so it has no
 # output for a class it was not trained on, which is why the baseline has none.
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/02_baseline.py
 # :pyobject: new_class_changes_no_other_score
 # ```
 # ````
@@ -355,7 +355,7 @@ glue("gzsl_gap", f"seen-class images are recognised {gap:.1f} points more often 
 # says what random features and a random $W$ score, to be compared with chance, not with the
 # attributes. The solution runs the chapter and reads its glued values:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/02_baseline.py
 # :pyobject: baseline_without_learning
 # ```
 # ````

@@ -472,7 +472,7 @@ show_markdown(markdown_table(["dataset", "K", "S", "best ρ", "relative error", 
 # mean lets a far-away centre hide a near one, so the embedding already counts as separated; the
 # hardest negative still pushes it away from $\hat C_1$. Checked in code:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/03_sgma_model.py
 # :pyobject: cct_on_three_points
 # ```
 # ````
@@ -492,7 +492,7 @@ show_markdown(markdown_table(["dataset", "K", "S", "best ρ", "relative error", 
 # are kept whole; those on its edge ($x = t_x \pm t_s/2$) are kept by half, and the mask falls to 0
 # within a pixel outside it at $k = 10$. Checked in code:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/03_sgma_model.py
 # :pyobject: mask_at_one_pixel
 # ```
 # ````
@@ -512,7 +512,7 @@ show_markdown(markdown_table(["dataset", "K", "S", "best ρ", "relative error", 
 # "crop" fades over the whole part and a good share of the background. From $k = 10$ (the paper's
 # value) only the two pixels on the square's border are partial. Computed with the library:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/03_sgma_model.py
 # :pyobject: mask_edge_width_by_k
 # ```
 # ````
@@ -534,7 +534,7 @@ show_markdown(markdown_table(["dataset", "K", "S", "best ρ", "relative error", 
 # it loses to the seen prototypes whatever the image shows, which is why chapter 05 compares
 # $\rho$ and unit-length prototypes on validation classes. Computed with the library:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/03_sgma_model.py
 # :pyobject: ridge_shrinks_by_hand
 # ```
 # ````

@@ -625,7 +625,7 @@ for norm, snaps in norm_snapshots.items():
 # why the terms are drawn on a log scale, and why the weights of eq. (9) are among the choices of
 # {doc}`05_open_choices`. With the library's `sgma_loss`:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/04_sgma_training.py
 # :pyobject: total_loss_by_hand
 # ```
 # ````
@@ -646,7 +646,7 @@ for norm, snaps in norm_snapshots.items():
 # 1.22 %. A synthetic bird has 7 annotated parts (a CUB bird 15), several close together, so the chance level of the table above is
 # higher than for one part, and has to be measured, as the chapter does:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/04_sgma_training.py
 # :pyobject: random_hit_rate
 # ```
 # ````
@@ -668,7 +668,7 @@ for norm, snaps in norm_snapshots.items():
 # is scored on; chosen on the test classes, it would be fitted to them and the reported $H$ would be
 # optimistic. With the library's `zsl_gzsl`:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/04_sgma_training.py
 # :pyobject: calibration_by_hand
 # ```
 # ````
@@ -697,7 +697,7 @@ for norm, snaps in norm_snapshots.items():
 # table of the run shows; the choice between the rules is made on validation classes in
 # {doc}`05_open_choices`, not on this table. The solution runs the chapter and reads the glued value:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/04_sgma_training.py
 # :pyobject: learned_centre_reaches_attention
 # ```
 # ````

@@ -250,7 +250,7 @@ if record is not None:
 # standard error 0.027 / √5 = 0.012. The mean is less than two standard errors (0.024): no difference,
 # and the paper's 0.8 stays, although 0.4 is ahead on average. The library's `decide` agrees:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/05_open_choices.py
 # :pyobject: choose_by_hand
 # ```
 # ````
@@ -271,7 +271,7 @@ if record is not None:
 # and on fresh classes the chosen setting scores 0.50 again. Choosing on the classes you report turns
 # noise into a gain that is not there; validation classes keep the test number honest:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/05_open_choices.py
 # :pyobject: best_of_many_on_test
 # ```
 # ````
@@ -292,7 +292,7 @@ if record is not None:
 # initialisation, so the pairing removes what the seeds share, and the paired standard error is the
 # right one: the difference is almost three standard errors, though three seeds are few.
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/05_open_choices.py
 # :pyobject: paired_difference
 # ```
 # ````
@@ -316,7 +316,7 @@ if record is not None:
 # the rule. The solution (run by the tests on a tiny dataset) checks the record's decision against the
 # rule applied by hand:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/05_open_choices.py
 # :pyobject: own_ablation
 # ```
 # ````

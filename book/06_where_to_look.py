@@ -201,7 +201,7 @@ if record is not None and record["paired"]:
 # each direction here, so the score credits a square that follows the head and fails one that stays
 # where heads often are. With the library's functions:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/06_where_to_look.py
 # :pyobject: part_box_by_hand
 # ```
 # ````
@@ -227,7 +227,7 @@ if record is not None and record["paired"]:
 # for the image centre and for random points, and high only for the box centre, which follows the
 # bird. The tests run this on a tiny dataset:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/06_where_to_look.py
 # :pyobject: hit_radius_sweep
 # ```
 # ````
@@ -259,7 +259,7 @@ if record is not None and record["paired"]:
 # although five seeds show a difference. Compare the two renderings control by control; this is why
 # the study trains five seeds. The tests run this against the committed record:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/06_where_to_look.py
 # :pyobject: fewer_seeds
 # ```
 # ````

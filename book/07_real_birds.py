@@ -411,7 +411,7 @@ else:
 # each photograph's shape and on how many of its parts are visible and how close together they are,
 # so it is measured on the same photographs as the peaks:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/07_real_birds.py
 # :pyobject: photo_chance_level
 # ```
 # ````
@@ -439,7 +439,7 @@ else:
 # as about the features, which is why the chapter reports the box centre beside it. The solution runs
 # the chapter and reads its glued values:
 #
-# ```{literalinclude} /book/solutions.py
+# ```{literalinclude} /book/solutions/07_real_birds.py
 # :pyobject: real_birds_at_the_head
 # ```
 # ````

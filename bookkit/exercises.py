@@ -1,5 +1,5 @@
 """The exercises that are papermill runs: which chapter each executes, with which parameters, and the
-command a reader types. ``make run-times`` times each after the chapters; ``book/solutions.py`` runs them."""
+command a reader types. ``make run-times`` times each after the chapters; ``book/solutions/<chapter>.py`` run them."""
 
 from __future__ import annotations
 

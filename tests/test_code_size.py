@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = [*sorted((ROOT / "sgma_core").rglob("*.py")), *sorted((ROOT / "bookkit").rglob("*.py")),
            *sorted((ROOT / "data_prep").rglob("*.py")), *sorted((ROOT / "benchmarks").glob("*.py")),
-           *sorted((ROOT / "_ext").glob("*.py")), ROOT / "book" / "solutions.py"]
+           *sorted((ROOT / "_ext").glob("*.py")), *sorted((ROOT / "book" / "solutions").glob("*.py"))]
 MAX_FUNCTION, MAX_MODULE = 60, 400
 METHOD = ("attention", "backbones", "baseline", "centres", "compatibility", "cropping", "inference", "localization",
           "losses", "metrics", "sgma")

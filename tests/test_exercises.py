@@ -1,10 +1,11 @@
-"""Every exercise solution is code in book/solutions.py that runs here and gives the answer its
-chapter states; every solution function is shown by a chapter, and every chapter's solutions name
+"""Every exercise solution is code in book/solutions/<chapter>.py that runs here and gives the answer its
+chapter states; every solution function is shown by its own chapter, and every chapter's solutions name
 functions that exist."""
 
 import importlib.util
 import inspect
 import re
+import types
 
 import pytest
 
@@ -13,12 +14,29 @@ from sgma_core.paths import repo_root
 BOOK = repo_root() / "book"
 
 
+def solution_modules() -> dict[str, types.ModuleType]:
+    """Each chapter's solutions (``book/solutions/<chapter>.py``), loaded by file, keyed by chapter."""
+    modules = {}
+    for path in sorted((BOOK / "solutions").glob("[0-9]*.py")):
+        spec = importlib.util.spec_from_file_location(f"book_solutions_{path.stem}", path)
+        modules[path.stem] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modules[path.stem])
+    return modules
+
+
+def own_functions(module) -> set[str]:
+    return {name for name, f in inspect.getmembers(module, inspect.isfunction) if f.__module__ == module.__name__}
+
+
 @pytest.fixture(scope="module")
 def exercises():
-    spec = importlib.util.spec_from_file_location("book_solutions", BOOK / "solutions.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Every chapter's solutions in one namespace (a name defined twice is refused)."""
+    modules, merged = solution_modules(), {}
+    for module in modules.values():
+        names = own_functions(module)
+        assert not names & merged.keys(), f"{module.__file__}: {sorted(names & merged.keys())} defined twice"
+        merged.update({name: getattr(module, name) for name in names})
+    return types.SimpleNamespace(**merged)
 
 
 def test_harmonic_mean_by_hand(exercises):
@@ -53,13 +71,17 @@ def test_ridge_shrinks_by_hand(exercises):
     assert exercises.ridge_shrinks_by_hand() == {1e-4: [0.59994, 0.79992], 1.0: [0.3, 0.4]}
 
 
-def test_every_solution_is_shown_and_every_shown_solution_exists(exercises):
-    functions = {name for name, f in inspect.getmembers(exercises, inspect.isfunction)
-                 if f.__module__ == exercises.__name__}
+def test_every_solution_is_shown_by_its_chapter_and_every_shown_solution_exists():
+    modules = solution_modules()
+    functions = {(chapter, name) for chapter, module in modules.items() for name in own_functions(module)}
+    assert set(modules) <= {path.stem for path in BOOK.glob("[0-9]*.md")}  # a solutions file names its chapter
     shown, solutions, exercises_declared = set(), set(), set()
     for path in BOOK.glob("[0-9]*.md"):
         text = path.read_text(encoding="utf-8")
-        shown |= set(re.findall(r"literalinclude\} /book/solutions\.py\n:pyobject: (\w+)", text))
+        included = re.findall(r"literalinclude\} /book/solutions/([\w.]+)\.py\n:pyobject: (\w+)", text)
+        assert {chapter for chapter, _ in included} <= {path.stem}, f"{path.name} shows another chapter's solutions"
+        shown |= set(included)
+        assert "/book/solutions.py" not in text, f"{path.name}: the solutions are in book/solutions/<chapter>.py"
         exercises_declared |= set(re.findall(r"\{exercise\}[^\n]*\n:label: ([\w-]+)", text))
         solutions |= set(re.findall(r"\{solution\} ([\w-]+)", text))
         unfolded = re.findall(r"\{solution\} ([\w-]+)\n(?!:class: dropdown)", text)

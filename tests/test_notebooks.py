@@ -25,7 +25,7 @@ What is 1 + 1?
 
 Two.
 
-```{literalinclude} /book/solutions.py
+```{literalinclude} /book/solutions/02_baseline.py
 :pyobject: softmax_loss_by_hand
 ```
 ````
@@ -57,7 +57,7 @@ L = a + b \\tag{99}
 
 def test_student_markdown_drops_solutions_and_keeps_exercises():
     text = student_markdown(SAMPLE)
-    assert "Two." not in text and "{solution}" not in text and "solutions.py" not in text
+    assert "Two." not in text and "{solution}" not in text and "book/solutions/" not in text
     assert '### Exercise: Add two numbers <a id="ex-add"></a>' in text and "What is 1 + 1?" in text
     assert "> **Key takeaways**" in text and "> - one" in text
     assert "*[t1_diff, computed by this notebook]*" in text and "*[base_T1, computed by this notebook]*" in text
@@ -114,7 +114,7 @@ def test_every_student_notebook_has_its_exercises_and_no_answers(name):
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert nb.cells[0].source == STUDENT_NOTE
     assert markdown.count("### Exercise:") == len(re.findall(r"^`{4}\{exercise\}", source, re.M))
-    assert "{solution}" not in markdown and "book/solutions.py" not in markdown
+    assert "{solution}" not in markdown and "book/solutions/" not in markdown
     assert "{exercise}" not in markdown and "{admonition}" not in markdown
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code)

@@ -477,6 +477,29 @@ show_markdown(markdown_table(["dataset", "K", "S", "best ρ", "relative error", 
 # ```
 # ````
 #
+# ````{exercise} A centre rule of your own
+# :label: ex-centre-rule
+#
+# The centre rules that place eq. {eq}`eq-mask`'s squares are classes registered by name in
+# `sgma_core.centres`. Write one in your notebook that puts every square in the image's top-left corner
+# (a subclass of `CentreRule` with a `name` and a `centres` method returning $t_x, t_y$ of shape
+# $[B, P]$), register it, and build a smoke-profile SGMA with `centre_rule` set to its name. Where are
+# the squares of a 32-pixel image, and which module of the library did you have to change?
+# ````
+#
+# ````{solution} ex-centre-rule
+# :class: dropdown
+#
+# With `part_scale` 0.5 a square is 16 pixels wide, so its middle sits at $t_x = t_y = 7.5$, halfway
+# across pixels 0 to 15, and $t_s = 16$, for both parts of every image. No module
+# changed: the settings accept any registered name, and the model asks the rule where its squares go.
+# The solution removes the rule again afterwards, so that the registry is as the library left it:
+#
+# ```{literalinclude} /book/solutions/03_sgma_model.py
+# :pyobject: a_centre_rule_of_your_own
+# ```
+# ````
+#
 # ````{exercise} The mask at one pixel
 # :label: ex-mask-one-pixel
 #

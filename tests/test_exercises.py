@@ -48,6 +48,15 @@ def test_cct_on_three_points(exercises):
     assert hardest == pytest.approx(1.2, abs=1e-6) and mean == 0.0
 
 
+def test_a_centre_rule_of_your_own_places_every_square_in_the_corner_and_leaves_the_registry(exercises):
+    from sgma_core.centres import CENTRE_RULES
+
+    before = dict(CENTRE_RULES)
+    tx, ty, ts = exercises.a_centre_rule_of_your_own()
+    assert tx == ty == [7.5, 7.5] and ts == [16.0, 16.0]
+    assert CENTRE_RULES == before
+
+
 def test_mask_at_one_pixel(exercises):
     edge, inside = exercises.mask_at_one_pixel()
     assert edge == pytest.approx(0.5, abs=1e-6) and inside == pytest.approx(0.99995, abs=1e-5)

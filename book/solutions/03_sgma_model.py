@@ -58,3 +58,32 @@ def ridge_shrinks_by_hand() -> dict[float, list[float]]:
     phi_unseen = np.array([[0.6], [0.8], [0.0]])
     # (Φ_sᵀΦ_s + ρI)⁻¹ Φ_sᵀ φ_u = (0.6, 0.8) / (1 + ρ)
     return {rho: ridge_coefficients(phi_seen, phi_unseen, rho).ravel().round(5).tolist() for rho in (1e-4, 1.0)}
+
+
+def a_centre_rule_of_your_own() -> tuple[list[float], list[float], list[float]]:
+    """A centre rule written outside the library (every square in the image's top-left corner),
+    registered, and a smoke-profile SGMA placing its squares with it; the registry is left as it was."""
+    import torch
+
+    from sgma_core import centres
+    from sgma_core.backbones import backbone_for
+    from sgma_core.profiles import make_config
+    from sgma_core.sgma import SGMA
+
+    class TopLeft(centres.CentreRule):
+        name = "top_left"
+
+        def centres(self, seen):  # the middle of a square whose corner is the image's corner
+            corner = torch.full(seen.maps.shape[:2], (seen.pixels - 1) / 2, dtype=seen.images.dtype)
+            return corner, corner.clone()
+
+    centres.register(TopLeft)
+    try:
+        config = make_config("smoke", centre_rule="top_left")
+        torch.manual_seed(0)
+        model = SGMA.from_config(config, n_attributes=6, n_seen=5, backbone=backbone_for(config)).eval()
+        with torch.no_grad():
+            out = model(torch.rand(2, 3, config.image_size, config.image_size), torch.randn(6, 5))
+    finally:
+        centres.CENTRE_RULES.pop("top_left")
+    return out["tx"][0].tolist(), out["ty"][0].tolist(), out["ts"][0].tolist()

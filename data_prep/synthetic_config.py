@@ -30,9 +30,9 @@ class SyntheticConfig:
     """Size and randomness of the synthetic dataset. The defaults are the book's dataset."""
 
     seed: int = 0
-    classes: int = 40
-    unseen: int = 10
-    images_per_class: int = 60
+    classes: int = 96
+    unseen: int = 36
+    images_per_class: int = 40
     image_size: int = 128
     test_seen_fraction: float = 0.2
     val_class_fraction: float = 1 / 3

@@ -3,8 +3,11 @@
 A bird is a few filled shapes (legs, tail, body, wing, bill, head, eye) in a random pose on a shaded
 background; its head colour, wing colour, tail shape and bill length are the class attributes. **What an
 image holds does not depend on its class; only where it is does**: around the bird lie decoys of the parts'
-sizes, so every image shows each colour once as a head and once as a wing, both bill lengths and all three
-tails, and a colour histogram of the whole image is the same for every class up to noise.
+sizes, so every image shows each colour once as a head and once as a wing, every head with a bill (each
+length twice), all three tails, and a colour histogram of the whole image is the same for every class up to
+noise. Bodies and backgrounds share one list of neutral colours, so that the pixels where a part meets what
+lies around it blend alike on the bird and as a decoy, also at the small sizes the book trains at; tails and
+bills have a colour per shape and length, so that a small window at the part reads them.
 
 Drawing happens at :data:`SUPERSAMPLE` times the output size and is downsampled. Every random number comes
 from the generator passed in, in a fixed order, so the same generator state gives the same image, byte for
@@ -25,9 +28,16 @@ from data_prep.synthetic_config import COLORS, SyntheticConfig
 from data_prep.worker_pool import worker_pool
 
 PART_NAMES = ["beak", "crown", "eye", "wing", "tail", "belly", "breast"]
-BODY_COLORS = [(120, 95, 70), (150, 140, 130), (95, 90, 85), (170, 150, 115), (110, 110, 120)]
-BACKGROUNDS = [(200, 222, 240), (225, 228, 205), (210, 232, 212), (236, 226, 214)]
-BILL_COLOR, EYE_COLOR, LEG_COLOR = (235, 150, 40), (15, 15, 15), (40, 35, 30)
+# Bodies and backgrounds are drawn from one list of neutral colours, each on its own: a part's edge pixels
+# blend into the body on the bird and into the background as a decoy, and both come from one distribution.
+NEUTRALS = [(120, 95, 70), (150, 140, 130), (95, 90, 85), (170, 150, 115), (110, 110, 120),
+            (200, 222, 240), (225, 228, 205), (210, 232, 212), (236, 226, 214)]
+BODY_COLORS = BACKGROUNDS = NEUTRALS
+# Shape attributes are told by colour as well as shape, so that a small window at the part reads them at
+# every size the book trains at: each tail shape and each bill length has a colour of its own.
+TAIL_COLORS = {0: (125, 70, 160), 1: (40, 150, 150), 2: (190, 110, 60)}  # forked, rounded, pointed
+BILL_COLORS = ((235, 150, 40), (220, 90, 170))  # short, long
+EYE_COLOR, LEG_COLOR = (15, 15, 15), (40, 35, 30)
 # Every shape is outlined in one dark colour, so a part's colour borders the outline only, wherever it lies:
 # on the bird or as a decoy on the background, its edge pixels blend into the same colours.
 OUTLINE, OUTLINE_WIDTH = (30, 28, 26), 0.012  # width: a share of the canvas side
@@ -130,9 +140,8 @@ def render_bird(rng: np.random.Generator, combo: tuple[int, ...],
     canvas = _Canvas(_background(rng, s))
     pose = _random_pose(rng, s)
     body = _jitter(rng, BODY_COLORS[rng.integers(len(BODY_COLORS))], 12)
-    tail_color = tuple(int(c * 0.8) for c in body)
-    parts, extent = _draw_bird(rng, canvas, pose, combo, body, tail_color, palette, s)
-    _draw_decoys(rng, canvas, pose, combo, tail_color, palette, s)
+    parts, extent = _draw_bird(rng, canvas, pose, combo, body, palette, s)
+    _draw_decoys(rng, canvas, pose, combo, palette, s)
     lo = np.clip(extent.min(axis=0), 0, s - 1) / SUPERSAMPLE
     hi = np.clip(extent.max(axis=0), 0, s - 1) / SUPERSAMPLE
     box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
@@ -195,7 +204,7 @@ def _head(canvas: _Canvas, centre: Point, rh: float, facing: float, color) -> Po
     return eye
 
 
-def _draw_bird(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], body, tail_color, palette: list,
+def _draw_bird(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], body, palette: list,
                s: int) -> tuple[dict[str, Point], np.ndarray]:
     """Draw the bird of class ``combo``; return its part locations ``{name: (x, y)}`` and the
     points ``[M, 2]`` whose bounding box is the bird's box (supersampled pixels)."""
@@ -208,13 +217,13 @@ def _draw_bird(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], body, 
         canvas.mask_draw.line([top, foot], fill=255, width=max(1, int(0.012 * s)))
     tail = tail_polygons(pose, tail_shape)
     for poly in tail:
-        canvas.polygon(poly, tail_color)
+        canvas.polygon(poly, TAIL_COLORS[tail_shape])
     canvas.polygon(_ellipse(pose.cx, pose.cy, rx, ry, tilt), body)
     wing_center = at(-0.12 * rx, -0.15 * ry)
     canvas.polygon(_ellipse(*wing_center, 0.58 * rx, 0.45 * ry, tilt - pose.facing * 0.25),
                    _jitter(rng, palette[wing_c]))
     bill, beak = bill_polygon(pose, bill_len)
-    canvas.polygon(bill, BILL_COLOR)
+    canvas.polygon(bill, BILL_COLORS[bill_len])
     head = at(0.95 * rx, -0.85 * ry)
     eye = _head(canvas, head, rh, pose.facing, _jitter(rng, palette[head_c]))
     parts = {
@@ -245,31 +254,36 @@ def _place(rng, canvas: _Canvas, shape_at, s: int, gap: float) -> list[list[Poin
 def _decoy_shape(kind: str, value: int, pose: _Pose):
     """``shape_at(x, y, angle)``: the polygons of a decoy part of the bird's own size near ``(x, y)``."""
     rh, rx, ry = pose.rh, pose.rx, pose.ry
-    if kind == "head":
-        return lambda x, y, a: [_ellipse(x, y, rh, rh)]
+    if kind == "head":  # a head with its bill, as on the bird: value = (colour, bill length)
+        def head_at(x: float, y: float, a: float) -> list[list[Point]]:
+            frame = pose.moved(x, y, a, 1.0)
+            return [bill_polygon(frame, value[1])[0], _ellipse(*frame.at(0.95 * rx, -0.85 * ry), rh, rh)]
+        return head_at
     if kind == "wing":
         return lambda x, y, a: [_ellipse(x, y, 0.58 * rx, 0.45 * ry, a)]
-    if kind == "tail":
-        return lambda x, y, a: tail_polygons(pose.moved(x + 1.5 * rx, y, a, 1.0), value)
-    return lambda x, y, a: [bill_polygon(pose.moved(x - 0.95 * rx - 1.5 * rh, y + 0.8 * ry, a, 1.0), value)[0]]
+    return lambda x, y, a: tail_polygons(pose.moved(x + 1.5 * rx, y, a, 1.0), value)  # a tail
 
 
-def _draw_decoys(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], tail_color, palette: list,
-                 s: int) -> None:
-    """The decoys (module docstring): heads and wings of the other colours, the other bill, the other tails."""
+def _draw_decoys(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], palette: list, s: int) -> None:
+    """The decoys (module docstring): heads of the other colours, each with a bill as the bird's head has
+    (of the other length twice and of the bird's once, so that each length is drawn twice in all), wings of
+    the other colours, the other tails."""
     head_c, wing_c, tail_shape, bill_len = combo
-    decoys = ([("head", c) for c in range(len(palette)) if c != head_c]
+    bills = [1 - bill_len, 1 - bill_len, bill_len]
+    rng.shuffle(bills)
+    decoys = ([("head", (c, bills.pop())) for c in range(len(palette)) if c != head_c]
               + [("wing", c) for c in range(len(palette)) if c != wing_c]
-              + [("tail", t) for t in TAIL_SHAPES if t != tail_shape] + [("bill", 1 - bill_len)])
+              + [("tail", t) for t in TAIL_SHAPES if t != tail_shape])
     for kind, value in decoys:
         polys = _place(rng, canvas, _decoy_shape(kind, value, pose), s, 0.015 * s)
         if polys is None:
             continue
         if kind == "head":
-            centre = tuple(np.mean(np.array(polys[0]), axis=0).tolist())
-            _head(canvas, centre, pose.rh, 1.0 if rng.random() < 0.5 else -1.0, _jitter(rng, palette[value]))
+            canvas.polygon(polys[0], BILL_COLORS[value[1]])
+            centre = tuple(np.mean(np.array(polys[1]), axis=0).tolist())
+            _head(canvas, centre, pose.rh, 1.0, _jitter(rng, palette[value[0]]))
             continue
-        color = _jitter(rng, palette[value]) if kind == "wing" else tail_color if kind == "tail" else BILL_COLOR
+        color = _jitter(rng, palette[value]) if kind == "wing" else TAIL_COLORS[value]
         for poly in polys:
             canvas.polygon(poly, color)
 

@@ -133,7 +133,7 @@ clean:
 # which chapter 05 renders. Resumable: stored runs are reused (about an hour on 2 cores for the cpu profile).
 ABLATE_DATASET ?= SYN
 ablations: data
-	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET)
+	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET) --jobs $(JOBS)
 
 # Does SGMA learn where to look? The book's configuration beside controls of where the squares go (image centre,
 # random places, the whole image, what trains the attention), 5 paired seeds; writes results/looking-$(PROFILE).json

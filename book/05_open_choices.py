@@ -132,6 +132,35 @@ else:
 #
 # **How noisy are the two metrics?** {glue:text}`noise_sentence`
 #
+# ## The attention's choices, searched together
+#
+# The attention's choices interact: how eq. (3)'s map is normalised matters only if something trains the
+# maps, the branches' input size only if the squares move. They are decided together, among **admissible**
+# readings only: a reading is a candidate when its attention passes a functional check on validation
+# images by the mean over its seeds (squares at distinct places in at least 30 % of images, the two maps
+# peaking at different cells in at least 90 %, squares on the parts that tell the classes apart more often
+# than at the best single fixed point; `sgma_core.admissibility`). From the start, every neighbour (one
+# choice changed) is trained with every seed; the search moves to the admissible neighbour of largest
+# paired validation-T1 gain if that gain exceeds two standard errors, re-tests the new point against all of
+# its neighbours, and stops where none beats it. A reading whose attention dies is shown with its check and
+# never chosen, however it scores.
+
+# %% tags=["hide-input"]
+from bookkit import search_views
+
+if record is not None and "search" in record:
+    glue("search_sentence", search_views.search_sentence(record), display=False)
+    show_markdown(markdown_table(["round", "reading", "validation T1 (%)", "gain (points, ± SE)", "verdict",
+                                  "attention check (mean over seeds)", "admissible"],
+                                 search_views.search_rows(record)))
+else:
+    glue("search_sentence", "The record rendered here was made before the attention's choices were searched "
+         "together; `make ablations` remakes it with the search (its ledger keeps each finished run).",
+         display=False)
+
+# %% [markdown]
+# {glue:text}`search_sentence`
+#
 # ## The choices that change training
 #
 # Each row of the figure is one value set against its choice's reference, everything else at the

@@ -41,17 +41,26 @@ def test_a_value_is_adopted_only_when_its_paired_gain_exceeds_two_standard_error
 def test_the_pipeline_decides_on_validation_and_reports_test_once(tiny_root, tmp_path):
     grid = {"cct_negatives": ("hardest", "all")}
     scoring = {"ridge_lambda": (1e-4, 1.0), "prototype_norm": (True, False)}
-    record = run_ablations("smoke", [0, 1], tiny_root, tmp_path, training_grid=grid, scoring_grid=scoring,
-                           progress=False)
+    attention = {"grouping_smoothing": (0.0, 0.1)}
+    ledger = tmp_path / "ledger"
+    record = run_ablations("smoke", [0, 1], tiny_root, tmp_path / "runs", training_grid=grid, scoring_grid=scoring,
+                           attention_grid=attention, progress=False, ledger=ledger)
     rows = record["runs"]
     assert all(set(r) == ROW_KEYS and all(0 <= r[k] <= 1 for k in ("T1", "u", "s", "H")) for r in rows)
     val = [r for r in rows if r["split"] == "val"]
     test = [r for r in rows if r["split"] == "test"]
-    assert {r["setting"] for r in val} == {"cct_negatives", "PAPER_READING", "START", "BOOK", "SCORING"}
+    assert {r["setting"] for r in val} == {"SEARCH", "cct_negatives", "PAPER_READING", "SEARCHED", "BOOK", "SCORING"}
+    search = record["search"]  # the start and its neighbour, each with its check; the end is where it settled
+    assert search["start"] == {"grouping_smoothing": 0.0} and search["rounds"][0]["point"] == search["start"]
+    assert [n["value"] for n in search["rounds"][0]["neighbours"]] == [0.1]
+    assert all(isinstance(n["admissible"], bool) and "distinct_places" in n["check"]
+               for r in search["rounds"] for n in r["neighbours"])
+    assert record["chosen"]["grouping_smoothing"] == search["end"]["grouping_smoothing"]
+    assert {(c["setting"], c["seed"]) for c in record["checks"]} >= {("SEARCH", 0), ("SEARCH", 1)}
     assert len({json.dumps(r["value"], sort_keys=True) for r in val if r["setting"] == "SCORING"}) == 4  # every pair
     assert {r["setting"] for r in test} == {"BOOK", "PAPER_READING"}  # the test classes: once per configuration
     assert {r["seed"] for r in test} == {0, 1}
-    assert set(record["chosen"]) == {"cct_negatives", "ridge_lambda", "prototype_norm"}
+    assert set(record["chosen"]) == {"grouping_smoothing", "cct_negatives", "ridge_lambda", "prototype_norm"}
     assert record["selection_metric"] == SELECTION
     d = record["decisions"]["cct_negatives"]  # the reference is the paper's reading, and the rule decides
     assert d["reference"] == PAPER_READING["cct_negatives"] == "all"
@@ -62,15 +71,21 @@ def test_the_pipeline_decides_on_validation_and_reports_test_once(tiny_root, tmp
     assert record["paper_reading_as_run"]["ridge_lambda"] == record["chosen"]["ridge_lambda"]  # its ρ, stated
     # the compat rule does not read the prototypes: scoring choices leave it unchanged
     assert len({r["T1"] for r in val if r["setting"] == "SCORING" and r["rule"] == "compat" and r["seed"] == 0}) == 1
-    assert record["book_on_validation"]["vs_start"]["n"] == 2
+    assert record["book_on_validation"]["vs_searched"]["n"] == 2
     assert record["provenance"]["profile"] == "smoke" and record["provenance"]["seconds"] > 0
     # a second run trains nothing: every run is stored (no stored file is written again), and the record comes
     # out the same
     stored = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file() and "sgma" in p.parts}
-    again = run_ablations("smoke", [0, 1], tiny_root, tmp_path, training_grid=grid, scoring_grid=scoring,
-                          progress=False)
+    again = run_ablations("smoke", [0, 1], tiny_root, tmp_path / "runs", training_grid=grid, scoring_grid=scoring,
+                          attention_grid=attention, progress=False, ledger=ledger)
     assert again["runs"] == record["runs"]
     assert stored and {p: p.stat().st_mtime_ns for p in stored} == stored
+    # on another machine, with the ledger only: no validation run of the search or of the one-factor step is
+    # trained again (only the book's models, whose scoring settings are tried, and the test-class models)
+    elsewhere = run_ablations("smoke", [0, 1], tiny_root, tmp_path / "elsewhere", training_grid=grid,
+                              scoring_grid=scoring, attention_grid=attention, progress=False, ledger=ledger)
+    assert elsewhere["runs"] == record["runs"] and elsewhere["search"] == record["search"]
+    assert len(list((tmp_path / "elsewhere" / "sgma").iterdir())) == 3 * 2  # BOOK on validation; BOOK, paper on test
 
 
 def test_the_command_line_refuses_a_bad_profile(capsys):
@@ -123,3 +138,9 @@ def test_make_ablations_pairs_five_seeds_without_being_told():
     from sgma_core.studies import ablate, looking
 
     assert ablate.SEEDS == looking.SEEDS and len(ablate.SEEDS) >= 5  # `make ablations` passes no --seeds
+
+
+def test_the_command_line_refuses_no_processes(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--profile", "smoke", "--jobs", "0"])
+    assert stopped.value.code == 2 and "--jobs: 0 is not at least 1" in capsys.readouterr().err

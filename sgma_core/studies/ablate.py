@@ -1,51 +1,59 @@
-"""Every choice the paper leaves open, decided on validation classes (METHOD §12), and the paper's own reading
-run beside the book's. The rule is declared before anything runs (:data:`SELECTION`): validation T1 decides;
-a value replaces its choice's reference (the paper's reading, :data:`~sgma_core.profiles.PAPER_READING`) only
-on a paired gain above two standard errors (:func:`sgma_core.stats.beats`).
+"""Every choice the paper leaves open, decided on validation classes (METHOD §12), the paper's reading run beside
+the book's. Declared before anything runs (:data:`SELECTION`): validation T1 decides, among readings whose
+attention is alive (admissible before preferred).
 
-1. One factor at a time from :data:`START`: every value of :data:`TRAINING_GRID`, a validation model each.
-2. The adopted values trained together on validation (the book's configuration), paired with the start and
-   the paper's reading; then eq. (10)'s ρ and prototype normalisation, decided on those models.
-3. The book's configuration and the paper's reading trained on all seen classes and scored once on the test
-   classes, which drive nothing. ::
+1. The attention's interacting choices (:data:`ATTENTION_GRID`) searched together from :data:`START`.
+2. Where the search ends, each other training choice (:data:`TRAINING_GRID`) one at a time (adopted only on a
+   paired gain above two standard errors over the paper's reading), then eq. (10)'s ρ and prototypes.
+3. The book's configuration and the paper's reading scored once on the test classes, which drive nothing. ::
 
     python -m sgma_core.studies.ablate --profile cpu      # make ablations: seeds 0-4 (SEEDS), paired
 
-Every run is stored (:mod:`sgma_core.engine.runs`): an interrupted study goes on where it stopped.
+Runs are stored, and each validation run's scores and check go to the ledger beside the record
+(:mod:`sgma_core.studies.ledger`): an interrupted study goes on where it stopped, here or on another machine.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from sgma_core import records
-from sgma_core.cli import add_run_options, command, parse_seeds
+from sgma_core import child_processes, records
+from sgma_core.cli import add_run_options, command, parse_seeds, positive_int
 from sgma_core.data import load_dataset
-from sgma_core.engine.runs import Run
+from sgma_core.engine.runs import Run, run_identity
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import sgma_rule_scores
 from sgma_core.experiment.prepare import prepare_data
 from sgma_core.experiment.recipes import run_extra, train_sgma
+from sgma_core.experiment.where import attention_check_of
 from sgma_core.inference import choose_gamma
 from sgma_core.metrics import zsl_gzsl
 from sgma_core.paths import repo_root, runs_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 from sgma_core.records import provenance
 from sgma_core.stats import beats, paired
+from sgma_core.studies.ledger import Ledger
+from sgma_core.studies.search import search
 
 SEEDS = (0, 1, 2, 3, 4)  # the seeds every value is paired on (the adoption rule needs at least 5)
 
-# The values tried for each choice that changes training (the reference among them).
-TRAINING_GRID: dict[str, tuple] = {
+# The attention's choices, searched together (step 1): each interacts with the others.
+ATTENTION_GRID: dict[str, tuple] = {
     "attention_norm": ("standardize", "standardize_learned", "none"),
-    "attention_training": ("heads", "full", "none"),
+    "attention_training": ("full", "heads", "none"),
     "centre_rule": ("peak", "learned"),
-    "grouping_smoothing": (0.1, 0.0),
+    "grouping_smoothing": (0.0, 0.1),
+    "joint_size": (32, 64),  # the branches' input: half the image (the paper's ratio) or the pretraining size
+}
+MAX_MOVES = 4
+# The values tried for each other choice that changes training (the reference among them), one at a time.
+TRAINING_GRID: dict[str, tuple] = {
     "cct_negatives": ("hardest", "mean", "all"),
     "shared_W": (False, True),
     "lam_div": (1.0, 0.1, 10.0),
@@ -58,11 +66,12 @@ SCORING_GRID: dict[str, tuple] = {
     "ridge_lambda": (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0),
     "prototype_norm": (False, True),
 }
-# Where the one-factor runs start: the cpu settings before this decision (pinned, so that a later run of
-# the study trains the same validation models whatever the defaults have become).
+# Where the search starts: the paper's reading with eq. (3)'s map standardised (the literal eq. (3) drives its
+# maps to a constant; it is a neighbour, and the record shows its check), the branches at half the image
+# (pinned, so that a later run of the study trains the same validation models whatever the defaults become).
 START: dict = {"attention_norm": "standardize", "attention_training": "full", "centre_rule": "peak",
-               "grouping_smoothing": 0.1, "cct_negatives": "hardest", "shared_W": False, "lam_div": 1.0,
-               "alpha_cls": 1.0, "beta_cct": 1.0, "training_schedule": "joint", "ridge_lambda": 1e-4,
+               "grouping_smoothing": 0.0, "joint_size": 32, "cct_negatives": "all", "shared_W": False,
+               "lam_div": 1.0, "alpha_cls": 1.0, "beta_cct": 1.0, "training_schedule": "joint", "ridge_lambda": 1e-4,
                "prototype_norm": True}
 SELECTION = {
     "metric": "validation T1 (per-class top-1 on the validation classes, ZSL), paired by seed",
@@ -72,6 +81,14 @@ SELECTION = {
                 "gives none) only if its mean paired gain exceeds two standard errors (ddof = 1); of several, "
                 "the largest mean gain",
     "ridge": "rho is not given by the paper: for each prototype normalisation the rho of best mean validation T1",
+}
+# How the attention's choices are searched (step 1), stated in the record's "search"
+SEARCH_RULE = {
+    "admissible": "a reading whose attention check passes by its seeds' mean (sgma_core.admissibility): only "
+                  "such readings are candidates",
+    "moves": "from the start, to the admissible neighbour of largest paired validation-T1 gain above two standard "
+             "errors (compat rule); the new point is re-tested against all its neighbours; the search stops where "
+             "none beats it, or after max_moves moves",
 }
 METRICS = ("T1", "u", "s", "H")
 
@@ -113,10 +130,12 @@ class Ablation:
     """The state of one ablation: the base configuration, the validation data, the record's rows, and how
     long each distinct run's epochs took (keyed by its run folder: one run identity, wherever it ran)."""
 
-    def __init__(self, base, seeds, val_data, runs_dir, progress: bool) -> None:
+    def __init__(self, base, seeds, val_data, runs_dir, progress: bool, ledger: Ledger | None = None) -> None:
         self.base, self.seeds, self.val_data, self.runs_dir = base, seeds, val_data, runs_dir
-        self.progress, self.t0 = progress, time.perf_counter()
+        self.progress, self.t0, self.ledger = progress, time.perf_counter(), ledger or Ledger(None)
         self.rows: list[dict] = []
+        self.checks: list[dict] = []  # each validation run's attention check, labelled as its rows
+        self.commits: set[str] = set()  # the code each validation run was trained and scored with
         self.trained: dict[str, float] = {}
 
     def log(self, text: str) -> None:
@@ -135,18 +154,35 @@ class Ablation:
         self.rows.extend(_rows(name, value, seed, prepared.split, sgma_rule_scores(model, prepared, cfg), prepared))
 
     def validate(self, name: str, value, overrides: dict, seed: int) -> None:
-        """A validation model with ``overrides``, scored into the rows as ``name = value``."""
-        model, cfg = self.train(self.val_data, overrides, seed)
-        self.score(name, value, seed, model, cfg, self.val_data)
+        """A validation model with ``overrides``, scored into the rows as ``name = value`` with its attention
+        check; read from the ledger where it holds the run, else trained (or read from its folder) and written
+        there."""
+        cfg = with_settings(self.base, seed=seed, **overrides)
+        run = Run.of("sgma", cfg, self.runs_dir, extra=run_extra(self.val_data, cfg))
+        identity = run_identity(cfg, run.keys, run.extra)
+        entry = self.ledger.get(run, identity)
+        if entry is None:
+            model, cfg = self.train(self.val_data, overrides, seed)
+            scores = {r["rule"]: {k: r[k] for k in METRICS}
+                      for r in _rows(name, value, seed, "val", sgma_rule_scores(model, self.val_data, cfg),
+                                     self.val_data)}
+            entry = self.ledger.put(run, identity, {"scores": scores, "check": attention_check_of(model, self.val_data,
+                                                                                                   cfg),
+                                                    "seconds": round(self.trained[str(run.path)], 1)})
+        self.trained[str(run.path)] = entry["seconds"]
+        self.commits.add(entry["commit"])
+        self.rows.extend({"setting": name, "value": value, "seed": seed, "split": "val", "rule": rule, **m}
+                         for rule, m in entry["scores"].items())
+        self.checks.append({"setting": name, "value": value, "seed": seed, **entry["check"]})
         self.log(f"seed {seed}: {name} = {value!r}")
 
 
 def _one_factor(ab: Ablation, training_grid: dict) -> dict:
-    """Step 1: a validation model per value of each training choice and seed, and the paper's reading; the
-    decision of each choice."""
+    """Step 2: where the search ended, a validation model per value of each other training choice and seed,
+    and the paper's reading; the decision of each choice."""
     for seed in ab.seeds:
         ab.validate("PAPER_READING", "paper_reading", PAPER_READING, seed)
-        ab.validate("START", "start", {}, seed)
+        ab.validate("SEARCHED", "searched", {}, seed)
         for setting, values in training_grid.items():
             for value in values:
                 ab.validate(setting, value, {setting: value}, seed)
@@ -171,7 +207,7 @@ def _together(ab: Ablation, decisions: dict) -> tuple[dict, dict]:
         ab.validate("BOOK", "book", training, seed)
     book = by_seed(ab.rows, "BOOK", "book", "compat")
     record.update({"settings": training,
-                   "vs_start": paired(book, by_seed(ab.rows, "START", "start", "compat")),
+                   "vs_searched": paired(book, by_seed(ab.rows, "SEARCHED", "searched", "compat")),
                    "vs_paper_reading": paired(book, by_seed(ab.rows, "PAPER_READING", "paper_reading", "compat"))})
     return training, record
 
@@ -219,12 +255,15 @@ def _on_test_classes(ab: Ablation, chosen: dict, paper_reading: dict, test_data)
 
 
 def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, training_grid=None,
-                  scoring_grid=None, progress: bool = True, dataset: str = "SYN") -> dict:
-    """Decide every open choice on validation classes; returns the record (the module's docstring)."""
+                  scoring_grid=None, progress: bool = True, dataset: str = "SYN", attention_grid=None,
+                  ledger: str | Path | None = None, max_moves: int = MAX_MOVES) -> dict:
+    """Decide every open choice on validation classes; returns the record (the module's docstring).
+    ``ledger``: the folder of the study's ledger (None: none)."""
     training_grid = TRAINING_GRID if training_grid is None else training_grid
     scoring_grid = SCORING_GRID if scoring_grid is None else scoring_grid
+    attention_grid = ATTENTION_GRID if attention_grid is None else attention_grid
     experiment = make_experiment(profile, {"dataset": dataset}, SEEDS if seeds is None else seeds)
-    grids = {**training_grid, **scoring_grid}
+    grids = {**attention_grid, **training_grid, **scoring_grid}
     base = with_settings(experiment.config, **{s: v for s, v in START.items() if s in grids})
     resolve_device(base.device)
     for setting, values in grids.items():
@@ -233,20 +272,24 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
             if value not in values:
                 raise ValueError(f"the grid of {setting} {values} lacks its {name} {value!r}")
     val_data = prepare_data(base, data_root, progress=progress, split="val", runs_dir=runs_dir)
-    ab = Ablation(base, experiment.seeds, val_data, runs_dir, progress)
+    ab = Ablation(base, experiment.seeds, val_data, runs_dir, progress, Ledger(ledger))
+    searched = {"rule": SEARCH_RULE, **search(ab, attention_grid, {s: getattr(base, s) for s in attention_grid},
+                                               max_moves)}
+    ab.base = base = with_settings(base, **searched["end"])
     decisions = _one_factor(ab, training_grid)
     training, book_val = _together(ab, decisions)
     scoring, scoring_decision, calibration = _scoring(ab, training, scoring_grid)
-    chosen = {**{s: training.get(s, getattr(base, s)) for s in training_grid}, **scoring}
+    chosen = {**searched["end"], **{s: training.get(s, getattr(base, s)) for s in training_grid}, **scoring}
     # the paper's reading, with the book's values of what it does not give (ρ among them, stated in the record)
     paper_reading = {**PAPER_READING, "ridge_lambda": base.ridge_lambda,
                      **{s: v for s, v in scoring.items() if s not in PAPER_READING}}
     _on_test_classes(ab, chosen, paper_reading, prepare_data(base, data_root, progress=progress, runs_dir=runs_dir))
     return {
-        "selection_metric": SELECTION, "chosen": chosen, "decisions": decisions, "book_on_validation": book_val,
-        "scoring": scoring_decision, "start": {s: getattr(base, s) for s in chosen},
+        "selection_metric": SELECTION, "chosen": chosen, "search": searched, "decisions": decisions,
+        "book_on_validation": book_val, "scoring": scoring_decision, "start": dict(START), "checks": ab.checks,
         "paper_reading": PAPER_READING, "paper_reading_as_run": paper_reading, "calibration_gamma": calibration,
-        "grids": {"training": {s: list(v) for s, v in training_grid.items()},
+        "grids": {"attention": {s: list(v) for s, v in attention_grid.items()},
+                  "training": {s: list(v) for s, v in training_grid.items()},
                   "scoring": {s: list(v) for s, v in scoring_grid.items()}},
         "validation": {"classes_seen": val_data.n_seen, "classes_unseen": val_data.n_unseen,
                        "images_train": len(val_data.train.labels)},
@@ -254,6 +297,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
         "provenance": provenance(config_dict(base), time.perf_counter() - ab.t0, profile=profile, dataset=dataset,
                                  **load_dataset(dataset, data_root).data_provenance(runs_root(runs_dir) / "cache"),
                                  seeds=list(experiment.seeds), sgma_runs=len(ab.trained),
+                                 validation_runs_made_at=sorted(ab.commits),
                                  sgma_training_seconds=round(sum(ab.trained.values()), 1)),
     }
 
@@ -287,9 +331,23 @@ def main(argv: list[str]) -> int:
     add_run_options(p, parameters=False)
     p.add_argument("--out", default=None,
                    help="default: results/ablations-<profile>.json (…-<profile>-<dataset>.json for a real dataset)")
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help="processes training at once: the others take the same path in another seed order, sharing "
+                        "the runs and the ledger, and write no record (default 1)")
+    p.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)  # one of those others
     args = p.parse_args(argv)
     out = records.writable_output(args.out or default_path(args.profile, args.dataset))  # before the hour of runs
-    record = run_ablations(args.profile, parse_seeds(args.seeds), args.data_root, args.runs_dir, dataset=args.dataset)
+    seeds = parse_seeds(args.seeds) or list(make_experiment(args.profile, {"dataset": args.dataset}, SEEDS).seeds)
+    helpers = [child_processes.start([sys.executable, "-m", "sgma_core.studies.ablate", *argv, "--jobs", "1",
+                                      "--helper", "--seeds", ",".join(map(str, seeds[k:] + seeds[:k]))])
+               for k in (len(seeds) * j // args.jobs for j in range(1, args.jobs)) if not args.helper]
+    try:
+        record = run_ablations(args.profile, seeds, args.data_root, args.runs_dir, dataset=args.dataset,
+                               ledger=out.parent / "ledger" / out.stem, progress=not args.helper)
+    finally:
+        child_processes.end(helpers)
+    if args.helper:
+        return 0
     out = records.write_record(out, record)
     print(f"{out}: {len(record['runs'])} rows in {record['provenance']['seconds']:.0f} s; chosen {record['chosen']}")
     return 0

@@ -1,0 +1,66 @@
+"""What chapter 05 shows of the ablation record's search of the attention's choices (``record["search"]``,
+:mod:`sgma_core.studies.search`): each round's point and neighbours with their validation T1, paired gain,
+attention check and admissibility, and the path in one sentence."""
+
+from __future__ import annotations
+
+from bookkit.study_views import points, verdict
+from bookkit.wording import count, join_words, setting_value
+
+CHECK_NAMES = {"distinct_places": "squares at distinct places", "different_cells": "maps peaking at different cells",
+               "telling_hits": "telling-part hits above the best fixed point"}
+
+
+def point_text(point: dict, start: dict | None = None) -> str:
+    """A reading as its settings (only those that differ from ``start``, where given; ``"the start"`` if none)."""
+    shown = {k: v for k, v in point.items() if start is None or start.get(k) != v}
+    return ", ".join(f"{k} = {setting_value(v)}" for k, v in shown.items()) or "the start"
+
+
+def check_text(check: dict) -> str:
+    """The attention check's numbers, ``"distinct 35 %, cells 93 %, hits 82 % (fixed 43 %)"``."""
+    return (f"distinct {100 * check['distinct_places']:.0f} %, cells {100 * check['different_cells']:.0f} %, "
+            f"hits {100 * check['telling_hits']:.0f} % (fixed {100 * check['best_fixed_point_hits']:.0f} %)")
+
+
+def admissible_text(check: dict) -> str:
+    """``"yes"``, or ``"no: …"`` naming the criteria the seeds' mean failed."""
+    return "yes" if check["passed"] else "no: " + join_words([CHECK_NAMES[f] for f in check["failed"]]) + " failed"
+
+
+def search_rows(record: dict) -> list[list[str]]:
+    """One row per reading tried, round by round: ``[round, reading, validation T1 (%), gain over the round's
+    point (points, ± SE), verdict, attention check, admissible]``; the round's own point first."""
+    search, rows = record["search"], []
+    for k, rnd in enumerate(search["rounds"], 1):
+        rows.append([str(k), f"**{point_text(rnd['point'], search['start'])}** (the round's point)",
+                     f"{100 * rnd['mean_T1']:.1f}", "–", "–", check_text(rnd["check"]), admissible_text(rnd["check"])])
+        for n in rnd["neighbours"]:
+            name = f"{n['setting']} → {setting_value(n['value'])}"
+            if "refused" in n:
+                rows.append([str(k), name, "–", "–", "–", "not trained: " + n["refused"], "–"])
+                continue
+            moved = " (moved here)" if rnd["moved_to"] == n["point"] else ""
+            rows.append([str(k), name + moved, f"{100 * n['mean_T1']:.1f}", points(n["gain"]), verdict(n["gain"]),
+                         check_text(n["check"]), admissible_text(n["check"])])
+    return rows
+
+
+def search_sentence(record: dict) -> str:
+    """The search's path: where it started, each move with its gain, and why it stopped."""
+    search = record["search"]
+    rounds, start = search["rounds"], search["start"]
+    first = rounds[0]
+    text = (f"The search started at {point_text(start)} (validation T1 {100 * first['mean_T1']:.1f} %; admissible: "
+            f"{admissible_text(first['check'])})")
+    for before, after in zip(rounds, rounds[1:]):
+        move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
+        text += (f", moved to {move['setting']} = {setting_value(move['value'])} ({points(move['gain'])} points; "
+                 f"{before['why']})")
+    last = rounds[-1]
+    if search["settled"]:
+        text += f" and settled there after {count(len(rounds) - 1, 'move')}: {last['why']}."
+    else:
+        text += (f" and stopped after its {count(search['max_moves'], 'move')}, with a neighbour still better "
+                 "(the record says so: the choice is not settled).")
+    return text

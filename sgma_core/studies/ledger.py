@@ -1,0 +1,66 @@
+"""A study's ledger: what each finished validation run scored, kept beside the study's record in the repository,
+so that a study longer than one machine's session goes on where it stopped on another machine (a run folder
+holds weights and stays where it was trained; its scores and its attention check are all a decision reads).
+
+One JSON file per run, ``<ledger>/<run folder name>.json``: ``{"run", "identity", "commit", …}`` and what the
+study keeps of it (the ablation: ``scores`` by rule, ``check``, ``seconds``). The identity is the run's
+(:func:`sgma_core.engine.runs.run_identity`, data fingerprint included): a file whose identity differs from the
+run asked for, or that is damaged, is refused with its path and what to do; nothing is unpickled.
+Files are written atomically (:func:`sgma_core.files.write_text`).
+
+    ledger = Ledger(Path("results/ledger/ablations-cpu"))
+    entry = ledger.get(run, identity) or ledger.put(run, identity, {"scores": scores, "check": check})
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sgma_core.files import write_text
+from sgma_core.paths import current_commit
+from sgma_core.records import dumps_finite, loads_finite, non_finite_field
+
+
+class LedgerError(ValueError):
+    """A ledger file is damaged or holds another run."""
+
+
+def _normalised(identity: dict) -> dict:
+    return json.loads(json.dumps(identity, sort_keys=True))
+
+
+class Ledger:
+    """The ledger folder of one study; ``folder=None``: no ledger (every run is trained or read from its folder)."""
+
+    def __init__(self, folder: str | Path | None) -> None:
+        self.folder = None if folder is None else Path(folder)
+
+    def path(self, run) -> Path:
+        return self.folder / f"{run.path.name}.json"
+
+    def get(self, run, identity: dict) -> dict | None:
+        """The entry of ``run``, or ``None`` where there is none (or no ledger)."""
+        if self.folder is None or not self.path(run).is_file():
+            return None
+        path = self.path(run)
+        try:
+            entry = loads_finite(path.read_text())
+            assert isinstance(entry, dict) and isinstance(entry.get("identity"), dict)
+            assert non_finite_field(entry) is None
+        except (ValueError, AssertionError, UnicodeDecodeError):
+            raise LedgerError(f"{path} is damaged. Delete it to train and score the run again, or restore it "
+                              "from the repository (git checkout -- <file>).") from None
+        if entry.get("identity") != _normalised(identity):
+            stored = entry.get("identity") or {}
+            diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != _normalised(identity).get(k))
+            raise LedgerError(f"{path} holds a run with other settings ({', '.join(diff)}); delete it, or give the "
+                              "study another ledger folder.")
+        return entry
+
+    def put(self, run, identity: dict, fields: dict) -> dict:
+        """Write ``run``'s entry with ``fields`` (where there is a ledger) and return it."""
+        entry = {"run": run.path.name, "identity": _normalised(identity), "commit": current_commit(), **fields}
+        if self.folder is not None:
+            write_text(self.path(run), dumps_finite(entry, self.path(run), indent=1) + "\n")
+        return entry

@@ -1,0 +1,48 @@
+"""The study's ledger: an entry written for a run is read back for the same run only; a damaged file or one of
+another run is refused with its path and what to do."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from sgma_core.studies.ledger import Ledger, LedgerError
+
+
+def _run(name="SYN-cpu-seed0-abc12345"):
+    return SimpleNamespace(path=Path("/anywhere/sgma") / name)
+
+
+def test_an_entry_is_read_back_for_its_run_and_a_missing_one_is_none(tmp_path):
+    ledger, run, identity = Ledger(tmp_path / "ledger"), _run(), {"seed": 0, "joint_size": 64, "lr": 0.05}
+    assert ledger.get(run, identity) is None
+    scores = {"compat": {"T1": 0.5, "u": 0.4, "s": 0.6, "H": 0.48}}
+    written = ledger.put(run, identity, {"scores": scores, "check": {"passed": True}, "seconds": 12.3})
+    assert (tmp_path / "ledger" / "SYN-cpu-seed0-abc12345.json").is_file()
+    read = ledger.get(run, dict(reversed(list(identity.items()))))  # the order of the settings does not matter
+    assert read == written and read["scores"] == scores and read["seconds"] == 12.3 and read["commit"]
+    assert ledger.get(_run("SYN-cpu-seed1-abc12345"), identity) is None
+
+
+def test_an_entry_of_other_settings_is_refused_naming_the_file_and_the_settings(tmp_path):
+    ledger, run = Ledger(tmp_path), _run()
+    ledger.put(run, {"seed": 0, "joint_size": 64}, {"scores": {}})
+    with pytest.raises(LedgerError, match=r"seed0-abc12345.json holds a run with other settings \(joint_size\)"):
+        ledger.get(run, {"seed": 0, "joint_size": 32})
+
+
+def test_a_damaged_entry_is_refused_with_what_to_do(tmp_path):
+    ledger, run = Ledger(tmp_path), _run()
+    ledger.path(run).write_text('{"scores": {"compat": ')
+    with pytest.raises(LedgerError, match="is damaged. Delete it to train and score the run again"):
+        ledger.get(run, {})
+    ledger.path(run).write_text('{"scores": {"compat": {"T1": NaN}}, "identity": {}}')
+    with pytest.raises(LedgerError, match="is damaged"):  # a number that is not one: JSON without NaN
+        Ledger(tmp_path).get(run, {})
+
+
+def test_no_ledger_writes_nothing_and_finds_nothing(tmp_path):
+    ledger, run = Ledger(None), _run()
+    entry = ledger.put(run, {"seed": 0}, {"scores": {"compat": {"T1": 0.1}}})
+    assert entry["scores"] == {"compat": {"T1": 0.1}} and ledger.get(run, {"seed": 0}) is None
+    assert not list(tmp_path.iterdir())

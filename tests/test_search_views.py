@@ -1,0 +1,39 @@
+"""Chapter 05's view of the search: a row per reading tried with its check and admissibility, and the path in
+one sentence that reads as prose; built from a real search over readings scored by hand."""
+
+from bookkit.search_views import search_rows, search_sentence
+from bookkit.wording import prose_defects
+from sgma_core.studies.search import search
+from tests.test_search import GRID, START, FakeAblation
+
+
+def _record(score, max_moves=4):
+    return {"search": search(FakeAblation(score), GRID, START, max_moves=max_moves)}
+
+
+def _literal_dead(p):
+    alive = p["attention_norm"] != "none"
+    return (0.5 + 0.1 * (p["joint_size"] == 32) if alive else 0.9), alive
+
+
+def test_every_reading_tried_is_a_row_with_its_check_and_the_move_is_marked():
+    record = _record(_literal_dead)
+    rows = search_rows(record)
+    n_rounds = len(record["search"]["rounds"])
+    assert len(rows) == n_rounds * (1 + 3)  # each round: its point and one neighbour per choice
+    literal = next(r for r in rows if r[1] == "attention_norm → none")
+    assert literal[6].startswith("no: ") and "failed" in literal[6] and literal[2] == "90.0"
+    moved = [r for r in rows if r[1].endswith("(moved here)")]
+    assert [r[1] for r in moved] == ["joint_size → 32 (moved here)"] and moved[0][6] == "yes"
+    assert rows[0][1] == "**the start** (the round's point)"
+
+
+def test_the_path_is_told_in_prose_with_its_gain_and_why_it_stopped():
+    text = search_sentence(_record(_literal_dead))
+    assert ("moved to joint_size = 32 (+10.0 ± 0.4 points; the admissible neighbour of largest gain above two "
+            "standard errors)") in text, text
+    assert "settled there after one move: no admissible neighbour beats it by two standard errors." in text
+    assert prose_defects(text) == [], text
+    unsettled = search_sentence(_record(lambda p: (0.4 + 0.1 * (p["joint_size"] == 32)
+                                                   + 0.05 * (p["attention_training"] == "none"), True), max_moves=1))
+    assert "stopped after its one move, with a neighbour still better" in unsettled, unsettled

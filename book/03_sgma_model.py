@@ -100,22 +100,26 @@ architecture = draw_architecture(make_config("cpu"), n_attributes=ds.att.shape[0
 # \tag{3}
 # ```
 #
-# Taken literally, eq. {eq}`eq-map` is useless: ReLU activations are non-negative, and a weighted sum over
-# hundreds of channels is a large positive number everywhere, so the sigmoid returns 1 at every
-# location. `MultiAttention` can therefore divide by $\sum_c a_i^c$ (a weighted *mean*) and standardise
-# each map before the sigmoid (`normalize="standardize"`); `normalize="none"` keeps the literal version.
-# Which of the two the book trains with is decided on validation classes in {doc}`05_open_choices`.
+# Taken literally, eq. {eq}`eq-map` has a floor: ReLU activations are non-negative and so are the channel
+# weights of eq. {eq}`eq-channel`, so the weighted sum is never negative and the map never falls below
+# $\sigma(0) = 0.5$. Where the features are large the sum is large everywhere and the map climbs towards 1
+# at every location; where they are all zero, the map is 0.5 everywhere. Neither is a map of where a part
+# is, and {ref}`sec-literal-collapse` in the next chapter measures which of the two training reaches.
+# `MultiAttention` can instead divide by $\sum_c a_i^c$ (a weighted *mean*) and standardise each map before
+# the sigmoid (`normalize="standardize"`); `normalize="none"` keeps the literal version. Which of them the
+# book trains with is decided on validation classes in {doc}`05_open_choices`, among readings whose maps
+# stay alive.
 #
 # ```{literalinclude} /sgma_core/attention.py
 # :pyobject: MultiAttention
 # ```
 #
-# The check: the same channel weights on the same features (a small VGG applied to four synthetic
-# birds, activations at the scale of a trained network), with and without the normalisation.
+# The check: the same channel weights on the same features (a small VGG with its initial weights applied
+# to four synthetic birds), with and without the normalisation.
 
-# %% mystnb={"figure": {"name": "fig-eq3-saturation", "caption": "One attention map of eq. (3) from the same channel weights and features: the literal sigmoid (middle) saturates near 1 everywhere; the standardised map (right) keeps its contrast. Both on the colour scale 0\u20131 of the bar."}}
+# %% mystnb={"figure": {"name": "fig-eq3-saturation", "caption": "One attention map of eq. (3) from the same channel weights and features: the literal sigmoid (middle) never falls below 0.5; the standardised map (right) spans the scale. Both on the colour scale 0\u20131 of the bar."}}
 with torch.no_grad():
-    f = small_vgg()(normalize(images)) * 10
+    f = small_vgg()(normalize(images))
     torch.manual_seed(1)
     literal, _ = MultiAttention(f.shape[1], normalize="none")(f)
     torch.manual_seed(1)
@@ -138,10 +142,10 @@ fig.colorbar(shown_map, ax=axes, fraction=0.025, pad=0.02, label="$M_1(x)$")
 plt.show()
 
 # %% [markdown]
-# The literal map never falls below {glue:text}`literal_min:.4f` and its mean contrast (maximum minus
+# The literal map's lowest value is {glue:text}`literal_min:.4f`, and its mean contrast (maximum minus
 # minimum per map) is {glue:text}`literal_contrast:.4f`; the normalised map's is
-# {glue:text}`ours_contrast:.2f`. (The maps here come from untrained weights; the next chapter shows
-# trained ones.)
+# {glue:text}`ours_contrast:.2f`. These maps come from initial weights, at the start of training; the
+# next chapter measures what training does to each.
 #
 # (sec-grouping)=
 # **Initialisation by channel grouping.** Each channel of a trained backbone fires on some part of the

@@ -493,9 +493,8 @@ if ds.part_locs is not None and snapshots:
 # overlap, on the bird or beside it, and the classification and triplet losses do not reach the
 # maps at all (next paragraph). Diversity in particular pushes apart two maps that start on
 # neighbouring parts of the head. Nothing in eq. {eq}`eq-total` rewards a map for staying on a part,
-# so the maps can drift to wherever the two attention losses are cheapest. And where eq. {eq}`eq-map`'s
-# sigmoid saturates (the literal reading, `attention_norm="none"`; {doc}`03_sgma_model` measured how close
-# to 1 its values come), its slope is close to zero and the losses can hardly move the maps.
+# so the maps can drift to wherever the two attention losses are cheapest. Under the literal eq. {eq}`eq-map`
+# (`attention_norm="none"`) the cheapest place is nowhere: {ref}`sec-literal-collapse` below measures it.
 #
 # The rows above use attention_training = {glue:text}`attention_training`; {doc}`06_where_to_look`
 # trains the alternatives with five paired seeds, and finds, for the cpu profile's configuration:
@@ -519,8 +518,8 @@ glue("attention_grad", attention_grad, display=False)
 # %% [markdown]
 # So what eqs. {eq}`eq-cpt`–{eq}`eq-div` are allowed to change decides where the maps end up. When they may fine-tune the
 # attention subnet's backbone (`attention_training="full"`), nothing stops the backbone from learning
-# a feature that fires at one fixed position: a map that peaks there in every image is perfectly
-# compact and never overlaps the other map, so both losses are content. The "same cell" column above
+# a feature that fires at one fixed position: a map that peaks there in every image is as compact as one
+# that follows the bird and overlaps the other map no more, so neither loss prefers the bird. The "same cell" column above
 # shows whether that happened, and how often such a map still lands on a part. The paper does not say
 # whether the attention subnet's backbone is trained. With `attention_training="heads"` it stays as
 # pretrained and eqs. {eq}`eq-cpt`–{eq}`eq-div` train only the channel attention of eq. {eq}`eq-channel`,
@@ -570,8 +569,67 @@ glue("div_last", f"{np.mean([h[-1]['loss_div'] for h in histories.values()]):.2f
 glue("div_over", mean_over(sorted(histories)), display=False)
 
 # %% [markdown]
-# A second trap sits in eq. {eq}`eq-map` itself. Read literally (`attention_norm="none"`), its sigmoid
-# saturates, as {doc}`03_sgma_model` showed. Standardised first (zero mean, unit variance over positions)
+# (sec-literal-collapse)=
+# ### What the literal eq. (3) does to the maps
+#
+# A second trap sits in eq. {eq}`eq-map` itself. Read literally (`attention_norm="none"`), the map is
+# $\sigma(\sum_c a_c f_c)$ with channel weights $a_c \ge 0$ and ReLU features $f_c \ge 0$: it never falls below
+# $\sigma(0) = 0.5$. Compactness wants a small blob and diversity wants two maps that are not both high
+# anywhere; on the literal map both are cheapest when every feature of the attention backbone is zero, so that
+# both maps are 0.5 everywhere, and nothing in eq. {eq}`eq-total` pulls the other way. Which terms reach the
+# attention subnet at all, on one batch right after the channel grouping, and what the maps are before and
+# after training, for this page's configuration (attention_norm = {glue:text}`attention_norm`,
+# attention_training = {glue:text}`attention_training`):
+
+# %%
+from bookkit.wording import join_words
+from sgma_core.collapse import by_epoch, floors, gradient_table, map_state
+
+x, y = normalize(prepared.train.images[:32].to(device)), prepared.train.labels[:32].to(device)
+fresh = build_sgma(prepared, cfg0, backbone).to(device)
+initialise_grouping(fresh, prepared, cfg0)
+table = gradient_table(fresh, x, y, prepared.phi_seen.to(device), cfg0)
+show_markdown(markdown_table(["term of eq. (9)", "gradient norm on the FC pairs of eq. (2)",
+                              "on the attention backbone"],
+                             [[name.upper(), f"{g['fc_pairs']:.3g}", f"{g['backbone']:.3g}"] for name, g in table.items()]))
+states = {"after the channel grouping": map_state(fresh, x), "after training": map_state(trained.to(device), x)}
+show_markdown(markdown_table(["maps of 32 training images", "constant maps (%)", "at the 0.5 floor (%)",
+                              "zero activations of the attention backbone (%)", "lowest map value"],
+                             [[when, f"{100 * st['constant']:.0f}", f"{100 * st['at_floor']:.0f}",
+                               f"{100 * st['dead_features']:.0f}", f"{st['lowest']:.3f}"] for when, st in states.items()]))
+epochs = by_epoch(snapshots)
+floor = floors(torch.as_tensor(snapshots[-1]["maps"][:1]), cfg0)
+dead_from = next((e for e, v in epochs.items() if e >= 0 and v["at_floor"] == 1.0), None)
+
+# %% tags=["remove-cell"]
+after = states["after training"]
+reached = [name.upper() for name, g in table.items() if g["fc_pairs"] > 0 or g["backbone"] > 0]
+still = [name.upper() for name in table if name.upper() not in reached]
+grads = (f"On that batch, {join_words(reached) or 'no term'} reach the attention subnet"
+         + (f"; {join_words(still)} reach it not at all (exactly 0: the peak rule's argmax has no gradient, or "
+            "nothing of the subnet trains)." if still else "."))
+if cfg0.attention_norm == "none" and dead_from is not None:
+    story = (f"The maps of the test images are all exactly 0.5 everywhere from epoch {dead_from + 1} on "
+             f"({100 * epochs[-1]['at_floor']:.0f} % before training); after training "
+             f"{100 * after['dead_features']:.0f} % of the attention backbone's activations are zero, and eq. (6) "
+             f"sits at its floor for such maps, {floor['div']:.2f} per image (the last epoch's L_DIV: "
+             f"{histories[cfg0.seed][-1]['loss_div']:.2f}), eq. (5) at {floor['cpt']:.3f}. The squares then go "
+             "wherever the argmax of a constant map falls: the same place in every image.")
+elif cfg0.attention_norm == "none":
+    story = (f"Here the maps did not reach the floor on every test image: after the last epoch "
+             f"{100 * epochs[max(epochs)]['at_floor']:.0f} % of them are 0.5 everywhere and "
+             f"{100 * epochs[max(epochs)]['constant']:.0f} % constant.")
+else:
+    story = (f"With this reading the maps keep their contrast: after the last epoch "
+             f"{100 * epochs[max(epochs)]['constant']:.0f} % of the test images have constant maps and "
+             f"{100 * after['dead_features']:.0f} % of the attention backbone's activations are zero; the literal "
+             "reading is trained beside it as a control in chapter 06.")
+glue("collapse_sentence", f"{grads} {story}", display=False)
+
+# %% [markdown]
+# {glue:text}`collapse_sentence`
+#
+# Standardised first (zero mean, unit variance over positions)
 # and passed through a fixed $\sigma(2z-2)$ (`"standardize"`), it does not. If that scale and shift are
 # learned instead (`"standardize_learned"`), the two losses find a cheaper solution than a compact map:
 # lower the whole map towards zero, which costs the compactness loss only the area of the target blob
@@ -611,19 +669,20 @@ for norm, snaps in norm_snapshots.items():
 # ````{exercise} Eq. (9) by hand, and λ
 # :label: ex-total-loss
 #
-# After an epoch the four terms are $L_{CPT} = 0.05$, $L_{DIV} = 0.02$ (both already summed over the two
-# parts), $L_{CLS} = 2.3$ and $L_{CCT} = 0.9$. Compute $L$ of eq. {eq}`eq-total` with
-# $\lambda = \alpha = \beta = 1$ and with $\lambda = 0.1$. Which term does the gradient of $L$
-# mostly follow? Look at the left panel of {numref}`fig-sgma-curves`: why is it on a log scale?
+# Late in a run the four terms are $L_{CPT} = 0.1$, $L_{DIV} = 2.6$ (both already summed over the two
+# parts), $L_{CLS} = 0.5$ and $L_{CCT} = 0.03$. Compute $L$ of eq. {eq}`eq-total` with
+# $\lambda = \alpha = \beta = 1$ and with $\lambda = 0.1$. Which term makes most of $L$? Look at the left
+# panel of {numref}`fig-sgma-curves`: which term is largest on this page's run, and why is it on a log scale?
 # ````
 #
 # ````{solution} ex-total-loss
 # :class: dropdown
 #
-# $L = 0.05 + 0.02 + 2.3 + 0.9 = 3.27$, and $3.252$ with $\lambda = 0.1$. The attention terms are
-# a few per cent of the total, so the total follows the classification and triplet terms; this is
-# why the terms are drawn on a log scale, and why the weights of eq. (9) are among the choices of
-# {doc}`05_open_choices`. With the library's `sgma_loss`:
+# $L = 0.1 + 2.6 + 0.5 + 0.03 = 3.23$, and $0.89$ with $\lambda = 0.1$. Here the diversity term is four
+# fifths of the total, and at $\lambda = 0.1$ still more than a quarter: how large each term is depends on the
+# reading and the run, which is why this page draws the measured terms, on a log scale because they differ
+# by orders of magnitude, and why the weights of eq. (9) are among the choices of {doc}`05_open_choices`.
+# With the library's `sgma_loss`:
 #
 # ```{literalinclude} /book/solutions/04_sgma_training.py
 # :pyobject: total_loss_by_hand

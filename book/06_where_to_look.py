@@ -150,12 +150,13 @@ if record is not None and record["paired"]:
 # %% [markdown]
 # ## Why the learned squares land where they do
 #
-# {glue:text}`mechanism` Chapter {doc}`03_sgma_model` shows why a literal eq. {eq}`eq-map` gives maps
-# without contrast (a sigmoid of a weighted sum of hundreds of non-negative activations), and chapter
-# {doc}`04_sgma_training` measures that with the peak rule no gradient of the classification loss reaches
-# the attention layers. A flat map's peak is the same cell whatever the image, so its square cannot
-# follow the bird. Chapter {doc}`05_open_choices` kept this reading because no alternative beat it on
-# validation classes by more than two standard errors; the controls here say what that choice costs.
+# {glue:text}`mechanism` Chapter {doc}`03_sgma_model` shows that a literal eq. {eq}`eq-map` never falls
+# below 0.5, and chapter {doc}`04_sgma_training` measures what training does to it: compactness and
+# diversity are cheapest when the attention backbone's features are all zero and both maps are 0.5
+# everywhere, and with the peak rule no gradient of the classification loss reaches the attention layers
+# to pull the other way. A flat map's peak is the same cell whatever the image, so its square cannot
+# follow the bird. Chapter {doc}`05_open_choices` says which reading the book trains and why; the
+# controls here say what where the squares go changes.
 #
 # ## The answer
 #
@@ -164,8 +165,8 @@ if record is not None and record["paired"]:
 # Read the two tables together. The first says whether the learned squares find the telling parts
 # better than points that look at nothing; the second says whether recognition depends on it. The oracle
 # row bounds what better attention could add on these birds, and the whole-image row says how much of
-# SGMA's gain over the baseline of chapter {doc}`02_baseline` three more backbones would bring without
-# looking anywhere.
+# the difference between SGMA and the baseline of chapter {doc}`02_baseline` three more backbones make
+# without looking anywhere.
 #
 # ```{admonition} Key takeaways
 # :class: important

@@ -95,6 +95,21 @@ def test_where_the_squares_land_is_said_for_one_seed_without_seeds_plurals(looki
     assert "two distinct pairs of places" in many and "(whichever the seed)" in many and prose_defects(many) == []
 
 
+def test_flat_maps_are_said_seed_by_seed_even_where_one_seed_has_a_second_place(looking):
+    from bookkit.study_views import looking_mechanism
+
+    record = copy.deepcopy(looking)
+    book = [r for r in record["rows"] if r["control"] == "book"]
+    for i, row in enumerate(book):  # every seed one place; the second seed has a second place in one image
+        row["squares"].update(distinct_centres=1 + (i == 1), most_common=[15.5, 15.5, 15.5, 15.5],
+                              most_common_share=1.0 - (i == 1) / row["squares"]["images"])
+    text = looking_mechanism(record)
+    assert f"seeds of {len(book)} the maps are flat" in text and prose_defects(text) == [], text
+    for row in book:
+        row["squares"].update(distinct_centres=300, most_common_share=0.01)
+    assert "flat" not in looking_mechanism(record)
+
+
 def test_the_part_box_score_is_rounded_as_the_table_shows_it(looking):
     from bookkit.study_views import looking_answer, looking_where_rows
 

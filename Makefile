@@ -139,7 +139,7 @@ ablations: data
 # random places, the whole image, what trains the attention), 5 paired seeds; writes results/looking-$(PROFILE).json
 # after every run, so an interrupted study keeps what it measured; stored runs are reused.
 looking: data
-	$(PY) -m sgma_core.studies.looking --profile $(PROFILE)
+	$(PY) -m sgma_core.studies.looking --profile $(PROFILE) --jobs $(JOBS)
 
 # The synthetic birds with a real start: the cpu profile with ImageNet EfficientNet-Lite0 as the backbone, 3 seeds;
 # writes results/real-start-$(PROFILE).json, which chapter 07 renders (about 25 minutes on 2 cores; stored runs reused).

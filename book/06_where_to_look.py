@@ -51,7 +51,14 @@
 # | only the attention heads train | `attention_training = "heads"` | training the attention backbone |
 # | square regressed from the map | `centre_rule = "learned"` | the fixed argmax of the peak rule |
 # | no centre-triplet loss | `beta_cct = 0` | eq. {eq}`eq-cct` |
+# | the paper's literal eq. (3) | `attention_norm = "none"` | the map's normalisation: the reading whose maps collapse ({ref}`sec-literal-collapse`) |
+# | the attention backbone trains too | `attention_training = "full"` | nothing: eqs. (5)–(9) also train the attention subnet's backbone |
 # | the baseline of chapter {doc}`02_baseline` | another model | the parts: one backbone on the whole image |
+# | the baseline at SGMA's input | `image_size = joint_size` | the parts, at equal input: the image at the size SGMA's global branch sees |
+#
+# A control whose settings are the book's configuration's (where the book already trains the attention
+# backbone, say) is the same model: it is trained once and its row repeats the book's, and the record
+# says so (`same_as`); so is the baseline at SGMA's input where the branches see the whole image size.
 #
 # The oracle's squares are painted into every training and test image as two extra channels, so that
 # they follow the parts through each flip and shift; the model reads them and never shows them to a
@@ -87,6 +94,7 @@ from bookkit.run_times import glue_run_times
 from bookkit.wording import seeds_text
 from sgma_core.paths import repo_root
 from sgma_core.records import config_drift, read_record
+from sgma_core.studies.looking import BASELINES
 
 glue_run_times("06_where_to_look")
 
@@ -95,12 +103,12 @@ record = read_record(path, ("controls", "seeds", "references", "rows", "paired",
                      remedy="`make looking` writes it again (its runs are reused).") if path.is_file() else None
 if record is None:
     print(f"No record at {path}: run `make looking` to make it.")
-    for name in ("provenance", "record_data_note", "record_config_note", "answer", "mechanism"):
-        glue(name, "no record yet" if name not in ("record_data_note", "record_config_note") else "", display=False)
+    for name in ("provenance", "record_data_note", "record_config_note", "record_controls_note", "answer", "mechanism"):
+        glue(name, "no record yet" if name in ("provenance", "answer", "mechanism") else "", display=False)
 else:
     prov = record["provenance"]
     runs = len(record["rows"])
-    planned = len(record["controls"]) * len(record["seeds"])
+    planned = (len(record["controls"]) + len(BASELINES)) * len(record["seeds"])  # the baselines are rows too
     state = "complete" if prov.get("complete") else f"{runs} of its {planned} runs so far (`make looking` goes on)"
     glue("provenance", f"the {prov['config']['profile']} profile on the synthetic birds, {seeds_text(record['seeds'])}, "
          f"commit {prov['commit']}, {prov['date']}, {prov['machine']}; {state}", display=False)
@@ -110,11 +118,13 @@ else:
                                                   prov["config"]["profile"], "book's configuration",
                                                   "make looking remakes the record with this commit's settings."),
          display=False)
+    glue("record_controls_note", study_views.missing_controls_note(record), display=False)
     glue("answer", study_views.looking_answer(record), display=False)
     glue("mechanism", study_views.looking_mechanism(record), display=False)
 
 # %% [markdown]
 # The record was made with {glue:text}`provenance`. {glue:text}`record_data_note` {glue:text}`record_config_note`
+# {glue:text}`record_controls_note`
 #
 # ## Where the squares land
 #
@@ -126,6 +136,33 @@ else:
 if record is not None:
     show_markdown(markdown_table(["squares", "seeds", "near a part (%)", "near a telling part (%)",
                                   "part-box score (%)"], study_views.looking_where_rows(record)))
+
+# %% [markdown]
+# The book's configuration and the paper's literal eq. (3) on the same unseen-class test images, the first
+# seed of each: the larger of the two attention maps, and the squares of part 1 (white) and part 2 (cyan).
+# {glue:text}`squares_note`
+
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-looking-squares", "caption": "Where two models put their squares on the same unseen-class test images (first seed): the book's configuration (upper rows) and the paper's literal eq. (3) (lower rows); the larger attention map in colour (0\u20131), part 1's square white, part 2's cyan."}}
+from bookkit.squares_views import plot_shown, shown_rows
+from sgma_core.data import DatasetError, load_dataset
+from sgma_core.experiment import prepare_data, snapshot_images
+from sgma_core.paths import DataRootError
+from sgma_core.profiles import make_config
+
+shown = shown_rows(record, ("book", "literal_eq3"), min(record["seeds"])) if record is not None else {}
+try:
+    same_data = record is not None and record["provenance"].get("data_fingerprint") == load_dataset(
+        "SYN", data_root).fingerprint()
+except (DataRootError, DatasetError):
+    same_data = False
+if len(shown) == 2 and same_data:
+    prepared = prepare_data(make_config(record["profile"]), data_root, progress=False)
+    plot_shown(snapshot_images(prepared)[: len(shown["book"]["squares"])], shown,
+               {"book": "the book's configuration", "literal_eq3": "the paper's literal eq. (3)"})
+    plt.show()
+glue("squares_note", "" if len(shown) == 2 and same_data else "The record rendered here keeps no squares of these "
+     "two models on the data this page is built with, so there is no figure; `make looking` remakes it with them.",
+     display=False)
 
 # %% [markdown]
 # ## What it changes

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bookkit.wording import count, number_word, percents, seeds_text
+from bookkit.wording import count, join_words, number_word, percents, seeds_text
 from sgma_core import stats
 
 
@@ -152,7 +152,10 @@ CONTROL_TEXT = {
     "attention_heads": "only the attention heads train",
     "learned_centre": "square regressed from the map",
     "no_cct": "β_CCT = 0",
+    "literal_eq3": "the paper's literal eq. (3) (`attention_norm` none)",
+    "attention_full": "eqs. (5)–(9) train the attention backbone too",
     "baseline": "the baseline of chapter 02 (no parts, one backbone)",
+    "baseline_joint_input": "the baseline fed the images at SGMA's global-branch size (equal input)",
 }
 PLACEMENT = ("image_centre", "random_places", "whole_image")  # controls that put the squares without looking
 
@@ -238,9 +241,25 @@ def looking_answer(record: dict) -> str:
         where = "So far (the study is in progress" + (f"; no runs yet of: {'; '.join(missing)}" if missing else "") \
             + "): " + where
     clause = _placement_clause(record)
+    equal = equal_input_sentence(record)
     if not clause:
-        return where + "; whether it matters awaits the controls' runs."
-    return f"{where}; {clause}."
+        return where + "; whether it matters awaits the controls' runs." + (f" {equal}" if equal else "")
+    return f"{where}; {clause}." + (f" {equal}" if equal else "")
+
+
+def equal_input_sentence(record: dict) -> str:
+    """SGMA minus the baseline fed the images at SGMA's global-branch size, in test T1 (paired mean ± SE, points,
+    and the verdict), or "" where the record has no such baseline."""
+    gain = record["paired"].get("baseline_joint_input", {}).get("T1")
+    if gain is None:
+        return ""
+    sgma_minus = {**gain, "mean": -gain["mean"]}  # paired stores control − book
+    same = record.get("same_as", {}).get("baseline_joint_input") == "baseline"
+    said = {"higher": "SGMA higher", "lower": "SGMA lower"}.get(verdict(sgma_minus), "no difference: within two "
+                                                                                   "standard errors")
+    return (f"At equal input, SGMA minus the baseline fed the images at the size SGMA's global branch sees"
+            f"{' (here its own size)' if same else ''} is {points(sgma_minus)} points of test T1, paired over "
+            f"{count(gain['n'], 'seed')} (mean ± standard error; {said}).")
 
 
 FLAT_SHARE = 0.99  # a model whose squares take one place in this share of the images or more has flat maps
@@ -320,3 +339,16 @@ def looking_spread(record: dict, model: str = "sgma") -> str:
         text += (f"; the baseline minus SGMA, paired seed for seed: T1 {points(gain['T1'])} points ({said['T1']}), "
                  f"H {points(gain['H'])} ({said['H']})")
     return text + "."
+
+
+def missing_controls_note(record: dict) -> str:
+    """For a looking record made before controls the study has since gained: which, and what remakes it ("" when
+    it has them all)."""
+    from sgma_core.studies.looking import CONTROLS
+
+    missing = [c for c in CONTROLS if c not in record["controls"]]
+    if not missing:
+        return ""
+    return (f"This record was made before the study gained {count(len(missing), 'control')}, "
+            f"{join_words([CONTROL_TEXT.get(c, c) for c in missing])}; `make looking` adds "
+            f"{'it' if len(missing) == 1 else 'them'}, reusing the runs it has.")

@@ -21,17 +21,29 @@ def test_paired_differences_by_hand():
 @pytest.mark.slow
 def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     controls = {"book": {}, "image_centre": {"centre_rule": "image_centre"}, "whole_image": {"part_scale": 1.0},
-                "oracle_parts": {"centre_rule": "oracle"}}
-    out = tmp_path / "looking.json"
-    record = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, out=out, progress=False)
+                "oracle_parts": {"centre_rule": "oracle"}, "peak_again": {"centre_rule": "peak"}}
+    out, ledger = tmp_path / "looking.json", tmp_path / "ledger"
+    record = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, out=out, progress=False,
+                         ledger=ledger)
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(record["rows"]))
-    baselines = [("baseline", 0), ("baseline", 1)]  # the model without parts, paired on the same seeds
+    # the model without parts, paired on the same seeds, at its own input and at SGMA's global branch's
+    baselines = [("baseline", 0), ("baseline", 1), ("baseline_joint_input", 0), ("baseline_joint_input", 1)]
     assert [(r["control"], r["seed"]) for r in record["rows"]] == [(c, s) for c in controls for s in (0, 1)] + baselines
+    # a control whose settings are the book's is the same model, trained once and shown under both names
+    assert record["same_as"] == {"peak_again": "book"}
+    twin = [r for r in record["rows"] if r["control"] == "peak_again"]
+    assert [{**r, "control": "book"} for r in twin] == [r for r in record["rows"] if r["control"] == "book"]
+    joint = [r for r in record["rows"] if r["control"] == "baseline_joint_input"]
+    assert [r["T1"] for r in joint] != [r["T1"] for r in record["rows"] if r["control"] == "baseline"]
+    # each SGMA row keeps its squares and maps on the first unseen-class test images, for chapter 06's figure
+    shown = record["rows"][0]["shown"]
+    assert len(shown["squares"]) == len(shown["maps"]) == 6 and len(shown["squares"][0]) == 2
     assert all("where" not in r and 0 <= r["H_calibrated"] <= 1 for r in record["rows"] if r["control"] == "baseline")
     centre = [r for r in record["rows"] if r["control"] == "image_centre"]
     assert all(r["where"] == centre[0]["where"] for r in centre)  # the squares never move: same scores every seed
     assert record["references"]["image centre"]["part_box"] <= 0.5
-    assert set(record["paired"]) == {"image_centre", "whole_image", "oracle_parts", "baseline"}
+    assert set(record["paired"]) == {"image_centre", "whole_image", "oracle_parts", "peak_again", "baseline",
+                                     "baseline_joint_input"}
     assert record["provenance"]["complete"] and "where_part_box" not in record["paired"]["baseline"]
     oracle = [r for r in record["rows"] if r["control"] == "oracle_parts"]
     assert all(r["where"]["telling_hits"] > 0.9 for r in oracle)  # its squares are on the telling parts
@@ -43,6 +55,11 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     again = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, progress=False)  # stored runs reused
     assert [r["T1"] for r in again["rows"]] == [r["T1"] for r in record["rows"]]
     assert paired_with_book(again["rows"]).keys() == record["paired"].keys()
+    # on another machine with the ledger only: every row is read from it, nothing is trained
+    elsewhere = run_looking("smoke", [0, 1], tiny_root, tmp_path / "elsewhere", controls, progress=False,
+                            ledger=ledger)
+    assert json.loads(json.dumps(elsewhere["rows"])) == json.loads(json.dumps(record["rows"]))
+    assert not (tmp_path / "elsewhere" / "sgma").exists() and not (tmp_path / "elsewhere" / "baseline").exists()
     # a study in progress: only the finished runs are recorded, nothing is trained, and it says it is incomplete
     before = sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir())
     partial = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", {**controls, "no_cct": {"beta_cct": 0.0}},
@@ -54,14 +71,20 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
 
 
 def test_the_committed_record_has_five_paired_seeds_for_every_control_or_says_it_is_in_progress():
+    from bookkit.study_views import CONTROL_TEXT
     from sgma_core.paths import repo_root
     from sgma_core.profiles import make_config
     from sgma_core.records import read_record
     from sgma_core.studies.looking import BASELINE, CONTROLS
 
     record = read_record(repo_root() / "results" / "looking-cpu.json", ("controls", "rows", "paired", "provenance"))
-    assert set(record["controls"]) == set(CONTROLS) and record["seeds"] == [0, 1, 2, 3, 4]
-    done = {c: sorted(r["seed"] for r in record["rows"] if r["control"] == c) for c in [*CONTROLS, BASELINE]}
+    # the record's controls are the study's; a record older than a control names it on chapter 06's page
+    from bookkit.study_views import missing_controls_note
+
+    assert set(record["controls"]) <= set(CONTROLS) and record["seeds"] == [0, 1, 2, 3, 4]
+    for control in set(CONTROLS) - set(record["controls"]):
+        assert CONTROL_TEXT[control] in missing_controls_note(record)
+    done = {c: sorted(r["seed"] for r in record["rows"] if r["control"] == c) for c in [*record["controls"], BASELINE]}
     # complete: every control with its five seeds; in progress (make looking resumes it): it says so
     assert record["provenance"]["complete"] == all(seeds == [0, 1, 2, 3, 4] for seeds in done.values())
     assert done["book"] == [0, 1, 2, 3, 4]

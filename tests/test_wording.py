@@ -286,3 +286,17 @@ def test_the_telling_parts_are_named_as_the_part_files_name_them_with_the_attrib
                             attribute_names=names, att=att)
     assert telling_parts_phrase(birds) == "beak (the bill), crown and eye (the head), left wing and right wing"
     assert telling_parts_phrase(SimpleNamespace(part_names=None, attribute_names=names, att=att)) == ""
+
+
+def test_sgma_against_the_baseline_at_equal_input_is_said_with_its_paired_standard_error(looking):
+    from bookkit.study_views import equal_input_sentence, looking_answer
+
+    record = copy.deepcopy(looking)
+    assert equal_input_sentence({"paired": {}}) == ""
+    record["paired"]["baseline_joint_input"] = {"T1": {"mean": -0.031, "se": 0.012, "n": 5}}  # control − book
+    text = equal_input_sentence(record)
+    assert "SGMA minus the baseline fed the images at the size SGMA's global branch sees is +3.1 ± 1.2 points" in text
+    assert "paired over five seeds (mean ± standard error; SGMA higher)" in text and prose_defects(text) == []
+    assert text in looking_answer(record)
+    record["paired"]["baseline_joint_input"]["T1"]["se"] = 0.02
+    assert "no difference: within two standard errors" in equal_input_sentence(record)

@@ -13,18 +13,22 @@ that render their records.
 """
 
 
-def study_command(prog: str, doc: str, default_path, run, stored_only: bool = False):
+def study_command(prog: str, doc: str, default_path, run, stored_only: bool = False, jobs: bool = False,
+                  seeds=None):
     """The command line every synthetic-bird study shares, as a ``main(argv)``: ``--profile`` (smoke or cpu),
     ``--seeds``, ``--data-root``, ``--runs-dir`` and ``--out`` (default ``default_path(profile)``, checked
-    before any work), and ``--stored-only`` where the study can record the runs already finished without
-    training; ``run(args, out)`` returns the record, which is written to ``out``."""
+    before any work), ``--stored-only`` where the study can record the runs already finished without
+    training, and ``--jobs`` where it can run as several processes (the others train the same runs in another
+    seed order and write no record); ``run(args, out)`` returns the record, which is written to ``out``
+    (``args.ledger``: the ledger folder beside it); ``seeds``: the study's own default seeds."""
     from sgma_core.cli import command
 
     @command
     def main(argv: list[str]) -> int:
         import argparse
 
-        from sgma_core.cli import add_run_options, parse_seeds
+        from sgma_core import child_processes
+        from sgma_core.cli import add_run_options, parse_seeds, positive_int
         from sgma_core.records import writable_output, write_record
 
         p = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
@@ -33,12 +37,41 @@ def study_command(prog: str, doc: str, default_path, run, stored_only: bool = Fa
         if stored_only:
             p.add_argument("--stored-only", action="store_true",
                            help="train nothing: record the runs already finished (a study in progress)")
+        if jobs:
+            p.add_argument("--jobs", type=positive_int, default=1,
+                           help="processes training at once: the others train the same runs in another seed "
+                                "order and write no record (default 1)")
+            p.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)
         args = p.parse_args(argv)
         args.seeds = parse_seeds(args.seeds)
         out = writable_output(args.out or default_path(args.profile))
-        record = run(args, out)
+        args.ledger = out.parent / "ledger" / out.stem
+        helpers = helper_processes(prog.split()[-1], argv, args, seeds) if jobs else []
+        try:
+            record = run(args, None if getattr(args, "helper", False) else out)
+        finally:
+            child_processes.end(helpers)
+        if getattr(args, "helper", False):
+            return 0
         write_record(out, record)
         print(f"{out}: {len(record['rows'])} runs in {record['provenance']['seconds'] / 60:.1f} min")
         return 0
 
     return main
+
+
+def helper_processes(module: str, argv: list[str], args, default_seeds=None) -> list:
+    """For ``--jobs N`` (N > 1): N − 1 processes of ``python -m module`` with the same arguments, each taking the
+    seeds (``args.seeds``, else ``default_seeds``, else the profile's) in another order (rotated) with
+    ``--helper``; none for a helper itself."""
+    import sys
+
+    from sgma_core import child_processes
+    from sgma_core.profiles import make_experiment
+
+    if args.helper or args.jobs < 2:
+        return []
+    seeds = list(make_experiment(args.profile, None, args.seeds or default_seeds).seeds)
+    rotations = [len(seeds) * j // args.jobs for j in range(1, args.jobs)]
+    return [child_processes.start([sys.executable, "-m", module, *argv, "--jobs", "1", "--helper", "--seeds",
+                                   ",".join(map(str, seeds[k:] + seeds[:k]))]) for k in rotations]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from sgma_core.paths import repo_root, runs_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 from sgma_core.records import provenance
 from sgma_core.stats import beats, paired
+from sgma_core.studies import helper_processes
 from sgma_core.studies.ledger import Ledger
 from sgma_core.studies.search import search
 
@@ -337,12 +337,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)  # one of those others
     args = p.parse_args(argv)
     out = records.writable_output(args.out or default_path(args.profile, args.dataset))  # before the hour of runs
-    seeds = parse_seeds(args.seeds) or list(make_experiment(args.profile, {"dataset": args.dataset}, SEEDS).seeds)
-    helpers = [child_processes.start([sys.executable, "-m", "sgma_core.studies.ablate", *argv, "--jobs", "1",
-                                      "--helper", "--seeds", ",".join(map(str, seeds[k:] + seeds[:k]))])
-               for k in (len(seeds) * j // args.jobs for j in range(1, args.jobs)) if not args.helper]
+    args.seeds = parse_seeds(args.seeds)
+    helpers = helper_processes("sgma_core.studies.ablate", argv, args, SEEDS)
     try:
-        record = run_ablations(args.profile, seeds, args.data_root, args.runs_dir, dataset=args.dataset,
+        record = run_ablations(args.profile, args.seeds, args.data_root, args.runs_dir, dataset=args.dataset,
                                ledger=out.parent / "ledger" / out.stem, progress=not args.helper)
     finally:
         child_processes.end(helpers)

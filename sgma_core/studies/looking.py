@@ -35,10 +35,14 @@ CONTROLS: dict[str, dict] = {
     "attention_heads": {"attention_training": "heads"},
     "learned_centre": {"centre_rule": "learned"},
     "no_cct": {"beta_cct": 0.0},
+    "literal_eq3": {"attention_norm": "none"},  # the paper's literal eq. (3), whose maps collapse (chapter 04)
+    "attention_full": {"attention_training": "full"},  # eqs. (5)-(9) train the attention backbone too
 }
 BASELINE = "baseline"  # a row name, not an SGMA control: the baseline of chapter 02 on the same seeds
-# The baselines, each with every seed; a value names the setting whose size is its input (None: its own).
-BASELINES: dict[str, str | None] = {BASELINE: None}
+# The baselines, each with every seed; a value names the setting whose size is its input (None: its own):
+# "baseline_joint_input" sees the images at the size SGMA's global branch sees them (equal input).
+BASELINES: dict[str, str | None] = {BASELINE: None, "baseline_joint_input": "joint_size"}
+SHOWN = 6  # unseen-class test images whose squares and maps every run keeps, for chapter 06's figure
 SEEDS = (0, 1, 2, 3, 4)
 METRICS = ("T1", "u", "s", "H", "H_calibrated")
 
@@ -99,8 +103,10 @@ def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
               "most_common": [float(v) for v in pairs[counts.argmax()]],
               "most_common_share": float(counts.max() / len(squares)),
               "map_spread": float(outputs["maps"].max() - outputs["maps"].min())}
+    shown = {"squares": np.round(squares[:SHOWN], 2).tolist(), "side": np.round(outputs["ts"][:SHOWN], 2).tolist(),
+             "maps": np.round(outputs["maps"][:SHOWN], 3).tolist()}  # the first SHOWN test images: unseen classes
     return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
-            "gamma": gamma, "where": where_points_land(squares, *scene), "squares": placed,
+            "gamma": gamma, "where": where_points_land(squares, *scene), "squares": placed, "shown": shown,
             "check": attention_check(squares, map_peaks(outputs["maps"]), *scene[:3], prepared.image_size),
             "training_seconds": round(sum(h["seconds"] for h in history), 1),
             "seconds": round(time.perf_counter() - started, 1)}
@@ -161,6 +167,30 @@ def paired_with_book(rows: list[dict]) -> dict:
     return out
 
 
+def twins(configs: dict) -> dict[str, str]:
+    """Controls whose every seed's settings are the book configuration's: ``{control: "book"}`` (one model,
+    trained once, shown under both names)."""
+    from sgma_core.profiles import config_dict
+
+    book = [config_dict(c) for c in configs.get("book", [])]
+    return {name: "book" for name, cfgs in configs.items()
+            if name != "book" and book and [config_dict(c) for c in cfgs] == book}
+
+
+def from_ledger(ledger, kind: str, prepared, cfg, runs_dir, measure, skip: bool) -> dict | None:
+    """A run's row: from the study's ledger where it holds the run (:mod:`sgma_core.studies.ledger`), else
+    ``measure()``, written there; ``None`` where ``skip`` (a study in progress records finished runs only)."""
+    from sgma_core.engine.runs import Run, run_identity
+    from sgma_core.experiment.recipes import run_extra
+
+    run = Run.of(kind, cfg, runs_dir, extra=run_extra(prepared, cfg))
+    identity = run_identity(cfg, run.keys, run.extra)
+    entry = ledger.get(run, identity)
+    if entry is not None:
+        return entry["row"]
+    return None if skip else ledger.put(run, identity, {"row": measure()})["row"]
+
+
 def stored(kind_prepared, cfg, runs_dir, kind: str = "sgma") -> bool:
     """Whether the run (``kind`` "sgma" or "baseline") of ``cfg`` on ``kind_prepared`` is finished in the run store."""
     from sgma_core.engine.runs import Run
@@ -170,14 +200,18 @@ def stored(kind_prepared, cfg, runs_dir, kind: str = "sgma") -> bool:
 
 
 def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, controls=None, out=None,
-                progress: bool = True, stored_only: bool = False) -> dict:
+                progress: bool = True, stored_only: bool = False, ledger=None) -> dict:
     """Every control with every seed; the record is rewritten after each run when ``out`` is given, so an
-    interrupted study leaves what it measured (and a second call reuses the stored runs). ``stored_only``:
-    train nothing, and record the runs already finished (a study in progress; ``complete`` says which)."""
+    interrupted study leaves what it measured (and a second call reuses the stored runs and the ``ledger``
+    folder's rows). ``stored_only``: train nothing, and record the runs already finished (a study in
+    progress; ``complete`` says which)."""
+    from types import SimpleNamespace
+
     from sgma_core.engine.step import resolve_device
     from sgma_core.experiment import boxes_at_input_size, parts_at_input_size, prepare_data, snapshot_images
     from sgma_core.profiles import config_dict, make_experiment, with_settings
     from sgma_core.records import provenance, write_record
+    from sgma_core.studies.ledger import Ledger
 
     t0 = time.perf_counter()
     controls = CONTROLS if controls is None else controls
@@ -186,12 +220,11 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
                controls.items()}  # every setting checked before any work
     resolve_device(experiment.config.device)
     prepared = prepare_data(experiment.config, data_root, progress=progress, runs_dir=runs_dir)
-    val_prepared = prepare_data(experiment.config, data_root, progress=progress, split="val", runs_dir=runs_dir)
     parts, telling, radius = parts_at_input_size(prepared)
     scene = (parts, telling, radius, boxes_at_input_size(prepared))
-    images = snapshot_images(prepared)
     record = {"profile": profile, "controls": controls, "seeds": list(experiment.seeds),
-              "references": references(prepared, *scene, n_points=experiment.config.n_parts), "rows": []}
+              "references": references(prepared, *scene, n_points=experiment.config.n_parts), "rows": [],
+              "same_as": twins(configs)}
 
     def save() -> None:
         record["paired"] = paired_with_book(record["rows"])
@@ -202,47 +235,75 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
         if out is not None:
             write_record(out, record)
 
-    for name, cfgs in configs.items():
-        first = min(cfgs, key=lambda c: c.seed)  # the calibration's validation model: the lowest seed, in any order
-        if stored_only and not stored(val_prepared, first, runs_dir):
-            continue  # its calibration's validation model is not trained yet
-        gamma = control_gamma(val_prepared, first, runs_dir)
-        for cfg in cfgs:
-            if stored_only and not stored(prepared, cfg, runs_dir):
-                continue
-            record["rows"].append({"control": name, "seed": cfg.seed,
-                                   **one_run(prepared, cfg, runs_dir, images, scene, gamma)})
-            save()
-            if progress:
-                r = record["rows"][-1]
-                print(f"{name} seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f}, squares on a telling "
-                      f"part {100 * r['where']['telling_hits']:.0f}% ({r['seconds']:.0f} s)", flush=True)
+    st = SimpleNamespace(prepared=prepared, runs_dir=runs_dir, scene=scene, images=snapshot_images(prepared),
+                         val=prepare_data(experiment.config, data_root, progress=progress, split="val",
+                                          runs_dir=runs_dir),
+                         record=record, save=save, stored_only=stored_only, progress=progress, ledger=Ledger(ledger))
+    run_controls(st, configs)
     for name, size_setting in BASELINES.items():
         cfgs = [with_settings(c, image_size=getattr(c, size_setting)) if size_setting else c
                 for c in experiment.configs()]
-        at = (prepared, val_prepared) if size_setting is None else (
+        if size_setting and all(c.image_size == e.image_size for c, e in zip(cfgs, experiment.configs())):
+            record["same_as"][name] = BASELINE  # its input size is the baseline's own: the same model
+            record["rows"] += [{**r, "control": name} for r in record["rows"] if r["control"] == BASELINE]
+            continue
+        at = (prepared, st.val) if size_setting is None else (
             prepare_data(cfgs[0], data_root, progress=progress, runs_dir=runs_dir),
             prepare_data(cfgs[0], data_root, progress=progress, split="val", runs_dir=runs_dir))
-        run_baselines(name, cfgs, *at, runs_dir, record, save, stored_only, progress)
+        run_baselines(st, name, cfgs, *at)
     save()
     return record
 
 
-def run_baselines(name: str, cfgs, prepared, val_prepared, runs_dir, record, save, stored_only: bool,
-                  progress: bool) -> None:
-    """A baseline of :data:`BASELINES` with every seed, as rows named ``name`` (γ from the lowest seed's
-    validation model)."""
-    first = min(cfgs, key=lambda c: c.seed)
-    if stored_only and not stored(val_prepared, first, runs_dir, "baseline"):
-        return
-    gamma = baseline_gamma(val_prepared, first, runs_dir)
-    for cfg in cfgs:
-        if stored_only and not stored(prepared, cfg, runs_dir, "baseline"):
+def run_controls(st, configs: dict) -> None:
+    """Every control of ``configs`` with every seed, as rows of ``st.record``: a twin of another control is
+    copied, not trained; a row the ledger holds is read from it (γ from the lowest seed's validation model)."""
+    record = st.record
+    for name, cfgs in configs.items():
+        twin = record["same_as"].get(name)
+        if twin:
+            record["rows"] += [{**r, "control": name} for r in record["rows"] if r["control"] == twin]
             continue
-        record["rows"].append({"control": name, "seed": cfg.seed, **baseline_run(prepared, cfg, runs_dir, gamma)})
-        save()
-        if progress:
-            r = record["rows"][-1]
+        first, gamma = min(cfgs, key=lambda c: c.seed), []  # the calibration's model: the lowest seed, any order
+
+        def measure(cfg, first=first, gamma=gamma):
+            if not gamma:
+                gamma.append(control_gamma(st.val, first, st.runs_dir))
+            return one_run(st.prepared, cfg, st.runs_dir, st.images, st.scene, gamma[0])
+
+        for cfg in cfgs:
+            skip = st.stored_only and not (stored(st.val, first, st.runs_dir) and stored(st.prepared, cfg, st.runs_dir))
+            row = from_ledger(st.ledger, "sgma", st.prepared, cfg, st.runs_dir, lambda c=cfg: measure(c), skip)
+            if row is None:
+                continue
+            record["rows"].append({"control": name, "seed": cfg.seed, **row})
+            st.save()
+            if st.progress:
+                r = record["rows"][-1]
+                print(f"{name} seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f}, squares on a telling "
+                      f"part {100 * r['where']['telling_hits']:.0f}% ({r['seconds']:.0f} s)", flush=True)
+
+
+def run_baselines(st, name: str, cfgs, prepared, val_prepared) -> None:
+    """A baseline of :data:`BASELINES` with every seed, as rows named ``name`` (γ from the lowest seed's
+    validation model; rows the ledger holds are read from it)."""
+    first, gamma = min(cfgs, key=lambda c: c.seed), []
+
+    def measure(cfg):
+        if not gamma:
+            gamma.append(baseline_gamma(val_prepared, first, st.runs_dir))
+        return baseline_run(prepared, cfg, st.runs_dir, gamma[0])
+
+    for cfg in cfgs:
+        skip = st.stored_only and not (stored(val_prepared, first, st.runs_dir, "baseline")
+                                       and stored(prepared, cfg, st.runs_dir, "baseline"))
+        row = from_ledger(st.ledger, "baseline", prepared, cfg, st.runs_dir, lambda c=cfg: measure(c), skip)
+        if row is None:
+            continue
+        st.record["rows"].append({"control": name, "seed": cfg.seed, **row})
+        st.save()
+        if st.progress:
+            r = st.record["rows"][-1]
             print(f"{name} seed {cfg.seed}: T1 {100 * r['T1']:.1f}, H {100 * r['H']:.1f} ({r['seconds']:.0f} s)",
                   flush=True)
 
@@ -268,7 +329,8 @@ def read_record(path: str | Path) -> dict:
 
 main = study_command("python -m sgma_core.studies.looking", __doc__, default_path,
                      lambda a, out: run_looking(a.profile, a.seeds, a.data_root, a.runs_dir, out=out,
-                                                stored_only=a.stored_only), stored_only=True)
+                                                stored_only=a.stored_only, ledger=a.ledger, progress=not a.helper),
+                     stored_only=True, jobs=True, seeds=SEEDS)
 
 
 if __name__ == "__main__":

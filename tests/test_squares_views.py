@@ -1,0 +1,37 @@
+"""Chapter 06's figure of squares: the rows a looking record keeps are found by control and seed, and each
+model's squares are drawn over the same images, where the record puts them."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from bookkit.squares_views import plot_shown, shown_rows  # noqa: E402
+
+
+def _shown(x, n=6, size=32):
+    return {"squares": [[[x, 10.0], [x + 4, 20.0]]] * n, "side": [[16.0, 16.0]] * n,
+            "maps": np.full((n, 2, 4, 4), 0.5).tolist()}
+
+
+def test_the_rows_are_found_by_control_and_seed_and_a_row_without_squares_is_left_out():
+    record = {"rows": [{"control": "book", "seed": 0, "shown": _shown(8.0)},
+                       {"control": "book", "seed": 1, "shown": _shown(9.0)},
+                       {"control": "literal_eq3", "seed": 0, "shown": _shown(15.5)},
+                       {"control": "baseline", "seed": 0}]}
+    got = shown_rows(record, ("book", "literal_eq3", "baseline", "absent"), seed=0)
+    assert list(got) == ["book", "literal_eq3"] and got["book"]["squares"][0][0] == [8.0, 10.0]
+
+
+def test_each_model_is_drawn_over_the_same_images_with_its_squares_where_the_record_puts_them():
+    images = torch.zeros(6, 3, 32, 32, dtype=torch.uint8)
+    fig = plot_shown(images, {"book": _shown(8.0), "literal_eq3": _shown(15.5)},
+                     {"book": "the book's configuration"}, columns=3)
+    axes = fig.axes
+    assert len(axes) == 2 * 2 * 3  # two models, six images in rows of three
+    first = axes[0].patches[0]  # part 1's square of the first image: centre (8, 10), side 16
+    assert (first.get_x(), first.get_y(), first.get_width()) == (0.0, 2.0, 16.0)
+    assert axes[0].get_title(loc="left") == "the book's configuration"
+    assert axes[6].get_title(loc="left") == "literal_eq3" and axes[6].patches[0].get_x() == 7.5

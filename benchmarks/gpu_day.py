@@ -45,9 +45,10 @@ SIZES = {  # the card's run, and the dry run on the CPU
              "cub_images": 7057, "pretrain_epochs": 12, "chapter_epochs": 8, "max_train_images": None,
              "max_test_images": None},
     # the dry run times the small VGG's step and runs the chapters with it (VGG19's compilation and chapter 04 alone
-    # take minutes on two cores); VGG19's start is pretrained and loaded back as on the card
+    # take minutes on two cores); VGG19's start is pretrained and loaded back as on the card; two training images per
+    # seen class of the synthetic birds, so that every class has its prototype
     "dry": {"backbone": "small_vgg", "chapter_backbone": "small_vgg", "size": 32, "joint": 16, "batch": 8,
-            "steps": 2, "cub_images": 16, "pretrain_epochs": 1, "chapter_epochs": 1, "max_train_images": 32,
+            "steps": 2, "cub_images": 16, "pretrain_epochs": 1, "chapter_epochs": 1, "max_train_images": 120,
             "max_test_images": 16},
 }
 

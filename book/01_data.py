@@ -288,9 +288,12 @@ audit_record = audits.get(training_size)
 # and wing colours. The second drew decoys that made the image's contents the same for every class at its own
 # 128 pixels, but at the 64 pixels the networks see, a part's edge pixels blend with what lies around it: the
 # bird's wing with its body, a decoy wing with the background. The blends named the bird's colours, and the global
-# probe read the unseen classes far above chance. Now bodies and backgrounds come from one list of neutral colours, every
-# decoy head carries a bill as the bird's does, and tails and bills have a colour per shape and length, so what is
-# left to learn is where the class's colours and shapes are, at every size the book trains at. `python -m data_prep.audit` runs both probes from a shell in seconds.
+# probe read the unseen classes far above chance. Now every coloured part, the bird's and the decoys', is ringed by
+# a halo of the background's colour, so that its edge meets the same colours wherever it lies; the decoys are posed
+# as the bird's parts are (tilted a little, facing either way), so that their edges fall on the pixel grid alike;
+# every decoy head carries a bill as the bird's does; and tails and bills have a colour per shape and length. What
+# is left to learn is where the class's colours and shapes are, at every size the book trains at, and the bird's
+# dark body on the light background says where to begin. `python -m data_prep.audit` runs both probes from a shell in seconds.
 #
 # ```{literalinclude} /data_prep/audit.py
 # :pyobject: probe

@@ -191,9 +191,12 @@ if record is not None:
     changes = ", ".join(f"`{k} = {v!r}`" for k, v in b["settings"].items()) or "none: every reference kept"
     refused = f" (the values adopted one by one, {b['refused']['settings']}, cannot train together: " \
               f"{b['refused']['reason']})" if b.get("refused") else ""
-    glue("book_val_sentence", f"The changes from the starting settings: {changes}{refused}. Validation T1 of the "
-         f"book's configuration minus the starting one: {study_views.points(b['vs_start'])} points "
-         f"({study_views.verdict(b['vs_start'])}); minus the paper's reading: {study_views.points(b['vs_paper_reading'])} "
+    searched = "vs_searched" in b  # a record made with the search: the one-factor step starts where it ended
+    before = b["vs_searched"] if searched else b["vs_start"]
+    glue("book_val_sentence", f"The changes from {'where the search ended' if searched else 'the starting settings'}: "
+         f"{changes}{refused}. Validation T1 of the book's configuration minus "
+         f"{'the searched one' if searched else 'the starting one'}: {study_views.points(before)} points "
+         f"({study_views.verdict(before)}); minus the paper's reading: {study_views.points(b['vs_paper_reading'])} "
          f"points ({study_views.verdict(b['vs_paper_reading'])}).", display=False)
 
 # %% [markdown]

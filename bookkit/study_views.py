@@ -49,7 +49,9 @@ def metric_noise(record: dict) -> dict[str, float]:
     measured in T1 and in uncalibrated H, and the seeds' spread (sample sd, points) of the start's T1 and H."""
     rows = record["runs"]
     comparisons = [(s, g["value"], d["reference"]) for s, d in record["decisions"].items() for g in d["gains"]]
-    start = {m: list(seed_values(rows, "START", "start", "compat", metric=m).values()) for m in ("T1", "H")}
+    # where the one-factor comparisons start: the search's end (a record made with the search), else START
+    where = ("SEARCHED", "searched") if any(r["setting"] == "SEARCHED" for r in rows) else ("START", "start")
+    start = {m: list(seed_values(rows, *where, "compat", metric=m).values()) for m in ("T1", "H")}
     return {"se_T1": 100 * float(np.median(paired_se(rows, comparisons, "T1"))),
             "se_H": 100 * float(np.median(paired_se(rows, comparisons, "H"))),
             "sd_T1": 100 * stats.mean_sd(start["T1"])[1], "sd_H": 100 * stats.mean_sd(start["H"])[1]}

@@ -59,9 +59,10 @@ __all__ = [
     "make_classes", "render_bird", "tree_digest",
 ]
 
-# 3: a part's edges blend alike on the bird and as a decoy, and tails and bills have colours of their own,
-#    so that this holds at the training sizes too; every combination is a class (2: decoys make what an image
-#    holds independent of its class; 1: it named the class)
+# 3: every coloured part has a halo of the background's colour and decoys are posed as the bird's parts, so that
+#    a part's edges blend alike on the bird and as a decoy at the training sizes too; tails and bills have colours
+#    of their own; every combination is a class (2: decoys make what an image holds independent of its class;
+#    1: it named the class)
 FORMAT_VERSION = 3
 # the settings a call without a config gets; frozen, so one instance serves every call
 DEFAULT_CONFIG = SyntheticConfig()

@@ -3,11 +3,12 @@
 A bird is a few filled shapes (legs, tail, body, wing, bill, head, eye) in a random pose on a shaded
 background; its head colour, wing colour, tail shape and bill length are the class attributes. **What an
 image holds does not depend on its class; only where it is does**: around the bird lie decoys of the parts'
-sizes, so every image shows each colour once as a head and once as a wing, every head with a bill (each
-length twice), all three tails, and a colour histogram of the whole image is the same for every class up to
-noise. Bodies and backgrounds share one list of neutral colours, so that the pixels where a part meets what
-lies around it blend alike on the bird and as a decoy, also at the small sizes the book trains at; tails and
-bills have a colour per shape and length, so that a small window at the part reads them.
+sizes, posed as the bird's parts are, so every image shows each colour once as a head and once as a wing,
+every head with a bill (each length twice), all three tails, and a colour histogram of the whole image is the
+same for every class up to noise. Every coloured part is ringed by a halo of the background's colour, so that
+where a part meets what lies around it blends alike on the bird's dark body and beside it, also at the small
+sizes the book trains at; tails and bills have a colour per shape and length, so that a window at the part
+reads them.
 
 Drawing happens at :data:`SUPERSAMPLE` times the output size and is downsampled. Every random number comes
 from the generator passed in, in a fixed order, so the same generator state gives the same image, byte for
@@ -28,11 +29,13 @@ from data_prep.synthetic_config import COLORS, SyntheticConfig
 from data_prep.worker_pool import worker_pool
 
 PART_NAMES = ["beak", "crown", "eye", "wing", "tail", "belly", "breast"]
-# Bodies and backgrounds are drawn from one list of neutral colours, each on its own: a part's edge pixels
-# blend into the body on the bird and into the background as a decoy, and both come from one distribution.
-NEUTRALS = [(120, 95, 70), (150, 140, 130), (95, 90, 85), (170, 150, 115), (110, 110, 120),
-            (200, 222, 240), (225, 228, 205), (210, 232, 212), (236, 226, 214)]
-BODY_COLORS = BACKGROUNDS = NEUTRALS
+# Dark bodies on light backgrounds: the bird stands out from its decoys.
+BODY_COLORS = [(120, 95, 70), (150, 140, 130), (95, 90, 85), (170, 150, 115), (110, 110, 120)]
+BACKGROUNDS = [(200, 222, 240), (225, 228, 205), (210, 232, 212), (236, 226, 214)]
+# Every coloured part, the bird's and the decoys', is ringed by a halo of the image's background colour (width: a
+# share of the canvas side), so that its colour meets only its outline and the background's colour wherever it
+# lies, on the bird's body or beside it, also after the image is shrunk to the sizes the book trains at.
+HALO_WIDTH = 0.025
 # Shape attributes are told by colour as well as shape, so that a small window at the part reads them at
 # every size the book trains at: each tail shape and each bill length has a colour of its own.
 TAIL_COLORS = {0: (125, 70, 160), 1: (40, 150, 150), 2: (190, 110, 60)}  # forked, rounded, pointed
@@ -109,10 +112,19 @@ class _Canvas:
         self.mask = Image.new("L", image.size, 0)
         self.mask_draw = ImageDraw.Draw(self.mask)
         self.outline = max(2, int(round(OUTLINE_WIDTH * image.size[0])))
+        self.halo = image.getpixel((0, image.size[1] // 2))  # the background's colour half-way down its ramp
 
     def polygon(self, points: list[Point], fill) -> None:
         self.draw.polygon(points, fill=fill, outline=OUTLINE, width=self.outline)
         self.mask_draw.polygon(points, fill=255, outline=255, width=self.outline)
+
+    def part(self, points: list[Point], fill) -> None:
+        """A coloured part: its halo (:data:`HALO_WIDTH`) first, then the outlined shape."""
+        ring, width = list(points) + [points[0]], 2 * max(2, int(round(HALO_WIDTH * self.image.size[0]))) + self.outline
+        self.draw.line(ring, fill=self.halo, width=width, joint="curve")
+        self.draw.polygon(points, fill=self.halo)
+        self.mask_draw.line(ring, fill=255, width=width, joint="curve")
+        self.polygon(points, fill)
 
     def free(self, points: list[Point], gap: float) -> bool:
         """Whether the shape ``points``, grown by ``gap`` pixels, lies inside the canvas on nothing drawn."""
@@ -198,7 +210,7 @@ def bill_polygon(pose: _Pose, length_value: int) -> tuple[list[Point], Point]:
 
 def _head(canvas: _Canvas, centre: Point, rh: float, facing: float, color) -> Point:
     """A head of radius ``rh`` at ``centre`` with its eye; returns the eye's centre."""
-    canvas.polygon(_ellipse(*centre, rh, rh), color)
+    canvas.part(_ellipse(*centre, rh, rh), color)
     eye = (centre[0] + facing * 0.35 * rh, centre[1] - 0.2 * rh)
     canvas.polygon(_ellipse(*eye, 0.16 * rh, 0.16 * rh, n=12), EYE_COLOR)
     return eye
@@ -210,20 +222,21 @@ def _draw_bird(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], body, 
     points ``[M, 2]`` whose bounding box is the bird's box (supersampled pixels)."""
     head_c, wing_c, tail_shape, bill_len = combo
     at, rx, ry, rh, tilt = pose.at, pose.rx, pose.ry, pose.rh, pose.tilt
-    # Painter's order: legs, tail, body, wing, bill, head (over the bill's root), eye.
+    # Painter's order: legs, body, then the coloured parts with their halos: tail, wing, bill, head (over the
+    # bill's root), and the eye.
     for off in (-0.25, 0.15):
         top, foot = at(off * rx, 0.8 * ry), at(off * rx, 1.6 * ry)
         canvas.draw.line([top, foot], fill=LEG_COLOR, width=max(1, int(0.012 * s)))
         canvas.mask_draw.line([top, foot], fill=255, width=max(1, int(0.012 * s)))
+    canvas.polygon(_ellipse(pose.cx, pose.cy, rx, ry, tilt), body)
     tail = tail_polygons(pose, tail_shape)
     for poly in tail:
-        canvas.polygon(poly, TAIL_COLORS[tail_shape])
-    canvas.polygon(_ellipse(pose.cx, pose.cy, rx, ry, tilt), body)
+        canvas.part(poly, TAIL_COLORS[tail_shape])
     wing_center = at(-0.12 * rx, -0.15 * ry)
-    canvas.polygon(_ellipse(*wing_center, 0.58 * rx, 0.45 * ry, tilt - pose.facing * 0.25),
-                   _jitter(rng, palette[wing_c]))
+    canvas.part(_ellipse(*wing_center, 0.58 * rx, 0.45 * ry, tilt - pose.facing * 0.25),
+                _jitter(rng, palette[wing_c]))
     bill, beak = bill_polygon(pose, bill_len)
-    canvas.polygon(bill, BILL_COLORS[bill_len])
+    canvas.part(bill, BILL_COLORS[bill_len])
     head = at(0.95 * rx, -0.85 * ry)
     eye = _head(canvas, head, rh, pose.facing, _jitter(rng, palette[head_c]))
     parts = {
@@ -240,28 +253,31 @@ def _draw_bird(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], body, 
     return parts, extent
 
 
-def _place(rng, canvas: _Canvas, shape_at, s: int, gap: float) -> list[list[Point]] | None:
-    """Polygons ``shape_at(x, y, angle)`` at the first random place where they lie free (``None`` if there is
-    none after :data:`DECOY_TRIES` tries: the decoy is left out)."""
+def _place(rng, canvas: _Canvas, shape_at, s: int, gap: float) -> tuple[list[list[Point]], float] | None:
+    """Polygons ``shape_at(x, y, tilt, facing)`` at the first random place where they lie free, posed as a bird's
+    parts are (a tilt of at most 0.2 radians, facing either way, so that their edges fall on the pixel grid as
+    the bird's do), and the facing (``None`` if there is none after :data:`DECOY_TRIES` tries: left out)."""
     for _ in range(DECOY_TRIES):
         x, y = rng.uniform(0, s, size=2)
-        polys = shape_at(x, y, rng.uniform(-np.pi, np.pi))
+        tilt, facing = rng.uniform(-0.2, 0.2), 1.0 if rng.random() < 0.5 else -1.0
+        polys = shape_at(x, y, tilt, facing)
         if all(canvas.free(p, gap) for p in polys):
-            return polys
+            return polys, facing
     return None
 
 
 def _decoy_shape(kind: str, value: int, pose: _Pose):
-    """``shape_at(x, y, angle)``: the polygons of a decoy part of the bird's own size near ``(x, y)``."""
+    """``shape_at(x, y, tilt, facing)``: the polygons of a decoy part of the bird's own size near ``(x, y)``,
+    posed as the bird's part would be."""
     rh, rx, ry = pose.rh, pose.rx, pose.ry
     if kind == "head":  # a head with its bill, as on the bird: value = (colour, bill length)
-        def head_at(x: float, y: float, a: float) -> list[list[Point]]:
-            frame = pose.moved(x, y, a, 1.0)
+        def head_at(x: float, y: float, a: float, f: float) -> list[list[Point]]:
+            frame = pose.moved(x, y, a, f)
             return [bill_polygon(frame, value[1])[0], _ellipse(*frame.at(0.95 * rx, -0.85 * ry), rh, rh)]
         return head_at
     if kind == "wing":
-        return lambda x, y, a: [_ellipse(x, y, 0.58 * rx, 0.45 * ry, a)]
-    return lambda x, y, a: tail_polygons(pose.moved(x + 1.5 * rx, y, a, 1.0), value)  # a tail
+        return lambda x, y, a, f: [_ellipse(x, y, 0.58 * rx, 0.45 * ry, a - f * 0.25)]
+    return lambda x, y, a, f: tail_polygons(pose.moved(x + f * 1.5 * rx, y, a, f), value)  # a tail
 
 
 def _draw_decoys(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], palette: list, s: int) -> None:
@@ -275,17 +291,18 @@ def _draw_decoys(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], pale
               + [("wing", c) for c in range(len(palette)) if c != wing_c]
               + [("tail", t) for t in TAIL_SHAPES if t != tail_shape])
     for kind, value in decoys:
-        polys = _place(rng, canvas, _decoy_shape(kind, value, pose), s, 0.015 * s)
-        if polys is None:
+        placed = _place(rng, canvas, _decoy_shape(kind, value, pose), s, (0.015 + HALO_WIDTH) * s)
+        if placed is None:
             continue
+        polys, facing = placed
         if kind == "head":
-            canvas.polygon(polys[0], BILL_COLORS[value[1]])
+            canvas.part(polys[0], BILL_COLORS[value[1]])
             centre = tuple(np.mean(np.array(polys[1]), axis=0).tolist())
-            _head(canvas, centre, pose.rh, 1.0, _jitter(rng, palette[value[0]]))
+            _head(canvas, centre, pose.rh, facing, _jitter(rng, palette[value[0]]))
             continue
         color = _jitter(rng, palette[value]) if kind == "wing" else TAIL_COLORS[value]
         for poly in polys:
-            canvas.polygon(poly, color)
+            canvas.part(poly, color)
 
 
 # --------------------------------------------------------------------------------------

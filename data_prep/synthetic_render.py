@@ -1,14 +1,11 @@
 """Drawing one synthetic bird: the images of :mod:`data_prep.synthetic`.
 
-A bird is a few filled shapes (legs, tail, body, wing, bill, head, eye) in a random pose on a shaded
-background; its head colour, wing colour, tail shape and bill length are the class attributes. **What an
-image holds does not depend on its class; only where it is does**: around the bird lie decoys of the parts'
-sizes, posed as the bird's parts are, so every image shows each colour once as a head and once as a wing,
-every head with a bill (each length twice), all three tails, and a colour histogram of the whole image is the
-same for every class up to noise. Every coloured part is ringed by a halo of the background's colour, so that
-where a part meets what lies around it blends alike on the bird's dark body and beside it, also at the small
-sizes the book trains at; tails and bills have a colour per shape and length, so that a window at the part
-reads them.
+A bird is a few filled shapes (legs, body, tail, wing, bill, head, eye) in a random pose on a light background;
+its head colour, wing colour, tail shape and bill length are the class attributes. **What an image holds does
+not depend on its class; only where it is does**: around the bird lie decoys of the parts' sizes, posed as its
+parts are: each colour once as a head and once as a wing, every head with a bill (each length twice), all three
+tails. Every coloured part has a halo of the background's colour, so that its edges blend alike on the bird's
+dark body and beside it at every size the book trains at; tails and bills have a colour per shape and length.
 
 Drawing happens at :data:`SUPERSAMPLE` times the output size and is downsampled. Every random number comes
 from the generator passed in, in a fixed order, so the same generator state gives the same image, byte for

@@ -50,7 +50,7 @@ ATTENTION_GRID: dict[str, tuple] = {
     "centre_rule": ("peak", "learned"),
     "grouping_smoothing": (0.0, 0.1),
     "joint_size": (32, 64),  # the branches' input: half the image (the paper's ratio) or the pretraining size
-}
+}  # joint_size: the cpu profile's; another profile's are half its image size and the image size (branch_sizes)
 MAX_MOVES = 4
 # The values tried for each other choice that changes training (the reference among them), one at a time.
 TRAINING_GRID: dict[str, tuple] = {
@@ -177,11 +177,20 @@ class Ablation:
         self.log(f"seed {seed}: {name} = {value!r}")
 
 
-def _one_factor(ab: Ablation, training_grid: dict) -> dict:
+def branch_sizes(attention_grid: dict, image_size: int) -> tuple[dict, dict]:
+    """The grid and :data:`START` for a profile's image size: the branches at half the image (the paper's
+    ratio, where the search starts) or at the image's own size (where the backbone was pretrained)."""
+    start = {**START, "joint_size": image_size // 2}
+    if "joint_size" not in attention_grid:
+        return attention_grid, start
+    return {**attention_grid, "joint_size": (image_size // 2, image_size)}, start
+
+
+def _one_factor(ab: Ablation, training_grid: dict, paper_reading: dict) -> dict:
     """Step 2: where the search ended, a validation model per value of each other training choice and seed,
     and the paper's reading; the decision of each choice."""
     for seed in ab.seeds:
-        ab.validate("PAPER_READING", "paper_reading", PAPER_READING, seed)
+        ab.validate("PAPER_READING", "paper_reading", paper_reading, seed)
         ab.validate("SEARCHED", "searched", {}, seed)
         for setting, values in training_grid.items():
             for value in values:
@@ -263,8 +272,9 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
     scoring_grid = SCORING_GRID if scoring_grid is None else scoring_grid
     attention_grid = ATTENTION_GRID if attention_grid is None else attention_grid
     experiment = make_experiment(profile, {"dataset": dataset}, SEEDS if seeds is None else seeds)
+    attention_grid, start = branch_sizes(attention_grid, experiment.config.image_size)
     grids = {**attention_grid, **training_grid, **scoring_grid}
-    base = with_settings(experiment.config, **{s: v for s, v in START.items() if s in grids})
+    base = with_settings(experiment.config, **{s: v for s, v in start.items() if s in grids})
     resolve_device(base.device)
     for setting, values in grids.items():
         for name, value in (("starting value", getattr(base, setting)),
@@ -276,17 +286,19 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
     searched = {"rule": SEARCH_RULE, **search(ab, attention_grid, {s: getattr(base, s) for s in attention_grid},
                                                max_moves)}
     ab.base = base = with_settings(base, **searched["end"])
-    decisions = _one_factor(ab, training_grid)
+    paper_reading = {**PAPER_READING, "joint_size": start["joint_size"]}  # its branches at half the image
+    decisions = _one_factor(ab, training_grid, paper_reading)
     training, book_val = _together(ab, decisions)
     scoring, scoring_decision, calibration = _scoring(ab, training, scoring_grid)
     chosen = {**searched["end"], **{s: training.get(s, getattr(base, s)) for s in training_grid}, **scoring}
-    # the paper's reading, with the book's values of what it does not give (ρ among them, stated in the record)
-    paper_reading = {**PAPER_READING, "ridge_lambda": base.ridge_lambda,
+    # the paper's reading (its branches at half the image), with the book's values of what it does not give (ρ
+    # among them, stated in the record)
+    paper_reading = {**paper_reading, "ridge_lambda": base.ridge_lambda,
                      **{s: v for s, v in scoring.items() if s not in PAPER_READING}}
     _on_test_classes(ab, chosen, paper_reading, prepare_data(base, data_root, progress=progress, runs_dir=runs_dir))
     return {
         "selection_metric": SELECTION, "chosen": chosen, "search": searched, "decisions": decisions,
-        "book_on_validation": book_val, "scoring": scoring_decision, "start": dict(START), "checks": ab.checks,
+        "book_on_validation": book_val, "scoring": scoring_decision, "start": start, "checks": ab.checks,
         "paper_reading": PAPER_READING, "paper_reading_as_run": paper_reading, "calibration_gamma": calibration,
         "grids": {"attention": {s: list(v) for s, v in attention_grid.items()},
                   "training": {s: list(v) for s, v in training_grid.items()},

@@ -85,7 +85,8 @@ def test_the_pipeline_decides_on_validation_and_reports_test_once(tiny_root, tmp
     elsewhere = run_ablations("smoke", [0, 1], tiny_root, tmp_path / "elsewhere", training_grid=grid,
                               scoring_grid=scoring, attention_grid=attention, progress=False, ledger=ledger)
     assert elsewhere["runs"] == record["runs"] and elsewhere["search"] == record["search"]
-    assert len(list((tmp_path / "elsewhere" / "sgma").iterdir())) == 3 * 2  # BOOK on validation; BOOK, paper on test
+    # the book's validation models, and its and the paper's test models (one model where their settings agree)
+    assert len(list((tmp_path / "elsewhere" / "sgma").iterdir())) in (2 * 2, 3 * 2)
 
 
 def test_the_command_line_refuses_a_bad_profile(capsys):

@@ -161,6 +161,16 @@ else:
 # %% [markdown]
 # {glue:text}`search_sentence`
 #
+# Every other reading trained on the validation classes below (the one-factor values where the search ended, the
+# paper's reading, the book's configuration) is checked the same way; only the search's readings are
+# candidates for the attention's choices, and the record keeps every check:
+
+# %% tags=["hide-input"]
+if record is not None and record.get("checks"):
+    show_markdown(markdown_table(["setting", "value", "seeds", "attention check (mean over seeds)", "admissible"],
+                                 search_views.check_rows(record)))
+
+# %% [markdown]
 # ## The choices that change training
 #
 # Each row of the figure is one value set against its choice's reference, everything else at the

@@ -4,6 +4,8 @@ attention check and admissibility, and the path in one sentence."""
 
 from __future__ import annotations
 
+import json
+
 from bookkit.study_views import points, verdict
 from bookkit.wording import count, join_words, setting_value
 
@@ -64,3 +66,20 @@ def search_sentence(record: dict) -> str:
         text += (f" and stopped after its {count(search['max_moves'], 'move')}, with a neighbour still better "
                  "(the record says so: the choice is not settled).")
     return text
+
+
+def check_rows(record: dict) -> list[list[str]]:
+    """The attention check of every reading outside the search (the one-factor values, the paper's reading, the
+    book's configuration), mean over its seeds: ``[setting, value, seeds, check, admissible]``."""
+    from sgma_core.admissibility import summarise_checks
+
+    groups: dict[tuple, list[dict]] = {}
+    for c in record.get("checks", []):
+        if c["setting"] != "SEARCH":
+            groups.setdefault((c["setting"], json.dumps(c["value"], sort_keys=True)), []).append(c)
+    rows = []
+    for (setting, value), checks in groups.items():
+        summary = summarise_checks(checks)
+        rows.append([setting, setting_value(json.loads(value)), str(len(checks)), check_text(summary),
+                     admissible_text(summary)])
+    return rows

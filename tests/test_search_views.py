@@ -37,3 +37,19 @@ def test_the_path_is_told_in_prose_with_its_gain_and_why_it_stopped():
     unsettled = search_sentence(_record(lambda p: (0.4 + 0.1 * (p["joint_size"] == 32)
                                                    + 0.05 * (p["attention_training"] == "none"), True), max_moves=1))
     assert "stopped after its one move, with a neighbour still better" in unsettled, unsettled
+
+
+def test_every_reading_outside_the_search_has_its_check_by_the_mean_over_its_seeds():
+    from bookkit.search_views import check_rows
+
+    def check(seed, hits):
+        return {"seed": seed, "distinct_places": 0.4, "different_cells": 0.95, "telling_hits": hits,
+                "best_fixed_point_hits": 0.43, "passed": hits > 0.43}
+
+    record = {"checks": [{"setting": "SEARCH", "value": {"a": 1}, **check(0, 0.9)},
+                         {"setting": "lam_div", "value": 10.0, **check(0, 0.9)},
+                         {"setting": "lam_div", "value": 10.0, **check(1, 0.1)},  # mean 0.5: above the fixed point
+                         {"setting": "PAPER_READING", "value": "paper_reading", **check(0, 0.2)}]}
+    rows = check_rows(record)
+    assert [r[:3] for r in rows] == [["lam_div", "10", "2"], ["PAPER_READING", "paper_reading", "1"]]
+    assert rows[0][4] == "yes" and rows[1][4].startswith("no: telling-part hits above the best fixed point failed")

@@ -145,3 +145,16 @@ def test_the_command_line_refuses_no_processes(capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["--profile", "smoke", "--jobs", "0"])
     assert stopped.value.code == 2 and "--jobs: 0 is not at least 1" in capsys.readouterr().err
+
+
+def test_a_value_whose_attention_dies_is_not_adopted_however_it_scores():
+    rows = _rows("x", "paper", [0.50, 0.60, 0.40, 0.55, 0.45]) + _rows("x", "dead", [0.60, 0.70, 0.50, 0.65, 0.55])
+
+    def check(value, seed, passed):
+        return {"setting": "x", "value": value, "seed": seed, "passed": passed, "distinct_places": 0.5 if passed else 0,
+                "different_cells": 1.0, "telling_hits": 0.8 if passed else 0.1, "best_fixed_point_hits": 0.4}
+
+    checks = [check("paper", s, True) for s in range(5)] + [check("dead", s, False) for s in range(5)]
+    d = decide(rows, "x", ("paper", "dead"), "paper", checks=checks)
+    assert d["adopted"] == "paper" and d["gains"][0]["admissible"] is False and d["gains"][0]["gain"]["mean"] > 0.09
+    assert decide(rows, "x", ("paper", "dead"), "paper")["adopted"] == "dead"  # without checks: the gain alone

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sgma_core import child_processes, records
+from sgma_core.admissibility import summarise_checks
 from sgma_core.cli import add_run_options, command, parse_seeds, positive_int
 from sgma_core.data import load_dataset
 from sgma_core.engine.runs import Run, run_identity
@@ -89,6 +90,8 @@ SEARCH_RULE = {
     "moves": "from the start, to the admissible neighbour of largest paired validation-T1 gain above two standard "
              "errors (compat rule); the new point is re-tested against all its neighbours; the search stops where "
              "none beats it, or after max_moves moves",
+    "one_factor": "where the search ends, a value of another choice is adopted only if its attention passes the "
+                  "check too",
 }
 METRICS = ("T1", "u", "s", "H")
 
@@ -108,16 +111,21 @@ def by_seed(rows: list[dict], setting: str, value, rule: str, split: str = "val"
 
 
 def adopt(gains: list[dict], reference):
-    """The adoption rule: the value of largest mean gain among those whose gain exceeds two standard errors,
-    else ``reference``. ``gains``: ``[{"value": v, "gain": paired(…) or None}]``."""
-    passing = [g for g in gains if beats(g["gain"])]
+    """The adoption rule: the value of largest mean gain among those whose gain exceeds two standard errors (and
+    whose attention passes its check, where the gain says: ``"admissible"``), else ``reference``. ``gains``:
+    ``[{"value": v, "gain": paired(…) or None, "admissible": bool (optional)}]``."""
+    passing = [g for g in gains if beats(g["gain"]) and g.get("admissible", True)]
     return max(passing, key=lambda g: g["gain"]["mean"])["value"] if passing else reference
 
 
-def decide(rows: list[dict], setting: str, values, reference, rule: str = "compat") -> dict:
-    """One choice: the paired validation-T1 gain of every other value over ``reference``, and what is adopted."""
+def decide(rows: list[dict], setting: str, values, reference, rule: str = "compat", checks=None) -> dict:
+    """One choice: the paired validation-T1 gain of every other value over ``reference``, and what is adopted
+    (with ``checks``, the record's attention checks: only a value whose attention passes, by its seeds' mean)."""
     ref = by_seed(rows, setting, reference, rule)
     gains = [{"value": v, "gain": paired(by_seed(rows, setting, v, rule), ref)} for v in values if v != reference]
+    for g in gains if checks else ():
+        mine = [c for c in checks if c["setting"] == setting and c["value"] == g["value"]]
+        g["admissible"] = bool(mine) and summarise_checks(mine)["passed"]
     return {"reference": reference, "adopted": adopt(gains, reference), "gains": gains}
 
 
@@ -195,7 +203,7 @@ def _one_factor(ab: Ablation, training_grid: dict, paper_reading: dict) -> dict:
         for setting, values in training_grid.items():
             for value in values:
                 ab.validate(setting, value, {setting: value}, seed)
-    return {s: decide(ab.rows, s, v, reference_of(s, ab.base)) for s, v in training_grid.items()}
+    return {s: decide(ab.rows, s, v, reference_of(s, ab.base), checks=ab.checks) for s, v in training_grid.items()}
 
 
 def _together(ab: Ablation, decisions: dict) -> tuple[dict, dict]:

@@ -575,8 +575,9 @@ glue("div_over", mean_over(sorted(histories)), display=False)
 # A second trap sits in eq. {eq}`eq-map` itself. Read literally (`attention_norm="none"`), the map is
 # $\sigma(\sum_c a_c f_c)$ with channel weights $a_c \ge 0$ and ReLU features $f_c \ge 0$: it never falls below
 # $\sigma(0) = 0.5$. Compactness wants a small blob and diversity wants two maps that are not both high
-# anywhere; on the literal map both are cheapest when every feature of the attention backbone is zero, so that
-# both maps are 0.5 everywhere, and nothing in eq. {eq}`eq-total` pulls the other way. Which terms reach the
+# anywhere; on the literal map no cell can fall below 0.5, so every cell of both maps costs diversity something,
+# and the cheapest the two can be together, diversity weighing most, is every feature of the attention backbone
+# at zero and both maps at 0.5 everywhere. Nothing in eq. {eq}`eq-total` pulls the other way. Which terms reach the
 # attention subnet at all, on one batch right after the channel grouping, and what the maps are before and
 # after training, for this page's configuration (attention_norm = {glue:text}`attention_norm`,
 # attention_training = {glue:text}`attention_training`):
@@ -588,18 +589,20 @@ from sgma_core.collapse import by_epoch, floors, gradient_table, map_state
 x, y = normalize(prepared.train.images[:32].to(device)), prepared.train.labels[:32].to(device)
 fresh = build_sgma(prepared, cfg0, backbone).to(device)
 initialise_grouping(fresh, prepared, cfg0)
+before = map_state(fresh, x)  # before the gradients' forward pass, which moves the batch-norm statistics
 table = gradient_table(fresh, x, y, prepared.phi_seen.to(device), cfg0)
 show_markdown(markdown_table(["term of eq. (9)", "gradient norm on the FC pairs of eq. (2)",
                               "on the attention backbone"],
                              [[name.upper(), f"{g['fc_pairs']:.3g}", f"{g['backbone']:.3g}"] for name, g in table.items()]))
-states = {"after the channel grouping": map_state(fresh, x), "after training": map_state(trained.to(device), x)}
+states = {"after the channel grouping": before, "after training": map_state(trained.to(device), x)}
 show_markdown(markdown_table(["maps of 32 training images", "constant maps (%)", "at the 0.5 floor (%)",
                               "zero activations of the attention backbone (%)", "lowest map value"],
                              [[when, f"{100 * st['constant']:.0f}", f"{100 * st['at_floor']:.0f}",
                                f"{100 * st['dead_features']:.0f}", f"{st['lowest']:.3f}"] for when, st in states.items()]))
 epochs = by_epoch(snapshots)
 floor = floors(torch.as_tensor(snapshots[-1]["maps"][:1]), cfg0)
-dead_from = next((e for e, v in epochs.items() if e >= 0 and v["at_floor"] == 1.0), None)
+# the first epoch from which every later epoch's maps are all at the floor
+dead_from = next((e for e in epochs if e >= 0 and all(epochs[k]["at_floor"] == 1.0 for k in epochs if k >= e)), None)
 
 # %% tags=["remove-cell"]
 after = states["after training"]

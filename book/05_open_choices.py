@@ -42,9 +42,10 @@
 # **The protocol.** The seen classes are divided into training and validation classes (the
 # synthetic birds carry xlsa17-style `train_loc` / `val_loc`; CUB uses the xlsa17 class lists
 # `trainclasses1.txt` / `valclasses1.txt`). A *validation model* is trained on the training classes
-# only, its backbone pretraining included, and the validation classes play its unseen classes. One
-# factor at a time, from the settings the book started with, every value of every choice is trained
-# this way with each seed.
+# only, its backbone pretraining included, and the validation classes play its unseen classes. The
+# attention's interacting choices are searched together (below); where the search ends, every value of
+# each other choice is trained this way with each seed, one factor at a time. (A record made before the
+# search started its one-factor step from the settings the book started with; the page says which.)
 #
 # **Declared before any number below was computed.**
 #
@@ -143,7 +144,8 @@ else:
 # choice changed) is trained with every seed; the search moves to the admissible neighbour of largest
 # paired validation-T1 gain if that gain exceeds two standard errors, re-tests the new point against all of
 # its neighbours, and stops where none beats it. A reading whose attention dies is shown with its check and
-# never chosen, however it scores.
+# never moved to, however it scores; where no reading the search tries passes, the sentence under the table says
+# so.
 
 # %% tags=["hide-input"]
 from bookkit import search_views
@@ -162,8 +164,8 @@ else:
 # {glue:text}`search_sentence`
 #
 # Every other reading trained on the validation classes below (the one-factor values where the search ended, the
-# paper's reading, the book's configuration) is checked the same way; only the search's readings are
-# candidates for the attention's choices, and the record keeps every check:
+# paper's reading, the book's configuration) is checked the same way, and a one-factor value whose attention
+# fails its check is not adopted whatever its gain; the record keeps every check:
 
 # %% tags=["hide-input"]
 if record is not None and record.get("checks"):

@@ -160,9 +160,11 @@ if len(shown) == 2 and same_data:
     plot_shown(snapshot_images(prepared)[: len(shown["book"]["squares"])], shown,
                {"book": "the book's configuration", "literal_eq3": "the paper's literal eq. (3)"})
     plt.show()
-glue("squares_note", "" if len(shown) == 2 and same_data else "The record rendered here keeps no squares of these "
-     "two models on the data this page is built with, so there is no figure; `make looking` remakes it with them.",
-     display=False)
+twin = record is not None and record.get("same_as", {}).get("literal_eq3") == "book"
+glue("squares_note", ("The book's configuration is the literal reading here: the two rows show one model. "
+                      if twin else "") + ("" if len(shown) == 2 and same_data else
+     "The record rendered here keeps no squares of these two models on the data this page is built with, so there "
+     "is no figure; `make looking` remakes it with them."), display=False)
 
 # %% [markdown]
 # ## What it changes

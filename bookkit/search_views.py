@@ -42,7 +42,7 @@ def search_rows(record: dict) -> list[list[str]]:
             if "refused" in n:
                 rows.append([str(k), name, "–", "–", "–", "not trained: " + n["refused"], "–"])
                 continue
-            moved = " (moved here)" if rnd["moved_to"] == n["point"] else ""
+            moved = " (moved here)" if k < len(search["rounds"]) and rnd["moved_to"] == n["point"] else ""
             rows.append([str(k), name + moved, f"{100 * n['mean_T1']:.1f}", points(n["gain"]), verdict(n["gain"]),
                          check_text(n["check"]), admissible_text(n["check"])])
     return rows
@@ -65,6 +65,9 @@ def search_sentence(record: dict) -> str:
     else:
         text += (f" and stopped after its {count(search['max_moves'], 'move')}, with a neighbour still better "
                  "(the record says so: the choice is not settled).")
+    if not search["admissible"]:
+        text += (" The reading it ended at is not admissible (" + admissible_text(last["check"])[4:] + "): the "
+                 "book's configuration is then not one whose attention is alive, and the chapters say so.")
     return text
 
 

@@ -126,8 +126,17 @@ def test_rows(record: dict) -> list[list[str]]:
 
 def flag_rows(record: dict) -> list[list[str]]:
     """Every flag: the paper's reading, the book's value and the evidence (the paired validation-T1 gain of
-    the book's value over the reference, or "reference kept")."""
+    the book's value over the reference, or "reference kept"); the attention's choices where the record has a
+    search: its end against the paper's reading (the search table gives the evidence)."""
+    from sgma_core.profiles import PAPER_READING
+
     out = []
+    search = record.get("search")
+    for setting, value in (search["end"].items() if search else ()):
+        paper = record["paper_reading"].get(setting, PAPER_READING.get(setting))
+        out.append([f"`{setting}`", "not given" if paper is None else f"`{paper!r}`", f"`{value!r}`",
+                    f"searched with the others ({'admissible' if search['admissible'] else 'not admissible'}; "
+                    "the search table)"])
     for setting, d in record["decisions"].items():
         chosen = record["chosen"][setting]
         gain = next((g["gain"] for g in d["gains"] if g["value"] == chosen), None)
@@ -346,11 +355,12 @@ def looking_spread(record: dict, model: str = "sgma") -> str:
 def missing_controls_note(record: dict) -> str:
     """For a looking record made before controls the study has since gained: which, and what remakes it ("" when
     it has them all)."""
-    from sgma_core.studies.looking import CONTROLS
+    from sgma_core.studies.looking import BASELINES, CONTROLS
 
-    missing = [c for c in CONTROLS if c not in record["controls"]]
+    rows = {r["control"] for r in record["rows"]}
+    missing = [c for c in CONTROLS if c not in record["controls"]] + [b for b in BASELINES if b not in rows]
     if not missing:
         return ""
-    return (f"This record was made before the study gained {count(len(missing), 'control')}, "
+    return (f"This record was made before the study gained {count(len(missing), 'row')} of models, "
             f"{join_words([CONTROL_TEXT.get(c, c) for c in missing])}; `make looking` adds "
-            f"{'it' if len(missing) == 1 else 'them'}, reusing the runs it has.")
+            f"{'it' if len(missing) == 1 else 'them'} (its stored runs are reused where the data is the same).")

@@ -53,7 +53,7 @@ TAIL_SHAPES = {
 }
 ROUNDED_TAIL = ((-1.5, -0.05), (0.5, 0.42))
 # Bills: length (head radii) by class value; every bill covers the same area, the long one thinner.
-BILL_LENGTHS, BILL_AREA = (0.7, 1.5), 0.33  # area in head radii squared: half-width × length
+BILL_LENGTHS, BILL_AREA = (0.7, 1.5), 0.7  # area in head radii squared: half-width × length (wide enough for colour)
 DECOY_TRIES = 400
 
 Point = tuple[float, float]
@@ -109,7 +109,7 @@ class _Canvas:
         self.mask = Image.new("L", image.size, 0)
         self.mask_draw = ImageDraw.Draw(self.mask)
         self.outline = max(2, int(round(OUTLINE_WIDTH * image.size[0])))
-        self.halo = image.getpixel((0, image.size[1] // 2))  # the background's colour half-way down its ramp
+        self.background = np.asarray(image)[:, 0].astype(np.int64)  # [S, 3]: the background's colour down its ramp
 
     def polygon(self, points: list[Point], fill) -> None:
         self.draw.polygon(points, fill=fill, outline=OUTLINE, width=self.outline)
@@ -118,8 +118,10 @@ class _Canvas:
     def part(self, points: list[Point], fill) -> None:
         """A coloured part: its halo (:data:`HALO_WIDTH`) first, then the outlined shape."""
         ring, width = list(points) + [points[0]], 2 * max(2, int(round(HALO_WIDTH * self.image.size[0]))) + self.outline
-        self.draw.line(ring, fill=self.halo, width=width, joint="curve")
-        self.draw.polygon(points, fill=self.halo)
+        row = int(np.clip(np.mean([y for _, y in points]), 0, len(self.background) - 1))
+        halo = tuple(int(c) for c in self.background[row])  # the background's colour at the part's height
+        self.draw.line(ring, fill=halo, width=width, joint="curve")
+        self.draw.polygon(points, fill=halo)
         self.mask_draw.line(ring, fill=255, width=width, joint="curve")
         self.polygon(points, fill)
 
@@ -219,8 +221,8 @@ def _draw_bird(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], body, 
     points ``[M, 2]`` whose bounding box is the bird's box (supersampled pixels)."""
     head_c, wing_c, tail_shape, bill_len = combo
     at, rx, ry, rh, tilt = pose.at, pose.rx, pose.ry, pose.rh, pose.tilt
-    # Painter's order: legs, body, then the coloured parts with their halos: tail, wing, bill, head (over the
-    # bill's root), and the eye.
+    # Painter's order: legs, body, then the coloured parts with their halos: tail, wing, head with its eye, and
+    # the bill last (after the head: the head's halo would cover it), from the head's edge.
     for off in (-0.25, 0.15):
         top, foot = at(off * rx, 0.8 * ry), at(off * rx, 1.6 * ry)
         canvas.draw.line([top, foot], fill=LEG_COLOR, width=max(1, int(0.012 * s)))
@@ -232,10 +234,10 @@ def _draw_bird(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], body, 
     wing_center = at(-0.12 * rx, -0.15 * ry)
     canvas.part(_ellipse(*wing_center, 0.58 * rx, 0.45 * ry, tilt - pose.facing * 0.25),
                 _jitter(rng, palette[wing_c]))
-    bill, beak = bill_polygon(pose, bill_len)
-    canvas.part(bill, BILL_COLORS[bill_len])
     head = at(0.95 * rx, -0.85 * ry)
     eye = _head(canvas, head, rh, pose.facing, _jitter(rng, palette[head_c]))
+    bill, beak = bill_polygon(pose, bill_len)
+    canvas.part(bill, BILL_COLORS[bill_len])
     parts = {
         "beak": beak,
         "crown": at(0.95 * rx, -0.85 * ry - 0.6 * rh),
@@ -292,10 +294,10 @@ def _draw_decoys(rng, canvas: _Canvas, pose: _Pose, combo: tuple[int, ...], pale
         if placed is None:
             continue
         polys, facing = placed
-        if kind == "head":
-            canvas.part(polys[0], BILL_COLORS[value[1]])
+        if kind == "head":  # as on the bird: the head, then its bill
             centre = tuple(np.mean(np.array(polys[1]), axis=0).tolist())
             _head(canvas, centre, pose.rh, facing, _jitter(rng, palette[value[0]]))
+            canvas.part(polys[0], BILL_COLORS[value[1]])
             continue
         color = _jitter(rng, palette[value]) if kind == "wing" else TAIL_COLORS[value]
         for poly in polys:

@@ -99,3 +99,19 @@ def test_the_committed_record_has_five_paired_seeds_for_every_control_or_says_it
     today = json.loads(json.dumps(config_dict(make_config("cpu"))))
     assert stored_settings(record["provenance"]["config"]) == stored_settings(today), \
         "the cpu defaults changed since results/looking-cpu.json was made: run `make looking` again"
+
+
+def test_a_ledger_row_calibrated_on_another_seeds_model_is_refused(tmp_path):
+    from types import SimpleNamespace
+
+    from sgma_core.profiles import make_config
+    from sgma_core.studies.ledger import Ledger, LedgerError
+    from sgma_core.studies.looking import from_ledger
+
+    prepared = SimpleNamespace(dataset=SimpleNamespace(fingerprint=lambda: "abc"), split="test")
+    cfg, ledger = make_config("smoke", overrides={"seed": 3}), Ledger(tmp_path)
+    row = from_ledger(ledger, "sgma", prepared, cfg, tmp_path, lambda: {"T1": 0.5}, False, gamma_seed=3)
+    assert row == {"T1": 0.5, "gamma_seed": 3}
+    assert from_ledger(ledger, "sgma", prepared, cfg, tmp_path, None, False, gamma_seed=3) == row  # read back
+    with pytest.raises(LedgerError, match="calibrated on seed 3's validation model, this study on seed 0's"):
+        from_ledger(ledger, "sgma", prepared, cfg, tmp_path, None, False, gamma_seed=0)

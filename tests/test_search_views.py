@@ -53,3 +53,24 @@ def test_every_reading_outside_the_search_has_its_check_by_the_mean_over_its_see
     rows = check_rows(record)
     assert [r[:3] for r in rows] == [["lam_div", "10", "2"], ["PAPER_READING", "paper_reading", "1"]]
     assert rows[0][4] == "yes" and rows[1][4].startswith("no: telling-part hits above the best fixed point failed")
+
+
+def test_a_move_left_undone_is_not_marked_and_an_end_that_is_not_admissible_is_said():
+    record = _record(lambda p: (0.4 + 0.1 * (p["joint_size"] == 32) + 0.05 * (p["attention_training"] == "none"),
+                                True), max_moves=1)
+    rows = search_rows(record)
+    last_round = str(len(record["search"]["rounds"]))
+    assert not [r for r in rows if r[0] == last_round and r[1].endswith("(moved here)")]
+    assert [r for r in rows if r[0] == "1" and r[1].endswith("(moved here)")]
+    dead = search_sentence(_record(lambda p: (0.5, False)))  # nothing is admissible: the search stays
+    assert "The reading it ended at is not admissible" in dead and prose_defects(dead) == [], dead
+
+
+def test_the_flag_table_lists_the_searched_choices_against_the_papers_reading():
+    from bookkit.study_views import flag_rows
+
+    record = {**_record(_literal_dead), "decisions": {}, "scoring": {}, "chosen": {},
+              "paper_reading": {"attention_norm": "none", "attention_training": "full"}}
+    rows = {r[0]: r for r in flag_rows(record)}
+    assert rows["`attention_norm`"][1:3] == ["`'none'`", "`'standardize'`"]
+    assert rows["`joint_size`"][1:3] == ["not given", "`32`"] and "admissible" in rows["`joint_size`"][3]

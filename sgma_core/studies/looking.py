@@ -177,18 +177,25 @@ def twins(configs: dict) -> dict[str, str]:
             if name != "book" and book and [config_dict(c) for c in cfgs] == book}
 
 
-def from_ledger(ledger, kind: str, prepared, cfg, runs_dir, measure, skip: bool) -> dict | None:
+def from_ledger(ledger, kind: str, prepared, cfg, runs_dir, measure, skip: bool, gamma_seed: int) -> dict | None:
     """A run's row: from the study's ledger where it holds the run (:mod:`sgma_core.studies.ledger`), else
-    ``measure()``, written there; ``None`` where ``skip`` (a study in progress records finished runs only)."""
+    ``measure()``, written there; ``None`` where ``skip`` (a study in progress records finished runs only). A
+    row's γ comes from the validation model of ``gamma_seed``: a stored row calibrated on another seed's (a
+    study run with other seeds) is refused, named."""
     from sgma_core.engine.runs import Run, run_identity
     from sgma_core.experiment.recipes import run_extra
+    from sgma_core.studies.ledger import LedgerError
 
     run = Run.of(kind, cfg, runs_dir, extra=run_extra(prepared, cfg))
     identity = run_identity(cfg, run.keys, run.extra)
     entry = ledger.get(run, identity)
     if entry is not None:
+        if entry["row"].get("gamma_seed") != gamma_seed:
+            raise LedgerError(f"{ledger.path(run)} holds a row calibrated on seed {entry['row'].get('gamma_seed')}'s "
+                              f"validation model, this study on seed {gamma_seed}'s: run the study with the seeds "
+                              "that ledger was made with, or give it another ledger folder.")
         return entry["row"]
-    return None if skip else ledger.put(run, identity, {"row": measure()})["row"]
+    return None if skip else ledger.put(run, identity, {"row": {**measure(), "gamma_seed": gamma_seed}})["row"]
 
 
 def stored(kind_prepared, cfg, runs_dir, kind: str = "sgma") -> bool:
@@ -273,7 +280,8 @@ def run_controls(st, configs: dict) -> None:
 
         for cfg in cfgs:
             skip = st.stored_only and not (stored(st.val, first, st.runs_dir) and stored(st.prepared, cfg, st.runs_dir))
-            row = from_ledger(st.ledger, "sgma", st.prepared, cfg, st.runs_dir, lambda c=cfg: measure(c), skip)
+            row = from_ledger(st.ledger, "sgma", st.prepared, cfg, st.runs_dir, lambda c=cfg: measure(c), skip,
+                              first.seed)
             if row is None:
                 continue
             record["rows"].append({"control": name, "seed": cfg.seed, **row})
@@ -297,7 +305,7 @@ def run_baselines(st, name: str, cfgs, prepared, val_prepared) -> None:
     for cfg in cfgs:
         skip = st.stored_only and not (stored(val_prepared, first, st.runs_dir, "baseline")
                                        and stored(prepared, cfg, st.runs_dir, "baseline"))
-        row = from_ledger(st.ledger, "baseline", prepared, cfg, st.runs_dir, lambda c=cfg: measure(c), skip)
+        row = from_ledger(st.ledger, "baseline", prepared, cfg, st.runs_dir, lambda c=cfg: measure(c), skip, first.seed)
         if row is None:
             continue
         st.record["rows"].append({"control": name, "seed": cfg.seed, **row})

@@ -295,8 +295,8 @@ def looking_mechanism(record: dict) -> str:
             x0, y0, x1, y1 = flat[0]["most_common"]
             where = (f"centred at ({x0:g}, {y0:g}) and ({x1:g}, {y1:g}) of its {flat[0]['image_size']} × "
                      f"{flat[0]['image_size']} pixels (x, y)")
-            text += (f": the maps are flat, and both squares crop the same place of every image, {where}"
-                     if len(placed) == 1 else
+            text += (f": the maps are flat, and both squares crop one place in at least {100 * FLAT_SHARE:.0f} % of "
+                     f"the images, {where}" if len(placed) == 1 else
                      f"; on {count(len(flat), 'seed')} of {len(placed)} the maps are flat and both squares crop one "
                      f"place in at least {100 * FLAT_SHARE:.0f} % of the images (the first such seed: {where})")
         out.append(text)

@@ -165,12 +165,15 @@ else:
 #
 # Every other reading trained on the validation classes below (the one-factor values where the search ended, the
 # paper's reading, the book's configuration) is checked the same way, and a one-factor value whose attention
-# fails its check is not adopted whatever its gain; the record keeps every check:
+# fails its check is not adopted whatever its gain. {glue:text}`checks_sentence`
 
 # %% tags=["hide-input"]
 if record is not None and record.get("checks"):
+    glue("checks_sentence", "The record keeps every check:", display=False)
     show_markdown(markdown_table(["setting", "value", "seeds", "attention check (mean over seeds)", "admissible"],
                                  search_views.check_rows(record)))
+else:
+    glue("checks_sentence", "The record rendered here keeps no checks.", display=False)
 
 # %% [markdown]
 # ## The choices that change training

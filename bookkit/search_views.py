@@ -86,3 +86,32 @@ def check_rows(record: dict) -> list[list[str]]:
         rows.append([setting, setting_value(json.loads(value)), str(len(checks)), check_text(summary),
                      admissible_text(summary)])
     return rows
+
+
+def _signature(record: dict, point: dict) -> tuple:
+    """A search reading's validation scores (every rule and metric) and attention checks, seed by seed."""
+    rows = sorted((r["seed"], r["rule"], r["T1"], r["u"], r["s"], r["H"]) for r in record.get("rows", [])
+                  if r["setting"] == "SEARCH" and r["value"] == point and r["split"] == "val")
+    checks = sorted((c["seed"], c["distinct_places"], c["different_cells"], c["telling_hits"])
+                    for c in record.get("checks", []) if c["setting"] == "SEARCH" and c["value"] == point)
+    return tuple(rows), tuple(checks)
+
+
+def alike_sentence(record: dict) -> str:
+    """Readings of the search that differ in their settings but scored exactly alike, with the same attention
+    checks, on every seed (``""`` where there are none): what differs between them moved no square."""
+    search = record.get("search") or {}
+    points = {json.dumps(p, sort_keys=True): p for rnd in search.get("rounds", [])
+              for p in [rnd["point"], *(n["point"] for n in rnd["neighbours"] if "refused" not in n)]}
+    groups: dict[tuple, list[dict]] = {}
+    for p in points.values():
+        sig = _signature(record, p)
+        if sig[0]:
+            groups.setdefault(sig, []).append(p)
+    alike = [g for g in groups.values() if len(g) > 1]
+    if not alike:
+        return ""
+    start = search["start"]
+    said = "; ".join(" and ".join(f"({point_text(p, start)})" for p in g) for g in alike)
+    return (f"Some readings differ in their settings but scored exactly alike on every seed, with the same attention "
+            f"checks: {said}. What differs between them trained, yet moved no map's peak, so no square moved.")

@@ -1,7 +1,9 @@
 """Chapter 05's view of the search: a row per reading tried with its check and admissibility, and the path in
 one sentence that reads as prose; built from a real search over readings scored by hand."""
 
-from bookkit.search_views import search_rows, search_sentence
+import json
+
+from bookkit.search_views import point_text, search_rows, search_sentence
 from bookkit.wording import prose_defects
 from sgma_core.studies.search import search
 from tests.test_search import GRID, START, FakeAblation
@@ -74,3 +76,31 @@ def test_the_flag_table_lists_the_searched_choices_against_the_papers_reading():
     rows = {r[0]: r for r in flag_rows(record)}
     assert rows["`attention_norm`"][1:3] == ["`'none'`", "`'standardize'`"]
     assert rows["`joint_size`"][1:3] == ["not given", "`32`"] and "admissible" in rows["`joint_size`"][3]
+
+
+def test_readings_that_scored_exactly_alike_on_every_seed_are_named():
+    from bookkit.search_views import alike_sentence
+
+    record = _record(_literal_dead)
+    tried = {json.dumps(n["point"], sort_keys=True) for rnd in record["search"]["rounds"] for n in rnd["neighbours"]}
+    points = [json.loads(k) for k in sorted(tried)]
+    assert alike_sentence(record) == ""  # no rows: nothing can be said alike
+
+    def rows_of(point, t1):
+        return [{"setting": "SEARCH", "value": point, "seed": s, "split": "val", "rule": "compat", "T1": t1 + s,
+                 "u": 0.1, "s": 0.2, "H": 0.3} for s in range(5)]
+
+    def checks_of(point, hits):
+        return [{"setting": "SEARCH", "value": point, "seed": s, "distinct_places": 0.4, "different_cells": 0.95,
+                 "telling_hits": hits} for s in range(5)]
+
+    a, b, c = points[:3]
+    record["rows"] = rows_of(a, 0.5) + rows_of(b, 0.5) + rows_of(c, 0.5)
+    record["checks"] = checks_of(a, 0.8) + checks_of(b, 0.8) + checks_of(c, 0.7)  # c: the same scores, other squares
+    text = alike_sentence(record)
+    start = record["search"]["start"]
+    assert f"({point_text(a, start)}) and ({point_text(b, start)})" in text or \
+        f"({point_text(b, start)}) and ({point_text(a, start)})" in text, text
+    assert f"({point_text(c, start)})" not in text and prose_defects(text) == [], text
+    record["rows"][0] = {**record["rows"][0], "T1": 0.51}  # one seed differs: no longer alike
+    assert alike_sentence(record) == ""

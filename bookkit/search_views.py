@@ -114,4 +114,4 @@ def alike_sentence(record: dict) -> str:
     start = search["start"]
     said = "; ".join(" and ".join(f"({point_text(p, start)})" for p in g) for g in alike)
     return (f"Some readings differ in their settings but scored exactly alike on every seed, with the same attention "
-            f"checks: {said}. What differs between them trained, yet moved no map's peak, so no square moved.")
+            f"checks: {said}. Whatever differs between them moved no square.")

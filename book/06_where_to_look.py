@@ -51,7 +51,7 @@
 # | only the attention heads train | `attention_training = "heads"` | training the attention backbone |
 # | square regressed from the map | `centre_rule = "learned"` | the fixed argmax of the peak rule |
 # | no centre-triplet loss | `beta_cct = 0` | eq. {eq}`eq-cct` |
-# | the paper's literal eq. (3) | `attention_norm = "none"` | the map's normalisation: the reading whose maps collapse ({ref}`sec-literal-collapse`) |
+# | the paper's literal eq. (3) | the paper's reading of the attention: `attention_norm = "none"`, `attention_training = "full"`, `centre_rule = "peak"`, `grouping_smoothing = 0` | the map's normalisation and whatever else the book changed in the attention: the reading whose maps collapse ({ref}`sec-literal-collapse`) |
 # | the attention backbone trains too | `attention_training = "full"` | nothing: eqs. (5)–(9) also train the attention subnet's backbone |
 # | the baseline of chapter {doc}`02_baseline` | another model | the parts: one backbone on the whole image |
 # | the baseline at SGMA's input | `image_size = joint_size` | the parts, at equal input: the image at the size SGMA's global branch sees |

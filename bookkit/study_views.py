@@ -163,7 +163,7 @@ CONTROL_TEXT = {
     "attention_heads": "only the attention heads train",
     "learned_centre": "square regressed from the map",
     "no_cct": "β_CCT = 0",
-    "literal_eq3": "the paper's literal eq. (3) (`attention_norm` none)",
+    "literal_eq3": "the paper's attention as it reads (literal eq. (3), trained end to end)",
     "attention_full": "eqs. (5)–(9) train the attention backbone too",
     "baseline": "the baseline of chapter 02 (no parts, one backbone)",
     "baseline_joint_input": "the baseline fed the images at SGMA's global-branch size (equal input)",

@@ -26,7 +26,7 @@ from sgma_core import child_processes, records
 from sgma_core.admissibility import summarise_checks
 from sgma_core.cli import add_run_options, command, parse_seeds, positive_int
 from sgma_core.data import load_dataset
-from sgma_core.engine.runs import Run, run_identity
+from sgma_core.engine.runs import Run
 from sgma_core.engine.step import resolve_device
 from sgma_core.experiment.evaluate import sgma_rule_scores
 from sgma_core.experiment.prepare import prepare_data
@@ -166,9 +166,7 @@ class Ablation:
         check; read from the ledger where it holds the run, else trained (or read from its folder) and written
         there."""
         cfg = with_settings(self.base, seed=seed, **overrides)
-        run = Run.of("sgma", cfg, self.runs_dir, extra=run_extra(self.val_data, cfg))
-        identity = run_identity(cfg, run.keys, run.extra)
-        entry = self.ledger.get(run, identity)
+        run, identity, entry = self.ledger.lookup("sgma", cfg, self.runs_dir, self.val_data)
         if entry is None:
             model, cfg = self.train(self.val_data, overrides, seed)
             scores = {r["rule"]: {k: r[k] for k in METRICS}

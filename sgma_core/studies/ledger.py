@@ -58,6 +58,16 @@ class Ledger:
                               "study another ledger folder.")
         return entry
 
+    def lookup(self, kind: str, cfg, runs_dir, prepared) -> tuple:
+        """The run of ``kind`` ("sgma" or "baseline") with ``cfg`` on ``prepared`` in ``runs_dir``: ``(run,
+        identity, entry)``, ``entry`` from :meth:`get` (``None`` where the ledger does not hold it)."""
+        from sgma_core.engine.runs import Run, run_identity
+        from sgma_core.experiment.recipes import run_extra
+
+        run = Run.of(kind, cfg, runs_dir, extra=run_extra(prepared, cfg))
+        identity = run_identity(cfg, run.keys, run.extra)
+        return run, identity, self.get(run, identity)
+
     def put(self, run, identity: dict, fields: dict) -> dict:
         """Write ``run``'s entry with ``fields`` (where there is a ledger) and return it."""
         entry = {"run": run.path.name, "identity": _normalised(identity), "commit": current_commit(), **fields}

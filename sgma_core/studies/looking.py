@@ -186,13 +186,9 @@ def from_ledger(ledger, kind: str, prepared, cfg, runs_dir, measure, skip: bool,
     ``measure()``, written there; ``None`` where ``skip`` (a study in progress records finished runs only). A
     row's γ comes from the validation model of ``gamma_seed``: a stored row calibrated on another seed's (a
     study run with other seeds) is refused, named."""
-    from sgma_core.engine.runs import Run, run_identity
-    from sgma_core.experiment.recipes import run_extra
     from sgma_core.studies.ledger import LedgerError
 
-    run = Run.of(kind, cfg, runs_dir, extra=run_extra(prepared, cfg))
-    identity = run_identity(cfg, run.keys, run.extra)
-    entry = ledger.get(run, identity)
+    run, identity, entry = ledger.lookup(kind, cfg, runs_dir, prepared)
     if entry is not None:
         if entry["row"].get("gamma_seed") != gamma_seed:
             raise LedgerError(f"{ledger.path(run)} holds a row calibrated on seed {entry['row'].get('gamma_seed')}'s "

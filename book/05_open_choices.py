@@ -44,8 +44,9 @@
 # `trainclasses1.txt` / `valclasses1.txt`). A *validation model* is trained on the training classes
 # only, its backbone pretraining included, and the validation classes play its unseen classes. The
 # attention's interacting choices are searched together (below); where the search ends, every value of
-# each other choice is trained this way with each seed, one factor at a time. (A record made before the
-# search started its one-factor step from the settings the book started with; the page says which.)
+# each other choice is trained this way with each seed, one factor at a time. A *reading* is one combination
+# of settings for the choices the paper leaves open: the paper's reading is the most literal one, the book's
+# configuration the one this chapter chooses.
 #
 # **Declared before any number below was computed.**
 #
@@ -56,11 +57,13 @@
 #   towards the seen classes, a lean that calibrated stacking changes afterwards with one constant, so a
 #   choice made on it can reward a lean rather than a better model. T1 asks only whether the unseen
 #   classes are told apart. How noisy each of the two is over seeds is measured below, not assumed.
-# - *Adoption rule*: each choice starts at its **reference**, the paper's reading of it (the starting
-#   value where the paper gives none). Another value replaces it only if its gain over the reference,
-#   paired by seed, has a mean larger than **two standard errors** (sample standard deviation, ddof = 1,
-#   over $\sqrt{n}$). Of several such values, the one with the largest mean gain. A gain within two
-#   standard errors is *no difference*, and the reference stays.
+# - *Adoption rule*: a value replaces another only if its gain, paired by seed, has a mean larger than
+#   **two standard errors** (sample standard deviation, ddof = 1, over $\sqrt{n}$), and only if its
+#   attention passes the check below (*admissible*). Of several such values, the one with the largest mean
+#   gain. A gain within two standard errors is *no difference*, and the value in place stays. In the
+#   search of the attention's choices the value in place is the search's current reading; for each other
+#   choice it is the choice's **reference**, the paper's reading of it (the search's value where the paper
+#   gives none).
 # - $\rho$, which the paper does not give, is tuned: for each prototype normalisation, the $\rho$ of
 #   best mean validation T1; the normalisation, which is a reading of the paper, must then pass the rule.
 #
@@ -69,8 +72,9 @@
 #
 # The chapter renders a stored record, `results/ablations-<profile>.json`, written by
 # `make ablations` (`python -m sgma_core.studies.ablate`); executing it trains nothing. The
-# choices recorded for the `cpu` profile on the synthetic birds are the defaults of every profile
-# (`RunConfig`, and a test keeps the two equal). The `paper` profile and the real datasets carry them
+# choices recorded for the `cpu` profile on the synthetic birds are `RunConfig`'s defaults, and so every
+# profile's (a test keeps the two equal), except the branches' input size (`joint_size`), which each profile
+# sets for its own image size. The `paper` profile and the real datasets carry them
 # over until `make ablations PROFILE=paper ABLATE_DATASET=CUB` (or AWA2, FLO) is run on a GPU with their own validation classes
 # (CUB's class lists, AWA2's and FLO's `train_loc` / `val_loc`); a dataset without validation
 # classes can only carry them over.
@@ -98,7 +102,8 @@ glue_run_times("05_open_choices")
 path = repo_root() / "results" / "ablations-cpu.json" if record_path is None else Path(record_path)
 record = read_record(path) if path.is_file() else None
 if record is None:
-    print(f"No record at {path}: run `make ablations` (about an hour on two cores) to make it.")
+    print(f"No record at {path}: run `make ablations` to make it (hours on two cores; the README says how long "
+          "the committed record took).")
     for name in ("provenance", "validation_split", "record_data_note", "record_config_note", "noise_sentence",
                  "book_val_sentence", "test_sentence"):
         glue(name, "no record yet" if name not in ("record_data_note", "record_config_note") else "", display=False)
@@ -135,28 +140,36 @@ else:
 #
 # ## The attention's choices, searched together
 #
-# The attention's choices interact: how eq. (3)'s map is normalised matters only if something trains the
-# maps, the branches' input size only if the squares move. They are decided together, among **admissible**
-# readings only: a reading is a candidate when its attention passes a functional check on validation
-# images by the mean over its seeds (squares at distinct places in at least 30 % of images, the two maps
-# peaking at different cells in at least 90 %, squares on the parts that tell the classes apart more often
-# than at the best single fixed point; `sgma_core.admissibility`). From the start, every neighbour (one
-# choice changed) is trained with every seed; the search moves to the admissible neighbour of largest
-# paired validation-T1 gain if that gain exceeds two standard errors, re-tests the new point against all of
-# its neighbours, and stops where none beats it. A reading whose attention dies is shown with its check and
-# never moved to, however it scores; where no reading the search tries passes, the sentence under the table says
-# so.
+# The attention's choices interact: what one does depends on the others (a normalisation changes what
+# training does to the maps, a centre rule follows whatever peaks the maps have, and the branches' input size
+# sets the resolution at which both the parts and the whole image are seen). They are decided together, among
+# **admissible** readings only: a reading is a candidate when its attention passes a functional check on
+# validation images by the mean over its seeds (`sgma_core.admissibility`): {glue:text}`check_bars`.
+#
+# {glue:text}`search_grid` The start is the paper's reading with eq. (3)'s map standardised and the branches at
+# half the image (the paper's ratio), not the paper's reading itself: a reading whose maps collapse (chapter
+# {doc}`04_sgma_training`) cannot be where a search among admissible readings starts, so the literal eq. (3) is one of
+# its neighbours. A *neighbour* is the same reading with one choice changed; each is trained with every seed.
+# Among the admissible neighbours whose paired validation-T1 gain over the current reading exceeds two standard
+# errors, the search moves to the one of largest mean gain, tests the new reading against all of its
+# neighbours in turn, and stops where none beats it. A start that is not admissible gives way to its admissible
+# neighbour of best mean T1 whatever the gain, since an inadmissible reading cannot stay. A reading whose
+# attention dies is shown with its check and never moved to, however it scores; a neighbour that cannot train
+# is listed with the reason.
 
 # %% tags=["hide-input"]
 from bookkit import search_views
 
+glue("check_bars", search_views.bars_sentence(), display=False)
 if record is not None and "search" in record:
+    glue("search_grid", search_views.grid_sentence(record), display=False)
     glue("search_sentence", " ".join(filter(None, [search_views.search_sentence(record),
                                                    search_views.alike_sentence(record)])), display=False)
     show_markdown(markdown_table(["round", "reading", "validation T1 (%)", "gain (points, ± SE)", "verdict",
                                   "attention check (mean over seeds)", "admissible"],
                                  search_views.search_rows(record)))
 else:
+    glue("search_grid", "The record rendered here does not say which values the search tried.", display=False)
     glue("search_sentence", "The record rendered here was made before the attention's choices were searched "
          "together; `make ablations` remakes it with the search (its ledger keeps each finished run).",
          display=False)
@@ -180,7 +193,7 @@ else:
 # ## The choices that change training
 #
 # Each row of the figure is one value set against its choice's reference, everything else at the
-# starting settings: the mean of its validation-T1 gains over the seeds, paired by seed, with two
+# settings where the search ended: the mean of its validation-T1 gains over the seeds, paired by seed, with two
 # standard errors either side. Green: the rule's "higher"; red: "lower"; grey: no difference.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ablation-training", "caption": "Paired validation-T1 gain of every value over its choice's reference (the paper's reading), mean over the seeds with two standard errors: a bar that crosses zero is no difference, and only a green one could replace the reference."}}
@@ -198,8 +211,9 @@ if record is not None:
 
 # %% [markdown]
 # **Together.** Values adopted one at a time are trained together on the same validation classes
-# (the book's configuration), and compared, paired by seed, with where the choices started and with
-# the paper's reading:
+# (the book's configuration), checked again (values whose attention passes alone may not pass together:
+# then the searched reading stays), and compared, paired by seed, with where the search ended and with the
+# paper's reading:
 
 # %% tags=["hide-input"]
 if record is not None:
@@ -207,6 +221,10 @@ if record is not None:
     changes = ", ".join(f"`{k} = {v!r}`" for k, v in b["settings"].items()) or "none: every reference kept"
     refused = f" (the values adopted one by one, {b['refused']['settings']}, cannot train together: " \
               f"{b['refused']['reason']})" if b.get("refused") else ""
+    if b.get("inadmissible"):
+        refused += (f" (the values adopted one by one, {b['inadmissible']['settings']}, fail the attention check "
+                    f"together, {search_views.admissible_text(b['inadmissible']['check'])[4:]}: the searched "
+                    "reading is kept)")
     searched = "vs_searched" in b  # a record made with the search: the one-factor step starts where it ended
     before = b["vs_searched"] if searched else b["vs_start"]
     glue("book_val_sentence", f"The changes from {'where the search ended' if searched else 'the starting settings'}: "

@@ -115,3 +115,27 @@ def alike_sentence(record: dict) -> str:
     said = "; ".join(" and ".join(f"({point_text(p, start)})" for p in g) for g in alike)
     return (f"Some readings differ in their settings but scored exactly alike on every seed, with the same attention "
             f"checks: {said}. Whatever differs between them moved no square.")
+
+
+def grid_sentence(record: dict) -> str:
+    """The choices the search decided, each with the values it tried (the start's first), read from the record's
+    first round: what ran, not what the code would run today."""
+    search = record["search"]
+    values = {setting: [value] for setting, value in search["start"].items()}
+    for n in search["rounds"][0]["neighbours"]:
+        if n["value"] not in values.setdefault(n["setting"], []):
+            values[n["setting"]].append(n["value"])
+    said = "; ".join(f"`{s}` {join_words([setting_value(v) for v in vs], 'or')}" for s, vs in values.items())
+    return (f"The search decided {count(len(values), 'choice')}, each among the values it tried: {said}. It started "
+            f"at the first of each ({point_text(search['start'])}) and could move at most "
+            f"{count(search['max_moves'], 'time')}.")
+
+
+def bars_sentence() -> str:
+    """The check's bars as declared in :data:`sgma_core.admissibility.THRESHOLDS`, in words."""
+    from sgma_core.admissibility import THRESHOLDS
+
+    return (f"as many distinct pairs of square positions as {100 * THRESHOLDS['distinct_places']:.0f} % of the images "
+            "(squares at one place in every image make one pair), the two maps peaking at different cells in at "
+            f"least {100 * THRESHOLDS['different_cells']:.0f} % of the images, and squares on a telling part (one "
+            "whose attributes tell the classes apart) more often than at the best single fixed point")

@@ -118,7 +118,6 @@ def test_a_setting_pair_that_cannot_train_is_refused_before_any_work():
 
 
 def test_values_adopted_one_by_one_that_do_not_go_together_are_not_trained_together():
-    from types import SimpleNamespace
 
     from sgma_core.studies.ablate import _together
 
@@ -127,12 +126,42 @@ def test_values_adopted_one_by_one_that_do_not_go_together_are_not_trained_toget
 
     decisions = {"attention_training": {"adopted": "none", "gains": [{**gain(0.10)[0], "value": "none"}]},
                  "training_schedule": {"adopted": "alternating", "gains": [{**gain(0.05)[0], "value": "alternating"}]}}
-    trained = []
-    ab = SimpleNamespace(base=make_config("smoke"), seeds=(0,), rows=[],
-                         validate=lambda name, value, overrides, seed: trained.append(overrides))
+    ab = _FakeBook(passes=lambda overrides: True, seeds=(0,))
     training, record = _together(ab, decisions)
-    assert training == {"attention_training": "none"} and trained == [{"attention_training": "none"}]
+    assert training == {"attention_training": "none"} and ab.trained == [{"attention_training": "none"}]
     assert "would train nothing" in record["refused"]["reason"]
+
+
+class _FakeBook:
+    """Validates the book's configuration by hand: T1 0.5 on every seed, an attention check from ``passes``."""
+
+    def __init__(self, passes, seeds=(0, 1, 2, 3, 4)):
+        self.base, self.seeds, self.rows, self.checks, self.trained = make_config("smoke"), seeds, [], [], []
+        self.passes = passes
+
+    def validate(self, name, value, overrides, seed):
+        self.trained.append(overrides)
+        ok = self.passes(overrides)
+        self.rows += [{"setting": name, "value": value, "seed": seed, "split": "val", "rule": "compat", "T1": 0.5}]
+        self.checks.append({"setting": name, "value": value, "seed": seed, "passed": ok, "distinct_places": 0.5,
+                            "different_cells": 1.0 if ok else 0.2, "telling_hits": 0.8,
+                            "best_fixed_point_hits": 0.4})
+
+
+def test_values_adopted_one_by_one_whose_attention_fails_together_give_way_to_the_searched_point():
+    from sgma_core.studies.ablate import _together
+
+    decisions = {"lam_div": {"adopted": 10.0, "gains": [{"value": 10.0, "gain": {"mean": 0.1, "se": 0.01, "n": 5}}]},
+                 "beta_cct": {"adopted": 0.1, "gains": [{"value": 0.1, "gain": {"mean": 0.1, "se": 0.01, "n": 5}}]}}
+    ab = _FakeBook(passes=lambda overrides: len(overrides) < 2)  # each alone passes, the two together do not
+    ab.rows += [{"setting": s, "value": s.lower(), "seed": k, "split": "val", "rule": "compat", "T1": 0.5}
+                for s in ("SEARCHED", "PAPER_READING") for k in range(5)]
+    training, record = _together(ab, decisions)
+    assert training == {} and record["settings"] == {}
+    assert record["inadmissible"]["settings"] == {"lam_div": 10.0, "beta_cct": 0.1}
+    assert record["inadmissible"]["check"]["failed"] == ["different_cells"]
+    assert [c["passed"] for c in ab.checks if c["setting"] == "BOOK"] == [True] * 5  # only the kept book's checks
+    assert record["vs_searched"]["mean"] == 0.0
 
 
 def test_make_ablations_pairs_five_seeds_without_being_told():

@@ -104,3 +104,15 @@ def test_readings_that_scored_exactly_alike_on_every_seed_are_named():
     assert f"({point_text(c, start)})" not in text and prose_defects(text) == [], text
     record["rows"][0] = {**record["rows"][0], "T1": 0.51}  # one seed differs: no longer alike
     assert alike_sentence(record) == ""
+
+
+def test_the_grid_is_read_from_what_the_search_tried_and_the_bars_from_their_declaration():
+    from bookkit.search_views import bars_sentence, grid_sentence
+    from sgma_core.admissibility import THRESHOLDS
+
+    text = grid_sentence(_record(_literal_dead, max_moves=3))
+    assert text.startswith("The search decided three choices, each among the values it tried: "), text
+    assert "`attention_norm` standardize or none" in text and "could move at most three times." in text, text
+    assert prose_defects(text) == [], text
+    bars = bars_sentence()
+    assert f"{100 * THRESHOLDS['different_cells']:.0f} % of the images" in bars and prose_defects(bars) == []

@@ -206,8 +206,9 @@ def _one_factor(ab: Ablation, training_grid: dict, paper_reading: dict) -> dict:
 
 def _together(ab: Ablation, decisions: dict) -> tuple[dict, dict]:
     """Step 2: the adopted values trained together on validation. Values adopted one at a time that cannot
-    train together (alternating epochs with nothing to train) give way to the single one of largest gain.
-    Returns the training settings and the record's ``book_on_validation``."""
+    train together (alternating epochs with nothing to train) give way to the single one of largest gain; values
+    whose attention fails its check together (``inadmissible``) give way to the searched point. Returns the
+    training settings and the record's ``book_on_validation``."""
     training = {s: d["adopted"] for s, d in decisions.items() if d["adopted"] != getattr(ab.base, s)}
     record: dict = {}
     try:
@@ -220,6 +221,14 @@ def _together(ab: Ablation, decisions: dict) -> tuple[dict, dict]:
         training = {best: training[best]}
     for seed in ab.seeds:
         ab.validate("BOOK", "book", training, seed)
+    together = summarise_checks([c for c in ab.checks if c["setting"] == "BOOK"])
+    if training and not together["passed"]:  # each value passed alone, not together: the searched point stays
+        record["inadmissible"] = {"settings": dict(training), "check": together}
+        ab.rows = [r for r in ab.rows if r["setting"] != "BOOK"]
+        ab.checks = [c for c in ab.checks if c["setting"] != "BOOK"]
+        training = {}
+        for seed in ab.seeds:
+            ab.validate("BOOK", "book", training, seed)
     book = by_seed(ab.rows, "BOOK", "book", "compat")
     record.update({"settings": training,
                    "vs_searched": paired(book, by_seed(ab.rows, "SEARCHED", "searched", "compat")),

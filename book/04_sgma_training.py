@@ -163,7 +163,7 @@ for step in range(3):
 # One run per seed, stored and resumable like the baseline's. Unless the `seeds` parameter asks for
 # more, the chapter trains the profile's first seed only: it keeps the attention maps and part squares of
 # every test image after every epoch (the last section scores them against the birds' parts), and the
-# spread over seeds comes from the five paired seeds of the record chapter 06 renders; the sentence under the
+# spread over seeds comes from the paired seeds of the record chapter 06 renders; the sentence under the
 # results says whether this page's run repeats that record's seed 0 or where it falls in the record's spread.
 
 # %%
@@ -487,17 +487,17 @@ if ds.part_locs is not None and snapshots:
 
 # %% [markdown]
 # What moves the maps during training, and why not towards the parts? The channel grouping of eq. {eq}`eq-grouping`
-# puts each map on a group of channels that peak in the same place on the training birds, which on
-# these images is a part. What trains the maps afterwards asks for something else: compactness and
-# diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, are satisfied by any two compact blobs that do not
-# overlap, on the bird or beside it, and the classification and triplet losses do not reach the
-# maps at all (next paragraph). Diversity in particular pushes apart two maps that start on
-# neighbouring parts of the head. Nothing in eq. {eq}`eq-total` rewards a map for staying on a part,
-# so the maps can drift to wherever the two attention losses are cheapest. Under the literal eq. {eq}`eq-map`
+# gives each map a group of channels that peak in the same place on the training birds; how often that place
+# is a part is the table's "before training" rows. What trains the maps afterwards asks for something else:
+# compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, are satisfied by any two compact blobs that
+# do not overlap, on the bird or beside it, and with the peak rule the classification and triplet losses do
+# not reach the maps at all (next paragraph). Diversity in particular pushes apart two maps that start on
+# neighbouring parts of the head. With the peak rule nothing in eq. {eq}`eq-total` rewards a map for staying
+# on a part, so the maps can drift to wherever the two attention losses are cheapest. Under the literal eq. {eq}`eq-map`
 # (`attention_norm="none"`) the cheapest place is nowhere: {ref}`sec-literal-collapse` below measures it.
 #
 # The rows above use attention_training = {glue:text}`attention_training`; {doc}`06_where_to_look`
-# trains the alternatives with five paired seeds, and finds, for the cpu profile's configuration:
+# trains the alternatives with paired seeds, and finds, for the cpu profile's configuration:
 # {glue:text}`looking_mechanism` Why does that setting matter? With the default centre rule
 # the square is placed at the map's argmax, which has no gradient, so the classification and triplet
 # losses never reach the attention subnet; only compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, train
@@ -520,8 +520,9 @@ glue("attention_grad", attention_grad, display=False)
 # attention subnet's backbone (`attention_training="full"`), nothing stops the backbone from learning
 # a feature that fires at one fixed position: a map that peaks there in every image is as compact as one
 # that follows the bird and overlaps the other map no more, so neither loss prefers the bird. The "same cell" column above
-# shows whether that happened, and how often such a map still lands on a part. The paper does not say
-# whether the attention subnet's backbone is trained. With `attention_training="heads"` it stays as
+# shows whether that happened, and how often such a map still lands on a part. The paper trains "in an
+# end-to-end fashion", which the book's paper reading takes to include the attention subnet's backbone
+# (`PAPER_READING`), but it never says so of that backbone in as many words. With `attention_training="heads"` it stays as
 # pretrained and eqs. {eq}`eq-cpt`–{eq}`eq-div` train only the channel attention of eq. {eq}`eq-channel`,
 # so that a map can only re-weight channels of the backbone; with `"full"` they train the backbone
 # too; with `"none"` nothing moves the maps after eq. {eq}`eq-grouping`. Which of the three gives the
@@ -558,10 +559,12 @@ for eps in sorted({0.0, 0.1, cfg0.grouping_smoothing}):
           f"weights within 0.01 of 0 or 1; gradient norm of eqs. (5)-(6) on the FC pairs {grad:.3g}")
 
 # %% [markdown]
-# With saturated weights the attention would stay exactly where the grouping put it. With the
-# default, the diversity term of eq. {eq}`eq-div` falls from {glue:text}`div_first` in the first epoch to
-# {glue:text}`div_last` in the last ({glue:text}`div_over`; the loss curves above): training moves the maps,
-# and the table of hits above shows where they end up.
+# With saturated weights and the backbone kept as pretrained (`"heads"`), the attention would stay exactly
+# where the grouping put it. In the run above, the diversity term of eq. {eq}`eq-div` falls from
+# {glue:text}`div_first` in the first epoch to {glue:text}`div_last` in the last ({glue:text}`div_over`; the
+# loss curves above). A falling diversity term says that the maps changed, not where to: the table of hits
+# above says where they end up, and under the literal eq. {eq}`eq-map` the fall is the collapse that
+# {ref}`sec-literal-collapse` measures.
 
 # %% tags=["remove-cell"]
 glue("div_first", f"{np.mean([h[0]['loss_div'] for h in histories.values()]):.2f}", display=False)
@@ -632,8 +635,11 @@ glue("collapse_sentence", f"{grads} {story}", display=False)
 # %% [markdown]
 # {glue:text}`collapse_sentence`
 #
-# Standardised first (zero mean, unit variance over positions)
-# and passed through a fixed $\sigma(2z-2)$ (`"standardize"`), it does not. If that scale and shift are
+# Standardised first (zero mean, unit variance over positions) and passed through a fixed $\sigma(2z-2)$
+# (`"standardize"`: the map's mean sits at $\sigma(-2) \approx 0.12$ and a peak one standard deviation up
+# at 0.5), the map keeps its contrast whenever the backbone's features have any, and there is no floor for
+# the losses to push it to; whether a reading's attention stays alive under training is what
+# {doc}`05_open_choices` checks, reading by reading. If that scale and shift are
 # learned instead (`"standardize_learned"`), the two losses find a cheaper solution than a compact map:
 # lower the whole map towards zero, which costs the compactness loss only the area of the target blob
 # and the diversity loss nothing. One epoch of each standardised reading is enough to see it (this

@@ -102,8 +102,8 @@ architecture = draw_architecture(make_config("cpu"), n_attributes=ds.att.shape[0
 #
 # Taken literally, eq. {eq}`eq-map` has a floor: ReLU activations are non-negative and so are the channel
 # weights of eq. {eq}`eq-channel`, so the weighted sum is never negative and the map never falls below
-# $\sigma(0) = 0.5$. Where the features are large the sum is large everywhere and the map climbs towards 1
-# at every location; where they are all zero, the map is 0.5 everywhere. Neither is a map of where a part
+# $\sigma(0) = 0.5$. Where the features are large the sum is large and the map climbs towards 1; features
+# large at every location put the whole map near 1, and where they are all zero the map is 0.5 everywhere. Neither is a map of where a part
 # is, and {ref}`sec-literal-collapse` in the next chapter measures which of the two training reaches.
 # `MultiAttention` can instead divide by $\sum_c a_i^c$ (a weighted *mean*) and standardise each map before
 # the sigmoid (`normalize="standardize"`); `normalize="none"` keeps the literal version. Which of them the
@@ -166,7 +166,8 @@ plt.show()
 # This runs once, before training (the earlier reproduction ran k-means in every forward pass). The
 # targets can be $\varepsilon$ and $1-\varepsilon$ rather than 0 and 1 (`grouping_smoothing`): a
 # sigmoid pulled all the way to 0 or 1 has no slope left for the later losses (the next chapter
-# measures it). The paper's exact indicators ($\varepsilon = 0$) are what {doc}`05_open_choices` keeps.
+# measures it). The paper's exact indicators ($\varepsilon = 0$) and $\varepsilon = 0.1$ are compared on
+# validation classes in {doc}`05_open_choices`.
 #
 # ```{literalinclude} /sgma_core/attention.py
 # :pyobject: initialise_grouping
@@ -204,11 +205,13 @@ plt.show()
 # :pyobject: _boxcar
 # ```
 #
-# With the peak rule at both profiles' sizes the "zoom" is 1 : 1 (a square of $J$ pixels, cut to
-# $J \times J$) and every square's corner lies on the pixel grid, so `SGMA.forward` cuts the part by
+# With the peak rule and branches of the square's own size ($J$ = `part_scale` × the image size: half the
+# image, as in the paper and at both profiles' default sizes) the "zoom" is 1 : 1 (a square of $J$ pixels, cut
+# to $J \times J$) and every square's corner lies on the pixel grid, so `SGMA.forward` cuts the part by
 # indexing (`crop_pixels`) and evaluates the mask at the cut pixels only; the values are those of the
-# resampling path `crop_and_zoom`, which the learned rule and other sizes use
-# (`tests/test_step_cost.py`).
+# resampling path `crop_and_zoom` (`tests/test_step_cost.py`), which the learned rule uses, and so does a
+# branch size other than the square's (a square zoomed to the branch's size, as RA-CNN and MA-CNN zoom their
+# parts).
 #
 # How sharp is the mask, and where does its gradient with respect to $t_x$ live? One row of the mask
 # for a square of side 16 centred at $x = 32$:
@@ -330,7 +333,7 @@ if crown is not None:
 # Eq. (8) is written here with the hardest negative centre, as in the triplet-centre loss {cite}`he2018triplet`
 # (`cct_negatives="hardest"`). The paper does not say which; read literally ("the rest of the class
 # prototypes are considered as faulty inputs"), every other centre counts, one hinge each
-# (`cct_negatives="all"`, the reading {doc}`05_open_choices` keeps), and `"mean"` puts the mean distance
+# (`cct_negatives="all"`, the book's paper reading; {doc}`05_open_choices` decides among the three), and `"mean"` puts the mean distance
 # to the negatives inside one hinge. All four losses are summed:
 #
 # ```{math}

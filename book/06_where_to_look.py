@@ -32,7 +32,8 @@
 # - score where a square lands with a measure that a fixed point fails;
 # - read a paired difference and its standard error, and call a difference within two standard errors
 #   "no difference";
-# - say what the oracle control bounds, and why it must come before any claim that attention helps.
+# - say what the oracle control is a reference for, and why controls must come before any claim that
+#   attention helps.
 #
 # **You need** {doc}`04_sgma_training`, {doc}`05_open_choices`.
 #
@@ -52,25 +53,26 @@
 # | square regressed from the map | `centre_rule = "learned"` | the fixed argmax of the peak rule |
 # | no centre-triplet loss | `beta_cct = 0` | eq. {eq}`eq-cct` |
 # | the paper's literal eq. (3) | the paper's reading of the attention: `attention_norm = "none"`, `attention_training = "full"`, `centre_rule = "peak"`, `grouping_smoothing = 0` | the map's normalisation and whatever else the book changed in the attention: the reading whose maps collapse ({ref}`sec-literal-collapse`) |
-# | the attention backbone trains too | `attention_training = "full"` | nothing: eqs. (5)–(9) also train the attention subnet's backbone |
+# | the attention backbone trains too | `attention_training = "full"` | nothing: what trains the attention (eqs. (5)–(6) under the peak rule) trains its backbone too |
 # | the baseline of chapter {doc}`02_baseline` | another model | the parts: one backbone on the whole image |
 # | the baseline at SGMA's input | `image_size = joint_size` | the parts, at equal input: the image at the size SGMA's global branch sees |
 #
 # A control whose settings are the book's configuration's (where the book already trains the attention
-# backbone, say) is the same model: it is trained once and its row repeats the book's, and the record
-# says so (`same_as`); so is the baseline at SGMA's input where the branches see the whole image size.
+# backbone, say) is the same model: it is trained once, its row repeats the book's, and the record says so
+# (`same_as`). Likewise, where SGMA's branches see the image at its own size, the baseline at SGMA's input is
+# the baseline, and its row repeats the baseline's.
 #
 # The oracle's squares are painted into every training and test image as two extra channels, so that
 # they follow the parts through each flip and shift; the model reads them and never shows them to a
-# backbone. Its recognition is what looking in the right place is worth here, an upper bound for the
-# learned attention.
+# backbone. Its recognition is what looking at those two annotated places is worth here: a reference for
+# the learned attention, not a bound on it (learned squares may find places that tell more).
 #
 # **Where a square lands.** A hit within an eighth of the image side of a part cannot tell looking from
 # not looking on birds that fill the frame: the image centre is near some part in most images. The
 # *part-box score* can (`sgma_core.localization.part_box_score`, after APN {cite}`xu2020apn`): each
-# square is assigned the telling part it lands on most often over the test images, and an image counts
-# when a box a quarter of the bird's size at the square's centre overlaps that part's box with an IoU
-# above 0.5. A fixed point scores well only on the images where the part happens to be there.
+# square is assigned the telling part it is most often nearest to over the test images, and an image counts
+# when a square a quarter of the bird's size at the square's centre overlaps the same square at that part
+# with an IoU above 0.5. A fixed point scores well only on the images where the part happens to be there.
 #
 # **How the numbers are made.** `make looking` (`python -m sgma_core.studies.looking`) trains every
 # control with every seed on the synthetic birds, pairs it with the book's configuration on the same
@@ -189,13 +191,14 @@ if record is not None and record["paired"]:
 # %% [markdown]
 # ## Why the learned squares land where they do
 #
-# {glue:text}`mechanism` Chapter {doc}`03_sgma_model` shows that a literal eq. {eq}`eq-map` never falls
-# below 0.5, and chapter {doc}`04_sgma_training` measures what training does to it: compactness and
-# diversity are cheapest when the attention backbone's features are all zero and both maps are 0.5
-# everywhere, and with the peak rule no gradient of the classification loss reaches the attention layers
-# to pull the other way. A flat map's peak is the same cell whatever the image, so its square cannot
-# follow the bird. Chapter {doc}`05_open_choices` says which reading the book trains and why; the
-# controls here say what where the squares go changes.
+# {glue:text}`mechanism` The literal reading's squares are another matter. Chapter {doc}`03_sgma_model` shows
+# that a literal eq. {eq}`eq-map` never falls below 0.5, and chapter {doc}`04_sgma_training` measures what
+# training does to it: compactness and diversity are cheapest when the attention backbone's features are all
+# zero and both maps are 0.5 everywhere, and with the peak rule no gradient of the classification loss reaches
+# the attention layers to pull the other way. A flat map's peak is the same cell whatever the image, so its
+# square cannot follow the bird. That is why the book trains another reading, chosen in chapter
+# {doc}`05_open_choices` among readings whose attention passes a check; the controls above say what changes
+# when the squares go elsewhere.
 #
 # ## The answer
 #
@@ -203,7 +206,7 @@ if record is not None and record["paired"]:
 #
 # Read the two tables together. The first says whether the learned squares find the telling parts
 # better than points that look at nothing; the second says whether recognition depends on it. The oracle
-# row bounds what better attention could add on these birds, and the whole-image row says how much of
+# row says what squares on the two annotated parts are worth on these birds, and the whole-image row says how much of
 # the difference between SGMA and the baseline of chapter {doc}`02_baseline` three more backbones make
 # without looking anywhere.
 #
@@ -214,7 +217,7 @@ if record is not None and record["paired"]:
 #   paired on the same seeds.
 # - A localisation score must fail a fixed point before it can credit attention: the part-box score
 #   does, a hit radius on birds that fill the frame does not.
-# - The oracle puts an upper bound on attention; the whole-image control separates looking from
+# - The oracle is a reference for attention, not a bound; the whole-image control separates looking from
 #   capacity.
 # ```
 #

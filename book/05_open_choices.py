@@ -164,6 +164,7 @@ glue("check_bars", search_views.bars_sentence(), display=False)
 if record is not None and "search" in record:
     glue("search_grid", search_views.grid_sentence(record), display=False)
     glue("search_sentence", " ".join(filter(None, [search_views.search_sentence(record),
+                                                   search_views.price_sentence(record),
                                                    search_views.alike_sentence(record)])), display=False)
     show_markdown(markdown_table(["round", "reading", "validation T1 (%)", "gain (points, ± SE)", "verdict",
                                   "attention check (mean over seeds)", "admissible"],

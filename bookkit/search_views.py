@@ -139,3 +139,34 @@ def bars_sentence() -> str:
             "(squares at one place in every image make one pair), the two maps peaking at different cells in at "
             f"least {100 * THRESHOLDS['different_cells']:.0f} % of the images, and squares on a telling part (one "
             "whose attributes tell the classes apart) more often than at the best single fixed point")
+
+
+def price_sentence(record: dict) -> str:
+    """What admissibility cost: the reading of best mean validation T1 among those the search tried, where its
+    attention fails the check, against the reading the search ended at, paired by seed (``""`` where the best
+    is admissible or is the end itself)."""
+    from sgma_core.stats import beats, paired
+
+    search = record["search"]
+    tried = {}
+    for rnd in search["rounds"]:
+        tried[json.dumps(rnd["point"], sort_keys=True)] = (rnd["point"], rnd["mean_T1"], rnd["check"])
+        for n in rnd["neighbours"]:
+            if "refused" not in n:
+                tried[json.dumps(n["point"], sort_keys=True)] = (n["point"], n["mean_T1"], n["check"])
+    best, best_t1, best_check = max(tried.values(), key=lambda t: t[1])
+    if best_check["passed"] or best == search["end"]:
+        return ""
+
+    def t1(point):
+        return {r["seed"]: r["T1"] for r in record.get("rows", []) if r["setting"] == "SEARCH"
+                and r["value"] == point and r["rule"] == "compat" and r["split"] == "val"}
+
+    gain = paired(t1(best), t1(search["end"]))
+    cost = ("That is what keeping the attention alive costs on these birds." if beats(gain) else
+            "That is within two standard errors: no difference, so keeping the attention alive costs nothing "
+            "measurable here.")
+    return (f"The best mean validation T1 of any reading tried, {100 * best_t1:.1f} % "
+            f"({point_text(best, search['start'])}), belongs to a reading whose attention fails the check "
+            f"({admissible_text(best_check)[4:]}; {check_text(best_check)}): against the reading the search ended "
+            f"at, it scores {points(gain)} points of validation T1, paired by seed. {cost}")

@@ -116,3 +116,22 @@ def test_the_grid_is_read_from_what_the_search_tried_and_the_bars_from_their_dec
     assert prose_defects(text) == [], text
     bars = bars_sentence()
     assert f"{100 * THRESHOLDS['different_cells']:.0f} % of the images" in bars and prose_defects(bars) == []
+
+
+def test_what_admissibility_costs_is_the_best_inadmissible_reading_against_the_end_paired_by_seed():
+    from bookkit.search_views import price_sentence
+
+    def score(p):  # the literal reading scores best and dies; the search ends at joint_size 32
+        return _literal_dead(p)
+
+    record = _record(score)
+    end = record["search"]["end"]
+    literal = next(n["point"] for n in record["search"]["rounds"][0]["neighbours"] if n["value"] == "none")
+    rows = [{"setting": "SEARCH", "value": p, "seed": s, "split": "val", "rule": "compat", "T1": t1 + 0.01 * s * k}
+            for p, t1, k in ((literal, 0.9, 1), (end, 0.6, 0)) for s in range(5)]
+    text = price_sentence({**record, "rows": rows})
+    assert text.startswith("The best mean validation T1 of any reading tried, 90.0 % (attention_norm = none)"), text
+    assert "it scores +32.0 ± 0.7 points of validation T1, paired by seed. That is what keeping" in text, text
+    assert prose_defects(text) == [], text
+    alive = _record(lambda p: (0.5 + 0.1 * (p["joint_size"] == 32), True))  # the best is admissible: nothing to say
+    assert price_sentence(alive) == ""

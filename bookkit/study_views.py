@@ -220,9 +220,15 @@ def _placement_clause(record: dict) -> str:
                      else "even squares at the annotated parts leave test T1 where it is")
     if blind:
         lower = [CONTROL_TEXT[c] for c, d in blind.items() if verdict(d) == "lower"]
-        parts.append(f"squares put without looking lose T1 ({'; '.join(lower)})" if lower else
-                     f"squares put without looking ({'; '.join(CONTROL_TEXT[c] for c in blind)}) do no worse than the "
-                     "learned ones (within two standard errors)")
+        higher = [f"{CONTROL_TEXT[c]}, {points(d).lstrip('+')} points" for c, d in blind.items()
+                  if verdict(d) == "higher"]
+        if lower:
+            parts.append(f"squares put without looking lose T1 ({'; '.join(lower)})")
+        if higher:
+            parts.append(f"squares put without looking score higher than the learned ones ({'; '.join(higher)})")
+        if not lower and not higher:
+            parts.append(f"squares put without looking ({'; '.join(CONTROL_TEXT[c] for c in blind)}) do no worse "
+                         "than the learned ones (within two standard errors)")
     for control, what in (("whole_image", "the whole image three times"), ("baseline", "the baseline without parts")):
         gain = paired.get(control, {}).get("T1")
         if gain is not None and verdict(gain) != "no difference":
@@ -244,8 +250,12 @@ def looking_answer(record: dict) -> str:
     learns = stats.beats({"mean": score - fixed, "se": se})  # above the better fixed reference
     # as many decimals as chapter 06's table shows, and more where they would make the two numbers look equal
     shown, shown_fixed = percents(score, fixed, digits=1)
-    where = (f"SGMA {'learns' if learns else 'does not learn'} where to look on the synthetic birds (its squares' "
-             f"part-box score {shown} against {shown_fixed} for the better of a fixed centre and random points)")
+    trained = record.get("provenance", {}).get("config", {}).get("attention_training", "full") != "none"
+    verb = ("learns" if learns else "does not learn") if trained else ("finds" if learns else "does not find")
+    where = (f"SGMA {verb} where to look on the synthetic birds (its squares' part-box score {shown} against "
+             f"{shown_fixed} for the better of a fixed centre and random points"
+             + ("; its attention is eq. (11)'s channel grouping on the pretrained backbone, which the book's "
+                "configuration does not train further" if not trained else "") + ")")
     if not record.get("provenance", {}).get("complete", True):
         missing = [CONTROL_TEXT.get(c, c) for c in record.get("controls", ())
                    if c != "book" and c not in record["paired"]]

@@ -39,6 +39,16 @@ def test_the_answer_follows_the_record(book_box, centre_t1, learns, matters):
     assert "whole image" not in answer  # within two standard errors of the book's: not mentioned
 
 
+def test_squares_put_without_looking_that_score_higher_are_said_to_and_a_frozen_attention_finds():
+    record = {**_record((0.6, 0.62, 0.58, 0.61, 0.59), 0.05),
+              "provenance": {"config": {"attention_training": "none"}}}
+    answer = study_views.looking_answer(record)
+    assert "squares put without looking score higher than the learned ones (both squares at the image centre, " \
+           "5.0 ± 1.0 points" in answer, answer
+    assert "do no worse" not in answer and "lose T1" not in answer
+    assert answer.startswith("SGMA finds where to look") and "does not train further" in answer, answer
+
+
 def test_the_answer_names_the_oracle_and_the_whole_image_whichever_way_they_go():
     answer = study_views.looking_answer(_record((0.19, 0.22, 0.18, 0.21, 0.2), 0.0, oracle_t1=0.0, whole_t1=0.07))
     assert "even squares at the annotated parts leave test T1 where it is" in answer

@@ -64,7 +64,11 @@ def decision_rows(record: dict) -> list[list[str]]:
     for setting, values in record["grids"]["training"].items():
         d = record["decisions"][setting]
         gains = {repr(g["value"]): g["gain"] for g in d["gains"]}
+        refused = {repr(r["value"]): r["reason"] for r in d.get("refused", [])}
         for value in values:
+            if repr(value) in refused:
+                out.append([f"`{setting}`", f"`{value!r}`", "not trained", "–", "–", refused[repr(value)]])
+                continue
             role = ["reference"] if value == d["reference"] else []
             if value == record["chosen"][setting]:
                 role.append("book's value")

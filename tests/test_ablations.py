@@ -187,3 +187,22 @@ def test_a_value_whose_attention_dies_is_not_adopted_however_it_scores():
     d = decide(rows, "x", ("paper", "dead"), "paper", checks=checks)
     assert d["adopted"] == "paper" and d["gains"][0]["admissible"] is False and d["gains"][0]["gain"]["mean"] > 0.09
     assert decide(rows, "x", ("paper", "dead"), "paper")["adopted"] == "dead"  # without checks: the gain alone
+
+
+def test_a_one_factor_value_that_cannot_train_where_the_search_ended_is_listed_not_trained():
+    from sgma_core.studies.ablate import _one_factor
+
+    ab = _FakeBook(passes=lambda overrides: True)
+    ab.base = make_config("smoke", {"attention_training": "none"})  # a frozen attention: alternating trains nothing
+    decisions = _one_factor(ab, {"training_schedule": ("joint", "alternating"), "lam_div": (1.0, 10.0)}, {})
+    assert {"training_schedule": "alternating"} not in ab.trained and {"lam_div": 10.0} in ab.trained
+    d = decisions["training_schedule"]
+    assert d["adopted"] == "joint" and d["gains"] == []
+    assert d["refused"][0]["value"] == "alternating" and "would train nothing" in d["refused"][0]["reason"]
+    assert "refused" not in decisions["lam_div"]
+    from bookkit.study_views import decision_rows
+
+    record = {"runs": ab.rows, "decisions": decisions, "chosen": {"training_schedule": "joint", "lam_div": 1.0},
+              "grids": {"training": {"training_schedule": ["joint", "alternating"], "lam_div": [1.0, 10.0]}}}
+    rows = decision_rows(record)
+    assert rows[1][:3] == ["`training_schedule`", "`'alternating'`", "not trained"] and "train nothing" in rows[1][5]

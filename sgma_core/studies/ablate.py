@@ -194,14 +194,25 @@ def branch_sizes(attention_grid: dict, image_size: int) -> tuple[dict, dict]:
 
 def _one_factor(ab: Ablation, training_grid: dict, paper_reading: dict) -> dict:
     """Step 2: where the search ended, a validation model per value of each other training choice and seed,
-    and the paper's reading; the decision of each choice."""
+    and the paper's reading; the decision of each choice (a value that cannot train there is listed in the
+    decision's ``refused`` with the reason, and never trained)."""
+    refused: dict[str, list[dict]] = {}
+    for setting, values in training_grid.items():
+        for value in values:
+            try:
+                with_settings(ab.base, **{setting: value})
+            except ValueError as exc:  # e.g. alternating epochs where the search ended at a frozen attention
+                refused.setdefault(setting, []).append({"value": value, "reason": str(exc)})
+    trainable = {s: [v for v in values if all(r["value"] != v for r in refused.get(s, []))]
+                 for s, values in training_grid.items()}
     for seed in ab.seeds:
         ab.validate("PAPER_READING", "paper_reading", paper_reading, seed)
         ab.validate("SEARCHED", "searched", {}, seed)
-        for setting, values in training_grid.items():
+        for setting, values in trainable.items():
             for value in values:
                 ab.validate(setting, value, {setting: value}, seed)
-    return {s: decide(ab.rows, s, v, reference_of(s, ab.base), checks=ab.checks) for s, v in training_grid.items()}
+    return {s: {**decide(ab.rows, s, v, reference_of(s, ab.base), checks=ab.checks),
+                **({"refused": refused[s]} if s in refused else {})} for s, v in trainable.items()}
 
 
 def _together(ab: Ablation, decisions: dict) -> tuple[dict, dict]:

@@ -206,7 +206,7 @@ plt.show()
 # ```
 #
 # With the peak rule and branches of the square's own size ($J$ = `part_scale` × the image size: half the
-# image, as in the paper and at both profiles' default sizes) the "zoom" is 1 : 1 (a square of $J$ pixels, cut
+# image, as in the paper) the "zoom" is 1 : 1 (a square of $J$ pixels, cut
 # to $J \times J$) and every square's corner lies on the pixel grid, so `SGMA.forward` cuts the part by
 # indexing (`crop_pixels`) and evaluates the mask at the cut pixels only; the values are those of the
 # resampling path `crop_and_zoom` (`tests/test_step_cost.py`), which the learned rule uses, and so does a

@@ -9,8 +9,9 @@ attention is alive (admissible before preferred).
 
     python -m sgma_core.studies.ablate --profile cpu      # make ablations: seeds 0-4 (SEEDS), paired
 
-Runs are stored, and each validation run's scores and check go to the ledger beside the record
-(:mod:`sgma_core.studies.ledger`): an interrupted study goes on where it stopped, here or on another machine.
+Runs are stored, and what each step measured of each run goes to the ledger beside the record
+(:mod:`sgma_core.studies.ablation_runs`): an interrupted study goes on where it stopped, here or on another
+machine, and the record is made again at a later commit without training what the ledger holds.
 """
 from __future__ import annotations
 
@@ -26,20 +27,15 @@ from sgma_core import child_processes, records
 from sgma_core.admissibility import summarise_checks
 from sgma_core.cli import add_run_options, command, parse_seeds, positive_int
 from sgma_core.data import load_dataset
-from sgma_core.engine.runs import Run
 from sgma_core.engine.step import resolve_device
-from sgma_core.experiment.evaluate import sgma_rule_scores
 from sgma_core.experiment.prepare import prepare_data
-from sgma_core.experiment.recipes import run_extra, train_sgma
-from sgma_core.experiment.where import attention_check_of
-from sgma_core.inference import choose_gamma
-from sgma_core.metrics import zsl_gzsl
 from sgma_core.paths import repo_root, runs_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 from sgma_core.records import provenance
 from sgma_core.stats import beats, paired
 from sgma_core.studies import helper_processes
-from sgma_core.studies.ledger import Ledger
+from sgma_core.studies.ablation_runs import Ablation, scores_of, scoring_of
+from sgma_core.studies.ledger import Ledger, LedgerError
 from sgma_core.studies.search import search
 
 SEEDS = (0, 1, 2, 3, 4)  # the seeds every value is paired on (the adoption rule needs at least 5)
@@ -93,17 +89,6 @@ SEARCH_RULE = {
     "one_factor": "where the search ends, a value of another choice is adopted only if its attention passes the "
                   "check too",
 }
-METRICS = ("T1", "u", "s", "H")
-
-
-def _rows(setting: str, value, seed: int, split: str, scores: dict, prepared) -> list[dict]:
-    """One record row per rule: ``{setting, value, seed, split, rule, T1, u, s, H}`` (fractions)."""
-    labels = (prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
-    return [{"setting": setting, "value": value, "seed": seed, "split": split, "rule": rule,
-             **{k: float(v) for k, v in zsl_gzsl(su, ss, *labels).items() if k in METRICS}}
-            for rule, (su, ss) in scores.items()]
-
-
 def by_seed(rows: list[dict], setting: str, value, rule: str, split: str = "val", metric: str = "T1") -> dict:
     """``{seed: metric}`` of the rows of ``setting = value`` scored by ``rule`` on ``split``."""
     return {r["seed"]: r[metric] for r in rows if r["setting"] == setting and r["value"] == value
@@ -132,55 +117,6 @@ def decide(rows: list[dict], setting: str, values, reference, rule: str = "compa
 def reference_of(setting: str, base):
     """The paper's reading of ``setting``, or ``base``'s value where the paper gives none."""
     return PAPER_READING.get(setting, getattr(base, setting))
-
-
-class Ablation:
-    """The state of one ablation: the base configuration, the validation data, the record's rows, and how
-    long each distinct run's epochs took (keyed by its run folder: one run identity, wherever it ran)."""
-
-    def __init__(self, base, seeds, val_data, runs_dir, progress: bool, ledger: Ledger | None = None) -> None:
-        self.base, self.seeds, self.val_data, self.runs_dir = base, seeds, val_data, runs_dir
-        self.progress, self.t0, self.ledger = progress, time.perf_counter(), ledger or Ledger(None)
-        self.rows: list[dict] = []
-        self.checks: list[dict] = []  # each validation run's attention check, labelled as its rows
-        self.commits: set[str] = set()  # the code each validation run was trained and scored with
-        self.trained: dict[str, float] = {}
-
-    def log(self, text: str) -> None:
-        if self.progress:
-            print(f"[{time.perf_counter() - self.t0:6.0f} s] {text}", flush=True)
-
-    def train(self, prepared, overrides: dict, seed: int):
-        """SGMA with the base settings, ``overrides`` and ``seed`` on ``prepared`` (a stored run is reused)."""
-        cfg = with_settings(self.base, seed=seed, **overrides)
-        model, history, _ = train_sgma(prepared, cfg, self.runs_dir, progress=False)
-        self.trained[str(Run.of("sgma", cfg, self.runs_dir, extra=run_extra(prepared, cfg)).path)] = \
-            sum(h["seconds"] for h in history)
-        return model, cfg
-
-    def score(self, name: str, value, seed: int, model, cfg, prepared) -> None:
-        self.rows.extend(_rows(name, value, seed, prepared.split, sgma_rule_scores(model, prepared, cfg), prepared))
-
-    def validate(self, name: str, value, overrides: dict, seed: int) -> None:
-        """A validation model with ``overrides``, scored into the rows as ``name = value`` with its attention
-        check; read from the ledger where it holds the run, else trained (or read from its folder) and written
-        there."""
-        cfg = with_settings(self.base, seed=seed, **overrides)
-        run, identity, entry = self.ledger.lookup("sgma", cfg, self.runs_dir, self.val_data)
-        if entry is None:
-            model, cfg = self.train(self.val_data, overrides, seed)
-            scores = {r["rule"]: {k: r[k] for k in METRICS}
-                      for r in _rows(name, value, seed, "val", sgma_rule_scores(model, self.val_data, cfg),
-                                     self.val_data)}
-            entry = self.ledger.put(run, identity, {"scores": scores, "check": attention_check_of(model, self.val_data,
-                                                                                                   cfg),
-                                                    "seconds": round(self.trained[str(run.path)], 1)})
-        self.trained[str(run.path)] = entry["seconds"]
-        self.commits.add(entry["commit"])
-        self.rows.extend({"setting": name, "value": value, "seed": seed, "split": "val", "rule": rule, **m}
-                         for rule, m in entry["scores"].items())
-        self.checks.append({"setting": name, "value": value, "seed": seed, **entry["check"]})
-        self.log(f"seed {seed}: {name} = {value!r}")
 
 
 def branch_sizes(attention_grid: dict, image_size: int) -> tuple[dict, dict]:
@@ -255,11 +191,14 @@ def _scoring(ab: Ablation, training: dict, scoring_grid: dict) -> tuple[dict, di
     val, names = ab.val_data, list(scoring_grid)
     combos = [dict(zip(names, values)) for values in itertools.product(*scoring_grid.values())]
     for seed in ab.seeds:
-        model, cfg = ab.train(val, training, seed)
+        entry = ab.scored("scoring", val, training, seed, lambda model, cfg: scoring_of(model, cfg, val, combos))
+        if sorted(entry["scores"]) != sorted(json.dumps(c, sort_keys=True) for c in combos):
+            raise LedgerError(f"{ab.ledger.sub('scoring').folder} holds the scoring of other combinations for seed "
+                              f"{seed}; delete its file for that run to score the book's model again.")
         for combo in combos:
-            ab.score("SCORING", combo, seed, model, with_settings(cfg, **combo), val)
-        for rule, (su, ss) in sgma_rule_scores(model, val, cfg).items():
-            gamma, _ = choose_gamma(su, ss, val.test_unseen_labels, val.test_seen_labels, val.n_seen)
+            ab.rows.extend({"setting": "SCORING", "value": combo, "seed": seed, "split": "val", "rule": rule, **m}
+                           for rule, m in entry["scores"][json.dumps(combo, sort_keys=True)].items())
+        for rule, gamma in entry["gamma"].items():
             calibration.setdefault(rule, []).append(gamma)
     if not combos or not names:
         return {}, {}, {rule: float(np.mean(g)) for rule, g in calibration.items()}
@@ -284,8 +223,10 @@ def _on_test_classes(ab: Ablation, chosen: dict, paper_reading: dict, test_data)
     classes (which drive nothing)."""
     for name, overrides in (("BOOK", chosen), ("PAPER_READING", paper_reading)):
         for seed in ab.seeds:
-            model, cfg = ab.train(test_data, overrides, seed)
-            ab.score(name, name.lower(), seed, model, cfg, test_data)
+            entry = ab.scored("test", test_data, overrides, seed,
+                              lambda model, cfg: {"scores": scores_of(model, cfg, test_data)})
+            ab.rows.extend({"setting": name, "value": name.lower(), "seed": seed, "split": test_data.split,
+                            "rule": rule, **m} for rule, m in entry["scores"].items())
             ab.log(f"seed {seed}: {name} on the test classes")
 
 

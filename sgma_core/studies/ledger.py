@@ -36,6 +36,10 @@ class Ledger:
     def __init__(self, folder: str | Path | None) -> None:
         self.folder = None if folder is None else Path(folder)
 
+    def sub(self, name: str) -> Ledger:
+        """The ledger of another step of the same study, in a folder of its own inside this one."""
+        return Ledger(None if self.folder is None else self.folder / name)
+
     def path(self, run) -> Path:
         return self.folder / f"{run.path.name}.json"
 

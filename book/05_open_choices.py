@@ -146,7 +146,11 @@ else:
 # **admissible** readings only: a reading is a candidate when its attention passes a functional check on
 # validation images by the mean over its seeds (`sgma_core.admissibility`): {glue:text}`check_bars`.
 #
-# {glue:text}`search_grid` The start is the paper's reading with eq. (3)'s map standardised and the branches at
+# {glue:text}`search_grid` The branches' input size (`joint_size`) has two values: half the image, the paper's
+# ratio, at which the global branch sees the whole image shrunk by half while its backbone was pretrained on
+# whole images at full size; and the image's own size, at which the global branch sees the image as its
+# backbone was pretrained and each square is zoomed to that size, as RA-CNN and MA-CNN zoom their parts. The
+# start is the paper's reading with eq. (3)'s map standardised and the branches at
 # half the image (the paper's ratio), not the paper's reading itself: a reading whose maps collapse (chapter
 # {doc}`04_sgma_training`) cannot be where a search among admissible readings starts, so the literal eq. (3) is one of
 # its neighbours. A *neighbour* is the same reading with one choice changed; each is trained with every seed.

@@ -62,7 +62,7 @@ class RunConfig:
     num_threads: int | None = None  # torch CPU threads; None: torch's default
     cache_images: bool = True  # decode once into a uint8 memory map (sgma_core.data.cache), reused by later runs
     # SGMA (METHOD §1–§5); image_size above is the attention subnet's input
-    joint_size: int = 32  # joint subnet input (paper: 224); part squares are part_scale · image_size
+    joint_size: int = 32  # the branches' input (paper: 224, half its image); squares of part_scale · image_size
     n_parts: int = 2  # paper: 2
     part_scale: float = 0.5  # square side / image side (paper: a 224 square of a 448 image)
     mask_k: float = 10.0  # eq. (4), paper: 10
@@ -70,11 +70,11 @@ class RunConfig:
     # map), or the controls of where the squares go (not the method): "image_centre", "random", "oracle"
     centre_rule: str = "peak"
     # "standardize": σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift;
-    # "none": literal eq. (3) (saturates)
+    # "none": literal eq. (3) (its maps collapse under training, chapter 04); the default is chapter 05's choice
     attention_norm: Literal["standardize", "standardize_learned", "none"] = "none"
     shared_W: bool = False  # alternative: one W for the three branches
-    # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and the FC pairs of eq. (2); chosen
-    # on validation classes, chapter 05), "heads" (the FC pairs only), "none"
+    # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and the FC pairs of eq. (2)), "heads"
+    # (the FC pairs only), "none" (nothing: eq. (11)'s grouping is kept); the default is chapter 05's choice
     attention_training: Literal["full", "heads", "none"] = "full"
     emb_dim: int | None = None  # CCT embedding size; None: K
     lam_div: float = 1.0  # λ of eq. (9)

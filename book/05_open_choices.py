@@ -92,7 +92,7 @@ from bookkit import study_views
 from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
-from bookkit.wording import seeds_text
+from bookkit.wording import seeds_text, setting_value
 from sgma_core.paths import repo_root
 from sgma_core.records import config_drift
 from sgma_core.studies.ablate import SELECTION, read_record
@@ -157,7 +157,8 @@ else:
 # Among the admissible neighbours whose paired validation-T1 gain over the current reading exceeds two standard
 # errors, the search moves to the one of largest mean gain, tests the new reading against all of its
 # neighbours in turn, and stops where none beats it. A start that is not admissible gives way to its admissible
-# neighbour of best mean T1 whatever the gain, since an inadmissible reading cannot stay. A reading whose
+# neighbour of best mean T1 whatever the gain, since an inadmissible reading cannot stay (where no neighbour
+# is admissible either, the search stops there and says so). A reading whose
 # attention dies is shown with its check and never moved to, however it scores; a neighbour that cannot train
 # is listed with the reason.
 
@@ -165,6 +166,9 @@ else:
 from bookkit import search_views
 
 glue("check_bars", search_views.bars_sentence(), display=False)
+glue("one_factor_base", "the settings where the search ended" if record is not None and "search" in record else
+     "the starting settings (this record was made before the attention's choices were searched together)",
+     display=False)
 if record is not None and "search" in record:
     glue("search_grid", search_views.grid_sentence(record), display=False)
     glue("search_sentence", " ".join(filter(None, [search_views.search_sentence(record),
@@ -197,8 +201,8 @@ else:
 # %% [markdown]
 # ## The choices that change training
 #
-# Each row of the figure is one value set against its choice's reference, everything else at the
-# settings where the search ended: the mean of its validation-T1 gains over the seeds, paired by seed, with two
+# Each row of the figure is one value set against its choice's reference, everything else at
+# {glue:text}`one_factor_base`: the mean of its validation-T1 gains over the seeds, paired by seed, with two
 # standard errors either side. Green: the rule's "higher"; red: "lower"; grey: no difference.
 
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ablation-training", "caption": "Paired validation-T1 gain of every value over its choice's reference (the paper's reading), mean over the seeds with two standard errors: a bar that crosses zero is no difference, and only a green one could replace the reference."}}
@@ -227,9 +231,11 @@ if record is not None:
     refused = f" (the values adopted one by one, {b['refused']['settings']}, cannot train together: " \
               f"{b['refused']['reason']})" if b.get("refused") else ""
     if b.get("inadmissible"):
-        refused += (f" (the values adopted one by one, {b['inadmissible']['settings']}, fail the attention check "
-                    f"together, {search_views.admissible_text(b['inadmissible']['check'])[4:]}: the searched "
-                    "reading is kept)")
+        together = ", ".join(f"{k} = {setting_value(v)}" for k, v in b["inadmissible"]["settings"].items())
+        refused += (f" (the values adopted one by one, {together}, fail the attention check together, "
+                    f"{search_views.admissible_text(b['inadmissible']['check'])[4:]}, with "
+                    f"{study_views.points(b['inadmissible']['vs_searched'])} points of validation T1 over the "
+                    "searched reading: the searched reading is kept)")
     searched = "vs_searched" in b  # a record made with the search: the one-factor step starts where it ended
     before = b["vs_searched"] if searched else b["vs_start"]
     glue("book_val_sentence", f"The changes from {'where the search ended' if searched else 'the starting settings'}: "

@@ -97,6 +97,7 @@ from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
 from bookkit.wording import seeds_text
 from sgma_core.paths import repo_root
+from sgma_core.profiles import PAPER_READING
 from sgma_core.records import config_drift, read_record
 from sgma_core.studies.looking import BASELINES
 
@@ -125,6 +126,14 @@ else:
     glue("record_controls_note", study_views.missing_controls_note(record), display=False)
     glue("answer", study_views.looking_answer(record), display=False)
     glue("mechanism", study_views.looking_mechanism(record), display=False)
+literal = {k: PAPER_READING[k] for k in ("attention_norm", "attention_training", "centre_rule", "grouping_smoothing")}
+if record is not None and all(record["provenance"]["config"].get(k) == v for k, v in literal.items()):
+    glue("why_another", "The record rendered here was made with that literal reading as the book's configuration, "
+         "before chapter 05 searched the attention's choices among readings that pass a check; `make looking` "
+         "remakes it with today's configuration.", display=False)
+else:
+    glue("why_another", "That is why the book trains another reading, chosen in chapter 05 among readings whose "
+         "attention passes a check.", display=False)
 
 # %% [markdown]
 # The record was made with {glue:text}`provenance`. {glue:text}`record_data_note` {glue:text}`record_config_note`
@@ -198,9 +207,8 @@ if record is not None and record["paired"]:
 # training does to it: compactness and diversity are cheapest when the attention backbone's features are all
 # zero and both maps are 0.5 everywhere, and with the peak rule no gradient of the classification loss reaches
 # the attention layers to pull the other way. A flat map's peak is the same cell whatever the image, so its
-# square cannot follow the bird. That is why the book trains another reading, chosen in chapter
-# {doc}`05_open_choices` among readings whose attention passes a check; the controls above say what changes
-# when the squares go elsewhere.
+# square cannot follow the bird. {glue:text}`why_another` The controls above say what changes when the squares
+# go elsewhere.
 #
 # ## The answer
 #

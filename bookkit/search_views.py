@@ -90,7 +90,7 @@ def check_rows(record: dict) -> list[list[str]]:
 
 def _signature(record: dict, point: dict) -> tuple:
     """A search reading's validation scores (every rule and metric) and attention checks, seed by seed."""
-    rows = sorted((r["seed"], r["rule"], r["T1"], r["u"], r["s"], r["H"]) for r in record.get("rows", [])
+    rows = sorted((r["seed"], r["rule"], r["T1"], r["u"], r["s"], r["H"]) for r in record.get("runs", [])
                   if r["setting"] == "SEARCH" and r["value"] == point and r["split"] == "val")
     checks = sorted((c["seed"], c["distinct_places"], c["different_cells"], c["telling_hits"])
                     for c in record.get("checks", []) if c["setting"] == "SEARCH" and c["value"] == point)
@@ -112,7 +112,7 @@ def alike_sentence(record: dict) -> str:
     if not alike:
         return ""
     start = search["start"]
-    said = "; ".join(" and ".join(f"({point_text(p, start)})" for p in g) for g in alike)
+    said = "; ".join(join_words([f"({point_text(p, start)})" for p in g]) for g in alike)
     return (f"Some readings differ in their settings but scored exactly alike on every seed, with the same attention "
             f"checks: {said}. Whatever differs between them moved no square.")
 
@@ -123,7 +123,7 @@ def grid_sentence(record: dict) -> str:
     search = record["search"]
     values = {setting: [value] for setting, value in search["start"].items()}
     for n in search["rounds"][0]["neighbours"]:
-        if n["value"] not in values.setdefault(n["setting"], []):
+        if "refused" not in n and n["value"] not in values.setdefault(n["setting"], []):
             values[n["setting"]].append(n["value"])
     said = "; ".join(f"`{s}` {join_words([setting_value(v) for v in vs], 'or')}" for s, vs in values.items())
     return (f"The search decided {count(len(values), 'choice')}, each among the values it tried: {said}. It started "
@@ -135,7 +135,8 @@ def bars_sentence() -> str:
     """The check's bars as declared in :data:`sgma_core.admissibility.THRESHOLDS`, in words."""
     from sgma_core.admissibility import THRESHOLDS
 
-    return (f"as many distinct pairs of square positions as {100 * THRESHOLDS['distinct_places']:.0f} % of the images "
+    return (f"at least as many distinct pairs of square positions as {100 * THRESHOLDS['distinct_places']:.0f} % of "
+            "the images "
             "(squares at one place in every image make one pair), the two maps peaking at different cells in at "
             f"least {100 * THRESHOLDS['different_cells']:.0f} % of the images, and squares on a telling part (one "
             "whose attributes tell the classes apart) more often than at the best single fixed point")
@@ -155,14 +156,16 @@ def price_sentence(record: dict) -> str:
             if "refused" not in n:
                 tried[json.dumps(n["point"], sort_keys=True)] = (n["point"], n["mean_T1"], n["check"])
     best, best_t1, best_check = max(tried.values(), key=lambda t: t[1])
-    if best_check["passed"] or best == search["end"]:
-        return ""
+    if best_check["passed"] or best == search["end"] or not search["admissible"]:
+        return ""  # nothing to pay: the best is alive, or is the end, or the end's attention is not alive either
 
     def t1(point):
-        return {r["seed"]: r["T1"] for r in record.get("rows", []) if r["setting"] == "SEARCH"
+        return {r["seed"]: r["T1"] for r in record.get("runs", []) if r["setting"] == "SEARCH"
                 and r["value"] == point and r["rule"] == "compat" and r["split"] == "val"}
 
     gain = paired(t1(best), t1(search["end"]))
+    if gain is None:  # fewer than two seeds in common: no paired difference to report
+        return ""
     cost = ("That is what keeping the attention alive costs on these birds." if beats(gain) else
             "That is within two standard errors: no difference, so keeping the attention alive costs nothing "
             "measurable here.")

@@ -162,7 +162,13 @@ def test_values_adopted_one_by_one_whose_attention_fails_together_give_way_to_th
     assert record["inadmissible"]["settings"] == {"lam_div": 10.0, "beta_cct": 0.1}
     assert record["inadmissible"]["check"]["failed"] == ["different_cells"]
     assert [c["passed"] for c in ab.checks if c["setting"] == "BOOK"] == [True] * 5  # only the kept book's checks
-    assert record["vs_searched"]["mean"] == 0.0
+    assert [c["passed"] for c in ab.checks if c["setting"] == "BOOK_TOGETHER"] == [False] * 5  # kept, labelled
+    assert record["vs_searched"]["mean"] == 0.0 and record["inadmissible"]["vs_searched"]["n"] == 5
+    ab = _FakeBook(passes=lambda overrides: len(overrides) < 2)  # the searched point fails too: nothing to fall to
+    ab.checks += [{"setting": "SEARCHED", "value": "searched", "seed": k, "passed": False, "distinct_places": 0.0,
+                   "different_cells": 0.2, "telling_hits": 0.1, "best_fixed_point_hits": 0.4} for k in range(5)]
+    training, record = _together(ab, decisions)
+    assert training == {"lam_div": 10.0, "beta_cct": 0.1} and "inadmissible" not in record
 
 
 def test_make_ablations_pairs_five_seeds_without_being_told():

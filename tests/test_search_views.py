@@ -95,14 +95,14 @@ def test_readings_that_scored_exactly_alike_on_every_seed_are_named():
                  "telling_hits": hits} for s in range(5)]
 
     a, b, c = points[:3]
-    record["rows"] = rows_of(a, 0.5) + rows_of(b, 0.5) + rows_of(c, 0.5)
+    record["runs"] = rows_of(a, 0.5) + rows_of(b, 0.5) + rows_of(c, 0.5)
     record["checks"] = checks_of(a, 0.8) + checks_of(b, 0.8) + checks_of(c, 0.7)  # c: the same scores, other squares
     text = alike_sentence(record)
     start = record["search"]["start"]
     assert f"({point_text(a, start)}) and ({point_text(b, start)})" in text or \
         f"({point_text(b, start)}) and ({point_text(a, start)})" in text, text
     assert f"({point_text(c, start)})" not in text and prose_defects(text) == [], text
-    record["rows"][0] = {**record["rows"][0], "T1": 0.51}  # one seed differs: no longer alike
+    record["runs"][0] = {**record["runs"][0], "T1": 0.51}  # one seed differs: no longer alike
     assert alike_sentence(record) == ""
 
 
@@ -129,9 +129,22 @@ def test_what_admissibility_costs_is_the_best_inadmissible_reading_against_the_e
     literal = next(n["point"] for n in record["search"]["rounds"][0]["neighbours"] if n["value"] == "none")
     rows = [{"setting": "SEARCH", "value": p, "seed": s, "split": "val", "rule": "compat", "T1": t1 + 0.01 * s * k}
             for p, t1, k in ((literal, 0.9, 1), (end, 0.6, 0)) for s in range(5)]
-    text = price_sentence({**record, "rows": rows})
+    text = price_sentence({**record, "runs": rows})
     assert text.startswith("The best mean validation T1 of any reading tried, 90.0 % (attention_norm = none)"), text
     assert "it scores +32.0 ± 0.7 points of validation T1, paired by seed. That is what keeping" in text, text
     assert prose_defects(text) == [], text
     alive = _record(lambda p: (0.5 + 0.1 * (p["joint_size"] == 32), True))  # the best is admissible: nothing to say
     assert price_sentence(alive) == ""
+
+
+def test_no_cost_is_claimed_where_the_end_is_not_alive_either_or_no_seeds_pair():
+    from bookkit.search_views import price_sentence
+
+    record = _record(_literal_dead)
+    end = record["search"]["end"]
+    literal = next(n["point"] for n in record["search"]["rounds"][0]["neighbours"] if n["value"] == "none")
+    rows = [{"setting": "SEARCH", "value": p, "seed": s, "split": "val", "rule": "compat", "T1": t1}
+            for p, t1 in ((literal, 0.9), (end, 0.6)) for s in range(5)]
+    assert price_sentence({**record, "runs": rows[:1] + rows[5:6]}) == ""  # one seed each: no paired difference
+    dead_end = {**record, "search": {**record["search"], "admissible": False}, "runs": rows}
+    assert price_sentence(dead_end) == ""

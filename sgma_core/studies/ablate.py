@@ -169,10 +169,15 @@ def _together(ab: Ablation, decisions: dict) -> tuple[dict, dict]:
     for seed in ab.seeds:
         ab.validate("BOOK", "book", training, seed)
     together = summarise_checks([c for c in ab.checks if c["setting"] == "BOOK"])
-    if training and not together["passed"]:  # each value passed alone, not together: the searched point stays
-        record["inadmissible"] = {"settings": dict(training), "check": together}
-        ab.rows = [r for r in ab.rows if r["setting"] != "BOOK"]
-        ab.checks = [c for c in ab.checks if c["setting"] != "BOOK"]
+    searched = [c for c in ab.checks if c["setting"] == "SEARCHED"]
+    if training and not together["passed"] and (not searched or summarise_checks(searched)["passed"]):
+        # each value passed alone, not together, where the searched point passes: the searched point stays, and
+        # the combination's rows and checks are kept under their own label
+        for item in (*ab.rows, *ab.checks):
+            if item["setting"] == "BOOK":
+                item["setting"] = "BOOK_TOGETHER"
+        record["inadmissible"] = {"settings": dict(training), "check": together, "vs_searched": paired(
+            by_seed(ab.rows, "BOOK_TOGETHER", "book", "compat"), by_seed(ab.rows, "SEARCHED", "searched", "compat"))}
         training = {}
         for seed in ab.seeds:
             ab.validate("BOOK", "book", training, seed)
@@ -277,6 +282,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
                                  **load_dataset(dataset, data_root).data_provenance(runs_root(runs_dir) / "cache"),
                                  seeds=list(experiment.seeds), sgma_runs=len(ab.trained),
                                  validation_runs_made_at=sorted(ab.commits),
+                                 scoring_and_test_runs_made_at=sorted(ab.step_commits),
                                  sgma_training_seconds=round(sum(ab.trained.values()), 1)),
     }
 

@@ -44,6 +44,7 @@ class Ablation:
         self.rows: list[dict] = []
         self.checks: list[dict] = []  # each validation run's attention check, labelled as its rows
         self.commits: set[str] = set()  # the code each validation run was trained and scored with
+        self.step_commits: set[str] = set()  # the code the scoring and test-class steps' entries were made with
         self.trained: dict[str, float] = {}
 
     def log(self, text: str) -> None:
@@ -68,6 +69,7 @@ class Ablation:
             model, cfg = self.train(prepared, overrides, seed)
             entry = ledger.put(run, identity, {**measure(model, cfg), "seconds": round(self.trained[str(run.path)], 1)})
         self.trained[str(run.path)] = entry["seconds"]
+        self.step_commits.add(entry["commit"])
         return entry
 
     def validate(self, name: str, value, overrides: dict, seed: int) -> None:

@@ -1,9 +1,10 @@
-"""A study's ledger: what each finished validation run scored, kept beside the study's record in the repository,
-so that a study longer than one machine's session goes on where it stopped on another machine (a run folder
-holds weights and stays where it was trained; its scores and its attention check are all a decision reads).
+"""A study's ledger: what the study measured of each finished run, kept beside its record in the repository, so
+that a study longer than one machine's session goes on where it stopped on another machine, and its record is
+made again at a later commit without training (a run folder holds weights and stays where it was trained).
 
 One JSON file per run, ``<ledger>/<run folder name>.json``: ``{"run", "identity", "commit", …}`` and what the
-study keeps of it (the ablation: ``scores`` by rule, ``check``, ``seconds``). The identity is the run's
+study keeps of it (an ablation's validation run: ``scores`` by rule, ``check``, ``seconds``; its scoring and
+test-class steps in :meth:`Ledger.sub` folders; a looking row). The identity is the run's
 (:func:`sgma_core.engine.runs.run_identity`, data fingerprint included): a file whose identity differs from the
 run asked for, or that is damaged, is refused with its path and what to do; nothing is unpickled.
 Files are written atomically (:func:`sgma_core.files.write_text`).

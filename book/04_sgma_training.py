@@ -62,6 +62,7 @@ from sgma_core.data.images import normalize
 from sgma_core.experiment import (boxes_at_input_size, build_sgma, initialise_grouping, parts_at_input_size, prepare_data,
                                   pretrained_backbone, sgma_outputs, sgma_rule_scores, snapshot_images,
                                   snapshot_points, snapshot_rows, mean_sd_by_metric, train_baseline, train_sgma)
+from sgma_core.experiment.ahead import Ahead, train_ahead
 from sgma_core.localization import (box_centres, hit_rates, image_centres, peak_concentration, preferred_parts,
                                    random_points)
 from sgma_core.paths import repo_root
@@ -76,6 +77,16 @@ glue("attention_training", setting_value(config.attention_training), display=Fal
 glue("attention_norm", setting_value(config.attention_norm), display=False)
 glue("sizes", f"{config.image_size} × {config.image_size} into the attention subnet and "
      f"{config.joint_size} × {config.joint_size} into the joint subnet", display=False)
+# the paper's attention as it reads (eq. (3) as printed, trained end to end, the peak rule, eq. (11) as written):
+# the last section trains a short run of it where this page's configuration is another reading
+cfg0 = experiment.configs()[0]
+literal_settings = {k: PAPER_READING[k] for k in ("attention_norm", "attention_training", "centre_rule",
+                                                  "grouping_smoothing")}
+is_literal = all(getattr(cfg0, k) == v for k, v in literal_settings.items())
+cfg_lit = cfg0 if is_literal else with_settings(cfg0, epochs=min(literal_epochs, cfg0.epochs), **literal_settings)
+# the runs this page needs later (its validation model, that literal run), trained ahead on a spare core
+ahead = train_ahead([Ahead(with_settings(cfg0, eval_every=cfg0.epochs), "val"),
+                     *([] if is_literal else [Ahead(cfg_lit, "test", snapshots=True)])], data_root, runs_dir)
 
 # %% [markdown]
 # This page was produced on the **{glue:text}`dataset_name`** with the **{glue:text}`profile`** profile on **{glue:text}`device`**
@@ -594,14 +605,10 @@ glue("div_over", mean_over(sorted(histories)), display=False)
 from bookkit.wording import join_words
 from sgma_core.collapse import by_epoch, floors, gradient_table, map_state
 
-# the paper's attention: eq. (3) as printed, trained end to end, the peak rule, eq. (11) as written
-literal_settings = {k: PAPER_READING[k] for k in ("attention_norm", "attention_training", "centre_rule",
-                                                  "grouping_smoothing")}
-if all(getattr(cfg0, k) == v for k, v in literal_settings.items()):  # this page's run is the literal one
-    cfg_lit, lit_model, lit_snapshots, lit_history = cfg0, trained, snapshots, histories[cfg0.seed]
+if is_literal:  # this page's run is the literal one
+    lit_model, lit_snapshots, lit_history = trained, snapshots, histories[cfg0.seed]
     glue("literal_run", "this page's own run, whose attention is the paper's", display=False)
-else:  # a short run of it beside this page's configuration: the collapse comes within a few epochs
-    cfg_lit = with_settings(cfg0, epochs=min(literal_epochs, cfg0.epochs), **literal_settings)
+else:  # a short run of it beside this page's configuration (cfg_lit): the collapse comes within a few epochs
     lit_model, lit_history, lit_info = train_sgma(prepared, cfg_lit, runs_dir, progress=progress,
                                                   snapshot_images=test_images)
     lit_snapshots = lit_info["snapshots"]
@@ -693,6 +700,7 @@ for norm, snaps in norm_snapshots.items():
 # exactly as the channel grouping initialised it.
 
 # %% tags=["remove-cell"]
+ahead.finish()  # the child that trained runs ahead has ended (every run it trained was read above)
 
 # %% [markdown]
 # ## Exercises

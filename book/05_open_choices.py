@@ -44,7 +44,7 @@
 # `trainclasses1.txt` / `valclasses1.txt`). A *validation model* is trained on the training classes
 # only, its backbone pretraining included, and the validation classes play its unseen classes. The
 # attention's interacting choices are searched together (below); where the search ends, every value of
-# each other choice is trained this way with each seed, one factor at a time. A *reading* is one combination
+# each other choice is trained this way with each seed, one factor at a time. A {term}`reading <Reading>` is one combination
 # of settings for the choices the paper leaves open: the paper's reading is the most literal one, the book's
 # configuration the one this chapter chooses.
 #
@@ -143,7 +143,7 @@ else:
 # The attention's choices interact: what one does depends on the others (a normalisation changes what
 # training does to the maps, a centre rule follows whatever peaks the maps have, and the branches' input size
 # sets the resolution at which both the parts and the whole image are seen). They are decided together, among
-# **admissible** readings only: a reading is a candidate when its attention passes a functional check on
+# {term}`admissible <Admissible>` readings only: a reading is a candidate when its attention passes a functional check on
 # validation images by the mean over its seeds (`sgma_core.admissibility`): {glue:text}`check_bars`.
 #
 # {glue:text}`search_grid` The branches' input size (`joint_size`) has two values: half the image, the paper's

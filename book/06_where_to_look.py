@@ -77,7 +77,7 @@
 # **How the numbers are made.** `make looking` (`python -m sgma_core.studies.looking`) trains every
 # control with every seed on the synthetic birds, pairs it with the book's configuration on the same
 # seed, and writes `results/looking-<profile>.json` after every run (an interrupted study resumes where
-# it stopped, and its ledger, `results/ledger/looking-<profile>/`, keeps each finished row for another
+# it stopped, and its {term}`ledger <Ledger>`, `results/ledger/looking-<profile>/`, keeps each finished row for another
 # machine). Calibrated stacking's γ is chosen for each control on one validation model of that control, its
 # lowest seed's (validation classes only), and used for all its seeds. This chapter renders the record and
 # trains nothing.

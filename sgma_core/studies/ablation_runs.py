@@ -80,9 +80,7 @@ class Ablation:
         run, identity, entry = self.ledger.lookup("sgma", cfg, self.runs_dir, self.val_data)
         if entry is None:
             model, cfg = self.train(self.val_data, overrides, seed)
-            scores = {r["rule"]: {k: r[k] for k in METRICS}
-                      for r in _rows(name, value, seed, "val", sgma_rule_scores(model, self.val_data, cfg),
-                                     self.val_data)}
+            scores = scores_of(model, cfg, self.val_data)
             entry = self.ledger.put(run, identity, {"scores": scores, "check": attention_check_of(model, self.val_data,
                                                                                                    cfg),
                                                     "seconds": round(self.trained[str(run.path)], 1)})

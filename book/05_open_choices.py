@@ -218,7 +218,13 @@ if record is not None:
     show_markdown(markdown_table(["setting", "value", "role", "val T1 (%), mean ± sd", "paired gain (points)",
                                   "verdict"], study_views.decision_rows(record)))
 
+# %% tags=["remove-cell"]
+glue("schedule_sentence", (search_views.schedule_sentence(record) if record is not None else "")
+     or "The record rendered here does not keep what the learning-rate schedule did in each run.", display=False)
+
 # %% [markdown]
+# **What the schedule sees.** {glue:text}`schedule_sentence`
+#
 # **Together.** Values adopted one at a time are trained together on the same validation classes
 # (the book's configuration), checked again (values whose attention passes alone may not pass together:
 # then the searched reading stays), and compared, paired by seed, with where the search ended and with the

@@ -5,6 +5,7 @@ attention check and admissibility, and the path in one sentence."""
 from __future__ import annotations
 
 import json
+import statistics
 
 from bookkit.study_views import points, verdict
 from bookkit.wording import count, join_words, setting_value
@@ -173,3 +174,49 @@ def price_sentence(record: dict) -> str:
             f"({point_text(best, search['start'])}), belongs to a reading whose attention fails the check "
             f"({admissible_text(best_check)[4:]}; {check_text(best_check)}): against the reading the search ended "
             f"at, it scores {points(gain)} points of validation T1, paired by seed. {cost}")
+
+
+def _schedule_by_reading(record: dict) -> dict[tuple[str, str], dict]:
+    """``{(setting, value as JSON): {"cut": median epochs before the first cut (None: most seeds never cut),
+    "share": mean share of eqs. (5)-(6) in the last epoch's loss, "n": seeds}}`` of ``record["schedules"]``."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for s in record.get("schedules") or []:
+        groups.setdefault((s["setting"], json.dumps(s["value"])), []).append(s)
+    out = {}
+    for key, items in groups.items():
+        cuts = sorted(s["lr_cut_after_epoch"] for s in items if s["lr_cut_after_epoch"] is not None)
+        out[key] = {"cut": statistics.median(cuts) if 2 * len(cuts) > len(items) else None, "n": len(items),
+                    "share": sum(s["attention_share"] for s in items) / len(items)}
+    return out
+
+
+def _cut_text(item: dict) -> str:
+    cut = "never cut" if item["cut"] is None else f"first cut after epoch {item['cut']:g}"
+    return f"eqs. (5)–(6) are {100 * item['share']:.0f} % of the loss and the learning rate is {cut}"
+
+
+def schedule_sentence(record: dict) -> str:
+    """What the plateau schedule saw where the one-factor step started and for each value that moved its first
+    cut by two epochs or more (medians over seeds); ``""`` where the record keeps no schedules."""
+    by = _schedule_by_reading(record)
+    base = by.get(("SEARCHED", json.dumps("searched")))
+    if base is None:
+        return ""
+    cfg = record["provenance"]["config"]
+    frozen = record.get("search", {}).get("end", {}).get("attention_training") == "none"
+    text = (f"The learning rate is cut {1 / cfg['lr_factor']:g}-fold when the epoch's "
+            f"training loss has not fallen by {100 * cfg['plateau_threshold']:g} % (relative) for "
+            f"{count(cfg['plateau_patience'] + 1, 'epoch')} in a row. Where the one-factor step starts, "
+            f"{_cut_text(base)} (of {cfg['epochs']}; medians and means over {count(base['n'], 'seed')})")
+    text += (": with the attention frozen those terms have no gradient and train nothing, yet they fill the loss "
+             "the schedule reads." if frozen else ".")
+    moved = [(s, json.loads(v), item) for (s, v), item in by.items() if s in record.get("decisions", {})
+             and item["cut"] != base["cut"] and (item["cut"] is None or base["cut"] is None
+                                                 or abs(item["cut"] - base["cut"]) >= 2)]
+    if moved:
+        text += " Values that move the first cut: " + "; ".join(
+            f"{s} = {setting_value(v)}: {_cut_text(item)}" for s, v, item in moved) + "."
+        if frozen and any(s == "lam_div" for s, _, _ in moved):
+            text += (" What λ_DIV changes can only come through the schedule: L_DIV moves no gradient of a frozen "
+                     "attention.")
+    return text

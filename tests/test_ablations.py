@@ -57,6 +57,12 @@ def test_the_pipeline_decides_on_validation_and_reports_test_once(tiny_root, tmp
                for r in search["rounds"] for n in r["neighbours"])
     assert record["chosen"]["grouping_smoothing"] == search["end"]["grouping_smoothing"]
     assert {(c["setting"], c["seed"]) for c in record["checks"]} >= {("SEARCH", 0), ("SEARCH", 1)}
+    # every validation run's schedule, labelled as its check: when the plateau rule first cut lr, and eqs. (5)-(6)'s
+    # share of the loss it read
+    assert [(c["setting"], c["value"], c["seed"]) for c in record["checks"]] == \
+        [(c["setting"], c["value"], c["seed"]) for c in record["schedules"]]
+    assert all(0 < c["attention_share"] < 1 and c["lr_cut_after_epoch"] in (None, *range(1, 9))
+               for c in record["schedules"])
     assert len({json.dumps(r["value"], sort_keys=True) for r in val if r["setting"] == "SCORING"}) == 4  # every pair
     assert {r["setting"] for r in test} == {"BOOK", "PAPER_READING"}  # the test classes: once per configuration
     assert {r["seed"] for r in test} == {0, 1}
@@ -86,6 +92,7 @@ def test_the_pipeline_decides_on_validation_and_reports_test_once(tiny_root, tmp
                               scoring_grid=scoring, attention_grid=attention, progress=False, ledger=ledger)
     assert elsewhere["runs"] == record["runs"] and elsewhere["search"] == record["search"]
     assert elsewhere["calibration_gamma"] == record["calibration_gamma"]
+    assert elsewhere["schedules"] == record["schedules"]
     assert not (tmp_path / "elsewhere" / "sgma").exists() or not list((tmp_path / "elsewhere" / "sgma").iterdir())
     assert {p.name for p in ledger.iterdir() if p.is_dir()} == {"scoring", "test"}
 

@@ -46,3 +46,26 @@ def test_no_ledger_writes_nothing_and_finds_nothing(tmp_path):
     entry = ledger.put(run, {"seed": 0}, {"scores": {"compat": {"T1": 0.1}}})
     assert entry["scores"] == {"compat": {"T1": 0.1}} and ledger.get(run, {"seed": 0}) is None
     assert not list(tmp_path.iterdir())
+
+
+def test_an_entry_is_amended_keeping_what_it_held_and_a_missing_one_is_refused(tmp_path):
+    ledger, run, identity = Ledger(tmp_path), _run(), {"seed": 0}
+    with pytest.raises(LedgerError, match="holds no entry of the run to amend"):
+        ledger.amend(run, identity, {"schedule": {}})
+    written = ledger.put(run, identity, {"scores": {"compat": {"T1": 0.5}}, "seconds": 3.0})
+    amended = ledger.amend(run, identity, {"schedule": {"lr_cut_after_epoch": 4, "attention_share": 0.9}})
+    assert amended == {**written, "schedule": {"lr_cut_after_epoch": 4, "attention_share": 0.9}}
+    assert ledger.get(run, identity) == amended
+
+
+def test_the_schedule_names_the_first_cut_and_the_attention_terms_share():
+    from sgma_core.studies.ablation_runs import schedule_of
+
+    def epoch(lr):
+        return {"lr": lr, "train_loss": 10.0, "loss_cpt": 0.5, "loss_div": 9.0, "loss_cls": 0.3, "loss_cct": 0.2}
+    cfg = SimpleNamespace(lam_div=1.0)
+    history = [epoch(0.05)] * 4 + [epoch(0.005)] * 3
+    assert schedule_of(history, cfg) == {"lr_cut_after_epoch": 4, "attention_share": 0.95}
+    assert schedule_of([epoch(0.05)] * 3, cfg)["lr_cut_after_epoch"] is None  # never cut
+    tenth = [{**epoch(0.05), "train_loss": 1.9}]  # L_CPT 0.5 + 0.1 × L_DIV 9.0, with L_CLS 0.3 and L_CCT 0.2
+    assert schedule_of(tenth, SimpleNamespace(lam_div=0.1))["attention_share"] == pytest.approx(1.4 / 1.9)

@@ -148,3 +148,31 @@ def test_no_cost_is_claimed_where_the_end_is_not_alive_either_or_no_seeds_pair()
     assert price_sentence({**record, "runs": rows[:1] + rows[5:6]}) == ""  # one seed each: no paired difference
     dead_end = {**record, "search": {**record["search"], "admissible": False}, "runs": rows}
     assert price_sentence(dead_end) == ""
+
+
+def _schedules(setting, value, cuts, share):
+    return [{"setting": setting, "value": value, "seed": i, "lr_cut_after_epoch": c, "attention_share": share}
+            for i, c in enumerate(cuts)]
+
+
+def test_the_schedule_sentence_names_the_first_cut_and_the_values_that_move_it():
+    from bookkit.search_views import schedule_sentence
+
+    record = {"provenance": {"config": {"lr_factor": 0.1, "plateau_threshold": 0.05, "plateau_patience": 1,
+                                        "epochs": 16}},
+              "search": {"end": {"attention_training": "none"}},
+              "decisions": {"lam_div": {}, "cct_negatives": {}, "alpha_cls": {}},
+              "schedules": _schedules("SEARCHED", "searched", [4, 6, 4, 4, 4], 0.95)
+              + _schedules("lam_div", 0.1, [11, 8, 11, 10, 10], 0.9)
+              + _schedules("cct_negatives", "hardest", [4, 5, 4, 4, 5], 0.94)  # moves it by less than two epochs
+              + _schedules("alpha_cls", 3.0, [None, None, None, 9, 8], 0.9)}  # most seeds never cut
+    text = schedule_sentence(record)
+    assert "cut 10-fold" in text and "5 % (relative) for two epochs in a row" in text
+    assert "95 % of the loss and the learning rate is first cut after epoch 4 (of 16" in text
+    assert "have no gradient and train nothing" in text
+    assert "lam_div = 0.1: eqs. (5)–(6) are 90 % of the loss and the learning rate is first cut after epoch 10;" in text
+    assert "alpha_cls = 3: eqs. (5)–(6) are 90 % of the loss and the learning rate is never cut" in text
+    assert "cct_negatives" not in text and "L_DIV moves no gradient of a frozen attention" in text
+    trained = {**record, "search": {"end": {"attention_training": "full"}}}
+    assert "train nothing" not in schedule_sentence(trained) and "frozen" not in schedule_sentence(trained)
+    assert schedule_sentence({**record, "schedules": []}) == "" and schedule_sentence({"runs": []}) == ""

@@ -271,6 +271,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
     return {
         "selection_metric": SELECTION, "chosen": chosen, "search": searched, "decisions": decisions,
         "book_on_validation": book_val, "scoring": scoring_decision, "start": start, "checks": ab.checks,
+        "schedules": ab.schedules,
         "paper_reading": PAPER_READING, "paper_reading_as_run": paper_reading, "calibration_gamma": calibration,
         "grids": {"attention": {s: list(v) for s, v in attention_grid.items()},
                   "training": {s: list(v) for s, v in training_grid.items()},

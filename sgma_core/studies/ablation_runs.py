@@ -2,7 +2,8 @@
 scored with its attention check, the book's models scored with every scoring combination, and the test-class
 models; what each step measured is kept in the study's ledger (:mod:`sgma_core.studies.ledger`, one folder per
 step: the validation runs, ``scoring/`` and ``test/``), so that a study that stopped, or the same study made
-again on another machine of the same kind, trains only what no ledger holds.
+again on another machine of the same kind, trains only what no ledger holds. A validation run's entry keeps what
+the plateau schedule saw of it (:func:`schedule_of`).
 
     ab = Ablation(base, seeds, val_data, runs_dir, progress=True, ledger=Ledger(folder))
     ab.validate("lam_div", 10.0, {"lam_div": 10.0}, seed=0)      # a row per rule, and its check
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 
-from sgma_core.engine.runs import Run
+from sgma_core.engine.runs import Run, read_metrics
 from sgma_core.experiment.evaluate import sgma_rule_scores
 from sgma_core.experiment.recipes import run_extra, train_sgma
 from sgma_core.experiment.where import attention_check_of
@@ -46,6 +47,8 @@ class Ablation:
         self.commits: set[str] = set()  # the code each validation run was trained and scored with
         self.step_commits: set[str] = set()  # the code the scoring and test-class steps' entries were made with
         self.trained: dict[str, float] = {}
+        self.histories: dict[str, list[dict]] = {}  # the epoch records of the runs this study trained or read
+        self.schedules: list[dict] = []  # each validation run's schedule (schedule_of), labelled as its rows
 
     def log(self, text: str) -> None:
         if self.progress:
@@ -55,8 +58,8 @@ class Ablation:
         """SGMA with the base settings, ``overrides`` and ``seed`` on ``prepared`` (a stored run is reused)."""
         cfg = with_settings(self.base, seed=seed, **overrides)
         model, history, _ = train_sgma(prepared, cfg, self.runs_dir, progress=False)
-        self.trained[str(Run.of("sgma", cfg, self.runs_dir, extra=run_extra(prepared, cfg)).path)] = \
-            sum(h["seconds"] for h in history)
+        path = str(Run.of("sgma", cfg, self.runs_dir, extra=run_extra(prepared, cfg)).path)
+        self.trained[path], self.histories[path] = sum(h["seconds"] for h in history), history
         return model, cfg
 
     def scored(self, step: str, prepared, overrides: dict, seed: int, measure) -> dict:
@@ -83,13 +86,29 @@ class Ablation:
             scores = scores_of(model, cfg, self.val_data)
             entry = self.ledger.put(run, identity, {"scores": scores, "check": attention_check_of(model, self.val_data,
                                                                                                    cfg),
-                                                    "seconds": round(self.trained[str(run.path)], 1)})
+                                                    "seconds": round(self.trained[str(run.path)], 1),
+                                                    "schedule": schedule_of(self.histories[str(run.path)], cfg)})
+        elif "schedule" not in entry and len(history := read_metrics(run.path)) == cfg.epochs:
+            # an entry written before entries kept the schedule: read it from the run's own epochs, where they are
+            entry = self.ledger.amend(run, identity, {"schedule": schedule_of(history, cfg)})
+        if "schedule" in entry:
+            self.schedules.append({"setting": name, "value": value, "seed": seed, **entry["schedule"]})
         self.trained[str(run.path)] = entry["seconds"]
         self.commits.add(entry["commit"])
         self.rows.extend({"setting": name, "value": value, "seed": seed, "split": "val", "rule": rule, **m}
                          for rule, m in entry["scores"].items())
         self.checks.append({"setting": name, "value": value, "seed": seed, **entry["check"]})
         self.log(f"seed {seed}: {name} = {value!r}")
+
+
+def schedule_of(history: list[dict], cfg) -> dict:
+    """What the plateau schedule (ReduceLROnPlateau on the epoch's training loss) saw of a run's ``history``: the
+    number of epochs trained before it first cut the learning rate (``None``: never), and the share of the last
+    epoch's training loss that eqs. (5)–(6) make (L_CPT + λ L_DIV), whatever they train."""
+    cut = next((i for i, h in enumerate(history) if h["lr"] < history[0]["lr"]), None)
+    last = history[-1]
+    return {"lr_cut_after_epoch": cut,
+            "attention_share": (last["loss_cpt"] + cfg.lam_div * last["loss_div"]) / last["train_loss"]}
 
 
 def scores_of(model, cfg, prepared) -> dict:

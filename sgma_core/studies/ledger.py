@@ -73,6 +73,15 @@ class Ledger:
         identity = run_identity(cfg, run.keys, run.extra)
         return run, identity, self.get(run, identity)
 
+    def amend(self, run, identity: dict, fields: dict) -> dict:
+        """Add ``fields`` to ``run``'s entry (its other fields and commit kept) and return it."""
+        entry = self.get(run, identity)
+        if entry is None:
+            raise LedgerError(f"{self.path(run)} holds no entry of the run to amend.")
+        entry = {**entry, **fields}
+        write_text(self.path(run), dumps_finite(entry, self.path(run), indent=1) + "\n")
+        return entry
+
     def put(self, run, identity: dict, fields: dict) -> dict:
         """Write ``run``'s entry with ``fields`` (where there is a ledger) and return it."""
         entry = {"run": run.path.name, "identity": _normalised(identity), "commit": current_commit(), **fields}

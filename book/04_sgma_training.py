@@ -457,12 +457,14 @@ if ds.part_locs is not None:
         mean_hits[label], disc_hits[label] = float(rates.mean()), float(disc_rates.mean())
     show_markdown(markdown_table(["peaks", "map", "hits (%)", "hits, telling parts (%)", "nearest part",
                                   "same cell (%)"], rows))
-    change = ("lowers" if mean_hits["after training"] < mean_hits["before training"] else
-              "raises" if mean_hits["after training"] > mean_hits["before training"] else "leaves unchanged")
+    change = ("lowers the hit rate" if mean_hits["after training"] < mean_hits["before training"] else
+              "raises the hit rate" if mean_hits["after training"] > mean_hits["before training"] else
+              "leaves the hit rate as it was" + (" (nothing trains the attention here)"
+                                                 if cfg0.attention_training == "none" else ""))
     where = (f"Averaged over the two maps, {100 * mean_hits['after training']:.1f}% of attention peaks land on a "
              f"ground-truth part after training, against {100 * mean_hits['before training']:.1f}% right after the "
              f"channel grouping and {100 * mean_hits['random points']:.1f}% for random points: SGMA's training "
-             f"{change} the hit rate. On the parts that tell the classes apart the rates are "
+             f"{change}. On the parts that tell the classes apart the rates are "
              f"{100 * disc_hits['after training']:.1f}%, {100 * disc_hits['before training']:.1f}% and "
              f"{100 * disc_hits['random points']:.1f}%. Points that look at nothing score "
              f"{100 * mean_hits['image centre']:.1f}% (the image centre) and "

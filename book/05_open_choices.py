@@ -380,6 +380,32 @@ if record is not None:
 # ```
 # ````
 #
+# ````{exercise} A weight on a term that trains nothing
+# :label: ex-frozen-weight
+#
+# With `attention_training = "none"` the maps are computed without a gradient. (a) Which parameters does
+# $\lambda L_{DIV}$ send a gradient to? (b) Over four epochs $L_{CPT} = 0.1$ and $L_{DIV} = 8.0$ stay put,
+# while $\alpha L_{CLS} + \beta L_{CCT}$ falls 0.6, 0.45, 0.35, 0.3. The schedule cuts the learning rate when
+# the epoch's loss has not fallen 5 % below its best for two epochs in a row. After which epoch is it cut with
+# $\lambda = 1$, and with $\lambda = 0.1$? (c) What does that say of a validation gain of $\lambda = 0.1$ in the
+# table above?
+# ````
+#
+# ````{solution} ex-frozen-weight
+# :class: dropdown
+#
+# (a) None: $L_{DIV}$ depends only on the maps, and nothing that makes them trains. (b) With $\lambda = 1$
+# the losses are 8.7, 8.55, 8.45, 8.4: none is 5 % below 8.7, and the rate is cut after epoch 3. With
+# $\lambda = 0.1$ they are 1.5, 1.35, 1.25, 1.2: the second and third fall more than 5 % below the best so
+# far, the fourth does not, and a cut needs two such epochs in a row: none comes in these four. (c) Such a gain comes
+# through the schedule: the rest of the model keeps the higher learning rate for longer. The paragraph under the
+# table measures it on the record's runs. Torch's own schedule, with the cpu profile's settings:
+#
+# ```{literalinclude} /book/solutions/05_open_choices.py
+# :pyobject: plateau_cuts
+# ```
+# ````
+#
 # ````{exercise} A smoke-sized ablation of your own
 # :label: ex-own-ablation
 #

@@ -144,6 +144,10 @@ def test_best_of_many_on_test(exercises):
     assert 0.52 < r["best of many, reported on the same classes"] < 0.54  # the chapter says "about 0.53"
 
 
+def test_plateau_cuts(exercises):
+    assert exercises.plateau_cuts() == {1.0: 3, 0.1: None}
+
+
 def test_paired_difference(exercises):
     assert exercises.paired_difference() == {"mean": 0.0333, "standard error": 0.012,
                                              "unpaired standard error": 0.024}

@@ -43,6 +43,29 @@ def paired_difference(book=(0.62, 0.55, 0.60), paper=(0.58, 0.54, 0.55)) -> dict
             "unpaired standard error": round(float(np.sqrt(np.var(book, ddof=1) / 3 + np.var(paper, ddof=1) / 3)), 4)}
 
 
+def plateau_cuts(cpt=0.1, div=8.0, trained=(0.6, 0.45, 0.35, 0.3), lams=(1.0, 0.1)) -> dict[float, int | None]:
+    """Chapter 05: the epoch after which the plateau schedule (the cpu profile's: 5 % relative, patience 1) first
+    cuts the learning rate, for each λ, when eqs. (5)-(6) stay at ``cpt`` and ``div`` (a frozen attention) and
+    α L_CLS + β L_CCT falls as ``trained``; ``None``: never."""
+    import torch
+
+    from sgma_core.profiles import make_config
+
+    cfg, cuts = make_config("cpu"), {}
+    for lam in lams:
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+        schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=cfg.lr_factor, patience=cfg.plateau_patience,
+            threshold=cfg.plateau_threshold, threshold_mode="rel")
+        cuts[lam] = None
+        for epoch, rest in enumerate(trained, 1):
+            schedule.step(cpt + lam * div + rest)  # the epoch's training loss, eq. (9)
+            if optimizer.param_groups[0]["lr"] < cfg.lr:
+                cuts[lam] = epoch
+                break
+    return cuts
+
+
 def own_ablation(data_root, runs_dir, record_path) -> dict:
     """Chapter 05: ``cct_margin`` 0.4 against the paper's 0.8 on validation classes, smoke profile, two
     seeds; the record is written to ``record_path`` for the chapter to render (``-p record_path …``)."""

@@ -135,6 +135,7 @@ def test_values_adopted_one_by_one_that_do_not_go_together_are_not_trained_toget
     decisions = {"attention_training": {"adopted": "none", "gains": [{**gain(0.10)[0], "value": "none"}]},
                  "training_schedule": {"adopted": "alternating", "gains": [{**gain(0.05)[0], "value": "alternating"}]}}
     ab = _FakeBook(passes=lambda overrides: True, seeds=(0,))
+    ab.base = make_config("smoke", {"attention_training": "full"})  # where the step starts, the attention trains
     training, record = _together(ab, decisions)
     assert training == {"attention_training": "none"} and ab.trained == [{"attention_training": "none"}]
     assert "would train nothing" in record["refused"]["reason"]

@@ -52,13 +52,13 @@ def test_the_arrows_carry_what_flows_between_the_subnets(smoke_figure):
 
 
 @pytest.mark.parametrize("profile, image, fmap, joint", [("smoke", 32, "[128, 4, 4]", 16),
-                                                        ("cpu", 64, "[128, 8, 8]", 32),
+                                                        ("cpu", 64, "[128, 8, 8]", 48),
                                                         ("paper", 448, "[512, 28, 28]", 224)])
 def test_the_shapes_follow_the_configuration(profile, image, fmap, joint):
-    fig = draw_architecture(make_config(profile), n_attributes=312, n_seen=150, n_unseen=50)
+    fig = draw_architecture(make_config(profile, {"joint_size": joint}), n_attributes=312, n_seen=150, n_unseen=50)
     text = "\n".join(_texts(fig))
     assert f"[3, {image}, {image}]" in text and fmap in text
-    assert f"[3, {joint}, {joint}]" in text and f"$t_s$ = {joint}" in text
+    assert f"[3, {joint}, {joint}]" in text and f"$t_s$ = {image // 2}" in text  # the square: half the image
     channels = int(fmap[1:4])
     assert f"$\\theta_0$ [{channels}]" in text and f"[{3 * channels}]" in text
     assert "$s$ [150]" in text and "[312]" in text and "score the 50 unseen classes" in text

@@ -58,7 +58,7 @@ def test_what_reaches_the_attention_subnet_depends_on_the_rule_and_what_trains()
     assert heads["div"]["fc_pairs"] > 0 and heads["div"]["backbone"] == 0.0  # the backbone stays as pretrained
     none = gradient_table(tiny_sgma(attention_training="none"), x, y, phi, config)
     assert all(v == 0.0 for row in none.values() for v in row.values())
-    learned = gradient_table(tiny_sgma(centre_rule="learned"), x, y, phi, config)
+    learned = gradient_table(tiny_sgma(centre_rule="learned", attention_training="full"), x, y, phi, config)
     assert learned["cls"]["backbone"] > 0  # a learned centre lets the classification reach the attention
 
 

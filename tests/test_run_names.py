@@ -10,7 +10,8 @@ from sgma_core.profiles import make_config
 
 # the settings the studies vary, fixed here so that a change of a profile's default does not move the pins
 FIXED = dict(plateau_threshold=0.05, pretrain_epochs=10, attention_norm="standardize", attention_training="full",
-             grouping_smoothing=0.0, joint_size=32, cct_negatives="all", shared_W=False, lam_div=1.0)
+             grouping_smoothing=0.0, joint_size=32, cct_negatives="all", shared_W=False, lam_div=1.0,
+             alpha_cls=1.0, beta_cct=1.0)
 
 PINNED = [
     ("smoke", "small_vgg", {}, "peak", "88b2b3c2"),

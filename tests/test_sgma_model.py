@@ -111,11 +111,12 @@ def test_alternating_schedule_trains_the_attention_then_the_features(tmp_path):
     from sgma_core.profiles import make_config
     from sgma_core.sgma import SGMAObjective
 
-    model = tiny_sgma(training_schedule="alternating")
+    model = tiny_sgma(training_schedule="alternating", attention_training="heads")
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (16, 3, 24, 24), dtype=torch.uint8, generator=g)
     config = make_config("smoke", overrides={"epochs": 2, "batch_size": 8, "device": "cpu", "image_size": 24,
-                                             "joint_size": 12, "training_schedule": "alternating"})
+                                             "joint_size": 12, "training_schedule": "alternating",
+                                             "attention_training": "heads"})
     params = lambda: {k: v.detach().clone() for k, v in model.named_parameters()}  # noqa: E731
     states = [params()]
     fit(model, TrainData(images, torch.arange(16) % 5), SGMAObjective.from_config(model, torch.randn(6, 5), config),

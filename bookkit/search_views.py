@@ -219,4 +219,7 @@ def schedule_sentence(record: dict) -> str:
         if frozen and any(s == "lam_div" for s, _, _ in moved):
             text += (" What λ_DIV changes can only come through the schedule: L_DIV moves no gradient of a frozen "
                      "attention.")
+    book = by.get(("BOOK", json.dumps("book")))
+    if book is not None and record.get("book_on_validation", {}).get("settings"):
+        text += f" With the values adopted together (the book's configuration), {_cut_text(book)}."
     return text

@@ -173,6 +173,11 @@ def test_the_schedule_sentence_names_the_first_cut_and_the_values_that_move_it()
     assert "lam_div = 0.1: eqs. (5)–(6) are 90 % of the loss and the learning rate is first cut after epoch 10;" in text
     assert "alpha_cls = 3: eqs. (5)–(6) are 90 % of the loss and the learning rate is never cut" in text
     assert "cct_negatives" not in text and "L_DIV moves no gradient of a frozen attention" in text
+    assert "adopted together" not in text  # no book's configuration in this record
+    book = {**record, "book_on_validation": {"settings": {"lam_div": 0.1}},
+            "schedules": record["schedules"] + _schedules("BOOK", "book", [12, 13, 12, 14, 12], 0.8)}
+    assert ("With the values adopted together (the book's configuration), eqs. (5)–(6) are 80 % of the loss and the "
+            "learning rate is first cut after epoch 12.") in schedule_sentence(book)
     trained = {**record, "search": {"end": {"attention_training": "full"}}}
     assert "train nothing" not in schedule_sentence(trained) and "frozen" not in schedule_sentence(trained)
     assert schedule_sentence({**record, "schedules": []}) == "" and schedule_sentence({"runs": []}) == ""

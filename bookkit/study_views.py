@@ -241,6 +241,24 @@ def _placement_clause(record: dict) -> str:
     return "; ".join(parts)
 
 
+CEILING = 0.97  # a mean test T1 at or above which recognition leaves where the squares go little room to show
+
+
+def ceiling_sentence(record: dict) -> str:
+    """Where the book's configuration and every control that moves its squares reach :data:`CEILING` of test T1
+    (mean over seeds), a sentence that says so and what follows; else ``""``."""
+    moved = ("book", *PLACEMENT, "oracle_parts")
+    t1 = {c: float(np.mean([r["T1"] for r in record["rows"] if r["control"] == c])) for c in moved
+          if any(r["control"] == c for r in record["rows"])}
+    if "book" not in t1 or len(t1) < 2 or min(t1.values()) < CEILING:
+        return ""
+    names = join_words([CONTROL_TEXT[c] for c in t1 if c != "book"])
+    return (f"These test classes leave recognition little room: the book's configuration and the controls that move "
+            f"its squares ({names}) recognise {100 * min(t1.values()):.1f} % or more of the unseen test images (ZSL "
+            f"T1, mean over seeds), so T1 can differ between them by {100 * (1 - min(t1.values())):.1f} points at "
+            "most, and where the squares go is read from the part-box score, not from recognition.")
+
+
 def looking_answer(record: dict) -> str:
     """The title question answered from the record in one sentence, whichever way it comes out: does SGMA put
     its squares on the telling parts better than a fixed point (the part-box score), and what do the squares'
@@ -266,10 +284,10 @@ def looking_answer(record: dict) -> str:
         where = "So far (the study is in progress" + (f"; no runs yet of: {'; '.join(missing)}" if missing else "") \
             + "): " + where
     clause = _placement_clause(record)
-    equal = equal_input_sentence(record)
+    after = " ".join(filter(None, [equal_input_sentence(record), ceiling_sentence(record)]))
     if not clause:
-        return where + "; whether it matters awaits the controls' runs." + (f" {equal}" if equal else "")
-    return f"{where}; {clause}." + (f" {equal}" if equal else "")
+        return where + "; whether it matters awaits the controls' runs." + (f" {after}" if after else "")
+    return f"{where}; {clause}." + (f" {after}" if after else "")
 
 
 def equal_input_sentence(record: dict) -> str:

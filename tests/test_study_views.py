@@ -60,6 +60,21 @@ def test_the_answer_names_the_oracle_and_the_whole_image_whichever_way_they_go()
     assert "the baseline without parts does better by 19.0 ± 2.0 points" in study_views.looking_answer(record)
 
 
+def test_a_ceiling_of_recognition_is_said_only_where_every_control_that_moves_the_squares_reaches_it():
+    record = _record((0.6, 0.62, 0.58, 0.61, 0.59), 0.0)
+    assert "little room" not in study_views.looking_answer(record)  # T1 0.5: far from the ceiling
+    near = {c: t for c, t in (("book", 0.99), ("image_centre", 0.995), ("random_places", 0.985),
+                              ("whole_image", 0.98), ("oracle_parts", 0.99))}
+    record["rows"] = [{"control": c, "seed": s, "T1": t, "where": {"part_box": 0.6}} for c, t in near.items()
+                      for s in range(5)]
+    answer = study_views.looking_answer(record)
+    assert "These test classes leave recognition little room" in answer
+    assert "recognise 98.0 % or more of the unseen test images" in answer and "by 2.0 points at most" in answer
+    record["rows"] = [r for r in record["rows"] if r["control"] != "random_places"] + [
+        {"control": "random_places", "seed": s, "T1": 0.9, "where": {"part_box": 0.2}} for s in range(5)]
+    assert study_views.ceiling_sentence(record) == ""  # one control below the ceiling: T1 has room to show it
+
+
 def test_the_answer_waits_for_runs_it_does_not_have():
     record = _record((0.6, 0.6), 0.0)
     record["paired"] = {}

@@ -167,7 +167,8 @@ def price_sentence(record: dict) -> str:
     gain = paired(t1(best), t1(search["end"]))
     if gain is None:  # fewer than two seeds in common: no paired difference to report
         return ""
-    cost = ("That is what keeping the attention alive costs on these birds." if beats(gain) else
+    cost = ("That is what keeping the attention alive costs on these birds, at the settings the search holds fixed "
+            "(eq. (9)'s weights among them, which the step below decides)." if beats(gain) else
             "That is within two standard errors: no difference, so keeping the attention alive costs nothing "
             "measurable here.")
     return (f"The best mean validation T1 of any reading tried, {100 * best_t1:.1f} % "

@@ -132,6 +132,7 @@ def test_what_admissibility_costs_is_the_best_inadmissible_reading_against_the_e
     text = price_sentence({**record, "runs": rows})
     assert text.startswith("The best mean validation T1 of any reading tried, 90.0 % (attention_norm = none)"), text
     assert "it scores +32.0 ± 0.7 points of validation T1, paired by seed. That is what keeping" in text, text
+    assert "at the settings the search holds fixed (eq. (9)'s weights among them" in text, text
     assert prose_defects(text) == [], text
     alive = _record(lambda p: (0.5 + 0.1 * (p["joint_size"] == 32), True))  # the best is admissible: nothing to say
     assert price_sentence(alive) == ""

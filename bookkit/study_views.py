@@ -390,7 +390,8 @@ def missing_controls_note(record: dict) -> str:
     from sgma_core.studies.looking import BASELINES, CONTROLS
 
     rows = {r["control"] for r in record["rows"]}
-    missing = [c for c in CONTROLS if c not in record["controls"]] + [b for b in BASELINES if b not in rows]
+    done = record.get("provenance", {}).get("complete", True)  # a study in progress has yet to reach some rows
+    missing = [c for c in CONTROLS if c not in record["controls"]] + [b for b in BASELINES if b not in rows and done]
     if not missing:
         return ""
     return (f"This record was made before the study gained {count(len(missing), 'row')} of models, "

@@ -87,3 +87,15 @@ def test_an_answer_from_a_study_in_progress_says_so_and_names_what_is_missing():
               "controls": ["book", "image_centre", "random_places", "whole_image", "oracle_parts", "no_cct"]}
     answer = study_views.looking_answer(record)
     assert answer.startswith("So far (the study is in progress; no runs yet of: β_CCT = 0): SGMA learns")
+
+
+def test_a_study_in_progress_is_not_said_to_predate_the_rows_it_has_yet_to_reach():
+    from sgma_core.studies.looking import CONTROLS
+
+    record = {"controls": dict(CONTROLS), "rows": [{"control": "book", "seed": 0}],
+              "provenance": {"complete": False}}
+    assert study_views.missing_controls_note(record) == ""  # the baselines come last: not reached yet
+    finished = {**record, "provenance": {"complete": True}}  # finished without them: made before they existed
+    assert "the baseline of chapter 02" in study_views.missing_controls_note(finished)
+    older = {**record, "controls": {c: v for c, v in CONTROLS.items() if c != "no_cct"}}
+    assert study_views.CONTROL_TEXT["no_cct"] in study_views.missing_controls_note(older)

@@ -50,9 +50,9 @@
 #
 # **Declared before any number below was computed.**
 #
-# - *Metric*: validation **T1**, the per-class top-1 accuracy on the validation classes, of the compat
-#   rule for a choice that changes training, and of the cct rule for a choice that only changes how a
-#   trained model scores (eq. {eq}`eq-ridge`'s $\rho$, normalising the prototypes), the rule those act on.
+# - *Metric*: validation **T1**, the per-class top-1 accuracy on the validation classes. For a choice that
+#   changes training, T1 of the compat rule; for $\rho$ of eq. {eq}`eq-ridge` and the normalisation of the
+#   prototypes, which only change how a trained model scores, T1 of the cct rule, the one rule they act on.
 #   Not the uncalibrated $H$: a GZSL $H$ without calibration mostly measures how far a model's scores lean
 #   towards the seen classes, a lean that calibrated stacking changes afterwards with one constant, so a
 #   choice made on it can reward a lean rather than a better model. T1 asks only whether the unseen
@@ -126,7 +126,8 @@ else:
     steadier = "T1" if noise["se_T1"] < noise["se_H"] else "uncalibrated H"
     glue("noise_sentence", f"Over the one-factor comparisons below, the median standard error of a paired "
          f"difference is {noise['se_T1']:.1f} points in validation T1 and {noise['se_H']:.1f} points in "
-         f"uncalibrated validation H; the starting configuration's own spread over the seeds is {noise['sd_T1']:.1f} "
+         f"uncalibrated validation H; {'the searched reading' if 'search' in record else 'the starting configuration'}'s "
+         f"own spread over the seeds is {noise['sd_T1']:.1f} "
          f"points of T1 and {noise['sd_H']:.1f} of H (sample standard deviations). By the paired standard errors, "
          f"{steadier} is the steadier here" + ("." if steadier == "T1" else ": T1 was chosen for what it measures, "
          "not for its noise, and the rule's two standard errors are what keep that noise from choosing."),
@@ -184,6 +185,15 @@ else:
          display=False)
 
 # %% [markdown]
+# In the check column, *distinct* is the number of distinct pairs of square positions over the validation
+# images, as a share of the images; *cells* the share of images whose two maps peak at different cells; *hits*
+# the share of squares within the hit radius of a telling part, and *fixed* the same for the best single point
+# placed in every image. A radius alone cannot tell looking from not looking on birds
+# that fill the frame ({doc}`06_where_to_look`); set against the best fixed point it can. Training only the
+# heads and training nothing score almost alike at `grouping_smoothing = 0`: the exact 0/1 targets of eq.
+# {eq}`eq-grouping` saturate the heads' sigmoids, so little is left for eqs. (5)–(6) to move (chapter
+# {doc}`04_sgma_training` measures it).
+#
 # {glue:text}`search_sentence`
 #
 # Every other reading trained on the validation classes below (the one-factor values where the search ended, the
@@ -283,7 +293,8 @@ if record is not None and record["scoring"]:
 # ## The book's configuration and the paper's reading, on the test classes
 #
 # The paper's reading here is every flag as the paper gives it, and, for $\rho$, which the paper does
-# not give, the book's: {glue:text}`paper_rho`. Both were trained with every seed on all seen classes and scored
+# not give, the value its own normalisation of the prototypes scores best at on validation classes (the
+# reference of the scoring step above): {glue:text}`paper_rho`. Both were trained with every seed on all seen classes and scored
 # once on the test classes of the synthetic birds; these numbers are reported, not used to choose again.
 
 # %% tags=["hide-input"]
@@ -291,13 +302,14 @@ if record is not None:
     glue("paper_rho", f"ρ = {record['paper_reading_as_run']['ridge_lambda']:g}", display=False)
     show_markdown("**Synthetic birds, test classes, this book's runs** (the paper's reading as run here, not the "
                   "paper's published numbers)\n\n"
-                  + markdown_table(["rule", "metric", "book's configuration, synthetic (%)",
-                                    "paper's reading run here, synthetic (%)", "paired difference (points)",
-                                    "verdict"], study_views.test_rows(record)))
+                  + markdown_table(["rule", "metric", "book's configuration, synthetic (%, mean ± sd)",
+                                    "paper's reading run here, synthetic (%, mean ± sd)",
+                                    "paired difference (points, mean ± SE)", "verdict"], study_views.test_rows(record)))
     rows = study_views.test_rows(record)
     glue("test_sentence", f"On the synthetic birds' test classes the book's configuration minus the paper's "
          f"reading is {rows[0][4]} points of T1 ({rows[0][5]}) and {rows[3][4]} points of H ({rows[3][5]}) with the "
-         f"compat rule ({len(record['provenance']['seeds'])} paired seeds, last epoch).", display=False)
+         f"compat rule ({len(record['provenance']['seeds'])} paired seeds, each model scored after its last epoch, "
+         "not at an epoch chosen afterwards).", display=False)
 else:
     glue("paper_rho", "no record yet", display=False)
 
@@ -307,7 +319,9 @@ else:
 # ## Every flag in one table
 #
 # What the paper (as the course reproduction {cite}`arriaza2020reproduction` reads it) says or implies,
-# what this book uses, and the validation evidence for any departure from it.
+# what this book uses, and the validation evidence for any departure from it. Under it, the constant γ that
+# calibrated stacking subtracts from the seen classes' scores in GZSL (chapter {doc}`04_sgma_training`), chosen
+# on the same validation models for each rule.
 
 # %% tags=["hide-input"]
 if record is not None:

@@ -21,8 +21,8 @@
 # its class, and that looking there is why it recognises unseen classes better than a model that does
 # not look. Chapter {doc}`04_sgma_training` showed where the maps peak; this chapter asks both questions
 # with **controls**: the same model, the same seeds, the same training, with one thing changed about
-# where the two squares go or what trains the attention. A control is a setting of the model
-# (`centre_rule`, `part_scale`, `attention_training`, `beta_cct`), not a copy of it.
+# where the two squares go or what trains the attention. A control is the book's model with one setting
+# changed (`centre_rule`, `part_scale`, `attention_training`, `beta_cct`), trained on the same seeds.
 #
 # ```{admonition} In this chapter
 # :class: tip
@@ -46,26 +46,26 @@
 # |---|---|---|
 # | squares at the image centre | `centre_rule = "image_centre"` | looking: the same place in every image |
 # | squares at random places | `centre_rule = "random"` | looking: a place drawn from the image's own pixels |
-# | squares at the annotated parts | `centre_rule = "oracle"` | learning to look: the head and the wing-and-tail, from the part annotations |
+# | squares at the annotated parts | `centre_rule = "oracle"` | finding where to look: the head and the wing-and-tail, from the part annotations |
 # | the whole image three times | `part_scale = 1` | parts: three more backbones, nothing to zoom into |
 # | attention subnet frozen | `attention_training = "none"` | training the attention after eq. {eq}`eq-grouping` |
 # | only the attention heads train | `attention_training = "heads"` | training the attention backbone |
 # | square regressed from the map | `centre_rule = "learned"` | the fixed argmax of the peak rule |
 # | no centre-triplet loss | `beta_cct = 0` | eq. {eq}`eq-cct` |
 # | the paper's literal eq. (3) | the paper's reading of the attention: `attention_norm = "none"`, `attention_training = "full"`, `centre_rule = "peak"`, `grouping_smoothing = 0` | the map's normalisation and whatever else the book changed in the attention: the reading whose maps collapse ({ref}`sec-literal-collapse`) |
-# | the attention backbone trains too | `attention_training = "full"` | nothing: what trains the attention (eqs. (5)–(6) under the peak rule) trains its backbone too |
+# | the attention backbone trains too | `attention_training = "full"` | nothing; it adds: what trains the attention (eqs. (5)–(6) under the peak rule) trains its backbone too |
 # | the baseline of chapter {doc}`02_baseline` | another model | the parts: one backbone on the whole image |
 # | the baseline at SGMA's input | `image_size = joint_size` | the parts, at equal input: the image at the size SGMA's global branch sees |
 #
-# A control whose settings are the book's configuration's (where the book already trains the attention
-# backbone, say) is the same model: it is trained once, its row repeats the book's, and the record says so
+# A control whose settings are the book's configuration's (the frozen attention subnet, where the book
+# freezes it, as chapter {doc}`05_open_choices` chose) is the same model: it is trained once, its row repeats the book's, and the record says so
 # (`same_as`). Likewise, where SGMA's branches see the image at its own size, the baseline at SGMA's input is
 # the baseline, and its row repeats the baseline's.
 #
 # The oracle's squares are painted into every training and test image as two extra channels, so that
 # they follow the parts through each flip and shift; the model reads them and never shows them to a
 # backbone. Its recognition is what looking at those two annotated places is worth here: a reference for
-# the learned attention, not a bound on it (learned squares may find places that tell more).
+# the book's attention, not a bound on it (other squares may find places that tell more).
 #
 # **Where a square lands.** A hit within an eighth of the image side of a part cannot tell looking from
 # not looking on birds that fill the frame: the image centre is near some part in most images. The
@@ -143,7 +143,8 @@ else:
 #
 # The centres of the squares each model actually cropped on every test image after its last epoch,
 # scored three ways: within an eighth of the image side of any part, of a telling part, and the
-# part-box score. The references are points that look at nothing.
+# part-box score. Among the references, the image centre and random points look at nothing; the centre of
+# the bird's box knows where the bird is, and marks how far a single point that follows the bird gets.
 
 # %% tags=["hide-input"]
 if record is not None:
@@ -185,7 +186,8 @@ glue("squares_note", ("The book's configuration is the literal reading here: the
 # Each control minus the book's configuration on the test classes, paired by seed (mean ± standard
 # error, percentage points); the first row gives the book's configuration itself, as mean ± standard
 # deviation over its seeds. T1 is zero-shot
-# accuracy on the unseen classes; $H$ is GZSL's harmonic mean of the compat rule, plain and calibrated.
+# accuracy on the unseen classes and $H$ GZSL's harmonic mean, plain and calibrated, all of the compat rule;
+# each difference is paired over the seeds both models have.
 
 # %% tags=["hide-input"]
 if record is not None:
@@ -200,7 +202,7 @@ if record is not None and record["paired"]:
     plt.show()
 
 # %% [markdown]
-# ## Why the learned squares land where they do
+# ## Why the book's squares land where they do
 #
 # {glue:text}`mechanism` The literal reading's squares are another matter. Chapter {doc}`03_sgma_model` shows
 # that a literal eq. {eq}`eq-map` never falls below 0.5, and chapter {doc}`04_sgma_training` measures what
@@ -214,7 +216,7 @@ if record is not None and record["paired"]:
 #
 # {glue:text}`answer`
 #
-# Read the two tables together. The first says whether the learned squares find the telling parts
+# Read the two tables together. The first says whether the book's squares find the telling parts
 # better than points that look at nothing; the second says whether recognition depends on it. The oracle
 # row says what squares on the two annotated parts are worth on these birds, and the whole-image row says how much of
 # the difference between SGMA and the baseline of chapter {doc}`02_baseline` three more backbones make

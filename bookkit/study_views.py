@@ -84,9 +84,7 @@ def plot_gains(ax, record: dict) -> None:
     """Every value's paired validation-T1 gain over its choice's reference: mean with two standard errors."""
     labels, means, bars, colours = [], [], [], []
     for setting, d in record["decisions"].items():
-        for g in d["gains"]:
-            if g["gain"] is None:
-                continue
+        for g in (g for g in d["gains"] if g["gain"] is not None):
             labels.append(f"{setting}={g['value']}")
             means.append(100 * g["gain"]["mean"])
             bars.append(200 * g["gain"]["se"])
@@ -129,16 +127,17 @@ def test_rows(record: dict) -> list[list[str]]:
 
 
 def flag_rows(record: dict) -> list[list[str]]:
-    """Every flag: the paper's reading, the book's value and the evidence (the paired validation-T1 gain of
-    the book's value over the reference, or "reference kept"); the attention's choices where the record has a
-    search: its end against the paper's reading (the search table gives the evidence)."""
+    """Every flag: the paper's reading, the book's value and the evidence (the paired validation-T1 gain of the
+    book's value over the reference, or "reference kept"); the searched choices: the search's end."""
     from sgma_core.profiles import PAPER_READING
 
     out = []
     search = record.get("search")
     for setting, value in (search["end"].items() if search else ()):
         paper = record["paper_reading"].get(setting, PAPER_READING.get(setting))
-        out.append([f"`{setting}`", "not given" if paper is None else f"`{paper!r}`", f"`{value!r}`",
+        as_run = record.get("paper_reading_as_run", {}).get(setting)  # e.g. the branches at half the image
+        out.append([f"`{setting}`", f"`{paper!r}`" if paper is not None else
+                    f"not given (run at `{as_run!r}`)" if as_run is not None else "not given", f"`{value!r}`",
                     f"searched with the others ({'admissible' if search['admissible'] else 'not admissible'}; "
                     "the search table)"])
     for setting, d in record["decisions"].items():
@@ -229,10 +228,11 @@ def _placement_clause(record: dict) -> str:
         if lower:
             parts.append(f"squares put without looking lose T1 ({'; '.join(lower)})")
         if higher:
-            parts.append(f"squares put without looking score higher than the learned ones ({'; '.join(higher)})")
+            parts.append(f"squares put without looking recognise better (test T1) than the book's "
+                         f"({'; '.join(higher)})")
         if not lower and not higher:
-            parts.append(f"squares put without looking ({'; '.join(CONTROL_TEXT[c] for c in blind)}) do no worse "
-                         "than the learned ones (within two standard errors)")
+            parts.append(f"squares put without looking ({'; '.join(CONTROL_TEXT[c] for c in blind)}) recognise no "
+                         "worse than the book's (test T1 within two standard errors)")
     for control, what in (("whole_image", "the whole image three times"), ("baseline", "the baseline without parts")):
         gain = paired.get(control, {}).get("T1")
         if gain is not None and verdict(gain) != "no difference":
@@ -245,11 +245,9 @@ CEILING = 0.97  # a mean test T1 at or above which recognition leaves where the 
 
 
 def ceiling_sentence(record: dict) -> str:
-    """Where the book's configuration and every control that moves its squares reach :data:`CEILING` of test T1
-    (mean over seeds), a sentence that says so and what follows; else ``""``."""
-    moved = ("book", *PLACEMENT, "oracle_parts")
-    t1 = {c: float(np.mean([r["T1"] for r in record["rows"] if r["control"] == c])) for c in moved
-          if any(r["control"] == c for r in record["rows"])}
+    """A sentence where the book's model and every control moving its squares reach :data:`CEILING` of test T1."""
+    t1 = {c: float(np.mean([r["T1"] for r in record["rows"] if r["control"] == c])) for c in
+          ("book", *PLACEMENT, "oracle_parts") if any(r["control"] == c for r in record["rows"])}
     if "book" not in t1 or len(t1) < 2 or min(t1.values()) < CEILING:
         return ""
     names = join_words([CONTROL_TEXT[c] for c in t1 if c != "book"])
@@ -274,8 +272,10 @@ def looking_answer(record: dict) -> str:
     shown, shown_fixed = percents(score, fixed, digits=1)
     trained = record.get("provenance", {}).get("config", {}).get("attention_training", "full") != "none"
     verb = ("learns" if learns else "does not learn") if trained else ("finds" if learns else "does not find")
-    where = (f"SGMA {verb} where to look on the synthetic birds (its squares' part-box score {shown} against "
-             f"{shown_fixed} for the better of a fixed centre and random points"
+    where = (f"SGMA {verb} where to look on the synthetic birds (its squares' part-box score "
+             f"{shown.removesuffix(' %')} ± {100 * se:.1f} % (mean ± standard error over {count(len(book), 'seed')}) "
+             f"against {shown_fixed} for the "
+             "better of a fixed centre and random points"
              + ("; its attention is eq. (11)'s channel grouping on the pretrained backbone, which the book's "
                 "configuration does not train further" if not trained else "") + ")")
     if not record.get("provenance", {}).get("complete", True):
@@ -309,7 +309,7 @@ FLAT_SHARE = 0.99  # a model whose squares take one place in this share of the i
 
 
 def looking_mechanism(record: dict) -> str:
-    """Why the learned squares land where they do, from the record: whether they move between seeds, and
+    """Why the book's squares land where they do, from the record: whether they move between seeds, and
     whether training the attention heads changes anything against a frozen subnet (same seeds)."""
     book = [r for r in record["rows"] if r["control"] == "book"]
     if not book:
@@ -320,8 +320,8 @@ def looking_mechanism(record: dict) -> str:
         most = max(p["distinct_centres"] for p in placed)
         spread = max(p["map_spread"] for p in placed)
         text = (f"over the {placed[0]['images']} test images the two squares take {count(most, 'distinct pair')} of "
-                f"places{' at most (whichever the seed)' if len(placed) > 1 else ''}, and the maps' values spread by "
-                f"{spread:.3g}{' at most' if len(placed) > 1 else ''}")
+                f"places{' at most (whichever the seed)' if len(placed) > 1 else ''}, and the maps' values range over "
+                f"{spread:.3g}{' at most' if len(placed) > 1 else ''} (largest minus smallest, all test images)")
         flat = [p for p in placed if p["most_common_share"] >= FLAT_SHARE]  # one place for (almost) every image
         if flat:
             x0, y0, x1, y1 = flat[0]["most_common"]
@@ -353,10 +353,10 @@ def _across_seeds(book: list[dict]) -> str:
     """Whether the book's squares land alike for all of its seeds (two or more), by their three scores."""
     spread = max(float(np.ptp([r["where"][k] for r in book])) for k in ("hits", "telling_hits", "part_box"))
     if spread < 0.005:
-        return ("The book's squares land in the same places for every seed: their three scores differ by "
+        return ("The book's squares land in the same places for every seed: their three place scores differ by "
                 f"{100 * spread:.1f} points at most across the {count(len(book), 'seed')}")
-    return (f"The book's squares move between seeds: their scores differ by up to {100 * spread:.1f} points across "
-            f"the {count(len(book), 'seed')}")
+    return (f"The book's squares move between seeds: their three place scores (near a part, near a telling part, "
+            f"part-box) differ by up to {100 * spread:.1f} points across the {count(len(book), 'seed')}")
 
 
 def looking_spread(record: dict, model: str = "sgma") -> str:

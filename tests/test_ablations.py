@@ -74,7 +74,8 @@ def test_the_pipeline_decides_on_validation_and_reports_test_once(tiny_root, tmp
     s = record["scoring"]
     assert s["read"] == ["prototype_norm"] and s["reference"]["prototype_norm"] is PAPER_READING["prototype_norm"]
     assert record["chosen"]["ridge_lambda"] == s["adopted"]["ridge_lambda"]
-    assert record["paper_reading_as_run"]["ridge_lambda"] == record["chosen"]["ridge_lambda"]  # its ρ, stated
+    # its ρ: the best for its own normalisation on validation (the scoring step's reference), stated
+    assert record["paper_reading_as_run"]["ridge_lambda"] == s["reference"]["ridge_lambda"]
     # the compat rule does not read the prototypes: scoring choices leave it unchanged
     assert len({r["T1"] for r in val if r["setting"] == "SCORING" and r["rule"] == "compat" and r["seed"] == 0}) == 1
     assert record["book_on_validation"]["vs_searched"]["n"] == 2

@@ -76,6 +76,8 @@ def test_the_flag_table_lists_the_searched_choices_against_the_papers_reading():
     rows = {r[0]: r for r in flag_rows(record)}
     assert rows["`attention_norm`"][1:3] == ["`'none'`", "`'standardize'`"]
     assert rows["`joint_size`"][1:3] == ["not given", "`32`"] and "admissible" in rows["`joint_size`"][3]
+    ran = {r[0]: r for r in flag_rows({**record, "paper_reading_as_run": {"joint_size": 16}})}
+    assert ran["`joint_size`"][1] == "not given (run at `16`)"  # the size the paper's reading was run at
 
 
 def test_readings_that_scored_exactly_alike_on_every_seed_are_named():

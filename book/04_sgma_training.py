@@ -674,15 +674,18 @@ glue("collapse_sentence", f"{grads} {story}", display=False)
 # learned instead (`"standardize_learned"`), the two losses find a cheaper solution than a compact map:
 # lower the whole map towards zero, which costs the compactness loss only the area of the target blob
 # and the diversity loss nothing. One epoch of each standardised reading is enough to see it (this
-# configuration uses attention_norm = {glue:text}`attention_norm`, decided in {doc}`05_open_choices`):
+# configuration uses attention_norm = {glue:text}`attention_norm`, decided in {doc}`05_open_choices`;
+# where its attention does not train, the epoch here trains the heads, `attention_training = "heads"`, so that
+# the losses have something to move):
 
 # %%
 norm_snapshots = {}
+trains = cfg0 if cfg0.attention_training != "none" else with_settings(cfg0, attention_training="heads")
 for norm in ("standardize", "standardize_learned"):
-    if norm == cfg0.attention_norm:  # this configuration's own run
+    if norm == cfg0.attention_norm and trains is cfg0:  # this configuration's own run
         norm_snapshots[norm] = snapshots
-    else:  # one epoch of the other reading
-        one_epoch = with_settings(cfg0, attention_norm=norm, epochs=1)
+    else:  # one epoch of the reading, with an attention that trains
+        one_epoch = with_settings(trains, attention_norm=norm, epochs=1)
         norm_snapshots[norm] = train_sgma(prepared, one_epoch, runs_dir, progress=progress, snapshot_images=show)[2][
             "snapshots"]
 for norm, snaps in norm_snapshots.items():

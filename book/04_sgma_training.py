@@ -516,10 +516,11 @@ if ds.part_locs is not None and snapshots:
 # the square is placed at the map's argmax, which has no gradient, so the classification and triplet
 # losses never reach the attention subnet; only compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, train
 # it, and both are satisfied by any two compact, separate blobs, wherever they are. One backward
-# pass of the classification loss alone shows it:
+# pass of the classification loss alone shows it, with the whole attention subnet set to train
+# (`attention_training = "full"`) so that only the centre rule can stop the gradient:
 
 # %%
-probe = build_sgma(prepared, cfg0, backbone).to(device)
+probe = build_sgma(prepared, with_settings(cfg0, attention_training="full"), backbone).to(device)
 x = normalize(prepared.train.images[:8].to(device))
 out = probe(x, prepared.phi_seen.to(device))
 torch.nn.functional.cross_entropy(out["scores"], prepared.train.labels[:8].to(device)).backward()
@@ -560,7 +561,8 @@ from sgma_core.sgma import sgma_objective
 x = normalize(prepared.train.images[:32].to(device))
 y = prepared.train.labels[:32].to(device)
 for eps in sorted({0.0, 0.1, cfg0.grouping_smoothing}):
-    c = with_settings(cfg0, grouping_smoothing=eps)
+    c = with_settings(cfg0, grouping_smoothing=eps,  # FC pairs that train, whatever the page's setting
+                      attention_training="heads" if cfg0.attention_training == "none" else cfg0.attention_training)
     m = build_sgma(prepared, c, backbone).to(device)
     initialise_grouping(m, prepared, c)
     out = m(x, prepared.phi_seen.to(device))

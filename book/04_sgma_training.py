@@ -77,11 +77,13 @@ glue("attention_training", setting_value(config.attention_training), display=Fal
 glue("attention_norm", setting_value(config.attention_norm), display=False)
 glue("sizes", f"{config.image_size} × {config.image_size} into the attention subnet and "
      f"{config.joint_size} × {config.joint_size} into the joint subnet", display=False)
-# the paper's attention as it reads (eq. (3) as printed, trained end to end, the peak rule, eq. (11) as written):
-# the last section trains a short run of it where this page's configuration is another reading
+# the paper's attention as it reads (eq. (3) as printed, trained end to end, the peak rule, eq. (11) as written),
+# under eq. (9) as written (λ = α = β = 1), its branches at half the image: the last section trains a short run of
+# it where this page's configuration is another reading
 cfg0 = experiment.configs()[0]
-literal_settings = {k: PAPER_READING[k] for k in ("attention_norm", "attention_training", "centre_rule",
-                                                  "grouping_smoothing")}
+literal_settings = {**{k: PAPER_READING[k] for k in ("attention_norm", "attention_training", "centre_rule",
+                                                     "grouping_smoothing", "lam_div", "alpha_cls", "beta_cct")},
+                    "joint_size": cfg0.image_size // 2}
 is_literal = all(getattr(cfg0, k) == v for k, v in literal_settings.items())
 cfg_lit = cfg0 if is_literal else with_settings(cfg0, epochs=min(literal_epochs, cfg0.epochs), **literal_settings)
 # the runs this page needs later (its validation model, that literal run), trained ahead on a spare core
@@ -603,7 +605,7 @@ glue("div_over", mean_over(sorted(histories)), display=False)
 # and the cheapest the two can be together, diversity weighing most, is every feature of the attention backbone
 # at zero and both maps at 0.5 everywhere. Nothing in eq. {eq}`eq-total` pulls the other way. Which terms reach the
 # attention subnet at all, on one batch right after the channel grouping, and what the maps are before and
-# after training, for the paper's attention as it reads ({glue:text}`literal_run`):
+# after training, for the paper's attention and eq. {eq}`eq-total` as they read ({glue:text}`literal_run`):
 
 # %%
 from bookkit.wording import join_words
@@ -661,8 +663,8 @@ if cfg_lit is not cfg0:
     own = states["this page's configuration, after training"]
     story += (f" This page's configuration, trained for all its epochs, ends with "
               f"{100 * own['constant']:.0f} % of the images' maps constant and {100 * own['dead_features']:.0f} % of "
-              "its attention backbone's activations at zero; chapter 06 trains the literal reading for as long, "
-              "as a control.")
+              "its attention backbone's activations at zero; chapter 06 trains the literal attention for as long, "
+              "with this page's loss weights and other settings, as a control.")
 glue("collapse_sentence", f"{grads} {story}", display=False)
 
 # %% [markdown]

@@ -274,7 +274,7 @@ if record is not None:
 # %% tags=["hide-input"] mystnb={"figure": {"name": "fig-ablation-scoring", "caption": "Validation T1 of the cct rule as the ridge penalty \u03c1 of eq. (10) varies, with raw and with unit-length prototypes (mean over seeds, \u00b1 one standard error)."}}
 if record is not None and record["scoring"]:
     fig, ax = subplots(height=3.0)
-    study_views.scoring_curves(ax, record)
+    search_views.scoring_curves(ax, record)
     fig.tight_layout()
     plt.show()
 

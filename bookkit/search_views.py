@@ -1,6 +1,6 @@
 """What chapter 05 shows of the ablation record's search of the attention's choices (``record["search"]``,
 :mod:`sgma_core.studies.search`): each round's point and neighbours with their validation T1, paired gain,
-attention check and admissibility, and the path in one sentence."""
+attention check and admissibility, and the path in one sentence; and the scoring step's validation curves of ρ."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import statistics
 
 from bookkit.study_views import points, verdict
 from bookkit.wording import count, join_words, setting_value
+from sgma_core import stats
 
 CHECK_NAMES = {"distinct_places": "squares at distinct places", "different_cells": "maps peaking at different cells",
                "telling_hits": "telling-part hits above the best fixed point"}
@@ -224,3 +225,18 @@ def schedule_sentence(record: dict) -> str:
     if book is not None and record.get("book_on_validation", {}).get("settings"):
         text += f" With the values adopted together (the book's configuration), {_cut_text(book)}."
     return text
+
+
+def scoring_curves(ax, record: dict) -> None:
+    """The cct rule's validation T1 against ρ, for raw and for unit-length prototypes (mean ± standard error)."""
+    rows = [r for r in record["runs"] if r["setting"] == "SCORING" and r["rule"] == "cct" and r["split"] == "val"]
+    for norm, marker in ((False, "o-"), (True, "s-")):
+        rhos = sorted({r["value"]["ridge_lambda"] for r in rows if r["value"]["prototype_norm"] is norm})
+        by_rho = [stats.mean_se(100 * r["T1"] for r in rows
+                                if r["value"] == {"ridge_lambda": rho, "prototype_norm": norm}) for rho in rhos]
+        ax.errorbar(rhos, [m["mean"] for m in by_rho], yerr=[m["se"] for m in by_rho],
+                    fmt=marker, capsize=2, label="unit-length prototypes" if norm else "raw prototypes")
+    ax.set_xscale("log")
+    ax.set_xlabel("ridge penalty ρ of eq. (10)")
+    ax.set_ylabel("validation T1 (%), cct rule")
+    ax.legend(loc="best")

@@ -21,8 +21,7 @@ def points(gain: dict | None) -> str:
 
 
 def mean_sd(values) -> str:
-    """Fractions as ``"mean ± sd"`` in percent (sample standard deviation, ddof = 1); one value as itself (one
-    seed has no spread)."""
+    """Fractions as ``"mean ± sd"`` in % (sample sd, ddof = 1); one value as itself (one seed has no spread)."""
     mean, sd = stats.mean_sd(100 * np.asarray(values, dtype=float))
     return f"{mean:.1f}" if sd is None else f"{mean:.1f} ± {sd:.1f}"
 
@@ -97,24 +96,8 @@ def plot_gains(ax, record: dict) -> None:
     ax.set_xlabel("validation T1 gain over the reference (points, ± 2 SE)")
 
 
-def scoring_curves(ax, record: dict) -> None:
-    """The cct rule's validation T1 against ρ, for raw and for unit-length prototypes (mean ± standard error)."""
-    rows = [r for r in record["runs"] if r["setting"] == "SCORING" and r["rule"] == "cct" and r["split"] == "val"]
-    for norm, marker in ((False, "o-"), (True, "s-")):
-        rhos = sorted({r["value"]["ridge_lambda"] for r in rows if r["value"]["prototype_norm"] is norm})
-        by_rho = [stats.mean_se(100 * r["T1"] for r in rows
-                                if r["value"] == {"ridge_lambda": rho, "prototype_norm": norm}) for rho in rhos]
-        ax.errorbar(rhos, [m["mean"] for m in by_rho], yerr=[m["se"] for m in by_rho],
-                    fmt=marker, capsize=2, label="unit-length prototypes" if norm else "raw prototypes")
-    ax.set_xscale("log")
-    ax.set_xlabel("ridge penalty ρ of eq. (10)")
-    ax.set_ylabel("validation T1 (%), cct rule")
-    ax.legend(loc="best")
-
-
 def test_rows(record: dict) -> list[list[str]]:
-    """The book's configuration and the paper's reading on the test classes, rule by rule: mean ± sd and
-    their paired difference (book − paper)."""
+    """The book's configuration and the paper's reading on test classes, per rule: mean ± sd, paired book − paper."""
     rows, out = record["runs"], []
     for rule in ("compat", "cct", "combined"):
         for metric in ("T1", "u", "s", "H"):
@@ -180,7 +163,7 @@ def looking_where_rows(record: dict) -> list[list[str]]:
     for control in record["controls"]:
         rows = [r for r in record["rows"] if r["control"] == control]
         if rows:
-            out.append([CONTROL_TEXT.get(control, control), str(len(rows)),
+            out.append([control_label(record, control), str(len(rows)),
                         *(mean_sd([r["where"][k] for r in rows]) for k in ("hits", "telling_hits", "part_box"))])
     for name, ref in record["references"].items():
         out.append([f"reference: {name}", "–", *(f"{100 * ref[k]:.1f}" for k in ("hits", "telling_hits", "part_box"))])
@@ -193,9 +176,15 @@ def looking_effect_rows(record: dict) -> list[list[str]]:
     out = [[CONTROL_TEXT["book"],
             *(mean_sd([r[m] for r in book]) + " (absolute, ± sd)" for m in ("T1", "H", "H_calibrated"))]]
     for control, diffs in record["paired"].items():
-        out.append([CONTROL_TEXT.get(control, control),
+        out.append([control_label(record, control),
                     *(f"{points(diffs.get(m))} ({verdict(diffs.get(m))})" for m in ("T1", "H", "H_calibrated"))])
     return out
+
+
+def control_label(record: dict, control: str) -> str:
+    """A control's name, saying so where its runs are another row's (the same settings, trained once)."""
+    twin = record.get("same_as", {}).get(control)
+    return CONTROL_TEXT.get(control, control) + (f" (the same runs as {CONTROL_TEXT.get(twin, twin)})" if twin else "")
 
 
 def plot_controls(ax, record: dict, metric: str = "T1") -> None:
@@ -337,14 +326,16 @@ def looking_mechanism(record: dict) -> str:
     if seeds:
         same = [s for s in seeds if all(abs(by["attention_heads", s][m] - by["attention_none", s][m]) < 1e-9
                                         for m in ("T1", "H"))]
-        what = "training only the attention heads"
+        what, moved = "training only the attention heads", any(
+            by["attention_heads", s].get("where") != by["attention_none", s].get("where") for s in seeds)
+        still = "" if moved else ", not where its squares land"  # heads whose sigmoids saturate do not move them
         if len(seeds) == 1:
-            out.append(f"{what} {'gives exactly' if same else 'changes'} the numbers of the frozen subnet "
-                       f"({seeds_text(seeds)})")
+            out.append(f"{what} {'gives exactly' if same else 'changes'} the test numbers (T1, H) of the frozen "
+                       f"subnet ({seeds_text(seeds)}){'' if same else still}")
         else:
-            out.append(f"{what} gives exactly the numbers of the frozen subnet on {number_word(len(same))} of the "
-                       f"{count(len(seeds), 'seed')}" if same else
-                       f"{what} changes the numbers of the frozen subnet on every seed")
+            out.append(f"{what} gives exactly the test numbers (T1, H) of the frozen subnet on "
+                       f"{number_word(len(same))} of the {count(len(seeds), 'seed')}" if same else
+                       f"{what} changes the test numbers (T1, H) of the frozen subnet on every seed{still}")
     text = "; ".join(out) + "."
     return text[0].upper() + text[1:]
 
@@ -385,8 +376,7 @@ def looking_spread(record: dict, model: str = "sgma") -> str:
 
 
 def missing_controls_note(record: dict) -> str:
-    """For a looking record made before controls the study has since gained: which, and what remakes it ("" when
-    it has them all)."""
+    """For a looking record made before controls the study has since gained: which, and what remakes it."""
     from sgma_core.studies.looking import BASELINES, CONTROLS
 
     rows = {r["control"] for r in record["rows"]}

@@ -92,7 +92,7 @@ def measured_rows(profile: str = "cpu", results=None) -> list[list[str]]:
     results = results or repo_root() / "results"
     rows = []
     for model, label in (("baseline", "baseline (one backbone, eq. 7)"), ("sgma", "SGMA, compat rule")):
-        found = book_runs(profile, results, model)
+        found = [r for r in book_runs(profile, results, model) if r.seeds]  # a study under way may hold none yet
         if not found:
             continue
         best = max(found, key=lambda r: len(r.seeds))

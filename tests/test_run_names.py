@@ -11,7 +11,7 @@ from sgma_core.profiles import make_config
 # the settings the studies vary, fixed here so that a change of a profile's default does not move the pins
 FIXED = dict(plateau_threshold=0.05, pretrain_epochs=10, attention_norm="standardize", attention_training="full",
              grouping_smoothing=0.0, joint_size=32, cct_negatives="all", shared_W=False, lam_div=1.0,
-             alpha_cls=1.0, beta_cct=1.0)
+             alpha_cls=1.0, beta_cct=1.0, ridge_lambda=1e-4, prototype_norm=True, training_schedule="joint")
 
 PINNED = [
     ("smoke", "small_vgg", {}, "peak", "88b2b3c2"),

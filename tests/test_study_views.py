@@ -99,3 +99,11 @@ def test_a_study_in_progress_is_not_said_to_predate_the_rows_it_has_yet_to_reach
     assert "the baseline of chapter 02" in study_views.missing_controls_note(finished)
     older = {**record, "controls": {c: v for c, v in CONTROLS.items() if c != "no_cct"}}
     assert study_views.CONTROL_TEXT["no_cct"] in study_views.missing_controls_note(older)
+
+
+def test_a_control_trained_as_another_rows_runs_says_so():
+    record = {"same_as": {"attention_none": "book"}}
+    assert study_views.control_label(record, "attention_none") == (
+        f"{study_views.CONTROL_TEXT['attention_none']} (the same runs as {study_views.CONTROL_TEXT['book']})")
+    assert study_views.control_label(record, "no_cct") == study_views.CONTROL_TEXT["no_cct"]
+    assert study_views.control_label({}, "attention_none") == study_views.CONTROL_TEXT["attention_none"]

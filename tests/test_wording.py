@@ -84,7 +84,10 @@ def looking():
 def test_where_the_squares_land_is_said_for_one_seed_without_seeds_plurals(looking):
     from bookkit.study_views import looking_mechanism
 
-    one = looking_mechanism(_one_seed(looking))
+    record = _one_seed(looking)
+    for row in record["rows"]:  # the wording of squares in one place, whatever the committed record measured
+        row.get("squares", {})["distinct_centres"] = 1
+    one = looking_mechanism(record)
     assert prose_defects(one) == [], one
     assert "every seed" not in one and "between seeds" not in one and "whichever the seed" not in one
     assert "one distinct pair of places" in one
@@ -300,3 +303,18 @@ def test_sgma_against_the_baseline_at_equal_input_is_said_with_its_paired_standa
     assert text in looking_answer(record)
     record["paired"]["baseline_joint_input"]["T1"]["se"] = 0.02
     assert "no difference: within two standard errors" in equal_input_sentence(record)
+
+
+def test_heads_that_train_are_said_to_move_the_squares_only_where_they_do(looking):
+    from bookkit.study_views import looking_mechanism
+
+    record = copy.deepcopy(looking)
+    frozen = [dict(r, control="attention_none") for r in record["rows"] if r["control"] == "book"]
+    heads = [dict(r, control="attention_heads", T1=r["T1"] - 0.01) for r in frozen]  # other numbers, same squares
+    record["rows"] = [r for r in record["rows"] if r["control"] not in ("attention_none", "attention_heads")]
+    record["rows"] += frozen + heads
+    text = looking_mechanism(record)
+    assert "changes the test numbers (T1, H) of the frozen subnet on every seed, not where its squares land" in text
+    heads[0]["where"] = {**heads[0]["where"], "hits": heads[0]["where"]["hits"] - 0.1}
+    text = looking_mechanism(record)
+    assert "on every seed" in text and "not where its squares land" not in text and prose_defects(text) == []

@@ -12,7 +12,9 @@ def total_loss_by_hand() -> tuple[float, float]:
 
     cpt, div, cls, cct = (torch.tensor(v) for v in (0.1, 2.6, 0.5, 0.03))
     # Σ_i [L_CPT + λ L_DIV] + α L_CLS + β L_CCT; cpt and div are already summed over the two parts
-    return (float(sgma_loss(cpt, div, cls, cct)), float(sgma_loss(cpt, div, cls, cct, lam=0.1)))  # (3.23, 0.89)
+    ones = {"alpha": 1.0, "beta": 1.0}  # the weights are named: the library's defaults are chapter 05's choice
+    return (float(sgma_loss(cpt, div, cls, cct, lam=1.0, **ones)),
+            float(sgma_loss(cpt, div, cls, cct, lam=0.1, **ones)))  # (3.23, 0.89)
 
 
 def random_hit_rate() -> dict[str, float]:

@@ -95,6 +95,7 @@ from bookkit import study_views
 from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
+from bookkit.squares_views import literal_squares_sentence
 from bookkit.wording import seeds_text
 from sgma_core.paths import repo_root
 from sgma_core.profiles import PAPER_READING
@@ -126,6 +127,7 @@ else:
     glue("record_controls_note", study_views.missing_controls_note(record), display=False)
     glue("answer", study_views.looking_answer(record), display=False)
     glue("mechanism", study_views.looking_mechanism(record), display=False)
+glue("literal_squares", "" if record is None else literal_squares_sentence(record), display=False)
 literal = {k: PAPER_READING[k] for k in ("attention_norm", "attention_training", "centre_rule", "grouping_smoothing")}
 if record is not None and all(record["provenance"]["config"].get(k) == v for k, v in literal.items()):
     glue("why_another", "The record rendered here was made with that literal reading as the book's configuration, "
@@ -209,8 +211,8 @@ if record is not None and record["paired"]:
 # training does to it: compactness and diversity are cheapest when the attention backbone's features are all
 # zero and both maps are 0.5 everywhere, and with the peak rule no gradient of the classification loss reaches
 # the attention layers to pull the other way. A flat map's peak is the same cell whatever the image, so its
-# square cannot follow the bird. {glue:text}`why_another` The controls above say what changes when the squares
-# go elsewhere.
+# square cannot follow the bird. {glue:text}`literal_squares` {glue:text}`why_another` The controls above say
+# what changes when the squares go elsewhere.
 #
 # ## The answer
 #

@@ -1,6 +1,7 @@
 """Chapter 06's figure of where two models put their squares on the same unseen-class test images: each looking
 record row keeps its squares (centres and side) and maps on the first :data:`~sgma_core.studies.looking.SHOWN`
-test images (``row["shown"]``); this draws them over the images, one row of panels per model."""
+test images (``row["shown"]``); this draws them over the images, one row of panels per model, and says in a
+sentence where the literal eq. (3) control's squares went beside the book's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bookkit.figures import subplots
+from bookkit.study_views import FLAT_SHARE
+from bookkit.wording import count, number_word
 
 COLOURS = ("white", "cyan")  # part 1, part 2
 
@@ -47,3 +50,24 @@ def plot_shown(images, shown: dict[str, dict], labels: dict[str, str], columns: 
                 ax.set_title(labels.get(control, control), loc="left", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def literal_squares_sentence(record: dict) -> str:
+    """Where the literal eq. (3) control's squares went in this record, beside the book's: distinct pairs of
+    places over the test images and the seeds whose maps are flat ("" without the control)."""
+    rows = {c: [r["squares"] for r in record["rows"] if r["control"] == c and "squares" in r]
+            for c in ("literal_eq3", "book")}
+    if not rows["literal_eq3"] or not rows["book"]:
+        return ""
+    span = {c: sorted(p["distinct_centres"] for p in placed) for c, placed in rows.items()}
+    text = {c: f"{s[0]}" if s[0] == s[-1] else f"{s[0]} to {s[-1]}" for c, s in span.items()}
+    flat, n = sum(p["most_common_share"] >= FLAT_SHARE for p in rows["literal_eq3"]), len(rows["literal_eq3"])
+    one = f"{100 * FLAT_SHARE:.0f} %"
+    flats = ("its maps are flat on none of them" if not flat else
+             f"its maps are flat, both squares cropping one place in at least {one} of the images, on "
+             + ({1: "that seed", 2: "both seeds"}.get(n, "every seed") if flat == n else
+                f"{number_word(flat)} of the {count(n, 'seed')}"))
+    pairs = "distinct pair" if text["literal_eq3"] == "1" else "distinct pairs"
+    return (f"Trained in this record with the book's loss weights and other settings, the literal reading's squares "
+            f"take {text['literal_eq3']} {pairs} of places over the {rows['literal_eq3'][0]['images']} test images "
+            f"({count(n, 'seed')}), against {text['book']} for the book's configuration; {flats}.")

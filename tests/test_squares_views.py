@@ -35,3 +35,20 @@ def test_each_model_is_drawn_over_the_same_images_with_its_squares_where_the_rec
     assert (first.get_x(), first.get_y(), first.get_width()) == (0.0, 2.0, 16.0)
     assert axes[0].get_title(loc="left") == "the book's configuration"
     assert axes[6].get_title(loc="left") == "literal_eq3" and axes[6].patches[0].get_x() == 7.5
+
+
+def _squares_rows(control, counts, share=0.1):
+    return [{"control": control, "seed": s, "squares": {"distinct_centres": n, "images": 1920,
+                                                        "most_common_share": share}} for s, n in enumerate(counts)]
+
+
+def test_the_literal_controls_squares_are_said_beside_the_books():
+    from bookkit.squares_views import literal_squares_sentence
+
+    record = {"rows": _squares_rows("book", [337, 547, 400]) + _squares_rows("literal_eq3", [1, 1], share=1.0)
+              + _squares_rows("literal_eq3", [12], share=0.5)}
+    text = literal_squares_sentence(record)
+    assert "squares take 1 to 12 distinct pairs of places over the 1920 test images (three seeds)" in text
+    assert "against 337 to 547 for the book's configuration" in text
+    assert "one place in at least 99 % of the images, on two of the three seeds" in text
+    assert literal_squares_sentence({"rows": _squares_rows("book", [337])}) == ""

@@ -62,7 +62,9 @@ class RunConfig:
     num_threads: int | None = None  # torch CPU threads; None: torch's default
     cache_images: bool = True  # decode once into a uint8 memory map (sgma_core.data.cache), reused by later runs
     # SGMA (METHOD §1–§5); image_size above is the attention subnet's input
-    joint_size: int = 32  # the branches' input (paper: 224, half its image); squares of part_scale · image_size
+    # the branches' input: the image's own size, at which their backbones were pretrained (chapter 05's choice;
+    # paper: 224, VGG19's pretraining size and half its image); squares of part_scale · image_size
+    joint_size: int = 64
     n_parts: int = 2  # paper: 2
     part_scale: float = 0.5  # square side / image side (paper: a 224 square of a 448 image)
     mask_k: float = 10.0  # eq. (4), paper: 10
@@ -71,21 +73,21 @@ class RunConfig:
     centre_rule: str = "peak"
     # "standardize": σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift;
     # "none": literal eq. (3) (its maps collapse under training, chapter 04); the default is chapter 05's choice
-    attention_norm: Literal["standardize", "standardize_learned", "none"] = "none"
+    attention_norm: Literal["standardize", "standardize_learned", "none"] = "standardize"
     shared_W: bool = False  # alternative: one W for the three branches
     # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and the FC pairs of eq. (2)), "heads"
     # (the FC pairs only), "none" (nothing: eq. (11)'s grouping is kept); the default is chapter 05's choice
-    attention_training: Literal["full", "heads", "none"] = "full"
+    attention_training: Literal["full", "heads", "none"] = "none"
     emb_dim: int | None = None  # CCT embedding size; None: K
-    lam_div: float = 1.0  # λ of eq. (9)
-    alpha_cls: float = 1.0  # α of eq. (9)
-    beta_cct: float = 1.0  # β of eq. (9)
+    lam_div: float = 0.1  # λ of eq. (9)
+    alpha_cls: float = 3.0  # α of eq. (9)
+    beta_cct: float = 10.0  # β of eq. (9)
     cpt_sigma: float = 1.0  # eq. (5): σ of the target blob, in feature cells
     div_margin: float = 0.2  # eq. (6), paper
     cct_margin: float = 0.8  # eq. (8), paper
     cct_negatives: Literal["hardest", "mean", "all"] = "all"  # "mean": the mean distance inside one hinge
     # ρ of eq. (10) (chosen on validation classes, chapter 05; 1.0 shrinks unseen prototypes)
-    ridge_lambda: float = 1e-4
+    ridge_lambda: float = 1.0
     prototype_norm: bool = True  # cct and combined rules: unit-length class prototypes (cosine scores; chapter 05)
     # "joint": eq. (9) at every step; "alternating": epochs of eqs. (5)-(6), then of (7)-(8)
     training_schedule: Literal["joint", "alternating"] = "joint"

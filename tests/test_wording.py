@@ -296,11 +296,14 @@ def test_sgma_against_the_baseline_at_equal_input_is_said_with_its_paired_standa
 
     record = copy.deepcopy(looking)
     assert equal_input_sentence({"paired": {}}) == ""
+    record["same_as"] = {}  # a baseline fed another size than its own
     record["paired"]["baseline_joint_input"] = {"T1": {"mean": -0.031, "se": 0.012, "n": 5}}  # control − book
     text = equal_input_sentence(record)
     assert "SGMA minus the baseline fed the images at the size SGMA's global branch sees is +3.1 ± 1.2 points" in text
     assert "paired over five seeds (mean ± standard error; SGMA higher)" in text and prose_defects(text) == []
     assert text in looking_answer(record)
+    record["same_as"] = {"baseline_joint_input": "baseline"}  # SGMA's global branch sees the images at their size
+    assert "global branch sees (here its own size) is +3.1 ± 1.2 points" in equal_input_sentence(record)
     record["paired"]["baseline_joint_input"]["T1"]["se"] = 0.02
     assert "no difference: within two standard errors" in equal_input_sentence(record)
 

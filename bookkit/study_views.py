@@ -222,7 +222,8 @@ def _placement_clause(record: dict) -> str:
         if not lower and not higher:
             parts.append(f"squares put without looking ({'; '.join(CONTROL_TEXT[c] for c in blind)}) recognise no "
                          "worse than the book's (test T1 within two standard errors)")
-    for control, what in (("whole_image", "the whole image three times"), ("baseline", "the baseline without parts")):
+    for control, what in (("whole_image", "the whole image three times"), ("baseline", "the baseline without parts"),
+                          ("literal_eq3", "the paper's literal eq. (3)")):
         gain = paired.get(control, {}).get("T1")
         if gain is not None and verdict(gain) != "no difference":
             parts.append(f"{what} does {'better' if verdict(gain) == 'higher' else 'worse'} by "

@@ -321,3 +321,13 @@ def test_heads_that_train_are_said_to_move_the_squares_only_where_they_do(lookin
     heads[0]["where"] = {**heads[0]["where"], "hits": heads[0]["where"]["hits"] - 0.1}
     text = looking_mechanism(record)
     assert "on every seed" in text and "not where its squares land" not in text and prose_defects(text) == []
+
+
+def test_the_answer_says_when_the_literal_reading_recognises_otherwise(looking):
+    from bookkit.study_views import looking_answer
+
+    record = copy.deepcopy(looking)
+    record["paired"]["literal_eq3"] = {"T1": {"mean": 0.006, "se": 0.001, "n": 5}}  # control − book
+    assert "the paper's literal eq. (3) does better by 0.6 ± 0.1 points" in looking_answer(record)
+    record["paired"]["literal_eq3"]["T1"]["se"] = 0.004
+    assert "literal eq. (3) does" not in looking_answer(record)

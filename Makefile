@@ -142,7 +142,7 @@ looking: data
 	$(PY) -m sgma_core.studies.looking --profile $(PROFILE) --jobs $(JOBS)
 
 # The synthetic birds with a real start: the cpu profile with ImageNet EfficientNet-Lite0 as the backbone, 3 seeds;
-# writes results/real-start-$(PROFILE).json, which chapter 07 renders (about 25 minutes on 2 cores; stored runs reused).
+# writes results/real-start-$(PROFILE).json, which chapter 07 renders (86 minutes measured on 2 cores shared with other work; stored runs reused).
 real-start: data
 	$(PY) -m sgma_core.studies.real_start --profile $(PROFILE)
 

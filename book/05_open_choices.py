@@ -175,7 +175,7 @@ if record is not None and "search" in record:
     glue("search_sentence", " ".join(filter(None, [search_views.search_sentence(record),
                                                    search_views.price_sentence(record),
                                                    search_views.alike_sentence(record)])), display=False)
-    show_markdown(markdown_table(["round", "reading", "validation T1 (%)", "gain (points, ± SE)", "verdict",
+    show_markdown(markdown_table(["round", "reading", "validation T1 (%)", "gain (points, ± SE; verdict)",
                                   "attention check (mean over seeds)", "admissible"],
                                  search_views.search_rows(record)))
 else:

@@ -342,7 +342,7 @@ from sgma_core.studies.real_start import default_path, read_record
 record_file = default_path("cpu") if real_start_record is None else Path(real_start_record)
 start = read_record(record_file) if record_file.is_file() else None
 if start is None:
-    print(f"No record at {record_file}: `make real-start` makes it (about 25 minutes on two cores).")
+    print(f"No record at {record_file}: `make real-start` makes it (86 minutes measured on two cores shared with other work).")
     glue("start_sentence", "No record yet.", display=False)
     glue("start_provenance", "no record yet", display=False)
     glue("start_data_note", "", display=False)

@@ -27,26 +27,30 @@ def check_text(check: dict) -> str:
             f"hits {100 * check['telling_hits']:.0f} % (fixed {100 * check['best_fixed_point_hits']:.0f} %)")
 
 
-def admissible_text(check: dict) -> str:
-    """``"yes"``, or ``"no: …"`` naming the criteria the seeds' mean failed."""
-    return "yes" if check["passed"] else "no: " + join_words([CHECK_NAMES[f] for f in check["failed"]]) + " failed"
+def admissible_text(check: dict, short: bool = False) -> str:
+    """``"yes"``, or ``"no: …"`` naming the criteria the seeds' mean failed (``short``: by the words of
+    :func:`check_text`, for a table)."""
+    names = [{"distinct_places": "distinct", "different_cells": "cells", "telling_hits": "hits"}[f] if short
+             else CHECK_NAMES[f] for f in check["failed"]]
+    return "yes" if check["passed"] else "no: " + join_words(names) + " failed"
 
 
 def search_rows(record: dict) -> list[list[str]]:
     """One row per reading tried, round by round: ``[round, reading, validation T1 (%), gain over the round's
-    point (points, ± SE), verdict, attention check, admissible]``; the round's own point first."""
+    point (points, ± SE; verdict), attention check, admissible]``; the round's own point first."""
     search, rows = record["search"], []
     for k, rnd in enumerate(search["rounds"], 1):
         rows.append([str(k), f"**{point_text(rnd['point'], search['start'])}** (the round's point)",
-                     f"{100 * rnd['mean_T1']:.1f}", "–", "–", check_text(rnd["check"]), admissible_text(rnd["check"])])
+                     f"{100 * rnd['mean_T1']:.1f}", "–", check_text(rnd["check"]), admissible_text(rnd["check"], True)])
         for n in rnd["neighbours"]:
             name = f"{n['setting']} → {setting_value(n['value'])}"
             if "refused" in n:
-                rows.append([str(k), name, "–", "–", "–", "not trained: " + n["refused"], "–"])
+                rows.append([str(k), name, "–", "–", "not trained: " + n["refused"], "–"])
                 continue
             moved = " (moved here)" if k < len(search["rounds"]) and rnd["moved_to"] == n["point"] else ""
-            rows.append([str(k), name + moved, f"{100 * n['mean_T1']:.1f}", points(n["gain"]), verdict(n["gain"]),
-                         check_text(n["check"]), admissible_text(n["check"])])
+            gain = f"{points(n['gain'])} ({verdict(n['gain'])})"
+            rows.append([str(k), name + moved, f"{100 * n['mean_T1']:.1f}", gain, check_text(n["check"]),
+                         admissible_text(n["check"], True)])
     return rows
 
 

@@ -24,9 +24,9 @@ def test_every_reading_tried_is_a_row_with_its_check_and_the_move_is_marked():
     n_rounds = len(record["search"]["rounds"])
     assert len(rows) == n_rounds * (1 + 3)  # each round: its point and one neighbour per choice
     literal = next(r for r in rows if r[1] == "attention_norm → none")
-    assert literal[6].startswith("no: ") and "failed" in literal[6] and literal[2] == "90.0"
+    assert literal[5].startswith("no: ") and "failed" in literal[5] and literal[2] == "90.0"
     moved = [r for r in rows if r[1].endswith("(moved here)")]
-    assert [r[1] for r in moved] == ["joint_size → 32 (moved here)"] and moved[0][6] == "yes"
+    assert [r[1] for r in moved] == ["joint_size → 32 (moved here)"] and moved[0][5] == "yes"
     assert rows[0][1] == "**the start** (the round's point)"
 
 

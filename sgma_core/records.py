@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,11 +29,17 @@ class RecordError(ValueError):
     """A record file is missing, not JSON, or lacks what its reader needs."""
 
 
+# a list of numbers that the indentation spread over lines (a JSON string holds no raw line break)
+_NUMBER_LIST = re.compile(r"\[\s*\n\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)\s*\]")
+
+
 def write_record(path: str | Path, record: dict, sort_keys: bool = False) -> Path:
-    """A record as indented JSON (its keys sorted with ``sort_keys``), written atomically
-    (:func:`sgma_core.files.write_text`, its folder created); returns the path. A record holding NaN or an
-    infinity is refused (:func:`dumps_finite`) and nothing is written."""
-    return write_text(path, dumps_finite(record, path, indent=1, sort_keys=sort_keys) + "\n")
+    """A record as indented JSON (its keys sorted with ``sort_keys``), each list of numbers on one line,
+    written atomically (:func:`sgma_core.files.write_text`, its folder created); returns the path. A record
+    holding NaN or an infinity is refused (:func:`dumps_finite`) and nothing is written."""
+    text = dumps_finite(record, path, indent=1, sort_keys=sort_keys)
+    text = _NUMBER_LIST.sub(lambda m: "[" + ", ".join(re.split(r",\s*", m.group(1))) + "]", text)
+    return write_text(path, text + "\n")
 
 
 def read_record(path: str | Path, required: tuple[str, ...] = (), remedy: str = "",

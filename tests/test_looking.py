@@ -115,3 +115,12 @@ def test_a_ledger_row_calibrated_on_another_seeds_model_is_refused(tmp_path):
     assert from_ledger(ledger, "sgma", prepared, cfg, tmp_path, None, False, gamma_seed=3) == row  # read back
     with pytest.raises(LedgerError, match="calibrated on seed 3's validation model, this study on seed 0's"):
         from_ledger(ledger, "sgma", prepared, cfg, tmp_path, None, False, gamma_seed=0)
+
+
+def test_shown_maps_are_rounded_in_float64_so_they_print_short():
+    from sgma_core.studies.looking import compact_shown
+
+    shown = compact_shown({"squares": np.array([[[1.234567, 2.0]]], dtype=np.float32), "side": [[32.0]],
+                           "maps": np.array([[[[0.014000000432133675, 0.9995]]]], dtype=np.float32)})
+    assert shown["squares"] == [[[1.23, 2.0]]] and shown["side"] == [[32.0]]
+    assert json.dumps(shown["maps"]) in ("[[[[0.014, 1.0]]]]", "[[[[0.014, 0.999]]]]")

@@ -116,3 +116,19 @@ def test_one_check_refuses_an_output_that_cannot_be_written_file_or_folder(tmp_p
         writable_output(tmp_path / "a file", "--work", "the runs", folder=True)
     with pytest.raises(ValueError, match=r"--out .*a file.*cannot be written .*give a file in a place you can write"):
         writable_output(tmp_path / "a file" / "record.json")
+
+
+def test_a_record_keeps_each_list_of_numbers_on_one_line_and_reads_back_the_same(tmp_path):
+    record = {"maps": [[[0.5, 1, -2e-05], [3, 4, 5]]], "words": ["a", "b"], "text": "a [\n1, 2] inside a string",
+              "empty": [], "mixed": [True, 1]}
+    path = write_record(tmp_path / "r.json", record)
+    text = path.read_text()
+    assert json.loads(text) == record
+    assert '[0.5, 1, -2e-05]' in text and '[3, 4, 5]' in text
+    assert '"a",' in text and '\n  "b"' in text  # lists of strings or booleans keep one item per line
+    assert '\n  true,' in text
+
+
+def test_the_committed_looking_record_stays_under_a_megabyte():
+    path = Path(__file__).resolve().parents[1] / "results" / "looking-cpu.json"
+    assert path.stat().st_size < 1 << 20, f"{path} is {path.stat().st_size} bytes"

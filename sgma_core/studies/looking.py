@@ -85,6 +85,15 @@ def control_gamma(val_prepared, cfg, runs_dir) -> float:
                               val_prepared.n_seen)[0])
 
 
+SHOWN_DIGITS = {"squares": 2, "side": 2, "maps": 3}  # decimals kept of the shown images' squares and maps
+
+
+def compact_shown(shown: dict) -> dict:
+    """The shown squares, sides and maps as nested lists rounded to :data:`SHOWN_DIGITS` decimals in float64 (a
+    float32 rounded and written as a float prints as 0.014000000432133675: three times the characters)."""
+    return {k: np.round(np.asarray(v, dtype=np.float64), SHOWN_DIGITS[k]).tolist() for k, v in shown.items()}
+
+
 def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
     """One control and seed (a stored run is reused): its test metrics, calibrated H at ``gamma``, and where
     its squares land."""
@@ -107,8 +116,8 @@ def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
               "most_common": [float(v) for v in pairs[counts.argmax()]],
               "most_common_share": float(counts.max() / len(squares)),
               "map_spread": float(outputs["maps"].max() - outputs["maps"].min())}
-    shown = {"squares": np.round(squares[:SHOWN], 2).tolist(), "side": np.round(outputs["ts"][:SHOWN], 2).tolist(),
-             "maps": np.round(outputs["maps"][:SHOWN], 3).tolist()}  # the first SHOWN test images: unseen classes
+    shown = compact_shown({"squares": squares[:SHOWN], "side": outputs["ts"][:SHOWN],
+                           "maps": outputs["maps"][:SHOWN]})  # the first SHOWN test images: unseen classes
     return {**{k: float(history[-1][k]) for k in METRICS[:4]}, "H_calibrated": float(calibrated["H"]),
             "gamma": gamma, "where": where_points_land(squares, *scene), "squares": placed, "shown": shown,
             "check": attention_check(squares, map_peaks(outputs["maps"]), *scene[:3], prepared.image_size),
@@ -194,7 +203,8 @@ def from_ledger(ledger, kind: str, prepared, cfg, runs_dir, measure, skip: bool,
             raise LedgerError(f"{ledger.path(run)} holds a row calibrated on seed {entry['row'].get('gamma_seed')}'s "
                               f"validation model, this study on seed {gamma_seed}'s: run the study with the seeds "
                               "that ledger was made with, or give it another ledger folder.")
-        return entry["row"]
+        row = entry["row"]
+        return {**row, "shown": compact_shown(row["shown"])} if "shown" in row else row
     return None if skip else ledger.put(run, identity, {"row": {**measure(), "gamma_seed": gamma_seed}})["row"]
 
 

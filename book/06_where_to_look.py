@@ -154,6 +154,17 @@ if record is not None:
                                   "part-box score (%)"], study_views.looking_where_rows(record)))
 
 # %% [markdown]
+# The attention check of chapter 05, measured on the test images, for every control whose squares come
+# from its maps, with the check's bars in the header (lowest–highest over the seeds). {glue:text}`check_test`
+
+# %% tags=["hide-input"]
+from bookkit.squares_views import check_header, check_rows, check_sentence
+
+glue("check_test", "" if record is None else check_sentence(record), display=False)
+if record is not None and check_rows(record):
+    show_markdown(markdown_table(check_header(record), check_rows(record)))
+
+# %% [markdown]
 # The book's configuration and the paper's literal eq. (3) on the same unseen-class test images, the first
 # seed of each: the larger of the two attention maps, and the squares of part 1 (white) and part 2 (cyan).
 # {glue:text}`squares_note`

@@ -71,3 +71,88 @@ def literal_squares_sentence(record: dict) -> str:
     return (f"Trained in this record with the book's loss weights and other settings, the literal reading's squares "
             f"take {text['literal_eq3']} {pairs} of places over the {rows['literal_eq3'][0]['images']} test images "
             f"({count(n, 'seed')}), against {text['book']} for the book's configuration; {flats}.")
+
+
+NOT_FROM_MAPS = {"image_centre", "random", "oracle"}  # centre rules whose squares ignore the maps
+
+
+def _span(values) -> str:
+    """Fractions as their range in %: ``"18–28"``, or one number where they agree."""
+    low, high = 100 * min(values), 100 * max(values)
+    return f"{low:.0f}" if round(low) == round(high) else f"{low:.0f}–{high:.0f}"
+
+
+def _from_maps(record: dict) -> dict[str, list[dict]]:
+    """The rows of each control whose squares come from its maps (twins of another control left out)."""
+    out = {}
+    for control, overrides in record["controls"].items():
+        if record.get("same_as", {}).get(control) or overrides.get("centre_rule") in NOT_FROM_MAPS \
+                or overrides.get("part_scale") == 1:
+            continue
+        rows = [r for r in record["rows"] if r["control"] == control and r.get("check")]
+        if rows:
+            out[control] = rows
+    return out
+
+
+def check_header(record: dict) -> list[str]:
+    """The columns of :func:`check_rows`, with the check's bars (and the best single point's hits)."""
+    check = next(r["check"] for rows in _from_maps(record).values() for r in rows)
+    bars = check["thresholds"]
+    return ["squares", f"at distinct places (%; bar {100 * bars['distinct_places']:.0f})",
+            f"maps peak at different cells (%; bar {100 * bars['different_cells']:.0f})",
+            f"on a telling part (%; best single point {100 * check['best_fixed_point_hits']:.0f})", "seeds passing"]
+
+
+def check_rows(record: dict) -> list[list[str]]:
+    """The attention check (:mod:`sgma_core.admissibility`) on the test images, lowest–highest over the seeds,
+    for each control whose squares come from its maps; then the oracle's squares as measured and moved to their
+    cell of the book's map grid (the most "distinct places" squares that follow the parts reach there)."""
+    from bookkit.study_views import control_label
+
+    out = []
+    for control, rows in _from_maps(record).items():
+        checks = [r["check"] for r in rows]
+        out.append([control_label(record, control), *(_span([c[k] for c in checks]) for k in
+                    ("distinct_places", "different_cells", "telling_hits")),
+                    f"{sum(c['passed'] for c in checks)} of {len(checks)}"])
+    oracle = [r["check"]["distinct_places"] for r in record["rows"]
+              if r["control"] == "oracle_parts" and r.get("check")]
+    ceiling = record.get("distinct_ceiling")
+    if oracle:
+        out.append(["reference: squares at the annotated parts (head; wing and tail)", _span(oracle), "–", "–", "–"])
+    if ceiling:
+        h, w = ceiling["map_cells"]
+        out.append([f"reference: the same squares, each at the centre of its cell of the {h} × {w} maps",
+                    _span([ceiling["oracle_on_grid"]]), "–", "–", "–"])
+    return out
+
+
+def check_sentence(record: dict) -> str:
+    """What the check says on the test images, and what its first bar can reach on the book's map grid."""
+    rows, ceiling = _from_maps(record), record.get("distinct_ceiling")
+    if "book" not in rows or not ceiling:
+        return ""
+    checks = [r["check"] for r in rows["book"]]
+    bars, n = checks[0]["thresholds"], checks[0]["images"]
+    passing = [c for c, rs in rows.items() if any(r["check"]["passed"] for r in rs)]
+    distinct = [c["distinct_places"] for c in checks]
+    h, w = ceiling["map_cells"]
+    grid = ceiling["oracle_on_grid"]
+    verdict = ("no reading whose squares come from its maps passes it on any seed" if not passing else
+               f"{count(len(passing), 'reading')} whose squares come from the maps "
+               f"{'passes' if len(passing) == 1 else 'pass'} it on some seeds")
+    return (f"On the {n} test images, where the check that admitted the book's configuration on validation images "
+            f"(chapter 05) is measured again, {verdict}: the book's squares are at distinct places in "
+            f"{_span(distinct)} % of the images "
+            f"(bar {100 * bars['distinct_places']:.0f} %) and its two maps peak at different cells in "
+            f"{_span([c['different_cells'] for c in checks])} % (bar {100 * bars['different_cells']:.0f} %). "
+            f"The first bar counts the maps' grid as much as the looking: the squares that sit on each bird's head "
+            f"and on its other telling parts, moved to the centre of their cell of the {h} × {w} maps as the peak rule "
+            f"places squares, are at distinct places in {100 * grid:.0f} % of these images, "
+            f"{'fewer than' if grid < min(distinct) else 'as many as' if grid <= max(distinct) else 'more than'} "
+            f"the book's: a square can take only {h * w} places on that grid, and the bar divides a count of places "
+            f"by a count of images. Where the book's "
+            f"squares go is read from the telling parts they land on ({_span([c['telling_hits'] for c in checks])} % "
+            f"of them, against {100 * checks[0]['best_fixed_point_hits']:.0f} % for the best single point) and from "
+            f"the part-box score above.")

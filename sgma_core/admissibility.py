@@ -2,7 +2,8 @@
 the book's configuration ("admissible before preferred"); the bars are declared in :data:`THRESHOLDS`.
 
 * **distinct places** (:func:`distinct_share`): distinct pairs of square centres per image, in ``(0, 1]``
-  (squares at one place in every image score ``1 / N``);
+  (squares at one place in every image score ``1 / N``; :func:`distinct_on_grid`: what squares that follow the
+  parts exactly score on a map's grid);
 * **different cells** (:func:`different_cells_share`): the share of images whose part maps peak at pairwise
   different cells (what eq. (6) asks for);
 * **telling hits**: the share of squares within the hit radius of a part that tells the classes apart must
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgma_core.localization import hit_rates
+from sgma_core.localization import cell_centres, hit_rates
 
 THRESHOLDS = {
     "distinct_places": 0.30,  # distinct square pairs per image, at least
@@ -32,6 +33,17 @@ def distinct_share(squares: np.ndarray) -> float:
         raise ValueError(f"squares must be [N, P, 2] with N > 0, got shape {squares.shape}")
     pairs = np.unique(np.round(squares.reshape(len(squares), -1), ROUNDING), axis=0)
     return len(pairs) / len(squares)
+
+
+def distinct_on_grid(points: np.ndarray, cells: tuple[int, int], size: int, side: float) -> float:
+    """:func:`distinct_share` of ``points`` ``[N, P, 2]`` (pixels of a ``size``-pixel input) once each is moved to
+    the centre of its cell of a ``cells = (h, w)`` map and its square of ``side`` pixels inside the image, as the
+    peak rule places and eq. (4) crops: what squares that follow the points exactly score on that grid."""
+    points = np.asarray(points, dtype=np.float64)
+    stride = np.array([size / cells[1], size / cells[0]])  # (x, y) pixels per cell
+    cell = np.clip(np.floor((points + 0.5) / stride), 0, np.array([cells[1], cells[0]]) - 1)
+    centres = cell_centres(cell, stride)
+    return distinct_share(np.clip(centres, side / 2 - 0.5, size - 0.5 - side / 2))
 
 
 def different_cells_share(peak_cells: np.ndarray) -> float:

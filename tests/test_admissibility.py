@@ -73,3 +73,15 @@ def test_a_reading_passes_on_its_seeds_mean():
     mixed = summarise_checks([good, bad, bad, bad, bad])
     assert not mixed["passed"] and mixed["seeds_passed"] == 1
     assert "different_cells" in mixed["failed"]
+
+
+def test_points_on_a_grid_count_as_one_place_per_cell_and_squares_stay_inside_the_image():
+    from sgma_core.admissibility import distinct_on_grid
+
+    same_cell = np.array([[[1.0, 1.0]], [[2.0, 2.0]]])  # one square per image, both in cell (0, 0) of a 2 × 2 map
+    other_cells = np.array([[[1.0, 1.0]], [[6.0, 6.0]]])
+    assert distinct_share(same_cell) == 1.0
+    assert distinct_on_grid(same_cell, (2, 2), size=8, side=2) == 0.5
+    assert distinct_on_grid(other_cells, (2, 2), size=8, side=2) == 1.0
+    assert distinct_on_grid(other_cells, (2, 2), size=8, side=8) == 0.5  # whole-image squares: one place
+    assert distinct_on_grid(other_cells, (8, 8), size=8, side=1) == 1.0

@@ -50,6 +50,11 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     # the functional check of the attention: squares fixed at the centre fail it, whatever their score
     assert all(not r["check"]["passed"] and "distinct_places" in r["check"]["failed"] for r in centre)
     assert all(r["check"]["telling_hits"] == r["where"]["telling_hits"] for r in record["rows"] if "check" in r)
+    # what "distinct places" can reach on the book's map grid: the oracle's squares moved to their cells
+    ceiling = record["distinct_ceiling"]
+    assert ceiling["map_cells"] == list(np.asarray(shown["maps"]).shape[-2:])
+    assert ceiling["images"] == record["rows"][0]["check"]["images"]
+    assert 0 < ceiling["oracle_on_grid"] <= ceiling["oracle"] <= 1
     for d in record["paired"]["whole_image"].values():
         assert d["n"] == 2 and isinstance(d["differs"], bool)
     again = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, progress=False)  # stored runs reused

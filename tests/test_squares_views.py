@@ -52,3 +52,37 @@ def test_the_literal_controls_squares_are_said_beside_the_books():
     assert "against 337 to 547 for the book's configuration" in text
     assert "one place in at least 99 % of the images, on two of the three seeds" in text
     assert literal_squares_sentence({"rows": _squares_rows("book", [337])}) == ""
+
+
+def _check(distinct, passed=False):
+    return {"distinct_places": distinct, "different_cells": 0.8, "telling_hits": 0.9, "best_fixed_point_hits": 0.41,
+            "thresholds": {"distinct_places": 0.3, "different_cells": 0.9}, "passed": passed, "images": 1920}
+
+
+def _check_record(ceiling=0.08, passed=False):
+    rows = [{"control": "book", "seed": s, "check": _check(d, passed and s == 1)} for s, d in enumerate((0.18, 0.28))]
+    rows += [{"control": "image_centre", "seed": s, "check": _check(0.001)} for s in range(2)]
+    rows += [{"control": "oracle_parts", "seed": s, "check": _check(0.92)} for s in range(2)]
+    return {"controls": {"book": {}, "image_centre": {"centre_rule": "image_centre"},
+                         "oracle_parts": {"centre_rule": "oracle"}},
+            "rows": rows, "same_as": {}, "distinct_ceiling": {"map_cells": [8, 8], "oracle_on_grid": ceiling}}
+
+
+def test_the_check_on_test_images_lists_the_readings_whose_squares_come_from_maps_and_the_grids_ceiling():
+    from bookkit.squares_views import check_header, check_rows
+
+    record = _check_record()
+    rows = check_rows(record)
+    assert [r[1:] for r in rows] == [["18–28", "80", "90", "0 of 2"], ["92", "–", "–", "–"], ["8", "–", "–", "–"]]
+    assert "8 × 8" in rows[-1][0] and "bar 30" in check_header(record)[1] and "41" in check_header(record)[3]
+
+
+def test_the_check_sentence_follows_the_record():
+    from bookkit.squares_views import check_sentence
+
+    text = check_sentence(_check_record())
+    assert "passes it on any seed" in text and "18–28 %" in text and "in 8 % of these images, fewer than" in text
+    assert "64 places" in text
+    other = check_sentence(_check_record(ceiling=0.5, passed=True))
+    assert "one reading whose squares come from the maps passes it on some seeds" in other and "more than" in other
+    assert check_sentence({**_check_record(), "distinct_ceiling": None}) == ""

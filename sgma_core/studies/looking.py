@@ -73,6 +73,24 @@ def references(prepared, parts, telling, radius, boxes, n_points: int) -> dict[s
                                     radius, boxes) for name, p in fixed.items()}
 
 
+def distinct_ceiling(rows: list[dict], parts, telling, prepared, cfg) -> dict | None:
+    """What the check's "distinct places" can reach on the book's map grid: the oracle's squares (on the head, and
+    on the other telling parts) scored as they are, and moved to the centre of their cell of the book's maps as the
+    peak rule would place them (:func:`~sgma_core.admissibility.distinct_on_grid`); None without a book row."""
+    from sgma_core.admissibility import distinct_on_grid, distinct_share
+    from sgma_core.localization import oracle_centres
+
+    book = [r for r in rows if r["control"] == "book" and r.get("shown")]
+    if not book:
+        return None
+    size, side = prepared.image_size, cfg.part_scale * prepared.image_size
+    cells = np.asarray(book[0]["shown"]["maps"]).shape[-2:]
+    oracle = oracle_centres(parts, prepared.dataset.part_names, telling, size)
+    return {"map_cells": [int(c) for c in cells], "images": len(oracle),
+            "oracle": distinct_share(np.clip(oracle, side / 2 - 0.5, size - 0.5 - side / 2)),
+            "oracle_on_grid": distinct_on_grid(oracle, tuple(cells), size, side)}
+
+
 def control_gamma(val_prepared, cfg, runs_dir) -> float:
     """γ of calibrated stacking for the compat rule, chosen on a validation model of ``cfg`` (training classes
     only; the validation classes play the unseen ones)."""
@@ -257,6 +275,7 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
                                           runs_dir=runs_dir),
                          record=record, save=save, stored_only=stored_only, progress=progress, ledger=Ledger(ledger))
     run_controls(st, configs)
+    record["distinct_ceiling"] = distinct_ceiling(record["rows"], parts, telling, prepared, experiment.config)
     for name, size_setting in BASELINES.items():
         cfgs = [with_settings(c, image_size=getattr(c, size_setting)) if size_setting else c
                 for c in experiment.configs()]

@@ -263,6 +263,18 @@ if record is not None:
 # %% [markdown]
 # {glue:text}`book_val_sentence`
 #
+# **The search again, at those values.** {glue:text}`retest_sentence`
+
+# %% tags=["hide-input"]
+glue("retest_sentence", (search_views.retest_sentence(record) if record is not None else "") or
+     "The record rendered here was made before the search went on at the adopted training values; `make ablations` "
+     "remakes it (its ledger keeps each finished run).", display=False)
+if record is not None and record.get("retest"):
+    show_markdown(markdown_table(["round", "reading", "validation T1 (%)", "gain (points, ± SE; verdict)",
+                                  "attention check (mean over seeds)", "admissible"],
+                                 search_views.search_rows(record, "retest")))
+
+# %% [markdown]
 # ## The choices that only change scoring
 #
 # Eq. {eq}`eq-ridge` builds the unseen prototypes from the seen ones with a ridge penalty $\rho$,

@@ -35,10 +35,11 @@ def admissible_text(check: dict, short: bool = False) -> str:
     return "yes" if check["passed"] else "no: " + join_words(names) + " failed"
 
 
-def search_rows(record: dict) -> list[list[str]]:
+def search_rows(record: dict, key: str = "search") -> list[list[str]]:
     """One row per reading tried, round by round: ``[round, reading, validation T1 (%), gain over the round's
-    point (points, ± SE; verdict), attention check, admissible]``; the round's own point first."""
-    search, rows = record["search"], []
+    point (points, ± SE; verdict), attention check, admissible]``; the round's own point first. ``key``:
+    ``"retest"`` for the search gone on from its end at the adopted training values."""
+    search, rows = record[key], []
     for k, rnd in enumerate(search["rounds"], 1):
         rows.append([str(k), f"**{point_text(rnd['point'], search['start'])}** (the round's point)",
                      f"{100 * rnd['mean_T1']:.1f}", "–", check_text(rnd["check"]), admissible_text(rnd["check"], True)])
@@ -74,6 +75,33 @@ def search_sentence(record: dict) -> str:
     if not search["admissible"]:
         text += (" The reading it ended at is not admissible (" + admissible_text(last["check"])[4:] + "): the "
                  "book's configuration is then not one whose attention is alive, and the chapters say so.")
+    return text
+
+
+def retest_sentence(record: dict) -> str:
+    """What the search did when it went on from its end at the training values adopted there ("" without it)."""
+    retest = record.get("retest")
+    if not retest:
+        return ""
+    changed = [f"{k} = {setting_value(v)}" for k, v in retest["training"].items()]
+    weights = join_words(changed) if changed else "none"
+    rounds, start = retest["rounds"], retest["start"]
+    text = (f"The loss weights and other training values were adopted where the search ended (changes: {weights}), "
+            "and they may change which attention reading is best, so the search went on from its end with them "
+            f"(validation T1 {100 * rounds[0]['mean_T1']:.1f} %; admissible: {admissible_text(rounds[0]['check'])})")
+    for before, after in zip(rounds, rounds[1:]):
+        move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
+        text += f", moved to {move['setting']} = {setting_value(move['value'])} ({points(move['gain'])} points)"
+    tried = [n for n in rounds[-1]["neighbours"] if n.get("admissible") and n.get("gain")]
+    best = max(tried, key=lambda n: n["gain"]["mean"], default=None)
+    closest = "" if best is None else (f"; its best admissible neighbour, {best['setting']} = "
+                                       f"{setting_value(best['value'])}, {points(best['gain'])} points "
+                                       f"({verdict(best['gain'])})")
+    if retest["settled"]:
+        where = "at the reading it started from" if retest["end"] == start else "there"
+        text += f" and settled {where}: {rounds[-1]['why']}{closest}."
+    else:
+        text += " and stopped after its last move with a neighbour still better: the choice is not settled."
     return text
 
 

@@ -49,13 +49,19 @@ def test_the_pipeline_decides_on_validation_and_reports_test_once(tiny_root, tmp
     assert all(set(r) == ROW_KEYS and all(0 <= r[k] <= 1 for k in ("T1", "u", "s", "H")) for r in rows)
     val = [r for r in rows if r["split"] == "val"]
     test = [r for r in rows if r["split"] == "test"]
-    assert {r["setting"] for r in val} == {"SEARCH", "cct_negatives", "PAPER_READING", "SEARCHED", "BOOK", "SCORING"}
+    assert {r["setting"] for r in val} == {"SEARCH", "cct_negatives", "PAPER_READING", "SEARCHED", "BOOK", "SCORING",
+                                           "RETEST"}
     search = record["search"]  # the start and its neighbour, each with its check; the end is where it settled
     assert search["start"] == {"grouping_smoothing": 0.0} and search["rounds"][0]["point"] == search["start"]
     assert [n["value"] for n in search["rounds"][0]["neighbours"]] == [0.1]
     assert all(isinstance(n["admissible"], bool) and "distinct_places" in n["check"]
                for r in search["rounds"] for n in r["neighbours"])
-    assert record["chosen"]["grouping_smoothing"] == search["end"]["grouping_smoothing"]
+    # the search goes on from its end at the adopted training values: the attention it ends at is the book's
+    retest = record["retest"]
+    assert retest["start"] == search["end"] and retest["training"] == record["book_on_validation"]["settings"]
+    assert [n["value"] for n in retest["rounds"][0]["neighbours"]] == \
+        [v for v in (0.0, 0.1) if v != search["end"]["grouping_smoothing"]]
+    assert record["chosen"]["grouping_smoothing"] == retest["end"]["grouping_smoothing"]
     assert {(c["setting"], c["seed"]) for c in record["checks"]} >= {("SEARCH", 0), ("SEARCH", 1)}
     # every validation run's schedule, labelled as its check: when the plateau rule first cut lr, and eqs. (5)-(6)'s
     # share of the loss it read

@@ -184,3 +184,19 @@ def test_the_schedule_sentence_names_the_first_cut_and_the_values_that_move_it()
     trained = {**record, "search": {"end": {"attention_training": "full"}}}
     assert "train nothing" not in schedule_sentence(trained) and "frozen" not in schedule_sentence(trained)
     assert schedule_sentence({**record, "schedules": []}) == "" and schedule_sentence({"runs": []}) == ""
+
+
+def test_the_search_gone_on_at_the_adopted_training_values_is_told_with_its_best_neighbour():
+    from bookkit.search_views import retest_sentence
+
+    settled = _record(_literal_dead)["search"]
+    again = search(FakeAblation(_literal_dead), GRID, settled["end"], max_moves=4)
+    record = {"search": settled, "retest": {"training": {"lam_div": 0.1}, **again}}
+    text = retest_sentence(record)
+    assert "(changes: lam_div = 0.1)" in text and "settled at the reading it started from" in text, text
+    assert "no admissible neighbour beats it by two standard errors; its best admissible neighbour" in text, text
+    assert prose_defects(text) == [], text
+    assert search_rows(record, "retest")[0][1].endswith("(the round's point)")
+    moved = {"search": settled, "retest": {"training": {}, **search(FakeAblation(_literal_dead), GRID, START, 4)}}
+    assert "moved to joint_size = 32 (+10.0 ± 0.4 points)" in retest_sentence(moved)
+    assert "(changes: none)" in retest_sentence(moved) and retest_sentence({"search": settled}) == ""

@@ -33,8 +33,8 @@ def _key(point: dict) -> str:
 class _Readings:
     """Each reading trained once over the seeds: its validation T1 by seed and its check's summary."""
 
-    def __init__(self, ab) -> None:
-        self.ab, self.done = ab, {}
+    def __init__(self, ab, label: str = LABEL) -> None:
+        self.ab, self.done, self.label = ab, {}, label
 
     def __call__(self, point: dict) -> dict:
         key = _key(point)
@@ -45,10 +45,10 @@ class _Readings:
                 self.done[key] = {"refused": str(exc)}
                 return self.done[key]
             for seed in self.ab.seeds:
-                self.ab.validate(LABEL, point, point, seed)
-            t1 = {r["seed"]: r["T1"] for r in self.ab.rows
-                  if r["setting"] == LABEL and r["value"] == point and r["rule"] == "compat" and r["split"] == "val"}
-            checks = [c for c in self.ab.checks if c["setting"] == LABEL and c["value"] == point]
+                self.ab.validate(self.label, point, point, seed)
+            t1 = {r["seed"]: r["T1"] for r in self.ab.rows if r["setting"] == self.label and r["value"] == point
+                  and r["rule"] == "compat" and r["split"] == "val"}
+            checks = [c for c in self.ab.checks if c["setting"] == self.label and c["value"] == point]
             self.done[key] = {"T1": t1, "mean_T1": float(np.mean(list(t1.values()))),
                               "check": summarise_checks(checks)}
         return self.done[key]
@@ -85,10 +85,11 @@ def _move(here: dict, neighbours: list[dict]) -> tuple[dict | None, str]:
     return best, "the admissible neighbour of largest gain above two standard errors"
 
 
-def search(ab, grid: dict, start: dict, max_moves: int) -> dict:
+def search(ab, grid: dict, start: dict, max_moves: int, label: str = LABEL) -> dict:
     """The search (module docstring) from ``start`` over ``grid``; returns the record's ``search``: ``start``,
-    ``end``, ``settled`` (no neighbour beats the end), and each round's point, check and neighbours."""
-    reading, current, rounds = _Readings(ab), dict(start), []
+    ``end``, ``settled`` (no neighbour beats the end), and each round's point, check and neighbours. ``label``:
+    the record rows' setting (another search of the same study, at other settings, keeps its rows apart)."""
+    reading, current, rounds = _Readings(ab, label), dict(start), []
     for _ in range(max_moves + 1):
         here = reading(current)
         if "refused" in here:

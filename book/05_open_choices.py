@@ -228,7 +228,12 @@ if record is not None:
     show_markdown(markdown_table(["setting", "value", "role", "val T1 (%), mean ± sd", "paired gain (points)",
                                   "verdict"], study_views.decision_rows(record)))
 
+# %% [markdown]
+# **Power.** {glue:text}`power_sentence`
+
 # %% tags=["remove-cell"]
+glue("power_sentence", (search_views.power_sentence(record) if record is not None else "")
+     or "The record rendered here holds no adopted values' gains.", display=False)
 glue("schedule_sentence", (search_views.schedule_sentence(record) if record is not None else "")
      or "The record rendered here does not keep what the learning-rate schedule did in each run.", display=False)
 

@@ -5,10 +5,11 @@ attention check and admissibility, and the path in one sentence; and the scoring
 from __future__ import annotations
 
 import json
+import math
 import statistics
 
 from bookkit.study_views import points, verdict
-from bookkit.wording import count, join_words, setting_value
+from bookkit.wording import count, join_words, number_word, setting_value
 from sgma_core import stats
 
 CHECK_NAMES = {"distinct_places": "squares at distinct places", "different_cells": "maps peaking at different cells",
@@ -272,3 +273,37 @@ def scoring_curves(ax, record: dict) -> None:
     ax.set_xlabel("ridge penalty ρ of eq. (10)")
     ax.set_ylabel("validation T1 (%), cct rule")
     ax.legend(loc="best")
+
+
+SE_BAR = 0.02  # the paired standard error (validation T1) a decision here aims at
+
+
+def _moves(search: dict) -> list[tuple[str, dict]]:
+    """The moves a search made: ``(setting = value, gain)`` of each."""
+    out = []
+    for before, after in zip(search["rounds"], search["rounds"][1:]):
+        move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
+        out.append((f"{move['setting']} = {setting_value(move['value'])}", move["gain"]))
+    return out
+
+
+def power_sentence(record: dict) -> str:
+    """Which of the adopted values' gains (the search's moves, the one-factor values adopted) have a paired
+    standard error above :data:`SE_BAR`, and about how many seeds would bring each to it (sd / √n = the bar)."""
+    gains = [m for key in ("search", "retest") if record.get(key) for m in _moves(record[key])]
+    gains += [(f"{s} = {setting_value(d['adopted'])}", g["gain"]) for s, d in record["decisions"].items()
+              for g in d["gains"] if g["value"] == d["adopted"] and g["gain"]]
+    above = [(name, g) for name, g in gains if g["se"] > SE_BAR]
+    if not gains:
+        return ""
+    bar = f"{100 * SE_BAR:.0f} points"
+    if not above:
+        return f"Every adopted value's paired gain has a standard error of {bar} or less."
+    need = [f"{name} ({100 * g['se']:.1f}; about {math.ceil((g['se'] * math.sqrt(g['n']) / SE_BAR) ** 2)} seeds)"
+            for name, g in above]
+    settled = all(g["mean"] > 2 * g["se"] for _, g in above)
+    return (f"Of the paired gains of the {count(len(gains), 'adopted value')} (the search's moves and the values "
+            f"adopted one at a time), {number_word(len(above))} {'has' if len(above) == 1 else 'have'} a standard "
+            f"error above {bar}, each with the seeds its spread would need to bring it to {bar}: {join_words(need)}."
+            + (" Each of these gains exceeds two of its standard errors, so which value wins is settled; how large "
+               "the gain is, less so." if settled else ""))

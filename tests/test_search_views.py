@@ -200,3 +200,25 @@ def test_the_search_gone_on_at_the_adopted_training_values_is_told_with_its_best
     moved = {"search": settled, "retest": {"training": {}, **search(FakeAblation(_literal_dead), GRID, START, 4)}}
     assert "moved to joint_size = 32 (+10.0 ± 0.4 points)" in retest_sentence(moved)
     assert "(changes: none)" in retest_sentence(moved) and retest_sentence({"search": settled}) == ""
+
+
+def test_the_power_sentence_names_each_adopted_gain_whose_standard_error_is_above_two_points():
+    from bookkit.search_views import power_sentence
+
+    def gain(mean, se, n=5):
+        return {"mean": mean, "se": se, "n": n}
+
+    record = {"search": {"rounds": []},
+              "decisions": {"lam_div": {"adopted": 0.1, "gains": [{"value": 0.1, "gain": gain(0.09, 0.024)},
+                                                                  {"value": 10.0, "gain": gain(-0.05, 0.05)}]},
+                            "beta_cct": {"adopted": 10.0, "gains": [{"value": 10.0, "gain": gain(0.07, 0.012)}]},
+                            "shared_W": {"adopted": False, "gains": [{"value": True, "gain": gain(-0.09, 0.007)}]}}}
+    text = power_sentence(record)
+    # sd = 0.024 · √5 ≈ 0.0537; (0.0537 / 0.02)² ≈ 7.2 → 8 seeds; the value not adopted is not counted
+    assert "of the two adopted values" in text and "one has a standard error above 2 points" in text, text
+    assert "lam_div = 0.1 (2.4; about 8 seeds)" in text and "which value wins is settled" in text, text
+    assert prose_defects(text) == [], text
+    record["decisions"]["lam_div"]["gains"][0]["gain"] = gain(0.01, 0.024)  # within two SE: nothing settled
+    assert "settled" not in power_sentence(record)
+    record["decisions"]["lam_div"]["gains"][0]["gain"] = gain(0.09, 0.01)
+    assert power_sentence(record) == "Every adopted value's paired gain has a standard error of 2 points or less."

@@ -90,9 +90,8 @@ def retest_sentence(record: dict) -> str:
     text = (f"The loss weights and other training values were adopted where the search ended (changes: {weights}), "
             "and they may change which attention reading is best, so the search went on from its end with them "
             f"(validation T1 {100 * rounds[0]['mean_T1']:.1f} %; admissible: {admissible_text(rounds[0]['check'])})")
-    for before, after in zip(rounds, rounds[1:]):
-        move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
-        text += f", moved to {move['setting']} = {setting_value(move['value'])} ({points(move['gain'])} points)"
+    for name, gain in _moves(retest):
+        text += f", moved to {name} ({points(gain)} points)"
     tried = [n for n in rounds[-1]["neighbours"] if n.get("admissible") and n.get("gain")]
     best = max(tried, key=lambda n: n["gain"]["mean"], default=None)
     closest = "" if best is None else (f"; its best admissible neighbour, {best['setting']} = "

@@ -26,9 +26,11 @@ endif
 ifeq ($(USE_ACTIVE),yes)
   PY := $(ACTIVE_PYTHON)
   SETUP := active-env
+  DATA_SETUP := active-env
 else
   PY := $(VENV)/bin/python
   SETUP := $(VENV)/.installed
+  DATA_SETUP := $(VENV)/.data-ready
 endif
 JUPYTER_BOOK := $(PY) -c "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; sys.exit(main())"
 PROFILE ?= cpu
@@ -58,9 +60,15 @@ help:
 	@echo "make device-bundle - the wheels a GPU machine without a registry needs (<= 64 MiB), into device-bundle/"
 	@echo "make gpu-day - the GPU hour on a lent card (DRY_RUN=1 OUT=dir: the same at tiny sizes on this CPU)"
 
-$(VENV)/.installed: pyproject.toml
+# What `python -m data_prep.synthetic` imports, installed first: make book generates the data while the rest installs
+DATA_PACKAGES := numpy scipy pillow tqdm pyyaml
+$(VENV)/.data-ready: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $$($(PY) -P sgma_core/envcheck.py --pins $(DATA_PACKAGES))
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.data-ready
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
@@ -70,7 +78,7 @@ venv: $(SETUP)
 active-env:
 	@$(PY) -P sgma_core/envcheck.py || { echo "use SGMA_ENV=venv for a .venv of its own, or install what is listed"; exit 1; }
 
-data: $(SETUP)
+data: $(DATA_SETUP)
 	$(PY) -m data_prep.synthetic --out data/SYN
 
 # Real datasets into the first folder of SGMA_DATA_ROOT (./data): python -m data_prep.fetch --help
@@ -83,7 +91,7 @@ data-awa2: $(SETUP)
 data-flo: $(SETUP)
 	$(PY) -m data_prep.fetch flo
 
-chapters: data
+chapters: data $(SETUP)
 	$(PY) -m bookkit.chapters --all --jobs $(JOBS) -p profile $(PROFILE) --out book/_executed
 
 html: $(SETUP)
@@ -92,12 +100,15 @@ html: $(SETUP)
 	$(JUPYTER_BOOK) build . -W --quiet
 	@echo "open _build/html/index.html"
 
-book: chapters html
+# The data are generated while the rest of the set-up installs, then the chapters run and the HTML is built
+book:
+	@$(MAKE) --no-print-directory -j2 data $(SETUP)
+	@$(MAKE) --no-print-directory chapters html
 
 # The run times every chapter's opening and the course guide show: each chapter on the smoke and cpu profiles,
 # from an empty runs folder (nothing reused), then the papermill exercises (the chapters' runs reused), recorded
 # in book/run_times.json. About 20 minutes on 2 cores (the cpu profile trains on one thread).
-run-times: data
+run-times: data $(SETUP)
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; for p in smoke cpu; do \
 	  $(PY) -m bookkit.chapters --all -p profile $$p -p runs_dir "$$tmp/runs-$$p" --out "$$tmp/$$p" \
 	    --exercises --record-times book/run_times.json || exit 1; done
@@ -132,18 +143,18 @@ clean:
 # (results/ablations-$(PROFILE)-$(ABLATE_DATASET).json for a real dataset),
 # which chapter 05 renders. Resumable: stored runs are reused (about an hour on 2 cores for the cpu profile).
 ABLATE_DATASET ?= SYN
-ablations: data
+ablations: data $(SETUP)
 	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET) --jobs $(JOBS)
 
 # Does SGMA learn where to look? The book's configuration beside controls of where the squares go (image centre,
 # random places, the whole image, what trains the attention), 5 paired seeds; writes results/looking-$(PROFILE).json
 # after every run, so an interrupted study keeps what it measured; stored runs are reused.
-looking: data
+looking: data $(SETUP)
 	$(PY) -m sgma_core.studies.looking --profile $(PROFILE) --jobs $(JOBS)
 
 # The synthetic birds with a real start: the cpu profile with ImageNet EfficientNet-Lite0 as the backbone, 3 seeds;
 # writes results/real-start-$(PROFILE).json, which chapter 07 renders (86 minutes measured on 2 cores shared with other work; stored runs reused).
-real-start: data
+real-start: data $(SETUP)
 	$(PY) -m sgma_core.studies.real_start --profile $(PROFILE)
 
 # After editing a chapter's .md (or .py), bring its pair up to date.

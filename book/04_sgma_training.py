@@ -86,8 +86,16 @@ literal_settings = {**{k: PAPER_READING[k] for k in ("attention_norm", "attentio
                     "joint_size": cfg0.image_size // 2}
 is_literal = all(getattr(cfg0, k) == v for k, v in literal_settings.items())
 cfg_lit = cfg0 if is_literal else with_settings(cfg0, epochs=min(literal_epochs, cfg0.epochs), **literal_settings)
-# the runs this page needs later (its validation model, that literal run), trained ahead on a spare core
+# one epoch of each standardised reading with an attention that trains (the last section), where this
+# configuration's own run is not that reading already
+trains = cfg0 if cfg0.attention_training != "none" else with_settings(cfg0, attention_training="heads")
+one_epoch = {norm: None if norm == cfg0.attention_norm and trains is cfg0
+             else with_settings(trains, attention_norm=norm, epochs=1) for norm in ("standardize", "standardize_learned")}
+n_show = 4  # the unseen-class test images the figures show, the first ones
+# the runs this page needs later (its validation model, the one-epoch runs, the literal run), trained ahead on a
+# spare core; a run the child has not started when the page reaches it is trained by the page
 ahead = train_ahead([Ahead(with_settings(cfg0, eval_every=cfg0.epochs), "val"),
+                     *[Ahead(c, "test", snapshots=n_show) for c in one_epoch.values() if c is not None],
                      *([] if is_literal else [Ahead(cfg_lit, "test", snapshots=True)])], data_root, runs_dir)
 
 # %% [markdown]
@@ -118,7 +126,7 @@ grouping = initialise_grouping(model0, prepared, cfg0)
 indicators = grouping["indicators"]
 print(f"channels per group: {indicators.sum(1).astype(int).tolist()}; attention pretraining loss "
       f"{grouping['losses'][0]:.3f} → {grouping['losses'][-1]:.3f}")
-show = prepared.test_unseen_images[:4]
+show = prepared.test_unseen_images[:n_show]
 with torch.no_grad():
     f = model0.attention_backbone(normalize(show.to(device))).float().cpu()
 group_maps = torch.einsum("pc,bchw->bphw", torch.as_tensor(indicators), f)
@@ -684,14 +692,12 @@ glue("collapse_sentence", f"{grads} {story}", display=False)
 
 # %%
 norm_snapshots = {}
-trains = cfg0 if cfg0.attention_training != "none" else with_settings(cfg0, attention_training="heads")
-for norm in ("standardize", "standardize_learned"):
-    if norm == cfg0.attention_norm and trains is cfg0:  # this configuration's own run
+for norm, one_epoch_cfg in one_epoch.items():
+    if one_epoch_cfg is None:  # this configuration's own run
         norm_snapshots[norm] = snapshots
     else:  # one epoch of the reading, with an attention that trains
-        one_epoch = with_settings(trains, attention_norm=norm, epochs=1)
-        norm_snapshots[norm] = train_sgma(prepared, one_epoch, runs_dir, progress=progress, snapshot_images=show)[2][
-            "snapshots"]
+        norm_snapshots[norm] = train_sgma(prepared, one_epoch_cfg, runs_dir, progress=progress,
+                                          snapshot_images=show)[2]["snapshots"]
 for norm, snaps in norm_snapshots.items():
     name = {"standardize": "fixed σ(2z − 2)", "standardize_learned": "learned scale and shift"}[norm]
     trained_epochs = [e for e in snaps if e >= 0]

@@ -232,6 +232,7 @@ def run_jobs(jobs: list[tuple[str, str, Path, dict]], record_times: str | None, 
 
 
 HEAVY_FIRST = ("04_sgma_training", "02_baseline")  # the chapters that train, started first under --jobs
+YIELDING_NICENESS = 5  # every chapter but the first runs at this lower priority under --jobs
 
 
 def chapter_command(name: str, out: Path, params: dict) -> list[str]:
@@ -244,11 +245,13 @@ def chapter_command(name: str, out: Path, params: dict) -> list[str]:
 
 def run_parallel(names: list[str], out: Path, params: dict, jobs: int) -> int:
     """Execute ``names`` ``jobs`` at a time, each by :func:`chapter_command` in its own process with
-    ``cores // jobs`` torch threads; the heaviest first. Every chapter runs; the status is 1 if any failed.
+    ``cores // jobs`` torch threads; the heaviest first, the others at a lower priority, so that the longest chain
+    of training keeps a core while the rest share the others. Every chapter runs; the status is 1 if any failed.
 
     Each chapter process dies with this one (:mod:`sgma_core.child_processes`): when this process is interrupted
     (Ctrl-C, SIGTERM) or killed, the chapters running stop and write nothing more; their kernels end with them."""
     order = [n for n in HEAVY_FIRST if n in names] + [n for n in names if n not in HEAVY_FIRST]
+    lead = order[0] if order else None  # the longest chain of training: the others yield the core to it
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     running: dict[str, tuple[subprocess.Popen, float]] = {}
@@ -259,7 +262,8 @@ def run_parallel(names: list[str], out: Path, params: dict, jobs: int) -> int:
                 while order and len(running) < jobs:
                     name = order.pop(0)
                     print(f"executing {name} ({count(int(threads), 'thread', words=False)}) …", flush=True)
-                    running[name] = (child_processes.start(chapter_command(name, out, params), env=env),
+                    running[name] = (child_processes.start(chapter_command(name, out, params), env=env,
+                                                           niceness=0 if name == lead else YIELDING_NICENESS),
                                      time.perf_counter())
                 time.sleep(0.5)
                 for name, (proc, started) in list(running.items()):

@@ -8,6 +8,7 @@ import time
 
 from bookkit.display import glue, show_settings
 from bookkit.run_times import glue_run_times
+from sgma_core import child_processes
 from sgma_core.profiles import make_experiment, resolve_overrides
 
 DATASET_NAMES = {"SYN": "synthetic birds (SYN)", "CUB": "CUB-200-2011", "AWA2": "AwA2", "FLO": "Oxford flowers",
@@ -26,6 +27,7 @@ def open_training_chapter(name: str, profile: str, dataset: str, seeds, override
 
     experiment = make_experiment(profile, {**resolve_overrides(overrides), "dataset": dataset}, seeds)
     config = experiment.config
+    child_processes.adopt_niceness()  # a chapter run beside a heavier one yields the core to it (make book)
     use_threads(config)  # the profile's CPU threads, before the chapter computes anything
     device = resolve_device(config.device)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "CPU"

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 GRACE_SECONDS = 10.0  # how long a child may take to end after SIGTERM before it is killed
+NICENESS_VARIABLE = "SGMA_NICENESS"  # the niceness a child's own children take (adopt_niceness)
 
 
 def _prctl():
@@ -31,12 +32,40 @@ def _prctl():
     return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
 
 
-def start(cmd: list[str], **popen) -> subprocess.Popen:
+def _set_niceness(level: int) -> None:
+    """This process at niceness ``level`` (only ever lowered in priority), and its session's scheduling group too:
+    where Linux schedules sessions as groups (``sched_autogroup``), a niceness counts only within the session."""
+    current = os.nice(0)
+    if level > current:
+        os.nice(level - current)
+    try:
+        with open("/proc/self/autogroup", "w") as group:
+            group.write(str(max(level, current)))
+    except OSError:  # no autogroups here (another kernel, another system): the niceness alone applies
+        pass
+
+
+def adopt_niceness() -> None:
+    """Take the lower priority a parent asked for in ``$SGMA_NICENESS``: for a process in a session of its own
+    that :func:`start` did not start itself (a Jupyter kernel of a chapter started with a ``niceness``)."""
+    value = os.environ.get(NICENESS_VARIABLE, "")
+    if value.lstrip("-").isdigit():
+        _set_niceness(int(value))
+
+
+def start(cmd: list[str], niceness: int = 0, **popen) -> subprocess.Popen:
     """``subprocess.Popen(cmd, **popen)`` in a session of its own, sent SIGTERM by the kernel when this process
-    dies (Linux); a child whose parent died before that took effect ends at once."""
+    dies (Linux); a child whose parent died before that took effect ends at once. ``niceness`` is added to this
+    process's for the child (a lower priority where positive) and passed on to its descendants in
+    ``$SGMA_NICENESS`` (:func:`adopt_niceness`)."""
     parent, prctl = os.getpid(), _prctl()
+    level = os.nice(0) + niceness if niceness > 0 else None
+    if level is not None:
+        popen["env"] = {**(popen.get("env") or os.environ), NICENESS_VARIABLE: str(level)}
 
     def die_with_parent() -> None:  # runs in the child, between fork and exec
+        if level is not None:
+            _set_niceness(level)
         if prctl is not None:
             prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
             if os.getppid() != parent:

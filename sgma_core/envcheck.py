@@ -6,7 +6,8 @@ requirement at the version ``pyproject.toml`` pins runs everything itself, and n
 environment is made. Exit status 0 when it can, 1 with one line per problem when it cannot.
 
 Only the standard library is used, so that the check runs in any Python; ``-P`` keeps the
-checkout itself off ``sys.path``, so that only what is installed counts.
+checkout itself off ``sys.path``, so that only what is installed counts. ``--pins NAME…`` prints those
+requirements as pinned (``numpy==…``), for ``make`` to install them before the rest.
 """
 
 from __future__ import annotations
@@ -74,8 +75,26 @@ def problems(root: Path = ROOT) -> list[str]:
     return found
 
 
+def pins_of(names: list[str], root: Path = ROOT) -> list[str]:
+    """``name==version`` of each of ``names`` as ``pyproject.toml`` pins it (``--pins NAME…``: what ``make`` installs
+    before the rest); a name it does not pin is a :class:`ValueError` listing those it does."""
+    pins = {name.lower(): (name, version) for name, version in pinned_requirements(root / "pyproject.toml").items()}
+    unknown = [n for n in names if n.lower() not in pins]
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not pinned in {root / 'pyproject.toml'}; pinned: "
+                         f"{', '.join(name for name, _ in pins.values())}")
+    return ["==".join(pins[n.lower()]) for n in names]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--pins"]:
+        try:
+            print(" ".join(pins_of(argv[1:])))
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        return 0
     found = problems()
     if "--quiet" not in argv:
         if found:

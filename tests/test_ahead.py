@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import torch
+
 from sgma_core.engine.runs import Run
 from sgma_core.experiment import prepare_data, snapshot_images, train_sgma
 from sgma_core.experiment.ahead import Ahead, run_jobs, train_ahead
@@ -36,3 +38,14 @@ def test_nothing_is_started_without_jobs_or_when_disabled():
     cfg = make_config("smoke")
     assert train_ahead([], None, None).finish() is None
     assert train_ahead([Ahead(cfg)], None, None, enabled=False).finish() is None
+
+
+def test_snapshots_name_every_test_image_the_first_n_or_none(tiny_root):
+    from sgma_core.experiment.ahead import shown_images
+
+    prepared = prepare_data(make_config("smoke"), tiny_root, progress=False)
+    every = snapshot_images(prepared)
+    assert shown_images(prepared, False) is None
+    assert torch.equal(shown_images(prepared, True), every)
+    # the first n are the page's `show`: the first unseen-class test images, so they name the same run
+    assert torch.equal(shown_images(prepared, 3), prepared.test_unseen_images[:3])

@@ -98,3 +98,25 @@ def test_sigterm_raises_keyboard_interrupt_only_within_the_block():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_a_child_started_with_a_niceness_runs_that_much_lower_and_passes_it_on():
+    # its niceness, its session group's where Linux has them, and what a kernel it starts would adopt
+    code = ("import os, pathlib; from sgma_core import child_processes as c; g = pathlib.Path('/proc/self/autogroup'); "
+            "print(os.nice(0), g.read_text().split()[-1] if g.exists() else '-', os.environ.get('SGMA_NICENESS'))")
+    own = os.nice(0)
+    for niceness in (0, 3):
+        proc = child_processes.start([sys.executable, "-c", code], niceness=niceness, stdout=subprocess.PIPE,
+                                     text=True, cwd=ROOT)
+        nice, group, passed = proc.communicate(timeout=60)[0].split()
+        assert int(nice) == min(own + niceness, 19)
+        assert group in ("-", "0" if niceness == 0 else str(own + niceness))
+        assert passed == ("None" if niceness == 0 else str(own + niceness))
+
+
+def test_a_process_adopts_the_niceness_its_parent_passed_on():
+    code = "import os; from sgma_core import child_processes as c; c.adopt_niceness(); print(os.nice(0))"
+    own = os.nice(0)
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "SGMA_NICENESS": str(own + 2)},
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert int(done.stdout) == own + 2

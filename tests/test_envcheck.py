@@ -65,3 +65,32 @@ def test_the_check_runs_without_the_checkout_on_the_path(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "has this checkout and every pinned requirement installed" in res.stdout
+
+
+def test_pins_prints_the_named_requirements_as_pinned_and_refuses_an_unknown_one():
+    script = str(Path(envcheck.__file__))
+    pins = envcheck.pinned_requirements()
+    res = subprocess.run([sys.executable, "-P", script, "--pins", "numpy", "Pillow"], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.split() == [f"numpy=={pins['numpy']}", f"pillow=={pins['pillow']}"]
+    res = subprocess.run([sys.executable, "-P", script, "--pins", "nunpy"], capture_output=True, text=True)
+    assert res.returncode == 2 and "'nunpy' is not pinned" in res.stderr and "numpy" in res.stderr
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_book_generates_the_data_while_the_rest_installs():
+    """The data need only what data_prep.synthetic imports: make book installs that first, then generates the data
+    beside the full install (make -j2), and runs the chapters after both."""
+    out = subprocess.run(["make", "-n", "book", "SGMA_ENV=venv"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    first = next(i for i, li in enumerate(out) if "-j2" in li and "data" in li and ".venv/.installed" in li)
+    pins = next(i for i, li in enumerate(out) if "--pins" in li)
+    generate = next(i for i, li in enumerate(out) if "data_prep.synthetic" in li)
+    chapters = next(i for i, li in enumerate(out) if "bookkit.chapters --all" in li)
+    assert first < pins < generate < chapters
+    for package in ("numpy", "scipy", "pillow", "tqdm", "pyyaml"):
+        assert package in out[pins]
+    # what the generator imports is all there is in that first install: it runs without the rest
+    code = ("import sys, data_prep.synthetic; heavy = {'torch', 'matplotlib', 'sklearn', 'jupyter_book'}; "
+            "print(sorted(heavy & set(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -26,11 +26,11 @@ from sgma_core.profiles import RunConfig, config_dict, make_config
 @dataclass(frozen=True)
 class Ahead:
     """One run to train ahead: its settings, the split it is trained on ("test": all seen classes, "val": the
-    training classes of the validation split) and whether the page keeps snapshots of every test image."""
+    training classes of the validation split) and the test images the page keeps snapshots of."""
 
     config: RunConfig
     split: str = "test"
-    snapshots: bool = False
+    snapshots: bool | int = False  # True: every test image (unseen classes first); a number n: the first n of them
 
 
 class Started:
@@ -45,6 +45,19 @@ class Started:
         return None if self.proc is None else self.proc.wait()
 
 
+AHEAD_NICENESS = 5  # added to the page's niceness for the child
+
+
+def shown_images(prepared, snapshots: bool | int):
+    """The test images an :class:`Ahead`'s ``snapshots`` names: None (False), every one (True) or the first n."""
+    from sgma_core.experiment.where import snapshot_images
+
+    if snapshots is False or snapshots is None:
+        return None
+    images = snapshot_images(prepared)
+    return images if snapshots is True else images[: int(snapshots)]
+
+
 def spare_core() -> bool:
     """Whether this process may use more than one core (a child on the same single core would only slow the page)."""
     return len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) > 1
@@ -52,7 +65,12 @@ def spare_core() -> bool:
 
 def train_ahead(jobs: list[Ahead], data_root=None, runs_dir=None, enabled: bool = True) -> Started:
     """Start a child that trains ``jobs`` in order (stored runs are read, not trained), where ``enabled`` and a
-    second core is there; its output goes nowhere (the page reports the runs when it reads them)."""
+    second core is there; its output goes nowhere (the page reports the runs when it reads them).
+
+    The child runs at a lower priority than the page (:data:`AHEAD_NICENESS`), so that the page's own training
+    keeps a core while the child shares the other with whatever else runs. A run the page reaches before the
+    child has started it is trained by the page and skipped by the child: list the runs the page needs last
+    last, and the page takes over the child's tail of the list instead of waiting for it."""
     from sgma_core import child_processes
 
     if not (enabled and jobs and spare_core()):
@@ -61,7 +79,8 @@ def train_ahead(jobs: list[Ahead], data_root=None, runs_dir=None, enabled: bool 
             "runs_dir": None if runs_dir is None else str(runs_dir),
             "jobs": [{"config": config_dict(j.config), "split": j.split, "snapshots": j.snapshots} for j in jobs]}
     return Started(child_processes.start([sys.executable, "-m", "sgma_core.experiment.ahead", json.dumps(spec)],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                         niceness=AHEAD_NICENESS, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL))
 
 
 def run_jobs(spec: dict) -> int:
@@ -69,7 +88,6 @@ def run_jobs(spec: dict) -> int:
     without validation classes, say), each left to the page."""
     from sgma_core.experiment.prepare import prepare_data
     from sgma_core.experiment.recipes import train_sgma
-    from sgma_core.experiment.where import snapshot_images
 
     failed = 0
     for job in spec["jobs"]:
@@ -79,7 +97,7 @@ def run_jobs(spec: dict) -> int:
             prepared = prepare_data(cfg, spec["data_root"], progress=False, split=job["split"],
                                     runs_dir=spec["runs_dir"])
             train_sgma(prepared, cfg, spec["runs_dir"], progress=False,
-                       snapshot_images=snapshot_images(prepared) if job["snapshots"] else None)
+                       snapshot_images=shown_images(prepared, job["snapshots"]))
         except Exception as exc:  # noqa: BLE001 - the page trains this run itself; the next job may still work
             print(f"not trained ahead: {exc}", file=sys.stderr)
             failed += 1

@@ -96,6 +96,7 @@ from bookkit.wording import seeds_text, setting_value
 from sgma_core.paths import repo_root
 from sgma_core.records import config_drift
 from sgma_core.studies.ablate import SELECTION, read_record
+from sgma_core.studies.power import read_record as read_power
 
 glue_run_times("05_open_choices")
 
@@ -232,8 +233,11 @@ if record is not None:
 # **Power.** {glue:text}`power_sentence`
 
 # %% tags=["remove-cell"]
-glue("power_sentence", (search_views.power_sentence(record) if record is not None else "")
-     or "The record rendered here holds no adopted values' gains.", display=False)
+power_path = path.with_name(path.name.replace("ablations-", "power-", 1))  # the power study's record beside it
+power_record = read_power(power_path) if power_path.is_file() and power_path != path else None
+glue("power_sentence", ((search_views.power_sentence(record) + " " + search_views.power_study_sentence(power_record))
+                        if record is not None else "") or "The record rendered here holds no adopted values' gains.",
+     display=False)
 glue("schedule_sentence", (search_views.schedule_sentence(record) if record is not None else "")
      or "The record rendered here does not keep what the learning-rate schedule did in each run.", display=False)
 

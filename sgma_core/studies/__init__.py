@@ -3,6 +3,8 @@
 
 * :mod:`~sgma_core.studies.ablate` — every open choice decided on validation classes
   (``python -m sgma_core.studies.ablate``, ``make ablations``; chapter 05);
+* :mod:`~sgma_core.studies.power` — more seeds where an adopted value's gain is uncertain
+  (``make power``; chapter 05);
 * :mod:`~sgma_core.studies.real_start` — the synthetic birds with an ImageNet backbone
   (``make real-start``; chapter 07);
 * :mod:`~sgma_core.studies.looking` — where the squares go, beside controls (``make looking``; chapter 06);

@@ -1,0 +1,172 @@
+"""More seeds where an adopted value's gain is uncertain: the power behind chapter 05's decisions.
+
+``make ablations`` adopts a value on five paired seeds. Where the paired validation-T1 gain of an adopted value
+(a move of the search or of its retest, a training value adopted one at a time) has a standard error above
+:data:`SE_BAR`, this study trains both sides of that comparison on further seeds (5, 6, …), one seed at a time,
+until the standard error is at most the bar or :data:`MAX_SEEDS` seeds are paired, and records the gain on every
+seed beside the five-seed one and whether the adoption still holds (a gain above two standard errors). It decides
+nothing itself: where an adoption no longer holds, the record says so and the ablation is the place to act.
+
+The settings of both sides are read from the ablation record and checked against the ablation's ledger (every
+one of its five seeds must be there), and new runs go into that ledger: the study goes on where it stopped. ::
+
+    python -m sgma_core.studies.power --profile cpu      # make power: after make ablations
+    python -m sgma_core.studies.power --stored-only      # the record of the seeds trained so far
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sgma_core.paths import repo_root
+from sgma_core.studies import study_command
+
+SE_BAR = 0.02  # a decision's paired standard error, in T1 (2 points), above which seeds are added
+MAX_SEEDS = 12  # the most seeds a comparison is paired on
+FIRST_SEEDS = (0, 1, 2, 3, 4)  # the ablation's
+
+
+def comparisons(record: dict) -> list[dict]:
+    """The adopted values of an ablation ``record`` as comparisons: ``name``, the ``base`` they are run on
+    (``"start"``: the search's, ``"searched"``: where it ended, ``"retest"``: that with the adopted training
+    values), the ``adopted`` and ``reference`` sides (overrides of that base) and their five-seed ``gain``."""
+    out = []
+    for key, base in (("search", "start"), ("retest", "retest")):
+        rounds = (record.get(key) or {}).get("rounds", [])
+        for before, after in zip(rounds, rounds[1:]):
+            move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
+            out.append({"name": f"{move['setting']} = {move['value']!r} ({key})", "base": base,
+                        "adopted": dict(after["point"]), "reference": dict(before["point"]), "gain": move["gain"]})
+    for setting, decision in record["decisions"].items():
+        for g in decision["gains"]:
+            if g["value"] == decision["adopted"] and g["gain"]:
+                out.append({"name": f"{setting} = {g['value']!r}", "base": "searched",
+                            "adopted": {setting: g["value"]}, "reference": {setting: decision["reference"]},
+                            "gain": g["gain"]})
+    return out
+
+
+def bases(record: dict, config) -> dict:
+    """The three bases of :func:`comparisons` from the profile's ``config`` and the ablation ``record``, built as
+    the ablation built them: its start (for every setting of its grids), where the search ended, and that with
+    the training values the retest ran at."""
+    from sgma_core.profiles import with_settings
+
+    grids = {s for kind in record["grids"].values() for s in kind}
+    start = with_settings(config, **{s: v for s, v in record["start"].items() if s in grids})
+    searched = with_settings(start, **record["search"]["end"])
+    retest = with_settings(searched, **(record.get("retest") or {}).get("training", {}))
+    return {"start": start, "searched": searched, "retest": retest}
+
+
+def _side(ab, base, overrides: dict, seed: int, train: bool, label: str = "POWER") -> float | None:
+    """The compat rule's validation T1 of one side on one seed: from the ablation's ledger, else trained where
+    ``train`` (else None). Its rows stay out of the ablation's own."""
+    from sgma_core.profiles import with_settings
+
+    ab.base = base
+    if not train and ab.ledger.lookup("sgma", with_settings(base, seed=seed, **overrides), ab.runs_dir,
+                                      ab.val_data)[2] is None:
+        return None
+    kept = len(ab.rows), len(ab.checks), len(ab.schedules)
+    ab.validate(label, overrides, overrides, seed)
+    row = next(r for r in ab.rows[kept[0]:] if r["rule"] == "compat")
+    del ab.rows[kept[0]:], ab.checks[kept[1]:], ab.schedules[kept[2]:]
+    return row["T1"]
+
+
+def add_seeds(ab, comparison: dict, base, max_seeds: int, stored_only: bool) -> dict:
+    """One comparison on the ablation's five seeds (read from its ledger, never trained) and then on more, while
+    its paired standard error is above the bar: ``{name, adopted, reference, seeds, gain_first, gain, holds,
+    reached_bar}``."""
+    from sgma_core.stats import beats, paired
+
+    sides: dict[str, dict[int, float]] = {"adopted": {}, "reference": {}}
+    for seed in range(max_seeds):
+        first = seed < len(FIRST_SEEDS)
+        gain = paired(sides["adopted"], sides["reference"])
+        if not first and gain["se"] <= SE_BAR:
+            break
+        values = {side: _side(ab, base, comparison[side], seed, not (first or stored_only), comparison["name"])
+                  for side in sides}
+        if first and None in values.values():
+            raise LookupError(f"{comparison['name']}: seed {seed} of {comparison} is not in the ablation's ledger "
+                              f"({ab.ledger.folder}); make ablations first, with the same code and data.")
+        if None in values.values():  # not trained yet: a study in progress
+            break
+        for side, value in values.items():
+            sides[side][seed] = value
+    gain = paired(sides["adopted"], sides["reference"])
+    five = paired(*({s: v for s, v in sides[k].items() if s in FIRST_SEEDS} for k in ("adopted", "reference")))
+    return {"name": comparison["name"], "adopted": comparison["adopted"], "reference": comparison["reference"],
+            "seeds": sorted(sides["adopted"]), "gain_first": five, "gain": gain, "holds": beats(gain),
+            "reached_bar": gain["se"] <= SE_BAR}
+
+
+def run_power(profile: str = "cpu", data_root=None, runs_dir=None, ablation: str | Path | None = None,
+              out=None, progress: bool = True, stored_only: bool = False, max_seeds: int = MAX_SEEDS) -> dict:
+    """Every adopted value of the ablation record whose five-seed gain has a standard error above the bar, on
+    more seeds (the module's docstring); the record is rewritten after each comparison when ``out`` is given."""
+    from sgma_core.engine.step import resolve_device
+    from sgma_core.experiment.prepare import prepare_data
+    from sgma_core.profiles import config_dict, make_experiment
+    from sgma_core.records import provenance, write_record
+    from sgma_core.studies import ablate
+    from sgma_core.studies.ablation_runs import Ablation
+    from sgma_core.studies.ledger import Ledger
+
+    t0 = time.perf_counter()
+    path = Path(ablation) if ablation else ablate.default_path(profile)
+    record = ablate.read_record(path)
+    if record["provenance"].get("seeds") != list(FIRST_SEEDS):
+        raise ValueError(f"{path} was made on seeds {record['provenance'].get('seeds')}, not {list(FIRST_SEEDS)}: "
+                         "make ablations with its default seeds first.")
+    config = make_experiment(profile, {"dataset": "SYN"}).config
+    resolve_device(config.device)
+    base_of = bases(record, config)
+    val = prepare_data(base_of["start"], data_root, progress=progress, split="val", runs_dir=runs_dir)
+    ab = Ablation(base_of["start"], FIRST_SEEDS, val, runs_dir, progress, Ledger(path.parent / "ledger" / path.stem))
+    wanted = [c for c in comparisons(record) if c["gain"]["se"] > SE_BAR]
+    power = {"profile": profile, "se_bar": SE_BAR, "max_seeds": max_seeds, "ablation": path.name, "rows": []}
+    for comparison in wanted:
+        power["rows"].append(add_seeds(ab, comparison, base_of[comparison["base"]], max_seeds, stored_only))
+        power["provenance"] = provenance(config_dict(config), time.perf_counter() - t0, **val.dataset.data_provenance(),
+                                         complete=len(power["rows"]) == len(wanted) and all(
+                                             r["reached_bar"] or len(r["seeds"]) == max_seeds for r in power["rows"]))
+        if out is not None:
+            write_record(out, power)
+    if not wanted:
+        power["provenance"] = provenance(config_dict(config), time.perf_counter() - t0,
+                                         **val.dataset.data_provenance(), complete=True)
+    return power
+
+
+RECORD_KEYS = ("profile", "se_bar", "max_seeds", "ablation", "rows", "provenance")
+RECORD_NUMBERS = ("rows[].gain.mean", "rows[].gain.se", "rows[].gain.n", "rows[].gain_first.mean",
+                  "rows[].gain_first.se", "rows[].gain_first.n", "rows[].seeds[]")
+
+
+def read_record(path: str | Path) -> dict:
+    """A record written by :func:`run_power`, checked for every key and number chapter 05 reads."""
+    from sgma_core import records
+
+    return records.read_record(path, RECORD_KEYS, "`make power` writes it again (its runs are reused).",
+                               RECORD_NUMBERS)
+
+
+def default_path(profile: str) -> Path:
+    """``results/power-<profile>.json``, beside the ablation record it adds seeds to."""
+    return repo_root() / "results" / f"power-{profile}.json"
+
+
+def _run(args, out) -> dict:
+    if args.seeds:
+        raise ValueError("--seeds: this study's seeds are the ablation's five and those it adds (up to MAX_SEEDS).")
+    return run_power(args.profile, args.data_root, args.runs_dir, out=out, stored_only=args.stored_only)
+
+
+main = study_command("python -m sgma_core.studies.power", __doc__, default_path, _run, stored_only=True)
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""The power study adds seeds to an adopted value's comparison only while its paired standard error is above the
+bar, reads the ablation's five seeds from its ledger (never trains them), trains nothing with --stored-only, and
+keeps its rows out of the ablation's. A stand-in ablation answers with set T1s, so no model is trained here."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sgma_core.profiles import make_config, with_settings
+from sgma_core.stats import paired
+from sgma_core.studies import power
+from sgma_core.studies.power import SE_BAR, add_seeds, bases, comparisons
+
+# the adopted side's gain over the reference on seeds 0, 1, …: spread enough that five seeds leave an SE above 2
+# points, steady after
+GAINS = [0.10, 0.02, 0.16, 0.04, 0.12, 0.08, 0.09, 0.11, 0.10, 0.09, 0.10, 0.10]
+COMPARISON = {"name": "lam_div = 0.1", "adopted": {"lam_div": 0.1}, "reference": {"lam_div": 1.0}}
+
+
+class Ledger:
+    folder = "ledger"
+
+    def __init__(self, stored: set) -> None:
+        self.stored = stored
+
+    def lookup(self, kind, cfg, runs_dir, prepared):
+        return None, None, ({"stored": True} if (cfg.lam_div, cfg.seed) in self.stored else None)
+
+
+class Ablation:
+    """What add_seeds uses of sgma_core.studies.ablation_runs.Ablation, answering with GAINS."""
+
+    def __init__(self, stored_seeds) -> None:
+        self.base, self.runs_dir, self.val_data = make_config("smoke"), None, None
+        self.ledger = Ledger({(lam, s) for lam in (0.1, 1.0) for s in stored_seeds})
+        self.rows, self.checks, self.schedules, self.trained = [{"setting": "OWN"}], [{"own": 1}], [], []
+
+    def validate(self, name, value, overrides, seed):
+        cfg = with_settings(self.base, seed=seed, **overrides)
+        if (cfg.lam_div, seed) not in self.ledger.stored:
+            self.trained.append((cfg.lam_div, seed))
+            self.ledger.stored.add((cfg.lam_div, seed))
+        t1 = 0.5 + (GAINS[seed] if cfg.lam_div == 0.1 else 0.0)
+        self.rows += [{"setting": name, "rule": "cct", "T1": 0.0}, {"setting": name, "rule": "compat", "T1": t1}]
+        self.checks.append({"setting": name})
+        self.schedules.append({"setting": name})
+
+
+def expected_seeds(max_seeds: int) -> list[int]:
+    n = 5
+    while n < max_seeds and np.std(GAINS[:n], ddof=1) / np.sqrt(n) > SE_BAR:
+        n += 1
+    return list(range(n))
+
+
+def test_seeds_are_added_until_the_standard_error_reaches_the_bar():
+    ab = Ablation(stored_seeds=range(5))
+    row = add_seeds(ab, COMPARISON, make_config("smoke"), max_seeds=12, stored_only=False)
+    seeds = expected_seeds(12)
+    assert len(seeds) > 5 and row["seeds"] == seeds
+    assert ab.trained == [(lam, s) for s in seeds[5:] for lam in (0.1, 1.0)]  # the first five read, never trained
+    assert row["gain"] == pytest.approx(paired(dict(enumerate(GAINS[: len(seeds)])), dict.fromkeys(seeds, 0.0)))
+    assert row["gain_first"]["n"] == 5 and row["gain_first"]["se"] > SE_BAR
+    assert row["reached_bar"] and row["holds"]
+    assert ab.rows == [{"setting": "OWN"}] and ab.checks == [{"own": 1}] and ab.schedules == []  # kept out
+
+
+def test_the_seeds_stop_at_the_most_allowed_and_say_the_bar_was_not_reached():
+    row = add_seeds(Ablation(range(5)), COMPARISON, make_config("smoke"), max_seeds=6, stored_only=False)
+    assert row["seeds"] == list(range(6)) and not row["reached_bar"]
+
+
+def test_stored_only_trains_nothing_and_records_the_seeds_stored_so_far():
+    ab = Ablation(stored_seeds=range(7))
+    row = add_seeds(ab, COMPARISON, make_config("smoke"), max_seeds=12, stored_only=True)
+    assert ab.trained == [] and row["seeds"] == list(range(7))
+
+
+def test_a_first_seed_missing_from_the_ledger_is_refused_not_trained():
+    ab = Ablation(stored_seeds=[0, 1, 2, 4])
+    with pytest.raises(LookupError, match="lam_div = 0.1: seed 3 .* not in the ablation's ledger"):
+        add_seeds(ab, COMPARISON, make_config("smoke"), max_seeds=12, stored_only=False)
+    assert ab.trained == []
+
+
+def record_of(rounds, decisions) -> dict:
+    return {"search": {"rounds": rounds, "end": rounds[-1]["point"]}, "decisions": decisions,
+            "start": {"grouping_smoothing": 0.0, "lam_div": 1.0, "ridge_lambda": 1e-4},
+            "grids": {"attention": {"grouping_smoothing": [0.0, 0.1]}, "training": {"lam_div": [1.0, 0.1]},
+                      "scoring": {"ridge_lambda": [1e-4]}},
+            "retest": {"training": {"lam_div": 0.1}, "rounds": [{"point": rounds[-1]["point"], "neighbours": []}]}}
+
+
+def test_the_comparisons_are_the_search_moves_and_the_values_adopted_on_their_bases():
+    gain = {"mean": 0.08, "se": 0.03, "n": 5}
+    rounds = [{"point": {"grouping_smoothing": 0.0},
+               "neighbours": [{"setting": "grouping_smoothing", "value": 0.1, "point": {"grouping_smoothing": 0.1},
+                               "gain": gain}]},
+              {"point": {"grouping_smoothing": 0.1}, "neighbours": []}]
+    decisions = {"lam_div": {"reference": 1.0, "adopted": 0.1, "gains": [{"value": 0.1, "gain": gain}]},
+                 "cct_negatives": {"reference": "all", "adopted": "all", "gains": [{"value": "mean", "gain": gain}]}}
+    record = record_of(rounds, decisions)
+    found = comparisons(record)
+    assert [(c["name"], c["base"], c["adopted"], c["reference"]) for c in found] == [
+        ("grouping_smoothing = 0.1 (search)", "start", {"grouping_smoothing": 0.1}, {"grouping_smoothing": 0.0}),
+        ("lam_div = 0.1", "searched", {"lam_div": 0.1}, {"lam_div": 1.0})]  # a value not adopted is no comparison
+    base = bases(record, make_config("smoke", {"grouping_smoothing": 0.1, "lam_div": 10.0}))
+    # the record's start, not the profile's values
+    assert (base["start"].grouping_smoothing, base["start"].lam_div) == (0.0, 1.0)
+    assert (base["searched"].grouping_smoothing, base["searched"].lam_div) == (0.1, 1.0)
+    assert (base["retest"].grouping_smoothing, base["retest"].lam_div) == (0.1, 0.1)
+
+
+def test_the_study_refuses_an_ablation_made_on_other_seeds(tmp_path, monkeypatch):
+    path = tmp_path / "ablations-smoke.json"
+    path.write_text(json.dumps({"provenance": {"seeds": [0, 1]}}))
+    monkeypatch.setattr(power, "FIRST_SEEDS", (0, 1, 2, 3, 4))
+    from sgma_core.studies import ablate
+
+    monkeypatch.setattr(ablate, "read_record", lambda p: json.loads(path.read_text()))
+    with pytest.raises(ValueError, match=r"made on seeds \[0, 1\], not \[0, 1, 2, 3, 4\]"):
+        power.run_power("smoke", ablation=path, progress=False)
+
+
+def test_chapter_05_says_what_the_seeds_added_changed_and_how_far_the_study_is():
+    from bookkit.search_views import power_study_sentence
+
+    assert "has not been run" in power_study_sentence(None)
+    g5, g9 = {"mean": 0.093, "se": 0.024, "n": 5}, {"mean": 0.031, "se": 0.019, "n": 9}
+    row = {"name": "lam_div = 0.1", "gain_first": g5, "gain": g9, "holds": False, "reached_bar": True}
+    power = {"max_seeds": 12, "rows": [row], "provenance": {"complete": False}}
+    text = power_study_sentence(power)
+    assert "lam_div = 0.1: +9.3 ± 2.4 on 5 seeds, +3.1 ± 1.9 on 9 (no longer above two standard errors)" in text
+    assert "not settled by this record" in text and "in progress (1 of the 1 comparisons at the bar so far)" in text
+    text = power_study_sentence({**power, "rows": [{**row, "holds": True}], "provenance": {"complete": True}})
+    assert "still above" in text and "not settled" not in text and "The study is complete" in text

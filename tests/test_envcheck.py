@@ -77,12 +77,13 @@ def test_pins_prints_the_named_requirements_as_pinned_and_refuses_an_unknown_one
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_book_generates_the_data_while_the_rest_installs():
+def test_make_book_generates_the_data_while_the_rest_installs(tmp_path):
     """The data need only what data_prep.synthetic imports: make book installs that first, then generates the data
-    beside the full install (make -j2), and runs the chapters after both."""
-    out = subprocess.run(["make", "-n", "book", "SGMA_ENV=venv"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
-    first = next(i for i, li in enumerate(out) if "-j2" in li and "data" in li and ".venv/.installed" in li)
+    beside the full install (make -j2), and runs the chapters after both (planned for a .venv not made yet)."""
+    venv = tmp_path / "venv"
+    out = subprocess.run(["make", "-n", "book", "SGMA_ENV=venv", f"VENV={venv}"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    first = next(i for i, li in enumerate(out) if "-j2" in li and "data" in li and f"{venv}/.installed" in li)
     pins = next(i for i, li in enumerate(out) if "--pins" in li)
     generate = next(i for i, li in enumerate(out) if "data_prep.synthetic" in li)
     chapters = next(i for i, li in enumerate(out) if "bookkit.chapters --all" in li)

@@ -151,7 +151,7 @@ ablations: data $(SETUP)
 # a time until it is not (or 12 seeds); writes results/power-$(PROFILE).json after each comparison (chapter 05).
 # Resumable: its runs go into the ablation's ledger.
 power: data $(SETUP)
-	$(PY) -m sgma_core.studies.power --profile $(PROFILE)
+	$(PY) -m sgma_core.studies.power --profile $(PROFILE) --jobs $(JOBS)
 
 # Does SGMA learn where to look? The book's configuration beside controls of where the squares go (image centre,
 # random places, the whole image, what trains the attention), 5 paired seeds; writes results/looking-$(PROFILE).json

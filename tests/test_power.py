@@ -135,3 +135,16 @@ def test_chapter_05_says_what_the_seeds_added_changed_and_how_far_the_study_is()
     assert "not settled by this record" in text and "in progress (1 of the 1 comparisons at the bar so far)" in text
     text = power_study_sentence({**power, "rows": [{**row, "holds": True}], "provenance": {"complete": True}})
     assert "still above" in text and "not settled" not in text and "The study is complete" in text
+
+
+def test_a_second_process_takes_the_comparisons_from_the_last_and_seeds_are_refused_otherwise(monkeypatch):
+    from types import SimpleNamespace
+
+    seen = {}
+    monkeypatch.setattr(power, "run_power", lambda *a, **k: seen.update(k) or {})
+    args = SimpleNamespace(profile="smoke", data_root=None, runs_dir=None, stored_only=False, seeds=[1, 2, 0],
+                           helper=True)
+    power._run(args, None)
+    assert seen["last_first"] and seen["out"] is None
+    with pytest.raises(ValueError, match="--seeds"):
+        power._run(SimpleNamespace(**{**vars(args), "helper": False}), None)

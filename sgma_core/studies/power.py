@@ -10,7 +10,7 @@ nothing itself: where an adoption no longer holds, the record says so and the ab
 The settings of both sides are read from the ablation record and checked against the ablation's ledger (every
 one of its five seeds must be there), and new runs go into that ledger: the study goes on where it stopped. ::
 
-    python -m sgma_core.studies.power --profile cpu      # make power: after make ablations
+    python -m sgma_core.studies.power --profile cpu      # make power (--jobs 2): after make ablations
     python -m sgma_core.studies.power --stored-only      # the record of the seeds trained so far
 """
 
@@ -105,9 +105,11 @@ def add_seeds(ab, comparison: dict, base, max_seeds: int, stored_only: bool) -> 
 
 
 def run_power(profile: str = "cpu", data_root=None, runs_dir=None, ablation: str | Path | None = None,
-              out=None, progress: bool = True, stored_only: bool = False, max_seeds: int = MAX_SEEDS) -> dict:
+              out=None, progress: bool = True, stored_only: bool = False, max_seeds: int = MAX_SEEDS,
+              last_first: bool = False) -> dict:
     """Every adopted value of the ablation record whose five-seed gain has a standard error above the bar, on
-    more seeds (the module's docstring); the record is rewritten after each comparison when ``out`` is given."""
+    more seeds (the module's docstring); the record is rewritten after each comparison when ``out`` is given.
+    ``last_first``: the comparisons in reverse order (a second process beside a first)."""
     from sgma_core.engine.step import resolve_device
     from sgma_core.experiment.prepare import prepare_data
     from sgma_core.profiles import config_dict, make_experiment
@@ -127,7 +129,7 @@ def run_power(profile: str = "cpu", data_root=None, runs_dir=None, ablation: str
     base_of = bases(record, config)
     val = prepare_data(base_of["start"], data_root, progress=progress, split="val", runs_dir=runs_dir)
     ab = Ablation(base_of["start"], FIRST_SEEDS, val, runs_dir, progress, Ledger(path.parent / "ledger" / path.stem))
-    wanted = [c for c in comparisons(record) if c["gain"]["se"] > SE_BAR]
+    wanted = [c for c in comparisons(record) if c["gain"]["se"] > SE_BAR][:: -1 if last_first else 1]
     power = {"profile": profile, "se_bar": SE_BAR, "max_seeds": max_seeds, "ablation": path.name, "rows": []}
     for comparison in wanted:
         power["rows"].append(add_seeds(ab, comparison, base_of[comparison["base"]], max_seeds, stored_only))
@@ -161,12 +163,15 @@ def default_path(profile: str) -> Path:
 
 
 def _run(args, out) -> dict:
-    if args.seeds:
+    """``--jobs N``: the other processes take the comparisons from the last, sharing the runs and the ledger (their
+    ``--seeds``, given by ``--jobs``, are not read), and write no record."""
+    if args.seeds and not args.helper:
         raise ValueError("--seeds: this study's seeds are the ablation's five and those it adds (up to MAX_SEEDS).")
-    return run_power(args.profile, args.data_root, args.runs_dir, out=out, stored_only=args.stored_only)
+    return run_power(args.profile, args.data_root, args.runs_dir, out=out, stored_only=args.stored_only,
+                     last_first=args.helper, progress=not args.helper)
 
 
-main = study_command("python -m sgma_core.studies.power", __doc__, default_path, _run, stored_only=True)
+main = study_command("python -m sgma_core.studies.power", __doc__, default_path, _run, stored_only=True, jobs=True)
 
 if __name__ == "__main__":
     raise SystemExit(main())

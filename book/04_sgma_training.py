@@ -92,11 +92,13 @@ trains = cfg0 if cfg0.attention_training != "none" else with_settings(cfg0, atte
 one_epoch = {norm: None if norm == cfg0.attention_norm and trains is cfg0
              else with_settings(trains, attention_norm=norm, epochs=1) for norm in ("standardize", "standardize_learned")}
 n_show = 4  # the unseen-class test images the figures show, the first ones
-# the runs this page needs later (its validation model, the one-epoch runs, the literal run), trained ahead on a
-# spare core; a run the child has not started when the page reaches it is trained by the page
+# the runs this page needs later, trained ahead on a spare core: in the order the page reads them (its validation
+# model, the literal run, the one-epoch runs), the last ones reversed, so that the page, which trains a run the
+# child has not started, takes the first of them while the child trains the other
 ahead = train_ahead([Ahead(with_settings(cfg0, eval_every=cfg0.epochs), "val"),
-                     *[Ahead(c, "test", snapshots=n_show) for c in one_epoch.values() if c is not None],
-                     *([] if is_literal else [Ahead(cfg_lit, "test", snapshots=True)])], data_root, runs_dir)
+                     *([] if is_literal else [Ahead(cfg_lit, "test", snapshots=True)]),
+                     *[Ahead(c, "test", snapshots=n_show) for c in one_epoch.values() if c is not None][::-1]],
+                    data_root, runs_dir)
 
 # %% [markdown]
 # This page was produced on the **{glue:text}`dataset_name`** with the **{glue:text}`profile`** profile on **{glue:text}`device`**

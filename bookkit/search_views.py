@@ -312,8 +312,8 @@ def power_study_sentence(power: dict | None) -> str:
     """What the power study (:mod:`sgma_core.studies.power`) found so far: each comparison's paired gain on the
     seeds it has beside its five-seed gain, whether it still exceeds two standard errors, and how far it is."""
     if power is None:
-        return ("`make power` trains these comparisons on more seeds, one at a time, until each standard error is at "
-                "most the bar; it has not been run for the record rendered here.")
+        return ("The power study (make power) trains these comparisons on more seeds, one at a time, until each "
+                "standard error is at most the bar; it has not been run for the record rendered here.")
     rows = power["rows"]
     if not rows:
         return "No adopted value's gain has a standard error above the bar: the power study had nothing to add."
@@ -324,11 +324,11 @@ def power_study_sentence(power: dict | None) -> str:
         said.append(f"{r['name']}: {100 * first['mean']:+.1f} ± {100 * first['se']:.1f} on {first['n']} seeds, "
                     f"{100 * gain['mean']:+.1f} ± {100 * gain['se']:.1f} on {gain['n']} ({state})")
     reached = f"{sum(r['reached_bar'] for r in rows)} of the {len(rows)} comparisons at the bar"
-    text = (f"With seeds added by `make power` (up to {power['max_seeds']} a comparison; mean paired gain ± SE, in "
-            f"points): {'; '.join(said)}. ")
+    text = (f"With seeds added by the power study (make power; up to {power['max_seeds']} a comparison; mean paired "
+            f"gain ± SE, in points): {'; '.join(said)}. ")
     if not all(r["holds"] for r in rows):
         text += ("A value whose gain no longer exceeds two standard errors is not settled by this record: the ablation "
                  "decides it again on the seeds it has. ")
     if power["provenance"].get("complete"):
         return text + f"The study is complete: {reached}."
-    return text + f"The study is in progress ({reached} so far); `make power` goes on where it stopped."
+    return text + f"The study is in progress ({reached} so far); make power goes on where it stopped."

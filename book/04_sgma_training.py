@@ -26,7 +26,7 @@
 #
 # **You will be able to**
 # - train SGMA with eq. (9) and compare it with the baseline on the same data, seeds and evaluation;
-# - read the three inference rules' results and a calibrated result chosen on validation classes;
+# - read the three inference rules' results, and choose calibrated stacking's γ on validation classes;
 # - measure where the attention looks against annotated parts and against random points;
 # - explain why, with the default centre rule, only eqs. (5)–(6) train the attention subnet.
 #
@@ -43,6 +43,7 @@ runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs
 seeds = None  # None: the profile's first seed (the records hold five); e.g. [0, 1, 2]
 overrides = {}  # RunConfig fields, e.g. {"centre_rule": "learned"}, or a preset: "paper_reading"
 literal_epochs = 4  # epochs of the paper's literal attention, trained beside another configuration (its collapse)
+calibrate = None  # calibrated stacking, γ from a validation model: None = on every profile but "cpu"
 progress = False  # tqdm bars and per-epoch lines in the output
 
 # %% tags=["hide-input"]
@@ -92,10 +93,13 @@ trains = cfg0 if cfg0.attention_training != "none" else with_settings(cfg0, atte
 one_epoch = {norm: None if norm == cfg0.attention_norm and trains is cfg0
              else with_settings(trains, attention_norm=norm, epochs=1) for norm in ("standardize", "standardize_learned")}
 n_show = 4  # the unseen-class test images the figures show, the first ones
-# the runs this page needs later, trained ahead on a spare core: in the order the page reads them (its validation
-# model, the literal run, the one-epoch runs), the last ones reversed, so that the page, which trains a run the
+# the runs this page needs later, trained ahead on a spare core: in the order the page reads them (the validation
+# model where it calibrates, the literal run, the one-epoch runs), the last ones reversed, so that the page, which trains a run the
 # child has not started, takes the first of them while the child trains the other
-ahead = train_ahead([Ahead(with_settings(cfg0, eval_every=cfg0.epochs), "val"),
+# calibrated stacking needs a second model, trained on the validation split; the cpu profile's book leaves it to
+# chapter 06, whose record gives the calibrated H of five seeds, and spends its time on the runs it shows
+calibrate = config.profile != "cpu" if calibrate is None else bool(calibrate)
+ahead = train_ahead([*([Ahead(with_settings(cfg0, eval_every=cfg0.epochs), "val")] if calibrate else []),
                      *([] if is_literal else [Ahead(cfg_lit, "test", snapshots=True)]),
                      *[Ahead(c, "test", snapshots=n_show) for c in one_epoch.values() if c is not None][::-1]],
                     data_root, runs_dir)
@@ -308,14 +312,11 @@ glue("cct_setting", f"ρ = {config.ridge_lambda:g} and {'unit-length' if config.
 # be on one scale; how far apart are they, for the first seed's trained model on the unseen test images?
 
 # %%
-from sgma_core.experiment import class_prototypes
-from sgma_core.inference import rule_scores
-
-protos = class_prototypes(trained, prepared, config)[:, prepared.n_seen:]  # the unseen classes' prototypes
-tu = sgma_outputs(trained, prepared.test_unseen_images, prepared.phi_gzsl[:, prepared.n_seen:])
-spread = {rule: float(rule_scores(rule, tu["scores"], tu["emb"], protos).std(axis=1).mean()) for rule in ("compat", "cct")}
-same = {rule: float((rule_scores("combined", tu["scores"], tu["emb"], protos).argmax(1)
-                     == rule_scores(rule, tu["scores"], tu["emb"], protos).argmax(1)).mean()) for rule in ("compat", "cct")}
+# each rule's scores of the unseen test images over the unseen classes: the unseen classes' columns of the first
+# seed's GZSL scores (one column a class), kept from its last evaluation in the training cell
+zsl = {rule: scores[0][:, prepared.n_seen:] for rule, scores in test_scores[cfg0.seed].items()}
+spread = {rule: float(zsl[rule].std(axis=1).mean()) for rule in ("compat", "cct")}
+same = {rule: float((zsl["combined"].argmax(1) == zsl[rule].argmax(1)).mean()) for rule in ("compat", "cct")}
 print(f"spread of an image's scores over the unseen classes (std, mean over images): compat {spread['compat']:.3f}, "
       f"cct {spread['cct']:.3f}; the combined rule picks the compat rule's class for {100 * same['compat']:.0f}% of "
       f"the images and the cct rule's for {100 * same['cct']:.0f}%")
@@ -355,18 +356,28 @@ glue("combined_sentence", f"The compatibility scores spread {ratio:.1f} times as
 # classes into training and validation classes (`train_loc` / `val_loc`), so a second model is trained
 # exactly as above but on the training classes only (its backbone pretraining too), the validation
 # classes play the unseen ones, and $\gamma$ is the value that maximises $H$ there. That one $\gamma$
-# per rule, from the first seed's validation model, is then applied to every seed's test scores.
+# per rule, from the first seed's validation model, is then applied to every seed's test scores. The
+# parameter `calibrate` decides whether this page trains that second model; the `cpu` profile's book does
+# not, and {doc}`06_where_to_look` gives the calibrated $H$ of five seeds instead.
 
 # %% tags=["hide-input"]
 from sgma_core.data import DatasetError
 from sgma_core.experiment import calibrated_gzsl
 
-try:
-    val_prepared = prepare_data(cfg0, data_root, progress=progress, split="val", runs_dir=runs_dir)
-except DatasetError as exc:
-    val_prepared = None
-    print(f"No validation classes, so no calibrated result: {exc}")
-calibrated_sentence = "This dataset has no validation classes, so no γ can be chosen and no calibrated result is given."
+val_prepared = None
+if not calibrate:
+    calibrated_sentence = ("This page was run with `calibrate=False`" + (
+        " (the `cpu` profile's default: the validation model it needs is a second SGMA training run)"
+        if config.profile == "cpu" else "") + ", so it gives no calibrated result. Chapter 06 gives the "
+        "compatibility rule's calibrated H for the book's configuration and every control over five seeds; "
+        "`-p calibrate True` adds it here.")
+else:
+    try:
+        val_prepared = prepare_data(cfg0, data_root, progress=progress, split="val", runs_dir=runs_dir)
+    except DatasetError as exc:
+        print(f"No validation classes, so no calibrated result: {exc}")
+    calibrated_sentence = ("This dataset has no validation classes, so no γ can be chosen and no calibrated result "
+                           "is given.")
 if val_prepared is not None:
     print(f"validation split: {val_prepared.n_seen} training classes ({len(val_prepared.train.labels)} images), "
           f"{val_prepared.n_unseen} validation classes ({len(val_prepared.test_unseen_labels)} images), "

@@ -128,6 +128,7 @@ CHAPTER_SETTINGS: dict[str, tuple[object, tuple | None]] = {
     "size": (int, ((lambda v: v >= 32), "at least 32 (pixels)")),
     "max_images": (int, ((lambda v: v >= 1), "at least 1")),
     "literal_epochs": (int, ((lambda v: v >= 1), "at least 1")),  # chapter 04's run of the literal attention
+    "calibrate": (bool | None, None),  # chapter 04's calibrated stacking: null = the profile's default
     "frozen_max_images": (int | None, ((lambda v: v >= 1), "at least 1, or null (every photograph)")),
     "layer": (Literal[tuple(LITE0_LAYERS)], None),  # where chapter 07 cuts Lite0
 }

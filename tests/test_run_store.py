@@ -157,7 +157,8 @@ def test_a_second_identical_run_waits_and_reuses_the_first(tmp_path):
 
 
 def test_the_last_evaluation_scores_come_back_and_a_stored_run_has_none(tiny_root, tmp_path):
-    from sgma_core.experiment import prepare_data, sgma_rule_scores, train_sgma
+    from sgma_core.experiment import class_prototypes, prepare_data, sgma_outputs, sgma_rule_scores, train_sgma
+    from sgma_core.inference import rule_scores
 
     cfg = make_config("smoke", overrides={"dataset": "SYN", "epochs": 1, "device": "cpu"})
     prepared = prepare_data(cfg, tiny_root, progress=False, runs_dir=tmp_path)
@@ -168,6 +169,12 @@ def test_the_last_evaluation_scores_come_back_and_a_stored_run_has_none(tiny_roo
         assert np.allclose(info["test_scores"][rule][0], su, atol=1e-5)
         assert np.allclose(info["test_scores"][rule][1], ss, atol=1e-5)
     assert train_sgma(prepared, cfg, tmp_path, progress=False)[2]["test_scores"] is None  # loaded, not evaluated
+    # chapter 04 reads ZSL scores as the unseen classes' columns of these GZSL scores: the same as scoring the
+    # unseen candidates alone
+    n_seen, protos = prepared.n_seen, class_prototypes(model, prepared, cfg)[:, prepared.n_seen:]
+    tu = sgma_outputs(model, prepared.test_unseen_images, prepared.phi_gzsl[:, n_seen:])
+    for rule, (su, _) in again.items():
+        assert np.allclose(su[:, n_seen:], rule_scores(rule, tu["scores"], tu["emb"], protos), atol=1e-5)
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ import statistics
 from bookkit.study_views import points, verdict
 from bookkit.wording import count, join_words, number_word, setting_value
 from sgma_core import stats
+from sgma_core.studies.power import comparisons
+from sgma_core.studies.search import moves
 
 CHECK_NAMES = {"distinct_places": "squares at distinct places", "different_cells": "maps peaking at different cells",
                "telling_hits": "telling-part hits above the best fixed point"}
@@ -279,19 +281,13 @@ SE_BAR = 0.02  # the paired standard error (validation T1) a decision here aims 
 
 def _moves(search: dict) -> list[tuple[str, dict]]:
     """The moves a search made: ``(setting = value, gain)`` of each."""
-    out = []
-    for before, after in zip(search["rounds"], search["rounds"][1:]):
-        move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
-        out.append((f"{move['setting']} = {setting_value(move['value'])}", move["gain"]))
-    return out
+    return [(f"{move['setting']} = {setting_value(move['value'])}", move["gain"]) for _, _, move in moves(search)]
 
 
 def power_sentence(record: dict) -> str:
     """Which of the adopted values' gains (the search's moves, the one-factor values adopted) have a paired
     standard error above :data:`SE_BAR`, and about how many seeds would bring each to it (sd / √n = the bar)."""
-    gains = [m for key in ("search", "retest") if record.get(key) for m in _moves(record[key])]
-    gains += [(f"{s} = {setting_value(d['adopted'])}", g["gain"]) for s, d in record["decisions"].items()
-              for g in d["gains"] if g["value"] == d["adopted"] and g["gain"]]
+    gains = [(f"{c['setting']} = {setting_value(c['value'])}", c["gain"]) for c in comparisons(record)]
     above = [(name, g) for name, g in gains if g["se"] > SE_BAR]
     if not gains:
         return ""

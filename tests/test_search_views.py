@@ -209,10 +209,13 @@ def test_the_power_sentence_names_each_adopted_gain_whose_standard_error_is_abov
         return {"mean": mean, "se": se, "n": n}
 
     record = {"search": {"rounds": []},
-              "decisions": {"lam_div": {"adopted": 0.1, "gains": [{"value": 0.1, "gain": gain(0.09, 0.024)},
-                                                                  {"value": 10.0, "gain": gain(-0.05, 0.05)}]},
-                            "beta_cct": {"adopted": 10.0, "gains": [{"value": 10.0, "gain": gain(0.07, 0.012)}]},
-                            "shared_W": {"adopted": False, "gains": [{"value": True, "gain": gain(-0.09, 0.007)}]}}}
+              "decisions": {"lam_div": {"reference": 1.0, "adopted": 0.1,
+                                        "gains": [{"value": 0.1, "gain": gain(0.09, 0.024)},
+                                                  {"value": 10.0, "gain": gain(-0.05, 0.05)}]},
+                            "beta_cct": {"reference": 1.0, "adopted": 10.0,
+                                         "gains": [{"value": 10.0, "gain": gain(0.07, 0.012)}]},
+                            "shared_W": {"reference": False, "adopted": False,
+                                         "gains": [{"value": True, "gain": gain(-0.09, 0.007)}]}}}
     text = power_sentence(record)
     # sd = 0.024 · √5 ≈ 0.0537; (0.0537 / 0.02)² ≈ 7.2 → 8 seeds; the value not adopted is not counted
     assert "of the two adopted values" in text and "one has a standard error above 2 points" in text, text

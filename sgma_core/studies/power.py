@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sgma_core.paths import repo_root
 from sgma_core.studies import study_command
+from sgma_core.studies.search import moves
 
 SE_BAR = 0.02  # a decision's paired standard error, in T1 (2 points), above which seeds are added
 MAX_SEEDS = 12  # the most seeds a comparison is paired on
@@ -33,15 +34,15 @@ def comparisons(record: dict) -> list[dict]:
     values), the ``adopted`` and ``reference`` sides (overrides of that base) and their five-seed ``gain``."""
     out = []
     for key, base in (("search", "start"), ("retest", "retest")):
-        rounds = (record.get(key) or {}).get("rounds", [])
-        for before, after in zip(rounds, rounds[1:]):
-            move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
+        for before, after, move in moves(record.get(key) or {}):
             out.append({"name": f"{move['setting']} = {move['value']!r} ({key})", "base": base,
-                        "adopted": dict(after["point"]), "reference": dict(before["point"]), "gain": move["gain"]})
+                        "setting": move["setting"], "value": move["value"],
+                        "adopted": dict(after), "reference": dict(before), "gain": move["gain"]})
     for setting, decision in record["decisions"].items():
         for g in decision["gains"]:
             if g["value"] == decision["adopted"] and g["gain"]:
-                out.append({"name": f"{setting} = {g['value']!r}", "base": "searched",
+                out.append({"name": f"{setting} = {g['value']!r}", "base": "searched", "setting": setting,
+                            "value": g["value"],
                             "adopted": {setting: g["value"]}, "reference": {setting: decision["reference"]},
                             "gain": g["gain"]})
     return out

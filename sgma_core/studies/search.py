@@ -105,3 +105,11 @@ def search(ab, grid: dict, start: dict, max_moves: int, label: str = LABEL) -> d
     settled = rounds[-1]["moved_to"] is None
     return {"start": dict(start), "end": current, "settled": settled, "admissible": reading(current)["check"]["passed"],
             "max_moves": max_moves, "rounds": rounds}
+
+
+def moves(record_search: dict) -> list[tuple[dict, dict, dict]]:
+    """The moves a recorded search (:func:`search`'s return) made, in order: ``(before, after, neighbour)``, the
+    points it moved from and to and the neighbour it took (``setting``, ``value``, ``gain``)."""
+    rounds = record_search.get("rounds", [])
+    return [(before["point"], after["point"], next(n for n in before["neighbours"] if n.get("point") == after["point"]))
+            for before, after in zip(rounds, rounds[1:])]

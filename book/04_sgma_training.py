@@ -43,7 +43,7 @@ runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs
 seeds = None  # None: the profile's first seed (the records hold five); e.g. [0, 1, 2]
 overrides = {}  # RunConfig fields, e.g. {"centre_rule": "learned"}, or a preset: "paper_reading"
 literal_epochs = 4  # epochs of the paper's literal attention, trained beside another configuration (its collapse)
-calibrate = None  # calibrated stacking, γ from a validation model: None = on every profile but "cpu"
+calibrate = None  # calibrated stacking, γ chosen on a validation model; None: on every profile but "cpu"
 progress = False  # tqdm bars and per-epoch lines in the output
 
 # %% tags=["hide-input"]

@@ -65,3 +65,17 @@ def test_every_chapter_parameter_is_declared_once_and_its_default_passes_the_che
 
 def test_every_declared_chapter_setting_is_a_parameter_of_a_chapter():
     assert set(CHAPTER_SETTINGS) <= {key for name in CHAPTERS for key in declared_parameters(name)}
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_papermill_reads_every_parameter_with_its_help(name):
+    """papermill --help-notebook lists a chapter's parameters from their lines (name = value  # help); a line it
+    cannot read (an "=" in the comment, say) drops the parameter from that list with a warning in every run."""
+    import jupytext
+    from papermill.translators import PythonTranslator
+
+    cell = next((c for c in jupytext.read(ROOT / "book" / f"{name}.md").cells
+                 if "parameters" in c.metadata.get("tags", [])), None)
+    read = {} if cell is None else {p.name: p.help for p in PythonTranslator.inspect({"source": cell.source})}
+    assert set(read) == set(declared_parameters(name))
+    assert all(read.values()), f"{name}: a parameter without a # comment saying what it is"

@@ -27,10 +27,12 @@ ifeq ($(USE_ACTIVE),yes)
   PY := $(ACTIVE_PYTHON)
   SETUP := active-env
   DATA_SETUP := active-env
+  TRAIN_SETUP := active-env
 else
   PY := $(VENV)/bin/python
   SETUP := $(VENV)/.installed
   DATA_SETUP := $(VENV)/.data-ready
+  TRAIN_SETUP := $(VENV)/.train-ready
   # .venv is installed without byte-compiling its 6 GB (PIP_COMPILE: a third of the install's time); Python
   # compiles each module the first time something imports it, which it can only do where it may write its caches
   PIP_COMPILE ?= --no-compile
@@ -46,13 +48,14 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book test test-fast ablations power looking run-times real-start venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book warm test test-fast ablations power looking run-times real-start venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
 	@echo "make test   - the whole test suite, including a smoke build of the book"
 	@echo "make test-fast - unit tests only (no chapters, no book build, no browser): under a minute"
 	@echo "make data   - generate the synthetic dataset into data/SYN"
+	@echo "make warm   - decode the data and pretrain the backbone the training chapters start from (PROFILE=$(PROFILE))"
 	@echo "make data-cub / data-awa2 / data-flo - download, verify and install a real dataset (needs internet)"
 	@echo "make chapters PROFILE=smoke - execute the chapters only"
 	@echo "make html   - build the HTML from the executed chapters"
@@ -73,7 +76,14 @@ $(VENV)/.data-ready: pyproject.toml
 	$(PY) -m pip install --quiet $(PIP_COMPILE) $$($(PY) -P sgma_core/envcheck.py --pins $(DATA_PACKAGES))
 	@touch $@
 
-$(VENV)/.installed: $(VENV)/.data-ready
+# What pretraining a backbone imports besides those, installed next: make book pretrains the backbone the training
+# chapters start from (make warm) while the rest installs
+TRAIN_PACKAGES := torch torchvision filelock
+$(VENV)/.train-ready: $(VENV)/.data-ready
+	$(PY) -m pip install --quiet $(PIP_COMPILE) $$($(PY) -P sgma_core/envcheck.py --pins $(TRAIN_PACKAGES))
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.train-ready
 	$(PY) -m pip install --quiet $(PIP_COMPILE) -e '.[test]'
 	@touch $@
 
@@ -105,9 +115,15 @@ html: $(SETUP)
 	$(JUPYTER_BOOK) build . -W --quiet
 	@echo "open _build/html/index.html"
 
-# The data are generated while the rest of the set-up installs, then the chapters run and the HTML is built
+# The decoded images and the pretrained backbone the training chapters start from, made as they will ask for them
+# (python -m sgma_core.experiment.warm); the chapters read them instead of making them
+warm: data $(TRAIN_SETUP)
+	$(PY) -m sgma_core.experiment.warm --profile $(PROFILE)
+
+# The data are generated, then the backbone pretrained, while the rest of the set-up installs; then the chapters
+# run and the HTML is built
 book:
-	@$(MAKE) --no-print-directory -j2 data $(SETUP)
+	@$(MAKE) --no-print-directory -j2 warm $(SETUP)
 	@$(MAKE) --no-print-directory chapters html
 
 # The run times every chapter's opening and the course guide show: each chapter on the smoke and cpu profiles,

@@ -78,18 +78,23 @@ def test_pins_prints_the_named_requirements_as_pinned_and_refuses_an_unknown_one
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_book_generates_the_data_while_the_rest_installs(tmp_path):
-    """The data need only what data_prep.synthetic imports: make book installs that first, then generates the data
-    beside the full install (make -j2), and runs the chapters after both (planned for a .venv not made yet)."""
+    """The data need only what data_prep.synthetic imports: make book installs that first, then torch, then generates
+    the data and pretrains the backbone (make warm) beside the rest of the install (make -j2), and runs the chapters
+    after both (planned for a .venv not made yet)."""
     venv = tmp_path / "venv"
     out = subprocess.run(["make", "-n", "book", "SGMA_ENV=venv", f"VENV={venv}"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.splitlines()
-    first = next(i for i, li in enumerate(out) if "-j2" in li and "data" in li and f"{venv}/.installed" in li)
-    pins = next(i for i, li in enumerate(out) if "--pins" in li)
+    first = next(i for i, li in enumerate(out) if "-j2" in li and "warm" in li and f"{venv}/.installed" in li)
+    second = next(i for i, li in enumerate(out) if li.endswith("chapters html"))  # the second make's plan follows
+    pins, train_pins = (i for i, li in enumerate(out[:second]) if "--pins" in li)
     generate = next(i for i, li in enumerate(out) if "data_prep.synthetic" in li)
+    warm = next(i for i, li in enumerate(out) if "sgma_core.experiment.warm --profile cpu" in li)
+    rest = next(i for i, li in enumerate(out) if "-e '.[test]'" in li)
     chapters = next(i for i, li in enumerate(out) if "bookkit.chapters --all" in li)
-    assert first < pins < generate < chapters
+    assert first < pins < generate < warm < second < chapters and train_pins < warm and train_pins < rest < second
     for package in ("numpy", "scipy", "pillow", "tqdm", "pyyaml"):
         assert package in out[pins]
+    assert all(package in out[train_pins] for package in ("torch", "torchvision", "filelock"))
     # what the generator imports is all there is in that first install: it runs without the rest
     code = ("import sys, data_prep.synthetic; heavy = {'torch', 'matplotlib', 'sklearn', 'jupyter_book'}; "
             "print(sorted(heavy & set(sys.modules)))")

@@ -132,3 +132,12 @@ def test_a_record_keeps_each_list_of_numbers_on_one_line_and_reads_back_the_same
 def test_the_committed_looking_record_stays_under_a_megabyte():
     path = Path(__file__).resolve().parents[1] / "results" / "looking-cpu.json"
     assert path.stat().st_size < 1 << 20, f"{path} is {path.stat().st_size} bytes"
+
+
+def test_the_committed_study_records_of_the_cpu_profile_name_one_dataset():
+    """The ablation, power and looking records are made on the synthetic birds: each names the whole dataset's
+    fingerprint (the power study trains on the validation split, whose view of the data has another one)."""
+    results = Path(__file__).resolve().parents[1] / "results"
+    prints = {name: read_record(results / f"{name}-cpu.json")["provenance"]["data_fingerprint"]
+              for name in ("ablations", "power", "looking") if (results / f"{name}-cpu.json").is_file()}
+    assert len(set(prints.values())) <= 1, prints

@@ -111,8 +111,10 @@ def run_power(profile: str = "cpu", data_root=None, runs_dir=None, ablation: str
     """Every adopted value of the ablation record whose five-seed gain has a standard error above the bar, on
     more seeds (the module's docstring); the record is rewritten after each comparison when ``out`` is given.
     ``last_first``: the comparisons in reverse order (a second process beside a first)."""
+    from sgma_core.data import load_dataset
     from sgma_core.engine.step import resolve_device
     from sgma_core.experiment.prepare import prepare_data
+    from sgma_core.paths import runs_root
     from sgma_core.profiles import config_dict, make_experiment
     from sgma_core.records import provenance, write_record
     from sgma_core.studies import ablate
@@ -130,18 +132,18 @@ def run_power(profile: str = "cpu", data_root=None, runs_dir=None, ablation: str
     base_of = bases(record, config)
     val = prepare_data(base_of["start"], data_root, progress=progress, split="val", runs_dir=runs_dir)
     ab = Ablation(base_of["start"], FIRST_SEEDS, val, runs_dir, progress, Ledger(path.parent / "ledger" / path.stem))
+    data = load_dataset("SYN", data_root).data_provenance(runs_root(runs_dir) / "cache")  # the whole set's, as ablate
     wanted = [c for c in comparisons(record) if c["gain"]["se"] > SE_BAR][:: -1 if last_first else 1]
     power = {"profile": profile, "se_bar": SE_BAR, "max_seeds": max_seeds, "ablation": path.name, "rows": []}
     for comparison in wanted:
         power["rows"].append(add_seeds(ab, comparison, base_of[comparison["base"]], max_seeds, stored_only))
-        power["provenance"] = provenance(config_dict(config), time.perf_counter() - t0, **val.dataset.data_provenance(),
+        power["provenance"] = provenance(config_dict(config), time.perf_counter() - t0, **data,
                                          complete=len(power["rows"]) == len(wanted) and all(
                                              r["reached_bar"] or len(r["seeds"]) == max_seeds for r in power["rows"]))
         if out is not None:
             write_record(out, power)
     if not wanted:
-        power["provenance"] = provenance(config_dict(config), time.perf_counter() - t0,
-                                         **val.dataset.data_provenance(), complete=True)
+        power["provenance"] = provenance(config_dict(config), time.perf_counter() - t0, **data, complete=True)
     return power
 
 

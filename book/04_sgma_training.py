@@ -93,12 +93,12 @@ trains = cfg0 if cfg0.attention_training != "none" else with_settings(cfg0, atte
 one_epoch = {norm: None if norm == cfg0.attention_norm and trains is cfg0
              else with_settings(trains, attention_norm=norm, epochs=1) for norm in ("standardize", "standardize_learned")}
 n_show = 4  # the unseen-class test images the figures show, the first ones
-# the runs this page needs later, trained ahead on a spare core: in the order the page reads them (the validation
-# model where it calibrates, the literal run, the one-epoch runs), the last ones reversed, so that the page, which trains a run the
-# child has not started, takes the first of them while the child trains the other
 # calibrated stacking needs a second model, trained on the validation split; the cpu profile's book leaves it to
 # chapter 06, whose record gives the calibrated H of five seeds, and spends its time on the runs it shows
 calibrate = config.profile != "cpu" if calibrate is None else bool(calibrate)
+# the runs this page needs later, trained ahead on a spare core: in the order the page reads them (the validation
+# model where it calibrates, the literal run, the one-epoch runs), the last ones reversed, so that the page, which
+# trains a run the child has not started, takes the first of them while the child trains the other
 ahead = train_ahead([*([Ahead(with_settings(cfg0, eval_every=cfg0.epochs), "val")] if calibrate else []),
                      *([] if is_literal else [Ahead(cfg_lit, "test", snapshots=True)]),
                      *[Ahead(c, "test", snapshots=n_show) for c in one_epoch.values() if c is not None][::-1]],
@@ -197,12 +197,8 @@ for step in range(3):
 # %%
 test_images = snapshot_images(prepared)  # every test image, unseen classes first: the first 4 are `show`
 results, histories, test_scores, snapshots = [], {}, {}, None
-# the test sets are evaluated for the curves below every eval_every epochs and after the last; on the cpu profile
-# half-way and after the last only, as an evaluation there costs about two thirds of an epoch (what is trained is
-# the same: eval_every is not part of a run's identity)
-every = max(cfg0.eval_every, cfg0.epochs // 2) if config.profile == "cpu" else cfg0.eval_every
 for cfg in experiment.configs():
-    cfg, seed = with_settings(cfg, eval_every=every), cfg.seed
+    seed = cfg.seed
     model, history, info = train_sgma(prepared, cfg, runs_dir, progress=progress,
                                       snapshot_images=test_images if seed == cfg0.seed else None)
     if seed == cfg0.seed:
@@ -216,7 +212,7 @@ for cfg in experiment.configs():
     _, bh = train_baseline(prepared, cfg, runs_dir, progress=progress)
     baseline.append({k: bh[-1][k] for k in ("T1", "u", "s", "H")})
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-sgma-curves", "caption": "SGMA training: the four terms of eq. (9) per epoch for every seed, on a log scale because they differ by more than an order of magnitude (left); ZSL T1 (middle) and GZSL H (right) of the compat rule on the test sets wherever they were evaluated (on the cpu profile, half-way and after the last epoch)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-sgma-curves", "caption": "SGMA training: the four terms of eq. (9) per epoch for every seed, on a log scale because they differ by more than an order of magnitude (left); ZSL T1 (middle) and GZSL H (right) of the compat rule on the test sets wherever they were evaluated (every eval_every epochs and after the last)."}}
 fig, axes = subplots(1, 3, height=3.3)
 for seed, history in histories.items():
     epochs = [h["epoch"] + 1 for h in history]

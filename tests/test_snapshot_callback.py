@@ -43,3 +43,32 @@ def test_chained_callbacks_are_called_in_order_and_none_is_left_out():
     callback(3, {"x": 1})
     assert calls == [("a", 3), ("b", 3, 1)]
     chain(None)(0, {})  # nothing to call
+
+
+
+@pytest.mark.parametrize("attention_training", ["none", "heads", "full"])
+def test_a_snapshot_of_an_unchanged_attention_equals_the_pass_it_saves(tmp_path, monkeypatch, attention_training):
+    from sgma_core.experiment import snapshots as module
+
+    model, phi, images = tiny_sgma(attention_training=attention_training), torch.randn(6, 5), _images()
+    model.train()
+    snapshots = Snapshots(tmp_path / "snapshots.pt", images, phi, model)  # before training: one pass
+    passes, forward = [], module.batched_forward
+    monkeypatch.setattr(module, "batched_forward", lambda *a, **k: passes.append(1) or forward(*a, **k))
+    snapshots(0, {"epoch": 0})  # nothing trained since the snapshot before training
+    with torch.no_grad():  # an epoch that moves every parameter that trains
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.5 * torch.randn_like(p))
+    snapshots(1, {"epoch": 1})
+    model.eval()
+    snapshots(2, {"epoch": 2})  # as after an evaluation
+    assert len(passes) == {"none": 1, "heads": 2, "full": 3}[attention_training]  # frozen: only the new mode's
+    fresh = Snapshots(tmp_path / "other.pt", images, phi, model)  # a pass of its own, as before this reuse
+    for key in ("maps", "tx", "ty", "ts"):
+        assert (snapshots.epochs[2][key] == fresh.epochs[-1][key]).all()
+        if attention_training != "full":
+            assert (snapshots.epochs[0][key] == snapshots.epochs[-1][key]).all()
+    if attention_training == "none":
+        assert (snapshots.epochs[1]["maps"] == snapshots.epochs[0]["maps"]).all()
+        assert snapshots.epochs[1]["maps"] is not snapshots.epochs[0]["maps"]  # copies, not one array

@@ -40,6 +40,25 @@ def images_digest(images: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
+def locating_state(model: torch.nn.Module) -> str | None:
+    """A digest of everything an SGMA's :meth:`~sgma_core.sgma.SGMA.locate` depends on besides its input: the
+    attention backbone's, the FC pairs' and the centre rule's learned module's weights and buffers, the rule
+    and the model's mode; None where locating could itself change the model (a trainable attention backbone
+    in training mode moves its batch-norm statistics) or ``model`` is not an SGMA."""
+    parts = [getattr(model, name, None) for name in ("attention_backbone", "attention", "rule")]
+    if any(p is None for p in parts) or (model.attention_training == "full" and model.training):
+        return None
+    digest = hashlib.sha256(f"{model.rule.name} {model.training} {model.part_scale}".encode())
+    modules = [("backbone", model.attention_backbone), ("attention", model.attention)]
+    if isinstance(getattr(model, "localizer", None), torch.nn.Module):
+        modules.append(("localizer", model.localizer))
+    for prefix, module in modules:
+        for name, tensor in module.state_dict().items():
+            digest.update(f"{prefix}.{name} {tuple(tensor.shape)} {tensor.dtype}".encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
+    return digest.hexdigest()
+
+
 class Snapshots:
     """The maps and squares of ``model`` on ``images`` (uint8 ``[N, C, S, S]``, as the model is shown them),
     by epoch, stored at ``path``; an epoch callback of :func:`~sgma_core.engine.loop.fit`.
@@ -48,11 +67,16 @@ class Snapshots:
     (for example 4 where the chapter now asks for all), of the older layout or damaged is replaced,
     and the maps before training and after the last epoch are computed again. A file that would have
     to be unpickled is refused (:class:`~sgma_core.engine.runs.RunFileError`), never loaded. The maps
-    before training (epoch −1) are taken when the file has none."""
+    before training (epoch −1) are taken when the file has none.
+
+    A snapshot of a model whose attention subnet has not changed since an earlier one (the same weights,
+    buffers and mode, :func:`locating_state`: the attention that does not train) is that one's copy, not a
+    second pass over the images."""
 
     def __init__(self, path: Path, images: torch.Tensor, phi: torch.Tensor, model: torch.nn.Module) -> None:
         self.path, self.images, self.phi, self.model = Path(path), images, phi, model
         self.digest = images_digest(images)
+        self.taken: dict[str, dict[str, np.ndarray]] = {}  # by locating_state: what this object computed
         self.epochs: dict[int, dict[str, np.ndarray]] = self._load()
         if -1 not in self.epochs:
             self.take(model, -1)
@@ -75,8 +99,14 @@ class Snapshots:
 
     def take(self, model: torch.nn.Module, epoch: int) -> None:
         """The maps and squares of ``model`` on the images, as those after ``epoch``."""
+        state = locating_state(model)
+        if state is not None and state in self.taken:  # the same function of the same images: the same values
+            self.epochs[epoch] = {k: v.copy() for k, v in self.taken[state].items()}
+            return
         locate = _Locate(model).train(model.training)
         self.epochs[epoch] = batched_forward(locate, self.images, self.phi, 64, keys=SNAPSHOT_KEYS)
+        if state is not None:
+            self.taken[state] = {k: v.copy() for k, v in self.epochs[epoch].items()}
 
     def save(self) -> None:
         if distributed.is_main():

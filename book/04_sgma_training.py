@@ -61,7 +61,7 @@ from bookkit.opening import open_training_chapter
 from bookkit.wording import mean_over, setting_value
 from sgma_core.data.images import normalize
 from sgma_core.experiment import (boxes_at_input_size, build_sgma, initialise_grouping, parts_at_input_size, prepare_data,
-                                  pretrained_backbone, sgma_outputs, sgma_rule_scores, snapshot_images,
+                                  pretrained_backbone, sgma_rule_scores, snapshot_images,
                                   snapshot_points, snapshot_rows, mean_sd_by_metric, train_baseline, train_sgma)
 from sgma_core.experiment.ahead import Ahead, train_ahead
 from sgma_core.localization import (box_centres, hit_rates, image_centres, peak_concentration, preferred_parts,
@@ -76,6 +76,8 @@ experiment, device = open_training_chapter("04_sgma_training", profile, dataset,
 config = experiment.config  # the settings every seed shares; its seed is the first one
 glue("attention_training", setting_value(config.attention_training), display=False)
 glue("attention_norm", setting_value(config.attention_norm), display=False)
+glue("prototype_images", f"the first {config.prototype_images}" if config.prototype_images else "all the",
+     display=False)
 glue("sizes", f"{config.image_size} × {config.image_size} into the attention subnet and "
      f"{config.joint_size} × {config.joint_size} into the joint subnet", display=False)
 # the paper's attention as it reads (eq. (3) as printed, trained end to end, the peak rule, eq. (11) as written),
@@ -201,8 +203,8 @@ for cfg in experiment.configs():
     seed = cfg.seed
     model, history, info = train_sgma(prepared, cfg, runs_dir, progress=progress,
                                       snapshot_images=test_images if seed == cfg0.seed else None)
-    if seed == cfg0.seed:
-        snapshots, trained = info["snapshots"], model
+    if seed == cfg0.seed:  # the cct rule's seen prototypes in its last evaluation (None: a stored run)
+        snapshots, trained, seen_means = info["snapshots"], model, info["seen_means"]
     histories[seed] = history
     # GZSL scores of the three rules (calibration, the two-scores cell): the last evaluation's, or (stored run) computed
     test_scores[seed] = info["test_scores"] or sgma_rule_scores(model, prepared, cfg)
@@ -282,16 +284,17 @@ glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset
 # {glue:text}`records_spread`
 #
 # The `cct` rule in GZSL compares an image's embedding with seen prototypes (mean embeddings of
-# training images) and unseen prototypes (ridge combinations of them, eq. {eq}`eq-ridge`). Scored by
+# {glue:text}`prototype_images` training images of each class) and unseen prototypes (ridge combinations of them, eq. {eq}`eq-ridge`). Scored by
 # inner products, a prototype's *length* matters as much as its direction, and a ridge penalty $\rho$
 # shrinks the unseen ones. How long are they, for the first seed's trained model, at the penalty this
 # configuration uses and at $\rho = 1$?
 
 # %%
-from sgma_core.inference import ridge_coefficients, seen_prototypes, unseen_prototypes
+from sgma_core.experiment.evaluate import seen_class_means
+from sgma_core.inference import ridge_coefficients, unseen_prototypes
 
-train_out = sgma_outputs(trained, prepared.train.images, prepared.phi_gzsl)
-p_s = seen_prototypes(train_out["emb"], prepared.train.labels.numpy(), prepared.n_seen)
+# the seen prototypes the rule used in the last evaluation (computed again for a run read from the store)
+p_s = seen_means if seen_means is not None else seen_class_means(trained, prepared, config)
 for rho in sorted({config.ridge_lambda, 1.0}):
     b = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(), rho)
     p_u = unseen_prototypes(p_s, b)

@@ -158,6 +158,7 @@ def test_a_second_identical_run_waits_and_reuses_the_first(tmp_path):
 
 def test_the_last_evaluation_scores_come_back_and_a_stored_run_has_none(tiny_root, tmp_path):
     from sgma_core.experiment import class_prototypes, prepare_data, sgma_outputs, sgma_rule_scores, train_sgma
+    from sgma_core.experiment.evaluate import seen_class_means
     from sgma_core.inference import rule_scores
 
     cfg = make_config("smoke", overrides={"dataset": "SYN", "epochs": 1, "device": "cpu"})
@@ -168,7 +169,11 @@ def test_the_last_evaluation_scores_come_back_and_a_stored_run_has_none(tiny_roo
     for rule, (su, ss) in again.items():
         assert np.allclose(info["test_scores"][rule][0], su, atol=1e-5)
         assert np.allclose(info["test_scores"][rule][1], ss, atol=1e-5)
-    assert train_sgma(prepared, cfg, tmp_path, progress=False)[2]["test_scores"] is None  # loaded, not evaluated
+    # the seen prototypes of that evaluation, which chapter 04 shows: those of the trained model
+    assert np.allclose(info["seen_means"], seen_class_means(model, prepared, cfg), atol=1e-5)
+    assert info["seen_means"].shape == (model.embed.out_features, prepared.n_seen)
+    stored = train_sgma(prepared, cfg, tmp_path, progress=False)[2]
+    assert stored["test_scores"] is None and stored["seen_means"] is None  # loaded, not evaluated
     # chapter 04 reads ZSL scores as the unseen classes' columns of these GZSL scores: the same as scoring the
     # unseen candidates alone
     n_seen, protos = prepared.n_seen, class_prototypes(model, prepared, cfg)[:, prepared.n_seen:]

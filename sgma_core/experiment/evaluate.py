@@ -72,27 +72,35 @@ def zsl_evaluator(prepared: PreparedData):
     return evaluate
 
 
-def class_prototypes(model, prepared: PreparedData, config: RunConfig) -> np.ndarray:
-    """Prototypes ``[D, S+U]`` of the ``cct`` rule: seen ones are mean embeddings of the first
-    ``config.prototype_images`` trainval images of each class, unseen ones follow by eq. (10)
-    with ``config.ridge_lambda``; with ``config.prototype_norm`` every column has unit length."""
-    beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
-                              config.ridge_lambda)
+def seen_class_means(model, prepared: PreparedData, config: RunConfig) -> np.ndarray:
+    """``P_s`` ``[D, S]`` of the ``cct`` rule: the mean embedding of the first ``config.prototype_images``
+    trainval images of each seen class (all of them where it is None)."""
     labels = prepared.train.labels.numpy()
     proto_rows = np.concatenate([np.flatnonzero(labels == c)[: config.prototype_images or None]
                                  for c in range(prepared.n_seen)])
     train = sgma_outputs(model, prepared.train.images[proto_rows], prepared.phi_gzsl)
-    p_s = seen_prototypes(train["emb"], labels[proto_rows], prepared.n_seen)
+    return seen_prototypes(train["emb"], labels[proto_rows], prepared.n_seen)
+
+
+def class_prototypes(model, prepared: PreparedData, config: RunConfig, seen_means: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """Prototypes ``[D, S+U]`` of the ``cct`` rule: seen ones are :func:`seen_class_means` (given as
+    ``seen_means``, or computed), unseen ones follow by eq. (10) with ``config.ridge_lambda``; with
+    ``config.prototype_norm`` every column has unit length."""
+    beta = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(),
+                              config.ridge_lambda)
+    p_s = seen_class_means(model, prepared, config) if seen_means is None else seen_means
     prototypes = np.concatenate([p_s, unseen_prototypes(p_s, beta)], axis=1)  # [D, S+U]
     if config.prototype_norm:  # cosine scores: ϕ̂(x) is on the unit sphere, so are the prototypes then
         prototypes = prototypes / np.maximum(np.linalg.norm(prototypes, axis=0, keepdims=True), 1e-12)
     return prototypes
 
 
-def sgma_rule_scores(model, prepared: PreparedData, config: RunConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def sgma_rule_scores(model, prepared: PreparedData, config: RunConfig, seen_means: np.ndarray | None = None
+                     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """GZSL scores ``[N, S+U]`` of the three rules on ``test_unseen`` and ``test_seen``:
-    ``{rule: (scores_unseen_images, scores_seen_images)}``."""
-    protos = class_prototypes(model, prepared, config)
+    ``{rule: (scores_unseen_images, scores_seen_images)}`` (``seen_means``: :func:`seen_class_means`, if known)."""
+    protos = class_prototypes(model, prepared, config, seen_means)
     tu = sgma_outputs(model, prepared.test_unseen_images, prepared.phi_gzsl)
     ts = sgma_outputs(model, prepared.test_seen_images, prepared.phi_gzsl)
     return {rule: (rule_scores(rule, tu["scores"], tu["emb"], protos),
@@ -103,17 +111,18 @@ def sgma_rule_scores(model, prepared: PreparedData, config: RunConfig) -> dict[s
 def sgma_evaluator(prepared: PreparedData, config: RunConfig):
     """``evaluate(model)``: ZSL/GZSL for the three rules (``T1`` … for ``compat``, ``cct_T1`` …,
     ``combined_T1`` …), from :func:`sgma_rule_scores`; ``evaluate.last_scores`` keeps the scores of
-    its last call."""
+    its last call, ``evaluate.last_seen_means`` the seen prototypes they used (:func:`seen_class_means`)."""
 
     def evaluate(model) -> dict:
         out = {}
-        evaluate.last_scores = sgma_rule_scores(model, prepared, config)
+        evaluate.last_seen_means = seen_class_means(model, prepared, config)
+        evaluate.last_scores = sgma_rule_scores(model, prepared, config, evaluate.last_seen_means)
         for rule, (su, ss) in evaluate.last_scores.items():
             m = zsl_gzsl(su, ss, prepared.test_unseen_labels, prepared.test_seen_labels, prepared.n_seen)
             out.update(m if rule == "compat" else {f"{rule}_{k}": v for k, v in m.items()})
         return out
 
-    evaluate.last_scores = None  # the scores of the last call, for whoever needs them after training
+    evaluate.last_scores = evaluate.last_seen_means = None  # the last call's, for whoever needs them after training
     return evaluate
 
 

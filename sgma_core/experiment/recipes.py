@@ -110,7 +110,8 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     """Train SGMA with eq. (9); returns ``(model, history, info)``.
 
     ``info`` holds the channel-grouping result, ``test_scores`` (the three rules' scores on the
-    test sets from the last epoch's evaluation, or None when the run was loaded from the store)
+    test sets from the last epoch's evaluation, or None when the run was loaded from the store), ``seen_means``
+    (the seen prototypes that evaluation used, :func:`~sgma_core.experiment.evaluate.seen_class_means`, or None)
     and, when ``snapshot_images`` (uint8) are given, ``snapshots``: the maps and squares on them
     before training and after every epoch (:class:`~sgma_core.experiment.snapshots.Snapshots`, kept in
     the run folder, so a resumed or reused run keeps the earlier ones when the images are the same).
@@ -130,6 +131,7 @@ def train_sgma(prepared: PreparedData, config: RunConfig, runs_dir: str | Path |
     # the GZSL scores of the three rules on the prepared test sets, from the evaluation after the last
     # epoch when this call trained it; None for a run loaded from the store (sgma_rule_scores gives them)
     info["test_scores"] = evaluate.last_scores
+    info["seen_means"] = evaluate.last_seen_means  # the cct rule's seen prototypes in that evaluation
     if snapshots is not None:
         info["snapshots"] = snapshots.finished(history)
     return model, history, info

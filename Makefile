@@ -49,7 +49,7 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book warm test test-fast ablations power looking run-times real-start venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book warm training-chapters other-chapters test test-fast ablations power looking run-times real-start venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
@@ -121,11 +121,19 @@ html: $(SETUP)
 warm: data $(TRAIN_SETUP)
 	$(PY) -m sgma_core.experiment.warm --profile $(PROFILE)
 
-# The data are generated, then the backbone pretrained, while the rest of the set-up installs; then the chapters
-# run and the HTML is built
+# make book: the data are generated, then the backbone pretrained, while the rest of the set-up installs. The
+# chapters that train start from that backbone; the others need only the data and the set-up, so they run on the
+# core make warm leaves free, at a lower priority once the training starts. Then the HTML is built.
+TRAINING_CHAPTERS := 04_sgma_training 02_baseline
+training-chapters: warm $(SETUP)
+	$(PY) -m bookkit.chapters $(TRAINING_CHAPTERS) --jobs 2 -p profile $(PROFILE) --out book/_executed
+
+other-chapters: data $(SETUP)
+	nice -n 5 $(PY) -m bookkit.chapters --all --except $(TRAINING_CHAPTERS) -p profile $(PROFILE) --out book/_executed
+
 book:
-	@$(MAKE) --no-print-directory -j2 warm $(SETUP)
-	@$(MAKE) --no-print-directory chapters html
+	@$(MAKE) --no-print-directory -j2 training-chapters other-chapters
+	@$(MAKE) --no-print-directory html
 
 # The run times every chapter's opening and the course guide show: each chapter on the smoke and cpu profiles,
 # from an empty runs folder (nothing reused), then the papermill exercises (the chapters' runs reused), recorded

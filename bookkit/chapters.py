@@ -187,6 +187,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bookkit.chapters", description="Execute chapters with papermill.")
     p.add_argument("chapters", nargs="*", help=f"chapter names (default: all of {', '.join(CHAPTERS)})")
     p.add_argument("--all", action="store_true", help="every chapter")
+    p.add_argument("--except", dest="leave_out", nargs="+", default=[], metavar="CHAPTER",
+                   help="with --all: every chapter but these (make book runs the ones that train apart)")
     add_parameter_option(p, "a chapter parameter")
     p.add_argument("--out", default=str(BOOK / "_executed"), help="folder for the executed notebooks")
     p.add_argument("--record-times", metavar="JSON", default=None,
@@ -284,8 +286,11 @@ def run_parallel(names: list[str], out: Path, params: dict, jobs: int) -> int:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     names = CHAPTERS if args.all or not args.chapters else args.chapters
-    for name in names:
+    if args.leave_out and not args.all:
+        raise ValueError("--except names the chapters --all leaves out: give --all with it.")
+    for name in [*names, *args.leave_out]:
         chapter_source(name)  # an unknown chapter name is an error before anything runs
+    names = [n for n in names if n not in args.leave_out]
     params = parse_parameters(args.parameter)
     check_parameters(params, names)
     if args.plain:

@@ -76,3 +76,18 @@ def test_the_command_line_records_times(tmp_path, monkeypatch):
     assert [c[0] for c in calls] == ["02_baseline", "02_baseline"]  # the chapter, then its papermill exercise
     assert calls[1][1]["overrides"] == EXERCISE_RUNS["ex-baseline-no-learning"][1]["overrides"]
     assert set(read_run_times(path)["profiles"]["smoke"]) == {"02_baseline", "ex-baseline-no-learning"}
+
+
+def test_all_but_the_chapters_named_by_except(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(chapters, "execute_chapter", lambda name, out, params, strict=True: calls.append(name))
+    monkeypatch.setattr(chapters, "declared_parameters", lambda name: {"profile": "str"})
+    argv = ["-p", "profile", "smoke", "--out", str(tmp_path)]
+    assert chapters.main(["--all", "--except", "04_sgma_training", "02_baseline", *argv]) == 0
+    assert calls == [n for n in CHAPTERS if n not in ("04_sgma_training", "02_baseline")]  # in the book's order
+    calls.clear()
+    assert chapters.main(["01_data", "--except", "02_baseline", *argv]) == 2  # --except only with --all
+    assert chapters.main(["--all", "--except", "04_sgma_trainin", *argv]) == 2  # an unknown name: nothing runs
+    assert calls == []
+    err = capsys.readouterr().err
+    assert "give --all with it" in err and "04_sgma_trainin" in err

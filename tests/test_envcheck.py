@@ -1,6 +1,7 @@
 """`make` uses the active Python when it already has this checkout and every pinned requirement, and
 creates .venv otherwise (sgma_core/envcheck.py and the Makefile's ENV setting)."""
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -97,6 +98,15 @@ def test_make_book_generates_the_data_while_the_rest_installs(tmp_path):
     build = next(i for i, li in enumerate(out) if "jupyter_book" in li)
     assert first < pins < generate < warm < training < second < build and train_pins < warm
     assert train_pins < rest < others < second
+    # both chapter commands are ones bookkit.chapters accepts (every parameter taken by a chapter it runs)
+    from bookkit import chapters
+
+    for line in (out[training], out[others]):
+        argv = shlex.split(line.split("bookkit.chapters", 1)[1])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(chapters, "execute_chapter", lambda *a, **k: None)
+            mp.setattr(chapters, "run_parallel", lambda *a, **k: 0)
+            assert chapters.main([*argv, "--out", str(tmp_path / "executed")]) == 0, line
     for package in ("numpy", "scipy", "pillow", "tqdm", "pyyaml"):
         assert package in out[pins]
     assert all(package in out[train_pins] for package in ("torch", "torchvision", "filelock"))

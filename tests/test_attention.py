@@ -92,3 +92,36 @@ def test_smoothed_grouping_targets_keep_the_channel_weights_trainable():
             assert slope < 0.02
     with pytest.raises(ValueError, match="smoothing"):
         pretrain_grouping(MultiAttention(6), pooled, ind, smoothing=0.5)
+
+
+def test_a_grouping_of_the_same_inputs_is_given_again_exactly_and_others_are_computed(monkeypatch):
+    from sgma_core import attention as module
+    from tests.conftest import tiny_sgma
+
+    monkeypatch.setattr(module, "_GROUPINGS", type(module._GROUPINGS)())
+    images = (torch.rand(40, 3, 24, 24, generator=torch.Generator().manual_seed(3)) * 255).to(torch.uint8)
+    computed = []
+    grouping = module.channel_grouping
+    monkeypatch.setattr(module, "channel_grouping", lambda *a, **k: computed.append(1) or grouping(*a, **k))
+
+    def grouped(model):
+        rng = torch.get_rng_state()
+        out = module.initialise_grouping(model.attention, model.attention_backbone, images, omega=16, steps=20)
+        assert torch.equal(torch.get_rng_state(), rng)  # the global random state is left as it was
+        return out, {k: v.clone() for k, v in model.attention.state_dict().items()}
+
+    first, state = grouped(tiny_sgma())
+    again, state_again = grouped(tiny_sgma())  # a second model built the same way: given again
+    assert len(computed) == 1
+    assert np.array_equal(first["indicators"], again["indicators"]) and first["losses"] == again["losses"]
+    assert all(torch.equal(state[k], state_again[k]) for k in state)
+    module._GROUPINGS.clear()  # the same, computed once more: what was given again is what it computes
+    fresh, state_fresh = grouped(tiny_sgma())
+    assert len(computed) == 2 and fresh["losses"] == first["losses"]
+    assert all(torch.equal(state[k], state_fresh[k]) for k in state)
+    other = tiny_sgma()
+    with torch.no_grad():
+        next(other.attention_backbone.parameters()).add_(0.1)  # another backbone: computed
+    grouped(other)
+    grouped(tiny_sgma(seed=1))  # other FC pairs before the grouping: computed
+    assert len(computed) == 4

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sgma_core.attention import state_digest
 from sgma_core.engine import distributed
 from sgma_core.engine.runs import RunFileError, load_checkpoint, save_atomically
 from sgma_core.experiment.evaluate import batched_forward
@@ -49,14 +50,10 @@ def locating_state(model: torch.nn.Module) -> str | None:
     if any(p is None for p in parts) or (model.attention_training == "full" and model.training):
         return None
     digest = hashlib.sha256(f"{model.rule.name} {model.training} {model.part_scale}".encode())
-    modules = [("backbone", model.attention_backbone), ("attention", model.attention)]
+    modules = {"backbone": model.attention_backbone, "attention": model.attention}
     if isinstance(getattr(model, "localizer", None), torch.nn.Module):
-        modules.append(("localizer", model.localizer))
-    for prefix, module in modules:
-        for name, tensor in module.state_dict().items():
-            digest.update(f"{prefix}.{name} {tuple(tensor.shape)} {tensor.dtype}".encode())
-            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
-    return digest.hexdigest()
+        modules["localizer"] = model.localizer
+    return state_digest(digest, **modules).hexdigest()
 
 
 class Snapshots:

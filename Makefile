@@ -124,14 +124,15 @@ warm: data $(TRAIN_SETUP)
 # make book: the data are generated, then the backbone pretrained, while the rest of the set-up installs. The
 # chapters that train start from that backbone; the others need only the data and the set-up, so they run on the
 # core make warm leaves free, on one thread (two threads of each on a core shared with the training: 6 s of
-# chapter 07 took 113 s) and at a lower priority once the training starts (none of them takes a profile).
+# chapter 07 took 113 s) and at a lower priority once the training starts, their kernels too (SGMA_NICENESS;
+# none of them takes a profile).
 # Then the HTML is built.
 TRAINING_CHAPTERS := 04_sgma_training 02_baseline
 training-chapters: warm $(SETUP)
 	$(PY) -m bookkit.chapters $(TRAINING_CHAPTERS) --jobs 2 -p profile $(PROFILE) --out book/_executed
 
 other-chapters: data $(SETUP)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 5 $(PY) -m bookkit.chapters --all --except $(TRAINING_CHAPTERS) --out book/_executed
+	SGMA_NICENESS=5 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 5 $(PY) -m bookkit.chapters --all --except $(TRAINING_CHAPTERS) --out book/_executed
 
 book:
 	@$(MAKE) --no-print-directory -j2 training-chapters other-chapters

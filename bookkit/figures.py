@@ -5,11 +5,19 @@ at its own size and its 9-10 pt text stays 9-10 pt on the page; a wider figure i
 all. Every chapter draws through :func:`subplots`::
 
     fig, axes = subplots(1, 3, height=2.6)   # 6.6 × 2.6 inches, the book's fonts
+
+Every chapter that draws imports this module in its kernel, which on import takes the lower priority its runner
+passed on (``$SGMA_NICENESS``, :func:`sgma_core.child_processes.adopt_niceness`), as Jupyter starts each
+kernel in a session of its own, whose scheduling group Linux weighs apart from the runner's.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+
+from sgma_core import child_processes
+
+child_processes.adopt_niceness()  # a chapter run beside a heavier one yields the core to it (make book)
 
 MAX_WIDTH = 6.6  # inches: the book's column is 672 px at 1280 px, 6.7 inches at 100 dpi
 DPI = 100

@@ -120,3 +120,16 @@ def test_a_process_adopts_the_niceness_its_parent_passed_on():
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "SGMA_NICENESS": str(own + 2)},
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert int(done.stdout) == own + 2
+
+
+def test_a_chapter_kernel_adopts_the_niceness_when_it_imports_the_figures_module():
+    """Jupyter starts each kernel in a session of its own; every chapter that draws imports bookkit.figures."""
+    code = "import os, bookkit.figures; print(os.nice(0))"
+    own = os.nice(0)
+    for passed, expected in ((None, own), (str(own + 3), own + 3)):
+        env = {k: v for k, v in os.environ.items() if k != "SGMA_NICENESS"}
+        if passed is not None:
+            env["SGMA_NICENESS"] = passed
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT,
+                              timeout=120)
+        assert int(done.stdout) == min(expected, 19), done.stderr

@@ -158,9 +158,14 @@ if record is not None:
 # from its maps, with the check's bars in the header (lowest–highest over the seeds). {glue:text}`check_test`
 
 # %% tags=["hide-input"]
-from bookkit.squares_views import check_header, check_rows, check_sentence
+from bookkit.squares_views import book_validation_checks, check_header, check_rows, check_sentence
 
-glue("check_test", "" if record is None else check_sentence(record), display=False)
+# the same check on the validation images, where it admitted the book's configuration (chapter 05's record)
+ablations_path = repo_root() / "results" / f"ablations-{record['profile']}.json" if record is not None else None
+ablations = read_record(ablations_path, ("chosen", "checks"), remedy="`make ablations` writes it again.") \
+    if ablations_path is not None and ablations_path.is_file() else None
+glue("check_test", "" if record is None else check_sentence(record, book_validation_checks(ablations)),
+     display=False)
 if record is not None and check_rows(record):
     show_markdown(markdown_table(check_header(record), check_rows(record)))
 

@@ -128,8 +128,30 @@ def check_rows(record: dict) -> list[list[str]]:
     return out
 
 
-def check_sentence(record: dict) -> str:
-    """What the check says on the test images, and what its first bar can reach on the book's map grid."""
+def book_validation_checks(ablations: dict | None) -> list[dict]:
+    """The attention checks of the book's configuration (the ablation record's ``chosen``) on the validation
+    images, one per seed (its re-test where there is one): what admitted it (chapter 05)."""
+    if not ablations or not ablations.get("chosen"):
+        return []
+    chosen, by_seed = ablations["chosen"], {}
+    for check in ablations.get("checks", []):
+        value = check.get("value")
+        if isinstance(value, dict) and value and all(chosen.get(k) == v for k, v in value.items()):
+            if check["seed"] not in by_seed or check["setting"] == "RETEST":
+                by_seed[check["seed"]] = check
+    return [by_seed[seed] for seed in sorted(by_seed)]
+
+
+def _places(checks: list[dict]) -> str:
+    """The count of distinct square pairs behind each check's share, lowest–highest."""
+    counts = [round(c["distinct_places"] * c["images"]) for c in checks]
+    return f"{min(counts)}–{max(counts)}" if min(counts) != max(counts) else str(counts[0])
+
+
+def check_sentence(record: dict, validation: list[dict] | None = None) -> str:
+    """What the check says on the test images, and what its first bar can reach on the book's map grid;
+    beside the same counts on the validation images where the check admitted the configuration
+    (``validation``: :func:`book_validation_checks`), if given."""
     rows, ceiling = _from_maps(record), record.get("distinct_ceiling")
     if "book" not in rows or not ceiling:
         return ""
@@ -152,7 +174,18 @@ def check_sentence(record: dict) -> str:
             f"places squares, are at distinct places in {100 * grid:.0f} % of these images, "
             f"{'fewer than' if grid < min(distinct) else 'as many as' if grid <= max(distinct) else 'more than'} "
             f"the book's: a square can take only {h * w} places on that grid, and the bar divides a count of places "
-            f"by a count of images. Where the book's "
+            f"by a count of images.{_validation_counts(validation, checks)} Where the book's "
             f"squares go is read from the telling parts they land on ({_span([c['telling_hits'] for c in checks])} % "
             f"of them, against {100 * checks[0]['best_fixed_point_hits']:.0f} % for the best single point) and from "
             f"the part-box score above.")
+
+
+def _validation_counts(validation: list[dict] | None, checks: list[dict]) -> str:
+    if not validation:
+        return ""
+    n_val, n = validation[0]["images"], checks[0]["images"]
+    passing = sum(c["distinct_places"] >= c["thresholds"]["distinct_places"] for c in validation)
+    return (f" The book's squares took {_places(validation)} distinct pairs of places on the {n_val} validation "
+            f"images of chapter 05 ({_span([c['distinct_places'] for c in validation])} %, over the bar on "
+            f"{passing} of {len(validation)} seeds) and {_places(checks)} on these {n} "
+            f"({_span([c['distinct_places'] for c in checks])} %).")

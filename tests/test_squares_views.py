@@ -86,3 +86,20 @@ def test_the_check_sentence_follows_the_record():
     other = check_sentence(_check_record(ceiling=0.5, passed=True))
     assert "one reading whose squares come from the maps passes it on some seeds" in other and "more than" in other
     assert check_sentence({**_check_record(), "distinct_ceiling": None}) == ""
+
+
+def test_the_check_sentence_sets_the_counts_of_places_beside_those_on_the_validation_images():
+    from bookkit.squares_views import book_validation_checks, check_sentence
+
+    chosen = {"attention_norm": "standardize", "centre_rule": "peak"}
+    val = [{**_check(d), "images": 1120, "seed": s, "setting": setting, "value": value}
+           for s, d, setting, value in ((0, 0.36, "SEARCH", chosen), (0, 0.375, "RETEST", chosen),
+                                        (1, 0.25, "SEARCH", {"centre_rule": "peak"}),
+                                        (2, 0.2, "SEARCH", {"centre_rule": "learned"}))]
+    checks = book_validation_checks({"chosen": chosen, "checks": val})
+    assert [(c["seed"], c["setting"]) for c in checks] == [(0, "RETEST"), (1, "SEARCH")]  # the re-test, if any
+    text = check_sentence(_check_record(), checks)
+    # 0.375 and 0.25 of 1120 images; 0.18 and 0.28 of 1920
+    assert "280–420 distinct pairs of places on the 1120 validation images" in text
+    assert "(25–38 %, over the bar on 1 of 2 seeds) and 346–538 on these 1920 (18–28 %)" in text
+    assert check_sentence(_check_record(), book_validation_checks(None)) == check_sentence(_check_record())

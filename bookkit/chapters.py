@@ -86,6 +86,27 @@ def run_plain(name: str, parameters: dict | None = None, strict: bool = True) ->
     return namespace
 
 
+def kernel_manager(folder: Path) -> dict:
+    """How papermill starts a chapter's kernel: on POSIX, over Unix sockets in ``folder`` (ZeroMQ's ``ipc``
+    transport) instead of TCP ports on localhost. A TCP kernel picks free ports as it starts, so two kernels starting
+    together (make book runs chapters side by side) can pick the same one and fail to bind it; a socket in a folder
+    of the chapter's own cannot clash. Elsewhere (no Unix sockets) Jupyter's own manager: ``{}``."""
+    if os.name != "posix":
+        return {}
+    from jupyter_client import AsyncKernelManager
+    from traitlets import default
+
+    class SocketKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "ipc"
+
+        def _ip_default(self) -> str:  # the sockets' path without its "-<n>": <folder>/kernel-1, kernel-2, …
+            return str(folder / "kernel")
+
+    return {"kernel_manager_class": SocketKernelManager}
+
+
 def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = None, strict: bool = True,
                     cwd: str | Path | None = None, log_output: bool = False) -> Path:
     """Run one chapter through papermill; returns the executed notebook's path.
@@ -107,7 +128,8 @@ def execute_chapter(name: str, out_dir: str | Path, parameters: dict | None = No
         partial = out_dir / f".{name}.partial.ipynb"
         try:
             papermill.execute_notebook(str(src), str(partial), parameters=parameters, kernel_name="python3",
-                                       cwd=str(cwd or repo_root()), progress_bar=False, log_output=log_output)
+                                       cwd=str(cwd or repo_root()), progress_bar=False, log_output=log_output,
+                                       **kernel_manager(Path(tmp)))
         except KeyboardInterrupt:
             partial.unlink(missing_ok=True)  # the previous executed notebook stays as it was
             raise

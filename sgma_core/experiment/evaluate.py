@@ -4,6 +4,9 @@ mean ± std over seeds."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -26,6 +29,21 @@ from sgma_core.profiles import RunConfig
 SGMA_OUTPUTS = ("scores", "emb", "maps", "tx", "ty", "ts")  # what sgma_outputs keeps of SGMA's forward
 
 
+MAX_SIDE_BY_SIDE = 8  # evaluation batches computed at once, at most
+
+
+def side_by_side(device: torch.device) -> int:
+    """How many whole evaluation batches :func:`batched_forward` computes at once, each in a thread of its own:
+    on the CPU, one per core this process may use beyond its torch threads (each batch computes as it would alone:
+    the same rows, one thread's kernels, so the results are the same), at most :data:`MAX_SIDE_BY_SIDE`; one on
+    an accelerator, under autocast (a thread's own setting, which a new thread would not share), and in a process
+    that runs at a lower priority (niceness above 0: it leaves the other cores to the work it yields to)."""
+    if device.type != "cpu" or torch.is_autocast_enabled(device.type) or (hasattr(os, "nice") and os.nice(0) > 0):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_SIDE_BY_SIDE, cores // max(1, torch.get_num_threads())))
+
+
 @torch.no_grad()
 def batched_forward(model: torch.nn.Module, images: torch.Tensor, phi: torch.Tensor | None, batch_size: int = 128,
                     keys: tuple[str, ...] | None = None):
@@ -34,18 +52,31 @@ def batched_forward(model: torch.nn.Module, images: torch.Tensor, phi: torch.Ten
     The model returns a tensor ``[B, …]`` (the result is ``[N, …]``) or a dict, of which ``keys``
     are kept (the result is ``{key: [N, …]}``). In a distributed run every rank must call this:
     each computes its share of whole batches and the shares are gathered, so every rank gets all
-    ``N`` rows, computed in the same batches as by one process.
+    ``N`` rows, computed in the same batches as by one process. Batches run :func:`side_by_side`.
     """
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out: dict[str, list[torch.Tensor]] = {k: [] for k in (keys or ("",))}
+    names = keys or ("",)
+    phi = None if phi is None else phi.to(device)
+
+    def one_batch(i: int) -> list[torch.Tensor]:
+        with torch.no_grad():  # a thread's own setting: set in each
+            res = model(normalize(images[i : i + batch_size].to(device)), phi)
+            return [(res[k] if keys else res).float().cpu() for k in names]
+
     rows = distributed.shard_range(images.shape[0], batch_size)
-    for i in range(rows.start, rows.stop, batch_size):
-        res = model(normalize(images[i : i + batch_size].to(device)), None if phi is None else phi.to(device))
-        for k in out:
-            out[k].append((res[k] if keys else res).float().cpu())
-    model.train(was_training)
+    starts = range(rows.start, rows.stop, batch_size)
+    threads = min(side_by_side(device), len(starts))
+    try:
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                batches = list(pool.map(one_batch, starts))  # in the order of the rows
+        else:
+            batches = [one_batch(i) for i in starts]
+    finally:
+        model.train(was_training)
+    out = {k: [b[j] for b in batches] for j, k in enumerate(names)}
     gathered = {k: distributed.all_gather_rows(torch.cat(v).numpy() if v else None) for k, v in out.items()}
     return gathered if keys else gathered[""]
 

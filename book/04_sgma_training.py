@@ -58,6 +58,7 @@ from bookkit.agreement import agreement_sentence
 from bookkit.display import glue, markdown_table, show_markdown
 from bookkit.figures import subplots
 from bookkit.opening import open_training_chapter
+from bookkit.squares_views import record_hits_sentence
 from bookkit.wording import mean_over, setting_value
 from sgma_core.data.images import normalize
 from sgma_core.experiment import (boxes_at_input_size, build_sgma, initialise_grouping, parts_at_input_size, prepare_data,
@@ -123,7 +124,7 @@ glue("chance_t1", 100.0 / prepared.n_unseen, display=False)
 # ## Channel grouping, before any SGMA training
 #
 # The backbone (the same seen-class pretraining as the baseline's) is run over $\Omega$ training
-# images; its channels are clustered by where they peak, eq. {eq}`eq-grouping`, and the attention layers are
+# images (the setting `grouping_images`); its channels are clustered by where they peak, eq. {eq}`eq-grouping`, and the attention layers are
 # pretrained towards the two groups. Summing each group's channels shows what it responds to:
 
 # %% mystnb={"figure": {"name": "fig-grouping", "caption": "Four unseen-class test images (top) and the sum of each channel group's feature maps after eq. (11)'s grouping (middle, bottom), each map scaled to 0\u20131."}}
@@ -214,7 +215,7 @@ for cfg in experiment.configs():
     _, bh = train_baseline(prepared, cfg, runs_dir, progress=progress)
     baseline.append({k: bh[-1][k] for k in ("T1", "u", "s", "H")})
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-sgma-curves", "caption": "SGMA training: the four terms of eq. (9) per epoch for every seed, on a log scale because they differ by more than an order of magnitude (left); ZSL T1 (middle) and GZSL H (right) of the compat rule on the test sets wherever they were evaluated (every eval_every epochs and after the last)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-sgma-curves", "caption": "SGMA training: the four terms of eq. (9) per epoch for each seed this page trains, on a log scale because they differ by more than an order of magnitude (left); ZSL T1 (middle) and GZSL H (right) of the compat rule on the test sets wherever they were evaluated (every eval_every epochs and after the last)."}}
 fig, axes = subplots(1, 3, height=3.3)
 for seed, history in histories.items():
     epochs = [h["epoch"] + 1 for h in history]
@@ -298,7 +299,8 @@ p_s = seen_means if seen_means is not None else seen_class_means(trained, prepar
 for rho in sorted({config.ridge_lambda, 1.0}):
     b = ridge_coefficients(prepared.phi_seen.numpy(), prepared.phi_gzsl[:, prepared.n_seen:].numpy(), rho)
     p_u = unseen_prototypes(p_s, b)
-    print(f"ρ = {rho:g}: mean prototype norm seen {np.linalg.norm(p_s, axis=0).mean():.3f}, "
+    print(f"ρ = {rho:g}: mean prototype length before any normalisation: seen "
+          f"{np.linalg.norm(p_s, axis=0).mean():.3f}, "
           f"unseen {np.linalg.norm(p_u, axis=0).mean():.3f}")
 print(f"this configuration: ridge_lambda = {config.ridge_lambda:g}, prototype_norm = {config.prototype_norm}")
 glue("cct_setting", f"ρ = {config.ridge_lambda:g} and {'unit-length' if config.prototype_norm else 'raw'} "
@@ -308,7 +310,8 @@ glue("cct_setting", f"ρ = {config.ridge_lambda:g} and {'unit-length' if config.
 # A shorter unseen prototype loses inner-product comparisons with the seen ones whatever the image
 # shows, which is how, with $\rho = 1$ and raw prototypes, the rule's GZSL $H$ can collapse to almost
 # nothing. Both the penalty and the normalisation are chosen on validation classes in
-# {doc}`05_open_choices`; the numbers above use {glue:text}`cct_setting`.
+# {doc}`05_open_choices`; the results above use {glue:text}`cct_setting` (the lengths printed are the
+# prototypes' before any normalisation).
 #
 # **Two scores in one sum.** The combined rule adds the compatibility score $s_y$ and the cct rule's
 # inner product for each class, as the paper writes it, with no weight between them. The two need not
@@ -467,7 +470,9 @@ if ds.part_locs is not None:
     peaks["image centre"] = np.repeat(image_centres([config.image_size] * 2), len(rows_all) * config.n_parts, 0
                                       ).reshape(len(rows_all), config.n_parts, 2)
     if ds.boxes is not None:
-        peaks["box centre"] = np.repeat(box_centres(boxes_at_input_size(prepared)), config.n_parts, axis=1)
+        boxes = boxes_at_input_size(prepared)
+        peaks["box centre"] = np.repeat(box_centres(boxes), config.n_parts, axis=1)
+        box_width = float(np.mean(boxes[:, 2])) / config.image_size
     peaks["random points"] = random_points(len(rows_all), config.n_parts, config.image_size, seed=0)
     print(f"hit radius {radius:.0f} px; {len(rows_all)} test images; parts that tell classes apart: "
           f"{', '.join(p for p, d in zip(ds.part_names, disc) if d)}")
@@ -487,19 +492,26 @@ if ds.part_locs is not None:
               "raises the hit rate" if mean_hits["after training"] > mean_hits["before training"] else
               "leaves the hit rate as it was" + (" (nothing trains the attention here)"
                                                  if cfg0.attention_training == "none" else ""))
-    where = (f"Averaged over the two maps, {100 * mean_hits['after training']:.1f}% of attention peaks land on a "
-             f"ground-truth part after training, against {100 * mean_hits['before training']:.1f}% right after the "
-             f"channel grouping and {100 * mean_hits['random points']:.1f}% for random points: SGMA's training "
+    where = (f"Averaged over the two maps, {100 * mean_hits['after training']:.1f} % of attention peaks land on a "
+             f"ground-truth part after training, against {100 * mean_hits['before training']:.1f} % right after the "
+             f"channel grouping and {100 * mean_hits['random points']:.1f} % for random points: SGMA's training "
              f"{change}. On the parts that tell the classes apart the rates are "
-             f"{100 * disc_hits['after training']:.1f}%, {100 * disc_hits['before training']:.1f}% and "
-             f"{100 * disc_hits['random points']:.1f}%. Points that look at nothing score "
-             f"{100 * mean_hits['image centre']:.1f}% (the image centre) and "
-             f"{100 * mean_hits.get('box centre', float('nan')):.1f}% (the centre of the bird's box)"
+             f"{100 * disc_hits['after training']:.1f} %, {100 * disc_hits['before training']:.1f} % and "
+             f"{100 * disc_hits['random points']:.1f} %. Points placed without any attention score "
+             f"{100 * mean_hits['image centre']:.1f} % (the image centre)"
+             + (f" and {100 * mean_hits['box centre']:.1f} % (the centre of the bird's box, which knows where the bird "
+                "is but not where its parts are)" if "box centre" in mean_hits else "")
              + (", as much as the trained maps or more" if max(mean_hits["image centre"], mean_hits.get(
                  "box centre", 0.0)) >= mean_hits["after training"] else "")
-             + ": where the birds fill the frame, their parts crowd round its middle, and a hit radius cannot tell "
-             "looking from not looking. Chapter 06 scores the squares with a measure a fixed point fails.")
-glue("where_sentence", where, display=False)
+             + (f": on birds this wide (their boxes span {100 * box_width:.0f} % of the image's width on average) "
+                if ds.boxes is not None else ": ")
+             + f"the image's middle is near a part in {100 * mean_hits['image centre']:.1f} % of the images, so a hit "
+             "radius cannot tell looking from not looking. Chapter 06 scores the squares with a measure a fixed point "
+             "fails. ")
+    if looking.is_file() and dataset == "SYN" and config.profile == "cpu":
+        where += record_hits_sentence(read_record(looking), cfg0.seed, mean_hits["after training"],
+                                      disc_hits["after training"])
+glue("where_sentence", where.strip(), display=False)
 
 # %% [markdown]
 # {glue:text}`where_sentence`
@@ -537,8 +549,8 @@ if ds.part_locs is not None and snapshots:
 # (`attention_norm="none"`) the cheapest place is nowhere: {ref}`sec-literal-collapse` below measures it.
 #
 # The rows above use attention_training = {glue:text}`attention_training`; {doc}`06_where_to_look`
-# trains the alternatives with paired seeds, and finds, for the cpu profile's configuration:
-# {glue:text}`looking_mechanism` Why does that setting matter? With the default centre rule
+# trains the alternatives with paired seeds; for the cpu profile's configuration its record reads as follows.
+# {glue:text}`looking_mechanism` Why does it matter what the attention may train? With the default centre rule
 # the square is placed at the map's argmax, which has no gradient, so the classification and triplet
 # losses never reach the attention subnet; only compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, train
 # it, and both are satisfied by any two compact, separate blobs, wherever they are. One backward

@@ -189,8 +189,8 @@ else:
 # In the check column, *distinct* is the number of distinct pairs of square positions over the validation
 # images, as a share of the images; *cells* the share of images whose two maps peak at different cells; *hits*
 # the share of squares within the hit radius of a telling part, and *fixed* the same for the best single point
-# placed in every image. A radius alone cannot tell looking from not looking on birds
-# that fill the frame ({doc}`06_where_to_look`); set against the best fixed point it can. Training only the
+# placed in every image. A radius alone cannot tell looking from not looking on wide
+# birds near the middle of the image ({doc}`06_where_to_look`); set against the best fixed point it can. Training only the
 # heads and training nothing score almost alike at `grouping_smoothing = 0`: the exact 0/1 targets of eq.
 # {eq}`eq-grouping` saturate the heads' sigmoids, so little is left for eqs. (5)–(6) to move (chapter
 # {doc}`04_sgma_training` measures it).

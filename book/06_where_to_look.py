@@ -22,7 +22,9 @@
 # not look. Chapter {doc}`04_sgma_training` showed where the maps peak; this chapter asks both questions
 # with **controls**: the same model, the same seeds, the same training, with one thing changed about
 # where the two squares go or what trains the attention. A control is the book's model with one setting
-# changed (`centre_rule`, `part_scale`, `attention_training`, `beta_cct`), trained on the same seeds.
+# changed (`centre_rule`, `part_scale`, `attention_training`, `beta_cct`), trained on the same seeds; the paper's
+# literal reading sets every setting of the attention as the paper reads it, however many that changes, and the
+# baselines are the model of chapter 02.
 #
 # ```{admonition} In this chapter
 # :class: tip
@@ -42,18 +44,18 @@
 #
 # **The controls.**
 #
-# | control | setting | what it removes |
+# | control | setting | what it removes or changes |
 # |---|---|---|
 # | squares at the image centre | `centre_rule = "image_centre"` | looking: the same place in every image |
 # | squares at random places | `centre_rule = "random"` | looking: a place drawn from the image's own pixels |
 # | squares at the annotated parts | `centre_rule = "oracle"` | finding where to look: the head and the wing-and-tail, from the part annotations |
 # | the whole image three times | `part_scale = 1` | parts: three more backbones, nothing to zoom into |
-# | attention subnet frozen | `attention_training = "none"` | training the attention after eq. {eq}`eq-grouping` |
-# | only the attention heads train | `attention_training = "heads"` | training the attention backbone |
+# | attention subnet frozen | `attention_training = "none"` | any training of the attention: it stays as eq. {eq}`eq-grouping` left it |
+# | only the attention heads train | `attention_training = "heads"` | the heads train; the attention backbone stays as pretrained |
 # | square regressed from the map | `centre_rule = "learned"` | the fixed argmax of the peak rule |
 # | no centre-triplet loss | `beta_cct = 0` | eq. {eq}`eq-cct` |
 # | the paper's literal eq. (3) | the paper's reading of the attention: `attention_norm = "none"`, `attention_training = "full"`, `centre_rule = "peak"`, `grouping_smoothing = 0` | the map's normalisation and whatever else the book changed in the attention: the reading whose maps collapse ({ref}`sec-literal-collapse`) |
-# | the attention backbone trains too | `attention_training = "full"` | nothing; it adds: what trains the attention (eqs. (5)–(6) under the peak rule) trains its backbone too |
+# | the attention backbone trains too | `attention_training = "full"` | nothing is removed: what trains the attention (eqs. (5)–(6) under the peak rule) trains its backbone too |
 # | the baseline of chapter {doc}`02_baseline` | another model | the parts: one backbone on the whole image |
 # | the baseline at SGMA's input | `image_size = joint_size` | the parts, at equal input: the image at the size SGMA's global branch sees |
 #
@@ -68,7 +70,8 @@
 # the book's attention, not a bound on it (other squares may find places that tell more).
 #
 # **Where a square lands.** A hit within an eighth of the image side of a part cannot tell looking from
-# not looking on birds that fill the frame: the image centre is near some part in most images. The
+# not looking on birds as wide as these, near the middle of the image: the image centre is near some part in about
+# half the images (the table below). The
 # *part-box score* can (`sgma_core.localization.part_box_score`, after APN {cite}`xu2020apn`): each
 # square is assigned the telling part it is most often nearest to over the test images, and an image counts
 # when a square a quarter of the bird's size at the square's centre overlaps the same square at that part
@@ -144,9 +147,14 @@ else:
 # ## Where the squares land
 #
 # The centres of the squares each model actually cropped on every test image after its last epoch,
-# scored three ways: within an eighth of the image side of any part, of a telling part, and the
-# part-box score. Among the references, the image centre and random points look at nothing; the centre of
-# the bird's box knows where the bird is, and marks how far a single point that follows the bird gets.
+# scored three ways, as the mean ± sd over each model's seeds: within an eighth of the image side of any
+# part, of a telling part, and the part-box score. Among the references, the image centre and random
+# points look at nothing; the centre of the bird's box knows where the bird is, and marks how far a single point that follows the bird gets. The random-places control draws each square's centre from the
+# image's own pixels (so the same on every seed) wherever a whole square of the book's side fits, in the
+# middle half of each side at `part_scale` 0.5; the random-points reference draws points anywhere in the image.
+# The squares at the annotated parts (the oracle) sit at the mean of the head's telling parts and at the mean of the other telling
+# parts (between the wing and the tail), on no single part, and the part-box score counts a square only
+# where it overlaps one part's box.
 
 # %% tags=["hide-input"]
 if record is not None:
@@ -174,7 +182,7 @@ if record is not None and check_rows(record):
 # seed of each: the larger of the two attention maps, and the squares of part 1 (white) and part 2 (cyan).
 # {glue:text}`squares_note`
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-looking-squares", "caption": "Where two models put their squares on the same unseen-class test images (first seed): the book's configuration (upper rows) and the paper's literal eq. (3) (lower rows); the larger attention map in colour (0\u20131), part 1's square white, part 2's cyan."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-looking-squares", "caption": "Where two models put their squares on the same unseen-class test images (first seed): the book's configuration (upper rows) and the paper's literal eq. (3) (lower rows); the larger attention map in colour (0\u20131), part 1's square white, part 2's cyan (drawn last: where both squares sit at one place, only the cyan one shows)."}}
 from bookkit.squares_views import plot_shown, shown_rows
 from sgma_core.data import DatasetError, load_dataset
 from sgma_core.experiment import prepare_data, snapshot_images
@@ -246,7 +254,7 @@ if record is not None and record["paired"]:
 # - A claim about *why* a model wins needs controls that remove the cause and keep everything else,
 #   paired on the same seeds.
 # - A localisation score must fail a fixed point before it can credit attention: the part-box score
-#   does, a hit radius on birds that fill the frame does not.
+#   does, a hit radius on wide birds near the middle of the image does not.
 # - The oracle is a reference for attention, not a bound; the whole-image control separates looking from
 #   capacity.
 # ```
@@ -294,8 +302,8 @@ if record is not None and record["paired"]:
 # :class: dropdown
 #
 # Every hit rate falls as the radius shrinks, the image centre's with the others, and at no radius
-# does it fall to the random points' level: a fixed point near the middle of birds that fill the frame
-# stays closer to some part than a random point does, whatever the radius, so no hit radius can tell
+# does it fall to the random points' level: a fixed point in the middle of the image, where these wide
+# birds sit, stays closer to some part than a random point does, whatever the radius, so no hit radius can tell
 # looking from not looking here. The part-box score has no radius: it is the same in every row, low
 # for the image centre and for random points, and high only for the box centre, which follows the
 # bird. The tests run this on a tiny dataset:

@@ -287,7 +287,7 @@ def _the_same_runs(live: dict, group: _Group, page: Page) -> str:
     differ = "differs" if len(group.records) == 1 else "differ"
     return (f"{group.names(commit=True)}, made with {made} as this page, {differ} from it by up to {by} at "
             f"{seeds_text(gaps)}: something that decides the bits and is not recorded differs between "
-            "the two machines. "
+            f"this machine and {'the one that made it' if len(group.records) == 1 else 'those that made them'}. "
             f"{_spread(live, group)}")
 
 

@@ -123,7 +123,9 @@ def check_rows(record: dict) -> list[list[str]]:
         out.append(["reference: squares at the annotated parts (head; wing and tail)", _span(oracle), "–", "–", "–"])
     if ceiling:
         h, w = ceiling["map_cells"]
-        out.append([f"reference: the same squares, each at the centre of its cell of the {h} × {w} maps",
+        exact = _span([ceiling["oracle"]])
+        out.append([f"reference: squares on the head and another telling part of each bird ({exact} %), each moved "
+                    f"to the centre of its cell of the {h} × {w} maps",
                     _span([ceiling["oracle_on_grid"]]), "–", "–", "–"])
     return out
 
@@ -176,8 +178,9 @@ def check_sentence(record: dict, validation: list[dict] | None = None) -> str:
             f"the book's: a square can take only {h * w} places on that grid, and the bar divides a count of places "
             f"by a count of images.{_validation_counts(validation, checks)} Where the book's "
             f"squares go is read from the telling parts they land on ({_span([c['telling_hits'] for c in checks])} % "
-            f"of them, against {100 * checks[0]['best_fixed_point_hits']:.0f} % for the best single point) and from "
-            f"the part-box score above.")
+            f"of them, against {100 * checks[0]['best_fixed_point_hits']:.0f} % for the best single point: the one "
+            f"pixel, the same in every image, that is near a telling part most often) and from the part-box score "
+            f"above.")
 
 
 def _validation_counts(validation: list[dict] | None, checks: list[dict]) -> str:
@@ -188,4 +191,27 @@ def _validation_counts(validation: list[dict] | None, checks: list[dict]) -> str
     return (f" The book's squares took {_places(validation)} distinct pairs of places on the {n_val} validation "
             f"images of chapter 05 ({_span([c['distinct_places'] for c in validation])} %, over the bar on "
             f"{passing} of {len(validation)} seeds) and {_places(checks)} on these {n} "
-            f"({_span([c['distinct_places'] for c in checks])} %).")
+            f"({_span([c['distinct_places'] for c in checks])} %). On the validation images the configuration met "
+            f"every bar on the mean over its seeds, as the rule to admit a reading asks, and on "
+            f"{sum(c['passed'] for c in validation)} of the {len(validation)} seeds one by one.")
+
+
+def record_hits_sentence(record: dict | None, seed: int, hits: float, telling: float) -> str:
+    """Where the looking record's squares of the book's configuration land, beside a page's own run of ``seed``
+    (``hits``, ``telling``: its shares of squares near a part and near a telling part, the record's measures):
+    the range over the record's seeds, and its ``seed`` against the page's. Empty without the record's book rows."""
+    book = {r["seed"]: r["where"] for r in (record or {}).get("rows", []) if r["control"] == "book" and "where" in r}
+    if not book:
+        return ""
+    text = (f"The record chapter 06 renders puts the same configuration's squares near a part in "
+            f"{_span([w['hits'] for w in book.values()])} % of these squares and near a telling part in "
+            f"{_span([w['telling_hits'] for w in book.values()])} % over its {count(len(book), 'seed')}")
+    if seed in book:
+        theirs = book[seed]
+        if abs(theirs["hits"] - hits) < 1e-9 and abs(theirs["telling_hits"] - telling) < 1e-9:
+            text += f"; its seed {seed} is this page's run, square for square"
+        else:
+            text += (f"; its seed {seed} gives {100 * theirs['hits']:.1f} % and {100 * theirs['telling_hits']:.1f} %, "
+                     f"this page's run {100 * hits:.1f} % and {100 * telling:.1f} %: the page trained other bits (the "
+                     f"sentence under the results says so), and its squares land elsewhere")
+    return text + "."

@@ -6,24 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bookkit.wording import count, join_words, number_word, percents, seeds_text
+from bookkit.wording import count, join_words, mean_sd, number_word, percents, points, seeds_text, verdict
 from sgma_core import stats
-
-
-def verdict(gain: dict | None) -> str:
-    """:func:`sgma_core.stats.verdict` as a table shows it: ``"–"`` without a gain."""
-    return stats.verdict(gain) or "–"
-
-
-def points(gain: dict | None) -> str:
-    """A paired difference of fractions as ``"+1.2 ± 0.8"`` percentage points (mean ± standard error)."""
-    return "–" if gain is None else f"{100 * gain['mean']:+.1f} ± {100 * gain['se']:.1f}"
-
-
-def mean_sd(values) -> str:
-    """Fractions as ``"mean ± sd"`` in % (sample sd, ddof = 1); one value as itself (one seed has no spread)."""
-    mean, sd = stats.mean_sd(100 * np.asarray(values, dtype=float))
-    return f"{mean:.1f}" if sd is None else f"{mean:.1f} ± {sd:.1f}"
 
 
 def seed_values(rows, setting, value, rule, split="val", metric="T1") -> dict[int, float]:
@@ -150,7 +134,7 @@ CONTROL_TEXT = {
     "learned_centre": "square regressed from the map",
     "no_cct": "β_CCT = 0",
     "literal_eq3": "the paper's attention as it reads (literal eq. (3), trained end to end)",
-    "attention_full": "eqs. (5)–(9) train the attention backbone too",
+    "attention_full": "the attention backbone trains too (eqs. (5)–(6) reach it under the peak rule)",
     "baseline": "the baseline of chapter 02 (no parts, one backbone)",
     "baseline_joint_input": "the baseline fed the images at SGMA's global-branch size (equal input)",
 }
@@ -336,9 +320,18 @@ def looking_mechanism(record: dict) -> str:
         else:
             out.append(f"{what} gives exactly the test numbers (T1, H) of the frozen subnet on "
                        f"{number_word(len(same))} of the {count(len(seeds), 'seed')}" if same else
-                       f"{what} changes the test numbers (T1, H) of the frozen subnet on every seed{still}")
+                       f"{what} changes the test numbers of the frozen subnet on every seed "
+                       f"({_changed_on(by, seeds)}){still}")
     text = "; ".join(out) + "."
     return text[0].upper() + text[1:]
+
+
+def _changed_on(by: dict, seeds: list[int]) -> str:
+    """On how many of ``seeds`` training the attention heads changed T1, and H, against the frozen subnet."""
+    n = {m: sum(abs(by["attention_heads", s][m] - by["attention_none", s][m]) >= 1e-9 for s in seeds)
+         for m in ("T1", "H")}
+    return join_words([f"{m} on " + ("every seed" if k == len(seeds) else "none" if k == 0 else
+                                     f"{number_word(k)} of the {number_word(len(seeds))}") for m, k in n.items()])
 
 
 def _across_seeds(book: list[dict]) -> str:
@@ -371,7 +364,8 @@ def looking_spread(record: dict, model: str = "sgma") -> str:
     if gain.get("T1") and gain.get("H"):
         said = {m: verdict(gain[m]) if verdict(gain[m]) == "no difference" else f"the baseline {verdict(gain[m])}"
                 for m in ("T1", "H")}
-        text += (f"; the baseline minus SGMA, paired seed for seed: T1 {points(gain['T1'])} points ({said['T1']}), "
+        text += (f"; the baseline minus SGMA, paired seed for seed (mean ± standard error): T1 {points(gain['T1'])} "
+                 f"points ({said['T1']}), "
                  f"H {points(gain['H'])} ({said['H']})")
     return text + "."
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
+from sgma_core import stats
+
 NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
@@ -174,3 +178,24 @@ def page_prose(html: str) -> str:
         tag.decompose()
     text = article.get_text(" ")
     return re.sub(r"\\\(.*?\\\)|\\\[.*?\\\]", " ", text, flags=re.S)
+
+
+def verdict(gain: dict | None) -> str:
+    """:func:`sgma_core.stats.verdict` as a table shows it: ``"–"`` without a gain."""
+    return stats.verdict(gain) or "–"
+
+
+def points(gain: dict | None) -> str:
+    """A paired difference of fractions as ``"+1.2 ± 0.8"`` percentage points (mean ± standard error), with a
+    second decimal where the first would show numbers that give another verdict than the gain's."""
+    if gain is None:
+        return "–"
+    digits = next((d for d in (1, 2) if stats.verdict({"mean": round(gain["mean"], d + 2), "se": round(
+        gain["se"], d + 2)}) == stats.verdict(gain)), 3)
+    return f"{100 * gain['mean']:+.{digits}f} ± {100 * gain['se']:.{digits}f}"
+
+
+def mean_sd(values) -> str:
+    """Fractions as ``"mean ± sd"`` in % (sample sd, ddof = 1); one value as itself (one seed has no spread)."""
+    mean, sd = stats.mean_sd(100 * np.asarray(values, dtype=float))
+    return f"{mean:.1f}" if sd is None else f"{mean:.1f} ± {sd:.1f}"

@@ -65,7 +65,8 @@ def _check_record(ceiling=0.08, passed=False):
     rows += [{"control": "oracle_parts", "seed": s, "check": _check(0.92)} for s in range(2)]
     return {"controls": {"book": {}, "image_centre": {"centre_rule": "image_centre"},
                          "oracle_parts": {"centre_rule": "oracle"}},
-            "rows": rows, "same_as": {}, "distinct_ceiling": {"map_cells": [8, 8], "oracle_on_grid": ceiling}}
+            "rows": rows, "same_as": {}, "distinct_ceiling": {"map_cells": [8, 8], "oracle": 0.996,
+                                                                     "oracle_on_grid": ceiling}}
 
 
 def test_the_check_on_test_images_lists_the_readings_whose_squares_come_from_maps_and_the_grids_ceiling():
@@ -75,6 +76,7 @@ def test_the_check_on_test_images_lists_the_readings_whose_squares_come_from_map
     rows = check_rows(record)
     assert [r[1:] for r in rows] == [["18–28", "80", "90", "0 of 2"], ["92", "–", "–", "–"], ["8", "–", "–", "–"]]
     assert "8 × 8" in rows[-1][0] and "bar 30" in check_header(record)[1] and "41" in check_header(record)[3]
+    assert "another telling part of each bird (100 %), each moved to the centre of its cell" in rows[-1][0]
 
 
 def test_the_check_sentence_follows_the_record():
@@ -102,4 +104,19 @@ def test_the_check_sentence_sets_the_counts_of_places_beside_those_on_the_valida
     # 0.375 and 0.25 of 1120 images; 0.18 and 0.28 of 1920
     assert "280–420 distinct pairs of places on the 1120 validation images" in text
     assert "(25–38 %, over the bar on 1 of 2 seeds) and 346–538 on these 1920 (18–28 %)" in text
+    assert "met every bar on the mean over its seeds, as the rule to admit a reading asks, and on 0 of the 2" in text
+    assert "best single point: the one pixel, the same in every image, that is near a telling part most often" in text
     assert check_sentence(_check_record(), book_validation_checks(None)) == check_sentence(_check_record())
+
+
+def test_a_pages_squares_are_set_beside_the_records_same_seed_and_range():
+    from bookkit.squares_views import record_hits_sentence
+
+    record = {"rows": [{"control": "book", "seed": s, "where": {"hits": h, "telling_hits": t, "part_box": 0.03}}
+                       for s, h, t in ((0, 0.975, 0.954), (1, 0.889, 0.85))] + [{"control": "image_centre", "seed": 0}]}
+    text = record_hits_sentence(record, 0, 0.819, 0.794)
+    assert "near a part in 89–98 % of these squares and near a telling part in 85–95 % over its two seeds" in text
+    assert "its seed 0 gives 97.5 % and 95.4 %, this page's run 81.9 % and 79.4 %" in text
+    assert "square for square" in record_hits_sentence(record, 0, 0.975, 0.954)
+    assert "its seed" not in record_hits_sentence(record, 3, 0.975, 0.954)
+    assert record_hits_sentence(None, 0, 0.5, 0.5) == "" == record_hits_sentence({"rows": []}, 0, 0.5, 0.5)

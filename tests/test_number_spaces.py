@@ -1,0 +1,28 @@
+"""No line break inside a number with its unit or its error, in the text of a page; code and math keep theirs."""
+
+import importlib.util
+
+from docutils import nodes
+
+from sgma_core.paths import repo_root
+
+_spec = importlib.util.spec_from_file_location("number_spaces", repo_root() / "_ext" / "number_spaces.py")
+number_spaces = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(number_spaces)
+NB = "\u00a0"
+
+
+def test_the_spaces_inside_numbers_do_not_break():
+    assert number_spaces.joined("81.9 % and 3.2 ± 0.6 %, on 8 × 8 maps; T1 +0.4 ± 0.4 points") == (
+        f"81.9{NB}% and 3.2{NB}±{NB}0.6{NB}%, on 8{NB}×{NB}8 maps; T1 +0.4{NB}±{NB}0.4 points")
+    assert number_spaces.joined("mean ± sd (100 % of it); a % b") == f"mean ± sd (100{NB}% of it); a % b"
+
+
+def test_a_page_changes_in_its_text_and_not_in_code_or_math():
+    para = nodes.paragraph("", "", nodes.Text("near a part in 81.9 % of them"), nodes.literal("", "1 %"),
+                           nodes.emphasis("", "", nodes.Text("3.2 ± 0.6")))
+    doc = nodes.document(None, None)
+    doc += [para, nodes.literal_block("", "print('5 %')"), nodes.math("", "3 \\pm 1 %")]
+    number_spaces.join_numbers(None, doc, "page")
+    assert para.astext() == f"near a part in 81.9{NB}% of them1 %3.2{NB}±{NB}0.6"
+    assert doc[1].astext() == "print('5 %')" and doc[2].astext() == "3 \\pm 1 %"

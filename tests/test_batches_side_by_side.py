@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -75,3 +76,23 @@ def test_a_process_at_a_lower_priority_takes_one_core():
             "from sgma_core.experiment.evaluate import side_by_side; print(side_by_side(torch.device('cpu')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
+
+
+def test_an_error_in_one_batch_stops_the_batches_not_started(monkeypatch, data):
+    images, phi = data
+
+    class Failing(_Net):
+        calls = 0
+
+        def forward(self, x, phi):
+            Failing.calls += 1
+            if Failing.calls == 2:
+                raise RuntimeError("batch failed")
+            time.sleep(0.05)  # batches that take a while: the failure is seen while most are still to start
+            return super().forward(x, phi)
+
+    model = Failing().train()
+    monkeypatch.setattr(evaluate, "side_by_side", lambda device: 2)
+    with pytest.raises(RuntimeError, match="batch failed"):
+        batched_forward(model, images, phi, batch_size=1, keys=("emb",))  # 45 batches
+    assert Failing.calls < 10 and model.training  # the batches not started were dropped; the mode given back

@@ -1,8 +1,8 @@
 """No line breaks inside a number with its unit or its error: "81.9 %", "3.2 ± 0.6", "8 × 8".
 
 The book writes a space before "%" and around "±" and "×"; a browser may break the line at any of them, leaving
-"%" or "± 0.6" alone at the start of a line. In the text of every page (not in code, code outputs or math) those
-spaces become no-break spaces.
+"%" or "± 0.6" alone at the start of a line. In the running text of every page (not in tables, whose cells wrap
+where they can, nor in code, code outputs or math) those spaces become no-break spaces.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from docutils import nodes
 
 NO_BREAK = "\u00a0"
 SPACES = (re.compile(r"(?<=\d) (?=%)"), re.compile(r" (?=[±×] ?[\d+−-])"), re.compile(r"(?<=[±×]) (?=[\d+−-])"))
-VERBATIM = (nodes.literal, nodes.FixedTextElement, nodes.math, nodes.raw)  # code, code outputs, math
+VERBATIM = (nodes.literal, nodes.FixedTextElement, nodes.math, nodes.raw, nodes.table)  # code, outputs, math; tables
 
 
 def joined(text: str) -> str:

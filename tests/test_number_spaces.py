@@ -22,7 +22,9 @@ def test_a_page_changes_in_its_text_and_not_in_code_or_math():
     para = nodes.paragraph("", "", nodes.Text("near a part in 81.9 % of them"), nodes.literal("", "1 %"),
                            nodes.emphasis("", "", nodes.Text("3.2 ± 0.6")))
     doc = nodes.document(None, None)
-    doc += [para, nodes.literal_block("", "print('5 %')"), nodes.math("", "3 \\pm 1 %")]
+    cell = nodes.entry("", nodes.paragraph("", "94.5 ± 4.1"))  # a table's cell may wrap at the ±
+    doc += [para, nodes.literal_block("", "print('5 %')"), nodes.math("", "3 \\pm 1 %"),
+            nodes.table("", nodes.tgroup("", nodes.tbody("", nodes.row("", cell))))]
     number_spaces.join_numbers(None, doc, "page")
     assert para.astext() == f"near a part in 81.9{NB}% of them1 %3.2{NB}±{NB}0.6"
-    assert doc[1].astext() == "print('5 %')" and doc[2].astext() == "3 \\pm 1 %"
+    assert doc[1].astext() == "print('5 %')" and doc[2].astext() == "3 \\pm 1 %" and cell.astext() == "94.5 ± 4.1"

@@ -246,10 +246,12 @@ def looking_answer(record: dict) -> str:
     shown, shown_fixed = percents(score, fixed, digits=1)
     trained = record.get("provenance", {}).get("config", {}).get("attention_training", "full") != "none"
     verb = ("learns" if learns else "does not learn") if trained else ("finds" if learns else "does not find")
+    oracle = [r["where"]["part_box"] for r in record["rows"] if r["control"] == "oracle_parts" and "where" in r]
     where = (f"SGMA {verb} where to look on the synthetic birds (its squares' part-box score "
              f"{shown.removesuffix(' %')} ± {100 * se:.1f} % (mean ± standard error over {count(len(book), 'seed')}) "
-             f"against {shown_fixed} for the "
-             "better of a fixed centre and random points"
+             f"against {shown_fixed} for the better of a fixed centre and random points"
+             + (f", and {percents(float(np.mean(oracle)), digits=1)[0]} for squares at the annotated parts"
+                if oracle else "")
              + ("; its attention is eq. (11)'s channel grouping on the pretrained backbone, which the book's "
                 "configuration does not train further" if not trained else "") + ")")
     if not record.get("provenance", {}).get("complete", True):

@@ -37,6 +37,11 @@ def test_the_answer_follows_the_record(book_box, centre_t1, learns, matters):
     assert ("recognise no worse than the book's" in answer) is not matters
     assert "squares at the annotated parts raise test T1 by 10.0 ± 1.0 points" in answer
     assert "whole image" not in answer  # within two standard errors of the book's: not mentioned
+    assert "for squares at the annotated parts" not in answer  # the record holds no oracle squares to score
+    record = _record(book_box, centre_t1)
+    record["rows"] += [{"control": "oracle_parts", "seed": s, "T1": 0.6, "where": {"part_box": b}}
+                       for s, b in enumerate((0.36, 0.37))]
+    assert "random points, and 36.5 % for squares at the annotated parts" in study_views.looking_answer(record)
 
 
 def test_squares_put_without_looking_that_score_higher_are_said_to_and_a_frozen_attention_finds():

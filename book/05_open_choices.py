@@ -89,7 +89,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bookkit import study_views
-from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
+from bookkit.display import (glue, markdown_table, record_code_note, record_config_note, record_data_note,
+                             show_markdown)
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
 from bookkit.wording import seeds_text, setting_value
@@ -119,10 +120,12 @@ else:
          f"{val['classes_unseen']} validation classes", display=False)
     glue("record_data_note", record_data_note(record, data_root, "make ablations remakes it (its runs are reused "
                                               "where the data is the same)."), display=False)
-    glue("record_config_note", record_config_note(
+    config_note = record_config_note(
         config_drift({**prov["config"], **record["chosen"]}, prov["profile"]), prov["profile"],
         "book's configuration (the starting settings with the choices below)",
-        "make ablations remakes the record with this commit's settings."), display=False)
+        "make ablations remakes the record with this commit's settings.")
+    glue("record_config_note", f"{config_note} {record_code_note(record, 'make ablations remakes it.')}".strip(),
+         display=False)
     noise = study_views.metric_noise(record)
     steadier = "T1" if noise["se_T1"] < noise["se_H"] else "uncalibrated H"
     glue("noise_sentence", f"Over the one-factor comparisons below, the median standard error of a paired "

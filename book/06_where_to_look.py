@@ -95,7 +95,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bookkit import study_views
-from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
+from bookkit.display import (glue, markdown_table, record_code_note, record_config_note, record_data_note,
+                             show_markdown)
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
 from bookkit.squares_views import literal_squares_sentence
@@ -123,9 +124,10 @@ else:
          f"commit {prov['commit']}, {prov['date']}, {prov['machine']}; {state}", display=False)
     glue("record_data_note", record_data_note(record, data_root, "make looking remakes it (its runs are reused "
                                               "where the data is the same)."), display=False)
-    glue("record_config_note", record_config_note(config_drift(prov["config"], prov["config"]["profile"]),
-                                                  prov["config"]["profile"], "book's configuration",
-                                                  "make looking remakes the record with this commit's settings."),
+    config_note = record_config_note(config_drift(prov["config"], prov["config"]["profile"]),
+                                     prov["config"]["profile"], "book's configuration",
+                                     "make looking remakes the record with this commit's settings.")
+    glue("record_config_note", f"{config_note} {record_code_note(record, 'make looking remakes it.')}".strip(),
          display=False)
     glue("record_controls_note", study_views.missing_controls_note(record), display=False)
     glue("answer", study_views.looking_answer(record), display=False)

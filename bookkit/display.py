@@ -194,6 +194,49 @@ def record_config_note(drift: dict[str, tuple], profile: str, what: str, remedy:
             f"that older configuration, not of what the chapters train at this commit. {remedy}")
 
 
+# Library commits that leave every record's numbers as they were, each with the test that holds its outputs equal
+SAME_OUTPUTS = {
+    "d12878c": ("evaluation batches run side by side on the free cores", "tests/test_batches_side_by_side.py"),
+}
+LIBRARY = ("sgma_core", "data_prep")  # what computes a record's numbers
+
+
+def library_commits_since(commit: str) -> list[tuple[str, str]] | None:
+    """``(hash, subject)`` of the commits since ``commit`` that changed :data:`LIBRARY`, oldest first; None where
+    git or the commit's history is not here (an archive, a shallow clone)."""
+    import subprocess
+
+    from sgma_core.paths import repo_root
+
+    try:
+        out = subprocess.run(["git", "-C", str(repo_root()), "log", "--reverse", "--format=%H %s",
+                              f"{commit}..HEAD", "--", *LIBRARY], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0 or not commit:
+        return None
+    return [tuple(line.split(" ", 1)) for line in out.stdout.splitlines() if line.strip()]
+
+
+def record_code_note(record: dict, remedy: str) -> str:
+    """A sentence on the library changes since the commit a record was made at: that each leaves its numbers as
+    they were (:data:`SAME_OUTPUTS`, with the test that says so), or which may not, and ``remedy``; empty where
+    nothing changed or the history is not here."""
+    commit = str(record.get("provenance", {}).get("commit", "")).split("+")[0]
+    changes = library_commits_since(commit) if re.fullmatch(r"[0-9a-f]{7,40}", commit) else None
+    if not changes:
+        return ""
+    known = {h: next((v for k, v in SAME_OUTPUTS.items() if h.startswith(k)), None) for h, _ in changes}
+    unknown = [h[:7] for h, same in known.items() if same is None]
+    if unknown:
+        return (f"Since {commit}, where it was made, the library changed in {join_words(unknown)} in ways no test "
+                f"holds to the record's numbers, which may therefore differ at this commit. {remedy}")
+    said = join_words([f"{h[:7]} ({what}: {test} holds its outputs equal, bit for bit)"
+                       for h, (what, test) in known.items()])
+    return (f"Since {commit}, where it was made, the library changed in {said}, which leaves the record's numbers "
+            "as they were.")
+
+
 def telling_parts_phrase(dataset) -> str:
     """The annotated parts that tell ``dataset``'s classes apart (:func:`~sgma_core.localization.discriminative_parts`),
     in the part files' names, each group with the attribute word it carries where that differs: "beak (the

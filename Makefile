@@ -49,7 +49,7 @@ SGMA_DATA_ROOT ?= $(CURDIR)/data:$(abspath $(CURDIR)/../shared/data)
 export SGMA_DATA_ROOT
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help book warm training-chapters other-chapters test test-fast ablations power looking run-times real-start venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
+.PHONY: help book warm training-chapters other-chapters test test-fast ablations power looking code-check run-times real-start venv active-env pdf data data-cub data-awa2 data-flo chapters html browser clean sync
 
 help:
 	@echo "make book   - set up, generate data, execute chapters (PROFILE=$(PROFILE)), build _build/html"
@@ -66,6 +66,7 @@ help:
 	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
 	@echo "make power  - more seeds for the adopted values whose gains are uncertain (after make ablations), write results/"
 	@echo "make looking - SGMA beside controls of where its squares go, 5 paired seeds (PROFILE=$(PROFILE)), write results/"
+	@echo "make code-check - train every setting of the studies' ledgers shortened, at its commit and at this one, and compare the bits"
 	@echo "make device-bundle - the wheels a GPU machine without a registry needs (<= 64 MiB), into device-bundle/"
 	@echo "make gpu-day - the GPU hour on a lent card (DRY_RUN=1 OUT=dir: the same at tiny sizes on this CPU)"
 
@@ -190,6 +191,12 @@ power: data $(SETUP)
 # after every run, so an interrupted study keeps what it measured; stored runs are reused.
 looking: data $(SETUP)
 	$(PY) -m sgma_core.studies.looking --profile $(PROFILE) --jobs $(JOBS)
+
+# Does this commit's library compute what the studies' runs were trained with? Every setting in the looking and ablation
+# ledgers trained shortened at the commit that trained it (a git worktree) and at this one, compared bit for bit;
+# writes results/code-check-$(PROFILE).json after each comparison, which chapters 05 and 06 cite; resumable.
+code-check: data $(SETUP)
+	$(PY) -m sgma_core.studies.code_check --profile $(PROFILE) --jobs $(JOBS)
 
 # The synthetic birds with a real start: the cpu profile with ImageNet EfficientNet-Lite0 as the backbone, 3 seeds;
 # writes results/real-start-$(PROFILE).json, which chapter 07 renders (86 minutes measured on 2 cores shared with other work; stored runs reused).

@@ -89,8 +89,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bookkit import study_views
-from bookkit.display import (glue, markdown_table, record_code_note, record_config_note, record_data_note,
-                             show_markdown)
+from bookkit.display import (code_check, glue, markdown_table, record_code_note, record_config_note,
+                             record_data_note, show_markdown)
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
 from bookkit.wording import seeds_text, setting_value
@@ -124,7 +124,8 @@ else:
         config_drift({**prov["config"], **record["chosen"]}, prov["profile"]), prov["profile"],
         "book's configuration (the starting settings with the choices below)",
         "make ablations remakes the record with this commit's settings.")
-    glue("record_config_note", f"{config_note} {record_code_note(record, 'make ablations remakes it.')}".strip(),
+    code_note = record_code_note(record, "make ablations remakes it.", code_check(prov["profile"]), "ablations")
+    glue("record_config_note", f"{config_note} {code_note}".strip(),
          display=False)
     noise = study_views.metric_noise(record)
     steadier = "T1" if noise["se_T1"] < noise["se_H"] else "uncalibrated H"

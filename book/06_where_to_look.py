@@ -95,8 +95,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bookkit import study_views
-from bookkit.display import (glue, markdown_table, record_code_note, record_config_note, record_data_note,
-                             show_markdown)
+from bookkit.display import (code_check, glue, markdown_table, record_code_note, record_config_note,
+                             record_data_note, show_markdown)
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
 from bookkit.squares_views import literal_squares_sentence
@@ -127,7 +127,8 @@ else:
     config_note = record_config_note(config_drift(prov["config"], prov["config"]["profile"]),
                                      prov["config"]["profile"], "book's configuration",
                                      "make looking remakes the record with this commit's settings.")
-    glue("record_config_note", f"{config_note} {record_code_note(record, 'make looking remakes it.')}".strip(),
+    code_note = record_code_note(record, "make looking remakes it.", code_check(prov["config"]["profile"]), "looking")
+    glue("record_config_note", f"{config_note} {code_note}".strip(),
          display=False)
     glue("record_controls_note", study_views.missing_controls_note(record), display=False)
     glue("answer", study_views.looking_answer(record), display=False)

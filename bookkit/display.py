@@ -218,23 +218,90 @@ def library_commits_since(commit: str) -> list[tuple[str, str]] | None:
     return [tuple(line.split(" ", 1)) for line in out.stdout.splitlines() if line.strip()]
 
 
-def record_code_note(record: dict, remedy: str) -> str:
-    """A sentence on the library changes since the commit a record was made at: that each leaves its numbers as
-    they were (:data:`SAME_OUTPUTS`, with the test that says so), or which may not, and ``remedy``; empty where
-    nothing changed or the history is not here."""
-    commit = str(record.get("provenance", {}).get("commit", "")).split("+")[0]
-    changes = library_commits_since(commit) if re.fullmatch(r"[0-9a-f]{7,40}", commit) else None
+def made_at(record: dict) -> list[str]:
+    """The commits a record's runs were trained at (the lists its provenance keeps, else the commit it was made
+    at), without their ``+dirty`` mark, each once."""
+    prov = record.get("provenance", {})
+    lists = [prov[k] for k in ("runs_made_at", "validation_runs_made_at", "scoring_and_test_runs_made_at")
+             if isinstance(prov.get(k), list)]
+    commits = [str(c).split("+")[0] for c in ([c for x in lists for c in x] or [prov.get("commit", "")])]
+    return list(dict.fromkeys(c for c in commits if re.fullmatch(r"[0-9a-f]{7,40}", c)))
+
+
+def record_code_note(record: dict, remedy: str, check: dict | None = None, study: str = "") -> str:
+    """A sentence on the library changes since the commits a record's runs were trained at: what ``check`` (the
+    record of ``make code-check``, :mod:`sgma_core.studies.code_check`) measured of ``study``'s runs where it
+    covers them at this commit's library, else whether a test holds each change's outputs equal
+    (:data:`SAME_OUTPUTS`) or which may change the numbers, and ``remedy``; empty where nothing changed or the
+    history is not here."""
+    commits = made_at(record)
+    since = {c: library_commits_since(c) for c in commits}
+    if not commits or any(v is None for v in since.values()):
+        return ""
+    changes = dict(pair for pairs in since.values() for pair in pairs)
     if not changes:
         return ""
-    known = {h: next((v for k, v in SAME_OUTPUTS.items() if h.startswith(k)), None) for h, _ in changes}
+    oldest = max(commits, key=lambda c: len(since[c]))
+    if len(commits) == 1:
+        where = f"Since {oldest}, where it was made, the library changed in"
+    else:
+        where = f"Its runs were trained at {len(commits)} commits, from {oldest} on; since then the library changed in"
+    measured = code_check_sentence(check, study, commits, remedy)
+    if measured:
+        return f"{where} {len(changes)} commits. {measured}"
+    known = {h: next((v for k, v in SAME_OUTPUTS.items() if h.startswith(k)), None) for h in changes}
     unknown = [h[:7] for h, same in known.items() if same is None]
     if unknown:
-        return (f"Since {commit}, where it was made, the library changed in {join_words(unknown)} in ways no test "
-                f"holds to the record's numbers, which may therefore differ at this commit. {remedy}")
+        named = join_words(unknown if len(unknown) <= 6 else [*unknown[:5], f"{len(unknown) - 5} more"])
+        return (f"{where} {named} in ways no test holds to the record's numbers, which may therefore differ at "
+                f"this commit. {remedy}")
     said = join_words([f"{h[:7]} ({what}: {test} holds its outputs equal, bit for bit)"
                        for h, (what, test) in known.items()])
-    return (f"Since {commit}, where it was made, the library changed in {said}, which leaves the record's numbers "
-            "as they were.")
+    return f"{where} {said}, which leaves the record's numbers as they were."
+
+
+def code_check(profile: str) -> dict | None:
+    """The committed record of ``make code-check`` for ``profile``, or None where there is none."""
+    from sgma_core.paths import repo_root
+    from sgma_core.studies.code_check import read_code_check
+
+    path = repo_root() / "results" / f"code-check-{profile}.json"
+    return read_code_check(path) if path.is_file() else None
+
+
+def code_check_sentence(check: dict | None, study: str, commits: list[str], remedy: str) -> str:
+    """What ``make code-check`` measured of ``study``'s runs, trained at ``commits``: empty where there is no
+    check, its commit's library is not this commit's, or it has not checked every one of ``commits``."""
+    if not check or library_commits_since(str(check.get("head", ""))) != []:
+        return ""
+    mine = [c for c in check.get("checks", []) if study in c.get("studies", [])]
+    if not set(commits) <= {c["commit"] for c in mine}:
+        return ""
+    rows = sum(c["rows"] for c in mine)
+    groups = {v: [c for c in mine if c["same"] is v] for v in (True, False, None)}
+    short = check["shortened"]
+    machine = check["provenance"]["machine"]
+    text = (f"make code-check trained every setting of those runs again on one machine ({machine}), at the commit "
+            f"it was trained at and at {check['head'][:7]}, shortened to {short['epochs']} epochs of "
+            f"{short['max_train_images']} images, and compared every epoch's numbers and the weights: "
+            f"{len(groups[True])} of {len(mine)} settings, standing for {sum(c['rows'] for c in groups[True])} of "
+            f"the {rows} runs, give the same bits")
+    if groups[False]:
+        text += (f"; {len(groups[False])} differ ({describe_checks(groups[False])}), standing for "
+                 f"{sum(c['rows'] for c in groups[False])} runs whose numbers may therefore differ at this commit")
+    if groups[None]:
+        text += f"; {len(groups[None])} could not be checked ({groups[None][0]['why']})"
+    text += ". It does not run the study's own scoring of a trained run again."
+    return f"{text} {remedy}" if groups[False] or groups[None] else text
+
+
+def describe_checks(checks: list[dict], most: int = 4) -> str:
+    """Checks as a reader can find them: the commit and the settings in which each differs from the profile."""
+    def one(c: dict) -> str:
+        settings = ", ".join(f"{k} {setting_value(v)}" for k, v in sorted(c.get("changed", {}).items()))
+        return f"{c['kind']} at {c['commit']}" + (f" with {settings}" if settings else "")
+    named = [one(c) for c in checks[:most]]
+    return "; ".join(named + ([f"{len(checks) - most} more"] if len(checks) > most else []))
 
 
 def telling_parts_phrase(dataset) -> str:

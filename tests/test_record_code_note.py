@@ -33,3 +33,35 @@ def test_nothing_is_said_where_nothing_can_be_told():
     head = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode == 0:
         assert display.record_code_note({"provenance": {"commit": head.stdout.strip()}}, "x") == ""
+
+
+def _check(head: str, entries: list[tuple[str, bool | None]], study: str = "looking") -> dict:
+    return {"head": head, "shortened": {"epochs": 2, "max_train_images": 96},
+            "provenance": {"machine": "x86_64, 2 CPU cores"},
+            "checks": [{"commit": c, "kind": "sgma", "key": f"k{i}",
+                        "changed": {"lr": 0.2} if same is False else {}, "studies": [study], "rows": 5,
+                        "same": same, "why": "" if same is not None else "no such commit"}
+                       for i, (c, same) in enumerate(entries)]}
+
+
+@pytest.mark.skipif(not _has("d1ffbfe"), reason="the repository's history is not here (archive or shallow clone)")
+def test_the_runs_commits_count_and_the_code_check_says_what_it_measured():
+    head = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    record = {"provenance": {"commit": head, "runs_made_at": ["d1ffbfe+dirty", "d12878c", "d1ffbfe"]}}
+    assert display.made_at(record) == ["d1ffbfe", "d12878c"]  # the runs' commits, not the record's own
+    plain = display.record_code_note(record, "make it again.")
+    assert plain.startswith("Its runs were trained at 2 commits, from d1ffbfe on; since then the library changed in")
+    same = display.record_code_note(record, "make it again.", _check(head, [("d1ffbfe", True), ("d12878c", True)]),
+                                    "looking")
+    assert "2 of 2 settings, standing for 10 of the 10 runs, give the same bits." in same
+    assert not same.endswith("make it again.")
+    mixed = display.record_code_note(record, "make it again.",
+                                     _check(head, [("d1ffbfe", True), ("d12878c", False)]), "looking")
+    assert "1 of 2 settings" in mixed and "1 differ (sgma at d12878c with lr 0.2), standing for 5 runs" in mixed
+    assert mixed.endswith("make it again.")
+    # a check of another study, of some of the commits only, or made at an older library is not this record's
+    for check, study in ((_check(head, [("d1ffbfe", True), ("d12878c", True)]), "ablations"),
+                         (_check(head, [("d1ffbfe", True)]), "looking"),
+                         (_check("d1ffbfe", [("d1ffbfe", True), ("d12878c", True)]), "looking")):
+        assert display.record_code_note(record, "make it again.", check, study) == plain

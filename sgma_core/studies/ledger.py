@@ -36,6 +36,12 @@ class Ledger:
 
     def __init__(self, folder: str | Path | None) -> None:
         self.folder = None if folder is None else Path(folder)
+        self.commits: list[str] = []  # the commits of the entries read or written, each once, in that order
+
+    def _seen(self, entry: dict) -> dict:
+        if entry.get("commit") not in self.commits:
+            self.commits.append(str(entry.get("commit")))
+        return entry
 
     def sub(self, name: str) -> Ledger:
         """The ledger of another step of the same study, in a folder of its own inside this one."""
@@ -61,7 +67,7 @@ class Ledger:
             diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != _normalised(identity).get(k))
             raise LedgerError(f"{path} holds a run with other settings ({', '.join(diff)}); delete it, or give the "
                               "study another ledger folder.")
-        return entry
+        return self._seen(entry)
 
     def lookup(self, kind: str, cfg, runs_dir, prepared) -> tuple:
         """The run of ``kind`` ("sgma" or "baseline") with ``cfg`` on ``prepared`` in ``runs_dir``: ``(run,
@@ -87,4 +93,4 @@ class Ledger:
         entry = {"run": run.path.name, "identity": _normalised(identity), "commit": current_commit(), **fields}
         if self.folder is not None:
             write_text(self.path(run), dumps_finite(entry, self.path(run), indent=1) + "\n")
-        return entry
+        return self._seen(entry)

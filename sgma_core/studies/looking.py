@@ -266,7 +266,8 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
         record["provenance"] = provenance(config_dict(experiment.config), time.perf_counter() - t0,
                                           **prepared.dataset.data_provenance(),
                                           complete=len(record["rows"]) == sum(map(len, configs.values()))
-                                          + len(BASELINES) * len(experiment.seeds))
+                                          + len(BASELINES) * len(experiment.seeds),
+                                          runs_made_at=sorted(st.ledger.commits))
         if out is not None:
             write_record(out, record)
 

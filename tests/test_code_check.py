@@ -1,0 +1,91 @@
+"""The code check: a study's ledger read into one check per commit and settings, the settings spelled for an
+older commit's command line, fingerprints compared bit for bit, and a whole check at this commit against itself."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+from sgma_core.studies import code_check as cc
+
+
+def entry(folder, name, commit, **identity):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps({"run": name, "commit": commit, "identity": identity}))
+
+
+def test_ledger_runs_reads_commits_kinds_and_sub_ledgers(tmp_path):
+    entry(tmp_path, "a", "abc1234+dirty", seed=0, data="d", profile="cpu", dataset="SYN", backbone="small_vgg",
+          epochs=4, lr=0.1, attention_norm="none")
+    entry(tmp_path / "test", "b", "def5678", seed=1, data="d", profile="cpu", dataset="SYN", backbone="small_vgg",
+          epochs=4, image_size=64)
+    runs = cc.ledger_runs(tmp_path)
+    assert [(r["commit"], r["kind"]) for r in runs] == [("abc1234", "sgma"), ("def5678", "baseline")]
+    assert runs[0]["settings"] == {"backbone": "small_vgg", "epochs": 4, "lr": 0.1, "attention_norm": "none"}
+    (tmp_path / "c.json").write_text("{not json")
+    with pytest.raises(cc.CodeCheckError, match="c.json"):
+        cc.ledger_runs(tmp_path)
+
+
+def test_one_check_per_commit_and_settings_across_seeds_and_studies():
+    run = {"commit": "abc", "kind": "sgma", "settings": {"lr": 0.1}, "profile": "cpu", "dataset": "SYN"}
+    other = {**run, "settings": {"lr": 0.2}}
+    checks = cc.checks_of({"looking": [run, run, other], "ablations": [run, {**run, "commit": "def"}]})
+    assert [(c["commit"], c["settings"]["lr"], c["rows"], c["studies"]) for c in checks] == [
+        ("abc", 0.1, 3, ["looking", "ablations"]), ("abc", 0.2, 1, ["looking"]), ("def", 0.1, 1, ["ablations"])]
+
+
+def test_settings_spelled_for_the_commit_that_trains_them():
+    fields = {"backbone", "lr", "layer", *cc.SHORTENED, "num_threads"}
+    argv = cc.settings_argv({"backbone": "small_vgg", "vgg_layer": "conv5_4", "lr": 0.1, "epochs": 16,
+                             "grouping_smoothing": 0.0}, fields, {"grouping_smoothing": 0.0})
+    pairs = dict(zip(argv[1::3], argv[2::3]))
+    assert pairs["lr"] == "0.1" and pairs["epochs"] == str(cc.SHORTENED["epochs"])  # shortened, the same both sides
+    assert "layer" not in pairs and "vgg_layer" not in pairs  # the default layer is not spelled
+    assert "grouping_smoothing" not in pairs and pairs["num_threads"] == "1" and "eval_every" not in pairs
+    argv = cc.settings_argv({"backbone": "vgg19", "vgg_layer": "conv4_4"}, fields, {})
+    assert dict(zip(argv[1::3], argv[2::3]))["layer"] == '"conv4_4"'
+    with pytest.raises(cc.CodeCheckError, match="grouping_smoothing"):
+        cc.settings_argv({"backbone": "small_vgg", "grouping_smoothing": 0.1}, fields, {"grouping_smoothing": 0.0})
+
+
+def fake_run(root, loss, weight):
+    run = root / "sgma" / "SYN-cpu-seed0-x"
+    run.mkdir(parents=True)
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "train_loss": loss, "seconds": weight}) + "\n")
+    torch.save({"model": {"w": torch.full((2,), weight)}}, run / "last.pt")
+    return root
+
+
+def test_fingerprints_compare_numbers_and_weights_not_timings(tmp_path):
+    a = cc.fingerprint(fake_run(tmp_path / "a", 1.5, 1.0), "sgma")
+    assert cc.differences(a, cc.fingerprint(fake_run(tmp_path / "b", 1.5, 1.0), "sgma")) == []
+    assert cc.differences(a, cc.fingerprint(fake_run(tmp_path / "c", 1.5000001, 2.0), "sgma")) == [
+        "weights", "epoch 0: train_loss"]
+    with pytest.raises(cc.CodeCheckError, match="no finished run"):
+        cc.fingerprint(tmp_path / "empty", "sgma")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_whole_check_of_this_commit_against_itself_and_of_a_missing_commit(tiny_root, tmp_path):
+    from sgma_core.engine.runs import run_identity
+    from sgma_core.paths import repo_root
+    from sgma_core.profiles import make_experiment
+
+    head = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    if not head:
+        pytest.skip("not a git clone")
+    cfg = make_experiment("smoke", {"dataset": "SYN"}).configs()[0]
+    identity = run_identity(cfg, None, {"data": "d", "cpu_dispatch": {}})
+    entry(tmp_path / "ledger" / "looking-smoke", "r0", head, **identity)
+    entry(tmp_path / "ledger" / "looking-smoke", "r1", "0000000+dirty", **identity)
+    out = tmp_path / "code-check-smoke.json"
+    record = cc.run_code_check("smoke", 2, out, tiny_root, tmp_path / "runs", False, tmp_path / "ledger")
+    verdicts = {c["commit"]: (c["same"], c["why"]) for c in record["checks"]}
+    assert verdicts[head] == (True, "") and verdicts["0000000"][0] is None and "0000000" in verdicts["0000000"][1]
+    assert record["provenance"]["complete"] and cc.read_code_check(out)["checks"] == record["checks"]
+    assert not (tmp_path / "runs" / "code-check" / f"tree-{head}").exists()  # worktrees removed
+    assert [p.name for p in (tmp_path / "runs" / "code-check").iterdir()] == []

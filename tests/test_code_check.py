@@ -20,7 +20,7 @@ def test_ledger_runs_reads_commits_kinds_and_sub_ledgers(tmp_path):
     entry(tmp_path, "a", "abc1234+dirty", seed=0, data="d", profile="cpu", dataset="SYN", backbone="small_vgg",
           epochs=4, lr=0.1, attention_norm="none")
     entry(tmp_path / "test", "b", "def5678", seed=1, data="d", profile="cpu", dataset="SYN", backbone="small_vgg",
-          epochs=4, image_size=64)
+          epochs=4, image_size=64, vgg_layer="conv5_4")  # a baseline's identity holds the layer keys too
     runs = cc.ledger_runs(tmp_path)
     assert [(r["commit"], r["kind"]) for r in runs] == [("abc1234", "sgma"), ("def5678", "baseline")]
     assert runs[0]["settings"] == {"backbone": "small_vgg", "epochs": 4, "lr": 0.1, "attention_norm": "none"}
@@ -89,3 +89,9 @@ def test_a_whole_check_of_this_commit_against_itself_and_of_a_missing_commit(tin
     assert record["provenance"]["complete"] and cc.read_code_check(out)["checks"] == record["checks"]
     assert not (tmp_path / "runs" / "code-check" / f"tree-{head}").exists()  # worktrees removed
     assert [p.name for p in (tmp_path / "runs" / "code-check").iterdir()] == []
+
+
+def test_a_resumed_record_keeps_only_the_checks_of_settings_still_in_the_ledgers():
+    record = {"checks": [{"commit": "a", "key": "k1"}, {"commit": "a", "key": "gone"}], "head_runs": {"k1": {}, "gone": {}}}
+    cc.keep_current(record, [{"commit": "a", "key": "k1"}, {"commit": "b", "key": "k2"}])
+    assert record == {"checks": [{"commit": "a", "key": "k1"}], "head_runs": {"k1": {}}}

@@ -48,8 +48,11 @@ class CodeCheckError(ValueError):
 def ledger_runs(folder: Path) -> list[dict]:
     """Every entry of a study's ledger ``folder`` and of its sub-ledgers: ``{"commit", "kind", "settings"}``
     (the commit without its ``+dirty`` mark; kind ``sgma`` or ``baseline`` from the identity's keys)."""
+    from sgma_core.backbones import BACKBONES
     from sgma_core.engine.runs import BASELINE_SETTINGS
     from sgma_core.records import loads_finite
+
+    baseline = {*BASELINE_SETTINGS, *(e.stored_as for e in BACKBONES.values() if e.stored_as)}  # layer keys too
 
     runs = []
     for path in sorted(folder.rglob("*.json")):
@@ -61,7 +64,7 @@ def ledger_runs(folder: Path) -> list[dict]:
             raise CodeCheckError(f"{path} is not a ledger entry with an identity and a commit; restore it from the "
                                  "repository (git checkout -- <file>).") from None
         settings = {k: v for k, v in identity.items() if k not in NOT_SETTINGS}
-        kind = "baseline" if set(settings) <= set(BASELINE_SETTINGS) else "sgma"
+        kind = "baseline" if set(settings) <= baseline else "sgma"
         runs.append({"commit": commit, "kind": kind, "settings": settings,
                      "profile": identity.get("profile"), "dataset": identity.get("dataset")})
     return runs
@@ -225,6 +228,7 @@ def run_code_check(profile: str = "cpu", jobs: int = 1, out: str | Path | None =
     studies = {s: ledger_runs(f) for s, f in folders.items() if f.is_dir()}
     checks = checks_of(studies)
     record = start_record(profile, head, studies, out)
+    keep_current(record, checks)
     current = config_dict(make_experiment(profile, {"dataset": "SYN"}).config)
     for check in checks:  # the settings in which the run differs from this commit's profile, for the reader
         check["changed"] = {k: v for k, v in check["settings"].items() if k in current and v != current[k]}
@@ -277,6 +281,13 @@ def start_record(profile: str, head: str, studies: dict[str, list[dict]], out: s
         if previous["head"] == head and previous["shortened"] == SHORTENED:
             record.update(checks=previous["checks"], head_runs=previous.get("head_runs", {}))
     return record
+
+
+def keep_current(record: dict, checks: list[dict]) -> None:
+    """Leave out of a resumed ``record`` the checks and runs of settings no ledger holds any longer."""
+    keys = {(c["commit"], c["key"]) for c in checks}
+    record["checks"] = [c for c in record["checks"] if (c["commit"], c["key"]) in keys]
+    record["head_runs"] = {k: v for k, v in record["head_runs"].items() if k in {c["key"] for c in checks}}
 
 
 def check_commit(commit: str, checks: list[dict], record: dict, scratch: Path, train, each, lock, save,

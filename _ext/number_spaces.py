@@ -1,8 +1,11 @@
-"""No line breaks inside a number with its unit or its error: "81.9 %", "3.2 ± 0.6", "8 × 8".
+"""No line breaks inside a number with its unit or its error: "81.9 %", "3.2 ± 0.6", "8 × 8"; and a minus sign,
+not a hyphen, before a negative number: "−0.4".
 
 The book writes a space before "%" and around "±" and "×"; a browser may break the line at any of them, leaving
 "%" or "± 0.6" alone at the start of a line. In the running text of every page (not in tables, whose cells wrap
-where they can, nor in code, code outputs or math) those spaces become no-break spaces.
+where they can, nor in code, code outputs or math) those spaces become no-break spaces. Python's formats write a
+negative number with a hyphen ("-0.4"); in text and tables alike (not in code, outputs or math) a hyphen that
+starts a number, after a space, a bracket or the start of a text, becomes the minus sign.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from docutils import nodes
 
 NO_BREAK = "\u00a0"
 SPACES = (re.compile(r"(?<=\d) (?=%)"), re.compile(r" (?=[±×] ?[\d+−-])"), re.compile(r"(?<=[±×]) (?=[\d+−-])"))
-VERBATIM = (nodes.literal, nodes.FixedTextElement, nodes.math, nodes.raw, nodes.table)  # code, outputs, math; tables
+MINUS = (re.compile(r"(?<![\w.\-−+])-(?=\.?\d)"), "−")
+CODE = (nodes.literal, nodes.FixedTextElement, nodes.math, nodes.raw)  # code, outputs, math
+VERBATIM = (*CODE, nodes.table)  # and tables, for the no-break spaces
 
 
 def joined(text: str) -> str:
@@ -23,10 +28,15 @@ def joined(text: str) -> str:
     return text
 
 
-def _verbatim(node: nodes.Node) -> bool:
+def minus_signs(text: str) -> str:
+    """``text`` with the hyphen that starts a negative number made the minus sign."""
+    return MINUS[0].sub(MINUS[1], text)
+
+
+def _inside(node: nodes.Node, kinds: tuple) -> bool:
     parent = node.parent
     while parent is not None:
-        if isinstance(parent, VERBATIM):
+        if isinstance(parent, kinds):
             return True
         parent = parent.parent
     return False
@@ -34,8 +44,11 @@ def _verbatim(node: nodes.Node) -> bool:
 
 def join_numbers(app, doctree, docname) -> None:
     for text in list(doctree.findall(nodes.Text)):
-        new = joined(str(text))
-        if new != str(text) and text.parent is not None and not _verbatim(text):
+        if text.parent is None or _inside(text, CODE):
+            continue
+        new = minus_signs(str(text))
+        new = new if _inside(text, VERBATIM) else joined(new)
+        if new != str(text):
             text.parent.replace(text, nodes.Text(new))
 
 

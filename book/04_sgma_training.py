@@ -447,19 +447,20 @@ if snapshots:
 # %% [markdown]
 # ## Where does it look?
 #
-# Each test image's two attention peaks, mapped to input pixels, are compared with the ground-truth
-# part locations: a peak *hits* when it lies within an eighth of the image side of a visible part. The
+# Each test image's two square centres, as the centre rule places them (the peak rule: the centre of each
+# map's highest cell, in input pixels, before the crop moves a square inside the image), are compared with the
+# ground-truth part locations: a centre *hits* when it lies within an eighth of the image side of a visible part. The
 # same score for uniformly random points is the chance level. Not every part tells the classes apart:
 # the second score counts only the parts whose attributes differ between classes (for the synthetic
 # birds the head, the wing, the tail and the beak; belly and breast are drawn in colours that say
-# nothing about the class). "Same cell" is the share of images whose peak falls in the map's single
+# nothing about the class). "Same cell" is the share of images whose centre falls in the map's single
 # most common cell: a map that follows the bird moves from image to image, one that has stopped
 # looking at the image does not. This is a measurement of the trained models, not a way to choose
 # between them: the choices are made on validation classes in {doc}`05_open_choices`.
 
 # %% tags=["hide-input"]
 ds = prepared.dataset
-where = "This dataset has no part annotations, so the peaks cannot be scored."
+where = "This dataset has no part annotations, so the square centres cannot be scored."
 if ds.part_locs is not None:
     rows_all, imgs = snapshot_rows(prepared), test_images
     parts, disc, radius = parts_at_input_size(prepared)  # at the input size; which parts tell classes apart
@@ -486,13 +487,13 @@ if ds.part_locs is not None:
             rows.append([label if i == 0 else "", f"map {i + 1}", f"{100 * rates[i]:.1f}", f"{100 * disc_rates[i]:.1f}",
                          f"{prefs[i][0]} ({100 * prefs[i][1]:.0f}%)", f"{100 * same[i]:.0f}"])
         mean_hits[label], disc_hits[label] = float(rates.mean()), float(disc_rates.mean())
-    show_markdown(markdown_table(["peaks", "map", "hits (%)", "hits, telling parts (%)", "nearest part",
+    show_markdown(markdown_table(["points", "map", "hits (%)", "hits, telling parts (%)", "nearest part",
                                   "same cell (%)"], rows))
     change = ("lowers the hit rate" if mean_hits["after training"] < mean_hits["before training"] else
               "raises the hit rate" if mean_hits["after training"] > mean_hits["before training"] else
               "leaves the hit rate as it was" + (" (nothing trains the attention here)"
                                                  if cfg0.attention_training == "none" else ""))
-    where = (f"Averaged over the two maps, {100 * mean_hits['after training']:.1f} % of attention peaks land on a "
+    where = (f"Averaged over the two maps, {100 * mean_hits['after training']:.1f} % of square centres land on a "
              f"ground-truth part after training, against {100 * mean_hits['before training']:.1f} % right after the "
              f"channel grouping and {100 * mean_hits['random points']:.1f} % for random points: SGMA's training "
              f"{change}. On the parts that tell the classes apart the rates are "
@@ -518,7 +519,7 @@ glue("where_sentence", where.strip(), display=False)
 #
 # How the rate moves during training, for the first seed, on every test image after every epoch:
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-hits-over-training", "caption": "Share of attention peaks within an eighth of the image side of a visible part, after every epoch of the first seed (epoch 0: right after the channel grouping), for any part and for the parts that tell the classes apart; dashed: the same for random points."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-hits-over-training", "caption": "Share of square centres within an eighth of the image side of a visible part, after every epoch of the first seed (epoch 0: right after the channel grouping), for any part and for the parts that tell the classes apart; dashed: the same for random points."}}
 if ds.part_locs is not None and snapshots:
     epochs = sorted(snapshots)
     curves = {"any part": [], "parts that tell classes apart": []}
@@ -532,7 +533,7 @@ if ds.part_locs is not None and snapshots:
     ax.axhline(100 * mean_hits["random points"], color="C0", ls="--", lw=1, label="random points, any part")
     ax.axhline(100 * disc_hits["random points"], color="C1", ls="--", lw=1, label="random points, telling parts")
     ax.set_xlabel("epoch (0: after the channel grouping)")
-    ax.set_ylabel("peaks on a part (%)")
+    ax.set_ylabel("centres on a part (%)")
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     plt.show()

@@ -92,6 +92,7 @@ def test_a_whole_check_of_this_commit_against_itself_and_of_a_missing_commit(tin
 
 
 def test_a_resumed_record_keeps_only_the_checks_of_settings_still_in_the_ledgers():
-    record = {"checks": [{"commit": "a", "key": "k1"}, {"commit": "a", "key": "gone"}], "head_runs": {"k1": {}, "gone": {}}}
+    record = {"checks": [{"commit": "a", "key": "k1"}, {"commit": "a", "key": "gone"}],
+              "head_runs": {"k1": {}, "gone": {}}}
     cc.keep_current(record, [{"commit": "a", "key": "k1"}, {"commit": "b", "key": "k2"}])
     assert record == {"checks": [{"commit": "a", "key": "k1"}], "head_runs": {"k1": {}}}

@@ -28,3 +28,15 @@ def test_a_page_changes_in_its_text_and_not_in_code_or_math():
     number_spaces.join_numbers(None, doc, "page")
     assert para.astext() == f"near a part in 81.9{NB}% of them1 %3.2{NB}±{NB}0.6"
     assert doc[1].astext() == "print('5 %')" and doc[2].astext() == "3 \\pm 1 %" and cell.astext() == "94.5 ± 4.1"
+
+
+def test_a_negative_number_gets_a_minus_sign_in_text_and_tables_not_in_code():
+    assert number_spaces.minus_signs("-0.4 ± 0.4 and (-3.1) and T1 -.5; seeds 5-8, 2026-12-06, x-1, -p, --jobs 2") == (
+        "−0.4 ± 0.4 and (−3.1) and T1 −.5; seeds 5-8, 2026-12-06, x-1, -p, --jobs 2")
+    doc = nodes.document(None, None)
+    cell = nodes.entry("", nodes.paragraph("", "-0.4 ± 0.2"))
+    doc += [nodes.paragraph("", "a gain of -1.2 points"), nodes.literal_block("", "print(-1)"),
+            nodes.table("", nodes.tgroup("", nodes.tbody("", nodes.row("", cell))))]
+    number_spaces.join_numbers(None, doc, "page")
+    assert doc[0].astext() == "a gain of −1.2 points" and doc[1].astext() == "print(-1)"
+    assert cell.astext() == "−0.4 ± 0.2"  # the sign in a table too, its spaces left as they were

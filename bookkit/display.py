@@ -274,21 +274,20 @@ def code_check_sentence(check: dict | None, study: str, commits: list[str], reme
     check, its commit's library is not this commit's, or it has not checked every one of ``commits``."""
     if not check or library_commits_since(str(check.get("head", ""))) != []:
         return ""
-    mine = [c for c in check.get("checks", []) if study in c.get("studies", [])]
+    mine = [c for c in check.get("checks", []) if study in c.get("studies", {})]
     if not set(commits) <= {c["commit"] for c in mine}:
         return ""
-    rows = sum(c["rows"] for c in mine)
     groups = {v: [c for c in mine if c["same"] is v] for v in (True, False, None)}
-    short = check["shortened"]
-    machine = check["provenance"]["machine"]
-    text = (f"make code-check trained every setting of those runs again on one machine ({machine}), at the commit "
-            f"it was trained at and at {check['head'][:7]}, shortened to {short['epochs']} epochs of "
-            f"{short['max_train_images']} images, and compared every epoch's numbers and the weights: "
-            f"{len(groups[True])} of {len(mine)} settings, standing for {sum(c['rows'] for c in groups[True])} of "
-            f"the {rows} runs, give the same bits")
+    runs = {v: sum(c["studies"][study] for c in group) for v, group in groups.items()}
+    short, machine = check["shortened"], check["provenance"]["machine"]
+    text = (f"make code-check trained each of their settings again, shortened to {short['epochs']} epochs of "
+            f"{short['max_train_images']} images, once at the commit that trained it and once at "
+            f"{check['head'][:7]}, on one machine ({machine}), and compared every epoch's numbers and the "
+            f"weights: {len(groups[True])} of the {len(mine)} settings, standing for {runs[True]} of the "
+            f"{sum(runs.values())} runs, give the same bits")
     if groups[False]:
-        text += (f"; {len(groups[False])} differ ({describe_checks(groups[False])}), standing for "
-                 f"{sum(c['rows'] for c in groups[False])} runs whose numbers may therefore differ at this commit")
+        text += (f"; {len(groups[False])} differ ({describe_checks(groups[False])}), standing for {runs[False]} "
+                 "runs whose numbers may therefore differ at this commit")
     if groups[None]:
         text += f"; {len(groups[None])} could not be checked ({groups[None][0]['why']})"
     text += ". It does not run the study's own scoring of a trained run again."

@@ -18,6 +18,7 @@ def _has(commit: str) -> bool:
 def test_changes_since_a_record_are_named_with_the_test_that_holds_them(monkeypatch):
     commits = display.library_commits_since("d1ffbfe")
     assert commits and commits[0][0].startswith("d12878c")  # the first library change after d1ffbfe
+    monkeypatch.setattr(display, "library_commits_since", lambda commit: commits[:1])  # that change alone
     text = display.record_code_note({"provenance": {"commit": "d1ffbfe+dirty"}}, "make it again.")
     assert "Since d1ffbfe, where it was made, the library changed in d12878c" in text
     assert "tests/test_batches_side_by_side.py holds its outputs equal" in text and "make it again" not in text
@@ -39,7 +40,7 @@ def _check(head: str, entries: list[tuple[str, bool | None]], study: str = "look
     return {"head": head, "shortened": {"epochs": 2, "max_train_images": 96},
             "provenance": {"machine": "x86_64, 2 CPU cores"},
             "checks": [{"commit": c, "kind": "sgma", "key": f"k{i}",
-                        "changed": {"lr": 0.2} if same is False else {}, "studies": [study], "rows": 5,
+                        "changed": {"lr": 0.2} if same is False else {}, "studies": {study: 5},
                         "same": same, "why": "" if same is not None else "no such commit"}
                        for i, (c, same) in enumerate(entries)]}
 
@@ -54,11 +55,11 @@ def test_the_runs_commits_count_and_the_code_check_says_what_it_measured():
     assert plain.startswith("Its runs were trained at 2 commits, from d1ffbfe on; since then the library changed in")
     same = display.record_code_note(record, "make it again.", _check(head, [("d1ffbfe", True), ("d12878c", True)]),
                                     "looking")
-    assert "2 of 2 settings, standing for 10 of the 10 runs, give the same bits." in same
+    assert "2 of the 2 settings, standing for 10 of the 10 runs, give the same bits." in same
     assert not same.endswith("make it again.")
     mixed = display.record_code_note(record, "make it again.",
                                      _check(head, [("d1ffbfe", True), ("d12878c", False)]), "looking")
-    assert "1 of 2 settings" in mixed and "1 differ (sgma at d12878c with lr 0.2), standing for 5 runs" in mixed
+    assert "1 of the 2 settings" in mixed and "1 differ (sgma at d12878c with lr 0.2), standing for 5 runs" in mixed
     assert mixed.endswith("make it again.")
     # a check of another study, of some of the commits only, or made at an older library is not this record's
     for check, study in ((_check(head, [("d1ffbfe", True), ("d12878c", True)]), "ablations"),

@@ -75,8 +75,8 @@ def key_of(kind: str, settings: dict) -> str:
 
 
 def checks_of(studies: dict[str, list[dict]]) -> list[dict]:
-    """One check per commit and distinct (kind, settings) trained there, with the studies and the number of
-    ledger rows it stands for, in the order of the commits' first appearance."""
+    """One check per commit and distinct (kind, settings) trained there, with the number of ledger rows it
+    stands for in each study (``studies``), in the order of the commits' first appearance."""
     checks: dict[tuple, dict] = {}
     for study, runs in studies.items():
         for run in runs:
@@ -84,10 +84,8 @@ def checks_of(studies: dict[str, list[dict]]) -> list[dict]:
                                                         "dataset": run["dataset"]}))
             check = checks.setdefault(key, {"commit": run["commit"], "kind": run["kind"], "key": key[1],
                                             "profile": run["profile"], "dataset": run["dataset"],
-                                            "settings": run["settings"], "studies": [], "rows": 0})
-            check["rows"] += 1
-            if study not in check["studies"]:
-                check["studies"].append(study)
+                                            "settings": run["settings"], "studies": {}})
+            check["studies"][study] = check["studies"].get(study, 0) + 1
     return list(checks.values())
 
 
@@ -192,8 +190,8 @@ def setting_fields(tree: Path) -> set[str]:
 
 def compared(check: dict, theirs: dict | None, ours: dict | None, why: str = "") -> dict:
     """A check's entry in the record: its commit, kind, settings that differ from this commit's profile, the
-    studies and rows it stands for, and ``same`` (True, False, or None: not checked, ``why``)."""
-    entry = {k: check[k] for k in ("commit", "kind", "key", "changed", "studies", "rows") if k in check}
+    ledger rows it stands for in each study, and ``same`` (True, False, or None: not checked, ``why``)."""
+    entry = {k: check[k] for k in ("commit", "kind", "key", "changed", "studies") if k in check}
     if theirs is None or ours is None or "error" in ours:
         return {**entry, "same": None, "why": why or (ours or {}).get("error", "")}
     diff = differences(theirs, ours)

@@ -63,7 +63,7 @@ from sgma_core.attention import channel_grouping
 from sgma_core.backbones import efficientnet_lite0
 from sgma_core.lite0 import (IMAGENET_BIRDS, LITE0_LAYERS, LITE0_MEAN, LITE0_STD, LITE0_SHA256,
                              efficientnet_lite0_classifier, lite0_weights_path)
-from bookkit.display import glue, markdown_table, record_config_note, record_data_note, show_markdown
+from bookkit.display import glue, markdown_table, record_code_note, record_config_note, record_data_note, show_markdown
 from bookkit.run_times import glue_run_times
 from sgma_core.data.images import load_images
 from sgma_core.experiment.real_birds import feature_maps, group_maps, present_rows
@@ -376,8 +376,9 @@ else:
     glue("start_data_note", record_data_note(start, data_root, "make real-start remakes it."), display=False)
     drift = {k: v for name, cfg in prov["config"].items()
              for k, v in config_drift(cfg, cfg["profile"], {"backbone": name}).items()}
-    glue("start_config_note", record_config_note(drift, start["profile"], "configuration (backbone aside)",
-                                                 "make real-start remakes the record with this commit's settings."),
+    config_note = record_config_note(drift, start["profile"], "configuration (backbone aside)",
+                                     "make real-start remakes the record with this commit's settings.")
+    glue("start_config_note", f"{config_note} {record_code_note(start, 'make real-start remakes it.')}".strip(),
          display=False)
     seeds = {name: [r["seed"] for r in start["rows"] if r["backbone"] == name] for name in diffs}
     glue("start_sentence", "SGMA's compat rule minus the baseline's ZSL T1: " + "; ".join(

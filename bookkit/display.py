@@ -280,9 +280,9 @@ def code_check_sentence(check: dict | None, study: str, commits: list[str], reme
     groups = {v: [c for c in mine if c["same"] is v] for v in (True, False, None)}
     runs = {v: sum(c["studies"][study] for c in group) for v, group in groups.items()}
     short, machine = check["shortened"], check["provenance"]["machine"]
-    text = (f"make code-check trained each of their settings again, shortened to {short['epochs']} epochs of "
-            f"{short['max_train_images']} images, once at the commit that trained it and once at "
-            f"{check['head'][:7]}, on one machine ({machine}), and compared every epoch's numbers and the "
+    text = (f"The code check (make code-check) trained each of their settings again, shortened to "
+            f"{short['epochs']} epochs of {short['max_train_images']} images, once at the commit that trained it "
+            f"and once at {check['head'][:7]}, on one machine ({machine}), and compared every epoch's numbers and the "
             f"weights: {len(groups[True])} of the {len(mine)} settings, standing for {runs[True]} of the "
             f"{sum(runs.values())} runs, give the same bits")
     if groups[False]:

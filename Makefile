@@ -176,9 +176,11 @@ clean:
 # Every choice the paper leaves open, decided on validation classes; writes results/ablations-$(PROFILE).json
 # (results/ablations-$(PROFILE)-$(ABLATE_DATASET).json for a real dataset),
 # which chapter 05 renders. Resumable: stored runs and the ledger are reused (the README says how long it took).
+# RETRAIN=1: train again every run of the ledger that another library trained (its row replaced; resumable too).
 ABLATE_DATASET ?= SYN
+RETRAIN ?=
 ablations: data $(SETUP)
-	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET) --jobs $(JOBS)
+	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET) --jobs $(JOBS) $(if $(RETRAIN),--retrain)
 
 # More seeds for each value the ablation adopted on a gain whose paired standard error is above 2 points, one seed at
 # a time until it is not (or 12 seeds); writes results/power-$(PROFILE).json after each comparison (chapter 05).
@@ -188,9 +190,9 @@ power: data $(SETUP)
 
 # Does SGMA learn where to look? The book's configuration beside controls of where the squares go (image centre,
 # random places, the whole image, what trains the attention), 5 paired seeds; writes results/looking-$(PROFILE).json
-# after every run, so an interrupted study keeps what it measured; stored runs are reused.
+# after every run, so an interrupted study keeps what it measured; stored runs are reused (RETRAIN=1: as above).
 looking: data $(SETUP)
-	$(PY) -m sgma_core.studies.looking --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m sgma_core.studies.looking --profile $(PROFILE) --jobs $(JOBS) $(if $(RETRAIN),--retrain)
 
 # Does this commit's library compute what the studies' runs were trained with? Every setting in the looking and ablation
 # ledgers trained shortened at the commit that trained it (a git worktree) and at this one, compared bit for bit;

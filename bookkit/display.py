@@ -271,27 +271,43 @@ def code_check(profile: str) -> dict | None:
 
 def code_check_sentence(check: dict | None, study: str, commits: list[str], remedy: str) -> str:
     """What ``make code-check`` measured of ``study``'s runs, trained at ``commits``: empty where there is no
-    check, its commit's library is not this commit's, or it has not checked every one of ``commits``."""
+    check, its commit's library is not this commit's, or it has not checked every one of ``commits``. Runs
+    trained with changes no commit holds (``basis`` "uncommitted") are said to be so: no check rebuilds them."""
     if not check or library_commits_since(str(check.get("head", ""))) != []:
         return ""
     mine = [c for c in check.get("checks", []) if study in c.get("studies", {})]
     if not set(commits) <= {c["commit"] for c in mine}:
         return ""
-    groups = {v: [c for c in mine if c["same"] is v] for v in (True, False, None)}
-    runs = {v: sum(c["studies"][study] for c in group) for v, group in groups.items()}
+
+    def runs(group: list[dict]) -> int:
+        return sum(c["studies"][study] for c in group)
+
+    basis = {b: [c for c in mine if c.get("basis", "commit") == b] for b in ("commit", "this library", "uncommitted")}
+    trained = {v: [c for c in basis["commit"] if c["same"] is v] for v in (True, False, None)}
     short, machine = check["shortened"], check["provenance"]["machine"]
-    text = (f"The code check (make code-check) trained each of their settings again, shortened to "
-            f"{short['epochs']} epochs of {short['max_train_images']} images, once at the commit that trained it "
-            f"and once at {check['head'][:7]}, on one machine ({machine}), and compared every epoch's numbers and the "
-            f"weights: {len(groups[True])} of the {len(mine)} settings, standing for {runs[True]} of the "
-            f"{sum(runs.values())} runs, give the same bits")
-    if groups[False]:
-        text += (f"; {len(groups[False])} differ ({describe_checks(groups[False])}), standing for {runs[False]} "
-                 "runs whose numbers may therefore differ at this commit")
-    if groups[None]:
-        text += f"; {len(groups[None])} could not be checked ({groups[None][0]['why']})"
-    text += ". It does not run the study's own scoring of a trained run again."
-    return f"{text} {remedy}" if groups[False] or groups[None] else text
+    said = []
+    if basis["commit"]:
+        said.append(f"The code check (make code-check) trained each setting of their commits again, shortened to "
+                    f"{short['epochs']} epochs of {short['max_train_images']} images, once at the commit that "
+                    f"trained it and once at {check['head'][:7]}, on one machine ({machine}), and compared every "
+                    f"epoch's numbers and the weights: {len(trained[True])} of those {len(basis['commit'])} settings, "
+                    f"standing for {runs(trained[True])} of {runs(basis['commit'])} runs, give the same bits")
+    else:
+        said.append("The code check (make code-check) could train none of them again")
+    if trained[False]:
+        said.append(f"{len(trained[False])} differ ({describe_checks(trained[False])}), standing for "
+                    f"{runs(trained[False])} runs whose numbers may therefore differ at this commit")
+    if trained[None]:
+        said.append(f"{len(trained[None])} could not be checked ({trained[None][0]['why']})")
+    if basis["this library"]:
+        said.append(f"{runs(basis['this library'])} runs were trained by this commit's library files themselves")
+    if basis["uncommitted"]:
+        said.append(f"{runs(basis['uncommitted'])} of the {runs(mine)} runs were trained with changes to the "
+                    f"repository's files that no commit holds (their commits say +dirty, and no fingerprint in their "
+                    f"ledger rows ties the library that trained them to a commit), which no check can rebuild")
+    text = "; ".join(said) + ". It does not run the study's own scoring of a trained run again."
+    doubt = trained[False] or trained[None] or basis["uncommitted"]
+    return f"{text} {remedy}" if doubt else text
 
 
 def describe_checks(checks: list[dict], most: int = 4) -> str:

@@ -93,3 +93,56 @@ def current_commit(folder: str | os.PathLike | None = None, environ=os.environ) 
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git checkout)"
     return commit + ("+dirty" if dirty else "")
+
+
+LIBRARY = ("sgma_core", "data_prep")  # the code that trains and scores runs, whose content a run's numbers depend on
+
+
+def library_fingerprint(folder: str | os.PathLike | None = None) -> str:
+    """The library's code (:data:`LIBRARY`) as its files in ``folder`` (default: this checkout) hold it now, as 16
+    hex digits: a SHA-256 over each file's path and git blob id, for the files git tracks there and those it
+    does not ignore (every file but ``__pycache__`` where git is absent). Equal to :func:`library_at` of a
+    commit whose library these files are, whatever else in the checkout has changed."""
+    import hashlib
+    import subprocess
+
+    folder = Path(repo_root() if folder is None else folder)
+    try:
+        names = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "--", *LIBRARY], cwd=folder,
+                               capture_output=True, text=True, timeout=30, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        names = [p.relative_to(folder).as_posix() for top in LIBRARY for p in (folder / top).rglob("*")
+                 if p.is_file() and "__pycache__" not in p.parts]
+    blobs = {}
+    for name in names:
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            blobs[name] = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    return _fingerprint(blobs)
+
+
+def library_at(commit: str, folder: str | os.PathLike | None = None) -> str | None:
+    """:func:`library_fingerprint` of the library as ``commit`` holds it; None where this clone does not hold
+    the commit (or there is no git)."""
+    import subprocess
+
+    try:
+        lines = subprocess.run(["git", "ls-tree", "-r", commit, "--", *LIBRARY], cwd=repo_root() if folder is None
+                               else folder, capture_output=True, text=True, timeout=30, check=True).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    blobs = {}
+    for line in lines:
+        meta, name = line.split("\t", 1)
+        mode, kind, blob = meta.split()
+        if kind == "blob" and mode != "120000":
+            blobs[name] = blob
+    return _fingerprint(blobs)
+
+
+def _fingerprint(blobs: dict[str, str]) -> str:
+    import hashlib
+
+    text = "".join(f"{name}\t{blob}\n" for name, blob in sorted(blobs.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -29,6 +29,37 @@ def test_ledger_runs_reads_commits_kinds_and_sub_ledgers(tmp_path):
         cc.ledger_runs(tmp_path)
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_row_stands_on_its_commit_only_where_its_library_was_the_commits(tmp_path, monkeypatch):
+    from sgma_core import paths
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "sgma_core").mkdir()
+    (tmp_path / "sgma_core" / "a.py").write_text("x = 1\n")
+    (tmp_path / "README").write_text("r\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    commit = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=tmp_path, capture_output=True,
+                            text=True).stdout.strip()
+    monkeypatch.setattr(paths, "repo_root", lambda: tmp_path)
+    clean = paths.library_fingerprint(tmp_path)
+    assert clean == paths.library_at(commit) and paths.library_at("0000000") is None
+    (tmp_path / "README").write_text("changed\n")  # not the library: the same fingerprint, though +dirty
+    assert paths.library_fingerprint(tmp_path) == clean
+    (tmp_path / "sgma_core" / "b.py").write_text("y = 2\n")  # a new library file git does not ignore
+    changed = paths.library_fingerprint(tmp_path)
+    assert changed != clean
+    dirty = f"{commit}+dirty"
+    assert cc.basis_of({"commit": dirty, "library": clean}, None) == "commit"
+    assert cc.basis_of({"commit": dirty, "library": changed}, None) == "uncommitted"
+    assert cc.basis_of({"commit": dirty}, None) == "uncommitted"  # kept no fingerprint: cannot be told
+    assert cc.basis_of({"commit": commit}, None) == "commit"
+    assert cc.basis_of({"commit": dirty, "library": changed}, changed) == "this library"
+
+
 def test_one_check_per_commit_and_settings_across_seeds_and_studies():
     run = {"commit": "abc", "kind": "sgma", "settings": {"lr": 0.1}, "profile": "cpu", "dataset": "SYN"}
     other = {**run, "settings": {"lr": 0.2}}
@@ -71,7 +102,7 @@ def test_fingerprints_compare_numbers_and_weights_not_timings(tmp_path):
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_a_whole_check_of_this_commit_against_itself_and_of_a_missing_commit(tiny_root, tmp_path):
     from sgma_core.engine.runs import run_identity
-    from sgma_core.paths import repo_root
+    from sgma_core.paths import library_at, repo_root
     from sgma_core.profiles import make_experiment
 
     head = subprocess.run(["git", "-C", str(repo_root()), "rev-parse", "--short", "HEAD"], capture_output=True,
@@ -81,11 +112,17 @@ def test_a_whole_check_of_this_commit_against_itself_and_of_a_missing_commit(tin
     cfg = make_experiment("smoke", {"dataset": "SYN"}).configs()[0]
     identity = run_identity(cfg, None, {"data": "d", "cpu_dispatch": {}})
     entry(tmp_path / "ledger" / "looking-smoke", "r0", head, **identity)
-    entry(tmp_path / "ledger" / "looking-smoke", "r1", "0000000+dirty", **identity)
+    entry(tmp_path / "ledger" / "looking-smoke", "r1", "0000000", **identity)  # a commit this clone lacks
+    entry(tmp_path / "ledger" / "looking-smoke", "r2", "1111111+dirty", **identity)  # code no commit holds
+    mine = {"run": "r3", "commit": "2222222+dirty", "library": library_at(head), "identity": identity}
+    (tmp_path / "ledger" / "looking-smoke" / "r3.json").write_text(json.dumps(mine))  # this library's own files
     out = tmp_path / "code-check-smoke.json"
     record = cc.run_code_check("smoke", 2, out, tiny_root, tmp_path / "runs", False, tmp_path / "ledger")
     verdicts = {c["commit"]: (c["same"], c["why"]) for c in record["checks"]}
     assert verdicts[head] == (True, "") and verdicts["0000000"][0] is None and "0000000" in verdicts["0000000"][1]
+    assert verdicts["1111111"] == (None, cc.UNCHECKABLE["uncommitted"])
+    assert verdicts["2222222"] == (True, cc.UNCHECKABLE["this library"])
+    assert len(record["head_runs"]) == 1  # one setting trained at HEAD, for the two checks that train
     assert record["provenance"]["complete"] and cc.read_code_check(out)["checks"] == record["checks"]
     assert not (tmp_path / "runs" / "code-check" / f"tree-{head}").exists()  # worktrees removed
     assert [p.name for p in (tmp_path / "runs" / "code-check").iterdir()] == []
@@ -96,3 +133,16 @@ def test_a_resumed_record_keeps_only_the_checks_of_settings_still_in_the_ledgers
               "head_runs": {"k1": {}, "gone": {}}}
     cc.keep_current(record, [{"commit": "a", "key": "k1"}, {"commit": "b", "key": "k2"}])
     assert record == {"checks": [{"commit": "a", "key": "k1"}], "head_runs": {"k1": {}}}
+
+
+def test_a_check_goes_on_across_commits_that_changed_no_library_file(tmp_path, monkeypatch):
+    from sgma_core import paths
+
+    out = tmp_path / "code-check-smoke.json"
+    out.write_text(json.dumps({"profile": "smoke", "head": "aaa", "shortened": cc.SHORTENED, "studies": {},
+                               "checks": [{"commit": "x", "key": "k"}], "head_runs": {"k": {}}, "provenance": {}}))
+    libraries = {"aaa": "L1", "bbb": "L1", "ccc": "L2"}
+    monkeypatch.setattr(paths, "library_at", lambda commit, folder=None: libraries.get(commit))
+    assert cc.start_record("smoke", "bbb", {}, out)["checks"] == [{"commit": "x", "key": "k"}]  # the same files
+    assert cc.start_record("smoke", "ccc", {}, out)["checks"] == []  # another library: checked again
+    assert cc.start_record("smoke", "ddd", {}, out)["checks"] == []  # a commit this clone lacks: the same

@@ -24,6 +24,22 @@ def test_an_entry_is_read_back_for_its_run_and_a_missing_one_is_none(tmp_path):
     assert ledger.get(_run("SYN-cpu-seed1-abc12345"), identity) is None
 
 
+def test_retraining_holds_only_the_entries_this_library_trained_and_replaces_the_others(tmp_path):
+    from sgma_core.paths import library_fingerprint
+
+    run, identity = _run(), {"seed": 0}
+    written = Ledger(tmp_path).put(run, identity, {"scores": {"compat": {"T1": 0.5}}})
+    assert written["library"] == library_fingerprint()  # what trained it, whatever the commit's mark says
+    retrain, sub = Ledger(tmp_path, retrain=True), Ledger(tmp_path, retrain=True).sub("test")
+    assert retrain.get(run, identity) == written and sub.retrain  # this library's: held, steps alike
+    ledger_file = retrain.path(run)
+    ledger_file.write_text(ledger_file.read_text().replace(written["library"], "0" * 16))
+    assert Ledger(tmp_path).get(run, identity)["library"] == "0" * 16  # a record remade reads it
+    assert retrain.get(run, identity) is None  # retraining: another library's row is trained again …
+    again = retrain.put(run, identity, {"scores": {"compat": {"T1": 0.6}}})
+    assert Ledger(tmp_path).get(run, identity) == again and again["library"] == written["library"]  # … replaced
+
+
 def test_an_entry_of_other_settings_is_refused_naming_the_file_and_the_settings(tmp_path):
     ledger, run = Ledger(tmp_path), _run()
     ledger.put(run, {"seed": 0, "joint_size": 64}, {"scores": {}})
@@ -69,3 +85,15 @@ def test_the_schedule_names_the_first_cut_and_the_attention_terms_share():
     assert schedule_of([epoch(0.05)] * 3, cfg)["lr_cut_after_epoch"] is None  # never cut
     tenth = [{**epoch(0.05), "train_loss": 1.9}]  # L_CPT 0.5 + 0.1 × L_DIV 9.0, with L_CLS 0.3 and L_CCT 0.2
     assert schedule_of(tenth, SimpleNamespace(lam_div=0.1))["attention_share"] == pytest.approx(1.4 / 1.9)
+
+
+def test_a_study_retraining_trains_in_a_runs_folder_of_this_librarys_own(tmp_path):
+    from sgma_core.paths import library_fingerprint
+    from sgma_core.studies import retrain_runs_dir
+
+    args = SimpleNamespace(retrain=True, runs_dir=str(tmp_path))
+    retrain_runs_dir(args)
+    assert args.runs_dir == str(tmp_path / f"library-{library_fingerprint()}")
+    args = SimpleNamespace(retrain=False, runs_dir=None)
+    retrain_runs_dir(args)
+    assert args.runs_dir is None

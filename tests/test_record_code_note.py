@@ -55,12 +55,22 @@ def test_the_runs_commits_count_and_the_code_check_says_what_it_measured():
     assert plain.startswith("Its runs were trained at 2 commits, from d1ffbfe on; since then the library changed in")
     same = display.record_code_note(record, "make it again.", _check(head, [("d1ffbfe", True), ("d12878c", True)]),
                                     "looking")
-    assert "2 of the 2 settings, standing for 10 of the 10 runs, give the same bits." in same
+    assert "2 of those 2 settings, standing for 10 of 10 runs, give the same bits." in same
     assert not same.endswith("make it again.")
     mixed = display.record_code_note(record, "make it again.",
                                      _check(head, [("d1ffbfe", True), ("d12878c", False)]), "looking")
-    assert "1 of the 2 settings" in mixed and "1 differ (sgma at d12878c with lr 0.2), standing for 5 runs" in mixed
+    assert "1 of those 2 settings" in mixed and "1 differ (sgma at d12878c with lr 0.2), standing for 5 runs" in mixed
     assert mixed.endswith("make it again.")
+    dirty = _check(head, [("d1ffbfe", True), ("d12878c", None), ("d12878c", True)])
+    dirty["checks"][1].update(basis="uncommitted")
+    dirty["checks"][2].update(basis="this library")
+    told = display.record_code_note(record, "make it again.", dirty, "looking")
+    assert "1 of those 1 settings, standing for 5 of 5 runs, give the same bits" in told
+    assert "5 runs were trained by this commit's library files themselves" in told
+    assert "5 of the 15 runs were trained with changes to the repository's files that no commit holds" in told
+    assert told.endswith("make it again.") and "could not be checked" not in told
+    dirty["checks"][0].update(basis="uncommitted", same=None)
+    assert display.record_code_note(record, "x", dirty, "looking").count("could train none of them again") == 1
     # a check of another study, of some of the commits only, or made at an older library is not this record's
     for check, study in ((_check(head, [("d1ffbfe", True), ("d12878c", True)]), "ablations"),
                          (_check(head, [("d1ffbfe", True)]), "looking"),

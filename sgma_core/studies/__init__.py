@@ -22,7 +22,8 @@ def study_command(prog: str, doc: str, default_path, run, stored_only: bool = Fa
     before any work), ``--stored-only`` where the study can record the runs already finished without
     training, and ``--jobs`` where it can run as several processes (the others train the same runs in another
     seed order and write no record); ``run(args, out)`` returns the record, which is written to ``out``
-    (``args.ledger``: the ledger folder beside it); ``seeds``: the study's own default seeds."""
+    (``args.ledger``: the ledger folder beside it; ``--retrain``: :func:`add_retrain_option`); ``seeds``: the
+    study's own default seeds."""
     from sgma_core.cli import command
 
     @command
@@ -44,8 +45,10 @@ def study_command(prog: str, doc: str, default_path, run, stored_only: bool = Fa
                            help="processes training at once: the others train the same runs in another seed "
                                 "order and write no record (default 1)")
             p.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)
+        add_retrain_option(p)
         args = p.parse_args(argv)
         args.seeds = parse_seeds(args.seeds)
+        retrain_runs_dir(args)
         out = writable_output(args.out or default_path(args.profile))
         args.ledger = out.parent / "ledger" / out.stem
         helpers = helper_processes(prog.split()[-1], argv, args, seeds) if jobs else []
@@ -77,3 +80,18 @@ def helper_processes(module: str, argv: list[str], args, default_seeds=None) -> 
     rotations = [len(seeds) * j // args.jobs for j in range(1, args.jobs)]
     return [child_processes.start([sys.executable, "-m", module, *argv, "--jobs", "1", "--helper", "--seeds",
                                    ",".join(map(str, seeds[k:] + seeds[:k]))]) for k in rotations]
+
+
+def add_retrain_option(parser) -> None:
+    parser.add_argument("--retrain", action="store_true",
+                        help="train again every run its ledger holds from another library than this checkout's, "
+                             "and replace its row (runs in runs/library-<fingerprint>)")
+
+
+def retrain_runs_dir(args) -> None:
+    """With ``--retrain``: the study's runs in a folder of this library's own, ``<runs>/library-<fingerprint>``
+    (:func:`sgma_core.paths.library_fingerprint`), so that no stored run trained by other code is reused."""
+    from sgma_core.paths import library_fingerprint, runs_root
+
+    if args.retrain:
+        args.runs_dir = str(runs_root(args.runs_dir) / f"library-{library_fingerprint()}")

@@ -33,7 +33,7 @@ from sgma_core.paths import repo_root, runs_root
 from sgma_core.profiles import PAPER_READING, config_dict, make_experiment, with_settings
 from sgma_core.records import provenance
 from sgma_core.stats import beats, paired
-from sgma_core.studies import helper_processes
+from sgma_core.studies import add_retrain_option, helper_processes, retrain_runs_dir
 from sgma_core.studies.ablation_runs import Ablation, scores_of, scoring_of
 from sgma_core.studies.ledger import Ledger, LedgerError
 from sgma_core.studies.search import search
@@ -250,9 +250,10 @@ def _on_test_classes(ab: Ablation, chosen: dict, paper_reading: dict, test_data)
 
 def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, training_grid=None,
                   scoring_grid=None, progress: bool = True, dataset: str = "SYN", attention_grid=None,
-                  ledger: str | Path | None = None, max_moves: int = MAX_MOVES) -> dict:
+                  ledger: str | Path | None = None, max_moves: int = MAX_MOVES, retrain: bool = False) -> dict:
     """Decide every open choice on validation classes; returns the record (the module's docstring).
-    ``ledger``: the folder of the study's ledger (None: none)."""
+    ``ledger``: the folder of the study's ledger (None: none); ``retrain``: its rows another library trained
+    are trained again (:class:`~sgma_core.studies.ledger.Ledger`)."""
     training_grid = TRAINING_GRID if training_grid is None else training_grid
     scoring_grid = SCORING_GRID if scoring_grid is None else scoring_grid
     attention_grid = ATTENTION_GRID if attention_grid is None else attention_grid
@@ -267,7 +268,7 @@ def run_ablations(profile: str = "cpu", seeds=None, data_root=None, runs_dir=Non
             if value not in values:
                 raise ValueError(f"the grid of {setting} {values} lacks its {name} {value!r}")
     val_data = prepare_data(base, data_root, progress=progress, split="val", runs_dir=runs_dir)
-    ab = Ablation(base, experiment.seeds, val_data, runs_dir, progress, Ledger(ledger))
+    ab = Ablation(base, experiment.seeds, val_data, runs_dir, progress, Ledger(ledger, retrain))
     searched = {"rule": SEARCH_RULE, **search(ab, attention_grid, {s: getattr(base, s) for s in attention_grid},
                                                max_moves)}
     ab.base = base = with_settings(base, **searched["end"])
@@ -337,13 +338,16 @@ def main(argv: list[str]) -> int:
                    help="processes training at once: the others take the same path in another seed order, sharing "
                         "the runs and the ledger, and write no record (default 1)")
     p.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)  # one of those others
+    add_retrain_option(p)
     args = p.parse_args(argv)
+    retrain_runs_dir(args)
     out = records.writable_output(args.out or default_path(args.profile, args.dataset))  # before the hour of runs
     args.seeds = parse_seeds(args.seeds)
     helpers = helper_processes("sgma_core.studies.ablate", argv, args, SEEDS)
     try:
         record = run_ablations(args.profile, args.seeds, args.data_root, args.runs_dir, dataset=args.dataset,
-                               ledger=out.parent / "ledger" / out.stem, progress=not args.helper)
+                               ledger=out.parent / "ledger" / out.stem, progress=not args.helper,
+                               retrain=args.retrain)
     finally:
         child_processes.end(helpers)
     if args.helper:

@@ -1,17 +1,16 @@
-"""Does the library at this commit compute what it computed when a record's runs were trained? A study's ledger
-(:mod:`sgma_core.studies.ledger`) keeps the commit each run was trained at, and a record is remade from it at a
-later commit without training. Before its numbers are told as this commit's, this command trains, on this
-machine, one shortened run of every setting trained at each of those commits, once at that commit (a git
-worktree) and once at this one, and compares them bit for bit: every number of every epoch's metrics and the
-trained weights. The same bits say that the code paths those settings take compute the same at both commits; a
-difference names the commit and the settings, whose rows the study then trains again. It covers training and
-the train command's evaluation; a study's own scoring of a trained run is not run again. ::
+"""Does the library at this commit compute what it computed when a record's runs were trained? For every
+setting in the studies' ledgers (:mod:`sgma_core.studies.ledger`, which keep each run's commit and library
+fingerprint), this command trains one shortened run at the commit that trained it (a git worktree) and one at
+this commit, on this machine, and compares every epoch's numbers and the trained weights bit for bit; a
+difference names the commit and the settings. It covers training and the train command's evaluation, not a
+study's own scoring. A run whose library is this commit's needs no training; one trained with changes no commit
+holds (``+dirty``, no fingerprint of that commit's library) cannot be rebuilt and is said so. ::
 
     python -m sgma_core.studies.code_check --profile cpu --jobs 2     # make code-check
 
-The record, ``results/code-check-<profile>.json``, is written after every comparison; a second call at the same
-commit goes on where the first stopped. A commit this clone does not hold, or whose settings cannot express a
-run's, is recorded as not checked, with why.
+The record, ``results/code-check-<profile>.json``, is written after every comparison; a second call at a commit
+with the same library files goes on where the first stopped. A commit this clone does not hold, or whose
+settings cannot express a run's, is recorded as not checked, with why.
 """
 
 from __future__ import annotations
@@ -45,9 +44,10 @@ class CodeCheckError(ValueError):
     """A ledger file or a code-check record that cannot be trusted."""
 
 
-def ledger_runs(folder: Path) -> list[dict]:
-    """Every entry of a study's ledger ``folder`` and of its sub-ledgers: ``{"commit", "kind", "settings"}``
-    (the commit without its ``+dirty`` mark; kind ``sgma`` or ``baseline`` from the identity's keys)."""
+def ledger_runs(folder: Path, head_library: str | None = None) -> list[dict]:
+    """Every entry of a study's ledger ``folder`` and of its sub-ledgers: ``{"commit", "kind", "settings",
+    "basis"}`` (the commit without its ``+dirty`` mark; kind ``sgma`` or ``baseline`` from the identity's keys;
+    basis: :func:`basis_of`)."""
     from sgma_core.backbones import BACKBONES
     from sgma_core.engine.runs import BASELINE_SETTINGS
     from sgma_core.records import loads_finite
@@ -59,15 +59,40 @@ def ledger_runs(folder: Path) -> list[dict]:
         try:
             entry = loads_finite(path.read_text())
             identity, commit = entry["identity"], str(entry["commit"]).split("+")[0]
-            assert isinstance(identity, dict) and commit
+            assert isinstance(identity, dict) and commit and isinstance(entry.get("library", ""), str)
         except (ValueError, KeyError, TypeError, AssertionError, UnicodeDecodeError):
             raise CodeCheckError(f"{path} is not a ledger entry with an identity and a commit; restore it from the "
                                  "repository (git checkout -- <file>).") from None
         settings = {k: v for k, v in identity.items() if k not in NOT_SETTINGS}
         kind = "baseline" if set(settings) <= baseline else "sgma"
-        runs.append({"commit": commit, "kind": kind, "settings": settings,
+        runs.append({"commit": commit, "kind": kind, "settings": settings, "basis": basis_of(entry, head_library),
                      "profile": identity.get("profile"), "dataset": identity.get("dataset")})
     return runs
+
+
+def basis_of(entry: dict, head_library: str | None) -> str:
+    """What a check can stand on for a ledger ``entry``: ``"this library"`` where its ``library`` fingerprint
+    is ``head_library`` (the same files: nothing to train); ``"commit"`` where its code was its commit's (the
+    fingerprint is the commit's library, or, with none kept, the commit has no ``+dirty`` mark); else
+    ``"uncommitted"``: trained with changes no commit holds, which no check can rebuild."""
+    from sgma_core.paths import library_at
+
+    library, commit = entry.get("library"), str(entry["commit"])
+    if library is not None and library == head_library:
+        return "this library"
+    if library is None:
+        return "uncommitted" if commit.endswith("+dirty") else "commit"
+    return "commit" if library == library_at(commit.split("+")[0]) else "uncommitted"
+
+
+UNCHECKABLE = {"this library": "trained by this commit's library files, the same code",
+               "uncommitted": "trained with changes to tracked files that no commit holds (its commit says +dirty), "
+                              "with no fingerprint of its library or one that is not the commit's"}
+
+
+def ident(check: dict) -> tuple[str, str, str]:
+    """What tells one check from another: its commit, settings key and basis (:func:`basis_of`)."""
+    return check["commit"], check["key"], check.get("basis", "commit")
 
 
 def key_of(kind: str, settings: dict) -> str:
@@ -81,9 +106,9 @@ def checks_of(studies: dict[str, list[dict]]) -> list[dict]:
     for study, runs in studies.items():
         for run in runs:
             key = (run["commit"], key_of(run["kind"], {**run["settings"], "profile": run["profile"],
-                                                        "dataset": run["dataset"]}))
+                                                        "dataset": run["dataset"]}), run.get("basis", "commit"))
             check = checks.setdefault(key, {"commit": run["commit"], "kind": run["kind"], "key": key[1],
-                                            "profile": run["profile"], "dataset": run["dataset"],
+                                            "basis": key[2], "profile": run["profile"], "dataset": run["dataset"],
                                             "settings": run["settings"], "studies": {}})
             check["studies"][study] = check["studies"].get(study, 0) + 1
     return list(checks.values())
@@ -191,7 +216,9 @@ def setting_fields(tree: Path) -> set[str]:
 def compared(check: dict, theirs: dict | None, ours: dict | None, why: str = "") -> dict:
     """A check's entry in the record: its commit, kind, settings that differ from this commit's profile, the
     ledger rows it stands for in each study, and ``same`` (True, False, or None: not checked, ``why``)."""
-    entry = {k: check[k] for k in ("commit", "kind", "key", "changed", "studies") if k in check}
+    entry = {k: check[k] for k in ("commit", "kind", "key", "basis", "changed", "studies") if k in check}
+    if check.get("basis", "commit") != "commit":
+        return {**entry, "same": True if check["basis"] == "this library" else None, "why": UNCHECKABLE[check["basis"]]}
     if theirs is None or ours is None or "error" in ours:
         return {**entry, "same": None, "why": why or (ours or {}).get("error", "")}
     diff = differences(theirs, ours)
@@ -215,7 +242,7 @@ def run_code_check(profile: str = "cpu", jobs: int = 1, out: str | Path | None =
     """Every check of the studies' ledgers (:data:`STUDIES`, in ``ledgers``, default ``results/ledger``) against
     this commit, ``jobs`` runs at a time; the record is written to ``out`` after each and resumed from it where
     it was made at this commit."""
-    from sgma_core.paths import find_dataset, runs_root
+    from sgma_core.paths import find_dataset, library_at, runs_root
     from sgma_core.profiles import config_dict, make_experiment
     from sgma_core.records import provenance, write_record
 
@@ -223,22 +250,25 @@ def run_code_check(profile: str = "cpu", jobs: int = 1, out: str | Path | None =
     if not head:
         raise CodeCheckError("this is not a git clone: the check needs the repository's history (git clone).")
     folders = {s: Path(ledgers or repo_root() / "results" / "ledger") / f"{s}-{profile}" for s in STUDIES}
-    studies = {s: ledger_runs(f) for s, f in folders.items() if f.is_dir()}
+    studies = {s: ledger_runs(f, library_at(head)) for s, f in folders.items() if f.is_dir()}
     checks = checks_of(studies)
     record = start_record(profile, head, studies, out)
     keep_current(record, checks)
     current = config_dict(make_experiment(profile, {"dataset": "SYN"}).config)
     for check in checks:  # the settings in which the run differs from this commit's profile, for the reader
         check["changed"] = {k: v for k, v in check["settings"].items() if k in current and v != current[k]}
+    done = {ident(c) for c in record["checks"]}  # what cannot be trained, or needs not be, is settled at once
+    record["checks"] += [compared(c, None, None) for c in checks if c["basis"] != "commit" and ident(c) not in done]
+    trained = [c for c in checks if c["basis"] == "commit"]
     data = str(find_dataset("SYN", data_root).parent)
     scratch = runs_root(runs_dir) / "code-check"
     scratch.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
 
     def save() -> None:
-        done = {(c["commit"], c["key"]) for c in record["checks"]}
+        done = {ident(c) for c in record["checks"]}
         record["provenance"] = provenance(None, time.perf_counter() - t0,
-                                          complete=all((c["commit"], c["key"]) in done for c in checks))
+                                          complete=all(ident(c) in done for c in checks))
         if out is not None:
             write_record(out, record)
 
@@ -259,8 +289,8 @@ def run_code_check(profile: str = "cpu", jobs: int = 1, out: str | Path | None =
                 record["head_runs"][check["key"]] = result
                 save()
 
-        each(at_head, list({c["key"]: c for c in checks if c["key"] not in record["head_runs"]}.values()))
-        for commit in dict.fromkeys(c["commit"] for c in checks):
+        each(at_head, list({c["key"]: c for c in trained if c["key"] not in record["head_runs"]}.values()))
+        for commit in dict.fromkeys(c["commit"] for c in trained):
             check_commit(commit, checks, record, scratch, lambda c, t, f: train_once(t, c, f, current, scratch, data),
                          each, lock, save, progress)
     finally:
@@ -270,21 +300,26 @@ def run_code_check(profile: str = "cpu", jobs: int = 1, out: str | Path | None =
 
 
 def start_record(profile: str, head: str, studies: dict[str, list[dict]], out: str | Path | None) -> dict:
-    """A new record, with the checks and this commit's runs of the one at ``out`` where it was made at ``head``
-    with the same shortened settings (an interrupted check goes on)."""
+    """A new record, with the checks and this commit's runs of the one at ``out`` where it was made at a commit
+    with ``head``'s library files (:func:`~sgma_core.paths.library_at`) and the same shortened settings (an
+    interrupted check goes on; a commit that changed no library file keeps what was measured)."""
+    from sgma_core.paths import library_at
+
     record = {"profile": profile, "head": head, "shortened": SHORTENED, "checks": [], "head_runs": {},
               "studies": {s: {"rows": len(r), "commits": sorted({x["commit"] for x in r})} for s, r in studies.items()}}
     if out is not None and Path(out).is_file():
         previous = read_code_check(out)
-        if previous["head"] == head and previous["shortened"] == SHORTENED:
+        theirs = library_at(previous["head"])
+        same = previous["head"] == head or (theirs is not None and theirs == library_at(head))
+        if same and previous["shortened"] == SHORTENED:
             record.update(checks=previous["checks"], head_runs=previous.get("head_runs", {}))
     return record
 
 
 def keep_current(record: dict, checks: list[dict]) -> None:
     """Leave out of a resumed ``record`` the checks and runs of settings no ledger holds any longer."""
-    keys = {(c["commit"], c["key"]) for c in checks}
-    record["checks"] = [c for c in record["checks"] if (c["commit"], c["key"]) in keys]
+    keys = {ident(c) for c in checks}
+    record["checks"] = [c for c in record["checks"] if ident(c) in keys]
     record["head_runs"] = {k: v for k, v in record["head_runs"].items() if k in {c["key"] for c in checks}}
 
 
@@ -292,8 +327,8 @@ def check_commit(commit: str, checks: list[dict], record: dict, scratch: Path, t
                  progress: bool) -> None:
     """The checks of one commit not yet in ``record``: its worktree, each run trained there, compared with the
     same settings' run at this commit (``record["head_runs"]``), the worktree removed."""
-    done = {(c["commit"], c["key"]) for c in record["checks"]}
-    todo = [c for c in checks if c["commit"] == commit and (commit, c["key"]) not in done]
+    done = {ident(c) for c in record["checks"]}
+    todo = [c for c in checks if c["commit"] == commit and ident(c)[2] == "commit" and ident(c) not in done]
     if not todo:
         return
     try:

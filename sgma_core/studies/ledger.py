@@ -2,12 +2,13 @@
 that a study longer than one machine's session goes on where it stopped on another machine, and its record is
 made again at a later commit without training (a run folder holds weights and stays where it was trained).
 
-One JSON file per run, ``<ledger>/<run folder name>.json``: ``{"run", "identity", "commit", …}`` and what the
-study keeps of it (an ablation's validation run: ``scores`` by rule, ``check``, ``seconds``; its scoring and
-test-class steps in :meth:`Ledger.sub` folders; a looking row). The identity is the run's
-(:func:`sgma_core.engine.runs.run_identity`, data fingerprint included): a file whose identity differs from the
-run asked for, or that is damaged, is refused with its path and what to do; nothing is unpickled.
-Files are written atomically (:func:`sgma_core.files.write_text`).
+One JSON file per run, ``<ledger>/<run folder name>.json``: ``{"run", "identity", "commit", "library", …}`` and
+what the study keeps of it (an ablation's validation run: ``scores``, ``check``, ``seconds``; its later steps in
+:meth:`Ledger.sub` folders; a looking row). ``library`` fingerprints the library files that trained the run
+(:func:`sgma_core.paths.library_fingerprint`), where ``commit``'s ``+dirty`` marks any changed tracked file, the
+record being written included. The identity is the run's (:func:`sgma_core.engine.runs.run_identity`): a file
+of another run, or damaged, is refused with its path and what to do; nothing is unpickled. With
+``retrain=True`` (``--retrain``) only this library's entries are held: the others are trained again, replaced.
 
     ledger = Ledger(Path("results/ledger/ablations-cpu"))
     entry = ledger.get(run, identity) or ledger.put(run, identity, {"scores": scores, "check": check})
@@ -19,7 +20,7 @@ import json
 from pathlib import Path
 
 from sgma_core.files import write_text
-from sgma_core.paths import current_commit
+from sgma_core.paths import current_commit, library_fingerprint
 from sgma_core.records import dumps_finite, loads_finite, non_finite_field
 
 
@@ -34,9 +35,11 @@ def _normalised(identity: dict) -> dict:
 class Ledger:
     """The ledger folder of one study; ``folder=None``: no ledger (every run is trained or read from its folder)."""
 
-    def __init__(self, folder: str | Path | None) -> None:
+    def __init__(self, folder: str | Path | None, retrain: bool = False) -> None:
         self.folder = None if folder is None else Path(folder)
         self.commits: list[str] = []  # the commits of the entries read or written, each once, in that order
+        self.retrain = retrain  # hold only entries trained by this library: another's is trained again, replaced
+        self.library = library_fingerprint() if retrain else None
 
     def _seen(self, entry: dict) -> dict:
         if entry.get("commit") not in self.commits:
@@ -45,13 +48,14 @@ class Ledger:
 
     def sub(self, name: str) -> Ledger:
         """The ledger of another step of the same study, in a folder of its own inside this one."""
-        return Ledger(None if self.folder is None else self.folder / name)
+        return Ledger(None if self.folder is None else self.folder / name, self.retrain)
 
     def path(self, run) -> Path:
         return self.folder / f"{run.path.name}.json"
 
     def get(self, run, identity: dict) -> dict | None:
-        """The entry of ``run``, or ``None`` where there is none (or no ledger)."""
+        """The entry of ``run``, or ``None`` where there is none (or no ledger; or, retraining, where another
+        library trained it)."""
         if self.folder is None or not self.path(run).is_file():
             return None
         path = self.path(run)
@@ -67,6 +71,8 @@ class Ledger:
             diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != _normalised(identity).get(k))
             raise LedgerError(f"{path} holds a run with other settings ({', '.join(diff)}); delete it, or give the "
                               "study another ledger folder.")
+        if self.retrain and entry.get("library") != self.library:
+            return None
         return self._seen(entry)
 
     def lookup(self, kind: str, cfg, runs_dir, prepared) -> tuple:
@@ -90,7 +96,8 @@ class Ledger:
 
     def put(self, run, identity: dict, fields: dict) -> dict:
         """Write ``run``'s entry with ``fields`` (where there is a ledger) and return it."""
-        entry = {"run": run.path.name, "identity": _normalised(identity), "commit": current_commit(), **fields}
+        entry = {"run": run.path.name, "identity": _normalised(identity), "commit": current_commit(),
+                 "library": library_fingerprint(), **fields}
         if self.folder is not None:
             write_text(self.path(run), dumps_finite(entry, self.path(run), indent=1) + "\n")
         return self._seen(entry)

@@ -235,11 +235,12 @@ def stored(kind_prepared, cfg, runs_dir, kind: str = "sgma") -> bool:
 
 
 def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None, controls=None, out=None,
-                progress: bool = True, stored_only: bool = False, ledger=None) -> dict:
+                progress: bool = True, stored_only: bool = False, ledger=None, retrain: bool = False) -> dict:
     """Every control with every seed; the record is rewritten after each run when ``out`` is given, so an
     interrupted study leaves what it measured (and a second call reuses the stored runs and the ``ledger``
     folder's rows). ``stored_only``: train nothing, and record the runs already finished (a study in
-    progress; ``complete`` says which)."""
+    progress; ``complete`` says which); ``retrain``: the ledger's rows another library trained are trained
+    again (:class:`~sgma_core.studies.ledger.Ledger`)."""
     from types import SimpleNamespace
 
     from sgma_core.engine.step import resolve_device
@@ -274,7 +275,8 @@ def run_looking(profile: str = "cpu", seeds=None, data_root=None, runs_dir=None,
     st = SimpleNamespace(prepared=prepared, runs_dir=runs_dir, scene=scene, images=snapshot_images(prepared),
                          val=prepare_data(experiment.config, data_root, progress=progress, split="val",
                                           runs_dir=runs_dir),
-                         record=record, save=save, stored_only=stored_only, progress=progress, ledger=Ledger(ledger))
+                         record=record, save=save, stored_only=stored_only, progress=progress,
+                         ledger=Ledger(ledger, retrain))
     run_controls(st, configs)
     record["distinct_ceiling"] = distinct_ceiling(record["rows"], parts, telling, prepared, experiment.config)
     for name, size_setting in BASELINES.items():
@@ -367,7 +369,8 @@ def read_record(path: str | Path) -> dict:
 
 main = study_command("python -m sgma_core.studies.looking", __doc__, default_path,
                      lambda a, out: run_looking(a.profile, a.seeds, a.data_root, a.runs_dir, out=out,
-                                                stored_only=a.stored_only, ledger=a.ledger, progress=not a.helper),
+                                                stored_only=a.stored_only, ledger=a.ledger, progress=not a.helper,
+                                                retrain=a.retrain),
                      stored_only=True, jobs=True, seeds=SEEDS)
 
 

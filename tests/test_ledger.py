@@ -28,6 +28,8 @@ def test_retraining_holds_only_the_entries_this_library_trained_and_replaces_the
     from sgma_core.paths import library_fingerprint
 
     run, identity = _run(), {"seed": 0}
+    assert "library" not in Ledger(None).put(run, identity, {})  # a run folder that does not say: not known
+    run.library = library_fingerprint  # what its folder's library.json says trained it
     written = Ledger(tmp_path).put(run, identity, {"scores": {"compat": {"T1": 0.5}}})
     assert written["library"] == library_fingerprint()  # what trained it, whatever the commit's mark says
     retrain, sub = Ledger(tmp_path, retrain=True), Ledger(tmp_path, retrain=True).sub("test")

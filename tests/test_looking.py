@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from sgma_core.paths import library_fingerprint
 from sgma_core.studies.looking import paired, paired_with_book, run_looking
 
 
@@ -65,6 +66,20 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
                             ledger=ledger)
     assert json.loads(json.dumps(elsewhere["rows"])) == json.loads(json.dumps(record["rows"]))
     assert not (tmp_path / "elsewhere" / "sgma").exists() and not (tmp_path / "elsewhere" / "baseline").exists()
+    # each row names the library that trained its run; retraining trains again only what another library made
+    entries = sorted(ledger.rglob("*.json"))
+    assert {json.loads(p.read_text()).get("library") for p in entries} == {library_fingerprint()}
+    entries[0].write_text(entries[0].read_text().replace(library_fingerprint(), "0" * 16))
+    retrained = run_looking("smoke", [0, 1], tiny_root, tmp_path / "retrain", controls, progress=False, ledger=ledger,
+                            retrain=True)
+    def untimed(rows):
+        return [{k: v for k, v in r.items() if k not in ("seconds", "training_seconds")} for r in
+                json.loads(json.dumps(rows))]
+
+    assert untimed(retrained["rows"]) == untimed(record["rows"])  # the same code: the same bits
+    assert json.loads(entries[0].read_text())["library"] == library_fingerprint()
+    trained = [p.name for kind in ("sgma", "baseline") for p in (tmp_path / "retrain" / kind).glob("*")]
+    assert json.loads(entries[0].read_text())["run"] in trained and len(trained) <= 2  # it (and a γ model)
     # a study in progress: only the finished runs are recorded, nothing is trained, and it says it is incomplete
     before = sorted(p.name for p in (tmp_path / "runs" / "sgma").iterdir())
     partial = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", {**controls, "no_cct": {"beta_cct": 0.0}},

@@ -143,8 +143,8 @@ def test_a_second_process_takes_the_comparisons_from_the_last_and_seeds_are_refu
     seen = {}
     monkeypatch.setattr(power, "run_power", lambda *a, **k: seen.update(k) or {})
     args = SimpleNamespace(profile="smoke", data_root=None, runs_dir=None, stored_only=False, seeds=[1, 2, 0],
-                           helper=True)
+                           helper=True, retrain=True)
     power._run(args, None)
-    assert seen["last_first"] and seen["out"] is None
+    assert seen["last_first"] and seen["out"] is None and seen["retrain"]
     with pytest.raises(ValueError, match="--seeds"):
         power._run(SimpleNamespace(**{**vars(args), "helper": False}), None)

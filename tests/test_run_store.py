@@ -267,3 +267,19 @@ def test_an_unfinished_run_whose_history_has_a_gap_starts_again(tmp_path):
 def test_a_run_is_named_in_messages_by_its_place_under_the_runs_folder(tmp_path):
     run = Run.of("backbone", CFG, tmp_path / "runs")
     assert run.name == f"backbone/{run.path.name}" and run.path.name.startswith("SYN-smoke-seed0-")
+
+
+def test_a_run_notes_the_library_that_trained_it_and_a_resume_under_another(tmp_path, monkeypatch):
+    from sgma_core import paths
+
+    _fit(tmp_path / "whole")
+    assert Run(tmp_path / "whole").library() == paths.library_fingerprint()
+    run = tmp_path / "resumed"
+    _fit_interrupted_after_epoch_1(run)
+    assert Run(run).library_fingerprints() == [paths.library_fingerprint()]
+    monkeypatch.setattr(paths, "library_fingerprint", lambda folder=None: "f" * 16)  # the code changed, then resumed
+    _fit(run)
+    assert Run(run).library_fingerprints() == [Run(tmp_path / "whole").library(), "f" * 16]
+    assert Run(run).library() is None  # trained by two libraries: neither is its
+    (run / "library.json").write_text("{not json")
+    assert Run(run).library() is None and Run(tmp_path / "none").library() is None

@@ -2,7 +2,8 @@
 
 A run lives in ``<runs root>/<kind>/<dataset>-<profile>-seed<seed>-<hash>``: ``config.json`` (its settings),
 ``metrics.jsonl`` (one line per finished epoch), ``last.pt`` (model, optimiser and schedule after the last
-finished epoch) and ``final.json`` (written when it has finished). Its identity (:func:`run_identity`) is the
+finished epoch), ``final.json`` (written when it has finished) and ``library.json`` (the library that trained
+it: :meth:`Run.library`). Its identity (:func:`run_identity`) is the
 settings that shape what it computes, in their stored form (:func:`sgma_core.backbones.stored_settings`), plus
 ``extra`` (data fingerprint, validation split); the hash names the folder, and a folder whose settings differ
 from a new run's is refused (:class:`RunMismatchError`), never overwritten.
@@ -139,6 +140,7 @@ class Run:
         # the four files of a run folder (the module's docstring)
         self.config_path, self.metrics_path, self.checkpoint_path, self.final_path = (
             self.path / name for name in ("config.json", "metrics.jsonl", "last.pt", "final.json"))
+        self.library_path = self.path / "library.json"
 
     @property
     def name(self) -> str:
@@ -209,7 +211,32 @@ class Run:
             write_text(self.metrics_path, lines)
             self.final_path.unlink(missing_ok=True)
             write_record(self.config_path, config_dict(config))
+            self._note_library(resumed=state is not None)
         return start
+
+    def _note_library(self, resumed: bool) -> None:
+        """Write ``library.json``: the fingerprints (:func:`~sgma_core.paths.library_fingerprint`) of the library
+        code that trained this run, this one appended where a checkpoint is resumed, else alone."""
+        from sgma_core.paths import library_fingerprint
+
+        earlier = self.library_fingerprints() if resumed else []
+        write_record(self.library_path, {"library": list(dict.fromkeys([*earlier, library_fingerprint()]))})
+
+    def library_fingerprints(self) -> list[str]:
+        """The library fingerprints ``library.json`` holds; empty where it is missing or damaged (a run folder
+        made before they were noted: which code trained it is not known)."""
+        try:
+            found = json.loads(self.library_path.read_text())["library"]
+            assert isinstance(found, list) and all(isinstance(f, str) for f in found)
+            return found
+        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+            return []
+
+    def library(self) -> str | None:
+        """The fingerprint of the library that trained the whole run; None where it is not known or where a
+        resumed run was trained by more than one."""
+        found = self.library_fingerprints()
+        return found[0] if len(found) == 1 else None
 
     def _epoch_of(self, state: object) -> int:
         """The (0-based) epoch after which the checkpoint ``state`` was written; refused where it has none."""

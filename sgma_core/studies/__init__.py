@@ -84,8 +84,8 @@ def helper_processes(module: str, argv: list[str], args, default_seeds=None) -> 
 
 def add_retrain_option(parser) -> None:
     parser.add_argument("--retrain", action="store_true",
-                        help="train again every run its ledger holds from another library than this checkout's, "
-                             "and replace its row (runs in runs/library-<fingerprint>)")
+                        help="train again, in runs/library-<fingerprint>, every run this checkout's library did "
+                             "not train (a ledger's row of another library is replaced)")
 
 
 def retrain_runs_dir(args) -> None:

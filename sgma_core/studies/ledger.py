@@ -4,10 +4,10 @@ made again at a later commit without training (a run folder holds weights and st
 
 One JSON file per run, ``<ledger>/<run folder name>.json``: ``{"run", "identity", "commit", "library", …}`` and
 what the study keeps of it (an ablation's validation run: ``scores``, ``check``, ``seconds``; its later steps in
-:meth:`Ledger.sub` folders; a looking row). ``library`` fingerprints the library files that trained the run
-(:func:`sgma_core.paths.library_fingerprint`), where ``commit``'s ``+dirty`` marks any changed tracked file, the
-record being written included. The identity is the run's (:func:`sgma_core.engine.runs.run_identity`): a file
-of another run, or damaged, is refused with its path and what to do; nothing is unpickled. With
+:meth:`Ledger.sub` folders; a looking row). ``library`` fingerprints the library that trained the run (its
+folder's ``library.json``); ``commit`` is when the entry was written, ``+dirty`` for any changed tracked file,
+the record being written included. The identity is the run's (:func:`sgma_core.engine.runs.run_identity`): a
+file of another run, or damaged, is refused with its path and what to do; nothing is unpickled. With
 ``retrain=True`` (``--retrain``) only this library's entries are held: the others are trained again, replaced.
 
     ledger = Ledger(Path("results/ledger/ablations-cpu"))
@@ -94,10 +94,18 @@ class Ledger:
         write_text(self.path(run), dumps_finite(entry, self.path(run), indent=1) + "\n")
         return entry
 
+    @staticmethod
+    def library_of(run) -> dict:
+        """``{"library": fingerprint}`` of the library that trained ``run`` (its folder's ``library.json``:
+        :meth:`sgma_core.engine.runs.Run.library`), or ``{}`` where that is not known: a stored run reused from
+        before fingerprints were noted, or one resumed under another library."""
+        library = run.library() if hasattr(run, "library") else None
+        return {} if library is None else {"library": library}
+
     def put(self, run, identity: dict, fields: dict) -> dict:
         """Write ``run``'s entry with ``fields`` (where there is a ledger) and return it."""
         entry = {"run": run.path.name, "identity": _normalised(identity), "commit": current_commit(),
-                 "library": library_fingerprint(), **fields}
+                 **self.library_of(run), **fields}
         if self.folder is not None:
             write_text(self.path(run), dumps_finite(entry, self.path(run), indent=1) + "\n")
         return self._seen(entry)

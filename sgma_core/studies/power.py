@@ -107,10 +107,11 @@ def add_seeds(ab, comparison: dict, base, max_seeds: int, stored_only: bool) -> 
 
 def run_power(profile: str = "cpu", data_root=None, runs_dir=None, ablation: str | Path | None = None,
               out=None, progress: bool = True, stored_only: bool = False, max_seeds: int = MAX_SEEDS,
-              last_first: bool = False) -> dict:
+              last_first: bool = False, retrain: bool = False) -> dict:
     """Every adopted value of the ablation record whose five-seed gain has a standard error above the bar, on
     more seeds (the module's docstring); the record is rewritten after each comparison when ``out`` is given.
-    ``last_first``: the comparisons in reverse order (a second process beside a first)."""
+    ``last_first``: the comparisons in reverse order (a second process beside a first); ``retrain``: the
+    ledger's rows another library trained are trained again (:class:`~sgma_core.studies.ledger.Ledger`)."""
     from sgma_core.data import load_dataset
     from sgma_core.engine.step import resolve_device
     from sgma_core.experiment.prepare import prepare_data
@@ -131,7 +132,8 @@ def run_power(profile: str = "cpu", data_root=None, runs_dir=None, ablation: str
     resolve_device(config.device)
     base_of = bases(record, config)
     val = prepare_data(base_of["start"], data_root, progress=progress, split="val", runs_dir=runs_dir)
-    ab = Ablation(base_of["start"], FIRST_SEEDS, val, runs_dir, progress, Ledger(path.parent / "ledger" / path.stem))
+    ledger = Ledger(path.parent / "ledger" / path.stem, retrain)
+    ab = Ablation(base_of["start"], FIRST_SEEDS, val, runs_dir, progress, ledger)
     data = load_dataset("SYN", data_root).data_provenance(runs_root(runs_dir) / "cache")  # the whole set's, as ablate
     wanted = [c for c in comparisons(record) if c["gain"]["se"] > SE_BAR][:: -1 if last_first else 1]
     power = {"profile": profile, "se_bar": SE_BAR, "max_seeds": max_seeds, "ablation": path.name, "rows": []}
@@ -171,7 +173,7 @@ def _run(args, out) -> dict:
     if args.seeds and not args.helper:
         raise ValueError("--seeds: this study's seeds are the ablation's five and those it adds (up to MAX_SEEDS).")
     return run_power(args.profile, args.data_root, args.runs_dir, out=out, stored_only=args.stored_only,
-                     last_first=args.helper, progress=not args.helper)
+                     last_first=args.helper, progress=not args.helper, retrain=args.retrain)
 
 
 main = study_command("python -m sgma_core.studies.power", __doc__, default_path, _run, stored_only=True, jobs=True)

@@ -302,9 +302,9 @@ def code_check_sentence(check: dict | None, study: str, commits: list[str], reme
     if basis["this library"]:
         said.append(f"{runs(basis['this library'])} runs were trained by this commit's library files themselves")
     if basis["uncommitted"]:
-        said.append(f"{runs(basis['uncommitted'])} of the {runs(mine)} runs were trained with changes to the "
-                    f"repository's files that no commit holds (their commits say +dirty, and no fingerprint in their "
-                    f"ledger rows ties the library that trained them to a commit), which no check can rebuild")
+        said.append(f"{runs(basis['uncommitted'])} of the {runs(mine)} runs are not tied to committed code: their "
+                    f"rows were written at a tree with uncommitted changes (their commits say +dirty) and keep no "
+                    f"fingerprint of the library that trained them, so no check can rebuild their code")
     text = "; ".join(said) + ". It does not run the study's own scoring of a trained run again."
     doubt = trained[False] or trained[None] or basis["uncommitted"]
     return f"{text} {remedy}" if doubt else text

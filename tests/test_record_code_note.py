@@ -67,7 +67,7 @@ def test_the_runs_commits_count_and_the_code_check_says_what_it_measured():
     told = display.record_code_note(record, "make it again.", dirty, "looking")
     assert "1 of those 1 settings, standing for 5 of 5 runs, give the same bits" in told
     assert "5 runs were trained by this commit's library files themselves" in told
-    assert "5 of the 15 runs were trained with changes to the repository's files that no commit holds" in told
+    assert "5 of the 15 runs are not tied to committed code" in told
     assert told.endswith("make it again.") and "could not be checked" not in told
     dirty["checks"][0].update(basis="uncommitted", same=None)
     assert display.record_code_note(record, "x", dirty, "looking").count("could train none of them again") == 1

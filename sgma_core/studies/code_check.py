@@ -86,8 +86,9 @@ def basis_of(entry: dict, head_library: str | None) -> str:
 
 
 UNCHECKABLE = {"this library": "trained by this commit's library files, the same code",
-               "uncommitted": "trained with changes to tracked files that no commit holds (its commit says +dirty), "
-                              "with no fingerprint of its library or one that is not the commit's"}
+               "uncommitted": "not tied to committed code: its row was written at a tree with changes (its commit "
+                              "says +dirty) and keeps no fingerprint of the library that trained it, or one that is "
+                              "not the commit's"}
 
 
 def ident(check: dict) -> tuple[str, str, str]:

@@ -124,7 +124,8 @@ else:
         config_drift({**prov["config"], **record["chosen"]}, prov["profile"]), prov["profile"],
         "book's configuration (the starting settings with the choices below)",
         "make ablations remakes the record with this commit's settings.")
-    code_note = record_code_note(record, "make ablations RETRAIN=1 trains those runs again with this commit's library.",
+    code_note = record_code_note(record, "Running make ablations RETRAIN=1 trains those runs again with this commit's "
+                                 "library.",
                                  code_check(prov["profile"]), "ablations")
     glue("record_config_note", f"{config_note} {code_note}".strip(),
          display=False)

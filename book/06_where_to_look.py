@@ -127,7 +127,8 @@ else:
     config_note = record_config_note(config_drift(prov["config"], prov["config"]["profile"]),
                                      prov["config"]["profile"], "book's configuration",
                                      "make looking remakes the record with this commit's settings.")
-    code_note = record_code_note(record, "make looking RETRAIN=1 trains those runs again with this commit's library.",
+    code_note = record_code_note(record, "Running make looking RETRAIN=1 trains those runs again with this commit's "
+                                 "library.",
                                  code_check(prov["config"]["profile"]), "looking")
     glue("record_config_note", f"{config_note} {code_note}".strip(),
          display=False)

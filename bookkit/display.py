@@ -245,7 +245,8 @@ def record_code_note(record: dict, remedy: str, check: dict | None = None, study
     if len(commits) == 1:
         where = f"Since {oldest}, where it was made, the library changed in"
     else:
-        where = f"Its runs were trained at {len(commits)} commits, from {oldest} on; since then the library changed in"
+        where = (f"Its runs' rows were written at {len(commits)} commits, from {oldest} on; since then the library "
+                 "changed in")
     measured = code_check_sentence(check, study, commits, remedy)
     if measured:
         return f"{where} {len(changes)} commits. {measured}"
@@ -287,13 +288,13 @@ def code_check_sentence(check: dict | None, study: str, commits: list[str], reme
     short, machine = check["shortened"], check["provenance"]["machine"]
     said = []
     if basis["commit"]:
-        said.append(f"The code check (make code-check) trained each setting of their commits again, shortened to "
-                    f"{short['epochs']} epochs of {short['max_train_images']} images, once at the commit that "
-                    f"trained it and once at {check['head'][:7]}, on one machine ({machine}), and compared every "
+        said.append(f"The code check (make code-check) trained each setting whose row is tied to a commit's code "
+                    f"again, shortened to {short['epochs']} epochs of {short['max_train_images']} images, once at "
+                    f"that commit and once at {check['head'][:7]}, on one machine ({machine}), and compared every "
                     f"epoch's numbers and the weights: {len(trained[True])} of those {len(basis['commit'])} settings, "
                     f"standing for {runs(trained[True])} of {runs(basis['commit'])} runs, give the same bits")
     else:
-        said.append("The code check (make code-check) could train none of them again")
+        said.append("The code check (make code-check) could train none of them again:")
     if trained[False]:
         said.append(f"{len(trained[False])} differ ({describe_checks(trained[False])}), standing for "
                     f"{runs(trained[False])} runs whose numbers may therefore differ at this commit")
@@ -305,7 +306,7 @@ def code_check_sentence(check: dict | None, study: str, commits: list[str], reme
         said.append(f"{runs(basis['uncommitted'])} of the {runs(mine)} runs are not tied to committed code: their "
                     f"rows were written at a tree with uncommitted changes (their commits say +dirty) and keep no "
                     f"fingerprint of the library that trained them, so no check can rebuild their code")
-    text = "; ".join(said) + ". It does not run the study's own scoring of a trained run again."
+    text = "; ".join(said).replace(":; ", ": ") + ". It does not run the study's own scoring of a trained run again."
     doubt = trained[False] or trained[None] or basis["uncommitted"]
     return f"{text} {remedy}" if doubt else text
 

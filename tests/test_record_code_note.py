@@ -52,7 +52,7 @@ def test_the_runs_commits_count_and_the_code_check_says_what_it_measured():
     record = {"provenance": {"commit": head, "runs_made_at": ["d1ffbfe+dirty", "d12878c", "d1ffbfe"]}}
     assert display.made_at(record) == ["d1ffbfe", "d12878c"]  # the runs' commits, not the record's own
     plain = display.record_code_note(record, "make it again.")
-    assert plain.startswith("Its runs were trained at 2 commits, from d1ffbfe on; since then the library changed in")
+    assert plain.startswith("Its runs' rows were written at 2 commits, from d1ffbfe on; since then the library changed")
     same = display.record_code_note(record, "make it again.", _check(head, [("d1ffbfe", True), ("d12878c", True)]),
                                     "looking")
     assert "2 of those 2 settings, standing for 10 of 10 runs, give the same bits." in same

@@ -184,9 +184,9 @@ ablations: data $(SETUP)
 
 # More seeds for each value the ablation adopted on a gain whose paired standard error is above 2 points, one seed at
 # a time until it is not (or 12 seeds); writes results/power-$(PROFILE).json after each comparison (chapter 05).
-# Resumable: its runs go into the ablation's ledger.
+# Resumable: its runs go into the ablation's ledger (RETRAIN=1: as for ablations).
 power: data $(SETUP)
-	$(PY) -m sgma_core.studies.power --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m sgma_core.studies.power --profile $(PROFILE) --jobs $(JOBS) $(if $(RETRAIN),--retrain)
 
 # Does SGMA learn where to look? The book's configuration beside controls of where the squares go (image centre,
 # random places, the whole image, what trains the attention), 5 paired seeds; writes results/looking-$(PROFILE).json

@@ -1,6 +1,7 @@
 """The study's ledger: an entry written for a run is read back for the same run only; a damaged file or one of
 another run is refused with its path and what to do."""
 
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -99,3 +100,16 @@ def test_a_study_retraining_trains_in_a_runs_folder_of_this_librarys_own(tmp_pat
     args = SimpleNamespace(retrain=False, runs_dir=None)
     retrain_runs_dir(args)
     assert args.runs_dir is None
+
+
+@pytest.mark.parametrize("target", ["ablations", "power", "looking"])
+def test_each_study_target_trains_again_with_retrain_set_and_reuses_rows_without(target):
+    root = Path(__file__).resolve().parents[1]
+
+    def study_line(*extra):
+        out = subprocess.run(["make", "-n", target, "SETUP=", *extra], cwd=root, capture_output=True, text=True,
+                             check=True).stdout
+        return next(li for li in out.splitlines() if "sgma_core.studies." in li)
+
+    assert study_line("RETRAIN=1").split()[-1] == "--retrain"
+    assert "--retrain" not in study_line()

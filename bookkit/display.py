@@ -272,8 +272,9 @@ def code_check(profile: str) -> dict | None:
 
 def code_check_sentence(check: dict | None, study: str, commits: list[str], remedy: str) -> str:
     """What ``make code-check`` measured of ``study``'s runs, trained at ``commits``: empty where there is no
-    check, its commit's library is not this commit's, or it has not checked every one of ``commits``. Runs
-    trained with changes no commit holds (``basis`` "uncommitted") are said to be so: no check rebuilds them."""
+    check, its commit's library is not this commit's, or it has not checked every one of ``commits``. Runs that
+    this commit's library trained (``basis`` "this library") need no check; runs no check can tie to committed code
+    (``basis`` "uncommitted") are said to be so: no check rebuilds them."""
     if not check or library_commits_since(str(check.get("head", ""))) != []:
         return ""
     mine = [c for c in check.get("checks", []) if study in c.get("studies", {})]
@@ -285,6 +286,10 @@ def code_check_sentence(check: dict | None, study: str, commits: list[str], reme
 
     basis = {b: [c for c in mine if c.get("basis", "commit") == b] for b in ("commit", "this library", "uncommitted")}
     trained = {v: [c for c in basis["commit"] if c["same"] is v] for v in (True, False, None)}
+    if mine and len(basis["this library"]) == len(mine):
+        return (f"Every one of its {runs(mine)} runs was trained by this commit's library files themselves (the "
+                "fingerprint of sgma_core/ and data_prep/ its run folder notes), so make code-check had nothing to "
+                "train again.")
     short, machine = check["shortened"], check["provenance"]["machine"]
     said = []
     if basis["commit"]:
@@ -294,19 +299,20 @@ def code_check_sentence(check: dict | None, study: str, commits: list[str], reme
                     f"epoch's numbers and the weights: {len(trained[True])} of those {len(basis['commit'])} settings, "
                     f"standing for {runs(trained[True])} of {runs(basis['commit'])} runs, give the same bits")
     else:
-        said.append("The code check (make code-check) could train none of them again:")
+        said.append("The code check (make code-check) could train none of the others again")
     if trained[False]:
         said.append(f"{len(trained[False])} differ ({describe_checks(trained[False])}), standing for "
                     f"{runs(trained[False])} runs whose numbers may therefore differ at this commit")
     if trained[None]:
         said.append(f"{len(trained[None])} could not be checked ({trained[None][0]['why']})")
-    if basis["this library"]:
-        said.append(f"{runs(basis['this library'])} runs were trained by this commit's library files themselves")
     if basis["uncommitted"]:
         said.append(f"{runs(basis['uncommitted'])} of the {runs(mine)} runs are not tied to committed code: their "
                     f"rows were written at a tree with uncommitted changes (their commits say +dirty) and keep no "
                     f"fingerprint of the library that trained them, so no check can rebuild their code")
-    text = "; ".join(said).replace(":; ", ": ") + ". It does not run the study's own scoring of a trained run again."
+    ours = (f"{runs(basis['this library'])} of the {runs(mine)} runs were trained by this commit's library files "
+            "themselves. " if basis["this library"] else "")
+    text = ours + "; ".join(said) + (". It does not run the study's own scoring of a trained run again."
+                              if basis["commit"] else ".")
     doubt = trained[False] or trained[None] or basis["uncommitted"]
     return f"{text} {remedy}" if doubt else text
 

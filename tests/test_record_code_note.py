@@ -66,11 +66,17 @@ def test_the_runs_commits_count_and_the_code_check_says_what_it_measured():
     dirty["checks"][2].update(basis="this library")
     told = display.record_code_note(record, "make it again.", dirty, "looking")
     assert "1 of those 1 settings, standing for 5 of 5 runs, give the same bits" in told
-    assert "5 runs were trained by this commit's library files themselves" in told
+    assert "5 of the 15 runs were trained by this commit's library files themselves" in told
     assert "5 of the 15 runs are not tied to committed code" in told
     assert told.endswith("make it again.") and "could not be checked" not in told
     dirty["checks"][0].update(basis="uncommitted", same=None)
-    assert display.record_code_note(record, "x", dirty, "looking").count("could train none of them again") == 1
+    assert display.record_code_note(record, "x", dirty, "looking").count("could train none of the others again") == 1
+    for c in dirty["checks"]:
+        c.update(basis="this library")
+    alike = display.record_code_note(record, "make it again.", dirty, "looking")
+    assert alike.endswith("Every one of its 15 runs was trained by this commit's library files themselves (the "
+                          "fingerprint of sgma_core/ and data_prep/ its run folder notes), so make code-check had "
+                          "nothing to train again.")
     # a check of another study, of some of the commits only, or made at an older library is not this record's
     for check, study in ((_check(head, [("d1ffbfe", True), ("d12878c", True)]), "ablations"),
                          (_check(head, [("d1ffbfe", True)]), "looking"),

@@ -28,7 +28,7 @@
 # - train SGMA with eq. (9) and compare it with the baseline on the same data, seeds and evaluation;
 # - read the three inference rules' results, and choose calibrated stacking's γ on validation classes;
 # - measure where the attention looks against annotated parts and against random points;
-# - explain why, with the default centre rule, only eqs. (5)–(6) train the attention subnet.
+# - explain why, with the default centre rule, only eqs. (5)–(6) can train the attention subnet.
 #
 # **You need** {doc}`02_baseline` and {doc}`03_sgma_model`.
 #
@@ -76,6 +76,13 @@ experiment, device = open_training_chapter("04_sgma_training", profile, dataset,
                                            overrides)
 config = experiment.config  # the settings every seed shares; its seed is the first one
 glue("attention_training", setting_value(config.attention_training), display=False)
+glue("what_trains_here", {
+    "none": "On this page nothing does: its configuration has attention_training = \"none\", which keeps the "
+            "attention subnet as the channel grouping left it; what follows is what moves the maps under the "
+            "readings that let the attention train.",
+    "heads": "On this page eqs. (5)–(6) train the channel attention's weights only (attention_training = \"heads\").",
+    "full": "On this page eqs. (5)–(6) train the attention subnet whole (attention_training = \"full\")."}[
+    config.attention_training], display=False)
 glue("attention_norm", setting_value(config.attention_norm), display=False)
 glue("prototype_images", f"the first {config.prototype_images}" if config.prototype_images else "all the",
      display=False)
@@ -539,9 +546,10 @@ if ds.part_locs is not None and snapshots:
     plt.show()
 
 # %% [markdown]
-# What moves the maps during training, and why not towards the parts? The channel grouping of eq. {eq}`eq-grouping`
-# gives each map a group of channels that peak in the same place on the training birds; how often that place
-# is a part is the table's "before training" rows. What trains the maps afterwards asks for something else:
+# What moves the maps during training, and why not towards the parts? {glue:text}`what_trains_here` The channel
+# grouping of eq. {eq}`eq-grouping` gives each map a group of channels that peak in the same place on the training
+# birds; how often that place is a part is the table's "before training" rows. What trains the maps afterwards, where
+# anything does, asks for something else:
 # compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, are satisfied by any two compact blobs that
 # do not overlap, on the bird or beside it, and with the peak rule the classification and triplet losses do
 # not reach the maps at all (next paragraph). Diversity in particular pushes apart two maps that start on
@@ -574,7 +582,8 @@ glue("attention_grad", attention_grad, display=False)
 # attention subnet's backbone (`attention_training="full"`), nothing stops the backbone from learning
 # a feature that fires at one fixed position: a map that peaks there in every image is as compact as one
 # that follows the bird and overlaps the other map no more, so neither loss prefers the bird. The "same cell" column above
-# shows whether that happened, and how often such a map still lands on a part. The paper trains "in an
+# shows, for this page's setting, how often a map peaks in one cell whatever the image; chapter
+# {doc}`06_where_to_look` trains `"full"` as a control and shows where its squares go. The paper trains "in an
 # end-to-end fashion", which the book's paper reading takes to include the attention subnet's backbone
 # (`PAPER_READING`), but it never says so of that backbone in as many words. With `attention_training="heads"` it stays as
 # pretrained and eqs. {eq}`eq-cpt`–{eq}`eq-div` train only the channel attention of eq. {eq}`eq-channel`,
@@ -850,7 +859,7 @@ ahead.finish()  # the child that trained runs ahead has ended (every run it trai
 # - SGMA is compared with the baseline on the same data, seeds, backbone pretraining and evaluation;
 #   on the synthetic birds the numbers test the implementation, not the paper's claims.
 # - Calibrated stacking is a separate result, with $\gamma$ chosen on validation classes.
-# - With the argmax centre rule the attention subnet is trained only by compactness and diversity,
-#   which do not reward staying on a part; the hit rates against random points show where the maps go.
+# - With the argmax centre rule only compactness and diversity can train the attention subnet, and
+#   they do not reward staying on a part; the hit rates against random points show where the maps go.
 # - Which reading of each open choice to use is decided on validation classes, in the next chapter.
 # ```

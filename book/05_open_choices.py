@@ -165,9 +165,11 @@ else:
 # Among the admissible neighbours whose paired validation-T1 gain over the current reading exceeds two standard
 # errors, the search moves to the one of largest mean gain, tests the new reading against all of its
 # neighbours in turn, and stops where none beats it. A start that is not admissible gives way to its admissible
-# neighbour of best mean T1 whatever the gain, since an inadmissible reading cannot stay (where no neighbour
-# is admissible either, the search stops there and says so). A reading whose
-# attention dies is shown with its check and never moved to, however it scores; a neighbour that cannot train
+# neighbour of best mean T1 whatever the gain, since an inadmissible reading cannot stay. Where no neighbour is
+# admissible either, the search widens one change at a time: it trains every reading two changes away and takes the
+# admissible one of best mean T1, else every reading three changes away, and so on; only where no reading of the
+# grid is admissible does it stop and say so. A reading whose
+# attention dies is shown with its check and never moved to, however it scores; a reading that cannot train
 # is listed with the reason.
 
 # %% tags=["hide-input"]

@@ -24,6 +24,14 @@ def point_text(point: dict, start: dict | None = None) -> str:
     return ", ".join(f"{k} = {setting_value(v)}" for k, v in shown.items()) or "the start"
 
 
+def change_text(setting: str, value, sep: str = " = ") -> str:
+    """What a tried reading changed: ``setting = value``, or, for a reading several changes away (``value`` a dict
+    of them), each change in turn."""
+    if isinstance(value, dict):
+        return ", ".join(f"{s}{sep}{setting_value(v)}" for s, v in value.items())
+    return f"{setting}{sep}{setting_value(value)}"
+
+
 def check_text(check: dict) -> str:
     """The attention check's numbers, ``"distinct 35 %, cells 93 %, hits 82 % (fixed 43 %)"``."""
     return (f"distinct {100 * check['distinct_places']:.0f} %, cells {100 * check['different_cells']:.0f} %, "
@@ -47,7 +55,7 @@ def search_rows(record: dict, key: str = "search") -> list[list[str]]:
         rows.append([str(k), f"**{point_text(rnd['point'], search['start'])}** (the round's point)",
                      f"{100 * rnd['mean_T1']:.1f}", "–", check_text(rnd["check"]), admissible_text(rnd["check"], True)])
         for n in rnd["neighbours"]:
-            name = f"{n['setting']} → {setting_value(n['value'])}"
+            name = change_text(n["setting"], n["value"], " → ")
             if "refused" in n:
                 rows.append([str(k), name, "–", "–", "not trained: " + n["refused"], "–"])
                 continue
@@ -67,7 +75,7 @@ def search_sentence(record: dict) -> str:
             f"{admissible_text(first['check'])})")
     for before, after in zip(rounds, rounds[1:]):
         move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
-        text += (f", moved to {move['setting']} = {setting_value(move['value'])} ({points(move['gain'])} points; "
+        text += (f", moved to {change_text(move['setting'], move['value'])} ({points(move['gain'])} points; "
                  f"{before['why']})")
     last = rounds[-1]
     if search["settled"]:
@@ -96,8 +104,8 @@ def retest_sentence(record: dict) -> str:
         text += f", moved to {name} ({points(gain)} points)"
     tried = [n for n in rounds[-1]["neighbours"] if n.get("admissible") and n.get("gain")]
     best = max(tried, key=lambda n: n["gain"]["mean"], default=None)
-    closest = "" if best is None else (f"; its best admissible neighbour, {best['setting']} = "
-                                       f"{setting_value(best['value'])}, {points(best['gain'])} points "
+    closest = "" if best is None else (f"; its best admissible neighbour, {change_text(best['setting'], best['value'])}"
+                                       f", {points(best['gain'])} points "
                                        f"({verdict(best['gain'])})")
     if retest["settled"]:
         where = "at the reading it started from" if retest["end"] == start else "there"
@@ -159,7 +167,7 @@ def grid_sentence(record: dict) -> str:
     search = record["search"]
     values = {setting: [value] for setting, value in search["start"].items()}
     for n in search["rounds"][0]["neighbours"]:
-        if "refused" not in n and n["value"] not in values.setdefault(n["setting"], []):
+        if "refused" not in n and "changes" not in n and n["value"] not in values.setdefault(n["setting"], []):
             values[n["setting"]].append(n["value"])
     said = "; ".join(f"`{s}` {join_words([setting_value(v) for v in vs], 'or')}" for s, vs in values.items())
     return (f"The search decided {count(len(values), 'choice')}, each among the values it tried: {said}. It started "
@@ -281,13 +289,13 @@ SE_BAR = 0.02  # the paired standard error (validation T1) a decision here aims 
 
 def _moves(search: dict) -> list[tuple[str, dict]]:
     """The moves a search made: ``(setting = value, gain)`` of each."""
-    return [(f"{move['setting']} = {setting_value(move['value'])}", move["gain"]) for _, _, move in moves(search)]
+    return [(change_text(move["setting"], move["value"]), move["gain"]) for _, _, move in moves(search)]
 
 
 def power_sentence(record: dict) -> str:
     """Which of the adopted values' gains (the search's moves, the one-factor values adopted) have a paired
     standard error above :data:`SE_BAR`, and about how many seeds would bring each to it (sd / √n = the bar)."""
-    gains = [(f"{c['setting']} = {setting_value(c['value'])}", c["gain"]) for c in comparisons(record)]
+    gains = [(change_text(c["setting"], c["value"]), c["gain"]) for c in comparisons(record)]
     above = [(name, g) for name, g in gains if g["se"] > SE_BAR]
     if not gains:
         return ""

@@ -112,6 +112,19 @@ def test_the_comparisons_are_the_search_moves_and_the_values_adopted_on_their_ba
     assert (base["retest"].grouping_smoothing, base["retest"].lam_div) == (0.1, 0.1)
 
 
+
+def test_a_move_two_changes_away_is_one_comparison_naming_both_changes():
+    gain = {"mean": -0.02, "se": 0.03, "n": 5}
+    start, to = {"attention_training": "full", "grouping_smoothing": 0.0}, {"attention_training": "heads",
+                                                                          "grouping_smoothing": 0.1}
+    rounds = [{"point": start, "neighbours": [{"setting": "attention_training + grouping_smoothing", "value": to,
+                                               "point": to, "gain": gain, "changes": 2}]},
+              {"point": to, "neighbours": []}]
+    record = record_of(rounds, {})
+    assert [(c["name"], c["adopted"], c["reference"]) for c in comparisons(record)] == [
+        ("attention_training = 'heads', grouping_smoothing = 0.1 (search)", to, start)]
+
+
 def test_the_study_refuses_an_ablation_made_on_other_seeds(tmp_path, monkeypatch):
     path = tmp_path / "ablations-smoke.json"
     path.write_text(json.dumps({"provenance": {"seeds": [0, 1]}}))

@@ -67,3 +67,31 @@ def test_an_inadmissible_start_gives_way_to_its_best_admissible_neighbour_and_mo
     assert result["rounds"][0]["why"].startswith("the point is not admissible")
     assert result["end"] == {**START, "joint_size": 32}  # one move allowed: the best admissible neighbour
     assert not result["settled"] and result["rounds"][-1]["moved_to"] is not None
+
+
+def test_with_no_admissible_neighbour_the_search_widens_one_change_at_a_time_to_an_admissible_reading():
+    far = {"attention_norm": "none", "attention_training": "none", "joint_size": 32}  # three changes away
+
+    def score(p):  # only readings two changes away with the attention frozen pass; the far corner scores best
+        changed = sum(p[s] != START[s] for s in GRID)
+        return 0.9 if p == far else 0.5 + 0.05 * (p["joint_size"] == 32), \
+            changed == 2 and p["attention_training"] == "none"
+
+    ab = FakeAblation(score)
+    result = search(ab, GRID, START, max_moves=4)
+    first = result["rounds"][0]
+    wider = [n for n in first["neighbours"] if n.get("changes") == 2]
+    assert len(wider) == 3 and all(" + " in n["setting"] and len(n["value"]) == 2 for n in wider)
+    assert far not in [n["point"] for n in first["neighbours"]]  # it stopped widening where a reading passed
+    assert first["moved_to"] == {**START, "attention_training": "none", "joint_size": 32}  # the best of those passing
+    assert "2 changes away" in first["why"]
+    assert result["admissible"] and result["end"] == first["moved_to"]
+
+
+def test_a_grid_with_no_admissible_reading_stops_at_the_start_and_says_so():
+    ab = FakeAblation(lambda p: (0.5, False))
+    result = search(ab, GRID, START, max_moves=4)
+    assert result["end"] == START and not result["admissible"] and len(result["rounds"]) == 1
+    assert result["rounds"][0]["why"] == ("the point is not admissible and no reading of the grid is (up to 3 changes "
+                                          "away)")
+    assert len({tuple(sorted(p.items())) for p, _ in ab.trained}) == 8  # every reading of the 2 × 2 × 2 grid, once

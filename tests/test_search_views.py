@@ -3,7 +3,7 @@ one sentence that reads as prose; built from a real search over readings scored 
 
 import json
 
-from bookkit.search_views import point_text, search_rows, search_sentence
+from bookkit.search_views import grid_sentence, point_text, search_rows, search_sentence
 from bookkit.wording import prose_defects
 from sgma_core.studies.search import search
 from tests.test_search import GRID, START, FakeAblation
@@ -225,3 +225,21 @@ def test_the_power_sentence_names_each_adopted_gain_whose_standard_error_is_abov
     assert "settled" not in power_sentence(record)
     record["decisions"]["lam_div"]["gains"][0]["gain"] = gain(0.09, 0.01)
     assert power_sentence(record) == "Every adopted value's paired gain has a standard error of 2 points or less."
+
+
+def test_a_widened_move_is_a_row_and_a_step_of_the_path_naming_each_change():
+    def two_away_frozen(p):  # only readings two changes away with the attention frozen are alive
+        changed = sum(p[s] != START[s] for s in GRID)
+        return 0.5 + 0.05 * (p["joint_size"] == 32), changed == 2 and p["attention_training"] == "none"
+
+    record = _record(two_away_frozen)
+    rows = search_rows(record)
+    moved = [r for r in rows if r[1].endswith("(moved here)")]
+    assert [r[1] for r in moved] == ["attention_training → none, joint_size → 32 (moved here)"]
+    assert sum(r[0] == "1" for r in rows) == 1 + 3 + 3  # the point, three neighbours, three readings two away
+    text = search_sentence(record)
+    assert ("moved to attention_training = none, joint_size = 32 (+5.0 ± 0.4 points; the point is not admissible "
+            "and no reading fewer than 2 changes away is: to the admissible reading 2 changes away of best mean "
+            "validation T1)") in text, text
+    assert prose_defects(text) == [], text
+    assert grid_sentence(record).count("`joint_size` 16 or 32") == 1

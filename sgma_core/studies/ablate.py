@@ -87,6 +87,9 @@ SEARCH_RULE = {
     "moves": "from the start, to the admissible neighbour of largest paired validation-T1 gain above two standard "
              "errors (compat rule); the new point is re-tested against all its neighbours; the search stops where "
              "none beats it, or after max_moves moves",
+    "inadmissible": "a point that is not admissible gives way to its admissible neighbour of best mean validation "
+                    "T1; where no neighbour is admissible, to the admissible reading of best mean validation T1 two "
+                    "changes away, else three, and so on; it stays only where no reading of the grid is admissible",
     "one_factor": "where the search ends, a value of another choice is adopted only if its attention passes the "
                   "check too",
 }

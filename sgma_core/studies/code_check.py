@@ -4,7 +4,8 @@ fingerprint), this command trains one shortened run at the commit that trained i
 this commit, on this machine, and compares every epoch's numbers and the trained weights bit for bit; a
 difference names the commit and the settings. It covers training and the train command's evaluation, not a
 study's own scoring. A run whose library is this commit's needs no training; one trained with changes no commit
-holds (``+dirty``, no fingerprint of that commit's library) cannot be rebuilt and is said so. ::
+holds (``+dirty`` without a fingerprint, or a fingerprint that is not its commit's library) cannot be rebuilt and is
+said so. ::
 
     python -m sgma_core.studies.code_check --profile cpu --jobs 2     # make code-check
 
@@ -74,7 +75,8 @@ def basis_of(entry: dict, head_library: str | None) -> str:
     """What a check can stand on for a ledger ``entry``: ``"this library"`` where its ``library`` fingerprint
     is ``head_library`` (the same files: nothing to train); ``"commit"`` where its code was its commit's (the
     fingerprint is the commit's library, or, with none kept, the commit has no ``+dirty`` mark); else
-    ``"uncommitted"``: trained with changes no commit holds, which no check can rebuild."""
+    ``"uncommitted"``: not tied to committed code (a ``+dirty`` row without a fingerprint, or one whose fingerprint
+    is not its commit's library), which no check can rebuild."""
     from sgma_core.paths import library_at
 
     library, commit = entry.get("library"), str(entry["commit"])
@@ -242,7 +244,7 @@ def run_code_check(profile: str = "cpu", jobs: int = 1, out: str | Path | None =
                    runs_dir=None, progress: bool = True, ledgers: str | Path | None = None) -> dict:
     """Every check of the studies' ledgers (:data:`STUDIES`, in ``ledgers``, default ``results/ledger``) against
     this commit, ``jobs`` runs at a time; the record is written to ``out`` after each and resumed from it where
-    it was made at this commit."""
+    it was made at a commit with this commit's library files."""
     from sgma_core.paths import find_dataset, library_at, runs_root
     from sgma_core.profiles import config_dict, make_experiment
     from sgma_core.records import provenance, write_record

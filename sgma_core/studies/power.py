@@ -35,7 +35,9 @@ def comparisons(record: dict) -> list[dict]:
     out = []
     for key, base in (("search", "start"), ("retest", "retest")):
         for before, after, move in moves(record.get(key) or {}):
-            out.append({"name": f"{move['setting']} = {move['value']!r} ({key})", "base": base,
+            said = (", ".join(f"{s} = {v!r}" for s, v in move["value"].items()) if isinstance(move["value"], dict)
+                    else f"{move['setting']} = {move['value']!r}")
+            out.append({"name": f"{said} ({key})", "base": base,
                         "setting": move["setting"], "value": move["value"],
                         "adopted": dict(after), "reference": dict(before), "gain": move["gain"]})
     for setting, decision in record["decisions"].items():

@@ -7,14 +7,16 @@ study's seeds. A reading is **admissible** when its attention check passes by th
 (:func:`sgma_core.admissibility.summarise_checks`). The search moves to the admissible neighbour of largest
 mean paired gain in validation T1 (compat rule) if that gain exceeds two standard errors, then tests the new
 point against all of its neighbours; it stops where no neighbour beats the point, or after ``max_moves``
-moves. A start that is not admissible gives way to its admissible neighbour of best mean T1. A neighbour that
-cannot train is listed with the reason and never trained.
+moves. A point that is not admissible gives way to its admissible neighbour of best mean T1; where no neighbour
+is admissible, to the admissible reading of best mean T1 two changes away, else three, … (every reading of the
+grid, at most). A reading that cannot train is listed with the reason and never trained.
 
     result = search(ab, ATTENTION_GRID, start, max_moves=4)   # ab: sgma_core.studies.ablate.Ablation
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -54,20 +56,31 @@ class _Readings:
         return self.done[key]
 
 
+def _entry(reading: _Readings, here: dict, point: dict, setting: str, value) -> dict:
+    """A reading tried from ``here``: where it is, what changed, and its check and paired gain (or why it cannot
+    train)."""
+    res = reading(point)
+    entry = {"setting": setting, "value": value, "point": point}
+    if "refused" in res:
+        return {**entry, "refused": res["refused"]}
+    return {**entry, "mean_T1": res["mean_T1"], "check": res["check"], "admissible": res["check"]["passed"],
+            "gain": paired(res["T1"], here["T1"])}
+
+
 def _neighbours(reading: _Readings, grid: dict, current: dict, here: dict) -> list[dict]:
+    return [_entry(reading, here, {**current, setting: value}, setting, value)
+            for setting, values in grid.items() for value in values if value != current[setting]]
+
+
+def _wider(reading: _Readings, grid: dict, current: dict, here: dict, changes: int) -> list[dict]:
+    """The readings exactly ``changes`` choices away from ``current``: ``setting`` names them joined by " + ",
+    ``value`` maps each to its new value."""
     out = []
-    for setting, values in grid.items():
-        for value in values:
-            if value == current[setting]:
-                continue
-            point = {**current, setting: value}
-            res = reading(point)
-            entry = {"setting": setting, "value": value, "point": point}
-            if "refused" in res:
-                out.append({**entry, "refused": res["refused"]})
-                continue
-            out.append({**entry, "mean_T1": res["mean_T1"], "check": res["check"],
-                        "admissible": res["check"]["passed"], "gain": paired(res["T1"], here["T1"])})
+    for settings in itertools.combinations(grid, changes):
+        for values in itertools.product(*[[v for v in grid[s] if v != current[s]] for s in settings]):
+            moved = dict(zip(settings, values))
+            out.append({**_entry(reading, here, {**current, **moved}, " + ".join(settings), moved),
+                        "changes": changes})
     return out
 
 
@@ -96,6 +109,15 @@ def search(ab, grid: dict, start: dict, max_moves: int, label: str = LABEL) -> d
             raise ValueError(f"the search's point {current} cannot train: {here['refused']}")
         neighbours = _neighbours(reading, grid, current, here)
         move, why = _move(here, neighbours)
+        changes = 1
+        while move is None and not here["check"]["passed"] and changes < len(grid):
+            changes += 1  # nothing admissible one change away: widen, one change more at a time
+            wider = _wider(reading, grid, current, here, changes)
+            neighbours += wider
+            move, why = _move(here, wider)
+            why = (f"the point is not admissible and no reading fewer than {changes} changes away is: to the "
+                   f"admissible reading {changes} changes away of best mean validation T1" if move else
+                   f"the point is not admissible and no reading of the grid is (up to {changes} changes away)")
         rounds.append({"point": current, "mean_T1": here["mean_T1"], "check": here["check"],
                        "neighbours": neighbours, "moved_to": move and move["point"], "why": why})
         if move is None or len(rounds) == max_moves + 1:  # settled, or no move left

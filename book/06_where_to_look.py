@@ -59,9 +59,8 @@
 # | the baseline of chapter {doc}`02_baseline` | another model | the parts: one backbone on the whole image |
 # | the baseline at SGMA's input | `image_size = joint_size` | the parts, at equal input: the image at the size SGMA's global branch sees |
 #
-# A control whose settings are the book's configuration's (the frozen attention subnet, where the book
-# freezes it, as chapter {doc}`05_open_choices` chose) is the same model: it is trained once, its row repeats the book's, and the record says so
-# (`same_as`). Likewise, where SGMA's branches see the image at its own size, the baseline at SGMA's input is
+# A control whose settings are the book's configuration's is the same model: it is trained once, its row repeats the
+# book's, and the record says so (`same_as`); {glue:text}`book_twins`. Likewise, where SGMA's branches see the image at its own size, the baseline at SGMA's input is
 # the baseline, and its row repeats the baseline's.
 #
 # The oracle's squares are painted into every training and test image as two extra channels, so that
@@ -136,6 +135,7 @@ else:
     glue("answer", study_views.looking_answer(record), display=False)
     glue("mechanism", study_views.looking_mechanism(record), display=False)
 glue("literal_squares", "" if record is None else literal_squares_sentence(record), display=False)
+glue("book_twins", study_views.book_twins_sentence(record), display=False)
 literal = {k: PAPER_READING[k] for k in ("attention_norm", "attention_training", "centre_rule", "grouping_smoothing")}
 if record is not None and all(record["provenance"]["config"].get(k) == v for k, v in literal.items()):
     glue("why_another", "The record rendered here was made with that literal reading as the book's configuration, "

@@ -171,6 +171,16 @@ def control_label(record: dict, control: str) -> str:
     return CONTROL_TEXT.get(control, control) + (f" (the same runs as {CONTROL_TEXT.get(twin, twin)})" if twin else "")
 
 
+def book_twins_sentence(record: dict | None) -> str:
+    """Which controls of a looking record are the book's configuration itself (``same_as`` names "book")."""
+    if record is None:
+        return "the record says which once it is made"
+    twins = [CONTROL_TEXT.get(c, c) for c, twin in record.get("same_as", {}).items() if twin == "book"]
+    if not twins:
+        return "in the record rendered here no control is"
+    return "in the record rendered here: " + join_words(twins)
+
+
 def plot_controls(ax, record: dict, metric: str = "T1") -> None:
     """Each control's paired ``metric`` difference from the book's configuration, mean ± 2 standard errors."""
     items = [(c, d[metric]) for c, d in record["paired"].items() if d.get(metric)]

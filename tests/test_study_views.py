@@ -112,3 +112,12 @@ def test_a_control_trained_as_another_rows_runs_says_so():
         f"{study_views.CONTROL_TEXT['attention_none']} (the same runs as {study_views.CONTROL_TEXT['book']})")
     assert study_views.control_label(record, "no_cct") == study_views.CONTROL_TEXT["no_cct"]
     assert study_views.control_label({}, "attention_none") == study_views.CONTROL_TEXT["attention_none"]
+
+
+def test_the_controls_that_are_the_book_itself_are_named_from_the_record():
+    from bookkit.study_views import book_twins_sentence
+
+    record = {"same_as": {"attention_heads": "book", "baseline_joint_input": "baseline"}}
+    assert book_twins_sentence(record) == "in the record rendered here: only the attention heads train"
+    assert book_twins_sentence({"same_as": {}}) == "in the record rendered here no control is"
+    assert book_twins_sentence(None) == "the record says which once it is made"

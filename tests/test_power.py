@@ -123,6 +123,8 @@ def test_a_move_two_changes_away_is_one_comparison_naming_both_changes():
     record = record_of(rounds, {})
     assert [(c["name"], c["adopted"], c["reference"]) for c in comparisons(record)] == [
         ("attention_training = 'heads', grouping_smoothing = 0.1 (search)", to, start)]
+    rounds[0]["check"] = {"passed": False}  # forced away from a dead attention: no gain decided it, no power to add
+    assert comparisons(record_of(rounds, {})) == []
 
 
 def test_the_study_refuses_an_ablation_made_on_other_seeds(tmp_path, monkeypatch):

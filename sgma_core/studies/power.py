@@ -16,6 +16,7 @@ one of its five seeds must be there), and new runs go into that ledger: the stud
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -31,10 +32,15 @@ FIRST_SEEDS = (0, 1, 2, 3, 4)  # the ablation's
 def comparisons(record: dict) -> list[dict]:
     """The adopted values of an ablation ``record`` as comparisons: ``name``, the ``base`` they are run on
     (``"start"``: the search's, ``"searched"``: where it ended, ``"retest"``: that with the adopted training
-    values), the ``adopted`` and ``reference`` sides (overrides of that base) and their five-seed ``gain``."""
+    values), the ``adopted`` and ``reference`` sides (overrides of that base) and their five-seed ``gain``. A
+    move away from a reading whose attention fails its check is none: admissibility made it, not a gain."""
     out = []
     for key, base in (("search", "start"), ("retest", "retest")):
+        rounds = (record.get(key) or {}).get("rounds", [])
+        forced = {json.dumps(r["point"], sort_keys=True) for r in rounds if not r.get("check", {}).get("passed", True)}
         for before, after, move in moves(record.get(key) or {}):
+            if json.dumps(before, sort_keys=True) in forced:
+                continue  # a move away from a reading whose attention fails its check: no gain decided it
             said = (", ".join(f"{s} = {v!r}" for s, v in move["value"].items()) if isinstance(move["value"], dict)
                     else f"{move['setting']} = {move['value']!r}")
             out.append({"name": f"{said} ({key})", "base": base,

@@ -57,8 +57,16 @@ from sgma_core.data.images import load_images, normalize
 from sgma_core.inference import ridge_coefficients
 from sgma_core.losses import class_centre_triplet_loss, compactness_loss, diversity_loss, gaussian_peak_targets
 from sgma_core.paths import DataRootError, find_dataset
+from sgma_core.profiles import RunConfig
 
 glue_run_times("03_sgma_model")
+book = RunConfig()  # the library's defaults: the book's configuration, chosen in chapter 05
+glue("book_centre_rule", {"peak": "the book's configuration uses the peak rule, so its squares are placed "
+                                  "without this gradient",
+                          "learned": "the book's configuration uses the learned rule (chosen in chapter 05)"}.get(
+    book.centre_rule, f"the book's configuration uses centre_rule = \"{book.centre_rule}\""), display=False)
+glue("book_shared_W", "one W shared by the three branches" if book.shared_W else "a separate W for each branch",
+     display=False)
 torch.manual_seed(0)
 ds = zsl_data.load_dataset(dataset, data_root)
 images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
@@ -236,9 +244,9 @@ plt.show()
 # %% [markdown]
 # The gradient with respect to $t_x$ is non-zero only near the two edges, with opposite signs, and
 # its support shrinks as $k$ grows: at $k = 10$ it is about a pixel wide, so a loss can move the square
-# only through the pixels at its border. With the default centre rule (the map's peak) no gradient
-# flows into $t_x$ at all; the `centre_rule="learned"` alternative regresses $(t_x, t_y, t_s)$ from the
-# map so that these gradients are used.
+# only through the pixels at its border. With the peak rule, the paper's (the square centred on the map's highest
+# cell), no gradient flows into $t_x$ at all; the `centre_rule="learned"` alternative regresses $(t_x, t_y, t_s)$
+# from the map so that these gradients are used: {glue:text}`book_centre_rule`.
 #
 # A part image cut from a synthetic bird, around its ground-truth head (the `crown` part):
 
@@ -279,7 +287,8 @@ if crown is not None:
 # where $x_0$ is the whole image, $x_1, x_2$ the part images, and $\mathrm{GAP}$ the pooling of
 # eq. {eq}`eq-gap`.
 #
-# $W_i$ is separate per branch by default (`shared_W=True` is the option); the sum over branches is
+# Each branch has its own $W_i$ in the paper's reading (`shared_W=True` shares one); the book's configuration has
+# {glue:text}`book_shared_W`, as chapter 05 chose. The sum over branches is
 # computed as one product, $[\theta_0; \theta_1; \theta_2]^\top [W_0; W_1; W_2]\, \Phi$. A second head maps the
 # concatenated features to an embedding $\hat\phi(x) = \mathrm{normalise}(\mathrm{FC}([\theta_0;\theta_1;\theta_2]))$
 # for the class-centre triplet loss.
@@ -575,7 +584,7 @@ show_markdown(markdown_table(["dataset", "K", "S", "best ρ", "relative error", 
 # - Two attention maps come from one feature map and two sets of channel weights; standardising each
 #   map before the sigmoid keeps its contrast.
 # - The boxcar crop is differentiable in the square's centre and side only at its border, and not at
-#   all when the square sits on the map's argmax (the default centre rule).
+#   all when the square sits on the map's argmax (the peak rule, the paper's).
 # - Compactness and diversity shape the maps; softmax and the class-centre triplet loss shape the
 #   features; eq. (9) adds them.
 # - The `cct` rule needs prototypes of unseen classes, built from seen ones by eq. (10); their length

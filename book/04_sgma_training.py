@@ -28,7 +28,7 @@
 # - train SGMA with eq. (9) and compare it with the baseline on the same data, seeds and evaluation;
 # - read the three inference rules' results, and choose calibrated stacking's γ on validation classes;
 # - measure where the attention looks against annotated parts and against random points;
-# - explain why, with the default centre rule, only eqs. (5)–(6) can train the attention subnet.
+# - explain why, with the paper's centre rule (the map's peak), only eqs. (5)–(6) can train the attention subnet.
 #
 # **You need** {doc}`02_baseline` and {doc}`03_sgma_model`.
 #
@@ -76,13 +76,18 @@ experiment, device = open_training_chapter("04_sgma_training", profile, dataset,
                                            overrides)
 config = experiment.config  # the settings every seed shares; its seed is the first one
 glue("attention_training", setting_value(config.attention_training), display=False)
+# what trains the attention on this page: what attention_training lets train, and which losses reach it (the
+# classification and triplet losses only through a centre rule with a gradient)
+reach = ("eqs. (5)–(9), the classification and triplet losses through the learned centre rule's squares,"
+         if config.centre_rule == "learned" else "eqs. (5)–(6)")
 glue("what_trains_here", {
     "none": "On this page nothing does: its configuration has attention_training = \"none\", which keeps the "
             "attention subnet as the channel grouping left it; what follows is what moves the maps under the "
             "readings that let the attention train.",
-    "heads": "On this page eqs. (5)–(6) train the channel attention's weights only (attention_training = \"heads\").",
-    "full": "On this page eqs. (5)–(6) train the attention subnet whole (attention_training = \"full\")."}[
+    "heads": f"On this page {reach} train the channel attention's weights only (attention_training = \"heads\").",
+    "full": f"On this page {reach} train the attention subnet whole (attention_training = \"full\")."}[
     config.attention_training], display=False)
+glue("centre_rule", setting_value(config.centre_rule), display=False)
 glue("attention_norm", setting_value(config.attention_norm), display=False)
 glue("prototype_images", f"the first {config.prototype_images}" if config.prototype_images else "all the",
      display=False)
@@ -454,8 +459,9 @@ if snapshots:
 # %% [markdown]
 # ## Where does it look?
 #
-# Each test image's two square centres, as the centre rule places them (the peak rule: the centre of each
-# map's highest cell, in input pixels, before the crop moves a square inside the image), are compared with the
+# Each test image's two square centres, as this page's centre rule ({glue:text}`centre_rule`) places them (the peak
+# rule: the centre of each map's highest cell; the learned rule: the map's soft-argmax plus a learned offset; in input
+# pixels, before the crop moves a square inside the image), are compared with the
 # ground-truth part locations: a centre *hits* when it lies within an eighth of the image side of a visible part. The
 # same score for uniformly random points is the chance level. Not every part tells the classes apart:
 # the second score counts only the parts whose attributes differ between classes (for the synthetic
@@ -546,7 +552,7 @@ if ds.part_locs is not None and snapshots:
     plt.show()
 
 # %% [markdown]
-# What moves the maps during training, and why not towards the parts? {glue:text}`what_trains_here` The channel
+# What moves the maps during training, and does anything move them towards the parts? {glue:text}`what_trains_here` The channel
 # grouping of eq. {eq}`eq-grouping` gives each map a group of channels that peak in the same place on the training
 # birds; how often that place is a part is the table's "before training" rows. What trains the maps afterwards, where
 # anything does, asks for something else:
@@ -554,17 +560,19 @@ if ds.part_locs is not None and snapshots:
 # do not overlap, on the bird or beside it, and with the peak rule the classification and triplet losses do
 # not reach the maps at all (next paragraph). Diversity in particular pushes apart two maps that start on
 # neighbouring parts of the head. With the peak rule nothing in eq. {eq}`eq-total` rewards a map for staying
-# on a part, so the maps can drift to wherever the two attention losses are cheapest. Under the literal eq. {eq}`eq-map`
+# on a part, so the maps can drift to wherever the two attention losses are cheapest; with the learned rule the
+# classification loss rewards a map for whatever helps tell the seen classes apart, a part or not. Under the literal eq. {eq}`eq-map`
 # (`attention_norm="none"`) the cheapest place is nowhere: {ref}`sec-literal-collapse` below measures it.
 #
 # The rows above use attention_training = {glue:text}`attention_training`; {doc}`06_where_to_look`
 # trains the alternatives with paired seeds; for the cpu profile's configuration its record reads as follows.
-# {glue:text}`looking_mechanism` Why does it matter what the attention may train? With the default centre rule
+# {glue:text}`looking_mechanism` Why does it matter what the attention may train? With the peak rule, the paper's,
 # the square is placed at the map's argmax, which has no gradient, so the classification and triplet
 # losses never reach the attention subnet; only compactness and diversity, eqs. {eq}`eq-cpt` and {eq}`eq-div`, train
-# it, and both are satisfied by any two compact, separate blobs, wherever they are. One backward
-# pass of the classification loss alone shows it, with the whole attention subnet set to train
-# (`attention_training = "full"`) so that only the centre rule can stop the gradient:
+# it, and both are satisfied by any two compact, separate blobs, wherever they are. The learned rule places the square
+# by a differentiable function of the map, so the classification loss reaches the maps through it. One backward
+# pass of the classification loss alone, under this page's rule ({glue:text}`centre_rule`) and with the whole
+# attention subnet set to train (`attention_training = "full"`) so that only the centre rule can stop the gradient:
 
 # %%
 probe = build_sgma(prepared, with_settings(cfg0, attention_training="full"), backbone).to(device)
@@ -576,14 +584,20 @@ branch_grad = sum(float(p.grad.abs().sum()) for p in probe.branches.parameters()
 print(f"centre rule {cfg0.centre_rule!r}: gradient of L_CLS reaching the attention layers {attention_grad:.3g}, "
       f"the joint branches {branch_grad:.3g}")
 glue("attention_grad", attention_grad, display=False)
+glue("probe_sentence", f"Under this page's rule ({cfg0.centre_rule}) " + (
+    "nothing of the classification loss reaches the attention layers, so eqs. (5)–(6) alone decide where the maps "
+    "end up." if attention_grad == 0 else
+    f"the classification loss reaches the attention layers (a summed gradient of {attention_grad:.3g}), so the maps "
+    "are pulled towards what helps tell the classes apart as well as towards compact, separate blobs."), display=False)
 
 # %% [markdown]
-# So what eqs. {eq}`eq-cpt`–{eq}`eq-div` are allowed to change decides where the maps end up. When they may fine-tune the
+# {glue:text}`probe_sentence` What the losses are allowed to change decides where the maps end up. When they may fine-tune the
 # attention subnet's backbone (`attention_training="full"`), nothing stops the backbone from learning
 # a feature that fires at one fixed position: a map that peaks there in every image is as compact as one
-# that follows the bird and overlaps the other map no more, so neither loss prefers the bird. The "same cell" column above
-# shows, for this page's setting, how often a map peaks in one cell whatever the image; chapter
-# {doc}`06_where_to_look` trains `"full"` as a control and shows where its squares go. The paper trains "in an
+# that follows the bird and overlaps the other map no more, so neither attention loss prefers the bird (and under the
+# peak rule nothing else reaches the maps). The "same cell" column above shows, for this page's setting, how often a map
+# peaks in one cell whatever the image; chapter {doc}`06_where_to_look` trains each of the three settings below, with
+# paired seeds, and shows where their squares go. The paper trains "in an
 # end-to-end fashion", which the book's paper reading takes to include the attention subnet's backbone
 # (`PAPER_READING`), but it never says so of that backbone in as many words. With `attention_training="heads"` it stays as
 # pretrained and eqs. {eq}`eq-cpt`–{eq}`eq-div` train only the channel attention of eq. {eq}`eq-channel`,
@@ -623,8 +637,9 @@ for eps in sorted({0.0, 0.1, cfg0.grouping_smoothing}):
           f"weights within 0.01 of 0 or 1; gradient norm of eqs. (5)-(6) on the FC pairs {grad:.3g}")
 
 # %% [markdown]
-# With saturated weights and the backbone kept as pretrained (`"heads"`), the attention would stay exactly
-# where the grouping put it. In the run above (attention_training = {glue:text}`attention_training`), the
+# With saturated weights and the backbone kept as pretrained (`"heads"`), the maps would stay exactly
+# where the grouping put them, whatever loss reaches them: a saturated sigmoid passes no gradient (the learned rule's
+# offset can still move the squares). In the run above (attention_training = {glue:text}`attention_training`), the
 # diversity term of eq. {eq}`eq-div` {glue:text}`div_change` ({glue:text}`div_over`; the loss curves above). A
 # diversity term that falls says that the maps changed, not where to: the table of hits above says where
 # they end up, and under the literal eq. {eq}`eq-map` the fall is the collapse that
@@ -721,12 +736,12 @@ glue("collapse_sentence", f"{grads} {story}", display=False)
 # at 0.5), the map keeps its contrast whenever the backbone's features have any, and there is no floor for
 # the losses to push it to; whether a reading's attention stays alive under training is what
 # {doc}`05_open_choices` checks, reading by reading. If that scale and shift are
-# learned instead (`"standardize_learned"`), the two losses find a cheaper solution than a compact map:
+# learned instead (`"standardize_learned"`), the two losses have a cheaper solution than a compact map open to them:
 # lower the whole map towards zero, which costs the compactness loss only the area of the target blob
-# and the diversity loss nothing. One epoch of each standardised reading is enough to see it (this
-# configuration uses attention_norm = {glue:text}`attention_norm`, decided in {doc}`05_open_choices`;
-# where its attention does not train, the epoch here trains the heads, `attention_training = "heads"`, so that
-# the losses have something to move):
+# and the diversity loss nothing. Whether training takes it shows in the maps' peaks after one epoch of each
+# standardised reading (this configuration uses attention_norm = {glue:text}`attention_norm`, decided in
+# {doc}`05_open_choices`; where its attention does not train, the epoch here trains the heads,
+# `attention_training = "heads"`, so that the losses have something to move):
 
 # %%
 norm_snapshots = {}
@@ -736,6 +751,7 @@ for norm, one_epoch_cfg in one_epoch.items():
     else:  # one epoch of the reading, with an attention that trains
         norm_snapshots[norm] = train_sgma(prepared, one_epoch_cfg, runs_dir, progress=progress,
                                           snapshot_images=show)[2]["snapshots"]
+peak_change = {}  # reading: the mean peak value over both maps before training and after its first epoch
 for norm, snaps in norm_snapshots.items():
     name = {"standardize": "fixed σ(2z − 2)", "standardize_learned": "learned scale and shift"}[norm]
     trained_epochs = [e for e in snaps if e >= 0]
@@ -745,8 +761,24 @@ for norm, snaps in norm_snapshots.items():
         print(f"{name:40s} mean peak value of map 1 / map 2: "
               f"{before[:, 0].max((1, 2)).mean():.2f} / {before[:, 1].max((1, 2)).mean():.2f} before training, "
               f"{after[:, 0].max((1, 2)).mean():.2f} / {after[:, 1].max((1, 2)).mean():.2f} after epoch {first + 1}")
+        peak_change[norm] = (float(before.max((2, 3)).mean()), float(after.max((2, 3)).mean()))
+
+# %% tags=["remove-cell"]
+norm_sentence = ""
+if len(peak_change) == 2:
+    (fb, fa), (lb, la) = peak_change["standardize"], peak_change["standardize_learned"]
+    fell = {norm: (b - a) / b if b > 0 else 0.0 for norm, (b, a) in peak_change.items()}
+    norm_sentence = (f"After one epoch the peaks of the learned scale and shift go from {lb:.2f} to {la:.2f}, those "
+                     f"of the fixed σ(2z − 2) from {fb:.2f} to {fa:.2f}: "
+                     + ("training took the cheaper solution here, lowering the learned reading's maps further than "
+                        "the fixed reading's." if fell["standardize_learned"] > fell["standardize"] + 0.05 else
+                        "on these images training did not lower the learned reading's maps further than the fixed "
+                        "reading's; whether either stays alive over a whole run is chapter 05's check."))
+glue("norm_sentence", norm_sentence, display=False)
 
 # %% [markdown]
+# {glue:text}`norm_sentence`
+#
 # The other alternatives run with a parameter: `-p overrides "{centre_rule: learned}"` places the
 # square by a soft-argmax of the map plus a learned offset, so that eq. {eq}`eq-mask` carries the classification
 # gradient back to the maps; `-p overrides "{attention_training: none}"` keeps the attention subnet
@@ -827,24 +859,25 @@ ahead.finish()  # the child that trained runs ahead has ended (every run it trai
 # ````{exercise} Let the classification loss reach the maps (papermill)
 # :label: ex-learned-centre
 #
-# The chapter measured that no gradient of $L_{CLS}$ reaches the attention layers with the default
-# centre rule. Run it with the learned centre rule, one seed:
+# The chapter printed the gradient of $L_{CLS}$ that reaches the attention layers under this page's centre rule
+# ({glue:text}`centre_rule`). Run it with the learned rule, one seed, and with the peak rule, the paper's:
 #
 # ```text
 # python -m bookkit.chapters 04_sgma_training -p profile smoke -p seeds '[0]' -p overrides '{centre_rule: learned}' --out runs/exercises/ex-learned-centre
+# python -m bookkit.chapters 04_sgma_training -p profile smoke -p seeds '[0]' -p overrides '{centre_rule: peak}' --out runs/exercises/ex-peak-centre
 # ```
 #
-# What does the printed gradient become, and why? Compare the hit table with this page's. Recorded
-# times, with the chapter's own runs already stored: {glue:text}`run_time_learned_centre_smoke` on
-# `smoke`, {glue:text}`run_time_learned_centre_cpu` on `cpu`.
+# What does the printed gradient become under each rule, and why? Compare the two hit tables with this page's.
+# Recorded times of the first, with the chapter's own runs already stored: {glue:text}`run_time_learned_centre_smoke`
+# on `smoke`, {glue:text}`run_time_learned_centre_cpu` on `cpu`.
 # ````
 #
 # ````{solution} ex-learned-centre
 # :class: dropdown
 #
-# The gradient reaching the attention layers is no longer 0: the learned rule places the square by a
-# soft-argmax of the map plus a learned offset, so eq. (4)'s mask is a differentiable function of the
-# map and $L_{CLS}$ flows back through it. Whether that moves the peaks onto parts is what the hit
+# Under the peak rule the gradient reaching the attention layers is exactly 0: the square sits at the map's argmax,
+# which has no gradient. Under the learned rule it is not 0: the square is placed by a soft-argmax of the map plus a
+# learned offset, so eq. (4)'s mask is a differentiable function of the map and $L_{CLS}$ flows back through it. Whether that moves the peaks onto parts is what the hit
 # table of the run shows; the choice between the rules is made on validation classes in
 # {doc}`05_open_choices`, not on this table. The solution runs the chapter and reads the glued value:
 #
@@ -860,6 +893,7 @@ ahead.finish()  # the child that trained runs ahead has ended (every run it trai
 #   on the synthetic birds the numbers test the implementation, not the paper's claims.
 # - Calibrated stacking is a separate result, with $\gamma$ chosen on validation classes.
 # - With the argmax centre rule only compactness and diversity can train the attention subnet, and
-#   they do not reward staying on a part; the hit rates against random points show where the maps go.
+#   they do not reward staying on a part; the learned rule lets the classification loss reach it too. Where the
+#   squares go is measured, against fixed and random points, not assumed.
 # - Which reading of each open choice to use is decided on validation classes, in the next chapter.
 # ```

@@ -198,10 +198,10 @@ else:
 # images, as a share of the images; *cells* the share of images whose two maps peak at different cells; *hits*
 # the share of squares within the hit radius of a telling part, and *fixed* the same for the best single point
 # placed in every image. A radius alone cannot tell looking from not looking on wide
-# birds near the middle of the image ({doc}`06_where_to_look`); set against the best fixed point it can. Training only the
-# heads and training nothing score almost alike at `grouping_smoothing = 0`: the exact 0/1 targets of eq.
-# {eq}`eq-grouping` saturate the heads' sigmoids, so little is left for eqs. (5)–(6) to move (chapter
-# {doc}`04_sgma_training` measures it).
+# birds near the middle of the image ({doc}`06_where_to_look`); set against the best fixed point it can. Under the peak rule,
+# training only the heads and training nothing score almost alike at `grouping_smoothing = 0`: the exact 0/1 targets
+# of eq. {eq}`eq-grouping` saturate the heads' sigmoids, so little is left for eqs. (5)–(6) to move (chapter
+# {doc}`04_sgma_training` measures it); under the learned rule the classification loss reaches the heads too.
 #
 # {glue:text}`search_sentence`
 #
@@ -430,8 +430,8 @@ if record is not None:
 # $\lambda L_{DIV}$ send a gradient to? (b) Over four epochs $L_{CPT} = 0.1$ and $L_{DIV} = 8.0$ stay put,
 # while $\alpha L_{CLS} + \beta L_{CCT}$ falls 0.6, 0.45, 0.35, 0.3. The schedule cuts the learning rate when
 # the epoch's loss has not fallen 5 % below its best for two epochs in a row. After which epoch is it cut with
-# $\lambda = 1$, and with $\lambda = 0.1$? (c) What does that say of a validation gain of $\lambda = 0.1$ in the
-# table above?
+# $\lambda = 1$, and with $\lambda = 0.1$? (c) With the attention frozen, through what alone can a change of
+# $\lambda$ move a validation score?
 # ````
 #
 # ````{solution} ex-frozen-weight
@@ -440,9 +440,10 @@ if record is not None:
 # (a) None: $L_{DIV}$ depends only on the maps, and nothing that makes them trains. (b) With $\lambda = 1$
 # the losses are 8.7, 8.55, 8.45, 8.4: none is 5 % below 8.7, and the rate is cut after epoch 3. With
 # $\lambda = 0.1$ they are 1.5, 1.35, 1.25, 1.2: the second and third fall more than 5 % below the best so
-# far, the fourth does not, and a cut needs two such epochs in a row: none comes in these four. (c) Such a gain comes
-# through the schedule: the rest of the model keeps the higher learning rate for longer. The paragraph under the
-# table measures it on the record's runs. Torch's own schedule, with the cpu profile's settings:
+# far, the fourth does not, and a cut needs two such epochs in a row: none comes in these four. (c) Only through the
+# schedule: a smaller $\lambda$ lets the loss it reads fall faster, so the rest of the model keeps the higher learning
+# rate for longer. "What the schedule sees" above gives the epoch of the first cut for each value that moved it, on
+# the record's runs. Torch's own schedule, with the cpu profile's settings:
 #
 # ```{literalinclude} /book/solutions/05_open_choices.py
 # :pyobject: plateau_cuts

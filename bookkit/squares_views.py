@@ -10,7 +10,8 @@ import numpy as np
 
 from bookkit.figures import subplots
 from bookkit.study_views import FLAT_SHARE
-from bookkit.wording import count, number_word
+from bookkit.wording import count, join_words, number_word
+from sgma_core.admissibility import summarise_checks
 
 COLOURS = ("white", "cyan")  # part 1, part 2
 
@@ -166,21 +167,32 @@ def check_sentence(record: dict, validation: list[dict] | None = None) -> str:
     verdict = ("no reading whose squares come from its maps passes it on any seed" if not passing else
                f"{count(len(passing), 'reading')} whose squares come from the maps "
                f"{'passes' if len(passing) == 1 else 'pass'} it on some seeds")
-    return (f"On the {n} test images, where the check that admitted the book's configuration on validation images "
-            f"(chapter 05) is measured again, {verdict}: the book's squares are at distinct places in "
+    return (f"On the {n} test images, where the check a reading must pass on validation images to become the book's "
+            f"configuration (chapter 05) is measured again, {verdict}: the book's squares are at distinct places in "
             f"{_span(distinct)} % of the images "
             f"(bar {100 * bars['distinct_places']:.0f} %) and its two maps peak at different cells in "
             f"{_span([c['different_cells'] for c in checks])} % (bar {100 * bars['different_cells']:.0f} %). "
-            f"The first bar counts the maps' grid as much as the looking: the squares that sit on each bird's head "
-            f"and on its other telling parts, moved to the centre of their cell of the {h} × {w} maps as the peak rule "
-            f"places squares, are at distinct places in {100 * grid:.0f} % of these images, "
-            f"{'fewer than' if grid < min(distinct) else 'as many as' if grid <= max(distinct) else 'more than'} "
-            f"the book's: a square can take only {h * w} places on that grid, and the bar divides a count of places "
-            f"by a count of images.{_validation_counts(validation, checks)} Where the book's "
+            f"{_grid_clause(record, h, w, grid, distinct)}{_validation_counts(validation, checks)} Where the book's "
             f"squares go is read from the telling parts they land on ({_span([c['telling_hits'] for c in checks])} % "
             f"of them, against {100 * checks[0]['best_fixed_point_hits']:.0f} % for the best single point: the one "
             f"pixel, the same in every image, that is near a telling part most often) and from the part-box score "
             f"above.")
+
+
+def _grid_clause(record: dict, h: int, w: int, grid: float, distinct: list[float]) -> str:
+    """What the maps' grid lets the first bar reach: a bound on squares at the maps' peaks (the peak rule), none on
+    squares whose centres a rule computes from the whole map (the record's ``provenance.config.centre_rule``)."""
+    oracle = (f"the squares that sit on each bird's head and on its other telling parts, moved to the centre of "
+              f"their cell of the {h} × {w} maps as the peak rule places squares, are at distinct places in "
+              f"{100 * grid:.0f} % of these images")
+    rule = ((record.get("provenance") or {}).get("config") or {}).get("centre_rule", "peak")
+    if rule != "peak":
+        return (f"The book's squares are not held to the maps' grid (its centre rule, {rule}, computes them from the "
+                f"whole map), so the grid's bound on the first bar does not apply to them: {oracle}. ")
+    return (f"The first bar counts the maps' grid as much as the looking: {oracle}, "
+            f"{'fewer than' if grid < min(distinct) else 'as many as' if grid <= max(distinct) else 'more than'} "
+            f"the book's: a square can take only {h * w} places on that grid, and the bar divides a count of places "
+            f"by a count of images.")
 
 
 def _validation_counts(validation: list[dict] | None, checks: list[dict]) -> str:
@@ -191,9 +203,19 @@ def _validation_counts(validation: list[dict] | None, checks: list[dict]) -> str
     return (f" The book's squares took {_places(validation)} distinct pairs of places on the {n_val} validation "
             f"images of chapter 05 ({_span([c['distinct_places'] for c in validation])} %, over the bar on "
             f"{passing} of {len(validation)} seeds) and {_places(checks)} on these {n} "
-            f"({_span([c['distinct_places'] for c in checks])} %). On the validation images the configuration met "
-            f"every bar on the mean over its seeds, as the rule to admit a reading asks, and on "
-            f"{sum(c['passed'] for c in validation)} of the {len(validation)} seeds one by one.")
+            f"({_span([c['distinct_places'] for c in checks])} %). On the validation images {_admitted(validation)}, "
+            f"and it passed on {sum(c['passed'] for c in validation)} of the {len(validation)} seeds one by one.")
+
+
+def _admitted(validation: list[dict]) -> str:
+    """Whether the seeds' mean met every bar, as the rule to admit a reading asks, and which bars it missed."""
+    summary = summarise_checks(validation)
+    if summary["passed"]:
+        return "the configuration met every bar on the mean over its seeds, as the rule to admit a reading asks"
+    names = {"distinct_places": "distinct places", "different_cells": "different cells",
+             "telling_hits": "telling hits above the best fixed point"}
+    return ("the configuration missed " + join_words([names[f] for f in summary["failed"]])
+            + " on the mean over its seeds, so the rule to admit a reading would not have admitted it")
 
 
 def record_hits_sentence(record: dict | None, seed: int, hits: float, telling: float) -> str:

@@ -124,20 +124,22 @@ def flag_rows(record: dict) -> list[list[str]]:
 
 
 CONTROL_TEXT = {
-    "book": "the book's configuration: squares at the maps' peaks",
+    "book": "the book's configuration",
     "image_centre": "both squares at the image centre",
     "random_places": "squares at random places (drawn from each image)",
     "oracle_parts": "squares at the annotated parts (head; wing and tail)",
     "whole_image": "the whole image three times (`part_scale` 1)",
     "attention_none": "attention subnet frozen after eq. (11)",
     "attention_heads": "only the attention heads train",
+    "peak_centre": "squares at the maps' peaks (the paper's rule)",
     "learned_centre": "square regressed from the map",
     "no_cct": "β_CCT = 0",
     "literal_eq3": "the paper's attention as it reads (literal eq. (3), trained end to end)",
-    "attention_full": "the attention backbone trains too (eqs. (5)–(6) reach it under the peak rule)",
+    "attention_full": "the attention backbone trains too (what reaches the attention heads reaches it)",
     "baseline": "the baseline of chapter 02 (no parts, one backbone)",
     "baseline_joint_input": "the baseline fed the images at SGMA's global-branch size (equal input)",
 }
+CENTRE_TEXT = {"peak": "squares at the maps' peaks", "learned": "squares regressed from the maps"}
 PLACEMENT = ("image_centre", "random_places", "whole_image")  # controls that put the squares without looking
 
 
@@ -157,7 +159,7 @@ def looking_where_rows(record: dict) -> list[list[str]]:
 def looking_effect_rows(record: dict) -> list[list[str]]:
     """Each control's paired difference from the book's configuration on the test classes (points), with verdicts."""
     book = [r for r in record["rows"] if r["control"] == "book"]
-    out = [[CONTROL_TEXT["book"],
+    out = [[control_text(record, "book"),
             *(mean_sd([r[m] for r in book]) + " (absolute, ± sd)" for m in ("T1", "H", "H_calibrated"))]]
     for control, diffs in record["paired"].items():
         out.append([control_label(record, control),
@@ -168,7 +170,16 @@ def looking_effect_rows(record: dict) -> list[list[str]]:
 def control_label(record: dict, control: str) -> str:
     """A control's name, saying so where its runs are another row's (the same settings, trained once)."""
     twin = record.get("same_as", {}).get(control)
-    return CONTROL_TEXT.get(control, control) + (f" (the same runs as {CONTROL_TEXT.get(twin, twin)})" if twin else "")
+    return control_text(record, control) + (f" (the same runs as {control_text(record, twin)})" if twin else "")
+
+
+def control_text(record: dict | None, control: str) -> str:
+    """:data:`CONTROL_TEXT`'s name of ``control``; the book's says how its squares are placed, from the record's
+    configuration (``provenance.config.centre_rule``) where the record holds it."""
+    if control == "book":
+        rule = ((record or {}).get("provenance") or {}).get("config", {}).get("centre_rule")
+        return CONTROL_TEXT["book"] + (f": {CENTRE_TEXT[rule]}" if rule in CENTRE_TEXT else "")
+    return CONTROL_TEXT.get(control, control)
 
 
 def book_twins_sentence(record: dict | None) -> str:

@@ -88,6 +88,10 @@ def test_the_check_sentence_follows_the_record():
     other = check_sentence(_check_record(ceiling=0.5, passed=True))
     assert "one reading whose squares come from the maps passes it on some seeds" in other and "more than" in other
     assert check_sentence({**_check_record(), "distinct_ceiling": None}) == ""
+    # squares a rule computes from the whole map are not held to its grid: the bound is not said of them
+    learned = check_sentence({**_check_record(), "provenance": {"config": {"centre_rule": "learned"}}})
+    assert "not held to the maps' grid (its centre rule, learned" in learned and "counts the maps' grid" not in learned
+    assert "in 8 % of these images" in learned
 
 
 def test_the_check_sentence_sets_the_counts_of_places_beside_those_on_the_validation_images():
@@ -104,7 +108,14 @@ def test_the_check_sentence_sets_the_counts_of_places_beside_those_on_the_valida
     # 0.375 and 0.25 of 1120 images; 0.18 and 0.28 of 1920
     assert "280–420 distinct pairs of places on the 1120 validation images" in text
     assert "(25–38 %, over the bar on 1 of 2 seeds) and 346–538 on these 1920 (18–28 %)" in text
-    assert "met every bar on the mean over its seeds, as the rule to admit a reading asks, and on 0 of the 2" in text
+    # the fixture's maps peak at different cells in 80 % of images, under the 90 % bar: said, not papered over
+    assert ("missed different cells on the mean over its seeds, so the rule to admit a reading would not have "
+            "admitted it, and it passed on 0 of the 2 seeds one by one") in text
+    admitted = [{**c, "different_cells": 0.95} for c in checks]
+    assert ("met every bar on the mean over its seeds, as the rule to admit a reading asks, and it passed on 0 of the 2"
+            in check_sentence(_check_record(), admitted))
+    low = [{**c, "telling_hits": 0.3} for c in admitted]
+    assert "missed telling hits above the best fixed point on the mean" in check_sentence(_check_record(), low)
     assert "best single point: the one pixel, the same in every image, that is near a telling part most often" in text
     assert check_sentence(_check_record(), book_validation_checks(None)) == check_sentence(_check_record())
 

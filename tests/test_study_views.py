@@ -114,6 +114,17 @@ def test_a_control_trained_as_another_rows_runs_says_so():
     assert study_views.control_label({}, "attention_none") == study_views.CONTROL_TEXT["attention_none"]
 
 
+def test_the_books_row_says_how_its_squares_are_placed_from_the_records_configuration():
+    learned = {"same_as": {"learned_centre": "book"}, "provenance": {"config": {"centre_rule": "learned"}}}
+    assert study_views.control_text(learned, "book") == "the book's configuration: squares regressed from the maps"
+    assert study_views.control_label(learned, "learned_centre").endswith(
+        "(the same runs as the book's configuration: squares regressed from the maps)")
+    peak = {"provenance": {"config": {"centre_rule": "peak"}}}
+    assert study_views.control_text(peak, "book") == "the book's configuration: squares at the maps' peaks"
+    assert study_views.control_text({}, "book") == "the book's configuration"  # a record that does not say
+    assert study_views.control_text(peak, "no_cct") == study_views.CONTROL_TEXT["no_cct"]
+
+
 def test_the_controls_that_are_the_book_itself_are_named_from_the_record():
     from bookkit.study_views import book_twins_sentence
 

@@ -59,7 +59,7 @@ def calibration_by_hand() -> dict[float, dict[str, float]]:
 
 def learned_centre_reaches_attention(out_dir, profile: str = "smoke", data_root=None, runs_dir=None) -> float:
     """Chapter 04: the papermill run with centre_rule = "learned"; returns the gradient of L_CLS that
-    reaches the attention layers (0 with the default, argmax-placed squares)."""
+    reaches the attention layers (0 with the peak rule's argmax-placed squares)."""
     from bookkit.chapters import execute_chapter
     from bookkit.display import glued_values
     from bookkit.exercises import EXERCISE_RUNS

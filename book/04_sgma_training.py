@@ -338,11 +338,14 @@ same = {rule: float((zsl["combined"].argmax(1) == zsl[rule].argmax(1)).mean()) f
 print(f"spread of an image's scores over the unseen classes (std, mean over images): compat {spread['compat']:.3f}, "
       f"cct {spread['cct']:.3f}; the combined rule picks the compat rule's class for {100 * same['compat']:.0f}% of "
       f"the images and the cct rule's for {100 * same['cct']:.0f}%")
-ratio = spread["compat"] / spread["cct"]
-glue("combined_sentence", f"The compatibility scores spread {ratio:.1f} times as wide as the cct scores, so the sum "
-     f"follows {'the compat rule' if same['compat'] >= same['cct'] else 'the cct rule'} on most images: a weight "
-     "between the two, or standardising each before the sum, would be a choice the paper does not make, and "
-     "the book keeps its plain sum.", display=False)
+wide, narrow = ("compat", "cct") if spread["compat"] >= spread["cct"] else ("cct", "compat")
+ratio = spread[wide] / spread[narrow] if spread[narrow] > 0 else float("inf")
+follows = max(same, key=same.get)  # the rule whose class the sum picks more often
+glue("combined_sentence", f"The {wide} scores spread {ratio:.1f} times as wide as the {narrow} scores, and the sum "
+     f"picks the {follows} rule's class on {100 * same[follows]:.0f} % of the images"
+     + (" (the wider scores decide it)" if follows == wide and same[follows] > 0.5 else "")
+     + ": a weight between the two, or standardising each before the sum, would be a choice the paper does not "
+     "make, and the book keeps its plain sum.", display=False)
 
 # %% [markdown]
 # {glue:text}`combined_sentence`
@@ -519,9 +522,13 @@ if ds.part_locs is not None:
                  "box centre", 0.0)) >= mean_hits["after training"] else "")
              + (f": on birds this wide (their boxes span {100 * box_width:.0f} % of the image's width on average) "
                 if ds.boxes is not None else ": ")
-             + f"the image's middle is near a part in {100 * mean_hits['image centre']:.1f} % of the images, so a hit "
-             "radius cannot tell looking from not looking. Chapter 06 scores the squares with a measure a fixed point "
-             "fails. ")
+             + f"the image's middle is near a part in {100 * mean_hits['image centre']:.1f} % of the images"
+             + (", so a hit radius cannot tell looking from not looking" if mean_hits["image centre"] >= max(
+                 mean_hits["after training"], 2 * mean_hits["random points"]) else
+                f", {mean_hits['image centre'] / max(mean_hits['random points'], 1e-9):.1f} times the random points' "
+                "rate, so a hit radius is a weak test of looking" if mean_hits["image centre"] >= 2 * mean_hits[
+                    "random points"] else ", no more than twice the random points' rate")
+             + ". Chapter 06 scores the squares with a measure a fixed point fails. ")
     if looking.is_file() and dataset == "SYN" and config.profile == "cpu":
         where += record_hits_sentence(read_record(looking), cfg0.seed, mean_hits["after training"],
                                       disc_hits["after training"])

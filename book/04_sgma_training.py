@@ -227,7 +227,7 @@ for cfg in experiment.configs():
     _, bh = train_baseline(prepared, cfg, runs_dir, progress=progress)
     baseline.append({k: bh[-1][k] for k in ("T1", "u", "s", "H")})
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-sgma-curves", "caption": "SGMA training: the four terms of eq. (9) per epoch for each seed this page trains, on a log scale because they differ by more than an order of magnitude (left); ZSL T1 (middle) and GZSL H (right) of the compat rule on the test sets wherever they were evaluated (every eval_every epochs and after the last)."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-sgma-curves", "caption": "SGMA training: the four terms of eq. (9) per epoch for each seed this page trains, on a log scale (how far apart they are is said under the figure) (left); ZSL T1 (middle) and GZSL H (right) of the compat rule on the test sets wherever they were evaluated (every eval_every epochs and after the last)."}}
 fig, axes = subplots(1, 3, height=3.3)
 for seed, history in histories.items():
     epochs = [h["epoch"] + 1 for h in history]
@@ -250,8 +250,16 @@ for ax in axes:
     ax.set_xlabel("epoch")
 fig.tight_layout()
 plt.show()
+last = {term: float(np.mean([h[-1][f"loss_{term}"] for h in histories.values()])) for term in ("cls", "cct", "div", "cpt")}
+big, small = max(last, key=last.get), min(last, key=last.get)
+glue("terms_spread", f"In the last epoch the largest term, L_{big.upper()} at {last[big]:.3g}, is "
+     + (f"{last[big] / last[small]:.3g} times the smallest, L_{small.upper()} at {last[small]:.3g}"
+        if last[small] > 0 else f"against L_{small.upper()} at 0") + f" ({mean_over(sorted(histories))}).",
+     display=False)
 
 # %% [markdown]
+# {glue:text}`terms_spread`
+#
 # ## Results beside the baseline
 
 # %% tags=["hide-input"]
@@ -811,8 +819,8 @@ ahead.finish()  # the child that trained runs ahead has ended (every run it trai
 #
 # $L = 0.1 + 2.6 + 0.5 + 0.03 = 3.23$, and $0.89$ with $\lambda = 0.1$. Here the diversity term is four
 # fifths of the total, and at $\lambda = 0.1$ still more than a quarter: how large each term is depends on the
-# reading and the run, which is why this page draws the measured terms, on a log scale because they differ
-# by orders of magnitude, and why the weights of eq. (9) are among the choices of {doc}`05_open_choices`.
+# reading and the run, which is why this page draws the measured terms, on a log scale, and says how far apart
+# they end, and why the weights of eq. (9) are among the choices of {doc}`05_open_choices`.
 # With the library's `sgma_loss`:
 #
 # ```{literalinclude} /book/solutions/04_sgma_training.py

@@ -65,13 +65,14 @@ glue("book_centre_rule", {"peak": "the book's configuration uses the peak rule, 
                                   "without this gradient",
                           "learned": "the book's configuration uses the learned rule (chosen in chapter 05)"}.get(
     book.centre_rule, f"the book's configuration uses centre_rule = \"{book.centre_rule}\""), display=False)
+glue("book_attention_norm", f"\"{book.attention_norm}\"", display=False)
 glue("book_shared_W", "one W shared by the three branches" if book.shared_W else "a separate W for each branch",
      display=False)
 torch.manual_seed(0)
 ds = zsl_data.load_dataset(dataset, data_root)
 images, _ = load_images([ds.image_paths[i] for i in ds.trainval[:4]], 64)
 
-# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-architecture", "caption": "SGMA's three subnets and what flows between them (after the paper's Fig. 1). Blue: the multi-attention subnet turns the backbone's feature map into one attention map per part. Orange: the cropping subnet cuts a square around each map's peak with the mask of eq. (4) and zooms it. Green: the joint subnet runs one backbone on the whole image and one on each part; its heads score the classes (eq. (7)) and embed the image (eq. (8)). Red: the losses that eq. (9) sums. Shapes are of one image under the cpu profile, for this page's dataset."}}
+# %% tags=["hide-input"] mystnb={"figure": {"name": "fig-architecture", "caption": "SGMA's three subnets and what flows between them (after the paper's Fig. 1). Blue: the multi-attention subnet turns the backbone's feature map into one attention map per part. Orange: the cropping subnet places a square for each map by the configuration's centre rule (its box names it), cuts it with the mask of eq. (4) and zooms it. Green: the joint subnet runs one backbone on the whole image and one on each part; its heads score the classes (eq. (7)) and embed the image (eq. (8)). Red: the losses that eq. (9) sums. Shapes are of one image under the cpu profile, for this page's dataset."}}
 from bookkit.architecture import draw_architecture
 from sgma_core.profiles import make_config
 
@@ -114,9 +115,10 @@ architecture = draw_architecture(make_config("cpu"), n_attributes=ds.att.shape[0
 # large at every location put the whole map near 1, and where they are all zero the map is 0.5 everywhere. Neither is a map of where a part
 # is, and {ref}`sec-literal-collapse` in the next chapter measures which of the two training reaches.
 # `MultiAttention` can instead divide by $\sum_c a_i^c$ (a weighted *mean*) and standardise each map before
-# the sigmoid (`normalize="standardize"`); `normalize="none"` keeps the literal version. Which of them the
-# book trains with is decided on validation classes in {doc}`05_open_choices`, among readings whose maps
-# stay alive.
+# the sigmoid (`normalize="standardize"`, or `"standardize_learned"` with the sigmoid's scale and shift
+# learned); `normalize="none"` keeps the literal version. Which of them the book trains with is decided on
+# validation classes in {doc}`05_open_choices`, among readings whose maps stay alive: the book's configuration
+# has attention_norm = {glue:text}`book_attention_norm`.
 #
 # ```{literalinclude} /sgma_core/attention.py
 # :pyobject: MultiAttention
@@ -188,8 +190,8 @@ plt.show()
 # (sec-cropping)=
 # ## 2. Cropping subnet
 #
-# Each map's peak, mapped back to input pixels, centres a square of side $t_s$ (by default half the
-# image side). To cut it out in a way that gradients can pass through, SGMA multiplies the image by a
+# In the paper each map's peak, mapped back to input pixels, centres a square of side $t_s$ (half the
+# image side); the centre rule decides where the square goes and how big it is (below). To cut it out in a way that gradients can pass through, SGMA multiplies the image by a
 # smooth boxcar:
 #
 # ```{math}

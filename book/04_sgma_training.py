@@ -41,7 +41,7 @@ dataset = "SYN"  # "SYN" (synthetic birds), or real data: "CUB", "AWA2", "FLO"
 data_root = None  # None: $SGMA_DATA_ROOT, else <repo>/data
 runs_dir = None  # None: $SGMA_RUNS_ROOT, else <repo>/runs
 seeds = None  # None: the profile's first seed (the records hold five); e.g. [0, 1, 2]
-overrides = {}  # RunConfig fields, e.g. {"centre_rule": "learned"}, or a preset: "paper_reading"
+overrides = {}  # RunConfig fields, e.g. {"centre_rule": "peak"}, or a preset: "paper_reading"
 literal_epochs = 4  # epochs of the paper's literal attention, trained beside another configuration (its collapse)
 calibrate = None  # calibrated stacking, γ chosen on a validation model; None: on every profile but "cpu"
 progress = False  # tqdm bars and per-epoch lines in the output
@@ -615,9 +615,9 @@ glue("probe_sentence", f"Under this page's rule ({cfg0.centre_rule}) " + (
 # paired seeds, and shows where their squares go. The paper trains "in an
 # end-to-end fashion", which the book's paper reading takes to include the attention subnet's backbone
 # (`PAPER_READING`), but it never says so of that backbone in as many words. With `attention_training="heads"` it stays as
-# pretrained and eqs. {eq}`eq-cpt`–{eq}`eq-div` train only the channel attention of eq. {eq}`eq-channel`,
-# so that a map can only re-weight channels of the backbone; with `"full"` they train the backbone
-# too; with `"none"` nothing moves the maps after eq. {eq}`eq-grouping`. Which of the three gives the
+# pretrained and what reaches the attention (eqs. {eq}`eq-cpt`–{eq}`eq-div`, and eqs. (7)–(8) too under the learned
+# rule) trains only the channel attention of eq. {eq}`eq-channel`, so that a map can only re-weight channels of the
+# backbone; with `"full"` it trains the backbone too; with `"none"` nothing moves the maps after eq. {eq}`eq-grouping`. Which of the three gives the
 # better zero-shot model is decided on validation classes in {doc}`05_open_choices`. One method of
 # the model decides what trains, for every setting:
 #
@@ -625,7 +625,7 @@ glue("probe_sentence", f"Under this page's rule ({cfg0.centre_rule}) " + (
 # :pyobject: SGMA.freeze
 # ```
 #
-# Keeping the backbone only helps if eqs. {eq}`eq-cpt`–{eq}`eq-div` can still move the channel weights of eq. {eq}`eq-channel`. They
+# Keeping the backbone only helps if the losses can still move the channel weights of eq. {eq}`eq-channel`. They
 # are sigmoids, and the pretraining of eq. {eq}`eq-grouping` pulls them towards the 0/1 indicator vectors: pulled
 # all the way, every sigmoid saturates, its slope vanishes and no later loss can change it. The
 # smoothed pretraining aims at $\varepsilon$ and $1-\varepsilon$ instead (`grouping_smoothing`), and
@@ -794,10 +794,11 @@ glue("norm_sentence", norm_sentence, display=False)
 # %% [markdown]
 # {glue:text}`norm_sentence`
 #
-# The other alternatives run with a parameter: `-p overrides "{centre_rule: learned}"` places the
-# square by a soft-argmax of the map plus a learned offset, so that eq. {eq}`eq-mask` carries the classification
-# gradient back to the maps; `-p overrides "{attention_training: none}"` keeps the attention subnet
-# exactly as the channel grouping initialised it.
+# Every reading runs with a parameter, whatever this page's configuration: `-p overrides "{centre_rule: learned}"`
+# places the square by a soft-argmax of the map plus a learned offset, so that eq. {eq}`eq-mask` carries the
+# classification gradient back to the maps, and `"{centre_rule: peak}"` at the map's highest cell;
+# `"{attention_training: none}"` keeps the attention subnet exactly as the channel grouping initialised it,
+# `"heads"` trains its FC pairs and `"full"` its backbone too.
 
 # %% tags=["remove-cell"]
 ahead.finish()  # the child that trained runs ahead has ended (every run it trained was read above)
@@ -831,7 +832,7 @@ ahead.finish()  # the child that trained runs ahead has ended (every run it trai
 # ````{exercise} How often does a random point hit a part?
 # :label: ex-random-hit
 #
-# A peak *hits* a part when it lies within an eighth of the image side of it. For a single visible
+# A square's centre *hits* a part when it lies within an eighth of the image side of it. For a single visible
 # part at the centre of the image, what share of uniformly random points hit it? And for a part in a
 # corner? Check your answers with `random_points` and `hit_rates`.
 # ````

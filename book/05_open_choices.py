@@ -149,7 +149,7 @@ else:
 # ## The attention's choices, searched together
 #
 # The attention's choices interact: what one does depends on the others (a normalisation changes what
-# training does to the maps, a centre rule follows whatever peaks the maps have, and the branches' input size
+# training does to the maps, a centre rule follows whatever the maps show, and the branches' input size
 # sets the resolution at which both the parts and the whole image are seen). They are decided together, among
 # {term}`admissible <Admissible>` readings only: a reading is a candidate when its attention passes a functional check on
 # validation images by the mean over its seeds (`sgma_core.admissibility`): {glue:text}`check_bars`.
@@ -198,10 +198,11 @@ else:
 # images, as a share of the images; *cells* the share of images whose two maps peak at different cells; *hits*
 # the share of squares within the hit radius of a telling part, and *fixed* the same for the best single point
 # placed in every image. A radius alone cannot tell looking from not looking on wide
-# birds near the middle of the image ({doc}`06_where_to_look`); set against the best fixed point it can. Under the peak rule,
-# training only the heads and training nothing score almost alike at `grouping_smoothing = 0`: the exact 0/1 targets
-# of eq. {eq}`eq-grouping` saturate the heads' sigmoids, so little is left for eqs. (5)–(6) to move (chapter
-# {doc}`04_sgma_training` measures it); under the learned rule the classification loss reaches the heads too.
+# birds near the middle of the image ({doc}`06_where_to_look`); set against the best fixed point it can. At
+# `grouping_smoothing = 0` the exact 0/1 targets of eq. {eq}`eq-grouping` saturate the heads' sigmoids, so under the
+# peak rule training only the heads leaves eqs. (5)–(6) little to move beyond training nothing (chapter
+# {doc}`04_sgma_training` measures the saturation; the search's rows for `heads` and `none` show what it does to
+# validation T1); under the learned rule the square's own offset trains as well.
 #
 # {glue:text}`search_sentence`
 #

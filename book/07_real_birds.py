@@ -330,8 +330,8 @@ else:
 # `make real-start` (`python -m sgma_core.studies.real_start`) trains the `cpu` profile again with
 # Lite0 as the backbone of the baseline and of all four of SGMA's subnets, every other setting
 # unchanged (64-pixel images, so Lite0's stride-16 maps are 4 × 4 cells where the small VGG's are
-# 8 × 8), three seeds each, and records the test numbers of both models and where SGMA's two peaks land
-# on the test images before and after its training. This page renders that record.
+# 8 × 8), three seeds each, and records the test numbers of both models and where the centres of SGMA's two
+# squares land on the test images before and after its training. This page renders that record.
 
 # %% tags=["hide-input"]
 from bookkit.study_views import mean_sd
@@ -364,7 +364,7 @@ else:
     show_markdown(f"**Synthetic birds, `{start['profile']}` profile, test classes, {spread}, % "
                   "(SGMA: compat rule)**\n\n" + markdown_table(
                       ["backbone", "seeds", "baseline T1", "SGMA T1", "baseline H", "SGMA H",
-                       "peaks on a part: before → after", "on a telling part: before → after"], table)
+                       "square centres on a part: before → after", "on a telling part: before → after"], table)
                   + f"\n\nRandom points: {100 * chance['any']:.0f}% on a part, {100 * chance['telling']:.0f}% on a "
                     f"telling part ({join_words(start['telling_parts'])}).")
     prov = start["provenance"]

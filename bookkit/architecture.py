@@ -32,7 +32,7 @@ class ModelShapes:
     """The sizes a configuration gives SGMA, for one image: input side ``A``, joint side ``J``, the
     feature map ``[C, h, w]`` of the attention backbone, a branch's pooled feature ``C``, the squares'
     side ``t_s`` in pixels, the number of parts ``P``; ``K``, ``S``, ``U`` and ``D`` as numbers when
-    the dataset is given, else as their symbols."""
+    the dataset is given, else as their symbols; the centre rule that places the squares."""
 
     image: int
     joint: int
@@ -46,6 +46,7 @@ class ModelShapes:
     seen: str
     unseen: str
     embedding: str
+    centre_rule: str = "peak"
 
 
 def _feature_map(config, size: int) -> tuple[int, int, int]:
@@ -72,7 +73,8 @@ def model_shapes(config, n_attributes: int | None = None, n_seen: int | None = N
     return ModelShapes(image=config.image_size, joint=config.joint_size, channels=c, map_h=h, map_w=w,
                        branch_channels=branch_c, side=int(round(config.part_scale * config.image_size)),
                        parts=config.n_parts, attributes=k, seen="S" if n_seen is None else str(n_seen),
-                       unseen="U" if n_unseen is None else str(n_unseen), embedding=emb)
+                       unseen="U" if n_unseen is None else str(n_unseen), embedding=emb,
+                       centre_rule=config.centre_rule)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,10 @@ def _attention_boxes(s: ModelShapes, y: float) -> list[Box]:
 
 
 def _cropping_boxes(s: ModelShapes, y: float) -> list[Box]:
-    return [Box("peak", COLUMNS[3], y, ("peak of $M_i$", "centre $t_x, t_y$", f"side $t_s$ = {s.side}")),
+    placed = {"peak": ("peak of $M_i$", "centre $t_x, t_y$", f"side $t_s$ = {s.side}"),
+              "learned": ("soft peak of $M_i$", "+ learned offset", f"learned $t_s$ ≈ {s.side}")}.get(
+        s.centre_rule, (f"rule: {s.centre_rule}", "centre $t_x, t_y$", f"side $t_s$ = {s.side}"))
+    return [Box("peak", COLUMNS[3], y, placed),
             Box("mask", COLUMNS[2], y, ("eq. (4)", "boxcar $V$", f"[{s.image}, {s.image}]")),
             Box("crop", COLUMNS[1], y, ("crop, zoom", f"{s.parts} part images", f"[3, {s.joint}, {s.joint}]"))]
 

@@ -126,7 +126,9 @@ def check_rows(record: dict) -> list[list[str]]:
         h, w = ceiling["map_cells"]
         exact = _span([ceiling["oracle"]])
         out.append([f"reference: squares on the head and another telling part of each bird ({exact} %), each moved "
-                    f"to the centre of its cell of the {h} × {w} maps",
+                    f"to the centre of its cell of the {h} × {w} maps"
+                    + ("" if ((record.get("provenance") or {}).get("config") or {}).get("centre_rule", "peak") == "peak"
+                       else " (the peak rule's bound; the book's squares are not held to the grid)"),
                     _span([ceiling["oracle_on_grid"]]), "–", "–", "–"])
     return out
 

@@ -135,7 +135,7 @@ CONTROL_TEXT = {
     "learned_centre": "square regressed from the map",
     "no_cct": "β_CCT = 0",
     "literal_eq3": "the paper's attention as it reads (literal eq. (3), trained end to end)",
-    "attention_full": "the attention backbone trains too (what reaches the attention heads reaches it)",
+    "attention_full": "the attention subnet trains whole, its backbone included",
     "baseline": "the baseline of chapter 02 (no parts, one backbone)",
     "baseline_joint_input": "the baseline fed the images at SGMA's global-branch size (equal input)",
 }
@@ -345,8 +345,24 @@ def looking_mechanism(record: dict) -> str:
                        f"{number_word(len(same))} of the {count(len(seeds), 'seed')}" if same else
                        f"{what} changes the test numbers of the frozen subnet on every seed "
                        f"({_changed_on(by, seeds)}){still}")
+    out += _against_book_training(record)
     text = "; ".join(out) + "."
     return text[0].upper() + text[1:]
+
+
+def _against_book_training(record: dict) -> list[str]:
+    """Where the book trains more of its attention than the heads-or-nothing controls: what training less does to
+    test T1 against the book (paired, control − book), from the record's ``paired``; none otherwise."""
+    trains = ((record.get("provenance") or {}).get("config") or {}).get("attention_training")
+    lesser = {"full": ("attention_heads", "attention_none"), "heads": ("attention_none",)}.get(trains, ())
+    said = {"attention_heads": "training only the heads", "attention_none": "freezing the attention subnet"}
+    out = []
+    for control in lesser:
+        gain = record.get("paired", {}).get(control, {}).get("T1")
+        if gain is not None and record.get("same_as", {}).get(control) != "book":
+            out.append(f"against the book's attention trained {'whole' if trains == 'full' else 'in its heads'}, "
+                       f"{said[control]} moves test T1 by {points(gain)} points ({verdict(gain)})")
+    return out
 
 
 def _changed_on(by: dict, seeds: list[int]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bookkit.agreement import book_runs
 from bookkit.study_views import CONTROL_TEXT, looking_answer, mean_sd
-from bookkit.wording import spread_label
+from bookkit.wording import join_words, setting_value, spread_label
 from sgma_core.paths import repo_root
 
 # The paper's table (proposed split, per-class top-1, %): ZSL T1 and GZSL u / s / H. A number is filled in only
@@ -124,12 +124,26 @@ def findings(profile: str = "cpu", results=None) -> list[str]:
     if ablations.is_file():
         record = ablate.read_record(ablations)
         adopted = [k for k, d in record["decisions"].items() if d["adopted"] != d["reference"]]
-        out.append("The choices the paper leaves open (chapter 05): "
-                   + ("no training choice beat the paper's reading by more than two standard errors on validation "
-                      "classes, so the book trains the paper's reading" if not adopted else
+        out.append("The choices the paper leaves open (chapter 05): " + _attention_found(record)
+                   + ("no other training choice beat the paper's reading by more than two standard errors on "
+                      "validation classes" if not adopted else
                       f"{', '.join(adopted)} beat the paper's reading on validation classes and replace it")
                    + f"; the scoring settings the paper does not give were tuned there ({_scoring(record)}).")
     return out
+
+
+def _attention_found(record: dict) -> str:
+    """The attention's settings where the search ended that are not the paper's reading's (``record["paper_reading"]``;
+    the branches' size against half the image, the paper's), as a clause, or "" where the record has no search."""
+    end, paper = (record.get("search") or {}).get("end"), record.get("paper_reading") or {}
+    if not end:
+        return ""
+    size = record.get("provenance", {}).get("config", {}).get("image_size")
+    paper = {**paper, **({"joint_size": size // 2} if size else {})}
+    changed = [f"{k} = {setting_value(v)}" for k, v in end.items() if k in paper and paper[k] != v]
+    return ("the search among readings whose attention lives ended at " + join_words(changed) + " (the paper's "
+            "reading elsewhere); " if changed else "the search among readings whose attention lives ended at the "
+            "paper's reading of the attention; ")
 
 
 def _scoring(record: dict) -> str:

@@ -72,6 +72,13 @@ def test_shapes_follow_every_setting_that_changes_them():
     assert (shapes.attributes, shapes.seen, shapes.unseen, shapes.embedding) == ("K", "S", "U", "7")
 
 
+def test_the_cropping_box_names_the_centre_rule_that_places_the_squares():
+    peak = "\n".join(_texts(draw_architecture(make_config("smoke", centre_rule="peak"))))
+    learned = "\n".join(_texts(draw_architecture(make_config("smoke", centre_rule="learned"))))
+    assert "peak of $M_i$" in peak and "soft-argmax" not in peak
+    assert "soft peak of $M_i$" in learned and "+ learned offset" in learned and "\npeak of" not in learned
+
+
 def test_one_branch_per_part_and_a_clear_refusal_past_the_room():
     text = "\n".join(_texts(draw_architecture(make_config("smoke", n_parts=3))))
     assert "part 3 branch" in text and "$[\\theta_0; \\theta_1; \\theta_2; \\theta_3]$  [512]" in text
@@ -80,7 +87,9 @@ def test_one_branch_per_part_and_a_clear_refusal_past_the_room():
         draw_architecture(make_config("smoke", n_parts=MAX_PARTS + 1))
 
 
-def test_the_figure_fits_the_column_its_text_is_readable_and_inside_its_boxes(smoke_figure):
+@pytest.mark.parametrize("rule", ["peak", "learned"])
+def test_the_figure_fits_the_column_its_text_is_readable_and_inside_its_boxes(rule):
+    smoke_figure = draw_architecture(make_config("smoke", centre_rule=rule), n_attributes=24, n_seen=30, n_unseen=10)
     assert smoke_figure.get_size_inches()[0] <= MAX_WIDTH
     smoke_figure.canvas.draw()
     assert small_fonts(smoke_figure) == []

@@ -132,3 +132,16 @@ def test_the_controls_that_are_the_book_itself_are_named_from_the_record():
     assert book_twins_sentence(record) == "in the record rendered here: only the attention heads train"
     assert book_twins_sentence({"same_as": {}}) == "in the record rendered here no control is"
     assert book_twins_sentence(None) == "the record says which once it is made"
+
+
+def test_the_introductions_finding_names_the_attentions_settings_the_search_changed_from_the_papers():
+    from bookkit.summary import _attention_found
+
+    paper = {"attention_norm": "none", "attention_training": "full", "centre_rule": "peak", "grouping_smoothing": 0.0}
+    end = {**paper, "attention_norm": "standardize_learned", "centre_rule": "learned", "joint_size": 64}
+    record = {"search": {"end": end}, "paper_reading": paper, "provenance": {"config": {"image_size": 64}}}
+    text = _attention_found(record)
+    assert "ended at attention_norm = standardize_learned, centre_rule = learned and joint_size = 64" in text
+    record["search"]["end"] = {**paper, "joint_size": 32}  # the paper's attention, branches at half the image
+    assert "ended at the paper's reading of the attention" in _attention_found(record)
+    assert _attention_found({"paper_reading": paper}) == ""  # a record made before the search

@@ -328,6 +328,22 @@ def test_heads_that_train_are_said_to_move_the_squares_only_where_they_do(lookin
     assert "on every seed" in text and "not where its squares land" not in text and prose_defects(text) == []
 
 
+def test_a_book_that_trains_its_attention_whole_is_set_against_the_controls_that_train_less(looking):
+    from bookkit.study_views import looking_mechanism
+
+    record = copy.deepcopy(looking)
+    record["provenance"]["config"]["attention_training"] = "full"
+    record["same_as"] = {}
+    record["paired"]["attention_heads"]["T1"] = {"mean": -0.05, "se": 0.01, "n": 5}
+    record["paired"]["attention_none"]["T1"] = {"mean": -0.002, "se": 0.01, "n": 5}
+    text = looking_mechanism(record)
+    assert "against the book's attention trained whole, training only the heads moves test T1 by -5.0 ± 1.0" in text
+    assert "freezing the attention subnet moves test T1 by -0.2 ± 1.0 points (no difference)" in text
+    assert prose_defects(text) == [], text
+    record["provenance"]["config"]["attention_training"] = "none"
+    assert "against the book's attention" not in looking_mechanism(record)
+
+
 def test_the_answer_says_when_the_literal_reading_recognises_otherwise(looking):
     from bookkit.study_views import looking_answer
 

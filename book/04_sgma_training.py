@@ -60,6 +60,7 @@ from bookkit.figures import subplots
 from bookkit.opening import open_training_chapter
 from bookkit.squares_views import record_hits_sentence
 from bookkit.wording import mean_over, setting_value
+from sgma_core.centres import rule_named
 from sgma_core.data.images import normalize
 from sgma_core.experiment import (boxes_at_input_size, build_sgma, initialise_grouping, parts_at_input_size, prepare_data,
                                   pretrained_backbone, sgma_rule_scores, snapshot_images,
@@ -78,8 +79,8 @@ config = experiment.config  # the settings every seed shares; its seed is the fi
 glue("attention_training", setting_value(config.attention_training), display=False)
 # what trains the attention on this page: what attention_training lets train, and which losses reach it (the
 # classification and triplet losses only through a centre rule with a gradient)
-reach = ("eqs. (5)–(9), the classification and triplet losses through the learned centre rule's squares,"
-         if config.centre_rule == "learned" else "eqs. (5)–(6)")
+reach = (f"eqs. (5)–(9), the classification and triplet losses through the squares the {config.centre_rule} rule "
+         "places," if rule_named(config.centre_rule).map_gradient else "eqs. (5)–(6)")
 glue("what_trains_here", {
     "none": "On this page nothing does: its configuration has attention_training = \"none\", which keeps the "
             "attention subnet as the channel grouping left it; what follows is what moves the maps under the "

@@ -127,7 +127,7 @@ def check_rows(record: dict) -> list[list[str]]:
         exact = _span([ceiling["oracle"]])
         out.append([f"reference: squares on the head and another telling part of each bird ({exact} %), each moved "
                     f"to the centre of its cell of the {h} × {w} maps"
-                    + ("" if ((record.get("provenance") or {}).get("config") or {}).get("centre_rule", "peak") == "peak"
+                    + ("" if _book_rule(record).grid_squares
                        else " (the peak rule's bound; the book's squares are not held to the grid)"),
                     _span([ceiling["oracle_on_grid"]]), "–", "–", "–"])
     return out
@@ -181,16 +181,23 @@ def check_sentence(record: dict, validation: list[dict] | None = None) -> str:
             f"above.")
 
 
+def _book_rule(record: dict):
+    """The registered centre rule of the record's book configuration (the peak rule where the record does not say)."""
+    from sgma_core.centres import rule_named
+
+    return rule_named(((record.get("provenance") or {}).get("config") or {}).get("centre_rule", "peak"))
+
+
 def _grid_clause(record: dict, h: int, w: int, grid: float, distinct: list[float]) -> str:
     """What the maps' grid lets the first bar reach: a bound on squares at the maps' peaks (the peak rule), none on
     squares whose centres a rule computes from the whole map (the record's ``provenance.config.centre_rule``)."""
     oracle = (f"the squares that sit on each bird's head and on its other telling parts, moved to the centre of "
               f"their cell of the {h} × {w} maps as the peak rule places squares, are at distinct places in "
               f"{100 * grid:.0f} % of these images")
-    rule = ((record.get("provenance") or {}).get("config") or {}).get("centre_rule", "peak")
-    if rule != "peak":
-        return (f"The book's squares are not held to the maps' grid (its centre rule, {rule}, computes them from the "
-                f"whole map), so the grid's bound on the first bar does not apply to them: {oracle}. ")
+    rule = _book_rule(record)
+    if not rule.grid_squares:
+        return (f"The book's squares are not held to the maps' grid (its centre rule, {rule.name}, computes them "
+                f"from the whole map), so the grid's bound on the first bar does not apply to them: {oracle}. ")
     return (f"The first bar counts the maps' grid as much as the looking: {oracle}, "
             f"{'fewer than' if grid < min(distinct) else 'as many as' if grid <= max(distinct) else 'more than'} "
             f"the book's: a square can take only {h * w} places on that grid, and the bar divides a count of places "

@@ -67,6 +67,7 @@ class CentreRule:
     name: ClassVar[str]
     needs_parts: ClassVar[bool] = False  # the images carry the annotated parts, painted after their 3 channels
     grid_squares: ClassVar[bool] = True  # squares of the configured side, corners on the pixel grid when sizes allow
+    map_gradient: ClassVar[bool] = False  # the joint subnet's losses reach the maps through the squares it places
 
     def check(self, n_parts: int) -> None:
         """Refuse settings the rule cannot run with (:class:`ValueError`); every ``n_parts`` by default."""
@@ -125,6 +126,7 @@ class Learned(CentreRule):
 
     name = "learned"
     grid_squares = False  # its squares move and scale continuously
+    map_gradient = True  # a soft-argmax of the map: eq. (4) carries the gradient back to it
 
     def head(self, map_size: int, part_scale: float) -> nn.Module:
         return LearnedCentres(map_size, part_scale)

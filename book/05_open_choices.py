@@ -88,7 +88,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from bookkit import study_views
+from bookkit import ablation_views
 from bookkit.display import (code_check, glue, markdown_table, record_code_note, record_config_note,
                              record_data_note, show_markdown)
 from bookkit.figures import subplots
@@ -129,7 +129,7 @@ else:
                                  code_check(prov["profile"]), "ablations")
     glue("record_config_note", f"{config_note} {code_note}".strip(),
          display=False)
-    noise = study_views.metric_noise(record)
+    noise = ablation_views.metric_noise(record)
     steadier = "T1" if noise["se_T1"] < noise["se_H"] else "uncalibrated H"
     glue("noise_sentence", f"Over the one-factor comparisons below, the median standard error of a paired "
          f"difference is {noise['se_T1']:.1f} points in validation T1 and {noise['se_H']:.1f} points in "
@@ -229,14 +229,14 @@ else:
 if record is not None:
     n = sum(len(d["gains"]) for d in record["decisions"].values())
     fig, ax = subplots(height=0.28 * n + 1.0)
-    study_views.plot_gains(ax, record)
+    ablation_views.plot_gains(ax, record)
     fig.tight_layout()
     plt.show()
 
 # %% tags=["hide-input"]
 if record is not None:
     show_markdown(markdown_table(["setting", "value", "role", "val T1 (%), mean ± sd", "paired gain (points)",
-                                  "verdict"], study_views.decision_rows(record)))
+                                  "verdict"], ablation_views.decision_rows(record)))
 
 # %% [markdown]
 # **Power.** {glue:text}`power_sentence`
@@ -268,15 +268,15 @@ if record is not None:
         together = ", ".join(f"{k} = {setting_value(v)}" for k, v in b["inadmissible"]["settings"].items())
         refused += (f" (the values adopted one by one, {together}, fail the attention check together, "
                     f"{search_views.admissible_text(b['inadmissible']['check'])[4:]}, with "
-                    f"{study_views.points(b['inadmissible']['vs_searched'])} points of validation T1 over the "
+                    f"{ablation_views.points(b['inadmissible']['vs_searched'])} points of validation T1 over the "
                     "searched reading: the searched reading is kept)")
     searched = "vs_searched" in b  # a record made with the search: the one-factor step starts where it ended
     before = b["vs_searched"] if searched else b["vs_start"]
     glue("book_val_sentence", f"The changes from {'where the search ended' if searched else 'the starting settings'}: "
          f"{changes}{refused}. Validation T1 of the book's configuration minus "
-         f"{'the searched one' if searched else 'the starting one'}: {study_views.points(before)} points "
-         f"({study_views.verdict(before)}); minus the paper's reading: {study_views.points(b['vs_paper_reading'])} "
-         f"points ({study_views.verdict(b['vs_paper_reading'])}).", display=False)
+         f"{'the searched one' if searched else 'the starting one'}: {ablation_views.points(before)} points "
+         f"({ablation_views.verdict(before)}); minus the paper's reading: {ablation_views.points(b['vs_paper_reading'])} "
+         f"points ({ablation_views.verdict(b['vs_paper_reading'])}).", display=False)
 
 # %% [markdown]
 # {glue:text}`book_val_sentence`
@@ -312,7 +312,7 @@ if record is not None and record["scoring"]:
 if record is not None and record["scoring"]:
     s = record["scoring"]
     rows = [[f"`{s['reference']}` (reference: the paper's normalisation at its best ρ)", "–", ""]]
-    rows += [[f"`{g['value']}`", study_views.points(g["gain"]), study_views.verdict(g["gain"])] for g in s["gains"]]
+    rows += [[f"`{g['value']}`", ablation_views.points(g["gain"]), ablation_views.verdict(g["gain"])] for g in s["gains"]]
     show_markdown(markdown_table(["scoring", "paired gain in cct val T1 (points)", "verdict"], rows)
                   + f"\n\nAdopted: `{s['adopted']}`.")
 
@@ -334,8 +334,8 @@ if record is not None:
                   "paper's published numbers)\n\n"
                   + markdown_table(["rule", "metric", "book's configuration, synthetic (%, mean ± sd)",
                                     "paper's reading run here, synthetic (%, mean ± sd)",
-                                    "paired difference (points, mean ± SE)", "verdict"], study_views.test_rows(record)))
-    rows = study_views.test_rows(record)
+                                    "paired difference (points, mean ± SE)", "verdict"], ablation_views.test_rows(record)))
+    rows = ablation_views.test_rows(record)
     glue("test_sentence", f"On the synthetic birds' test classes the book's configuration minus the paper's "
          f"reading is {rows[0][4]} points of T1 ({rows[0][5]}) and {rows[3][4]} points of H ({rows[3][5]}) with the "
          f"compat rule ({len(record['provenance']['seeds'])} paired seeds, each model scored after its last epoch, "
@@ -355,7 +355,7 @@ else:
 
 # %% tags=["hide-input"]
 if record is not None:
-    show_markdown(markdown_table(["setting", "paper's reading", "book's value", "evidence"], study_views.flag_rows(record)))
+    show_markdown(markdown_table(["setting", "paper's reading", "book's value", "evidence"], ablation_views.flag_rows(record)))
     gammas = ", ".join(f"{rule} {g:.2f}" for rule, g in record["calibration_gamma"].items())
     print(f"calibrated stacking's γ chosen on the same validation models (mean over seeds): {gammas}")
 

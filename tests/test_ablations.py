@@ -222,7 +222,7 @@ def test_a_one_factor_value_that_cannot_train_where_the_search_ended_is_listed_n
     assert d["adopted"] == "joint" and d["gains"] == []
     assert d["refused"][0]["value"] == "alternating" and "would train nothing" in d["refused"][0]["reason"]
     assert "refused" not in decisions["lam_div"]
-    from bookkit.study_views import decision_rows
+    from bookkit.ablation_views import decision_rows
 
     record = {"runs": ab.rows, "decisions": decisions, "chosen": {"training_schedule": "joint", "lam_div": 1.0},
               "grids": {"training": {"training_schedule": ["joint", "alternating"], "lam_div": [1.0, 10.0]}}}

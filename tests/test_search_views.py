@@ -69,7 +69,7 @@ def test_a_move_left_undone_is_not_marked_and_an_end_that_is_not_admissible_is_s
 
 
 def test_the_flag_table_lists_the_searched_choices_against_the_papers_reading():
-    from bookkit.study_views import flag_rows
+    from bookkit.ablation_views import flag_rows
 
     record = {**_record(_literal_dead), "decisions": {}, "scoring": {}, "chosen": {},
               "paper_reading": {"attention_norm": "none", "attention_training": "full"}}

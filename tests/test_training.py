@@ -51,6 +51,29 @@ def test_train_step_is_one_sgd_step():
             torch.testing.assert_close(p.detach(), p0 - 0.1 * weight * g)
 
 
+def test_a_parameter_first_reached_later_steps_like_torchs_loop():
+    """The alternating schedule reaches some parameters only from its second epoch: the fused update
+    takes that step (torch's own kernel refuses it) and moves every parameter as the loop does."""
+    from sgma_core.engine.loop import make_optimizer
+
+    cfg = make_config("smoke", overrides={"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3})
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    moved = []
+    for fused in (True, False):
+        torch.manual_seed(0)
+        m = torch.nn.ModuleDict({"a": torch.nn.Linear(2, 1), "b": torch.nn.Linear(2, 1)})
+        opt = make_optimizer(m, cfg)[0] if fused else torch.optim.SGD(
+            m.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+        assert bool(opt.defaults["fused"]) is fused
+        for reached in ("a", "ab", "a", "ab"):  # "b" gets its first gradient at the second step
+            opt.zero_grad()
+            sum(m[k](x) for k in reached).pow(2).sum().backward()
+            opt.step()
+        moved.append([p.detach().clone() for p in m.parameters()])
+    for fast, loop in zip(*moved):
+        torch.testing.assert_close(fast, loop)
+
+
 class _Interrupt(Exception):
     pass
 

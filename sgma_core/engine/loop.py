@@ -41,15 +41,33 @@ def make_optimizer(model: nn.Module, config: RunConfig):
     """SGD over the trainable parameters, and ``ReduceLROnPlateau`` on the epoch's training loss.
 
     The update is torch's fused SGD where the parameters live on the CPU or a CUDA device: the same
-    rule in one kernel instead of a loop over the tensors."""
+    rule in one kernel instead of a loop over the tensors. The fused kernel refuses a step in which some
+    parameters have a momentum buffer and others, reached by the loss for the first time (the
+    alternating schedule's second epoch), do not; :func:`_start_momentum` gives those a zero buffer first,
+    which is what the loop does for them (the buffer starts as the gradient)."""
     params = [p for p in model.parameters() if p.requires_grad]
     fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
                                 fused=fused or None)
+    if fused and config.momentum:
+        optimizer.register_step_pre_hook(_start_momentum)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.lr_factor, patience=config.plateau_patience, min_lr=config.lr_min,
         threshold=config.plateau_threshold, threshold_mode="rel")
     return optimizer, scheduler
+
+
+def _start_momentum(optimizer: torch.optim.SGD, args, kwargs) -> None:
+    """Before a fused step: a zero momentum buffer for each parameter with a gradient and no buffer,
+    where others have one. With no dampening, ``0 · momentum + g`` is the loop's first buffer, ``g``."""
+    for group in optimizer.param_groups:
+        if group["dampening"]:
+            raise ValueError("momentum buffers for newly reached parameters assume dampening = 0")
+        live = [p for p in group["params"] if p.grad is not None]
+        if any(optimizer.state[p].get("momentum_buffer") is not None for p in live):
+            for p in live:
+                if optimizer.state[p].get("momentum_buffer") is None:
+                    optimizer.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
 
 def train_epoch(step_module: nn.Module, model: nn.Module, optimizer, data: TrainData, config: RunConfig, epoch: int,

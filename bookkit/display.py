@@ -156,6 +156,12 @@ def show_settings(config, seeds) -> None:
                   f":class: dropdown\n\n{markdown_table(['setting', 'value'], rows)}\n:::")
 
 
+def record_config(record: dict | None) -> dict:
+    """The configuration a study's record was made with (``provenance.config``: every ``RunConfig`` field), or
+    ``{}`` for no record or one that does not hold it (a record under test, or from before it was kept)."""
+    return ((record or {}).get("provenance") or {}).get("config") or {}
+
+
 def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
     """A sentence for a chapter that renders a study's record: whether it was made on the data the page is
     built with (its ``provenance.data_fingerprint`` against the data root's), and if not, what differs and

@@ -8,6 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bookkit.display import record_config
 from bookkit.figures import subplots
 from bookkit.study_views import FLAT_SHARE
 from bookkit.wording import count, join_words, number_word
@@ -185,7 +186,7 @@ def _book_rule(record: dict):
     """The registered centre rule of the record's book configuration (the peak rule where the record does not say)."""
     from sgma_core.centres import rule_named
 
-    return rule_named(((record.get("provenance") or {}).get("config") or {}).get("centre_rule", "peak"))
+    return rule_named(record_config(record).get("centre_rule", "peak"))
 
 
 def _grid_clause(record: dict, h: int, w: int, grid: float, distinct: list[float]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bookkit.display import record_config
 from bookkit.wording import count, join_words, mean_sd, number_word, percents, points, seeds_text, verdict
 from sgma_core import stats
 
@@ -64,7 +65,7 @@ def control_text(record: dict | None, control: str) -> str:
     """:data:`CONTROL_TEXT`'s name of ``control``; the book's says how its squares are placed, from the record's
     configuration (``provenance.config.centre_rule``) where the record holds it."""
     if control == "book":
-        rule = ((record or {}).get("provenance") or {}).get("config", {}).get("centre_rule")
+        rule = record_config(record).get("centre_rule")
         return CONTROL_TEXT["book"] + (f": {CENTRE_TEXT[rule]}" if rule in CENTRE_TEXT else "")
     return CONTROL_TEXT.get(control, control)
 
@@ -152,7 +153,7 @@ def looking_answer(record: dict) -> str:
     learns = stats.beats({"mean": score - fixed, "se": se})  # above the better fixed reference
     # as many decimals as chapter 06's table shows, and more where they would make the two numbers look equal
     shown, shown_fixed = percents(score, fixed, digits=1)
-    trained = record.get("provenance", {}).get("config", {}).get("attention_training", "full") != "none"
+    trained = record_config(record).get("attention_training", "full") != "none"
     verb = ("learns" if learns else "does not learn") if trained else ("finds" if learns else "does not find")
     oracle = [r["where"]["part_box"] for r in record["rows"] if r["control"] == "oracle_parts" and "where" in r]
     where = (f"SGMA {verb} where to look on the synthetic birds (its squares' part-box score "
@@ -240,7 +241,7 @@ def looking_mechanism(record: dict) -> str:
 def _against_book_training(record: dict) -> list[str]:
     """Where the book trains more of its attention than the heads-or-nothing controls: what training less does to
     test T1 against the book (paired, control − book), from the record's ``paired``; none otherwise."""
-    trains = ((record.get("provenance") or {}).get("config") or {}).get("attention_training")
+    trains = record_config(record).get("attention_training")
     lesser = {"full": ("attention_heads", "attention_none"), "heads": ("attention_none",)}.get(trains, ())
     said = {"attention_heads": "training only the heads", "attention_none": "freezing the attention subnet"}
     out = []

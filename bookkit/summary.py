@@ -10,6 +10,7 @@ typed in: every measured number comes from ``results/*.json``.
 from __future__ import annotations
 
 from bookkit.agreement import book_runs
+from bookkit.display import record_config
 from bookkit.study_views import CONTROL_TEXT, looking_answer, mean_sd
 from bookkit.wording import join_words, setting_value, spread_label
 from sgma_core.paths import repo_root
@@ -138,7 +139,7 @@ def _attention_found(record: dict) -> str:
     end, paper = (record.get("search") or {}).get("end"), record.get("paper_reading") or {}
     if not end:
         return ""
-    size = record.get("provenance", {}).get("config", {}).get("image_size")
+    size = record_config(record).get("image_size")
     paper = {**paper, **({"joint_size": size // 2} if size else {})}
     changed = [f"{k} = {setting_value(v)}" for k, v in end.items() if k in paper and paper[k] != v]
     return ("the search among readings whose attention lives ended at " + join_words(changed) + " (the paper's "

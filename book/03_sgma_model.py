@@ -51,6 +51,7 @@ from bookkit.display import glue, markdown_table, show_markdown
 from bookkit.run_times import glue_run_times
 from bookkit.figures import subplots
 from sgma_core.attention import MultiAttention
+from sgma_core.centres import rule_named
 from sgma_core.backbones import small_vgg
 from sgma_core.cropping import boxcar_mask, crop_and_zoom
 from sgma_core.data.images import load_images, normalize
@@ -61,10 +62,9 @@ from sgma_core.profiles import RunConfig
 
 glue_run_times("03_sgma_model")
 book = RunConfig()  # the library's defaults: the book's configuration, chosen in chapter 05
-glue("book_centre_rule", {"peak": "the book's configuration uses the peak rule, so its squares are placed "
-                                  "without this gradient",
-                          "learned": "the book's configuration uses the learned rule (chosen in chapter 05)"}.get(
-    book.centre_rule, f"the book's configuration uses centre_rule = \"{book.centre_rule}\""), display=False)
+glue("book_centre_rule", f"the book's configuration (chosen in chapter 05) uses centre_rule = \"{book.centre_rule}\", "
+     + ("whose squares carry this gradient back to the maps" if rule_named(book.centre_rule).map_gradient
+        else "whose squares are placed without this gradient"), display=False)
 glue("book_attention_norm", f"\"{book.attention_norm}\"", display=False)
 glue("book_shared_W", "one W shared by the three branches" if book.shared_W else "a separate W for each branch",
      display=False)

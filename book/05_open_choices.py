@@ -217,8 +217,12 @@ if record is not None and record.get("checks"):
                                  search_views.check_rows(record)))
 else:
     glue("checks_sentence", "The record rendered here keeps no checks.", display=False)
+glue("margin_sentence", (search_views.margin_sentence(record) if record is not None else "")
+     or "The record rendered here keeps no check of the book's configuration on several seeds.", display=False)
 
 # %% [markdown]
+# **How far above a fixed point?** {glue:text}`margin_sentence`
+#
 # ## The choices that change training
 #
 # Each row of the figure is one value set against its choice's reference, everything else at

@@ -186,6 +186,27 @@ def bars_sentence() -> str:
             "whose attributes tell the classes apart) more often than at the best single fixed point")
 
 
+def margin_sentence(record: dict) -> str:
+    """How far the book's configuration's telling-part hits are above the best fixed point's on validation images,
+    paired over its seeds (``record["checks"]`` rows of ``BOOK``), and what the check's third bar, a comparison of
+    the two means, can and cannot say from it; ``""`` where the record keeps no such rows."""
+    checks = [c for c in record.get("checks", []) if c["setting"] == "BOOK"]
+    if len(checks) < 2:
+        return ""
+    margin = stats.mean_se(c["telling_hits"] - c["best_fixed_point_hits"] for c in checks)
+    hits = statistics.fmean(c["telling_hits"] for c in checks)
+    fixed = statistics.fmean(c["best_fixed_point_hits"] for c in checks)
+    text = (f"The book's configuration puts {100 * hits:.1f} % of its validation squares near a telling part, the best "
+            f"fixed point {100 * fixed:.1f} %: a margin of {points(margin)} points (mean ± standard error over "
+            f"{count(margin['n'], 'seed')}, paired; {verdict(margin)}).")
+    if stats.beats(margin):
+        return text + " Its squares find the telling parts more often than any pixel fixed in advance."
+    return text + (" The check's third bar compares the two means, as it was declared before any score was seen, and "
+                   + ("admits the configuration on them" if hits > fixed else "does not admit it")
+                   + "; that its squares find the telling parts more often than one pixel fixed in advance, these "
+                   "seeds do not show.")
+
+
 def price_sentence(record: dict) -> str:
     """What admissibility cost: the reading of best mean validation T1 among those the search tried, where its
     attention fails the check, against the reading the search ended at, paired by seed (``""`` where the best

@@ -243,3 +243,22 @@ def test_a_widened_move_is_a_row_and_a_step_of_the_path_naming_each_change():
             "validation T1)") in text, text
     assert prose_defects(text) == [], text
     assert grid_sentence(record).count("`joint_size` 16 or 32") == 1
+
+
+def test_the_margin_over_the_best_fixed_point_is_paired_and_said_with_its_verdict():
+    def record(hits):
+        return {"checks": [{"setting": "BOOK", "seed": s, "telling_hits": h, "best_fixed_point_hits": 0.426}
+                           for s, h in enumerate(hits)] + [{"setting": "SEARCH", "telling_hits": 0.0,
+                                                            "best_fixed_point_hits": 0.426}]}
+
+    from bookkit.search_views import margin_sentence
+
+    noisy = margin_sentence(record([0.379, 0.425, 0.523, 0.470, 0.412]))  # the means differ, within two SEs
+    assert "44.2 %" in noisy and "42.6 %" in noisy and not prose_defects(noisy)
+    assert "+1.6 ± 2.5 points (mean ± standard error over five seeds, paired; no difference)" in noisy
+    assert "admits the configuration on them" in noisy and "these seeds do not show" in noisy
+    below = margin_sentence(record([0.40, 0.41, 0.42, 0.39, 0.45]))
+    assert "no difference" in below and "does not admit it" in below
+    clear = margin_sentence(record([0.84, 0.86, 0.85, 0.83, 0.85]))
+    assert "; higher)" in clear and "more often than any pixel fixed in advance" in clear
+    assert margin_sentence(record([0.9])) == "" and margin_sentence({}) == ""

@@ -114,6 +114,10 @@ def test_the_check_sentence_sets_the_counts_of_places_beside_those_on_the_valida
     admitted = [{**c, "different_cells": 0.95} for c in checks]
     assert ("met every bar on the mean over its seeds, as the rule to admit a reading asks, and it passed on 0 of the 2"
             in check_sentence(_check_record(), admitted))
+    narrow = [{**c, "telling_hits": h} for c, h in zip(admitted, (0.45, 0.39))]  # above 0.41 on the mean, by noise
+    assert ("as the rule to admit a reading asks, its telling hits above the best fixed point's by +1.0 ± 3.0 points "
+            "(mean ± standard error, paired), within two standard errors, and it passed") in check_sentence(
+        _check_record(), narrow)
     low = [{**c, "telling_hits": 0.3} for c in admitted]
     assert "missed telling hits above the best fixed point on the mean" in check_sentence(_check_record(), low)
     assert "best single point: the one pixel, the same in every image, that is near a telling part most often" in text

@@ -182,7 +182,8 @@ RETRAIN ?=
 ablations: data $(SETUP)
 	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET) --jobs $(JOBS) $(if $(RETRAIN),--retrain)
 
-# More seeds for each value the ablation adopted on a gain whose paired standard error is above 2 points, one seed at
+# More seeds for each value the ablation adopted on a gain whose paired standard error is above 2 points (and each
+# admissible value not adopted whose gain of 2 points or more is within two standard errors), one seed at
 # a time until it is not (or 12 seeds); writes results/power-$(PROFILE).json after each comparison (chapter 05).
 # Resumable: its runs go into the ablation's ledger (RETRAIN=1: as for ablations).
 power: data $(SETUP)

@@ -316,13 +316,19 @@ def _moves(search: dict) -> list[tuple[str, dict]]:
 def power_sentence(record: dict) -> str:
     """Which of the adopted values' gains (the search's moves, the one-factor values adopted) have a paired
     standard error above :data:`SE_BAR`, and about how many seeds would bring each to it (sd / √n = the bar)."""
-    gains = [(change_text(c["setting"], c["value"]), c["gain"]) for c in comparisons(record)]
+    found = comparisons(record)
+    gains = [(change_text(c["setting"], c["value"]), c["gain"]) for c in found if c["kind"] == "adopted"]
     above = [(name, g) for name, g in gains if g["se"] > SE_BAR]
+    open_ = [f"{change_text(c['setting'], c['value'])} ({points(c['gain'])})" for c in found
+             if c["kind"] == "undecided" and c["gain"]["se"] > SE_BAR]
+    undecided = (f" {count(len(open_), 'value').capitalize()} not adopted gained 2 points or more on the mean, "
+                 f"within two standard errors (mean ± SE, points): {join_words(open_)}; the power study adds seeds to "
+                 f"{'it' if len(open_) == 1 else 'them'} too." if open_ else "")
     if not gains:
-        return ""
+        return undecided.strip()
     bar = f"{100 * SE_BAR:.0f} points"
     if not above:
-        return f"Every adopted value's paired gain has a standard error of {bar} or less."
+        return f"Every adopted value's paired gain has a standard error of {bar} or less." + undecided
     need = [f"{name} ({100 * g['se']:.1f}; about {math.ceil((g['se'] * math.sqrt(g['n']) / SE_BAR) ** 2)} seeds)"
             for name, g in above]
     settled = all(g["mean"] > 2 * g["se"] for _, g in above)
@@ -330,7 +336,7 @@ def power_sentence(record: dict) -> str:
             f"adopted one at a time), {number_word(len(above))} {'has' if len(above) == 1 else 'have'} a standard "
             f"error above {bar}, each with the seeds its spread would need to bring it to {bar}: {join_words(need)}."
             + (" Each of these gains exceeds two of its standard errors, so which value wins is settled; how large "
-               "the gain is, less so." if settled else ""))
+               "the gain is, less so." if settled else "") + undecided)
 
 
 def power_study_sentence(power: dict | None) -> str:
@@ -341,19 +347,28 @@ def power_study_sentence(power: dict | None) -> str:
                 "standard error is at most the bar; it has not been run for the record rendered here.")
     rows = power["rows"]
     if not rows:
-        return "No adopted value's gain has a standard error above the bar: the power study had nothing to add."
-    said = []
+        return ("No adopted value's gain, and no admissible value's gain of 2 points or more, has a standard error "
+                "above the bar: the power study had nothing to add.")
+    said, undecided = [], [r for r in rows if r.get("kind") == "undecided"]
     for r in rows:
         first, gain = r["gain_first"], r["gain"]
-        state = "still above two standard errors" if r["holds"] else "no longer above two standard errors"
-        said.append(f"{r['name']}: {100 * first['mean']:+.1f} ± {100 * first['se']:.1f} on {first['n']} seeds, "
+        if r in undecided:
+            state = ("now above two standard errors: it would be adopted" if r["holds"]
+                     else "still within two standard errors")
+        else:
+            state = "still above two standard errors" if r["holds"] else "no longer above two standard errors"
+        said.append(f"{r['name']}{' (not adopted)' if r in undecided else ''}: {100 * first['mean']:+.1f} ± "
+                    f"{100 * first['se']:.1f} on {first['n']} seeds, "
                     f"{100 * gain['mean']:+.1f} ± {100 * gain['se']:.1f} on {gain['n']} ({state})")
     reached = f"{sum(r['reached_bar'] for r in rows)} of the {len(rows)} comparisons at the bar"
     text = (f"With seeds added by the power study (make power; up to {power['max_seeds']} a comparison; mean paired "
             f"gain ± SE, in points): {'; '.join(said)}. ")
-    if not all(r["holds"] for r in rows):
+    if not all(r["holds"] for r in rows if r not in undecided):
         text += ("A value whose gain no longer exceeds two standard errors is not settled by this record: the ablation "
                  "decides it again on the seeds it has. ")
+    if any(r["holds"] for r in undecided):
+        text += ("A value not adopted on five seeds whose gain now exceeds two standard errors is not settled by this "
+                 "record either: the ablation decides it again on the seeds it has. ")
     if power["provenance"].get("complete"):
         return text + f"The study is complete: {reached}."
     return text + f"The study is in progress ({reached} so far); make power goes on where it stopped."

@@ -113,6 +113,36 @@ def test_the_comparisons_are_the_search_moves_and_the_values_adopted_on_their_ba
 
 
 
+def test_a_value_not_adopted_whose_gain_would_matter_is_powered_as_undecided():
+    """METHOD §12: where the standard error is larger than the effect that would matter, add seeds before deciding."""
+    def g(mean, se=0.03):
+        return {"mean": mean, "se": se, "n": 5}
+
+    decisions = {"beta_cct": {"reference": 1.0, "adopted": 1.0, "gains": [
+                     {"value": 10.0, "gain": g(0.046), "admissible": True},     # would matter, within 2 SE: powered
+                     {"value": 0.1, "gain": g(0.055), "admissible": False},     # its attention fails: never chosen
+                     {"value": 3.0, "gain": g(0.015), "admissible": True}]},    # below 2 points: would not matter
+                 "lam_div": {"reference": 1.0, "adopted": 0.1, "gains": [
+                     {"value": 0.1, "gain": g(0.09), "admissible": True},
+                     {"value": 10.0, "gain": g(0.05), "admissible": True}]}}  # against a reference no longer kept
+    found = comparisons(record_of([{"point": {}, "neighbours": []}], decisions))
+    assert [(c["name"], c["kind"], c["adopted"], c["reference"]) for c in found] == [
+        ("beta_cct = 10.0", "undecided", {"beta_cct": 10.0}, {"beta_cct": 1.0}),
+        ("lam_div = 0.1", "adopted", {"lam_div": 0.1}, {"lam_div": 1.0})]
+    from bookkit.search_views import power_sentence, power_study_sentence
+
+    said = power_sentence(record_of([{"point": {}, "neighbours": []}], decisions))
+    assert "One value not adopted gained 2 points or more on the mean, within two standard errors" in said
+    assert "beta_cct = 10 (+4.6 ± 3.0)" in said and "adds seeds to it too" in said
+    row = {"name": "beta_cct = 10.0", "kind": "undecided", "gain_first": g(0.046), "gain": g(0.05, 0.018),
+           "holds": True, "reached_bar": True}
+    text = power_study_sentence({"max_seeds": 12, "rows": [row], "provenance": {"complete": True}})
+    assert "beta_cct = 10.0 (not adopted): +4.6 ± 3.0 on 5 seeds, +5.0 ± 1.8 on 5 (now above two standard errors: " \
+           "it would be adopted)" in text and "not settled by this record either" in text
+    text = power_study_sentence({"max_seeds": 12, "rows": [{**row, "holds": False}], "provenance": {"complete": True}})
+    assert "(still within two standard errors)" in text and "not settled" not in text
+
+
 def test_a_move_two_changes_away_is_one_comparison_naming_both_changes():
     gain = {"mean": -0.02, "se": 0.03, "n": 5}
     start, to = {"attention_training": "full", "grouping_smoothing": 0.0}, {"attention_training": "heads",

@@ -1,14 +1,13 @@
-"""More seeds where an adopted value's gain is uncertain: the power behind chapter 05's decisions.
+"""More seeds where a decision's gain is uncertain: the power behind chapter 05's decisions.
 
-``make ablations`` adopts a value on five paired seeds. Where the paired validation-T1 gain of an adopted value
-(a move of the search or of its retest, a training value adopted one at a time) has a standard error above
-:data:`SE_BAR`, this study trains both sides of that comparison on further seeds (5, 6, …), one seed at a time,
-until the standard error is at most the bar or :data:`MAX_SEEDS` seeds are paired, and records the gain on every
-seed beside the five-seed one and whether the adoption still holds (a gain above two standard errors). It decides
-nothing itself: where an adoption no longer holds, the record says so and the ablation is the place to act.
-
-The settings of both sides are read from the ablation record and checked against the ablation's ledger (every
-one of its five seeds must be there), and new runs go into that ledger: the study goes on where it stopped. ::
+Where the five-seed paired validation-T1 gain of an adopted value (a move of the search or of its retest, a training
+value adopted one at a time), or of an admissible one-factor value not adopted that gained at least :data:`MATTERS`
+(``kind`` ``"undecided"``), has a standard error above :data:`SE_BAR`, this study trains both sides on further seeds
+(5, 6, …), one at a time, until the standard error is at most the bar or :data:`MAX_SEEDS` seeds are paired, and
+records the gain on every seed beside the five-seed one and whether it is above two standard errors. It decides
+nothing itself: where an adoption no longer holds, or an undecided value now would, the record says so and the
+ablation is the place to act. Both sides' settings come from the ablation record, its five seeds from its ledger
+(all must be there), and new runs go into that ledger: the study goes on where it stopped. ::
 
     python -m sgma_core.studies.power --profile cpu      # make power (--jobs 2): after make ablations
     python -m sgma_core.studies.power --stored-only      # the record of the seeds trained so far
@@ -27,13 +26,18 @@ from sgma_core.studies.search import moves
 SE_BAR = 0.02  # a decision's paired standard error, in T1 (2 points), above which seeds are added
 MAX_SEEDS = 12  # the most seeds a comparison is paired on
 FIRST_SEEDS = (0, 1, 2, 3, 4)  # the ablation's
+MATTERS = 0.02  # the gain that would matter (METHOD §12: 2 points): a value not adopted with one this large is powered
 
 
 def comparisons(record: dict) -> list[dict]:
     """The adopted values of an ablation ``record`` as comparisons: ``name``, the ``base`` they are run on
     (``"start"``: the search's, ``"searched"``: where it ended, ``"retest"``: that with the adopted training
-    values), the ``adopted`` and ``reference`` sides (overrides of that base) and their five-seed ``gain``. A
-    move away from a reading whose attention fails its check is none: admissibility made it, not a gain."""
+    values), the ``adopted`` and ``reference`` sides (overrides of that base), their five-seed ``gain`` and their
+    ``kind``: ``"adopted"``, or ``"undecided"`` for a one-factor value not adopted, admissible, whose mean gain over
+    the kept reference is at least :data:`MATTERS` but within two standard errors (``adopted`` is then the side that
+    would be). A move away from a reading whose attention fails its check is none: admissibility made it."""
+    from sgma_core.stats import beats
+
     out = []
     for key, base in (("search", "start"), ("retest", "retest")):
         rounds = (record.get(key) or {}).get("rounds", [])
@@ -43,14 +47,19 @@ def comparisons(record: dict) -> list[dict]:
                 continue  # a move away from a reading whose attention fails its check: no gain decided it
             said = (", ".join(f"{s} = {v!r}" for s, v in move["value"].items()) if isinstance(move["value"], dict)
                     else f"{move['setting']} = {move['value']!r}")
-            out.append({"name": f"{said} ({key})", "base": base,
+            out.append({"name": f"{said} ({key})", "base": base, "kind": "adopted",
                         "setting": move["setting"], "value": move["value"],
                         "adopted": dict(after), "reference": dict(before), "gain": move["gain"]})
     for setting, decision in record["decisions"].items():
         for g in decision["gains"]:
-            if g["value"] == decision["adopted"] and g["gain"]:
+            if not g["gain"]:
+                continue
+            adopted = g["value"] == decision["adopted"]
+            undecided = (decision["adopted"] == decision["reference"] and g.get("admissible", True)
+                         and g["gain"]["mean"] >= MATTERS and not beats(g["gain"]))
+            if adopted or undecided:
                 out.append({"name": f"{setting} = {g['value']!r}", "base": "searched", "setting": setting,
-                            "value": g["value"],
+                            "value": g["value"], "kind": "adopted" if adopted else "undecided",
                             "adopted": {setting: g["value"]}, "reference": {setting: decision["reference"]},
                             "gain": g["gain"]})
     return out
@@ -108,7 +117,8 @@ def add_seeds(ab, comparison: dict, base, max_seeds: int, stored_only: bool) -> 
             sides[side][seed] = value
     gain = paired(sides["adopted"], sides["reference"])
     five = paired(*({s: v for s, v in sides[k].items() if s in FIRST_SEEDS} for k in ("adopted", "reference")))
-    return {"name": comparison["name"], "adopted": comparison["adopted"], "reference": comparison["reference"],
+    return {"name": comparison["name"], "kind": comparison.get("kind", "adopted"), "adopted": comparison["adopted"],
+            "reference": comparison["reference"],
             "seeds": sorted(sides["adopted"]), "gain_first": five, "gain": gain, "holds": beats(gain),
             "reached_bar": gain["se"] <= SE_BAR}
 

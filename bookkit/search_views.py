@@ -11,6 +11,7 @@ import statistics
 from bookkit.study_views import points, verdict
 from bookkit.wording import count, join_words, number_word, setting_value
 from sgma_core import stats
+from sgma_core.admissibility import telling_margin
 from sgma_core.studies.power import comparisons
 from sgma_core.studies.search import moves
 
@@ -193,7 +194,7 @@ def margin_sentence(record: dict) -> str:
     checks = [c for c in record.get("checks", []) if c["setting"] == "BOOK"]
     if len(checks) < 2:
         return ""
-    margin = stats.mean_se(c["telling_hits"] - c["best_fixed_point_hits"] for c in checks)
+    margin = telling_margin(checks)
     hits = statistics.fmean(c["telling_hits"] for c in checks)
     fixed = statistics.fmean(c["best_fixed_point_hits"] for c in checks)
     text = (f"The book's configuration puts {100 * hits:.1f} % of its validation squares near a telling part, the best "

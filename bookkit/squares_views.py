@@ -13,7 +13,7 @@ from bookkit.figures import subplots
 from bookkit.study_views import FLAT_SHARE
 from bookkit.wording import count, join_words, number_word, points
 from sgma_core import stats
-from sgma_core.admissibility import summarise_checks
+from sgma_core.admissibility import summarise_checks, telling_margin
 
 COLOURS = ("white", "cyan")  # part 1, part 2
 
@@ -222,7 +222,7 @@ def _admitted(validation: list[dict]) -> str:
     """Whether the seeds' mean met every bar, as the rule to admit a reading asks, and which bars it missed."""
     summary = summarise_checks(validation)
     if summary["passed"]:
-        margin = stats.mean_se(c["telling_hits"] - c["best_fixed_point_hits"] for c in validation)
+        margin = telling_margin(validation)
         return ("the configuration met every bar on the mean over its seeds, as the rule to admit a reading asks"
                 + ("" if len(validation) < 2 or stats.beats(margin) else
                    f", its telling hits above the best fixed point's by {points(margin)} points (mean ± standard "

@@ -106,3 +106,11 @@ def summarise_checks(checks: list[dict]) -> dict:
         failed.append("telling_hits")
     return {**mean, "seeds_passed": sum(c["passed"] for c in checks), "seeds": len(checks),
             "passed": not failed, "failed": failed}
+
+
+def telling_margin(checks: list[dict]) -> dict:
+    """How far a reading's telling-part hits are above the best fixed point's, paired over its seeds' ``checks``:
+    the mean ± standard error of the per-seed differences (:func:`sgma_core.stats.mean_se`), in shares."""
+    from sgma_core.stats import mean_se
+
+    return mean_se(c["telling_hits"] - c["best_fixed_point_hits"] for c in checks)

@@ -11,6 +11,7 @@ from sgma_core.admissibility import (
     different_cells_share,
     distinct_share,
     summarise_checks,
+    telling_margin,
 )
 
 SIZE, RADIUS = 32, 4.0
@@ -75,6 +76,13 @@ def test_a_reading_passes_on_its_seeds_mean():
     assert "different_cells" in mixed["failed"]
 
 
+
+def test_the_telling_margin_is_paired_over_seeds():
+    # seed by seed the hits beat the fixed point by 0.10, 0.02, 0.06: a paired mean of 0.06, SE 0.04 / sqrt(3)
+    checks = [{"telling_hits": h, "best_fixed_point_hits": f} for h, f in ((0.5, 0.4), (0.3, 0.28), (0.9, 0.84))]
+    margin = telling_margin(checks)
+    assert margin["n"] == 3 and margin["mean"] == pytest.approx(0.06)
+    assert margin["se"] == pytest.approx(0.04 / np.sqrt(3))  # unpaired, the spread of the hits would dominate
 def test_points_on_a_grid_count_as_one_place_per_cell_and_squares_stay_inside_the_image():
     from sgma_core.admissibility import distinct_on_grid
 

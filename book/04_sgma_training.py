@@ -291,8 +291,8 @@ glue("t1_diff", f"{abs(diff):.1f} points {'above' if diff >= 0 else 'below'}", d
 looking = repo_root() / "results" / "looking-cpu.json"
 glue("looking_mechanism", study_views.looking_mechanism(read_record(looking)) if looking.is_file() else
      "(its record is not made yet: `make looking`).", display=False)
-glue("records_spread", study_views.looking_spread(read_record(looking)) if looking.is_file() and dataset == "SYN" and
-     config.profile == "cpu" else "", display=False)
+glue("records_spread", study_views.looking_spread(read_record(looking), config=config_dict(cfg0))
+     if looking.is_file() and dataset == "SYN" and config.profile == "cpu" else "", display=False)
 glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset, results,
                                              config.profile, histories=histories), display=False)
 

@@ -8,7 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 from bookkit.display import record_config
-from bookkit.wording import count, join_words, mean_sd, number_word, percents, points, seeds_text, verdict
+from bookkit.wording import (
+    count,
+    join_words,
+    mean_sd,
+    number_word,
+    percents,
+    points,
+    seeds_text,
+    setting_value,
+    verdict,
+)
 from sgma_core import stats
 
 CONTROL_TEXT = {
@@ -271,16 +281,25 @@ def _across_seeds(book: list[dict]) -> str:
             f"part-box) differ by up to {100 * spread:.1f} points across the {count(len(book), 'seed')}")
 
 
-def looking_spread(record: dict, model: str = "sgma") -> str:
+def looking_spread(record: dict, model: str = "sgma", config: dict | None = None) -> str:
     """The spread over the looking record's seeds of the book's configuration and the baseline (compat rule, test
     classes, mean ± sample sd) and, for SGMA, their paired difference (mean ± standard error), as one plain
-    sentence: what a training chapter that runs one seed shows beside it. Empty when the record holds neither."""
+    sentence: what a training chapter that runs one seed shows beside it. Empty when the record holds neither.
+    ``config``: the page's settings; where the record's differ, the sentence says how instead of a spread."""
+    from sgma_core.records import settings_drift
+
     by = {c: [r for r in record["rows"] if r["control"] == c] for c in ("book", "baseline")}
     if len(by["book"]) < 2 or len(by["baseline"]) < 2:
         return ""
     seeds = sorted(r["seed"] for r in by["book"])
     where = f"Over the {count(len(seeds), 'seed')} of results/looking-{record['profile']}.json " \
             f"({seeds_text(seeds)}, chapter 06)"
+    drift = settings_drift(record_config(record), config) if config and model == "sgma" else {}
+    if drift:
+        changes = "; ".join(f"{k} {setting_value(old)} there, {setting_value(new)} here"
+                            for k, (old, new) in sorted(drift.items()))
+        return (f"{where} the book's configuration was trained with other settings than this page's ({changes}), so "
+                "their spread is not this run's: `make looking` trains the record again.")
     baseline = (f"T1 {mean_sd([r['T1'] for r in by['baseline']])} % and H "
                 f"{mean_sd([r['H'] for r in by['baseline']])} %")
     if model == "baseline":

@@ -145,3 +145,18 @@ def test_the_introductions_finding_names_the_attentions_settings_the_search_chan
     record["search"]["end"] = {**paper, "joint_size": 32}  # the paper's attention, branches at half the image
     assert "ended at the paper's reading of the attention" in _attention_found(record)
     assert _attention_found({"paper_reading": paper}) == ""  # a record made before the search
+
+
+def test_a_training_chapter_quotes_the_records_spread_only_for_its_own_settings():
+    rows = [{"control": c, "seed": s, "T1": t + 0.01 * s, "H": t} for c, t in (("book", 0.9), ("baseline", 0.8))
+            for s in range(5)]
+    gain = {"T1": {"mean": -0.1, "se": 0.01, "n": 5}, "H": {"mean": -0.1, "se": 0.01, "n": 5}}
+    made = {"centre_rule": "peak", "lam_div": 0.1, "epochs": 16}
+    record = {"profile": "cpu", "rows": rows, "paired": {"baseline": gain}, "provenance": {"config": made}}
+    same = study_views.looking_spread(record, config={**made, "seed": 3})
+    assert "the same configuration reaches test T1 92.0 ± 1.6 %" in same
+    other = study_views.looking_spread(record, config={**made, "centre_rule": "learned", "lam_div": 1.0})
+    assert "the same configuration" not in other and "92.0" not in other
+    assert "centre_rule peak there, learned here; lam_div 0.1 there, 1 here" in other
+    assert "`make looking`" in other
+    assert "the same baseline reaches" in study_views.looking_spread(record, model="baseline", config={})

@@ -289,8 +289,8 @@ glue("results_caveat", "They measure whether the method works as implemented (SG
 diff = 100 * (rows[1][1]["T1"][0] - rows[0][1]["T1"][0])
 glue("t1_diff", f"{abs(diff):.1f} points {'above' if diff >= 0 else 'below'}", display=False)
 looking = repo_root() / "results" / "looking-cpu.json"
-glue("looking_mechanism", study_views.looking_mechanism(read_record(looking)) if looking.is_file() else
-     "(its record is not made yet: `make looking`).", display=False)
+glue("looking_mechanism", study_views.looking_mechanism(read_record(looking), config_dict(cfg0))
+     if looking.is_file() else "(its record is not made yet: `make looking`).", display=False)
 glue("records_spread", study_views.looking_spread(read_record(looking), config=config_dict(cfg0))
      if looking.is_file() and dataset == "SYN" and config.profile == "cpu" else "", display=False)
 glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset, results,
@@ -540,7 +540,7 @@ if ds.part_locs is not None:
              + ". Chapter 06 scores the squares with a measure a fixed point fails. ")
     if looking.is_file() and dataset == "SYN" and config.profile == "cpu":
         where += record_hits_sentence(read_record(looking), cfg0.seed, mean_hits["after training"],
-                                      disc_hits["after training"])
+                                      disc_hits["after training"], config_dict(cfg0))
 glue("where_sentence", where.strip(), display=False)
 
 # %% [markdown]

@@ -248,7 +248,7 @@ if record is not None:
 # %% tags=["remove-cell"]
 power_path = path.with_name(path.name.replace("ablations-", "power-", 1))  # the power study's record beside it
 power_record = read_power(power_path) if power_path.is_file() and power_path != path else None
-glue("power_sentence", ((search_views.power_sentence(record) + " " + search_views.power_study_sentence(power_record))
+glue("power_sentence", ((search_views.power_sentence(record) + " " + search_views.power_study_sentence(power_record, record))
                         if record is not None else "") or "The record rendered here holds no adopted values' gains.",
      display=False)
 glue("schedule_sentence", (search_views.schedule_sentence(record) if record is not None else "")

@@ -95,7 +95,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from bookkit import study_views
-from bookkit.display import (code_check, glue, markdown_table, record_code_note, record_config_note,
+from bookkit.display import (code_check, glue, markdown_table, record_code_note, record_config, record_config_note,
                              record_data_note, show_markdown)
 from bookkit.figures import subplots
 from bookkit.run_times import glue_run_times
@@ -181,7 +181,8 @@ from bookkit.squares_views import book_validation_checks, check_header, check_ro
 ablations_path = repo_root() / "results" / f"ablations-{record['profile']}.json" if record is not None else None
 ablations = read_record(ablations_path, ("chosen", "checks"), remedy="`make ablations` writes it again.") \
     if ablations_path is not None and ablations_path.is_file() else None
-glue("check_test", "" if record is None else check_sentence(record, book_validation_checks(ablations)),
+glue("check_test", "" if record is None else check_sentence(record, book_validation_checks(ablations,
+                                                                                          record_config(record))),
      display=False)
 if record is not None and check_rows(record):
     show_markdown(markdown_table(check_header(record), check_rows(record)))

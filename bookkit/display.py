@@ -162,6 +162,16 @@ def record_config(record: dict | None) -> dict:
     return ((record or {}).get("provenance") or {}).get("config") or {}
 
 
+def record_changes(record: dict | None, config: dict | None) -> str:
+    """How the settings a study's ``record`` was made with differ from a page's ``config`` (its dict), as
+    ``"setting old there, new here; …"``; ``""`` where they agree, or where either is not known."""
+    from sgma_core.records import settings_drift
+
+    drift = settings_drift(record_config(record), config) if config else {}
+    return "; ".join(f"{k} {setting_value(old)} there, {setting_value(new)} here"
+                     for k, (old, new) in sorted(drift.items()))
+
+
 def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
     """A sentence for a chapter that renders a study's record: whether it was made on the data the page is
     built with (its ``provenance.data_fingerprint`` against the data root's), and if not, what differs and

@@ -12,7 +12,7 @@ from bookkit.study_views import points, verdict
 from bookkit.wording import count, join_words, number_word, setting_value
 from sgma_core import stats
 from sgma_core.admissibility import telling_margin
-from sgma_core.studies.power import comparisons
+from sgma_core.studies.power import SE_BAR, comparisons
 from sgma_core.studies.search import moves
 
 CHECK_NAMES = {"distinct_places": "squares at distinct places", "different_cells": "maps peaking at different cells",
@@ -306,7 +306,6 @@ def scoring_curves(ax, record: dict) -> None:
     ax.legend(loc="best")
 
 
-SE_BAR = 0.02  # the paired standard error (validation T1) a decision here aims at
 
 
 def _moves(search: dict) -> list[tuple[str, dict]]:
@@ -323,7 +322,7 @@ def power_sentence(record: dict) -> str:
     open_ = [f"{change_text(c['setting'], c['value'])} ({points(c['gain'])})" for c in found
              if c["kind"] == "undecided" and c["gain"]["se"] > SE_BAR]
     undecided = (f" {count(len(open_), 'value').capitalize()} not adopted gained 2 points or more on the mean, "
-                 f"within two standard errors (mean ± SE, points): {join_words(open_)}; the power study adds seeds to "
+                 f"within two standard errors (mean ± SE, points): {join_words(open_)}; make power adds seeds to "
                  f"{'it' if len(open_) == 1 else 'them'} too." if open_ else "")
     if not gains:
         return undecided.strip()
@@ -333,20 +332,30 @@ def power_sentence(record: dict) -> str:
     need = [f"{name} ({100 * g['se']:.1f}; about {math.ceil((g['se'] * math.sqrt(g['n']) / SE_BAR) ** 2)} seeds)"
             for name, g in above]
     settled = all(g["mean"] > 2 * g["se"] for _, g in above)
-    return (f"Of the paired gains of the {count(len(gains), 'adopted value')} (the search's moves and the values "
-            f"adopted one at a time), {number_word(len(above))} {'has' if len(above) == 1 else 'have'} a standard "
+    return (f"Of the {count(len(gains), 'paired gain')} that adopted a value (the search's moves and the values "
+            f"adopted one at a time; a move away from a reading that failed its attention check was not decided by its "
+            f"gain and is not counted), {number_word(len(above))} {'has' if len(above) == 1 else 'have'} a standard "
             f"error above {bar}, each with the seeds its spread would need to bring it to {bar}: {join_words(need)}."
             + (" Each of these gains exceeds two of its standard errors, so which value wins is settled; how large "
                "the gain is, less so." if settled else "") + undecided)
 
 
-def power_study_sentence(power: dict | None) -> str:
+def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
     """What the power study (:mod:`sgma_core.studies.power`) found so far: each comparison's paired gain on the
-    seeds it has beside its five-seed gain, whether it still exceeds two standard errors, and how far it is."""
+    seeds it has beside its five-seed gain, whether it still exceeds two standard errors, and how far it is.
+    ``record``: the ablation record rendered beside it; a power record whose comparisons are not that record's
+    (another ablation's values, or five-seed gains) is named as such, not quoted."""
     if power is None:
         return ("The power study (make power) trains these comparisons on more seeds, one at a time, until each "
                 "standard error is at most the bar; it has not been run for the record rendered here.")
     rows = power["rows"]
+    if record is not None:
+        wanted = {c["name"]: c["gain"] for c in comparisons(record) if c["gain"]["se"] > SE_BAR}
+        if any(r["name"] not in wanted or abs(r["gain_first"]["mean"] - wanted[r["name"]]["mean"]) > 1e-9
+               for r in rows):
+            return ("The power study's record (results/" + power.get("ablation", "").replace("ablations-", "power-")
+                    + ") was made from another ablation record than the one rendered here: its comparisons are not "
+                    "these, so it is not quoted; make power trains them from this one.")
     if not rows:
         return ("No adopted value's gain, and no admissible value's gain of 2 points or more, has a standard error "
                 "above the bar: the power study had nothing to add.")

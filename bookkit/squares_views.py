@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bookkit.display import record_config
+from bookkit.display import record_changes, record_config
 from bookkit.figures import subplots
 from bookkit.study_views import FLAT_SHARE
 from bookkit.wording import count, join_words, number_word, points
@@ -135,12 +135,15 @@ def check_rows(record: dict) -> list[list[str]]:
     return out
 
 
-def book_validation_checks(ablations: dict | None) -> list[dict]:
+def book_validation_checks(ablations: dict | None, config: dict | None = None) -> list[dict]:
     """The attention checks of the book's configuration (the ablation record's ``chosen``) on the validation
-    images, one per seed (its re-test where there is one): what admitted it (chapter 05)."""
+    images, one per seed (its re-test where there is one): what admitted it (chapter 05). None where ``config``
+    (the settings of the runs they are set beside) differs from ``chosen`` in one of its settings."""
     if not ablations or not ablations.get("chosen"):
         return []
     chosen, by_seed = ablations["chosen"], {}
+    if config and any(k in config and config[k] != v for k, v in chosen.items()):
+        return []  # checks of another configuration than the runs they would be set beside
     for check in ablations.get("checks", []):
         value = check.get("value")
         if isinstance(value, dict) and value and all(chosen.get(k) == v for k, v in value.items()):
@@ -233,13 +236,19 @@ def _admitted(validation: list[dict]) -> str:
             + " on the mean over its seeds, so the rule to admit a reading would not have admitted it")
 
 
-def record_hits_sentence(record: dict | None, seed: int, hits: float, telling: float) -> str:
+def record_hits_sentence(record: dict | None, seed: int, hits: float, telling: float,
+                         config: dict | None = None) -> str:
     """Where the looking record's squares of the book's configuration land, beside a page's own run of ``seed``
     (``hits``, ``telling``: its shares of squares near a part and near a telling part, the record's measures):
-    the range over the record's seeds, and its ``seed`` against the page's. Empty without the record's book rows."""
+    the range over the record's seeds, and its ``seed`` against the page's. Empty without the record's book rows;
+    where the record's settings differ from the page's ``config``, it says how instead."""
     book = {r["seed"]: r["where"] for r in (record or {}).get("rows", []) if r["control"] == "book" and "where" in r}
     if not book:
         return ""
+    changes = record_changes(record, config)
+    if changes:
+        return (f"The record chapter 06 renders was made with other settings than this page's ({changes}), so its "
+                "squares are not this run's: `make looking` makes it again.")
     text = (f"The record chapter 06 renders puts the same configuration's squares near a part in "
             f"{_span([w['hits'] for w in book.values()])} % of these squares and near a telling part in "
             f"{_span([w['telling_hits'] for w in book.values()])} % over its {count(len(book), 'seed')}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bookkit.display import record_config
+from bookkit.display import record_changes, record_config
 from bookkit.wording import (
     count,
     join_words,
@@ -16,7 +16,6 @@ from bookkit.wording import (
     percents,
     points,
     seeds_text,
-    setting_value,
     verdict,
 )
 from sgma_core import stats
@@ -203,12 +202,17 @@ def equal_input_sentence(record: dict) -> str:
 FLAT_SHARE = 0.99  # a model whose squares take one place in this share of the images or more has flat maps
 
 
-def looking_mechanism(record: dict) -> str:
+def looking_mechanism(record: dict, config: dict | None = None) -> str:
     """Why the book's squares land where they do, from the record: whether they move between seeds, and
-    whether training the attention heads changes anything against a frozen subnet (same seeds)."""
+    whether training the attention heads changes anything against a frozen subnet (same seeds). ``config``: the
+    settings of the page it is quoted on; where the record's differ, it says how instead."""
     book = [r for r in record["rows"] if r["control"] == "book"]
     if not book:
         return ""
+    changes = record_changes(record, config)
+    if changes:
+        return (f"The record chapter 06 renders was made with other settings than this page's ({changes}), so what "
+                "it says of its squares is not said of this run's: `make looking` makes it again.")
     out = [_across_seeds(book)] if len(book) > 1 else []  # one seed says nothing of how seeds differ
     placed = [r["squares"] for r in book if "squares" in r]
     if placed:
@@ -241,8 +245,7 @@ def looking_mechanism(record: dict) -> str:
         else:
             out.append(f"{what} gives exactly the test numbers (T1, H) of the frozen subnet on "
                        f"{number_word(len(same))} of the {count(len(seeds), 'seed')}" if same else
-                       f"{what} changes the test numbers of the frozen subnet on every seed "
-                       f"({_changed_on(by, seeds)}){still}")
+                       f"{what} changes the test numbers of the frozen subnet ({_changed_on(by, seeds)}){still}")
     out += _against_book_training(record)
     text = "; ".join(out) + "."
     return text[0].upper() + text[1:]
@@ -286,18 +289,14 @@ def looking_spread(record: dict, model: str = "sgma", config: dict | None = None
     classes, mean ± sample sd) and, for SGMA, their paired difference (mean ± standard error), as one plain
     sentence: what a training chapter that runs one seed shows beside it. Empty when the record holds neither.
     ``config``: the page's settings; where the record's differ, the sentence says how instead of a spread."""
-    from sgma_core.records import settings_drift
-
     by = {c: [r for r in record["rows"] if r["control"] == c] for c in ("book", "baseline")}
     if len(by["book"]) < 2 or len(by["baseline"]) < 2:
         return ""
     seeds = sorted(r["seed"] for r in by["book"])
     where = f"Over the {count(len(seeds), 'seed')} of results/looking-{record['profile']}.json " \
             f"({seeds_text(seeds)}, chapter 06)"
-    drift = settings_drift(record_config(record), config) if config and model == "sgma" else {}
-    if drift:
-        changes = "; ".join(f"{k} {setting_value(old)} there, {setting_value(new)} here"
-                            for k, (old, new) in sorted(drift.items()))
+    changes = record_changes(record, config) if model == "sgma" else ""
+    if changes:
         return (f"{where} the book's configuration was trained with other settings than this page's ({changes}), so "
                 "their spread is not this run's: `make looking` trains the record again.")
     baseline = (f"T1 {mean_sd([r['T1'] for r in by['baseline']])} % and H "

@@ -133,7 +133,7 @@ def test_a_value_not_adopted_whose_gain_would_matter_is_powered_as_undecided():
 
     said = power_sentence(record_of([{"point": {}, "neighbours": []}], decisions))
     assert "One value not adopted gained 2 points or more on the mean, within two standard errors" in said
-    assert "beta_cct = 10 (+4.6 ± 3.0)" in said and "adds seeds to it too" in said
+    assert "beta_cct = 10 (+4.6 ± 3.0)" in said and "make power adds seeds to it too" in said
     row = {"name": "beta_cct = 10.0", "kind": "undecided", "gain_first": g(0.046), "gain": g(0.05, 0.018),
            "holds": True, "reached_bar": True}
     text = power_study_sentence({"max_seeds": 12, "rows": [row], "provenance": {"complete": True}})
@@ -141,6 +141,13 @@ def test_a_value_not_adopted_whose_gain_would_matter_is_powered_as_undecided():
            "it would be adopted)" in text and "not settled by this record either" in text
     text = power_study_sentence({"max_seeds": 12, "rows": [{**row, "holds": False}], "provenance": {"complete": True}})
     assert "(still within two standard errors)" in text and "not settled" not in text
+    made = record_of([{"point": {}, "neighbours": []}], decisions)
+    power = {"max_seeds": 12, "rows": [row], "provenance": {"complete": True}, "ablation": "ablations-cpu.json"}
+    assert power_study_sentence(power, made).startswith("With seeds added")  # the record's own comparisons
+    made["decisions"]["beta_cct"]["gains"][0]["gain"] = g(0.03)  # another ablation's five-seed gain
+    text = power_study_sentence(power, made)
+    assert "results/power-cpu.json) was made from another ablation record" in text and "+4.6" not in text
+    assert "another ablation record" in power_study_sentence({**power, "rows": [{**row, "name": "x = 1"}]}, made)
 
 
 def test_a_move_two_changes_away_is_one_comparison_naming_both_changes():

@@ -218,7 +218,7 @@ def test_the_power_sentence_names_each_adopted_gain_whose_standard_error_is_abov
                                          "gains": [{"value": True, "gain": gain(-0.09, 0.007)}]}}}
     text = power_sentence(record)
     # sd = 0.024 · √5 ≈ 0.0537; (0.0537 / 0.02)² ≈ 7.2 → 8 seeds; the value not adopted is not counted
-    assert "of the two adopted values" in text and "one has a standard error above 2 points" in text, text
+    assert "Of the two paired gains that adopted a value" in text and "one has a standard error above 2 points" in text
     assert "lam_div = 0.1 (2.4; about 8 seeds)" in text and "which value wins is settled" in text, text
     assert prose_defects(text) == [], text
     record["decisions"]["lam_div"]["gains"][0]["gain"] = gain(0.01, 0.024)  # within two SE: nothing settled

@@ -104,6 +104,9 @@ def test_the_check_sentence_sets_the_counts_of_places_beside_those_on_the_valida
                                         (2, 0.2, "SEARCH", {"centre_rule": "learned"}))]
     checks = book_validation_checks({"chosen": chosen, "checks": val})
     assert [(c["seed"], c["setting"]) for c in checks] == [(0, "RETEST"), (1, "SEARCH")]  # the re-test, if any
+    runs = {**chosen, "seed": 0, "lam_div": 0.1}  # the settings of the runs the checks are set beside
+    assert book_validation_checks({"chosen": chosen, "checks": val}, runs) == checks
+    assert book_validation_checks({"chosen": chosen, "checks": val}, {**runs, "centre_rule": "learned"}) == []
     text = check_sentence(_check_record(), checks)
     # 0.375 and 0.25 of 1120 images; 0.18 and 0.28 of 1920
     assert "280–420 distinct pairs of places on the 1120 validation images" in text
@@ -135,3 +138,7 @@ def test_a_pages_squares_are_set_beside_the_records_same_seed_and_range():
     assert "square for square" in record_hits_sentence(record, 0, 0.975, 0.954)
     assert "its seed" not in record_hits_sentence(record, 3, 0.975, 0.954)
     assert record_hits_sentence(None, 0, 0.5, 0.5) == "" == record_hits_sentence({"rows": []}, 0, 0.5, 0.5)
+    record["provenance"] = {"config": {"centre_rule": "peak", "seed": 0}}
+    assert record_hits_sentence(record, 0, 0.819, 0.794, {"centre_rule": "peak", "seed": 2}) == text
+    other = record_hits_sentence(record, 0, 0.819, 0.794, {"centre_rule": "learned", "seed": 0})
+    assert "(centre_rule peak there, learned here)" in other and "97.5" not in other

@@ -317,7 +317,7 @@ def test_heads_that_train_are_said_to_move_the_squares_only_where_they_do(lookin
     record["rows"] = [r for r in record["rows"] if r["control"] not in ("attention_none", "attention_heads")]
     record["rows"] += frozen + heads
     text = looking_mechanism(record)
-    assert ("changes the test numbers of the frozen subnet on every seed (T1 on every seed and H on none), not where "
+    assert ("changes the test numbers of the frozen subnet (T1 on every seed and H on none), not where "
             "its squares land") in text
     heads[0]["T1"], heads[0]["H"] = frozen[0]["T1"], frozen[0]["H"] + 0.01  # seed 0: H differs, T1 does not
     heads[1]["H"] = frozen[1]["H"] - 0.01
@@ -325,7 +325,12 @@ def test_heads_that_train_are_said_to_move_the_squares_only_where_they_do(lookin
         looking_mechanism(record)
     heads[0]["where"] = {**heads[0]["where"], "hits": heads[0]["where"]["hits"] - 0.1}
     text = looking_mechanism(record)
-    assert "on every seed" in text and "not where its squares land" not in text and prose_defects(text) == []
+    assert f"frozen subnet (T1 on {number_word(len(heads) - 1)} of the" in text
+    assert "not where its squares land" not in text and prose_defects(text) == []
+    made = looking["provenance"]["config"]
+    assert looking_mechanism(record, config=made) == text  # quoted on a page of the record's own settings
+    other = looking_mechanism(record, config={**made, "centre_rule": "image_centre"})
+    assert "centre_rule" in other and "image_centre here" in other and "frozen subnet" not in other
 
 
 def test_a_book_that_trains_its_attention_whole_is_set_against_the_controls_that_train_less(looking):

@@ -66,6 +66,8 @@ glue("book_centre_rule", f"the book's configuration (chosen in chapter 05) uses 
      + ("whose squares carry this gradient back to the maps" if rule_named(book.centre_rule).map_gradient
         else "whose squares are placed without this gradient"), display=False)
 glue("book_attention_norm", f"\"{book.attention_norm}\"", display=False)
+glue("book_cct_negatives", f"\"{book.cct_negatives}\"", display=False)
+glue("book_prototype_images", f"the first {book.prototype_images} of" if book.prototype_images else "all", display=False)
 glue("book_shared_W", "one W shared by the three branches" if book.shared_W else "a separate W for each branch",
      display=False)
 torch.manual_seed(0)
@@ -117,8 +119,9 @@ architecture = draw_architecture(make_config("cpu"), n_attributes=ds.att.shape[0
 # `MultiAttention` can instead divide by $\sum_c a_i^c$ (a weighted *mean*) and standardise each map before
 # the sigmoid (`normalize="standardize"`, or `"standardize_learned"` with the sigmoid's scale and shift
 # learned); `normalize="none"` keeps the literal version. Which of them the book trains with is decided on
-# validation classes in {doc}`05_open_choices`, among readings whose maps stay alive: the book's configuration
-# has attention_norm = {glue:text}`book_attention_norm`.
+# validation classes in {doc}`05_open_choices`, among readings that pass its attention check (squares at distinct
+# places, maps peaking at different cells, squares on telling parts more often than any fixed point): the book's
+# configuration has attention_norm = {glue:text}`book_attention_norm`.
 #
 # ```{literalinclude} /sgma_core/attention.py
 # :pyobject: MultiAttention
@@ -328,8 +331,8 @@ if crown is not None:
 # ```
 #
 # The **embedding softmax**, eq. {eq}`eq-cls`, is the baseline's loss on the fused scores. The **class-centre
-# triplet** loss pulls each embedding towards its class's learnable centre and away from the nearest
-# other centre (both L2-normalised; $\mathrm{mrg}_{\mathrm{cct}} = 0.8$):
+# triplet** loss pulls each embedding towards its class's learnable centre and away from the other centres (all
+# L2-normalised; $\mathrm{mrg}_{\mathrm{cct}} = 0.8$); written with the nearest other centre:
 #
 # ```{math}
 # :label: eq-cct
@@ -342,10 +345,11 @@ if crown is not None:
 # ```
 #
 # Eq. (8) is written here with the hardest negative centre, as in the triplet-centre loss {cite}`he2018triplet`
-# (`cct_negatives="hardest"`). The paper does not say which; read literally ("the rest of the class
-# prototypes are considered as faulty inputs"), every other centre counts, one hinge each
-# (`cct_negatives="all"`, the book's paper reading; {doc}`05_open_choices` decides among the three), and `"mean"` puts the mean distance
-# to the negatives inside one hinge. All four losses are summed:
+# (`cct_negatives="hardest"`). The paper does not say which; as the course reproduction reads it
+# {cite}`arriaza2020reproduction` ("the rest of the class prototypes are considered as faulty inputs"), every other
+# centre counts, one hinge each, averaged over them (`cct_negatives="all"`, the book's paper reading), and `"mean"` puts
+# the mean distance to the negatives inside one hinge. {doc}`05_open_choices` decides among the three on validation
+# classes; the book's configuration uses cct_negatives = {glue:text}`book_cct_negatives`. All four losses are summed:
 #
 # ```{math}
 # :label: eq-total
@@ -373,9 +377,10 @@ blob = gaussian_peak_targets(torch.eye(5)[None, None], sigma=1.0)
 print("L_CPT of a map that is its own target:", compactness_loss(blob, 1.0).item())
 emb = torch.tensor([[1.0, 0.0]])
 centres = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-for label in (0, 1):
-    loss = class_centre_triplet_loss(emb, centres, torch.tensor([label]))
-    print(f"L_CCT with the embedding's class = centre {label}: {loss.item():.2f}")
+for label in (0, 1):  # by hand, class 1: 0.8 + 2 − 0 = 2.8 for the nearest (centre 0); with "all", the mean of the
+    for negatives in ("hardest", "all"):  # hinges at centre 0 (2.8) and centre 2 (0.8 + 2 − 4 < 0, so 0): 1.4
+        loss = class_centre_triplet_loss(emb, centres, torch.tensor([label]), negatives=negatives)
+        print(f"L_CCT with the embedding's class = centre {label}, negatives = {negatives!r}: {loss.item():.2f}")
 x64 = torch.rand(2, 2, 4, 4, dtype=torch.float64, requires_grad=True)
 print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_loss(m) + diversity_loss(m), (x64,)))
 
@@ -385,7 +390,7 @@ print("gradcheck L_CPT, L_DIV:", torch.autograd.gradcheck(lambda m: compactness_
 #
 # Three decision rules. **compat**: the largest fused score $s_y$. **cct**: the embedding against
 # class {term}`prototypes <Prototype>`, $\langle \hat\phi(x), P_{:,y} \rangle$, where a seen prototype is the mean embedding of
-# the class's training images. Unseen classes have no images; SGMA writes their semantics as a
+# {glue:text}`book_prototype_images` the class's training images. Unseen classes have no images; SGMA writes their semantics as a
 # combination of the seen classes' by ridge regression,
 #
 # ```{math}

@@ -200,9 +200,10 @@ else:
 # placed in every image. A radius alone cannot tell looking from not looking on wide
 # birds near the middle of the image ({doc}`06_where_to_look`); set against the best fixed point it can. At
 # `grouping_smoothing = 0` the exact 0/1 targets of eq. {eq}`eq-grouping` saturate the heads' sigmoids, so under the
-# peak rule training only the heads leaves eqs. (5)–(6) little to move beyond training nothing (chapter
-# {doc}`04_sgma_training` measures the saturation; the search's rows for `heads` and `none` show what it does to
-# validation T1); under the learned rule the square's own offset trains as well.
+# peak rule and the fixed standardisation training only the heads leaves eqs. (5)–(6) little to move beyond training
+# nothing (chapter {doc}`04_sgma_training` measures the saturation; the search's rows for `heads` and `none` show what it
+# does to validation T1); the learned scale and shift of `standardize_learned`, and under the learned rule the square's
+# own offsets, train as well.
 #
 # {glue:text}`search_sentence`
 #
@@ -485,7 +486,8 @@ if record is not None:
 # - Every open choice is decided on validation classes with a metric and an adoption rule declared
 #   beforehand; the test classes are scored once, for the book's configuration and for the paper's reading.
 # - The paper's reading is the reference: a value replaces it only when its paired gain exceeds two
-#   standard errors; anything less is no difference.
+#   standard errors (anything less is no difference), or when the paper's reading fails the attention check, and then
+#   the admissible reading of best validation T1 takes its place: admissible before preferred.
 # - Values adopted one at a time are trained together before they become the book's configuration.
 # - A choice made on the test classes would flatter the reported number.
 # ```

@@ -98,9 +98,14 @@ def retest_sentence(record: dict) -> str:
     changed = [f"{k} = {setting_value(v)}" for k, v in retest["training"].items()]
     weights = join_words(changed) if changed else "none"
     rounds, start = retest["rounds"], retest["start"]
-    text = (f"The loss weights and other training values were adopted where the search ended (changes: {weights}), "
-            "and they may change which attention reading is best, so the search went on from its end with them "
-            f"(validation T1 {100 * rounds[0]['mean_T1']:.1f} %; admissible: {admissible_text(rounds[0]['check'])})")
+    opening = (f"The loss weights and other training values were adopted where the search ended (changes: {weights}), "
+               "and they may change which attention reading is best, so the search went on from its end with them "
+               if changed else
+               "No training value was adopted one factor at a time (changes: none), so the search's end stands with "
+               "the values it was searched at; the retest goes on from it all the same, as the design asks, and "
+               "repeats its last round ")
+    text = (f"{opening}(validation T1 {100 * rounds[0]['mean_T1']:.1f} %; admissible: "
+            f"{admissible_text(rounds[0]['check'])})")
     for name, gain in _moves(retest):
         text += f", moved to {name} ({points(gain)} points)"
     tried = [n for n in rounds[-1]["neighbours"] if n.get("admissible") and n.get("gain")]

@@ -95,9 +95,10 @@ class SGMA(nn.Module):
         """The one place that decides which parameters train (``requires_grad``).
 
         ``freeze_backbone``: none of the four backbones trains. ``attention_training``:
-        the attention subnet's backbone trains only with ``"full"``, its FC pairs (eq. (2))
-        with ``"full"`` and ``"heads"``. Everything else trains: compatibility ``W``, the
-        CCT embedding and centres, a learned centre head, the joint branches unless frozen."""
+        the attention subnet's backbone trains only with ``"full"``, its FC pairs (eq. (2)), and the learned
+        scale and shift of ``attention_norm="standardize_learned"``, with ``"full"`` and ``"heads"``. Everything
+        else trains: compatibility ``W``, the CCT embedding and centres, a learned centre head, the joint branches
+        unless frozen."""
         self.requires_grad_(True)
         if freeze_backbone:
             for bb in [self.attention_backbone, *self.branches]:

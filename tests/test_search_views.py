@@ -200,6 +200,8 @@ def test_the_search_gone_on_at_the_adopted_training_values_is_told_with_its_best
     moved = {"search": settled, "retest": {"training": {}, **search(FakeAblation(_literal_dead), GRID, START, 4)}}
     assert "moved to joint_size = 32 (+10.0 ± 0.4 points)" in retest_sentence(moved)
     assert "(changes: none)" in retest_sentence(moved) and retest_sentence({"search": settled}) == ""
+    assert "No training value was adopted one factor at a time" in retest_sentence(moved)
+    assert "they may change" not in retest_sentence(moved) and "they may change" in text
 
 
 def test_the_power_sentence_names_each_adopted_gain_whose_standard_error_is_above_two_points():

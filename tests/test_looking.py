@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sgma_core.paths import library_fingerprint
+from sgma_core.studies import looking
 from sgma_core.studies.looking import paired, paired_with_book, run_looking
 
 
@@ -144,3 +145,21 @@ def test_shown_maps_are_rounded_in_float64_so_they_print_short():
                            "maps": np.array([[[[0.014000000432133675, 0.9995]]]], dtype=np.float32)})
     assert shown["squares"] == [[[1.23, 2.0]]] and shown["side"] == [[32.0]]
     assert json.dumps(shown["maps"]) in ("[[[[0.014, 1.0]]]]", "[[[[0.014, 0.999]]]]")
+
+
+def test_a_run_is_trained_before_the_calibration_it_may_wait_for(monkeypatch):
+    import sgma_core.experiment as experiment
+
+    calls = []
+
+    class Calibrated(Exception):
+        pass
+
+    def gamma():
+        calls.append("gamma")
+        raise Calibrated  # the validation model another process may be training: asked for after this run
+
+    monkeypatch.setattr(experiment, "train_sgma", lambda *a, **k: calls.append("train") or (None, [], None))
+    with pytest.raises(Calibrated):
+        looking.one_run(None, None, None, None, None, gamma)
+    assert calls == ["train", "gamma"]

@@ -113,9 +113,10 @@ def compact_shown(shown: dict) -> dict:
     return {k: np.round(np.asarray(v, dtype=np.float64), SHOWN_DIGITS[k]).tolist() for k, v in shown.items()}
 
 
-def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
-    """One control and seed (a stored run is reused): its test metrics, calibrated H at ``gamma``, and where
-    its squares land."""
+def one_run(prepared, cfg, runs_dir, images, scene, gamma) -> dict:
+    """One control and seed (a stored run is reused): its test metrics, calibrated H at ``gamma`` (γ, or a function
+    giving it, called once this run is trained: a second process trains the run meanwhile, not waiting for the
+    validation model γ comes from), and where its squares land."""
     from sgma_core.admissibility import attention_check
     from sgma_core.experiment import cropped_centres, data_for, model_inputs, sgma_outputs, sgma_rule_scores, train_sgma
     from sgma_core.inference import calibrated_stacking
@@ -124,6 +125,7 @@ def one_run(prepared, cfg, runs_dir, images, scene, gamma: float) -> dict:
 
     started = time.perf_counter()
     model, history, _ = train_sgma(prepared, cfg, runs_dir, progress=False)
+    gamma = gamma() if callable(gamma) else gamma
     su, ss = sgma_rule_scores(model, data_for(prepared, cfg), cfg)["compat"]
     calibrated = zsl_gzsl(calibrated_stacking(su, prepared.n_seen, gamma),
                           calibrated_stacking(ss, prepared.n_seen, gamma),
@@ -307,9 +309,12 @@ def run_controls(st, configs: dict) -> None:
         first, gamma = min(cfgs, key=lambda c: c.seed), []  # the calibration's model: the lowest seed, any order
 
         def measure(cfg, first=first, gamma=gamma):
-            if not gamma:
-                gamma.append(control_gamma(st.val, first, st.runs_dir))
-            return one_run(st.prepared, cfg, st.runs_dir, st.images, st.scene, gamma[0])
+            def calibration() -> float:
+                if not gamma:
+                    gamma.append(control_gamma(st.val, first, st.runs_dir))
+                return gamma[0]
+
+            return one_run(st.prepared, cfg, st.runs_dir, st.images, st.scene, calibration)
 
         for cfg in cfgs:
             skip = st.stored_only and not (stored(st.val, first, st.runs_dir) and stored(st.prepared, cfg, st.runs_dir))

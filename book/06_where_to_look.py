@@ -53,7 +53,7 @@
 # | attention subnet frozen | `attention_training = "none"` | any training of the attention: it stays as eq. {eq}`eq-grouping` left it |
 # | only the attention heads train | `attention_training = "heads"` | the heads train; the attention backbone stays as pretrained |
 # | squares at the maps' peaks | `centre_rule = "peak"` | the learned rule's regression: each square at its map's highest cell, the paper's rule, through which no gradient passes |
-# | square regressed from the map | `centre_rule = "learned"` | the fixed argmax of the peak rule: the square's centre and side come from the map by a soft-argmax and a learned offset |
+# | square regressed from the map | `centre_rule = "learned"` | the fixed argmax of the peak rule: the square's centre and side come from the map by a soft-argmax and learned offsets |
 # | no centre-triplet loss | `beta_cct = 0` | eq. {eq}`eq-cct` |
 # | the paper's literal eq. (3) | the paper's reading of the attention: `attention_norm = "none"`, `attention_training = "full"`, `centre_rule = "peak"`, `grouping_smoothing = 0` | the map's normalisation and whatever else the book changed in the attention: the reading whose maps collapse ({ref}`sec-literal-collapse`) |
 # | the attention subnet trains whole | `attention_training = "full"` | nothing is removed: whatever trains the attention heads (eqs. (5)–(6), and eqs. (7)–(8) too under the learned rule) trains the attention backbone as well |

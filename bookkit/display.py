@@ -172,6 +172,17 @@ def record_changes(record: dict | None, config: dict | None) -> str:
                      for k, (old, new) in sorted(drift.items()))
 
 
+def other_settings_sentence(record: dict | None, config: dict | None, what: str) -> str:
+    """Where the looking ``record`` was made with other settings than a page's ``config``, the one sentence a
+    view of it says instead of its numbers (``what``: what of the record is then not the page's run, with its
+    verb, e.g. ``"its squares are"``); ``""`` where the settings agree or are not known."""
+    changes = record_changes(record, config)
+    if not changes:
+        return ""
+    return (f"The record chapter 06 renders was made with other settings than this page's ({changes}), so {what} "
+            "not this run's: `make looking` makes it again.")
+
+
 def record_data_note(record: dict, data_root=None, remedy: str = "") -> str:
     """A sentence for a chapter that renders a study's record: whether it was made on the data the page is
     built with (its ``provenance.data_fingerprint`` against the data root's), and if not, what differs and

@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bookkit.display import record_changes, record_config
+from bookkit.display import other_settings_sentence, record_config
 from bookkit.figures import subplots
 from bookkit.study_views import FLAT_SHARE
 from bookkit.wording import count, join_words, number_word, points
@@ -245,10 +245,9 @@ def record_hits_sentence(record: dict | None, seed: int, hits: float, telling: f
     book = {r["seed"]: r["where"] for r in (record or {}).get("rows", []) if r["control"] == "book" and "where" in r}
     if not book:
         return ""
-    changes = record_changes(record, config)
-    if changes:
-        return (f"The record chapter 06 renders was made with other settings than this page's ({changes}), so its "
-                "squares are not this run's: `make looking` makes it again.")
+    other = other_settings_sentence(record, config, "its squares are")
+    if other:
+        return other
     text = (f"The record chapter 06 renders puts the same configuration's squares near a part in "
             f"{_span([w['hits'] for w in book.values()])} % of these squares and near a telling part in "
             f"{_span([w['telling_hits'] for w in book.values()])} % over its {count(len(book), 'seed')}")

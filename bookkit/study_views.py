@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bookkit.display import record_changes, record_config
+from bookkit.display import other_settings_sentence, record_config
 from bookkit.wording import (
     count,
     join_words,
@@ -209,10 +209,9 @@ def looking_mechanism(record: dict, config: dict | None = None) -> str:
     book = [r for r in record["rows"] if r["control"] == "book"]
     if not book:
         return ""
-    changes = record_changes(record, config)
-    if changes:
-        return (f"The record chapter 06 renders was made with other settings than this page's ({changes}), so what "
-                "it says of its squares is not said of this run's: `make looking` makes it again.")
+    other = other_settings_sentence(record, config, "what it says of its squares is")
+    if other:
+        return other
     out = [_across_seeds(book)] if len(book) > 1 else []  # one seed says nothing of how seeds differ
     placed = [r["squares"] for r in book if "squares" in r]
     if placed:
@@ -295,10 +294,9 @@ def looking_spread(record: dict, model: str = "sgma", config: dict | None = None
     seeds = sorted(r["seed"] for r in by["book"])
     where = f"Over the {count(len(seeds), 'seed')} of results/looking-{record['profile']}.json " \
             f"({seeds_text(seeds)}, chapter 06)"
-    changes = record_changes(record, config) if model == "sgma" else ""
-    if changes:
-        return (f"{where} the book's configuration was trained with other settings than this page's ({changes}), so "
-                "their spread is not this run's: `make looking` trains the record again.")
+    other = other_settings_sentence(record, config, "the spread over its seeds is") if model == "sgma" else ""
+    if other:
+        return other
     baseline = (f"T1 {mean_sd([r['T1'] for r in by['baseline']])} % and H "
                 f"{mean_sd([r['H'] for r in by['baseline']])} %")
     if model == "baseline":

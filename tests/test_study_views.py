@@ -160,3 +160,22 @@ def test_a_training_chapter_quotes_the_records_spread_only_for_its_own_settings(
     assert "centre_rule peak there, learned here; lam_div 0.1 there, 1 here" in other
     assert "`make looking`" in other
     assert "the same baseline reaches" in study_views.looking_spread(record, model="baseline", config={})
+
+
+def test_the_views_of_a_record_with_other_settings_say_so_in_one_sentence():
+    from bookkit.squares_views import record_hits_sentence
+
+    made = {"centre_rule": "peak", "lam_div": 0.1}
+    rows = [{"control": c, "seed": s, "T1": 0.9, "H": 0.9, "where": {"hits": 0.5, "telling_hits": 0.4},
+             "squares": {"images": 10, "distinct_centres": 3, "map_spread": 1.0, "most_common_share": 0.5}}
+            for c in ("book", "baseline") for s in range(3)]
+    record = {"profile": "cpu", "rows": rows, "paired": {}, "provenance": {"config": made}}
+    page = {**made, "lam_div": 1.0}
+    said = [study_views.looking_spread(record, config=page), study_views.looking_mechanism(record, page),
+            record_hits_sentence(record, 0, 0.5, 0.4, page)]
+    for text in said:
+        assert text.startswith("The record chapter 06 renders was made with other settings than this page's "
+                               "(lam_div 0.1 there, 1 here), so ")
+        assert text.endswith("not this run's: `make looking` makes it again.")
+    assert len(set(said)) == 3  # each names what of the record is not the page's run
+    assert "other settings" not in study_views.looking_spread(record, config=made)

@@ -55,7 +55,8 @@ def test_the_arrows_carry_what_flows_between_the_subnets(smoke_figure):
                                                         ("cpu", 64, "[128, 8, 8]", 48),
                                                         ("paper", 448, "[512, 28, 28]", 224)])
 def test_the_shapes_follow_the_configuration(profile, image, fmap, joint):
-    fig = draw_architecture(make_config(profile, {"joint_size": joint}), n_attributes=312, n_seen=150, n_unseen=50)
+    config = make_config(profile, {"joint_size": joint, "centre_rule": "peak"})  # the paper's rule: squares of t_s
+    fig = draw_architecture(config, n_attributes=312, n_seen=150, n_unseen=50)
     text = "\n".join(_texts(fig))
     assert f"[3, {image}, {image}]" in text and fmap in text
     assert f"[3, {joint}, {joint}]" in text and f"$t_s$ = {image // 2}" in text  # the square: half the image

@@ -49,14 +49,14 @@ def test_the_floors_are_the_losses_of_maps_at_one_half_everywhere():
 def test_what_reaches_the_attention_subnet_depends_on_the_rule_and_what_trains():
     x, y, phi = _batch()
     config = make_config("smoke", overrides={"image_size": 24, "joint_size": 12})
-    full = gradient_table(tiny_sgma(attention_training="full"), x, y, phi, config)
+    full = gradient_table(tiny_sgma(centre_rule="peak", attention_training="full"), x, y, phi, config)
     # the peak rule's argmax has no gradient: the classification and triplet terms never reach the attention
     for term in ("cls", "cct"):
         assert full[term] == {"fc_pairs": 0.0, "backbone": 0.0}
     assert full["cpt"]["fc_pairs"] > 0 and full["div"]["backbone"] > 0
-    heads = gradient_table(tiny_sgma(attention_training="heads"), x, y, phi, config)
+    heads = gradient_table(tiny_sgma(centre_rule="peak", attention_training="heads"), x, y, phi, config)
     assert heads["div"]["fc_pairs"] > 0 and heads["div"]["backbone"] == 0.0  # the backbone stays as pretrained
-    none = gradient_table(tiny_sgma(attention_training="none"), x, y, phi, config)
+    none = gradient_table(tiny_sgma(centre_rule="peak", attention_training="none"), x, y, phi, config)
     assert all(v == 0.0 for row in none.values() for v in row.values())
     learned = gradient_table(tiny_sgma(centre_rule="learned", attention_training="full"), x, y, phi, config)
     assert learned["cls"]["backbone"] > 0  # a learned centre lets the classification reach the attention

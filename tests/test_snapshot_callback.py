@@ -50,7 +50,9 @@ def test_chained_callbacks_are_called_in_order_and_none_is_left_out():
 def test_a_snapshot_of_an_unchanged_attention_equals_the_pass_it_saves(tmp_path, monkeypatch, attention_training):
     from sgma_core.experiment import snapshots as module
 
-    model, phi, images = tiny_sgma(attention_training=attention_training), torch.randn(6, 5), _images()
+    # the peak rule: nothing but the attention subnet moves the squares (a learned rule's head trains even with "none")
+    model = tiny_sgma(attention_training=attention_training, centre_rule="peak")
+    phi, images = torch.randn(6, 5), _images()
     model.train()
     snapshots = Snapshots(tmp_path / "snapshots.pt", images, phi, model)  # before training: one pass
     passes, forward = [], module.batched_forward

@@ -167,9 +167,9 @@ def test_squares_on_the_pixel_grid_are_cut_by_indexing_as_by_resampling(size, jo
 def test_the_model_cuts_on_the_grid_only_where_the_squares_are_on_it():
     peak = tiny_sgma(size=24, joint=12, centre_rule="peak")
     assert peak.on_pixel_grid(24, 24, 12)  # stride 2, squares of 12 px: on the grid
-    assert not tiny_sgma(size=24, joint=10).on_pixel_grid(24, 24, 12)  # zoomed: resampled
+    assert not tiny_sgma(size=24, joint=10, centre_rule="peak").on_pixel_grid(24, 24, 12)  # zoomed: resampled
     assert not tiny_sgma(size=24, joint=12, centre_rule="learned").on_pixel_grid(24, 24, 12)  # learned squares move
-    model = tiny_sgma(size=24, joint=12, centre_rule="peak").eval()
+    model = peak.eval()
     x, phi = torch.rand(2, 3, 24, 24), torch.randn(6, 5)
     out = model(x, phi)
     located = model.locate(x)

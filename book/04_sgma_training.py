@@ -628,7 +628,8 @@ glue("probe_sentence", f"Under this page's rule ({cfg0.centre_rule}) " + (
 # :pyobject: SGMA.freeze
 # ```
 #
-# Keeping the backbone only helps if the losses can still move the channel weights of eq. {eq}`eq-channel`. They
+# Keeping the backbone as pretrained (`"heads"`) only helps if the losses can still move the channel weights of eq.
+# {eq}`eq-channel`; under `"full"` they move with the backbone's features as well. They
 # are sigmoids, and the pretraining of eq. {eq}`eq-grouping` pulls them towards the 0/1 indicator vectors: pulled
 # all the way, every sigmoid saturates, its slope vanishes and no later loss can change it. The
 # smoothed pretraining aims at $\varepsilon$ and $1-\varepsilon$ instead (`grouping_smoothing`), and

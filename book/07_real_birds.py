@@ -335,9 +335,9 @@ else:
 
 # %% tags=["hide-input"]
 from bookkit.study_views import mean_sd
-from bookkit.wording import count, join_words, points, spread_label, verdict
-from sgma_core.stats import paired
+from bookkit.wording import count, join_words, points, seeds_text, spread_label, verdict
 from sgma_core.records import config_drift
+from sgma_core.stats import paired
 from sgma_core.studies.real_start import default_path, read_record
 
 record_file = default_path("cpu") if real_start_record is None else Path(real_start_record)
@@ -390,22 +390,21 @@ else:
          + "." + (f" {count(fewest, 'seed').capitalize()} are fewer than the five a comparison in this book "
                   "rests on, so these differences are shown and not judged." if fewest < 5 else " "
                   + "; ".join(f"`{name}`: {verdict(g)}" for name, g in gains.items()) + "."), display=False)
+    seeds = {name: [r["seed"] for r in start["rows"] if r["backbone"] == name] for name in names}
     after = {name: [100 * r["hits_after"]["any"] for r in start["rows"] if r["backbone"] == name] for name in names}
-    below = [f"`{name}`" for name, v in after.items() if np.mean(v) < 100 * chance["any"]]
-    glue("start_squares", "After training, the centres of SGMA's squares land on a part in " + "; ".join(
-        f"{', '.join(f'{v:.0f}' for v in values)} % of the test images with `{name}` (by seed)"
-        for name, values in after.items()) + f", where random points land on one in {100 * chance['any']:.0f} %"
-        + (f": with {join_words(below)} training moves the squares off the parts, below chance." if below
-           else "."), display=False)
+    below = [f"`{name}` ({np.mean(v):.0f} % on average)" for name, v in after.items()
+             if np.mean(v) < 100 * chance["any"]]
+    glue("start_squares", "After training, the centres of SGMA's squares land on a part in " + "; in ".join(
+        f"{join_words([f'{v:.0f}' for v in values])} % of the test images with `{name}` ({seeds_text(seeds[name])})"
+        for name, values in after.items())
+        + f"; random points land on one in {100 * chance['any']:.0f} %."
+        + (f" With {join_words(below)} training moves the squares off the parts, below random points." if below
+           else ""), display=False)
 
 # %% [markdown]
 # {glue:text}`start_sentence` {glue:text}`start_squares` The record was made {glue:text}`start_provenance`. {glue:text}`start_data_note` {glue:text}`start_config_note` These are synthetic
 # birds: the numbers say how the starting point changes this implementation's comparison, not
-# anything about the paper's. If the record predates the book's one pixel convention (commit 2b48f3f and
-# earlier), its part locations were scaled to the input as $p \cdot s$ instead of $(p + 0.5)\,s - 0.5$, a
-# quarter of a pixel away at 64 pixels, so its peak hit rates can differ by a few points from those
-# a record made by `make real-start` at the commit of this page gives; its accuracies come from the same
-# training code.
+# anything about the paper's.
 #
 # ## Exercises
 #

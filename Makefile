@@ -202,7 +202,7 @@ code-check: data $(SETUP)
 	$(PY) -m sgma_core.studies.code_check --profile $(PROFILE) --jobs $(JOBS)
 
 # The synthetic birds with a real start: the cpu profile with ImageNet EfficientNet-Lite0 as the backbone, 3 seeds;
-# writes results/real-start-$(PROFILE).json, which chapter 07 renders (86 minutes measured on 2 cores shared with other work; stored runs reused).
+# writes results/real-start-$(PROFILE).json, which chapter 07 renders (155 minutes of training epochs measured on 2 cores shared with other work; stored runs reused).
 real-start: data $(SETUP)
 	$(PY) -m sgma_core.studies.real_start --profile $(PROFILE)
 

@@ -6,6 +6,10 @@ The book writes a space before "%" and around "±" and "×"; a browser may break
 where they can, nor in code, code outputs or math) those spaces become no-break spaces. Python's formats write a
 negative number with a hyphen ("-0.4"); in text and tables alike (not in code, outputs or math) a hyphen that
 starts a number, after a space, a bracket or the start of a text, becomes the minus sign.
+
+An identifier set as code in a table's cell (`attention_norm`, `sgma_core.losses`) may break after an underscore
+or a dot, as a reader splits it, rather than between any two letters where the column is narrow (sgma.css lets it
+break anywhere only as a last resort): an HTML ``<wbr>`` goes after each, which copying leaves out.
 """
 
 from __future__ import annotations
@@ -52,6 +56,25 @@ def join_numbers(app, doctree, docname) -> None:
             text.parent.replace(text, nodes.Text(new))
 
 
+BREAK_AFTER = re.compile(r"(?<=_)(?=\w)|(?<=\.)(?=[^\W\d])")  # after "_" in a name, after "." before a letter
+
+
+def identifier_breaks(app, doctree, docname) -> None:
+    """In each table, every code span's text is cut after its underscores and dots, with ``<wbr>`` at each cut."""
+    for table in doctree.findall(nodes.table):
+        for literal in list(table.findall(nodes.literal)):
+            for text in [t for t in literal.children if isinstance(t, nodes.Text)]:
+                pieces = BREAK_AFTER.split(str(text))
+                if len(pieces) == 1:
+                    continue
+                new = [nodes.Text(pieces[0])]
+                for piece in pieces[1:]:
+                    new += [nodes.raw("", "<wbr>", format="html"), nodes.Text(piece)]
+                index = literal.index(text)
+                literal[index:index + 1] = new
+
+
 def setup(app):
     app.connect("doctree-resolved", join_numbers)
+    app.connect("doctree-resolved", identifier_breaks)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -66,6 +66,8 @@ glue("book_centre_rule", f"the book's configuration (chosen in chapter 05) uses 
      + ("whose squares carry this gradient back to the maps" if rule_named(book.centre_rule).map_gradient
         else "whose squares are placed without this gradient"), display=False)
 glue("book_attention_norm", f"\"{book.attention_norm}\"", display=False)
+glue("book_smoothing", f"{book.grouping_smoothing:g}", display=False)
+glue("book_joint_size", f"{book.joint_size}", display=False)
 glue("book_cct_negatives", f"\"{book.cct_negatives}\"", display=False)
 glue("book_prototype_images", f"the first {book.prototype_images} of" if book.prototype_images else "all", display=False)
 glue("book_shared_W", "one W shared by the three branches" if book.shared_W else "a separate W for each branch",
@@ -128,9 +130,11 @@ architecture = draw_architecture(make_config("cpu"), n_attributes=ds.att.shape[0
 # ```
 #
 # The check: the same channel weights on the same features (a small VGG with its initial weights applied
-# to four synthetic birds), with and without the normalisation.
+# to four synthetic birds), with and without the normalisation. The standardised map is drawn with the fixed scale
+# and shift; `"standardize_learned"` starts from the same two values (2 and −2), so before training it draws the same
+# map, and training then moves them.
 
-# %% mystnb={"figure": {"name": "fig-eq3-saturation", "caption": "One attention map of eq. (3) from the same channel weights and features: the literal sigmoid (middle) never falls below 0.5; the standardised map (right) spans the scale. Both on the colour scale 0\u20131 of the bar."}}
+# %% mystnb={"figure": {"name": "fig-eq3-saturation", "caption": "One attention map of eq. (3) from the same channel weights and features: the literal sigmoid (middle) never falls below 0.5, and where the features are large it sits near 1 everywhere; the standardised map (right) spans the scale. Both on the colour scale 0\u20131 of the bar."}}
 with torch.no_grad():
     f = small_vgg()(normalize(images))
     torch.manual_seed(1)
@@ -180,7 +184,8 @@ plt.show()
 # targets can be $\varepsilon$ and $1-\varepsilon$ rather than 0 and 1 (`grouping_smoothing`): a
 # sigmoid pulled all the way to 0 or 1 has no slope left for the later losses (the next chapter
 # measures it). The paper's exact indicators ($\varepsilon = 0$) and $\varepsilon = 0.1$ are compared on
-# validation classes in {doc}`05_open_choices`.
+# validation classes in {doc}`05_open_choices`; the book's configuration has $\varepsilon$ =
+# {glue:text}`book_smoothing`.
 #
 # ```{literalinclude} /sgma_core/attention.py
 # :pyobject: initialise_grouping
@@ -221,10 +226,10 @@ plt.show()
 # With the peak rule and branches of the square's own size ($J$ = `part_scale` × the image size: half the
 # image, as in the paper) the "zoom" is 1 : 1 (a square of $J$ pixels, cut
 # to $J \times J$) and every square's corner lies on the pixel grid, so `SGMA.forward` cuts the part by
-# indexing (`crop_pixels`) and evaluates the mask at the cut pixels only; the values are those of the
-# resampling path `crop_and_zoom` (`tests/test_step_cost.py`), which the learned rule uses, and so does a
-# branch size other than the square's (a square zoomed to the branch's size, as RA-CNN and MA-CNN zoom their
-# parts).
+# indexing (`crop_pixels`) and evaluates the mask at the cut pixels only, with the same values as the
+# resampling path `crop_and_zoom` (a test checks it). The learned rule, whose squares sit anywhere, and a branch size
+# other than the square's take that resampling path: the square is zoomed to the branch's size, as RA-CNN and MA-CNN
+# zoom their parts. The book's configuration zooms each square to {glue:text}`book_joint_size` pixels.
 #
 # How sharp is the mask, and where does its gradient with respect to $t_x$ live? One row of the mask
 # for a square of side 16 centred at $x = 32$:
@@ -250,12 +255,12 @@ plt.show()
 # The gradient with respect to $t_x$ is non-zero only near the two edges, with opposite signs, and
 # its support shrinks as $k$ grows: at $k = 10$ it is about a pixel wide, so a loss can move the square
 # only through the pixels at its border. With the peak rule, the paper's (the square centred on the map's highest
-# cell), no gradient flows into $t_x$ at all; the `centre_rule="learned"` alternative regresses $(t_x, t_y, t_s)$
+# cell), no gradient flows into $t_x$ at all; the learned rule (`centre_rule="learned"`) regresses $(t_x, t_y, t_s)$
 # from the map so that these gradients are used: {glue:text}`book_centre_rule`.
 #
 # A part image cut from a synthetic bird, around its ground-truth head (the `crown` part):
 
-# %% mystnb={"figure": {"name": "fig-crop", "caption": "The square around the crown (left, white) and the part image that the boxcar crop of eq. (4) cuts from it and zooms (right)."}}
+# %% mystnb={"figure": {"name": "fig-crop", "caption": "The square around the crown (left, white) and the part image that the boxcar crop of eq. (4) cuts from it and zooms to the book's branch size (right)."}}
 crown = ds.part_names.index("crown") if ds.part_names else None
 if crown is not None:
     with torch.no_grad():
@@ -264,7 +269,8 @@ if crown is not None:
         w, h = Image.open(ds.image_paths[ds.trainval[0]]).size
         cx = float(ds.part_locs[ds.trainval[0], crown, 0]) * 64 / w
         cy = float(ds.part_locs[ds.trainval[0], crown, 1]) * 64 / h
-        part = crop_and_zoom(images[:1].float(), torch.tensor([cx]), torch.tensor([cy]), torch.tensor([32.0]), 32)
+        part = crop_and_zoom(images[:1].float(), torch.tensor([cx]), torch.tensor([cy]), torch.tensor([32.0]),
+                             book.joint_size)
     fig, axes = subplots(1, 2, width=5, height=2.6)
     axes[0].imshow(images[0].permute(1, 2, 0))
     axes[0].add_patch(plt.Rectangle((cx - 16, cy - 16), 32, 32, fill=False, color="white"))

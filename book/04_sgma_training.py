@@ -308,8 +308,8 @@ glue("records_agreement", agreement_sentence(config_dict(cfg0), prepared.dataset
 # The `cct` rule in GZSL compares an image's embedding with seen prototypes (mean embeddings of
 # {glue:text}`prototype_images` training images of each class) and unseen prototypes (ridge combinations of them, eq. {eq}`eq-ridge`). Scored by
 # inner products, a prototype's *length* matters as much as its direction, and a ridge penalty $\rho$
-# shrinks the unseen ones. How long are they, for the first seed's trained model, at the penalty this
-# configuration uses, at $\rho = 1$ and at a penalty a hundred times smaller?
+# shrinks the unseen ones. How long are they, for the first seed's trained model, at $\rho = 1$ and at a penalty a
+# hundred times smaller (and at the penalty this configuration uses, where it is neither: the last line names it)?
 
 # %%
 from sgma_core.experiment.evaluate import seen_class_means
@@ -603,8 +603,9 @@ glue("attention_grad", attention_grad, display=False)
 glue("probe_sentence", f"Under this page's rule ({cfg0.centre_rule}) " + (
     "nothing of the classification loss reaches the attention layers, so eqs. (5)–(6) alone decide where the maps "
     "end up." if attention_grad == 0 else
-    f"the classification loss reaches the attention layers (a summed gradient of {attention_grad:.3g}), so the maps "
-    "are pulled towards what helps tell the classes apart as well as towards compact, separate blobs."), display=False)
+    f"the classification loss reaches the attention layers (a summed gradient of {attention_grad:.3g}), so what helps "
+    "tell the seen classes apart pulls on the maps too, beside compactness and diversity; where they end up is "
+    "measured above, not implied by the pull."), display=False)
 
 # %% [markdown]
 # {glue:text}`probe_sentence` What the losses are allowed to change decides where the maps end up. When they may fine-tune the
@@ -627,7 +628,8 @@ glue("probe_sentence", f"Under this page's rule ({cfg0.centre_rule}) " + (
 # :pyobject: SGMA.freeze
 # ```
 #
-# Keeping the backbone only helps if the losses can still move the channel weights of eq. {eq}`eq-channel`. They
+# Keeping the backbone as pretrained (`"heads"`) only helps if the losses can still move the channel weights of eq.
+# {eq}`eq-channel`; under `"full"` they move with the backbone's features as well. They
 # are sigmoids, and the pretraining of eq. {eq}`eq-grouping` pulls them towards the 0/1 indicator vectors: pulled
 # all the way, every sigmoid saturates, its slope vanishes and no later loss can change it. The
 # smoothed pretraining aims at $\varepsilon$ and $1-\varepsilon$ instead (`grouping_smoothing`), and
@@ -684,7 +686,7 @@ glue("div_over", mean_over(sorted(histories)), display=False)
 # $\sigma(\sum_c a_c f_c)$ with channel weights $a_c \ge 0$ and ReLU features $f_c \ge 0$: it never falls below
 # $\sigma(0) = 0.5$. Compactness wants a small blob and diversity wants two maps that are not both high
 # anywhere; on the literal map no cell can fall below 0.5, so every cell of both maps costs diversity something,
-# and the cheapest the two can be together, diversity weighing most, is every feature of the attention backbone
+# and the cheapest the two can be together (at the floor the diversity term is much the larger) is every feature of the attention backbone
 # at zero and both maps at 0.5 everywhere. Nothing in eq. {eq}`eq-total` pulls the other way. Which terms reach the
 # attention subnet at all, on one batch right after the channel grouping, and what the maps are before and
 # after training, for the paper's attention and eq. {eq}`eq-total` as they read ({glue:text}`literal_run`):
@@ -738,9 +740,10 @@ if dead_from is not None:
              f"{lit_history[-1]['loss_div']:.2f}), eq. (5) at {floor['cpt']:.3f}. The squares then go "
              "wherever the argmax of a constant map falls: the same place in every image.")
 else:
-    story = (f"Here the maps did not reach the floor on every test image: after the last epoch "
-             f"{100 * epochs[max(epochs)]['at_floor']:.0f} % of them are 0.5 everywhere and "
-             f"{100 * epochs[max(epochs)]['constant']:.0f} % constant.")
+    last = epochs[max(epochs)]
+    story = ("Here the maps did not reach the floor on every test image: after the last epoch " + (
+        f"{100 * last['at_floor']:.0f} % of them are 0.5 everywhere" if last["at_floor"] else
+        "no image's maps are 0.5 everywhere") + f", and {100 * last['constant']:.0f} % are constant.")
 if cfg_lit is not cfg0:
     own = states["this page's configuration, after training"]
     story += (f" This page's configuration, trained for all its epochs, ends with "
@@ -883,11 +886,12 @@ ahead.finish()  # the child that trained runs ahead has ended (every run it trai
 # ```
 # ````
 #
-# ````{exercise} Let the classification loss reach the maps (papermill)
+# ````{exercise} Does the classification loss reach the maps? (papermill)
 # :label: ex-learned-centre
 #
 # The chapter printed the gradient of $L_{CLS}$ that reaches the attention layers under this page's centre rule
-# ({glue:text}`centre_rule`). Run it with the learned rule, one seed, and with the peak rule, the paper's:
+# ({glue:text}`centre_rule`). Run the chapter on the smoke profile with one seed, under the learned rule (the
+# book's) and under the peak rule (the paper's):
 #
 # ```text
 # python -m bookkit.chapters 04_sgma_training -p profile smoke -p seeds '[0]' -p overrides '{centre_rule: learned}' --out runs/exercises/ex-learned-centre

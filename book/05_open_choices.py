@@ -200,8 +200,8 @@ else:
 # placed in every image. A radius alone cannot tell looking from not looking on wide
 # birds near the middle of the image ({doc}`06_where_to_look`); set against the best fixed point it can. At
 # `grouping_smoothing = 0` the exact 0/1 targets of eq. {eq}`eq-grouping` saturate the heads' sigmoids, so under the
-# peak rule and the fixed standardisation training only the heads leaves eqs. (5)–(6) little to move beyond training
-# nothing (chapter {doc}`04_sgma_training` measures the saturation; the search's rows for `heads` and `none` show what it
+# peak rule and the fixed standardisation, training only the heads gives eqs. (5)–(6) little more to move than training
+# nothing does (chapter {doc}`04_sgma_training` measures the saturation; the search's rows for `heads` and `none` show what it
 # does to validation T1); the learned scale and shift of `standardize_learned`, and under the learned rule the square's
 # own offsets, train as well.
 #
@@ -247,9 +247,11 @@ if record is not None:
 # **Power.** {glue:text}`power_sentence`
 
 # %% tags=["remove-cell"]
+from bookkit import power_views
+
 power_path = path.with_name(path.name.replace("ablations-", "power-", 1))  # the power study's record beside it
 power_record = read_power(power_path) if power_path.is_file() and power_path != path else None
-glue("power_sentence", ((search_views.power_sentence(record) + " " + search_views.power_study_sentence(power_record, record))
+glue("power_sentence", ((power_views.power_sentence(record) + " " + power_views.power_study_sentence(power_record, record))
                         if record is not None else "") or "The record rendered here holds no adopted values' gains.",
      display=False)
 glue("schedule_sentence", (search_views.schedule_sentence(record) if record is not None else "")
@@ -277,11 +279,17 @@ if record is not None:
                     "searched reading: the searched reading is kept)")
     searched = "vs_searched" in b  # a record made with the search: the one-factor step starts where it ended
     before = b["vs_searched"] if searched else b["vs_start"]
-    glue("book_val_sentence", f"The changes from {'where the search ended' if searched else 'the starting settings'}: "
-         f"{changes}{refused}. Validation T1 of the book's configuration minus "
-         f"{'the searched one' if searched else 'the starting one'}: {ablation_views.points(before)} points "
-         f"({ablation_views.verdict(before)}); minus the paper's reading: {ablation_views.points(b['vs_paper_reading'])} "
-         f"points ({ablation_views.verdict(b['vs_paper_reading'])}).", display=False)
+    paper = (f"minus the paper's reading: {ablation_views.points(b['vs_paper_reading'])} points "
+             f"({ablation_views.verdict(b['vs_paper_reading'])})")
+    if b["settings"] or refused:
+        glue("book_val_sentence", f"The changes from {'where the search ended' if searched else 'the starting settings'}"
+             f": {changes}{refused}. Validation T1 of the book's configuration minus "
+             f"{'the searched one' if searched else 'the starting one'}: {ablation_views.points(before)} points "
+             f"({ablation_views.verdict(before)}); {paper}.", display=False)
+    else:  # nothing adopted: the book's configuration is the reading the search ended at, the same runs
+        glue("book_val_sentence", "No value was adopted one at a time, so the book's configuration is "
+             f"{'the reading the search ended at' if searched else 'the starting one'}, the same runs; its validation T1 "
+             f"{paper}.", display=False)
 
 # %% [markdown]
 # {glue:text}`book_val_sentence`
@@ -316,10 +324,12 @@ if record is not None and record["scoring"]:
 # %% tags=["hide-input"]
 if record is not None and record["scoring"]:
     s = record["scoring"]
-    rows = [[f"`{s['reference']}` (reference: the paper's normalisation at its best ρ)", "–", ""]]
-    rows += [[f"`{g['value']}`", ablation_views.points(g["gain"]), ablation_views.verdict(g["gain"])] for g in s["gains"]]
+    rows = [[search_views.point_text(s["reference"], code=True) + " (reference: the paper's normalisation at its best ρ)",
+             "–", ""]]
+    rows += [[search_views.point_text(g["value"], code=True), ablation_views.points(g["gain"]),
+              ablation_views.verdict(g["gain"])] for g in s["gains"]]
     show_markdown(markdown_table(["scoring", "paired gain in cct val T1 (points)", "verdict"], rows)
-                  + f"\n\nAdopted: `{s['adopted']}`.")
+                  + f"\n\nAdopted: {search_views.point_text(s['adopted'], code=True)}.")
 
 # %% [markdown]
 # The compat rule does not use the prototypes, so these choices can only move the cct and combined
@@ -485,9 +495,10 @@ if record is not None:
 #
 # - Every open choice is decided on validation classes with a metric and an adoption rule declared
 #   beforehand; the test classes are scored once, for the book's configuration and for the paper's reading.
-# - The paper's reading is the reference: a value replaces it only when its paired gain exceeds two
-#   standard errors (anything less is no difference), or when the paper's reading fails the attention check, and then
-#   the admissible reading of best validation T1 takes its place: admissible before preferred.
+# - The attention's interacting choices are searched together among admissible readings only: a reading whose
+#   attention dies is shown and never chosen, however it scores (admissible before preferred).
+# - For every other choice the paper's reading is the reference: a value replaces it only when its paired gain exceeds
+#   two standard errors (anything less is no difference) and its attention passes the check.
 # - Values adopted one at a time are trained together before they become the book's configuration.
 # - A choice made on the test classes would flatter the reported number.
 # ```

@@ -40,6 +40,16 @@ def metric_noise(record: dict) -> dict[str, float]:
             "sd_T1": 100 * stats.mean_sd(start["T1"])[1], "sd_H": 100 * stats.mean_sd(start["H"])[1]}
 
 
+def shown_value(value) -> str:
+    """A setting's value in a table's code span: a string as it is typed in a setting (``hardest``), any other
+    value as Python writes it (``False``, ``0.1``)."""
+    return f"`{value}`" if isinstance(value, str) else f"`{value!r}`"
+
+
+# settings the paper gives relative to the image, not as a number: how the flag table says what the paper reads
+PAPER_RELATIVE = {"joint_size": "half the image, the paper's 224 px of 448"}
+
+
 def decision_rows(record: dict) -> list[list[str]]:
     """One row per value of each training choice: its validation T1 (mean ± sd), its paired gain over the
     reference, the verdict, and which value the book uses."""
@@ -50,14 +60,14 @@ def decision_rows(record: dict) -> list[list[str]]:
         refused = {repr(r["value"]): r["reason"] for r in d.get("refused", [])}
         for value in values:
             if repr(value) in refused:
-                out.append([f"`{setting}`", f"`{value!r}`", "not trained", "–", "–", refused[repr(value)]])
+                out.append([f"`{setting}`", shown_value(value), "not trained", "–", "–", refused[repr(value)]])
                 continue
             role = ["reference"] if value == d["reference"] else []
             if value == record["chosen"][setting]:
                 role.append("book's value")
             t1 = seed_values(rows, setting, value, "compat").values()
             gain = gains.get(repr(value))
-            out.append([f"`{setting}`", f"`{value!r}`", ", ".join(role) or "", mean_sd(list(t1)),
+            out.append([f"`{setting}`", shown_value(value), ", ".join(role) or "", mean_sd(list(t1)),
                         "–" if value == d["reference"] else points(gain),
                         "" if value == d["reference"] else verdict(gain)])
     return out
@@ -103,14 +113,15 @@ def flag_rows(record: dict) -> list[list[str]]:
     for setting, value in (search["end"].items() if search else ()):
         paper = record["paper_reading"].get(setting, PAPER_READING.get(setting))
         as_run = record.get("paper_reading_as_run", {}).get(setting)  # e.g. the branches at half the image
-        out.append([f"`{setting}`", f"`{paper!r}`" if paper is not None else
-                    f"not given (run at `{as_run!r}`)" if as_run is not None else "not given", f"`{value!r}`",
+        given = PAPER_RELATIVE.get(setting, "not given")
+        out.append([f"`{setting}`", shown_value(paper) if paper is not None else
+                    f"{given} (run at {shown_value(as_run)})" if as_run is not None else given, shown_value(value),
                     f"searched with the others ({'admissible' if search['admissible'] else 'not admissible'}; "
                     "the search table)"])
     for setting, d in record["decisions"].items():
         chosen = record["chosen"][setting]
         gain = next((g["gain"] for g in d["gains"] if g["value"] == chosen), None)
-        out.append([f"`{setting}`", f"`{d['reference']!r}`", f"`{chosen!r}`",
+        out.append([f"`{setting}`", shown_value(d["reference"]), shown_value(chosen),
                     "reference kept" if chosen == d["reference"] else f"{points(gain)} (validation T1, compat)"])
     s = record["scoring"]
     if s:
@@ -118,6 +129,6 @@ def flag_rows(record: dict) -> list[list[str]]:
         evidence = "reference kept" if s["adopted"] == s["reference"] else f"{points(gain)} (validation T1, cct)"
         for name in s["adopted"]:
             read = name in s["read"]
-            out.append([f"`{name}`", f"`{s['reference'][name]!r}`" if read else "not given",
-                        f"`{s['adopted'][name]!r}`", evidence if read else "tuned: best mean validation T1 (cct)"])
+            out.append([f"`{name}`", shown_value(s["reference"][name]) if read else "not given",
+                        shown_value(s["adopted"][name]), evidence if read else "tuned: best mean validation T1 (cct)"])
     return out

@@ -5,32 +5,36 @@ attention check and admissibility, and the path in one sentence; and the scoring
 from __future__ import annotations
 
 import json
-import math
+import re
 import statistics
 
 from bookkit.study_views import points, verdict
 from bookkit.wording import count, join_words, number_word, setting_value
 from sgma_core import stats
 from sgma_core.admissibility import telling_margin
-from sgma_core.studies.power import SE_BAR, comparisons
 from sgma_core.studies.search import moves
 
 CHECK_NAMES = {"distinct_places": "squares at distinct places", "different_cells": "maps peaking at different cells",
                "telling_hits": "telling-part hits above the best fixed point"}
 
 
-def point_text(point: dict, start: dict | None = None) -> str:
-    """A reading as its settings (only those that differ from ``start``, where given; ``"the start"`` if none)."""
+def _name(text: str, code: bool) -> str:
+    """A setting or its value as inline code (a table's cell, where a long identifier may wrap) or as it is."""
+    return f"`{text}`" if code else text
+
+
+def point_text(point: dict, start: dict | None = None, code: bool = False) -> str:
+    """A reading as its settings (only those that differ from ``start``, where given; ``"the start"`` if none);
+    ``code``: names and values as inline code."""
     shown = {k: v for k, v in point.items() if start is None or start.get(k) != v}
-    return ", ".join(f"{k} = {setting_value(v)}" for k, v in shown.items()) or "the start"
+    return ", ".join(f"{_name(k, code)} = {_name(setting_value(v), code)}" for k, v in shown.items()) or "the start"
 
 
-def change_text(setting: str, value, sep: str = " = ") -> str:
+def change_text(setting: str, value, sep: str = " = ", code: bool = False) -> str:
     """What a tried reading changed: ``setting = value``, or, for a reading several changes away (``value`` a dict
-    of them), each change in turn."""
-    if isinstance(value, dict):
-        return ", ".join(f"{s}{sep}{setting_value(v)}" for s, v in value.items())
-    return f"{setting}{sep}{setting_value(value)}"
+    of them), each change in turn; ``code``: names and values as inline code."""
+    changes = value.items() if isinstance(value, dict) else [(setting, value)]
+    return ", ".join(f"{_name(s, code)}{sep}{_name(setting_value(v), code)}" for s, v in changes)
 
 
 def check_text(check: dict) -> str:
@@ -49,14 +53,15 @@ def admissible_text(check: dict, short: bool = False) -> str:
 
 def search_rows(record: dict, key: str = "search") -> list[list[str]]:
     """One row per reading tried, round by round: ``[round, reading, validation T1 (%), gain over the round's
-    point (points, ± SE; verdict), attention check, admissible]``; the round's own point first. ``key``:
-    ``"retest"`` for the search gone on from its end at the adopted training values."""
+    point (points, ± SE; verdict), attention check, admissible]``; the round's own point first, settings as inline
+    code (which wraps in a narrow column). ``key``: ``"retest"`` for the search gone on from its end at the adopted
+    training values."""
     search, rows = record[key], []
     for k, rnd in enumerate(search["rounds"], 1):
-        rows.append([str(k), f"**{point_text(rnd['point'], search['start'])}** (the round's point)",
+        rows.append([str(k), f"**{point_text(rnd['point'], search['start'], code=True)}** (the round's point)",
                      f"{100 * rnd['mean_T1']:.1f}", "–", check_text(rnd["check"]), admissible_text(rnd["check"], True)])
         for n in rnd["neighbours"]:
-            name = change_text(n["setting"], n["value"], " → ")
+            name = change_text(n["setting"], n["value"], " → ", code=True)
             if "refused" in n:
                 rows.append([str(k), name, "–", "–", "not trained: " + n["refused"], "–"])
                 continue
@@ -65,6 +70,20 @@ def search_rows(record: dict, key: str = "search") -> list[list[str]]:
             rows.append([str(k), name + moved, f"{100 * n['mean_T1']:.1f}", gain, check_text(n["check"]),
                          admissible_text(n["check"], True)])
     return rows
+
+
+WIDENED = re.compile(r"the point is not admissible and no reading fewer than (\d+) changes away is: to the admissible "
+                     r"reading \1 changes away of best mean validation T1")
+
+
+def why_text(why: str) -> str:
+    """A round's reason for its move (:mod:`sgma_core.studies.search`) as a clause of the path's sentence."""
+    widened = WIDENED.fullmatch(why)
+    if not widened:
+        return why
+    n = number_word(int(widened[1]))
+    return (f"the reading it left was not admissible, nor was any reading fewer than {n} changes away from it, so it "
+            f"took the admissible reading {n} changes away of best mean validation T1")
 
 
 def search_sentence(record: dict) -> str:
@@ -77,7 +96,7 @@ def search_sentence(record: dict) -> str:
     for before, after in zip(rounds, rounds[1:]):
         move = next(n for n in before["neighbours"] if n.get("point") == after["point"])
         text += (f", moved to {change_text(move['setting'], move['value'])} ({points(move['gain'])} points; "
-                 f"{before['why']})")
+                 f"{why_text(before['why'])})")
     last = rounds[-1]
     if search["settled"]:
         text += f" and settled there after {count(len(rounds) - 1, 'move')}: {last['why']}."
@@ -102,8 +121,8 @@ def retest_sentence(record: dict) -> str:
                "and they may change which attention reading is best, so the search went on from its end with them "
                if changed else
                "No training value was adopted one factor at a time (changes: none), so the search's end stands with "
-               "the values it was searched at; the retest goes on from it all the same, as the design asks, and "
-               "repeats its last round ")
+               "the values it was searched at; the retest went on from it all the same, as the design asks, repeating "
+               "its last round ")
     text = (f"{opening}(validation T1 {100 * rounds[0]['mean_T1']:.1f} %; admissible: "
             f"{admissible_text(rounds[0]['check'])})")
     for name, gain in _moves(retest):
@@ -115,26 +134,33 @@ def retest_sentence(record: dict) -> str:
                                        f"({verdict(best['gain'])})")
     if retest["settled"]:
         where = "at the reading it started from" if retest["end"] == start else "there"
-        text += f" and settled {where}: {rounds[-1]['why']}{closest}."
+        text += f", and settled {where}: {rounds[-1]['why']}{closest}."
     else:
         text += " and stopped after its last move with a neighbour still better: the choice is not settled."
     return text
 
 
+# the record's rows of whole readings, as a table names them (a one-factor row names its setting and value)
+WHOLE_READINGS = {"PAPER_READING": "the paper's reading", "SEARCHED": "where the search ended",
+                  "BOOK": "the book's configuration"}
+
+
 def check_rows(record: dict) -> list[list[str]]:
-    """The attention check of every reading outside the search (the one-factor values, the paper's reading, the
-    book's configuration), mean over its seeds: ``[setting, value, seeds, check, admissible]``."""
+    """The attention check of every reading outside the searches (the one-factor values, the paper's reading, the
+    search's end, the book's configuration), mean over its seeds: ``[setting, value, seeds, check, admissible]``;
+    the search and its retest show theirs in their own tables."""
     from sgma_core.admissibility import summarise_checks
 
     groups: dict[tuple, list[dict]] = {}
     for c in record.get("checks", []):
-        if c["setting"] != "SEARCH":
+        if c["setting"] not in ("SEARCH", "RETEST"):
             groups.setdefault((c["setting"], json.dumps(c["value"], sort_keys=True)), []).append(c)
     rows = []
     for (setting, value), checks in groups.items():
         summary = summarise_checks(checks)
-        rows.append([setting, setting_value(json.loads(value)), str(len(checks)), check_text(summary),
-                     admissible_text(summary)])
+        name, shown = ((WHOLE_READINGS[setting], "–") if setting in WHOLE_READINGS else
+                       (f"`{setting}`", f"`{setting_value(json.loads(value))}`"))
+        rows.append([name, shown, str(len(checks)), check_text(summary), admissible_text(summary)])
     return rows
 
 
@@ -178,7 +204,7 @@ def grid_sentence(record: dict) -> str:
     said = "; ".join(f"`{s}` {join_words([setting_value(v) for v in vs], 'or')}" for s, vs in values.items())
     return (f"The search decided {count(len(values), 'choice')}, each among the values it tried: {said}. It started "
             f"at the first of each ({point_text(search['start'])}) and could move at most "
-            f"{count(search['max_moves'], 'time')}.")
+            f"{count(search['max_moves'], 'time')} (a budget fixed before it ran).")
 
 
 def bars_sentence() -> str:
@@ -278,7 +304,8 @@ def schedule_sentence(record: dict) -> str:
     text = (f"The learning rate is cut {1 / cfg['lr_factor']:g}-fold when the epoch's "
             f"training loss has not fallen by {100 * cfg['plateau_threshold']:g} % (relative) for "
             f"{count(cfg['plateau_patience'] + 1, 'epoch')} in a row. Where the one-factor step starts, "
-            f"{_cut_text(base)} (of {cfg['epochs']}; medians and means over {count(base['n'], 'seed')})")
+            f"{_cut_text(base)} (of {cfg['epochs']} epochs; the share is the mean over {count(base['n'], 'seed')}, the "
+            "epoch of the first cut their median)")
     text += (": with the attention frozen those terms have no gradient and train nothing, yet they fill the loss "
              "the schedule reads." if frozen else ".")
     moved = [(s, json.loads(v), item) for (s, v), item in by.items() if s in record.get("decisions", {})
@@ -316,74 +343,3 @@ def scoring_curves(ax, record: dict) -> None:
 def _moves(search: dict) -> list[tuple[str, dict]]:
     """The moves a search made: ``(setting = value, gain)`` of each."""
     return [(change_text(move["setting"], move["value"]), move["gain"]) for _, _, move in moves(search)]
-
-
-def power_sentence(record: dict) -> str:
-    """Which of the adopted values' gains (the search's moves, the one-factor values adopted) have a paired
-    standard error above :data:`SE_BAR`, and about how many seeds would bring each to it (sd / √n = the bar)."""
-    found = comparisons(record)
-    gains = [(change_text(c["setting"], c["value"]), c["gain"]) for c in found if c["kind"] == "adopted"]
-    above = [(name, g) for name, g in gains if g["se"] > SE_BAR]
-    open_ = [f"{change_text(c['setting'], c['value'])} ({points(c['gain'])})" for c in found
-             if c["kind"] == "undecided" and c["gain"]["se"] > SE_BAR]
-    undecided = (f" {count(len(open_), 'value').capitalize()} not adopted gained 2 points or more on the mean, "
-                 f"within two standard errors (mean ± SE, points): {join_words(open_)}; make power adds seeds to "
-                 f"{'it' if len(open_) == 1 else 'them'} too." if open_ else "")
-    if not gains:
-        return undecided.strip()
-    bar = f"{100 * SE_BAR:.0f} points"
-    if not above:
-        return f"Every adopted value's paired gain has a standard error of {bar} or less." + undecided
-    need = [f"{name} ({100 * g['se']:.1f}; about {math.ceil((g['se'] * math.sqrt(g['n']) / SE_BAR) ** 2)} seeds)"
-            for name, g in above]
-    settled = all(g["mean"] > 2 * g["se"] for _, g in above)
-    return (f"Of the {count(len(gains), 'paired gain')} that adopted a value (the search's moves and the values "
-            f"adopted one at a time; a move away from a reading that failed its attention check was not decided by its "
-            f"gain and is not counted), {number_word(len(above))} {'has' if len(above) == 1 else 'have'} a standard "
-            f"error above {bar}, each with the seeds its spread would need to bring it to {bar}: {join_words(need)}."
-            + (" Each of these gains exceeds two of its standard errors, so which value wins is settled; how large "
-               "the gain is, less so." if settled else "") + undecided)
-
-
-def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
-    """What the power study (:mod:`sgma_core.studies.power`) found so far: each comparison's paired gain on the
-    seeds it has beside its five-seed gain, whether it still exceeds two standard errors, and how far it is.
-    ``record``: the ablation record rendered beside it; a power record whose comparisons are not that record's
-    (another ablation's values, or five-seed gains) is named as such, not quoted."""
-    if power is None:
-        return ("The power study (make power) trains these comparisons on more seeds, one at a time, until each "
-                "standard error is at most the bar; it has not been run for the record rendered here.")
-    rows = power["rows"]
-    if record is not None:
-        wanted = {c["name"]: c["gain"] for c in comparisons(record) if c["gain"]["se"] > SE_BAR}
-        if any(r["name"] not in wanted or abs(r["gain_first"]["mean"] - wanted[r["name"]]["mean"]) > 1e-9
-               for r in rows):
-            return ("The power study's record (results/" + power.get("ablation", "").replace("ablations-", "power-")
-                    + ") was made from another ablation record than the one rendered here: its comparisons are not "
-                    "these, so it is not quoted; make power trains them from this one.")
-    if not rows:
-        return ("No adopted value's gain, and no admissible value's gain of 2 points or more, has a standard error "
-                "above the bar: the power study had nothing to add.")
-    said, undecided = [], [r for r in rows if r.get("kind") == "undecided"]
-    for r in rows:
-        first, gain = r["gain_first"], r["gain"]
-        if r in undecided:
-            state = ("now above two standard errors: it would be adopted" if r["holds"]
-                     else "still within two standard errors")
-        else:
-            state = "still above two standard errors" if r["holds"] else "no longer above two standard errors"
-        said.append(f"{r['name']}{' (not adopted)' if r in undecided else ''}: {100 * first['mean']:+.1f} ± "
-                    f"{100 * first['se']:.1f} on {first['n']} seeds, "
-                    f"{100 * gain['mean']:+.1f} ± {100 * gain['se']:.1f} on {gain['n']} ({state})")
-    reached = f"{sum(r['reached_bar'] for r in rows)} of the {len(rows)} comparisons at the bar"
-    text = (f"With seeds added by the power study (make power; up to {power['max_seeds']} a comparison; mean paired "
-            f"gain ± SE, in points): {'; '.join(said)}. ")
-    if not all(r["holds"] for r in rows if r not in undecided):
-        text += ("A value whose gain no longer exceeds two standard errors is not settled by this record: the ablation "
-                 "decides it again on the seeds it has. ")
-    if any(r["holds"] for r in undecided):
-        text += ("A value not adopted on five seeds whose gain now exceeds two standard errors is not settled by this "
-                 "record either: the ablation decides it again on the seeds it has. ")
-    if power["provenance"].get("complete"):
-        return text + f"The study is complete: {reached}."
-    return text + f"The study is in progress ({reached} so far); make power goes on where it stopped."

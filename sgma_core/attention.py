@@ -33,7 +33,8 @@ NORMALIZE = choices("attention_norm")
 class MultiAttention(nn.Module):
     """``forward(f [B, C, H, W]) → (maps [B, P, H, W], a [B, P, C])``."""
 
-    def __init__(self, channels: int, n_parts: int = 2, reduction: int = 8, normalize: str = "standardize") -> None:
+    def __init__(self, channels: int, n_parts: int = 2, reduction: int = 8,
+                 normalize: str = "standardize_learned") -> None:
         super().__init__()
         if normalize not in NORMALIZE:
             raise ValueError(f"normalize={normalize!r}; choose one of {', '.join(NORMALIZE)}")

@@ -120,7 +120,7 @@ def class_centre_triplet_loss(
 
 
 def sgma_loss(cpt: torch.Tensor, div: torch.Tensor, cls: torch.Tensor, cct: torch.Tensor,
-              lam: float = 0.1, alpha: float = 3.0, beta: float = 10.0) -> torch.Tensor:
+              lam: float = 1.0, alpha: float = 1.0, beta: float = 1.0) -> torch.Tensor:
     """Eq. (9): ``L = Σ_i [L_CPT(M_i) + λ L_DIV(M_i)] + α L_CLS + β L_CCT``.
 
     ``cpt`` and ``div`` are already summed over parts (as :func:`compactness_loss` and

@@ -71,18 +71,18 @@ class RunConfig:
     mask_k: float = 10.0  # eq. (4), paper: 10
     # a rule registered in sgma_core.centres: "peak" (the paper's), "learned" (a head regresses the square from the
     # map), or the controls of where the squares go (not the method): "image_centre", "random", "oracle"
-    centre_rule: str = "peak"
+    centre_rule: str = "learned"
     # "standardize": σ(2z − 2) of the standardised map; "standardize_learned": learnable scale/shift;
     # "none": literal eq. (3) (its maps collapse under training, chapter 04); the default is chapter 05's choice
-    attention_norm: Literal["standardize", "standardize_learned", "none"] = "standardize"
+    attention_norm: Literal["standardize", "standardize_learned", "none"] = "standardize_learned"
     shared_W: bool = False  # alternative: one W for the three branches
     # what eqs. (5)-(9) may train in the attention subnet: "full" (its backbone and the FC pairs of eq. (2)), "heads"
     # (the FC pairs only), "none" (nothing: eq. (11)'s grouping is kept); the default is chapter 05's choice
-    attention_training: Literal["full", "heads", "none"] = "none"
+    attention_training: Literal["full", "heads", "none"] = "full"
     emb_dim: int | None = None  # CCT embedding size; None: K
-    lam_div: float = 0.1  # λ of eq. (9)
-    alpha_cls: float = 3.0  # α of eq. (9)
-    beta_cct: float = 10.0  # β of eq. (9)
+    lam_div: float = 1.0  # λ of eq. (9)
+    alpha_cls: float = 1.0  # α of eq. (9)
+    beta_cct: float = 1.0  # β of eq. (9)
     cpt_sigma: float = 1.0  # eq. (5): σ of the target blob, in feature cells
     div_margin: float = 0.2  # eq. (6), paper
     cct_margin: float = 0.8  # eq. (8), paper

@@ -49,8 +49,8 @@ class SGMA(nn.Module):
 
     def __init__(self, attention_backbone: Backbone, branches: list[Backbone], semantic_dim: int, n_seen: int,
                  attention_size: int, joint_size: int, n_parts: int = 2, emb_dim: int | None = None,
-                 shared_W: bool = False, centre_rule: str = "peak", part_scale: float = 0.5, mask_k: float = 10.0,
-                 attention_norm: str = "standardize", attention_training: str = "none",
+                 shared_W: bool = False, centre_rule: str = "learned", part_scale: float = 0.5, mask_k: float = 10.0,
+                 attention_norm: str = "standardize_learned", attention_training: str = "full",
                  freeze_backbone: bool = False) -> None:
         super().__init__()
         if attention_training not in ATTENTION_TRAINING:
@@ -208,8 +208,8 @@ def _stored_centres(state: dict, prefix: str, *_) -> None:
         state[prefix + "centres"] = state.pop(prefix + "centers")
 
 
-def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 0.1,
-                   alpha: float = 3.0, beta: float = 10.0, cpt_sigma: float = 1.0,
+def sgma_objective(model: SGMA, out: dict, labels: torch.Tensor, lam: float = 1.0,
+                   alpha: float = 1.0, beta: float = 1.0, cpt_sigma: float = 1.0,
                    div_margin: float = 0.2, cct_margin: float = 0.8,
                    cct_negatives: str = "all", phase: str = "joint"):
     """Eq. (9) on a forward pass ``out`` whose ``scores`` are over the seen classes;

@@ -227,7 +227,7 @@ def test_a_one_factor_value_that_cannot_train_where_the_search_ended_is_listed_n
     record = {"runs": ab.rows, "decisions": decisions, "chosen": {"training_schedule": "joint", "lam_div": 1.0},
               "grids": {"training": {"training_schedule": ["joint", "alternating"], "lam_div": [1.0, 10.0]}}}
     rows = decision_rows(record)
-    assert rows[1][:3] == ["`training_schedule`", "`'alternating'`", "not trained"] and "train nothing" in rows[1][5]
+    assert rows[1][:3] == ["`training_schedule`", "`alternating`", "not trained"] and "train nothing" in rows[1][5]
 
 
 @pytest.mark.parametrize("corner", ["start", "learned"])

@@ -40,3 +40,16 @@ def test_a_negative_number_gets_a_minus_sign_in_text_and_tables_not_in_code():
     number_spaces.join_numbers(None, doc, "page")
     assert doc[0].astext() == "a gain of −1.2 points" and doc[1].astext() == "print(-1)"
     assert cell.astext() == "−0.4 ± 0.2"  # the sign in a table too, its spaces left as they were
+
+
+def test_a_name_in_a_table_breaks_after_its_underscores_and_dots_only():
+    doc = nodes.document(None, None)
+    name, number = nodes.literal("", "sgma_core.attention_norm"), nodes.literal("", "0.1")
+    prose = nodes.literal("", "a_b")
+    row = nodes.row("", *(nodes.entry("", nodes.paragraph("", "", code)) for code in (name, number)))
+    doc += [nodes.table("", nodes.tgroup("", nodes.tbody("", row))), nodes.paragraph("", "", prose)]
+    number_spaces.identifier_breaks(None, doc, "page")
+    assert [c.astext() if isinstance(c, nodes.raw) else str(c) for c in name.children] == [
+        "sgma_", "<wbr>", "core.", "<wbr>", "attention_", "<wbr>", "norm"]
+    assert all(isinstance(c, nodes.raw) and c["format"] == "html" for c in name.children[1::2])
+    assert number.children == [nodes.Text("0.1")] and prose.children == [nodes.Text("a_b")]  # a number; not a table

@@ -129,10 +129,10 @@ def test_a_value_not_adopted_whose_gain_would_matter_is_powered_as_undecided():
     assert [(c["name"], c["kind"], c["adopted"], c["reference"]) for c in found] == [
         ("beta_cct = 10.0", "undecided", {"beta_cct": 10.0}, {"beta_cct": 1.0}),
         ("lam_div = 0.1", "adopted", {"lam_div": 0.1}, {"lam_div": 1.0})]
-    from bookkit.search_views import power_sentence, power_study_sentence
+    from bookkit.power_views import power_sentence, power_study_sentence
 
     said = power_sentence(record_of([{"point": {}, "neighbours": []}], decisions))
-    assert "One value not adopted gained 2 points or more on the mean, within two standard errors" in said
+    assert "One admissible value not adopted gained 2 points or more on the mean, within two standard errors" in said
     assert "beta_cct = 10 (+4.6 ± 3.0)" in said and "make power adds seeds to it too" in said
     row = {"name": "beta_cct = 10.0", "kind": "undecided", "gain_first": g(0.046), "gain": g(0.05, 0.018),
            "holds": True, "reached_bar": True}
@@ -176,7 +176,7 @@ def test_the_study_refuses_an_ablation_made_on_other_seeds(tmp_path, monkeypatch
 
 
 def test_chapter_05_says_what_the_seeds_added_changed_and_how_far_the_study_is():
-    from bookkit.search_views import power_study_sentence
+    from bookkit.power_views import power_study_sentence
 
     assert "has not been run" in power_study_sentence(None)
     g5, g9 = {"mean": 0.093, "se": 0.024, "n": 5}, {"mean": 0.031, "se": 0.019, "n": 9}
@@ -186,7 +186,7 @@ def test_chapter_05_says_what_the_seeds_added_changed_and_how_far_the_study_is()
     assert "lam_div = 0.1: +9.3 ± 2.4 on 5 seeds, +3.1 ± 1.9 on 9 (no longer above two standard errors)" in text
     assert "not settled by this record" in text and "in progress (1 of the 1 comparisons at the bar so far)" in text
     text = power_study_sentence({**power, "rows": [{**row, "holds": True}], "provenance": {"complete": True}})
-    assert "still above" in text and "not settled" not in text and "The study is complete" in text
+    assert "still above" in text and "not settled" not in text and "The power study is complete" in text
 
 
 def test_a_second_process_takes_the_comparisons_from_the_last_and_seeds_are_refused_otherwise(monkeypatch):

@@ -23,10 +23,10 @@ def test_every_reading_tried_is_a_row_with_its_check_and_the_move_is_marked():
     rows = search_rows(record)
     n_rounds = len(record["search"]["rounds"])
     assert len(rows) == n_rounds * (1 + 3)  # each round: its point and one neighbour per choice
-    literal = next(r for r in rows if r[1] == "attention_norm → none")
+    literal = next(r for r in rows if r[1] == "`attention_norm` → `none`")
     assert literal[5].startswith("no: ") and "failed" in literal[5] and literal[2] == "90.0"
     moved = [r for r in rows if r[1].endswith("(moved here)")]
-    assert [r[1] for r in moved] == ["joint_size → 32 (moved here)"] and moved[0][5] == "yes"
+    assert [r[1] for r in moved] == ["`joint_size` → `32` (moved here)"] and moved[0][5] == "yes"
     assert rows[0][1] == "**the start** (the round's point)"
 
 
@@ -51,9 +51,10 @@ def test_every_reading_outside_the_search_has_its_check_by_the_mean_over_its_see
     record = {"checks": [{"setting": "SEARCH", "value": {"a": 1}, **check(0, 0.9)},
                          {"setting": "lam_div", "value": 10.0, **check(0, 0.9)},
                          {"setting": "lam_div", "value": 10.0, **check(1, 0.1)},  # mean 0.5: above the fixed point
-                         {"setting": "PAPER_READING", "value": "paper_reading", **check(0, 0.2)}]}
+                         {"setting": "PAPER_READING", "value": "paper_reading", **check(0, 0.2)},
+                         {"setting": "RETEST", "value": {"a": 1}, **check(0, 0.9)}]}  # the retest's own table shows it
     rows = check_rows(record)
-    assert [r[:3] for r in rows] == [["lam_div", "10", "2"], ["PAPER_READING", "paper_reading", "1"]]
+    assert [r[:3] for r in rows] == [["`lam_div`", "`10`", "2"], ["the paper's reading", "–", "1"]]
     assert rows[0][4] == "yes" and rows[1][4].startswith("no: telling-part hits above the best fixed point failed")
 
 
@@ -74,10 +75,11 @@ def test_the_flag_table_lists_the_searched_choices_against_the_papers_reading():
     record = {**_record(_literal_dead), "decisions": {}, "scoring": {}, "chosen": {},
               "paper_reading": {"attention_norm": "none", "attention_training": "full"}}
     rows = {r[0]: r for r in flag_rows(record)}
-    assert rows["`attention_norm`"][1:3] == ["`'none'`", "`'standardize'`"]
-    assert rows["`joint_size`"][1:3] == ["not given", "`32`"] and "admissible" in rows["`joint_size`"][3]
+    assert rows["`attention_norm`"][1:3] == ["`none`", "`standardize`"]
+    assert rows["`joint_size`"][1:3] == ["half the image, the paper's 224 px of 448", "`32`"]
+    assert "admissible" in rows["`joint_size`"][3]
     ran = {r[0]: r for r in flag_rows({**record, "paper_reading_as_run": {"joint_size": 16}})}
-    assert ran["`joint_size`"][1] == "not given (run at `16`)"  # the size the paper's reading was run at
+    assert ran["`joint_size`"][1] == "half the image, the paper's 224 px of 448 (run at `16`)"  # and its size here
 
 
 def test_readings_that_scored_exactly_alike_on_every_seed_are_named():
@@ -114,7 +116,7 @@ def test_the_grid_is_read_from_what_the_search_tried_and_the_bars_from_their_dec
 
     text = grid_sentence(_record(_literal_dead, max_moves=3))
     assert text.startswith("The search decided three choices, each among the values it tried: "), text
-    assert "`attention_norm` standardize or none" in text and "could move at most three times." in text, text
+    assert "`attention_norm` standardize or none" in text and "could move at most three times (a budget" in text, text
     assert prose_defects(text) == [], text
     bars = bars_sentence()
     assert f"{100 * THRESHOLDS['different_cells']:.0f} % of the images" in bars and prose_defects(bars) == []
@@ -205,7 +207,7 @@ def test_the_search_gone_on_at_the_adopted_training_values_is_told_with_its_best
 
 
 def test_the_power_sentence_names_each_adopted_gain_whose_standard_error_is_above_two_points():
-    from bookkit.search_views import power_sentence
+    from bookkit.power_views import power_sentence
 
     def gain(mean, se, n=5):
         return {"mean": mean, "se": se, "n": n}
@@ -237,12 +239,12 @@ def test_a_widened_move_is_a_row_and_a_step_of_the_path_naming_each_change():
     record = _record(two_away_frozen)
     rows = search_rows(record)
     moved = [r for r in rows if r[1].endswith("(moved here)")]
-    assert [r[1] for r in moved] == ["attention_training → none, joint_size → 32 (moved here)"]
+    assert [r[1] for r in moved] == ["`attention_training` → `none`, `joint_size` → `32` (moved here)"]
     assert sum(r[0] == "1" for r in rows) == 1 + 3 + 3  # the point, three neighbours, three readings two away
     text = search_sentence(record)
-    assert ("moved to attention_training = none, joint_size = 32 (+5.0 ± 0.4 points; the point is not admissible "
-            "and no reading fewer than 2 changes away is: to the admissible reading 2 changes away of best mean "
-            "validation T1)") in text, text
+    assert ("moved to attention_training = none, joint_size = 32 (+5.0 ± 0.4 points; the reading it left was not "
+            "admissible, nor was any reading fewer than two changes away from it, so it took the admissible reading "
+            "two changes away of best mean validation T1)") in text, text
     assert prose_defects(text) == [], text
     assert grid_sentence(record).count("`joint_size` 16 or 32") == 1
 

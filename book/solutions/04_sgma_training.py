@@ -46,7 +46,7 @@ def calibration_by_hand() -> dict[float, dict[str, float]]:
 
     from sgma_core.metrics import zsl_gzsl
 
-    # columns: seen class 0, unseen class 0 (the GZSL candidates, seen first)
+    # columns: the seen class, then the unseen class (the GZSL candidates, seen first: classes 0 and 1)
     unseen_imgs = np.array([[0.9, 0.7], [0.6, 0.8]])  # two images of the unseen class
     seen_imgs = np.array([[1.5, 0.4], [0.9, 0.5]])  # two images of the seen class
     results = {}

@@ -141,6 +141,21 @@ def library_at(commit: str, folder: str | os.PathLike | None = None) -> str | No
     return _fingerprint(blobs)
 
 
+def first_commit_with_library(library: str, since: str, folder: str | os.PathLike | None = None) -> str | None:
+    """The first commit after ``since`` on the way to ``HEAD`` whose library (:func:`library_at`) is ``library``,
+    as 12 hex digits; None where none is (or there is no git). Only a commit that changes a file of
+    :data:`LIBRARY` can change the fingerprint, so only those are read."""
+    import subprocess
+
+    try:
+        commits = subprocess.run(["git", "rev-list", "--reverse", "--topo-order", f"{since}..HEAD", "--", *LIBRARY],
+                                 cwd=repo_root() if folder is None else folder, capture_output=True, text=True,
+                                 timeout=60, check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return next((c[:12] for c in commits if library_at(c, folder) == library), None)
+
+
 def _fingerprint(blobs: dict[str, str]) -> str:
     import hashlib
 

@@ -58,6 +58,19 @@ def test_a_row_stands_on_its_commit_only_where_its_library_was_the_commits(tmp_p
     assert cc.basis_of({"commit": dirty}, None) == "uncommitted"  # kept no fingerprint: cannot be told
     assert cc.basis_of({"commit": commit}, None) == "commit"
     assert cc.basis_of({"commit": dirty, "library": changed}, changed) == "this library"
+    # the changed library committed later: a row written at the changed tree is tied to that commit
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    (ledger / "r.json").write_text(json.dumps({"run": "r", "commit": dirty, "library": changed, "identity": {
+        "seed": 0, "lr": 0.1}}))
+    assert [(r["commit"], r["basis"]) for r in cc.ledger_runs(ledger)] == [(commit, "uncommitted")]
+    git("add", "sgma_core")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
+    later = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=tmp_path, capture_output=True,
+                           text=True).stdout.strip()
+    assert paths.first_commit_with_library(changed, commit) == later
+    assert paths.first_commit_with_library(clean, commit) is None  # only commits after the row's are read
+    assert [(r["commit"], r["basis"]) for r in cc.ledger_runs(ledger)] == [(later, "commit")]
 
 
 def test_one_check_per_commit_and_settings_across_seeds_and_studies():
@@ -129,10 +142,13 @@ def test_a_whole_check_of_this_commit_against_itself_and_of_a_missing_commit(tin
 
 
 def test_a_resumed_record_keeps_only_the_checks_of_settings_still_in_the_ledgers():
-    record = {"checks": [{"commit": "a", "key": "k1"}, {"commit": "a", "key": "gone"}],
+    record = {"checks": [{"commit": "a", "key": "k1", "studies": {"looking": 5, "ablations": 2}},
+                         {"commit": "a", "key": "gone", "studies": {"looking": 1}}],
               "head_runs": {"k1": {}, "gone": {}}}
-    cc.keep_current(record, [{"commit": "a", "key": "k1"}, {"commit": "b", "key": "k2"}])
-    assert record == {"checks": [{"commit": "a", "key": "k1"}], "head_runs": {"k1": {}}}
+    cc.keep_current(record, [{"commit": "a", "key": "k1", "studies": {"ablations": 2}},
+                             {"commit": "b", "key": "k2", "studies": {"looking": 3}}])
+    # the kept check counts the rows the ledgers hold now (the looking rows of its settings were dropped)
+    assert record == {"checks": [{"commit": "a", "key": "k1", "studies": {"ablations": 2}}], "head_runs": {"k1": {}}}
 
 
 def test_a_check_goes_on_across_commits_that_changed_no_library_file(tmp_path, monkeypatch):

@@ -4,8 +4,8 @@ fingerprint), this command trains one shortened run at the commit that trained i
 this commit, on this machine, and compares every epoch's numbers and the trained weights bit for bit; a
 difference names the commit and the settings. It covers training and the train command's evaluation, not a
 study's own scoring. A run whose library is this commit's needs no training; one trained with changes no commit
-holds (``+dirty`` without a fingerprint, or a fingerprint that is not its commit's library) cannot be rebuilt and is
-said so. ::
+holds (``+dirty`` without a fingerprint, or a fingerprint no commit holds) cannot be rebuilt and is said so; one
+whose fingerprint a later commit holds is checked at that commit. ::
 
     python -m sgma_core.studies.code_check --profile cpu --jobs 2     # make code-check
 
@@ -48,9 +48,11 @@ class CodeCheckError(ValueError):
 def ledger_runs(folder: Path, head_library: str | None = None) -> list[dict]:
     """Every entry of a study's ledger ``folder`` and of its sub-ledgers: ``{"commit", "kind", "settings",
     "basis"}`` (the commit without its ``+dirty`` mark; kind ``sgma`` or ``baseline`` from the identity's keys;
-    basis: :func:`basis_of`)."""
+    basis: :func:`basis_of`); a row whose fingerprint is not its commit's library is tied to the first later commit
+    that holds it (:func:`~sgma_core.paths.first_commit_with_library`), where one does."""
     from sgma_core.backbones import BACKBONES
     from sgma_core.engine.runs import BASELINE_SETTINGS
+    from sgma_core.paths import first_commit_with_library
     from sgma_core.records import loads_finite
 
     baseline = {*BASELINE_SETTINGS, *(e.stored_as for e in BACKBONES.values() if e.stored_as)}  # layer keys too
@@ -66,7 +68,10 @@ def ledger_runs(folder: Path, head_library: str | None = None) -> list[dict]:
                                  "repository (git checkout -- <file>).") from None
         settings = {k: v for k, v in identity.items() if k not in NOT_SETTINGS}
         kind = "baseline" if set(settings) <= baseline else "sgma"
-        runs.append({"commit": commit, "kind": kind, "settings": settings, "basis": basis_of(entry, head_library),
+        basis = basis_of(entry, head_library)
+        tied = first_commit_with_library(entry["library"], commit) if basis == "uncommitted" and entry.get(
+            "library") else None  # a row written at a changed tree: its code is that of the first commit holding it
+        runs.append({"commit": tied or commit, "kind": kind, "settings": settings, "basis": "commit" if tied else basis,
                      "profile": identity.get("profile"), "dataset": identity.get("dataset")})
     return runs
 
@@ -89,8 +94,8 @@ def basis_of(entry: dict, head_library: str | None) -> str:
 
 UNCHECKABLE = {"this library": "trained by this commit's library files, the same code",
                "uncommitted": "not tied to committed code: its row was written at a tree with changes (its commit "
-                              "says +dirty) and keeps no fingerprint of the library that trained it, or one that is "
-                              "not the commit's"}
+                              "says +dirty) and keeps no fingerprint of the library that trained it, or one that no "
+                              "commit holds"}
 
 
 def ident(check: dict) -> tuple[str, str, str]:
@@ -320,9 +325,9 @@ def start_record(profile: str, head: str, studies: dict[str, list[dict]], out: s
 
 
 def keep_current(record: dict, checks: list[dict]) -> None:
-    """Leave out of a resumed ``record`` the checks and runs of settings no ledger holds any longer."""
-    keys = {ident(c) for c in checks}
-    record["checks"] = [c for c in record["checks"] if ident(c) in keys]
+    """Drop from a resumed ``record`` the checks and runs of settings no ledger holds; kept ones count today's rows."""
+    keys = {ident(c): c for c in checks}
+    record["checks"] = [{**c, "studies": keys[ident(c)]["studies"]} for c in record["checks"] if ident(c) in keys]
     record["head_runs"] = {k: v for k, v in record["head_runs"].items() if k in {c["key"] for c in checks}}
 
 
@@ -334,14 +339,9 @@ def check_commit(commit: str, checks: list[dict], record: dict, scratch: Path, t
     todo = [c for c in checks if c["commit"] == commit and ident(c)[2] == "commit" and ident(c) not in done]
     if not todo:
         return
+    tree = None
     try:
         tree = worktree(commit, scratch)
-    except CodeCheckError as exc:
-        with lock:
-            record["checks"] += [compared(c, None, None, str(exc)) for c in todo]
-            save()
-        return
-    try:
         fields = setting_fields(tree)
 
         def one(check: dict) -> None:
@@ -357,12 +357,13 @@ def check_commit(commit: str, checks: list[dict], record: dict, scratch: Path, t
                 print(f"{commit} {check['kind']} {check['key']}: {verdict[entry['same']]}", flush=True)
 
         each(one, todo)
-    except CodeCheckError as exc:
+    except CodeCheckError as exc:  # no worktree of the commit, or its code does not import: none of its checks ran
         with lock:
             record["checks"] += [compared(c, None, None, str(exc)) for c in todo]
             save()
     finally:
-        git("worktree", "remove", "--force", str(tree))
+        if tree is not None:
+            git("worktree", "remove", "--force", str(tree))
 
 
 def main(argv: list[str] | None = None) -> int:

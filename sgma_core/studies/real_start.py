@@ -7,7 +7,7 @@ the test images before SGMA's training (right after eq. (11)'s grouping) and aft
 birds' parts (all parts, and the parts that tell the classes apart) and against random points.
 The record is written to ``results/real-start-<profile>.json`` and rendered by chapter 07. ::
 
-    python -m sgma_core.studies.real_start              # cpu profile, 3 seeds: 86 minutes measured on 2 shared cores
+    python -m sgma_core.studies.real_start              # cpu profile, 3 seeds: 155 min of training, 2 shared cores
     python -m sgma_core.studies.real_start --profile smoke
 """
 

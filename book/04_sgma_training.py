@@ -473,7 +473,8 @@ if snapshots:
 #
 # Each test image's two square centres, as this page's centre rule ({glue:text}`centre_rule`) places them (the peak
 # rule: the centre of each map's highest cell; the learned rule: the map's soft-argmax plus a learned offset; in input
-# pixels, before the crop moves a square inside the image), are compared with the
+# pixels, where the crop takes the square: one that reaches past the image's edge is moved inside, as the crop of eq. {eq}`eq-mask`
+# moves it, so that chapter 06 scores the same points), are compared with the
 # ground-truth part locations: a centre *hits* when it lies within an eighth of the image side of a visible part. The
 # same score for uniformly random points is the chance level. Not every part tells the classes apart:
 # the second score counts only the parts whose attributes differ between classes (for the synthetic
@@ -490,8 +491,8 @@ if ds.part_locs is not None:
     rows_all, imgs = snapshot_rows(prepared), test_images
     parts, disc, radius = parts_at_input_size(prepared)  # at the input size; which parts tell classes apart
     # the squares on every test image before and after training: the snapshots of test_images
-    peaks = {label: snapshot_points(snapshots[e]) for label, e in (("before training", -1),
-                                                                   ("after training", max(snapshots)))}
+    peaks = {label: snapshot_points(snapshots[e], config.image_size)
+             for label, e in (("before training", -1), ("after training", max(snapshots)))}
     # points that look at nothing, scored the same way: the image centre, the bird's box centre, random points
     peaks["image centre"] = np.repeat(image_centres([config.image_size] * 2), len(rows_all) * config.n_parts, 0
                                       ).reshape(len(rows_all), config.n_parts, 2)
@@ -553,7 +554,7 @@ if ds.part_locs is not None and snapshots:
     epochs = sorted(snapshots)
     curves = {"any part": [], "parts that tell classes apart": []}
     for e in epochs:
-        pts = snapshot_points(snapshots[e])
+        pts = snapshot_points(snapshots[e], config.image_size)
         curves["any part"].append(100 * hit_rates(pts, parts, radius).mean())
         curves["parts that tell classes apart"].append(100 * hit_rates(pts, parts[:, disc], radius).mean())
     fig, ax = subplots(width=6.0, height=3.2)

@@ -385,21 +385,21 @@ else:
                           {r["seed"]: r["baseline"]["T1"] for r in start["rows"] if r["backbone"] == name})
              for name in names}
     fewest = min(g["n"] if g else 1 for g in gains.values())  # one seed: no standard error
-    glue("start_sentence", "SGMA's compat rule minus the baseline's ZSL T1, paired by seed (mean ± standard "
+    glue("start_sentence", "SGMA's ZSL T1 (compat rule) minus the baseline's, paired by seed (mean ± standard "
          "error, percentage points): " + "; ".join(f"{points(g)} with `{name}`" for name, g in gains.items())
          + "." + (f" {count(fewest, 'seed').capitalize()} are fewer than the five a comparison in this book "
                   "rests on, so these differences are shown and not judged." if fewest < 5 else " "
                   + "; ".join(f"`{name}`: {verdict(g)}" for name, g in gains.items()) + "."), display=False)
     seeds = {name: [r["seed"] for r in start["rows"] if r["backbone"] == name] for name in names}
     after = {name: [100 * r["hits_after"]["any"] for r in start["rows"] if r["backbone"] == name] for name in names}
-    below = [f"`{name}` ({np.mean(v):.0f} % on average)" for name, v in after.items()
-             if np.mean(v) < 100 * chance["any"]]
-    glue("start_squares", "After training, the centres of SGMA's squares land on a part in " + "; in ".join(
+    below = [f"`{name}` ({np.mean(v):.0f} %)" for name, v in after.items() if np.mean(v) < 100 * chance["any"]]
+    glue("start_squares", "After training, the centres of SGMA's cropped squares (each square counted on its own) "
+         "lie within an eighth of the image side of a part in " + "; in ".join(
         f"{join_words([f'{v:.0f}' for v in values])} % of the test images with `{name}` ({seeds_text(seeds[name])})"
         for name, values in after.items())
         + f"; random points land on one in {100 * chance['any']:.0f} %."
-        + (f" With {join_words(below)} training moves the squares off the parts, below random points." if below
-           else ""), display=False)
+        + (f" The mean over seeds is below the random points' with {join_words(below)}." if below else ""),
+         display=False)
 
 # %% [markdown]
 # {glue:text}`start_sentence` {glue:text}`start_squares` The record was made {glue:text}`start_provenance`. {glue:text}`start_data_note` {glue:text}`start_config_note` These are synthetic

@@ -163,7 +163,8 @@ def looking_answer(record: dict) -> str:
     # as many decimals as chapter 06's table shows, and more where they would make the two numbers look equal
     shown, shown_fixed = percents(score, fixed, digits=1)
     trained = record_config(record).get("attention_training", "full") != "none"
-    verb = ("learns" if learns else "does not learn") if trained else ("finds" if learns else "does not find")
+    verb = ("learns" if learns else "shows no sign that it learns") if trained else (
+        "finds" if learns else "shows no sign that it finds")  # not above a fixed point by two standard errors
     oracle = [r["where"]["part_box"] for r in record["rows"] if r["control"] == "oracle_parts" and "where" in r]
     where = (f"SGMA {verb} where to look on the synthetic birds (its squares' part-box score "
              f"{shown.removesuffix(' %')} ± {100 * se:.1f} % (mean ± standard error over {count(len(book), 'seed')}) "

@@ -35,9 +35,16 @@ def chapter_hits(tiny_root, runs):
                             snapshot_images=snapshot_images(prepared), on_epoch_end=lambda e, r: trained.append(e))
     snapshots = info["snapshots"]
     parts, telling, radius = parts_at_input_size(prepared)
-    rates = {label: hit_rates(snapshot_points(snapshots[e]), parts, radius).tolist()
+    rates = {label: hit_rates(snapshot_points(snapshots[e], prepared.image_size), parts, radius).tolist()
              for label, e in (("before training", -1), ("after training", max(snapshots)))}
     return rates, trained, snapshots, prepared
+
+
+def test_a_snapshots_points_are_the_centres_of_the_squares_as_cropped():
+    # a 16-pixel square centred 2 pixels from the left edge of a 32-pixel image is cropped moved right, to centre
+    # 7.5 (the pixel convention's first full square); one inside the image stays where it is
+    snapshot = {"tx": np.array([[2.0, 20.0]]), "ty": np.array([[15.5, 10.0]]), "ts": np.array([[16.0, 8.0]])}
+    np.testing.assert_allclose(snapshot_points(snapshot, 32), [[[7.5, 15.5], [20.0, 10.0]]])
 
 
 @pytest.mark.slow
@@ -71,4 +78,4 @@ def test_snapshots_of_other_images_are_computed_again(tiny_root, tmp_path):
     assert again == rates and sorted(snaps_again) == [-1, 1]
     parts, telling, radius = parts_at_input_size(prepared)
     with pytest.raises(ValueError, match="a snapshot of 4 images scored against the parts of"):
-        peak_hits(info["snapshots"][1], parts, telling, radius)
+        peak_hits(info["snapshots"][1], parts, telling, radius, prepared.image_size)

@@ -4,7 +4,7 @@ locations at the run's input size, and the share of attention peaks that land on
     images = snapshot_images(prepared)                   # every test image, unseen classes first
     _, _, info = train_sgma(prepared, config, snapshot_images=images)
     parts, telling, radius = parts_at_input_size(prepared)   # [N, Q, 3] at the input size, [Q], pixels
-    peak_hits(info["snapshots"][-1], parts, telling, radius)   # {"any": …, "telling": …}
+    peak_hits(info["snapshots"][-1], parts, telling, radius, prepared.image_size)   # {"any": …, "telling": …}
 
 Peaks, square centres and parts follow :mod:`sgma_core.localization`'s pixel convention.
 """
@@ -58,15 +58,16 @@ def boxes_at_input_size(prepared: PreparedData) -> np.ndarray:
     return scale_boxes(ds.boxes[rows], prepared.sizes_of(rows), prepared.image_size)
 
 
-def snapshot_points(snapshot: dict) -> np.ndarray:
-    """The square centres of a snapshot (``tx``, ``ty`` ``[N, P]``) as points ``[N, P, 2]``."""
-    return np.stack([np.asarray(snapshot["tx"]), np.asarray(snapshot["ty"])], axis=-1)
+def snapshot_points(snapshot: dict, size: int) -> np.ndarray:
+    """The square centres of a snapshot (``tx``, ``ty``, ``ts`` ``[N, P]``) as cropped from ``size``-pixel images,
+    points ``[N, P, 2]`` (:func:`cropped_centres`: a square reaching past the edge is cropped moved inside)."""
+    return cropped_centres(snapshot, size)
 
 
-def peak_hits(snapshot: dict, parts: np.ndarray, telling: np.ndarray, radius: float) -> dict[str, float]:
-    """Share of the peaks (all maps, all images) within ``radius`` of a visible part, and of a part that
-    tells the classes apart."""
-    points = snapshot_points(snapshot)
+def peak_hits(snapshot: dict, parts: np.ndarray, telling: np.ndarray, radius: float, size: int) -> dict[str, float]:
+    """Share of the squares' cropped centres (all squares, all images; :func:`snapshot_points`) within ``radius``
+    of a visible part, and of a part that tells the classes apart."""
+    points = snapshot_points(snapshot, size)
     if len(points) != len(parts):
         raise ValueError(f"a snapshot of {len(points)} images scored against the parts of {len(parts)}: "
                          "take the snapshots of snapshot_images(prepared).")

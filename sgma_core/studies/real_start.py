@@ -25,7 +25,7 @@ METRICS = ("T1", "u", "s", "H")
 
 def one_seed(prepared, cfg, runs_dir, parts, telling, radius, progress: bool) -> dict:
     """The baseline and SGMA of one backbone and seed (stored runs reused): their test metrics, and where
-    SGMA's peaks land before and after its training."""
+    the centres of SGMA's cropped squares land before and after its training."""
     from sgma_core.experiment import peak_hits, snapshot_images, train_baseline, train_sgma
 
     started = time.perf_counter()
@@ -35,8 +35,8 @@ def one_seed(prepared, cfg, runs_dir, parts, telling, radius, progress: bool) ->
     return {"backbone": cfg.backbone, "seed": cfg.seed,
             "baseline": {k: float(base_history[-1][k]) for k in METRICS},
             "sgma": {k: float(history[-1][k]) for k in METRICS},
-            "hits_before": peak_hits(snaps[-1], parts, telling, radius),
-            "hits_after": peak_hits(snaps[max(snaps)], parts, telling, radius),
+            "hits_before": peak_hits(snaps[-1], parts, telling, radius, prepared.image_size),
+            "hits_after": peak_hits(snaps[max(snaps)], parts, telling, radius, prepared.image_size),
             "seconds": round(time.perf_counter() - started, 1),  # this call: less when runs are stored
             "training_seconds": round(sum(h["seconds"] for h in base_history + history), 1)}
 

@@ -305,7 +305,8 @@ def code_check_sentence(check: dict | None, study: str, commits: list[str], reme
     if not check or library_commits_since(str(check.get("head", ""))) != []:
         return ""
     mine = [c for c in check.get("checks", []) if study in c.get("studies", {})]
-    if not set(commits) <= {c["commit"] for c in mine}:
+    # a check stands on its commit, or on the later commit a row written at a changed tree was tied to
+    if not set(commits) <= {c["commit"] for c in mine} | {w for c in mine for w in c.get("written_at", [])}:
         return ""
 
     def runs(group: list[dict]) -> int:

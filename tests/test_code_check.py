@@ -70,7 +70,8 @@ def test_a_row_stands_on_its_commit_only_where_its_library_was_the_commits(tmp_p
                            text=True).stdout.strip()
     assert paths.first_commit_with_library(changed, commit) == later
     assert paths.first_commit_with_library(clean, commit) is None  # only commits after the row's are read
-    assert [(r["commit"], r["basis"]) for r in cc.ledger_runs(ledger)] == [(later, "commit")]
+    assert [(r["commit"], r["basis"], r["written_at"]) for r in cc.ledger_runs(ledger)] == [(later, "commit", commit)]
+    assert cc.checks_of({"looking": cc.ledger_runs(ledger)})[0]["written_at"] == [commit]
 
 
 def test_one_check_per_commit_and_settings_across_seeds_and_studies():

@@ -77,6 +77,11 @@ def test_the_runs_commits_count_and_the_code_check_says_what_it_measured():
     assert alike.endswith("Every one of its 15 runs was trained by this commit's library files themselves (the "
                           "fingerprint of sgma_core/ and data_prep/ its run folder notes), so make code-check had "
                           "nothing to train again.")
+    # rows written at d12878c with a library first committed later are checked at that later commit
+    tied = _check(head, [("d1ffbfe", True), ("0123456789ab", True)])
+    tied["checks"][1]["written_at"] = ["d12878c"]
+    assert "2 of those 2 settings, standing for 10 of 10 runs, give the same bits." in display.record_code_note(
+        record, "make it again.", tied, "looking")
     # a check of another study, of some of the commits only, or made at an older library is not this record's
     for check, study in ((_check(head, [("d1ffbfe", True), ("d12878c", True)]), "ablations"),
                          (_check(head, [("d1ffbfe", True)]), "looking"),

@@ -72,7 +72,7 @@ def ledger_runs(folder: Path, head_library: str | None = None) -> list[dict]:
         tied = first_commit_with_library(entry["library"], commit) if basis == "uncommitted" and entry.get(
             "library") else None  # a row written at a changed tree: its code is that of the first commit holding it
         runs.append({"commit": tied or commit, "kind": kind, "settings": settings, "basis": "commit" if tied else basis,
-                     "profile": identity.get("profile"), "dataset": identity.get("dataset")})
+                     "profile": identity.get("profile"), "dataset": identity.get("dataset"), "written_at": commit})
     return runs
 
 
@@ -109,7 +109,7 @@ def key_of(kind: str, settings: dict) -> str:
 
 def checks_of(studies: dict[str, list[dict]]) -> list[dict]:
     """One check per commit and distinct (kind, settings) trained there, with the number of ledger rows it
-    stands for in each study (``studies``), in the order of the commits' first appearance."""
+    stands for in each study (``studies``) and the commits they were written at, in order of first appearance."""
     checks: dict[tuple, dict] = {}
     for study, runs in studies.items():
         for run in runs:
@@ -117,8 +117,9 @@ def checks_of(studies: dict[str, list[dict]]) -> list[dict]:
                                                         "dataset": run["dataset"]}), run.get("basis", "commit"))
             check = checks.setdefault(key, {"commit": run["commit"], "kind": run["kind"], "key": key[1],
                                             "basis": key[2], "profile": run["profile"], "dataset": run["dataset"],
-                                            "settings": run["settings"], "studies": {}})
+                                            "settings": run["settings"], "studies": {}, "written_at": []})
             check["studies"][study] = check["studies"].get(study, 0) + 1
+            check["written_at"] = sorted({*check["written_at"], run.get("written_at", run["commit"])})
     return list(checks.values())
 
 
@@ -224,7 +225,7 @@ def setting_fields(tree: Path) -> set[str]:
 def compared(check: dict, theirs: dict | None, ours: dict | None, why: str = "") -> dict:
     """A check's entry in the record: its commit, kind, settings that differ from this commit's profile, the
     ledger rows it stands for in each study, and ``same`` (True, False, or None: not checked, ``why``)."""
-    entry = {k: check[k] for k in ("commit", "kind", "key", "basis", "changed", "studies") if k in check}
+    entry = {k: check[k] for k in ("commit", "kind", "key", "basis", "changed", "studies", "written_at") if k in check}
     if check.get("basis", "commit") != "commit":
         return {**entry, "same": True if check["basis"] == "this library" else None, "why": UNCHECKABLE[check["basis"]]}
     if theirs is None or ours is None or "error" in ours:

@@ -137,6 +137,7 @@ else:
     glue("mechanism", study_views.looking_mechanism(record), display=False)
 glue("literal_squares", "" if record is None else literal_squares_sentence(record), display=False)
 glue("book_twins", study_views.book_twins_sentence(record), display=False)
+glue("capacity_sentence", study_views.capacity_sentence(record), display=False)
 centre = (record or {}).get("references", {}).get("image centre")
 glue("centre_hits", f"{100 * centre['hits']:.1f} % of the test images" if centre else
      "many of the images (the record, once made, measures how many)", display=False)
@@ -256,7 +257,7 @@ if record is not None and record["paired"]:
 # better than points that look at nothing; the second says whether recognition depends on it. The oracle
 # row says what squares on the two annotated parts are worth on these birds, and the whole-image row, set beside the
 # baseline of chapter {doc}`02_baseline`, says whether three more backbones that look nowhere in particular account
-# for whatever separates SGMA from it.
+# for whatever separates SGMA from it. {glue:text}`capacity_sentence`
 #
 # ```{admonition} Key takeaways
 # :class: important

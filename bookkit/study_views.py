@@ -86,7 +86,27 @@ def book_twins_sentence(record: dict | None) -> str:
     twins = [CONTROL_TEXT.get(c, c) for c, twin in record.get("same_as", {}).items() if twin == "book"]
     if not twins:
         return "in the record rendered here no control is"
-    return "in the record rendered here: " + join_words(twins)
+    return (f"in the record rendered here, {'this is' if len(twins) == 1 else 'these are'} "
+            + join_words([f"“{t}”" for t in twins]))
+
+
+def capacity_sentence(record: dict | None) -> str:
+    """Whether three more backbones that look nowhere in particular (the whole image three times) account for what
+    separates the book's configuration from the baseline: both paired differences of test T1, with their verdicts."""
+    def t1(control: str) -> dict:
+        return {r["seed"]: r["T1"] for r in (record or {}).get("rows", []) if r["control"] == control}
+
+    capacity, places = stats.paired(t1("whole_image"), t1("baseline")), stats.paired(t1("book"), t1("whole_image"))
+    if capacity is None or places is None:
+        return ""
+    told = {("higher", "no difference"): "the three more backbones account for the book's gain over the baseline, "
+                                         "not where its squares go",
+            ("no difference", "higher"): "where the squares go accounts for it, not the three more backbones"}
+    return (f"Here the whole image three times minus the baseline is {points(capacity)} points of test T1 "
+            f"({stats.verdict(capacity)}), and the book's configuration minus the whole image three times "
+            f"{points(places)} ({stats.verdict(places)}): "
+            + told.get((stats.verdict(capacity), stats.verdict(places)),
+                       f"on {count(places['n'], 'seed')} neither alone accounts for it") + ".")
 
 
 def plot_controls(ax, record: dict, metric: str = "T1") -> None:

@@ -129,7 +129,7 @@ def test_the_controls_that_are_the_book_itself_are_named_from_the_record():
     from bookkit.study_views import book_twins_sentence
 
     record = {"same_as": {"attention_heads": "book", "baseline_joint_input": "baseline"}}
-    assert book_twins_sentence(record) == "in the record rendered here: only the attention heads train"
+    assert book_twins_sentence(record) == "in the record rendered here, this is “only the attention heads train”"
     assert book_twins_sentence({"same_as": {}}) == "in the record rendered here no control is"
     assert book_twins_sentence(None) == "the record says which once it is made"
 
@@ -179,3 +179,17 @@ def test_the_views_of_a_record_with_other_settings_say_so_in_one_sentence():
         assert text.endswith("not this run's: `make looking` makes it again.")
     assert len(set(said)) == 3  # each names what of the record is not the page's run
     assert "other settings" not in study_views.looking_spread(record, config=made)
+
+
+def test_the_capacity_sentence_pairs_the_whole_image_with_the_baseline_and_the_book():
+    from bookkit.study_views import capacity_sentence
+
+    def rows(control, values):
+        return [{"control": control, "seed": s, "T1": v} for s, v in enumerate(values)]
+
+    record = {"rows": rows("book", [0.90, 0.91, 0.92, 0.93, 0.94]) + rows("whole_image", [0.90, 0.91, 0.92, 0.92, 0.94])
+              + rows("baseline", [0.80, 0.82, 0.81, 0.80, 0.83])}
+    said = capacity_sentence(record)
+    assert "minus the baseline is +10.6 ± 0.5 points of test T1 (higher)" in said
+    assert "the three more backbones account for the book's gain over the baseline" in said
+    assert capacity_sentence({"rows": rows("book", [0.9, 0.9])}) == "" and capacity_sentence(None) == ""

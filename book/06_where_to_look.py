@@ -74,8 +74,8 @@
 # {glue:text}`centre_hits` (the table below). The
 # *part-box score* can (`sgma_core.localization.part_box_score`, after APN {cite}`xu2020apn`): each
 # square is assigned the telling part it is most often nearest to over the test images, and an image counts
-# when a square a quarter of the bird's size at the square's centre overlaps the same square at that part
-# with an IoU above 0.5. A fixed point scores well only on the images where the part happens to be there.
+# when a box a quarter of the bird's size, centred where the square is, overlaps the box of the same size
+# centred on that part with an IoU above 0.5. A fixed point scores well only on the images where the part happens to be there.
 #
 # **How the numbers are made.** `make looking` (`python -m sgma_core.studies.looking`) trains every
 # control with every seed on the synthetic birds, pairs it with the book's configuration on the same

@@ -176,8 +176,8 @@ def check_sentence(record: dict, validation: list[dict] | None = None) -> str:
                f"{'passes' if len(passing) == 1 else 'pass'} it on some seeds")
     return (f"On the {n} test images, where the check a reading must pass on validation images to become the book's "
             f"configuration (chapter 05) is measured again, {verdict}: the book's squares are at distinct places in "
-            f"{_span(distinct)} % of the images "
-            f"(bar {100 * bars['distinct_places']:.0f} %) and its two maps peak at different cells in "
+            f"{_span(distinct)} % of the images (distinct pairs of square places as a share of the images; bar "
+            f"{100 * bars['distinct_places']:.0f} %) and its two maps peak at different cells in "
             f"{_span([c['different_cells'] for c in checks])} % (bar {100 * bars['different_cells']:.0f} %). "
             f"{_grid_clause(record, h, w, grid, distinct)}{_validation_counts(validation, checks)} Where the book's "
             f"squares go is read from the telling parts they land on ({_span([c['telling_hits'] for c in checks])} % "

@@ -265,10 +265,10 @@ def looking_mechanism(record: dict, config: dict | None = None) -> str:
         else:
             out.append(f"{what} gives exactly the test numbers (T1, H) of the frozen subnet on "
                        f"{number_word(len(same))} of the {count(len(seeds), 'seed')}" if same else
-                       f"{what} changes the test numbers of the frozen subnet ({_changed_on(by, seeds)}){still}")
+                       f"{what} gives other test numbers than the frozen subnet (they differ in "
+                       f"{_changed_on(by, seeds)}){still}")
     out += _against_book_training(record)
-    text = "; ".join(out) + "."
-    return text[0].upper() + text[1:]
+    return " ".join(f"{s[0].upper()}{s[1:]}." for s in out)  # one sentence each
 
 
 def _against_book_training(record: dict) -> list[str]:

@@ -317,15 +317,15 @@ def test_heads_that_train_are_said_to_move_the_squares_only_where_they_do(lookin
     record["rows"] = [r for r in record["rows"] if r["control"] not in ("attention_none", "attention_heads")]
     record["rows"] += frozen + heads
     text = looking_mechanism(record)
-    assert ("changes the test numbers of the frozen subnet (T1 on every seed and H on none), not where "
-            "its squares land") in text
+    assert ("gives other test numbers than the frozen subnet (they differ in T1 on every seed and H on none), "
+            "not where its squares land.") in text
     heads[0]["T1"], heads[0]["H"] = frozen[0]["T1"], frozen[0]["H"] + 0.01  # seed 0: H differs, T1 does not
     heads[1]["H"] = frozen[1]["H"] - 0.01
-    assert f"(T1 on {number_word(len(heads) - 1)} of the {number_word(len(heads))} and H on two of the" in \
-        looking_mechanism(record)
+    n, m = number_word(len(heads)), number_word(len(heads) - 1)
+    assert f"(they differ in T1 on {m} of the {n} and H on two of the" in looking_mechanism(record)
     heads[0]["where"] = {**heads[0]["where"], "hits": heads[0]["where"]["hits"] - 0.1}
     text = looking_mechanism(record)
-    assert f"frozen subnet (T1 on {number_word(len(heads) - 1)} of the" in text
+    assert f"frozen subnet (they differ in T1 on {number_word(len(heads) - 1)} of the" in text
     assert "not where its squares land" not in text and prose_defects(text) == []
     made = looking["provenance"]["config"]
     assert looking_mechanism(record, config=made) == text  # quoted on a page of the record's own settings
@@ -342,7 +342,7 @@ def test_a_book_that_trains_its_attention_whole_is_set_against_the_controls_that
     record["paired"]["attention_heads"]["T1"] = {"mean": -0.05, "se": 0.01, "n": 5}
     record["paired"]["attention_none"]["T1"] = {"mean": -0.002, "se": 0.01, "n": 5}
     text = looking_mechanism(record)
-    assert "against the book's attention trained whole, training only the heads moves test T1 by -5.0 ± 1.0" in text
+    assert "Against the book's attention trained whole, training only the heads moves test T1 by -5.0 ± 1.0" in text
     assert "freezing the attention subnet moves test T1 by -0.2 ± 1.0 points (no difference)" in text
     assert prose_defects(text) == [], text
     record["provenance"]["config"]["attention_training"] = "none"

@@ -1,16 +1,15 @@
 """The GPU hour in one command: ``make gpu-day`` on a lent H100 or H200.
 
-The sections, in the order of :data:`gpu_day_report.SECTIONS`, are the functions :func:`steps`, :func:`parity`,
-:func:`start`, :func:`chapters` and :func:`cub_epoch` (``--sections`` picks some), at the sizes of :data:`SIZES`.
+The sections, in the order of :data:`gpu_day_report.SECTIONS`, are the functions :func:`steps`,
+:func:`compile_parity.parity`, :func:`start`, :func:`chapters` and :func:`cub_epoch` (``--sections`` picks some), at
+the sizes of :data:`SIZES`.
 After each, ``gpu_day-<card>-<date>.json`` and ``.md`` are written into ``--out``, merged into the day's report
 (:mod:`gpu_day_report`), so a run cut short keeps what it measured and ``--sections chapters`` after a full run
 replaces that section only. A section that fails records its error, the next one runs, and the run exits with
 status 1 naming it. What a run writes and reads is checked before any section spends device time
 (:func:`check_before_work`: status 2 and one line saying what is wrong). The chapters run in processes that end
-with this one, whether it is stopped (Ctrl-C, SIGTERM: status 130) or killed.
-
-``--dry-run`` (``make gpu-day DRY_RUN=1 OUT=<folder>``) is the same on the CPU at tiny sizes, the test suite's
-check that every section runs and every field is written.
+with this one, whether it is stopped (Ctrl-C, SIGTERM: status 130) or killed. ``--dry-run`` (``make gpu-day
+DRY_RUN=1 OUT=<folder>``) is the same on the CPU at tiny sizes: the suite's check that every field is written.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import device_bundle  # noqa: E402
 import torch  # noqa: E402
+from compile_parity import compiled, parity  # noqa: E402
 from gpu_check import card_slug  # noqa: E402
 from gpu_day_report import SECTIONS, failed_sections, read_day_report, write_day_report  # noqa: E402
 
@@ -39,7 +39,6 @@ from sgma_core.cli import add_debug_flag, command  # noqa: E402
 from sgma_core.dispatch import native_while  # noqa: E402
 from sgma_core.records import writable_output  # noqa: E402
 
-TOLERANCE = 1e-4  # largest relative difference of a loss, compiled against eager, float32, over three steps
 SIZES = {  # the card's run, and the dry run on the CPU
     "card": {"backbone": "vgg19", "chapter_backbone": "vgg19", "size": 448, "joint": 224, "batch": 32, "steps": 15,
              "cub_images": 7057, "pretrain_epochs": 12, "chapter_epochs": 8, "max_train_images": None,
@@ -51,16 +50,6 @@ SIZES = {  # the card's run, and the dry run on the CPU
             "steps": 2, "cub_images": 16, "pretrain_epochs": 1, "chapter_epochs": 1, "max_train_images": 120,
             "max_test_images": 16},
 }
-
-
-def compiled(make, mode: str | None):
-    """``make`` whose stepper's objective (forward and loss) is compiled with ``mode`` (None: eager)."""
-    def wrapped(device, channels_last):
-        stepper = make(device, channels_last)
-        if mode is not None:
-            stepper.objective = torch.compile(stepper.objective, mode=None if mode == "default" else mode)
-        return stepper
-    return wrapped
 
 
 def host_syncs(make, device: torch.device, sz: dict) -> int | None:
@@ -117,27 +106,6 @@ def steps(device: torch.device, sz: dict) -> dict:
             "matmul_peak_tflops": round(peak, 1), "rows": rows, "host_syncs_per_eager_step": syncs,
             "sgma_overhead": round(over["overhead"], 3),
             "sgma_overhead_detail": over}
-
-
-def parity(device: torch.device, sz: dict) -> dict:
-    """The compiled step against the eager one: float32 losses of three steps from the same weights on the same
-    batches, and their largest relative difference against :data:`TOLERANCE`."""
-    out = {}
-    for name, make in (("baseline", step_throughput.baseline_step_factory(sz["backbone"])),
-                       ("sgma", step_throughput.sgma_step_factory(sz["backbone"], sz["size"], sz["joint"]))):
-        gen = torch.Generator().manual_seed(0)
-        batches = [(torch.randn(sz["batch"], 3, sz["size"], sz["size"], generator=gen),
-                    torch.randint(0, 150, (sz["batch"],), generator=gen)) for _ in range(3)]
-        losses = {}
-        for mode in ("eager", "default"):
-            # the factory seeds the weights; channels-last as in `steps`, whose compiled graphs inductor then reuses
-            step = compiled(make, None if mode == "eager" else mode)(device, True)
-            losses[mode] = [float(step(x.to(device).contiguous(memory_format=torch.channels_last), y.to(device),
-                                       False)["loss"]) for x, y in batches]
-        worst = max(abs(a - b) / max(abs(a), 1e-12) for a, b in zip(losses["eager"], losses["default"]))
-        out[name] = {"eager": losses["eager"], "compiled": losses["default"], "max_relative_difference": worst,
-                     "tolerance": TOLERANCE, "within": worst <= TOLERANCE}
-    return out
 
 
 def paper_overrides(sz: dict, device: torch.device, **more) -> dict:

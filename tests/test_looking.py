@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from sgma_core.paths import library_fingerprint
+from sgma_core.profiles import RunConfig
 from sgma_core.studies import looking
 from sgma_core.studies.looking import paired, paired_with_book, run_looking
 
@@ -23,7 +24,7 @@ def test_paired_differences_by_hand():
 @pytest.mark.slow
 def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     controls = {"book": {}, "image_centre": {"centre_rule": "image_centre"}, "whole_image": {"part_scale": 1.0},
-                "oracle_parts": {"centre_rule": "oracle"}, "peak_again": {"centre_rule": "peak"}}
+                "oracle_parts": {"centre_rule": "oracle"}, "rule_again": {"centre_rule": RunConfig().centre_rule}}
     out, ledger = tmp_path / "looking.json", tmp_path / "ledger"
     record = run_looking("smoke", [0, 1], tiny_root, tmp_path / "runs", controls, out=out, progress=False,
                          ledger=ledger)
@@ -32,8 +33,8 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     baselines = [("baseline", 0), ("baseline", 1), ("baseline_joint_input", 0), ("baseline_joint_input", 1)]
     assert [(r["control"], r["seed"]) for r in record["rows"]] == [(c, s) for c in controls for s in (0, 1)] + baselines
     # a control whose settings are the book's is the same model, trained once and shown under both names
-    assert record["same_as"] == {"peak_again": "book"}
-    twin = [r for r in record["rows"] if r["control"] == "peak_again"]
+    assert record["same_as"] == {"rule_again": "book"}
+    twin = [r for r in record["rows"] if r["control"] == "rule_again"]
     assert [{**r, "control": "book"} for r in twin] == [r for r in record["rows"] if r["control"] == "book"]
     joint = [r for r in record["rows"] if r["control"] == "baseline_joint_input"]
     assert [r["T1"] for r in joint] != [r["T1"] for r in record["rows"] if r["control"] == "baseline"]
@@ -44,7 +45,7 @@ def test_the_study_runs_resumes_and_writes_as_it_goes(tiny_root, tmp_path):
     centre = [r for r in record["rows"] if r["control"] == "image_centre"]
     assert all(r["where"] == centre[0]["where"] for r in centre)  # the squares never move: same scores every seed
     assert record["references"]["image centre"]["part_box"] <= 0.5
-    assert set(record["paired"]) == {"image_centre", "whole_image", "oracle_parts", "peak_again", "baseline",
+    assert set(record["paired"]) == {"image_centre", "whole_image", "oracle_parts", "rule_again", "baseline",
                                      "baseline_joint_input"}
     assert record["provenance"]["complete"] and "where_part_box" not in record["paired"]["baseline"]
     oracle = [r for r in record["rows"] if r["control"] == "oracle_parts"]

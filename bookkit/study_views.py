@@ -103,7 +103,7 @@ def capacity_sentence(record: dict | None) -> str:
                                          "not where its squares go",
             ("no difference", "higher"): "where the squares go accounts for it, not the three more backbones"}
     return (f"Here the whole image three times minus the baseline is {points(capacity)} points of test T1 "
-            f"({stats.verdict(capacity)}), and the book's configuration minus the whole image three times "
+            f"({stats.verdict(capacity)}), and the book's configuration minus the whole image three times is "
             f"{points(places)} ({stats.verdict(places)}): "
             + told.get((stats.verdict(capacity), stats.verdict(places)),
                        f"on {count(places['n'], 'seed')} neither alone accounts for it") + ".")

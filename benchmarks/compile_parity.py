@@ -37,21 +37,23 @@ def parity(device: torch.device, sz: dict) -> dict:
         gen = torch.Generator().manual_seed(0)
         batches = [(torch.randn(sz["batch"], 3, sz["size"], sz["size"], generator=gen),
                     torch.randint(0, 150, (sz["batch"],), generator=gen)) for _ in range(3)]
-        losses = {}
-        for mode in ("eager", "default"):
-            # the factory seeds the weights; channels-last as in `steps`, whose compiled graphs inductor then reuses
-            step = compiled(make, None if mode == "eager" else mode)(device, True)
-            losses[mode] = [float(step(x.to(device).contiguous(memory_format=torch.channels_last), y.to(device),
-                                       False)["loss"]) for x, y in batches]
+        # the factory seeds the weights; channels-last as in `steps`, whose compiled graphs inductor then reuses
+        losses = {mode: _losses(compiled(make, None if mode == "eager" else mode)(device, True), batches, device)
+                  for mode in ("eager", "default")}
         nudged, gen = make(device, True), torch.Generator().manual_seed(1)
         with torch.no_grad():
             for p in nudged.model.parameters():
                 p.add_(NUDGE * torch.randn(p.shape, generator=gen).to(device))
-        losses["nudged"] = [float(nudged(x.to(device).contiguous(memory_format=torch.channels_last), y.to(device),
-                                         False)["loss"]) for x, y in batches]
+        losses["nudged"] = _losses(nudged, batches, device)
         rel = {k: [abs(a - b) / max(abs(a), 1e-12) for a, b in zip(losses["eager"], losses[k])] for k in losses}
         out[name] = {"eager": losses["eager"], "compiled": losses["default"], "eager_nudged": losses["nudged"],
                      "max_relative_difference": max(rel["default"]), "first_step_relative_difference":
                      rel["default"][0], "nudged_max_relative_difference": max(rel["nudged"]), "nudge": NUDGE,
                      "tolerance": TOLERANCE, "within": rel["default"][0] <= TOLERANCE}
     return out
+
+
+def _losses(step, batches, device: torch.device) -> list[float]:
+    """The float32 loss of each of ``batches`` as ``step`` trains on them in turn (channels-last images)."""
+    return [float(step(x.to(device).contiguous(memory_format=torch.channels_last), y.to(device), False)["loss"])
+            for x, y in batches]

@@ -64,7 +64,7 @@ help:
 	@echo "make run-times - time every chapter on the smoke and cpu profiles from scratch, into book/run_times.json"
 	@echo "make real-start - the cpu profile with ImageNet Lite0 as backbone (3 seeds), into results/ for chapter 07"
 	@echo "make ablations - decide the open choices on validation classes (PROFILE=$(PROFILE)), write results/"
-	@echo "make power  - more seeds for the adopted values whose gains are uncertain (after make ablations), write results/"
+	@echo "make power  - more seeds for the decisions whose gains are uncertain (after make ablations), write results/"
 	@echo "make looking - SGMA beside controls of where its squares go, 5 paired seeds (PROFILE=$(PROFILE)), write results/"
 	@echo "make code-check - train every setting of the studies' ledgers shortened, at its commit and at this one, and compare the bits"
 	@echo "make device-bundle - the wheels a GPU machine without a registry needs (<= 64 MiB), into device-bundle/"
@@ -182,9 +182,9 @@ RETRAIN ?=
 ablations: data $(SETUP)
 	$(PY) -m sgma_core.studies.ablate --profile $(PROFILE) --dataset $(ABLATE_DATASET) --jobs $(JOBS) $(if $(RETRAIN),--retrain)
 
-# More seeds for each value the ablation adopted on a gain whose paired standard error is above 2 points (and each
-# admissible value not adopted whose gain of 2 points or more is within two standard errors), one seed at
-# a time until it is not (or 12 seeds); writes results/power-$(PROFILE).json after each comparison (chapter 05).
+# More seeds for each gain a decision of the ablation rests on whose paired standard error is above 2 points (a value
+# adopted, or an admissible value not adopted where the reference was kept), one seed at a time until it is not
+# (or 30 seeds); writes results/power-$(PROFILE).json after each comparison (chapter 05).
 # Resumable: its runs go into the ablation's ledger (RETRAIN=1: as for ablations).
 power: data $(SETUP)
 	$(PY) -m sgma_core.studies.power --profile $(PROFILE) --jobs $(JOBS) $(if $(RETRAIN),--retrain)

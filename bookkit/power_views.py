@@ -1,5 +1,6 @@
-"""What chapter 05 says of the evidence's power: which adopted values' paired gains have a standard error above
-the bar (:data:`sgma_core.studies.power.SE_BAR`) and how many seeds would bring each to it, and what the power study
+"""What chapter 05 says of the evidence's power: which of the paired gains its decisions rest on (values adopted,
+and admissible values not adopted where the reference was kept) have a standard error above the bar
+(:data:`sgma_core.studies.power.SE_BAR`) and how many seeds would bring each to it, and what the power study
 (``make power``, :mod:`sgma_core.studies.power`) found when it added seeds to them."""
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from sgma_core.studies.power import SE_BAR, comparisons
 
 
 def power_sentence(record: dict) -> str:
-    """Which of the adopted values' gains (the search's moves, the one-factor values adopted) have a paired
-    standard error above :data:`SE_BAR`, and about how many seeds would bring each to it (sd / √n = the bar)."""
+    """Which of the adopted values' gains (the search's moves, the values adopted one at a time) have a paired
+    standard error above :data:`SE_BAR`, and about how many seeds would bring each to it (sd / √n = the bar); and
+    which admissible values not adopted (the reference kept) have one above it too."""
     found = comparisons(record)
-    gains = [(change_text(c["setting"], c["value"]), c["gain"]) for c in found if c["kind"] == "adopted"]
+    gains = [(_said(c), c["gain"]) for c in found if c["kind"] == "adopted"]
     above = [(name, g) for name, g in gains if g["se"] > SE_BAR]
-    open_ = [f"{change_text(c['setting'], c['value'])} ({points(c['gain'])})" for c in found
-             if c["kind"] == "undecided" and c["gain"]["se"] > SE_BAR]
-    undecided = (f" {count(len(open_), 'admissible value').capitalize()} not adopted gained 2 points or more on the "
-                 f"mean, within two standard errors (mean ± SE, points): {join_words(open_)}; make power adds seeds to "
+    open_ = [f"{_said(c)} ({points(c['gain'])})" for c in found if c["kind"] == "kept" and c["gain"]["se"] > SE_BAR]
+    undecided = (f" Keeping a value is a decision too: {count(len(open_), 'admissible value')} not adopted "
+                 f"{'has' if len(open_) == 1 else 'have'} a paired gain over the value kept with a standard error "
+                 f"above {100 * SE_BAR:.0f} points (mean ± SE, points): {join_words(open_)}; make power adds seeds to "
                  f"{'it' if len(open_) == 1 else 'them'} too." if open_ else "")
     if not gains:
         return undecided.strip()
@@ -46,6 +48,11 @@ def power_sentence(record: dict) -> str:
                    "value wins is settled; how large the gain is, less so." if settled else "") + undecided
 
 
+def _said(c: dict) -> str:
+    """A comparison's value as the chapter writes it: a scoring value names each of its settings."""
+    return change_text(c["setting"], c["value"]) + (" (scoring)" if "combos" in c else "")
+
+
 def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
     """What the power study (:mod:`sgma_core.studies.power`) found so far: each comparison's paired gain on the
     seeds it has beside its five-seed gain, whether it still exceeds two standard errors, and how far it is.
@@ -63,14 +70,15 @@ def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
                     + ") was made from another ablation record than the one rendered here: its comparisons are not "
                     "these, so it is not quoted; make power trains them from this one.")
     if not rows:
-        return ("No adopted value's gain, and no admissible value's gain of 2 points or more, has a standard error "
-                "above the bar: the power study had nothing to add.")
-    said, undecided = [], [r for r in rows if r.get("kind") == "undecided"]
+        return ("No gain that a decision rests on has a standard error above the bar: the power study had nothing "
+                "to add.")
+    said, undecided = [], [r for r in rows if r.get("kind", "adopted") != "adopted"]
     for r in rows:
         first, gain = r["gain_first"], r["gain"]
         if r in undecided:
             state = ("now above two standard errors: it would be adopted" if r["holds"]
-                     else "still within two standard errors")
+                     else "below by more than two standard errors" if gain["mean"] < -2 * gain["se"]
+                     else "within two standard errors")
         else:
             state = "still above two standard errors" if r["holds"] else "no longer above two standard errors"
         name = re.sub(r"'([^']*)'", r"\1", r["name"])  # a string value as the other sentences write it

@@ -122,11 +122,19 @@ def library_fingerprint(folder: str | os.PathLike | None = None) -> str:
     return _fingerprint(blobs)
 
 
+_LIBRARY_AT: dict[tuple[str, str], str] = {}  # a full commit hash never changes what it holds
+
+
 def library_at(commit: str, folder: str | os.PathLike | None = None) -> str | None:
     """:func:`library_fingerprint` of the library as ``commit`` holds it; None where this clone does not hold
-    the commit (or there is no git)."""
+    the commit (or there is no git). A full hash's answer is kept for the process: the code check asks it of
+    the same commits once per ledger row."""
+    import re
     import subprocess
 
+    key = (commit, str(folder))
+    if key in _LIBRARY_AT:
+        return _LIBRARY_AT[key]
     try:
         lines = subprocess.run(["git", "ls-tree", "-r", commit, "--", *LIBRARY], cwd=repo_root() if folder is None
                                else folder, capture_output=True, text=True, timeout=30, check=True).stdout.splitlines()
@@ -138,6 +146,8 @@ def library_at(commit: str, folder: str | os.PathLike | None = None) -> str | No
         mode, kind, blob = meta.split()
         if kind == "blob" and mode != "120000":
             blobs[name] = blob
+    if re.fullmatch(r"[0-9a-f]{40}", commit):
+        _LIBRARY_AT[key] = _fingerprint(blobs)
     return _fingerprint(blobs)
 
 

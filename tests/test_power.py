@@ -102,9 +102,11 @@ def test_the_comparisons_are_the_search_moves_and_the_values_adopted_on_their_ba
                  "cct_negatives": {"reference": "all", "adopted": "all", "gains": [{"value": "mean", "gain": gain}]}}
     record = record_of(rounds, decisions)
     found = comparisons(record)
-    assert [(c["name"], c["base"], c["adopted"], c["reference"]) for c in found] == [
-        ("grouping_smoothing = 0.1 (search)", "start", {"grouping_smoothing": 0.1}, {"grouping_smoothing": 0.0}),
-        ("lam_div = 0.1", "searched", {"lam_div": 0.1}, {"lam_div": 1.0})]  # a value not adopted is no comparison
+    assert [(c["name"], c["base"], c["kind"], c["adopted"], c["reference"]) for c in found] == [
+        ("grouping_smoothing = 0.1 (search)", "start", "adopted", {"grouping_smoothing": 0.1},
+         {"grouping_smoothing": 0.0}),
+        ("lam_div = 0.1", "searched", "adopted", {"lam_div": 0.1}, {"lam_div": 1.0}),
+        ("cct_negatives = 'mean'", "searched", "kept", {"cct_negatives": "mean"}, {"cct_negatives": "all"})]
     base = bases(record, make_config("smoke", {"grouping_smoothing": 0.1, "lam_div": 10.0}))
     # the record's start, not the profile's values
     assert (base["start"].grouping_smoothing, base["start"].lam_div) == (0.0, 1.0)
@@ -113,34 +115,41 @@ def test_the_comparisons_are_the_search_moves_and_the_values_adopted_on_their_ba
 
 
 
-def test_a_value_not_adopted_whose_gain_would_matter_is_powered_as_undecided():
-    """METHOD §12: where the standard error is larger than the effect that would matter, add seeds before deciding."""
+def test_keeping_the_reference_is_a_decision_whose_admissible_alternatives_are_powered():
+    """Deliver: every validation decision's standard error at most 2 points, a value kept over others included;
+    a value whose attention fails its check was decided by the check, and one beside an adopted value is no
+    comparison of that decision."""
     def g(mean, se=0.03):
         return {"mean": mean, "se": se, "n": 5}
 
     decisions = {"beta_cct": {"reference": 1.0, "adopted": 1.0, "gains": [
-                     {"value": 10.0, "gain": g(0.046), "admissible": True},     # would matter, within 2 SE: powered
-                     {"value": 0.1, "gain": g(0.055), "admissible": False},     # its attention fails: never chosen
-                     {"value": 3.0, "gain": g(0.015), "admissible": True}]},    # below 2 points: would not matter
+                     {"value": 10.0, "gain": g(0.046), "admissible": True},      # within 2 SE: powered
+                     {"value": 0.1, "gain": g(0.055), "admissible": False},      # its attention fails: never chosen
+                     {"value": 3.0, "gain": g(-0.08), "admissible": True}]},     # below, and still a decision
                  "lam_div": {"reference": 1.0, "adopted": 0.1, "gains": [
                      {"value": 0.1, "gain": g(0.09), "admissible": True},
                      {"value": 10.0, "gain": g(0.05), "admissible": True}]}}  # against a reference no longer kept
     found = comparisons(record_of([{"point": {}, "neighbours": []}], decisions))
     assert [(c["name"], c["kind"], c["adopted"], c["reference"]) for c in found] == [
-        ("beta_cct = 10.0", "undecided", {"beta_cct": 10.0}, {"beta_cct": 1.0}),
+        ("beta_cct = 10.0", "kept", {"beta_cct": 10.0}, {"beta_cct": 1.0}),
+        ("beta_cct = 3.0", "kept", {"beta_cct": 3.0}, {"beta_cct": 1.0}),
         ("lam_div = 0.1", "adopted", {"lam_div": 0.1}, {"lam_div": 1.0})]
     from bookkit.power_views import power_sentence, power_study_sentence
 
     said = power_sentence(record_of([{"point": {}, "neighbours": []}], decisions))
-    assert "One admissible value not adopted gained 2 points or more on the mean, within two standard errors" in said
-    assert "beta_cct = 10 (+4.6 ± 3.0)" in said and "make power adds seeds to it too" in said
-    row = {"name": "beta_cct = 10.0", "kind": "undecided", "gain_first": g(0.046), "gain": g(0.05, 0.018),
+    assert "Keeping a value is a decision too: two admissible values not adopted have a paired gain" in said
+    assert "beta_cct = 10 (+4.6 ± 3.0)" in said and "beta_cct = 3 (-8.0 ± 3.0)" in said, said
+    assert "make power adds seeds to them too" in said
+    row = {"name": "beta_cct = 10.0", "kind": "kept", "gain_first": g(0.046), "gain": g(0.05, 0.018),
            "holds": True, "reached_bar": True}
     text = power_study_sentence({"max_seeds": 12, "rows": [row], "provenance": {"complete": True}})
     assert "beta_cct = 10.0 (not adopted): +4.6 ± 3.0 on 5 seeds, +5.0 ± 1.8 on 5 (now above two standard errors: " \
            "it would be adopted)" in text and "not settled by this record either" in text
     text = power_study_sentence({"max_seeds": 12, "rows": [{**row, "holds": False}], "provenance": {"complete": True}})
-    assert "(still within two standard errors)" in text and "not settled" not in text
+    assert "(within two standard errors)" in text and "not settled" not in text
+    below = {**row, "holds": False, "gain": g(-0.06, 0.018)}
+    text = power_study_sentence({"max_seeds": 12, "rows": [below], "provenance": {"complete": True}})
+    assert "(below by more than two standard errors)" in text
     made = record_of([{"point": {}, "neighbours": []}], decisions)
     power = {"max_seeds": 12, "rows": [row], "provenance": {"complete": True}, "ablation": "ablations-cpu.json"}
     assert power_study_sentence(power, made).startswith("With seeds added")  # the record's own comparisons
@@ -148,6 +157,34 @@ def test_a_value_not_adopted_whose_gain_would_matter_is_powered_as_undecided():
     text = power_study_sentence(power, made)
     assert "results/power-cpu.json) was made from another ablation record" in text and "+4.6" not in text
     assert "another ablation record" in power_study_sentence({**power, "rows": [{**row, "name": "x = 1"}]}, made)
+
+
+def test_a_scoring_value_is_compared_on_the_book_model_of_each_seed_scored_with_every_combination():
+    made = record_of([{"point": {}, "neighbours": []}], {})
+    made["grids"]["scoring"] = {"ridge_lambda": [1.0, 0.1], "prototype_norm": [False, True]}
+    made["scoring"] = {"reference": {"ridge_lambda": 1.0, "prototype_norm": False},
+                       "adopted": {"ridge_lambda": 1.0, "prototype_norm": True},
+                       "gains": [{"value": {"ridge_lambda": 1.0, "prototype_norm": True},
+                                  "gain": {"mean": 0.1, "se": 0.03, "n": 5}}]}
+    (c,) = comparisons(made)
+    assert (c["name"], c["base"], c["kind"]) == ("ridge_lambda = 1.0, prototype_norm = True (scoring)", "retest",
+                                                 "adopted")
+    assert len(c["combos"]) == 4 and c["adopted"] == made["scoring"]["adopted"]
+
+    class Scored(Ablation):
+        def scored(self, step, prepared, overrides, seed, measure):
+            assert step == "scoring" and overrides == {}
+            self.trained.append(("scored", seed))
+            gain = 0.3 if seed == 0 else 0.1  # one seed apart, as a failed run is
+            return {"scores": {json.dumps(k, sort_keys=True): {"cct": {"T1": 0.5 + gain * k["prototype_norm"]}}
+                               for k in c["combos"]}}
+
+    ab = Scored(stored_seeds=range(5))
+    ab.ledger.sub = lambda name: ab.ledger
+    ab.ledger.stored |= {(ab.base.lam_div, s) for s in range(12)}
+    row = add_seeds(ab, c, make_config("smoke"), max_seeds=12, stored_only=False)
+    assert row["gain"]["mean"] == pytest.approx(0.1 + 0.2 / len(row["seeds"]))
+    assert ("scored", 5) in ab.trained and row["kind"] == "adopted"
 
 
 def test_a_move_two_changes_away_is_one_comparison_naming_both_changes():

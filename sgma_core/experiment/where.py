@@ -1,5 +1,5 @@
 """Where SGMA looks on the prepared test images: the images its snapshots are taken of, the part
-locations at the run's input size, and the share of attention peaks that land on a part.
+locations at the run's input size, and the share of the squares' cropped centres that land on a part.
 
     images = snapshot_images(prepared)                   # every test image, unseen classes first
     _, _, info = train_sgma(prepared, config, snapshot_images=images)
@@ -60,13 +60,15 @@ def boxes_at_input_size(prepared: PreparedData) -> np.ndarray:
 
 def snapshot_points(snapshot: dict, size: int) -> np.ndarray:
     """The square centres of a snapshot (``tx``, ``ty``, ``ts`` ``[N, P]``) as cropped from ``size``-pixel images,
-    points ``[N, P, 2]`` (:func:`cropped_centres`: a square reaching past the edge is cropped moved inside)."""
+    points ``[N, P, 2]`` (:func:`cropped_centres`: a square reaching past the edge is moved inside before it is
+    cropped)."""
     return cropped_centres(snapshot, size)
 
 
 def peak_hits(snapshot: dict, parts: np.ndarray, telling: np.ndarray, radius: float, size: int) -> dict[str, float]:
     """Share of the squares' cropped centres (all squares, all images; :func:`snapshot_points`) within ``radius``
-    of a visible part, and of a part that tells the classes apart."""
+    of a visible part, and of a part that tells the classes apart. Named for the peak rule, whose squares are
+    centred on the maps' peaks; under every rule it scores where the crops are."""
     points = snapshot_points(snapshot, size)
     if len(points) != len(parts):
         raise ValueError(f"a snapshot of {len(points)} images scored against the parts of {len(parts)}: "

@@ -1,13 +1,14 @@
 """More seeds where a decision's gain is uncertain: the power behind chapter 05's decisions.
 
-Where the five-seed paired validation-T1 gain of an adopted value (a move of the search or of its retest, a training
-value adopted one at a time), or of an admissible one-factor value not adopted that gained at least :data:`MATTERS`
-(``kind`` ``"undecided"``), has a standard error above :data:`SE_BAR`, this study trains both sides on further seeds
-(5, 6, …), one at a time, until the standard error is at most the bar or :data:`MAX_SEEDS` seeds are paired, and
-records the gain on every seed beside the five-seed one and whether it is above two standard errors. It decides
-nothing itself: where an adoption no longer holds, or an undecided value now would, the record says so and the
-ablation is the place to act. Both sides' settings come from the ablation record, its five seeds from its ledger
-(all must be there), and new runs go into that ledger: the study goes on where it stopped. ::
+Where the five-seed paired validation-T1 gain that a decision rests on has a standard error above :data:`SE_BAR`
+(an adopted value: a move of the search or its retest, a training or scoring value adopted; or an admissible value
+not adopted, where the reference was kept), this study trains both sides on further seeds (5, 6, …), one at a time,
+until the standard error is at most the bar or :data:`MAX_SEEDS` seeds are paired, and records the gain on every
+seed beside the five-seed one and whether it is above two standard errors. It decides nothing itself: where an
+adoption no longer holds, or a kept reference no longer would be, the record says so and the ablation is the place
+to act. Both sides' settings come from the ablation record, its five seeds from its ledger (all must be there), and
+new runs go into that ledger (a scoring value's sides: the book's model of that seed, scored): the study goes on
+where it stopped. ::
 
     python -m sgma_core.studies.power --profile cpu      # make power (--jobs 2): after make ablations
     python -m sgma_core.studies.power --stored-only      # the record of the seeds trained so far
@@ -15,6 +16,7 @@ ablation is the place to act. Both sides' settings come from the ablation record
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -24,20 +26,18 @@ from sgma_core.studies import study_command
 from sgma_core.studies.search import moves
 
 SE_BAR = 0.02  # a decision's paired standard error, in T1 (2 points), above which seeds are added
-MAX_SEEDS = 12  # the most seeds a comparison is paired on
+MAX_SEEDS = 30  # the most seeds a comparison is paired on
 FIRST_SEEDS = (0, 1, 2, 3, 4)  # the ablation's
-MATTERS = 0.02  # the gain that would matter (METHOD §12: 2 points): a value not adopted with one this large is powered
 
 
 def comparisons(record: dict) -> list[dict]:
-    """The adopted values of an ablation ``record`` as comparisons: ``name``, the ``base`` they are run on
+    """The comparisons an ablation ``record``'s decisions rest on: ``name``, the ``base`` they are run on
     (``"start"``: the search's, ``"searched"``: where it ended, ``"retest"``: that with the adopted training
-    values), the ``adopted`` and ``reference`` sides (overrides of that base), their five-seed ``gain`` and their
-    ``kind``: ``"adopted"``, or ``"undecided"`` for a one-factor value not adopted, admissible, whose mean gain over
-    the kept reference is at least :data:`MATTERS` but within two standard errors (``adopted`` is then the side that
-    would be). A move away from a reading whose attention fails its check is none: admissibility made it."""
-    from sgma_core.stats import beats
-
+    values), the ``adopted`` and ``reference`` sides (overrides of that base; for a scoring value, the scoring
+    settings the base's model is scored with, and ``combos``: all the grid's), their five-seed ``gain`` and their
+    ``kind``: ``"adopted"``, or ``"kept"`` for an admissible value not adopted where the decision kept the reference
+    (``adopted`` is then the side that would have been). A move away from a reading whose attention fails its
+    check is none, nor is a value that fails it: admissibility decided those, not a gain."""
     out = []
     for key, base in (("search", "start"), ("retest", "retest")):
         rounds = (record.get(key) or {}).get("rounds", [])
@@ -50,18 +50,23 @@ def comparisons(record: dict) -> list[dict]:
             out.append({"name": f"{said} ({key})", "base": base, "kind": "adopted",
                         "setting": move["setting"], "value": move["value"],
                         "adopted": dict(after), "reference": dict(before), "gain": move["gain"]})
-    for setting, decision in record["decisions"].items():
+    decided = [(setting, d, "searched", None) for setting, d in record["decisions"].items()]
+    if (record.get("scoring") or {}).get("gains"):
+        grid = record["grids"]["scoring"]
+        decided.append(("scoring", record["scoring"], "retest",
+                        [dict(zip(grid, values)) for values in itertools.product(*grid.values())]))
+    for setting, decision, base, scoring in decided:
         for g in decision["gains"]:
-            if not g["gain"]:
-                continue
             adopted = g["value"] == decision["adopted"]
-            undecided = (decision["adopted"] == decision["reference"] and g.get("admissible", True)
-                         and g["gain"]["mean"] >= MATTERS and not beats(g["gain"]))
-            if adopted or undecided:
-                out.append({"name": f"{setting} = {g['value']!r}", "base": "searched", "setting": setting,
-                            "value": g["value"], "kind": "adopted" if adopted else "undecided",
-                            "adopted": {setting: g["value"]}, "reference": {setting: decision["reference"]},
-                            "gain": g["gain"]})
+            kept = decision["adopted"] == decision["reference"] and g.get("admissible", True)
+            if g["gain"] and (adopted or kept):
+                name = (", ".join(f"{s} = {v!r}" for s, v in g["value"].items()) + " (scoring)" if scoring
+                        else f"{setting} = {g['value']!r}")
+                sides = (g["value"], decision["reference"]) if scoring else ({setting: g["value"]},
+                                                                            {setting: decision["reference"]})
+                out.append({"name": name, "base": base, "setting": setting, "value": g["value"],
+                            "kind": "adopted" if adopted else "kept", "adopted": sides[0], "reference": sides[1],
+                            "gain": g["gain"], **({"combos": scoring} if scoring else {})})
     return out
 
 
@@ -78,12 +83,23 @@ def bases(record: dict, config) -> dict:
     return {"start": start, "searched": searched, "retest": retest}
 
 
-def _side(ab, base, overrides: dict, seed: int, train: bool, label: str = "POWER") -> float | None:
+def _side(ab, base, overrides: dict, seed: int, train: bool, label: str = "POWER",
+          combos: list[dict] | None = None) -> float | None:
     """The compat rule's validation T1 of one side on one seed: from the ablation's ledger, else trained where
-    ``train`` (else None). Its rows stay out of the ablation's own."""
+    ``train`` (else None). Its rows stay out of the ablation's own. With the scoring grid's ``combos``, the side
+    is the scoring settings ``overrides`` and its T1 the cct rule's (the rule they act on) on the base's model, as
+    the ablation's scoring step keeps it (every combination scored)."""
     from sgma_core.profiles import with_settings
+    from sgma_core.studies.ablation_runs import scoring_of
 
     ab.base = base
+    if combos is not None:
+        if not train and ab.ledger.sub("scoring").lookup("sgma", with_settings(base, seed=seed), ab.runs_dir,
+                                                         ab.val_data)[2] is None:
+            return None
+        entry = ab.scored("scoring", ab.val_data, {}, seed, lambda model, cfg: scoring_of(model, cfg, ab.val_data,
+                                                                                           combos))
+        return entry["scores"][json.dumps(overrides, sort_keys=True)]["cct"]["T1"]
     if not train and ab.ledger.lookup("sgma", with_settings(base, seed=seed, **overrides), ab.runs_dir,
                                       ab.val_data)[2] is None:
         return None
@@ -106,8 +122,8 @@ def add_seeds(ab, comparison: dict, base, max_seeds: int, stored_only: bool) -> 
         gain = paired(sides["adopted"], sides["reference"])
         if not first and gain["se"] <= SE_BAR:
             break
-        values = {side: _side(ab, base, comparison[side], seed, not (first or stored_only), comparison["name"])
-                  for side in sides}
+        values = {side: _side(ab, base, comparison[side], seed, not (first or stored_only), comparison["name"],
+                              comparison.get("combos")) for side in sides}
         if first and None in values.values():
             raise LookupError(f"{comparison['name']}: seed {seed} of {comparison} is not in the ablation's ledger "
                               f"({ab.ledger.folder}); make ablations first, with the same code and data.")
@@ -126,8 +142,9 @@ def add_seeds(ab, comparison: dict, base, max_seeds: int, stored_only: bool) -> 
 def run_power(profile: str = "cpu", data_root=None, runs_dir=None, ablation: str | Path | None = None,
               out=None, progress: bool = True, stored_only: bool = False, max_seeds: int = MAX_SEEDS,
               last_first: bool = False, retrain: bool = False) -> dict:
-    """Every adopted value of the ablation record whose five-seed gain has a standard error above the bar, on
-    more seeds (the module's docstring); the record is rewritten after each comparison when ``out`` is given.
+    """Every comparison a decision of the ablation record rests on whose five-seed gain has a standard error
+    above the bar, on more seeds (the module's docstring); the record is rewritten after each comparison when
+    ``out`` is given.
     ``last_first``: the comparisons in reverse order (a second process beside a first); ``retrain``: the
     ledger's rows another library trained are trained again (:class:`~sgma_core.studies.ledger.Ledger`)."""
     from sgma_core.data import load_dataset

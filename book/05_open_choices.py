@@ -257,6 +257,11 @@ glue("power_sentence", ((power_views.power_sentence(record) + " " + power_views.
 glue("schedule_sentence", (search_views.schedule_sentence(record) if record is not None else "")
      or "The record rendered here does not keep what the learning-rate schedule did in each run.", display=False)
 
+# %% tags=["hide-input"]
+if power_views.power_rows(power_record, record):
+    show_markdown(markdown_table(["comparison", "the value was", "gain on 5 seeds", "seeds now", "gain on them",
+                                  "where it stands"], power_views.power_rows(power_record, record)))
+
 # %% [markdown]
 # **What the schedule sees.** {glue:text}`schedule_sentence`
 #

@@ -9,7 +9,6 @@ import math
 import re
 
 from bookkit.search_views import change_text
-from bookkit.study_views import points
 from bookkit.wording import count, join_words, number_word
 from sgma_core.studies.power import SE_BAR, comparisons
 
@@ -21,10 +20,10 @@ def power_sentence(record: dict) -> str:
     found = comparisons(record)
     gains = [(_said(c), c["gain"]) for c in found if c["kind"] == "adopted"]
     above = [(name, g) for name, g in gains if g["se"] > SE_BAR]
-    open_ = [f"{_said(c)} ({points(c['gain'])})" for c in found if c["kind"] == "kept" and c["gain"]["se"] > SE_BAR]
+    open_ = [c for c in found if c["kind"] == "kept" and c["gain"]["se"] > SE_BAR]
     undecided = (f" Keeping a value is a decision too: {count(len(open_), 'admissible value')} not adopted "
                  f"{'has' if len(open_) == 1 else 'have'} a paired gain over the value kept with a standard error "
-                 f"above {100 * SE_BAR:.0f} points (mean ± SE, points): {join_words(open_)}; make power adds seeds to "
+                 f"above {100 * SE_BAR:.0f} points on five seeds ({_range(open_)}); make power adds seeds to "
                  f"{'it' if len(open_) == 1 else 'them'} too." if open_ else "")
     if not gains:
         return undecided.strip()
@@ -35,7 +34,7 @@ def power_sentence(record: dict) -> str:
             for name, g in above]
     settled = all(g["mean"] > 2 * g["se"] for _, g in above)
     one, every = len(above) == 1, len(above) == len(gains)
-    counted = ("(the search's moves and the values adopted one at a time; a move away from a reading that failed its "
+    counted = ("(the search's moves and the values adopted after it; a move away from a reading that failed its "
                "attention check was not decided by its gain and is not counted)")
     if one and every:
         head = (f"The one paired gain that adopted a value {counted} has a standard error above {bar}, "
@@ -48,54 +47,89 @@ def power_sentence(record: dict) -> str:
                    "value wins is settled; how large the gain is, less so." if settled else "") + undecided
 
 
+def _range(found: list[dict]) -> str:
+    """The smallest and largest five-seed standard errors of ``found``, ``"4.1 to 11.7 points"``."""
+    ses = sorted(100 * c["gain"]["se"] for c in found)
+    return f"{ses[0]:.1f} points" if f"{ses[0]:.1f}" == f"{ses[-1]:.1f}" else f"{ses[0]:.1f} to {ses[-1]:.1f} points"
+
+
 def _said(c: dict) -> str:
     """A comparison's value as the chapter writes it: a scoring value names each of its settings."""
     return change_text(c["setting"], c["value"]) + (" (scoring)" if "combos" in c else "")
 
 
+def _foreign(power: dict, record: dict | None) -> str | None:
+    """Why ``power``'s rows are not those of the ablation ``record`` rendered beside it (another ablation's values,
+    or other five-seed gains), or None where they are (or no record is given)."""
+    if record is None:
+        return None
+    wanted = {c["name"]: c["gain"] for c in comparisons(record) if c["gain"]["se"] > SE_BAR}
+    if all(r["name"] in wanted and abs(r["gain_first"]["mean"] - wanted[r["name"]]["mean"]) <= 1e-9
+           for r in power["rows"]):
+        return None
+    return ("The power study's record (results/" + power.get("ablation", "").replace("ablations-", "power-")
+            + ") was made from another ablation record than the one rendered here: its comparisons are not these, "
+            "so it is not quoted; make power trains them from this one.")
+
+
+def _kept(row: dict) -> bool:
+    return row.get("kind", "adopted") != "adopted"
+
+
+def _state(row: dict) -> str:
+    """Where a power row's gain on all its seeds stands against two of its standard errors."""
+    gain = row["gain"]
+    if _kept(row):
+        return ("above two SE: would be adopted" if row["holds"] else "below by more than two SE"
+                if gain["mean"] < -2 * gain["se"] else "within two SE")
+    return "still above two SE" if row["holds"] else "no longer above two SE"
+
+
+def power_rows(power: dict | None, record: dict | None = None) -> list[list[str]]:
+    """Chapter 05's table of the power study: for each comparison, what was decided, its five-seed gain, the seeds
+    it has now, its gain on them and where that stands (mean paired gain ± SE, points). None of another record."""
+    if power is None or _foreign(power, record):
+        return []
+    return [[_plain(r), "not adopted" if _kept(r) else "adopted",
+             f"{100 * r['gain_first']['mean']:+.1f} ± {100 * r['gain_first']['se']:.1f}", str(r["gain"]["n"]),
+             f"{100 * r['gain']['mean']:+.1f} ± {100 * r['gain']['se']:.1f}",
+             _state(r) + ("" if r["reached_bar"] else "; SE above the bar")] for r in power["rows"]]
+
+
 def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
-    """What the power study (:mod:`sgma_core.studies.power`) found so far: each comparison's paired gain on the
-    seeds it has beside its five-seed gain, whether it still exceeds two standard errors, and how far it is.
+    """What the power study (:mod:`sgma_core.studies.power`) found so far, beside :func:`power_rows`: how many
+    comparisons reached the bar, which decisions their gains on more seeds no longer settle, and how far it is.
     ``record``: the ablation record rendered beside it; a power record whose comparisons are not that record's
-    (another ablation's values, or five-seed gains) is named as such, not quoted."""
+    is named as such, not quoted."""
     if power is None:
         return ("The power study (make power) trains these comparisons on more seeds, one at a time, until each "
                 "standard error is at most the bar; it has not been run for the record rendered here.")
     rows = power["rows"]
-    if record is not None:
-        wanted = {c["name"]: c["gain"] for c in comparisons(record) if c["gain"]["se"] > SE_BAR}
-        if any(r["name"] not in wanted or abs(r["gain_first"]["mean"] - wanted[r["name"]]["mean"]) > 1e-9
-               for r in rows):
-            return ("The power study's record (results/" + power.get("ablation", "").replace("ablations-", "power-")
-                    + ") was made from another ablation record than the one rendered here: its comparisons are not "
-                    "these, so it is not quoted; make power trains them from this one.")
+    if (foreign := _foreign(power, record)) is not None:
+        return foreign
     if not rows:
         return ("No gain that a decision rests on has a standard error above the bar: the power study had nothing "
                 "to add.")
-    said, undecided = [], [r for r in rows if r.get("kind", "adopted") != "adopted"]
-    for r in rows:
-        first, gain = r["gain_first"], r["gain"]
-        if r in undecided:
-            state = ("now above two standard errors: it would be adopted" if r["holds"]
-                     else "below by more than two standard errors" if gain["mean"] < -2 * gain["se"]
-                     else "within two standard errors")
-        else:
-            state = "still above two standard errors" if r["holds"] else "no longer above two standard errors"
-        name = re.sub(r"'([^']*)'", r"\1", r["name"])  # a string value as the other sentences write it
-        said.append(f"{name}{' (not adopted)' if r in undecided else ''}: {100 * first['mean']:+.1f} ± "
-                    f"{100 * first['se']:.1f} on {first['n']} seeds, "
-                    f"{100 * gain['mean']:+.1f} ± {100 * gain['se']:.1f} on {gain['n']} ({state})")
-    reached = f"{sum(r['reached_bar'] for r in rows)} of the {len(rows)} comparisons at the bar"
-    text = (f"With seeds added by the power study (make power; up to {power['max_seeds']} a comparison; mean paired "
-            f"gain ± SE, in points): {'; '.join(said)}. ")
-    if not all(r["holds"] for r in rows if r not in undecided):
-        text += ("A value whose gain no longer exceeds two standard errors is not settled by this record: the ablation "
-                 "decides it again on the seeds it has. ")
-    if any(r["holds"] for r in undecided):
-        text += ("A value not adopted on five seeds whose gain now exceeds two standard errors is not settled by this "
-                 "record either: the ablation decides it again on the seeds it has. ")
+    reached = sum(r["reached_bar"] for r in rows)
+    text = (f"The power study (make power) adds seeds to each of these comparisons, up to {power['max_seeds']}, "
+            f"until its standard error is at most {100 * SE_BAR:.0f} points; the table below gives each one's gain "
+            f"on its five seeds and on the seeds it has now (mean paired gain ± SE, points). "
+            f"{reached} of its {len(rows)} comparisons are at the bar. ")
+    lost = [_plain(r) for r in rows if not _kept(r) and not r["holds"]]
+    won = [_plain(r) for r in rows if _kept(r) and r["holds"]]
+    if lost:
+        text += (f"The gain that adopted {join_words(lost)} no longer exceeds two standard errors, so this record "
+                 "does not settle it: the ablation decides it again on the seeds it has. ")
+    if won:
+        text += (f"Not adopted on five seeds, {join_words(won)} now {'beats' if len(won) == 1 else 'beat'} the value "
+                 "kept by more than two standard errors, so keeping that value is not settled by this record either: "
+                 "the ablation decides it again on the seeds it has. ")
     if power["provenance"].get("complete"):
-        rest = "" if all(r["reached_bar"] for r in rows) else f", the others at its {power['max_seeds']} seeds"
-        return text + (f"The power study is complete: {reached} (a standard error of {100 * SE_BAR:.0f} points or "
-                       f"less){rest}.")
-    return text + f"The study is in progress ({reached} so far); make power goes on where it stopped."
+        rest = "" if reached == len(rows) else f", the others at its {power['max_seeds']} seeds"
+        return text + f"The power study is complete{rest}."
+    return text + "The study is in progress; make power goes on where it stopped."
+
+
+def _plain(row: dict) -> str:
+    """A row's name as the other sentences write a string value."""
+    return re.sub(r"'([^']*)'", r"\1", row["name"])

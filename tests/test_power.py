@@ -134,29 +134,31 @@ def test_keeping_the_reference_is_a_decision_whose_admissible_alternatives_are_p
         ("beta_cct = 10.0", "kept", {"beta_cct": 10.0}, {"beta_cct": 1.0}),
         ("beta_cct = 3.0", "kept", {"beta_cct": 3.0}, {"beta_cct": 1.0}),
         ("lam_div = 0.1", "adopted", {"lam_div": 0.1}, {"lam_div": 1.0})]
-    from bookkit.power_views import power_sentence, power_study_sentence
+    from bookkit.power_views import power_rows, power_sentence, power_study_sentence
 
     said = power_sentence(record_of([{"point": {}, "neighbours": []}], decisions))
     assert "Keeping a value is a decision too: two admissible values not adopted have a paired gain" in said
-    assert "beta_cct = 10 (+4.6 ± 3.0)" in said and "beta_cct = 3 (-8.0 ± 3.0)" in said, said
-    assert "make power adds seeds to them too" in said
+    assert "standard error above 2 points on five seeds (3.0 points); make power adds seeds to them too" in said
     row = {"name": "beta_cct = 10.0", "kind": "kept", "gain_first": g(0.046), "gain": g(0.05, 0.018),
            "holds": True, "reached_bar": True}
-    text = power_study_sentence({"max_seeds": 12, "rows": [row], "provenance": {"complete": True}})
-    assert "beta_cct = 10.0 (not adopted): +4.6 ± 3.0 on 5 seeds, +5.0 ± 1.8 on 5 (now above two standard errors: " \
-           "it would be adopted)" in text and "not settled by this record either" in text
-    text = power_study_sentence({"max_seeds": 12, "rows": [{**row, "holds": False}], "provenance": {"complete": True}})
-    assert "(within two standard errors)" in text and "not settled" not in text
-    below = {**row, "holds": False, "gain": g(-0.06, 0.018)}
-    text = power_study_sentence({"max_seeds": 12, "rows": [below], "provenance": {"complete": True}})
-    assert "(below by more than two standard errors)" in text
+    power = {"max_seeds": 12, "rows": [row], "provenance": {"complete": True}}
+    text = power_study_sentence(power)
+    assert "Not adopted on five seeds, beta_cct = 10.0 now beats the value kept by more than two standard errors" \
+        in text and "not settled by this record either" in text and "1 of its 1 comparisons are at the bar" in text
+    assert power_rows(power) == [["beta_cct = 10.0", "not adopted", "+4.6 ± 3.0", "5", "+5.0 ± 1.8",
+                                  "above two SE: would be adopted"]]
+    power["rows"] = [{**row, "holds": False}]
+    assert power_rows(power)[0][-1] == "within two SE" and "not settled" not in power_study_sentence(power)
+    power["rows"] = [{**row, "holds": False, "gain": g(-0.06, 0.018), "reached_bar": False}]
+    assert power_rows(power)[0][-1] == "below by more than two SE; SE above the bar"
     made = record_of([{"point": {}, "neighbours": []}], decisions)
     power = {"max_seeds": 12, "rows": [row], "provenance": {"complete": True}, "ablation": "ablations-cpu.json"}
-    assert power_study_sentence(power, made).startswith("With seeds added")  # the record's own comparisons
+    assert power_study_sentence(power, made).startswith("The power study (make power) adds")  # the record's own comparisons
     made["decisions"]["beta_cct"]["gains"][0]["gain"] = g(0.03)  # another ablation's five-seed gain
     text = power_study_sentence(power, made)
     assert "results/power-cpu.json) was made from another ablation record" in text and "+4.6" not in text
     assert "another ablation record" in power_study_sentence({**power, "rows": [{**row, "name": "x = 1"}]}, made)
+    assert power_rows(power, made) == []  # nor tabled
 
 
 def test_a_scoring_value_is_compared_on_the_book_model_of_each_seed_scored_with_every_combination():
@@ -213,17 +215,19 @@ def test_the_study_refuses_an_ablation_made_on_other_seeds(tmp_path, monkeypatch
 
 
 def test_chapter_05_says_what_the_seeds_added_changed_and_how_far_the_study_is():
-    from bookkit.power_views import power_study_sentence
+    from bookkit.power_views import power_rows, power_study_sentence
 
     assert "has not been run" in power_study_sentence(None)
     g5, g9 = {"mean": 0.093, "se": 0.024, "n": 5}, {"mean": 0.031, "se": 0.019, "n": 9}
     row = {"name": "lam_div = 0.1", "gain_first": g5, "gain": g9, "holds": False, "reached_bar": True}
     power = {"max_seeds": 12, "rows": [row], "provenance": {"complete": False}}
     text = power_study_sentence(power)
-    assert "lam_div = 0.1: +9.3 ± 2.4 on 5 seeds, +3.1 ± 1.9 on 9 (no longer above two standard errors)" in text
-    assert "not settled by this record" in text and "in progress (1 of the 1 comparisons at the bar so far)" in text
+    assert "The gain that adopted lam_div = 0.1 no longer exceeds two standard errors, so this record does not " \
+        "settle it" in text and "The study is in progress" in text
+    assert power_rows(power) == [["lam_div = 0.1", "adopted", "+9.3 ± 2.4", "9", "+3.1 ± 1.9",
+                                  "no longer above two SE"]]
     text = power_study_sentence({**power, "rows": [{**row, "holds": True}], "provenance": {"complete": True}})
-    assert "still above" in text and "not settled" not in text and "The power study is complete" in text
+    assert "not settle" not in text and "The power study is complete." in text
 
 
 def test_a_second_process_takes_the_comparisons_from_the_last_and_seeds_are_refused_otherwise(monkeypatch):

@@ -35,3 +35,13 @@ def test_the_looking_study_cost_is_the_records():
                    f"({len(sgma)} SGMA and {len(rows) - len(sgma)} baseline runs",
                    f"{minutes} minutes of training epochs as two processes"):
         assert stated in README, f"README should say: {stated!r}"
+
+
+def test_the_power_study_state_is_the_records():
+    record = _record("power-cpu.json")
+    rows = record["rows"]
+    reached = sum(r["reached_bar"] for r in rows)
+    state = "complete" if record["provenance"].get("complete") else "in progress"
+    for stated in (f"{reached} of its {len(rows)} comparisons at the bar", f"(up to {record['max_seeds']} seeds)",
+                   f"the study is {state}"):
+        assert stated in README, f"README should say: {stated!r}"

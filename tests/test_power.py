@@ -153,7 +153,7 @@ def test_keeping_the_reference_is_a_decision_whose_admissible_alternatives_are_p
     assert power_rows(power)[0][-1] == "below by more than two SE; SE above the bar"
     made = record_of([{"point": {}, "neighbours": []}], decisions)
     power = {"max_seeds": 12, "rows": [row], "provenance": {"complete": True}, "ablation": "ablations-cpu.json"}
-    assert power_study_sentence(power, made).startswith("The power study (make power) adds")  # the record's own comparisons
+    assert power_study_sentence(power, made).startswith("The power study (make power) adds")  # the record's own
     made["decisions"]["beta_cct"]["gains"][0]["gain"] = g(0.03)  # another ablation's five-seed gain
     text = power_study_sentence(power, made)
     assert "results/power-cpu.json) was made from another ablation record" in text and "+4.6" not in text

@@ -14,7 +14,7 @@ from sgma_core.studies.power import SE_BAR, comparisons
 
 
 def power_sentence(record: dict) -> str:
-    """Which of the adopted values' gains (the search's moves, the values adopted one at a time) have a paired
+    """Which of the adopted values' gains (the search's moves, the values adopted after it) have a paired
     standard error above :data:`SE_BAR`, and about how many seeds would bring each to it (sd / √n = the bar); and
     which admissible values not adopted (the reference kept) have one above it too."""
     found = comparisons(record)
@@ -54,8 +54,15 @@ def _range(found: list[dict]) -> str:
 
 
 def _said(c: dict) -> str:
-    """A comparison's value as the chapter writes it: a scoring value names each of its settings."""
-    return change_text(c["setting"], c["value"]) + (" (scoring)" if "combos" in c else "")
+    """A comparison's (or a power row's) value as the chapter writes it in the sentences and the table alike:
+    each setting it changes from the value kept, then the step that decided it, ``"prototype_norm = on
+    (scoring)"``; a row that keeps no sides, by its name."""
+    reference = c.get("reference") or {}
+    changed = {s: v for s, v in (c.get("adopted") or {}).items() if s not in reference or reference[s] != v}
+    if not changed:
+        return re.sub(r"'([^']*)'", r"\1", c["name"])
+    step = re.search(r" \((?:search|retest|scoring)\)$", c["name"])
+    return change_text("", changed) + (step.group(0) if step else "")
 
 
 def _foreign(power: dict, record: dict | None) -> str | None:
@@ -90,7 +97,7 @@ def power_rows(power: dict | None, record: dict | None = None) -> list[list[str]
     it has now, its gain on them and where that stands (mean paired gain ± SE, points). None of another record."""
     if power is None or _foreign(power, record):
         return []
-    return [[_plain(r), "not adopted" if _kept(r) else "adopted",
+    return [[_said(r), "not adopted" if _kept(r) else "adopted",
              f"{100 * r['gain_first']['mean']:+.1f} ± {100 * r['gain_first']['se']:.1f}", str(r["gain"]["n"]),
              f"{100 * r['gain']['mean']:+.1f} ± {100 * r['gain']['se']:.1f}",
              _state(r) + ("" if r["reached_bar"] else "; SE above the bar")] for r in power["rows"]]
@@ -115,8 +122,8 @@ def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
             f"until its standard error is at most {100 * SE_BAR:.0f} points; the table below gives each one's gain "
             f"on its five seeds and on the seeds it has now (mean paired gain ± SE, points). "
             f"{reached} of its {len(rows)} comparisons are at the bar. ")
-    lost = [_plain(r) for r in rows if not _kept(r) and not r["holds"]]
-    won = [_plain(r) for r in rows if _kept(r) and r["holds"]]
+    lost = [_said(r) for r in rows if not _kept(r) and not r["holds"]]
+    won = [_said(r) for r in rows if _kept(r) and r["holds"]]
     if lost:
         text += (f"The gain that adopted {join_words(lost)} no longer exceeds two standard errors, so this record "
                  "does not settle it: the ablation decides it again on the seeds it has. ")
@@ -128,8 +135,3 @@ def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
         rest = "" if reached == len(rows) else f", the others at its {power['max_seeds']} seeds"
         return text + f"The power study is complete{rest}."
     return text + "The study is in progress; make power goes on where it stopped."
-
-
-def _plain(row: dict) -> str:
-    """A row's name as the other sentences write a string value."""
-    return re.sub(r"'([^']*)'", r"\1", row["name"])

@@ -146,24 +146,30 @@ def library_at(commit: str, folder: str | os.PathLike | None = None) -> str | No
         mode, kind, blob = meta.split()
         if kind == "blob" and mode != "120000":
             blobs[name] = blob
+    fingerprint = _fingerprint(blobs)
     if re.fullmatch(r"[0-9a-f]{40}", commit):
-        _LIBRARY_AT[key] = _fingerprint(blobs)
-    return _fingerprint(blobs)
+        _LIBRARY_AT[key] = fingerprint
+    return fingerprint
 
 
-def first_commit_with_library(library: str, since: str, folder: str | os.PathLike | None = None) -> str | None:
-    """The first commit after ``since`` on the way to ``HEAD`` whose library (:func:`library_at`) is ``library``,
-    as 12 hex digits; None where none is (or there is no git). Only a commit that changes a file of
+def commit_with_library(library: str, since: str, folder: str | os.PathLike | None = None) -> str | None:
+    """A commit whose library (:func:`library_at`) is ``library``, as 12 hex digits: the first after ``since`` on
+    the way to ``HEAD``, else the nearest one at or before ``since`` (a row may carry the fingerprint of runs trained
+    by an older commit); None where no commit holds it (or there is no git). Only a commit that changes a file of
     :data:`LIBRARY` can change the fingerprint, so only those are read."""
     import subprocess
 
-    try:
-        commits = subprocess.run(["git", "rev-list", "--reverse", "--topo-order", f"{since}..HEAD", "--", *LIBRARY],
-                                 cwd=repo_root() if folder is None else folder, capture_output=True, text=True,
-                                 timeout=60, check=True).stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return next((c[:12] for c in commits if library_at(c, folder) == library), None)
+    for span in (["--reverse", f"{since}..HEAD"], [since]):
+        try:
+            commits = subprocess.run(["git", "rev-list", "--topo-order", *span, "--", *LIBRARY],
+                                     cwd=repo_root() if folder is None else folder, capture_output=True, text=True,
+                                     timeout=60, check=True).stdout.split()
+        except (OSError, subprocess.SubprocessError):
+            return None
+        found = next((c[:12] for c in commits if library_at(c, folder) == library), None)
+        if found:
+            return found
+    return None
 
 
 def _fingerprint(blobs: dict[str, str]) -> str:

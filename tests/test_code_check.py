@@ -68,10 +68,17 @@ def test_a_row_stands_on_its_commit_only_where_its_library_was_the_commits(tmp_p
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "two")
     later = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=tmp_path, capture_output=True,
                            text=True).stdout.strip()
-    assert paths.first_commit_with_library(changed, commit) == later
-    assert paths.first_commit_with_library(clean, commit) is None  # only commits after the row's are read
+    assert paths.commit_with_library(changed, commit) == later
+    first = subprocess.run(["git", "rev-parse", "--short=12", commit], cwd=tmp_path, capture_output=True,
+                           text=True).stdout.strip()
+    assert paths.commit_with_library(clean, later) == first  # none later: the nearest earlier commit holding it
+    assert paths.commit_with_library("0" * 16, commit) is None  # held by no commit
     assert [(r["commit"], r["basis"], r["written_at"]) for r in cc.ledger_runs(ledger)] == [(later, "commit", commit)]
     assert cc.checks_of({"looking": cc.ledger_runs(ledger)})[0]["written_at"] == [commit]
+    # a row written at a changed tree for a run trained by older code: tied to the earlier commit holding it
+    (ledger / "r.json").write_text(json.dumps({"run": "r", "commit": f"{later}+dirty", "library": clean,
+                                               "identity": {"seed": 0, "lr": 0.1}}))
+    assert [(r["commit"], r["basis"], r["written_at"]) for r in cc.ledger_runs(ledger)] == [(first, "commit", later)]
 
 
 def test_one_check_per_commit_and_settings_across_seeds_and_studies():

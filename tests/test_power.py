@@ -241,3 +241,15 @@ def test_a_second_process_takes_the_comparisons_from_the_last_and_seeds_are_refu
     assert seen["last_first"] and seen["out"] is None and seen["retrain"]
     with pytest.raises(ValueError, match="--seeds"):
         power._run(SimpleNamespace(**{**vars(args), "helper": False}), None)
+
+
+def test_the_table_and_the_sentences_name_a_comparison_alike():
+    from bookkit.power_views import power_rows, power_study_sentence
+
+    g5, g12 = {"mean": 0.108, "se": 0.029, "n": 5}, {"mean": -0.01, "se": 0.02, "n": 12}
+    row = {"name": "ridge_lambda = 1.0, prototype_norm = True (scoring)", "kind": "adopted", "gain_first": g5,
+           "gain": g12, "holds": False, "reached_bar": True, "adopted": {"ridge_lambda": 1.0, "prototype_norm": True},
+           "reference": {"ridge_lambda": 1.0, "prototype_norm": False}}
+    power = {"max_seeds": 30, "rows": [row], "provenance": {"complete": False}}
+    assert power_rows(power)[0][0] == "prototype_norm = on (scoring)"  # only what changed, as a sentence says it
+    assert "The gain that adopted prototype_norm = on (scoring) no longer exceeds" in power_study_sentence(power)

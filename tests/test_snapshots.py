@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from sgma_core.experiment import (
+    centre_hits,
     parts_at_input_size,
-    peak_hits,
     prepare_data,
     snapshot_images,
     snapshot_points,
@@ -78,4 +78,4 @@ def test_snapshots_of_other_images_are_computed_again(tiny_root, tmp_path):
     assert again == rates and sorted(snaps_again) == [-1, 1]
     parts, telling, radius = parts_at_input_size(prepared)
     with pytest.raises(ValueError, match="a snapshot of 4 images scored against the parts of"):
-        peak_hits(info["snapshots"][1], parts, telling, radius, prepared.image_size)
+        centre_hits(info["snapshots"][1], parts, telling, radius, prepared.image_size)

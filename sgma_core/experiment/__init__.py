@@ -34,11 +34,11 @@ from sgma_core.experiment.recipes import (
 from sgma_core.experiment.where import (
     attention_check_of,
     boxes_at_input_size,
+    centre_hits,
     cropped_centres,
     data_for,
     model_inputs,
     parts_at_input_size,
-    peak_hits,
     shown_to,
     snapshot_images,
     snapshot_points,
@@ -47,7 +47,7 @@ from sgma_core.experiment.where import (
 )
 
 __all__ = ["PreparedData", "attention_check_of", "batched_forward", "boxes_at_input_size", "build_sgma",
-           "calibrated_gzsl", "class_prototypes", "cropped_centres", "data_for", "initialise_grouping",
-           "mean_sd_by_metric", "model_inputs", "parts_at_input_size", "peak_hits", "predict_scores", "prepare_data",
+           "calibrated_gzsl", "centre_hits", "class_prototypes", "cropped_centres", "data_for", "initialise_grouping",
+           "mean_sd_by_metric", "model_inputs", "parts_at_input_size", "predict_scores", "prepare_data",
            "pretrained_backbone", "sgma_evaluator", "sgma_outputs", "sgma_rule_scores", "shown_to", "snapshot_images",
            "snapshot_points", "snapshot_rows", "train_baseline", "train_sgma", "with_part_guides", "zsl_evaluator"]

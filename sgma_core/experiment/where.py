@@ -4,7 +4,7 @@ locations at the run's input size, and the share of the squares' cropped centres
     images = snapshot_images(prepared)                   # every test image, unseen classes first
     _, _, info = train_sgma(prepared, config, snapshot_images=images)
     parts, telling, radius = parts_at_input_size(prepared)   # [N, Q, 3] at the input size, [Q], pixels
-    peak_hits(info["snapshots"][-1], parts, telling, radius, prepared.image_size)   # {"any": …, "telling": …}
+    centre_hits(info["snapshots"][-1], parts, telling, radius, prepared.image_size)   # {"any": …, "telling": …}
 
 Peaks, square centres and parts follow :mod:`sgma_core.localization`'s pixel convention.
 """
@@ -42,7 +42,7 @@ def parts_at_input_size(prepared: PreparedData) -> tuple[np.ndarray, np.ndarray,
     (an eighth of the input side). :class:`ValueError` when the dataset has no part annotations."""
     ds = prepared.dataset
     if ds.part_locs is None:
-        raise ValueError(f"{ds.name} has no part annotations: where the peaks land cannot be scored.")
+        raise ValueError(f"{ds.name} has no part annotations: where the squares land cannot be scored.")
     rows = snapshot_rows(prepared)
     parts = scale_parts(ds.part_locs[rows], prepared.sizes_of(rows), prepared.image_size)
     telling = discriminative_parts(ds.part_names, ds.attribute_names or [], ds.att)
@@ -65,10 +65,9 @@ def snapshot_points(snapshot: dict, size: int) -> np.ndarray:
     return cropped_centres(snapshot, size)
 
 
-def peak_hits(snapshot: dict, parts: np.ndarray, telling: np.ndarray, radius: float, size: int) -> dict[str, float]:
+def centre_hits(snapshot: dict, parts: np.ndarray, telling: np.ndarray, radius: float, size: int) -> dict[str, float]:
     """Share of the squares' cropped centres (all squares, all images; :func:`snapshot_points`) within ``radius``
-    of a visible part, and of a part that tells the classes apart. Named for the peak rule, whose squares are
-    centred on the maps' peaks; under every rule it scores where the crops are."""
+    of a visible part, and of a part that tells the classes apart: under every centre rule, where the crops are."""
     points = snapshot_points(snapshot, size)
     if len(points) != len(parts):
         raise ValueError(f"a snapshot of {len(points)} images scored against the parts of {len(parts)}: "

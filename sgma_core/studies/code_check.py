@@ -48,11 +48,11 @@ class CodeCheckError(ValueError):
 def ledger_runs(folder: Path, head_library: str | None = None) -> list[dict]:
     """Every entry of a study's ledger ``folder`` and of its sub-ledgers: ``{"commit", "kind", "settings",
     "basis"}`` (the commit without its ``+dirty`` mark; kind ``sgma`` or ``baseline`` from the identity's keys;
-    basis: :func:`basis_of`); a row whose fingerprint is not its commit's library is tied to the first later commit
-    that holds it (:func:`~sgma_core.paths.first_commit_with_library`), where one does."""
+    basis: :func:`basis_of`); a row whose fingerprint is not its commit's library is tied to a commit that holds it
+    (:func:`~sgma_core.paths.commit_with_library`), where one does."""
     from sgma_core.backbones import BACKBONES
     from sgma_core.engine.runs import BASELINE_SETTINGS
-    from sgma_core.paths import first_commit_with_library
+    from sgma_core.paths import commit_with_library
     from sgma_core.records import loads_finite
 
     baseline = {*BASELINE_SETTINGS, *(e.stored_as for e in BACKBONES.values() if e.stored_as)}  # layer keys too
@@ -69,8 +69,8 @@ def ledger_runs(folder: Path, head_library: str | None = None) -> list[dict]:
         settings = {k: v for k, v in identity.items() if k not in NOT_SETTINGS}
         kind = "baseline" if set(settings) <= baseline else "sgma"
         basis = basis_of(entry, head_library)
-        tied = first_commit_with_library(entry["library"], commit) if basis == "uncommitted" and entry.get(
-            "library") else None  # a row written at a changed tree: its code is that of the first commit holding it
+        tied = commit_with_library(entry["library"], commit) if basis == "uncommitted" and entry.get(
+            "library") else None  # a row written at a changed tree: its code is that of a commit holding it
         runs.append({"commit": tied or commit, "kind": kind, "settings": settings, "basis": "commit" if tied else basis,
                      "profile": identity.get("profile"), "dataset": identity.get("dataset"), "written_at": commit})
     return runs

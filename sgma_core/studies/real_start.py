@@ -26,7 +26,7 @@ METRICS = ("T1", "u", "s", "H")
 def one_seed(prepared, cfg, runs_dir, parts, telling, radius, progress: bool) -> dict:
     """The baseline and SGMA of one backbone and seed (stored runs reused): their test metrics, and where
     the centres of SGMA's cropped squares land before and after its training."""
-    from sgma_core.experiment import peak_hits, snapshot_images, train_baseline, train_sgma
+    from sgma_core.experiment import centre_hits, snapshot_images, train_baseline, train_sgma
 
     started = time.perf_counter()
     _, base_history = train_baseline(prepared, cfg, runs_dir, progress=progress)
@@ -35,8 +35,8 @@ def one_seed(prepared, cfg, runs_dir, parts, telling, radius, progress: bool) ->
     return {"backbone": cfg.backbone, "seed": cfg.seed,
             "baseline": {k: float(base_history[-1][k]) for k in METRICS},
             "sgma": {k: float(history[-1][k]) for k in METRICS},
-            "hits_before": peak_hits(snaps[-1], parts, telling, radius, prepared.image_size),
-            "hits_after": peak_hits(snaps[max(snaps)], parts, telling, radius, prepared.image_size),
+            "hits_before": centre_hits(snaps[-1], parts, telling, radius, prepared.image_size),
+            "hits_after": centre_hits(snaps[max(snaps)], parts, telling, radius, prepared.image_size),
             "seconds": round(time.perf_counter() - started, 1),  # this call: less when runs are stored
             "training_seconds": round(sum(h["seconds"] for h in base_history + history), 1)}
 

@@ -81,7 +81,13 @@ $(VENV)/.data-ready: pyproject.toml
 # What pretraining a backbone imports besides those, installed next: make book pretrains the backbone the training
 # chapters start from (make warm) while the rest installs
 TRAIN_PACKAGES := torch torchvision filelock
+# torch's CUDA build takes about 6 GB in the venv: where it is not there yet and the disk has less than NEED_GB free,
+# stop with what to do instead of a pip error half-way through the install
+NEED_GB ?= 7
 $(VENV)/.train-ready: $(VENV)/.data-ready
+	@$(PY) -c "import torch" 2>/dev/null || { free=$$(df -Pk $(VENV) | awk 'NR == 2 {print int($$4 / 1048576)}'); \
+	  [ "$$free" -ge $(NEED_GB) ] || { echo "$(VENV) needs about $(NEED_GB) GB free for torch and torchvision and" \
+	  "its disk has $$free GB (df -h $(VENV)): free some space, or install them and use SGMA_ENV=active" >&2; exit 1; }; }
 	$(PY) -m pip install --quiet $(PIP_COMPILE) $$($(PY) -P sgma_core/envcheck.py --pins $(TRAIN_PACKAGES))
 	@touch $@
 

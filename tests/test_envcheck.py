@@ -55,6 +55,17 @@ def test_make_picks_the_python(active, env, expected):
     assert line.startswith(f"{expected} -m pytest")
 
 
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which("df") is None, reason="make or df is missing")
+def test_make_stops_before_installing_torch_on_a_disk_too_full_for_it(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    (venv / ".data-ready").touch()  # newer than pyproject.toml: only the torch step is left
+    res = subprocess.run(["make", f"{venv}/.train-ready", "SGMA_ENV=venv", f"VENV={venv}", "NEED_GB=1000000"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and f"{venv} needs about 1000000 GB free for torch" in res.stderr
+    assert "free some space" in res.stderr and not (venv / ".train-ready").exists()
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_refuses_an_unknown_env():
     res = subprocess.run(["make", "-n", "help", "SGMA_ENV=conda"], cwd=ROOT, capture_output=True, text=True)

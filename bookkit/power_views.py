@@ -29,7 +29,7 @@ def power_sentence(record: dict) -> str:
         return undecided.strip()
     bar = f"{100 * SE_BAR:.0f} points"
     if not above:
-        return f"Every adopted value's paired gain has a standard error of {bar} or less." + undecided
+        return f"On five seeds, every adopted value's paired gain has a standard error of {bar} or less." + undecided
     need = [f"{name} ({100 * g['se']:.1f}; about {math.ceil((g['se'] * math.sqrt(g['n']) / SE_BAR) ** 2)} seeds)"
             for name, g in above]
     settled = all(g["mean"] > 2 * g["se"] for _, g in above)
@@ -37,11 +37,13 @@ def power_sentence(record: dict) -> str:
     counted = ("(the search's moves and the values adopted after it; a move away from a reading that failed its "
                "attention check was not decided by its gain and is not counted)")
     if one and every:
-        head = (f"The one paired gain that adopted a value {counted} has a standard error above {bar}, "
+        head = (f"The one paired gain that adopted a value {counted} has a standard error above {bar} on its five "
+                f"seeds, "
                 f"and its spread would need about this many seeds to bring it to {bar}: {join_words(need)}.")
     else:
         head = (f"Of the {count(len(gains), 'paired gain')} that adopted a value {counted}, {number_word(len(above))} "
-                f"{'has' if one else 'have'} a standard error above {bar}, each with the seeds its spread would need "
+                f"{'has' if one else 'have'} a standard error above {bar} on five seeds, each with the seeds its "
+                f"spread would need "
                 f"to bring it to {bar}: {join_words(need)}.")
     return head + ((" It exceeds" if one else " Each of these gains exceeds") + " two of its standard errors, so which "
                    "value wins is settled; how large the gain is, less so." if settled else "") + undecided

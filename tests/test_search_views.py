@@ -228,7 +228,8 @@ def test_the_power_sentence_names_each_adopted_gain_whose_standard_error_is_abov
     record["decisions"]["lam_div"]["gains"][0]["gain"] = gain(0.01, 0.024)  # within two SE: nothing settled
     assert "settled" not in power_sentence(record)
     record["decisions"]["lam_div"]["gains"][0]["gain"] = gain(0.09, 0.01)
-    assert power_sentence(record) == "Every adopted value's paired gain has a standard error of 2 points or less."
+    assert power_sentence(record) == "On five seeds, every adopted value's paired gain has a standard error of 2 " \
+        "points or less."
 
 
 def test_a_widened_move_is_a_row_and_a_step_of_the_path_naming_each_change():

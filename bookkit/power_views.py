@@ -38,13 +38,11 @@ def power_sentence(record: dict) -> str:
                "attention check was not decided by its gain and is not counted)")
     if one and every:
         head = (f"The one paired gain that adopted a value {counted} has a standard error above {bar} on its five "
-                f"seeds, "
-                f"and its spread would need about this many seeds to bring it to {bar}: {join_words(need)}.")
+                f"seeds, and its spread would need about this many seeds to bring it to {bar}: {join_words(need)}.")
     else:
         head = (f"Of the {count(len(gains), 'paired gain')} that adopted a value {counted}, {number_word(len(above))} "
                 f"{'has' if one else 'have'} a standard error above {bar} on five seeds, each with the seeds its "
-                f"spread would need "
-                f"to bring it to {bar}: {join_words(need)}.")
+                f"spread would need to bring it to {bar}: {join_words(need)}.")
     return head + ((" It exceeds" if one else " Each of these gains exceeds") + " two of its standard errors, so which "
                    "value wins is settled; how large the gain is, less so." if settled else "") + undecided
 

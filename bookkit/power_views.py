@@ -121,7 +121,7 @@ def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
     text = (f"The power study (make power) adds seeds to each of these comparisons, up to {power['max_seeds']}, "
             f"until its standard error is at most {100 * SE_BAR:.0f} points; the table below gives each one's gain "
             f"on its five seeds and on the seeds it has now (mean paired gain ± SE, points). "
-            f"{reached} of its {len(rows)} comparisons are at the bar. ")
+            f"{_at_bar(reached, len(rows))} ")
     lost = [_said(r) for r in rows if not _kept(r) and not r["holds"]]
     won = [_said(r) for r in rows if _kept(r) and r["holds"]]
     if lost:
@@ -131,7 +131,19 @@ def power_study_sentence(power: dict | None, record: dict | None = None) -> str:
         text += (f"Not adopted on five seeds, {join_words(won)} now {'beats' if len(won) == 1 else 'beat'} the value "
                  "kept by more than two standard errors, so keeping that value is not settled by this record either: "
                  "the ablation decides it again on the seeds it has. ")
+    if not lost and not won:
+        adopted = any(not _kept(r) for r in rows)
+        text += ("No decision changes with the seeds added: "
+                 + ("each adopted value's gain still exceeds two standard errors, and " if adopted else "")
+                 + "no value not adopted now beats the value kept by more than two. ")
     if power["provenance"].get("complete"):
         rest = "" if reached == len(rows) else f", the others at its {power['max_seeds']} seeds"
         return text + f"The power study is complete{rest}."
     return text + "The study is in progress; make power goes on where it stopped."
+
+
+def _at_bar(reached: int, n: int) -> str:
+    """How many of the ``n`` comparisons have their standard error at the bar, as a sentence."""
+    if reached == n:
+        return "Its one comparison is at the bar." if n == 1 else f"All {n} of its comparisons are at the bar."
+    return f"{reached} of its {n} comparisons are at the bar."

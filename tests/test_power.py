@@ -144,7 +144,7 @@ def test_keeping_the_reference_is_a_decision_whose_admissible_alternatives_are_p
     power = {"max_seeds": 12, "rows": [row], "provenance": {"complete": True}}
     text = power_study_sentence(power)
     assert "Not adopted on five seeds, beta_cct = 10.0 now beats the value kept by more than two standard errors" \
-        in text and "not settled by this record either" in text and "1 of its 1 comparisons are at the bar" in text
+        in text and "not settled by this record either" in text and "Its one comparison is at the bar" in text
     assert power_rows(power) == [["beta_cct = 10.0", "not adopted", "+4.6 ± 3.0", "5", "+5.0 ± 1.8",
                                   "above two SE: would be adopted"]]
     power["rows"] = [{**row, "holds": False}]
@@ -228,6 +228,15 @@ def test_chapter_05_says_what_the_seeds_added_changed_and_how_far_the_study_is()
                                   "no longer above two SE"]]
     text = power_study_sentence({**power, "rows": [{**row, "holds": True}], "provenance": {"complete": True}})
     assert "not settle" not in text and "The power study is complete." in text
+    assert "No decision changes with the seeds added: each adopted value's gain still exceeds" in text
+    kept = {**row, "name": "beta_cct = 3.0", "kind": "kept", "holds": False, "reached_bar": False}
+    text = power_study_sentence({**power, "rows": [{**row, "holds": True}, kept]})
+    assert "1 of its 2 comparisons are at the bar" in text and "No decision changes" in text
+    text = power_study_sentence({**power, "rows": [kept, {**kept, "reached_bar": True}]})
+    assert "No decision changes with the seeds added: no value not adopted now beats" in text
+    text = power_study_sentence({**power, "rows": [{**kept, "reached_bar": True}] * 3})
+    assert "All 3 of its comparisons are at the bar." in text
+    assert "No decision changes" not in power_study_sentence({**power, "rows": [row]})  # the adoption lost
 
 
 def test_a_second_process_takes_the_comparisons_from_the_last_and_seeds_are_refused_otherwise(monkeypatch):

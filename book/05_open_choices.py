@@ -244,16 +244,19 @@ if record is not None:
                                   "verdict"], ablation_views.decision_rows(record)))
 
 # %% [markdown]
-# **Power.** {glue:text}`power_sentence`
+# **Power on five seeds.** {glue:text}`power_sentence`
+#
+# **Power on more seeds.** {glue:text}`power_study_sentence`
 
 # %% tags=["remove-cell"]
 from bookkit import power_views
 
 power_path = path.with_name(path.name.replace("ablations-", "power-", 1))  # the power study's record beside it
 power_record = read_power(power_path) if power_path.is_file() and power_path != path else None
-glue("power_sentence", ((power_views.power_sentence(record) + " " + power_views.power_study_sentence(power_record, record))
-                        if record is not None else "") or "The record rendered here holds no adopted values' gains.",
-     display=False)
+glue("power_sentence", (power_views.power_sentence(record) if record is not None else "")
+     or "The record rendered here holds no adopted values' gains.", display=False)
+glue("power_study_sentence", power_views.power_study_sentence(power_record, record) if record is not None
+     else "There is no ablation record here, so no power study of its decisions.", display=False)
 glue("schedule_sentence", (search_views.schedule_sentence(record) if record is not None else "")
      or "The record rendered here does not keep what the learning-rate schedule did in each run.", display=False)
 

@@ -146,4 +146,4 @@ def _at_bar(reached: int, n: int) -> str:
     """How many of the ``n`` comparisons have their standard error at the bar, as a sentence."""
     if reached == n:
         return "Its one comparison is at the bar." if n == 1 else f"All {n} of its comparisons are at the bar."
-    return f"{reached} of its {n} comparisons are at the bar."
+    return f"{reached} of its {n} comparisons {'is' if reached == 1 else 'are'} at the bar."

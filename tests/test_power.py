@@ -231,7 +231,8 @@ def test_chapter_05_says_what_the_seeds_added_changed_and_how_far_the_study_is()
     assert "No decision changes with the seeds added: each adopted value's gain still exceeds" in text
     kept = {**row, "name": "beta_cct = 3.0", "kind": "kept", "holds": False, "reached_bar": False}
     text = power_study_sentence({**power, "rows": [{**row, "holds": True}, kept]})
-    assert "1 of its 2 comparisons are at the bar" in text and "No decision changes" in text
+    assert "1 of its 2 comparisons is at the bar" in text and "No decision changes" in text
+    assert "0 of its 2 comparisons are at the bar" in power_study_sentence({**power, "rows": [kept, kept]})
     text = power_study_sentence({**power, "rows": [kept, {**kept, "reached_bar": True}]})
     assert "No decision changes with the seeds added: no value not adopted now beats" in text
     text = power_study_sentence({**power, "rows": [{**kept, "reached_bar": True}] * 3})

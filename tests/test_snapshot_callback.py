@@ -30,6 +30,21 @@ def test_snapshots_are_taken_before_training_and_after_each_epoch_and_kept_for_t
     assert sorted(Snapshots(path, _images(1), phi, model).epochs) == [-1, 1]
 
 
+def test_a_run_another_process_finished_keeps_every_epoch_it_saved(tmp_path):
+    """Read while another process trains the run (epochs −1 and 0 saved), then finished by it (−1 … 3): the reader
+    returns and keeps every epoch, not those it first read and the last."""
+    path, model, phi = tmp_path / "snapshots.pt", tiny_sgma().eval(), torch.randn(6, 5)
+    trainer = Snapshots(path, _images(), phi, model)
+    trainer(0, {"epoch": 0})
+    reader = Snapshots(path, _images(), phi, model)  # mid-run: the file holds −1 and 0
+    assert sorted(reader.epochs) == [-1, 0]
+    for epoch in (1, 2, 3):
+        trainer(epoch, {"epoch": epoch})
+    history = [{"epoch": e} for e in range(4)]
+    assert sorted(reader.finished(history)) == [-1, 0, 1, 2, 3]
+    assert sorted(Snapshots(path, _images(), phi, model).epochs) == [-1, 0, 1, 2, 3]  # the file too
+
+
 def test_a_snapshot_file_that_would_be_unpickled_is_refused(tmp_path):
     path = tmp_path / "snapshots.pt"
     torch.save({"images": "x", "epochs": {}, "more": pickle.loads(pickle.dumps(object))}, path)

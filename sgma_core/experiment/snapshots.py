@@ -118,7 +118,11 @@ class Snapshots:
         self.save()
 
     def finished(self, history: list[dict]) -> dict[int, dict[str, np.ndarray]]:
-        """Every epoch's snapshot, the last one's taken and saved when a stored run's file showed other images."""
+        """Every epoch's snapshot, the last one's taken and saved when a stored run's file showed other images.
+
+        The file is read again first: where another process trained the run while this one waited on its lock
+        (``make book``'s first run, a child training ahead), it saved every epoch after those read here."""
+        self.epochs.update(self._load())
         if history and history[-1]["epoch"] not in self.epochs:
             self(history[-1]["epoch"], history[-1])
         return self.epochs

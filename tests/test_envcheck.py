@@ -91,18 +91,18 @@ def test_pins_prints_the_named_requirements_as_pinned_and_refuses_an_unknown_one
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_book_generates_the_data_while_the_rest_installs(tmp_path):
     """The data need only what data_prep.synthetic imports: make book installs that first, then torch, then generates
-    the data and pretrains the backbone (make warm) beside the rest of the install (make -j2); the chapters that
-    train run after make warm, the others as soon as the install is done, beside it on one thread at a lower
-    priority; the HTML
-    after both (planned for a .venv not made yet)."""
+    the data and pretrains the backbone (make warm) beside the rest of the install; the chapters that train run
+    after make warm, beside chapter 04's first run (make first-run), the others as soon as the install is done, on
+    one thread at a lower priority; the HTML after all three (make -j3; planned for a .venv not made yet)."""
     venv = tmp_path / "venv"
     out = subprocess.run(["make", "-n", "book", "SGMA_ENV=venv", f"VENV={venv}"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.splitlines()
-    first = next(i for i, li in enumerate(out) if "-j2" in li and "training-chapters other-chapters" in li)
+    first = next(i for i, li in enumerate(out) if "-j3" in li and "training-chapters other-chapters first-run" in li)
     second = next(i for i, li in enumerate(out) if li.endswith("make --no-print-directory html"))
     pins, train_pins = (i for i, li in enumerate(out[:second]) if "--pins" in li)
     generate = next(i for i, li in enumerate(out) if "data_prep.synthetic" in li)
-    warm = next(i for i, li in enumerate(out) if "sgma_core.experiment.warm --profile cpu" in li)
+    warm = next(i for i, li in enumerate(out) if li.endswith("sgma_core.experiment.warm --profile cpu"))
+    first_run = next(i for i, li in enumerate(out) if li.endswith("sgma_core.experiment.warm --profile cpu --sgma"))
     rest = next(i for i, li in enumerate(out) if "-e '.[test]'" in li)
     training = next(i for i, li in enumerate(out) if "bookkit.chapters 04_sgma_training 02_baseline --jobs 2" in li)
     rest_of_book = "bookkit.chapters --all --except 04_sgma_training 02_baseline"
@@ -110,6 +110,7 @@ def test_make_book_generates_the_data_while_the_rest_installs(tmp_path):
     others = next(i for i, li in enumerate(out) if li.startswith(one_thread) and rest_of_book in li)
     build = next(i for i, li in enumerate(out) if "jupyter_book" in li)
     assert first < pins < generate < warm < training < second < build and train_pins < warm
+    assert warm < first_run < second
     assert train_pins < rest < others < second
     # both chapter commands are ones bookkit.chapters accepts (every parameter taken by a chapter it runs)
     from bookkit import chapters

@@ -32,3 +32,24 @@ def test_the_backbone_warmed_is_the_one_the_chapters_read(tiny_root, tmp_path):
     assert len(history) == config.pretrain_epochs
     assert {p: p.stat().st_mtime_ns for p in pretraining.path.iterdir()} == stamp  # read, not trained again
     assert [p.name for p in (runs / "backbone").iterdir()] == [pretraining.path.name]
+
+
+def test_the_first_sgma_run_warmed_is_the_one_chapter_04_reads_with_every_snapshot(tiny_root, tmp_path):
+    """--sgma (make book's first-run) trains the first seed's SGMA run as chapter 04 asks for it: the chapter's call
+    finds it finished, with a snapshot of every test image before training and after every epoch."""
+    from sgma_core.experiment import snapshot_images, train_sgma
+    from sgma_core.experiment.warm import warm
+
+    runs = tmp_path / "runs"
+    report = warm("smoke", "SYN", tiny_root, runs, sgma=True)
+    config = make_experiment("smoke", {**resolve_overrides({}), "dataset": "SYN"}, "first").configs()[0]
+    assert report["sgma_epochs"] == config.epochs
+    (folder,) = (runs / "sgma").iterdir()
+    stamp = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
+    prepared = prepare_data(config, tiny_root, progress=False, runs_dir=runs)
+    images = snapshot_images(prepared)
+    _, history, info = train_sgma(prepared, config, runs, progress=False, snapshot_images=images)  # as chapter 04
+    assert len(history) == config.epochs and info["test_scores"] is None  # read from the store, not trained
+    assert {p: p.stat().st_mtime_ns for p in folder.iterdir()} == stamp
+    assert sorted(info["snapshots"]) == list(range(-1, config.epochs))
+    assert all(snap["maps"].shape[0] == images.shape[0] for snap in info["snapshots"].values())

@@ -224,6 +224,8 @@ def record_config_note(drift: dict[str, tuple], profile: str, what: str, remedy:
 # Library commits that leave every record's numbers as they were, each with the test that holds its outputs equal
 SAME_OUTPUTS = {
     "d12878c": ("evaluation batches run side by side on the free cores", "tests/test_batches_side_by_side.py"),
+    "88ee30b": ("snapshots of a run read while another process trains it", "tests/test_snapshot_callback.py"),
+    "fa22875": ("chapter 04's first run trained by make first-run as the chapter asks for it", "tests/test_warm.py"),
 }
 LIBRARY = ("sgma_core", "data_prep")  # what computes a record's numbers
 
